@@ -1,0 +1,36 @@
+"""Where the Hydra configs live and what their groups offer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from lossbench.losses.base import Task
+
+#: ``conf/`` at the repository root (the package is installed editable from the checkout)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def group_options(group: str) -> list[str]:
+    """Option names of a config group, e.g. ``group_options("loss") == ["bce", "ce", ...]``."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def losses_for_task(task: Task) -> list[str]:
+    """The ``loss=`` options whose loss class serves ``task``."""
+    names = []
+    for name in group_options("loss"):
+        target = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml").get("_target_")
+        if target and Task(task) in get_class(target).tasks:
+            names.append(name)
+    return names
+
+
+def chosen(group: str, default: str = "?") -> str:
+    """The option chosen for ``group`` in the running Hydra app (``default`` outside one)."""
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get(group, default)
+    return default

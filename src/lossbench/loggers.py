@@ -1,0 +1,73 @@
+"""Experiment loggers: W&B (online only with credentials, offline otherwise) and a local CSV copy."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+from lossbench.errors import check_choice
+
+log = logging.getLogger(__name__)
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+def wandb_credentials_present() -> bool:
+    """True when an API key is in the environment or ``~/.netrc`` has an entry for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode(requested: str) -> str:
+    """Choose the W&B mode before ``wandb.init`` so that it never prompts or waits for a login.
+
+    ``WANDB_MODE`` in the environment overrides the config. ``auto`` means online when credentials exist,
+    else offline; ``online`` without credentials falls back to offline with a warning.
+    """
+    requested = os.environ.get("WANDB_MODE", requested)
+    if requested == "dryrun":
+        requested = "offline"
+    check_choice("logger.wandb.mode", requested, WANDB_MODES)
+    if requested in ("offline", "disabled"):
+        return requested
+    if wandb_credentials_present():
+        return "online"
+    if requested == "online":
+        log.warning("W&B online mode was asked for but no credentials were found: logging offline instead")
+    return "offline"
+
+
+def build_loggers(cfg: DictConfig | None, config: dict[str, Any]) -> list[Logger]:
+    """Instantiate each configured logger; W&B gets its resolved mode and the run's resolved ``config``."""
+    loggers: list[Logger] = []
+    for name, logger_cfg in (cfg or {}).items():
+        if logger_cfg is None:
+            continue
+        if name == "wandb":
+            mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
+            # `config` is also the name of instantiate()'s first parameter: pass it to the partial
+            loggers.append(instantiate(logger_cfg, mode=mode, _partial_=True)(config=config))
+            log.info("W&B logging %s to %s", mode, logger_cfg.save_dir)
+        else:
+            loggers.append(instantiate(logger_cfg))
+    return loggers
+
+
+def finish_wandb() -> None:
+    """Close the active W&B run, if any, so the next multirun job starts its own run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()

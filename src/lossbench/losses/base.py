@@ -1,0 +1,95 @@
+"""The task contract every lossbench loss follows.
+
+A loss declares which tasks it serves and how the model's raw outputs become class probabilities and
+predictions. The training module computes every metric from those, identically for every loss, so that
+losses are compared on equal terms.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from lossbench.errors import LossTaskMismatchError, check_choice
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class Task(str, Enum):
+    """What a data set asks the model to predict."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BenchLoss(nn.Module):
+    """Base class: a loss with a task contract.
+
+    Subclasses implement :meth:`per_sample` (the unreduced loss, shape ``[N]``) and may override
+    :meth:`num_outputs`, :meth:`probabilities` and :meth:`predictions`. Classification targets are integer
+    class indices ``[N]``; regression targets are floats ``[N, T]`` matching the outputs.
+    """
+
+    tasks: ClassVar[frozenset[Task]] = frozenset({Task.CLASSIFICATION})
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    # --- the loss -----------------------------------------------------------------------------------
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return self.reduce(self.per_sample(outputs, target))
+
+    def reduce(self, loss: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Reduce per-sample losses; with ``weight``, ``mean`` divides by the total weight (as torch does)."""
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum":
+            return loss.sum()
+        if weight is None:
+            return loss.mean()
+        return loss.sum() / weight.sum()
+
+    # --- the task contract --------------------------------------------------------------------------
+    def check_task(self, task: Task, num_classes: int | None = None) -> None:
+        """Raise :class:`LossTaskMismatchError` when this loss cannot serve ``task``."""
+        if Task(task) not in self.tasks:
+            served = " or ".join(sorted(t.value for t in self.tasks))
+            raise LossTaskMismatchError(
+                f"{type(self).__name__} serves {served} tasks, but the data set is a {Task(task).value} task"
+            )
+
+    def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
+        """How many raw outputs the model must produce for this loss."""
+        return num_classes if Task(task) is Task.CLASSIFICATION else num_targets
+
+    def probabilities(self, outputs: Tensor) -> Tensor:
+        """Class probabilities ``[N, C]`` from raw outputs (classification only). Default: softmax."""
+        return outputs.float().softmax(dim=-1)
+
+    def predictions(self, outputs: Tensor) -> Tensor:
+        """Predicted class indices ``[N]`` (classification) or values (regression)."""
+        return outputs.argmax(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+def one_hot_like(target: Tensor, outputs: Tensor) -> Tensor:
+    """One-hot encode integer ``target`` to the shape and dtype of ``outputs`` ``[N, C]``."""
+    onehot = torch.zeros_like(outputs)
+    return onehot.scatter_(-1, target.long().unsqueeze(-1), 1.0)
+
+
+def is_class_target(target: Tensor) -> bool:
+    """Integer targets are class indices (classification); float targets are regression values."""
+    return not (target.is_floating_point() or target.is_complex())

@@ -1,0 +1,67 @@
+"""Softmax cross-entropy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossbench.errors import check_range
+from lossbench.losses.base import BenchLoss
+
+
+class CrossEntropyLoss(BenchLoss):
+    r"""Softmax cross-entropy, optionally class-weighted and label-smoothed.
+
+    .. math::
+        \ell(z, y) = -\sum_c w_c\, q_c \log \operatorname{softmax}(z)_c,\qquad
+        q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon / C
+
+    With class weights, ``mean`` divides by the summed weights of the targets, exactly as
+    :func:`torch.nn.functional.cross_entropy` does. Label smoothing: Szegedy et al., "Rethinking the
+    Inception Architecture for Computer Vision", CVPR 2016.
+
+    Args:
+        weight: per-class weights ``w_c`` (length C) or ``None``.
+        label_smoothing: ``ε`` in ``[0, 1)``.
+        ignore_index: targets with this value contribute nothing.
+        reduction: ``mean``, ``sum`` or ``none``.
+    """
+
+    def __init__(
+        self,
+        weight: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction)
+        self.label_smoothing = check_range(
+            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+        )
+        self.ignore_index = ignore_index
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float))
+
+    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.to(outputs.dtype)
+        return F.cross_entropy(
+            outputs,
+            target,
+            weight=weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.to(outputs.dtype)
+        return F.cross_entropy(
+            outputs,
+            target,
+            weight=weight,
+            ignore_index=self.ignore_index,
+            reduction="none",
+            label_smoothing=self.label_smoothing,
+        )

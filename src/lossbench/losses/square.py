@@ -1,0 +1,85 @@
+"""Square-type losses that serve both regression and classification (on one-hot targets)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossbench.errors import check_range
+from lossbench.losses.base import BenchLoss, Task, is_class_target, one_hot_like
+
+
+class _ElementwiseLoss(BenchLoss):
+    r"""An element-wise penalty ``ρ(o - t)`` averaged over outputs.
+
+    Regression: ``t`` is the target vector. Classification (Hui & Belkin, "Evaluation of Neural
+    Architectures Trained with Square Loss vs Cross-Entropy in Classification Tasks", ICLR 2021): the
+    logits regress the one-hot target, with their rescaling option
+
+    .. math::
+        \ell(o, y) = \tfrac{1}{C}\Big[k\,\rho(o_y - M) + \sum_{c \ne y} \rho(o_c)\Big]
+
+    (``k = M = 1`` is the plain square loss on one-hot targets). Predictions are ``argmax o``; class
+    probabilities for the metrics are ``max(o, 0)`` plus a floor of 1e-4, normalised to sum to one.
+    """
+
+    tasks = frozenset({Task.CLASSIFICATION, Task.REGRESSION})
+    prob_floor = 1e-4
+
+    def __init__(self, rescale_k: float = 1.0, rescale_m: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.rescale_k = float(check_range("rescale_k", rescale_k, 0.0, low_inclusive=False))
+        self.rescale_m = float(check_range("rescale_m", rescale_m, 0.0, low_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        if not is_class_target(target):
+            return self.penalty(outputs, target.to(outputs.dtype)).flatten(1).mean(dim=-1)
+        onehot = one_hot_like(target, outputs)
+        if self.rescale_k == 1.0 and self.rescale_m == 1.0:
+            return self.penalty(outputs, onehot).mean(dim=-1)
+        elementwise = self.penalty(outputs, onehot * self.rescale_m)
+        weight = 1.0 + (self.rescale_k - 1.0) * onehot
+        return (weight * elementwise).mean(dim=-1)
+
+    def probabilities(self, outputs: Tensor) -> Tensor:
+        p = outputs.float().clamp_min(0.0) + self.prob_floor
+        return p / p.sum(dim=-1, keepdim=True)
+
+
+class MSELoss(_ElementwiseLoss):
+    r"""Mean squared error, :math:`\rho(r) = r^2`; on classification, the square loss of Hui & Belkin 2021."""
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(outputs, target, reduction="none")
+
+
+class HuberLoss(_ElementwiseLoss):
+    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", 1964).
+
+    .. math::
+        \rho_\delta(r) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\ \delta(|r| - \tfrac12\delta)
+        & \text{otherwise}\end{cases}
+
+    Quadratic for small residuals (→ MSE/2), linear for large ones (→ δ|r|), so outliers pull less.
+
+    Args:
+        delta: threshold ``δ > 0`` between the quadratic and linear parts.
+    """
+
+    def __init__(
+        self, delta: float = 1.0, rescale_k: float = 1.0, rescale_m: float = 1.0, reduction: str = "mean"
+    ) -> None:
+        super().__init__(rescale_k=rescale_k, rescale_m=rescale_m, reduction=reduction)
+        self.delta = float(check_range("delta", delta, 0.0, low_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(outputs, target, reduction="none", delta=self.delta)
+
+    def extra_repr(self) -> str:
+        return f"delta={self.delta}, {super().extra_repr()}"
+
+
+__all__ = ["HuberLoss", "MSELoss"]

@@ -1,0 +1,122 @@
+"""The LightningModule that trains any model with any lossbench loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+
+from lossbench.losses.base import BenchLoss, Task
+from lossbench.metrics import classification_metrics, regression_metrics
+
+STAGES = ("val", "test")
+
+
+class LossBenchModule(L.LightningModule):
+    """Trains ``model`` with ``loss`` and logs the loss and task metrics per epoch.
+
+    Metrics are computed from the loss's :meth:`~BenchLoss.probabilities` and
+    :meth:`~BenchLoss.predictions`, never from the loss value, so every loss is judged alike. All
+    metrics are torchmetrics objects updated each step and computed once per epoch (synchronised
+    across DDP ranks by torchmetrics), so a step costs no device sync and no Python logging.
+
+    Args:
+        model: maps a batch of inputs to raw outputs.
+        loss: the loss to train with.
+        optimizer: partial taking the parameters (from Hydra ``_partial_: true``).
+        scheduler: optional partial taking the optimizer.
+        scheduler_interval: ``epoch`` or ``step``.
+        task: the data set's task.
+        num_classes: classes (classification).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: BenchLoss,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        task: Task,
+        num_classes: int | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
+        self.task = Task(task)
+        self.classification = self.task is Task.CLASSIFICATION
+        self.train_loss = MeanMetric()
+        self.stage_loss = nn.ModuleDict({s: MeanMetric() for s in STAGES})
+        if self.classification:
+            assert num_classes is not None, "classification needs num_classes"
+            labels, probs = classification_metrics(num_classes)
+            self.label_metrics = nn.ModuleDict({s: labels.clone(prefix=f"{s}/") for s in STAGES})
+            self.prob_metrics = nn.ModuleDict({s: probs.clone(prefix=f"{s}/") for s in STAGES})
+        else:
+            reg = regression_metrics()
+            self.value_metrics = nn.ModuleDict({s: reg.clone(prefix=f"{s}/") for s in STAGES})
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    # --- training -----------------------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = self.loss(self.model(x), y)
+        self.train_loss.update(loss.detach(), weight=len(y))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss", self.train_loss.compute())
+        self.train_loss.reset()
+
+    # --- evaluation ---------------------------------------------------------------------------------
+    def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
+        x, y = batch
+        outputs = self.model(x)
+        self.stage_loss[stage].update(self.loss(outputs, y).detach(), weight=len(y))
+        if self.classification:
+            self.label_metrics[stage].update(self.loss.predictions(outputs), y)
+            self.prob_metrics[stage].update(self.loss.probabilities(outputs), y)
+        elif outputs.shape[-1] == 1:
+            self.value_metrics[stage].update(outputs.squeeze(-1), y.squeeze(-1))
+        else:
+            self.value_metrics[stage].update(outputs, y)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        values = {f"{stage}/loss": self.stage_loss[stage].compute()}
+        collections = (
+            (self.label_metrics[stage], self.prob_metrics[stage])
+            if self.classification
+            else (self.value_metrics[stage],)
+        )
+        for collection in collections:
+            values.update(collection.compute())
+            collection.reset()
+        self.stage_loss[stage].reset()
+        self.log_dict(values)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # --- optimisation -------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
