@@ -57,7 +57,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dm.setup("fit")
     loss = build_loss(cfg, dm)
     model = instantiate(
-        cfg.model, input_shape=dm.input_shape, num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets)
+        cfg.model,
+        input_shape=dm.input_shape,
+        num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets),
     )
     module = LossBenchModule(
         model=model,

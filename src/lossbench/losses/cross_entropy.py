@@ -38,9 +38,7 @@ class CrossEntropyLoss(BenchLoss):
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction)
-        self.label_smoothing = check_range(
-            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
-        )
+        self.label_smoothing = check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.ignore_index = ignore_index
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float))
 

@@ -13,7 +13,9 @@ from lossbench.losses.base import BenchLoss
 
 
 class FocalLoss(BenchLoss):
-    r"""Multi-class focal loss on the softmax (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017).
+    r"""Multi-class focal loss on the softmax.
+
+    Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     .. math::
         \ell(z, y) = -\alpha_y\,(1 - p_y)^{\gamma} \log p_y,\qquad \log p = \operatorname{log\_softmax}(z)
