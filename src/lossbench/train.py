@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from lossbench.metrics import DEFAULT_MONITOR
 from lossbench.module import LossBenchModule
 
 log = logging.getLogger("lossbench")
+
+# noise from dependencies that says nothing about the user's run
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
 
 
 def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:

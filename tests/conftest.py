@@ -1,0 +1,71 @@
+"""Shared fixtures: compose the real Hydra config, run training in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from lossbench.config import CONFIG_DIR
+
+ROOT = CONFIG_DIR.parent
+
+
+@pytest.fixture(autouse=True)
+def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No W&B credentials and no W&B state outside the test's directories."""
+    home = tmp_path_factory.mktemp("wandb_home")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(home / "no-netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(home / "data"))
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """Compose ``conf/train.yaml`` with overrides, as ``python train.py <overrides>`` would."""
+
+    def _make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra  # the app's task function sees no hydra node either
+            cfg.paths.root_dir = str(ROOT)
+            cfg.paths.output_dir = str(output_dir or tmp_path)
+        return cfg
+
+    yield _make
+    GlobalHydra.instance().clear()
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())

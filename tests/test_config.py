@@ -1,0 +1,62 @@
+"""Every config group option composes; the CLI's --help, --cfg and errors are clean."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from lossbench.config import group_options
+from tests.conftest import run_cli
+
+GROUPS = ("loss", "data", "model", "optim", "trainer", "logger", "callbacks")
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_option_composes(make_cfg, group):
+    options = group_options(group)
+    assert options, f"conf/{group}/ has no options"
+    for option in options:
+        cfg = make_cfg(f"{group}={option}")
+        assert HydraConfig.get().runtime.choices[group] == option
+        OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+@pytest.mark.parametrize("option", group_options("loss"))
+def test_every_loss_option_instantiates(make_cfg, option):
+    loss = instantiate(make_cfg(f"loss={option}").loss)
+    assert loss.reduction == "mean"
+
+
+def test_required_options_exist():
+    assert {"ce", "bce", "focal", "mse", "huber"} <= set(group_options("loss"))
+    assert {"adam", "sgd"} <= set(group_options("optim"))
+    assert {"cpu", "gpu", "ddp"} <= set(group_options("trainer"))
+    assert {"wandb", "csv", "none", "default"} <= set(group_options("logger"))
+    assert "digits" in group_options("data") and "mlp" in group_options("model")
+
+
+def test_help_lists_config_groups(tmp_path):
+    out = run_cli("--help", cwd=tmp_path).stdout
+    for group in GROUPS:
+        assert f"{group}:" in out or f"{group}/" in out or group in out
+    assert "focal" in out and "digits" in out
+
+
+def test_cfg_job_prints_clean_tree(tmp_path):
+    out = run_cli("--cfg", "job", "loss=huber", "loss.delta=0.5", cwd=tmp_path).stdout
+    cfg = OmegaConf.create(out)
+    assert "hydra" not in cfg
+    assert cfg.loss._target_ == "lossbench.losses.HuberLoss" and cfg.loss.delta == 0.5
+    assert set(GROUPS) <= set(cfg.keys())
+    assert not (tmp_path / "outputs").exists(), "--cfg must not start a run"
+
+
+def test_unknown_option_lists_valid_ones(tmp_path):
+    proc = run_cli("loss=nope", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "Could not find 'loss/nope'" in err
+    for option in ("ce", "focal", "mse", "huber", "bce"):
+        assert f"\t{option}\n" in err
