@@ -71,6 +71,9 @@ class LossBenchModule(L.LightningModule):
         self.train_loss.update(loss.detach(), weight=len(y))
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
+
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.train_loss.compute())
         self.train_loss.reset()

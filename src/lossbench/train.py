@@ -16,7 +16,7 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
@@ -36,7 +36,9 @@ warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*"
 
 def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
-    loss: BenchLoss = instantiate(cfg.loss)
+    loss_cls = get_class(cfg.loss._target_)
+    extra = {"class_counts": dm.class_counts.tolist()} if getattr(loss_cls, "needs_class_counts", False) else {}
+    loss: BenchLoss = instantiate(cfg.loss, **extra)
     try:
         loss.check_task(dm.task, dm.num_classes)
     except LossTaskMismatchError as err:

@@ -37,6 +37,8 @@ class BenchLoss(nn.Module):
     """
 
     tasks: ClassVar[frozenset[Task]] = frozenset({Task.CLASSIFICATION})
+    #: when True, the trainer passes ``class_counts`` (training-split samples per class) to ``__init__``
+    needs_class_counts: ClassVar[bool] = False
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
@@ -58,6 +60,9 @@ class BenchLoss(nn.Module):
         if weight is None:
             return loss.mean()
         return loss.sum() / weight.sum()
+
+    def on_train_epoch_start(self, epoch: int, max_epochs: int | None) -> None:
+        """Called before each training epoch (for schedules such as deferred re-weighting). No-op."""
 
     # --- the task contract --------------------------------------------------------------------------
     def check_task(self, task: Task, num_classes: int | None = None) -> None:
