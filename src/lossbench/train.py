@@ -37,7 +37,8 @@ warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*"
 def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     loss_cls = get_class(cfg.loss._target_)
-    extra = {"class_counts": dm.class_counts.tolist()} if getattr(loss_cls, "needs_class_counts", False) else {}
+    needs_counts = getattr(loss_cls, "needs_class_counts", False)
+    extra = {"class_counts": dm.class_counts.tolist()} if needs_counts else {}
     loss: BenchLoss = instantiate(cfg.loss, **extra)
     try:
         loss.check_task(dm.task, dm.num_classes)
