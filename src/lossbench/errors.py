@@ -13,6 +13,10 @@ class LossTaskMismatchError(ConfigError):
     """The chosen loss cannot serve the data set's task."""
 
 
+class NonFiniteLossError(LossbenchError):
+    """The training loss became NaN or infinite."""
+
+
 class DataError(LossbenchError):
     """Data that is missing, corrupt or inconsistent."""
 

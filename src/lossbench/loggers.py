@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import socket
 import sys
 from typing import Any
 from urllib.parse import urlparse
@@ -31,11 +32,26 @@ def wandb_credentials_present() -> bool:
         return False
 
 
+def _wandb_host() -> tuple[str, int]:
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+
+
+def wandb_reachable(timeout: float = 3.0) -> bool:
+    """True when a TCP connection to the W&B server opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection(_wandb_host(), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def resolve_wandb_mode(requested: str) -> str:
     """Choose the W&B mode before ``wandb.init`` so that it never prompts or waits for a login.
 
-    ``WANDB_MODE`` in the environment overrides the config. ``auto`` means online when credentials exist,
-    else offline; ``online`` without credentials falls back to offline with a warning.
+    ``WANDB_MODE`` in the environment overrides the config. ``auto`` means online when credentials exist
+    and the server answers within seconds, else offline; ``online`` without credentials or without a
+    reachable server falls back to offline with a warning, so no metric is lost.
     """
     requested = os.environ.get("WANDB_MODE", requested)
     if requested == "dryrun":
@@ -43,15 +59,24 @@ def resolve_wandb_mode(requested: str) -> str:
     check_choice("logger.wandb.mode", requested, WANDB_MODES)
     if requested in ("offline", "disabled"):
         return requested
-    if wandb_credentials_present():
-        return "online"
-    if requested == "online":
-        log.warning("W&B online mode was asked for but no credentials were found: logging offline instead")
-    return "offline"
+    if not wandb_credentials_present():
+        if requested == "online":
+            log.warning("W&B online mode was asked for but no credentials were found: logging offline")
+        return "offline"
+    if not wandb_reachable():
+        host, port = _wandb_host()
+        log.warning(
+            "W&B server %s:%d is unreachable: logging offline (upload later with `wandb sync`)", host, port
+        )
+        return "offline"
+    return "online"
 
 
-def build_loggers(cfg: DictConfig | None, config: dict[str, Any]) -> list[Logger]:
-    """Instantiate each configured logger; W&B gets its resolved mode and the run's resolved ``config``."""
+def build_loggers(
+    cfg: DictConfig | None, config: dict[str, Any], wandb_id: str | None = None
+) -> list[Logger]:
+    """Instantiate each configured logger; W&B gets its resolved mode, the run's resolved ``config`` and
+    its run id (the same id when a run is resumed)."""
     loggers: list[Logger] = []
     for name, logger_cfg in (cfg or {}).items():
         if logger_cfg is None:
@@ -59,7 +84,8 @@ def build_loggers(cfg: DictConfig | None, config: dict[str, Any]) -> list[Logger
         if name == "wandb":
             mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
-            loggers.append(instantiate(logger_cfg, mode=mode, _partial_=True)(config=config))
+            extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
+            loggers.append(instantiate(logger_cfg, mode=mode, _partial_=True, **extra)(config=config))
             log.info("W&B logging %s to %s", mode, logger_cfg.save_dir)
         else:
             loggers.append(instantiate(logger_cfg))

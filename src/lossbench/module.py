@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lossbench.errors import NonFiniteLossError
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.metrics import classification_metrics, regression_metrics
 
@@ -65,9 +67,19 @@ class LossBenchModule(L.LightningModule):
         return self.model(x)
 
     # --- training -----------------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple, batch_idx: int) -> Tensor:
+        x, y, *ddp_scale = batch
         loss = self.loss(self.model(x), y)
+        if not torch.isfinite(loss):  # before the optimizer step, so the weights stay good
+            raise NonFiniteLossError(
+                f"{type(self.loss).__name__} returned {loss.item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the "
+                "data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0); the last good "
+                "checkpoint is checkpoints/last.ckpt"
+            )
+        if ddp_scale:  # DDP: makes the averaged gradient that of the global batch (see TensorBatchLoader)
+            self.train_loss.update(loss.detach(), weight=len(y) if ddp_scale[0] else 0)
+            return loss * ddp_scale[0]
         self.train_loss.update(loss.detach(), weight=len(y))
         return loss
 
@@ -75,7 +87,7 @@ class LossBenchModule(L.LightningModule):
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss", self.train_loss.compute())
+        self.log("train/loss", self.train_loss.compute(), sync_dist=True)
         self.train_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------
@@ -102,7 +114,7 @@ class LossBenchModule(L.LightningModule):
             values.update(collection.compute())
             collection.reset()
         self.stage_loss[stage].reset()
-        self.log_dict(values)
+        self.log_dict(values, sync_dist=True)  # already synced by torchmetrics: a no-op mean
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)
@@ -115,6 +127,23 @@ class LossBenchModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+
+    # --- exact resume: the random state (dropout, augmentation) continues where it stopped -----------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states")
+        if not states:
+            return
+        torch.set_rng_state(states["torch"])
+        random.setstate(states["python"])
+        if states["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
 
     # --- optimisation -------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -14,24 +14,65 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
-from lossbench.errors import LossbenchError, LossTaskMismatchError
+from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
 from lossbench.loggers import build_loggers, finish_wandb
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DEFAULT_MONITOR
 from lossbench.module import LossBenchModule
+from lossbench.resume import (
+    LAST_CHECKPOINT,
+    checkpoint_epoch,
+    drop_csv_rows_from_epoch,
+    register_resolvers,
+    wandb_run_id,
+)
 
 log = logging.getLogger("lossbench")
 
 # noise from dependencies that says nothing about the user's run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
+register_resolvers()
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """Fail before any work when the trainer asks for a GPU that is not there."""
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer={chosen('trainer')} needs a CUDA GPU (trainer.accelerator={accelerator}) but none is "
+            "visible: use trainer=cpu, or trainer=ddp_cpu for the DDP code path on CPU"
+        )
+
+
+def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
+    """The checkpoint to continue from (``ckpt_path=`` or ``resume=true``), checked to exist."""
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path)
+        if not path.is_file():
+            raise ConfigError(
+                f"ckpt_path={cfg.ckpt_path} does not exist: pass an existing checkpoint file "
+                f"(e.g. <run dir>/{LAST_CHECKPOINT}) or use resume=true"
+            )
+        return path
+    if cfg.get("resume"):
+        path = output_dir / LAST_CHECKPOINT
+        if not path.is_file():
+            raise ConfigError(
+                "resume=true found no earlier run under outputs/ with the same overrides and a "
+                f"{LAST_CHECKPOINT}: run without resume=true, or pass ckpt_path=<file>"
+            )
+        return path
+    return None
 
 
 def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
@@ -59,6 +100,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, validate and test one configuration; write ``metrics.json``; return its contents."""
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    check_accelerator(cfg)
+    ckpt_path = resume_checkpoint(cfg, output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     dm: InMemoryDataModule = instantiate(cfg.data)
@@ -83,14 +126,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    wandb_id = None
+    if rank_zero_only.rank == 0:
+        # a resumed run keeps its W&B run id (that of the checkpoint's run dir) and drops CSV rows of
+        # epochs it is about to train again
+        id_dir = output_dir if ckpt_path is None or cfg.get("resume") else ckpt_path.parents[1]
+        wandb_id = wandb_run_id(id_dir, resuming=ckpt_path is not None)
+        if id_dir != output_dir:
+            wandb_run_id(output_dir, resuming=False)
+            (output_dir / "wandb_run_id").write_text(wandb_id + "\n")
+        if ckpt_path is not None:
+            drop_csv_rows_from_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
+            log.info("resuming from %s", ckpt_path)
     try:
-        loggers = build_loggers(cfg.get("logger"), config=resolved)
+        loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
         trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
         val = _floats(trainer.callback_metrics, "val/")
         checkpoint = trainer.checkpoint_callback
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
-        test_results = trainer.test(module, datamodule=dm, ckpt_path=best_path or None, verbose=True)
+        test_results = trainer.test(
+            module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+        )
         test = _floats(test_results[0] if test_results else {}, "test/")
         best = checkpoint.best_model_score if checkpoint is not None else None
         summary: dict[str, Any] = {
@@ -131,6 +188,8 @@ def main(cfg: DictConfig) -> float | None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and the sweep goes on
         raise SystemExit(2) from None
+    if rank_zero_only.rank != 0:
+        return summary["monitor"]["best"]
     log.info(
         "run dir %s | best %s=%.4f | %s",
         cfg.paths.output_dir,

@@ -1,0 +1,85 @@
+"""Resuming a run: find its run dir again, keep its W&B run id, and keep its CSV free of stale rows.
+
+``python train.py <overrides> resume=true`` continues the most recent run under ``outputs/`` whose
+overrides (``resume`` aside) are the same and which has ``checkpoints/last.ckpt``. Hydra picks the run
+dir through the ``lossbench_run_dir`` resolver in ``conf/hydra/default.yaml``, so the continued run writes
+into the same directory as the original.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from omegaconf import OmegaConf
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+WANDB_ID_FILE = "wandb_run_id"
+
+
+def _plain_overrides(overrides: list[str]) -> list[str]:
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
+
+
+def find_resumable_run(base: Path, overrides: list[str]) -> Path | None:
+    """The newest ``base/<date>/<time>`` dir with ``last.ckpt`` that was started with ``overrides``."""
+    wanted = _plain_overrides(overrides)
+    candidates = sorted(base.glob(f"*/*/{LAST_CHECKPOINT}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for ckpt in candidates:
+        run_dir = ckpt.parents[1]
+        saved = run_dir / ".hydra" / "overrides.yaml"
+        if saved.is_file() and _plain_overrides(yaml.safe_load(saved.read_text()) or []) == wanted:
+            return run_dir
+    return None
+
+
+def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
+    """OmegaConf resolver for ``hydra.run.dir``: the run to resume when ``resume=true``, else a new dir."""
+    if _root_.get("resume"):
+        overrides = OmegaConf.to_container(_root_.hydra.overrides.task)
+        found = find_resumable_run(Path(base), list(overrides))
+        if found is not None:
+            return str(found)
+    return f"{base}/{stamp}"
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("lossbench_run_dir"):
+        OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver)
+
+
+def wandb_run_id(run_dir: Path, resuming: bool) -> str:
+    """The W&B run id of this run dir: reused when resuming, new otherwise (and stored in the run dir)."""
+    path = run_dir / WANDB_ID_FILE
+    if resuming and path.is_file():
+        return path.read_text().strip()
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_id + "\n")
+    return run_id
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The number of completed epochs stored in a Lightning checkpoint (loaded weights-only)."""
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+
+def drop_csv_rows_from_epoch(metrics_csv: Path, epoch: int) -> int:
+    """Remove rows logged at or after ``epoch`` (the resumed run logs them again); return how many."""
+    if not metrics_csv.is_file():
+        return 0
+    with metrics_csv.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames or [], list(reader)
+    keep = [r for r in rows if not r.get("epoch") or float(r["epoch"]) < epoch]
+    if len(keep) != len(rows):
+        with metrics_csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(keep)
+    return len(rows) - len(keep)
