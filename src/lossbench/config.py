@@ -6,8 +6,9 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from lossbench.errors import ConfigError
 from lossbench.losses.base import Task
 
 #: ``conf/`` at the repository root (the package is installed editable from the checkout)
@@ -34,3 +35,22 @@ def chosen(group: str, default: str = "?") -> str:
     if HydraConfig.initialized():
         return HydraConfig.get().runtime.choices.get(group, default)
     return default
+
+
+#: config keys whose type YAML cannot enforce, checked before a run starts
+TYPED_KEYS: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "data_seed": (int,),
+    "trainer.max_epochs": (int,),
+    "data.batch_size": (int,),
+    "optim.optimizer.lr": (int, float),
+}
+
+
+def check_types(cfg: DictConfig) -> None:
+    """Raise a :class:`ConfigError` naming the key when an override has the wrong type (``seed=abc``)."""
+    for key, types in TYPED_KEYS.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            expected = "an integer" if types == (int,) else "a number"
+            raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected}")

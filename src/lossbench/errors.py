@@ -31,6 +31,8 @@ def check_range(
     high_inclusive: bool = True,
 ) -> float:
     """Return ``value`` if it lies in the interval, else raise a ``ConfigError`` naming it and the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}={value!r} has the wrong type: expected a number")
     ok = True
     if low is not None:
         ok &= value >= low if low_inclusive else value > low

@@ -86,9 +86,12 @@ class LossBenchModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
-    def on_train_epoch_end(self) -> None:
-        self.log("train/loss", self.train_loss.compute(), sync_dist=True)
-        self.train_loss.reset()
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # logged at the epoch's last step, before validation and the checkpoint, so that a resumed run
+        # has every epoch's row exactly once
+        if self.trainer.is_last_batch:
+            self.log("train/loss", self.train_loss.compute(), sync_dist=True)
+            self.train_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:

@@ -65,18 +65,18 @@ def wandb_run_id(run_dir: Path, resuming: bool) -> str:
 
 
 def checkpoint_epoch(path: Path) -> int:
-    """The number of completed epochs stored in a Lightning checkpoint (loaded weights-only)."""
+    """The epoch during which a Lightning checkpoint was saved (loaded weights-only)."""
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
 
 
-def drop_csv_rows_from_epoch(metrics_csv: Path, epoch: int) -> int:
-    """Remove rows logged at or after ``epoch`` (the resumed run logs them again); return how many."""
+def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:
+    """Remove rows logged after ``epoch`` (the resumed run logs them again); return how many."""
     if not metrics_csv.is_file():
         return 0
     with metrics_csv.open(newline="") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames or [], list(reader)
-    keep = [r for r in rows if not r.get("epoch") or float(r["epoch"]) < epoch]
+    keep = [r for r in rows if not r.get("epoch") or float(r["epoch"]) <= epoch]
     if len(keep) != len(rows):
         with metrics_csv.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)

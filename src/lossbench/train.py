@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import warnings
 from pathlib import Path
@@ -16,12 +17,13 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.config import CONFIG_DIR, chosen, losses_for_task
+from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
 from lossbench.loggers import build_loggers, finish_wandb
@@ -31,7 +33,7 @@ from lossbench.module import LossBenchModule
 from lossbench.resume import (
     LAST_CHECKPOINT,
     checkpoint_epoch,
-    drop_csv_rows_from_epoch,
+    drop_csv_rows_after_epoch,
     register_resolvers,
     wandb_run_id,
 )
@@ -42,6 +44,24 @@ log = logging.getLogger("lossbench")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
 register_resolvers()
+
+
+def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
+    """``instantiate(cfg)``, re-raising our own errors unwrapped from Hydra's and naming the config key.
+
+    ``FocalLoss(gamma=-1)`` raises "gamma=-1 is out of range..."; built from ``cfg.loss`` it becomes
+    "loss.gamma=-1 is out of range...", the override that fixes it.
+    """
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if not isinstance(cause, LossbenchError):
+            raise
+        message = str(cause)
+        if re.match(r"^[A-Za-z_]\w*=", message):
+            message = f"{group}.{message}"
+        raise type(cause)(message) from None
 
 
 def check_accelerator(cfg: DictConfig) -> None:
@@ -80,7 +100,7 @@ def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     loss_cls = get_class(cfg.loss._target_)
     needs_counts = getattr(loss_cls, "needs_class_counts", False)
     extra = {"class_counts": dm.class_counts.tolist()} if needs_counts else {}
-    loss: BenchLoss = instantiate(cfg.loss, **extra)
+    loss: BenchLoss = build("loss", cfg.loss, **extra)
     try:
         loss.check_task(dm.task, dm.num_classes)
     except LossTaskMismatchError as err:
@@ -100,14 +120,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, validate and test one configuration; write ``metrics.json``; return its contents."""
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    check_types(cfg)
     check_accelerator(cfg)
     ckpt_path = resume_checkpoint(cfg, output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    dm: InMemoryDataModule = instantiate(cfg.data)
+    dm: InMemoryDataModule = build("data", cfg.data)
     dm.setup("fit")
     loss = build_loss(cfg, dm)
-    model = instantiate(
+    model = build(
+        "model",
         cfg.model,
         input_shape=dm.input_shape,
         num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets),
@@ -136,7 +158,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             wandb_run_id(output_dir, resuming=False)
             (output_dir / "wandb_run_id").write_text(wandb_id + "\n")
         if ckpt_path is not None:
-            drop_csv_rows_from_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
+            drop_csv_rows_after_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
             log.info("resuming from %s", ckpt_path)
     try:
         loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)

@@ -1,0 +1,49 @@
+"""Bad input gets a one-line error that names the problem and the fix (issue 6's table)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+
+def _fails_with(tmp_path, *args: str) -> str:
+    proc = run_cli(*args, "logger=none", cwd=tmp_path, check=False)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0, f"{args} should fail"
+    assert "Traceback" not in out, out[-3000:]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
+        ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
+        ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
+    ],
+)
+def test_wrong_value_type(tmp_path, override, expected):
+    assert expected in _fails_with(tmp_path, *override.split())
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
+        ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
+        ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
+        ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
+    ],
+)
+def test_invalid_hyper_parameter(tmp_path, override, expected):
+    out = _fails_with(tmp_path, *override.split())
+    assert expected in out
+    assert len([ln for ln in out.splitlines() if "ConfigError" in ln]) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_gpu_trainer_without_a_gpu(tmp_path):
+    out = _fails_with(tmp_path, "trainer=gpu")
+    assert "needs a CUDA GPU" in out and "trainer=cpu" in out

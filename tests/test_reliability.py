@@ -1,0 +1,145 @@
+"""Resume after SIGKILL, NaN losses, W&B without a server, safe checkpoint loading (issue 6)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossbench.errors import NonFiniteLossError
+from lossbench.loggers import resolve_wandb_mode
+from lossbench.losses import CrossEntropyLoss
+from lossbench.train import run
+from tests.conftest import ROOT, read_metrics, run_cli
+
+RESUMABLE = ("trainer.max_epochs=15", "model.dropout=0.3", "optim=sgd")
+
+
+def _val_epochs(run_dir: Path) -> list[int]:
+    with (run_dir / "csv" / "metrics.csv").open() as f:
+        return [int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("val/acc")]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    full.mkdir(), killed.mkdir()
+    run_cli(*RESUMABLE, "hydra.run.dir=run", cwd=full)
+    reference = read_metrics(full / "run")
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *RESUMABLE],
+        cwd=killed,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(killed.glob("outputs/*/*/checkpoints/last.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = [p.parents[1] for p in killed.glob("outputs/*/*/checkpoints/last.ckpt")]
+    assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
+    wandb_id = (run_dir / "wandb_run_id").read_text().strip()
+
+    run_cli(*RESUMABLE, "resume=true", cwd=killed)
+    assert len(list(killed.glob("outputs/*/*/metrics.json"))) == 1, "resume must continue in the same dir"
+    resumed = read_metrics(run_dir)
+    assert resumed["test"] == reference["test"]
+    assert resumed["val"] == reference["val"]
+    assert _val_epochs(run_dir) == list(range(15)), "the CSV holds every epoch exactly once"
+    assert (run_dir / "wandb_run_id").read_text().strip() == wandb_id
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(wandb_id) for r in runs), "one W&B run id, continued"
+
+
+def test_resume_without_an_earlier_run_is_a_clear_error(tmp_path):
+    proc = run_cli("resume=true", "logger=none", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "resume=true found no earlier run" in proc.stderr + proc.stdout
+
+
+def test_missing_checkpoint_path_is_a_clear_error(tmp_path):
+    proc = run_cli("ckpt_path=/nope/last.ckpt", "logger=none", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    out = proc.stderr + proc.stdout
+    assert "ckpt_path=/nope/last.ckpt does not exist" in out and "Traceback" not in out
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(make_cfg, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    forward = CrossEntropyLoss.forward
+
+    def poisoned(self, outputs, target):
+        calls["n"] += 1
+        loss = forward(self, outputs, target)
+        return loss * float("nan") if calls["n"] > 40 and self.training else loss
+
+    monkeypatch.setattr(CrossEntropyLoss, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError) as info:
+        run(make_cfg("logger=csv", "trainer.max_epochs=5"))
+    msg = str(info.value)
+    assert "CrossEntropyLoss returned nan at step" in msg and "lower the learning rate" in msg
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] >= 1
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    assert (tmp_path / "csv" / "metrics.csv").is_file(), "metrics logged before the failure are kept"
+
+
+def test_wandb_without_a_reachable_server_goes_offline_fast(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.monotonic()
+    assert resolve_wandb_mode("auto") == "offline"
+    assert resolve_wandb_mode("online") == "offline"
+    assert time.monotonic() - start < 10
+
+
+def test_wandb_mode_without_credentials(monkeypatch):
+    assert resolve_wandb_mode("auto") == "offline"
+    assert resolve_wandb_mode("online") == "offline"
+    assert resolve_wandb_mode("disabled") == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_wandb_mode("online") == "offline", "WANDB_MODE in the environment wins"
+
+
+def test_checkpoints_load_weights_only(make_cfg, tmp_path):
+    run(make_cfg("logger=none", "trainer.max_epochs=1"))
+    for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=True)
+        assert "state_dict" in state and "rng_states" in state
+
+
+def test_a_failing_run_deletes_nothing_in_its_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "csv").mkdir(parents=True)
+    (run_dir / "csv" / "metrics.csv").write_text("epoch,step,val/acc\n0,10,0.5\n")
+    (run_dir / "notes.txt").write_text("keep me")
+    proc = run_cli("loss=ce", "data=diabetes", "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert (run_dir / "notes.txt").read_text() == "keep me"
+    assert (run_dir / "csv" / "metrics.csv").read_text() == "epoch,step,val/acc\n0,10,0.5\n"
+
+
+def test_cli_never_waits_on_stdin(tmp_path):
+    env = {**os.environ, "WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "trainer.max_epochs=1", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
