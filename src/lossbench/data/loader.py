@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
+from torch.utils.data import DistributedSampler
 
 
 class EpochSampler:
@@ -55,7 +56,8 @@ class TensorBatchLoader:
         batch_size: samples per batch.
         sampler: the :class:`EpochSampler` giving each epoch's indices.
         drop_last: drop a last incomplete batch.
-        transform: applied to the first tensor of each batch (e.g. batched augmentation on the device).
+        transform: ``transform(x, epoch)`` applied to the first tensor of each batch (e.g. batched
+            augmentation on the device; ``epoch`` lets it reseed its generator per epoch).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class TensorBatchLoader:
         batch_size: int,
         sampler: EpochSampler,
         drop_last: bool = False,
-        transform: Callable[[Tensor], Tensor] | None = None,
+        transform: Callable[[Tensor, int], Tensor] | None = None,
     ) -> None:
         self.tensors, self.batch_size, self.sampler = tensors, batch_size, sampler
         self.drop_last, self.transform = drop_last, transform
@@ -81,5 +83,29 @@ class TensorBatchLoader:
             lo, hi = b * self.batch_size, (b + 1) * self.batch_size
             batch = tuple(t[lo:hi] for t in self.tensors) if idx is None else tuple(t[idx[lo:hi]] for t in self.tensors)
             if self.transform is not None:
-                batch = (self.transform(batch[0]), *batch[1:])
+                batch = (self.transform(batch[0], self.sampler.epoch), *batch[1:])
             yield batch
+
+
+class TorchEpochSampler(DistributedSampler):
+    """An :class:`EpochSampler` as a ``torch.utils.data`` sampler, for the ``loader=torch`` path.
+
+    It yields the same indices as the tensor path (so both paths give the same batches) and is already
+    sharded by rank; deriving from ``DistributedSampler`` tells Lightning not to wrap it again under DDP.
+    """
+
+    def __init__(self, inner: EpochSampler) -> None:  # no DistributedSampler.__init__: no process group
+        self.inner = inner
+
+    @property
+    def shuffle(self) -> bool:  # read by Lightning
+        return self.inner.shuffle
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.inner.indices().tolist())
