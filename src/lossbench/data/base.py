@@ -266,6 +266,9 @@ class InMemoryDataModule(L.LightningDataModule):
                 sampler=TorchEpochSampler(sampler),
                 num_workers=workers,
                 persistent_workers=workers > 0,
+                # its own generator: iterating must not draw from the global RNG (dropout etc.), so both
+                # loader paths train identically
+                generator=torch.Generator().manual_seed(self.seed),
                 pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
             )
         if split not in self._on_device:

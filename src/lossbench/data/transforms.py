@@ -16,8 +16,8 @@ class Normalize:
     """``uint8`` (or ``[0, 1]`` float) images → ``(x/255 − mean) / std`` per channel."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
 
     def to_unit(self, x: Tensor) -> Tensor:
         return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
