@@ -18,11 +18,18 @@ import numpy as np
 
 def _idx(path: Path, array: np.ndarray) -> None:
     magic = 0x0800 | array.ndim
-    path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
+    path.write_bytes(
+        struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    )
 
 
 def write_mnist(
-    root: Path, name: str = "MNIST", n_train: int = 200, n_test: int = 50, seed: int = 0, num_classes: int = 10
+    root: Path,
+    name: str = "MNIST",
+    n_train: int = 200,
+    n_test: int = 50,
+    seed: int = 0,
+    num_classes: int = 10,
 ) -> dict[str, np.ndarray]:
     """Class-dependent 28×28 images (a bright bar per class plus noise), labels balanced."""
     rng = np.random.default_rng(seed)

@@ -93,7 +93,10 @@ def test_pad_crop_flip_matches_per_sample_reference():
             norm.normalize(c[None])[0]
             for dy in range(9)
             for dx in range(9)
-            for c in (padded[i, :, dy : dy + 32, dx : dx + 32], padded[i, :, dy : dy + 32, dx : dx + 32].flip(-1))
+            for c in (
+                padded[i, :, dy : dy + 32, dx : dx + 32],
+                padded[i, :, dy : dy + 32, dx : dx + 32].flip(-1),
+            )
         ]
         assert any(torch.allclose(out[i], c, atol=1e-6) for c in candidates)
     # reproducible per (seed, epoch), different across epochs and seeds
@@ -107,7 +110,9 @@ def test_eval_batches_are_normalised_not_augmented(tmp_path):
     dm = TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False)
     dm.setup()
     x, _ = next(iter(dm.test_dataloader()))
-    expected = Normalize(dm.eval_transform.mean.flatten(), dm.eval_transform.std.flatten())(dm.splits["test"][0])
+    expected = Normalize(dm.eval_transform.mean.flatten(), dm.eval_transform.std.flatten())(
+        dm.splits["test"][0]
+    )
     assert torch.allclose(x, expected[: len(x)])
     assert isinstance(dm.train_transform, PadCropFlip)
 

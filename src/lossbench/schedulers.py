@@ -15,7 +15,11 @@ class WarmupMultiStepFactor:
     ``gamma ** (number of milestones <= e)``. A picklable callable, so ``LambdaLR`` checkpoints it."""
 
     def __init__(self, warmup: int, milestones: Sequence[int], gamma: float) -> None:
-        self.warmup, self.milestones, self.gamma = int(warmup), sorted(int(m) for m in milestones), float(gamma)
+        self.warmup, self.milestones, self.gamma = (
+            int(warmup),
+            sorted(int(m) for m in milestones),
+            float(gamma),
+        )
 
     def __call__(self, epoch: int) -> float:
         if epoch < self.warmup:

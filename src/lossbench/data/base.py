@@ -157,10 +157,14 @@ class InMemoryDataModule(L.LightningDataModule):
     def _check_labels(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) == 0:
-            raise DataError(f"data {self.display_name}: labels must be a non-empty 1-D array, got shape {y.shape}")
+            raise DataError(
+                f"data {self.display_name}: labels must be a non-empty 1-D array, got shape {y.shape}"
+            )
         if not np.issubdtype(y.dtype, np.integer):
             if not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
-                raise DataError(f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values")
+                raise DataError(
+                    f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values"
+                )
         y = y.astype(np.int64)
         lo, hi = int(y.min()), int(y.max())
         c = self.declared_num_classes if self.declared_num_classes is not None else hi + 1
@@ -223,7 +227,9 @@ class InMemoryDataModule(L.LightningDataModule):
             y_train = y[train]
             if self.outlier_fraction > 0.0:
                 rng = st.stream(self.data_seed, st.STREAM_OUTLIERS)
-                y_train, rows = st.contaminate_targets(y_train, self.outlier_fraction, self.outlier_scale, rng)
+                y_train, rows = st.contaminate_targets(
+                    y_train, self.outlier_fraction, self.outlier_scale, rng
+                )
                 info.update(n_outliers=len(rows), outlier_scale=self.outlier_scale)
                 self.outlier_rows = rows
         self.stress_info = info

@@ -47,7 +47,8 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float) -> l
     if num_classes < 2 or imbalance_factor == 1.0:
         return [int(n_max)] * num_classes
     counts = [
-        int(math.floor(n_max * imbalance_factor ** (-i / (num_classes - 1)) + 1e-9)) for i in range(num_classes)
+        int(math.floor(n_max * imbalance_factor ** (-i / (num_classes - 1)) + 1e-9))
+        for i in range(num_classes)
     ]
     if min(counts) < 1:
         empty = counts.index(0)
@@ -59,7 +60,11 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float) -> l
 
 
 def imbalance_indices(
-    indices: np.ndarray, labels: np.ndarray, num_classes: int, imbalance_factor: float, rng: np.random.Generator
+    indices: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    imbalance_factor: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Subsample ``indices`` (into ``labels``) to the long-tailed profile; returns sorted kept indices."""
     indices = np.asarray(indices)

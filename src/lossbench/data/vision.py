@@ -153,5 +153,7 @@ class TorchvisionDataModule(InMemoryDataModule):
         if not self.standardize:
             mean, std = (0.0,) * len(mean), (1.0,) * len(std)
         self.eval_transform = Normalize(mean, std)
-        self.train_transform = PadCropFlip(mean, std, seed=self.seed) if self.augment else Normalize(mean, std)
+        self.train_transform = (
+            PadCropFlip(mean, std, seed=self.seed) if self.augment else Normalize(mean, std)
+        )
         return x

@@ -78,7 +78,9 @@ class CifarResNet(nn.Module):
             raise ConfigError(f"model.depth={depth} is not 6n+2: use 20, 32, 44, 56 or 110")
         n = (depth - 2) // 6
         self.stem = nn.Sequential(
-            nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+            nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
         in_ch = width
