@@ -67,7 +67,7 @@ def test_tensor_and_torch_loaders_give_the_same_batches(split):
     for epoch in (0, 1):
         ba, bb = _batches(a, epoch), _batches(b, epoch)
         assert len(ba) == len(bb)
-        assert all(xa.equal(xb) and ya.equal(yb) for (xa, ya), (xb, yb) in zip(ba, bb))
+        assert all(xa.equal(xb) and ya.equal(yb) for (xa, ya), (xb, yb) in zip(ba, bb, strict=True))
         assert sum(len(y) for _, y in ba) == len(tensor_dm.splits[split][1])
     if train:
         assert not _batches(a, 0)[0][1].equal(_batches(a, 1)[0][1]), "shuffled differently per epoch"

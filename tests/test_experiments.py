@@ -51,9 +51,7 @@ def test_cifar_preset_builds_on_fake_cifar(make_cfg, tmp_path, name):
     dm = instantiate(cfg.data)
     dm.setup()
     if name == "cifar10_lt":
-        assert (
-            dm.class_counts.tolist() == long_tail_counts(108, 10, 100) == [108, 64, 38, 23, 13, 8, 5, 2, 1, 1]
-        )
+        assert dm.class_counts.tolist() == long_tail_counts(108, 10, 100)
     model = build_model(cfg.model, input_shape=dm.input_shape, num_outputs=dm.num_classes)
     optimizer = instantiate(cfg.optim.optimizer)(model.parameters())
     instantiate(cfg.optim.scheduler)(optimizer)

@@ -1,4 +1,4 @@
-"""Stressors: exact long-tail profile, noise rates, outliers; training split only; seeded by data_seed only."""
+"""Stressors: exact long-tail profile, noise rates, outliers; training split only; seeded by data_seed."""
 
 from __future__ import annotations
 

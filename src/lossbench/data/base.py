@@ -160,11 +160,12 @@ class InMemoryDataModule(L.LightningDataModule):
             raise DataError(
                 f"data {self.display_name}: labels must be a non-empty 1-D array, got shape {y.shape}"
             )
-        if not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
-                raise DataError(
-                    f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values"
-                )
+        if not np.issubdtype(y.dtype, np.integer) and (
+            not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0)
+        ):
+            raise DataError(
+                f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values"
+            )
         y = y.astype(np.int64)
         lo, hi = int(y.min()), int(y.max())
         c = self.declared_num_classes if self.declared_num_classes is not None else hi + 1
@@ -221,8 +222,8 @@ class InMemoryDataModule(L.LightningDataModule):
         else:
             if self.imbalance_factor > 1.0 or self.label_noise > 0.0:
                 raise ConfigError(
-                    f"data.imbalance_factor and data.label_noise need class labels, but {self.display_name} is a "
-                    "regression data set: use data.outlier_fraction instead"
+                    "data.imbalance_factor and data.label_noise need class labels, but "
+                    f"{self.display_name} is a regression data set: use data.outlier_fraction instead"
                 )
             y_train = y[train]
             if self.outlier_fraction > 0.0:
@@ -295,7 +296,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """``loader=torch``: the same batch-wise transforms as the tensor path, once the batch is on the device."""
+        """``loader=torch``: the tensor path's batch-wise transforms, once the batch is on the device."""
         if self.loader != "torch" or self.trainer is None:
             return batch
         transform = self.train_transform if self.trainer.training else self.eval_transform

@@ -76,7 +76,7 @@ def imbalance_indices(
             f"data.imbalance_factor={imbalance_factor:g} cannot form a long tail: use data.imbalance_factor=1"
         )
     targets = long_tail_counts(min(available), num_classes, imbalance_factor)
-    kept = [rng.choice(p, size=n, replace=False) for p, n in zip(per_class, targets)]
+    kept = [rng.choice(p, size=n, replace=False) for p, n in zip(per_class, targets, strict=True)]
     return np.sort(np.concatenate(kept))
 
 

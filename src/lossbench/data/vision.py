@@ -118,8 +118,8 @@ class TorchvisionDataModule(InMemoryDataModule):
         except Exception as err:  # torchvision raises RuntimeError, AssertionError, pickle errors, ...
             if missing:
                 raise DataError(
-                    f"data={self.name}: download into {self.root} failed ({type(err).__name__}: {err}); check "
-                    "network access, or download the files yourself into paths.data_dir"
+                    f"data={self.name}: download into {self.root} failed ({type(err).__name__}: {err}); "
+                    "check network access, or download the files yourself into paths.data_dir"
                 ) from None
             hint = (
                 " (MD5 mismatch with the official release; data.verify_checksums=false skips the check for "
@@ -128,8 +128,8 @@ class TorchvisionDataModule(InMemoryDataModule):
                 else ""
             )
             raise DataError(
-                f"data={self.name}: corrupt or unreadable files in {folder}: {type(err).__name__}: {err}{hint}. "
-                f"Delete {folder} and re-run with data.download=true"
+                f"data={self.name}: corrupt or unreadable files in {folder}: {type(err).__name__}: {err}"
+                f"{hint}. Delete {folder} and re-run with data.download=true"
             ) from None
         xs, ys = [], []
         for ds in parts:

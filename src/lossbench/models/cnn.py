@@ -31,8 +31,8 @@ class CNN(nn.Module):
         super().__init__()
         if len(input_shape) != 3:
             raise ConfigError(
-                f"model=cnn needs images (C, H, W), but the data gives samples of shape {tuple(input_shape)}: "
-                "use model=mlp for tabular data"
+                "model=cnn needs images (C, H, W), but the data gives samples of shape "
+                f"{tuple(input_shape)}: use model=mlp for tabular data"
             )
         c, h, w = input_shape
         layers: list[nn.Module] = []

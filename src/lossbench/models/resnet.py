@@ -1,4 +1,4 @@
-"""ResNets for 32×32 images: the CIFAR ResNet-32 of He et al. (2016) and torchvision's ResNet-18 with a CIFAR stem."""
+"""ResNets for 32×32 images: the CIFAR ResNet-32 (He et al. 2016) and ResNet-18 with a CIFAR stem."""
 
 from __future__ import annotations
 
