@@ -29,6 +29,7 @@ from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
 from lossbench.loggers import build_loggers, finish_wandb
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DEFAULT_MONITOR
+from lossbench.models import build_model
 from lossbench.module import LossBenchModule
 from lossbench.resume import (
     LAST_CHECKPOINT,
@@ -128,8 +129,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dm: InMemoryDataModule = build("data", cfg.data)
     dm.setup("fit")
     loss = build_loss(cfg, dm)
-    model = build(
-        "model",
+    model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
         cfg.model,
         input_shape=dm.input_shape,
         num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets),

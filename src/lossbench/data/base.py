@@ -1,0 +1,323 @@
+"""In-memory data modules: split once by ``data_seed``, stressed on the training split, batched by slicing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+
+from lossbench.data import stressors as st
+from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
+from lossbench.errors import ConfigError, DataError, check_choice, check_range
+from lossbench.losses.base import Task
+
+LOADERS = ("tensor", "torch")
+
+#: a batch-wise transform of the inputs, run on the training device: ``transform(x, epoch) -> x``
+BatchTransform = Callable[[Tensor, int], Tensor]
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """A data set small enough to hold in memory, split into train/val/test by ``data_seed``.
+
+    Subclasses implement :meth:`load_arrays` and set :attr:`task`; they may set :attr:`fixed_test` (indices
+    of an official test set), override :meth:`preprocess` (e.g. keep images as ``uint8``) and set
+    :attr:`train_transform` / :attr:`eval_transform` (batched, on the device). Splits are stratified for
+    classification and depend only on ``data_seed``, so every loss and every training ``seed`` sees the
+    same split; the training order depends on ``seed`` and the epoch. Features are standardised with
+    statistics of the training split only.
+
+    Stressors (:mod:`lossbench.data.stressors`) change the *training split only*, after the split and
+    seeded by ``data_seed``: long-tailed subsampling, then label noise (classification), or outliers
+    (regression). Validation and test stay clean, with the data set's original class distribution — for
+    a balanced data set that is a balanced, clean validation set, so model selection measures what the
+    test measures (the long-tail papers select on the balanced test set; we hold out a clean val instead).
+    :attr:`class_counts` counts the *observed* (possibly noisy) training labels, which is what a
+    class-balanced loss can know.
+
+    Args:
+        batch_size: training batch size (per process).
+        eval_batch_size: batch size for validation and test.
+        val_fraction, test_fraction: shares of the whole data set held out (``test_fraction`` is unused
+            when the data set has an official test split).
+        data_seed: seeds the data, the split and every stressor, never the model.
+        seed: seeds the training order (and on-device augmentation).
+        standardize: standardise features on the training split.
+        num_classes: declared number of classes (labels must lie in ``[0, num_classes)``); ``None``:
+            ``max(label) + 1``.
+        imbalance_factor: ``n_max / n_min`` of the long-tailed training profile; 1: unchanged.
+        label_noise: share of training labels corrupted, in ``[0, 1)``.
+        noise_type: ``symmetric`` or ``asymmetric`` (``c → c+1 mod C``).
+        outlier_fraction: share of training targets contaminated (regression), in ``[0, 1)``.
+        outlier_scale: outlier shift in standard deviations of the training targets.
+        loader: ``tensor`` (tensors on the device, batched by slicing) or ``torch`` (a ``DataLoader``
+            over a ``TensorDataset`` on the CPU, for data that does not fit on the device).
+        num_workers: ``DataLoader`` workers (``loader=torch`` only).
+    """
+
+    task: Task = Task.CLASSIFICATION
+    #: indices (into the arrays of :meth:`load_arrays`) of an official test set, or ``None``
+    fixed_test: np.ndarray | None = None
+    train_transform: BatchTransform | None = None
+    eval_transform: BatchTransform | None = None
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        data_seed: int = 0,
+        seed: int = 0,
+        standardize: bool = True,
+        num_classes: int | None = None,
+        imbalance_factor: float = 1.0,
+        label_noise: float = 0.0,
+        noise_type: str = "symmetric",
+        outlier_fraction: float = 0.0,
+        outlier_scale: float = 10.0,
+        loader: str = "tensor",
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.batch_size = int(check_range("data.batch_size", batch_size, 1))
+        self.eval_batch_size = int(check_range("data.eval_batch_size", eval_batch_size, 1))
+        check_range("data.val_fraction", val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        check_range("data.test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        if val_fraction + test_fraction >= 1.0:
+            raise ConfigError(
+                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction:g} leaves no "
+                "training data: make their sum < 1"
+            )
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.data_seed, self.seed, self.standardize = data_seed, seed, standardize
+        if num_classes is not None:
+            check_range("data.num_classes", num_classes, 1)
+        self.declared_num_classes = num_classes
+        self.imbalance_factor = check_range("data.imbalance_factor", imbalance_factor, 1.0)
+        self.label_noise = check_range("data.label_noise", label_noise, 0.0, 1.0, high_inclusive=False)
+        self.noise_type = check_choice("data.noise_type", noise_type, st.NOISE_TYPES)
+        self.outlier_fraction = check_range(
+            "data.outlier_fraction", outlier_fraction, 0.0, 1.0, high_inclusive=False
+        )
+        self.outlier_scale = check_range("data.outlier_scale", outlier_scale, 0.0, low_inclusive=False)
+        self.loader = check_choice("data.loader", loader, LOADERS)
+        self.num_workers = int(check_range("data.num_workers", num_workers, 0))
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.stress_info: dict[str, Any] = {}
+        self._on_device: dict[str, tuple[Tensor, Tensor]] = {}
+
+    # --- what subclasses provide --------------------------------------------------------------------
+    def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return features ``X`` ``[N, ...]`` and targets ``y`` (class indices or values)."""
+        raise NotImplementedError
+
+    def preprocess(self, x: np.ndarray, train: np.ndarray) -> np.ndarray:
+        """Features as stored in memory: ``float32``, standardised on the training rows ``train``."""
+        x = x.astype(np.float32)
+        if self.standardize:
+            flat = x.reshape(len(x), -1)
+            scaler = StandardScaler().fit(flat[train])
+            x = scaler.transform(flat).astype(np.float32).reshape(x.shape)
+        return x
+
+    @property
+    def display_name(self) -> str:
+        """The data set's name in messages."""
+        return str(getattr(self, "name", type(self).__name__))
+
+    # --- shape information the model and loss need --------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.splits["train"][0].shape[1:])
+
+    @property
+    def num_classes(self) -> int | None:
+        return self._num_classes if self.task is Task.CLASSIFICATION else None
+
+    @property
+    def num_targets(self) -> int:
+        return 1 if self.task is Task.CLASSIFICATION else self.splits["train"][1].shape[-1]
+
+    @property
+    def class_counts(self) -> Tensor | None:
+        """Samples per (observed) class in the training split, after the stressors (classification only)."""
+        if self.task is not Task.CLASSIFICATION:
+            return None
+        return torch.bincount(self.splits["train"][1], minlength=self._num_classes)
+
+    # --- building the splits ------------------------------------------------------------------------
+    def _check_labels(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) == 0:
+            raise DataError(
+                f"data {self.display_name}: labels must be a non-empty 1-D array, got shape {y.shape}"
+            )
+        if not np.issubdtype(y.dtype, np.integer) and (
+            not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0)
+        ):
+            raise DataError(
+                f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values"
+            )
+        y = y.astype(np.int64)
+        lo, hi = int(y.min()), int(y.max())
+        c = self.declared_num_classes if self.declared_num_classes is not None else hi + 1
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
+            raise DataError(
+                f"data {self.display_name}: label {bad} is outside [0, {c}): labels must be class indices "
+                f"0..{c - 1}; relabel the data or set data.num_classes to the true number of classes"
+            )
+        self._num_classes = c
+        return y
+
+    def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
+        stratify = y if self.task is Task.CLASSIFICATION else None
+        idx = np.arange(len(y))
+        if self.fixed_test is not None:
+            test = np.asarray(self.fixed_test)
+            rest = np.setdiff1d(idx, test)
+            val_share = self.val_fraction
+        else:
+            rest, test = train_test_split(
+                idx, test_size=self.test_fraction, stratify=stratify, random_state=self.data_seed
+            )
+            val_share = self.val_fraction / (1.0 - self.test_fraction)
+        train, val = train_test_split(
+            rest,
+            test_size=val_share,
+            stratify=None if stratify is None else y[rest],
+            random_state=self.data_seed,
+        )
+        return np.sort(train), np.sort(val), np.sort(test)
+
+    def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the stressors to the training split: returns (kept train indices, their targets)."""
+        info: dict[str, Any] = {}
+        if self.task is Task.CLASSIFICATION:
+            if self.outlier_fraction > 0.0:
+                raise ConfigError(
+                    f"data.outlier_fraction contaminates regression targets, but {self.display_name} is a "
+                    "classification data set: use data.label_noise instead"
+                )
+            if self.imbalance_factor > 1.0:
+                rng = st.stream(self.data_seed, st.STREAM_IMBALANCE)
+                train = st.imbalance_indices(train, y, self._num_classes, self.imbalance_factor, rng)
+                info["imbalance_factor"] = self.imbalance_factor
+            y_train = y[train]
+            if self.label_noise > 0.0:
+                rng = st.stream(self.data_seed, st.STREAM_NOISE)
+                clean = y_train
+                y_train = st.noisy_labels(clean, self._num_classes, self.label_noise, self.noise_type, rng)
+                info.update(noise_type=self.noise_type, label_noise_realised=float(np.mean(clean != y_train)))
+                self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
+        else:
+            if self.imbalance_factor > 1.0 or self.label_noise > 0.0:
+                raise ConfigError(
+                    "data.imbalance_factor and data.label_noise need class labels, but "
+                    f"{self.display_name} is a regression data set: use data.outlier_fraction instead"
+                )
+            y_train = y[train]
+            if self.outlier_fraction > 0.0:
+                rng = st.stream(self.data_seed, st.STREAM_OUTLIERS)
+                y_train, rows = st.contaminate_targets(
+                    y_train, self.outlier_fraction, self.outlier_scale, rng
+                )
+                info.update(n_outliers=len(rows), outlier_scale=self.outlier_scale)
+                self.outlier_rows = rows
+        self.stress_info = info
+        return train, y_train
+
+    # --- Lightning hooks ----------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        x, y = self.load_arrays()
+        if len(x) != len(y):
+            raise DataError(f"data {self.display_name}: {len(x)} samples but {len(y)} targets")
+        classification = self.task is Task.CLASSIFICATION
+        y = self._check_labels(y) if classification else np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        train, val, test = self.split_indices(y)
+        train, y_train = self._stress(train, y)
+        x = self.preprocess(x, train)
+        dtype = torch.long if classification else torch.float32
+        x_t = torch.from_numpy(np.ascontiguousarray(x))
+        targets = {"train": y_train, "val": y[val], "test": y[test]}
+        self.splits = {
+            name: (x_t[torch.as_tensor(i)], torch.as_tensor(np.ascontiguousarray(targets[name]), dtype=dtype))
+            for name, i in (("train", train), ("val", val), ("test", test))
+        }
+
+    def _loader(self, split: str, train: bool) -> TensorBatchLoader | DataLoader:
+        batch_size = self.batch_size if train else self.eval_batch_size
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochSampler(len(self.splits[split][1]), shuffle=train, seed=self.seed)
+        if self.loader == "torch":
+            workers = self.num_workers
+            return DataLoader(
+                TensorDataset(*self.splits[split]),
+                batch_size=batch_size,
+                sampler=TorchEpochSampler(sampler, rank=rank, world_size=world, pad=train),
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                # its own generator: iterating must not draw from the global RNG (dropout etc.), so both
+                # loader paths train identically
+                generator=torch.Generator().manual_seed(self.seed),
+                pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
+            )
+        if split not in self._on_device:
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            self._on_device[split] = tuple(t.to(device) for t in self.splits[split])
+        transform = self.train_transform if train else self.eval_transform
+        if train and hasattr(transform, "rank"):  # per-rank augmentation streams under DDP
+            transform.rank = rank
+        return TensorBatchLoader(
+            self._on_device[split],
+            batch_size,
+            sampler,
+            train=train,
+            rank=rank,
+            world_size=world,
+            transform=transform,
+        )
+
+    def train_dataloader(self) -> TensorBatchLoader | DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> TensorBatchLoader | DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> TensorBatchLoader | DataLoader:
+        return self._loader("test", train=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``loader=torch``: the tensor path's batch-wise transforms, once the batch is on the device."""
+        if self.loader != "torch" or self.trainer is None:
+            return batch
+        transform = self.train_transform if self.trainer.training else self.eval_transform
+        if transform is None:
+            return batch
+        x, *rest = batch
+        return [transform(x, self.trainer.current_epoch), *rest]
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes, shapes and stressors, for logs and ``metrics.json``."""
+        info: dict[str, Any] = {
+            "task": self.task.value,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            **{f"n_{k}": len(v[1]) for k, v in self.splits.items()},
+            **self.stress_info,
+        }
+        if self.task is Task.CLASSIFICATION:
+            info["class_counts"] = self.class_counts.tolist()
+        return info

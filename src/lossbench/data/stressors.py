@@ -1,0 +1,119 @@
+"""Controlled stress tests applied to the training split only: long-tailed imbalance, label noise, outliers.
+
+Pure functions on index arrays and targets (NumPy), each seeded by a ``numpy.random.Generator`` that the
+data module derives from ``data_seed`` alone, so every loss and every training ``seed`` sees exactly the
+same stressed training set. Validation and test splits are never passed through them.
+
+Conventions (the choices the literature leaves open, fixed here):
+
+* **Imbalance** — the long-tailed exponential profile of Cui et al. (2019), as in their code and LDAM's:
+  ``n_i = floor(n_max · imbalance_factor^(-i/(C-1)))`` for class ``i = 0..C-1`` (class 0 is the head).
+  ``n_max`` is the size of the *smallest* class in the split before subsampling, so every class can
+  supply its quota and the profile is exact (for CIFAR-10 without a validation hold-out that is 5,000).
+  Which samples of a class are kept is a seeded random choice.
+* **Label noise** — for each class ``c``, exactly ``round(rate · n_c)`` of its training samples are
+  relabelled (so the realised transition matrix is the nominal one up to rounding):
+  ``symmetric`` to a class drawn uniformly from the *other* ``C-1`` classes; ``asymmetric`` by the fixed
+  permutation ``c → (c+1) mod C`` ("pair flipping", Han et al. 2018).
+* **Outliers** (regression) — exactly ``round(fraction · n)`` training targets are shifted by
+  ``± scale · std(y_train)`` (sign uniform, per target column), a gross-error contamination model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lossbench.errors import ConfigError, check_choice, check_range
+
+NOISE_TYPES = ("symmetric", "asymmetric")
+
+# independent random streams per stressor, all derived from data_seed
+STREAM_SPLIT, STREAM_IMBALANCE, STREAM_NOISE, STREAM_OUTLIERS = 0, 1, 2, 3
+
+
+def stream(data_seed: int, which: int) -> np.random.Generator:
+    """The random generator of one stressor: depends on ``data_seed`` and the stressor only."""
+    return np.random.default_rng([int(data_seed), which])
+
+
+def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float) -> list[int]:
+    """Per-class sizes ``n_i = floor(n_max · imbalance_factor^(-i/(C-1)))`` (Cui et al. 2019).
+
+    Raises ``ConfigError`` when the factor is < 1 or leaves a class without samples.
+    """
+    check_range("data.imbalance_factor", imbalance_factor, 1.0)
+    if num_classes < 2 or imbalance_factor == 1.0:
+        return [int(n_max)] * num_classes
+    counts = [
+        int(math.floor(n_max * imbalance_factor ** (-i / (num_classes - 1)) + 1e-9))
+        for i in range(num_classes)
+    ]
+    if min(counts) < 1:
+        empty = counts.index(0)
+        raise ConfigError(
+            f"data.imbalance_factor={imbalance_factor:g} leaves class {empty} with 0 training samples "
+            f"(the largest class keeps {n_max}): use data.imbalance_factor <= {n_max}"
+        )
+    return counts
+
+
+def imbalance_indices(
+    indices: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    imbalance_factor: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Subsample ``indices`` (into ``labels``) to the long-tailed profile; returns sorted kept indices."""
+    indices = np.asarray(indices)
+    per_class = [indices[labels[indices] == c] for c in range(num_classes)]
+    available = [len(p) for p in per_class]
+    if min(available) == 0:
+        raise ConfigError(
+            f"class {available.index(0)} has no training samples before subsampling, so "
+            f"data.imbalance_factor={imbalance_factor:g} cannot form a long tail: use data.imbalance_factor=1"
+        )
+    targets = long_tail_counts(min(available), num_classes, imbalance_factor)
+    kept = [rng.choice(p, size=n, replace=False) for p, n in zip(per_class, targets, strict=True)]
+    return np.sort(np.concatenate(kept))
+
+
+def noisy_labels(
+    labels: np.ndarray, num_classes: int, rate: float, noise_type: str, rng: np.random.Generator
+) -> np.ndarray:
+    """A copy of ``labels`` with exactly ``round(rate · n_c)`` labels of each class ``c`` corrupted."""
+    check_range("data.label_noise", rate, 0.0, 1.0, high_inclusive=False)
+    check_choice("data.noise_type", noise_type, NOISE_TYPES)
+    labels = np.asarray(labels)
+    out = labels.copy()
+    if rate == 0.0 or num_classes < 2:
+        return out
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        flip = rng.choice(members, size=int(round(rate * len(members))), replace=False)
+        if noise_type == "symmetric":
+            shift = rng.integers(1, num_classes, size=len(flip))  # 1..C-1: never the true class
+            out[flip] = (c + shift) % num_classes
+        else:
+            out[flip] = (c + 1) % num_classes
+    return out
+
+
+def contaminate_targets(
+    targets: np.ndarray, fraction: float, scale: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shift ``round(fraction · n)`` targets by ``± scale · std``; returns (new targets, outlier rows)."""
+    check_range("data.outlier_fraction", fraction, 0.0, 1.0, high_inclusive=False)
+    check_range("data.outlier_scale", scale, 0.0, low_inclusive=False)
+    targets = np.asarray(targets, dtype=np.float64)
+    out = targets.copy()
+    n = len(targets)
+    rows = np.sort(rng.choice(n, size=int(round(fraction * n)), replace=False))
+    if len(rows):
+        y2 = out.reshape(n, -1)
+        std = y2.std(axis=0)
+        signs = rng.choice([-1.0, 1.0], size=(len(rows), y2.shape[1]))
+        y2[rows] += signs * scale * np.where(std > 0, std, 1.0)
+    return out, rows
