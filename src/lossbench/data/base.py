@@ -123,7 +123,9 @@ class InMemoryDataModule(L.LightningDataModule):
             device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
             self._on_device[split] = tuple(t.to(device) for t in self.splits[split])
         tensors = self._on_device[split]
-        sampler = EpochSampler(len(tensors[0]), shuffle=train, seed=self.seed, rank=rank, world_size=world, pad=train)
+        sampler = EpochSampler(
+            len(tensors[0]), shuffle=train, seed=self.seed, rank=rank, world_size=world, pad=train
+        )
         return TensorBatchLoader(tensors, self.batch_size if train else self.eval_batch_size, sampler)
 
     def train_dataloader(self) -> TensorBatchLoader:

@@ -79,7 +79,11 @@ class TensorBatchLoader:
         idx = None if contiguous else self.sampler.indices().to(self.tensors[0].device)
         for b in range(len(self)):
             lo, hi = b * self.batch_size, (b + 1) * self.batch_size
-            batch = tuple(t[lo:hi] for t in self.tensors) if idx is None else tuple(t[idx[lo:hi]] for t in self.tensors)
+            batch = (
+                tuple(t[lo:hi] for t in self.tensors)
+                if idx is None
+                else tuple(t[idx[lo:hi]] for t in self.tensors)
+            )
             if self.transform is not None:
                 batch = (self.transform(batch[0]), *batch[1:])
             yield batch
