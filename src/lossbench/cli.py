@@ -55,7 +55,8 @@ def compare(args: argparse.Namespace) -> int:
     render.write_html(rows, runs, figures, out / "report.html", source)
     bad = render.problems(runs)
     print(
-        f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - len(bad)} ok, {len(bad)} failed/missing)"
+        f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - len(bad)} ok, "
+        f"{len(bad)} failed/missing)"
     )
     for r in bad:
         print(f"  {r.status}: {r.run_dir} {r.error or ''}")
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-wandb",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="log the table as a wandb.Table to a summary run in the group when the runs used W&B (default on)",
+        help="log the table as a wandb.Table to a summary run in the runs' W&B group (default: on)",
     )
     cmp.set_defaults(func=compare)
     return parser

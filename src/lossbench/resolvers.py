@@ -1,8 +1,8 @@
 """OmegaConf resolvers used by the configs (registered when ``lossbench`` is imported).
 
-* ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a Hydra
-  multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``); a run started
-  by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
+* ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a
+  Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
+  a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
 * ``${lossbench.direction:${monitor.mode}}``: ``max``/``min`` → Optuna's ``maximize``/``minimize``.
 """
 

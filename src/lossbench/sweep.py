@@ -40,7 +40,7 @@ def in_multirun() -> bool:
 
 # --- failed jobs ----------------------------------------------------------------------------------------
 def root_error(err: BaseException) -> BaseException:
-    """The :class:`LossbenchError` behind ``err`` (e.g. inside Hydra's ``InstantiationException``), else ``err``."""
+    """The :class:`LossbenchError` behind ``err`` (e.g. wrapped by Hydra) or ``err``."""
     seen, cause = set(), err
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, LossbenchError):
@@ -113,7 +113,7 @@ def _launched_externally() -> bool:
 
 
 def check_ddp_in_multirun(trainer_cfg: DictConfig | None) -> None:
-    """Raise :class:`ConfigError` when ``trainer_cfg`` would make Lightning re-run the script in a multirun."""
+    """Raise :class:`ConfigError` when ``trainer_cfg`` would make Lightning re-run a multirun's script."""
     if trainer_cfg is None:
         return
     strategy = trainer_cfg.get("strategy", "auto")
@@ -128,7 +128,7 @@ def check_ddp_in_multirun(trainer_cfg: DictConfig | None) -> None:
         return
     raise ConfigError(
         f"trainer.strategy={strategy} with {processes} processes cannot run inside a Hydra multirun: "
-        "Lightning's DDP launcher re-runs the command line in each child process, i.e. the whole sweep again. "
+        "Lightning's DDP launcher re-runs the command line in each child process, i.e. the whole sweep. "
         "Use trainer.strategy=ddp_spawn for a sweep on one machine (workers are spawned inside each job), "
         "or hydra/launcher=slurm with hydra.launcher.tasks_per_node=<devices> (srun starts one process per "
         "device), or loop over single runs (python train.py trainer=ddp loss=...)"

@@ -63,7 +63,7 @@ def read_curves(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
-    """The numbers a report compares: test metrics (not ``test/loss``: its scale differs per loss) + best val."""
+    """The numbers a report compares: test metrics (not ``test/loss``: scale differs per loss), best val."""
     values = {k: float(v) for k, v in (metrics.get("test") or {}).items() if k != "test/loss"}
     monitor = metrics.get("monitor") or {}
     if monitor.get("metric") and monitor.get("best") is not None:

@@ -46,7 +46,7 @@ def curves(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
+    for ax, key in zip(axes.flat, keys, strict=False):
         for variant, rs in variants.items():
             series = [dict(r.curves[key]) for r in rs if key in r.curves]
             if not series:
@@ -80,7 +80,7 @@ def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     cols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         cell = [r for r in rows if r.metric == metric]
         x = np.arange(len(cell))
         err = np.array([[r.mean - r.ci_low, r.ci_high - r.mean] for r in cell]).T
@@ -122,7 +122,7 @@ def reliability(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None
     nrows = math.ceil(len(pooled) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.2 * nrows), squeeze=False)
     edges = np.linspace(0.0, 1.0, N_BINS + 1)
-    for ax, (variant, (conf, correct, n)) in zip(axes.flat, pooled.items()):
+    for ax, (variant, (conf, correct, n)) in zip(axes.flat, pooled.items(), strict=False):
         idx = np.clip(np.digitize(conf, edges[1:-1]), 0, N_BINS - 1)
         count = np.bincount(idx, minlength=N_BINS)
         acc = np.bincount(idx, weights=correct.astype(float), minlength=N_BINS) / np.maximum(count, 1)

@@ -68,10 +68,10 @@ def write_markdown(
         "",
         f"Source: `{source}` — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing.",
         "",
-        "Per variant × metric: mean ± sample std over seeds, 95% CI of the mean (t-distribution), n seeds, rank",
-        "(1 = best; ↑ higher is better, ↓ lower is better; **bold** = best), and a paired t-test against the",
-        "baseline loss over the seeds both have (Δ = variant − baseline). `test/loss` is left out: its scale",
-        "differs per loss.",
+        "Per variant × metric: mean ± sample std over seeds, 95% CI of the mean (t-distribution),",
+        "n seeds, rank (1 = best; ↑ higher / ↓ lower is better; **bold** = best), and a paired t-test",
+        "against the baseline loss over the seeds both have (Δ = variant − baseline).",
+        "`test/loss` is left out: its scale differs per loss.",
     ]
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
@@ -128,7 +128,8 @@ def write_html(
         '<html lang="en"><head><meta charset="utf-8"><title>lossbench comparison report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>lossbench comparison report</h1>",
-        f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing. "
+        f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
+        f"{len(runs) - ok} failed or missing. "
         "Mean ± std over seeds, 95% CI (t-distribution), rank (1 = best; ↑/↓ = higher/lower is better), "
         "paired t-test vs the baseline over common seeds.</p>",
     ]

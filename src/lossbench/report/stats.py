@@ -113,7 +113,7 @@ def summarize(runs: list[RunRecord], baseline: str | None = "ce") -> list[Row]:
                     )
                 cell_rows.append(row)
             ranks = stats.rankdata([-r.mean if hib else r.mean for r in cell_rows], method="min")
-            for row, rank in zip(cell_rows, ranks):
+            for row, rank in zip(cell_rows, ranks, strict=True):
                 row.rank, row.best = int(rank), int(rank) == 1
             rows.extend(cell_rows)
     return rows
