@@ -1,4 +1,4 @@
-"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Optuna, Slurm), DDP guard, W&B conventions."""
+"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Optuna, Slurm), DDP guard, W&B."""
 
 from __future__ import annotations
 

@@ -74,16 +74,25 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
 def read_run(run_dir: Path) -> RunRecord:
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    seed = int(given["seed"]) if given.get("seed", "").lstrip("-").isdigit() else None
     metrics_file = run_dir / "metrics.json"
-    if not metrics_file.is_file():
+    error = "no metrics.json (crashed or killed)"
+    m = None
+    if metrics_file.is_file():
+        try:
+            m = json.loads(metrics_file.read_text())
+        except json.JSONDecodeError as err:
+            error = f"unreadable metrics.json: {err}"
+    if m is None:
         return RunRecord(
-            str(run_dir), "missing", error="no metrics.json (crashed or killed)", overrides=overrides
-        )
-    try:
-        m = json.loads(metrics_file.read_text())
-    except json.JSONDecodeError as err:
-        return RunRecord(
-            str(run_dir), "missing", error=f"unreadable metrics.json: {err}", overrides=overrides
+            str(run_dir),
+            "missing",
+            loss=given.get("loss", "?"),
+            data=given.get("data", "?"),
+            seed=seed,
+            error=error,
+            overrides=overrides,
         )
     record = RunRecord(
         str(run_dir),
