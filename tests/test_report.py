@@ -134,7 +134,7 @@ def test_compare_a_real_sweep(tmp_path):
         "-m",
         "loss=ce,focal",
         "seed=0,1",
-        "trainer.max_epochs=2",
+        *FAST,
         "logger=csv",
         "hydra.sweep.dir=sw",
         cwd=tmp_path,
