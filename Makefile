@@ -18,8 +18,9 @@ install: $(STAMP)  ## create .venv and install lossbench with its dev tools
 train: install  ## one run with the defaults (digits, MLP, cross-entropy); extra overrides via ARGS="loss=focal"
 	$(PY) train.py $(ARGS)
 
-sweep: install  ## a small loss x seed sweep on digits
-	$(PY) train.py -m loss=ce,focal,mse,huber seed=0,1,2 $(ARGS)
+sweep: install  ## losses x seeds on digits (conf/sweep/losses_x_seeds.yaml), then the comparison report
+	$(PY) train.py +sweep=losses_x_seeds trainer.max_epochs=10 $(ARGS); status=$$?; \
+	$(VENV)/bin/lossbench compare $$(ls -d multirun/*/* | sort | tail -n 1); exit $$status
 
 test: install  ## the test suite
 	$(PY) -m pytest -q $(ARGS)

@@ -1,1 +1,5 @@
 """lossbench."""
+
+from lossbench.resolvers import register as _register_resolvers
+
+_register_resolvers()

@@ -83,13 +83,49 @@ def build_loggers(
             continue
         if name == "wandb":
             mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
+            tags = [*(logger_cfg.get("tags") or []), *stressor_tags(config)]
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
-            loggers.append(instantiate(logger_cfg, mode=mode, _partial_=True, **extra)(config=config))
+            factory = instantiate(logger_cfg, mode=mode, tags=tags, _partial_=True, **extra)
+            loggers.append(factory(config=config))
             log.info("W&B logging %s to %s", mode, logger_cfg.save_dir)
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers
+
+
+#: data stressors that become W&B tags (``imbalance=100``, ``noise=0.2``) when set to a non-trivial value
+STRESSOR_TAGS = {"imbalance_factor": ("imbalance", 1), "label_noise": ("noise", 0)}
+
+
+def stressor_tags(config: dict[str, Any]) -> list[str]:
+    """Tags for the data stressors present in the resolved config, e.g. ``["imbalance=100", "noise=0.2"]``."""
+    data = config.get("data") or {}
+    tags = []
+    for key, (tag, neutral) in STRESSOR_TAGS.items():
+        value = data.get(key) if isinstance(data, dict) else None
+        if value is not None and value != neutral:
+            tags.append(f"{tag}={value:g}" if isinstance(value, (int, float)) else f"{tag}={value}")
+    return tags
+
+
+def log_wandb_summary(summary: dict[str, Any]) -> None:
+    """Put a run's final metrics into the active W&B run's summary (best monitored val + test metrics).
+
+    W&B's summary otherwise holds the *last* logged value of each key, i.e. the last epoch's validation
+    metrics, not those of the checkpoint that was tested.
+    """
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    if run is None:
+        return
+    monitor = summary.get("monitor", {})
+    values: dict[str, Any] = {f"final/{k}": v for k, v in summary.get("test", {}).items()}
+    if monitor.get("metric") and monitor.get("best") is not None:
+        values[f"best/{monitor['metric']}"] = monitor["best"]
+        values["best/monitor"] = monitor["best"]
+    values.update({"final/epochs": summary.get("epochs"), "final/wall_s": summary.get("wall_s")})
+    run.summary.update(values)
 
 
 def finish_wandb() -> None:

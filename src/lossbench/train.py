@@ -16,9 +16,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -26,11 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
-from lossbench.loggers import build_loggers, finish_wandb
+from lossbench.loggers import build_loggers, finish_wandb, log_wandb_summary
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DEFAULT_MONITOR
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
+from lossbench.predictions import FILENAME as PREDICTIONS_FILE
+from lossbench.predictions import save_test_predictions
 from lossbench.resume import (
     LAST_CHECKPOINT,
     checkpoint_epoch,
@@ -38,6 +38,7 @@ from lossbench.resume import (
     register_resolvers,
     wandb_run_id,
 )
+from lossbench.sweep import check_ddp_in_multirun, in_multirun, one_line, record_failure, root_error
 
 log = logging.getLogger("lossbench")
 
@@ -195,6 +196,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            # issue 5 (reports): test-set probabilities of the tested checkpoint, for reliability diagrams
+            save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, best_path or None)
+        log_wandb_summary(summary)  # issue 5: best val + test metrics in the W&B run summary
         return summary
     finally:
         finish_wandb()
@@ -202,14 +206,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra task: returns the best monitored validation metric, so sweepers can optimise it."""
+    """Hydra task: returns the best monitored validation metric, so sweepers can optimise it.
+
+    In a multirun a failing job is recorded in its ``metrics.json`` (``status: failed``) and returns NaN, so
+    the other jobs still run (Optuna marks the trial failed); the sweep's exit status is set at its end by
+    :class:`lossbench.sweep.SweepSummary`.
+    """
+    multirun = in_multirun()
     try:
+        if multirun:
+            check_ddp_in_multirun(cfg.get("trainer"))
         summary = run(cfg)
-    except LossbenchError as err:
-        log.error("%s: %s", type(err).__name__, err)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job and the sweep goes on
-        raise SystemExit(2) from None
+    except Exception as err:
+        if not multirun:
+            if isinstance(err, LossbenchError):
+                log.error("%s: %s", type(err).__name__, err)
+                raise SystemExit(2) from None
+            raise
+        if isinstance(root_error(err), LossbenchError):
+            log.error("job failed: %s", one_line(root_error(err)))
+        else:
+            log.exception("job failed: %s: %s", type(err).__name__, err)
+        record_failure(cfg, err)
+        return float("nan")
     if rank_zero_only.rank != 0:
         return summary["monitor"]["best"]
     log.info(

@@ -1,0 +1,197 @@
+"""Gather runs from a local multirun directory (``metrics.json`` + ``csv/metrics.csv``) or from W&B.
+
+Every run is kept, including failed ones and job directories that left no ``metrics.json`` ("missing"):
+the report lists them instead of silently dropping them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+#: overrides that identify a job's seed or loss rather than its setting
+_PER_RUN_KEYS = ("seed", "data_seed", "loss")
+
+
+@dataclass
+class RunRecord:
+    """One training run as the report sees it."""
+
+    run_dir: str
+    status: str  # ok | failed | missing
+    loss: str = "?"
+    data: str = "?"
+    seed: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # test metrics + "val/<m> (best)"
+    monitor: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # val metric -> (epoch, value)
+    predictions: str | None = None
+    error: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    source: str = "local"
+    #: filled by :func:`assign_variants`: the setting shared by runs compared together, and the variant label
+    group: str = ""
+    variant: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def read_curves(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Validation curves from Lightning's ``CSVLogger`` file: ``{"val/acc": [(epoch, value), ...]}``."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if not csv_path.is_file():
+        return curves
+    with csv_path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            epoch = row.get("epoch")
+            for key, value in row.items():
+                if key and key.startswith("val/") and value not in ("", None) and epoch not in ("", None):
+                    curves.setdefault(key, []).append((int(float(epoch)), float(value)))
+    return curves
+
+
+def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers a report compares: test metrics (not ``test/loss``: scale differs per loss), best val."""
+    values = {k: float(v) for k, v in (metrics.get("test") or {}).items() if k != "test/loss"}
+    monitor = metrics.get("monitor") or {}
+    if monitor.get("metric") and monitor.get("best") is not None:
+        values[f"{monitor['metric']} (best)"] = float(monitor["best"])
+    return {k: v for k, v in values.items() if not math.isnan(v)}
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    seed = int(given["seed"]) if given.get("seed", "").lstrip("-").isdigit() else None
+    metrics_file = run_dir / "metrics.json"
+    error = "no metrics.json (crashed or killed)"
+    m = None
+    if metrics_file.is_file():
+        try:
+            m = json.loads(metrics_file.read_text())
+        except json.JSONDecodeError as err:
+            error = f"unreadable metrics.json: {err}"
+    if m is None:
+        return RunRecord(
+            str(run_dir),
+            "missing",
+            loss=given.get("loss", "?"),
+            data=given.get("data", "?"),
+            seed=seed,
+            error=error,
+            overrides=overrides,
+        )
+    record = RunRecord(
+        str(run_dir),
+        m.get("status", "?"),
+        loss=m.get("loss", "?"),
+        data=m.get("data", "?"),
+        seed=m.get("seed"),
+        overrides=overrides or list(m.get("overrides", [])),
+    )
+    if record.status == "failed":
+        err = m.get("error") or {}
+        record.error = f"{err.get('type', '?')}: {err.get('message', '')}"
+        return record
+    record.metrics = metric_table(m)
+    record.monitor = m.get("monitor") or {}
+    record.curves = read_curves(run_dir / "csv" / "metrics.csv")
+    predictions = run_dir / "predictions.npz"
+    record.predictions = str(predictions) if predictions.is_file() else None
+    if record.status == "ok" and not record.metrics:
+        record.status, record.error = "missing", "metrics.json holds no test metrics"
+    return record
+
+
+def collect_local(root: Path) -> list[RunRecord]:
+    """Every run under ``root`` (a multirun dir, a parent of several, or one run dir)."""
+    root = Path(root)
+    dirs = {p.parent for p in root.rglob("metrics.json")}
+    dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and (p / "overrides.yaml").is_file()}
+    dirs = {d for d in dirs if "wandb" not in d.relative_to(root).parts}
+    if not dirs:
+        raise FileNotFoundError(f"no runs under {root}: expected <job>/metrics.json (a multirun directory)")
+
+    def order(p: Path) -> tuple:
+        return tuple((0, int(x)) if x.isdigit() else (1, x) for x in p.relative_to(root).parts)
+
+    return assign_variants([read_run(d) for d in sorted(dirs, key=order)])
+
+
+def assign_variants(runs: list[RunRecord]) -> list[RunRecord]:
+    """Label each run: ``group`` = data + the overrides that vary across runs and are not about the loss
+    or the seed; ``variant`` = loss name + its varying ``loss.*`` overrides. Runs of one group are compared;
+    the runs of one variant are its seeds."""
+    all_lists = [r.overrides for r in runs if r.overrides]
+    common = set(all_lists[0]).intersection(*map(set, all_lists[1:])) if all_lists else set()
+    for r in runs:
+        varying = [o for o in r.overrides if o not in common and _key(o) not in _PER_RUN_KEYS]
+        loss_opts = [o for o in varying if _key(o).startswith("loss.")]
+        setting = [o for o in varying if not _key(o).startswith("loss.")]
+        r.variant = " ".join([r.loss, *loss_opts])
+        r.group = " ".join([r.data, *setting])
+    return runs
+
+
+# --- W&B ------------------------------------------------------------------------------------------------
+def collect_wandb(path: str, group: str, api: Any | None = None) -> list[RunRecord]:
+    """Runs of W&B group ``group`` in ``entity/project`` ``path``, through ``wandb.Api`` (needs the network).
+
+    Metrics come from each run's summary (``final/test/*``, ``best/monitor``, as written by lossbench),
+    curves from its history; per-sample predictions are not uploaded, so reliability diagrams need the
+    local run directories.
+    """
+    if api is None:
+        import wandb
+
+        api = wandb.Api(timeout=30)
+    records = []
+    for run in api.runs(path, filters={"group": group}):
+        config = dict(run.config or {})
+        summary = dict(run.summary or {})
+        tags = list(run.tags or [])
+        record = RunRecord(
+            run_dir=f"wandb:{path}/{run.id}",
+            status="ok",
+            loss=run.job_type or (tags[0] if tags else "?"),
+            data=tags[1] if len(tags) > 1 else "?",
+            seed=config.get("seed"),
+            source="wandb",
+        )
+        test = {k.removeprefix("final/"): v for k, v in summary.items() if k.startswith("final/test/")}
+        if not test:
+            test = {k: v for k, v in summary.items() if k.startswith("test/")}
+        monitor = config.get("monitor") or {}
+        best = summary.get("best/monitor")
+        record.monitor = {"metric": monitor.get("metric"), "mode": monitor.get("mode"), "best": best}
+        record.metrics = metric_table({"test": test, "monitor": record.monitor})
+        if run.state != "finished" or not record.metrics:
+            record.status = "failed" if run.state in ("failed", "crashed") else "missing"
+            record.error = f"W&B state {run.state}" + (
+                "" if record.metrics else ", no final metrics in summary"
+            )
+        else:
+            keys = [k for k in summary if k.startswith("val/")]
+            for row in run.history(keys=["epoch", *keys], pandas=False) if keys else []:
+                for k in keys:
+                    if row.get(k) is not None and row.get("epoch") is not None:
+                        record.curves.setdefault(k, []).append((int(row["epoch"]), float(row[k])))
+        records.append(record)
+    if not records:
+        raise LookupError(f"no W&B runs in {path} with group {group!r}")
+    for r in records:
+        r.group, r.variant = r.data, r.loss
+    return records

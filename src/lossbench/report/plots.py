@@ -1,0 +1,193 @@
+"""Matplotlib PNG figures for the report (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lossbench.report.collect import RunRecord  # noqa: E402
+from lossbench.report.stats import Row  # noqa: E402
+
+N_BINS = 15
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _by_variant(runs: list[RunRecord], group: str) -> dict[str, list[RunRecord]]:
+    out: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        if r.ok and r.group == group:
+            out[r.variant].append(r)
+    return dict(sorted(out.items()))
+
+
+def curves(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+    """Validation curves per variant: mean over seeds with a ±1 std band (min..max when n = 2)."""
+    variants = _by_variant(runs, group)
+    keys = sorted({k for rs in variants.values() for r in rs for k in r.curves if k != "val/loss"})
+    if not keys:
+        return None
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        for variant, rs in variants.items():
+            series = [dict(r.curves[key]) for r in rs if key in r.curves]
+            if not series:
+                continue
+            epochs = sorted(set().union(*series))
+            mat = np.array([[s.get(e, np.nan) for e in epochs] for s in series])
+            mean = np.nanmean(mat, axis=0)
+            (line,) = ax.plot(
+                epochs, mean, marker="." if len(epochs) < 30 else None, label=f"{variant} (n={len(series)})"
+            )
+            if len(series) > 1:
+                spread = np.nanstd(mat, axis=0, ddof=1) if len(series) > 2 else None
+                lo, hi = (mean - spread, mean + spread) if spread is not None else (mat.min(0), mat.max(0))
+                ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2)
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"validation curves ({group}): mean over seeds, band ±1 std")
+    return _save(fig, out_dir / f"curves_{_slug(group)}.png")
+
+
+def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
+    """One panel per metric: mean per variant with its 95% CI; the best variant's bar is outlined."""
+    rows = [r for r in rows if r.group == group]
+    metrics = sorted({r.metric for r in rows})
+    if not metrics:
+        return None
+    cols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        cell = [r for r in rows if r.metric == metric]
+        x = np.arange(len(cell))
+        err = np.array([[r.mean - r.ci_low, r.ci_high - r.mean] for r in cell]).T
+        err = np.nan_to_num(err, nan=0.0)
+        colors = ["tab:green" if r.best else "tab:blue" for r in cell]
+        ax.bar(x, [r.mean for r in cell], yerr=err, capsize=4, color=colors, alpha=0.8)
+        ax.set_xticks(x, [r.variant for r in cell], rotation=30, ha="right", fontsize=8)
+        arrow = "↑" if cell[0].higher_is_better else "↓"
+        ax.set_title(f"{metric} {arrow}")
+        lo = min(r.ci_low if not math.isnan(r.ci_low) else r.mean for r in cell)
+        hi = max(r.ci_high if not math.isnan(r.ci_high) else r.mean for r in cell)
+        pad = (hi - lo) * 0.3 or abs(hi) * 0.05 or 0.01
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(f"test metrics ({group}): mean and 95% CI over seeds; best in green")
+    return _save(fig, out_dir / f"bars_{_slug(group)}.png")
+
+
+def _load(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def reliability(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+    """Reliability diagram per variant (test predictions pooled over seeds, 15 equal-width bins)."""
+    pooled = {}
+    for variant, rs in _by_variant(runs, group).items():
+        preds = [_load(r.predictions) for r in rs if r.predictions]
+        preds = [p for p in preds if "probs" in p]
+        if preds:
+            probs = np.concatenate([p["probs"] for p in preds])
+            targets = np.concatenate([p["targets"] for p in preds])
+            pooled[variant] = (probs.max(1), probs.argmax(1) == targets, len(preds))
+    if not pooled:
+        return None
+    cols = min(4, len(pooled))
+    nrows = math.ceil(len(pooled) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.2 * nrows), squeeze=False)
+    edges = np.linspace(0.0, 1.0, N_BINS + 1)
+    for ax, (variant, (conf, correct, n)) in zip(axes.flat, pooled.items(), strict=False):
+        idx = np.clip(np.digitize(conf, edges[1:-1]), 0, N_BINS - 1)
+        count = np.bincount(idx, minlength=N_BINS)
+        acc = np.bincount(idx, weights=correct.astype(float), minlength=N_BINS) / np.maximum(count, 1)
+        mean_conf = np.bincount(idx, weights=conf, minlength=N_BINS) / np.maximum(count, 1)
+        ece = float(np.sum(count * np.abs(acc - mean_conf)) / max(count.sum(), 1))
+        centers = (edges[:-1] + edges[1:]) / 2
+        ax.bar(
+            centers, np.where(count > 0, acc, 0), width=1 / N_BINS, edgecolor="k", alpha=0.7, label="accuracy"
+        )
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+        ax.set_title(f"{variant}\nECE={ece:.3f} (n={n} seeds)", fontsize=9)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    for ax in list(axes.flat)[len(pooled) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    return _save(fig, out_dir / f"reliability_{_slug(group)}.png")
+
+
+def per_class_recall(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+    """Test recall per class and variant (mean over seeds); classes ordered by test support, rarest first."""
+    table = {}
+    support = None
+    for variant, rs in _by_variant(runs, group).items():
+        recalls = []
+        for r in rs:
+            if not r.predictions:
+                continue
+            p = _load(r.predictions)
+            if "preds" not in p:
+                continue
+            t, y = p["targets"], p["preds"]
+            k = int(max(t.max(), p["probs"].shape[1] - 1 if "probs" in p else t.max())) + 1
+            support = np.bincount(t, minlength=k)
+            hits = np.bincount(t[y == t], minlength=k)
+            recalls.append(hits / np.maximum(support, 1))
+        if recalls:
+            table[variant] = np.mean(recalls, axis=0)
+    if not table or support is None:
+        return None
+    order = np.argsort(support, kind="stable")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2), 3.6))
+    width = 0.8 / len(table)
+    for i, (variant, rec) in enumerate(table.items()):
+        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, rec[order], width, label=variant)
+    ax.set_xticks(np.arange(len(order)), [f"{c}\n(n={support[c]})" for c in order], fontsize=7)
+    ax.set_xlabel("class (test support), rarest first")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=min(4, len(table)))
+    ax.set_title(f"per-class recall ({group}), mean over seeds")
+    return _save(fig, out_dir / f"per_class_recall_{_slug(group)}.png")
+
+
+def make_all(runs: list[RunRecord], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:
+    """Every plot for every group: ``{group: [png, ...]}``."""
+    out: dict[str, list[Path]] = {}
+    for group in sorted({r.group for r in runs if r.ok}):
+        paths = [
+            curves(runs, group, out_dir),
+            bars(rows, group, out_dir),
+            reliability(runs, group, out_dir),
+            per_class_recall(runs, group, out_dir),
+        ]
+        out[group] = [p for p in paths if p is not None]
+    return out

@@ -1,0 +1,165 @@
+"""Write ``report.csv``, ``report.md`` and a self-contained ``report.html`` (plots embedded as data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+from dataclasses import fields
+from pathlib import Path
+
+from lossbench.report.collect import RunRecord
+from lossbench.report.stats import Row
+
+
+def fmt(x: float, digits: int = 4) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "—"
+    return "<1e-4" if p < 1e-4 else f"{p:.4f}"
+
+
+def cell(row: Row) -> str:
+    """``mean ± std [CI low, high]``."""
+    text = f"{fmt(row.mean)} ± {fmt(row.std)}"
+    if not math.isnan(row.ci_low):
+        text += f" [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
+    return text
+
+
+def write_csv(rows: list[Row], path: Path) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Row)])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_dict())
+    return path
+
+
+HEADER = ("variant", "metric", "mean ± std [95% CI]", "n", "rank", "Δ vs baseline", "p (paired t)")
+
+
+def _table_rows(rows: list[Row], group: str) -> list[tuple[Row, list[str]]]:
+    out = []
+    for row in sorted((r for r in rows if r.group == group), key=lambda r: (r.metric, r.rank, r.variant)):
+        arrow = "↑" if row.higher_is_better else "↓"
+        diff = "baseline" if row.variant == row.baseline else fmt(row.diff_vs_baseline)
+        p = "" if row.variant == row.baseline else fmt_p(row.p_value)
+        out.append(
+            (row, [row.variant, f"{row.metric} {arrow}", cell(row), str(row.n), str(row.rank), diff, p])
+        )
+    return out
+
+
+def problems(runs: list[RunRecord]) -> list[RunRecord]:
+    return [r for r in runs if not r.ok]
+
+
+def write_markdown(
+    rows: list[Row], runs: list[RunRecord], plots: dict[str, list[Path]], path: Path, source: str
+) -> Path:
+    ok = sum(r.ok for r in runs)
+    lines = [
+        "# lossbench comparison report",
+        "",
+        f"Source: `{source}` — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing.",
+        "",
+        "Per variant × metric: mean ± sample std over seeds, 95% CI of the mean (t-distribution),",
+        "n seeds, rank (1 = best; ↑ higher / ↓ lower is better; **bold** = best), and a paired t-test",
+        "against the baseline loss over the seeds both have (Δ = variant − baseline).",
+        "`test/loss` is left out: its scale differs per loss.",
+    ]
+    for group in sorted({r.group for r in rows}):
+        base = next(r.baseline for r in rows if r.group == group)
+        lines += ["", f"## {group} (baseline: {base})", "", "| " + " | ".join(HEADER) + " |"]
+        lines.append("|" + "|".join(["---"] * len(HEADER)) + "|")
+        for row, cells in _table_rows(rows, group):
+            if row.best:
+                cells = [f"**{c}**" if i in (0, 2) else c for i, c in enumerate(cells)]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        for png in plots.get(group, []):
+            lines += ["", f"![{png.stem}]({png.name})"]
+    bad = problems(runs)
+    lines += ["", "## Runs not in the statistics", ""]
+    if bad:
+        lines += ["| run | status | loss | seed | error |", "|---|---|---|---|---|"]
+        lines += [
+            f"| `{r.run_dir}` | {r.status} | {r.loss} | {r.seed} | {(r.error or '').replace('|', '/')} |"
+            for r in bad
+        ]
+    else:
+        lines.append("None: every run finished with metrics.")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3} tr.best td{font-weight:bold;background:#eefbea}
+tr.failed td{background:#fdecea} img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+"""
+
+# flags an image that did not decode, so a headless browser check sees it as a console error
+CHECK_IMAGES = """
+window.addEventListener("load", function () {
+  var bad = Array.prototype.filter.call(document.images, function (im) {
+    return !(im.complete && im.naturalWidth > 0);
+  });
+  bad.forEach(function (im) { console.error("report image failed to load: " + im.alt); });
+  document.body.setAttribute("data-images-ok", String(bad.length === 0));
+  document.body.setAttribute("data-images", String(document.images.length));
+});
+"""
+
+
+def write_html(
+    rows: list[Row], runs: list[RunRecord], plots: dict[str, list[Path]], path: Path, source: str
+) -> Path:
+    esc = html.escape
+    ok = sum(r.ok for r in runs)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>lossbench comparison report</title>',
+        f"<style>{CSS}</style></head><body>",
+        "<h1>lossbench comparison report</h1>",
+        f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
+        f"{len(runs) - ok} failed or missing. "
+        "Mean ± std over seeds, 95% CI (t-distribution), rank (1 = best; ↑/↓ = higher/lower is better), "
+        "paired t-test vs the baseline over common seeds.</p>",
+    ]
+    for group in sorted({r.group for r in rows}):
+        base = next(r.baseline for r in rows if r.group == group)
+        parts.append(f"<h2>{esc(group)} <small>(baseline: {esc(base)})</small></h2>")
+        parts.append('<table class="results"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in HEADER))
+        parts.append("</tr></thead><tbody>")
+        for row, cells in _table_rows(rows, group):
+            cls = ' class="best"' if row.best else ""
+            parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+        parts.append("</tbody></table>")
+        for png in plots.get(group, []):
+            data = base64.b64encode(png.read_bytes()).decode()
+            parts.append(f'<figure><img alt="{esc(png.stem)}" src="data:image/png;base64,{data}"></figure>')
+    parts.append("<h2>Runs not in the statistics</h2>")
+    bad = problems(runs)
+    if bad:
+        parts.append(
+            '<table class="problems"><thead><tr><th>run</th><th>status</th><th>loss</th><th>seed</th>'
+        )
+        parts.append("<th>error</th></tr></thead><tbody>")
+        for r in bad:
+            parts.append(
+                f'<tr class="failed"><td><code>{esc(r.run_dir)}</code></td><td>{esc(r.status)}</td>'
+                f"<td>{esc(str(r.loss))}</td><td>{esc(str(r.seed))}</td><td>{esc(r.error or '')}</td></tr>"
+            )
+        parts.append("</tbody></table>")
+    else:
+        parts.append("<p>None: every run finished with metrics.</p>")
+    parts.append(f"<script>{CHECK_IMAGES}</script></body></html>")
+    path.write_text("\n".join(parts) + "\n")
+    return path

@@ -1,0 +1,45 @@
+"""OmegaConf resolvers used by the configs (registered when ``lossbench`` is imported).
+
+* ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a
+  Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
+  a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
+* ``${lossbench.direction:${monitor.mode}}``: ``max``/``min`` → Optuna's ``maximize``/``minimize``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from lossbench.errors import ConfigError
+
+DIRECTIONS = {"max": "maximize", "min": "minimize"}
+
+
+def wandb_group(task_name: str) -> str:
+    sweep_id = os.environ.get("WANDB_SWEEP_ID")
+    if sweep_id:
+        return f"{task_name}_wandb-sweep-{sweep_id}"
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return f"{task_name}_" + "_".join(Path(hc.sweep.dir).parts[-2:])
+    return str(task_name)
+
+
+def direction(mode: str | None) -> str:
+    if mode not in DIRECTIONS:
+        raise ConfigError(
+            f"monitor.mode={mode!r}: an hparams_search needs monitor.metric and monitor.mode (max|min) set "
+            "explicitly, so that the sweeper's direction matches the monitored metric"
+        )
+    return DIRECTIONS[mode]
+
+
+def register() -> None:
+    OmegaConf.register_new_resolver("lossbench.wandb_group", wandb_group, replace=True)
+    OmegaConf.register_new_resolver("lossbench.direction", direction, replace=True)

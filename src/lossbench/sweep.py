@@ -1,0 +1,257 @@
+"""Multirun support: failed jobs are recorded (not fatal), DDP is guarded, and a sweep ends with a table.
+
+* :func:`record_failure` writes ``metrics.json`` with ``status: failed`` (error, traceback, overrides,
+  config) into the failed job's directory; the Hydra task returns NaN so the sweep goes on (Optuna marks
+  such a trial as failed).
+* :func:`check_ddp_in_multirun` refuses a subprocess-launched DDP strategy inside a Hydra multirun: Lightning
+  would re-run ``sys.argv`` in each child process, i.e. the whole sweep again.
+* :class:`SweepSummary` (a Hydra callback, see ``conf/hydra/default.yaml``) prints a Rich table of every job's
+  status and headline metric when the sweep ends, writes ``sweep_summary.json`` and sets the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.errors import ConfigError, LossbenchError
+
+log = logging.getLogger("lossbench")
+
+#: strategies whose launcher starts its workers by running the script again (Lightning's subprocess launcher)
+_RELAUNCHING = ("ddp", "fsdp", "deepspeed", "auto")
+#: workers started inside the running process: safe under a multirun
+_IN_PROCESS = ("spawn", "fork", "notebook")
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+# --- failed jobs ----------------------------------------------------------------------------------------
+def root_error(err: BaseException) -> BaseException:
+    """The :class:`LossbenchError` behind ``err`` (e.g. wrapped by Hydra) or ``err``."""
+    seen, cause = set(), err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, LossbenchError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return err
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def record_failure(cfg: DictConfig, err: BaseException) -> dict[str, Any]:
+    """Write ``<job dir>/metrics.json`` with ``status: failed`` and return it."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    choices = dict(hc.runtime.choices) if hc is not None else {}
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation may be what failed: keep the raw config then
+        config = OmegaConf.to_container(cfg, resolve=False)
+    cause = root_error(err)
+    record = {
+        "status": "failed",
+        "error": {
+            "type": type(cause).__name__,
+            "message": " ".join(ln.strip() for ln in str(cause).splitlines() if ln.strip()),
+            "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        },
+        "loss": choices.get("loss", "?"),
+        "data": choices.get("data", "?"),
+        "model": choices.get("model", "?"),
+        "seed": cfg.get("seed"),
+        "data_seed": cfg.get("data_seed"),
+        "overrides": list(hc.overrides.task) if hc is not None else [],
+        "job_num": hc.job.num if hc is not None and in_multirun() else None,
+        "config": config,
+    }
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
+    return record
+
+
+# --- DDP inside a multirun ------------------------------------------------------------------------------
+def _device_count(devices: Any, accelerator: Any) -> int:
+    """How many devices a Lightning ``devices`` value asks for (``-1``/``auto``: what is visible)."""
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    if isinstance(devices, str):
+        text = devices.strip()
+        if "," in text:
+            return len([d for d in text.split(",") if d.strip()])
+        devices = -1 if text == "auto" else int(text)
+    if devices is None or devices == -1:
+        if str(accelerator) in ("gpu", "cuda", "auto"):
+            import torch
+
+            return torch.cuda.device_count()
+        return 1 if devices is None else os.cpu_count() or 1
+    return int(devices)
+
+
+def _launched_externally() -> bool:
+    """SLURM (``srun``) or torchrun already started one process per device: Lightning relaunches nothing."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    return SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+
+
+def check_ddp_in_multirun(trainer_cfg: DictConfig | None) -> None:
+    """Raise :class:`ConfigError` when ``trainer_cfg`` would make Lightning re-run a multirun's script."""
+    if trainer_cfg is None:
+        return
+    strategy = trainer_cfg.get("strategy", "auto")
+    if not isinstance(strategy, str):  # an instantiated strategy object: the user knows what they do
+        return
+    name = strategy.lower()
+    if not name.startswith(_RELAUNCHING) or any(k in name for k in _IN_PROCESS):
+        return
+    devices = _device_count(trainer_cfg.get("devices", "auto"), trainer_cfg.get("accelerator", "auto"))
+    processes = devices * int(trainer_cfg.get("num_nodes", 1) or 1)
+    if processes <= 1 or _launched_externally():
+        return
+    raise ConfigError(
+        f"trainer.strategy={strategy} with {processes} processes cannot run inside a Hydra multirun: "
+        "Lightning's DDP launcher re-runs the command line in each child process, i.e. the whole sweep. "
+        "Use trainer.strategy=ddp_spawn for a sweep on one machine (workers are spawned inside each job), "
+        "or hydra/launcher=slurm with hydra.launcher.tasks_per_node=<devices> (srun starts one process per "
+        "device), or loop over single runs (python train.py trainer=ddp loss=...)"
+    )
+
+
+# --- the end-of-sweep table -----------------------------------------------------------------------------
+HEADLINE = ("test/acc", "test/rmse")
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Hydra job directories of a sweep (those holding ``.hydra/`` or ``metrics.json``), by job number."""
+    found = {p.parent for p in sweep_dir.glob("*/metrics.json")} | {
+        p.parent for p in sweep_dir.glob("*/.hydra") if p.is_dir()
+    }
+    return sorted(found, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
+
+
+def read_job(job_dir: Path) -> dict[str, Any]:
+    """One job's status row: ok / failed (with its error) / missing (no metrics.json: crashed or killed)."""
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": overrides}
+    metrics_file = job_dir / "metrics.json"
+    if not metrics_file.is_file():
+        return {**row, "status": "missing", "error": "no metrics.json (the job crashed or was killed)"}
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except json.JSONDecodeError as err:
+        return {**row, "status": "missing", "error": f"unreadable metrics.json: {err}"}
+    row.update(status=metrics.get("status", "?"), loss=metrics.get("loss"), seed=metrics.get("seed"))
+    if row["status"] == "failed":
+        error = metrics.get("error", {})
+        row["error"] = f"{error.get('type', '?')}: {error.get('message', '')}"
+    else:
+        monitor = metrics.get("monitor", {})
+        row["monitor"] = monitor.get("metric")
+        row["best"] = monitor.get("best")
+        test = metrics.get("test", {})
+        row["headline"] = next(((k, test[k]) for k in HEADLINE if k in test), None)
+    return row
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def common_overrides(rows: list[dict[str, Any]]) -> list[str]:
+    """Overrides shared by every job (shown once in the title instead of on every row)."""
+    lists = [r["overrides"] for r in rows if r["overrides"]]
+    if len(lists) < 2:
+        return []
+    return [o for o in lists[0] if all(o in other for other in lists[1:])]
+
+
+def render_table(rows: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    common = common_overrides(rows)
+    if common:
+        title += f"\ncommon overrides: {' '.join(common)}"
+
+    table = Table(title=title, title_justify="left")
+    for col in ("job", "overrides", "status", "best val", "headline test", "error"):
+        table.add_column(col, overflow="fold")
+    style = {"ok": "green", "failed": "red", "missing": "yellow"}
+    for row in rows:
+        best = f"{row['monitor']}={_fmt(row['best'])}" if row.get("monitor") else ""
+        headline = f"{row['headline'][0]}={_fmt(row['headline'][1])}" if row.get("headline") else ""
+        status = row["status"]
+        table.add_row(
+            row["job"],
+            " ".join(o for o in row["overrides"] if o not in common),
+            f"[{style.get(status, 'white')}]{status}[/]",
+            best,
+            headline,
+            row.get("error", ""),
+        )
+    return table
+
+
+class SweepSummary(Callback):
+    """Hydra callback: after a multirun, a table of every job, ``sweep_summary.json`` and the exit status.
+
+    Args:
+        fail_on_job_error: exit with status 1 (after the table) when any job failed or left no metrics, so
+            scripts and CI notice; the other jobs have finished either way.
+        ddp_guard: refuse a relaunching DDP strategy before the first job (see :func:`check_ddp_in_multirun`).
+    """
+
+    def __init__(self, fail_on_job_error: bool = True, ddp_guard: bool = True) -> None:
+        self.fail_on_job_error = fail_on_job_error
+        self.ddp_guard = ddp_guard
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.ddp_guard:
+            return
+        try:
+            check_ddp_in_multirun(config.get("trainer"))
+        except ConfigError as err:
+            log.error("%s: %s", type(err).__name__, err)
+            raise SystemExit(2) from None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from rich.console import Console
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = job_dirs(sweep_dir)
+        summary = [read_job(d) for d in rows]
+        counts = {s: sum(r["status"] == s for r in summary) for s in ("ok", "failed", "missing")}
+        title = (
+            f"sweep {sweep_dir}: {len(summary)} jobs, {counts['ok']} ok, {counts['failed']} failed, "
+            f"{counts['missing']} missing"
+        )
+        if sweep_dir.is_dir():
+            (sweep_dir / "sweep_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        console = Console(width=max(120, Console().width))
+        console.print(render_table(summary, title))
+        console.print(f"report: lossbench compare {sweep_dir}")
+        if self.fail_on_job_error and (counts["failed"] or counts["missing"]):
+            log.error(
+                "%d of %d sweep jobs did not finish: exit status 1", len(summary) - counts["ok"], len(summary)
+            )
+            raise SystemExit(1)

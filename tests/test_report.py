@@ -1,0 +1,239 @@
+"""``lossbench compare``: statistics, the files it writes, failed runs listed, W&B paths, HTML in Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lossbench.cli import main as cli_main
+from lossbench.report.collect import collect_local, collect_wandb
+from lossbench.report.stats import mean_ci, paired_test, summarize
+from tests.conftest import ROOT, run_cli
+
+FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
+
+# test accuracy per (loss, seed); mse is best, focal ties ce on average
+ACC = {
+    ("ce", 0): 0.90,
+    ("ce", 1): 0.92,
+    ("ce", 2): 0.91,
+    ("mse", 0): 0.95,
+    ("mse", 1): 0.96,
+    ("mse", 2): 0.94,
+}
+ACC |= {("focal", 0): 0.89, ("focal", 1): 0.93, ("focal", 2): 0.91}
+
+
+def fake_run(job: Path, loss: str, seed: int, acc: float, rng: np.random.Generator) -> None:
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- loss={loss}\n- seed={seed}\n- trainer.max_epochs=3\n")
+    ece = 0.02 if loss == "ce" else 0.1
+    metrics = {
+        "status": "ok",
+        "loss": loss,
+        "data": "digits",
+        "seed": seed,
+        "monitor": {"metric": "val/acc", "mode": "max", "best": acc + 0.01},
+        "test": {"test/acc": acc, "test/ece": ece + seed * 0.001, "test/loss": 5.0},
+        "config": {"logger": {"csv": {}}},
+    }
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    (job / "csv").mkdir()
+    rows = ["epoch,step,train/loss,val/acc,val/loss"] + [
+        f"{e},{e * 10},,{acc - 0.1 / (e + 1):.4f},1.0" for e in range(3)
+    ]
+    (job / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    targets = np.repeat(np.arange(4), 25)
+    probs = rng.dirichlet(np.ones(4), size=len(targets)).astype(np.float32)
+    probs[np.arange(len(targets)), targets] += 1.0
+    probs /= probs.sum(1, keepdims=True)
+    np.savez(job / "predictions.npz", targets=targets, probs=probs, preds=probs.argmax(1))
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "multirun" / "2026-01-01" / "00-00-00"
+    rng = np.random.default_rng(0)
+    for job, ((loss, seed), acc) in enumerate(sorted(ACC.items())):
+        fake_run(root / str(job), loss, seed, acc, rng)
+    failed = root / "9"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "overrides.yaml").write_text("- loss=bce\n- seed=0\n- trainer.max_epochs=3\n")
+    err = {"type": "ConfigError", "message": "bad thing"}
+    (failed / "metrics.json").write_text(
+        json.dumps({"status": "failed", "loss": "bce", "seed": 0, "error": err})
+    )
+    missing = root / "10"
+    (missing / ".hydra").mkdir(parents=True)
+    (missing / ".hydra" / "overrides.yaml").write_text("- loss=huber\n- seed=0\n- trainer.max_epochs=3\n")
+    return root
+
+
+def test_mean_ci_and_paired_test():
+    mean, std, lo, hi = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = sps.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert mean == 2.5 and math.isclose(hi - mean, half) and math.isclose(mean - lo, half)
+    assert math.isnan(mean_ci([1.0])[1])
+    a, b = {0: 0.9, 1: 0.95, 2: 0.91}, {0: 0.8, 1: 0.9, 2: 0.85, 3: 0.1}
+    n, diff, p = paired_test(a, b)
+    assert n == 3 and math.isclose(diff, np.mean([0.1, 0.05, 0.06]))
+    assert math.isclose(p, sps.ttest_rel([0.9, 0.95, 0.91], [0.8, 0.9, 0.85]).pvalue)
+    assert paired_test({0: 1.0}, {0: 2.0})[2] != paired_test({0: 1.0}, {0: 2.0})[2]  # n < 2: NaN
+
+
+def test_summary_ranks_respect_direction(sweep_dir):
+    runs = collect_local(sweep_dir.parent.parent)
+    assert {r.status for r in runs} == {"ok", "failed", "missing"} and len(runs) == 11
+    rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
+    assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].rank == 1  # higher is better
+    assert rows[("ce", "test/ece")].best and not rows[("ce", "test/ece")].higher_is_better  # lower is better
+    assert ("ce", "test/loss") not in rows  # not comparable across losses
+    assert rows[("mse", "val/acc (best)")].n == 3
+    mse = rows[("mse", "test/acc")]
+    assert mse.baseline == "ce" and mse.n_pairs == 3 and mse.p_value < 0.05
+    assert rows[("focal", "test/acc")].p_value > 0.5
+
+
+def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
+    out = sweep_dir / "report"
+    for name in ("report.md", "report.csv", "report.html"):
+        assert (out / name).stat().st_size > 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [
+        "bars_digits.png",
+        "curves_digits.png",
+        "per_class_recall_digits.png",
+        "reliability_digits.png",
+    ]
+    md = (out / "report.md").read_text()
+    assert "| **mse** | test/acc ↑ | **0.9500 ± 0.0100" in md
+    assert "failed | bce | 0 | ConfigError: bad thing" in md and "missing | huber" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "ConfigError: bad thing" in html
+    csv_lines = (out / "report.csv").read_text().splitlines()
+    assert csv_lines[0].startswith(
+        "group,variant,metric,higher_is_better,n,mean,std,ci_low,ci_high,rank,best"
+    )
+    assert len(csv_lines) == 1 + 3 * 3  # 3 losses x (test/acc, test/ece, val/acc (best))
+    assert "2 failed/missing" in capsys.readouterr().out
+
+
+def test_compare_a_real_sweep(tmp_path):
+    """Train a tiny sweep, then `python scripts/compare.py <multirun dir>` as a user would."""
+    run_cli(
+        "-m",
+        "loss=ce,focal",
+        "seed=0,1",
+        *FAST,
+        "logger=csv",
+        "hydra.sweep.dir=sw",
+        cwd=tmp_path,
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), "sw"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = tmp_path / "sw" / "report"
+    md = (report / "report.md").read_text()
+    assert "## digits (baseline: ce)" in md and "| focal | test/acc" in md or "| **focal** | test/acc" in md
+    assert (report / "reliability_digits.png").is_file() and (report / "curves_digits.png").is_file()
+
+
+class FakeRun:
+    def __init__(self, rid, loss, seed, acc, state="finished"):
+        self.id, self.job_type, self.state, self.tags = rid, loss, state, [loss, "digits", "mlp"]
+        self.config = {"seed": seed, "monitor": {"metric": "val/acc", "mode": "max"}}
+        self.summary = (
+            {"final/test/acc": acc, "best/monitor": acc, "val/acc": acc} if state == "finished" else {}
+        )
+
+    def history(self, keys, pandas):
+        assert pandas is False
+        return [{"epoch": e, "val/acc": 0.5 + e * 0.1} for e in range(3)]
+
+
+def test_collect_wandb_with_a_fake_api():
+    """The wandb.Api path without the network: runs of a group, their summary and history."""
+    runs = [FakeRun("a", "ce", 0, 0.9), FakeRun("b", "ce", 1, 0.92), FakeRun("c", "mse", 0, 0.95)]
+    runs += [FakeRun("d", "mse", 1, 0.96), FakeRun("e", "focal", 0, 0.0, state="crashed")]
+    calls = []
+
+    class Api:
+        def runs(self, path, filters):
+            calls.append((path, filters))
+            return runs
+
+    records = collect_wandb("me/lossbench", "train_2026-01-01_00-00-00", api=Api())
+    assert calls == [("me/lossbench", {"group": "train_2026-01-01_00-00-00"})]
+    assert [r.status for r in records] == ["ok"] * 4 + ["failed"]
+    assert records[0].metrics == {"test/acc": 0.9, "val/acc (best)": 0.9}
+    assert records[0].curves["val/acc"][-1] == (2, 0.7)
+    rows = {(r.variant, r.metric): r for r in summarize(records)}
+    assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].n_pairs == 2
+
+
+def test_report_table_logged_to_wandb_offline(sweep_dir, monkeypatch):
+    """The summary run of the group gets the table (offline here: no credentials)."""
+    from lossbench.report.wandb_log import log_report
+
+    rows = summarize(collect_local(sweep_dir))
+    log_report(rows, {}, project="lossbench", group="g", save_dir=sweep_dir)
+    runs = list((sweep_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].rglob("comparison_*.table.json"))
+
+
+# --- the HTML page in a real browser --------------------------------------------------------------------
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip(
+            "Debian package chromium is not installed and cannot be installed here (needs root + apt-get)"
+        )
+    return exe
+
+
+def headless(exe: str, page: Path) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+    ]
+    flags += ["--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom"]
+    return subprocess.run([exe, *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+def test_report_html_renders_in_headless_chromium(sweep_dir, tmp_path):
+    exe = chromium()
+    # the check can see a console error: a page that logs one is caught
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><script>console.error("boom")</script></body></html>')
+    assert ":CONSOLE" in headless(exe, bad).stderr
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
+    proc = headless(exe, sweep_dir / "report" / "report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    dom = proc.stdout
+    assert 'data-images-ok="true"' in dom and 'data-images="4"' in dom  # every embedded plot decoded
+    assert "<table" in dom and "ConfigError: bad thing" in dom
