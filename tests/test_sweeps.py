@@ -39,7 +39,7 @@ def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
     assert "gamma" in failed["error"]["message"] and "loss.gamma=-1" in failed["overrides"]
     assert failed["config"]["loss"]["gamma"] == -1
     assert ok["status"] == "ok" and ok["test"]["test/acc"] > 0.5
-    assert "2 jobs, 1 ok, 1 failed" in out and "ConfigError: gamma=-1" in out
+    assert "2 jobs, 1 ok, 1 failed" in out and "ConfigError: loss.gamma=-1" in out
     summary = json.loads((tmp_path / "sweep" / "sweep_summary.json").read_text())
     assert [r["status"] for r in summary] == ["failed", "ok"]
     # W&B conventions: every job of the sweep shares one group (the sweep's), job_type = loss

@@ -24,15 +24,16 @@ def save_test_predictions(module, dm, path: Path, ckpt_path: str | None = None) 
     main process's module holds the end-of-fit weights, not the tested checkpoint's).
     """
     if ckpt_path:
-        state = torch.load(ckpt_path, map_location=module.device, weights_only=False)["state_dict"]
+        state = torch.load(ckpt_path, map_location=module.device, weights_only=True)["state_dict"]
         module.load_state_dict(state)
     x, y = dm.splits["test"]
     was_training = module.training
     module.eval()
     try:
         step = int(getattr(dm, "eval_batch_size", 1024))
+        transform = getattr(dm, "eval_transform", None)  # e.g. uint8 images -> normalised floats
         batches = (x[i : i + step].to(module.device) for i in range(0, len(x), step))
-        outputs = torch.cat([module(b).float() for b in batches])
+        outputs = torch.cat([module(b if transform is None else transform(b, 0)).float() for b in batches])
         arrays = {"targets": y.cpu().numpy()}
         if Task(dm.task) is Task.CLASSIFICATION:
             arrays["probs"] = module.loss.probabilities(outputs).cpu().numpy().astype(np.float32)
