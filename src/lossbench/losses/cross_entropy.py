@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss
+from lossbench.losses.base import BenchLoss, upcast
 
 
 class CrossEntropyLoss(BenchLoss):
@@ -43,6 +43,7 @@ class CrossEntropyLoss(BenchLoss):
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float))
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        outputs = upcast(outputs)
         weight = None if self.weight is None else self.weight.to(outputs.dtype)
         return F.cross_entropy(
             outputs,

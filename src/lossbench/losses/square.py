@@ -82,4 +82,24 @@ class HuberLoss(_ElementwiseLoss):
         return f"delta={self.delta}, {super().extra_repr()}"
 
 
-__all__ = ["HuberLoss", "MSELoss"]
+
+
+
+class BrierLoss(BenchLoss):
+    r"""Brier score: the squared error of the softmax probabilities against the one-hot label.
+
+    Brier, "Verification of Forecasts Expressed in Terms of Probability", Monthly Weather Review 1950.
+
+    .. math::
+        \ell(z, y) = \sum_c \big(\operatorname{softmax}(z)_c - \mathbb{1}[c = y]\big)^2 \in [0, 2]
+
+    A strictly proper scoring rule, bounded (so noisy labels cannot dominate). Probabilities: softmax;
+    predictions: argmax. Classification only.
+    """
+
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        p = outputs.softmax(dim=-1)
+        idx = target.long().unsqueeze(-1)
+        # Σ_c p_c² - 2 p_y + 1, without materialising the one-hot target
+        return p.square().sum(dim=-1) - 2.0 * p.gather(-1, idx).squeeze(-1) + 1.0
+__all__ = ["BrierLoss", "HuberLoss", "MSELoss"]

@@ -1,0 +1,159 @@
+"""Regression-only losses: a penalty ``ρ`` of the residual ``r = output - target``, averaged over targets."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lossbench.errors import ConfigError, check_range
+from lossbench.losses.base import BenchLoss, Task
+
+
+class _RegressionLoss(BenchLoss):
+    """Per sample: ``mean_t ρ(o_t - y_t)`` over the ``T`` targets. Serves regression only."""
+
+    tasks = frozenset({Task.REGRESSION})
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        target = target.to(outputs.dtype).reshape(outputs.shape)
+        return self.penalty(outputs, target).flatten(1).mean(dim=-1)
+
+
+class L1Loss(_RegressionLoss):
+    r"""Mean absolute error, :math:`\rho(r) = |r|` (Laplace likelihood; predicts the conditional median)."""
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(outputs, target, reduction="none")
+
+
+class SmoothL1Loss(_RegressionLoss):
+    r"""Smooth L1 (Girshick, "Fast R-CNN", ICCV 2015), torch semantics.
+
+    .. math::
+        \rho_\beta(r) = \begin{cases} \tfrac{r^2}{2\beta} & |r| < \beta \\ |r| - \tfrac{\beta}{2}
+        & \text{otherwise}\end{cases}
+
+    Equals Huber(δ=β)/β; ``β = 0`` is L1.
+
+    Args:
+        beta: threshold ``β ≥ 0``.
+    """
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.beta = float(check_range("beta", beta, 0.0))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(outputs, target, reduction="none", beta=self.beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, {super().extra_repr()}"
+
+
+_LOG2 = math.log(2.0)
+
+
+class LogCoshLoss(_RegressionLoss):
+    r"""Log-cosh loss, :math:`\rho(r) = \log\cosh r` (≈ r²/2 near 0, ≈ |r| - log 2 far out; gradient ``tanh r``).
+
+    Computed as ``|r| + softplus(-2|r|) - log 2`` so it never overflows. See e.g. Chen et al.,
+    "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder", 2019.
+    """
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        a = (outputs - target).abs()
+        return a + F.softplus(-2.0 * a) - _LOG2
+
+
+class QuantileLoss(_RegressionLoss):
+    r"""Quantile (pinball) loss (Koenker & Bassett, "Regression Quantiles", Econometrica 1978).
+
+    .. math::
+        \rho_q(u) = \max(q\,u,\ (q-1)\,u),\qquad u = y - o
+
+    Its minimiser is the conditional ``q``-quantile; ``q = 0.5`` is half the L1 loss.
+
+    Args:
+        q: quantile ``q ∈ (0, 1)``.
+    """
+
+    def __init__(self, q: float = 0.5, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.q = float(check_range("q", q, 0.0, 1.0, low_inclusive=False, high_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        u = target - outputs
+        return torch.maximum(self.q * u, (self.q - 1.0) * u)
+
+    def extra_repr(self) -> str:
+        return f"q={self.q}, {super().extra_repr()}"
+
+
+class CauchyLoss(_RegressionLoss):
+    r"""Cauchy (Lorentzian) loss, :math:`\rho_c(r) = \tfrac{c^2}{2}\log\big(1 + (r/c)^2\big)`.
+
+    A redescending robust loss (Black & Anandan, "The Robust Estimation of Multiple Motions", CVIU 1996);
+    Barron's loss with ``α = 0``.
+
+    Args:
+        scale: ``c > 0``.
+    """
+
+    def __init__(self, scale: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.scale = float(check_range("scale", scale, 0.0, low_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        c = self.scale
+        return torch.log1p(((outputs - target) / c).square()) * (0.5 * c * c)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, {super().extra_repr()}"
+
+
+class BarronLoss(_RegressionLoss):
+    r"""Barron's general and adaptive robust loss, with fixed shape ``α`` and scale ``c``.
+
+    Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
+
+    .. math::
+        \rho(r, \alpha, c) = \frac{|\alpha - 2|}{\alpha}\left[\left(\frac{(r/c)^2}{|\alpha-2|} + 1\right)^{\alpha/2}
+        - 1\right]
+
+    with its limits: ``α = 2`` → ``½(r/c)²`` (L2), ``α = 0`` → ``log(½(r/c)² + 1)`` (Cauchy),
+    ``α = -∞`` → ``1 - exp(-½(r/c)²)`` (Welsch); ``α = 1`` is pseudo-Huber/Charbonnier, ``α = -2``
+    Geman-McClure. The general case uses ``expm1``/``log1p`` for accuracy.
+
+    Args:
+        alpha: shape ``α``, a finite number or ``-inf``.
+        scale: ``c > 0``.
+    """
+
+    def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        alpha = float(alpha)
+        if math.isnan(alpha) or alpha == math.inf:
+            raise ConfigError(f"alpha={alpha!r} is out of range: expected a finite value or -inf")
+        self.alpha = alpha
+        self.scale = float(check_range("scale", scale, 0.0, low_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        a = self.alpha
+        sq = ((outputs - target) / self.scale).square()
+        if a == 2.0:
+            return 0.5 * sq
+        if a == 0.0:
+            return torch.log1p(0.5 * sq)
+        if a == -math.inf:
+            return -torch.expm1(-0.5 * sq)
+        b = abs(a - 2.0)
+        return torch.expm1(torch.log1p(sq / b) * (0.5 * a)) * (b / a)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, scale={self.scale}, {super().extra_repr()}"
