@@ -31,7 +31,7 @@ class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
 
     def __init__(self, pos_weight: float | Sequence[float] | None = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float)
+        pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float64)
         if pw is not None and bool((pw <= 0).any()):
             raise ConfigError(f"pos_weight={pos_weight!r} is out of range: expected values > 0")
         self.register_buffer("pos_weight", pw)

@@ -50,7 +50,7 @@ class FocalLoss(BenchLoss):
     ) -> None:
         super().__init__(reduction)
         self.gamma = float(check_range("gamma", gamma, 0.0))
-        a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float)
+        a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float64)
         if a is not None and bool((a < 0).any()):
             check_range("alpha", float(a.min()), 0.0)
         self.register_buffer("alpha", a)
@@ -101,7 +101,7 @@ class _SigmoidFocalFn(torch.autograd.Function):
         neg_w, pos_w = _alpha_weights(alpha)
         if z.shape[-1] == 1:
             if alpha is not None:
-                f.mul_(torch.where(target.unsqueeze(-1).bool(), pos_w, neg_w).to(f.dtype))
+                f.mul_(torch.where(target.unsqueeze(-1).bool(), f.new_tensor(pos_w), f.new_tensor(neg_w)))
             return f.squeeze(-1)
         loss = f.sum(dim=-1)
         if alpha is not None:
@@ -131,7 +131,7 @@ class _SigmoidFocalFn(torch.autograd.Function):
         go = grad_out.unsqueeze(-1)
         if z.shape[-1] == 1:
             pos = target.unsqueeze(-1).bool()
-            g.mul_(torch.where(pos, -pos_w, neg_w).to(g.dtype)).mul_(go)
+            g.mul_(torch.where(pos, g.new_tensor(-pos_w), g.new_tensor(neg_w))).mul_(go)
         else:
             idx = target.unsqueeze(-1)
             gy = g.gather(-1, idx).mul_(go).mul_(-pos_w)

@@ -37,7 +37,7 @@ def effective_number_weights(counts: Tensor, beta: float) -> Tensor:
     n = counts.to(torch.float64).clamp_min(1.0)
     w = (1.0 - beta) / (-torch.expm1(n * torch.log(torch.tensor(beta, dtype=torch.float64))))
     w = torch.ones_like(n) if beta == 0.0 else w
-    return (w / w.sum() * n.numel()).float()
+    return w / w.sum() * n.numel()
 
 
 class _ClassCountLoss(BenchLoss):
@@ -177,7 +177,7 @@ class LDAMLoss(_ClassCountLoss):
         margins = drw = None
         if self.class_counts is not None:
             inv = self.class_counts.clamp_min(1.0).pow(-0.25)
-            margins = (inv * (self.max_m / inv.max())).float()
+            margins = inv * (self.max_m / inv.max())
             drw = effective_number_weights(self.class_counts, self.drw_beta)
         self.register_buffer("margins", margins)
         self.register_buffer("drw_weight", drw)
@@ -245,7 +245,7 @@ class LogitAdjustedLoss(_ClassCountLoss):
         adjust = None
         if self.class_counts is not None:
             n = self.class_counts.clamp_min(1.0)
-            adjust = (self.tau * torch.log(n / n.sum())).float()
+            adjust = self.tau * torch.log(n / n.sum())
         self.register_buffer("adjustment", adjust)
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
