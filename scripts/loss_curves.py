@@ -26,7 +26,20 @@ from lossbench.config import CONFIG_DIR, group_options  # noqa: E402
 from lossbench.errors import ConfigError  # noqa: E402
 from lossbench.losses import BenchLoss, Task  # noqa: E402
 
-DEFAULT_LOSSES = ["ce", "focal", "poly1", "gce", "sce", "brier", "mse", "huber", "l1", "log_cosh", "cauchy", "barron"]
+DEFAULT_LOSSES = [
+    "ce",
+    "focal",
+    "poly1",
+    "gce",
+    "sce",
+    "brier",
+    "mse",
+    "huber",
+    "l1",
+    "log_cosh",
+    "cauchy",
+    "barron",
+]
 
 
 def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]], Path, float]:
@@ -46,7 +59,9 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]], Path, float
             name, param = key.split(".", 1)
             overrides.setdefault(name, []).append(f"{param}={value}")
         else:
-            raise ConfigError(f"unknown argument {arg!r}: use loss=[...], out=PATH, range=R or <loss>.<param>=value")
+            raise ConfigError(
+                f"unknown argument {arg!r}: use loss=[...], out=PATH, range=R or <loss>.<param>=value"
+            )
     unknown = [n for n in losses if n not in group_options("loss")]
     if unknown:
         raise ConfigError(f"unknown loss {unknown}: choose from {', '.join(group_options('loss'))}")
@@ -54,7 +69,9 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]], Path, float
 
 
 def build(name: str, overrides: list[str]) -> BenchLoss:
-    cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"), OmegaConf.from_dotlist(overrides))
+    cfg = OmegaConf.merge(
+        OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"), OmegaConf.from_dotlist(overrides)
+    )
     cfg.reduction = "none"
     return instantiate(cfg)
 

@@ -22,7 +22,7 @@ COUNTS = [50, 20, 8, 3, 1, 1, 30]  # up to 7 classes
 
 
 def build(name: str, classes: int = 7, **overrides) -> BenchLoss:
-    """Instantiate ``conf/loss/<name>.yaml`` (with overrides), giving class counts when the loss wants them."""
+    """Instantiate ``conf/loss/<name>.yaml`` with overrides (and class counts when the loss wants them)."""
     cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"), overrides)
     extra = {"class_counts": COUNTS[: max(classes, 2)]} if get_class(cfg._target_).needs_class_counts else {}
     return instantiate(cfg, **extra)
@@ -48,7 +48,10 @@ VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in group_options("loss")
     ("barron", {"alpha": 0.5, "scale": 0.1}),
     ("quantile", {"q": 0.1}),
 ]
-IDS = [name + "".join(f"-{k}={v}" for k, v in o.items() if k != "alpha" or not isinstance(v, list)) for name, o in VARIANTS]
+IDS = [
+    name + "".join(f"-{k}={v}" for k, v in o.items() if k != "alpha" or not isinstance(v, list))
+    for name, o in VARIANTS
+]
 
 
 def make(name: str, overrides: dict, reduction: str = "mean", classes: int = 7) -> BenchLoss:

@@ -8,7 +8,12 @@ from lossbench.config import group_options, losses_for_task
 from lossbench.losses import Task
 from lossbench.train import run
 
-FAST = ("logger=none", "callbacks=none", "+trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0")
+FAST = (
+    "logger=none",
+    "callbacks=none",
+    "+trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+)
 CLASSIFICATION = set(losses_for_task(Task.CLASSIFICATION))
 _untrained: dict[str, dict[str, float]] = {}
 

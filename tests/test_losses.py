@@ -1,4 +1,4 @@
-"""Each loss against an independent reference: torch built-ins, torchvision, the papers' formulas and identities."""
+"""Each loss against an independent reference: torch, torchvision, the papers' formulas and identities."""
 
 from __future__ import annotations
 
@@ -100,7 +100,10 @@ def test_bce_matches_torch_one_vs_rest_and_binary(logits, target, reduction):
         (MSELoss(), F.mse_loss),
         (L1Loss(), F.l1_loss),
         (HuberLoss(delta=0.7), lambda o, t, reduction: F.huber_loss(o, t, delta=0.7, reduction=reduction)),
-        (SmoothL1Loss(beta=0.3), lambda o, t, reduction: F.smooth_l1_loss(o, t, beta=0.3, reduction=reduction)),
+        (
+            SmoothL1Loss(beta=0.3),
+            lambda o, t, reduction: F.smooth_l1_loss(o, t, beta=0.3, reduction=reduction),
+        ),
     ],
 )
 def test_regression_losses_match_torch(regression, loss, fn):
@@ -126,7 +129,9 @@ def test_sigmoid_focal_matches_torchvision(logits, target, gamma, alpha, classes
     # gradients too (the loss has a hand-written backward)
     z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
     loss(z1, y).backward()
-    (sigmoid_focal_loss(z2, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="sum") / len(y)).backward()
+    (
+        sigmoid_focal_loss(z2, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="sum") / len(y)
+    ).backward()
     close(z1.grad, z2.grad)
 
 
@@ -324,7 +329,12 @@ def test_regression_only_contract(loss, regression):
 
 
 def test_sigmoid_losses_use_one_logit_on_binary_data():
-    for loss in (SigmoidFocalLoss(), AsymmetricLoss(), ClassBalancedLoss(base="sigmoid"), BCEWithLogitsLoss()):
+    for loss in (
+        SigmoidFocalLoss(),
+        AsymmetricLoss(),
+        ClassBalancedLoss(base="sigmoid"),
+        BCEWithLogitsLoss(),
+    ):
         assert loss.num_outputs(Task.CLASSIFICATION, 2) == 1
         assert loss.num_outputs(Task.CLASSIFICATION, 10) == 10
         z = torch.tensor([[2.0], [-1.0]])

@@ -57,6 +57,5 @@ class AsymmetricLoss(SigmoidOutputs, BenchLoss):
         return -torch.lerp(neg, pos, t).sum(dim=-1)
 
     def extra_repr(self) -> str:
-        return (
-            f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, {super().extra_repr()}"
-        )
+        params = f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}"
+        return f"{params}, {super().extra_repr()}"

@@ -40,7 +40,9 @@ class CrossEntropyLoss(BenchLoss):
         super().__init__(reduction)
         self.label_smoothing = check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.ignore_index = ignore_index
-        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float64))
+        self.register_buffer(
+            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
+        )
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         outputs = upcast(outputs)

@@ -51,13 +51,22 @@ class _ClassCountLoss(BenchLoss):
 
     def check_task(self, task: Task, num_classes: int | None = None) -> None:
         super().check_task(task, num_classes)
-        if self.class_counts is not None and num_classes is not None and len(self.class_counts) != num_classes:
+        if (
+            self.class_counts is not None
+            and num_classes is not None
+            and len(self.class_counts) != num_classes
+        ):
             raise ConfigError(
-                f"class_counts has {len(self.class_counts)} entries but the data set has {num_classes} classes"
+                f"class_counts has {len(self.class_counts)} entries "
+                f"but the data set has {num_classes} classes"
             )
 
     def counts_or_uniform(self, num_classes: int) -> Tensor:
-        return self.class_counts if self.class_counts is not None else torch.ones(num_classes, dtype=torch.float64)
+        return (
+            self.class_counts
+            if self.class_counts is not None
+            else torch.ones(num_classes, dtype=torch.float64)
+        )
 
 
 BASES = ("ce", "focal", "sigmoid", "sigmoid_focal")
@@ -100,7 +109,9 @@ class ClassBalancedLoss(SigmoidOutputs, _ClassCountLoss):
         self.beta = float(check_range("beta", beta, 0.0, 1.0, high_inclusive=False))
         self.gamma = float(check_range("gamma", gamma, 0.0))
         self.sigmoid = base.startswith("sigmoid")
-        weights = None if self.class_counts is None else effective_number_weights(self.class_counts, self.beta)
+        weights = (
+            None if self.class_counts is None else effective_number_weights(self.class_counts, self.beta)
+        )
         self.register_buffer("weight", weights)
 
     def base_per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:

@@ -48,8 +48,8 @@ class SCELoss(BenchLoss):
     Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy Labels", ICCV 2019.
 
     .. math::
-        \ell(z, y) = \alpha\,\big(-\log p_y\big) + \beta\,\underbrace{\big(-\textstyle\sum_c p_c \log q_c\big)}
-        _{\text{RCE} \,=\, -A\,(1 - p_y)}
+        \ell(z, y) = \alpha\,\big(-\log p_y\big) + \beta\,\mathrm{RCE},\qquad
+        \mathrm{RCE} = -\textstyle\sum_c p_c \log q_c = -A\,(1 - p_y)
 
     where ``q`` is the one-hot label with ``log 0`` replaced by the constant ``A < 0`` (the paper: ``A = -4``;
     the authors' code clamps at ``1e-4``, i.e. ``A = log 1e-4``). Probabilities: softmax; predictions: argmax.

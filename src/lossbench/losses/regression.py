@@ -100,7 +100,9 @@ _LOG2 = math.log(2.0)
 
 
 class LogCoshLoss(_FusedRegressionLoss):
-    r"""Log-cosh loss, :math:`\rho(r) = \log\cosh r` (≈ r²/2 near 0, ≈ |r| - log 2 far out; gradient ``tanh r``).
+    r"""Log-cosh loss, :math:`\rho(r) = \log\cosh r`.
+
+    ≈ r²/2 near 0, ≈ |r| - log 2 far out; gradient ``tanh r``.
 
     Computed as ``|r| + softplus(-2|r|) - log 2`` so it never overflows. See e.g. Chen et al.,
     "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder", 2019.
@@ -144,7 +146,7 @@ class CauchyLoss(_FusedRegressionLoss):
     r"""Cauchy (Lorentzian) loss, :math:`\rho_c(r) = \tfrac{c^2}{2}\log\big(1 + (r/c)^2\big)`.
 
     A redescending robust loss (Black & Anandan, "The Robust Estimation of Multiple Motions", CVIU 1996);
-    Barron's loss with ``α = 0``.
+    ``c²/2`` times Barron's loss with ``α = 0`` and scale ``c/√2``.
 
     Args:
         scale: ``c > 0``.
@@ -171,8 +173,8 @@ class BarronLoss(_FusedRegressionLoss):
     Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
 
     .. math::
-        \rho(r, \alpha, c) = \frac{|\alpha - 2|}{\alpha}\left[\left(\frac{(r/c)^2}{|\alpha-2|} + 1\right)^{\alpha/2}
-        - 1\right]
+        \rho(r, \alpha, c) = \frac{|\alpha - 2|}{\alpha}
+        \left[\left(\frac{(r/c)^2}{|\alpha-2|} + 1\right)^{\alpha/2} - 1\right]
 
     with its limits: ``α = 2`` → ``½(r/c)²`` (L2), ``α = 0`` → ``log(½(r/c)² + 1)`` (Cauchy),
     ``α = -∞`` → ``1 - exp(-½(r/c)²)`` (Welsch); ``α = 1`` is pseudo-Huber/Charbonnier, ``α = -2``

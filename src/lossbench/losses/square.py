@@ -83,9 +83,6 @@ class HuberLoss(_ElementwiseLoss):
         return f"delta={self.delta}, {super().extra_repr()}"
 
 
-
-
-
 class BrierLoss(BenchLoss):
     r"""Brier score: the squared error of the softmax probabilities against the one-hot label.
 
@@ -128,4 +125,6 @@ class _BrierFn(torch.autograd.Function):
         py = p.gather(-1, idx)
         grad = p.sub(centre.unsqueeze(-1)).mul_(p).mul_(g2)  # 2 p_c (p_c - Σp² + p_y)
         return grad.scatter_add_(-1, idx, -py * g2), None
+
+
 __all__ = ["BrierLoss", "HuberLoss", "MSELoss"]
