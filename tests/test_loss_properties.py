@@ -39,6 +39,8 @@ VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in group_options("loss")
     ("class_balanced", {"base": "sigmoid_focal"}),
     ("ldam", {"drw_epoch": 0}),
     ("asl", {"clip": 0.0, "gamma_pos": 0.5, "gamma_neg": 0.5}),
+    ("asl", {"gamma_pos": 1.0, "gamma_neg": 0.5}),
+    ("asl", {"gamma_neg": 0.0, "clip": 0.2}),
     ("ce", {"label_smoothing": 0.1}),
     ("mse", {"rescale_k": 2.0, "rescale_m": 3.0}),
     ("barron", {"alpha": 0.0}),

@@ -112,6 +112,26 @@ def _signed_logits(z: Tensor, target: Tensor) -> Tensor:
     return s.scatter_(-1, idx, z.gather(-1, idx).neg_())
 
 
+def sigmoid_focal_(s: Tensor, gamma: float) -> Tensor:
+    """``f(s) = softplus(s) σ(s)^γ`` (``-log σ(-s) (1-σ(-s))^γ``), overwriting ``s``; one new tensor."""
+    f = F.softplus(s)
+    if gamma != 0.0:
+        f.mul_(s.sigmoid_().pow_(gamma))
+    return f
+
+
+def sigmoid_focal_grad_(s: Tensor, gamma: float) -> Tensor:
+    """``f'(s) = σ(s)^γ [σ(s) + γ softplus(s) (1 - σ(s))]``, overwriting ``s``; at most two new tensors."""
+    sig = torch.sigmoid(s)
+    if gamma == 0.0:
+        return sig
+    g = F.softplus(s)
+    one_minus_sig = s.neg_().sigmoid_()
+    g.mul_(one_minus_sig).mul_(gamma).add_(sig)
+    del one_minus_sig
+    return g.mul_(sig.pow_(gamma))
+
+
 def _alpha_weights(alpha: float | None) -> tuple[float, float]:
     """(weight of the negative terms, weight of the positive term)."""
     return (1.0, 1.0) if alpha is None else (1.0 - alpha, alpha)
@@ -129,11 +149,7 @@ class _SigmoidFocalFn(torch.autograd.Function):
     def forward(ctx, z: Tensor, target: Tensor, gamma: float, alpha: float | None) -> Tensor:
         ctx.save_for_backward(z, target)
         ctx.gamma, ctx.alpha = gamma, alpha
-        s = _signed_logits(z, target)
-        f = F.softplus(s)
-        if gamma != 0.0:
-            f.mul_(s.sigmoid_().pow_(gamma))
-        del s
+        f = sigmoid_focal_(_signed_logits(z, target), gamma)
         neg_w, pos_w = _alpha_weights(alpha)
         if z.shape[-1] == 1:
             if alpha is not None:
@@ -150,18 +166,7 @@ class _SigmoidFocalFn(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         z, target = ctx.saved_tensors
         gamma, alpha = ctx.gamma, ctx.alpha
-        s = _signed_logits(z, target)
-        sig = torch.sigmoid(s)
-        if gamma == 0.0:
-            g = sig  # f'(s) = σ(s)
-            del s
-        else:
-            g = F.softplus(s)
-            one_minus_sig = s.neg_().sigmoid_()  # reuses s
-            g.mul_(one_minus_sig).mul_(gamma).add_(sig)
-            del one_minus_sig, s
-            g.mul_(sig.pow_(gamma))
-            del sig
+        g = sigmoid_focal_grad_(_signed_logits(z, target), gamma)
         # dℓ/dz = f'(s) (1 - 2t) α_t: negatives keep the sign, the target class flips it
         neg_w, pos_w = _alpha_weights(alpha)
         go = grad_out.unsqueeze(-1)
