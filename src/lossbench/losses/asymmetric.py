@@ -27,22 +27,21 @@ def _negative_term(z: Tensor, gamma: float, clip: float) -> Tensor:
 
 
 def _negative_grad(z: Tensor, gamma: float, clip: float) -> Tensor:
-    """d/dz of :func:`_negative_term`; at most four ``[N, C]`` tensors, the last one the result."""
+    """d/dz of :func:`_negative_term`; at most three ``[N, C]`` tensors, the last one the result."""
     if clip == 0.0:
         return sigmoid_focal_grad_(z.clone(), gamma)
     # with p = σ(z), q = 1 - p, a = q + m, p_m = p - m (where p > m; 0 elsewhere):
-    # d/dz = p q [p_m^γ / a - γ log(a) p_m^{γ-1}] = p q p_m^{γ-1} [p_m / a - γ log a]
+    # d/dz = p q p_m^{γ-1} [p_m / a - γ log a]
     tiny = torch.finfo(z.dtype).tiny
-    pq = torch.sigmoid(z)
-    pm = pq.sub(clip).clamp_min_(tiny)
-    a = torch.sigmoid(-z)
-    pq.mul_(a).masked_fill_(z <= _logit(clip), 0.0)
-    a.add_(clip).clamp_max_(1.0)
-    inner = a.log().mul_(-gamma).addcdiv_(pm, a)
-    del a
-    inner.mul_(pm.pow_(gamma - 1.0))
+    pm = torch.sigmoid(z).sub_(clip).clamp_min_(tiny)
+    t = torch.sigmoid(-z).add_(clip)  # a
+    g = t.clamp_max(1.0).log_().mul_(-gamma).addcdiv_(pm, t)
+    g.mul_(t.copy_(z).neg_().sigmoid_())  # q
+    g.mul_(t.copy_(z).sigmoid_())  # p
+    del t
+    g.mul_(pm.pow_(gamma - 1.0))
     del pm
-    return pq.mul_(inner)
+    return g.masked_fill_(z <= _logit(clip), 0.0)
 
 
 def _positive_term(z: Tensor, gamma: float) -> Tensor:
