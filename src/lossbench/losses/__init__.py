@@ -1,9 +1,45 @@
 """The loss zoo: every loss is a :class:`BenchLoss` with a task contract."""
 
+from lossbench.losses.asymmetric import AsymmetricLoss
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.losses.bce import BCEWithLogitsLoss
 from lossbench.losses.cross_entropy import CrossEntropyLoss
-from lossbench.losses.focal import FocalLoss
-from lossbench.losses.square import HuberLoss, MSELoss
+from lossbench.losses.focal import FocalLoss, SigmoidFocalLoss
+from lossbench.losses.long_tail import BalancedSoftmaxLoss, ClassBalancedLoss, LDAMLoss, LogitAdjustedLoss
+from lossbench.losses.noisy import GCELoss, SCELoss
+from lossbench.losses.poly import Poly1Loss
+from lossbench.losses.regression import (
+    BarronLoss,
+    CauchyLoss,
+    L1Loss,
+    LogCoshLoss,
+    QuantileLoss,
+    SmoothL1Loss,
+)
+from lossbench.losses.square import BrierLoss, HuberLoss, MSELoss
 
-__all__ = ["BCEWithLogitsLoss", "BenchLoss", "CrossEntropyLoss", "FocalLoss", "HuberLoss", "MSELoss", "Task"]
+__all__ = [
+    "AsymmetricLoss",
+    "BCEWithLogitsLoss",
+    "BalancedSoftmaxLoss",
+    "BarronLoss",
+    "BenchLoss",
+    "BrierLoss",
+    "CauchyLoss",
+    "ClassBalancedLoss",
+    "CrossEntropyLoss",
+    "FocalLoss",
+    "GCELoss",
+    "HuberLoss",
+    "L1Loss",
+    "LDAMLoss",
+    "LogCoshLoss",
+    "LogitAdjustedLoss",
+    "MSELoss",
+    "Poly1Loss",
+    "QuantileLoss",
+    "SCELoss",
+    "SigmoidFocalLoss",
+    "SmoothL1Loss",
+    "Task",
+]

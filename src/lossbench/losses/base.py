@@ -49,7 +49,7 @@ class BenchLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
-        return self.reduce(self.per_sample(outputs, target))
+        return self.reduce(self.per_sample(upcast(outputs), target))
 
     def reduce(self, loss: Tensor, weight: Tensor | None = None) -> Tensor:
         """Reduce per-sample losses; with ``weight``, ``mean`` divides by the total weight (as torch does)."""
@@ -87,6 +87,43 @@ class BenchLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
+
+
+def upcast(outputs: Tensor) -> Tensor:
+    """Losses are computed in float32 at least: half/bfloat16 outputs (autocast) are upcast."""
+    return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
+
+
+class SigmoidOutputs:
+    """Task contract of one-vs-rest sigmoid losses (BCE, sigmoid focal, ASL).
+
+    Binary data get a single logit (``t = y``); C > 2 classes get C logits, each "this class vs the
+    rest". Class probabilities for the metrics are the sigmoids normalised to sum to one (binary:
+    ``[1-σ, σ]``); predictions are the largest logit (binary: ``z > 0``).
+    """
+
+    def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
+        if Task(task) is Task.CLASSIFICATION and num_classes == 2:
+            return 1
+        return num_classes if Task(task) is Task.CLASSIFICATION else num_targets
+
+    def probabilities(self, outputs: Tensor) -> Tensor:
+        p = outputs.float().sigmoid()
+        if p.shape[-1] == 1:
+            return torch.cat([1 - p, p], dim=-1)
+        return p / p.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+
+    def predictions(self, outputs: Tensor) -> Tensor:
+        if outputs.shape[-1] == 1:
+            return (outputs[..., 0] > 0).long()
+        return outputs.argmax(dim=-1)
+
+
+def binary_targets(target: Tensor, outputs: Tensor) -> Tensor:
+    """0/1 targets shaped like ``outputs``: one-hot for C logits, ``y`` itself for a single logit."""
+    if outputs.shape[-1] == 1:
+        return target.to(outputs.dtype).unsqueeze(-1)
+    return one_hot_like(target, outputs)
 
 
 def one_hot_like(target: Tensor, outputs: Tensor) -> Tensor:

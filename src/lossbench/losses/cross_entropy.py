@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss
+from lossbench.losses.base import BenchLoss, upcast
 
 
 class CrossEntropyLoss(BenchLoss):
@@ -40,9 +40,12 @@ class CrossEntropyLoss(BenchLoss):
         super().__init__(reduction)
         self.label_smoothing = check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.ignore_index = ignore_index
-        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float))
+        self.register_buffer(
+            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
+        )
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        outputs = upcast(outputs)
         weight = None if self.weight is None else self.weight.to(outputs.dtype)
         return F.cross_entropy(
             outputs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -82,4 +83,48 @@ class HuberLoss(_ElementwiseLoss):
         return f"delta={self.delta}, {super().extra_repr()}"
 
 
-__all__ = ["HuberLoss", "MSELoss"]
+class BrierLoss(BenchLoss):
+    r"""Brier score: the squared error of the softmax probabilities against the one-hot label.
+
+    Brier, "Verification of Forecasts Expressed in Terms of Probability", Monthly Weather Review 1950.
+
+    .. math::
+        \ell(z, y) = \sum_c \big(\operatorname{softmax}(z)_c - \mathbb{1}[c = y]\big)^2 \in [0, 2]
+
+    A strictly proper scoring rule, bounded (so noisy labels cannot dominate). Probabilities: softmax;
+    predictions: argmax. Classification only.
+    """
+
+    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return _BrierFn.apply(outputs, target.long())
+
+
+class _BrierFn(torch.autograd.Function):
+    r"""Brier score per sample, ``Σ p² - 2 p_y + 1``, with a hand-written backward.
+
+    The softmax Jacobian applied to ``dℓ/dp = 2(p - e_y)`` gives
+    ``dℓ/dz = 2 p ⊙ (p - s) - 2 p_y e_y`` with ``s = Σ_c p_c² - p_y``. Only ``p`` is kept for the backward
+    pass and no one-hot target is materialised.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, target: Tensor) -> Tensor:
+        p = z.softmax(dim=-1)
+        idx = target.unsqueeze(-1)
+        sq = torch.linalg.vecdot(p, p)
+        py = p.gather(-1, idx).squeeze(-1)
+        ctx.save_for_backward(p, target, sq - py)
+        return sq - 2.0 * py + 1.0
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        p, target, centre = ctx.saved_tensors
+        g2 = (2.0 * grad_out).unsqueeze(-1)
+        idx = target.unsqueeze(-1)
+        py = p.gather(-1, idx)
+        grad = p.sub(centre.unsqueeze(-1)).mul_(p).mul_(g2)  # 2 p_c (p_c - Σp² + p_y)
+        return grad.scatter_add_(-1, idx, -py * g2), None
+
+
+__all__ = ["BrierLoss", "HuberLoss", "MSELoss"]

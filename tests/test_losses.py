@@ -1,0 +1,350 @@
+"""Each loss against an independent reference: torch, torchvision, the papers' formulas and identities."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.ops import sigmoid_focal_loss
+
+from lossbench.errors import ConfigError, LossTaskMismatchError
+from lossbench.losses import (
+    AsymmetricLoss,
+    BalancedSoftmaxLoss,
+    BarronLoss,
+    BCEWithLogitsLoss,
+    BrierLoss,
+    CauchyLoss,
+    ClassBalancedLoss,
+    CrossEntropyLoss,
+    FocalLoss,
+    GCELoss,
+    HuberLoss,
+    L1Loss,
+    LDAMLoss,
+    LogCoshLoss,
+    LogitAdjustedLoss,
+    MSELoss,
+    Poly1Loss,
+    QuantileLoss,
+    SCELoss,
+    SigmoidFocalLoss,
+    SmoothL1Loss,
+    Task,
+)
+from lossbench.losses.long_tail import effective_number_weights
+
+ATOL = 1e-10
+N, C = 12, 5
+COUNTS = [400, 120, 40, 9, 1]
+
+
+def close(a: torch.Tensor, b: torch.Tensor, atol: float = ATOL) -> None:
+    torch.testing.assert_close(a, b, atol=atol, rtol=0.0)
+
+
+@pytest.fixture
+def logits() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(N, C, generator=g, dtype=torch.float64) * 3
+
+
+@pytest.fixture
+def target() -> torch.Tensor:
+    return torch.arange(N) % C
+
+
+@pytest.fixture
+def regression() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    out = torch.randn(N, 3, generator=g, dtype=torch.float64) * 2
+    return out, torch.randn(N, 3, generator=g, dtype=torch.float64)
+
+
+def ce(z, y, **kw):
+    return F.cross_entropy(z, y, reduction="none", **kw)
+
+
+# --- agreement with torch / torchvision ---------------------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_torch_with_weights_smoothing_ignore_index(logits, target, reduction):
+    y = target.clone()
+    y[3] = -1
+    w = [0.5, 1.0, 2.0, 1.5, 0.25]
+    loss = CrossEntropyLoss(weight=w, label_smoothing=0.1, ignore_index=-1, reduction=reduction)
+    ref = F.cross_entropy(
+        logits, y, weight=torch.tensor(w, dtype=torch.float64), label_smoothing=0.1, ignore_index=-1,
+        reduction=reduction,
+    )  # fmt: skip
+    close(loss(logits, y), ref)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_matches_torch_one_vs_rest_and_binary(logits, target, reduction):
+    pw = [1.0, 2.0, 0.5, 3.0, 1.0]
+    onehot = F.one_hot(target, C).double()
+    ref = F.binary_cross_entropy_with_logits(logits, onehot, pos_weight=torch.tensor(pw, dtype=torch.float64),
+                                             reduction="none").sum(-1)  # fmt: skip
+    got = BCEWithLogitsLoss(pos_weight=pw, reduction=reduction)(logits, target)
+    close(got, ref.mean() if reduction == "mean" else ref.sum())
+    z1, y1 = logits[:, :1], target % 2
+    ref1 = F.binary_cross_entropy_with_logits(z1[:, 0], y1.double(), reduction=reduction)
+    close(BCEWithLogitsLoss(reduction=reduction)(z1, y1), ref1)
+
+
+@pytest.mark.parametrize(
+    ("loss", "fn"),
+    [
+        (MSELoss(), F.mse_loss),
+        (L1Loss(), F.l1_loss),
+        (HuberLoss(delta=0.7), lambda o, t, reduction: F.huber_loss(o, t, delta=0.7, reduction=reduction)),
+        (
+            SmoothL1Loss(beta=0.3),
+            lambda o, t, reduction: F.smooth_l1_loss(o, t, beta=0.3, reduction=reduction),
+        ),
+    ],
+)
+def test_regression_losses_match_torch(regression, loss, fn):
+    out, t = regression
+    close(loss(out, t), fn(out, t, reduction="mean"))
+    loss.reduction = "sum"
+    close(loss(out, t), fn(out, t, reduction="sum") / out.shape[-1])  # sum over samples of the target mean
+    loss.reduction = "none"
+    close(loss(out, t), fn(out, t, reduction="none").mean(-1))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 3.0])
+@pytest.mark.parametrize("alpha", [None, 0.25, 0.9])
+@pytest.mark.parametrize("classes", [1, C])
+def test_sigmoid_focal_matches_torchvision(logits, target, gamma, alpha, classes):
+    z, y = logits[:, :classes], (target if classes > 1 else target % 2)
+    t = F.one_hot(y, classes).double() if classes > 1 else y.double().unsqueeze(-1)
+    ref = sigmoid_focal_loss(z, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="none")
+    loss = SigmoidFocalLoss(gamma=gamma, alpha=alpha, reduction="none")
+    close(loss(z, y), ref.sum(-1))
+    loss.reduction = "mean"
+    close(loss(z, y), ref.sum() / len(y))
+    # gradients too (the loss has a hand-written backward)
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    loss(z1, y).backward()
+    (
+        sigmoid_focal_loss(z2, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction="sum") / len(y)
+    ).backward()
+    close(z1.grad, z2.grad)
+
+
+# --- identities --------------------------------------------------------------------------------------
+def test_focal_gamma_zero_is_cross_entropy(logits, target):
+    close(FocalLoss(gamma=0.0)(logits, target), F.cross_entropy(logits, target))
+
+
+def test_focal_matches_its_formula_with_per_class_alpha(logits, target):
+    alpha = [0.1, 0.2, 0.3, 0.4, 0.5]
+    p = logits.softmax(-1).gather(-1, target[:, None])[:, 0]
+    ref = -torch.tensor(alpha, dtype=torch.float64)[target] * (1 - p) ** 2 * torch.log(p)
+    close(FocalLoss(gamma=2.0, alpha=alpha, reduction="none")(logits, target), ref)
+
+
+@pytest.mark.parametrize(
+    ("base", "reference"),
+    [
+        ("ce", CrossEntropyLoss()),
+        ("focal", FocalLoss(gamma=1.5)),
+        ("sigmoid", BCEWithLogitsLoss()),
+        ("sigmoid_focal", SigmoidFocalLoss(gamma=1.5, alpha=None)),
+    ],
+)
+def test_class_balanced_beta_zero_is_the_unweighted_base(logits, target, base, reference):
+    loss = ClassBalancedLoss(base=base, beta=0.0, gamma=1.5, class_counts=COUNTS)
+    close(loss(logits, target), reference(logits, target))
+
+
+def test_class_balanced_weights_follow_cui_et_al(logits, target):
+    beta = 0.999
+    eff = [(1 - beta**n) / (1 - beta) for n in COUNTS]  # effective numbers, as in the paper's code
+    w = torch.tensor([1 / e for e in eff], dtype=torch.float64)
+    w = w / w.sum() * C
+    close(effective_number_weights(torch.tensor(COUNTS), beta).double(), w, atol=1e-6)
+    loss = ClassBalancedLoss(base="ce", beta=beta, class_counts=COUNTS, reduction="none")
+    close(loss(logits, target), w[target] * ce(logits, target), atol=1e-6)
+    assert w[-1] > w[0], "the rare class weighs more"
+
+
+def test_poly1_epsilon_zero_is_cross_entropy_and_formula(logits, target):
+    close(Poly1Loss(epsilon=0.0)(logits, target), F.cross_entropy(logits, target))
+    p = logits.softmax(-1).gather(-1, target[:, None])[:, 0]
+    close(Poly1Loss(epsilon=2.0, reduction="none")(logits, target), ce(logits, target) + 2.0 * (1 - p))
+
+
+def test_gce_tends_to_cross_entropy_and_is_mae_at_q_one(logits, target):
+    close(GCELoss(q=1e-7)(logits, target), F.cross_entropy(logits, target), atol=1e-5)
+    p = logits.softmax(-1).gather(-1, target[:, None])[:, 0]
+    close(GCELoss(q=1.0, reduction="none")(logits, target), 1 - p)
+    close(GCELoss(q=0.7, reduction="none")(logits, target), (1 - p**0.7) / 0.7)
+
+
+def test_sce_matches_the_authors_form(logits, target):
+    p = logits.softmax(-1)
+    onehot = F.one_hot(target, C).double()
+    a = math.log(1e-4)
+    rce = -(p * torch.log(onehot.clamp(min=1e-4, max=1.0))).sum(-1)
+    got = SCELoss(alpha=0.1, beta=1.0, log_zero=a, reduction="none")(logits, target)
+    close(got, 0.1 * ce(logits, target) + rce)
+
+
+def test_logit_adjusted_tau_zero_is_ce_and_formula(logits, target):
+    close(LogitAdjustedLoss(tau=0.0, class_counts=COUNTS)(logits, target), F.cross_entropy(logits, target))
+    prior = torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS)
+    ref = ce(logits + 0.5 * prior.log(), target)
+    close(LogitAdjustedLoss(tau=0.5, class_counts=COUNTS, reduction="none")(logits, target), ref, atol=1e-6)
+    close(LogitAdjustedLoss(tau=1.0)(logits, target), F.cross_entropy(logits, target))  # no counts: uniform
+
+
+def test_balanced_softmax_formula(logits, target):
+    n = torch.tensor(COUNTS, dtype=torch.float64)
+    z = logits + n.log()
+    ref = -(n[target].log() + logits.gather(-1, target[:, None])[:, 0]) + torch.logsumexp(z, -1)
+    close(BalancedSoftmaxLoss(class_counts=COUNTS, reduction="none")(logits, target), ref, atol=1e-6)
+
+
+def test_ldam_margins_and_drw_schedule(logits, target):
+    loss = LDAMLoss(max_m=0.5, s=10.0, drw_epoch=2, drw_beta=0.999, class_counts=COUNTS, reduction="mean")
+    inv = torch.tensor(COUNTS, dtype=torch.float64) ** -0.25
+    m = inv * 0.5 / inv.max()
+    close(loss.margins.double(), m, atol=1e-7)
+    shifted = 10.0 * (logits - F.one_hot(target, C) * m[target, None])
+    loss.on_train_epoch_start(1, 10)
+    close(loss(logits, target), F.cross_entropy(shifted, target), atol=1e-6)
+    loss.on_train_epoch_start(2, 10)
+    w = effective_number_weights(torch.tensor(COUNTS), 0.999).double()
+    close(loss(logits, target), F.cross_entropy(shifted, target, weight=w), atol=1e-6)
+    close(LDAMLoss(max_m=0.0, s=1.0, class_counts=COUNTS)(logits, target), F.cross_entropy(logits, target))
+
+
+def test_asl_reduces_to_bce_and_matches_the_authors_form(logits, target):
+    plain = AsymmetricLoss(gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
+    close(plain(logits, target), BCEWithLogitsLoss()(logits, target))
+    # the authors' AsymmetricLoss (eps-clamped logs are inactive for these moderate logits)
+    t = F.one_hot(target, C).double()
+    p = torch.sigmoid(logits)
+    p_m = (p - 0.05).clamp(min=0)
+    loss = t * torch.log(p) + (1 - t) * torch.log(1 - p_m)
+    pt = p * t + (1 - p_m) * (1 - t)  # the authors' xs_neg = 1 - p_m
+    gamma = 1.0 * t + 4.0 * (1 - t)
+    ref = -(loss * torch.pow(1 - pt, gamma)).sum(-1)
+    close(AsymmetricLoss(gamma_pos=1.0, gamma_neg=4.0, clip=0.05, reduction="none")(logits, target), ref)
+
+
+def test_brier_formula(logits, target):
+    ref = ((logits.softmax(-1) - F.one_hot(target, C)) ** 2).sum(-1)
+    close(BrierLoss(reduction="none")(logits, target), ref)
+
+
+def test_huber_limits():
+    small = torch.full((4, 1), 1e-4, dtype=torch.float64)
+    zero = torch.zeros_like(small)
+    close(HuberLoss(delta=1.0)(small, zero), F.mse_loss(small, zero) / 2)
+    big = torch.full((4, 1), 1e8, dtype=torch.float64)
+    assert HuberLoss(delta=2.0)(big, zero).item() / (2.0 * 1e8) == pytest.approx(1.0, rel=1e-7)
+
+
+def test_smooth_l1_is_scaled_huber(regression):
+    out, t = regression
+    close(SmoothL1Loss(beta=0.5)(out, t), HuberLoss(delta=0.5)(out, t) / 0.5)
+
+
+def test_log_cosh_quantile_cauchy(regression):
+    out, t = regression
+    r = out - t
+    close(LogCoshLoss(reduction="none")(out, t), torch.log(torch.cosh(r)).mean(-1))
+    close(QuantileLoss(q=0.5)(out, t), 0.5 * F.l1_loss(out, t))
+    u = t - out
+    close(QuantileLoss(q=0.9, reduction="none")(out, t), torch.where(u > 0, 0.9 * u, -0.1 * u).mean(-1))
+    close(CauchyLoss(scale=2.0, reduction="none")(out, t), (2.0 * torch.log1p((r / 2) ** 2)).mean(-1))
+    huge = torch.full((2, 1), 1e200, dtype=torch.float64)
+    assert torch.isfinite(LogCoshLoss()(huge, torch.zeros_like(huge)))
+
+
+@pytest.mark.parametrize(
+    ("alpha", "rho"),
+    [
+        (2.0, lambda x: 0.5 * x**2),
+        (0.0, lambda x: torch.log1p(0.5 * x**2)),
+        (1.0, lambda x: torch.sqrt(x**2 + 1) - 1),
+        (-2.0, lambda x: 2 * x**2 / (x**2 + 4)),
+        (-math.inf, lambda x: 1 - torch.exp(-0.5 * x**2)),
+        (4.0, lambda x: 0.5 * ((x**2 / 2 + 1) ** 2 - 1)),
+    ],
+)
+def test_barron_special_cases(regression, alpha, rho):
+    out, t = regression
+    x = (out - t) / 1.5
+    close(BarronLoss(alpha=alpha, scale=1.5, reduction="none")(out, t), rho(x).mean(-1))
+
+
+def test_barron_is_continuous_in_alpha(regression):
+    out, t = regression
+    for a in (2.0, 0.0):
+        for eps in (1e-9, -1e-9):
+            close(BarronLoss(alpha=a + eps)(out, t), BarronLoss(alpha=a)(out, t), atol=1e-6)
+    close(BarronLoss(alpha=-1e8)(out, t), BarronLoss(alpha=-math.inf)(out, t), atol=1e-6)
+
+
+# --- reductions and the task contract ----------------------------------------------------------------
+CLASSIFICATION = [
+    FocalLoss(), SigmoidFocalLoss(), ClassBalancedLoss(class_counts=COUNTS), LDAMLoss(class_counts=COUNTS),
+    LogitAdjustedLoss(class_counts=COUNTS), BalancedSoftmaxLoss(class_counts=COUNTS), Poly1Loss(), GCELoss(),
+    SCELoss(), AsymmetricLoss(), BrierLoss(), BCEWithLogitsLoss(),
+]  # fmt: skip
+REGRESSION = [L1Loss(), SmoothL1Loss(), LogCoshLoss(), QuantileLoss(), CauchyLoss(), BarronLoss()]
+
+
+@pytest.mark.parametrize("loss", CLASSIFICATION, ids=lambda x: type(x).__name__)
+def test_classification_reductions_and_contract(loss, logits, target):
+    loss.reduction = "none"
+    per = loss(logits, target)
+    assert per.shape == (N,)
+    loss.reduction = "sum"
+    close(loss(logits, target), per.sum())
+    loss.reduction = "mean"
+    close(loss(logits, target), per.mean())
+    probs = loss.probabilities(logits)
+    assert probs.shape == (N, C) and torch.allclose(probs.sum(-1), torch.ones(N))
+    assert loss.predictions(logits).equal(logits.argmax(-1))
+    with pytest.raises(LossTaskMismatchError):
+        loss.check_task(Task.REGRESSION)
+
+
+@pytest.mark.parametrize("loss", REGRESSION, ids=lambda x: type(x).__name__)
+def test_regression_only_contract(loss, regression):
+    out, t = regression
+    loss.reduction = "none"
+    assert loss(out, t).shape == (N,)
+    loss.reduction = "mean"
+    with pytest.raises(LossTaskMismatchError):
+        loss.check_task(Task.CLASSIFICATION, 10)
+    loss.check_task(Task.REGRESSION)
+
+
+def test_sigmoid_losses_use_one_logit_on_binary_data():
+    for loss in (
+        SigmoidFocalLoss(),
+        AsymmetricLoss(),
+        ClassBalancedLoss(base="sigmoid"),
+        BCEWithLogitsLoss(),
+    ):
+        assert loss.num_outputs(Task.CLASSIFICATION, 2) == 1
+        assert loss.num_outputs(Task.CLASSIFICATION, 10) == 10
+        z = torch.tensor([[2.0], [-1.0]])
+        assert loss.predictions(z).tolist() == [1, 0]
+        assert torch.allclose(loss.probabilities(z).sum(-1), torch.ones(2))
+    assert ClassBalancedLoss(base="focal").num_outputs(Task.CLASSIFICATION, 2) == 2
+
+
+def test_class_counts_must_match_the_classes():
+    with pytest.raises(ConfigError, match="class_counts"):
+        LDAMLoss(class_counts=[10, 5]).check_task(Task.CLASSIFICATION, 3)
+    with pytest.raises(ConfigError, match="class_counts"):
+        LogitAdjustedLoss(class_counts=[10, -1])
