@@ -28,7 +28,7 @@ def untrained(make_cfg, data: str) -> dict[str, float]:
 def train(make_cfg, loss: str, *overrides: str) -> dict[str, float]:
     if loss.split()[0] in CLASSIFICATION:
         return run(make_cfg(f"loss={loss}", "data=digits", "trainer.max_epochs=3", *FAST, *overrides))["test"]
-    # diabetes targets are not standardised (≈150 ± 77): a larger step size reaches them in a few epochs
+    # diabetes (442 samples): a larger step size converges in a few epochs
     lr = ("optim.optimizer.lr=0.03", "trainer.max_epochs=5")
     return run(make_cfg(f"loss={loss}", "data=diabetes", *lr, *FAST, *overrides))["test"]
 
@@ -42,7 +42,9 @@ def test_every_loss_beats_the_untrained_model(make_cfg, loss):
         assert before["test/acc"] < 0.3, before
         assert after["test/acc"] >= 0.8, (loss, after)
     else:
-        assert after["test/rmse"] < 0.6 * before["test/rmse"], (loss, before, after)
+        # diabetes: the best linear models reach R² ≈ 0.45; untrained is ≈ 0 (targets standardised)
+        assert before["test/r2"] < 0.05, before
+        assert after["test/r2"] >= 0.2 and after["test/rmse"] < 0.9 * before["test/rmse"], (loss, before, after)
 
 
 def test_ldam_with_deferred_reweighting_trains(make_cfg):

@@ -50,6 +50,9 @@ class InMemoryDataModule(L.LightningDataModule):
         data_seed: seeds the data, the split and every stressor, never the model.
         seed: seeds the training order (and on-device augmentation).
         standardize: standardise features on the training split.
+        standardize_targets: regression: standardise targets with the mean and standard deviation of the
+            clean training targets (before any outliers are added), so scale parameters such as Huber's
+            ``δ`` and the metrics MAE/RMSE are in units of that standard deviation (R² is unaffected).
         num_classes: declared number of classes (labels must lie in ``[0, num_classes)``); ``None``:
             ``max(label) + 1``.
         imbalance_factor: ``n_max / n_min`` of the long-tailed training profile; 1: unchanged.
@@ -77,6 +80,7 @@ class InMemoryDataModule(L.LightningDataModule):
         data_seed: int = 0,
         seed: int = 0,
         standardize: bool = True,
+        standardize_targets: bool = True,
         num_classes: int | None = None,
         imbalance_factor: float = 1.0,
         label_noise: float = 0.0,
@@ -98,6 +102,9 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.data_seed, self.seed, self.standardize = data_seed, seed, standardize
+        self.standardize_targets = standardize_targets
+        self.target_mean: np.ndarray | None = None
+        self.target_std: np.ndarray | None = None
         if num_classes is not None:
             check_range("data.num_classes", num_classes, 1)
         self.declared_num_classes = num_classes
@@ -246,6 +253,10 @@ class InMemoryDataModule(L.LightningDataModule):
         classification = self.task is Task.CLASSIFICATION
         y = self._check_labels(y) if classification else np.asarray(y, dtype=np.float32).reshape(len(y), -1)
         train, val, test = self.split_indices(y)
+        if not classification and self.standardize_targets:
+            self.target_mean, std = y[train].mean(axis=0), y[train].std(axis=0)
+            self.target_std = np.where(std > 0, std, 1.0).astype(np.float32)
+            y = ((y - self.target_mean) / self.target_std).astype(np.float32)
         train, y_train = self._stress(train, y)
         x = self.preprocess(x, train)
         dtype = torch.long if classification else torch.float32
