@@ -35,6 +35,9 @@ def test_wrong_value_type(tmp_path, override, expected):
         ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
         ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
         ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
+        ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
+        ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
+        ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
     ],
 )
 def test_invalid_hyper_parameter(tmp_path, override, expected):
