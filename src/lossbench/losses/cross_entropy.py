@@ -44,7 +44,7 @@ class CrossEntropyLoss(BenchLoss):
             "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
         )
 
-    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+    def _cross_entropy(self, outputs: Tensor, target: Tensor, reduction: str) -> Tensor:
         outputs = upcast(outputs)
         weight = None if self.weight is None else self.weight.to(outputs.dtype)
         return F.cross_entropy(
@@ -52,17 +52,13 @@ class CrossEntropyLoss(BenchLoss):
             target,
             weight=weight,
             ignore_index=self.ignore_index,
-            reduction=self.reduction,
+            reduction=reduction,
             label_smoothing=self.label_smoothing,
         )
 
+    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        # torch's own reduction: ``mean`` divides by the targets' summed weights, ignored targets excluded
+        return self._cross_entropy(outputs, target, self.reduction)
+
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        weight = None if self.weight is None else self.weight.to(outputs.dtype)
-        return F.cross_entropy(
-            outputs,
-            target,
-            weight=weight,
-            ignore_index=self.ignore_index,
-            reduction="none",
-            label_smoothing=self.label_smoothing,
-        )
+        return self._cross_entropy(outputs, target, "none")
