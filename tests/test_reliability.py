@@ -143,3 +143,16 @@ def test_cli_never_waits_on_stdin(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_run_id_continues_the_checkpoints_run(tmp_path):
+    from lossbench.resume import wandb_run_id
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    new_id = wandb_run_id(first, None)
+    assert len(new_id) == 8 and (first / "wandb_run_id").read_text().strip() == new_id
+    assert wandb_run_id(first, None) != new_id, "a fresh run gets a fresh id"
+    ckpt = first / "checkpoints" / "last.ckpt"
+    assert wandb_run_id(second, ckpt) == (first / "wandb_run_id").read_text().strip()
+    assert wandb_run_id(tmp_path / "third", tmp_path / "elsewhere" / "checkpoints" / "x.ckpt") != ""
+    assert not (tmp_path / "elsewhere").exists(), "nothing is written beside a foreign checkpoint"

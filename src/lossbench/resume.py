@@ -53,14 +53,19 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver)
 
 
-def wandb_run_id(run_dir: Path, resuming: bool) -> str:
-    """The W&B run id of this run dir: reused when resuming, new otherwise (and stored in the run dir)."""
-    path = run_dir / WANDB_ID_FILE
-    if resuming and path.is_file():
-        return path.read_text().strip()
-    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(run_id + "\n")
+def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
+    """The W&B run id for a run writing to ``output_dir``, stored there as ``wandb_run_id``.
+
+    Continuing from a checkpoint (``resume=true`` or ``ckpt_path=``) reuses the id stored in the
+    checkpoint's run dir, so the W&B run continues too; otherwise the id is new.
+    """
+    stored = ckpt_path.parents[1] / WANDB_ID_FILE if ckpt_path is not None else None
+    if stored is not None and stored.is_file():
+        run_id = stored.read_text().strip()
+    else:
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / WANDB_ID_FILE).write_text(run_id + "\n")
     return run_id
 
 

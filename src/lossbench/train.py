@@ -151,13 +151,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     wandb_id = None
     if rank_zero_only.rank == 0:
-        # a resumed run keeps its W&B run id (that of the checkpoint's run dir) and drops CSV rows of
-        # epochs it is about to train again
-        id_dir = output_dir if ckpt_path is None or cfg.get("resume") else ckpt_path.parents[1]
-        wandb_id = wandb_run_id(id_dir, resuming=ckpt_path is not None)
-        if id_dir != output_dir:
-            wandb_run_id(output_dir, resuming=False)
-            (output_dir / "wandb_run_id").write_text(wandb_id + "\n")
+        # a resumed run keeps its W&B run id and drops CSV rows of epochs it is about to train again
+        wandb_id = wandb_run_id(output_dir, ckpt_path)
         if ckpt_path is not None:
             drop_csv_rows_after_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
             log.info("resuming from %s", ckpt_path)
