@@ -316,6 +316,7 @@ def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # fewer than 8 losses configured: scaled to 24 runs (conservative: scales the process start too)
         "estimate_24_runs_s": wall if n >= full else wall * full / max(n, 1),
         "run_wall_median_s": median(run_walls),
+        "run_walls_s": run_walls,
         "outside_run_per_job_s": (wall - in_runs) / max(n, 1),
         "setup_per_run_median_s": median(setup),
         "phases_median_s": {k: median(v) for k, v in phases.items()},
@@ -436,6 +437,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     try:
         import lightning
@@ -457,7 +459,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores (torch threads {m['torch_threads']}), "
         f"GPU: {m['cuda'] or 'none'}; Python {m['python']}, torch {m['torch']}, "
-        f"lightning {m.get('lightning', '?')}. Medians of {results['repeats']} repeats.",
+        f"lightning {m.get('lightning', '?')}. Medians of {results['repeats']} repeats. "
+        f"1-min load average {m.get('load_average_start')} at the start, {m.get('load_average_end')} at the "
+        "end: above the core count, other processes shared the CPU and the absolute times (less so the "
+        "ratios) are inflated.",
         "",
         "| # | measure | lossbench | baseline (same run) | ratio | target | |",
         "|---|---|---|---|---|---|---|",
@@ -582,6 +587,8 @@ def main() -> None:
                 results[name] = steps[name](args, workdir)
             print(f"[bench] {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     results["total_s"] = time.perf_counter() - start
+    if hasattr(os, "getloadavg"):
+        results["machine"]["load_average_end"] = os.getloadavg()[0]
     text = markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
