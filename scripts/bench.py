@@ -27,6 +27,7 @@ Subprocesses run with ``WANDB_MODE=offline``: nothing leaves the machine.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -438,6 +439,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
     }
     try:
         import lightning
@@ -459,7 +461,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores (torch threads {m['torch_threads']}), "
         f"GPU: {m['cuda'] or 'none'}; Python {m['python']}, torch {m['torch']}, "
-        f"lightning {m.get('lightning', '?')}. Medians of {results['repeats']} repeats. "
+        f"lightning {m.get('lightning', '?')}, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}. "
+        f"Medians of {results['repeats']} repeats. "
         f"1-min load average {m.get('load_average_start')} at the start, {m.get('load_average_end')} at the "
         "end: above the core count, other processes shared the CPU and the absolute times (less so the "
         "ratios) are inflated.",
@@ -558,6 +561,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--only: unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}")
     sys.path.insert(0, str(ROOT / "src"))
+    importlib.import_module("lossbench")  # before torch, as in train.py: it sets the OpenMP wait policy
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
