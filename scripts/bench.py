@@ -454,6 +454,18 @@ def verdict(value: float, target: float) -> str:
     return "met" if value <= target else "MISSED"
 
 
+def load_note(m: dict[str, Any]) -> str:
+    start, end = m.get("load_average_start"), m.get("load_average_end")
+    if start is None or end is None:
+        return ""
+    note = f"1-min load average {start:.2f} at the start, {end:.2f} at the end"
+    if max(start, end) > (m.get("cpu_count") or 1):
+        return (
+            note + ": above the core count, other processes shared the CPU (times inflated, ratios less so)."
+        )
+    return note + "."
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
@@ -462,10 +474,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores (torch threads {m['torch_threads']}), "
         f"GPU: {m['cuda'] or 'none'}; Python {m['python']}, torch {m['torch']}, "
         f"lightning {m.get('lightning', '?')}, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}. "
-        f"Medians of {results['repeats']} repeats. "
-        f"1-min load average {m.get('load_average_start')} at the start, {m.get('load_average_end')} at the "
-        "end: above the core count, other processes shared the CPU and the absolute times (less so the "
-        "ratios) are inflated.",
+        f"Medians of {results['repeats']} repeats. {load_note(m)}",
         "",
         "| # | measure | lossbench | baseline (same run) | ratio | target | |",
         "|---|---|---|---|---|---|---|",
@@ -561,7 +570,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--only: unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}")
     sys.path.insert(0, str(ROOT / "src"))
-    importlib.import_module("lossbench")  # before torch, as in train.py: it sets the OpenMP wait policy
+    importlib.import_module("lossbench")  # before torch, as in train.py
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
