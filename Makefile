@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install train sweep test lint format clean
+.PHONY: install train sweep test lint format clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ sweep: install  ## losses x seeds on digits (conf/sweep/losses_x_seeds.yaml), th
 
 test: install  ## the test suite
 	$(PY) -m pytest -q $(ARGS)
+
+bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
+	$(PY) scripts/bench.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests scripts train.py

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
 from omegaconf import DictConfig
 
 from lossbench.errors import check_choice
@@ -126,6 +126,14 @@ def log_wandb_summary(summary: dict[str, Any]) -> None:
         values["best/monitor"] = monitor["best"]
     values.update({"final/epochs": summary.get("epochs"), "final/wall_s": summary.get("wall_s")})
     run.summary.update(values)
+
+
+def init_wandb_run(loggers: list[Logger]) -> None:
+    """Start the W&B run of a W&B logger now rather than lazily at the start of ``fit`` (same process,
+    same run); lets the run's setup time be measured apart from training."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment  # noqa: B018 - the property calls wandb.init once
 
 
 def finish_wandb() -> None:

@@ -53,6 +53,8 @@ class LossBenchModule(L.LightningModule):
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.train_loss = MeanMetric()
+        self._train_loss_sum: Tensor | None = None
+        self._train_loss_weight = 0
         self.stage_loss = nn.ModuleDict({s: MeanMetric() for s in STAGES})
         if self.classification:
             assert num_classes is not None, "classification needs num_classes"
@@ -78,19 +80,43 @@ class LossBenchModule(L.LightningModule):
                 "checkpoint is checkpoints/last.ckpt"
             )
         if ddp_scale:  # DDP: makes the averaged gradient that of the global batch (see TensorBatchLoader)
-            self.train_loss.update(loss.detach(), weight=len(y) if ddp_scale[0] else 0)
+            self._accumulate_train_loss(loss.detach(), len(y) if ddp_scale[0] else 0)
             return loss * ddp_scale[0]
-        self.train_loss.update(loss.detach(), weight=len(y))
+        self._accumulate_train_loss(loss.detach(), len(y))
         return loss
 
+    def _accumulate_train_loss(self, loss: Tensor, weight: int) -> None:
+        """A running weighted sum on the device (one fused tensor op, no sync, no metric bookkeeping per
+        step); handed to the ``train_loss`` metric once per epoch, which syncs it across DDP ranks."""
+        if weight:
+            self._train_loss_sum = (
+                loss * weight
+                if self._train_loss_sum is None
+                else self._train_loss_sum.add(loss, alpha=weight)
+            )
+            self._train_loss_weight += weight
+
     def on_train_epoch_start(self) -> None:
+        self._train_loss_sum, self._train_loss_weight = None, 0
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # logged at the epoch's last step, before validation and the checkpoint, so that a resumed run
-        # has every epoch's row exactly once
+        # computed at the epoch's last step (before validation); logged as an epoch value, which Lightning
+        # writes once per epoch at the epoch's end. (A step value is written only at steps that
+        # ``trainer.log_every_n_steps`` divides: most epochs had no train/loss row.)
         if self.trainer.is_last_batch:
-            self.log("train/loss", self.train_loss.compute(), sync_dist=True)
+            if self._train_loss_sum is not None:
+                weight = self._train_loss_weight
+                self.train_loss.update(self._train_loss_sum / weight, weight=weight)
+            self._train_loss_sum, self._train_loss_weight = None, 0
+            self.log(
+                "train/loss",
+                self.train_loss.compute(),
+                on_step=False,
+                on_epoch=True,
+                sync_dist=True,
+                batch_size=1,
+            )
             self.train_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------

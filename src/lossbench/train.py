@@ -24,11 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
-from lossbench.loggers import build_loggers, finish_wandb, log_wandb_summary
+from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DEFAULT_MONITOR
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
+from lossbench.perf import Stopwatch
 from lossbench.predictions import FILENAME as PREDICTIONS_FILE
 from lossbench.predictions import save_test_predictions
 from lossbench.resume import (
@@ -118,17 +119,7 @@ def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train, validate and test one configuration; write ``metrics.json``; return its contents."""
-    start = time.perf_counter()
-    output_dir = Path(cfg.paths.output_dir)
-    check_types(cfg)
-    check_accelerator(cfg)
-    ckpt_path = resume_checkpoint(cfg, output_dir)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    dm: InMemoryDataModule = build("data", cfg.data)
-    dm.setup("fit")
+def _build_module(cfg: DictConfig, dm: InMemoryDataModule) -> tuple[BenchLoss, Any, LossBenchModule]:
     loss = build_loss(cfg, dm)
     model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
         cfg.model,
@@ -144,11 +135,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         task=dm.task,
         num_classes=dm.num_classes,
     )
+    return loss, model, module
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train, validate and test one configuration; write ``metrics.json``; return its contents."""
+    start = time.perf_counter()
+    watch = Stopwatch()  # phase wall times, in metrics.json as `timings` (see scripts/bench.py)
+    output_dir = Path(cfg.paths.output_dir)
+    check_types(cfg)
+    check_accelerator(cfg)
+    ckpt_path = resume_checkpoint(cfg, output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    with watch("data"):
+        dm: InMemoryDataModule = build("data", cfg.data)
+        dm.setup("fit")
+    with watch("model"):
+        loss, model, module = _build_module(cfg, dm)
     if cfg.monitor.metric is None:
         cfg.monitor.metric, cfg.monitor.mode = DEFAULT_MONITOR[dm.task]
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    with watch("callbacks"):
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     wandb_id = None
     if rank_zero_only.rank == 0:
         # a resumed run keeps its W&B run id and drops CSV rows of epochs it is about to train again
@@ -157,15 +167,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             drop_csv_rows_after_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
             log.info("resuming from %s", ckpt_path)
     try:
-        loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+        with watch("loggers"):
+            loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
+        with watch("trainer"):
+            trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        if trainer.world_size == 1:
+            with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
+                init_wandb_run(loggers)
+        with watch("fit"):
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
         val = _floats(trainer.callback_metrics, "val/")
         checkpoint = trainer.checkpoint_callback
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
-        test_results = trainer.test(
-            module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
-        )
+        with watch("test"):
+            test_results = trainer.test(
+                module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+            )
         test = _floats(test_results[0] if test_results else {}, "test/")
         best = checkpoint.best_model_score if checkpoint is not None else None
         summary: dict[str, Any] = {
@@ -186,6 +203,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "epochs": trainer.current_epoch,
             "data_info": dm.describe(),
             "wall_s": round(time.perf_counter() - start, 3),
+            "timings": watch.times,
             "config": {k: v for k, v in resolved.items() if k != "hydra"},
         }
         if trainer.is_global_zero:

@@ -310,6 +310,14 @@ class InMemoryDataModule(L.LightningDataModule):
     def test_dataloader(self) -> TensorBatchLoader | DataLoader:
         return self._loader("test", train=False)
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Tensor-loader batches are already on the device: skip Lightning's per-step walk over the batch."""
+        if isinstance(batch, (tuple, list)) and all(
+            not isinstance(t, Tensor) or t.device == device for t in batch
+        ):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """``loader=torch``: the tensor path's batch-wise transforms, once the batch is on the device."""
         if self.loader != "torch" or self.trainer is None:

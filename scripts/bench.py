@@ -1,0 +1,616 @@
+"""lossbench's performance benchmark (issue 7): framework overhead against baselines measured in the same run.
+
+    python scripts/bench.py                 # CPU, ~3-4 min on 2 cores (make bench)
+    python scripts/bench.py --quick         # fewer repeats, smaller loss-kernel sizes
+    python scripts/bench.py --device cuda   # the same on a GPU, plus CIFAR-10 ResNet-18 images/s
+    python scripts/bench.py --only step,startup
+
+Items (each a ratio against a baseline measured beside it, in this process or its subprocesses):
+
+1. ``step``: per-step time of a lossbench training run (``python train.py`` with the default config,
+   timed by :class:`lossbench.perf.StepTimer`) vs a hand-written PyTorch loop with the same data split,
+   MLP, batch size, loss, optimizer and epochs (in this process), and a plain Lightning module with a
+   ``DataLoader`` and per-step ``self.log`` (the "before" reference). A step's time is the training loop's
+   wall time per epoch divided by its steps (validation excluded); the median over epochs 2.. and repeats.
+2. ``startup``: wall time of ``python train.py`` (imports included, default config: W&B offline + CSV)
+   and of ``python train.py logger=csv``, against ``python -c "import torch"`` as the floor.
+3. ``sweep``: ``python train.py -m loss=<8 classification losses> seed=0,1,2`` in one process; per-run
+   setup (Trainer, loggers, W&B offline init) from each job's ``metrics.json`` ``timings``.
+4. ``losses``: ``scripts/bench_losses.py`` (the loss zoo's kernels), when present.
+5. ``cuda`` (``--device cuda``): ResNet-18 on CIFAR-10-shaped synthetic data, images/s with the data on
+   the device (batched slicing + batched augmentation) vs a ``DataLoader`` with workers.
+
+Writes ``benchmarks/results/bench-<time>.{md,json}`` (and ``latest.{md,json}``) and prints the table.
+Subprocesses run with ``WANDB_MODE=offline``: nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "train.py"
+ITEMS = ("step", "startup", "sweep", "losses", "cuda")
+TARGETS = {"step_ratio": 1.15, "startup_s": 10.0, "sweep_s": 90.0}
+SWEEP_LOSSES = 8
+SWEEP_SEEDS = 3
+TIMER = "+callbacks.step_timer._target_=lossbench.perf.StepTimer"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def env() -> dict[str, str]:
+    src = str(ROOT / "src")
+    path = os.environ.get("PYTHONPATH", "")
+    return {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": src + (os.pathsep + path if path else ""),
+    }
+
+
+def timed_run(args: list[str], cwd: Path, timeout: float = 600) -> tuple[float, subprocess.CompletedProcess]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env=env(), stdin=subprocess.DEVNULL, timeout=timeout
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return wall, proc
+
+
+def train_cmd(*overrides: str) -> list[str]:
+    return [sys.executable, str(TRAIN), *overrides]
+
+
+def device_overrides(device: str) -> list[str]:
+    return ["trainer=gpu"] if device == "cuda" else []
+
+
+# --- 1. step time ---------------------------------------------------------------------------------------
+def compose(*overrides: str) -> Any:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lossbench.config import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose("train", overrides=list(overrides))
+
+
+def digits_setup(device: str, seed: int = 0) -> tuple[Any, Any, Any]:
+    """The default run's data splits (on ``device``), a fresh MLP and its AdamW factory, seeded like it."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from lossbench.models import build_model
+
+    cfg = compose(f"seed={seed}")
+    L.seed_everything(seed, workers=True, verbose=False)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    model = build_model(cfg.model, input_shape=dm.input_shape, num_outputs=dm.num_classes).to(device)
+    splits = {k: tuple(t.to(device) for t in v) for k, v in dm.splits.items()}
+    return splits, model, instantiate(cfg.optim.optimizer)
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def hand_loop(device: str, epochs: int, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+    """The baseline: a plain PyTorch loop over the same tensors, with a validation pass per epoch."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.use_deterministic_algorithms(device == "cpu", warn_only=True)  # as trainer=cpu / trainer=gpu
+    splits, model, optimizer_factory = digits_setup(device, seed)
+    optimizer = optimizer_factory(model.parameters())
+    (x, y), (xv, yv) = splits["train"], splits["val"]
+    n = len(y)
+    epochs_out, fit_start = [], time.perf_counter()
+    for epoch in range(epochs):
+        sync(device)
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).to(device)
+        steps = 0
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        sync(device)
+        epochs_out.append({"train_s": time.perf_counter() - start, "steps": steps})
+        model.eval()
+        with torch.no_grad():
+            (model(xv).argmax(-1) == yv).float().mean().item()
+    sync(device)
+    return {"epochs": epochs_out, "fit_s": time.perf_counter() - fit_start}
+
+
+def plain_lightning(device: str, epochs: int, workdir: Path, batch_size: int = 64, seed: int = 0) -> dict:
+    """The "before" reference: Lightning with a DataLoader, per-step ``self.log`` and per-batch metrics."""
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lossbench.perf import StepTimer
+
+    splits, model, optimizer_factory = digits_setup("cpu", seed)
+
+    class Plain(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss = F.cross_entropy(self.model(x), y)
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+            return loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            logits = self.model(x)
+            self.log("val/loss", F.cross_entropy(logits, y))
+            self.log("val/acc", (logits.argmax(-1) == y).float().mean())
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return optimizer_factory(self.parameters())
+
+    train = DataLoader(TensorDataset(*splits["train"]), batch_size=batch_size, shuffle=True)
+    val = DataLoader(TensorDataset(*splits["val"]), batch_size=1024)
+    timer = StepTimer(str(workdir))
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        deterministic=device == "cpu",
+        logger=CSVLogger(str(workdir)),
+        callbacks=[timer],
+        default_root_dir=str(workdir),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(Plain(), train, val)
+    return {"epochs": timer.epochs, "fit_s": timer.fit_s}
+
+
+def lossbench_run(device: str, epochs: int, workdir: Path) -> dict[str, Any]:
+    out = workdir / "run"
+    wall, _ = timed_run(
+        train_cmd(
+            *device_overrides(device),
+            f"trainer.max_epochs={epochs}",
+            TIMER,
+            f"hydra.run.dir={out}",
+        ),
+        cwd=workdir,
+    )
+    times = json.loads((out / "step_times.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {**times, "wall_s": wall, "timings": metrics.get("timings", {})}
+
+
+def step_ms(result: dict[str, Any]) -> float:
+    """Median per-step ms over the epochs after the first."""
+    epochs = result["epochs"][1:] or result["epochs"]
+    return median([1000 * e["train_s"] / e["steps"] for e in epochs])
+
+
+def bench_step(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    runs: dict[str, list[dict]] = {"hand": [], "lossbench": [], "lightning": []}
+    for r in range(args.repeats):
+        runs["hand"].append(hand_loop(args.device, args.epochs))
+        runs["lossbench"].append(lossbench_run(args.device, args.epochs, workdir / f"step{r}"))
+        if not args.no_lightning:
+            runs["lightning"].append(plain_lightning(args.device, args.epochs, workdir / f"pl{r}"))
+    result: dict[str, Any] = {"epochs": args.epochs, "batch_size": 64, "repeats": args.repeats}
+    for name, rs in runs.items():
+        if rs:
+            result[name] = {
+                "step_ms": median([step_ms(x) for x in rs]),
+                "fit_s": median([x["fit_s"] for x in rs]),
+                "step_ms_each": [round(step_ms(x), 4) for x in rs],
+            }
+    # per repeat ratios (each pair measured back to back), then their median
+    result["ratio"] = median(
+        [step_ms(a) / step_ms(b) for a, b in zip(runs["lossbench"], runs["hand"], strict=True)]
+    )
+    result["fit_ratio"] = median(
+        [a["fit_s"] / b["fit_s"] for a, b in zip(runs["lossbench"], runs["hand"], strict=True)]
+    )
+    if runs["lightning"]:
+        result["lightning_ratio"] = median(
+            [step_ms(a) / step_ms(b) for a, b in zip(runs["lightning"], runs["hand"], strict=True)]
+        )
+    return result
+
+
+# --- 2. startup -----------------------------------------------------------------------------------------
+def bench_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    commands = {
+        "import_torch": [sys.executable, "-c", "import torch"],
+        "import_lossbench_train": [sys.executable, "-c", "import lossbench.train"],
+        "train_default": train_cmd(*device_overrides(args.device)),
+        "train_csv": train_cmd(*device_overrides(args.device), "logger=csv"),
+    }
+    walls: dict[str, list[float]] = {k: [] for k in commands}
+    for r in range(args.repeats):
+        for name, cmd in commands.items():
+            run_dir = workdir / f"{name}{r}"
+            extra = [f"hydra.run.dir={run_dir}"] if cmd[1] == str(TRAIN) else []
+            walls[name].append(timed_run(cmd + extra, cwd=workdir)[0])
+    result = {k: {"median_s": median(v), "each_s": [round(w, 3) for w in v]} for k, v in walls.items()}
+    result["ratio_to_torch_import"] = result["train_default"]["median_s"] / result["import_torch"]["median_s"]
+    return result
+
+
+# --- 3. sweep -------------------------------------------------------------------------------------------
+def sweep_losses() -> list[str]:
+    from lossbench.config import losses_for_task
+    from lossbench.losses.base import Task
+
+    available = losses_for_task(Task.CLASSIFICATION)
+    preferred = [n for n in ("ce", "focal", "bce", "mse", "huber") if n in available]
+    rest = [n for n in available if n not in preferred]
+    return (preferred + rest)[:SWEEP_LOSSES]
+
+
+def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    losses = sweep_losses()
+    seeds = ",".join(str(s) for s in range(SWEEP_SEEDS))
+    sweep_dir = workdir / "sweep"
+    cmd = train_cmd(
+        "-m", *device_overrides(args.device), f"loss={','.join(losses)}", f"seed={seeds}",
+        f"hydra.sweep.dir={sweep_dir}",
+    )  # fmt: skip
+    wall, _ = timed_run(cmd, cwd=workdir, timeout=1200)
+    jobs = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
+    n = len(jobs)
+    ok = sum(j.get("status") == "ok" for j in jobs)
+    phases: dict[str, list[float]] = {}
+    for job in jobs:
+        for k, v in job.get("timings", {}).items():
+            phases.setdefault(k, []).append(v)
+    run_walls = [j.get("wall_s", 0.0) for j in jobs]
+    setup = [
+        sum(j.get("timings", {}).get(k, 0.0) for k in ("callbacks", "loggers", "trainer", "wandb_init"))
+        for j in jobs
+    ]
+    in_runs = sum(run_walls)
+    per_run = wall / max(n, 1)
+    full = SWEEP_LOSSES * SWEEP_SEEDS
+    return {
+        "losses": losses,
+        "seeds": SWEEP_SEEDS,
+        "runs": n,
+        "ok": ok,
+        "wall_s": wall,
+        "per_run_s": per_run,
+        # fewer than 8 losses configured: scaled to 24 runs (conservative: scales the process start too)
+        "estimate_24_runs_s": wall if n >= full else wall * full / max(n, 1),
+        "run_wall_median_s": median(run_walls),
+        "run_walls_s": run_walls,
+        "outside_run_per_job_s": (wall - in_runs) / max(n, 1),
+        "setup_per_run_median_s": median(setup),
+        "phases_median_s": {k: median(v) for k, v in phases.items()},
+        "wandb_init_first_s": phases.get("wandb_init", [None])[0],
+    }
+
+
+# --- 4. loss kernels ------------------------------------------------------------------------------------
+def bench_losses(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    script = ROOT / "scripts" / "bench_losses.py"
+    if not script.is_file():
+        return {"skipped": "scripts/bench_losses.py not present (the loss zoo's benchmark)"}
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, env=env(), cwd=workdir
+    ).stdout
+    cmd = [sys.executable, str(script)]
+    if "--device" in help_text:
+        cmd += ["--device", args.device]
+    if args.quick:
+        for flag, value in (("--n", "16384"), ("--repeat", "3")):
+            if flag in help_text:
+                cmd += [flag, value]
+        if "--no-memory" in help_text:
+            cmd.append("--no-memory")
+    wall, proc = timed_run(cmd, cwd=workdir, timeout=900)
+    return {"command": " ".join(Path(c).name if c == sys.executable else c for c in cmd[1:]),
+            "wall_s": wall, "output": proc.stdout.strip()}  # fmt: skip
+
+
+# --- 5. CUDA: ResNet-18 images/s ------------------------------------------------------------------------
+def bench_cuda_resnet(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, Dataset
+
+    from lossbench.data.transforms import PadCropFlip
+    from lossbench.models import resnet18_cifar
+
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    n, batch = (10_000 if args.quick else 50_000), 128
+    steps, warmup = (30 if args.quick else 100), 10
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 10, (n,), generator=gen)
+
+    def train_steps(batches: Any) -> float:
+        model = resnet18_cifar(input_shape=(3, 32, 32), num_outputs=10).cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        it = iter(batches)
+        start = 0.0
+        for i in range(warmup + steps):
+            if i == warmup:
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+            x, y = next(it)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        torch.cuda.synchronize()
+        return steps * batch / (time.perf_counter() - start)
+
+    def on_device() -> Any:
+        xs, ys, aug = images.cuda(), labels.cuda(), PadCropFlip(mean, std)
+        epoch = 0
+        while True:
+            order = torch.randperm(n, device="cuda")
+            for i in range(0, n - batch + 1, batch):
+                idx = order[i : i + batch]
+                yield aug(xs[idx], epoch), ys[idx]
+            epoch += 1
+
+    class PerSample(Dataset):
+        """CIFAR as torchvision serves it: per-sample crop/flip/normalise on the CPU, then collate."""
+
+        def __len__(self) -> int:
+            return n
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+            x = F.pad(images[i].float().div(255), (4, 4, 4, 4))
+            dy, dx = torch.randint(0, 9, (2,)).tolist()
+            x = x[:, dy : dy + 32, dx : dx + 32]
+            if torch.rand(()) < 0.5:
+                x = x.flip(-1)
+            m, s = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+            return (x - m) / s, int(labels[i])
+
+    def with_workers(workers: int) -> Any:
+        loader = DataLoader(
+            PerSample(), batch_size=batch, shuffle=True, num_workers=workers, pin_memory=True,
+            drop_last=True, persistent_workers=workers > 0,
+        )  # fmt: skip
+        while True:
+            for x, y in loader:
+                yield x.cuda(non_blocking=True), y.cuda(non_blocking=True)
+
+    workers = min(8, os.cpu_count() or 1)
+    device_ips = train_steps(on_device())
+    loader_ips = train_steps(with_workers(workers))
+    return {
+        "images_per_s_on_device": device_ips,
+        "images_per_s_dataloader": loader_ips,
+        "dataloader_workers": workers,
+        "ratio": device_ips / loader_ips,
+        "gpu": torch.cuda.get_device_name(),
+        "batch_size": batch,
+    }
+
+
+# --- report ---------------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+    }
+    try:
+        import lightning
+
+        info["lightning"] = lightning.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def verdict(value: float, target: float) -> str:
+    return "met" if value <= target else "MISSED"
+
+
+def load_note(m: dict[str, Any]) -> str:
+    start, end = m.get("load_average_start"), m.get("load_average_end")
+    if start is None or end is None:
+        return ""
+    note = f"1-min load average {start:.2f} at the start, {end:.2f} at the end"
+    if max(start, end) > (m.get("cpu_count") or 1):
+        return (
+            note + ": above the core count, other processes shared the CPU (times inflated, ratios less so)."
+        )
+    return note + "."
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"# lossbench benchmark ({results['device']}, {results['started']})",
+        "",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPU cores (torch threads {m['torch_threads']}), "
+        f"GPU: {m['cuda'] or 'none'}; Python {m['python']}, torch {m['torch']}, "
+        f"lightning {m.get('lightning', '?')}, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}. "
+        f"Medians of {results['repeats']} repeats. {load_note(m)}",
+        "",
+        "| # | measure | lossbench | baseline (same run) | ratio | target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    s = results.get("step")
+    if s:
+        lines.append(
+            f"| 1 | step time, digits MLP, batch 64, {s['epochs']} epochs "
+            f"| {s['lossbench']['step_ms']:.3f} ms "
+            f"| hand-written loop {s['hand']['step_ms']:.3f} ms | {s['ratio']:.2f}× | ≤ 1.15× "
+            f"| {verdict(s['ratio'], TARGETS['step_ratio'])} |"
+        )
+        lines.append(
+            f"| 1 | fit time (train + val, {s['epochs']} epochs) | {s['lossbench']['fit_s']:.2f} s "
+            f"| hand-written loop {s['hand']['fit_s']:.2f} s | {s['fit_ratio']:.2f}× | | |"
+        )
+        if "lightning" in s:
+            lines.append(
+                f"| 1 | step time, plain Lightning + DataLoader + per-step `self.log` (before) "
+                f"| {s['lightning']['step_ms']:.3f} ms | hand-written loop {s['hand']['step_ms']:.3f} ms "
+                f"| {s['lightning_ratio']:.2f}× | | reference |"
+            )
+    st = results.get("startup")
+    if st:
+        floor = st["import_torch"]["median_s"]
+        for key, label in (
+            ("train_default", "`python train.py` (default: W&B offline + CSV)"),
+            ("train_csv", "`python train.py logger=csv`"),
+            ("import_lossbench_train", "`python -c 'import lossbench.train'`"),
+        ):
+            v = st[key]["median_s"]
+            target = "≤ 10 s" if key == "train_default" else ""
+            ok = verdict(v, TARGETS["startup_s"]) if key == "train_default" else ""
+            lines.append(
+                f"| 2 | {label} | {v:.2f} s | `import torch` {floor:.2f} s | {v / floor:.1f}× "
+                f"| {target} | {ok} |"
+            )
+    sw = results.get("sweep")
+    if sw:
+        full = SWEEP_LOSSES * SWEEP_SEEDS
+        estimate = (
+            "measured" if sw["runs"] >= full else f"scaled to {full} runs: {sw['estimate_24_runs_s']:.0f} s"
+        )
+        lines.append(
+            f"| 3 | sweep {len(sw['losses'])} losses × {sw['seeds']} seeds = {sw['runs']} runs "
+            f"({sw['ok']} ok) | {sw['wall_s']:.1f} s ({sw['per_run_s']:.2f} s/run) "
+            f"| run() alone {sw['run_wall_median_s']:.2f} s/run "
+            f"| {sw['per_run_s'] / sw['run_wall_median_s']:.2f}× | ≤ 90 s for {full} | "
+            f"{verdict(sw['estimate_24_runs_s'], TARGETS['sweep_s'])} ({estimate}) |"
+        )
+        ph = sw["phases_median_s"]
+        setup = ", ".join(
+            f"{k} {ph[k]:.3f}" for k in ("trainer", "loggers", "wandb_init", "callbacks") if k in ph
+        )
+        lines.append(
+            f"| 3 | per-run setup (median s): {setup} | {sw['setup_per_run_median_s']:.2f} s "
+            f"| fit {ph.get('fit', float('nan')):.2f} s, test {ph.get('test', float('nan')):.2f} s "
+            f"| | | outside run(): {sw['outside_run_per_job_s']:.2f} s/job |"
+        )
+    cu = results.get("cuda")
+    if cu and "ratio" in cu:
+        lines.append(
+            f"| 5 | ResNet-18 CIFAR-10 images/s, {cu['gpu']} "
+            f"| data on device {cu['images_per_s_on_device']:.0f} "
+            f"| DataLoader, {cu['dataloader_workers']} workers {cu['images_per_s_dataloader']:.0f} "
+            f"| {cu['ratio']:.2f}× faster | | |"
+        )
+    lo = results.get("losses")
+    if lo:
+        lines += ["", "## 4. Loss kernels (`scripts/bench_losses.py`)", ""]
+        if "skipped" in lo:
+            lines.append(f"Skipped: {lo['skipped']}.")
+        else:
+            lines += [f"`{lo['command']}` ({lo['wall_s']:.0f} s):", "", "```", lo["output"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--quick", action="store_true", help="2 repeats, smaller loss-kernel sizes")
+    parser.add_argument("--repeats", type=int, default=None, help="default 3 (--quick: 2)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the step-time runs (default 20)")
+    parser.add_argument(
+        "--only", default=",".join(ITEMS), help=f"comma-separated subset of {','.join(ITEMS)}"
+    )
+    parser.add_argument("--no-lightning", action="store_true", help="skip the plain-Lightning reference")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = sorted(set(only) - set(ITEMS))
+    if unknown:
+        parser.error(f"--only: unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}")
+    sys.path.insert(0, str(ROOT / "src"))
+    importlib.import_module("lossbench")  # before torch, as in train.py
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench.py --device cuda: no CUDA device is visible (torch.cuda.is_available() is False)")
+        raise SystemExit(2)
+
+    results: dict[str, Any] = {
+        "device": args.device,
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(),
+    }
+    steps = {"step": bench_step, "startup": bench_startup, "sweep": bench_sweep, "losses": bench_losses}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
+        for name in only:
+            t0 = time.perf_counter()
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            if name == "cuda":
+                if args.device != "cuda":
+                    continue
+                results[name] = bench_cuda_resnet(args)
+            else:
+                workdir = Path(tmp) / name
+                workdir.mkdir()
+                results[name] = steps[name](args, workdir)
+            print(f"[bench] {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    results["total_s"] = time.perf_counter() - start
+    if hasattr(os, "getloadavg"):
+        results["machine"]["load_average_end"] = os.getloadavg()[0]
+    text = markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in (f"bench-{stamp}", "latest"):
+        (args.out / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
+        (args.out / f"{name}.md").write_text(text)
+    print(text)
+    print(f"written to {args.out}/bench-{stamp}.{{md,json}} in {results['total_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
