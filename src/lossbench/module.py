@@ -101,23 +101,24 @@ class LossBenchModule(L.LightningModule):
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # computed at the epoch's last step (before validation); logged as an epoch value, which Lightning
-        # writes once per epoch at the epoch's end. (A step value is written only at steps that
-        # ``trainer.log_every_n_steps`` divides: most epochs had no train/loss row.)
-        if self.trainer.is_last_batch:
-            if self._train_loss_sum is not None:
-                weight = self._train_loss_weight
-                self.train_loss.update(self._train_loss_sum / weight, weight=weight)
-            self._train_loss_sum, self._train_loss_weight = None, 0
-            self.log(
-                "train/loss",
-                self.train_loss.compute(),
-                on_step=False,
-                on_epoch=True,
-                sync_dist=True,
-                batch_size=1,
+        # The epoch's training loss is written to the loggers at its last step, before validation and the
+        # checkpoint: were it logged as an epoch value, Lightning would write it after the checkpoint, and
+        # a crash in between would leave a resumed run's CSV without that epoch's row.
+        if not self.trainer.is_last_batch:
+            return
+        if self._train_loss_sum is not None:
+            weight = self._train_loss_weight
+            self.train_loss.update(self._train_loss_sum / weight, weight=weight)
+        self._train_loss_sum, self._train_loss_weight = None, 0
+        value = self.train_loss.compute()  # synced across DDP ranks
+        self.train_loss.reset()
+        self.log(
+            "train/loss", value, on_step=False, on_epoch=True, batch_size=1, logger=False
+        )  # progress bar
+        for logger in self.loggers:  # rank-zero-only loggers: no-ops on other ranks
+            logger.log_metrics(
+                {"train/loss": float(value), "epoch": self.current_epoch}, step=self.global_step - 1
             )
-            self.train_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
