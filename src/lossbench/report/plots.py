@@ -37,15 +37,20 @@ def _by_variant(runs: list[RunRecord], group: str) -> dict[str, list[RunRecord]]
     return dict(sorted(out.items()))
 
 
+def _panels(n: int):
+    """A figure with ``n`` panels, three per row."""
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    return plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+
+
 def curves(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
     """Validation curves per variant: mean over seeds with a ±1 std band (min..max when n = 2)."""
     variants = _by_variant(runs, group)
     keys = sorted({k for rs in variants.values() for r in rs for k in r.curves if k != "val/loss"})
     if not keys:
         return None
-    cols = min(3, len(keys))
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = _panels(len(keys))
     for ax, key in zip(axes.flat, keys, strict=False):
         for variant, rs in variants.items():
             series = [dict(r.curves[key]) for r in rs if key in r.curves]
@@ -77,9 +82,7 @@ def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     metrics = sorted({r.metric for r in rows})
     if not metrics:
         return None
-    cols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes.flat, metrics, strict=False):
         cell = [r for r in rows if r.metric == metric]
         x = np.arange(len(cell))
