@@ -237,3 +237,21 @@ def test_report_html_renders_in_headless_chromium(sweep_dir, tmp_path):
     dom = proc.stdout
     assert 'data-images-ok="true"' in dom and 'data-images="4"' in dom  # every embedded plot decoded
     assert "<table" in dom and "ConfigError: bad thing" in dom
+
+
+def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
+    from lossbench.report.collect import RunRecord
+    from lossbench.report.stats import summarize
+
+    runs = []
+    for loss in ("ce", "focal"):
+        for seed in (0, 1):
+            for data_seed in (0, 1):
+                r = RunRecord(f"{loss}-{seed}-{data_seed}", "ok", loss=loss, data="digits", seed=seed)
+                r.data_seed = data_seed
+                bonus = 0.02 if loss == "focal" else 0.0
+                r.metrics = {"test/acc": 0.9 + 0.01 * seed + 0.001 * data_seed + bonus}
+                r.group, r.variant = "digits", loss
+                runs.append(r)
+    rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
+    assert rows[("ce", "test/acc")].n == 4 and rows[("focal", "test/acc")].n_pairs == 4

@@ -24,7 +24,9 @@ class LossBenchModule(L.LightningModule):
     Metrics are computed from the loss's :meth:`~BenchLoss.probabilities` and
     :meth:`~BenchLoss.predictions`, never from the loss value, so every loss is judged alike. All
     metrics are torchmetrics objects updated each step and computed once per epoch (synchronised
-    across DDP ranks by torchmetrics), so a step costs no device sync and no Python logging.
+    across DDP ranks by torchmetrics), so a step does no Python logging. The one per-step device sync is
+    the finiteness check of the loss, made before the optimizer step so that a NaN never reaches the
+    weights (a deliberate safety cost on GPU; free on CPU).
 
     Args:
         model: maps a batch of inputs to raw outputs.

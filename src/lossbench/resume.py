@@ -71,7 +71,7 @@ def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
 
 def checkpoint_epoch(path: Path) -> int:
     """The epoch during which a Lightning checkpoint was saved (loaded weights-only)."""
-    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
 
 
 def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:

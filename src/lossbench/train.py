@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
+from lossbench.directions import higher_is_better
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.losses.base import BenchLoss
@@ -101,8 +102,8 @@ def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
 def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     loss_cls = get_class(cfg.loss._target_)
-    needs_counts = getattr(loss_cls, "needs_class_counts", False)
-    extra = {"class_counts": dm.class_counts.tolist()} if needs_counts else {}
+    counts = dm.class_counts if getattr(loss_cls, "needs_class_counts", False) else None
+    extra = {"class_counts": counts.tolist()} if counts is not None else {}  # None: a regression task
     loss: BenchLoss = build("loss", cfg.loss, **extra)
     try:
         loss.check_task(dm.task, dm.num_classes)
@@ -153,8 +154,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         dm.setup("fit")
     with watch("model"):
         loss, model, module = _build_module(cfg, dm)
-    if cfg.monitor.metric is None:
-        cfg.monitor.metric, cfg.monitor.mode = DEFAULT_MONITOR[dm.task]
+    # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
+    cfg.monitor.metric = cfg.monitor.metric or DEFAULT_MONITOR[dm.task][0]
+    cfg.monitor.mode = cfg.monitor.mode or ("max" if higher_is_better(cfg.monitor.metric) else "min")
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with watch("callbacks"):

@@ -272,6 +272,9 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = EpochSampler(len(self.splits[split][1]), shuffle=train, seed=self.seed)
+        transform = self.train_transform if train else self.eval_transform
+        if train and hasattr(transform, "rank"):  # per-rank augmentation streams under DDP (both paths)
+            transform.rank = rank
         if self.loader == "torch":
             workers = self.num_workers
             return DataLoader(
@@ -288,9 +291,6 @@ class InMemoryDataModule(L.LightningDataModule):
         if split not in self._on_device:
             device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
             self._on_device[split] = tuple(t.to(device) for t in self.splits[split])
-        transform = self.train_transform if train else self.eval_transform
-        if train and hasattr(transform, "rank"):  # per-rank augmentation streams under DDP
-            transform.rank = rank
         return TensorBatchLoader(
             self._on_device[split],
             batch_size,

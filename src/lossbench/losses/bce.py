@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, binary_targets
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets
 
 
 class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
@@ -35,6 +35,15 @@ class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
         if pw is not None and bool((pw <= 0).any()):
             raise ConfigError(f"pos_weight={pos_weight!r} is out of range: expected values > 0")
         self.register_buffer("pos_weight", pw)
+
+    def check_task(self, task: Task, num_classes: int | None = None) -> None:
+        super().check_task(task, num_classes)
+        outputs = self.num_outputs(task, num_classes)
+        if self.pos_weight is not None and self.pos_weight.numel() not in (1, outputs):
+            raise ConfigError(
+                f"loss.pos_weight has {self.pos_weight.numel()} values but the model has {outputs} output(s) "
+                f"for {num_classes} classes: give one value, or one per output"
+            )
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         pos_weight = None if self.pos_weight is None else self.pos_weight.to(outputs.dtype)

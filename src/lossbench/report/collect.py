@@ -28,6 +28,7 @@ class RunRecord:
     loss: str = "?"
     data: str = "?"
     seed: int | None = None
+    data_seed: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # test metrics + "val/<m> (best)"
     monitor: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # val metric -> (epoch, value)
@@ -38,6 +39,14 @@ class RunRecord:
     #: filled by :func:`assign_variants`: the setting shared by runs compared together, and the variant label
     group: str = ""
     variant: str = ""
+
+    @property
+    def replicate(self) -> Any:
+        """What tells this run apart from the other runs of its variant: its seed, and its data_seed
+        when that is not 0 (runs differing in either are separate replicates, paired across variants)."""
+        if self.seed is None:
+            return self.run_dir
+        return self.seed if not self.data_seed else f"{self.seed}/data_seed={self.data_seed}"
 
     @property
     def ok(self) -> bool:
@@ -76,6 +85,7 @@ def read_run(run_dir: Path) -> RunRecord:
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
     given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
     seed = int(given["seed"]) if given.get("seed", "").lstrip("-").isdigit() else None
+    data_seed = int(given["data_seed"]) if given.get("data_seed", "").lstrip("-").isdigit() else None
     metrics_file = run_dir / "metrics.json"
     error = "no metrics.json (crashed or killed)"
     m = None
@@ -91,6 +101,7 @@ def read_run(run_dir: Path) -> RunRecord:
             loss=given.get("loss", "?"),
             data=given.get("data", "?"),
             seed=seed,
+            data_seed=data_seed,
             error=error,
             overrides=overrides,
         )
@@ -100,6 +111,7 @@ def read_run(run_dir: Path) -> RunRecord:
         loss=m.get("loss", "?"),
         data=m.get("data", "?"),
         seed=m.get("seed"),
+        data_seed=m.get("data_seed"),
         overrides=overrides or list(m.get("overrides", [])),
     )
     if record.status == "failed":
@@ -167,8 +179,10 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[RunReco
             run_dir=f"wandb:{path}/{run.id}",
             status="ok",
             loss=run.job_type or (tags[0] if tags else "?"),
-            data=tags[1] if len(tags) > 1 else "?",
+            # the data set's name from the logged config (presets put other tags second)
+            data=str((config.get("data") or {}).get("name") or (tags[1] if len(tags) > 1 else "?")),
             seed=config.get("seed"),
+            data_seed=config.get("data_seed"),
             source="wandb",
         )
         test = {k.removeprefix("final/"): v for k, v in summary.items() if k.startswith("final/test/")}

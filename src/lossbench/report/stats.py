@@ -10,19 +10,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from lossbench.directions import higher_is_better
 from lossbench.report.collect import RunRecord
 
+
 #: metric name parts for which lower is better; anything else is higher-is-better
-LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier")
-
-
-def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:
-    if metric.endswith(" (best)") and monitor_mode in ("max", "min"):
-        return monitor_mode == "max"
-    name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
-    return name not in LOWER_IS_BETTER
-
-
 @dataclass
 class Row:
     group: str
@@ -88,8 +80,7 @@ def summarize(runs: list[RunRecord], baseline: str | None = "ce") -> list[Row]:
         if not r.ok:
             continue
         for metric, value in r.metrics.items():
-            seed = r.seed if r.seed is not None else r.run_dir
-            by_cell[(r.group, r.variant, metric)][seed] = value
+            by_cell[(r.group, r.variant, metric)][r.replicate] = value
             modes[(r.group, metric)] = r.monitor.get("mode")
     rows: list[Row] = []
     groups = sorted({g for g, _, _ in by_cell})

@@ -1,0 +1,14 @@
+"""Which way is better for a metric: shared by checkpoint monitoring and the comparison report."""
+
+from __future__ import annotations
+
+#: metric names (the part after ``val/`` or ``test/``) where lower is better
+LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier")
+
+
+def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:
+    """``True`` for accuracy-like metrics; a monitored ``"<metric> (best)"`` follows the monitor's mode."""
+    if metric.endswith(" (best)") and monitor_mode in ("max", "min"):
+        return monitor_mode == "max"
+    name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
+    return name not in LOWER_IS_BETTER
