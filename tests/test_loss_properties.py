@@ -123,6 +123,7 @@ INVALID = [
     ("bce", "pos_weight", -1.0),
     ("focal", "gamma", -0.5),
     ("focal", "alpha", -0.1),
+    ("focal_g3", "gamma", -3.0),
     ("sigmoid_focal", "alpha", 1.5),
     ("sigmoid_focal", "gamma", -1.0),
     ("class_balanced", "beta", 1.0),
