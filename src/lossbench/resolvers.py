@@ -4,6 +4,8 @@
   Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
   a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
 * ``${lossbench.direction:${monitor.mode}}``: ``max``/``min`` → Optuna's ``maximize``/``minimize``.
+* ``${lossbench_run_dir:outputs,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to continue
+  (:func:`lossbench.resume.run_dir_resolver`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
+from lossbench.resume import run_dir_resolver
 
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
@@ -43,3 +46,4 @@ def direction(mode: str | None) -> str:
 def register() -> None:
     OmegaConf.register_new_resolver("lossbench.wandb_group", wandb_group, replace=True)
     OmegaConf.register_new_resolver("lossbench.direction", direction, replace=True)
+    OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver, replace=True)

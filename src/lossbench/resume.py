@@ -14,7 +14,6 @@ import string
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from omegaconf import OmegaConf
 
@@ -48,11 +47,6 @@ def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
     return f"{base}/{stamp}"
 
 
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("lossbench_run_dir"):
-        OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver)
-
-
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
     """The W&B run id for a run writing to ``output_dir``, stored there as ``wandb_run_id``.
 
@@ -71,6 +65,8 @@ def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
 
 def checkpoint_epoch(path: Path) -> int:
     """The epoch during which a Lightning checkpoint was saved (loaded weights-only)."""
+    import torch  # here, so that registering the run-dir resolver on ``import lossbench`` stays light
+
     return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
 
 

@@ -37,7 +37,6 @@ from lossbench.resume import (
     LAST_CHECKPOINT,
     checkpoint_epoch,
     drop_csv_rows_after_epoch,
-    register_resolvers,
     wandb_run_id,
 )
 from lossbench.sweep import check_ddp_in_multirun, in_multirun, one_line, record_failure, root_error
@@ -47,7 +46,6 @@ log = logging.getLogger("lossbench")
 # noise from dependencies that says nothing about the user's run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
-register_resolvers()
 
 
 def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
