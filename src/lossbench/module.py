@@ -11,11 +11,13 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from lossbench.errors import NonFiniteLossError
+from lossbench.errors import NonFiniteLossError, check_choice, check_range
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.metrics import classification_metrics, regression_metrics
 
 STAGES = ("val", "test")
+INTERVALS = ("epoch", "step")
+CLIP_ALGORITHMS = ("norm", "value")
 
 
 class LossBenchModule(L.LightningModule):
@@ -36,6 +38,9 @@ class LossBenchModule(L.LightningModule):
         scheduler_interval: ``epoch`` or ``step``.
         task: the data set's task.
         num_classes: classes (classification).
+        gradient_clip_val: clip gradients at this value (``None`` or 0: no clipping).
+        gradient_clip_algorithm: ``norm`` (the total 2-norm, default) or ``value``.
+        accumulate_grad_batches: batches whose gradients are averaged into one optimizer step.
     """
 
     def __init__(
@@ -47,11 +52,24 @@ class LossBenchModule(L.LightningModule):
         num_classes: int | None = None,
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "epoch",
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
+        self.automatic_optimization = False  # see training_step
         self.model, self.loss = model, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.scheduler_interval = scheduler_interval
+        self.scheduler_interval = check_choice("optim.scheduler_interval", scheduler_interval, INTERVALS)
+        check_range("trainer.gradient_clip_val", gradient_clip_val or 0.0, 0.0)
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = check_choice(
+            "trainer.gradient_clip_algorithm", gradient_clip_algorithm or "norm", CLIP_ALGORITHMS
+        )
+        self.accumulate_grad_batches = int(
+            check_range("trainer.accumulate_grad_batches", accumulate_grad_batches, 1)
+        )
+        self._batches_in_epoch = 0
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.train_loss = MeanMetric()
@@ -70,37 +88,67 @@ class LossBenchModule(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    # --- training -----------------------------------------------------------------------------------
-    def training_step(self, batch: tuple, batch_idx: int) -> Tensor:
-        x, y, *ddp_scale = batch
-        loss = self.loss(self.model(x), y)
-        if not torch.isfinite(loss):  # before the optimizer step, so the weights stay good
-            raise NonFiniteLossError(
-                f"{type(self.loss).__name__} returned {loss.item()} at step {self.global_step} "
-                f"(epoch {self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the "
-                "data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0); the last good "
-                "checkpoint is checkpoints/last.ckpt"
-            )
-        if ddp_scale:  # DDP: makes the averaged gradient that of the global batch (see TensorBatchLoader)
-            self._accumulate_train_loss(loss.detach(), len(y) if ddp_scale[0] else 0)
-            return loss * ddp_scale[0]
-        self._accumulate_train_loss(loss.detach(), len(y))
-        return loss
+    # --- training: manual optimization, one optimizer step per batch of a StepGroups group -------------
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        """Runs one optimizer step per batch: ``batch`` is one batch ``(x, y[, ddp_scale])`` or a list of
+        them (:class:`~lossbench.data.loader.StepGroups`, ``data.steps_per_execution``).
 
-    def _accumulate_train_loss(self, loss: Tensor, weight: int) -> None:
-        """A running weighted sum on the device (one fused tensor op, no sync, no metric bookkeeping per
-        step); handed to the ``train_loss`` metric once per epoch, which syncs it across DDP ranks."""
-        if weight:
-            self._train_loss_sum = (
-                loss * weight
-                if self._train_loss_sum is None
-                else self._train_loss_sum.add(loss, alpha=weight)
-            )
-            self._train_loss_weight += weight
+        Lightning's automatic optimization loop would cost more per step than the step itself on a small
+        CPU model; here every step still goes through ``manual_backward`` and the Lightning optimizer, so
+        precision plugins (loss scaling), DDP and the ``on_before_backward`` / ``on_after_backward`` /
+        ``on_before_optimizer_step`` hooks work as usual. Gradient clipping and accumulation come from
+        ``trainer.gradient_clip_val`` / ``trainer.gradient_clip_algorithm`` /
+        ``trainer.accumulate_grad_batches`` (``train.py`` hands them to this module).
+        """
+        group = [batch] if isinstance(batch[0], Tensor) else batch
+        optimizer, accumulate = self.optimizers(), self.accumulate_grad_batches
+        max_steps = self.trainer.max_steps
+        # per-step state in locals, written back once per group (module attribute writes are slow)
+        loss_sum, weight, seen = self._train_loss_sum, self._train_loss_weight, self._batches_in_epoch
+        last = seen + len(group) if self.trainer.is_last_batch else -1  # the epoch's last batch, 1-based
+        for x, y, *ddp_scale in group:
+            if max_steps >= 0 and self.global_step >= max_steps:
+                break  # max_steps counts optimizer steps: stop inside a group
+            loss = self.loss(self.model(x), y)
+            if not torch.isfinite(loss):  # before the optimizer step, so the weights stay good
+                self._raise_non_finite(loss)
+            # DDP: the scale makes the averaged gradient that of the global batch (see TensorBatchLoader);
+            # it is 0 for a rank's placeholder sample, which then does not count in the training loss
+            scale = ddp_scale[0] if ddp_scale else 1.0
+            if scale:  # a running weighted sum on the device (no sync), logged in on_train_batch_end
+                n = len(y)
+                loss_sum = loss.detach() * n if loss_sum is None else loss_sum.add(loss.detach(), alpha=n)
+                weight += n
+            scale /= accumulate  # the mean over the accumulated batches, as in Lightning's automatic loop
+            self.manual_backward(loss * scale if scale != 1.0 else loss)
+            seen += 1
+            if seen % accumulate == 0 or seen == last:
+                optimizer.step()  # clips in on_before_optimizer_step, after a precision plugin's unscaling
+                optimizer.zero_grad(set_to_none=True)
+                if self.scheduler_interval == "step" and self.scheduler_factory is not None:
+                    self.lr_schedulers().step()  # type: ignore[union-attr]
+        self._train_loss_sum, self._train_loss_weight, self._batches_in_epoch = loss_sum, weight, seen
+
+    def _raise_non_finite(self, loss: Tensor) -> None:
+        raise NonFiniteLossError(
+            f"{type(self.loss).__name__} returned {loss.item()} at step {self.global_step} "
+            f"(epoch {self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the "
+            "data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0); the last good "
+            "checkpoint is checkpoints/last.ckpt"
+        )
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.gradient_clip_val:
+            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
 
     def on_train_epoch_start(self) -> None:
         self._train_loss_sum, self._train_loss_weight = None, 0
+        self._batches_in_epoch = 0
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch" and self.scheduler_factory is not None:
+            self.lr_schedulers().step()  # type: ignore[union-attr]
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The epoch's training loss is written to the loggers at its last step, before validation and the
@@ -182,8 +230,5 @@ class LossBenchModule(L.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
-        }
+        # stepped by training_step / on_train_epoch_end (manual optimization), checkpointed by Lightning
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

@@ -2,7 +2,8 @@
 
 ``python train.py +callbacks.step_timer._target_=lossbench.perf.StepTimer`` writes ``step_times.json``
 into the run dir: per training epoch, the wall time of the training loop (first batch fetched to the
-last optimizer step, validation and checkpointing excluded) and its number of steps. On CUDA the timer
+last optimizer step, validation and checkpointing excluded) and its number of optimizer steps. On CUDA
+the timer
 synchronises the device at the two ends of each epoch only, so steps run as they do without it.
 """
 
@@ -37,7 +38,7 @@ class StepTimer(L.Callback):
         self.dirpath = dirpath
         self.epochs: list[dict[str, float]] = []
         self._start: float | None = None
-        self._steps = 0
+        self._first_step = 0
         self._fit_start = 0.0
         self.fit_s: float | None = None
 
@@ -46,15 +47,15 @@ class StepTimer(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         _sync(pl_module.device)
-        self._start, self._steps = time.perf_counter(), 0
+        self._start, self._first_step = time.perf_counter(), trainer.global_step
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._steps += 1
         if trainer.is_last_batch and self._start is not None:
             _sync(pl_module.device)
-            self.epochs.append({"train_s": time.perf_counter() - self._start, "steps": self._steps})
+            steps = trainer.global_step - self._first_step  # optimizer steps (several per StepGroups group)
+            self.epochs.append({"train_s": time.perf_counter() - self._start, "steps": steps})
             self._start = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

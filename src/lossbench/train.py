@@ -114,6 +114,15 @@ def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     return loss
 
 
+#: ``trainer.*`` keys the module applies itself (Lightning refuses them under manual optimization), with
+#: the values the Trainer then gets
+MODULE_TRAINER_KEYS = {
+    "gradient_clip_val": None,
+    "gradient_clip_algorithm": None,
+    "accumulate_grad_batches": 1,
+}
+
+
 def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
@@ -133,6 +142,8 @@ def _build_module(cfg: DictConfig, dm: InMemoryDataModule) -> tuple[BenchLoss, A
         scheduler_interval=cfg.optim.get("scheduler_interval", "epoch"),
         task=dm.task,
         num_classes=dm.num_classes,
+        # Lightning's Trainer options, applied by the module (manual optimization; see trainer_kwargs)
+        **{key: cfg.trainer.get(key) for key in MODULE_TRAINER_KEYS if cfg.trainer.get(key) is not None},
     )
     return loss, model, module
 
@@ -170,7 +181,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         with watch("loggers"):
             loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
         with watch("trainer"):
-            trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+            trainer: L.Trainer = instantiate(
+                cfg.trainer,
+                callbacks=callbacks,
+                logger=loggers or False,
+                **{key: value for key, value in MODULE_TRAINER_KEYS.items() if key in cfg.trainer},
+            )
         if trainer.world_size == 1:
             with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
                 init_wandb_run(loggers)

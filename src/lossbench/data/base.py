@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossbench.data import stressors as st
-from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
+from lossbench.data.loader import EpochSampler, StepGroups, TensorBatchLoader, TorchEpochSampler
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.losses.base import Task
 
@@ -63,6 +63,8 @@ class InMemoryDataModule(L.LightningDataModule):
         loader: ``tensor`` (tensors on the device, batched by slicing) or ``torch`` (a ``DataLoader``
             over a ``TensorDataset`` on the CPU, for data that does not fit on the device).
         num_workers: ``DataLoader`` workers (``loader=torch`` only).
+        steps_per_execution: training batches (optimizer steps) per Lightning batch, see
+            :class:`~lossbench.data.loader.StepGroups`; 1: one step per Lightning batch.
     """
 
     task: Task = Task.CLASSIFICATION
@@ -89,6 +91,7 @@ class InMemoryDataModule(L.LightningDataModule):
         outlier_scale: float = 10.0,
         loader: str = "tensor",
         num_workers: int = 0,
+        steps_per_execution: int = 1,
     ) -> None:
         super().__init__()
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
@@ -117,6 +120,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.outlier_scale = check_range("data.outlier_scale", outlier_scale, 0.0, low_inclusive=False)
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.num_workers = int(check_range("data.num_workers", num_workers, 0))
+        self.steps_per_execution = int(check_range("data.steps_per_execution", steps_per_execution, 1))
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.stress_info: dict[str, Any] = {}
         self._on_device: dict[str, tuple[Tensor, Tensor]] = {}
@@ -301,8 +305,14 @@ class InMemoryDataModule(L.LightningDataModule):
             transform=transform,
         )
 
-    def train_dataloader(self) -> TensorBatchLoader | DataLoader:
-        return self._loader("train", train=True)
+    def train_dataloader(self) -> TensorBatchLoader | DataLoader | StepGroups:
+        loader = self._loader("train", train=True)
+        if self.steps_per_execution == 1:
+            return loader
+        limit = self.trainer.limit_train_batches if self.trainer is not None else None
+        # an integer limit counts batches (optimizer steps) as without groups; Lightning sees <= limit groups
+        max_batches = limit if isinstance(limit, int) else None
+        return StepGroups(loader, self.steps_per_execution, max_batches)
 
     def val_dataloader(self) -> TensorBatchLoader | DataLoader:
         return self._loader("val", train=False)
@@ -312,9 +322,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Tensor-loader batches are already on the device: skip Lightning's per-step walk over the batch."""
-        if isinstance(batch, (tuple, list)) and all(
-            not isinstance(t, Tensor) or t.device == device for t in batch
-        ):
+        x = batch[0] if isinstance(batch[0], Tensor) else batch[0][0]  # a batch, or a StepGroups group
+        if self.loader == "tensor" and x.device == device:
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -325,8 +334,11 @@ class InMemoryDataModule(L.LightningDataModule):
         transform = self.train_transform if self.trainer.training else self.eval_transform
         if transform is None:
             return batch
-        x, *rest = batch
-        return [transform(x, self.trainer.current_epoch), *rest]
+        epoch = self.trainer.current_epoch
+        if isinstance(batch[0], Tensor):
+            x, *rest = batch
+            return [transform(x, epoch), *rest]
+        return [[transform(x, epoch), *rest] for x, *rest in batch]  # a StepGroups group
 
     def describe(self) -> dict[str, Any]:
         """Sizes, shapes and stressors, for logs and ``metrics.json``."""
