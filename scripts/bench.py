@@ -9,9 +9,11 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 
 1. ``step``: per-step time of a lossbench training run (``python train.py`` with the default config,
    timed by :class:`lossbench.perf.StepTimer`) vs a hand-written PyTorch loop with the same data split,
-   MLP, batch size, loss, optimizer and epochs (in this process), and a plain Lightning module with a
-   ``DataLoader`` and per-step ``self.log`` (the "before" reference). A step's time is the training loop's
-   wall time per epoch divided by its steps (validation excluded); the median over epochs 2.. and repeats.
+   MLP, batch size, loss, optimizer and epochs (in this process); also lossbench with
+   ``data.steps_per_execution=1`` (one Lightning batch per optimizer step, not the default's groups of 32)
+   and a plain Lightning module with a ``DataLoader`` and per-step ``self.log`` (the "before" reference).
+   A step's time is the training loop's wall time per epoch divided by its optimizer steps (validation
+   excluded); the median over epochs 2.. and repeats.
 2. ``startup``: wall time of ``python train.py`` (imports included, default config: W&B offline + CSV)
    and of ``python train.py logger=csv``, against ``python -c "import torch"`` as the floor.
 3. ``sweep``: ``python train.py -m loss=<8 classification losses> seed=0,1,2`` in one process; per-run
@@ -202,7 +204,7 @@ def plain_lightning(device: str, epochs: int, workdir: Path, batch_size: int = 6
     return {"epochs": timer.epochs, "fit_s": timer.fit_s}
 
 
-def lossbench_run(device: str, epochs: int, workdir: Path) -> dict[str, Any]:
+def lossbench_run(device: str, epochs: int, workdir: Path, *overrides: str) -> dict[str, Any]:
     out = workdir / "run"
     wall, _ = timed_run(
         train_cmd(
@@ -210,6 +212,7 @@ def lossbench_run(device: str, epochs: int, workdir: Path) -> dict[str, Any]:
             f"trainer.max_epochs={epochs}",
             TIMER,
             f"hydra.run.dir={out}",
+            *overrides,
         ),
         cwd=workdir,
     )
@@ -225,10 +228,13 @@ def step_ms(result: dict[str, Any]) -> float:
 
 
 def bench_step(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    runs: dict[str, list[dict]] = {"hand": [], "lossbench": [], "lightning": []}
+    runs: dict[str, list[dict]] = {"hand": [], "lossbench": [], "single": [], "lightning": []}
     for r in range(args.repeats):
         runs["hand"].append(hand_loop(args.device, args.epochs))
         runs["lossbench"].append(lossbench_run(args.device, args.epochs, workdir / f"step{r}"))
+        runs["single"].append(
+            lossbench_run(args.device, args.epochs, workdir / f"single{r}", "data.steps_per_execution=1")
+        )
         if not args.no_lightning:
             runs["lightning"].append(plain_lightning(args.device, args.epochs, workdir / f"pl{r}"))
     result: dict[str, Any] = {"epochs": args.epochs, "batch_size": 64, "repeats": args.repeats}
@@ -245,6 +251,9 @@ def bench_step(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     result["fit_ratio"] = median(
         [a["fit_s"] / b["fit_s"] for a, b in zip(runs["lossbench"], runs["hand"], strict=True)]
+    )
+    result["single_ratio"] = median(
+        [step_ms(a) / step_ms(b) for a, b in zip(runs["single"], runs["hand"], strict=True)]
     )
     if runs["lightning"]:
         result["lightning_ratio"] = median(
@@ -491,6 +500,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"| 1 | fit time (train + val, {s['epochs']} epochs) | {s['lossbench']['fit_s']:.2f} s "
             f"| hand-written loop {s['hand']['fit_s']:.2f} s | {s['fit_ratio']:.2f}× | | |"
         )
+        if "single" in s:
+            lines.append(
+                f"| 1 | step time, lossbench with `data.steps_per_execution=1` "
+                f"| {s['single']['step_ms']:.3f} ms | hand-written loop {s['hand']['step_ms']:.3f} ms "
+                f"| {s['single_ratio']:.2f}× | | reference |"
+            )
         if "lightning" in s:
             lines.append(
                 f"| 1 | step time, plain Lightning + DataLoader + per-step `self.log` (before) "

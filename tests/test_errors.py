@@ -38,6 +38,13 @@ def test_wrong_value_type(tmp_path, override, expected):
         ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
         ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
         ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
+        (
+            "data.steps_per_execution=0",
+            "data.steps_per_execution=0 is out of range: expected a value in [1, inf]",
+        ),
+        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
+        ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
+        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
     ],
 )
 def test_invalid_hyper_parameter(tmp_path, override, expected):

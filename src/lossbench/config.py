@@ -43,6 +43,8 @@ TYPED_KEYS: dict[str, tuple[type, ...]] = {
     "data_seed": (int,),
     "trainer.max_epochs": (int,),
     "data.batch_size": (int,),
+    "data.steps_per_execution": (int,),
+    "trainer.accumulate_grad_batches": (int,),
     "optim.optimizer.lr": (int, float),
 }
 

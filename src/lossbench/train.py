@@ -123,6 +123,12 @@ MODULE_TRAINER_KEYS = {
 }
 
 
+def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
+    """``instantiate(cfg.trainer, **kwargs)``, leaving the :data:`MODULE_TRAINER_KEYS` to the module."""
+    module_keys = {key: value for key, value in MODULE_TRAINER_KEYS.items() if key in cfg.trainer}
+    return instantiate(cfg.trainer, **kwargs, **module_keys)
+
+
 def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
@@ -181,12 +187,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         with watch("loggers"):
             loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
         with watch("trainer"):
-            trainer: L.Trainer = instantiate(
-                cfg.trainer,
-                callbacks=callbacks,
-                logger=loggers or False,
-                **{key: value for key, value in MODULE_TRAINER_KEYS.items() if key in cfg.trainer},
-            )
+            trainer = build_trainer(cfg, callbacks=callbacks, logger=loggers or False)
         if trainer.world_size == 1:
             with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
                 init_wandb_run(loggers)
