@@ -357,7 +357,17 @@ def bench_losses(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 # --- 5. CUDA: ResNet-18 images/s ------------------------------------------------------------------------
-def bench_cuda_resnet(args: argparse.Namespace) -> dict[str, Any]:
+def bench_cuda_resnet(
+    args: argparse.Namespace,
+    device: str = "cuda",
+    sizes: tuple[int, int, int, int] | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """ResNet-18 training images/s, data on the device vs a ``DataLoader`` with per-sample transforms.
+
+    ``device``, ``sizes`` ``(images, batch, steps, warm-up steps)`` and ``workers`` exist so the tests can
+    run this code on a CPU in seconds; the benchmark itself always measures CUDA at full size.
+    """
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, Dataset
@@ -366,34 +376,33 @@ def bench_cuda_resnet(args: argparse.Namespace) -> dict[str, Any]:
     from lossbench.models import resnet18_cifar
 
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-    n, batch = (10_000 if args.quick else 50_000), 128
-    steps, warmup = (30 if args.quick else 100), 10
+    n, batch, steps, warmup = sizes or ((10_000, 128, 30, 10) if args.quick else (50_000, 128, 100, 10))
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
     labels = torch.randint(0, 10, (n,), generator=gen)
 
     def train_steps(batches: Any) -> float:
-        model = resnet18_cifar(input_shape=(3, 32, 32), num_outputs=10).cuda()
+        model = resnet18_cifar(input_shape=(3, 32, 32), num_outputs=10).to(device)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
         it = iter(batches)
         start = 0.0
         for i in range(warmup + steps):
             if i == warmup:
-                torch.cuda.synchronize()
+                sync(device)
                 start = time.perf_counter()
             x, y = next(it)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        torch.cuda.synchronize()
+        sync(device)
         return steps * batch / (time.perf_counter() - start)
 
     def on_device() -> Any:
-        xs, ys, aug = images.cuda(), labels.cuda(), PadCropFlip(mean, std)
+        xs, ys, aug = images.to(device), labels.to(device), PadCropFlip(mean, std)
         epoch = 0
         while True:
-            order = torch.randperm(n, device="cuda")
+            order = torch.randperm(n, device=device)
             for i in range(0, n - batch + 1, batch):
                 idx = order[i : i + batch]
                 yield aug(xs[idx], epoch), ys[idx]
@@ -415,15 +424,16 @@ def bench_cuda_resnet(args: argparse.Namespace) -> dict[str, Any]:
             return (x - m) / s, int(labels[i])
 
     def with_workers(workers: int) -> Any:
+        cuda = device == "cuda"
         loader = DataLoader(
-            PerSample(), batch_size=batch, shuffle=True, num_workers=workers, pin_memory=True,
+            PerSample(), batch_size=batch, shuffle=True, num_workers=workers, pin_memory=cuda,
             drop_last=True, persistent_workers=workers > 0,
         )  # fmt: skip
         while True:
             for x, y in loader:
-                yield x.cuda(non_blocking=True), y.cuda(non_blocking=True)
+                yield x.to(device, non_blocking=cuda), y.to(device, non_blocking=cuda)
 
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
     device_ips = train_steps(on_device())
     loader_ips = train_steps(with_workers(workers))
     return {
@@ -431,7 +441,7 @@ def bench_cuda_resnet(args: argparse.Namespace) -> dict[str, Any]:
         "images_per_s_dataloader": loader_ips,
         "dataloader_workers": workers,
         "ratio": device_ips / loader_ips,
-        "gpu": torch.cuda.get_device_name(),
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else device,
         "batch_size": batch,
     }
 

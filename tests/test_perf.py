@@ -79,6 +79,8 @@ def test_tensor_batches_are_not_walked_again() -> None:
     dm = SklearnDataModule()
     batch = (torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), 1.0)
     assert dm.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    group = [batch, batch]  # a StepGroups group (data.steps_per_execution)
+    assert dm.transfer_batch_to_device(group, torch.device("cpu"), 0) is group
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
@@ -96,6 +98,20 @@ def test_bench_smoke(tmp_path: Path) -> None:
     result = json.loads((out / "latest.json").read_text())
     assert result["step"]["ratio"] > 0 and result["step"]["hand"]["step_ms"] > 0
     assert "| 1 | step time" in (out / "latest.md").read_text()
+
+
+def test_bench_resnet_images_per_second_code_runs_on_cpu() -> None:
+    """Item 5 measures CUDA only; its code runs here on the CPU at a tiny size so a GPU run does not
+    discover a bug (no timing is asserted)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    args = bench.argparse.Namespace(quick=True)
+    result = bench.bench_cuda_resnet(args, device="cpu", sizes=(64, 8, 2, 1), workers=0)
+    assert result["images_per_s_on_device"] > 0 and result["images_per_s_dataloader"] > 0
+    assert result["gpu"] == "cpu" and result["batch_size"] == 8
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
