@@ -38,6 +38,7 @@ def test_wrong_value_type(tmp_path, override, expected):
         ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
         ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
         ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
+        ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
         (
             "data.steps_per_execution=0",
             "data.steps_per_execution=0 is out of range: expected a value in [1, inf]",

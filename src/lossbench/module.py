@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -73,7 +74,7 @@ class LossBenchModule(L.LightningModule):
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.train_loss = MeanMetric()
-        self._train_loss_sum: Tensor | None = None
+        self._train_loss_sum = 0.0  # the epoch's sum of batch loss × batch size, on the host
         self._train_loss_weight = 0
         self.stage_loss = nn.ModuleDict({s: MeanMetric() for s in STAGES})
         if self.classification:
@@ -110,15 +111,15 @@ class LossBenchModule(L.LightningModule):
             if max_steps >= 0 and self.global_step >= max_steps:
                 break  # max_steps counts optimizer steps: stop inside a group
             loss = self.loss(self.model(x), y)
-            if not torch.isfinite(loss):  # before the optimizer step, so the weights stay good
-                self._raise_non_finite(loss)
+            value = loss.item()  # the step's one device sync: the NaN check before the optimizer step
+            if not math.isfinite(value):  # so a NaN never reaches the weights
+                self._raise_non_finite(value)
             # DDP: the scale makes the averaged gradient that of the global batch (see TensorBatchLoader);
             # it is 0 for a rank's placeholder sample, which then does not count in the training loss
             scale = ddp_scale[0] if ddp_scale else 1.0
-            if scale:  # a running weighted sum on the device (no sync), logged in on_train_batch_end
-                n = len(y)
-                loss_sum = loss.detach() * n if loss_sum is None else loss_sum.add(loss.detach(), alpha=n)
-                weight += n
+            if scale:  # the epoch's training loss, from the value the check synced anyway
+                loss_sum += value * len(y)
+                weight += len(y)
             scale /= accumulate  # the mean over the accumulated batches, as in Lightning's automatic loop
             self.manual_backward(loss * scale if scale != 1.0 else loss)
             seen += 1
@@ -129,9 +130,9 @@ class LossBenchModule(L.LightningModule):
                     self.lr_schedulers().step()  # type: ignore[union-attr]
         self._train_loss_sum, self._train_loss_weight, self._batches_in_epoch = loss_sum, weight, seen
 
-    def _raise_non_finite(self, loss: Tensor) -> None:
+    def _raise_non_finite(self, value: float) -> None:
         raise NonFiniteLossError(
-            f"{type(self.loss).__name__} returned {loss.item()} at step {self.global_step} "
+            f"{type(self.loss).__name__} returned {value} at step {self.global_step} "
             f"(epoch {self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the "
             "data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0); the last good "
             "checkpoint is checkpoints/last.ckpt"
@@ -142,7 +143,7 @@ class LossBenchModule(L.LightningModule):
             self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
 
     def on_train_epoch_start(self) -> None:
-        self._train_loss_sum, self._train_loss_weight = None, 0
+        self._train_loss_sum, self._train_loss_weight = 0.0, 0
         self._batches_in_epoch = 0
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
@@ -156,10 +157,10 @@ class LossBenchModule(L.LightningModule):
         # a crash in between would leave a resumed run's CSV without that epoch's row.
         if not self.trainer.is_last_batch:
             return
-        if self._train_loss_sum is not None:
+        if self._train_loss_weight:
             weight = self._train_loss_weight
             self.train_loss.update(self._train_loss_sum / weight, weight=weight)
-        self._train_loss_sum, self._train_loss_weight = None, 0
+        self._train_loss_sum, self._train_loss_weight = 0.0, 0
         value = self.train_loss.compute()  # synced across DDP ranks
         self.train_loss.reset()
         self.log(

@@ -103,6 +103,11 @@ def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     counts = dm.class_counts if getattr(loss_cls, "needs_class_counts", False) else None
     extra = {"class_counts": counts.tolist()} if counts is not None else {}  # None: a regression task
     loss: BenchLoss = build("loss", cfg.loss, **extra)
+    if loss.reduction == "none":
+        raise ConfigError(
+            "loss.reduction='none' gives one loss per sample, which cannot be minimised as it is: "
+            "train with loss.reduction=mean (the default) or sum"
+        )
     try:
         loss.check_task(dm.task, dm.num_classes)
     except LossTaskMismatchError as err:
