@@ -42,7 +42,10 @@ class AutomaticReference(LossBenchModule):
 
 
 def _train(make_cfg, overrides: list[str], trainer_kwargs: dict[str, Any], reference: bool) -> dict:
-    """Fit 3 epochs on digits; return the final parameters and the trainer's global step."""
+    """Fit 3 epochs on digits; return the final parameters, the global step and the learning rate.
+
+    ``trainer_kwargs`` go to the Trainer, except (for lossbench's module) the options it applies itself.
+    """
     cfg = make_cfg("optim=sgd", "trainer.max_epochs=3", *overrides)
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
@@ -60,10 +63,9 @@ def _train(make_cfg, overrides: list[str], trainer_kwargs: dict[str, Any], refer
             num_classes=dm.num_classes,
         )
     else:
-        module.gradient_clip_val = trainer_kwargs.get("gradient_clip_val")
-        module.gradient_clip_algorithm = trainer_kwargs.get("gradient_clip_algorithm") or "norm"
-        module.accumulate_grad_batches = trainer_kwargs.get("accumulate_grad_batches", 1)
-        trainer_kwargs = {}
+        module.gradient_clip_val = trainer_kwargs.pop("gradient_clip_val", None)
+        module.gradient_clip_algorithm = trainer_kwargs.pop("gradient_clip_algorithm", None) or "norm"
+        module.accumulate_grad_batches = trainer_kwargs.pop("accumulate_grad_batches", 1)
     trainer = L.Trainer(
         max_epochs=3,
         accelerator="cpu",
@@ -91,8 +93,19 @@ def _train(make_cfg, overrides: list[str], trainer_kwargs: dict[str, Any], refer
         (["optim.scheduler_interval=step", "optim.scheduler.T_max=40"], {"gradient_clip_val": 0.5}),
         ([], {"gradient_clip_val": 0.01, "gradient_clip_algorithm": "value", "accumulate_grad_batches": 3}),
         (["optim.scheduler_interval=step", "optim.scheduler.T_max=20"], {"accumulate_grad_batches": 4}),
+        # validation inside the epoch must not zero gradients being accumulated (runs ungrouped, see below)
+        ([], {"accumulate_grad_batches": 3, "val_check_interval": 0.5}),
+        # an epoch cut short by max_steps does not step the epoch schedule
+        (["optim.scheduler.T_max=4"], {"max_steps": 20}),
     ],
-    ids=["plain", "clip-norm+step-schedule", "clip-value+accumulate", "accumulate+step-schedule"],
+    ids=[
+        "plain",
+        "clip-norm+step-schedule",
+        "clip-value+accumulate",
+        "accumulate+step-schedule",
+        "accumulate+mid-epoch-validation",
+        "max-steps-mid-epoch",
+    ],
 )
 @pytest.mark.parametrize("steps", [1, 5, 32])
 def test_matches_lightning_automatic_optimization(make_cfg, overrides, trainer_kwargs, steps):

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from lossbench.errors import NonFiniteLossError, check_choice, check_range
+from lossbench.errors import ConfigError, NonFiniteLossError, check_choice, check_range
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.metrics import classification_metrics, regression_metrics
 
@@ -71,6 +71,9 @@ class LossBenchModule(L.LightningModule):
             check_range("trainer.accumulate_grad_batches", accumulate_grad_batches, 1)
         )
         self._batches_in_epoch = 0
+        # whether this epoch's training consumed all its batches (not cut short by trainer.max_steps); True
+        # before any training, for a run resumed from a checkpoint saved before the epoch's end hooks
+        self._epoch_completed = True
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.train_loss = MeanMetric()
@@ -129,6 +132,11 @@ class LossBenchModule(L.LightningModule):
                 if self.scheduler_interval == "step" and self.scheduler_factory is not None:
                     self.lr_schedulers().step()  # type: ignore[union-attr]
         self._train_loss_sum, self._train_loss_weight, self._batches_in_epoch = loss_sum, weight, seen
+        self._epoch_completed = seen == last
+        # Loggers get Lightning's step counter, which counts Lightning batches (groups here): keep it at the
+        # optimizer steps, as under automatic optimization, so train and val metrics share one step axis
+        # (Lightning adds the current batch's 1 after this hook).
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step - 1
 
     def _raise_non_finite(self, value: float) -> None:
         raise NonFiniteLossError(
@@ -144,12 +152,23 @@ class LossBenchModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_loss_sum, self._train_loss_weight = 0.0, 0
-        self._batches_in_epoch = 0
+        self._batches_in_epoch, self._epoch_completed = 0, False
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_epoch_end(self) -> None:
-        if self.scheduler_interval == "epoch" and self.scheduler_factory is not None:
+        # as Lightning: an epoch cut short by trainer.max_steps does not step an epoch schedule
+        if (
+            self.scheduler_interval == "epoch"
+            and self.scheduler_factory is not None
+            and self._epoch_completed
+        ):
             self.lr_schedulers().step()  # type: ignore[union-attr]
+
+    def on_validation_model_zero_grad(self) -> None:
+        """Lightning zeroes the gradients before a validation inside an epoch; it does not know that this
+        module may be accumulating them (trainer.accumulate_grad_batches), so zero only between steps."""
+        if self._batches_in_epoch % self.accumulate_grad_batches == 0:
+            super().on_validation_model_zero_grad()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The epoch's training loss is written to the loggers at its last step, before validation and the
@@ -231,5 +250,11 @@ class LossBenchModule(L.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            raise ConfigError(
+                "optim.scheduler=ReduceLROnPlateau needs a monitored metric, which lossbench's schedules do "
+                "not take: use a schedule stepped by epoch or step (e.g. optim=sgd's CosineAnnealingLR)"
+            )
         # stepped by training_step / on_train_epoch_end (manual optimization), checkpointed by Lightning
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.losses.base import Task
 
 LOADERS = ("tensor", "torch")
+
+log = logging.getLogger(__name__)
 
 #: a batch-wise transform of the inputs, run on the training device: ``transform(x, epoch) -> x``
 BatchTransform = Callable[[Tensor, int], Tensor]
@@ -309,10 +312,20 @@ class InMemoryDataModule(L.LightningDataModule):
         loader = self._loader("train", train=True)
         if self.steps_per_execution == 1:
             return loader
-        limit = self.trainer.limit_train_batches if self.trainer is not None else None
+        trainer = self.trainer
+        limit = trainer.limit_train_batches if trainer is not None else 1.0
+        val_interval = trainer.val_check_interval if trainer is not None else 1.0
+        if (isinstance(limit, float) and limit < 1.0) or val_interval != 1.0:
+            # these count Lightning batches: keep one optimizer step per batch so they mean what they say
+            log.warning(
+                "trainer.limit_train_batches=%s / trainer.val_check_interval=%s count Lightning batches: "
+                "training with one optimizer step per batch (data.steps_per_execution=1) in this run",
+                limit,
+                val_interval,
+            )
+            return loader
         # an integer limit counts batches (optimizer steps) as without groups; Lightning sees <= limit groups
-        max_batches = limit if isinstance(limit, int) else None
-        return StepGroups(loader, self.steps_per_execution, max_batches)
+        return StepGroups(loader, self.steps_per_execution, limit if isinstance(limit, int) else None)
 
     def val_dataloader(self) -> TensorBatchLoader | DataLoader:
         return self._loader("val", train=False)
