@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from lossbench.data.loader import EpochSampler, StepGroups, TensorBatchLoader
+from lossbench.errors import ConfigError
 from lossbench.module import LossBenchModule
 from lossbench.train import _build_module, build_trainer, run
 
@@ -147,6 +148,9 @@ def test_steps_per_execution_gives_identical_runs(make_cfg, tmp_path, steps):
     summary = run(make_cfg(*common, f"data.steps_per_execution={steps}", output_dir=tmp_path / "groups"))
     baseline = run(make_cfg(*common, "data.steps_per_execution=1", output_dir=tmp_path / "single"))
     assert summary["val"] == baseline["val"] and summary["test"] == baseline["test"]
+    # the loggers' step axis counts optimizer steps whatever the grouping: the CSV files are identical
+    csv = "csv/metrics.csv"
+    assert (tmp_path / "groups" / csv).read_text() == (tmp_path / "single" / csv).read_text()
 
 
 def _global_step(make_cfg, *overrides: str) -> int:
@@ -193,3 +197,23 @@ def test_resume_continues_the_epoch_schedule_exactly(make_cfg, tmp_path):
         make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={last}", output_dir=tmp_path / "resumed")
     )
     assert resumed["val"] == straight["val"] and resumed["test"] == straight["test"]
+
+
+def test_fractional_batch_counts_train_ungrouped(make_cfg, caplog):
+    """A fractional ``limit_train_batches`` or a ``val_check_interval`` counts Lightning batches: the run
+    falls back to one step per batch (with a warning), so they mean what they mean in Lightning."""
+    with caplog.at_level("WARNING", logger="lossbench.data.base"):
+        assert _global_step(make_cfg, "trainer.max_epochs=1", "+trainer.limit_train_batches=0.5") == 8
+    assert "data.steps_per_execution=1" in caplog.text
+    assert _global_step(make_cfg, "trainer.max_epochs=1", "+trainer.val_check_interval=0.5") == 17
+
+
+def test_reduce_on_plateau_is_refused_before_training(make_cfg):
+    cfg = make_cfg(
+        "optim=sgd",
+        "optim.scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "~optim.scheduler.T_max",
+        "logger=csv",
+    )
+    with pytest.raises(ConfigError, match="ReduceLROnPlateau needs a monitored metric"):
+        run(cfg)
