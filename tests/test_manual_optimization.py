@@ -42,16 +42,22 @@ class AutomaticReference(LossBenchModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
+def _setup(make_cfg, *overrides: str) -> tuple[Any, Any, LossBenchModule]:
+    """The composed config, its data module (set up) and lossbench's module, seeded like ``run()``."""
+    cfg = make_cfg(*overrides)
+    L.seed_everything(0, verbose=False)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    _, _, module = _build_module(cfg, dm)
+    return cfg, dm, module
+
+
 def _train(make_cfg, overrides: list[str], trainer_kwargs: dict[str, Any], reference: bool) -> dict:
     """Fit 3 epochs on digits; return the final parameters, the global step and the learning rate.
 
     ``trainer_kwargs`` go to the Trainer, except (for lossbench's module) the options it applies itself.
     """
-    cfg = make_cfg("optim=sgd", "trainer.max_epochs=3", *overrides)
-    L.seed_everything(0, verbose=False)
-    dm = instantiate(cfg.data)
-    dm.setup("fit")
-    _, _, module = _build_module(cfg, dm)
+    cfg, dm, module = _setup(make_cfg, "optim=sgd", "trainer.max_epochs=3", *overrides)
     if reference:
         dm.steps_per_execution = 1
         module = AutomaticReference(
@@ -154,11 +160,7 @@ def test_steps_per_execution_gives_identical_runs(make_cfg, tmp_path, steps):
 
 
 def _global_step(make_cfg, *overrides: str) -> int:
-    cfg = make_cfg(*overrides)
-    L.seed_everything(0, verbose=False)
-    dm = instantiate(cfg.data)
-    dm.setup("fit")
-    _, _, module = _build_module(cfg, dm)
+    cfg, dm, module = _setup(make_cfg, *overrides)
     trainer = build_trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(module, datamodule=dm)
     return trainer.global_step

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lossbench.data.loader import is_step_group
 from lossbench.errors import ConfigError, NonFiniteLossError, check_choice, check_range
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.metrics import classification_metrics, regression_metrics
@@ -104,7 +105,7 @@ class LossBenchModule(L.LightningModule):
         ``trainer.gradient_clip_val`` / ``trainer.gradient_clip_algorithm`` /
         ``trainer.accumulate_grad_batches`` (``train.py`` hands them to this module).
         """
-        group = [batch] if isinstance(batch[0], Tensor) else batch
+        group = batch if is_step_group(batch) else [batch]
         optimizer, accumulate = self.optimizers(), self.accumulate_grad_batches
         max_steps = self.trainer.max_steps
         # per-step state in locals, written back once per group (module attribute writes are slow)

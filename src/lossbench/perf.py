@@ -2,9 +2,8 @@
 
 ``python train.py +callbacks.step_timer._target_=lossbench.perf.StepTimer`` writes ``step_times.json``
 into the run dir: per training epoch, the wall time of the training loop (first batch fetched to the
-last optimizer step, validation and checkpointing excluded) and its number of optimizer steps. On CUDA
-the timer
-synchronises the device at the two ends of each epoch only, so steps run as they do without it.
+last optimizer step, validation and checkpointing excluded) and its number of optimizer steps. On CUDA the
+timer synchronises the device at the two ends of each epoch only, so steps run as they do without it.
 """
 
 from __future__ import annotations

@@ -153,8 +153,8 @@ def _build_module(cfg: DictConfig, dm: InMemoryDataModule) -> tuple[BenchLoss, A
         scheduler_interval=cfg.optim.get("scheduler_interval", "epoch"),
         task=dm.task,
         num_classes=dm.num_classes,
-        # Lightning's Trainer options, applied by the module (manual optimization; see trainer_kwargs)
-        **{key: cfg.trainer.get(key) for key in MODULE_TRAINER_KEYS if cfg.trainer.get(key) is not None},
+        # Lightning's Trainer options, applied by the module (manual optimization; see build_trainer)
+        **{key: value for key in MODULE_TRAINER_KEYS if (value := cfg.trainer.get(key)) is not None},
     )
     return loss, model, module
 

@@ -15,7 +15,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossbench.data import stressors as st
-from lossbench.data.loader import EpochSampler, StepGroups, TensorBatchLoader, TorchEpochSampler
+from lossbench.data.loader import (
+    EpochSampler,
+    StepGroups,
+    TensorBatchLoader,
+    TorchEpochSampler,
+    is_step_group,
+)
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.losses.base import Task
 
@@ -335,7 +341,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Tensor-loader batches are already on the device: skip Lightning's per-step walk over the batch."""
-        x = batch[0] if isinstance(batch[0], Tensor) else batch[0][0]  # a batch, or a StepGroups group
+        x = batch[0][0] if is_step_group(batch) else batch[0]
         if self.loader == "tensor" and x.device == device:
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
@@ -348,10 +354,10 @@ class InMemoryDataModule(L.LightningDataModule):
         if transform is None:
             return batch
         epoch = self.trainer.current_epoch
-        if isinstance(batch[0], Tensor):
-            x, *rest = batch
-            return [transform(x, epoch), *rest]
-        return [[transform(x, epoch), *rest] for x, *rest in batch]  # a StepGroups group
+        if is_step_group(batch):
+            return [[transform(x, epoch), *rest] for x, *rest in batch]
+        x, *rest = batch
+        return [transform(x, epoch), *rest]
 
     def describe(self) -> dict[str, Any]:
         """Sizes, shapes and stressors, for logs and ``metrics.json``."""

@@ -147,6 +147,12 @@ class TorchEpochSampler(DistributedSampler):
         return iter(order.tolist())
 
 
+def is_step_group(batch: Any) -> bool:
+    """Whether a Lightning batch is a :class:`StepGroups` group (a list of batches) rather than one batch
+    (whose first element is the input tensor)."""
+    return not isinstance(batch[0], Tensor)
+
+
 class StepGroups:
     """Groups ``steps`` consecutive training batches of ``loader`` into one list: one Lightning batch.
 
