@@ -9,9 +9,8 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 
 1. ``step``: per-step time of a lossbench training run (``python train.py`` with the default config,
    timed by :class:`lossbench.perf.StepTimer`) vs a hand-written PyTorch loop with the same data split,
-   MLP, batch size, loss, optimizer and epochs (in this process); also lossbench with
-   ``data.steps_per_execution=1`` (one Lightning batch per optimizer step, not the default's groups of 32)
-   and a plain Lightning module with a ``DataLoader`` and per-step ``self.log`` (the "before" reference).
+   MLP, batch size, loss, optimizer and epochs (in this process); also a plain Lightning module with a
+   ``DataLoader`` and per-step ``self.log`` (a reference).
    A step's time is the training loop's wall time per epoch divided by its optimizer steps (validation
    excluded); the median over epochs 2.. and repeats.
 2. ``startup``: wall time of ``python train.py`` (imports included, default config: W&B offline + CSV)
@@ -228,13 +227,10 @@ def step_ms(result: dict[str, Any]) -> float:
 
 
 def bench_step(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    runs: dict[str, list[dict]] = {"hand": [], "lossbench": [], "single": [], "lightning": []}
+    runs: dict[str, list[dict]] = {"hand": [], "lossbench": [], "lightning": []}
     for r in range(args.repeats):
         runs["hand"].append(hand_loop(args.device, args.epochs))
         runs["lossbench"].append(lossbench_run(args.device, args.epochs, workdir / f"step{r}"))
-        runs["single"].append(
-            lossbench_run(args.device, args.epochs, workdir / f"single{r}", "data.steps_per_execution=1")
-        )
         if not args.no_lightning:
             runs["lightning"].append(plain_lightning(args.device, args.epochs, workdir / f"pl{r}"))
     result: dict[str, Any] = {"epochs": args.epochs, "batch_size": 64, "repeats": args.repeats}
@@ -251,9 +247,6 @@ def bench_step(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     result["fit_ratio"] = median(
         [a["fit_s"] / b["fit_s"] for a, b in zip(runs["lossbench"], runs["hand"], strict=True)]
-    )
-    result["single_ratio"] = median(
-        [step_ms(a) / step_ms(b) for a, b in zip(runs["single"], runs["hand"], strict=True)]
     )
     if runs["lightning"]:
         result["lightning_ratio"] = median(
@@ -510,12 +503,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"| 1 | fit time (train + val, {s['epochs']} epochs) | {s['lossbench']['fit_s']:.2f} s "
             f"| hand-written loop {s['hand']['fit_s']:.2f} s | {s['fit_ratio']:.2f}× | | |"
         )
-        if "single" in s:
-            lines.append(
-                f"| 1 | step time, lossbench with `data.steps_per_execution=1` "
-                f"| {s['single']['step_ms']:.3f} ms | hand-written loop {s['hand']['step_ms']:.3f} ms "
-                f"| {s['single_ratio']:.2f}× | | reference |"
-            )
         if "lightning" in s:
             lines.append(
                 f"| 1 | step time, plain Lightning + DataLoader + per-step `self.log` (before) "

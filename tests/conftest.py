@@ -51,8 +51,10 @@ def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     GlobalHydra.instance().clear()
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would."""
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would (``env``: extra variables)."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
@@ -60,7 +62,7 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, check: bool = True) -> 
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"train.py {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")

@@ -40,8 +40,8 @@ def test_wrong_value_type(tmp_path, override, expected):
         ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
         ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
         (
-            "data.steps_per_execution=0",
-            "data.steps_per_execution=0 is out of range: expected a value in [1, inf]",
+            "nonfinite_check.every_n_steps=0",
+            "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",
         ),
         ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
         ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),

@@ -79,8 +79,6 @@ def test_tensor_batches_are_not_walked_again() -> None:
     dm = SklearnDataModule()
     batch = (torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), 1.0)
     assert dm.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
-    group = [batch, batch]  # a StepGroups group (data.steps_per_execution)
-    assert dm.transfer_batch_to_device(group, torch.device("cpu"), 0) is group
 
 
 def test_bench_smoke(tmp_path: Path) -> None:

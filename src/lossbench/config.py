@@ -43,7 +43,7 @@ TYPED_KEYS: dict[str, tuple[type, ...]] = {
     "data_seed": (int,),
     "trainer.max_epochs": (int,),
     "data.batch_size": (int,),
-    "data.steps_per_execution": (int,),
+    "nonfinite_check.every_n_steps": (int,),
     "trainer.accumulate_grad_batches": (int,),
     "optim.optimizer.lr": (int, float),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import warnings
@@ -24,7 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.directions import higher_is_better
-from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError
+from lossbench.errors import (
+    ConfigError,
+    LossbenchError,
+    LossTaskMismatchError,
+    check_choice,
+    check_range,
+)
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DEFAULT_MONITOR
@@ -42,6 +49,13 @@ from lossbench.resume import (
 from lossbench.sweep import check_ddp_in_multirun, in_multirun, one_line, record_failure, root_error
 
 log = logging.getLogger("lossbench")
+
+# Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (a CUDA check that leaves CUDA uninitialised, so
+# forked processes can still use it). Where no GPU is visible, every torch.cuda.is_available() then tries
+# to load NVML again (~70 µs; torch's optimizers ask twice per step): with no GPU there is nothing to
+# protect, so use torch's own check.
+if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
 
 # noise from dependencies that says nothing about the user's run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -74,6 +88,15 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer={chosen('trainer')} needs a CUDA GPU (trainer.accelerator={accelerator}) but none is "
             "visible: use trainer=cpu, or trainer=ddp_cpu for the DDP code path on CPU"
         )
+
+
+def check_trainer_options(cfg: DictConfig) -> None:
+    """The Trainer's optimization options, checked before any work with errors naming the override."""
+    trainer = cfg.trainer
+    check_range("trainer.gradient_clip_val", trainer.get("gradient_clip_val") or 0.0, 0.0)
+    if trainer.get("gradient_clip_algorithm") is not None:
+        check_choice("trainer.gradient_clip_algorithm", trainer.gradient_clip_algorithm, ("norm", "value"))
+    check_range("trainer.accumulate_grad_batches", trainer.get("accumulate_grad_batches", 1), 1)
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
@@ -119,21 +142,6 @@ def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     return loss
 
 
-#: ``trainer.*`` keys the module applies itself (Lightning refuses them under manual optimization), with
-#: the values the Trainer then gets
-MODULE_TRAINER_KEYS = {
-    "gradient_clip_val": None,
-    "gradient_clip_algorithm": None,
-    "accumulate_grad_batches": 1,
-}
-
-
-def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
-    """``instantiate(cfg.trainer, **kwargs)``, leaving the :data:`MODULE_TRAINER_KEYS` to the module."""
-    module_keys = {key: value for key, value in MODULE_TRAINER_KEYS.items() if key in cfg.trainer}
-    return instantiate(cfg.trainer, **kwargs, **module_keys)
-
-
 def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
@@ -153,8 +161,8 @@ def _build_module(cfg: DictConfig, dm: InMemoryDataModule) -> tuple[BenchLoss, A
         scheduler_interval=cfg.optim.get("scheduler_interval", "epoch"),
         task=dm.task,
         num_classes=dm.num_classes,
-        # Lightning's Trainer options, applied by the module (manual optimization; see build_trainer)
-        **{key: value for key in MODULE_TRAINER_KEYS if (value := cfg.trainer.get(key)) is not None},
+        monitor=cfg.monitor.metric,
+        nonfinite_every_n_steps=cfg.nonfinite_check.every_n_steps,
     )
     return loss, model, module
 
@@ -166,17 +174,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     check_types(cfg)
     check_accelerator(cfg)
+    check_trainer_options(cfg)
     ckpt_path = resume_checkpoint(cfg, output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     with watch("data"):
         dm: InMemoryDataModule = build("data", cfg.data)
         dm.setup("fit")
-    with watch("model"):
-        loss, model, module = _build_module(cfg, dm)
     # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
     cfg.monitor.metric = cfg.monitor.metric or DEFAULT_MONITOR[dm.task][0]
     cfg.monitor.mode = cfg.monitor.mode or ("max" if higher_is_better(cfg.monitor.metric) else "min")
+    with watch("model"):
+        loss, model, module = _build_module(cfg, dm)
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with watch("callbacks"):
@@ -192,7 +201,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         with watch("loggers"):
             loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
         with watch("trainer"):
-            trainer = build_trainer(cfg, callbacks=callbacks, logger=loggers or False)
+            trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         if trainer.world_size == 1:
             with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
                 init_wandb_run(loggers)

@@ -1,7 +1,7 @@
 """Data modules: in-memory tensors batched by slicing, with stressors on the training split."""
 
 from lossbench.data.base import InMemoryDataModule
-from lossbench.data.loader import EpochSampler, StepGroups, TensorBatchLoader, TorchEpochSampler
+from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
 from lossbench.data.sklearn import SklearnDataModule
 from lossbench.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
 from lossbench.data.vision import TorchvisionDataModule
@@ -12,7 +12,6 @@ __all__ = [
     "SklearnDataModule",
     "SyntheticClassificationDataModule",
     "SyntheticRegressionDataModule",
-    "StepGroups",
     "TensorBatchLoader",
     "TorchEpochSampler",
     "TorchvisionDataModule",

@@ -15,13 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossbench.data import stressors as st
-from lossbench.data.loader import (
-    EpochSampler,
-    StepGroups,
-    TensorBatchLoader,
-    TorchEpochSampler,
-    is_step_group,
-)
+from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.losses.base import Task
 
@@ -72,8 +66,6 @@ class InMemoryDataModule(L.LightningDataModule):
         loader: ``tensor`` (tensors on the device, batched by slicing) or ``torch`` (a ``DataLoader``
             over a ``TensorDataset`` on the CPU, for data that does not fit on the device).
         num_workers: ``DataLoader`` workers (``loader=torch`` only).
-        steps_per_execution: training batches (optimizer steps) per Lightning batch, see
-            :class:`~lossbench.data.loader.StepGroups`; 1: one step per Lightning batch.
     """
 
     task: Task = Task.CLASSIFICATION
@@ -100,7 +92,6 @@ class InMemoryDataModule(L.LightningDataModule):
         outlier_scale: float = 10.0,
         loader: str = "tensor",
         num_workers: int = 0,
-        steps_per_execution: int = 1,
     ) -> None:
         super().__init__()
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
@@ -129,7 +120,6 @@ class InMemoryDataModule(L.LightningDataModule):
         self.outlier_scale = check_range("data.outlier_scale", outlier_scale, 0.0, low_inclusive=False)
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.num_workers = int(check_range("data.num_workers", num_workers, 0))
-        self.steps_per_execution = int(check_range("data.steps_per_execution", steps_per_execution, 1))
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.stress_info: dict[str, Any] = {}
         self._on_device: dict[str, tuple[Tensor, Tensor]] = {}
@@ -314,24 +304,8 @@ class InMemoryDataModule(L.LightningDataModule):
             transform=transform,
         )
 
-    def train_dataloader(self) -> TensorBatchLoader | DataLoader | StepGroups:
-        loader = self._loader("train", train=True)
-        if self.steps_per_execution == 1:
-            return loader
-        trainer = self.trainer
-        limit = trainer.limit_train_batches if trainer is not None else 1.0
-        val_interval = trainer.val_check_interval if trainer is not None else 1.0
-        if (isinstance(limit, float) and limit < 1.0) or val_interval != 1.0:
-            # these count Lightning batches: keep one optimizer step per batch so they mean what they say
-            log.warning(
-                "trainer.limit_train_batches=%s / trainer.val_check_interval=%s count Lightning batches: "
-                "training with one optimizer step per batch (data.steps_per_execution=1) in this run",
-                limit,
-                val_interval,
-            )
-            return loader
-        # an integer limit counts batches (optimizer steps) as without groups; Lightning sees <= limit groups
-        return StepGroups(loader, self.steps_per_execution, limit if isinstance(limit, int) else None)
+    def train_dataloader(self) -> TensorBatchLoader | DataLoader:
+        return self._loader("train", train=True)
 
     def val_dataloader(self) -> TensorBatchLoader | DataLoader:
         return self._loader("val", train=False)
@@ -341,8 +315,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Tensor-loader batches are already on the device: skip Lightning's per-step walk over the batch."""
-        x = batch[0][0] if is_step_group(batch) else batch[0]
-        if self.loader == "tensor" and x.device == device:
+        if self.loader == "tensor" and batch[0].device == device:
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -353,11 +326,8 @@ class InMemoryDataModule(L.LightningDataModule):
         transform = self.train_transform if self.trainer.training else self.eval_transform
         if transform is None:
             return batch
-        epoch = self.trainer.current_epoch
-        if is_step_group(batch):
-            return [[transform(x, epoch), *rest] for x, *rest in batch]
         x, *rest = batch
-        return [transform(x, epoch), *rest]
+        return [transform(x, self.trainer.current_epoch), *rest]
 
     def describe(self) -> dict[str, Any]:
         """Sizes, shapes and stressors, for logs and ``metrics.json``."""

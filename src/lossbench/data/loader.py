@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -145,41 +143,3 @@ class TorchEpochSampler(DistributedSampler):
                 order = torch.cat([order, order[: total - len(order)]])
             order = order[self.rank :: self.world_size]
         return iter(order.tolist())
-
-
-def is_step_group(batch: Any) -> bool:
-    """Whether a Lightning batch is a :class:`StepGroups` group (a list of batches) rather than one batch
-    (whose first element is the input tensor)."""
-    return not isinstance(batch[0], Tensor)
-
-
-class StepGroups:
-    """Groups ``steps`` consecutive training batches of ``loader`` into one list: one Lightning batch.
-
-    :class:`~lossbench.module.LossBenchModule` takes one optimizer step per batch of the list, so a
-    Lightning batch runs ``steps`` optimizer steps and Lightning's per-batch loop (hooks, progress
-    tracking, data fetching) runs once per ``steps`` steps instead of once per step (Keras calls this
-    ``steps_per_execution``). The optimizer steps, their order and their batches are exactly those of
-    ``loader``; only Lightning's batch counters (the progress bar, a fractional ``limit_train_batches``,
-    an integer ``val_check_interval``) count groups. The last group of an epoch may be shorter.
-
-    Args:
-        loader: yields training batches; its ``sampler`` is exposed so Lightning can call ``set_epoch``.
-        steps: batches per group (``data.steps_per_execution``).
-        max_batches: use only the first ``max_batches`` batches of each epoch (an integer
-            ``trainer.limit_train_batches`` or ``fast_dev_run``, so that it still counts optimizer steps).
-    """
-
-    def __init__(self, loader: Iterable[Any], steps: int, max_batches: int | None = None) -> None:
-        self.loader, self.steps, self.max_batches = loader, steps, max_batches
-        self.sampler = getattr(loader, "sampler", None)
-        self.batch_sampler = None
-
-    def __len__(self) -> int:
-        n = len(self.loader)  # type: ignore[arg-type]
-        return math.ceil((n if self.max_batches is None else min(n, self.max_batches)) / self.steps)
-
-    def __iter__(self) -> Iterator[list[Any]]:
-        batches = itertools.islice(self.loader, self.max_batches)
-        while group := list(itertools.islice(batches, self.steps)):
-            yield group
