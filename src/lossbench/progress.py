@@ -43,5 +43,9 @@ class SparseRichProgressBar(RichProgressBar):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._due(batch_idx, batch_idx + 1 >= self.total_val_batches_current_dataloader):
+        if self.is_disabled:  # e.g. on DDP ranks other than 0
+            return
+        batches = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
+        total = batches[dataloader_idx] if isinstance(batches, list) else batches
+        if self._due(batch_idx, batch_idx + 1 >= total):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)

@@ -1,0 +1,230 @@
+"""The GPU checks of ``scripts/device_check.sh``: one table, every row "ran" or "not run" with the reason.
+
+    python scripts/device_check.py                  # on a machine with a CUDA GPU, ~5 min on an H200
+    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU in a minute
+
+Rows (each lossbench run is ``python train.py`` in a subprocess with its own time limit):
+
+1. ``default``: the default run (digits, MLP) with ``trainer=gpu``: wall time and step time.
+2. ``resnet18``: ResNet-18 on CIFAR-10-shaped data (written in CIFAR's own file format: no download),
+   ``trainer.precision=bf16-mixed model.channels_last=true``: training images/s, against a plain
+   PyTorch loop over a ``DataLoader`` (per-sample crop/flip, workers, pinned memory) with the same
+   precision and memory format.
+3. ``compile``: row 2 with ``model.compile=true`` (compilation included in the wall time, excluded from
+   the images/s of the epochs after the first).
+4. ``ddp1``: the default run under DDP on one GPU (``trainer=ddp trainer.devices=1``).
+5. ``nan_guard``: row 2's step time with the NaN/Inf guard read every step
+   (``nonfinite_check.every_n_steps=1``, one device sync per step) against the default (every 100).
+
+Writes ``device_check.json`` beside ``--out`` (default ``benchmarks/results/``) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+import bench  # noqa: E402
+
+TIMER = bench.TIMER
+
+
+def lossbench(device: str, workdir: Path, *overrides: str, timeout: float = 240) -> dict[str, Any]:
+    """One ``train.py`` run; its wall time, step times and ``metrics.json``."""
+    out = workdir / "run"
+    trainer = ["trainer=gpu"] if device == "cuda" else []
+    if any(o.startswith("trainer=") for o in overrides):
+        trainer = []
+    cmd = [sys.executable, str(ROOT / "train.py"), *trainer, "logger=csv", TIMER, f"hydra.run.dir={out}"]
+    wall, _ = bench.timed_run([*cmd, *overrides], cwd=workdir, timeout=timeout)
+    times = json.loads((out / "step_times.json").read_text())
+    return {"wall_s": wall, **times, "metrics": json.loads((out / "metrics.json").read_text())}
+
+
+def images_per_s(result: dict[str, Any], batch_size: int) -> float:
+    """Training images/s over the epochs after the first (compilation and warm-up excluded)."""
+    epochs = result["epochs"][1:] or result["epochs"]
+    return sum(e["steps"] for e in epochs) * batch_size / sum(e["train_s"] for e in epochs)
+
+
+def fake_cifar(root: Path, per_batch: int) -> None:
+    from tests.fake_vision import write_cifar
+
+    write_cifar(root, "cifar10", per_batch=per_batch, n_test=max(100, per_batch // 5))
+
+
+def plain_loop(device: str, n: int, batch: int, steps: int, workers: int) -> float:
+    """A plain PyTorch loop: a ``DataLoader`` with per-sample transforms, bf16 autocast, channels_last."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lossbench.models import resnet18_cifar
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 10, (n,), generator=gen)
+
+    def transform(batch_list: list) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for x, y in batch_list:
+            x = F.pad(x.float().div(255), (4, 4, 4, 4))
+            dy, dx = torch.randint(0, 9, (2,)).tolist()
+            x = x[:, dy : dy + 32, dx : dx + 32]
+            xs.append(x.flip(-1) if torch.rand(()) < 0.5 else x)
+            ys.append(y)
+        return (torch.stack(xs) - 0.5) / 0.25, torch.stack(ys)
+
+    cuda = device == "cuda"
+    loader = DataLoader(
+        TensorDataset(images, labels), batch_size=batch, shuffle=True, num_workers=workers,
+        pin_memory=cuda, drop_last=True, persistent_workers=workers > 0, collate_fn=transform,
+    )  # fmt: skip
+    model = resnet18_cifar(input_shape=(3, 32, 32), num_outputs=10).to(
+        device, memory_format=torch.channels_last
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    warmup, done, start = 3, 0, 0.0
+    while done < warmup + steps:
+        for x, y in loader:
+            if done == warmup:
+                bench.sync(device)
+                start = time.perf_counter()
+            x = x.to(device, non_blocking=cuda, memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=cuda)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16):
+                loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    bench.sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def attempt(rows: list[dict[str, Any]], name: str, measure: str, fn: Any) -> None:
+    """Run ``fn() -> (value text, baseline text, ratio text)``; record the row as ran or not run."""
+    t0 = time.perf_counter()
+    print(f"[device_check] {name} ...", file=sys.stderr, flush=True)
+    try:
+        value, baseline, ratio = fn()
+        rows.append({"row": name, "measure": measure, "value": value, "baseline": baseline,
+                     "ratio": ratio, "status": "ran"})  # fmt: skip
+    except Exception as err:  # a failing row must not hide the others
+        reason = str(err).strip().splitlines()[-1][:160] if str(err).strip() else type(err).__name__
+        rows.append({"row": name, "measure": measure, "value": "", "baseline": "", "ratio": "",
+                     "status": f"not run: {reason}"})  # fmt: skip
+    print(f"[device_check] {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the code paths, not speed")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    import torch
+
+    rows: list[dict[str, Any]] = []
+    names = ("default", "resnet18", "compile", "ddp1", "nan_guard")
+    measures = {
+        "default": "default run (digits, MLP)",
+        "resnet18": "ResNet-18, CIFAR-shaped, bf16-mixed + channels_last, images/s",
+        "compile": "same with model.compile=true, images/s",
+        "ddp1": "default run, DDP on 1 GPU",
+        "nan_guard": "ResNet-18 step time, NaN guard read every step vs every 100",
+    }
+    if args.device == "cuda" and not torch.cuda.is_available():
+        rows = [{"row": n, "measure": measures[n], "value": "", "baseline": "", "ratio": "",
+                 "status": "not run: no CUDA GPU visible"} for n in names]  # fmt: skip
+        print(table(rows, "no CUDA GPU"))
+        return
+    dev = args.device
+    per_batch, epochs, batch = (200, 2, 32) if args.tiny else (9000, 3, 128)
+    gpu = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
+    resnet = ["data=cifar10", "model=resnet18", f"trainer.max_epochs={epochs}", "data.verify_checksums=false",
+              f"data.batch_size={batch}", "callbacks.model_checkpoint=null"]  # fmt: skip
+    precision = ["trainer.precision=bf16-mixed", "model.channels_last=true"]
+    with tempfile.TemporaryDirectory(prefix="lossbench-device-") as tmp:
+        work = Path(tmp)
+        fake_cifar(work / "data", per_batch)
+        resnet.append(f"paths.data_dir={work / 'data'}")
+        results: dict[str, Any] = {}
+
+        def default() -> tuple[str, str, str]:
+            r = results["default"] = lossbench(dev, work / "default")
+            return f"{r['wall_s']:.1f} s wall, {bench.step_ms(r):.3f} ms/step", "", ""
+
+        def resnet18() -> tuple[str, str, str]:
+            r = results["resnet18"] = lossbench(dev, work / "resnet", *resnet, *precision, timeout=300)
+            ours = images_per_s(r, batch)
+            workers = min(8, os.cpu_count() or 1) if not args.tiny else 0
+            steps = 10 if args.tiny else 150
+            plain = plain_loop(dev, per_batch * 5, batch, steps, workers)
+            return (
+                f"{ours:.0f}",
+                f"plain DataLoader loop ({workers} workers) {plain:.0f}",
+                f"{ours / plain:.2f}×",
+            )
+
+        def compiled() -> tuple[str, str, str]:
+            r = lossbench(dev, work / "compile", *resnet, *precision, "model.compile=true", timeout=300)
+            ours = images_per_s(r, batch)
+            base = images_per_s(results["resnet18"], batch) if "resnet18" in results else float("nan")
+            return (
+                f"{ours:.0f} ({r['wall_s']:.0f} s wall)",
+                f"compile=false {base:.0f}",
+                f"{ours / base:.2f}×",
+            )
+
+        def ddp1() -> tuple[str, str, str]:
+            trainer = ["trainer=ddp" if dev == "cuda" else "trainer=ddp_cpu", "trainer.devices=1"]
+            r = lossbench(dev, work / "ddp1", *trainer)
+            base = results.get("default")
+            ratio = f"{bench.step_ms(r) / bench.step_ms(base):.2f}×" if base else ""
+            base_text = f"single device {bench.step_ms(base):.3f} ms/step" if base else ""
+            return f"{r['wall_s']:.1f} s wall, {bench.step_ms(r):.3f} ms/step", base_text, ratio
+
+        def nan_guard() -> tuple[str, str, str]:
+            every = lossbench(dev, work / "guard", *resnet, *precision, "nonfinite_check.every_n_steps=1",
+                              timeout=300)  # fmt: skip
+            base = results["resnet18"]
+            return (f"{bench.step_ms(every):.3f} ms/step", f"every 100: {bench.step_ms(base):.3f} ms/step",
+                    f"{bench.step_ms(every) / bench.step_ms(base):.3f}×")  # fmt: skip
+
+        for name, fn in zip(names, (default, resnet18, compiled, ddp1, nan_guard), strict=True):
+            attempt(rows, name, measures[name], fn)
+    text = table(rows, gpu)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "device_check.json").write_text(json.dumps({"gpu": gpu, "rows": rows}, indent=2))
+    print(text)
+
+
+def table(rows: list[dict[str, Any]], gpu: str) -> str:
+    import torch
+
+    lines = [
+        f"# lossbench device check ({gpu}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        "| row | measure | lossbench | baseline | ratio | |",
+        "|---|---|---|---|---|---|",
+    ]
+    keys = ("row", "measure", "value", "baseline", "ratio", "status")
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
