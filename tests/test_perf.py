@@ -122,3 +122,49 @@ def test_bench_cuda_without_gpu_fails_clearly(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "no CUDA device is visible" in proc.stdout
+
+
+def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("checks the table printed where no GPU is visible")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "device_check.sh"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    names = [r.split(" | ")[0].strip("| ") for r in rows]
+    assert names == ["default", "resnet18", "compile", "ddp1", "nan_guard"]
+    assert all(r.endswith("| not run: no CUDA GPU visible |") for r in rows)
+
+
+def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
+    """The device check's own measurements run here at a tiny size (no timing is asserted)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import device_check
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert device_check.plain_loop("cpu", n=16, batch=8, steps=1, workers=0) > 0
+    timed = {"epochs": [{"train_s": 9.0, "steps": 1}, {"train_s": 2.0, "steps": 4}]}
+    assert device_check.images_per_s(timed, batch_size=8) == 16.0  # the first epoch (warm-up) is left out
+
+
+def test_hand_sweep_baseline_does_the_same_work(make_cfg, tmp_path: Path) -> None:
+    """The sweep baseline of ``make bench`` trains the same runs: the same test accuracy as lossbench."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "hand_sweep.py"), "--losses", "ce,focal", "--seeds", "1"]
+        + ["--epochs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hand = {r["loss"]: r["test_acc"] for r in json.loads(proc.stdout)["runs"]}
+    for loss in ("ce", "focal"):
+        ours = run(make_cfg(f"loss={loss}", "trainer.max_epochs=2", "logger=csv", output_dir=tmp_path / loss))
+        assert ours["test"]["test/acc"] == pytest.approx(hand[loss], abs=1e-6), loss

@@ -240,9 +240,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-            # issue 5 (reports): test-set probabilities of the tested checkpoint, for reliability diagrams
-            save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, best_path or None)
-        log_wandb_summary(summary)  # issue 5: best val + test metrics in the W&B run summary
+            # test-set probabilities of the tested checkpoint, for the report's reliability diagrams
+            # one process: trainer.test left the tested checkpoint's weights in the module
+            tested = best_path if trainer.world_size > 1 and best_path else None
+            save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, tested)
+        log_wandb_summary(summary)  # best val + test metrics in the W&B run summary
         return summary
     finally:
         finish_wandb()
