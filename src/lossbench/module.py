@@ -170,17 +170,16 @@ class LossBenchModule(L.LightningModule):
             self.value_metrics[stage].update(outputs, y)
 
     def _eval_epoch_end(self, stage: str) -> None:
-        values = {f"{stage}/loss": self.stage_loss[stage].compute()}
+        """Logs the stage's metric objects: Lightning computes them (synchronised across DDP ranks by
+        torchmetrics) and resets them at the end of the epoch, as it does for any logged torchmetric."""
+        self.log(f"{stage}/loss", self.stage_loss[stage])
         collections = (
             (self.label_metrics[stage], self.prob_metrics[stage])
             if self.classification
             else (self.value_metrics[stage],)
         )
         for collection in collections:
-            values.update(collection.compute())
-            collection.reset()
-        self.stage_loss[stage].reset()
-        self.log_dict(values, sync_dist=True)  # already synced by torchmetrics: a no-op mean
+            self.log_dict(collection)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)

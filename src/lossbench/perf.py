@@ -53,7 +53,7 @@ class StepTimer(L.Callback):
     ) -> None:
         if trainer.is_last_batch and self._start is not None:
             _sync(pl_module.device)
-            steps = trainer.global_step - self._first_step  # optimizer steps (several per StepGroups group)
+            steps = trainer.global_step - self._first_step  # optimizer steps
             self.epochs.append({"train_s": time.perf_counter() - self._start, "steps": steps})
             self._start = None
 
