@@ -64,54 +64,13 @@ def fake_cifar(root: Path, per_batch: int) -> None:
 
 
 def plain_loop(device: str, n: int, batch: int, steps: int, workers: int) -> float:
-    """A plain PyTorch loop: a ``DataLoader`` with per-sample transforms, bf16 autocast, channels_last."""
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from lossbench.models import resnet18_cifar
-
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
-    labels = torch.randint(0, 10, (n,), generator=gen)
-
-    def transform(batch_list: list) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
-        for x, y in batch_list:
-            x = F.pad(x.float().div(255), (4, 4, 4, 4))
-            dy, dx = torch.randint(0, 9, (2,)).tolist()
-            x = x[:, dy : dy + 32, dx : dx + 32]
-            xs.append(x.flip(-1) if torch.rand(()) < 0.5 else x)
-            ys.append(y)
-        return (torch.stack(xs) - 0.5) / 0.25, torch.stack(ys)
-
-    cuda = device == "cuda"
-    loader = DataLoader(
-        TensorDataset(images, labels), batch_size=batch, shuffle=True, num_workers=workers,
-        pin_memory=cuda, drop_last=True, persistent_workers=workers > 0, collate_fn=transform,
-    )  # fmt: skip
-    model = resnet18_cifar(input_shape=(3, 32, 32), num_outputs=10).to(
-        device, memory_format=torch.channels_last
+    """Images/s of a plain PyTorch loop over a ``DataLoader`` (per-sample crop/flip, workers, pinned
+    memory) with bf16 autocast and channels_last: ``make bench``'s ResNet-18 baseline at this precision."""
+    args = argparse.Namespace(quick=False)
+    result = bench.bench_cuda_resnet(
+        args, device, (n, batch, steps, 3), workers, bf16=True, channels_last=True, loops=("dataloader",)
     )
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    warmup, done, start = 3, 0, 0.0
-    while done < warmup + steps:
-        for x, y in loader:
-            if done == warmup:
-                bench.sync(device)
-                start = time.perf_counter()
-            x = x.to(device, non_blocking=cuda, memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=cuda)
-            with torch.autocast(device_type=device, dtype=torch.bfloat16):
-                loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == warmup + steps:
-                break
-    bench.sync(device)
-    return steps * batch / (time.perf_counter() - start)
+    return result["images_per_s_dataloader"]
 
 
 def attempt(rows: list[dict[str, Any]], name: str, measure: str, fn: Any) -> None:

@@ -76,11 +76,12 @@ class NonFiniteGuard:
 
     def read(self) -> None:
         """Raise :class:`NonFiniteLossError` if any loss observed so far was not finite (one host read)."""
-        found = self._bad_step is not None and int(self._bad_step) >= 0
+        bad_step = int(self._bad_step) if self._bad_step is not None else -1
+        found = bad_step >= 0
         if self.any_rank is not None:
             found = self.any_rank(found)
         if not found:
             return
-        if self._bad_step is None or int(self._bad_step) < 0:  # another rank's loss
+        if bad_step < 0:  # another rank's loss
             raise NonFiniteLossError(self.describe(math.nan, -1))
-        raise NonFiniteLossError(self.describe(float(self._bad_value), int(self._bad_step)))
+        raise NonFiniteLossError(self.describe(float(self._bad_value), bad_step))
