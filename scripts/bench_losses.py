@@ -20,7 +20,7 @@ Classification losses get logits ``[N, C]`` and class indices; regression losses
   of the input's dtype; ``extra = peak - 1`` (the input's gradient is the one unavoidable ``[N, C]``).
   CUDA: ``torch.cuda.max_memory_allocated``; CPU: the PyTorch profiler's memory timeline.
 
-Target (issue 3): focal ≤ 1.0× torchvision's sigmoid focal time and ≤ 1.3× cross-entropy; every loss
+Target: focal ≤ 1.0× torchvision's sigmoid focal time and ≤ 1.3× cross-entropy; every loss
 ``extra ≤ 3``.
 """
 

@@ -1,4 +1,4 @@
-"""DDP on CPU (2 gloo processes) matches one process with the same global batch (issue 6)."""
+"""DDP on CPU (2 gloo processes) matches one process with the same global batch."""
 
 from __future__ import annotations
 

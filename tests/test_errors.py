@@ -1,4 +1,4 @@
-"""Bad input gets a one-line error that names the problem and the fix (issue 6's table)."""
+"""Bad input gets a one-line error that names the problem and the fix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 7 (performance): structural checks only; timings are measured by ``make bench``, never asserted."""
+"""Performance structure: structural checks only; timings are measured by ``make bench``, never asserted."""
 
 from __future__ import annotations
 

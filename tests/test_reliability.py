@@ -1,4 +1,4 @@
-"""Resume after SIGKILL, NaN losses, W&B without a server, safe checkpoint loading (issue 6)."""
+"""Resume after SIGKILL, W&B without a server, safe checkpoint loading."""
 
 from __future__ import annotations
 
