@@ -18,7 +18,7 @@ install: $(STAMP)  ## create .venv and install lossbench with its dev tools
 train: install  ## one run with the defaults (digits, MLP, cross-entropy); extra overrides via ARGS="loss=focal"
 	$(PY) train.py $(ARGS)
 
-sweep: install  ## losses x seeds on digits (conf/sweep/losses_x_seeds.yaml), then the comparison report
+sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_seeds.yaml), then the comparison report
 	$(PY) train.py +sweep=losses_x_seeds trainer.max_epochs=10 $(ARGS); status=$$?; \
 	$(VENV)/bin/lossbench compare $$(ls -d multirun/*/* | sort | tail -n 1); exit $$status
 

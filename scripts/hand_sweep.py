@@ -32,7 +32,7 @@ from torch import nn  # noqa: E402
 
 from lossbench.losses.base import Task  # noqa: E402
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "src" / "lossbench" / "conf"
 
 
 def splits(data_seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

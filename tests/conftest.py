@@ -17,7 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from lossbench.config import CONFIG_DIR
 
-ROOT = CONFIG_DIR.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)

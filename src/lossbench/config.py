@@ -11,8 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.errors import ConfigError
 from lossbench.losses.base import Task
 
-#: ``conf/`` at the repository root (the package is installed editable from the checkout)
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+#: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
+#: Hydra's ``hydra.searchpath=[file://./my_conf]``)
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def group_options(group: str) -> list[str]:
