@@ -50,6 +50,14 @@ TYPED_KEYS: dict[str, tuple[type, ...]] = {
 }
 
 
+def check_required(cfg: DictConfig) -> None:
+    """Raise a :class:`ConfigError` naming every required key (``???`` in its YAML) left unset."""
+    missing = sorted(str(k) for k in OmegaConf.missing_keys(cfg))
+    if missing:
+        example = " ".join(f"{k}=..." for k in missing)
+        raise ConfigError(f"{', '.join(missing)} must be set for this config: add {example} to the command")
+
+
 def check_types(cfg: DictConfig) -> None:
     """Raise a :class:`ConfigError` naming the key when an override has the wrong type (``seed=abc``)."""
     for key, types in TYPED_KEYS.items():

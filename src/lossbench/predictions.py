@@ -6,14 +6,39 @@ probabilities, the ones the metrics use) and ``preds`` ``[N]``; for regression, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 FILENAME = "predictions.npz"
+
+
+def _test_batches(dm: Any, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+    """The whole test split as ``(x, y)`` batches on ``device``, inputs ready for the model.
+
+    In-memory modules are sliced directly (with their batch-wise eval transform); any other data module
+    goes through its ``test_dataloader()`` and its batch hooks, as Lightning would run them.
+    """
+    splits = getattr(dm, "splits", None)
+    if isinstance(splits, dict) and "test" in splits:
+        x, y = splits["test"]
+        step = int(getattr(dm, "eval_batch_size", 1024))
+        transform = getattr(dm, "eval_transform", None)  # e.g. uint8 images -> normalised floats
+        for i in range(0, len(x), step):
+            xb = x[i : i + step].to(device)
+            yield (xb if transform is None else transform(xb, 0)), y[i : i + step]
+        return
+    for batch in dm.test_dataloader():
+        batch = dm.on_before_batch_transfer(batch, 0)
+        batch = dm.transfer_batch_to_device(batch, device, 0)
+        batch = dm.on_after_batch_transfer(batch, 0)
+        yield batch[0], batch[1]
 
 
 @torch.no_grad()
@@ -26,20 +51,20 @@ def save_test_predictions(module, dm, path: Path, ckpt_path: str | None = None) 
     if ckpt_path:
         state = torch.load(ckpt_path, map_location=module.device, weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    x, y = dm.splits["test"]
     was_training = module.training
     module.eval()
     try:
-        step = int(getattr(dm, "eval_batch_size", 1024))
-        transform = getattr(dm, "eval_transform", None)  # e.g. uint8 images -> normalised floats
-        batches = (x[i : i + step].to(module.device) for i in range(0, len(x), step))
-        outputs = torch.cat([module(b if transform is None else transform(b, 0)).float() for b in batches])
-        arrays = {"targets": y.cpu().numpy()}
+        outputs, targets = [], []
+        for x, y in _test_batches(dm, module.device):
+            outputs.append(module(x).float())
+            targets.append(y.cpu())
+        out = torch.cat(outputs)
+        arrays = {"targets": torch.cat(targets).numpy()}
         if Task(dm.task) is Task.CLASSIFICATION:
-            arrays["probs"] = module.loss.probabilities(outputs).cpu().numpy().astype(np.float32)
-            arrays["preds"] = module.loss.predictions(outputs).cpu().numpy()
+            arrays["probs"] = module.loss.probabilities(out).cpu().numpy().astype(np.float32)
+            arrays["preds"] = module.loss.predictions(out).cpu().numpy()
         else:
-            arrays["outputs"] = outputs.cpu().numpy()
+            arrays["outputs"] = out.cpu().numpy()
     finally:
         module.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)

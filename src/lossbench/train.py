@@ -22,7 +22,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.config import CONFIG_DIR, check_types, chosen, losses_for_task
+from lossbench.config import CONFIG_DIR, check_required, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.directions import higher_is_better
 from lossbench.errors import (
@@ -47,6 +47,7 @@ from lossbench.resume import (
     wandb_run_id,
 )
 from lossbench.sweep import check_ddp_in_multirun, in_multirun, one_line, record_failure, root_error
+from lossbench.task import BenchDataModule, check_data_contract
 
 log = logging.getLogger("lossbench")
 
@@ -72,6 +73,11 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
         return instantiate(cfg, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
+        if str(err).startswith("Error locating target"):
+            raise ConfigError(
+                f"{group}._target_={cfg.get('_target_')} cannot be imported ({one_line(cause)}): check the "
+                "spelling, and that its package is installed or on PYTHONPATH"
+            ) from None
         if not isinstance(cause, LossbenchError):
             raise
         message = str(cause)
@@ -120,7 +126,7 @@ def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
     return None
 
 
-def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
+def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     loss_cls = get_class(cfg.loss._target_)
     counts = dm.class_counts if getattr(loss_cls, "needs_class_counts", False) else None
@@ -142,11 +148,53 @@ def build_loss(cfg: DictConfig, dm: InMemoryDataModule) -> BenchLoss:
     return loss
 
 
+def local_rank() -> int:
+    """This process's rank on its node (0 outside DDP), from the variables Lightning's launchers set."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+
+
+def build_data(cfg: DictConfig) -> BenchDataModule:
+    """Instantiate ``cfg.data``, fetch its files (``prepare_data``, once per node) and set it up for fitting.
+
+    ``prepare_data`` runs here, before any other process starts, because the model's shape comes from the
+    data; Lightning calls it again in ``fit`` (a no-op once the files are there).
+    """
+    try:
+        dm = build("data", cfg.data)
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, TypeError):
+            raise
+        raise ConfigError(
+            f"data._target_={cfg.data.get('_target_')} could not be built with the keys of data="
+            f"{chosen('data')} ({err.__cause__}): start from data=datamodule, which holds only _target_ "
+            "(python train.py data=datamodule data._target_=mypkg.MyDataModule +data.<arg>=...)"
+        ) from None
+    if local_rank() == 0:
+        dm.prepare_data()
+    dm.setup("fit")
+    check_data_contract(dm, f"data={chosen('data')}")
+    return dm
+
+
+def describe_data(dm: BenchDataModule) -> dict[str, Any]:
+    """The data module's own ``describe()`` for ``metrics.json``, or the contract's fields."""
+    if callable(getattr(dm, "describe", None)):
+        return dm.describe()
+    counts = dm.class_counts
+    return {
+        "task": str(dm.task),
+        "num_classes": dm.num_classes,
+        "num_targets": dm.num_targets,
+        "input_shape": list(dm.input_shape),
+        "class_counts": [int(c) for c in counts] if counts is not None else None,
+    }
+
+
 def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
 
-def _build_module(cfg: DictConfig, dm: InMemoryDataModule) -> tuple[BenchLoss, Any, LossBenchModule]:
+def _build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any, LossBenchModule]:
     loss = build_loss(cfg, dm)
     model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
         cfg.model,
@@ -172,6 +220,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     watch = Stopwatch()  # phase wall times, in metrics.json as `timings` (see scripts/bench.py)
     output_dir = Path(cfg.paths.output_dir)
+    check_required(cfg)
     check_types(cfg)
     check_accelerator(cfg)
     check_trainer_options(cfg)
@@ -179,8 +228,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     with watch("data"):
-        dm: InMemoryDataModule = build("data", cfg.data)
-        dm.setup("fit")
+        dm = build_data(cfg)
     # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
     cfg.monitor.metric = cfg.monitor.metric or DEFAULT_MONITOR[dm.task][0]
     cfg.monitor.mode = cfg.monitor.mode or ("max" if higher_is_better(cfg.monitor.metric) else "min")
@@ -232,7 +280,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "val": val,
             "test": test,
             "epochs": trainer.current_epoch,
-            "data_info": dm.describe(),
+            "data_info": describe_data(dm),
             "wall_s": round(time.perf_counter() - start, 3),
             "timings": watch.times,
             "config": {k: v for k, v in resolved.items() if k != "hydra"},
@@ -243,7 +291,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             # test-set probabilities of the tested checkpoint, for the report's reliability diagrams
             # one process: trainer.test left the tested checkpoint's weights in the module
             tested = best_path if trainer.world_size > 1 and best_path else None
-            save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, tested)
+            if trainer.world_size == 1 or isinstance(dm, InMemoryDataModule):
+                save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, tested)
+            else:  # a streamed test split is sharded over the processes
+                log.info("no %s under DDP for a streamed data set: test it on one process", PREDICTIONS_FILE)
         log_wandb_summary(summary)  # best val + test metrics in the W&B run summary
         return summary
     finally:

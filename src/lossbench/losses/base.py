@@ -7,25 +7,15 @@ losses are compared on equal terms.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from lossbench.errors import LossTaskMismatchError, check_choice
+from lossbench.task import Task
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-class Task(str, Enum):
-    """What a data set asks the model to predict."""
-
-    CLASSIFICATION = "classification"
-    REGRESSION = "regression"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class BenchLoss(nn.Module):
