@@ -51,6 +51,9 @@ from lossbench.task import BenchDataModule, check_data_contract
 
 log = logging.getLogger("lossbench")
 
+#: the class index -> label map of a data set with named classes, in the run dir
+LABELS_FILE = "labels.json"
+
 # Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (a CUDA check that leaves CUDA uninitialised, so
 # forked processes can still use it). Where no GPU is visible, every torch.cuda.is_available() then tries
 # to load NVML again (~70 µs; torch's optimizers ask twice per step): with no GPU there is nothing to
@@ -288,6 +291,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            if summary["data_info"].get("labels") is not None:  # class index -> the data's own label
+                labels = dict(enumerate(summary["data_info"]["labels"]))
+                (output_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2))
             # test-set probabilities of the tested checkpoint, for the report's reliability diagrams
             # one process: trainer.test left the tested checkpoint's weights in the module
             tested = best_path if trainer.world_size > 1 and best_path else None

@@ -188,9 +188,35 @@ class InMemoryDataModule(L.LightningDataModule):
         self._num_classes = c
         return y
 
+    def _check_class_sizes(self, y: np.ndarray) -> None:
+        """Every class must be large enough for each stratified split it is drawn into."""
+        counts = np.bincount(y, minlength=self._num_classes)
+        need = 2 if self.fixed_test is not None else 3  # one sample per split it lands in
+        small = [c for c in range(len(counts)) if 0 < counts[c] < need]
+        if small:
+            names = getattr(self, "label_names", None)
+            label = repr(names[small[0]]) if names else str(small[0])
+            raise DataError(
+                f"data {self.display_name}: class {label} has only {counts[small[0]]} sample(s), too few "
+                f"for a stratified train/val/test split (needs {need}): drop or merge that class, or add "
+                "samples"
+            )
+
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
+        try:
+            return self._split_indices(y)
+        except ValueError as err:  # scikit-learn: a split too small for the number of classes
+            raise DataError(
+                f"data {self.display_name}: cannot split {len(y)} samples by data.val_fraction="
+                f"{self.val_fraction:g} / data.test_fraction={self.test_fraction:g} ({err}): raise the "
+                "fractions or add samples"
+            ) from None
+
+    def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stratify = y if self.task is Task.CLASSIFICATION else None
+        if stratify is not None:
+            self._check_class_sizes(y)
         idx = np.arange(len(y))
         if self.fixed_test is not None:
             test = np.asarray(self.fixed_test)

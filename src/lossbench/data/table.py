@@ -1,0 +1,292 @@
+"""A user's own table — CSV/TSV, Parquet or NumPy ``.npz`` — as an in-memory data set.
+
+``python train.py data=table data.path=my.csv data.target=label``. The file is read with pandas (pyarrow
+for Parquet); the task follows from the target unless ``data.task`` sets it: integer, boolean or text labels
+→ classification (the sorted distinct labels become class indices ``0..C-1``, a map kept in
+``metrics.json`` and ``labels.json``), floats → regression, several target columns → multi-target
+regression. Feature columns are encoded with a scikit-learn ``ColumnTransformer`` fitted on the training
+split only: numeric columns standardised (``data.standardize``), text/categorical/boolean columns one-hot
+encoded (categories unseen in training encode as all zeros). Missing or infinite values are an error naming
+the column, unless ``data.impute=median`` (numeric: the training median; categorical: the most frequent
+training value). ``data.split_column`` names a column of ``train``/``val``/``test`` labels to use instead of
+the stratified ``data_seed`` split; stressors then apply as for every in-memory set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from lossbench.data.base import InMemoryDataModule
+from lossbench.errors import ConfigError, DataError, check_choice
+from lossbench.task import Task
+
+#: file name endings -> reader
+FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq", ".npz")
+SPLIT_NAMES = ("train", "val", "test")
+IMPUTE = ("none", "median")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The file as a DataFrame, by its extension; a missing, unreadable or corrupt file is a ``DataError``."""
+    name = path.name.lower()
+    kind = next((f for f in FORMATS if name.endswith(f)), None)
+    if kind is None:
+        raise ConfigError(
+            f"data.path={path} has an unknown extension: use one of {', '.join(FORMATS)} (CSV, TSV, Parquet, "
+            "NumPy .npz)"
+        )
+    if not path.is_file():
+        raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
+    try:
+        if kind.startswith(".csv"):
+            frame = pd.read_csv(path)
+        elif kind.startswith(".tsv"):
+            frame = pd.read_csv(path, sep="\t")
+        elif kind in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = _npz_frame(path)
+    except (DataError, ConfigError):
+        raise
+    except Exception as err:  # pandas/pyarrow/numpy raise many types for a bad file
+        text = " ".join(str(err).split())[:200]
+        raise DataError(
+            f"data.path={path} could not be read as {kind.lstrip('.')}: {type(err).__name__}: {text}. "
+            "Check the file (is it complete, is the extension right?)"
+        ) from None
+    if frame.empty or len(frame.columns) == 0:
+        raise DataError(f"data.path={path} holds no rows or no columns")
+    return frame
+
+
+def _npz_frame(path: Path) -> pd.DataFrame:
+    """``.npz``: each 1-D array is a column; a 2-D array ``a`` gives columns ``a_0 .. a_{k-1}``."""
+    columns: dict[str, np.ndarray] = {}
+    with np.load(path, allow_pickle=False) as npz:
+        for key in npz.files:
+            arr = npz[key]
+            if arr.ndim == 1:
+                columns[key] = arr
+            elif arr.ndim == 2:
+                columns.update({f"{key}_{j}": arr[:, j] for j in range(arr.shape[1])})
+            else:
+                raise DataError(
+                    f"data.path={path}: array {key!r} has shape {arr.shape}; use 1-D or 2-D arrays"
+                )
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            f"data.path={path}: arrays of different lengths {lengths}: every array needs one row per sample"
+        )
+    return pd.DataFrame(columns)
+
+
+class TableDataModule(InMemoryDataModule):
+    """A table file: feature columns → encoded floats; target column(s) → class indices or values.
+
+    Args:
+        path: the file (``.csv``, ``.tsv``, ``.parquet``/``.pq``, ``.npz``; ``.gz`` for CSV/TSV).
+        target: the target column, or a list of columns (multi-target regression).
+        task: ``classification`` or ``regression``; ``None``: inferred from the target's type.
+        drop: columns that are not features (ids, leaks).
+        split_column: a column of ``train``/``val``/``test`` labels that fixes the split.
+        impute: ``none`` (missing values are an error) or ``median``.
+        **kwargs: :class:`~lossbench.data.base.InMemoryDataModule` arguments (splits, stressors, loader).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        target: str | Sequence[str],
+        task: str | None = None,
+        drop: Sequence[str] = (),
+        split_column: str | None = None,
+        impute: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        self.path = Path(str(path)).expanduser()
+        self.name = self.path.name
+        self.targets = [target] if isinstance(target, str) else [str(t) for t in target]
+        if not self.targets:
+            raise ConfigError("data.target is empty: name the target column (data.target=label)")
+        self.requested_task = (
+            None if task is None else Task(check_choice("data.task", task, [t.value for t in Task]))
+        )
+        self.drop = [str(c) for c in (drop or ())]
+        self.split_column = split_column
+        self.impute = check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE)
+        self.label_names: list[Any] | None = None
+        self.encoder: ColumnTransformer | None = None
+        self._given_split: np.ndarray | None = None
+        super().__init__(**kwargs)
+
+    @property
+    def display_name(self) -> str:
+        return f"table {self.path}"
+
+    # --- reading ------------------------------------------------------------------------------------
+    def load_arrays(self) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = read_table(self.path)
+        named = [*self.targets, *self.drop, *([self.split_column] if self.split_column else [])]
+        absent = [c for c in named if c not in frame.columns]
+        if absent:
+            key = (
+                "data.target"
+                if absent[0] in self.targets
+                else ("data.drop" if absent[0] in self.drop else "data.split_column")
+            )
+            raise DataError(
+                f"{key}: column {absent[0]!r} is not in {self.path}; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+        if self.split_column:
+            self._given_split = self._read_split(frame[self.split_column])
+        target = frame[self.targets]
+        features = frame.drop(columns=list(dict.fromkeys(named)))
+        if features.shape[1] == 0:
+            raise DataError(f"{self.display_name}: no feature columns left after the target and data.drop")
+        self.task = self.requested_task or self._infer_task(target)
+        y = self._encode_target(target)
+        self._check_features(features)
+        return features, y
+
+    def _read_split(self, column: pd.Series) -> np.ndarray:
+        values = column.astype(str).str.strip().str.lower().to_numpy()
+        bad = sorted(set(values) - set(SPLIT_NAMES))
+        if bad:
+            raise DataError(
+                f"data.split_column={self.split_column} holds {bad[:5]}: its values must be train, val "
+                "or test"
+            )
+        for name in SPLIT_NAMES:
+            if not np.any(values == name):
+                raise DataError(
+                    f"data.split_column={self.split_column} has no {name!r} rows: label some rows {name}"
+                )
+        return values
+
+    def _infer_task(self, target: pd.DataFrame) -> Task:
+        if len(self.targets) > 1:
+            return Task.REGRESSION
+        col = target.iloc[:, 0]
+        return Task.REGRESSION if pd.api.types.is_float_dtype(col) else Task.CLASSIFICATION
+
+    def _encode_target(self, target: pd.DataFrame) -> np.ndarray:
+        bad = target.isna().sum()
+        if bad.any():
+            col = bad.idxmax()
+            raise DataError(
+                f"{self.display_name}: target column {col!r} has {int(bad[col])} missing values: drop those "
+                "rows from the file (a target cannot be imputed)"
+            )
+        if self.task is Task.CLASSIFICATION:
+            if len(self.targets) > 1:
+                raise ConfigError("data.task=classification takes one target column: data.target=<column>")
+            codes, uniques = pd.factorize(target.iloc[:, 0], sort=True)
+            if len(uniques) < 2:
+                raise DataError(
+                    f"{self.display_name}: target {self.targets[0]!r} has a single class ({uniques[0]!r}): "
+                    "classification needs at least two; is data.target the right column?"
+                )
+            self.label_names = [v.item() if hasattr(v, "item") else v for v in uniques]
+            self.declared_num_classes = len(uniques)
+            return codes.astype(np.int64)
+        numeric = target.apply(pd.to_numeric, errors="coerce")
+        if numeric.isna().any().any():
+            col = numeric.isna().sum().idxmax()
+            raise DataError(
+                f"{self.display_name}: target column {col!r} is not numeric, so it cannot be regressed: use "
+                "data.task=classification, or fix the column"
+            )
+        values = numeric.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            col = numeric.columns[int(np.argmax(~np.isfinite(values).all(axis=0)))]
+            raise DataError(
+                f"{self.display_name}: target column {col!r} has infinite values: drop those rows"
+            )
+        return values.astype(np.float32)
+
+    # --- features -----------------------------------------------------------------------------------
+    def _numeric(self, features: pd.DataFrame) -> list[str]:
+        return [
+            c
+            for c in features.columns
+            if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])
+        ]
+
+    def _check_features(self, features: pd.DataFrame) -> None:
+        numeric = set(self._numeric(features))
+        for col in features.columns:
+            series = features[col]
+            if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+                raise DataError(
+                    f"{self.display_name}: column {col!r} holds dates/times, which cannot be encoded: "
+                    f"convert it to numbers in the file, or drop it with data.drop=[{col}]"
+                )
+            if col in numeric:
+                missing = int((~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))).sum())
+            else:
+                kinds = {type(v) for v in series.dropna()}
+                if len(kinds - {str}) and len(kinds) > 1:
+                    raise DataError(
+                        f"{self.display_name}: column {col!r} mixes {sorted(k.__name__ for k in kinds)} "
+                        f"values, which cannot be encoded: make it one type in the file, or data.drop=[{col}]"
+                    )
+                distinct = series.nunique()
+                if distinct == len(series) and len(series) > 20:
+                    raise DataError(
+                        f"{self.display_name}: column {col!r} has a distinct text value in every row (an "
+                        f"id?), which one-hot encoding cannot generalise from: drop it with data.drop=[{col}]"
+                    )
+                missing = int(series.isna().sum())
+            if missing and self.impute == "none":
+                raise DataError(
+                    f"{self.display_name}: feature column {col!r} has {missing} missing or infinite values: "
+                    f"fill them in the file, drop the column (data.drop=[{col}]), or set data.impute=median"
+                )
+
+    def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._given_split is None:
+            return super().split_indices(y)
+        return tuple(np.flatnonzero(self._given_split == name) for name in SPLIT_NAMES)
+
+    def preprocess(self, x: pd.DataFrame, train: np.ndarray) -> np.ndarray:
+        """Encode the features with a ``ColumnTransformer`` fitted on the training rows ``train``."""
+        numeric = self._numeric(x)
+        categorical = [c for c in x.columns if c not in numeric]
+        x = x.copy()
+        if numeric:
+            x[numeric] = x[numeric].astype(np.float64).replace([np.inf, -np.inf], np.nan)
+        for col in categorical:  # one type per column: text, missing values as NaN
+            x[col] = x[col].astype(object).map(lambda v: np.nan if pd.isna(v) else str(v))
+        num_steps = [StandardScaler()] if self.standardize else []
+        cat_steps: list[Any] = [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
+        if self.impute == "median":
+            num_steps.insert(0, SimpleImputer(strategy="median"))
+            cat_steps.insert(0, SimpleImputer(strategy="most_frequent"))
+        parts = []
+        if numeric:
+            parts.append(("numeric", make_pipeline(*num_steps) if num_steps else "passthrough", numeric))
+        if categorical:
+            parts.append(("categorical", make_pipeline(*cat_steps), categorical))
+        self.encoder = ColumnTransformer(parts, sparse_threshold=0.0)
+        self.encoder.fit(x.iloc[train])
+        return np.asarray(self.encoder.transform(x), dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update(path=str(self.path), targets=self.targets)
+        if self.label_names is not None:
+            info["labels"] = self.label_names
+        if self.encoder is not None:
+            info["features"] = [str(f) for f in self.encoder.get_feature_names_out()]
+        return info
