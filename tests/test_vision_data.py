@@ -136,3 +136,44 @@ def test_cifar_trains_identically_with_both_loaders(make_cfg, tmp_path):
     b = run(make_cfg(*common, "data.loader=torch", output_dir=tmp_path / "b"))
     assert a["data_info"]["n_train"] == 180 and a["data_info"]["n_test"] == 50
     assert a["test"] == b["test"] and a["val"] == b["val"]
+
+
+def test_download_runs_in_prepare_data_never_in_setup(tmp_path, monkeypatch):
+    """Lightning's place for a download is ``prepare_data`` (once per node), not ``setup`` (every rank)."""
+    from torchvision import datasets as tvd
+
+    calls = []
+
+    def fake_download(self):
+        calls.append(self.train)
+        write_mnist(tmp_path)
+
+    monkeypatch.setattr(tvd.MNIST, "download", fake_download)
+    dm = TorchvisionDataModule(name="mnist", root=str(tmp_path), download=True)
+    with pytest.raises(DataError, match=r"prepare_data\(\) downloads them"):
+        dm.setup()
+    assert calls == []
+    dm.prepare_data()
+    assert calls, "prepare_data downloads the missing files"
+    n = len(calls)
+    dm.prepare_data()  # files present: nothing to do
+    dm.setup()
+    assert len(calls) == n and dm.num_classes == 10
+
+
+def test_the_entry_point_prepares_data_before_setup(make_cfg, tmp_path, monkeypatch):
+    from torchvision import datasets as tvd
+
+    monkeypatch.setattr(tvd.MNIST, "download", lambda self: write_mnist(tmp_path / "data"))
+    summary = run(
+        make_cfg(
+            "data=mnist",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "data.download=true",
+            "model=cnn",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "callbacks=none",
+        )
+    )
+    assert summary["data_info"]["n_test"] == 50

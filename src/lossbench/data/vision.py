@@ -3,8 +3,8 @@
 ``mnist``, ``fashion_mnist`` (idx files under ``<root>/MNIST/raw``, ``<root>/FashionMNIST/raw``) and
 ``cifar10``, ``cifar100`` (python pickle batches under ``<root>/cifar-10-batches-py``,
 ``<root>/cifar-100-python``), with ``root = paths.data_dir``. Nothing is downloaded unless
-``data.download=true``; missing files give one error naming the path and that flag, a corrupt file one
-error naming the file and the fix.
+``data.download=true``, and then in ``prepare_data`` (once per node, not on every DDP rank); missing
+files give one error naming the path and that flag, a corrupt file one error naming the file and the fix.
 
 Images stay ``uint8`` ``[N, C, H, W]`` in memory and on the device (4× smaller than float); batches are
 normalised with the standard per-channel statistics, and CIFAR training batches augmented (4-px pad +
@@ -102,25 +102,39 @@ class TorchvisionDataModule(InMemoryDataModule):
             cls = _without_md5(cls)
         return cls
 
+    def prepare_data(self) -> None:
+        """Download into ``root`` when files are missing and ``data.download=true``: Lightning runs this hook
+        once per node (the training entry point calls it on local rank 0 before any other process starts)."""
+        files = expected_files(self.name, self.root)
+        if not self.download or all(f.is_file() for f in files):
+            return
+        try:
+            for train in (True, False):
+                self._dataset_class()(self.root, train=train, download=True)
+        except Exception as err:  # network errors, HTTP errors, partial files, ...
+            raise DataError(
+                f"data={self.name}: download into {self.root} failed ({type(err).__name__}: {err}); "
+                "check network access, or download the files yourself into paths.data_dir"
+            ) from None
+
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         files = expected_files(self.name, self.root)
         missing = [f for f in files if not f.is_file()]
-        if missing and not self.download:
+        if missing:
+            fix = (
+                "prepare_data() downloads them (Lightning and lossbench-train call it before setup)"
+                if self.download
+                else "Download it with data.download=true, or point paths.data_dir at a directory holding it"
+            )
             raise DataError(
                 f"data={self.name} not found: {missing[0]} is missing ({len(missing)} of {len(files)} files) "
-                f"under data dir {self.root}. Download it with data.download=true, or point paths.data_dir "
-                "at a directory holding it"
+                f"under data dir {self.root}. {fix}"
             )
         cls = self._dataset_class()
         folder = files[0].parent
         try:
-            parts = [cls(self.root, train=train, download=self.download) for train in (True, False)]
+            parts = [cls(self.root, train=train, download=False) for train in (True, False)]
         except Exception as err:  # torchvision raises RuntimeError, AssertionError, pickle errors, ...
-            if missing:
-                raise DataError(
-                    f"data={self.name}: download into {self.root} failed ({type(err).__name__}: {err}); "
-                    "check network access, or download the files yourself into paths.data_dir"
-                ) from None
             hint = (
                 " (MD5 mismatch with the official release; data.verify_checksums=false skips the check for "
                 "valid re-packed files)"
