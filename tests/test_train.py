@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lossbench.errors import LossTaskMismatchError
+from lossbench.errors import ConfigError, LossTaskMismatchError
 from lossbench.train import run
 from tests.conftest import read_metrics, run_cli
 
@@ -89,3 +89,13 @@ def test_multirun_logs_one_wandb_run_per_job(tmp_path):
         assert len(offline) == 1, f"job {job} should hold exactly its own W&B run: {offline}"
         run_ids.add(offline[0].name.rsplit("-", 1)[-1])
     assert len(run_ids) == 2
+
+
+def test_digits_as_images_train_a_cnn(make_cfg, tmp_path):
+    summary = run(make_cfg("data.as_images=true", "model=cnn", "logger=none", "trainer.max_epochs=5"))
+    assert summary["data_info"]["input_shape"] == [1, 8, 8]
+    assert summary["test"]["test/acc"] >= 0.85, summary["test"]
+    with pytest.raises(ConfigError, match="data.as_images=true"):
+        run(make_cfg("model=cnn", "logger=none", output_dir=tmp_path / "flat"))
+    with pytest.raises(ConfigError, match="needs an image data set, but wine is tabular"):
+        run(make_cfg("data=wine", "+data.as_images=true", "logger=none", output_dir=tmp_path / "wine"))

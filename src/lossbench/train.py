@@ -199,11 +199,16 @@ def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
 
 def _build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any, LossBenchModule]:
     loss = build_loss(cfg, dm)
-    model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
-        cfg.model,
-        input_shape=dm.input_shape,
-        num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets),
-    )
+    try:
+        model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
+            cfg.model,
+            input_shape=dm.input_shape,
+            num_outputs=loss.num_outputs(dm.task, dm.num_classes, dm.num_targets),
+        )
+    except InstantiationException as err:
+        if isinstance(err.__cause__, LossbenchError):  # the model's own message names the fix
+            raise err.__cause__ from None
+        raise
     module = LossBenchModule(
         model=model,
         loss=loss,

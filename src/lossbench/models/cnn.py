@@ -32,7 +32,8 @@ class CNN(nn.Module):
         if len(input_shape) != 3:
             raise ConfigError(
                 "model=cnn needs images (C, H, W), but the data gives samples of shape "
-                f"{tuple(input_shape)}: use model=mlp for tabular data"
+                f"{tuple(input_shape)}: use model=mlp for tabular data (for data=digits, data.as_images=true "
+                "gives 1x8x8 images)"
             )
         c, h, w = input_shape
         layers: list[nn.Module] = []
