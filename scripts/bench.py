@@ -21,6 +21,10 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 4. ``losses``: ``scripts/bench_losses.py`` (the loss zoo's kernels), when present.
 5. ``cuda`` (``--device cuda``): ResNet-18 on CIFAR-10-shaped synthetic data, images/s with the data on
    the device (batched slicing + batched augmentation) vs a ``DataLoader`` with workers.
+6. ``image_folder``: training images/s of ``python train.py data=image_folder model=cnn`` on a folder of
+   2,000 32x32 PNGs (10 classes, written to a temp dir) vs torchvision ``ImageFolder`` + ``DataLoader`` +
+   a hand-written loop over the same training images, with the same CNN, transforms and ``num_workers``
+   (in this process); epochs after the first.
 
 Writes ``benchmarks/results/bench-<time>.{md,json}`` (and ``latest.{md,json}``) and prints the table.
 Subprocesses run with ``WANDB_MODE=offline``: nothing leaves the machine.
@@ -43,8 +47,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
-ITEMS = ("step", "startup", "sweep", "losses", "cuda")
+ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder")
 TARGETS = {"step_ratio": 1.3, "startup_s": 10.0, "sweep_ratio": 1.3}
+#: lower bounds (throughput ratios)
+MIN_TARGETS = {"image_folder_ratio": 0.95}
+FOLDER_IMAGES, FOLDER_CLASSES, FOLDER_BATCH = 2000, 10, 64
 SWEEP_LOSSES = 8
 SWEEP_SEEDS = 3
 TIMER = "+callbacks.step_timer._target_=lossbench.perf.StepTimer"
@@ -453,6 +460,109 @@ def bench_cuda_resnet(
     return result
 
 
+# --- 6. image folder: images/s ---------------------------------------------------------------------------
+def write_image_folder(root: Path, n: int = FOLDER_IMAGES, classes: int = FOLDER_CLASSES) -> Path:
+    """``n`` 32x32 RGB PNGs in ``classes`` class folders, each class a noisy colour."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (classes, 3))
+    for i in range(n):
+        c = i % classes
+        folder = root / f"class{c:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = np.clip(colours[c] + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:05d}.png")
+    return root
+
+
+def folder_overrides(root: Path, workers: int) -> list[str]:
+    return ["data=image_folder", f"data.root={root}", "model=cnn", f"data.num_workers={workers}",
+            f"data.batch_size={FOLDER_BATCH}"]  # fmt: skip
+
+
+def hand_folder_loop(device: str, root: Path, epochs: int, workers: int, seed: int = 0) -> dict[str, Any]:
+    """The baseline: torchvision ``ImageFolder`` + ``DataLoader`` + a plain loop (same split, transforms)."""
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader, Subset
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
+
+    from lossbench.models import build_model
+
+    torch.use_deterministic_algorithms(device == "cpu", warn_only=True)  # as trainer=cpu / trainer=gpu
+    cfg = compose(*folder_overrides(root, workers), f"seed={seed}")
+    L.seed_everything(seed, workers=True, verbose=False)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")  # for the training indices and the transforms only
+    train = dm.dataset("train")
+    dataset = Subset(
+        ImageFolder(str(root), transform=v2.Compose([train.transform, train.finish])), train.indices
+    )
+    cuda = device == "cuda"
+    loader = DataLoader(
+        dataset, batch_size=FOLDER_BATCH, shuffle=True, num_workers=workers, pin_memory=cuda,
+        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    model = build_model(cfg.model, input_shape=dm.input_shape, num_outputs=dm.num_classes).to(device)
+    optimizer = instantiate(cfg.optim.optimizer)(model.parameters())
+    epochs_out = []
+    for _ in range(epochs):
+        sync(device)
+        start, steps = time.perf_counter(), 0
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=cuda), y.to(device, non_blocking=cuda)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        sync(device)
+        epochs_out.append({"train_s": time.perf_counter() - start, "steps": steps})
+    return {"epochs": epochs_out, "n_train": len(dataset)}
+
+
+def images_per_s(epochs: list[dict[str, float]], n_train: int) -> float:
+    """Median training images/s over the epochs after the first (worker start-up)."""
+    return median([n_train / e["train_s"] for e in epochs[1:] or epochs])
+
+
+def bench_image_folder(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    root = write_image_folder(workdir / "images")
+    epochs = 3 if args.quick else 5
+    workers = min(4, os.cpu_count() or 1)
+    runs: dict[str, list[float]] = {"lossbench": [], "hand": []}
+    n_train = 0
+    for r in range(args.repeats):
+        order = ("hand", "lossbench") if r % 2 == 0 else ("lossbench", "hand")
+        for name in order:
+            if name == "hand":
+                hand = hand_folder_loop(args.device, root, epochs, workers)
+                n_train = hand["n_train"]
+                runs["hand"].append(images_per_s(hand["epochs"], n_train))
+            else:
+                overrides = [*folder_overrides(root, workers), "logger=csv"]
+                result = lossbench_run(args.device, epochs, workdir / f"run{r}", *overrides)
+                info = json.loads((workdir / f"run{r}" / "run" / "metrics.json").read_text())["data_info"]
+                runs["lossbench"].append(images_per_s(result["epochs"], info["n_train"]))
+    return {
+        "images": FOLDER_IMAGES,
+        "n_train": n_train,
+        "epochs": epochs,
+        "workers": workers,
+        "batch_size": FOLDER_BATCH,
+        "images_per_s": median(runs["lossbench"]),
+        "hand_images_per_s": median(runs["hand"]),
+        "each": {k: [round(v, 1) for v in vs] for k, vs in runs.items()},
+        "ratio": median([a / b for a, b in zip(runs["lossbench"], runs["hand"], strict=True)]),
+    }
+
+
 # --- report ---------------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     import torch
@@ -562,6 +672,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"| DataLoader, {cu['dataloader_workers']} workers {cu['images_per_s_dataloader']:.0f} "
             f"| {cu['ratio']:.2f}× faster | | |"
         )
+    imf = results.get("image_folder")
+    if imf:
+        ok = "met" if imf["ratio"] >= MIN_TARGETS["image_folder_ratio"] else "MISSED"
+        lines.append(
+            f"| 6 | image folder training images/s, CNN, {imf['images']} 32×32 PNGs, batch "
+            f"{imf['batch_size']}, {imf['workers']} workers | {imf['images_per_s']:.0f} "
+            f"| `ImageFolder` + `DataLoader` + hand-written loop {imf['hand_images_per_s']:.0f} "
+            f"| {imf['ratio']:.2f}× | ≥ 0.95× | {ok} |"
+        )
     lo = results.get("losses")
     if lo:
         lines += ["", "## 4. Loss kernels (`scripts/bench_losses.py`)", ""]
@@ -604,7 +723,13 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
     }
-    steps = {"step": bench_step, "startup": bench_startup, "sweep": bench_sweep, "losses": bench_losses}
+    steps = {
+        "step": bench_step,
+        "startup": bench_startup,
+        "sweep": bench_sweep,
+        "losses": bench_losses,
+        "image_folder": bench_image_folder,
+    }
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
         for name in only:

@@ -1,4 +1,4 @@
-"""Data modules: in-memory tensors batched by slicing, with stressors on the training split."""
+"""Data modules: in-memory sets (tensors batched by slicing), tables, image folders streamed from disk."""
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler

@@ -9,13 +9,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossbench.data import stressors as st
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
+from lossbench.data.splits import split_indices
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.losses.base import Task
 
@@ -188,52 +188,18 @@ class InMemoryDataModule(L.LightningDataModule):
         self._num_classes = c
         return y
 
-    def _check_class_sizes(self, y: np.ndarray) -> None:
-        """Every class must be large enough for each stratified split it is drawn into."""
-        counts = np.bincount(y, minlength=self._num_classes)
-        need = 2 if self.fixed_test is not None else 3  # one sample per split it lands in
-        small = [c for c in range(len(counts)) if 0 < counts[c] < need]
-        if small:
-            names = getattr(self, "label_names", None)
-            label = repr(names[small[0]]) if names else str(small[0])
-            raise DataError(
-                f"data {self.display_name}: class {label} has only {counts[small[0]]} sample(s), too few "
-                f"for a stratified train/val/test split (needs {need}): drop or merge that class, or add "
-                "samples"
-            )
-
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
-        try:
-            return self._split_indices(y)
-        except ValueError as err:  # scikit-learn: a split too small for the number of classes
-            raise DataError(
-                f"data {self.display_name}: cannot split {len(y)} samples by data.val_fraction="
-                f"{self.val_fraction:g} / data.test_fraction={self.test_fraction:g} ({err}): raise the "
-                "fractions or add samples"
-            ) from None
-
-    def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        stratify = y if self.task is Task.CLASSIFICATION else None
-        if stratify is not None:
-            self._check_class_sizes(y)
-        idx = np.arange(len(y))
-        if self.fixed_test is not None:
-            test = np.asarray(self.fixed_test)
-            rest = np.setdiff1d(idx, test)
-            val_share = self.val_fraction
-        else:
-            rest, test = train_test_split(
-                idx, test_size=self.test_fraction, stratify=stratify, random_state=self.data_seed
-            )
-            val_share = self.val_fraction / (1.0 - self.test_fraction)
-        train, val = train_test_split(
-            rest,
-            test_size=val_share,
-            stratify=None if stratify is None else y[rest],
-            random_state=self.data_seed,
+        return split_indices(
+            y,
+            self.val_fraction,
+            self.test_fraction,
+            self.data_seed,
+            stratify=self.task is Task.CLASSIFICATION,
+            fixed_test=self.fixed_test,
+            class_names=getattr(self, "label_names", None),
+            where=f"data {self.display_name}",
         )
-        return np.sort(train), np.sort(val), np.sort(test)
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the stressors to the training split: returns (kept train indices, their targets)."""
@@ -244,16 +210,16 @@ class InMemoryDataModule(L.LightningDataModule):
                     f"data.outlier_fraction contaminates regression targets, but {self.display_name} is a "
                     "classification data set: use data.label_noise instead"
                 )
-            if self.imbalance_factor > 1.0:
-                rng = st.stream(self.data_seed, st.STREAM_IMBALANCE)
-                train = st.imbalance_indices(train, y, self._num_classes, self.imbalance_factor, rng)
-                info["imbalance_factor"] = self.imbalance_factor
-            y_train = y[train]
-            if self.label_noise > 0.0:
-                rng = st.stream(self.data_seed, st.STREAM_NOISE)
-                clean = y_train
-                y_train = st.noisy_labels(clean, self._num_classes, self.label_noise, self.noise_type, rng)
-                info.update(noise_type=self.noise_type, label_noise_realised=float(np.mean(clean != y_train)))
+            train, y_train, info, clean = st.stress_labels(
+                train,
+                y,
+                self._num_classes,
+                self.imbalance_factor,
+                self.label_noise,
+                self.noise_type,
+                self.data_seed,
+            )
+            if clean is not None:
                 self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
         else:
             if self.imbalance_factor > 1.0 or self.label_noise > 0.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -31,6 +32,31 @@ class EpochSampler:
         if not self.shuffle:
             return torch.arange(self.size)
         return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+
+
+def rank_batches(
+    order: Tensor, batch_size: int, num_batches: int, train: bool, rank: int, world_size: int
+) -> Iterator[tuple[Tensor, float | None]]:
+    """This rank's ``(indices, ddp_scale)`` per batch of an epoch's ``order`` (as :class:`TensorBatchLoader`).
+
+    Training cuts ``order`` into global batches of ``batch_size × world_size`` and takes every
+    ``world_size``-th index of each, with the loss scale ``len(local) · world_size / len(global)`` (one
+    placeholder index with scale 0 for a rank left without any); evaluation and a single process give
+    plain batches of ``batch_size`` (scale ``None``), evaluation sharded by rank without padding.
+    """
+    if not train:
+        order = order[rank::world_size]
+    b = batch_size * world_size if train else batch_size
+    for i in range(num_batches):
+        chunk = order[i * b : (i + 1) * b]
+        if world_size == 1 or not train:
+            yield chunk, None
+            continue
+        local = chunk[rank::world_size]
+        scale = len(local) * world_size / len(chunk)
+        if len(local) == 0:
+            local, scale = chunk[:1], 0.0
+        yield local, scale
 
 
 class TensorBatchLoader:
@@ -97,18 +123,10 @@ class TensorBatchLoader:
                 yield self._slice(slice(i * b, (i + 1) * b))
             return
         order = self.sampler.indices().to(self.tensors[0].device)
-        if not self.train:
-            order = order[self.rank :: self.world_size]
-        for i in range(len(self)):
-            chunk = order[i * b : (i + 1) * b]
-            if self.world_size == 1 or not self.train:
-                yield self._slice(chunk)
-                continue
-            local = chunk[self.rank :: self.world_size]
-            scale = len(local) * self.world_size / len(chunk)
-            if len(local) == 0:
-                local, scale = chunk[:1], 0.0
-            yield (*self._slice(local), scale)
+        for local, scale in rank_batches(
+            order, self.batch_size, len(self), self.train, self.rank, self.world_size
+        ):
+            yield self._slice(local) if scale is None else (*self._slice(local), scale)
 
 
 class TorchEpochSampler(DistributedSampler):
@@ -143,3 +161,39 @@ class TorchEpochSampler(DistributedSampler):
                 order = torch.cat([order, order[: total - len(order)]])
             order = order[self.rank :: self.world_size]
         return iter(order.tolist())
+
+
+class BatchSpec(NamedTuple):
+    """One batch as the sampler hands it to a worker: split positions, the epoch and the DDP loss scale."""
+
+    positions: list[int]
+    epoch: int
+    scale: float | None  # None: no scale element in the batch
+
+
+class FolderBatchSampler(TorchEpochSampler):
+    """One rank's batches of each epoch as :class:`BatchSpec` (for a ``DataLoader`` with ``batch_size=None``).
+
+    The same batches as :class:`TensorBatchLoader`: training with ``world_size``
+    processes takes every ``world_size``-th sample of each global batch of ``batch_size × world_size``
+    and the scale ``len(local) · world_size / len(global)`` (0 with one placeholder sample for a rank left
+    without any); evaluation shards the samples without padding.
+    """
+
+    def __init__(
+        self, size: int, batch_size: int, train: bool, seed: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
+        super().__init__(EpochSampler(size, shuffle=train, seed=seed), rank, world_size, pad=False)
+        self.batch_size, self.train = batch_size, train
+
+    def __len__(self) -> int:
+        if self.train:
+            return math.ceil(len(self.inner) / (self.batch_size * self.world_size))
+        return math.ceil(len(range(self.rank, len(self.inner), self.world_size)) / self.batch_size)
+
+    def __iter__(self) -> Iterator[BatchSpec]:
+        order, epoch = self.inner.indices(), self.inner.epoch
+        for local, scale in rank_batches(
+            order, self.batch_size, len(self), self.train, self.rank, self.world_size
+        ):
+            yield BatchSpec(local.tolist(), epoch, scale)

@@ -117,3 +117,33 @@ def contaminate_targets(
         signs = rng.choice([-1.0, 1.0], size=(len(rows), y2.shape[1]))
         y2[rows] += signs * scale * np.where(std > 0, std, 1.0)
     return out, rows
+
+
+def stress_labels(
+    train: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    imbalance_factor: float,
+    label_noise: float,
+    noise_type: str,
+    data_seed: int,
+) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray | None]:
+    """The classification stressors on the training indices ``train`` of labels ``y``, in their order:
+    long-tailed subsampling, then label noise.
+
+    Returns the kept training indices, their observed labels, what was done (for ``metrics.json``) and the
+    clean labels of the kept indices when noise was added (else ``None``).
+    """
+    info: dict = {}
+    if imbalance_factor > 1.0:
+        train = imbalance_indices(
+            train, y, num_classes, imbalance_factor, stream(data_seed, STREAM_IMBALANCE)
+        )
+        info["imbalance_factor"] = imbalance_factor
+    y_train, clean = y[train], None
+    if label_noise > 0.0:
+        clean = y_train
+        rng = stream(data_seed, STREAM_NOISE)
+        y_train = noisy_labels(clean, num_classes, label_noise, noise_type, rng)
+        info.update(noise_type=noise_type, label_noise_realised=float(np.mean(clean != y_train)))
+    return train, y_train, info, clean

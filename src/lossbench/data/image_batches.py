@@ -1,0 +1,72 @@
+"""One split of an image folder as a dataset of whole batches, decoded and transformed in the workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+from torchvision.datasets import ImageFolder
+from torchvision.transforms import v2
+
+from lossbench.data.loader import BatchSpec
+from lossbench.errors import DataError
+
+
+def load_image(path: str, mode: str) -> Image.Image:
+    """Decode one file to a PIL image in ``mode`` (``RGB`` or ``L``)."""
+    with open(path, "rb") as f, Image.open(f) as img:
+        return img.convert(mode)
+
+
+def keep_batch(batch: Any) -> Any:
+    """The ``DataLoader``'s collate: the dataset already returns whole batches."""
+    return batch
+
+
+class FolderBatches(Dataset):
+    """Decodes and transforms the images of one split, one :class:`BatchSpec` per item."""
+
+    def __init__(
+        self,
+        folder: ImageFolder,
+        indices: np.ndarray,
+        labels: np.ndarray,
+        transform: v2.Transform,
+        finish: v2.Transform,
+        augment_padding: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.folder, self.indices, self.labels = folder, indices, torch.as_tensor(labels, dtype=torch.long)
+        self.transform, self.finish, self.padding, self.seed = transform, finish, augment_padding, seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def image(self, position: int, epoch: int = 0) -> Tensor:
+        """The model input of one sample: decoded, resized, (augmented,) normalised."""
+        index = int(self.indices[position])
+        path = self.folder.samples[index][0]
+        try:
+            x = self.transform(self.folder.loader(path))
+        except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ...
+            raise DataError(
+                f"data: cannot decode image {path} ({type(err).__name__}: {err}): fix or delete it"
+            ) from err
+        if self.padding is not None:  # random crop of the zero-padded image, then a random h-flip
+            rng = np.random.default_rng((self.seed, epoch, index))
+            p, (h, w) = self.padding, x.shape[-2:]
+            dy, dx = rng.integers(0, 2 * p + 1, size=2)
+            x = F.pad(x, (p, p, p, p))[..., dy : dy + h, dx : dx + w]
+            if rng.random() < 0.5:
+                x = x.flip(-1)
+        return self.finish(x)
+
+    def __getitem__(self, spec: BatchSpec) -> tuple:
+        x = torch.stack([self.image(p, spec.epoch) for p in spec.positions])
+        y = self.labels[spec.positions]
+        return (x, y) if spec.scale is None else (x, y, spec.scale)

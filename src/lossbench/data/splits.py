@@ -1,0 +1,64 @@
+"""The train/val/test split every data module shares: stratified for classification, fixed by data_seed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from lossbench.errors import DataError
+
+
+def split_indices(
+    y: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    data_seed: int,
+    stratify: bool,
+    fixed_test: np.ndarray | None = None,
+    class_names: Sequence | None = None,
+    where: str = "data",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted train/val/test indices into ``y``.
+
+    Without ``fixed_test``, ``test_fraction`` of the samples is the test split and ``val_fraction`` (of the
+    whole) the validation split. With ``fixed_test`` (indices of an official test set; empty when the test
+    set lives elsewhere), the remaining samples give ``val_fraction`` of themselves to validation. A
+    class too small for a stratified split, or a split too small for the classes, is a :class:`DataError`
+    naming the class (``class_names[c]`` when given) and the fix.
+    """
+    idx = np.arange(len(y))
+    labels = y if stratify else None
+    if labels is not None:
+        counts = np.bincount(labels)
+        need = 2 if fixed_test is not None else 3  # one sample in each split it is drawn into
+        small = [c for c in range(len(counts)) if 0 < counts[c] < need]
+        if small:
+            name = repr(class_names[small[0]]) if class_names is not None else str(small[0])
+            raise DataError(
+                f"{where}: class {name} has only {counts[small[0]]} sample(s), too few for a stratified "
+                f"train/val{'' if fixed_test is not None else '/test'} split (needs {need}): drop or merge "
+                "that class, or add samples"
+            )
+    try:
+        if fixed_test is not None:
+            test = np.asarray(fixed_test, dtype=np.int64)
+            rest, val_share = np.setdiff1d(idx, test), val_fraction
+        else:
+            rest, test = train_test_split(
+                idx, test_size=test_fraction, stratify=labels, random_state=data_seed
+            )
+            val_share = val_fraction / (1.0 - test_fraction)
+        train, val = train_test_split(
+            rest,
+            test_size=val_share,
+            stratify=None if labels is None else labels[rest],
+            random_state=data_seed,
+        )
+    except ValueError as err:  # scikit-learn: a split too small for the number of classes
+        raise DataError(
+            f"{where}: cannot split {len(y)} samples by data.val_fraction={val_fraction:g} / "
+            f"data.test_fraction={test_fraction:g} ({err}): raise the fractions or add samples"
+        ) from None
+    return np.sort(train), np.sort(val), np.sort(test)
