@@ -16,7 +16,7 @@ from scipy import stats as sps
 
 from lossbench.cli import main as cli_main
 from lossbench.report.collect import collect_local, collect_wandb
-from lossbench.report.stats import mean_ci, paired_test, summarize
+from lossbench.report.stats import mean_ci, summarize
 from tests.conftest import ROOT, run_cli
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
@@ -78,16 +78,11 @@ def sweep_dir(tmp_path: Path) -> Path:
     return root
 
 
-def test_mean_ci_and_paired_test():
+def test_mean_ci():
     mean, std, lo, hi = mean_ci([1.0, 2.0, 3.0, 4.0])
     half = sps.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
     assert mean == 2.5 and math.isclose(hi - mean, half) and math.isclose(mean - lo, half)
     assert math.isnan(mean_ci([1.0])[1])
-    a, b = {0: 0.9, 1: 0.95, 2: 0.91}, {0: 0.8, 1: 0.9, 2: 0.85, 3: 0.1}
-    n, diff, p = paired_test(a, b)
-    assert n == 3 and math.isclose(diff, np.mean([0.1, 0.05, 0.06]))
-    assert math.isclose(p, sps.ttest_rel([0.9, 0.95, 0.91], [0.8, 0.9, 0.85]).pvalue)
-    assert paired_test({0: 1.0}, {0: 2.0})[2] != paired_test({0: 1.0}, {0: 2.0})[2]  # n < 2: NaN
 
 
 def test_summary_ranks_respect_direction(sweep_dir):
@@ -100,7 +95,11 @@ def test_summary_ranks_respect_direction(sweep_dir):
     assert rows[("mse", "val/acc (best)")].n == 3
     mse = rows[("mse", "test/acc")]
     assert mse.baseline == "ce" and mse.n_pairs == 3 and mse.p_value < 0.05
-    assert rows[("focal", "test/acc")].p_value > 0.5
+    assert math.isclose(mse.p_value, sps.ttest_rel([0.95, 0.96, 0.94], [0.90, 0.92, 0.91]).pvalue)
+    assert math.isclose(mse.p_holm, min(1.0, 2 * mse.p_value))  # Holm over mse and focal: mse is the smaller
+    assert mse.verdict == "better" and mse.diff_low > 0 and mse.prob_improvement == 1.0
+    assert rows[("focal", "test/acc")].p_value > 0.5 and rows[("focal", "test/acc")].verdict == "undecided"
+    assert not rows[("ce", "test/acc")].best, "ce is significantly worse than mse"
 
 
 def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
@@ -121,9 +120,10 @@ def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "ConfigError: bad thing" in html
     csv_lines = (out / "report.csv").read_text().splitlines()
-    assert csv_lines[0].startswith(
-        "group,variant,metric,higher_is_better,n,mean,std,ci_low,ci_high,rank,best"
-    )
+    assert csv_lines[0].startswith("group,variant,metric,higher_is_better,n,mean,std,ci_low,ci_high,iqm")
+    header = csv_lines[0].split(",")
+    for column in ("verdict", "p_holm", "prob_improvement", "prob_improvement_low", "prob_improvement_high"):
+        assert column in header
     assert len(csv_lines) == 1 + 3 * 3  # 3 losses x (test/acc, test/ece, val/acc (best))
     assert "2 failed/missing" in capsys.readouterr().out
 

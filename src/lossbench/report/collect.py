@@ -17,6 +17,23 @@ from omegaconf import OmegaConf
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
+#: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
+NOT_CONDITIONS = (
+    "logger",
+    "callbacks",
+    "hydra",
+    "paths",
+    "resume",
+    "ckpt_path",
+    "tags",
+    "task_name",
+    "sweep",
+)
+
+
+def is_condition(key: str) -> bool:
+    """Whether an override key can change what is measured (``logger=csv`` cannot; ``data.*`` can)."""
+    return not any(key == k or key.startswith(k + ".") for k in NOT_CONDITIONS)
 
 
 @dataclass
@@ -150,7 +167,11 @@ def assign_variants(runs: list[RunRecord]) -> list[RunRecord]:
     all_lists = [r.overrides for r in runs if r.overrides]
     common = set(all_lists[0]).intersection(*map(set, all_lists[1:])) if all_lists else set()
     for r in runs:
-        varying = [o for o in r.overrides if o not in common and _key(o) not in _PER_RUN_KEYS]
+        varying = [
+            o
+            for o in r.overrides
+            if o not in common and _key(o) not in _PER_RUN_KEYS and is_condition(_key(o))
+        ]
         loss_opts = [o for o in varying if _key(o).startswith("loss.")]
         setting = [o for o in varying if not _key(o).startswith("loss.")]
         r.variant = " ".join([r.loss, *loss_opts])

@@ -24,11 +24,19 @@ def fmt_p(p: float) -> str:
 
 
 def cell(row: Row) -> str:
-    """``mean ± std [CI low, high]``."""
+    """``mean ± std [bootstrap CI low, high]``."""
     text = f"{fmt(row.mean)} ± {fmt(row.std)}"
     if not math.isnan(row.ci_low):
         text += f" [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
     return text
+
+
+def interval(x: float, lo: float, hi: float, digits: int = 4) -> str:
+    if x is None or math.isnan(x):
+        return "—"
+    sign = "+" if digits == 4 else ""
+    text = f"{x:{sign}.{digits}f}"
+    return text if math.isnan(lo) else f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
 
 
 def write_csv(rows: list[Row], path: Path) -> Path:
@@ -40,17 +48,58 @@ def write_csv(rows: list[Row], path: Path) -> Path:
     return path
 
 
-HEADER = ("variant", "metric", "mean ± std [95% CI]", "n", "rank", "Δ vs baseline", "p (paired t)")
+HEADER = (
+    "variant",
+    "metric",
+    "mean ± std [95% CI]",
+    "IQM",
+    "n",
+    "rank",
+    "Δ vs baseline [95% CI]",
+    "P(improvement) [95% CI]",
+    "p (Holm)",
+    "verdict",
+)
+
+#: what each number is, said once above the tables
+LEGEND = (
+    "Per variant × metric: mean ± sample std over replicates with a 95% percentile-bootstrap CI of the mean; "
+    "IQM = interquartile mean; n replicates; rank by mean (1 = best, ties share a rank; ↑ higher / ↓ lower "
+    "is better); **bold** = the top-ranked variant and every variant a Holm-adjusted paired test cannot tell "
+    "from it. Against the baseline, over the replicates both have: Δ = variant − baseline with a 95% "
+    "t-interval, P(improvement) = share of replicates where the variant is better (ties ½) with a bootstrap "
+    "CI, the Holm-adjusted p-value and the verdict. `test/loss` is left out: its scale differs per loss."
+)
 
 
 def _table_rows(rows: list[Row], group: str) -> list[tuple[Row, list[str]]]:
     out = []
     for row in sorted((r for r in rows if r.group == group), key=lambda r: (r.metric, r.rank, r.variant)):
         arrow = "↑" if row.higher_is_better else "↓"
-        diff = "baseline" if row.variant == row.baseline else fmt(row.diff_vs_baseline)
-        p = "" if row.variant == row.baseline else fmt_p(row.p_value)
+        is_base = row.variant == row.baseline
+        diff = "baseline" if is_base else interval(row.diff_vs_baseline, row.diff_low, row.diff_high)
+        pi = (
+            ""
+            if is_base
+            else interval(row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high, digits=2)
+        )
+        p = "" if is_base else fmt_p(row.p_holm)
         out.append(
-            (row, [row.variant, f"{row.metric} {arrow}", cell(row), str(row.n), str(row.rank), diff, p])
+            (
+                row,
+                [
+                    row.variant,
+                    f"{row.metric} {arrow}",
+                    cell(row),
+                    fmt(row.iqm),
+                    str(row.n),
+                    str(row.rank),
+                    diff,
+                    pi,
+                    p,
+                    "" if is_base else row.verdict,
+                ],
+            )
         )
     return out
 
@@ -60,7 +109,13 @@ def problems(runs: list[RunRecord]) -> list[RunRecord]:
 
 
 def write_markdown(
-    rows: list[Row], runs: list[RunRecord], plots: dict[str, list[Path]], path: Path, source: str
+    rows: list[Row],
+    runs: list[RunRecord],
+    plots: dict[str, list[Path]],
+    path: Path,
+    source: str,
+    verdict: list[str] | None = None,
+    across: list[str] | None = None,
 ) -> Path:
     ok = sum(r.ok for r in runs)
     lines = [
@@ -68,11 +123,10 @@ def write_markdown(
         "",
         f"Source: `{source}` — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing.",
         "",
-        "Per variant × metric: mean ± sample std over seeds, 95% CI of the mean (t-distribution),",
-        "n seeds, rank (1 = best; ↑ higher / ↓ lower is better; **bold** = best), and a paired t-test",
-        "against the baseline loss over the seeds both have (Δ = variant − baseline).",
-        "`test/loss` is left out: its scale differs per loss.",
     ]
+    if verdict:
+        lines += ["", "## Verdict", "", *[f"- {v}" for v in verdict[:-1]], "", verdict[-1]]
+    lines += ["", LEGEND]
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
         lines += ["", f"## {group} (baseline: {base})", "", "| " + " | ".join(HEADER) + " |"]
@@ -83,6 +137,8 @@ def write_markdown(
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         for png in plots.get(group, []):
             lines += ["", f"![{png.stem}]({png.name})"]
+    if across:
+        lines += ["", *across]
     bad = problems(runs)
     lines += ["", "## Runs not in the statistics", ""]
     if bad:
@@ -95,6 +151,12 @@ def write_markdown(
         lines.append("None: every run finished with metrics.")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def embed(png: Path) -> str:
+    """A figure with the PNG inlined as a data URI (the page stays one self-contained file)."""
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}"></figure>'
 
 
 CSS = """
@@ -119,7 +181,13 @@ window.addEventListener("load", function () {
 
 
 def write_html(
-    rows: list[Row], runs: list[RunRecord], plots: dict[str, list[Path]], path: Path, source: str
+    rows: list[Row],
+    runs: list[RunRecord],
+    plots: dict[str, list[Path]],
+    path: Path,
+    source: str,
+    verdict: list[str] | None = None,
+    across_html: list[str] | None = None,
 ) -> Path:
     esc = html.escape
     ok = sum(r.ok for r in runs)
@@ -129,10 +197,13 @@ def write_html(
         f"<style>{CSS}</style></head><body>",
         "<h1>lossbench comparison report</h1>",
         f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
-        f"{len(runs) - ok} failed or missing. "
-        "Mean ± std over seeds, 95% CI (t-distribution), rank (1 = best; ↑/↓ = higher/lower is better), "
-        "paired t-test vs the baseline over common seeds.</p>",
+        f"{len(runs) - ok} failed or missing.</p>",
     ]
+    if verdict:
+        parts.append('<h2>Verdict</h2><ul class="verdict">')
+        parts += [f"<li>{esc(v)}</li>" for v in verdict[:-1]]
+        parts.append(f"</ul><p>{esc(verdict[-1])}</p>")
+    parts.append(f"<p>{esc(LEGEND.replace('**bold**', 'bold'))}</p>")
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
         parts.append(f"<h2>{esc(group)} <small>(baseline: {esc(base)})</small></h2>")
@@ -142,9 +213,8 @@ def write_html(
             cls = ' class="best"' if row.best else ""
             parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
-        for png in plots.get(group, []):
-            data = base64.b64encode(png.read_bytes()).decode()
-            parts.append(f'<figure><img alt="{esc(png.stem)}" src="data:image/png;base64,{data}"></figure>')
+        parts += [embed(png) for png in plots.get(group, [])]
+    parts += across_html or []
     parts.append("<h2>Runs not in the statistics</h2>")
     bad = problems(runs)
     if bad:

@@ -1,4 +1,17 @@
-"""Per variant × metric statistics over seeds, ranks, and a paired test against a baseline loss."""
+"""Per setting × variant × metric: estimates over replicates, ranks, and verdicts against a baseline.
+
+A *setting* (``group``) is the data set with the experimental conditions that vary across the runs; a
+*variant* is a loss with its varying ``loss.*`` overrides; its runs are the *replicates*, paired across
+variants by seed (and data_seed). Each row carries:
+
+* ``mean`` and ``iqm`` (interquartile mean) with percentile-bootstrap 95% CIs (``ci_*``, ``iqm_*``), the
+  sample ``std``;
+* ``rank`` by mean within the setting and metric (1 = best, ties share the lowest rank) and ``best``:
+  the top-ranked variant and every variant *indistinguishable from it* (Holm-adjusted paired test);
+* versus the baseline: the mean paired difference with a t-interval, the probability of improvement with
+  a bootstrap CI, the raw and Holm-adjusted p-values, and the ``verdict`` of
+  :mod:`lossbench.report.verdict`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +24,10 @@ import numpy as np
 from scipy import stats
 
 from lossbench.directions import higher_is_better
+from lossbench.report import verdict as vd
 from lossbench.report.collect import RunRecord
 
 
-#: metric name parts for which lower is better; anything else is higher-is-better
 @dataclass
 class Row:
     group: str
@@ -26,12 +39,25 @@ class Row:
     std: float
     ci_low: float
     ci_high: float
+    iqm: float = math.nan
+    iqm_low: float = math.nan
+    iqm_high: float = math.nan
     rank: int = 0
     best: bool = False
     baseline: str = ""
     n_pairs: int = 0
     diff_vs_baseline: float = math.nan
+    diff_low: float = math.nan
+    diff_high: float = math.nan
+    diff_sd: float = math.nan
+    test: str = ""
     p_value: float = math.nan
+    p_holm: float = math.nan
+    prob_improvement: float = math.nan
+    prob_improvement_low: float = math.nan
+    prob_improvement_high: float = math.nan
+    rope: float = math.nan
+    verdict: str = ""
     seeds: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,17 +76,10 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, flo
     return mean, std, mean - half, mean + half
 
 
-def paired_test(a: dict[Any, float], b: dict[Any, float]) -> tuple[int, float, float]:
-    """Paired t-test of ``a`` vs ``b`` over their common seeds: (pairs, mean difference a − b, p-value)."""
-    seeds = sorted(set(a) & set(b), key=str)
-    if len(seeds) < 2:
-        return len(seeds), math.nan, math.nan
-    x = np.array([a[s] for s in seeds])
-    y = np.array([b[s] for s in seeds])
-    diff = x - y
-    if np.allclose(diff, diff[0]):  # zero variance of the differences: t is undefined (or infinite)
-        return len(seeds), float(diff.mean()), 1.0 if np.isclose(diff[0], 0.0) else 0.0
-    return len(seeds), float(diff.mean()), float(stats.ttest_rel(x, y).pvalue)
+def paired(a: dict[Any, float], b: dict[Any, float]) -> np.ndarray:
+    """Differences ``a − b`` over the replicates both have, in a stable order."""
+    common = sorted(set(a) & set(b), key=str)
+    return np.array([a[s] - b[s] for s in common], dtype=float)
 
 
 def choose_baseline(variants: list[str], requested: str | None) -> str:
@@ -72,39 +91,85 @@ def choose_baseline(variants: list[str], requested: str | None) -> str:
     return sorted(variants)[0]
 
 
-def summarize(runs: list[RunRecord], baseline: str | None = "ce") -> list[Row]:
-    """One :class:`Row` per (group, variant, metric) over the ok runs; ranks and tests within a group."""
-    by_cell: dict[tuple[str, str, str], dict[Any, float]] = defaultdict(dict)
+def _rows_for_cell(
+    group: str, metric: str, hib: bool, cells: dict[str, dict[Any, float]], base: str, how: vd.Settings
+) -> list[Row]:
+    """The rows of one setting × metric: estimates, ranks, best set and the verdicts vs ``base``."""
+    sign = 1.0 if hib else -1.0
+    rows: dict[str, Row] = {}
+    for variant, values in cells.items():
+        x = np.array(list(values.values()), dtype=float)
+        est = vd.estimates(x)
+        std = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+        rows[variant] = Row(
+            group,
+            variant,
+            metric,
+            hib,
+            len(x),
+            est["mean"],
+            std,
+            est["ci_low"],
+            est["ci_high"],
+            iqm=est["iqm"],
+            iqm_low=est["iqm_low"],
+            iqm_high=est["iqm_high"],
+            baseline=base,
+            seeds=",".join(str(s) for s in sorted(values, key=str)),
+        )
+    # ranks by mean, ties alike (means equal to 12 digits are a tie, not float noise)
+    order = list(rows)
+    ranks = stats.rankdata([round(-sign * rows[v].mean, 12) for v in order], method="min")
+    for variant, rank in zip(order, ranks, strict=True):
+        rows[variant].rank = int(rank)
+    # best: the top variant and those a Holm-adjusted paired test cannot tell from it
+    top = min(order, key=lambda v: (rows[v].rank, v))
+    others = [v for v in order if v != top]
+    _, _, p_top, _ = vd.family_verdicts(
+        [sign * paired(cells[v], cells[top]) for v in others], how.rope_for(metric), how.alpha, how.test
+    )
+    rows[top].best = True
+    for variant, p in zip(others, p_top, strict=True):
+        rows[variant].best = rows[variant].rank == rows[top].rank or not (p < how.alpha)
+    # verdicts against the baseline: one Holm family per setting and metric
+    if base in cells:
+        compared = [v for v in order if v != base]
+        gains = [sign * paired(cells[v], cells[base]) for v in compared]
+        rope = how.rope_for(metric)
+        verdicts, p, p_holm, _ = vd.family_verdicts(gains, rope, how.alpha, how.test)
+        for variant, g, verdict, pv, ph in zip(compared, gains, verdicts, p, p_holm, strict=True):
+            row = rows[variant]
+            row.n_pairs, row.test, row.rope = len(g), how.test, rope
+            if len(g) == 0:
+                continue
+            row.diff_vs_baseline = float(sign * g.mean())  # in the metric's own direction
+            lo, hi = vd.mean_ci(g[None])
+            row.diff_low, row.diff_high = sorted((float(sign * lo[0]), float(sign * hi[0])))
+            row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
+            row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)
+            row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = vd.prob_improvement(g)
+    return [rows[v] for v in order]
+
+
+def summarize(
+    runs: list[RunRecord], baseline: str | None = "ce", how: vd.Settings | None = None
+) -> list[Row]:
+    """One :class:`Row` per (group, variant, metric) over the ok runs."""
+    how = how or vd.Settings()
+    by_cell: dict[tuple[str, str], dict[str, dict[Any, float]]] = defaultdict(lambda: defaultdict(dict))
     modes: dict[tuple[str, str], str | None] = {}
     for r in runs:
         if not r.ok:
             continue
         for metric, value in r.metrics.items():
-            by_cell[(r.group, r.variant, metric)][r.replicate] = value
+            by_cell[(r.group, metric)][r.variant][r.replicate] = value
             modes[(r.group, metric)] = r.monitor.get("mode")
     rows: list[Row] = []
-    groups = sorted({g for g, _, _ in by_cell})
-    for group in groups:
-        variants = sorted({v for g, v, _ in by_cell if g == group})
+    for group in sorted({g for g, _ in by_cell}):
+        variants = sorted({v for (g, _), cells in by_cell.items() if g == group for v in cells})
         base = choose_baseline(variants, baseline)
-        metrics = sorted({m for g, _, m in by_cell if g == group})
-        for metric in metrics:
+        for metric in sorted(m for g, m in by_cell if g == group):
+            cells = dict(sorted(by_cell[(group, metric)].items()))
             hib = higher_is_better(metric, modes.get((group, metric)))
-            cell_rows = []
-            for variant in variants:
-                values = by_cell.get((group, variant, metric))
-                if not values:
-                    continue
-                mean, std, lo, hi = mean_ci(list(values.values()))
-                row = Row(group, variant, metric, hib, len(values), mean, std, lo, hi, baseline=base)
-                row.seeds = ",".join(str(s) for s in sorted(values, key=str))
-                if variant != base and (group, base, metric) in by_cell:
-                    row.n_pairs, row.diff_vs_baseline, row.p_value = paired_test(
-                        values, by_cell[(group, base, metric)]
-                    )
-                cell_rows.append(row)
-            ranks = stats.rankdata([-r.mean if hib else r.mean for r in cell_rows], method="min")
-            for row, rank in zip(cell_rows, ranks, strict=True):
-                row.rank, row.best = int(rank), int(rank) == 1
-            rows.extend(cell_rows)
+            rows.extend(_rows_for_cell(group, metric, hib, cells, base, how))
     return rows

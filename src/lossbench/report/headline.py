@@ -1,0 +1,107 @@
+"""The report's verdict paragraph: what the statistics decided, in plain words, one entry per setting."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from lossbench.report import verdict as vd
+from lossbench.report.collect import RunRecord
+from lossbench.report.stats import Row
+
+
+def _num(x: float, signed: bool = False) -> str:
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 1e-3 else f"= {p:.3f}"
+
+
+def claim(row: Row) -> str:
+    """``"logit_adjusted beats ce on test/bal_acc by +0.021 [0.012, 0.030] (P(improvement) 0.93, ...)"``."""
+    verb = "beats" if row.verdict == "better" else "is worse than"
+    return (
+        f"{row.variant} {verb} {row.baseline} on {row.metric} by {_num(row.diff_vs_baseline, True)} "
+        f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] (P(improvement) "
+        f"{row.prob_improvement:.2f}, Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
+    )
+
+
+def variance_sources(runs: list[RunRecord]) -> str:
+    """Which sources of variation the replicates randomise (seed: init + order; data_seed: the split)."""
+    seeds: dict[str, set] = defaultdict(set)
+    splits: dict[str, set] = defaultdict(set)
+    for r in runs:
+        if r.ok:
+            seeds[r.group + r.variant].add(r.seed)
+            splits[r.group + r.variant].add(r.data_seed)
+    varied = []
+    if any(len(s) > 1 for s in seeds.values()):
+        varied.append("initialisation and data order (seed)")
+    if any(len(s) > 1 for s in splits.values()):
+        varied.append("the train/val/test split (data_seed)")
+    if not varied:
+        return "Replicates: one run per variant, so no comparison can be decided."
+    split_fixed = not any(len(s) > 1 for s in splits.values())
+    fixed = "; the split is fixed (one data_seed), so the verdicts hold for this split" if split_fixed else ""
+    return "Replicates randomise " + " and ".join(varied) + fixed + "."
+
+
+def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
+    """One paragraph for one setting: the claims, the equivalences and what is left undecided."""
+    # the test metrics: the selection metric (val, best) would repeat them
+    compared = [r for r in rows if r.group == group and r.verdict and not r.metric.endswith(" (best)")]
+    if not compared:
+        return f"{group}: no paired replicates against the baseline, so nothing is decided."
+    parts = [claim(r) for r in compared if r.verdict in ("better", "worse")]
+    equivalent: dict[str, list[str]] = defaultdict(list)
+    for r in compared:
+        if r.verdict == "equivalent":
+            equivalent[r.metric].append(r.variant)
+    base = compared[0].baseline
+    for metric, variants in sorted(equivalent.items()):
+        rope = how.rope_for(metric)
+        verb = "is" if len(variants) == 1 else "are"
+        parts.append(f"{', '.join(variants)} {verb} equivalent to {base} on {metric} (within ±{rope:g})")
+    undecided = [r for r in compared if r.verdict == "undecided"]
+    if undecided:
+        family = defaultdict(int)
+        for r in compared:
+            family[r.metric] += 1
+        needed = [
+            vd.replicates_needed(r.diff_sd, how.rope_for(r.metric), family[r.metric], how.alpha)
+            for r in undecided
+        ]
+        needed = [n for n in needed if n is not None]
+        text = f"{len(undecided)} comparison{'s' if len(undecided) > 1 else ''} undecided"
+        if needed:
+            typical = int(math.ceil(float(np.median(needed))))
+            text += (
+                f" — about {typical} replicates would resolve a difference of one ROPE "
+                f"(±{how.rope:g} by default) at the observed paired variance"
+            )
+        parts.append(text)
+    if not parts:
+        parts.append("nothing is decided")
+    return f"{group}: " + "; ".join(parts) + "."
+
+
+def headline(rows: list[Row], runs: list[RunRecord], how: vd.Settings) -> list[str]:
+    """The verdict paragraph: one entry per setting, then how the replicates vary and what was tested."""
+    entries = [setting_summary(g, rows, how) for g in sorted({r.group for r in rows})]
+    n_min = min((r.n for r in rows), default=0)
+    method = (
+        f"Verdicts: {'paired t-test' if how.test == 't' else 'Wilcoxon signed-rank test'} against the "
+        f"baseline, Holm-adjusted over the variants of each setting and metric (family-wise α = "
+        f"{how.alpha:g}); 'equivalent' = two one-sided tests that the difference lies within the ROPE "
+        f"(±{how.rope:g} in the metric's units unless set per metric). {variance_sources(runs)}"
+    )
+    if 0 < n_min < 10:
+        method += (
+            f" Bootstrap CIs from {n_min} replicates are too narrow (they see only the variation the sample"
+            " shows): read them as descriptive, and the verdicts as the decision."
+        )
+    return [*entries, method]
