@@ -47,8 +47,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
-ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder")
-TARGETS = {"step_ratio": 1.3, "startup_s": 10.0, "sweep_ratio": 1.3}
+ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder", "report")
+TARGETS = {"step_ratio": 1.3, "startup_s": 10.0, "sweep_ratio": 1.3, "report_s": 10.0, "report_plots_s": 30.0}
 #: lower bounds (throughput ratios)
 MIN_TARGETS = {"image_folder_ratio": 0.95}
 FOLDER_IMAGES, FOLDER_CLASSES, FOLDER_BATCH = 2000, 10, 64
@@ -563,6 +563,53 @@ def bench_image_folder(args: argparse.Namespace, workdir: Path) -> dict[str, Any
     }
 
 
+# --- 7. the comparison report over a large sweep --------------------------------------------------------
+REPORT_SHAPE = (22, 10, 6)  # losses × replicates × settings = 1,320 runs
+
+
+def write_fake_sweep(root: Path, losses: int, replicates: int, settings: int, seed: int = 0) -> int:
+    """Run directories with ``metrics.json`` + overrides, as a sweep leaves them (no training)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    names = ["ce", *(f"loss{i}" for i in range(losses - 1))]
+    job = 0
+    for setting in range(settings):
+        for loss in names:
+            for rep in range(replicates):
+                d = root / str(job)
+                (d / ".hydra").mkdir(parents=True)
+                overrides = f"- loss={loss}\n- seed={rep}\n- data.imbalance_factor={setting + 1}\n"
+                (d / ".hydra" / "overrides.yaml").write_text(overrides)
+                acc = 0.9 + 0.01 * rng.standard_normal()
+                test = {
+                    f"test/{m}": acc + 0.01 * rng.standard_normal() for m in ("acc", "bal_acc", "f1", "nll")
+                }
+                metrics = {
+                    "status": "ok",
+                    "loss": loss,
+                    "data": "digits",
+                    "seed": rep,
+                    "data_seed": 0,
+                    "test": test,
+                    "monitor": {"metric": "val/acc", "mode": "max", "best": acc},
+                }
+                (d / "metrics.json").write_text(json.dumps(metrics))
+                job += 1
+    return job
+
+
+def bench_report(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    root = workdir / "report_sweep"
+    runs = write_fake_sweep(root, *REPORT_SHAPE)
+    cli = [sys.executable, "-m", "lossbench.cli", "compare", str(root), "--no-log-wandb"]
+    walls: dict[str, list[float]] = {"no_plots": [], "plots": []}
+    for _ in range(args.repeats):
+        walls["no_plots"].append(timed_run([*cli, "--no-plots"], cwd=workdir)[0])
+        walls["plots"].append(timed_run(cli, cwd=workdir)[0])
+    return {"runs": runs, "shape": REPORT_SHAPE, **{f"{k}_s": median(v) for k, v in walls.items()}}
+
+
 # --- report ---------------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     import torch
@@ -681,6 +728,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"| `ImageFolder` + `DataLoader` + hand-written loop {imf['hand_images_per_s']:.0f} "
             f"| {imf['ratio']:.2f}× | ≥ 0.95× | {ok} |"
         )
+    rp = results.get("report")
+    if rp:
+        for key, label, target in (
+            ("no_plots_s", "--no-plots", "report_s"),
+            ("plots_s", "with plots", "report_plots_s"),
+        ):
+            lines.append(
+                f"| 7 | `lossbench compare` {label}, {rp['runs']} runs ({' × '.join(map(str, rp['shape']))}) "
+                f"| {rp[key]:.1f} s | | | ≤ {TARGETS[target]:.0f} s | {verdict(rp[key], TARGETS[target])} |"
+            )
     lo = results.get("losses")
     if lo:
         lines += ["", "## 4. Loss kernels (`scripts/bench_losses.py`)", ""]
@@ -729,6 +786,7 @@ def main() -> None:
         "sweep": bench_sweep,
         "losses": bench_losses,
         "image_folder": bench_image_folder,
+        "report": bench_report,
     }
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:

@@ -160,3 +160,20 @@ def test_compare_without_plots_and_with_options(tmp_path):
     assert "Wilcoxon signed-rank" in md and "±0.05" in md
     assert "Bootstrap CIs from 3 replicates are too narrow" in md
     assert cli_main(["compare", str(root), "--no-log-wandb", "--rope", "x=abc"]) == 2
+
+
+def test_replicates_preset_randomises_the_split_with_the_seed(make_cfg):
+    cfg = make_cfg("+sweep=replicates", "seed=3")
+    assert cfg.data_seed == 3 and cfg.data.data_seed == 3
+
+
+def test_report_names_the_randomised_sources(tmp_path):
+    from lossbench.report.collect import RunRecord
+    from lossbench.report.headline import variance_sources
+
+    runs = []
+    for seed in range(3):
+        r = RunRecord(str(seed), "ok", loss="ce", seed=seed, data_seed=seed)
+        r.group, r.variant = "digits", "ce"
+        runs.append(r)
+    assert "split (data_seed)" in variance_sources(runs) and "fixed" not in variance_sources(runs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+import yaml
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
@@ -99,7 +99,9 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
 
 def read_run(run_dir: Path) -> RunRecord:
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    overrides = (
+        [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []] if overrides_file.is_file() else []
+    )
     given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
     seed = int(given["seed"]) if given.get("seed", "").lstrip("-").isdigit() else None
     data_seed = int(given["data_seed"]) if given.get("data_seed", "").lstrip("-").isdigit() else None

@@ -142,8 +142,15 @@ def family_verdicts(
     if not gains:
         empty = np.array([])
         return empty.astype(object), empty, empty, empty
-    p = np.array([paired_p_values(np.asarray(g, dtype=float)[None], test)[0] for g in gains])
-    q = np.array([tost_p_values(np.asarray(g, dtype=float)[None], rope)[0] for g in gains])
+    p, q = np.full(len(gains), np.nan), np.full(len(gains), np.nan)
+    by_length: dict[int, list[int]] = {}
+    for i, g in enumerate(gains):
+        by_length.setdefault(len(g), []).append(i)
+    for n, rows in by_length.items():  # one vectorised call per number of pairs
+        if n == 0:
+            continue
+        block = np.array([np.asarray(gains[i], dtype=float) for i in rows])
+        p[rows], q[rows] = paired_p_values(block, test), tost_p_values(block, rope)
     mean = np.array([np.mean(g) if len(g) else np.nan for g in gains])
     p_holm, q_holm = holm(p), holm(q)
     return _decide(mean, p_holm, q_holm, alpha), p, p_holm, q_holm
@@ -187,22 +194,24 @@ def estimates(
     return out
 
 
+#: the largest replicate count :func:`replicates_needed` reports
+MAX_REPLICATES = 1000
+
+
 def replicates_needed(
     sd: float, delta: float, comparisons: int = 1, alpha: float = DEFAULT_ALPHA, power: float = 0.8
 ) -> int | None:
     """Replicates a paired t-test needs to detect a true gain ``delta`` with ``power``, at the level Holm
-    gives the first of ``comparisons`` tests (``alpha / comparisons``), for a paired-difference std ``sd``."""
+    gives the first of ``comparisons`` tests (``alpha / comparisons``), for a paired-difference std ``sd``
+    (exact, from the noncentral t); ``None`` when it is undefined or above :data:`MAX_REPLICATES`."""
     if not (sd > 0 and delta > 0) or math.isnan(sd):
         return None
     level = alpha / max(comparisons, 1)
-    n = 2
-    while n < 10_000:
-        t_crit = stats.t.ppf(1 - level / 2, n - 1)
-        achieved = stats.nct.sf(t_crit, n - 1, delta / sd * math.sqrt(n))
-        if achieved >= power:
-            return n
-        n += 1
-    return None
+    n = np.arange(2, MAX_REPLICATES + 1)
+    t_crit = stats.t.ppf(1 - level / 2, n - 1)
+    achieved = stats.nct.sf(t_crit, n - 1, delta / sd * np.sqrt(n))
+    enough = np.flatnonzero(achieved >= power)
+    return int(n[enough[0]]) if len(enough) else None
 
 
 @dataclass(frozen=True)
