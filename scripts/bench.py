@@ -133,6 +133,8 @@ def hand_loop(device: str, epochs: int, batch_size: int = 64, seed: int = 0) -> 
     import torch
     import torch.nn.functional as F
 
+    from lossbench.data.loader import epoch_seed
+
     torch.use_deterministic_algorithms(device == "cpu", warn_only=True)  # as trainer=cpu / trainer=gpu
     splits, model, optimizer_factory = digits_setup(device, seed)
     optimizer = optimizer_factory(model.parameters())
@@ -143,7 +145,7 @@ def hand_loop(device: str, epochs: int, batch_size: int = 64, seed: int = 0) -> 
         sync(device)
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).to(device)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch))).to(device)
         steps = 0
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]

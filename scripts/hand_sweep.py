@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from torch import nn  # noqa: E402
 
+from lossbench.data.loader import epoch_seed  # noqa: E402
 from lossbench.losses.base import Task  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "lossbench" / "conf"
@@ -74,7 +75,7 @@ def one_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64)
     best, best_state = -1.0, None
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + epoch))
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
         for i in range(0, len(y), batch_size):
             idx = order[i : i + batch_size]
             value = loss(model(x[idx]), y[idx])

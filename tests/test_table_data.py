@@ -255,3 +255,24 @@ def test_path_is_required_on_the_cli(tmp_path):
     proc = run_cli("data=table", "logger=none", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "data.path, data.target must be set" in proc.stdout + proc.stderr
+
+
+def test_numbers_with_text_markers_row_ids_and_integer_targets(make_cfg, tmp_path):
+    frame = wine_frame()
+    frame["hue"] = frame["hue"].astype(object)
+    frame.loc[[1, 2, 3], "hue"] = "?"
+    frame.to_csv(tmp_path / "q.csv", index=False)
+    common = ("data.target=label", "data.drop=[id]")
+    with pytest.raises(DataError, match=r"column 'hue' holds numbers and the text values \['\?'\].*na_val"):
+        built(make_cfg, tmp_path / "q.csv", *common)
+    with pytest.raises(DataError, match=r"column 'hue' has 3 missing"):
+        built(make_cfg, tmp_path / "q.csv", *common, "data.na_values=[?]")
+    dm = built(make_cfg, tmp_path / "q.csv", *common, "data.na_values=[?]", "data.impute=median")
+    assert dm.input_shape == (15,), "hue stays one numeric feature"
+    with pytest.raises(DataError, match=r"column 'id' numbers the rows.*data.drop=\[id\]"):
+        built(make_cfg, tmp_path / "q.csv", "data.target=label")
+    prices = pd.DataFrame({"x": np.linspace(0, 1, 200), "price": np.arange(200) * 7 % 151})
+    prices.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(DataError, match=r"'price' has 151 distinct integer values.*data.task=regression"):
+        built(make_cfg, tmp_path / "p.csv", "data.target=price")
+    assert built(make_cfg, tmp_path / "p.csv", "data.target=price", "data.task=regression").num_targets == 1

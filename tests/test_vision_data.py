@@ -177,3 +177,25 @@ def test_the_entry_point_prepares_data_before_setup(make_cfg, tmp_path, monkeypa
         )
     )
     assert summary["data_info"]["n_test"] == 50
+
+
+def test_other_local_ranks_wait_for_local_rank_zero_to_prepare(tmp_path, monkeypatch):
+    """torchrun/srun start every process at once: only local rank 0 prepares, the others wait for it."""
+    from lossbench.data import prepare
+
+    monkeypatch.setattr(prepare.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job1")
+    calls = []
+
+    class Data:
+        def prepare_data(self):
+            calls.append(1)
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(DataError, match="waited 0 s for local rank 0's prepare_data"):
+        prepare.prepare_once(Data(), wait_s=0.0)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    prepare.prepare_once(Data())
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    prepare.prepare_once(Data(), wait_s=0.0)  # the marker is there: no wait, no second prepare
+    assert calls == [1]

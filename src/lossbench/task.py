@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
+from numbers import Integral
 from typing import Any, Protocol, runtime_checkable
 
 from lossbench.errors import ConfigError
@@ -62,6 +63,11 @@ class BenchDataModule(Protocol):
     def test_dataloader(self) -> Any: ...
 
 
+def _is_int(x: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(x, Integral) and not isinstance(x, bool)
+
+
 def _problems(dm: Any) -> list[str]:
     """Everything about ``dm`` that breaks the contract, one phrase each."""
     problems = []
@@ -75,28 +81,24 @@ def _problems(dm: Any) -> list[str]:
         problems.append(f"task (one of {tasks}), got {getattr(dm, 'task', None)!r}")
         return problems
     shape = getattr(dm, "input_shape", None)
-    if (
-        not isinstance(shape, Sequence)
-        or len(shape) == 0
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
-    ):
+    if not isinstance(shape, Sequence) or len(shape) == 0 or not all(_is_int(s) and s > 0 for s in shape):
         problems.append(f"input_shape (a tuple of positive ints such as (13,) or (3, 32, 32)), got {shape!r}")
     if task is Task.CLASSIFICATION:
         c = getattr(dm, "num_classes", None)
-        if not isinstance(c, int) or isinstance(c, bool) or c < 2:
+        if not _is_int(c) or c < 2:
             problems.append(f"num_classes (an int >= 2), got {c!r}")
         counts = getattr(dm, "class_counts", None)
         try:
             n = len(counts) if counts is not None else None
         except TypeError:
             n = None
-        if n is None or (isinstance(c, int) and n != c):
+        if n is None or (_is_int(c) and n != c):
             problems.append(
                 f"class_counts (training samples per class, length num_classes={c}), got {counts!r}"
             )
     else:
         t = getattr(dm, "num_targets", None)
-        if not isinstance(t, int) or isinstance(t, bool) or t < 1:
+        if not _is_int(t) or t < 1:
             problems.append(f"num_targets (an int >= 1), got {t!r}")
     return problems
 

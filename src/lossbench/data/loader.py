@@ -6,9 +6,16 @@ import math
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A generator seed for ``(seed, epoch)``: distinct pairs give unrelated orders (``seed + epoch`` would
+    give seed ``s + 1`` the orders of seed ``s`` shifted by one epoch)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class EpochSampler:
@@ -31,7 +38,9 @@ class EpochSampler:
     def indices(self) -> Tensor:
         if not self.shuffle:
             return torch.arange(self.size)
-        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        return torch.randperm(
+            self.size, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        )
 
 
 def rank_batches(

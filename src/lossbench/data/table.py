@@ -26,68 +26,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lossbench.data.base import InMemoryDataModule
+from lossbench.data.table_io import read_table
 from lossbench.errors import ConfigError, DataError, check_choice
 from lossbench.task import Task
 
-#: file name endings -> reader
-FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq", ".npz")
 SPLIT_NAMES = ("train", "val", "test")
 IMPUTE = ("none", "median")
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """The file as a DataFrame, by its extension; a missing, unreadable or corrupt file is a ``DataError``."""
-    name = path.name.lower()
-    kind = next((f for f in FORMATS if name.endswith(f)), None)
-    if kind is None:
-        raise ConfigError(
-            f"data.path={path} has an unknown extension: use one of {', '.join(FORMATS)} (CSV, TSV, Parquet, "
-            "NumPy .npz)"
-        )
-    if not path.is_file():
-        raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
-    try:
-        if kind.startswith(".csv"):
-            frame = pd.read_csv(path)
-        elif kind.startswith(".tsv"):
-            frame = pd.read_csv(path, sep="\t")
-        elif kind in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = _npz_frame(path)
-    except (DataError, ConfigError):
-        raise
-    except Exception as err:  # pandas/pyarrow/numpy raise many types for a bad file
-        text = " ".join(str(err).split())[:200]
-        raise DataError(
-            f"data.path={path} could not be read as {kind.lstrip('.')}: {type(err).__name__}: {text}. "
-            "Check the file (is it complete, is the extension right?)"
-        ) from None
-    if frame.empty or len(frame.columns) == 0:
-        raise DataError(f"data.path={path} holds no rows or no columns")
-    return frame
-
-
-def _npz_frame(path: Path) -> pd.DataFrame:
-    """``.npz``: each 1-D array is a column; a 2-D array ``a`` gives columns ``a_0 .. a_{k-1}``."""
-    columns: dict[str, np.ndarray] = {}
-    with np.load(path, allow_pickle=False) as npz:
-        for key in npz.files:
-            arr = npz[key]
-            if arr.ndim == 1:
-                columns[key] = arr
-            elif arr.ndim == 2:
-                columns.update({f"{key}_{j}": arr[:, j] for j in range(arr.shape[1])})
-            else:
-                raise DataError(
-                    f"data.path={path}: array {key!r} has shape {arr.shape}; use 1-D or 2-D arrays"
-                )
-    lengths = {k: len(v) for k, v in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError(
-            f"data.path={path}: arrays of different lengths {lengths}: every array needs one row per sample"
-        )
-    return pd.DataFrame(columns)
 
 
 class TableDataModule(InMemoryDataModule):
@@ -111,6 +55,7 @@ class TableDataModule(InMemoryDataModule):
         drop: Sequence[str] = (),
         split_column: str | None = None,
         impute: str = "none",
+        na_values: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         self.path = Path(str(path)).expanduser()
@@ -124,6 +69,7 @@ class TableDataModule(InMemoryDataModule):
         self.drop = [str(c) for c in (drop or ())]
         self.split_column = split_column
         self.impute = check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE)
+        self.na_values = [str(v) for v in (na_values or ())]
         self.label_names: list[Any] | None = None
         self.encoder: ColumnTransformer | None = None
         self._given_split: np.ndarray | None = None
@@ -135,7 +81,7 @@ class TableDataModule(InMemoryDataModule):
 
     # --- reading ------------------------------------------------------------------------------------
     def load_arrays(self) -> tuple[pd.DataFrame, np.ndarray]:
-        frame = read_table(self.path)
+        frame = read_table(self.path, self.na_values)
         named = [*self.targets, *self.drop, *([self.split_column] if self.split_column else [])]
         absent = [c for c in named if c not in frame.columns]
         if absent:
@@ -178,7 +124,16 @@ class TableDataModule(InMemoryDataModule):
         if len(self.targets) > 1:
             return Task.REGRESSION
         col = target.iloc[:, 0]
-        return Task.REGRESSION if pd.api.types.is_float_dtype(col) else Task.CLASSIFICATION
+        if pd.api.types.is_float_dtype(col):
+            return Task.REGRESSION
+        distinct = col.nunique()
+        if pd.api.types.is_integer_dtype(col) and distinct > max(20, len(col) // 5):
+            raise DataError(
+                f"{self.display_name}: target {self.targets[0]!r} has {distinct} distinct integer values in "
+                f"{len(col)} rows: set data.task=regression for a numeric target, or "
+                f"data.task=classification to keep {distinct} classes"
+            )
+        return Task.CLASSIFICATION
 
     def _encode_target(self, target: pd.DataFrame) -> np.ndarray:
         bad = target.isna().sum()
@@ -233,8 +188,24 @@ class TableDataModule(InMemoryDataModule):
                     f"convert it to numbers in the file, or drop it with data.drop=[{col}]"
                 )
             if col in numeric:
-                missing = int((~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))).sum())
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                missing = int((~np.isfinite(values)).sum())
+                row_id = pd.api.types.is_integer_dtype(series) and len(series) > 20 and series.is_unique
+                if row_id and values.max() - values.min() == len(series) - 1:
+                    raise DataError(
+                        f"{self.display_name}: column {col!r} numbers the rows (consecutive distinct "
+                        f"integers), a row id that can leak the file's order: drop it with data.drop=[{col}]"
+                    )
             else:
+                present = series.dropna()
+                parsed = pd.to_numeric(present.astype(str), errors="coerce")
+                if len(present) and parsed.notna().mean() >= 0.9:
+                    tokens = sorted({str(v) for v in present[parsed.isna()]})[:5]
+                    raise DataError(
+                        f"{self.display_name}: column {col!r} holds numbers and the text values {tokens}: if "
+                        f"they mark missing values set data.na_values={tokens} (with data.impute=median to "
+                        "fill them), otherwise fix the numbers in the file"
+                    )
                 kinds = {type(v) for v in series.dropna()}
                 if len(kinds - {str}) and len(kinds) > 1:
                     raise DataError(

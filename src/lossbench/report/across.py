@@ -111,6 +111,11 @@ def _test_text(m: MetricRanks) -> str:
             f"{f.iman_davenport:.2f}, p = {f.iman_davenport_p:.4g}); Nemenyi CD = {m.cd:.2f} ranks at "
             f"α = {m.alpha:g}."
         )
+    if not f.reason and not f.iman_davenport_p < m.alpha:
+        text += (
+            " The Friedman test does not reject: no pair of losses is told apart (the CD diagram shows the "
+            "mean ranks for scale only)."
+        )
     if m.note:
         text += " " + m.note
     if m.left_out:
@@ -124,7 +129,9 @@ def _table(m: MetricRanks) -> tuple[list[str], list[list[str]]]:
     header = ["variant", "mean rank", f"mean {m.metric} over settings", "vs best"]
     body = []
     for j in order:
-        apart = m.mean_ranks[j] - best > m.cd and not m.friedman.reason
+        # the post-hoc test only after the Friedman test rejects (Demšar 2006)
+        rejected = not m.friedman.reason and m.friedman.iman_davenport_p < m.alpha
+        apart = rejected and m.mean_ranks[j] - best > m.cd
         body.append(
             [
                 m.variants[j],

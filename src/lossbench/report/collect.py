@@ -18,17 +18,7 @@ import yaml
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
-NOT_CONDITIONS = (
-    "logger",
-    "callbacks",
-    "hydra",
-    "paths",
-    "resume",
-    "ckpt_path",
-    "tags",
-    "task_name",
-    "sweep",
-)
+NOT_CONDITIONS = ("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep")
 
 
 def is_condition(key: str) -> bool:
@@ -178,6 +168,15 @@ def assign_variants(runs: list[RunRecord]) -> list[RunRecord]:
         setting = [o for o in varying if not _key(o).startswith("loss.")]
         r.variant = " ".join([r.loss, *loss_opts])
         r.group = " ".join([r.data, *setting])
+    seen: dict[tuple[str, str, Any], str] = {}
+    for r in runs:  # two runs of one setting, variant and replicate: the first counts, the other is listed
+        if not r.ok:
+            continue
+        key = (r.group, r.variant, r.replicate)
+        if key in seen:
+            r.status, r.error = "duplicate", f"same setting, loss and seed as {seen[key]}: not counted twice"
+        else:
+            seen[key] = r.run_dir
     return runs
 
 

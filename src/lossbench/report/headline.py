@@ -96,7 +96,8 @@ def headline(rows: list[Row], runs: list[RunRecord], how: vd.Settings) -> list[s
     method = (
         f"Verdicts: {'paired t-test' if how.test == 't' else 'Wilcoxon signed-rank test'} against the "
         f"baseline, Holm-adjusted over the variants of each setting and metric (family-wise α = "
-        f"{how.alpha:g}); 'equivalent' = two one-sided tests that the difference lies within the ROPE "
+        f"{how.alpha:g} per metric: claims on different metrics are separate families); 'equivalent' = two "
+        f"one-sided tests that the difference lies within the ROPE "
         f"(±{how.rope:g} in the metric's units unless set per metric). {variance_sources(runs)}"
     )
     if 0 < n_min < 10:

@@ -125,12 +125,13 @@ def _rows_for_cell(
     # best: the top variant and those a Holm-adjusted paired test cannot tell from it
     top = min(order, key=lambda v: (rows[v].rank, v))
     others = [v for v in order if v != top]
-    _, _, p_top, _ = vd.family_verdicts(
-        [sign * paired(cells[v], cells[top]) for v in others], how.rope_for(metric), how.alpha, how.test
-    )
+    vs_top = [sign * paired(cells[v], cells[top]) for v in others]
+    _, _, p_top, _ = vd.family_verdicts(vs_top, how.rope_for(metric), how.alpha, how.test)
     rows[top].best = True
-    for variant, p in zip(others, p_top, strict=True):
-        rows[variant].best = rows[variant].rank == rows[top].rank or not (p < how.alpha)
+    for variant, g, p in zip(others, vs_top, p_top, strict=True):
+        worse = p < how.alpha and vd.location(g, how.test) < 0
+        # tied with the top, or compared on two or more pairs and not significantly worse
+        rows[variant].best = rows[variant].rank == rows[top].rank or (len(g) >= 2 and not worse)
     # verdicts against the baseline: one Holm family per setting and metric
     if base in cells:
         compared = [v for v in order if v != base]

@@ -5,8 +5,9 @@ Within one setting and metric, every variant is compared with the baseline on th
 baseline, signed so that a positive *gain* is an improvement):
 
 * **difference test** — two-sided paired t-test (default) or Wilcoxon signed-rank test of ``E[d] = 0``;
-  the ``m`` p-values are Holm-adjusted (Holm 1979), so the chance that *any* variant of the setting is
-  called ``better`` or ``worse`` when none differs is at most ``alpha``;
+  the ``m`` p-values are Holm-adjusted (Holm 1979), so for one setting *and metric* the chance that any
+  variant is called ``better`` or ``worse`` when none differs is at most ``alpha`` (each metric is its own
+  family; claims on several metrics of one setting are separate families);
 * **equivalence test** — two one-sided t-tests (TOST, Schuirmann 1987) of ``|E[d]| < rope`` (a region of
   practical equivalence in the metric's own units, Benavoli et al. 2017, JMLR 18(77)), Holm-adjusted as
   well;
@@ -14,7 +15,8 @@ baseline, signed so that a positive *gain* is an improvement):
   count ½), with a percentile-bootstrap CI over replicates (Agarwal et al. 2021, NeurIPS, "Deep RL at the
   edge of the statistical precipice", in its paired form).
 
-The verdict is ``better`` / ``worse`` when the adjusted difference p-value is below ``alpha``,
+The verdict is ``better`` / ``worse`` (by the sign of the tested estimate: the mean gain for the t-test,
+the Hodges–Lehmann estimate for the Wilcoxon test) when the adjusted difference p-value is below ``alpha``,
 ``equivalent`` when the adjusted TOST p-value is, else ``undecided``. The error rates of these rules are
 checked by simulation in ``scripts/validate_stats.py`` (null, power and equivalence scenarios).
 """
@@ -62,8 +64,10 @@ def paired_p_values(gains: np.ndarray, test: str = "t") -> np.ndarray:
     p = np.full(m, np.nan)
     if n < 2:
         return p
-    constant = np.all(np.isclose(gains, gains[:, :1], rtol=0.0, atol=1e-12), axis=1)
-    zero = constant & np.isclose(gains[:, 0], 0.0, atol=1e-12)
+    # no variance, up to float noise relative to the differences' size
+    scale = np.maximum(np.abs(gains).max(axis=1), 1e-12)
+    constant = np.ptp(gains, axis=1) <= 1e-9 * scale
+    zero = constant & (np.abs(gains[:, 0]) <= 1e-12)
     p[zero] = 1.0
     p[constant & ~zero] = min(1.0, 2.0 * 0.5**n)
     rest = ~constant
@@ -105,7 +109,20 @@ def mean_ci(gains: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndar
     return mean - half, mean + half
 
 
+def location(gains: np.ndarray, test: str = "t") -> float:
+    """The gain's estimate that the difference test is about: the mean (t-test), or the Hodges–Lehmann
+    estimate, the median of the Walsh averages ``(d_i + d_j) / 2, i <= j`` (Wilcoxon signed-rank test)."""
+    g = np.asarray(gains, dtype=float)
+    if len(g) == 0:
+        return math.nan
+    if test == "t":
+        return float(g.mean())
+    i, j = np.triu_indices(len(g))
+    return float(np.median((g[i] + g[j]) / 2))
+
+
 def _decide(mean: np.ndarray, p_diff: np.ndarray, p_equiv: np.ndarray, alpha: float) -> np.ndarray:
+    """better/worse by the sign of the tested estimate (``mean``) when the difference test rejects."""
     out = np.full(len(mean), "undecided", dtype=object)
     decided = p_diff < alpha
     out[decided & (mean > 0)] = "better"
@@ -129,7 +146,8 @@ def verdicts(
     gains = np.atleast_2d(np.asarray(gains, dtype=float))
     p_diff = holm(paired_p_values(gains, test))
     p_equiv = holm(tost_p_values(gains, rope))
-    return _decide(gains.mean(axis=1), p_diff, p_equiv, alpha), p_diff, p_equiv
+    estimate = np.array([location(g, test) for g in gains])
+    return _decide(estimate, p_diff, p_equiv, alpha), p_diff, p_equiv
 
 
 def family_verdicts(
@@ -151,7 +169,7 @@ def family_verdicts(
             continue
         block = np.array([np.asarray(gains[i], dtype=float) for i in rows])
         p[rows], q[rows] = paired_p_values(block, test), tost_p_values(block, rope)
-    mean = np.array([np.mean(g) if len(g) else np.nan for g in gains])
+    mean = np.array([location(g, test) for g in gains])
     p_holm, q_holm = holm(p), holm(q)
     return _decide(mean, p_holm, q_holm, alpha), p, p_holm, q_holm
 
@@ -164,6 +182,8 @@ def prob_improvement(
     if len(g) == 0:
         return math.nan, math.nan, math.nan
     wins = (g > 0) + 0.5 * (g == 0)
+    if len(g) < 2:  # one pair: a share, but no interval
+        return float(wins.mean()), math.nan, math.nan
     rng = np.random.default_rng(seed)
     boot = wins[rng.integers(0, len(g), size=(samples, len(g)))].mean(axis=1)
     lo, hi = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])

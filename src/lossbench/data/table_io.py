@@ -1,0 +1,75 @@
+"""A table file as a DataFrame, by its extension: CSV/TSV (pandas), Parquet (pyarrow), NumPy ``.npz``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lossbench.errors import ConfigError, DataError
+
+#: file name endings -> reader
+FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq", ".npz")
+
+
+def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """The file as a DataFrame, by its extension; a missing, unreadable or corrupt file is a ``DataError``."""
+    name = path.name.lower()
+    kind = next((f for f in FORMATS if name.endswith(f)), None)
+    if kind is None:
+        raise ConfigError(
+            f"data.path={path} has an unknown extension: use one of {', '.join(FORMATS)} (CSV, TSV, Parquet, "
+            "NumPy .npz)"
+        )
+    if not path.is_file():
+        raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
+    try:
+        if kind.startswith(".csv"):
+            frame = pd.read_csv(path, na_values=list(na_values))
+        elif kind.startswith(".tsv"):
+            frame = pd.read_csv(path, sep="\t", na_values=list(na_values))
+        elif kind in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = _npz_frame(path)
+    except (DataError, ConfigError):
+        raise
+    except Exception as err:  # pandas/pyarrow/numpy raise many types for a bad file
+        text = " ".join(str(err).split())[:200]
+        raise DataError(
+            f"data.path={path} could not be read as {kind.lstrip('.')}: {type(err).__name__}: {text}. "
+            "Check the file (is it complete, is the extension right?)"
+        ) from None
+    if frame.empty or len(frame.columns) == 0:
+        raise DataError(f"data.path={path} holds no rows or no columns")
+    if na_values and not kind.startswith((".csv", ".tsv")):  # pandas' CSV reader did this already
+        frame = frame.replace(list(na_values), np.nan)
+        for col in frame.select_dtypes(include=object).columns:
+            parsed = pd.to_numeric(frame[col], errors="coerce")
+            if parsed.notna().sum() == frame[col].notna().sum():
+                frame[col] = parsed
+    return frame
+
+
+def _npz_frame(path: Path) -> pd.DataFrame:
+    """``.npz``: each 1-D array is a column; a 2-D array ``a`` gives columns ``a_0 .. a_{k-1}``."""
+    columns: dict[str, np.ndarray] = {}
+    with np.load(path, allow_pickle=False) as npz:
+        for key in npz.files:
+            arr = npz[key]
+            if arr.ndim == 1:
+                columns[key] = arr
+            elif arr.ndim == 2:
+                columns.update({f"{key}_{j}": arr[:, j] for j in range(arr.shape[1])})
+            else:
+                raise DataError(
+                    f"data.path={path}: array {key!r} has shape {arr.shape}; use 1-D or 2-D arrays"
+                )
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            f"data.path={path}: arrays of different lengths {lengths}: every array needs one row per sample"
+        )
+    return pd.DataFrame(columns)
