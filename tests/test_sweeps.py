@@ -1,4 +1,4 @@
-"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Optuna, Slurm), DDP guard, W&B."""
+"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Slurm), DDP guard, W&B."""
 
 from __future__ import annotations
 
@@ -47,38 +47,6 @@ def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
     assert wandb_cfg["group"] == "train_sweep" and wandb_cfg["job_type"] == "focal"
     assert failed["config"]["logger"]["wandb"]["group"] == "train_sweep"
     assert len(list((tmp_path / "sweep" / "1" / "wandb").glob("offline-run-*"))) == 1
-
-
-def test_optuna_focal_search_two_trials(tmp_path):
-    proc = run_cli(
-        "hparams_search=focal",
-        "hydra.sweeper.n_trials=2",
-        *FAST,
-        "logger=csv",
-        "hydra.sweep.dir=hp",
-        cwd=tmp_path,
-    )
-    out = proc.stdout + proc.stderr
-    assert "Directions: ['maximize']" in out
-    results = yaml.safe_load((tmp_path / "hp" / "optimization_results.yaml").read_text())
-    assert set(results["best_params"]) == {"loss.gamma", "loss.alpha"}
-    jobs = [read_metrics(tmp_path / "hp" / str(i)) for i in range(2)]
-    assert all(j["status"] == "ok" and j["loss"] == "focal" for j in jobs)
-    assert results["best_value"] == max(j["monitor"]["best"] for j in jobs)
-
-
-@pytest.mark.parametrize("preset, param", [("focal", "loss.gamma"), ("huber", "loss.delta")])
-def test_hparams_direction_follows_monitor_mode(preset, param):
-    cfg = hydra_cfg(f"hparams_search={preset}")
-    assert cfg.hydra.mode.name == "MULTIRUN" and param in cfg.hydra.sweeper.params
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.monitor.mode == "max"
-    cfg = hydra_cfg(
-        f"hparams_search={preset}", "data=diabetes", "monitor.metric=val/rmse", "monitor.mode=min"
-    )
-    assert cfg.hydra.sweeper.direction == "minimize"
-    cfg = hydra_cfg(f"hparams_search={preset}", "monitor.mode=null")
-    with pytest.raises(Exception, match="monitor.mode"):
-        OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
 
 
 def test_named_sweep_preset():

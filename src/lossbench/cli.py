@@ -44,15 +44,18 @@ def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float]
 
 
 def compare(args: argparse.Namespace) -> int:
-    from lossbench.report import across, plots, render, stats
+    from lossbench.report import render
     from lossbench.report.collect import assign_variants, collect_local, collect_wandb
-    from lossbench.report.headline import headline
     from lossbench.report.verdict import Settings
+    from lossbench.report.write import write_report
 
     try:
         rope, rope_by_metric = parse_rope(args.rope)
     except argparse.ArgumentTypeError as err:
         print(f"lossbench compare: {err}", file=sys.stderr)
+        return 2
+    if not 0.0 < args.alpha < 1.0:
+        print(f"lossbench compare: --alpha {args.alpha} must lie in (0, 1), e.g. 0.05", file=sys.stderr)
         return 2
     how = Settings(rope=rope, rope_by_metric=rope_by_metric, alpha=args.alpha, test=args.test)
 
@@ -77,27 +80,7 @@ def compare(args: argparse.Namespace) -> int:
         source = ", ".join(str(r) for r in roots)
         out = Path(args.out) if args.out else roots[0] / "report"
         project, entity, group = _wandb_target(runs)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = stats.summarize(runs, baseline=args.baseline, how=how)
-    figures = {} if args.no_plots else plots.make_all(runs, rows, out)
-    over_settings = across.metric_ranks(rows, how.alpha)
-    if not args.no_plots:
-        across.make_figures(over_settings, out)
-        figures["across settings"] = [p for m in over_settings for p in m.figures]
-    verdict = headline(rows, runs, how)
-    render.write_csv(rows, out / "report.csv")
-    render.write_markdown(
-        rows, runs, figures, out / "report.md", source, verdict, across.markdown(over_settings)
-    )
-    render.write_html(
-        rows,
-        runs,
-        figures,
-        out / "report.html",
-        source,
-        verdict,
-        across.html_parts(over_settings, render.embed),
-    )
+    rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
     bad = render.problems(runs)
     print(
         f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - len(bad)} ok, "
@@ -110,6 +93,31 @@ def compare(args: argparse.Namespace) -> int:
 
         run_id = log_report(rows, figures, project=project, entity=entity, group=group, save_dir=out)
         print(f"W&B: comparison table logged to run {run_id} in group {group}")
+    return 0
+
+
+def tune(args: argparse.Namespace) -> int:
+    from lossbench.errors import LossbenchError
+    from lossbench.tune.runner import tune as run_tune
+    from lossbench.tune.study import Plan
+
+    try:
+        plan = Plan(
+            losses=[x.strip() for x in args.loss.split(",") if x.strip()],
+            trials=args.trials,
+            seeds=args.seeds,
+            out=Path(args.out),
+            overrides=list(args.overrides),
+            storage=args.storage,
+            prune=args.prune,
+            seed=args.seed,
+            workers=args.workers,
+        )
+        out = run_tune(plan)
+    except LossbenchError as err:
+        print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    print(f"tune: report {out / 'report.html'}; studies in {plan.storage_url}")
     return 0
 
 
@@ -145,6 +153,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="log the table as a wandb.Table to a summary run in the runs' W&B group (default: on)",
     )
     cmp.set_defaults(func=compare)
+    tn = sub.add_parser(
+        "tune",
+        help="tune every loss with the same budget (Optuna), retrain the best over seeds, report",
+        description="Equal-budget tuning: one Optuna study per loss over the shared search space "
+        "(search/optim.yaml) plus the loss's own (search/<loss>.yaml), chosen on the validation metric; "
+        "then the best configuration of each loss retrained for --seeds replicates and compared. "
+        "Rerunning the same command continues a killed run.",
+    )
+    tn.add_argument(
+        "--loss", required=True, help="comma-separated loss options, e.g. ce,focal,logit_adjusted"
+    )
+    tn.add_argument("--trials", type=int, default=20, help="trials per loss (finished or pruned)")
+    tn.add_argument("--seeds", type=int, default=5, help="replicates of each loss's best configuration")
+    tn.add_argument("--out", required=True, help="directory for the studies, trials, final runs and report")
+    tn.add_argument("--workers", type=int, default=1, help="trials at once on this machine (threads or GPUs)")
+    tn.add_argument(
+        "--storage",
+        help="Optuna storage: an SQLAlchemy URL or a journal file (*.log); default sqlite:///<out>/study.db",
+    )
+    tn.add_argument("--prune", action="store_true", help="prune trials by their validation curve (median)")
+    tn.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    tn.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for every run, e.g. experiment=imbalanced_digits"
+    )
+    tn.set_defaults(func=tune)
     return parser
 
 

@@ -3,7 +3,6 @@
 * ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a
   Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
   a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
-* ``${lossbench.direction:${monitor.mode}}``: ``max``/``min`` → Optuna's ``maximize``/``minimize``.
 * ``${lossbench_run_dir:outputs,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to continue
   (:func:`lossbench.resume.run_dir_resolver`).
 """
@@ -17,10 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from lossbench.errors import ConfigError
 from lossbench.resume import run_dir_resolver
-
-DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
 
 def wandb_group(task_name: str) -> str:
@@ -34,16 +30,6 @@ def wandb_group(task_name: str) -> str:
     return str(task_name)
 
 
-def direction(mode: str | None) -> str:
-    if mode not in DIRECTIONS:
-        raise ConfigError(
-            f"monitor.mode={mode!r}: an hparams_search needs monitor.metric and monitor.mode (max|min) set "
-            "explicitly, so that the sweeper's direction matches the monitored metric"
-        )
-    return DIRECTIONS[mode]
-
-
 def register() -> None:
     OmegaConf.register_new_resolver("lossbench.wandb_group", wandb_group, replace=True)
-    OmegaConf.register_new_resolver("lossbench.direction", direction, replace=True)
     OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver, replace=True)

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, check_required, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
+from lossbench.data.prepare import prepare_once
 from lossbench.directions import higher_is_better
 from lossbench.errors import (
     ConfigError,
@@ -151,29 +152,27 @@ def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     return loss
 
 
-def local_rank() -> int:
-    """This process's rank on its node (0 outside DDP), from the variables Lightning's launchers set."""
-    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
-
-
 def build_data(cfg: DictConfig) -> BenchDataModule:
     """Instantiate ``cfg.data``, fetch its files (``prepare_data``, once per node) and set it up for fitting.
 
-    ``prepare_data`` runs here, before any other process starts, because the model's shape comes from the
-    data; Lightning calls it again in ``fit`` (a no-op once the files are there).
+    ``prepare_data`` runs here because the model's shape comes from the data (see
+    :mod:`lossbench.data.prepare`); Lightning calls it again in ``fit`` (a no-op once the files are there).
     """
     try:
         dm = build("data", cfg.data)
     except InstantiationException as err:
-        if not isinstance(err.__cause__, TypeError):
+        cause = err.__cause__
+        about_arguments = isinstance(cause, TypeError) and re.search(
+            r"unexpected keyword argument|missing \d+ required", str(cause)
+        )
+        if not about_arguments:
             raise
         raise ConfigError(
             f"data._target_={cfg.data.get('_target_')} could not be built with the keys of data="
             f"{chosen('data')} ({err.__cause__}): start from data=datamodule, which holds only _target_ "
             "(python train.py data=datamodule data._target_=mypkg.MyDataModule +data.<arg>=...)"
         ) from None
-    if local_rank() == 0:
-        dm.prepare_data()
+    prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
     dm.setup("fit")
     check_data_contract(dm, f"data={chosen('data')}")
     return dm
@@ -223,8 +222,12 @@ def _build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any,
     return loss, model, module
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train, validate and test one configuration; write ``metrics.json``; return its contents."""
+def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train, validate and test one configuration; write ``metrics.json``; return its contents.
+
+    ``extra_callbacks`` join the configured ones (``lossbench tune`` passes its pruning callback). With
+    ``test=false`` the test split is never read (tuning trials): no test metrics, no predictions.
+    """
     start = time.perf_counter()
     watch = Stopwatch()  # phase wall times, in metrics.json as `timings` (see scripts/bench.py)
     output_dir = Path(cfg.paths.output_dir)
@@ -246,6 +249,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with watch("callbacks"):
         callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        callbacks += extra_callbacks or []
     wandb_id = None
     if rank_zero_only.rank == 0:
         # a resumed run keeps its W&B run id and drops CSV rows of epochs it is about to train again
@@ -266,9 +270,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         val = _floats(trainer.callback_metrics, "val/")
         checkpoint = trainer.checkpoint_callback
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
+        testing = bool(cfg.get("test", True))
         with watch("test"):
-            test_results = trainer.test(
-                module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+            test_results = (
+                trainer.test(
+                    module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+                )
+                if testing
+                else []
             )
         test = _floats(test_results[0] if test_results else {}, "test/")
         best = checkpoint.best_model_score if checkpoint is not None else None
@@ -302,9 +311,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             # test-set probabilities of the tested checkpoint, for the report's reliability diagrams
             # one process: trainer.test left the tested checkpoint's weights in the module
             tested = best_path if trainer.world_size > 1 and best_path else None
-            if trainer.world_size == 1 or isinstance(dm, InMemoryDataModule):
+            if testing and (trainer.world_size == 1 or isinstance(dm, InMemoryDataModule)):
                 save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, tested)
-            else:  # a streamed test split is sharded over the processes
+            elif testing:  # a streamed test split is sharded over the processes
                 log.info("no %s under DDP for a streamed data set: test it on one process", PREDICTIONS_FILE)
         log_wandb_summary(summary)  # best val + test metrics in the W&B run summary
         return summary

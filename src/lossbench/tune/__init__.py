@@ -1,0 +1,1 @@
+"""Equal-budget tuning: one Optuna study per loss, then the best configuration retrained over seeds."""

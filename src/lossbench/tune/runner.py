@@ -1,0 +1,117 @@
+"""``lossbench tune``: the studies (one process, or ``--workers`` processes on one machine), the final runs
+and the report, in that order; every step skips what a previous, killed command already finished."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from lossbench.tune import study as st
+
+log = logging.getLogger("lossbench")
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker is killed with its parent (a SIGKILLed ``lossbench tune`` leaves no orphans)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def init_worker(slots: Any, workers: int) -> None:
+    """Give a worker its share of the machine: one GPU each when there are enough, else CPU threads."""
+    _die_with_parent()
+    slot = slots.get()
+    os.environ["LOSSBENCH_WORKER"] = str(slot)
+    import torch
+
+    if torch.cuda.device_count() >= workers:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)  # before this process touches CUDA
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _worker_plan(plan: st.Plan) -> st.Plan:
+    slot = int(os.environ.get("LOSSBENCH_WORKER", 0))
+    return st.Plan(**{**plan.__dict__, "seed": plan.seed + 1000 * slot, "workers": plan.workers})
+
+
+def tune_all(plan: st.Plan, monitor: tuple[str, str]) -> None:
+    """One worker: every loss in turn, starting at its own, until each study's budget is spent."""
+    plan = _worker_plan(plan)
+    slot = int(os.environ.get("LOSSBENCH_WORKER", 0))
+    losses = plan.losses[slot % len(plan.losses) :] + plan.losses[: slot % len(plan.losses)]
+    for loss in losses:
+        st.tune_loss(plan, loss, monitor)
+
+
+def final_task(plan: st.Plan, loss: str, seed: int, params: dict, monitor: tuple[str, str]) -> str:
+    return str(st.final_run(plan, loss, seed, params, monitor))
+
+
+def _pool(plan: st.Plan) -> ProcessPoolExecutor:
+    ctx = get_context("spawn")
+    slots = ctx.Manager().Queue()
+    for i in range(plan.workers):
+        slots.put(i)
+    return ProcessPoolExecutor(
+        plan.workers, mp_context=ctx, initializer=init_worker, initargs=(slots, plan.workers)
+    )
+
+
+def check_plan(plan: st.Plan) -> None:
+    """A rerun must ask for the same search: its record is ``DIR/plan.json``."""
+    record = plan.out / "plan.json"
+    wanted = {"losses": plan.losses, "trials": plan.trials, "overrides": plan.overrides, "seed": plan.seed}
+    if record.is_file():
+        before = json.loads(record.read_text())
+        changed = [k for k in wanted if before.get(k) != wanted[k]]
+        if changed:
+            raise st.ConfigError(
+                f"lossbench tune: {plan.out} holds a search with other {', '.join(changed)} "
+                f"({', '.join(f'{k}={before.get(k)}' for k in changed)}): rerun it as it was, or use "
+                "another --out"
+            )
+    plan.out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({**wanted, "seeds": plan.seeds, "storage": plan.storage_url}, indent=2))
+
+
+def tune(plan: st.Plan) -> Path:
+    """Run (or continue) the whole protocol; returns the report directory."""
+    check_plan(plan)
+    monitor = st.resolve_monitor(plan)
+    log.info(
+        "tune: %s on %s (%s), %d trials each", ",".join(plan.losses), monitor[0], monitor[1], plan.trials
+    )
+    for loss in plan.losses:
+        retried = st.recover_stale(st.open_study(plan, loss, monitor[1]))
+        if retried:
+            log.info("tune %s: %d trial(s) of a killed run queued again", loss, retried)
+    if plan.workers == 1:
+        tune_all(plan, monitor)
+    else:
+        with _pool(plan) as pool:
+            for future in [pool.submit(tune_all, plan, monitor) for _ in range(plan.workers)]:
+                future.result()
+    params = {loss: st.best_params(plan, loss, monitor[1]) for loss in plan.losses}
+    tasks = [(loss, seed) for loss in plan.losses for seed in range(plan.seeds)]
+    if plan.workers == 1:
+        for loss, seed in tasks:
+            st.final_run(plan, loss, seed, params[loss], monitor)
+    else:
+        with _pool(plan) as pool:
+            futures = [
+                pool.submit(final_task, plan, loss, seed, params[loss], monitor) for loss, seed in tasks
+            ]
+            for future in futures:
+                future.result()
+    from lossbench.tune.report import write_tuning_report
+
+    return write_tuning_report(plan, monitor)

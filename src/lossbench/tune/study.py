@@ -1,0 +1,192 @@
+"""The equal-budget protocol: one Optuna study per loss, the same number of trials each, then final runs.
+
+``lossbench tune --loss ce,focal --trials 20 --seeds 5 --out DIR OVERRIDE...``:
+
+1. every loss gets a study named after it in one storage (``DIR/study.db``, SQLite, unless ``--storage``),
+   TPE-sampled (seeded) over the shared space plus the loss's own (:mod:`lossbench.tune.space`), each trial
+   a training run chosen on the validation metric (``monitor``) with the test split never read;
+2. a study holds exactly ``--trials`` finished or pruned trials; a trial that diverges (NaN loss) counts as
+   pruned, so every loss pays for its failures alike; a trial left *running* by a killed process is marked
+   failed and its parameters are run again first, so a killed search continues without losing a trial;
+3. the best trial of each loss is trained again for ``--seeds`` replicates and tested
+   (``DIR/final/<loss>/<seed>``; finished ones are kept), and the comparison report over them is written
+   to ``DIR/report/`` with the expected best validation score against the budget
+   (:mod:`lossbench.report.budget`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from lossbench.errors import ConfigError, NonFiniteLossError
+from lossbench.tune import space as sp
+from lossbench.tune.jobs import compose_job, monitor_of, run_job
+
+log = logging.getLogger("lossbench")
+
+#: trial states that use up a loss's budget
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class Plan:
+    """What one ``lossbench tune`` command asks for."""
+
+    losses: list[str]
+    trials: int
+    seeds: int
+    out: Path
+    overrides: list[str] = field(default_factory=list)
+    storage: str | None = None
+    prune: bool = False
+    seed: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.losses:
+            raise ConfigError("lossbench tune --loss: name at least one loss, e.g. --loss ce,focal")
+        if self.trials < 1 or self.seeds < 1 or self.workers < 1:
+            raise ConfigError("lossbench tune: --trials, --seeds and --workers must be >= 1")
+        self.out = Path(self.out).resolve()
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{self.out / 'study.db'}"
+
+
+def storage(plan: Plan) -> optuna.storages.BaseStorage | str:
+    """An SQLAlchemy URL as it is; a path ending in ``.log`` / ``.journal``: Optuna's journal file storage."""
+    url = plan.storage_url
+    if url.endswith((".log", ".journal")) and "://" not in url:
+        backend = optuna.storages.journal.JournalFileBackend(url)
+        return optuna.storages.JournalStorage(backend)
+    return url
+
+
+def open_study(plan: Plan, loss: str, direction: str) -> optuna.Study:
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if plan.prune else None
+    return optuna.create_study(
+        study_name=loss,
+        storage=storage(plan),
+        direction="maximize" if direction == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=plan.seed),
+        pruner=pruner or optuna.pruners.NopPruner(),
+        load_if_exists=True,
+    )
+
+
+def counted(study: optuna.Study, with_running: bool = False) -> int:
+    states = (*COUNTED, TrialState.RUNNING) if with_running else COUNTED
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def recover_stale(study: optuna.Study) -> int:
+    """Trials left running by a killed process: mark them failed and queue their parameters again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study.tell(trial.number, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    return len(stale)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between the workers of one machine (counting and asking for a trial)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def next_trial(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
+    """A new trial of ``study`` unless its budget is spent (finished, pruned or running elsewhere)."""
+    with locked(plan.out / ".tune.lock"):
+        if counted(study, with_running=True) >= plan.trials:
+            return None
+        return study.ask()
+
+
+def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial) -> None:
+    """Train one trial's configuration and tell the study its best validation value (or that it pruned)."""
+    params = {p.key: p.suggest(trial) for p in sp.search_space(loss)}
+    run_dir = plan.out / "trials" / loss / str(trial.number)
+    overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
+    cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
+    callbacks = [pruning_callback(trial, monitor[0])] if plan.prune else []
+    try:
+        summary = run_job(cfg, callbacks)
+    except optuna.TrialPruned:
+        trial.study.tell(trial, state=TrialState.PRUNED)
+        return
+    except NonFiniteLossError as err:  # a diverging configuration: it used the budget, it is hopeless
+        trial.set_user_attr("diverged", str(err))
+        trial.study.tell(trial, state=TrialState.PRUNED)
+        return
+    except BaseException:
+        trial.study.tell(trial, state=TrialState.FAIL)
+        raise
+    value = summary["monitor"]["best"]
+    if value is None or not math.isfinite(value):
+        trial.study.tell(trial, state=TrialState.PRUNED)
+        return
+    trial.study.tell(trial, float(value))
+
+
+def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
+    from lossbench.tune.pruning import OptunaPruning
+
+    return OptunaPruning(trial, metric)
+
+
+def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
+    """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones."""
+    study = open_study(plan, loss, monitor[1])
+    while (trial := next_trial(plan, study)) is not None:
+        log.info("tune %s: trial %d (%d/%d done)", loss, trial.number, counted(study), plan.trials)
+        run_trial(plan, loss, monitor, trial)
+
+
+def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
+    study = open_study(plan, loss, direction)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise ConfigError(
+            f"lossbench tune: every trial of {loss} was pruned or diverged: widen its search space "
+            f"(search/{loss}.yaml, search/optim.yaml) or lower --prune's aggressiveness"
+        )
+    return study.best_trial.params
+
+
+def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> Path:
+    """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished)."""
+    run_dir = plan.out / "final" / loss / str(seed)
+    done = run_dir / "metrics.json"
+    if done.is_file() and json.loads(done.read_text()).get("status") == "ok":
+        return run_dir
+    # the report groups runs by these overrides: the tuned values are the loss's, not a setting
+    given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in given))
+    (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
+    overrides = [*given, *sp.overrides(params), "tags=[final]"]
+    run_job(compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [])
+    return run_dir
+
+
+def resolve_monitor(plan: Plan) -> tuple[str, str]:
+    """The validation metric and direction every study optimises (from the config, else the task's)."""
+    return monitor_of([*plan.overrides, f"loss={plan.losses[0]}"], plan.out / "trials")
