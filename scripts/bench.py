@@ -47,10 +47,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
-ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder", "report")
+ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder", "report", "tune_workers")
 TARGETS = {"step_ratio": 1.3, "startup_s": 10.0, "sweep_ratio": 1.3, "report_s": 10.0, "report_plots_s": 30.0}
 #: lower bounds (throughput ratios)
-MIN_TARGETS = {"image_folder_ratio": 0.95}
+MIN_TARGETS = {"image_folder_ratio": 0.95, "tune_workers_ratio": 1.5}
 FOLDER_IMAGES, FOLDER_CLASSES, FOLDER_BATCH = 2000, 10, 64
 SWEEP_LOSSES = 8
 SWEEP_SEEDS = 3
@@ -612,6 +612,45 @@ def bench_report(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {"runs": runs, "shape": REPORT_SHAPE, **{f"{k}_s": median(v) for k, v in walls.items()}}
 
 
+# --- 8. tuning trials per minute with two workers ---------------------------------------------------------
+def trials_per_minute(out: Path) -> float:
+    """Finished trials per minute of wall time between the first trial's start and the last one's end."""
+    import optuna
+
+    storage = f"sqlite:///{out / 'study.db'}"
+    trials = [
+        t
+        for s in optuna.get_all_study_summaries(storage)
+        for t in optuna.load_study(study_name=s.study_name, storage=storage).trials
+        if t.datetime_complete is not None
+    ]
+    span = max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
+    return len(trials) / (span.total_seconds() / 60)
+
+
+def bench_tune_workers(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    trials = 4 if args.quick else 8
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for r in range(args.repeats):
+        for workers in (1, 2):
+            out = workdir / f"tune{r}_{workers}"
+            cmd = [
+                sys.executable,
+                "-m",
+                "lossbench.cli",
+                "tune",
+                "--loss",
+                "ce,focal",
+                "--trials",
+                str(trials),
+            ]
+            cmd += ["--seeds", "1", "--workers", str(workers), "--out", str(out), "trainer.max_epochs=5"]
+            timed_run([*cmd, "logger=none", "callbacks.rich_progress_bar=null"], cwd=workdir)
+            rates[workers].append(trials_per_minute(out))
+    one, two = median(rates[1]), median(rates[2])
+    return {"trials": trials, "one_worker_per_min": one, "two_workers_per_min": two, "ratio": two / one}
+
+
 # --- report ---------------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     import torch
@@ -740,6 +779,15 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| 7 | `lossbench compare` {label}, {rp['runs']} runs ({' × '.join(map(str, rp['shape']))}) "
                 f"| {rp[key]:.1f} s | | | ≤ {TARGETS[target]:.0f} s | {verdict(rp[key], TARGETS[target])} |"
             )
+    tw = results.get("tune_workers")
+    if tw:
+        ok = "met" if tw["ratio"] >= MIN_TARGETS["tune_workers_ratio"] else "MISSED"
+        lines.append(
+            f"| 8 | `lossbench tune --workers 2`, trials/min (ce + focal, {tw['trials']} trials each, "
+            "5 epochs) "
+            f"| {tw['two_workers_per_min']:.1f} | `--workers 1` {tw['one_worker_per_min']:.1f} "
+            f"| {tw['ratio']:.2f}× | ≥ 1.5× | {ok} |"
+        )
     lo = results.get("losses")
     if lo:
         lines += ["", "## 4. Loss kernels (`scripts/bench_losses.py`)", ""]
@@ -789,6 +837,7 @@ def main() -> None:
         "losses": bench_losses,
         "image_folder": bench_image_folder,
         "report": bench_report,
+        "tune_workers": bench_tune_workers,
     }
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:

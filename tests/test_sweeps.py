@@ -145,3 +145,23 @@ def test_wandb_sweep_drives_the_hydra_entry_point():
     args = [f"{k}={v['values'][0] if 'values' in v else v['value']}" for k, v in spec["parameters"].items()]
     cfg = hydra_cfg(*args)
     assert cfg.loss._target_.endswith("CrossEntropyLoss") and cfg.seed == 0
+
+
+def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
+    """hydra/launcher=parallel (joblib, 2 jobs at once, one CPU thread each) vs one job after another."""
+    common = ("-m", "loss=ce,focal", "seed=0,1", "trainer.max_epochs=1", "logger=csv")
+    run_cli(*common, "hydra.sweep.dir=seq", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(*common, "hydra/launcher=parallel", "hydra.sweep.dir=par", cwd=tmp_path)
+    assert "4 jobs, 4 ok" in proc.stdout + proc.stderr
+    for job in range(4):
+        seq, par = read_metrics(tmp_path / "seq" / str(job)), read_metrics(tmp_path / "par" / str(job))
+        assert par["test"] == seq["test"] and (par["loss"], par["seed"]) == (seq["loss"], seq["seed"])
+    assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
+
+
+def test_job_gpu_resolver_pins_a_job_to_one_device():
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = hydra_cfg("trainer.devices=${lossbench.job_gpu:}")
+    HydraConfig.instance().set_config(cfg)
+    assert list(cfg.trainer.devices) == [0]

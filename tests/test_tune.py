@@ -73,7 +73,9 @@ def test_ranking_change_is_flagged():
     steady = {"a": np.array([0.5, 0.6, 0.7]), "b": np.array([0.4, 0.5, 0.6])}
     assert ranking_changes(steady, higher_is_better=True) is None
     crossing = {"a": np.array([0.6, 0.61, 0.62]), "b": np.array([0.4, 0.6, 0.7])}
-    assert ranking_changes(crossing, higher_is_better=True) == (["a", "b"], ["b", "a"])
+    assert ranking_changes(crossing, higher_is_better=True) == ("a > b", "b > a")
+    tied = {"a": np.array([0.6, 0.7]), "b": np.array([0.5, 0.7])}
+    assert ranking_changes(tied, higher_is_better=True) == ("a > b", "a = b")
 
 
 # --- pruning ------------------------------------------------------------------------------------------------

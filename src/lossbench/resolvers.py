@@ -30,6 +30,15 @@ def wandb_group(task_name: str) -> str:
     return str(task_name)
 
 
+def job_gpu() -> list[int]:
+    """``[job number mod visible GPUs]``: one GPU per job of a parallel sweep (``trainer.devices``)."""
+    import torch
+
+    num = OmegaConf.select(HydraConfig.get(), "job.num", default=0) if HydraConfig.initialized() else 0
+    return [int(num or 0) % max(1, torch.cuda.device_count())]
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("lossbench.wandb_group", wandb_group, replace=True)
     OmegaConf.register_new_resolver("lossbench_run_dir", run_dir_resolver, replace=True)
+    OmegaConf.register_new_resolver("lossbench.job_gpu", job_gpu, replace=True)

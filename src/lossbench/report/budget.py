@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.stats import rankdata  # noqa: E402
 
 
 def expected_max(values: list[float], higher_is_better: bool = True) -> np.ndarray:
@@ -37,19 +38,27 @@ def expected_max(values: list[float], higher_is_better: bool = True) -> np.ndarr
     return out
 
 
-def ranking_changes(
-    curves: dict[str, np.ndarray], higher_is_better: bool
-) -> tuple[list[str], list[str]] | None:
-    """The losses' order at a budget of one trial and at the full budget, when the two differ."""
+def ranking_changes(curves: dict[str, np.ndarray], higher_is_better: bool) -> tuple[str, str] | None:
+    """The losses' order at a budget of one trial and at the full budget (``"a > b = c"``), when the ranks
+    differ; losses with equal expected scores share a rank."""
     if len(curves) < 2:
         return None
     sign = -1.0 if higher_is_better else 1.0
+    names = sorted(curves)
 
-    def order(at: int) -> list[str]:
-        return sorted(curves, key=lambda k: (sign * curves[k][min(at, len(curves[k]) - 1)], k))
+    def ranks(at: int) -> np.ndarray:
+        values = [round(sign * curves[k][min(at, len(curves[k]) - 1)], 12) for k in names]
+        return rankdata(values, method="min")
 
-    first, last = order(0), order(max(len(c) for c in curves.values()) - 1)
-    return (first, last) if first != last else None
+    def order(r: np.ndarray) -> str:
+        text, last = "", None
+        for rank, name in sorted(zip(r, names, strict=True)):
+            text += name if last is None else (" = " if rank == last else " > ") + name
+            last = rank
+        return text
+
+    first, last = ranks(0), ranks(max(len(c) for c in curves.values()) - 1)
+    return (order(first), order(last)) if not np.array_equal(first, last) else None
 
 
 def plot(curves: dict[str, np.ndarray], metric: str, path: Path) -> Path:
@@ -77,8 +86,8 @@ def section(curves: dict[str, np.ndarray], metric: str, higher_is_better: bool, 
     )
     if change:
         text += (
-            f" The ranking changes with the budget: with 1 trial {' > '.join(change[0])}; with {budget} "
-            f"trials {' > '.join(change[1])}. A comparison at a single budget would depend on that choice."
+            f" The ranking changes with the budget: with 1 trial {change[0]}; with {budget} trials "
+            f"{change[1]}. A comparison at a single budget would depend on that choice."
         )
     else:
         text += " The ranking of the losses is the same at every budget from 1 trial to the full one."
