@@ -255,3 +255,24 @@ def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
                 runs.append(r)
     rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
     assert rows[("ce", "test/acc")].n == 4 and rows[("focal", "test/acc")].n_pairs == 4
+
+
+def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path, capsys):
+    (sweep_dir / "0" / "metrics.json").write_text('{"status": "ok", "test": {"test/ac')  # truncated
+    (sweep_dir / "1" / "metrics.json").write_text("[1, 2, 3]")  # JSON of another shape
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--no-plots"]) == 0
+    md = (sweep_dir / "report" / "report.md").read_text()
+    assert md.count("| unreadable |") == 2 and "unreadable metrics.json" in md
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_main(["compare", str(empty), "--no-log-wandb"]) == 2
+    assert "no runs under" in capsys.readouterr().err
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--baseline", "nope"]) == 2
+    assert "--baseline nope is not among the variants: ce, focal, mse" in capsys.readouterr().err
+
+
+def test_plot_file_names_stay_short_for_long_settings():
+    from lossbench.report.plots import _slug
+
+    long = "digits " + " ".join(f"data.option_{i}=value_{i}" for i in range(40))
+    assert len(_slug(long)) <= 89 and _slug(long) != _slug(long + "x") and _slug("digits") == "digits"

@@ -99,3 +99,18 @@ def test_digits_as_images_train_a_cnn(make_cfg, tmp_path):
         run(make_cfg("model=cnn", "logger=none", output_dir=tmp_path / "flat"))
     with pytest.raises(ConfigError, match="needs an image data set, but wine is tabular"):
         run(make_cfg("data=wine", "+data.as_images=true", "logger=none", output_dir=tmp_path / "wine"))
+
+
+def test_last_checkpoint_is_the_last_finished_epoch_not_the_best(make_cfg, tmp_path):
+    """With monitor.mode=max on val/loss the best epoch is an early one; last.ckpt must still be the last."""
+    import torch
+
+    summary = run(
+        make_cfg("logger=none", "trainer.max_epochs=5", "monitor.metric=val/loss", "monitor.mode=max")
+    )
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 4, "last.ckpt holds the epoch just finished"
+    best = torch.load(summary["monitor"]["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert (
+        best["epoch"] < 4 and sorted(p.name for p in (tmp_path / "checkpoints").iterdir())[-1] == "last.ckpt"
+    )

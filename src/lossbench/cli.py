@@ -15,7 +15,7 @@ def _wandb_target(runs) -> tuple[str | None, str | None, str | None]:
     """(project, entity, group) of the W&B logger the local runs used, or Nones when they used none."""
     for r in runs:
         metrics = Path(r.run_dir) / "metrics.json"
-        if not metrics.is_file():
+        if not r.ok or not metrics.is_file():
             continue
         wb = ((json.loads(metrics.read_text()).get("config") or {}).get("logger") or {}).get("wandb")
         if wb and wb.get("mode", "auto") != "disabled":
@@ -76,10 +76,21 @@ def compare(args: argparse.Namespace) -> int:
             if not root.is_dir():
                 print(f"lossbench compare: {root} is not a directory", file=sys.stderr)
                 return 2
-        runs = assign_variants([r for root in roots for r in collect_local(root)])
+        try:
+            runs = assign_variants([r for root in roots for r in collect_local(root)])
+        except FileNotFoundError as err:
+            print(f"lossbench compare: {err}", file=sys.stderr)
+            return 2
         source = ", ".join(str(r) for r in roots)
         out = Path(args.out) if args.out else roots[0] / "report"
         project, entity, group = _wandb_target(runs)
+    variants = sorted({r.variant for r in runs if r.ok})
+    if args.baseline is not None and args.baseline not in variants:
+        print(
+            f"lossbench compare: --baseline {args.baseline} is not among the variants: {', '.join(variants)}",
+            file=sys.stderr,
+        )
+        return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
     bad = render.problems(runs)
     print(
@@ -129,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         "runs", nargs="*", help="multirun directories (multirun/<date>/<time>) or any parents of runs"
     )
     cmp.add_argument("-o", "--out", help="output directory (default: <runs>/report)")
-    cmp.add_argument("--baseline", default="ce", help="variant for the paired tests (default: ce, else mse)")
+    cmp.add_argument(
+        "--baseline", help="variant for the paired tests (default: ce, else mse, else the first)"
+    )
     cmp.add_argument(
         "--rope",
         action="append",

@@ -37,7 +37,11 @@ class MetricRanks:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+    """A file-name-safe form of ``text``, cut to 80 characters plus a digest when longer."""
+    import hashlib
+
+    slug = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
+    return slug if len(slug) <= 80 else f"{slug[:80]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
 
 
 def metric_ranks(rows: list[Row], alpha: float = 0.05) -> list[MetricRanks]:

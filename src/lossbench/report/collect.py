@@ -88,6 +88,17 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def read_run(run_dir: Path) -> RunRecord:
+    """The run in ``run_dir``; a ``metrics.json`` or overrides file of another shape makes it ``unreadable``
+    (listed in the report) instead of stopping the report."""
+    try:
+        return _read_run(run_dir)
+    except (ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError, OSError) as err:
+        return RunRecord(
+            str(run_dir), "unreadable", error=f"unreadable run files: {type(err).__name__}: {err}"
+        )
+
+
+def _read_run(run_dir: Path) -> RunRecord:
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = (
         [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []] if overrides_file.is_file() else []
@@ -102,7 +113,16 @@ def read_run(run_dir: Path) -> RunRecord:
         try:
             m = json.loads(metrics_file.read_text())
         except json.JSONDecodeError as err:
-            error = f"unreadable metrics.json: {err}"
+            return RunRecord(
+                str(run_dir),
+                "unreadable",
+                loss=given.get("loss", "?"),
+                seed=seed,
+                error=f"unreadable metrics.json: {err}",
+                overrides=overrides,
+            )
+        if not isinstance(m, dict):
+            raise ValueError(f"metrics.json holds a {type(m).__name__}, not an object")
     if m is None:
         return RunRecord(
             str(run_dir),

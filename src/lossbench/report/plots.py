@@ -19,7 +19,11 @@ N_BINS = 15
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
+    """A file-name-safe form of ``text``, cut to 80 characters plus a digest when longer."""
+    import hashlib
+
+    slug = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
+    return slug if len(slug) <= 80 else f"{slug[:80]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
 
 
 def _save(fig, path: Path) -> Path:
