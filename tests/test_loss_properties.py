@@ -166,3 +166,15 @@ def test_invalid_hyper_parameter_is_a_config_error_naming_it(name, param, value)
 def test_every_loss_option_is_covered():
     assert {n for n, _ in VARIANTS} == set(group_options("loss"))
     assert {n for n, _, _ in INVALID} == set(group_options("loss"))
+
+
+@pytest.mark.parametrize("name", ["log_cosh", "quantile", "cauchy", "barron"])
+def test_hand_written_backward_reaches_the_target(name):
+    """ρ(o - y): the gradient to a target that requires grad is -dℓ/do, checked by gradcheck in float64."""
+    loss = instantiate(OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"))
+    outputs = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda o, y: loss(o, y), (outputs, target))
+    w = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    loss(torch.zeros(6, 2, dtype=torch.float64), w * 2.0).backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0

@@ -46,7 +46,10 @@ class _ResidualFn(torch.autograd.Function):
         d = ctx.loss.drho_(outputs - target)
         per_element = outputs[0].numel() if outputs.ndim > 1 else 1
         scale = (grad_out / per_element).reshape(-1, *([1] * (outputs.ndim - 1)))
-        return d.mul_(scale), None, None
+        grad = d.mul_(scale)  # dℓ/do; dℓ/dy = -dℓ/do, since ρ depends on o - y only
+        wants_outputs, wants_target = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        target_grad = (-grad if wants_outputs else grad.neg_()) if wants_target else None
+        return (grad if wants_outputs else None), target_grad, None
 
 
 class _FusedRegressionLoss(_RegressionLoss):
