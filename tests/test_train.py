@@ -114,3 +114,9 @@ def test_last_checkpoint_is_the_last_finished_epoch_not_the_best(make_cfg, tmp_p
     assert (
         best["epoch"] < 4 and sorted(p.name for p in (tmp_path / "checkpoints").iterdir())[-1] == "last.ckpt"
     )
+
+
+def test_unknown_monitor_metric_fails_before_training(make_cfg, tmp_path):
+    with pytest.raises(ConfigError, match=r"monitor.metric=val/accuracy is not a logged.*val/acc, val/bal"):
+        run(make_cfg("logger=none", "monitor.metric=val/accuracy", "monitor.mode=max"))
+    assert not (tmp_path / "checkpoints").exists()

@@ -88,6 +88,15 @@ class LossBenchModule(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
+    def metric_names(self, stage: str = "val") -> list[str]:
+        """The metrics this module logs for ``stage`` (``val/loss``, ``val/acc``, ...)."""
+        collections = (
+            (self.label_metrics[stage], self.prob_metrics[stage])
+            if self.classification
+            else (self.value_metrics[stage],)
+        )
+        return [f"{stage}/loss", *(name for c in collections for name in c.keys(keep_base=False))]
+
     # --- training: Lightning's automatic optimization ------------------------------------------------
     def on_fit_start(self) -> None:
         world = self.trainer.world_size

@@ -245,6 +245,11 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     cfg.monitor.mode = cfg.monitor.mode or ("max" if higher_is_better(cfg.monitor.metric) else "min")
     with watch("model"):
         loss, model, module = _build_module(cfg, dm)
+    if cfg.monitor.metric not in module.metric_names("val"):
+        raise ConfigError(
+            f"monitor.metric={cfg.monitor.metric} is not a logged validation metric: choose one of "
+            f"{', '.join(module.metric_names('val'))}"
+        )
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with watch("callbacks"):
