@@ -44,7 +44,32 @@ def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
         found = find_resumable_run(Path(base), list(overrides))
         if found is not None:
             return str(found)
-    return f"{base}/{stamp}"
+    return claim_run_dir(base, stamp)
+
+
+#: (base, stamp) -> the dir this process claimed for it, so resolving ``hydra.run.dir`` twice agrees
+_CLAIMED: dict[tuple[str, str], str] = {}
+
+
+def claim_run_dir(base: str, stamp: str) -> str:
+    """A new run dir ``base/stamp``, or ``base/stamp_1``, ``_2``, ... when another run took it first.
+
+    Creating the directory is the claim (``mkdir`` is atomic), so two runs started in the same second get
+    separate directories instead of writing into one.
+    """
+    key = (base, stamp)
+    if key not in _CLAIMED:
+        for n in range(1000):
+            path = Path(base) / (stamp if n == 0 else f"{stamp}_{n}")
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                continue
+            _CLAIMED[key] = str(path)
+            break
+        else:
+            raise FileExistsError(f"no free run dir for {base}/{stamp}: pass hydra.run.dir=<dir>")
+    return _CLAIMED[key]
 
 
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
