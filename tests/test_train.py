@@ -144,3 +144,17 @@ def test_two_runs_started_at_once_get_their_own_directories(tmp_path):
         assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
     dirs = sorted(p.parent.name for p in (tmp_path / "outputs").glob("day/*/metrics.json"))
     assert dirs == ["12-00-00", "12-00-00_1"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.optimizer.lr=-0.01", "optim.optimizer.lr=-0.01 is out of range"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is out of range"),
+        ("seed=-1", "seed=-1 is out of range"),
+    ],
+)
+def test_invalid_values_are_refused_before_training(make_cfg, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run(make_cfg("logger=none", override))
+    assert not (tmp_path / "checkpoints").exists()

@@ -107,6 +107,13 @@ def check_trainer_options(cfg: DictConfig) -> None:
     if trainer.get("gradient_clip_algorithm") is not None:
         check_choice("trainer.gradient_clip_algorithm", trainer.gradient_clip_algorithm, ("norm", "value"))
     check_range("trainer.accumulate_grad_batches", trainer.get("accumulate_grad_batches", 1), 1)
+    if trainer.get("max_epochs") is not None and (trainer.get("max_steps") or -1) == -1:
+        check_range("trainer.max_epochs", trainer.max_epochs, 1)  # 0 would "finish" an untrained model
+    lr = OmegaConf.select(cfg, "optim.optimizer.lr", default=None)
+    if lr is not None:
+        check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False)
+    for key in ("seed", "data_seed"):
+        check_range(key, cfg.get(key, 0), 0, 2**32 - 1)  # the range torch's and NumPy's seeding accept
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
