@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install train sweep test lint format clean bench
+.PHONY: install train sweep test test-fast lint format clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_s
 
 test: install  ## the test suite
 	$(PY) -m pytest -q $(ARGS)
+
+test-fast: install  ## the inner loop: every test not marked slow (multi-process, CLI-heavy, end-to-end)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
 	$(PY) scripts/bench.py $(ARGS)

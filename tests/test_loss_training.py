@@ -19,9 +19,11 @@ _untrained: dict[str, dict[str, float]] = {}
 
 
 def untrained(make_cfg, data: str) -> dict[str, float]:
-    """Test metrics of the freshly initialised model (``max_epochs=0``), once per data set."""
+    """Test metrics of the freshly initialised model (no training batch), once per data set."""
     if data not in _untrained:
-        _untrained[data] = run(make_cfg("loss=mse", f"data={data}", "trainer.max_epochs=0", *FAST))["test"]
+        _untrained[data] = run(make_cfg("loss=mse", f"data={data}", "+trainer.limit_train_batches=0", *FAST))[
+            "test"
+        ]
     return _untrained[data]
 
 
@@ -29,7 +31,7 @@ def train(make_cfg, loss: str, *overrides: str) -> dict[str, float]:
     if loss.split()[0] in CLASSIFICATION:
         return run(make_cfg(f"loss={loss}", "data=digits", "trainer.max_epochs=3", *FAST, *overrides))["test"]
     # diabetes (442 samples): a larger step size converges in a few epochs
-    lr = ("optim.optimizer.lr=0.03", "trainer.max_epochs=5")
+    lr = ("optim.optimizer.lr=0.03", "trainer.max_epochs=10")
     return run(make_cfg(f"loss={loss}", "data=diabetes", *lr, *FAST, *overrides))["test"]
 
 

@@ -185,3 +185,29 @@ def test_two_workers_share_the_budget_exactly(tmp_path):
     assert not math.isnan(
         json.loads(next((out / "final").glob("ce/0/metrics.json")).read_text())["test"]["test/acc"]
     )
+
+
+@pytest.mark.slow
+def test_journal_file_storage_for_several_machines(tmp_path):
+    out, journal = tmp_path / "tune", tmp_path / "shared" / "studies.log"
+    journal.parent.mkdir()
+    args = [
+        "tune",
+        "--loss",
+        "ce",
+        "--trials",
+        "2",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--storage",
+        str(journal),
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks.rich_progress_bar=null",
+    ]
+    assert cli_main(args) == 0
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert counted(optuna.load_study(study_name="ce", storage=storage).trials) == 2
+    assert not (out / "study.db").exists()
