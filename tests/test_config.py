@@ -37,6 +37,7 @@ def test_required_options_exist():
     assert "digits" in group_options("data") and "mlp" in group_options("model")
 
 
+@pytest.mark.slow
 def test_help_lists_config_groups(tmp_path):
     out = run_cli("--help", cwd=tmp_path).stdout
     for group in GROUPS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lossbench.data.loader import EpochSampler, TensorBatchLoader
@@ -45,6 +46,7 @@ def test_each_eval_sample_is_counted_once_across_ranks():
     assert sorted(seen) == list(range(n))
 
 
+@pytest.mark.slow
 def test_two_process_cpu_ddp_matches_one_process(tmp_path):
     common = ("model.dropout=0", "trainer.max_epochs=3", "logger=default")
     run_cli(*common, "data.batch_size=64", "hydra.run.dir=single", cwd=tmp_path)

@@ -24,6 +24,7 @@ def _fails_with(tmp_path, *args: str) -> str:
         ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
     ],
 )
+@pytest.mark.slow
 def test_wrong_value_type(tmp_path, override, expected):
     assert expected in _fails_with(tmp_path, *override.split())
 
@@ -48,6 +49,7 @@ def test_wrong_value_type(tmp_path, override, expected):
         ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
     ],
 )
+@pytest.mark.slow
 def test_invalid_hyper_parameter(tmp_path, override, expected):
     out = _fails_with(tmp_path, *override.split())
     assert expected in out
@@ -55,6 +57,7 @@ def test_invalid_hyper_parameter(tmp_path, override, expected):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+@pytest.mark.slow
 def test_gpu_trainer_without_a_gpu(tmp_path):
     out = _fails_with(tmp_path, "trainer=gpu")
     assert "needs a CUDA GPU" in out and "trainer=cpu" in out

@@ -45,6 +45,7 @@ def setup_dm(make_cfg, root: Path, *overrides: str) -> ImageFolderDataModule:
     return dm
 
 
+@pytest.mark.slow
 def test_cli_trains_end_to_end(tmp_path):
     root = write_folder(tmp_path / "images")
     args = (
@@ -164,6 +165,7 @@ def test_eval_sampler_counts_each_sample_once():
     assert sorted(seen) == list(range(361))
 
 
+@pytest.mark.slow
 def test_ddp_matches_one_process(make_cfg, tmp_path):
     root = write_folder(tmp_path / "images", per_class=24)
     common = ("model.dropout=0", "trainer.max_epochs=2", "logger=none")

@@ -34,6 +34,7 @@ def _python(code: str, cwd: Path, **env: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_import_keeps_heavy_optional_modules_off_the_path(tmp_path: Path) -> None:
     """W&B loads only with a W&B logger, the report (plots) only for ``lossbench compare``. (torchvision
     and matplotlib are imported by torchmetrics itself, which Lightning imports: not ours to defer.)"""
@@ -45,6 +46,7 @@ def test_import_keeps_heavy_optional_modules_off_the_path(tmp_path: Path) -> Non
     assert loaded == "[]"
 
 
+@pytest.mark.slow
 def test_csv_only_run_never_imports_wandb(tmp_path: Path) -> None:
     code = (
         "import sys; "
@@ -81,6 +83,7 @@ def test_tensor_batches_are_not_walked_again() -> None:
     assert dm.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
 
 
+@pytest.mark.slow
 def test_bench_smoke(tmp_path: Path) -> None:
     """``scripts/bench.py`` end to end on a tiny setting: the table and the JSON are written."""
     out = tmp_path / "results"
@@ -98,6 +101,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert "| 1 | step time" in (out / "latest.md").read_text()
 
 
+@pytest.mark.slow
 def test_bench_resnet_images_per_second_code_runs_on_cpu() -> None:
     """Item 5 measures CUDA only; its code runs here on the CPU at a tiny size so a GPU run does not
     discover a bug (no timing is asserted)."""
@@ -153,6 +157,7 @@ def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
     assert device_check.images_per_s(timed, batch_size=8) == 16.0  # the first epoch (warm-up) is left out
 
 
+@pytest.mark.slow
 def test_hand_sweep_baseline_does_the_same_work(make_cfg, tmp_path: Path) -> None:
     """The sweep baseline of ``make bench`` trains the same runs: the same test accuracy as lossbench."""
     proc = subprocess.run(

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from lossbench.loggers import resolve_wandb_mode
@@ -24,6 +25,7 @@ def _logged_epochs(run_dir: Path, metric: str) -> list[int]:
         return [int(float(r["epoch"])) for r in csv.DictReader(f) if r.get(metric)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     full.mkdir(), killed.mkdir()
@@ -59,12 +61,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert len(runs) == 2 and all(r.name.endswith(wandb_id) for r in runs), "one W&B run id, continued"
 
 
+@pytest.mark.slow
 def test_resume_without_an_earlier_run_is_a_clear_error(tmp_path):
     proc = run_cli("resume=true", "logger=none", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "resume=true found no earlier run" in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_path_is_a_clear_error(tmp_path):
     proc = run_cli("ckpt_path=/nope/last.ckpt", "logger=none", cwd=tmp_path, check=False)
     assert proc.returncode == 2
@@ -97,6 +101,7 @@ def test_checkpoints_load_weights_only(make_cfg, tmp_path):
         assert "state_dict" in state and "rng_states" in state
 
 
+@pytest.mark.slow
 def test_a_failing_run_deletes_nothing_in_its_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "csv").mkdir(parents=True)
@@ -108,6 +113,7 @@ def test_a_failing_run_deletes_nothing_in_its_run_dir(tmp_path):
     assert (run_dir / "csv" / "metrics.csv").read_text() == "epoch,step,val/acc\n0,10,0.5\n"
 
 
+@pytest.mark.slow
 def test_cli_never_waits_on_stdin(tmp_path):
     env = {**os.environ, "WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}
     proc = subprocess.run(

@@ -128,6 +128,7 @@ def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
     assert "2 failed/missing" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_compare_a_real_sweep(tmp_path):
     """Train a tiny sweep, then `python scripts/compare.py <multirun dir>` as a user would."""
     run_cli(

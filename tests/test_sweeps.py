@@ -27,6 +27,7 @@ def hydra_cfg(*overrides: str):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 
+@pytest.mark.slow
 def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
     """gamma=-1 is invalid: that job is recorded as failed, the other trains; table printed; exit status 1."""
     proc = run_cli(
@@ -73,6 +74,7 @@ def test_slurm_launcher_preset():
     )
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep(tmp_path):
     """The Slurm preset's plugin, run locally: two jobs in their own processes, then the table."""
     proc = run_cli(
@@ -89,6 +91,7 @@ def test_submitit_local_sweep(tmp_path):
     assert list((tmp_path / "sl" / ".submitit").iterdir())
 
 
+@pytest.mark.slow
 def test_ddp_in_multirun_fails_fast(tmp_path):
     """Subprocess DDP would re-run the whole sweep in each child: refused before any job, naming ddp_spawn."""
     proc = run_cli(
@@ -147,6 +150,7 @@ def test_wandb_sweep_drives_the_hydra_entry_point():
     assert cfg.loss._target_.endswith("CrossEntropyLoss") and cfg.seed == 0
 
 
+@pytest.mark.slow
 def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
     """hydra/launcher=parallel (joblib, 2 jobs at once, one CPU thread each) vs one job after another."""
     common = ("-m", "loss=ce,focal", "seed=0,1", "trainer.max_epochs=1", "logger=csv")

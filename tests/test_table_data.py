@@ -174,6 +174,7 @@ def test_impute_median_fills_missing_features(make_cfg, tmp_path):
     assert all(bool(v[0].isfinite().all()) for v in dm.splits.values())
 
 
+@pytest.mark.slow
 def test_table_on_the_cli_and_with_ddp(wine_csv, tmp_path):
     common = (
         f"data.path={wine_csv}",

@@ -67,6 +67,7 @@ def test_regression_loss_trains_on_diabetes(make_cfg):
     assert summary["test"]["test/r2"] > 0.2, summary["test"]
 
 
+@pytest.mark.slow
 def test_default_cli_run(tmp_path):
     """`python train.py` with the defaults: W&B offline inside the run dir, ≥95% test accuracy."""
     run_cli("hydra.run.dir=run", cwd=tmp_path)
@@ -79,6 +80,7 @@ def test_default_cli_run(tmp_path):
     assert (run_dir / "csv" / "metrics.csv").is_file()
 
 
+@pytest.mark.slow
 def test_multirun_logs_one_wandb_run_per_job(tmp_path):
     run_cli("-m", "loss=ce,mse", "trainer.max_epochs=2", "hydra.sweep.dir=sweep", cwd=tmp_path)
     run_ids = set()
@@ -122,6 +124,7 @@ def test_unknown_monitor_metric_fails_before_training(make_cfg, tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_two_runs_started_at_once_get_their_own_directories(tmp_path):
     """Both resolve the same stamp (as two runs started in one second do): each claims its own dir."""
     import subprocess

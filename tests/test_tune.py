@@ -90,6 +90,7 @@ def test_pruning_callback_stops_a_hopeless_trial(make_cfg):
 
 
 # --- the protocol -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tune_gives_every_loss_the_same_budget_then_final_runs_and_a_report(tmp_path):
     out = tmp_path / "tune"
     args = ["tune", "--loss", "ce,focal", "--trials", "3", "--seeds", "2", "--out", str(out), *FAST]
@@ -120,6 +121,7 @@ def test_tune_gives_every_loss_the_same_budget_then_final_runs_and_a_report(tmp_
     assert cli_main([*args[:4], "5", *args[5:]]) == 2
 
 
+@pytest.mark.slow
 def test_sigkill_then_the_same_command_continues_without_losing_a_trial(tmp_path):
     out = tmp_path / "tune"
     cmd = [
@@ -159,6 +161,7 @@ def test_sigkill_then_the_same_command_continues_without_losing_a_trial(tmp_path
     assert len(list((out / "final").glob("*/*/metrics.json"))) == 2
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_budget_exactly(tmp_path):
     out = tmp_path / "tune"
     args = [

@@ -27,6 +27,7 @@ def user(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return conf, {"PYTHONPATH": os.pathsep.join([str(src), str(ROOT)])}
 
 
+@pytest.mark.slow
 def test_own_loss_model_and_data_module_through_the_search_path(user, tmp_path):
     conf, env = user
     args = (f"hydra.searchpath=[file://{conf}]", "loss=my_hinge", "model=my_net", "data=my_blobs", *FAST)
@@ -38,6 +39,7 @@ def test_own_loss_model_and_data_module_through_the_search_path(user, tmp_path):
     assert (tmp_path / "run" / "predictions.npz").is_file()
 
 
+@pytest.mark.slow
 def test_data_target_alone_builds_a_user_data_module(user, tmp_path):
     conf, env = user
     target = f"data._target_={PACKAGE}.data.Blobs"
@@ -55,6 +57,7 @@ def test_help_lists_user_options_beside_the_built_in_ones(user, tmp_path):
     assert "focal" in out and "digits" in out and "table" in out
 
 
+@pytest.mark.slow
 def test_a_data_module_missing_part_of_the_contract_fails_before_training(user, tmp_path):
     conf, env = user
     proc = run_cli(
@@ -92,6 +95,7 @@ def test_contract_check_names_every_missing_part():
         check_data_contract(Empty())
 
 
+@pytest.mark.slow
 def test_installed_wheel_trains_a_user_package_from_an_empty_directory(user, tmp_path):
     """Build the wheel, install it outside the checkout, train with the user's configs and a CSV."""
     conf, _ = user
