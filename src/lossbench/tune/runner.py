@@ -26,15 +26,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def init_worker(slots: Any, workers: int) -> None:
-    """Give a worker its share of the machine: one GPU each when there are enough, else CPU threads."""
+def init_worker(slots: Any, workers: int, gpus: int) -> None:
+    """Give a worker its share of the machine: one GPU each when there are enough (``gpus``, counted by
+    the parent), else ``cpu_count // workers`` CPU threads."""
     _die_with_parent()
     slot = slots.get()
     os.environ["LOSSBENCH_WORKER"] = str(slot)
+    if gpus >= workers:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)  # before this process initialises CUDA
     import torch
 
-    if torch.cuda.device_count() >= workers:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)  # before this process touches CUDA
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
@@ -61,8 +62,11 @@ def _pool(plan: st.Plan) -> ProcessPoolExecutor:
     slots = ctx.Manager().Queue()
     for i in range(plan.workers):
         slots.put(i)
+    import torch
+
+    gpus = torch.cuda.device_count()
     return ProcessPoolExecutor(
-        plan.workers, mp_context=ctx, initializer=init_worker, initargs=(slots, plan.workers)
+        plan.workers, mp_context=ctx, initializer=init_worker, initargs=(slots, plan.workers, gpus)
     )
 
 
