@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+JOBS ?= 2  # pytest-xdist processes for make test / test-fast (the suite is mostly CPU-bound subprocesses)
 
 .PHONY: install train sweep test test-fast lint format clean bench
 
@@ -22,11 +23,11 @@ sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_s
 	$(PY) train.py +sweep=losses_x_seeds trainer.max_epochs=10 $(ARGS); status=$$?; \
 	$(VENV)/bin/lossbench compare $$(ls -d multirun/*/* | sort | tail -n 1); exit $$status
 
-test: install  ## the test suite
-	$(PY) -m pytest -q $(ARGS)
+test: install  ## the test suite (JOBS=1 for one process)
+	$(PY) -m pytest -q -n $(JOBS) $(ARGS)
 
 test-fast: install  ## the inner loop: every test not marked slow (multi-process, CLI-heavy, end-to-end)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow" $(ARGS)
 
 bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
 	$(PY) scripts/bench.py $(ARGS)
