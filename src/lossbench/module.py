@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -127,12 +128,26 @@ class LossBenchModule(L.LightningModule):
             self._train_loss_weight += len(y)
         return loss * scale if scale != 1.0 else loss
 
+    def _last_checkpoint(self) -> Path | None:
+        """The ``last.ckpt`` a ModelCheckpoint of this run has written, if any."""
+        for callback in self.trainer.checkpoint_callbacks:
+            path = Path(callback.dirpath or ".") / "last.ckpt"
+            if callback.dirpath and path.is_file():
+                return path
+        return None
+
     def _non_finite_message(self, value: float, step: int) -> str:
         where = f"at step {step}" if step >= 0 else "on another process"
+        last = self._last_checkpoint()
+        saved = (
+            f"the last good checkpoint is {last}"
+            if last is not None
+            else "no checkpoint was written before it"
+        )
         return (
             f"{type(self.loss).__name__} returned {value} {where} (epoch {self.current_epoch}): lower the "
             "learning rate (optim.optimizer.lr), check the data for NaN/Inf, or clip gradients "
-            "(trainer.gradient_clip_val=1.0); the last good checkpoint is checkpoints/last.ckpt"
+            f"(trainer.gradient_clip_val=1.0); {saved}"
         )
 
     def on_train_epoch_start(self) -> None:
