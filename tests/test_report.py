@@ -273,7 +273,7 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
 
 
 def test_plot_file_names_stay_short_for_long_settings():
-    from lossbench.report.plots import _slug
+    from lossbench.report.plots import slug as _slug
 
     long = "digits " + " ".join(f"data.option_{i}=value_{i}" for i in range(40))
     assert len(_slug(long)) <= 89 and _slug(long) != _slug(long + "x") and _slug("digits") == "digits"

@@ -67,3 +67,12 @@ def regression_metrics() -> MetricCollection:
 
 #: the metric each task monitors by default, and whether higher is better
 DEFAULT_MONITOR = {Task.CLASSIFICATION: ("val/acc", "max"), Task.REGRESSION: ("val/rmse", "min")}
+
+
+def resolve_monitor(metric: str | None, mode: str | None, task: Task) -> tuple[str, str]:
+    """``monitor.metric`` / ``monitor.mode`` with nulls filled: the task's default metric, the metric's
+    direction (``val/nll`` -> ``min``)."""
+    from lossbench.directions import higher_is_better
+
+    metric = metric or DEFAULT_MONITOR[task][0]
+    return str(metric), str(mode or ("max" if higher_is_better(metric) else "min"))

@@ -25,7 +25,6 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import CONFIG_DIR, check_required, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.prepare import prepare_once
-from lossbench.directions import higher_is_better
 from lossbench.errors import (
     ConfigError,
     LossbenchError,
@@ -35,7 +34,7 @@ from lossbench.errors import (
 )
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.losses.base import BenchLoss
-from lossbench.metrics import DEFAULT_MONITOR
+from lossbench.metrics import resolve_monitor
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
 from lossbench.perf import Stopwatch
@@ -248,8 +247,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     with watch("data"):
         dm = build_data(cfg)
     # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
-    cfg.monitor.metric = cfg.monitor.metric or DEFAULT_MONITOR[dm.task][0]
-    cfg.monitor.mode = cfg.monitor.mode or ("max" if higher_is_better(cfg.monitor.metric) else "min")
+    cfg.monitor.metric, cfg.monitor.mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task)
     with watch("model"):
         loss, model, module = _build_module(cfg, dm)
     if cfg.monitor.metric not in module.metric_names("val"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.report import ranks
+from lossbench.report.plots import slug
 from lossbench.report.stats import Row
 
 
@@ -34,14 +35,6 @@ class MetricRanks:
     alpha: float = 0.05
     left_out: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
-
-
-def _slug(text: str) -> str:
-    """A file-name-safe form of ``text``, cut to 80 characters plus a digest when longer."""
-    import hashlib
-
-    slug = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
-    return slug if len(slug) <= 80 else f"{slug[:80]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
 
 
 def metric_ranks(rows: list[Row], alpha: float = 0.05) -> list[MetricRanks]:
@@ -82,13 +75,13 @@ def metric_ranks(rows: list[Row], alpha: float = 0.05) -> list[MetricRanks]:
 def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
     """A CD diagram and a performance-profile plot per metric, into ``out_dir``."""
     for m in results:
-        slug = _slug(m.metric)
+        name = slug(m.metric)
         m.figures.append(
             ranks.cd_diagram(
                 m.variants,
                 m.mean_ranks,
                 m.cd,
-                out_dir / f"cd_{slug}.png",
+                out_dir / f"cd_{name}.png",
                 title=f"{m.metric}: mean rank over {len(m.settings)} settings (Nemenyi CD)",
             )
         )
@@ -98,7 +91,7 @@ def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
                 m.variants,
                 taus,
                 fractions,
-                out_dir / f"profile_{slug}.png",
+                out_dir / f"profile_{name}.png",
                 xlabel=f"τ: gap to the best {m.metric} of the setting",
                 title=f"performance profile, {m.metric}",
             )

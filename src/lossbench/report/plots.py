@@ -18,7 +18,7 @@ from lossbench.report.stats import Row  # noqa: E402
 N_BINS = 15
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """A file-name-safe form of ``text``, cut to 80 characters plus a digest when longer."""
     import hashlib
 
@@ -77,7 +77,7 @@ def curves(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"validation curves ({group}): mean over seeds, band ±1 std")
-    return _save(fig, out_dir / f"curves_{_slug(group)}.png")
+    return _save(fig, out_dir / f"curves_{slug(group)}.png")
 
 
 def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
@@ -105,7 +105,7 @@ def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle(f"test metrics ({group}): mean and 95% CI over seeds; best in green")
-    return _save(fig, out_dir / f"bars_{_slug(group)}.png")
+    return _save(fig, out_dir / f"bars_{slug(group)}.png")
 
 
 def _load(path: str) -> dict[str, np.ndarray]:
@@ -148,7 +148,7 @@ def reliability(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None
     for ax in list(axes.flat)[len(pooled) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")
-    return _save(fig, out_dir / f"reliability_{_slug(group)}.png")
+    return _save(fig, out_dir / f"reliability_{slug(group)}.png")
 
 
 def per_class_recall(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
@@ -183,7 +183,7 @@ def per_class_recall(runs: list[RunRecord], group: str, out_dir: Path) -> Path |
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, ncol=min(4, len(table)))
     ax.set_title(f"per-class recall ({group}), mean over seeds")
-    return _save(fig, out_dir / f"per_class_recall_{_slug(group)}.png")
+    return _save(fig, out_dir / f"per_class_recall_{slug(group)}.png")
 
 
 def make_all(runs: list[RunRecord], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:

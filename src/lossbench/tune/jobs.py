@@ -13,8 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import CONFIG_DIR
-from lossbench.directions import higher_is_better
-from lossbench.metrics import DEFAULT_MONITOR
+from lossbench.metrics import resolve_monitor
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -48,8 +47,8 @@ def run_job(cfg: DictConfig, callbacks: list[Any]) -> dict[str, Any]:
 def monitor_of(overrides: list[str], scratch: Path) -> tuple[str, str]:
     """``(monitor.metric, monitor.mode)`` of the composed config; a null metric is the data's task default."""
     cfg = compose_config(overrides)
-    metric = cfg.monitor.metric
-    if not metric:
+    task = None
+    if not cfg.monitor.metric:
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             cfg.paths.output_dir = str(scratch)
@@ -57,6 +56,5 @@ def monitor_of(overrides: list[str], scratch: Path) -> tuple[str, str]:
         dm = instantiate(cfg.data)
         dm.prepare_data()
         dm.setup("fit")
-        metric = DEFAULT_MONITOR[dm.task][0]
-    mode = cfg.monitor.mode or ("max" if higher_is_better(metric) else "min")
-    return str(metric), str(mode)
+        task = dm.task
+    return resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task)
