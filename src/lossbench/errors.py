@@ -21,6 +21,10 @@ class DataError(LossbenchError):
     """Data that is missing, corrupt or inconsistent."""
 
 
+class CheckpointWriteError(LossbenchError, OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the earlier ones are intact."""
+
+
 def check_range(
     name: str,
     value: float,

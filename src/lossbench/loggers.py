@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
 from omegaconf import DictConfig
 
-from lossbench.errors import check_choice
+from lossbench.errors import ConfigError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,15 @@ def resolve_wandb_mode(requested: str) -> str:
     and the server answers within seconds, else offline; ``online`` without credentials or without a
     reachable server falls back to offline with a warning, so no metric is lost.
     """
-    requested = os.environ.get("WANDB_MODE", requested)
+    from_env = os.environ.get("WANDB_MODE") or None  # an empty WANDB_MODE= means unset, as in W&B
+    requested = from_env or requested
     if requested == "dryrun":
         requested = "offline"
+    if from_env is not None and requested not in WANDB_MODES:
+        raise ConfigError(
+            f"WANDB_MODE={from_env} in the environment is not a W&B mode: unset it or set one of "
+            f"{', '.join(WANDB_MODES)}"
+        )
     check_choice("logger.wandb.mode", requested, WANDB_MODES)
     if requested in ("offline", "disabled"):
         return requested

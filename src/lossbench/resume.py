@@ -4,11 +4,19 @@
 overrides (``resume`` aside) are the same and which has ``checkpoints/last.ckpt``. Hydra picks the run
 dir through the ``lossbench_run_dir`` resolver in ``conf/hydra/default.yaml``, so the continued run writes
 into the same directory as the original.
+
+A sweep continues with ``python train.py -m <its overrides> resume=true hydra.sweep.dir=<its dir>``: a
+job whose ``metrics.json`` says ``ok`` is kept (:func:`finished_run`), a job with a ``last.ckpt``
+continues from it, a job that never started starts. A requeued Slurm job (:func:`requeued`) resumes the
+same way without ``resume=true``. Checkpoints carry the run's overrides (``OVERRIDES_KEY``), so a job never
+continues another job's checkpoint.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 import secrets
 import string
 from pathlib import Path
@@ -17,29 +25,39 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from lossbench.errors import ConfigError
+
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 WANDB_ID_FILE = "wandb_run_id"
+#: the checkpoint entry holding the overrides of the run that wrote it
+OVERRIDES_KEY = "lossbench_overrides"
 
 
-def _plain_overrides(overrides: list[str]) -> list[str]:
+def plain_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that make a run what it is: sorted, without ``resume`` and the run dir."""
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
+
+
+def requeued() -> bool:
+    """True in a Slurm job that was requeued (preempted or timed out, then started again)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
 
 
 def find_resumable_run(base: Path, overrides: list[str]) -> Path | None:
     """The newest ``base/<date>/<time>`` dir with ``last.ckpt`` that was started with ``overrides``."""
-    wanted = _plain_overrides(overrides)
+    wanted = plain_overrides(overrides)
     candidates = sorted(base.glob(f"*/*/{LAST_CHECKPOINT}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for ckpt in candidates:
         run_dir = ckpt.parents[1]
         saved = run_dir / ".hydra" / "overrides.yaml"
-        if saved.is_file() and _plain_overrides(yaml.safe_load(saved.read_text()) or []) == wanted:
+        if saved.is_file() and plain_overrides(yaml.safe_load(saved.read_text()) or []) == wanted:
             return run_dir
     return None
 
 
 def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
     """OmegaConf resolver for ``hydra.run.dir``: the run to resume when ``resume=true``, else a new dir."""
-    if _root_.get("resume"):
+    if _root_.get("resume") or requeued():
         overrides = OmegaConf.to_container(_root_.hydra.overrides.task)
         found = find_resumable_run(Path(base), list(overrides))
         if found is not None:
@@ -88,11 +106,77 @@ def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
     return run_id
 
 
-def checkpoint_epoch(path: Path) -> int:
-    """The epoch during which a Lightning checkpoint was saved (loaded weights-only)."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint loaded weights-only (memory-mapped), or a :class:`ConfigError` naming it."""
     import torch  # here, so that registering the run-dir resolver on ``import lossbench`` stays light
 
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        int(checkpoint["epoch"])
+    except Exception as err:
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ConfigError(
+            f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Continue from "
+            "another checkpoint with ckpt_path=<file>, or start the run again without resume=true"
+        ) from None
+    return checkpoint
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch during which a Lightning checkpoint was saved."""
+    return int(read_checkpoint(path)["epoch"])
+
+
+def _check_same_run(what: str, stored: list[str] | None, overrides: list[str]) -> None:
+    if stored is not None and plain_overrides(list(stored)) != plain_overrides(overrides):
+        raise ConfigError(
+            f"{what} belongs to a run with other overrides ({' '.join(plain_overrides(list(stored)))}): "
+            "continue a sweep with exactly the overrides it was started with, or pick a new hydra.sweep.dir"
+        )
+
+
+def resume_checkpoint(
+    cfg: Any, output_dir: Path, overrides: list[str], *, sweep_job: bool = False
+) -> Path | None:
+    """The checkpoint a run continues from (``ckpt_path=``, ``resume=true`` or a Slurm requeue), checked.
+
+    A sweep job or a requeued job without a ``last.ckpt`` starts from the beginning; a single run asked to
+    ``resume=true`` without one is an error.
+    """
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path)
+        if not path.is_file():
+            raise ConfigError(
+                f"ckpt_path={cfg.ckpt_path} does not exist: pass an existing checkpoint file "
+                f"(e.g. <run dir>/{LAST_CHECKPOINT}) or use resume=true"
+            )
+        read_checkpoint(path)
+        return path
+    if not (cfg.get("resume") or requeued()):
+        return None
+    path = output_dir / LAST_CHECKPOINT
+    if path.is_file():
+        _check_same_run(str(path), read_checkpoint(path).get(OVERRIDES_KEY), overrides)
+        return path
+    if sweep_job or requeued():
+        return None
+    raise ConfigError(
+        "resume=true found no earlier run under outputs/ with the same overrides and a "
+        f"{LAST_CHECKPOINT}: run without resume=true, or pass ckpt_path=<file>"
+    )
+
+
+def finished_run(output_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
+    """The record of a sweep job that already finished in ``output_dir`` (``status: ok``), else None."""
+    metrics = output_dir / "metrics.json"
+    try:
+        record = json.loads(metrics.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("status") != "ok":
+        return None
+    _check_same_run(str(metrics), record.get("overrides"), overrides)
+    return record
 
 
 def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:

@@ -55,8 +55,8 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def record_failure(cfg: DictConfig, err: BaseException) -> dict[str, Any]:
-    """Write ``<job dir>/metrics.json`` with ``status: failed`` and return it."""
+def record_failure(cfg: DictConfig, err: BaseException, status: str = "failed") -> dict[str, Any]:
+    """Write ``<job dir>/metrics.json`` with ``status: failed`` (or ``interrupted``) and return it."""
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     choices = dict(hc.runtime.choices) if hc is not None else {}
     try:
@@ -65,7 +65,7 @@ def record_failure(cfg: DictConfig, err: BaseException) -> dict[str, Any]:
         config = OmegaConf.to_container(cfg, resolve=False)
     cause = root_error(err)
     record = {
-        "status": "failed",
+        "status": status,
         "error": {
             "type": type(cause).__name__,
             "message": " ".join(ln.strip() for ln in str(cause).splitlines() if ln.strip()),
@@ -148,7 +148,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def read_job(job_dir: Path) -> dict[str, Any]:
-    """One job's status row: ok / failed (with its error) / missing (no metrics.json: crashed or killed)."""
+    """One job's status row: ok / failed or interrupted (with its error) / missing (no metrics.json)."""
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
     row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": overrides}
@@ -160,7 +160,7 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         return {**row, "status": "missing", "error": f"unreadable metrics.json: {err}"}
     row.update(status=metrics.get("status", "?"), loss=metrics.get("loss"), seed=metrics.get("seed"))
-    if row["status"] == "failed":
+    if row["status"] in ("failed", "interrupted"):
         error = metrics.get("error", {})
         row["error"] = f"{error.get('type', '?')}: {error.get('message', '')}"
     else:
@@ -196,7 +196,7 @@ def render_table(rows: list[dict[str, Any]], title: str) -> Any:
     table = Table(title=title, title_justify="left")
     for col in ("job", "overrides", "status", "best val", "headline test", "error"):
         table.add_column(col, overflow="fold")
-    style = {"ok": "green", "failed": "red", "missing": "yellow"}
+    style = {"ok": "green", "failed": "red", "interrupted": "yellow", "missing": "yellow"}
     for row in rows:
         best = f"{row['monitor']}={_fmt(row['best'])}" if row.get("monitor") else ""
         headline = f"{row['headline'][0]}={_fmt(row['headline'][1])}" if row.get("headline") else ""
@@ -235,23 +235,29 @@ class SweepSummary(Callback):
             raise SystemExit(2) from None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from rich.console import Console
+        print_sweep_summary(Path(config.hydra.sweep.dir), fail=self.fail_on_job_error)
 
-        sweep_dir = Path(config.hydra.sweep.dir)
-        rows = job_dirs(sweep_dir)
-        summary = [read_job(d) for d in rows]
-        counts = {s: sum(r["status"] == s for r in summary) for s in ("ok", "failed", "missing")}
-        title = (
-            f"sweep {sweep_dir}: {len(summary)} jobs, {counts['ok']} ok, {counts['failed']} failed, "
-            f"{counts['missing']} missing"
-        )
-        if sweep_dir.is_dir():
-            (sweep_dir / "sweep_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        console = Console(width=max(120, Console().width))
-        console.print(render_table(summary, title))
-        console.print(f"report: lossbench compare {sweep_dir}")
-        if self.fail_on_job_error and (counts["failed"] or counts["missing"]):
-            log.error(
-                "%d of %d sweep jobs did not finish: exit status 1", len(summary) - counts["ok"], len(summary)
-            )
-            raise SystemExit(1)
+
+#: the statuses a job's ``metrics.json`` can hold, and ``missing`` when there is none
+STATUSES = ("ok", "failed", "interrupted", "missing")
+
+
+def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
+    """Print the table of a sweep's jobs, write ``sweep_summary.json``; ``fail``: exit 1 if a job did not
+    finish."""
+    from rich.console import Console
+
+    summary = [read_job(d) for d in job_dirs(sweep_dir)]
+    counts = {s: sum(r["status"] == s for r in summary) for s in STATUSES}
+    title = f"sweep {sweep_dir}: {len(summary)} jobs, " + ", ".join(
+        f"{n} {s}" for s, n in counts.items() if n or s != "interrupted"
+    )
+    if sweep_dir.is_dir():
+        (sweep_dir / "sweep_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    console = Console(width=max(120, Console().width))
+    console.print(render_table(summary, title))
+    console.print(f"report: lossbench compare {sweep_dir}")
+    if fail and counts["ok"] < len(summary):
+        unfinished = len(summary) - counts["ok"]
+        log.error("%d of %d sweep jobs did not finish: exit status 1", unfinished, len(summary))
+        raise SystemExit(1)

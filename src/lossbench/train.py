@@ -11,17 +11,21 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, check_required, check_types, chosen, losses_for_task
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.prepare import prepare_once
@@ -32,6 +36,7 @@ from lossbench.errors import (
     check_choice,
     check_range,
 )
+from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import resolve_monitor
@@ -44,9 +49,19 @@ from lossbench.resume import (
     LAST_CHECKPOINT,
     checkpoint_epoch,
     drop_csv_rows_after_epoch,
+    finished_run,
+    requeued,
+    resume_checkpoint,
     wandb_run_id,
 )
-from lossbench.sweep import check_ddp_in_multirun, in_multirun, one_line, record_failure, root_error
+from lossbench.sweep import (
+    check_ddp_in_multirun,
+    in_multirun,
+    one_line,
+    print_sweep_summary,
+    record_failure,
+    root_error,
+)
 from lossbench.task import BenchDataModule, check_data_contract
 
 log = logging.getLogger("lossbench")
@@ -113,27 +128,6 @@ def check_trainer_options(cfg: DictConfig) -> None:
         check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False)
     for key in ("seed", "data_seed"):
         check_range(key, cfg.get(key, 0), 0, 2**32 - 1)  # the range torch's and NumPy's seeding accept
-
-
-def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
-    """The checkpoint to continue from (``ckpt_path=`` or ``resume=true``), checked to exist."""
-    if cfg.get("ckpt_path"):
-        path = Path(cfg.ckpt_path)
-        if not path.is_file():
-            raise ConfigError(
-                f"ckpt_path={cfg.ckpt_path} does not exist: pass an existing checkpoint file "
-                f"(e.g. <run dir>/{LAST_CHECKPOINT}) or use resume=true"
-            )
-        return path
-    if cfg.get("resume"):
-        path = output_dir / LAST_CHECKPOINT
-        if not path.is_file():
-            raise ConfigError(
-                "resume=true found no earlier run under outputs/ with the same overrides and a "
-                f"{LAST_CHECKPOINT}: run without resume=true, or pass ckpt_path=<file>"
-            )
-        return path
-    return None
 
 
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
@@ -228,6 +222,25 @@ def _build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any,
     return loss, model, module
 
 
+def run_overrides() -> list[str]:
+    """The running Hydra job's command-line overrides (none outside Hydra)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+@contextmanager
+def stopped_by(trainer: Any, output_dir: Path) -> Iterator[None]:
+    """A SIGTERM or Ctrl-C during fit/test becomes :class:`RunInterrupted` saying how to continue."""
+    try:
+        with stopped_by_signal(trainer):
+            yield
+    except RunInterrupted as err:
+        last = output_dir / LAST_CHECKPOINT
+        sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
+        last_epoch = checkpoint_epoch(last) if last.is_file() else None
+        message = interrupted_message(err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir)
+        raise RunInterrupted(err.signal_name, message) from None
+
+
 def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train, validate and test one configuration; write ``metrics.json``; return its contents.
 
@@ -241,7 +254,8 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     check_types(cfg)
     check_accelerator(cfg)
     check_trainer_options(cfg)
-    ckpt_path = resume_checkpoint(cfg, output_dir)
+    overrides = run_overrides()
+    ckpt_path = resume_checkpoint(cfg, output_dir, overrides, sweep_job=in_multirun())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     with watch("data"):
@@ -259,7 +273,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with watch("callbacks"):
         callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-        callbacks += extra_callbacks or []
+        callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
     wandb_id = None
     if rank_zero_only.rank == 0:
         # a resumed run keeps its W&B run id and drops CSV rows of epochs it is about to train again
@@ -275,13 +289,13 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
         if trainer.world_size == 1:
             with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
                 init_wandb_run(loggers)
-        with watch("fit"):
+        with watch("fit"), stopped_by(trainer, output_dir):
             trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
         val = _floats(trainer.callback_metrics, "val/")
         checkpoint = trainer.checkpoint_callback
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
         testing = bool(cfg.get("test", True))
-        with watch("test"):
+        with watch("test"), stopped_by(trainer, output_dir):
             test_results = (
                 trainer.test(
                     module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
@@ -298,6 +312,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
             "model": chosen("model"),
             "seed": cfg.seed,
             "data_seed": cfg.data_seed,
+            "overrides": overrides,
             "monitor": {
                 "metric": cfg.monitor.metric,
                 "mode": cfg.monitor.mode,
@@ -343,7 +358,19 @@ def main(cfg: DictConfig) -> float | None:
     try:
         if multirun:
             check_ddp_in_multirun(cfg.get("trainer"))
+            if cfg.get("resume") or requeued():
+                done = finished_run(Path(cfg.paths.output_dir), run_overrides())
+                if done is not None:
+                    log.info("job %s had finished: its metrics.json is kept", HydraConfig.get().job.num)
+                    return done["monitor"]["best"]
         summary = run(cfg)
+    except RunInterrupted as err:
+        log.error("%s", err)
+        if multirun:  # the sweep stops here: its table, then the signal's exit status
+            record_failure(cfg, err, status="interrupted")
+            print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
+            log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
+        raise SystemExit(err.exit_status) from None
     except Exception as err:
         if not multirun:
             if isinstance(err, LossbenchError):

@@ -39,6 +39,11 @@ class BenchLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        if Task.REGRESSION not in self.tasks and not is_class_target(target):
+            raise TypeError(
+                f"{type(self).__name__} expects integer class indices as targets, got {target.dtype}: "
+                "pass target.long() (soft or one-hot targets are not part of the contract)"
+            )
         return self.reduce(self.per_sample(upcast(outputs), target))
 
     def reduce(self, loss: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -120,6 +125,18 @@ def one_hot_like(target: Tensor, outputs: Tensor) -> Tensor:
     """One-hot encode integer ``target`` to the shape and dtype of ``outputs`` ``[N, C]``."""
     onehot = torch.zeros_like(outputs)
     return onehot.scatter_(-1, target.long().unsqueeze(-1), 1.0)
+
+
+def as_columns(outputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Regression outputs ``[N, T]`` (a 1-D ``[N]`` becomes ``[N, 1]``) and the target cast to match them."""
+    if outputs.ndim == 1:
+        outputs = outputs.unsqueeze(-1)
+    if target.numel() != outputs.numel():
+        raise ValueError(
+            f"regression outputs of shape {list(outputs.shape)} and targets of shape {list(target.shape)} "
+            "do not match: the model needs one output per target column"
+        )
+    return outputs, target.to(outputs.dtype).reshape(outputs.shape)
 
 
 def is_class_target(target: Tensor) -> bool:

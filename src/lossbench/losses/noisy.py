@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lossbench.errors import check_range
+from lossbench.errors import ConfigError, check_range
 from lossbench.losses.base import BenchLoss
 
 
@@ -68,6 +68,10 @@ class SCELoss(BenchLoss):
         self.alpha = float(check_range("alpha", alpha, 0.0))
         self.beta = float(check_range("beta", beta, 0.0))
         self.log_zero = float(check_range("log_zero", log_zero, high=0.0, high_inclusive=False))
+        if self.alpha == 0.0 and self.beta == 0.0:
+            raise ConfigError(
+                "alpha=0 with beta=0 makes the loss 0 for every sample: set alpha or beta above 0"
+            )
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         logpt = _log_pt(outputs, target)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError, check_range
-from lossbench.losses.base import BenchLoss, Task
+from lossbench.losses.base import BenchLoss, Task, as_columns
 
 
 class _RegressionLoss(BenchLoss):
@@ -21,7 +21,7 @@ class _RegressionLoss(BenchLoss):
         raise NotImplementedError
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        target = target.to(outputs.dtype).reshape(outputs.shape)
+        outputs, target = as_columns(outputs, target)
         return self.penalty(outputs, target).flatten(1).mean(dim=-1)
 
 
@@ -65,7 +65,7 @@ class _FusedRegressionLoss(_RegressionLoss):
         return self.rho_(outputs - target)
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        return _ResidualFn.apply(outputs, target.to(outputs.dtype).reshape(outputs.shape), self)
+        return _ResidualFn.apply(*as_columns(outputs, target), self)
 
 
 class L1Loss(_RegressionLoss):
@@ -190,6 +190,8 @@ class BarronLoss(_FusedRegressionLoss):
 
     def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise ConfigError(f"alpha={alpha!r} has the wrong type: expected a number or -inf")
         alpha = float(alpha)
         if math.isnan(alpha) or alpha == math.inf:
             raise ConfigError(f"alpha={alpha!r} is out of range: expected a finite value or -inf")

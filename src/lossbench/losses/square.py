@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, Task, is_class_target, one_hot_like
+from lossbench.losses.base import BenchLoss, Task, as_columns, is_class_target, one_hot_like
 
 
 class _ElementwiseLoss(BenchLoss):
@@ -37,7 +37,7 @@ class _ElementwiseLoss(BenchLoss):
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         if not is_class_target(target):
-            return self.penalty(outputs, target.to(outputs.dtype)).flatten(1).mean(dim=-1)
+            return self.penalty(*as_columns(outputs, target)).flatten(1).mean(dim=-1)
         onehot = one_hot_like(target, outputs)
         if self.rescale_k == 1.0 and self.rescale_m == 1.0:
             return self.penalty(outputs, onehot).mean(dim=-1)

@@ -31,7 +31,7 @@ class RunRecord:
     """One training run as the report sees it."""
 
     run_dir: str
-    status: str  # ok | failed | missing
+    status: str  # ok | failed | interrupted | missing | duplicate
     loss: str = "?"
     data: str = "?"
     seed: int | None = None
@@ -143,7 +143,7 @@ def _read_run(run_dir: Path) -> RunRecord:
         data_seed=m.get("data_seed"),
         overrides=overrides or list(m.get("overrides", [])),
     )
-    if record.status == "failed":
+    if record.status in ("failed", "interrupted"):
         err = m.get("error") or {}
         record.error = f"{err.get('type', '?')}: {err.get('message', '')}"
         return record

@@ -1,0 +1,70 @@
+"""How checkpoints are written: atomically in their own directory, and stamped with the run's overrides.
+
+Lightning's ``TorchCheckpointIO`` writes through an fsspec transaction whose temporary file may sit on
+another file system, so a full disk can leave a cut-off checkpoint under its final name.
+:class:`AtomicCheckpointIO` (``trainer.plugins`` in ``conf/trainer/default.yaml``) writes a temporary file
+beside the target, fsyncs it and renames it over the target: a checkpoint file is always whole, and a failed
+write leaves the previous one as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lossbench.errors import CheckpointWriteError
+from lossbench.resume import OVERRIDES_KEY
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` whose local writes are temporary file + fsync + rename in the same directory."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if "://" in str(path) or storage_options is not None:  # remote storage: fsspec's own transaction
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as err:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if isinstance(err, OSError):
+                raise CheckpointWriteError(
+                    f"could not write the checkpoint {path} ({err.strerror or err}): the earlier checkpoints "
+                    "are intact. Free space there (or set paths.output_dir to another disk), then continue "
+                    "with resume=true"
+                ) from err
+            raise
+        _fsync_dir(path.parent)  # the rename itself survives a crash
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened or synced
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class OverridesInCheckpoint(Callback):
+    """Store the run's command-line overrides in every checkpoint it writes (see :mod:`lossbench.resume`)."""
+
+    def __init__(self, overrides: list[str]) -> None:
+        self.overrides = list(overrides)
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[OVERRIDES_KEY] = self.overrides

@@ -1,0 +1,75 @@
+"""Stopping on SIGTERM or Ctrl-C: the finished epochs kept, a non-zero exit, one line saying how to go on.
+
+Lightning handles both signals itself. On SIGTERM (what Slurm sends on preemption and at the time limit)
+it finishes the current batch and raises ``SIGTERMException``, a ``SystemExit`` with status 0; on Ctrl-C it
+calls the callbacks' ``on_exception`` and exits with status 1. :func:`stopped_by_signal` turns both into
+:class:`RunInterrupted`, which says which epoch ``checkpoints/last.ckpt`` holds and how to continue, and
+exits with the shell's status for the signal (143, 130).
+
+Under Slurm, Lightning's ``SLURMEnvironment(auto_requeue=True)``, its default when it detects Slurm,
+requeues the job on the requeue signal (SIGUSR1: ``sbatch --signal=USR1@90``). The requeued job
+(``SLURM_RESTART_COUNT`` ≥ 1) continues from ``last.ckpt`` as with ``resume=true``
+(:func:`lossbench.resume.requeued`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+#: the exit status a shell reports for a process ended by the signal (128 + its number)
+EXIT_STATUS = {"SIGTERM": 143, "SIGINT": 130}
+
+
+class RunInterrupted(Exception):
+    """Training was stopped by a signal; ``last.ckpt`` (if any) holds the last finished epoch."""
+
+    def __init__(self, signal_name: str, message: str) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_STATUS[self.signal_name]
+
+
+@contextmanager
+def stopped_by_signal(trainer: Any) -> Iterator[None]:
+    """Re-raise Lightning's exits on SIGTERM and Ctrl-C as :class:`RunInterrupted` (message filled later)."""
+    try:
+        yield
+    except SIGTERMException:
+        raise RunInterrupted("SIGTERM", "") from None
+    except SystemExit:
+        if not trainer.interrupted:  # someone else's exit: not Lightning's Ctrl-C handling
+            raise
+        raise RunInterrupted("SIGINT", "") from None
+
+
+def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
+    """This process's command line, less the overrides starting with ``drop``, plus ``extra``."""
+    program = "python train.py" if sys.argv[0].endswith("train.py") else Path(sys.argv[0]).name
+    args = [a for a in sys.argv[1:] if not a.lstrip("+~").startswith(drop)]
+    return " ".join([program, *(shlex.quote(a) for a in args + extra)])
+
+
+def interrupted_message(
+    signal_name: str, epoch: int, last_checkpoint: Path, last_epoch: int | None, sweep_dir: Path | None
+) -> str:
+    """One line: what stopped the run, what ``last.ckpt`` holds, and the command that continues it."""
+    stopped = f"stopped by {signal_name} during epoch {epoch}"
+    if last_epoch is None:
+        return f"{stopped}, before any epoch finished: no checkpoint to continue from, run it again"
+    if sweep_dir is not None:
+        drop = ("resume=", "hydra.sweep.dir=")
+        again = command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=drop)
+    else:
+        again = command_line(["resume=true"], drop=("resume=",))
+    held = f"{last_checkpoint} holds epoch {last_epoch}, the last one finished"
+    return f"{stopped}: {held}. Continue with: {again}"
