@@ -348,3 +348,30 @@ def test_class_counts_must_match_the_classes():
         LDAMLoss(class_counts=[10, 5]).check_task(Task.CLASSIFICATION, 3)
     with pytest.raises(ConfigError, match="class_counts"):
         LogitAdjustedLoss(class_counts=[10, -1])
+
+
+@pytest.mark.parametrize("loss", CLASSIFICATION, ids=lambda x: type(x).__name__)
+def test_float_class_targets_are_refused_not_truncated(loss, logits, target):
+    with pytest.raises(TypeError, match="integer class indices.*target.long()"):
+        loss(logits, target.float() + 0.5)
+
+
+@pytest.mark.parametrize("loss", [*REGRESSION, MSELoss(), HuberLoss()], ids=lambda x: type(x).__name__)
+def test_one_dimensional_regression_outputs_are_one_target(loss, regression):
+    out, t = regression
+    flat = out[:, 0].detach().clone().requires_grad_()
+    column = flat.detach().clone().unsqueeze(1).requires_grad_()
+    close(loss(flat, t[:, 0]), loss(column, t[:, :1]))
+    loss(flat, t[:, 0]).backward()
+    loss(column, t[:, :1]).backward()
+    close(flat.grad, column.grad[:, 0])
+    with pytest.raises(ValueError, match="one output per target column"):
+        loss(flat, t)
+
+
+def test_hyper_parameters_that_cannot_train_are_refused():
+    with pytest.raises(ConfigError, match="alpha='abc' has the wrong type"):
+        BarronLoss(alpha="abc")
+    with pytest.raises(ConfigError, match="loss 0 for every sample"):
+        SCELoss(alpha=0.0, beta=0.0)
+    SCELoss(alpha=0.0, beta=1.0)  # reverse cross-entropy alone is a loss

@@ -39,12 +39,16 @@ class BenchLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        self.check_target(target)
+        return self.reduce(self.per_sample(upcast(outputs), target))
+
+    def check_target(self, target: Tensor) -> None:
+        """A classification-only loss refuses float targets (which indexing would silently truncate)."""
         if Task.REGRESSION not in self.tasks and not is_class_target(target):
             raise TypeError(
                 f"{type(self).__name__} expects integer class indices as targets, got {target.dtype}: "
                 "pass target.long() (soft or one-hot targets are not part of the contract)"
             )
-        return self.reduce(self.per_sample(upcast(outputs), target))
 
     def reduce(self, loss: Tensor, weight: Tensor | None = None) -> Tensor:
         """Reduce per-sample losses; with ``weight``, ``mean`` divides by the total weight (as torch does)."""

@@ -217,6 +217,7 @@ class LDAMLoss(_ClassCountLoss):
         return F.cross_entropy(logits, target.long(), weight=self._weight(outputs), reduction="none")
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        self.check_target(target)
         outputs = upcast(outputs)
         loss = self.per_sample(outputs, target)
         weight = self._weight(outputs)
