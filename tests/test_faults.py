@@ -1,4 +1,4 @@
-"""Faults a run must survive: SIGTERM/Ctrl-C, Slurm requeue, a killed sweep, a full disk, runs started at once."""
+"""Faults a run survives: SIGTERM, Ctrl-C, Slurm requeue, a killed sweep, a full disk, runs at once."""
 
 from __future__ import annotations
 
