@@ -214,3 +214,22 @@ def test_journal_file_storage_for_several_machines(tmp_path):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     assert counted(optuna.load_study(study_name="ce", storage=storage).trials) == 2
     assert not (out / "study.db").exists()
+
+
+def test_an_interrupted_trial_is_queued_again(tmp_path, monkeypatch):
+    from lossbench.interrupt import RunInterrupted
+    from lossbench.tune import study as st
+
+    def stopped(cfg, callbacks):
+        raise RunInterrupted("SIGTERM", "stopped")
+
+    monkeypatch.setattr(st, "run_job", stopped)
+    plan = st.Plan(losses=["focal"], trials=2, seeds=1, out=tmp_path)
+    study = st.open_study(plan, "focal", "maximize")
+    trial = st.next_trial(plan, study)
+    with pytest.raises(RunInterrupted):
+        st.run_trial(plan, "focal", ("val/acc", "max"), trial)
+    (failed,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    (queued,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert queued.system_attrs["fixed_params"] == failed.params  # what the next trial asked will use
+    assert queued.user_attrs["retry_of"] == failed.number

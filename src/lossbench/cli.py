@@ -109,6 +109,7 @@ def compare(args: argparse.Namespace) -> int:
 
 def tune(args: argparse.Namespace) -> int:
     from lossbench.errors import LossbenchError
+    from lossbench.interrupt import RunInterrupted
     from lossbench.tune.runner import tune as run_tune
     from lossbench.tune.study import Plan
 
@@ -128,6 +129,13 @@ def tune(args: argparse.Namespace) -> int:
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as err:  # SIGTERM or Ctrl-C inside a trial or a final run
+        print(
+            f"lossbench tune: stopped by {err.signal_name}; the same command continues it (finished trials "
+            "and final runs are kept)",
+            file=sys.stderr,
+        )
+        return err.exit_status
     print(f"tune: report {out / 'report.html'}; studies in {plan.storage_url}")
     return 0
 

@@ -30,6 +30,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
+from lossbench.interrupt import RunInterrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, monitor_of, run_job
 
@@ -136,6 +137,10 @@ def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Tri
         trial.set_user_attr("diverged", str(err))
         trial.study.tell(trial, state=TrialState.PRUNED)
         return
+    except RunInterrupted:  # SIGTERM or Ctrl-C: the same command tries these parameters again
+        trial.study.tell(trial, state=TrialState.FAIL)
+        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        raise
     except BaseException:
         trial.study.tell(trial, state=TrialState.FAIL)
         raise
