@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -61,3 +64,19 @@ def test_unknown_option_lists_valid_ones(tmp_path):
     assert "Could not find 'loss/nope'" in err
     for option in ("ce", "focal", "mse", "huber", "bce"):
         assert f"\t{option}\n" in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "--cfg=job", "--shell-completion"])
+def test_the_command_line_answers_without_loading_torch(tmp_path, flag):
+    """--help, --cfg job and shell completion parse the config only: torch and Lightning stay unloaded."""
+    args = [flag, "query=loss="] if flag == "--shell-completion" else [flag]
+    code = (
+        f"import sys; sys.argv = ['train.py', *{args!r}]; from lossbench.train import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', [m for m in ('torch', 'lightning') if m in sys.modules])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "loaded: []"

@@ -16,7 +16,7 @@ from lossbench.data import (
 )
 from lossbench.errors import DataError
 from lossbench.losses.base import Task
-from lossbench.train import run
+from lossbench.run import run
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_gpu_trainer_without_a_gpu(tmp_path):
 
 def test_class_count_loss_on_regression_data_is_a_task_mismatch(make_cfg):
     from lossbench.errors import LossTaskMismatchError
-    from lossbench.train import run
+    from lossbench.run import run
 
     with pytest.raises(LossTaskMismatchError, match="loss=ldam cannot train on data=diabetes"):
         run(make_cfg("loss=ldam", "data=diabetes", "logger=none"))
@@ -73,14 +73,14 @@ def test_class_count_loss_on_regression_data_is_a_task_mismatch(make_cfg):
 
 def test_bce_pos_weight_must_match_the_outputs(make_cfg):
     from lossbench.errors import ConfigError
-    from lossbench.train import run
+    from lossbench.run import run
 
     with pytest.raises(ConfigError, match="loss.pos_weight has 2 values but the model has 1 output"):
         run(make_cfg("loss=bce", "data=breast_cancer", "loss.pos_weight=[1.0,2.0]", "logger=none"))
 
 
 def test_monitor_mode_follows_the_metric(make_cfg):
-    from lossbench.train import run
+    from lossbench.run import run
 
     summary = run(make_cfg("monitor.metric=val/nll", "logger=none", "trainer.max_epochs=1"))
     assert summary["monitor"]["mode"] == "min"

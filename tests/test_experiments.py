@@ -9,7 +9,7 @@ from lossbench.config import CONFIG_DIR, group_options
 from lossbench.data.stressors import long_tail_counts
 from lossbench.errors import ConfigError
 from lossbench.models import build_model
-from lossbench.train import run
+from lossbench.run import run
 from tests.fake_vision import write_cifar
 
 EMBEDDED = ("imbalanced_digits", "noisy_digits", "outlier_regression")

@@ -15,7 +15,7 @@ from lossbench.data.image_folder import ImageFolderDataModule
 from lossbench.data.loader import BatchSpec, FolderBatchSampler
 from lossbench.data.stressors import long_tail_counts
 from lossbench.errors import ConfigError, DataError
-from lossbench.train import run
+from lossbench.run import run
 from tests.conftest import read_metrics, run_cli
 
 CLASSES = ("cat", "dog", "fox")

@@ -13,7 +13,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from lossbench.train import _build_module, run
+from lossbench.build import build_module
+from lossbench.run import run
 from tests.conftest import ROOT, run_cli
 
 PROBE = "+callbacks.probe._target_=tests.lightning_probe.StepProbe"
@@ -81,7 +82,7 @@ def _fit(make_cfg, *overrides: str) -> tuple[L.Trainer, dict[str, torch.Tensor]]
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
     dm.setup("fit")
-    _, _, module = _build_module(cfg, dm)
+    _, _, module = build_module(cfg, dm)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(module, datamodule=dm)
     return trainer, {k: v.detach().clone() for k, v in module.model.state_dict().items()}

@@ -6,7 +6,7 @@ import pytest
 
 from lossbench.config import group_options, losses_for_task
 from lossbench.losses import Task
-from lossbench.train import run
+from lossbench.run import run
 
 FAST = (
     "logger=none",

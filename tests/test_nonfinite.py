@@ -10,7 +10,7 @@ import torch
 from lossbench.errors import NonFiniteLossError
 from lossbench.losses import CrossEntropyLoss
 from lossbench.nonfinite import DEFAULT_EVERY_N_STEPS, NonFiniteGuard, default_every_n_steps
-from lossbench.train import run
+from lossbench.run import run
 
 
 def _message(value: float, step: int) -> str:

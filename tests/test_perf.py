@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lossbench.perf import FILENAME as STEP_TIMES
-from lossbench.train import run
+from lossbench.run import run
 from tests.conftest import ROOT
 
 TIMER = "+callbacks.step_timer._target_=lossbench.perf.StepTimer"
@@ -39,7 +39,7 @@ def test_import_keeps_heavy_optional_modules_off_the_path(tmp_path: Path) -> Non
     """W&B loads only with a W&B logger, the report (plots) only for ``lossbench compare``. (torchvision
     and matplotlib are imported by torchmetrics itself, which Lightning imports: not ours to defer.)"""
     loaded = _python(
-        "import sys, lossbench.train, os; "
+        "import sys, lossbench.run, os; "
         "print([m for m in ('wandb', 'lossbench.report', 'lossbench.report.plots') if m in sys.modules])",
         cwd=tmp_path,
     )

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lossbench.loggers import resolve_wandb_mode
-from lossbench.train import run
+from lossbench.run import run
 from tests.conftest import ROOT, read_metrics, run_cli
 
 RESUMABLE = ("trainer.max_epochs=15", "model.dropout=0.3", "optim=sgd")

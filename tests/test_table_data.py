@@ -14,8 +14,8 @@ from sklearn.datasets import load_diabetes, load_wine
 from lossbench.config import losses_for_task
 from lossbench.data.table import TableDataModule
 from lossbench.errors import ConfigError, DataError
+from lossbench.run import run
 from lossbench.task import Task
-from lossbench.train import run
 from tests.conftest import read_metrics, run_cli
 
 FAST = ("logger=none", "callbacks=none", "trainer.max_epochs=2")

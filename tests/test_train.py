@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lossbench.errors import ConfigError, LossTaskMismatchError
-from lossbench.train import run
+from lossbench.run import run
 from tests.conftest import read_metrics, run_cli
 
 SKELETON_LOSSES = ("ce", "bce", "focal", "mse", "huber")

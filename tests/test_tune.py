@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from lossbench.cli import main as cli_main
 from lossbench.config import CONFIG_DIR, group_options
 from lossbench.report.budget import expected_max, ranking_changes
-from lossbench.train import run
+from lossbench.run import run
 from lossbench.tune.pruning import OptunaPruning
 from lossbench.tune.space import search_space
 from tests.conftest import ROOT

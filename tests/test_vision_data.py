@@ -10,7 +10,7 @@ from lossbench.data import TorchvisionDataModule
 from lossbench.data.transforms import Normalize, PadCropFlip
 from lossbench.data.vision import expected_files
 from lossbench.errors import DataError
-from lossbench.train import run
+from lossbench.run import run
 from tests.fake_vision import write_cifar, write_mnist
 
 

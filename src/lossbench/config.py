@@ -9,7 +9,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 #: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
 #: Hydra's ``hydra.searchpath=[file://./my_conf]``)

@@ -38,6 +38,13 @@ def plain_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
 
 
+def run_overrides() -> list[str]:
+    """The running Hydra job's command-line overrides (none outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def requeued() -> bool:
     """True in a Slurm job that was requeued (preempted or timed out, then started again)."""
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0

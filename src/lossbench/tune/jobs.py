@@ -38,7 +38,7 @@ def compose_job(overrides: list[str], run_dir: Path, monitor: tuple[str, str], t
 
 
 def run_job(cfg: DictConfig, callbacks: list[Any]) -> dict[str, Any]:
-    from lossbench.train import run
+    from lossbench.run import run
 
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     return run(cfg, extra_callbacks=callbacks)

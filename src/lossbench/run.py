@@ -1,0 +1,195 @@
+"""One run: check the config, build data/model/loss, fit, test the best checkpoint, write the run's files.
+
+:func:`run` is what ``python train.py`` (:mod:`lossbench.train`), ``lossbench tune`` and the tests call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.build import (
+    build_data,
+    build_module,
+    check_accelerator,
+    check_trainer_options,
+    describe_data,
+)
+from lossbench.checkpointing import OverridesInCheckpoint
+from lossbench.config import check_required, check_types, chosen
+from lossbench.data.base import InMemoryDataModule
+from lossbench.errors import ConfigError
+from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
+from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
+from lossbench.metrics import resolve_monitor
+from lossbench.perf import Stopwatch
+from lossbench.predictions import FILENAME as PREDICTIONS_FILE
+from lossbench.predictions import save_test_predictions
+from lossbench.resume import (
+    LAST_CHECKPOINT,
+    checkpoint_epoch,
+    drop_csv_rows_after_epoch,
+    resume_checkpoint,
+    run_overrides,
+    wandb_run_id,
+)
+from lossbench.sweep import in_multirun
+
+log = logging.getLogger("lossbench")
+
+#: the class index -> label map of a data set with named classes, in the run dir
+LABELS_FILE = "labels.json"
+
+# Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (a CUDA check that leaves CUDA uninitialised, so
+# forked processes can still use it). Where no GPU is visible, every torch.cuda.is_available() then tries
+# to load NVML again (~70 µs; torch's optimizers ask twice per step): with no GPU there is nothing to
+# protect, so use torch's own check.
+if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
+
+# noise from dependencies that says nothing about the user's run
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
+
+
+def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
+
+
+@contextmanager
+def stopped_by(trainer: Any, output_dir: Path) -> Iterator[None]:
+    """A SIGTERM or Ctrl-C during fit/test becomes :class:`RunInterrupted` saying how to continue."""
+    try:
+        with stopped_by_signal(trainer):
+            yield
+    except RunInterrupted as err:
+        last = output_dir / LAST_CHECKPOINT
+        sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
+        last_epoch = checkpoint_epoch(last) if last.is_file() else None
+        message = interrupted_message(err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir)
+        raise RunInterrupted(err.signal_name, message) from None
+
+
+def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train, validate and test one configuration; write ``metrics.json``; return its contents.
+
+    ``extra_callbacks`` join the configured ones (``lossbench tune`` passes its pruning callback). With
+    ``test=false`` the test split is never read (tuning trials): no test metrics, no predictions.
+    """
+    start = time.perf_counter()
+    watch = Stopwatch()  # phase wall times, in metrics.json as `timings` (see scripts/bench.py)
+    output_dir = Path(cfg.paths.output_dir)
+    check_required(cfg)
+    check_types(cfg)
+    check_accelerator(cfg)
+    check_trainer_options(cfg)
+    overrides = run_overrides()
+    ckpt_path = resume_checkpoint(cfg, output_dir, overrides, sweep_job=in_multirun())
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    with watch("data"):
+        dm = build_data(cfg)
+    # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
+    cfg.monitor.metric, cfg.monitor.mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task)
+    with watch("model"):
+        loss, model, module = build_module(cfg, dm)
+    if cfg.monitor.metric not in module.metric_names("val"):
+        raise ConfigError(
+            f"monitor.metric={cfg.monitor.metric} is not a logged validation metric: choose one of "
+            f"{', '.join(module.metric_names('val'))}"
+        )
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    with watch("callbacks"):
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
+    wandb_id = None
+    if rank_zero_only.rank == 0:
+        # a resumed run keeps its W&B run id and drops CSV rows of epochs it is about to train again
+        wandb_id = wandb_run_id(output_dir, ckpt_path)
+        if ckpt_path is not None:
+            drop_csv_rows_after_epoch(output_dir / "csv" / "metrics.csv", checkpoint_epoch(ckpt_path))
+            log.info("resuming from %s", ckpt_path)
+    try:
+        with watch("loggers"):
+            loggers = build_loggers(cfg.get("logger"), config=resolved, wandb_id=wandb_id)
+        with watch("trainer"):
+            trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        if trainer.world_size == 1:
+            with watch("wandb_init"):  # what W&B's lazy init would cost at the start of fit
+                init_wandb_run(loggers)
+        with watch("fit"), stopped_by(trainer, output_dir):
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+        checkpoint = trainer.checkpoint_callback
+        best_path = checkpoint.best_model_path if checkpoint is not None else ""
+        best = checkpoint.best_model_score if checkpoint is not None else None
+        val = _floats(trainer.callback_metrics, "val/")
+        testing = bool(cfg.get("test", True))
+        test_results = []
+        if testing:
+            with watch("test"), stopped_by(trainer, output_dir):
+                test_results = trainer.test(
+                    module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+                )
+        summary: dict[str, Any] = {
+            "status": "ok",
+            "loss": chosen("loss", type(loss).__name__),
+            "data": chosen("data"),
+            "model": chosen("model"),
+            "seed": cfg.seed,
+            "data_seed": cfg.data_seed,
+            "overrides": overrides,
+            "monitor": {
+                "metric": cfg.monitor.metric,
+                "mode": cfg.monitor.mode,
+                "best": float(best) if best is not None else val.get(cfg.monitor.metric),
+                "best_checkpoint": best_path,
+            },
+            "val": val,
+            "test": _floats(test_results[0] if test_results else {}, "test/"),
+            "epochs": trainer.current_epoch,
+            "data_info": describe_data(dm),
+            "wall_s": round(time.perf_counter() - start, 3),
+            "timings": watch.times,
+            "config": {k: v for k, v in resolved.items() if k != "hydra"},
+        }
+        if trainer.is_global_zero:
+            write_run_files(summary, output_dir)
+            if testing:  # test-set probabilities of the tested checkpoint, for the reliability diagrams
+                write_predictions(trainer, module, dm, best_path, output_dir)
+        log_wandb_summary(summary)  # best val + test metrics in the W&B run summary
+        return summary
+    finally:
+        finish_wandb()
+
+
+def write_run_files(summary: dict[str, Any], output_dir: Path) -> None:
+    """``metrics.json``, and ``labels.json`` (class index -> the data's own label) where classes are named."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    if summary["data_info"].get("labels") is not None:
+        labels = dict(enumerate(summary["data_info"]["labels"]))
+        (output_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2))
+
+
+def write_predictions(trainer: Any, module: Any, dm: Any, best_path: str, output_dir: Path) -> None:
+    """``predictions.npz`` of the tested checkpoint (one process: ``trainer.test`` left its weights)."""
+    tested = best_path if trainer.world_size > 1 and best_path else None
+    if trainer.world_size == 1 or isinstance(dm, InMemoryDataModule):
+        save_test_predictions(module, dm, output_dir / PREDICTIONS_FILE, tested)
+    else:  # a streamed test split is sharded over the processes
+        log.info("no %s under DDP for a streamed data set: test it on one process", PREDICTIONS_FILE)
