@@ -33,12 +33,12 @@ bench: install  ## performance benchmark (scripts/bench.py): table + JSON in ben
 	$(PY) scripts/bench.py $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests scripts train.py
-	$(VENV)/bin/ruff format --check src tests scripts train.py
+	$(VENV)/bin/ruff check src tests scripts train.py eval.py
+	$(VENV)/bin/ruff format --check src tests scripts train.py eval.py
 
 format: install
-	$(VENV)/bin/ruff format src tests scripts train.py
-	$(VENV)/bin/ruff check --fix src tests scripts train.py
+	$(VENV)/bin/ruff format src tests scripts train.py eval.py
+	$(VENV)/bin/ruff check --fix src tests scripts train.py eval.py
 
 clean:  ## remove run outputs (not the venv)
 	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache

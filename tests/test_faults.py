@@ -60,10 +60,10 @@ def _csv_epochs(run_dir: Path, metric: str) -> list[int]:
 def _past_best(run_dir: Path) -> bool:
     """last.ckpt holds an epoch after the best one (the best checkpoint is then no longer the latest)."""
     last = run_dir / "checkpoints" / "last.ckpt"
-    best = list((run_dir / "checkpoints").glob("best-epoch=*.ckpt"))
+    best = list((run_dir / "checkpoints").glob("best_epoch_*.ckpt"))
     if not last.is_file() or len(best) != 1:
         return False
-    return _epoch(last) > int(best[0].stem.split("=")[1]) + 1
+    return _epoch(last) > int(best[0].stem.rsplit("_", 1)[1]) + 1
 
 
 # --- SIGTERM, Ctrl-C and Slurm's requeue, end to end -------------------------------------------------

@@ -1,0 +1,6 @@
+"""Test a run's checkpoint with that run's config: ``python eval.py ckpt_path=<run dir>/checkpoints/<file>``."""
+
+from lossbench.evaluate import main
+
+if __name__ == "__main__":
+    main()
