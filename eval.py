@@ -1,4 +1,4 @@
-"""Test a run's checkpoint with that run's config: ``python eval.py ckpt_path=<run dir>/checkpoints/<file>``."""
+"""Test a checkpoint with its run's config: ``python eval.py ckpt_path=<run dir>/checkpoints/<file>``."""
 
 from lossbench.evaluate import main
 

@@ -15,7 +15,8 @@ from tests.conftest import ROOT, read_metrics, run_cli
 
 @pytest.mark.slow
 def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
-    run_cli(
+    args = ("loss=focal", "data_seed=3", "trainer.max_epochs=3", "logger=csv", "hydra.run.dir=run")
+    run_cli(*args, cwd=tmp_path)
         "loss=focal", "data_seed=3", "trainer.max_epochs=3", "logger=csv", "hydra.run.dir=run", cwd=tmp_path
     )
     trained = read_metrics(tmp_path / "run")
