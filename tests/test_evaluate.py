@@ -17,8 +17,6 @@ from tests.conftest import ROOT, read_metrics, run_cli
 def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     args = ("loss=focal", "data_seed=3", "trainer.max_epochs=3", "logger=csv", "hydra.run.dir=run")
     run_cli(*args, cwd=tmp_path)
-        "loss=focal", "data_seed=3", "trainer.max_epochs=3", "logger=csv", "hydra.run.dir=run", cwd=tmp_path
-    )
     trained = read_metrics(tmp_path / "run")
     best = trained["monitor"]["best_checkpoint"]
     assert "=" not in best.rsplit("/", 1)[1], "checkpoint names pass as ckpt_path=<file> unquoted"
