@@ -80,7 +80,7 @@ def test_sigterm_after_the_best_epoch_keeps_last_epoch_and_resume_matches(tmp_pa
     assert proc.returncode == 143, out[-2000:]
     last = _epoch(run_dir / "checkpoints" / "last.ckpt")
     assert f"holds epoch {last}, the last one finished" in out and "resume=true" in out
-    assert not (run_dir / "metrics.json").exists()
+    assert read_metrics(run_dir)["status"] == "interrupted"
     assert _csv_epochs(run_dir, "val/acc")[-1] in (last, last + 1)  # at most the epoch being validated
     wandb_id = (run_dir / "wandb_run_id").read_text()
 

@@ -53,8 +53,9 @@ def main(cfg: DictConfig) -> float | None:
         summary = run(cfg)
     except RunInterrupted as err:
         log.error("%s", err)
-        if multirun:  # the sweep stops here: its table, then the signal's exit status
+        if rank_zero_only.rank == 0:  # metrics.json says so until resume=true finishes the run
             record_failure(cfg, err, status="interrupted")
+        if multirun:  # the sweep stops here: its table, then the signal's exit status
             print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
             log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
         raise SystemExit(err.exit_status) from None
