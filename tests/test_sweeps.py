@@ -169,3 +169,17 @@ def test_job_gpu_resolver_pins_a_job_to_one_device():
     cfg = hydra_cfg("trainer.devices=${lossbench.job_gpu:}")
     HydraConfig.instance().set_config(cfg)
     assert list(cfg.trainer.devices) == [0]
+
+
+@pytest.mark.slow
+def test_a_four_job_sweep_prints_a_line_or_so_per_step_not_pages(tmp_path):
+    """W&B quiet, Lightning's start-up lines only in each job's log file, no test table per job."""
+    sweep = ("-m", "loss=ce,focal,mse,huber", "trainer.max_epochs=2", "hydra.sweep.dir=sw")
+    proc = run_cli(*sweep, cwd=tmp_path)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) <= 60, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "Tip:" not in text and "GPU available" not in text and "Test metric" not in text
+    assert "4 jobs, 4 ok" in text and text.count("| best val/acc=") == 4
+    assert "GPU available" in (tmp_path / "sw" / "0" / "train.log").read_text(), "kept in the job's log"
+    assert "v_num" not in text and "train/loss:" in text, "the bar shows the train loss, not v_num"

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError, check_choice
 
@@ -92,9 +92,14 @@ def build_loggers(
             tags = [*(logger_cfg.get("tags") or []), *stressor_tags(config)]
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
+            logger_cfg = OmegaConf.to_container(logger_cfg, resolve=True)
+            if logger_cfg.pop("quiet", False):  # W&B's own console output, shortened
+                import wandb
+
+                extra["settings"] = wandb.Settings(quiet=True)
             factory = instantiate(logger_cfg, mode=mode, tags=tags, _partial_=True, **extra)
             loggers.append(factory(config=config))
-            log.info("W&B logging %s to %s", mode, logger_cfg.save_dir)
+            log.info("W&B logging %s to %s", mode, logger_cfg["save_dir"])
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers

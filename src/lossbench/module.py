@@ -172,9 +172,9 @@ class LossBenchModule(L.LightningModule):
         self._train_loss_weight = 0
         value = self.train_loss.compute()  # synced across DDP ranks
         self.train_loss.reset()
-        self.log(
-            "train/loss", value, on_step=False, on_epoch=True, batch_size=1, logger=False
-        )  # progress bar
+        self.log(  # for callbacks and the progress bar; the loggers get it below, at the right step
+            "train/loss", value, on_step=False, on_epoch=True, batch_size=1, logger=False, prog_bar=True
+        )
         # the step Lightning gives the validation metrics that follow (it counts this batch after them)
         step = self.global_step - 1
         for logger in self.loggers:  # rank-zero-only loggers: no-ops on other ranks

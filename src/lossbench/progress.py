@@ -25,6 +25,15 @@ class SparseRichProgressBar(RichProgressBar):
         super().__init__(**kwargs)
         self.every_n_batches = max(1, int(every_n_batches))
 
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """The bar's metrics: the epoch's train loss and the monitored validation metric, not ``v_num``."""
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        monitor = getattr(pl_module, "monitor", None)
+        if monitor and monitor in trainer.callback_metrics:
+            metrics[monitor] = float(trainer.callback_metrics[monitor])
+        return metrics
+
     def _due(self, batch_idx: int, last: bool) -> bool:
         return last or (batch_idx + 1) % self.every_n_batches == 0
 

@@ -35,6 +35,7 @@ from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import ConfigError
 from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
+from lossbench.logs import route_lightning_to_root
 from lossbench.metrics import resolve_monitor
 from lossbench.perf import Stopwatch
 from lossbench.predictions import FILENAME as PREDICTIONS_FILE
@@ -60,6 +61,8 @@ LABELS_FILE = "labels.json"
 # protect, so use torch's own check.
 if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
     os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
+
+route_lightning_to_root()  # each Lightning message once, through Hydra's handlers
 
 # noise from dependencies that says nothing about the user's run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -142,8 +145,12 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
         test_results = []
         if testing:
             with watch("test"), stopped_by(trainer, output_dir):
-                test_results = trainer.test(
-                    module, datamodule=dm, ckpt_path=best_path or None, verbose=True, weights_only=True
+                test_results = trainer.test(  # the results table, unless one of many jobs
+                    module,
+                    datamodule=dm,
+                    ckpt_path=best_path or None,
+                    verbose=not in_multirun(),
+                    weights_only=True,
                 )
         summary: dict[str, Any] = {
             "status": "ok",

@@ -1,0 +1,45 @@
+"""What the console shows: each message once, Lightning's start-up chatter kept to the job's log file.
+
+Lightning's top-level package attaches its own console handler to the ``lightning`` logger; once Hydra has
+configured logging, its sub-packages also pass every message to the root handlers, so each one would
+print twice. :func:`route_lightning_to_root` leaves the root's handlers (console and ``<job>.log``) alone
+to print them. :class:`ConsoleFilter` (on Hydra's console handler, ``conf/hydra/default.yaml``) drops
+Lightning's advertisement for its cloud logger, and, inside a multirun, Lightning's other INFO lines
+("GPU available", "Restoring states from ..."): they stay in each job's log file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+#: messages that never reach the console (Lightning's tip about its cloud logging product)
+_ADVERTISEMENTS = ("💡 Tip:",)
+
+
+def route_lightning_to_root() -> None:
+    """Remove the ``lightning`` logger's own console handler when the root logger has handlers."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
+class ConsoleFilter(logging.Filter):
+    """Console filter: no advertisements; in a multirun, Lightning's INFO lines only in the job's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("lightning"):
+            return True
+        if isinstance(record.msg, str) and record.msg.startswith(_ADVERTISEMENTS):
+            return False
+        return record.levelno > logging.INFO or not _in_multirun()
+
+
+def _in_multirun() -> bool:
+    from lossbench.sweep import in_multirun
+
+    return in_multirun()
