@@ -19,7 +19,7 @@ def test_each_loss_trains_to_90_percent_on_digits(make_cfg, tmp_path, loss):
     written = read_metrics(tmp_path)
     assert written["test"] == summary["test"] and written["loss"] == loss
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert summary["monitor"]["best_checkpoint"].startswith(str(tmp_path / "checkpoints" / "best-"))
+    assert summary["monitor"]["best_checkpoint"].startswith(str(tmp_path / "checkpoints" / "best_epoch_"))
     assert (tmp_path / "csv" / "metrics.csv").is_file()
 
 
