@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from lossbench.config import group_options
 from tests.conftest import run_cli
 
-GROUPS = ("loss", "data", "model", "optim", "trainer", "logger", "callbacks")
+GROUPS = ("loss", "data", "model", "optim", "trainer", "logger", "callbacks", "debug")
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -53,7 +53,7 @@ def test_cfg_job_prints_clean_tree(tmp_path):
     cfg = OmegaConf.create(out)
     assert "hydra" not in cfg
     assert cfg.loss._target_ == "lossbench.losses.HuberLoss" and cfg.loss.delta == 0.5
-    assert set(GROUPS) <= set(cfg.keys())
+    assert set(GROUPS) - {"debug"} <= set(cfg.keys())  # debug= presets set other keys, none of their own
     assert not (tmp_path / "outputs").exists(), "--cfg must not start a run"
 
 

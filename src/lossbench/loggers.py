@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import netrc
 import os
@@ -101,8 +102,24 @@ def build_loggers(
             loggers.append(factory(config=config))
             log.info("W&B logging %s to %s", mode, logger_cfg["save_dir"])
         else:
-            loggers.append(instantiate(logger_cfg))
+            loggers.append(_instantiate_optional(name, logger_cfg))
     return loggers
+
+
+#: loggers whose package is an optional extra of lossbench: logger name -> (module, extra)
+OPTIONAL_LOGGERS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
+
+
+def _instantiate_optional(name: str, logger_cfg: DictConfig) -> Logger:
+    """Instantiate a logger; a missing optional package is a :class:`ConfigError` naming the extra."""
+    if name in OPTIONAL_LOGGERS:
+        module, extra = OPTIONAL_LOGGERS[name]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"logger={name} needs the {module} package, which is not installed: "
+                f"pip install 'lossbench[{extra}]', or choose logger=csv"
+            )
+    return instantiate(logger_cfg)
 
 
 #: data stressors that become W&B tags (``imbalance=100``, ``noise=0.2``) when set to a non-trivial value

@@ -6,11 +6,13 @@ print twice. :func:`route_lightning_to_root` leaves the root's handlers (console
 to print them. :class:`ConsoleFilter` (on Hydra's console handler, ``conf/hydra/default.yaml``) drops
 Lightning's advertisement for its cloud logger, and, inside a multirun, Lightning's other INFO lines
 ("GPU available", "Restoring states from ..."): they stay in each job's log file.
+:func:`print_config_tree` prints the composed config (``extras.print_config=true``).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 #: messages that never reach the console (Lightning's tip about its cloud logging product)
 _ADVERTISEMENTS = ("💡 Tip:",)
@@ -43,3 +45,23 @@ def _in_multirun() -> bool:
     from lossbench.sweep import in_multirun
 
     return in_multirun()
+
+
+def print_config_tree(cfg: Any) -> None:
+    """Print the composed config (without ``hydra``) as a Rich tree, one branch per top-level group."""
+    from omegaconf import OmegaConf
+    from rich import print as rich_print
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", guide_style="dim")
+    for key in cfg:
+        if key == "hydra":
+            continue
+        node = cfg[key]
+        try:
+            text = OmegaConf.to_yaml(node, resolve=True) if OmegaConf.is_config(node) else f"{node}\n"
+        except Exception:  # an interpolation that resolves only at run time (e.g. monitor: null defaults)
+            text = OmegaConf.to_yaml(node) if OmegaConf.is_config(node) else f"{node}\n"
+        tree.add(str(key)).add(Syntax(text, "yaml", background_color="default"))
+    rich_print(tree)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from lossbench.config import CONFIG_DIR
 from lossbench.errors import LossbenchError
+from lossbench.logs import print_config_tree
 from lossbench.resume import finished_run, requeued, run_overrides
 from lossbench.sweep import (
     check_ddp_in_multirun,
@@ -42,6 +43,8 @@ def main(cfg: DictConfig) -> float | None:
     from lossbench.run import run  # torch and Lightning load here, after Hydra has parsed the command line
 
     multirun = in_multirun()
+    if (cfg.get("extras") or {}).get("print_config") and rank_zero_only.rank == 0:
+        print_config_tree(cfg)
     try:
         if multirun:
             check_ddp_in_multirun(cfg.get("trainer"))
