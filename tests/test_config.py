@@ -52,7 +52,7 @@ def test_cfg_job_prints_clean_tree(tmp_path):
     out = run_cli("--cfg", "job", "loss=huber", "loss.delta=0.5", cwd=tmp_path).stdout
     cfg = OmegaConf.create(out)
     assert "hydra" not in cfg
-    assert cfg.loss._target_ == "lossbench.losses.HuberLoss" and cfg.loss.delta == 0.5
+    assert cfg.loss._target_ == "lossbench.losses.square.HuberLoss" and cfg.loss.delta == 0.5
     assert set(GROUPS) - {"debug"} <= set(cfg.keys())  # debug= presets set other keys, none of their own
     assert not (tmp_path / "outputs").exists(), "--cfg must not start a run"
 
@@ -80,3 +80,17 @@ def test_the_command_line_answers_without_loading_torch(tmp_path, flag):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
+def test_every_target_names_its_defining_module():
+    """``_target_: lossbench.losses.focal.FocalLoss``: one hop from a config file to the class."""
+    import re
+
+    from hydra.utils import get_object
+
+    from lossbench.config import CONFIG_DIR
+
+    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
+        for target in re.findall(r"_target_: (lossbench\.[\w.]+)", path.read_text()):
+            module = target.rsplit(".", 1)[0]
+            assert get_object(target).__module__ == module, f"{path.name}: {target} is defined elsewhere"
