@@ -32,7 +32,8 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 9. ``shared``: ``python train.py logger=csv`` with OMP_WAIT_POLICY=PASSIVE (``train.py``'s default) vs
    OpenMP's own default, on an idle machine and with one busy process per core beside it.
 
-The table is rendered by ``scripts/bench_render.py``. Writes ``benchmarks/results/bench-<time>.{md,json}`` (and ``latest.{md,json}``) and prints the table.
+The table is rendered by ``scripts/bench_render.py``. Writes ``benchmarks/results/bench-<time>.{md,json}``
+(and ``latest.{md,json}``) and prints the table.
 Subprocesses run with ``WANDB_MODE=offline``: nothing leaves the machine.
 """
 
