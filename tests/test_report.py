@@ -241,14 +241,14 @@ def test_report_html_renders_in_headless_chromium(sweep_dir, tmp_path):
 
 
 def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
-    from lossbench.report.collect import RunRecord
+    from lossbench.report.collect import ReportRun
     from lossbench.report.stats import summarize
 
     runs = []
     for loss in ("ce", "focal"):
         for seed in (0, 1):
             for data_seed in (0, 1):
-                r = RunRecord(f"{loss}-{seed}-{data_seed}", "ok", loss=loss, data="digits", seed=seed)
+                r = ReportRun(f"{loss}-{seed}-{data_seed}", "ok", loss=loss, data="digits", seed=seed)
                 r.data_seed = data_seed
                 bonus = 0.02 if loss == "focal" else 0.0
                 r.metrics = {"test/acc": 0.9 + 0.01 * seed + 0.001 * data_seed + bonus}

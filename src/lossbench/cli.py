@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lossbench.record import read_record
+
+if TYPE_CHECKING:
+    from lossbench.report.collect import ReportRun
 
 log = logging.getLogger("lossbench")
 
 
-def _wandb_target(runs) -> tuple[str | None, str | None, str | None]:
+def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | None]:
     """(project, entity, group) of the W&B logger the local runs used, or Nones when they used none."""
     for r in runs:
-        metrics = Path(r.run_dir) / "metrics.json"
-        if not r.ok or not metrics.is_file():
+        if not r.ok:
             continue
-        wb = ((json.loads(metrics.read_text()).get("config") or {}).get("logger") or {}).get("wandb")
-        if wb and wb.get("mode", "auto") != "disabled":
+        logger = (read_record(Path(r.run_dir)).config or {}).get("logger")
+        wb = logger.get("wandb") if isinstance(logger, dict) else None
+        if isinstance(wb, dict) and wb.get("mode", "auto") != "disabled":
             return wb.get("project"), wb.get("entity"), wb.get("group")
     return None, None, None
 

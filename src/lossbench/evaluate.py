@@ -57,7 +57,8 @@ def _evaluate_app(cfg: DictConfig) -> None:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Test ``cfg.ckpt_path`` on the test split; write ``metrics.json`` and ``predictions.npz``."""
+    """Test ``cfg.ckpt_path`` on the test split; write its record (``metrics.json``, with
+    ``evaluated_checkpoint``) and ``predictions.npz``; return the record as its JSON object."""
     import lightning as L
     from hydra.utils import instantiate
 
@@ -65,6 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from lossbench.config import check_required, check_types, chosen
     from lossbench.loggers import build_loggers, finish_wandb
     from lossbench.metrics import resolve_monitor
+    from lossbench.record import OK, RunRecord
     from lossbench.resume import read_checkpoint
     from lossbench.run import _floats, write_predictions, write_run_files
 
@@ -83,23 +85,23 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         loggers = build_loggers(cfg.get("logger"), config=resolved)
         trainer = instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
         results = trainer.test(module, datamodule=dm, ckpt_path=str(checkpoint), weights_only=True)
-        summary = {
-            "status": "ok",
-            "evaluated_checkpoint": str(checkpoint.resolve()),
-            "loss": chosen("loss", type(loss).__name__),
-            "data": chosen("data"),
-            "model": chosen("model"),
-            "seed": cfg.seed,
-            "data_seed": cfg.data_seed,
-            "overrides": run_overrides(),
-            "test": _floats(results[0] if results else {}, "test/"),
-            "data_info": describe_data(dm),
-            "config": {k: v for k, v in resolved.items() if k != "hydra"},
-        }
+        record = RunRecord(
+            OK,
+            evaluated_checkpoint=str(checkpoint.resolve()),
+            loss=chosen("loss", type(loss).__name__),
+            data=chosen("data"),
+            model=chosen("model"),
+            seed=cfg.seed,
+            data_seed=cfg.data_seed,
+            overrides=run_overrides(),
+            test=_floats(results[0] if results else {}, "test/"),
+            data_info=describe_data(dm),
+            config={k: v for k, v in resolved.items() if k != "hydra"},
+        )
         if trainer.is_global_zero:
-            write_run_files(summary, output_dir)
+            write_run_files(record, output_dir)
             write_predictions(trainer, module, dm, str(checkpoint), output_dir)
-        return summary
+        return record.to_dict()
     finally:
         finish_wandb()
 

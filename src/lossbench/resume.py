@@ -15,7 +15,6 @@ continues another job's checkpoint.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import secrets
 import string
@@ -26,6 +25,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
+from lossbench.record import FILENAME, read_record
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 WANDB_ID_FILE = "wandb_run_id"
@@ -174,16 +174,13 @@ def resume_checkpoint(
 
 
 def finished_run(output_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
-    """The record of a sweep job that already finished in ``output_dir`` (``status: ok``), else None."""
-    metrics = output_dir / "metrics.json"
-    try:
-        record = json.loads(metrics.read_text())
-    except (OSError, ValueError):
+    """The record of a sweep job that already finished in ``output_dir`` (``status: ok``) as its JSON
+    object, else None (no record, a cut-off one, or a job that failed or was interrupted)."""
+    record = read_record(output_dir)
+    if not record.ok:
         return None
-    if not isinstance(record, dict) or record.get("status") != "ok":
-        return None
-    _check_same_run(str(metrics), record.get("overrides"), overrides)
-    return record
+    _check_same_run(str(output_dir / FILENAME), record.overrides, overrides)
+    return record.to_dict()
 
 
 def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:

@@ -40,6 +40,7 @@ from lossbench.metrics import resolve_monitor
 from lossbench.perf import Stopwatch
 from lossbench.predictions import FILENAME as PREDICTIONS_FILE
 from lossbench.predictions import save_test_predictions
+from lossbench.record import OK, RunRecord, write_record
 from lossbench.resume import (
     LAST_CHECKPOINT,
     checkpoint_epoch,
@@ -88,7 +89,8 @@ def stopped_by(trainer: Any, output_dir: Path) -> Iterator[None]:
 
 
 def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
-    """Train, validate and test one configuration; write ``metrics.json``; return its contents.
+    """Train, validate and test one configuration; write its record (``metrics.json``); return the record as
+    its JSON object (:meth:`lossbench.record.RunRecord.to_dict`).
 
     ``extra_callbacks`` join the configured ones (``lossbench tune`` passes its pruning callback). With
     ``test=false`` the test split is never read (tuning trials): no test metrics, no predictions.
@@ -152,44 +154,44 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
                     verbose=not in_multirun(),
                     weights_only=True,
                 )
-        summary: dict[str, Any] = {
-            "status": "ok",
-            "loss": chosen("loss", type(loss).__name__),
-            "data": chosen("data"),
-            "model": chosen("model"),
-            "seed": cfg.seed,
-            "data_seed": cfg.data_seed,
-            "overrides": overrides,
-            "monitor": {
+        record = RunRecord(
+            OK,
+            loss=chosen("loss", type(loss).__name__),
+            data=chosen("data"),
+            model=chosen("model"),
+            seed=cfg.seed,
+            data_seed=cfg.data_seed,
+            overrides=overrides,
+            monitor={
                 "metric": cfg.monitor.metric,
                 "mode": cfg.monitor.mode,
                 "best": float(best) if best is not None else val.get(cfg.monitor.metric),
                 "best_checkpoint": best_path,
             },
-            "val": val,
-            "test": _floats(test_results[0] if test_results else {}, "test/"),
-            "epochs": trainer.current_epoch,
-            "data_info": describe_data(dm),
-            "wall_s": round(time.perf_counter() - start, 3),
-            "timings": watch.times,
-            "config": {k: v for k, v in resolved.items() if k != "hydra"},
-        }
+            val=val,
+            test=_floats(test_results[0] if test_results else {}, "test/"),
+            epochs=trainer.current_epoch,
+            data_info=describe_data(dm),
+            wall_s=round(time.perf_counter() - start, 3),
+            timings=watch.times,
+            config={k: v for k, v in resolved.items() if k != "hydra"},
+        )
         if trainer.is_global_zero:
-            write_run_files(summary, output_dir)
+            write_run_files(record, output_dir)
             if testing:  # test-set probabilities of the tested checkpoint, for the reliability diagrams
                 write_predictions(trainer, module, dm, best_path, output_dir)
+        summary = record.to_dict()
         log_wandb_summary(summary)  # best val + test metrics in the W&B run summary
         return summary
     finally:
         finish_wandb()
 
 
-def write_run_files(summary: dict[str, Any], output_dir: Path) -> None:
+def write_run_files(record: RunRecord, output_dir: Path) -> None:
     """``metrics.json``, and ``labels.json`` (class index -> the data's own label) where classes are named."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    if summary["data_info"].get("labels") is not None:
-        labels = dict(enumerate(summary["data_info"]["labels"]))
+    write_record(record, output_dir)
+    if (record.data_info or {}).get("labels") is not None:
+        labels = dict(enumerate(record.data_info["labels"]))
         (output_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2))
 
 

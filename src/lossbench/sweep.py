@@ -25,6 +25,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError, LossbenchError
+from lossbench.record import (
+    FAILED,
+    FILENAME,
+    INTERRUPTED,
+    MISSING,
+    OK,
+    STATUSES,
+    UNREADABLE,
+    RunRecord,
+    read_record,
+    write_record,
+)
 
 log = logging.getLogger("lossbench")
 
@@ -55,7 +67,7 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def record_failure(cfg: DictConfig, err: BaseException, status: str = "failed") -> dict[str, Any]:
+def record_failure(cfg: DictConfig, err: BaseException, status: str = FAILED) -> dict[str, Any]:
     """Write ``<job dir>/metrics.json`` with ``status: failed`` (or ``interrupted``) and return it."""
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     choices = dict(hc.runtime.choices) if hc is not None else {}
@@ -64,26 +76,28 @@ def record_failure(cfg: DictConfig, err: BaseException, status: str = "failed") 
     except Exception:  # an interpolation may be what failed: keep the raw config then
         config = OmegaConf.to_container(cfg, resolve=False)
     cause = root_error(err)
-    record = {
-        "status": status,
-        "error": {
+    record = RunRecord(
+        status,
+        error={
             "type": type(cause).__name__,
             "message": " ".join(ln.strip() for ln in str(cause).splitlines() if ln.strip()),
             "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
         },
-        "loss": choices.get("loss", "?"),
-        "data": choices.get("data", "?"),
-        "model": choices.get("model", "?"),
-        "seed": cfg.get("seed"),
-        "data_seed": cfg.get("data_seed"),
-        "overrides": list(hc.overrides.task) if hc is not None else [],
-        "job_num": hc.job.num if hc is not None and in_multirun() else None,
-        "config": config,
-    }
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(record, indent=2, default=str))
-    return record
+        loss=choices.get("loss", "?"),
+        data=choices.get("data", "?"),
+        model=choices.get("model", "?"),
+        seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config
+        data_seed=_int_or_none(cfg.get("data_seed")),
+        overrides=list(hc.overrides.task) if hc is not None else [],
+        job_num=hc.job.num if hc is not None and in_multirun() else None,
+        config=config,
+    )
+    write_record(record, Path(cfg.paths.output_dir))
+    return record.to_dict()
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --- DDP inside a multirun ------------------------------------------------------------------------------
@@ -141,34 +155,27 @@ HEADLINE = ("test/acc", "test/rmse")
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """Hydra job directories of a sweep (those holding ``.hydra/`` or ``metrics.json``), by job number."""
-    found = {p.parent for p in sweep_dir.glob("*/metrics.json")} | {
+    found = {p.parent for p in sweep_dir.glob(f"*/{FILENAME}")} | {
         p.parent for p in sweep_dir.glob("*/.hydra") if p.is_dir()
     }
     return sorted(found, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
 def read_job(job_dir: Path) -> dict[str, Any]:
-    """One job's status row: ok / failed or interrupted (with its error) / missing (no metrics.json)."""
+    """One job's status row: ok / failed or interrupted (its error) / missing or unreadable (the reason)."""
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    record = read_record(job_dir)
     row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": overrides}
-    metrics_file = job_dir / "metrics.json"
-    if not metrics_file.is_file():
-        return {**row, "status": "missing", "error": "no metrics.json (the job crashed or was killed)"}
-    try:
-        metrics = json.loads(metrics_file.read_text())
-    except json.JSONDecodeError as err:
-        return {**row, "status": "missing", "error": f"unreadable metrics.json: {err}"}
-    row.update(status=metrics.get("status", "?"), loss=metrics.get("loss"), seed=metrics.get("seed"))
-    if row["status"] in ("failed", "interrupted"):
-        error = metrics.get("error", {})
-        row["error"] = f"{error.get('type', '?')}: {error.get('message', '')}"
-    else:
-        monitor = metrics.get("monitor", {})
-        row["monitor"] = monitor.get("metric")
-        row["best"] = monitor.get("best")
-        test = metrics.get("test", {})
-        row["headline"] = next(((k, test[k]) for k in HEADLINE if k in test), None)
+    row.update(status=record.status, loss=record.loss, seed=record.seed)
+    if not record.ok:
+        row["error"] = record.reason
+        return row
+    monitor = record.monitor or {}
+    row["monitor"] = monitor.get("metric")
+    row["best"] = monitor.get("best")
+    test = record.test or {}
+    row["headline"] = next(((k, test[k]) for k in HEADLINE if k in test), None)
     return row
 
 
@@ -196,7 +203,7 @@ def render_table(rows: list[dict[str, Any]], title: str) -> Any:
     table = Table(title=title, title_justify="left")
     for col in ("job", "overrides", "status", "best val", "headline test", "error"):
         table.add_column(col, overflow="fold")
-    style = {"ok": "green", "failed": "red", "interrupted": "yellow", "missing": "yellow"}
+    style = {OK: "green", FAILED: "red", INTERRUPTED: "yellow", MISSING: "yellow", UNREADABLE: "yellow"}
     for row in rows:
         best = f"{row['monitor']}={_fmt(row['best'])}" if row.get("monitor") else ""
         headline = f"{row['headline'][0]}={_fmt(row['headline'][1])}" if row.get("headline") else ""
@@ -238,10 +245,6 @@ class SweepSummary(Callback):
         print_sweep_summary(Path(config.hydra.sweep.dir), fail=self.fail_on_job_error)
 
 
-#: the statuses a job's ``metrics.json`` can hold, and ``missing`` when there is none
-STATUSES = ("ok", "failed", "interrupted", "missing")
-
-
 def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     """Print the table of a sweep's jobs, write ``sweep_summary.json``; ``fail``: exit 1 if a job did not
     finish."""
@@ -250,7 +253,7 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     summary = [read_job(d) for d in job_dirs(sweep_dir)]
     counts = {s: sum(r["status"] == s for r in summary) for s in STATUSES}
     title = f"sweep {sweep_dir}: {len(summary)} jobs, " + ", ".join(
-        f"{n} {s}" for s, n in counts.items() if n or s != "interrupted"
+        f"{n} {s}" for s, n in counts.items() if n or s in (OK, FAILED, MISSING)
     )
     if sweep_dir.is_dir():
         (sweep_dir / "sweep_summary.json").write_text(json.dumps(summary, indent=2, default=str))

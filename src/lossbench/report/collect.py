@@ -7,13 +7,14 @@ the report lists them instead of silently dropping them.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lossbench.record import MISSING, UNREADABLE, read_record
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
@@ -27,7 +28,7 @@ def is_condition(key: str) -> bool:
 
 
 @dataclass
-class RunRecord:
+class ReportRun:
     """One training run as the report sees it."""
 
     run_dir: str
@@ -87,77 +88,62 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in values.items() if not math.isnan(v)}
 
 
-def read_run(run_dir: Path) -> RunRecord:
+def read_run(run_dir: Path) -> ReportRun:
     """The run in ``run_dir``; a ``metrics.json`` or overrides file of another shape makes it ``unreadable``
     (listed in the report) instead of stopping the report."""
     try:
         return _read_run(run_dir)
     except (ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError, OSError) as err:
-        return RunRecord(
+        return ReportRun(
             str(run_dir), "unreadable", error=f"unreadable run files: {type(err).__name__}: {err}"
         )
 
 
-def _read_run(run_dir: Path) -> RunRecord:
+def _read_run(run_dir: Path) -> ReportRun:
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = (
         [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []] if overrides_file.is_file() else []
     )
-    given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
-    seed = int(given["seed"]) if given.get("seed", "").lstrip("-").isdigit() else None
-    data_seed = int(given["data_seed"]) if given.get("data_seed", "").lstrip("-").isdigit() else None
-    metrics_file = run_dir / "metrics.json"
-    error = "no metrics.json (crashed or killed)"
-    m = None
-    if metrics_file.is_file():
-        try:
-            m = json.loads(metrics_file.read_text())
-        except json.JSONDecodeError as err:
-            return RunRecord(
-                str(run_dir),
-                "unreadable",
-                loss=given.get("loss", "?"),
-                seed=seed,
-                error=f"unreadable metrics.json: {err}",
-                overrides=overrides,
-            )
-        if not isinstance(m, dict):
-            raise ValueError(f"metrics.json holds a {type(m).__name__}, not an object")
-    if m is None:
-        return RunRecord(
+    record = read_record(run_dir)
+    if record.status in (MISSING, UNREADABLE):  # what the job was, from its overrides
+        given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+        return ReportRun(
             str(run_dir),
-            "missing",
+            record.status,
             loss=given.get("loss", "?"),
             data=given.get("data", "?"),
-            seed=seed,
-            data_seed=data_seed,
-            error=error,
+            seed=_int(given.get("seed")),
+            data_seed=_int(given.get("data_seed")),
+            error=record.reason,
             overrides=overrides,
         )
-    record = RunRecord(
+    run = ReportRun(
         str(run_dir),
-        m.get("status", "?"),
-        loss=m.get("loss", "?"),
-        data=m.get("data", "?"),
-        seed=m.get("seed"),
-        data_seed=m.get("data_seed"),
-        overrides=overrides or list(m.get("overrides", [])),
+        record.status,
+        loss=record.loss or "?",
+        data=record.data or "?",
+        seed=record.seed,
+        data_seed=record.data_seed,
+        overrides=overrides or list(record.overrides or []),
     )
-    if record.status in ("failed", "interrupted"):
-        err = m.get("error") or {}
-        record.error = f"{err.get('type', '?')}: {err.get('message', '')}"
-        return record
-    record.metrics = metric_table(m)
-    record.monitor = m.get("monitor") or {}
-    record.curves = read_curves(run_dir / "csv" / "metrics.csv")
+    if not record.ok:
+        run.error = record.reason
+        return run
+    run.monitor = record.monitor or {}
+    run.metrics = metric_table({"test": record.test, "monitor": run.monitor})
+    run.curves = read_curves(run_dir / "csv" / "metrics.csv")
     predictions = run_dir / "predictions.npz"
-    record.predictions = str(predictions) if predictions.is_file() else None
-    if record.status == "ok" and not record.metrics:
-        record.status, record.error = "missing", "metrics.json holds no test metrics"
-    return record
+    run.predictions = str(predictions) if predictions.is_file() else None
+    if not run.metrics:
+        run.status, run.error = "missing", "metrics.json holds no test metrics"
+    return run
 
 
-def collect_local(root: Path) -> list[RunRecord]:
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def collect_local(root: Path) -> list[ReportRun]:
     """Every run under ``root`` (a multirun dir, a parent of several, or one run dir)."""
     root = Path(root)
     dirs = {p.parent for p in root.rglob("metrics.json")}
@@ -172,7 +158,7 @@ def collect_local(root: Path) -> list[RunRecord]:
     return assign_variants([read_run(d) for d in sorted(dirs, key=order)])
 
 
-def assign_variants(runs: list[RunRecord]) -> list[RunRecord]:
+def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
     """Label each run: ``group`` = data + the overrides that vary across runs and are not about the loss
     or the seed; ``variant`` = loss name + its varying ``loss.*`` overrides. Runs of one group are compared;
     the runs of one variant are its seeds."""
@@ -201,7 +187,7 @@ def assign_variants(runs: list[RunRecord]) -> list[RunRecord]:
 
 
 # --- W&B ------------------------------------------------------------------------------------------------
-def collect_wandb(path: str, group: str, api: Any | None = None) -> list[RunRecord]:
+def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportRun]:
     """Runs of W&B group ``group`` in ``entity/project`` ``path``, through ``wandb.Api`` (needs the network).
 
     Metrics come from each run's summary (``final/test/*``, ``best/monitor``, as written by lossbench),
@@ -217,7 +203,7 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[RunReco
         config = dict(run.config or {})
         summary = dict(run.summary or {})
         tags = list(run.tags or [])
-        record = RunRecord(
+        record = ReportRun(
             run_dir=f"wandb:{path}/{run.id}",
             status="ok",
             loss=run.job_type or (tags[0] if tags else "?"),

@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from lossbench.report import verdict as vd
-from lossbench.report.collect import RunRecord
+from lossbench.report.collect import ReportRun
 from lossbench.report.stats import Row
 
 
@@ -30,7 +30,7 @@ def claim(row: Row) -> str:
     )
 
 
-def variance_sources(runs: list[RunRecord]) -> str:
+def variance_sources(runs: list[ReportRun]) -> str:
     """Which sources of variation the replicates randomise (seed: init + order; data_seed: the split)."""
     seeds: dict[str, set] = defaultdict(set)
     splits: dict[str, set] = defaultdict(set)
@@ -89,7 +89,7 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
     return f"{group}: " + "; ".join(parts) + "."
 
 
-def headline(rows: list[Row], runs: list[RunRecord], how: vd.Settings) -> list[str]:
+def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[str]:
     """The verdict paragraph: one entry per setting, then how the replicates vary and what was tested."""
     entries = [setting_summary(g, rows, how) for g in sorted({r.group for r in rows})]
     n_min = min((r.n for r in rows), default=0)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lossbench.report.collect import RunRecord  # noqa: E402
+from lossbench.report.collect import ReportRun  # noqa: E402
 from lossbench.report.stats import Row  # noqa: E402
 
 N_BINS = 15
@@ -33,8 +33,8 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _by_variant(runs: list[RunRecord], group: str) -> dict[str, list[RunRecord]]:
-    out: dict[str, list[RunRecord]] = defaultdict(list)
+def _by_variant(runs: list[ReportRun], group: str) -> dict[str, list[ReportRun]]:
+    out: dict[str, list[ReportRun]] = defaultdict(list)
     for r in runs:
         if r.ok and r.group == group:
             out[r.variant].append(r)
@@ -48,7 +48,7 @@ def _panels(n: int):
     return plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
 
 
-def curves(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Validation curves per variant: mean over seeds with a ±1 std band (min..max when n = 2)."""
     variants = _by_variant(runs, group)
     keys = sorted({k for rs in variants.values() for r in rs for k in r.curves if k != "val/loss"})
@@ -113,7 +113,7 @@ def _load(path: str) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def reliability(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+def reliability(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Reliability diagram per variant (test predictions pooled over seeds, 15 equal-width bins)."""
     pooled = {}
     for variant, rs in _by_variant(runs, group).items():
@@ -151,7 +151,7 @@ def reliability(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None
     return _save(fig, out_dir / f"reliability_{slug(group)}.png")
 
 
-def per_class_recall(runs: list[RunRecord], group: str, out_dir: Path) -> Path | None:
+def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Test recall per class and variant (mean over seeds); classes ordered by test support, rarest first."""
     table = {}
     support = None
@@ -186,7 +186,7 @@ def per_class_recall(runs: list[RunRecord], group: str, out_dir: Path) -> Path |
     return _save(fig, out_dir / f"per_class_recall_{slug(group)}.png")
 
 
-def make_all(runs: list[RunRecord], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:
+def make_all(runs: list[ReportRun], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:
     """Every plot for every group: ``{group: [png, ...]}``."""
     out: dict[str, list[Path]] = {}
     for group in sorted({r.group for r in runs if r.ok}):

@@ -9,7 +9,7 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
-from lossbench.report.collect import RunRecord
+from lossbench.report.collect import ReportRun
 from lossbench.report.stats import Row
 
 
@@ -104,13 +104,13 @@ def _table_rows(rows: list[Row], group: str) -> list[tuple[Row, list[str]]]:
     return out
 
 
-def problems(runs: list[RunRecord]) -> list[RunRecord]:
+def problems(runs: list[ReportRun]) -> list[ReportRun]:
     return [r for r in runs if not r.ok]
 
 
 def write_markdown(
     rows: list[Row],
-    runs: list[RunRecord],
+    runs: list[ReportRun],
     plots: dict[str, list[Path]],
     path: Path,
     source: str,
@@ -182,7 +182,7 @@ window.addEventListener("load", function () {
 
 def write_html(
     rows: list[Row],
-    runs: list[RunRecord],
+    runs: list[ReportRun],
     plots: dict[str, list[Path]],
     path: Path,
     source: str,

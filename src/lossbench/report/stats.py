@@ -25,7 +25,7 @@ from scipy import stats
 
 from lossbench.directions import higher_is_better
 from lossbench.report import verdict as vd
-from lossbench.report.collect import RunRecord
+from lossbench.report.collect import ReportRun
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _rows_for_cell(
 
 
 def summarize(
-    runs: list[RunRecord], baseline: str | None = "ce", how: vd.Settings | None = None
+    runs: list[ReportRun], baseline: str | None = "ce", how: vd.Settings | None = None
 ) -> list[Row]:
     """One :class:`Row` per (group, variant, metric) over the ok runs."""
     how = how or vd.Settings()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from lossbench.report import across, plots, render, stats
-from lossbench.report.collect import RunRecord
+from lossbench.report.collect import ReportRun
 from lossbench.report.headline import headline
 from lossbench.report.verdict import Settings
 
 
 def write_report(
-    runs: list[RunRecord],
+    runs: list[ReportRun],
     out: Path,
     source: str,
     how: Settings,

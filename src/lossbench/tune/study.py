@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
 from lossbench.interrupt import RunInterrupted
+from lossbench.record import read_record
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, monitor_of, run_job
 
@@ -179,8 +180,7 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
 def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> Path:
     """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished)."""
     run_dir = plan.out / "final" / loss / str(seed)
-    done = run_dir / "metrics.json"
-    if done.is_file() and json.loads(done.read_text()).get("status") == "ok":
+    if read_record(run_dir).ok:
         return run_dir
     # the report groups runs by these overrides: the tuned values are the loss's, not a setting
     given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
