@@ -234,7 +234,6 @@ class InMemoryDataModule(L.LightningDataModule):
                     y_train, self.outlier_fraction, self.outlier_scale, rng
                 )
                 info.update(n_outliers=len(rows), outlier_scale=self.outlier_scale)
-                self.outlier_rows = rows
         self.stress_info = info
         return train, y_train
 

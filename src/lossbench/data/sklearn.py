@@ -17,7 +17,6 @@ SKLEARN_DATASETS: dict[str, tuple[Callable[..., Any], Task]] = {
     "digits": (datasets.load_digits, Task.CLASSIFICATION),
     "breast_cancer": (datasets.load_breast_cancer, Task.CLASSIFICATION),
     "wine": (datasets.load_wine, Task.CLASSIFICATION),
-    "iris": (datasets.load_iris, Task.CLASSIFICATION),
     "diabetes": (datasets.load_diabetes, Task.REGRESSION),
 }
 

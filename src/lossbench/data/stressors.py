@@ -30,7 +30,7 @@ from lossbench.errors import ConfigError, check_choice, check_range
 NOISE_TYPES = ("symmetric", "asymmetric")
 
 # independent random streams per stressor, all derived from data_seed
-STREAM_SPLIT, STREAM_IMBALANCE, STREAM_NOISE, STREAM_OUTLIERS = 0, 1, 2, 3
+STREAM_IMBALANCE, STREAM_NOISE, STREAM_OUTLIERS = 1, 2, 3
 
 
 def stream(data_seed: int, which: int) -> np.random.Generator:
