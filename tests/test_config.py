@@ -94,3 +94,13 @@ def test_every_target_names_its_defining_module():
         for target in re.findall(r"_target_: (lossbench\.[\w.]+)", path.read_text()):
             module = target.rsplit(".", 1)[0]
             assert get_object(target).__module__ == module, f"{path.name}: {target} is defined elsewhere"
+
+
+def test_data_code_does_not_import_the_losses():
+    """``Task`` lives in ``lossbench.task``: the data package stands on its own."""
+    code = "import sys, lossbench.data; print([m for m in sys.modules if m.startswith('lossbench.losses')])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -12,7 +12,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 
 class NegativeLogLikelihood(Metric):

@@ -15,9 +15,10 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from lossbench.errors import ConfigError, check_choice, check_range
-from lossbench.losses.base import BenchLoss, Task
+from lossbench.losses.base import BenchLoss
 from lossbench.metrics import classification_metrics, regression_metrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
+from lossbench.task import Task
 
 STAGES = ("val", "test")
 INTERVALS = ("epoch", "step")

@@ -17,7 +17,7 @@ from lossbench.data import stressors as st
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
 from lossbench.data.splits import split_indices
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 LOADERS = ("tensor", "torch")
 

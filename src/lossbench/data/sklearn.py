@@ -10,7 +10,7 @@ from sklearn import datasets
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import ConfigError, check_choice
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 #: name -> (loader, task)
 SKLEARN_DATASETS: dict[str, tuple[Callable[..., Any], Task]] = {

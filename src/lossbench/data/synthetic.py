@@ -9,7 +9,7 @@ from sklearn import datasets
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import check_choice, check_range
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 REGRESSION_TARGETS = ("linear", "nonlinear")
 

@@ -29,7 +29,7 @@ from torchvision import datasets as tvd
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.transforms import Normalize, PadCropFlip
 from lossbench.errors import DataError, check_choice
-from lossbench.losses.base import Task
+from lossbench.task import Task
 
 #: name -> (torchvision class, number of classes, per-channel mean, per-channel std)
 VISION_DATASETS: dict[str, tuple[type, int, tuple[float, ...], tuple[float, ...]]] = {
