@@ -122,7 +122,9 @@ def test_slurm_requeue_signal_requeues_and_the_requeued_job_continues(tmp_path):
     }
     args = ("trainer.max_epochs=20", "logger=csv")
     proc = _start(*args, cwd=tmp_path, env=slurm)
-    _wait_for(proc, lambda: list(tmp_path.glob("outputs/*/*/checkpoints/last.ckpt")), "its first checkpoint")
+    _wait_for(
+        proc, lambda: list(tmp_path.glob("outputs/train/*/*/checkpoints/last.ckpt")), "its first checkpoint"
+    )
     proc.send_signal(signal.SIGUSR1)
     _wait_for(proc, (tmp_path / "scontrol.log").is_file, "scontrol requeue")
     proc.send_signal(signal.SIGTERM)
@@ -131,7 +133,7 @@ def test_slurm_requeue_signal_requeues_and_the_requeued_job_continues(tmp_path):
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
 
     run_cli(*args, cwd=tmp_path, env={**slurm, "SLURM_RESTART_COUNT": "1"})  # what Slurm starts again
-    (run_dir,) = [p.parent for p in tmp_path.glob("outputs/*/*/metrics.json")]
+    (run_dir,) = [p.parent for p in tmp_path.glob("outputs/train/*/*/metrics.json")]
     assert "resuming from" in (run_dir / "train.log").read_text()
     assert _csv_epochs(run_dir, "val/acc") == list(range(20)), "continued, not started again"
 

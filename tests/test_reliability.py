@@ -40,17 +40,19 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while not list(killed.glob("outputs/*/*/checkpoints/last.ckpt")):
+    while not list(killed.glob("outputs/train/*/*/checkpoints/last.ckpt")):
         assert proc.poll() is None and time.monotonic() < deadline, "run ended before its first checkpoint"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    (run_dir,) = [p.parents[1] for p in killed.glob("outputs/*/*/checkpoints/last.ckpt")]
+    (run_dir,) = [p.parents[1] for p in killed.glob("outputs/train/*/*/checkpoints/last.ckpt")]
     assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
     wandb_id = (run_dir / "wandb_run_id").read_text().strip()
 
     run_cli(*RESUMABLE, "resume=true", cwd=killed)
-    assert len(list(killed.glob("outputs/*/*/metrics.json"))) == 1, "resume must continue in the same dir"
+    assert len(list(killed.glob("outputs/train/*/*/metrics.json"))) == 1, (
+        "resume must continue in the same dir"
+    )
     resumed = read_metrics(run_dir)
     assert resumed["test"] == reference["test"]
     assert resumed["val"] == reference["val"]

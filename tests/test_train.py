@@ -124,31 +124,6 @@ def test_unknown_monitor_metric_fails_before_training(make_cfg, tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
-@pytest.mark.slow
-def test_two_runs_started_at_once_get_their_own_directories(tmp_path):
-    """Both resolve the same stamp (as two runs started in one second do): each claims its own dir."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    args = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "logger=csv",
-        "trainer.max_epochs=1",
-        "hydra.run.dir=${lossbench_run_dir:outputs,day/12-00-00}",
-    ]
-    procs = [
-        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
-    for proc in procs:
-        assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
-    dirs = sorted(p.parent.name for p in (tmp_path / "outputs").glob("day/*/metrics.json"))
-    assert dirs == ["12-00-00", "12-00-00_1"]
-
-
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -71,7 +71,7 @@ def test_a_data_module_missing_part_of_the_contract_fails_before_training(user, 
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in out
     assert "does not provide the data contract" in out and "input_shape" in out and "class_counts" in out
-    assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+    assert not list(tmp_path.glob("outputs/**/checkpoints"))
 
 
 def test_contract_check_names_every_missing_part():

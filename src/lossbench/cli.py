@@ -150,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     cmp = sub.add_parser("compare", help="compare the losses of a sweep: report.md/.csv/.html + plots")
     cmp.add_argument(
-        "runs", nargs="*", help="multirun directories (multirun/<date>/<time>) or any parents of runs"
+        "runs",
+        nargs="*",
+        help="multirun directories (multirun/<task_name>/<date>/<time>) or any parents of runs",
     )
     cmp.add_argument("-o", "--out", help="output directory (default: <runs>/report)")
     cmp.add_argument(

@@ -3,8 +3,8 @@
 * ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a
   Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
   a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
-* ``${lossbench_run_dir:outputs,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to continue
-  (:func:`lossbench.resume.run_dir_resolver`).
+* ``${lossbench_run_dir:outputs/<task_name>,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to
+  continue (:func:`lossbench.resume.run_dir_resolver`).
 """
 
 from __future__ import annotations
