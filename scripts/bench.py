@@ -29,8 +29,9 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 
 7. ``report``: ``lossbench compare`` on a synthetic sweep of 1,320 runs, with and without plots.
 8. ``tune_workers``: ``lossbench tune`` trials per minute with ``--workers 2`` vs ``--workers 1``.
-9. ``shared``: ``python train.py logger=csv`` with OMP_WAIT_POLICY=PASSIVE (``train.py``'s default) vs
-   OpenMP's own default, on an idle machine and with one busy process per core beside it.
+9. ``shared``: ``python train.py logger=csv`` with lossbench's wait-policy choice
+   (:mod:`lossbench.threads`: PASSIVE when other processes use the cores) vs OpenMP's own default, on an
+   idle machine and with one busy process per core beside it.
 
 The table is rendered by ``scripts/bench_render.py``. Writes ``benchmarks/results/bench-<time>.{md,json}``
 (and ``latest.{md,json}``) and prints the table.
@@ -665,10 +666,10 @@ def busy_processes(n: int) -> list[subprocess.Popen]:
 
 
 def bench_shared_machine(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Wall time of ``python train.py logger=csv`` with OMP_WAIT_POLICY=PASSIVE (train.py's default) and
-    with OpenMP's own default (threads spin a while before sleeping), on an idle machine and with one busy
-    process per core beside it; pairs alternate which policy runs first."""
-    policies = {"passive": "PASSIVE", "openmp_default": ""}  # an empty value is libgomp's default
+    """Wall time of ``python train.py logger=csv`` with lossbench's wait-policy choice (no OMP_WAIT_POLICY
+    set: :func:`lossbench.threads.choose_wait_policy` decides) and with OpenMP's own default (an empty
+    value), on an idle machine and with one busy process per core beside it; pairs alternate the order."""
+    policies = {"lossbench": None, "openmp_default": ""}
     walls: dict[str, list[float]] = {f"{load}_{p}": [] for load in ("idle", "busy") for p in policies}
     for load in ("idle", "busy"):
         burners = busy_processes(os.cpu_count() or 2) if load == "busy" else []
@@ -678,11 +679,12 @@ def bench_shared_machine(args: argparse.Namespace, workdir: Path) -> dict[str, A
                 for name, value in order:
                     cmd = train_cmd(*device_overrides(args.device), "logger=csv")
                     cmd.append(f"hydra.run.dir={workdir / f'{load}_{name}{r}'}")
-                    os.environ["OMP_WAIT_POLICY"] = value
+                    if value is not None:
+                        os.environ["OMP_WAIT_POLICY"] = value
                     try:
                         walls[f"{load}_{name}"].append(timed_run(cmd, cwd=workdir)[0])
                     finally:
-                        del os.environ["OMP_WAIT_POLICY"]
+                        os.environ.pop("OMP_WAIT_POLICY", None)
         finally:
             for proc in burners:
                 proc.kill()
@@ -692,7 +694,7 @@ def bench_shared_machine(args: argparse.Namespace, workdir: Path) -> dict[str, A
     }
     for load in ("idle", "busy"):
         result[f"{load}_ratio"] = (
-            result[f"{load}_passive"]["median_s"] / result[f"{load}_openmp_default"]["median_s"]
+            result[f"{load}_lossbench"]["median_s"] / result[f"{load}_openmp_default"]["median_s"]
         )
     return result
 

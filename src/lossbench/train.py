@@ -7,7 +7,6 @@ shell completion answer without importing torch or Lightning; :func:`lossbench.r
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import hydra
@@ -26,6 +25,7 @@ from lossbench.sweep import (
     record_failure,
     root_error,
 )
+from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
 
@@ -38,10 +38,7 @@ def main(cfg: DictConfig) -> float | None:
     the other jobs still run (Optuna marks the trial failed); the sweep's exit status is set at its end by
     :class:`lossbench.sweep.SweepSummary`.
     """
-    # OpenMP's threads (torch's CPU kernels) spin between parallel regions by default, which on a machine
-    # shared with other processes can double a run's time; PASSIVE lets them sleep. It must be set before
-    # torch loads; an OMP_WAIT_POLICY in the environment wins (scripts/bench.py, item shared, measures both).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_wait_policy()  # PASSIVE OpenMP threads when other processes use the cores; before torch loads
     from lightning.pytorch.utilities import rank_zero_only
 
     from lossbench.interrupt import RunInterrupted
