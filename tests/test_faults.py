@@ -265,3 +265,31 @@ def test_wandb_mode_from_the_environment(monkeypatch, value):
             resolve_wandb_mode("offline")
     else:  # empty means unset: the config's mode
         assert resolve_wandb_mode("disabled") == "disabled"
+
+
+@pytest.mark.slow
+def test_a_failing_run_deletes_nothing_in_its_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "csv").mkdir(parents=True)
+    (run_dir / "csv" / "metrics.csv").write_text("epoch,step,val/acc\n0,10,0.5\n")
+    (run_dir / "notes.txt").write_text("keep me")
+    proc = run_cli("loss=ce", "data=diabetes", "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert (run_dir / "notes.txt").read_text() == "keep me"
+    assert (run_dir / "csv" / "metrics.csv").read_text() == "epoch,step,val/acc\n0,10,0.5\n"
+
+
+@pytest.mark.slow
+def test_cli_never_waits_on_stdin(tmp_path):
+    env = {**os.environ, "WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "trainer.max_epochs=1", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
