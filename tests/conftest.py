@@ -26,6 +26,9 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
     home = tmp_path_factory.mktemp("wandb_home")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
+    # an earlier in-process W&B run leaves its service's address here: a CLI run started by a test would
+    # join that service, which still holds the run ids of processes a test killed
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
     monkeypatch.setenv("NETRC", str(home / "no-netrc"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(home / "cache"))
