@@ -48,6 +48,7 @@ def test_bench_resnet_images_per_second_code_runs_on_cpu() -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
+@pytest.mark.slow
 def test_bench_cuda_without_gpu_fails_clearly(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--device", "cuda", "--out", str(tmp_path)],
@@ -59,6 +60,7 @@ def test_bench_cuda_without_gpu_fails_clearly(tmp_path: Path) -> None:
     assert "no CUDA device is visible" in proc.stdout
 
 
+@pytest.mark.slow
 def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("checks the table printed where no GPU is visible")
@@ -76,6 +78,7 @@ def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> N
     assert all(r.endswith("| not run: no CUDA GPU visible |") for r in rows)
 
 
+@pytest.mark.slow
 def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
     """The device check's own measurements run here at a tiny size (no timing is asserted)."""
     sys.path.insert(0, str(ROOT / "scripts"))

@@ -96,6 +96,7 @@ def test_every_target_names_its_defining_module():
             assert get_object(target).__module__ == module, f"{path.name}: {target} is defined elsewhere"
 
 
+@pytest.mark.slow
 def test_data_code_does_not_import_the_losses():
     """``Task`` lives in ``lossbench.task``: the data package stands on its own."""
     code = "import sys, lossbench.data; print([m for m in sys.modules if m.startswith('lossbench.losses')])"

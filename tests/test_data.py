@@ -102,6 +102,7 @@ def test_float_labels_that_are_integers_are_accepted():
     assert dm.num_classes == 3 and dm.splits["train"][1].dtype == torch.long
 
 
+@pytest.mark.slow
 def test_training_on_stressed_data_with_the_torch_loader(make_cfg, tmp_path):
     """digits-LT + noise trains, class counts reach the metrics file, and both loaders agree."""
     common = (

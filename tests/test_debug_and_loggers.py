@@ -17,12 +17,14 @@ def _train_losses(run_dir) -> list[float]:
 
 
 @pytest.mark.parametrize("option", ["default", "fdr", "limit", "profiler"])
+@pytest.mark.slow
 def test_every_debug_option_trains_and_tests(make_cfg, option):
     summary = run(make_cfg(f"debug={option}"))
     assert summary["status"] == "ok" and summary["test"]["test/acc"] > 0
     assert summary["config"]["task_name"] == "debug" and not summary["config"]["logger"]
 
 
+@pytest.mark.slow
 def test_debug_overfit_drives_the_train_loss_down(make_cfg, tmp_path):
     summary = run(make_cfg("debug=overfit", "logger=csv"))
     losses = _train_losses(tmp_path)
@@ -30,6 +32,7 @@ def test_debug_overfit_drives_the_train_loss_down(make_cfg, tmp_path):
     assert losses[-1] < 0.25 * losses[0], "3 batches, 20 epochs: the model memorises them"
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_on_the_monitored_metric(make_cfg, tmp_path):
     cfg = make_cfg(
         "callbacks=early_stopping", "callbacks.early_stopping.patience=1", "trainer.max_epochs=200"
@@ -39,6 +42,7 @@ def test_early_stopping_stops_on_the_monitored_metric(make_cfg, tmp_path):
     assert cfg.callbacks.early_stopping.monitor == "val/acc"
 
 
+@pytest.mark.slow
 def test_lr_monitor_logs_the_learning_rate(make_cfg, tmp_path):
     run(make_cfg("callbacks=lr_monitor", "logger=csv", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"))
     with (tmp_path / "csv" / "metrics.csv").open() as f:
@@ -46,6 +50,7 @@ def test_lr_monitor_logs_the_learning_rate(make_cfg, tmp_path):
     assert len(rates) == 2 * 17, "one row per optimizer step (2 epochs of 17 batches)"
 
 
+@pytest.mark.slow
 def test_tensorboard_logger_writes_the_epoch_metrics(make_cfg, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -58,6 +63,7 @@ def test_tensorboard_logger_writes_the_epoch_metrics(make_cfg, tmp_path):
     assert {"val/acc", "train/loss", "test/acc"} <= scalars
 
 
+@pytest.mark.slow
 def test_mlflow_logger_records_a_run_with_its_metrics(make_cfg, tmp_path):
     import mlflow
 

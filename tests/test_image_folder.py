@@ -65,6 +65,7 @@ def test_cli_trains_end_to_end(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_worker_count_does_not_change_metrics(make_cfg, tmp_path):
     root = write_folder(tmp_path / "images")
     common = ("trainer.max_epochs=2", "logger=none", "data.augment=true", "data.batch_size=16")
@@ -95,6 +96,7 @@ def test_split_depends_on_data_seed_only(make_cfg, tmp_path):
     assert sorted(together.tolist()) == list(range(3 * 23)), "the splits partition the folder"
 
 
+@pytest.mark.slow
 def test_stressors_change_only_the_training_split(make_cfg, tmp_path):
     root = write_folder(tmp_path / "images", per_class=30)
     clean = setup_dm(make_cfg, root)
@@ -180,6 +182,7 @@ def test_ddp_matches_one_process(make_cfg, tmp_path):
     assert ddp["test"]["test/acc"] == single["test"]["test/acc"]
 
 
+@pytest.mark.slow
 def test_bad_folders_fail_in_setup_naming_the_problem(make_cfg, tmp_path):
     def error(root: Path, *overrides: str) -> str:
         with pytest.raises(DataError) as info:

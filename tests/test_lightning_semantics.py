@@ -25,6 +25,7 @@ def probe(run_dir: Path) -> dict:
     return json.loads((run_dir / "probe.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_command_line_callback_sees_one_batch_per_optimizer_step(tmp_path):
     """The bar: on a default digits run a user's ``on_train_batch_end`` runs ``global_step`` times and
     ``estimated_stepping_batches`` equals the optimizer steps taken (through the real CLI)."""
@@ -88,6 +89,7 @@ def _fit(make_cfg, *overrides: str) -> tuple[L.Trainer, dict[str, torch.Tensor]]
     return trainer, {k: v.detach().clone() for k, v in module.model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_limits_and_max_steps_count_optimizer_steps(make_cfg):
     assert _fit(make_cfg, "+trainer.max_steps=7")[0].global_step == 7
     assert _fit(make_cfg, "+trainer.limit_train_batches=3")[0].global_step == 6
@@ -95,6 +97,7 @@ def test_limits_and_max_steps_count_optimizer_steps(make_cfg):
     assert _fit(make_cfg, "+trainer.fast_dev_run=true")[0].global_step == 1
 
 
+@pytest.mark.slow
 def test_clipping_and_accumulation_change_training(make_cfg):
     """``trainer.gradient_clip_val`` / ``accumulate_grad_batches`` are plain overrides that take effect."""
     _, plain = _fit(make_cfg)
@@ -105,6 +108,7 @@ def test_clipping_and_accumulation_change_training(make_cfg):
         assert any(not torch.equal(plain[k], changed[k]) for k in plain), override
 
 
+@pytest.mark.slow
 def test_resume_continues_the_epoch_schedule_exactly(make_cfg, tmp_path):
     """A run resumed from ``last.ckpt`` ends where the uninterrupted run ends."""
     common = ("optim=sgd", "optim.scheduler.T_max=4", "logger=csv")
@@ -117,6 +121,7 @@ def test_resume_continues_the_epoch_schedule_exactly(make_cfg, tmp_path):
     assert resumed["val"] == straight["val"] and resumed["test"] == straight["test"]
 
 
+@pytest.mark.slow
 def test_reduce_on_plateau_follows_the_monitored_metric(make_cfg):
     summary = run(
         make_cfg(

@@ -36,6 +36,7 @@ def train(make_cfg, loss: str, *overrides: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("loss", group_options("loss"))
+@pytest.mark.slow
 def test_every_loss_beats_the_untrained_model(make_cfg, loss):
     data = "digits" if loss in CLASSIFICATION else "diabetes"
     before = untrained(make_cfg, data)
@@ -50,11 +51,13 @@ def test_every_loss_beats_the_untrained_model(make_cfg, loss):
         assert after["test/rmse"] < 0.9 * before["test/rmse"], (loss, before, after)
 
 
+@pytest.mark.slow
 def test_ldam_with_deferred_reweighting_trains(make_cfg):
     after = train(make_cfg, "ldam", "loss.drw_epoch=1", "loss.s=5")
     assert after["test/acc"] >= 0.8, after
 
 
 @pytest.mark.parametrize("base", ["focal", "sigmoid_focal"])
+@pytest.mark.slow
 def test_class_balanced_bases_train(make_cfg, base):
     assert train(make_cfg, "class_balanced", f"loss.base={base}")["test/acc"] >= 0.8

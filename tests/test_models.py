@@ -55,6 +55,7 @@ def test_cnn_rejects_tabular_input():
         CNN((64,), 10)
 
 
+@pytest.mark.slow
 def test_build_options_channels_last_and_compile():
     model = build_model(_cfg("resnet32", channels_last=True), input_shape=(3, 32, 32), num_outputs=10)
     assert model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)

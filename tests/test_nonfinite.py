@@ -64,6 +64,7 @@ def _poison_after(monkeypatch: pytest.MonkeyPatch, calls_before_nan: int) -> Non
 
 
 @pytest.mark.parametrize("every", [1, 16, 1000])
+@pytest.mark.slow
 def test_a_nan_stops_the_run_and_leaves_good_checkpoints(make_cfg, tmp_path, monkeypatch, every):
     """17 steps per epoch, a NaN from step 40 (epoch 2): with reads every 1, 16 or 1000 steps the run
     stops with the first bad step named, and no checkpoint holds weights the NaN reached."""

@@ -224,6 +224,7 @@ def headless(exe: str, page: Path) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_report_html_renders_in_headless_chromium(sweep_dir, tmp_path):
     exe = chromium()
     # the check can see a console error: a page that logs one is caught

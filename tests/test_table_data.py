@@ -69,6 +69,7 @@ def test_wine_csv_learns_and_writes_the_label_map(make_cfg, wine_csv, tmp_path):
     assert "categorical__region_north" in summary["data_info"]["features"]
 
 
+@pytest.mark.slow
 def test_parquet_tsv_and_npz_give_the_same_metrics_as_csv(make_cfg, wine_csv, tmp_path):
     frame = wine_frame()
     frame.to_parquet(tmp_path / "wine.parquet")
@@ -94,6 +95,7 @@ def test_npz_two_dimensional_arrays_become_columns(make_cfg, tmp_path):
     assert dm.describe()["features"][0] == "numeric__x_0"
 
 
+@pytest.mark.slow
 def test_regression_csv_trains_with_huber_and_multi_target(make_cfg, tmp_path):
     frame = load_diabetes(as_frame=True).frame  # float target
     frame["target2"] = frame["target"] * 0.5 + frame["bmi"] * 100.0
@@ -252,6 +254,7 @@ def test_split_column_problems(make_cfg, tmp_path):
         built(make_cfg, tmp_path / "s.csv", "data.target=label", "data.drop=[id]", "data.split_column=split")
 
 
+@pytest.mark.slow
 def test_path_is_required_on_the_cli(tmp_path):
     proc = run_cli("data=table", "logger=none", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -12,6 +12,7 @@ SKELETON_LOSSES = ("ce", "bce", "focal", "mse", "huber")
 
 
 @pytest.mark.parametrize("loss", SKELETON_LOSSES)
+@pytest.mark.slow
 def test_each_loss_trains_to_90_percent_on_digits(make_cfg, tmp_path, loss):
     summary = run(make_cfg(f"loss={loss}", "logger=csv"))
     assert summary["test"]["test/acc"] >= 0.90, summary["test"]
@@ -53,6 +54,7 @@ def test_loss_task_mismatch_fails_before_training(make_cfg, tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_mismatch_is_one_line_on_the_cli(tmp_path):
     proc = run_cli("loss=focal", "data=diabetes", cwd=tmp_path, check=False)
     assert proc.returncode == 2
@@ -61,6 +63,7 @@ def test_mismatch_is_one_line_on_the_cli(tmp_path):
     assert len(lines) == 1 and "Choose one of loss=" in lines[0]
 
 
+@pytest.mark.slow
 def test_regression_loss_trains_on_diabetes(make_cfg):
     summary = run(make_cfg("loss=huber", "data=diabetes", "logger=none", "trainer.max_epochs=30"))
     assert summary["monitor"]["metric"] == "val/rmse"
@@ -93,6 +96,7 @@ def test_multirun_logs_one_wandb_run_per_job(tmp_path):
     assert len(run_ids) == 2
 
 
+@pytest.mark.slow
 def test_digits_as_images_train_a_cnn(make_cfg, tmp_path):
     summary = run(make_cfg("data.as_images=true", "model=cnn", "logger=none", "trainer.max_epochs=5"))
     assert summary["data_info"]["input_shape"] == [1, 8, 8]

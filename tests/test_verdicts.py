@@ -121,6 +121,7 @@ def write_sweep(root: Path, settings=("1", "10", "100"), seeds=range(6)) -> None
                 job += 1
 
 
+@pytest.mark.slow
 def test_compare_states_verdicts_and_ranks_across_settings(tmp_path, capsys):
     root = tmp_path / "multirun"
     write_sweep(root)

@@ -117,6 +117,7 @@ def test_eval_batches_are_normalised_not_augmented(tmp_path):
     assert isinstance(dm.train_transform, PadCropFlip)
 
 
+@pytest.mark.slow
 def test_cifar_trains_identically_with_both_loaders(make_cfg, tmp_path):
     """One epoch of a CNN on tiny CIFAR: tensor path and DataLoader path, same augmentation, same metrics."""
     write_cifar(tmp_path / "data", "cifar10", per_batch=40, n_test=50)
@@ -161,6 +162,7 @@ def test_download_runs_in_prepare_data_never_in_setup(tmp_path, monkeypatch):
     assert len(calls) == n and dm.num_classes == 10
 
 
+@pytest.mark.slow
 def test_the_entry_point_prepares_data_before_setup(make_cfg, tmp_path, monkeypatch):
     from torchvision import datasets as tvd
 
