@@ -19,7 +19,7 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 3. ``sweep``: ``python train.py -m logger=csv loss=<8 classification losses> seed=0,1,2`` in one process
    against ``scripts/hand_sweep.py`` (the same 24 runs as a plain PyTorch script in one process: train,
    validate each epoch, keep the best weights, test them); per-run phases from each job's ``metrics.json``.
-4. ``losses``: ``scripts/bench_losses.py`` (the loss zoo's kernels), when present.
+4. ``losses``: ``scripts/bench_losses.py`` (the loss zoo's kernels).
 5. ``cuda`` (``--device cuda``): ResNet-18 on CIFAR-10-shaped synthetic data, images/s with the data on
    the device (batched slicing + batched augmentation) vs a ``DataLoader`` with workers.
 6. ``image_folder``: training images/s of ``python train.py data=image_folder model=cnn`` on a folder of
@@ -348,21 +348,9 @@ def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 # --- 4. loss kernels ------------------------------------------------------------------------------------
 def bench_losses(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    script = ROOT / "scripts" / "bench_losses.py"
-    if not script.is_file():
-        return {"skipped": "scripts/bench_losses.py not present (the loss zoo's benchmark)"}
-    help_text = subprocess.run(
-        [sys.executable, str(script), "--help"], capture_output=True, text=True, env=env(), cwd=workdir
-    ).stdout
-    cmd = [sys.executable, str(script)]
-    if "--device" in help_text:
-        cmd += ["--device", args.device]
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench_losses.py"), "--device", args.device]
     if args.quick:
-        for flag, value in (("--n", "16384"), ("--repeat", "3")):
-            if flag in help_text:
-                cmd += [flag, value]
-        if "--no-memory" in help_text:
-            cmd.append("--no-memory")
+        cmd += ["--n", "16384", "--repeat", "3", "--no-memory"]
     wall, proc = timed_run(cmd, cwd=workdir, timeout=900)
     return {"command": " ".join(Path(c).name if c == sys.executable else c for c in cmd[1:]),
             "wall_s": wall, "output": proc.stdout.strip()}  # fmt: skip
