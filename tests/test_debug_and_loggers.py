@@ -39,7 +39,8 @@ def test_early_stopping_stops_on_the_monitored_metric(make_cfg, tmp_path):
     )
     summary = run(cfg)
     assert summary["epochs"] < 199, "stopped early"
-    assert cfg.callbacks.early_stopping.monitor == "val/acc"
+    assert summary["config"]["callbacks"]["early_stopping"]["monitor"] == "val/acc"
+    assert cfg.monitor.metric is None, "the caller's config is left as it was"
 
 
 @pytest.mark.slow

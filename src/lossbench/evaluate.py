@@ -65,7 +65,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from lossbench.build import build_data, build_module, check_accelerator, describe_data
     from lossbench.config import check_required, check_types, chosen
     from lossbench.loggers import build_loggers, finish_wandb
-    from lossbench.metrics import resolve_monitor
+    from lossbench.metrics import with_monitor
     from lossbench.record import OK, RunRecord
     from lossbench.resume import read_checkpoint
     from lossbench.run import _floats, write_predictions, write_run_files
@@ -77,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     read_checkpoint(checkpoint)  # a damaged file: one line naming it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_data(cfg)
-    cfg.monitor.metric, cfg.monitor.mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task)
+    cfg = with_monitor(cfg, dm.task)
     loss, _, module = build_module(cfg, dm)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     output_dir = Path(cfg.paths.output_dir)

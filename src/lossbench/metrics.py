@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 from torchmetrics.classification import (
@@ -76,3 +77,10 @@ def resolve_monitor(metric: str | None, mode: str | None, task: Task) -> tuple[s
 
     metric = metric or DEFAULT_MONITOR[task][0]
     return str(metric), str(mode or ("max" if higher_is_better(metric) else "min"))
+
+
+def with_monitor(cfg: DictConfig, task: Task) -> DictConfig:
+    """A copy of ``cfg`` with ``monitor`` filled by :func:`resolve_monitor` (``cfg`` itself is unchanged);
+    the callbacks' ``${monitor.metric}`` then resolve to it."""
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task)
+    return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}})

@@ -36,7 +36,7 @@ from lossbench.errors import ConfigError
 from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
-from lossbench.metrics import resolve_monitor
+from lossbench.metrics import with_monitor
 from lossbench.perf import Stopwatch
 from lossbench.predictions import FILENAME as PREDICTIONS_FILE
 from lossbench.predictions import save_test_predictions
@@ -109,7 +109,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     with watch("data"):
         dm = build_data(cfg)
     # null metric: the task's default; null mode: the metric's direction (val/nll -> min)
-    cfg.monitor.metric, cfg.monitor.mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task)
+    cfg = with_monitor(cfg, dm.task)
     with watch("model"):
         loss, model, module = build_module(cfg, dm)
     if cfg.monitor.metric not in module.metric_names("val"):
