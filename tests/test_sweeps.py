@@ -180,6 +180,14 @@ def test_a_four_job_sweep_prints_a_line_or_so_per_step_not_pages(tmp_path):
     assert len(lines) <= 60, "\n".join(lines)
     text = "\n".join(lines)
     assert "Tip:" not in text and "GPU available" not in text and "Test metric" not in text
-    assert "4 jobs, 4 ok" in text and text.count("| best val/acc=") == 4
+    assert "4 jobs, 4 ok" in text and text.count(" of 4 (loss=") == 4, "one line per job: #n of 4"
     assert "GPU available" in (tmp_path / "sw" / "0" / "train.log").read_text(), "kept in the job's log"
     assert "v_num" not in text and "train/loss:" in text, "the bar shows the train loss, not v_num"
+
+
+def test_sweep_size_counts_the_basic_sweepers_jobs():
+    from lossbench.sweep import sweep_size
+
+    assert sweep_size(["loss=ce,focal,mse", "seed=range(3)", "trainer.max_epochs=3"]) == 9
+    assert sweep_size(["loss=ce"]) == 1
+    assert sweep_size(["optim.optimizer.lr=interval(0.001,0.1)"]) is None  # not enumerable

@@ -20,6 +20,7 @@ from lossbench.resume import finished_run, requeued, run_overrides
 from lossbench.sweep import (
     check_ddp_in_multirun,
     in_multirun,
+    job_line,
     one_line,
     print_sweep_summary,
     record_failure,
@@ -77,6 +78,9 @@ def main(cfg: DictConfig) -> float | None:
         record_failure(cfg, err)
         return float("nan")
     if rank_zero_only.rank != 0:
+        return summary["monitor"]["best"]
+    if multirun:
+        log.info("%s", job_line(summary))
         return summary["monitor"]["best"]
     log.info(
         "run dir %s | best %s=%.4f | %s",
