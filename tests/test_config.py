@@ -52,7 +52,7 @@ def test_cfg_job_prints_clean_tree(tmp_path):
     out = run_cli("--cfg", "job", "loss=huber", "loss.delta=0.5", cwd=tmp_path).stdout
     cfg = OmegaConf.create(out)
     assert "hydra" not in cfg
-    assert cfg.loss._target_ == "lossbench.losses.square.HuberLoss" and cfg.loss.delta == 0.5
+    assert cfg.loss._target_ == "lossbench.losses.regression.HuberLoss" and cfg.loss.delta == 0.5
     assert set(GROUPS) - {"debug"} <= set(cfg.keys())  # debug= presets set other keys, none of their own
     assert not (tmp_path / "outputs").exists(), "--cfg must not start a run"
 

@@ -11,12 +11,13 @@ from lossbench.losses.poly import Poly1Loss
 from lossbench.losses.regression import (
     BarronLoss,
     CauchyLoss,
+    HuberLoss,
     L1Loss,
     LogCoshLoss,
     QuantileLoss,
     SmoothL1Loss,
 )
-from lossbench.losses.square import BrierLoss, HuberLoss, MSELoss
+from lossbench.losses.square import BrierLoss, MSELoss
 
 __all__ = [
     "AsymmetricLoss",

@@ -1,4 +1,7 @@
-"""Regression-only losses: a penalty ``ρ`` of the residual ``r = output - target``, averaged over targets."""
+"""Regression penalties ``ρ`` of the residual ``r = output - target``, averaged over targets.
+
+All serve regression only, except Huber, which like MSE also serves classification on one-hot targets.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from torch import Tensor
 
 from lossbench.errors import ConfigError, check_range
 from lossbench.losses.base import BenchLoss, Task, as_columns
+from lossbench.losses.square import ElementwisePenaltyLoss
 
 
 class _RegressionLoss(BenchLoss):
@@ -73,6 +77,33 @@ class L1Loss(_RegressionLoss):
 
     def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(outputs, target, reduction="none")
+
+
+class HuberLoss(ElementwisePenaltyLoss):
+    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", 1964).
+
+    .. math::
+        \rho_\delta(r) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\ \delta(|r| - \tfrac12\delta)
+        & \text{otherwise}\end{cases}
+
+    Quadratic for small residuals (→ MSE/2), linear for large ones (→ δ|r|), so outliers pull less. Like
+    MSE it also serves classification, on one-hot targets (:class:`ElementwisePenaltyLoss`).
+
+    Args:
+        delta: threshold ``δ > 0`` between the quadratic and linear parts.
+    """
+
+    def __init__(
+        self, delta: float = 1.0, rescale_k: float = 1.0, rescale_m: float = 1.0, reduction: str = "mean"
+    ) -> None:
+        super().__init__(rescale_k=rescale_k, rescale_m=rescale_m, reduction=reduction)
+        self.delta = float(check_range("delta", delta, 0.0, low_inclusive=False))
+
+    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(outputs, target, reduction="none", delta=self.delta)
+
+    def extra_repr(self) -> str:
+        return f"delta={self.delta}, {super().extra_repr()}"
 
 
 class SmoothL1Loss(_RegressionLoss):

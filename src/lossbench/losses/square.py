@@ -1,4 +1,8 @@
-"""Square-type losses that serve both regression and classification (on one-hot targets)."""
+"""Square-type losses: MSE (regression, or classification on one-hot targets) and the Brier score.
+
+:class:`ElementwisePenaltyLoss` is the base of every element-wise penalty that serves both tasks; Huber, a
+robust regression penalty, is in :mod:`lossbench.losses.regression` with the others.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from lossbench.errors import check_range
 from lossbench.losses.base import BenchLoss, Task, as_columns, is_class_target, one_hot_like
 
 
-class _ElementwiseLoss(BenchLoss):
+class ElementwisePenaltyLoss(BenchLoss):
     r"""An element-wise penalty ``ρ(o - t)`` averaged over outputs.
 
     Regression: ``t`` is the target vector. Classification (Hui & Belkin, "Evaluation of Neural
@@ -50,37 +54,11 @@ class _ElementwiseLoss(BenchLoss):
         return p / p.sum(dim=-1, keepdim=True)
 
 
-class MSELoss(_ElementwiseLoss):
+class MSELoss(ElementwisePenaltyLoss):
     r"""Mean squared error, :math:`\rho(r) = r^2`; on classification, the square loss of Hui & Belkin 2021."""
 
     def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(outputs, target, reduction="none")
-
-
-class HuberLoss(_ElementwiseLoss):
-    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", 1964).
-
-    .. math::
-        \rho_\delta(r) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\ \delta(|r| - \tfrac12\delta)
-        & \text{otherwise}\end{cases}
-
-    Quadratic for small residuals (→ MSE/2), linear for large ones (→ δ|r|), so outliers pull less.
-
-    Args:
-        delta: threshold ``δ > 0`` between the quadratic and linear parts.
-    """
-
-    def __init__(
-        self, delta: float = 1.0, rescale_k: float = 1.0, rescale_m: float = 1.0, reduction: str = "mean"
-    ) -> None:
-        super().__init__(rescale_k=rescale_k, rescale_m=rescale_m, reduction=reduction)
-        self.delta = float(check_range("delta", delta, 0.0, low_inclusive=False))
-
-    def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
-        return F.huber_loss(outputs, target, reduction="none", delta=self.delta)
-
-    def extra_repr(self) -> str:
-        return f"delta={self.delta}, {super().extra_repr()}"
 
 
 class BrierLoss(BenchLoss):
@@ -127,4 +105,4 @@ class _BrierFn(torch.autograd.Function):
         return grad.scatter_add_(-1, idx, -py * g2), None
 
 
-__all__ = ["BrierLoss", "HuberLoss", "MSELoss"]
+__all__ = ["BrierLoss", "ElementwisePenaltyLoss", "MSELoss"]
