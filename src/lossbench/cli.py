@@ -113,6 +113,9 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def tune(args: argparse.Namespace) -> int:
+    from lossbench.threads import choose_wait_policy
+
+    choose_wait_policy()  # before torch loads, as train.py does
     from lossbench.errors import LossbenchError
     from lossbench.interrupt import RunInterrupted
     from lossbench.tune.runner import tune as run_tune

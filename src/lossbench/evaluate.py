@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import CONFIG_DIR
 from lossbench.errors import ConfigError, LossbenchError
 from lossbench.resume import plain_overrides, run_overrides
+from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
 
@@ -120,6 +121,7 @@ def main() -> None:
     except ConfigError as err:
         print(f"lossbench-eval: ConfigError: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    choose_wait_policy()  # before torch loads, as train.py does
     rest = [a for a in args if not a.startswith("ckpt_path=")]
     given_keys = {_key(a) for a in rest}
     first = [o for o in [*carried, "task_name=eval", "logger=none"] if _key(o) not in given_keys]
