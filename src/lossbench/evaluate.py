@@ -63,13 +63,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import lightning as L
     from hydra.utils import instantiate
 
-    from lossbench.build import build_data, build_module, check_accelerator, describe_data
-    from lossbench.config import check_required, check_types, chosen
+    from lossbench.build import build_data, build_module, check_accelerator
+    from lossbench.config import check_required, check_types
     from lossbench.loggers import build_loggers, finish_wandb
     from lossbench.metrics import with_monitor
     from lossbench.record import OK, RunRecord
     from lossbench.resume import read_checkpoint
-    from lossbench.run import _floats, write_predictions, write_run_files
+    from lossbench.run import metric_values, record_fields, write_predictions, write_run_files
 
     check_required(cfg)
     check_types(cfg)
@@ -89,15 +89,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         record = RunRecord(
             OK,
             evaluated_checkpoint=str(checkpoint.resolve()),
-            loss=chosen("loss", type(loss).__name__),
-            data=chosen("data"),
-            model=chosen("model"),
-            seed=cfg.seed,
-            data_seed=cfg.data_seed,
-            overrides=run_overrides(),
-            test=_floats(results[0] if results else {}, "test/"),
-            data_info=describe_data(dm),
-            config={k: v for k, v in resolved.items() if k != "hydra"},
+            **record_fields(cfg, loss, dm, resolved, run_overrides()),
+            test=metric_values(results[0] if results else {}, "test/"),
         )
         if trainer.is_global_zero:
             write_run_files(record, output_dir)

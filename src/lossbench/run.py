@@ -70,8 +70,25 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
 
 
-def _floats(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+def metric_values(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The ``prefix`` metrics (``val/``, ``test/``) of Lightning's results as floats, sorted by name."""
     return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
+
+
+def record_fields(
+    cfg: DictConfig, loss: Any, dm: Any, resolved: dict[str, Any], overrides: list[str]
+) -> dict[str, Any]:
+    """The :class:`RunRecord` fields that say what was run: loss, data, model, seeds, overrides, config."""
+    return {
+        "loss": chosen("loss", type(loss).__name__),
+        "data": chosen("data"),
+        "model": chosen("model"),
+        "seed": cfg.seed,
+        "data_seed": cfg.data_seed,
+        "overrides": overrides,
+        "data_info": describe_data(dm),
+        "config": {k: v for k, v in resolved.items() if k != "hydra"},
+    }
 
 
 @contextmanager
@@ -142,7 +159,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
         checkpoint = trainer.checkpoint_callback
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
         best = checkpoint.best_model_score if checkpoint is not None else None
-        val = _floats(trainer.callback_metrics, "val/")
+        val = metric_values(trainer.callback_metrics, "val/")
         testing = bool(cfg.get("test", True))
         test_results = []
         if testing:
@@ -156,12 +173,7 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
                 )
         record = RunRecord(
             OK,
-            loss=chosen("loss", type(loss).__name__),
-            data=chosen("data"),
-            model=chosen("model"),
-            seed=cfg.seed,
-            data_seed=cfg.data_seed,
-            overrides=overrides,
+            **record_fields(cfg, loss, dm, resolved, overrides),
             monitor={
                 "metric": cfg.monitor.metric,
                 "mode": cfg.monitor.mode,
@@ -169,12 +181,10 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
                 "best_checkpoint": best_path,
             },
             val=val,
-            test=_floats(test_results[0] if test_results else {}, "test/"),
+            test=metric_values(test_results[0] if test_results else {}, "test/"),
             epochs=trainer.current_epoch,
-            data_info=describe_data(dm),
             wall_s=round(time.perf_counter() - start, 3),
             timings=watch.times,
-            config={k: v for k, v in resolved.items() if k != "hydra"},
         )
         if trainer.is_global_zero:
             write_run_files(record, output_dir)

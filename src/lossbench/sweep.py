@@ -173,14 +173,19 @@ def job_line(summary: dict[str, Any]) -> str:
     hc = HydraConfig.get()
     of = f" of {_SWEEP_SIZE}" if _SWEEP_SIZE else ""
     monitor = summary["monitor"]
-    headline = next(((k, summary["test"][k]) for k in HEADLINE if k in summary["test"]), None)
-    tested = f" | {headline[0]}={headline[1]:.4f}" if headline else ""
+    first = headline(summary["test"])
+    tested = f" | {first[0]}={first[1]:.4f}" if first else ""
     overrides = " ".join(hc.overrides.task)
     return f"job #{hc.job.num}{of} ({overrides}): best {monitor['metric']}={monitor['best']:.4f}{tested}"
 
 
 # --- the end-of-sweep table -----------------------------------------------------------------------------
 HEADLINE = ("test/acc", "test/rmse")
+
+
+def headline(test: dict[str, float]) -> tuple[str, float] | None:
+    """The first of :data:`HEADLINE` among a run's test metrics, with its value."""
+    return next(((k, test[k]) for k in HEADLINE if k in test), None)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -205,7 +210,7 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     row["monitor"] = monitor.get("metric")
     row["best"] = monitor.get("best")
     test = record.test or {}
-    row["headline"] = next(((k, test[k]) for k in HEADLINE if k in test), None)
+    row["headline"] = headline(test)
     return row
 
 
