@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: metric names (the part after ``val/`` or ``test/``) where lower is better
-LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier")
+LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier", "hamming", "crps", "width_90")
 
 
 def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import TYPE_CHECKING
+
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -11,9 +14,16 @@ from torchmetrics.classification import (
     MulticlassCalibrationError,
     MulticlassF1Score,
     MulticlassRecall,
+    MultilabelAveragePrecision,
+    MultilabelExactMatch,
+    MultilabelF1Score,
+    MultilabelHammingDistance,
 )
 
 from lossbench.task import Task
+
+if TYPE_CHECKING:
+    from lossbench.losses.base import Predictive
 
 
 class NegativeLogLikelihood(Metric):
@@ -59,15 +69,122 @@ def classification_metrics(num_classes: int) -> tuple[MetricCollection, MetricCo
     return labels, probs
 
 
+class MeanAveragePrecision(MultilabelAveragePrecision):
+    """Macro average precision over the labels that have a positive in the split (mAP).
+
+    torchmetrics' macro average counts a label without positives as AP 0; such a label has no ranking to
+    score, so it is left out here (a split in which no label has a positive gives NaN).
+    """
+
+    def __init__(self, num_labels: int, **kwargs) -> None:
+        super().__init__(num_labels, average=None, **kwargs)
+        self.add_state("positives", default=torch.zeros(num_labels, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        super().update(preds, target)
+        self.positives += (target > 0).sum(dim=0)
+
+    def compute(self) -> Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Nn]o positive samples.*")
+            per_label = super().compute()
+        present = self.positives > 0
+        return per_label[present].mean() if present.any() else torch.tensor(float("nan"))
+
+
+def multilabel_metrics(num_labels: int) -> tuple[MetricCollection, MetricCollection]:
+    """Metrics on predicted 0/1 label vectors, and on per-label probabilities.
+
+    Labels (a label is predicted when its probability exceeds 0.5): micro- and macro-F1, subset accuracy
+    (every label right) and Hamming loss (the share of wrong labels). Probabilities: mAP
+    (:class:`MeanAveragePrecision`).
+    """
+    labels = MetricCollection(
+        {
+            "f1_micro": MultilabelF1Score(num_labels, average="micro"),
+            "f1_macro": MultilabelF1Score(num_labels, average="macro"),
+            "subset_acc": MultilabelExactMatch(num_labels),
+            "hamming": MultilabelHammingDistance(num_labels),
+        }
+    )
+    return labels, MetricCollection({"map": MeanAveragePrecision(num_labels)})
+
+
 def regression_metrics() -> MetricCollection:
-    """MAE, RMSE and R² (averaged over targets)."""
+    """MAE, RMSE and R² (averaged over targets) of the point predictions."""
     return MetricCollection(
         {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
     )
 
 
+#: central-interval levels whose coverage is logged (``coverage_90``, ...), and the level whose width is
+COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
+#: logged (``width_90``)
+WIDTH_LEVEL = 0.9
+
+
+def level_name(level: float) -> str:
+    """``0.9`` -> ``"90"``, as in ``coverage_90``."""
+    return f"{round(level * 100):d}"
+
+
+class DistributionMetrics(Metric):
+    r"""Scores of a predictive distribution (:class:`~lossbench.losses.base.Predictive`), per element:
+
+    ``nll`` (mean negative log-density; only for losses that predict a density), ``crps`` (mean continuous
+    ranked probability score), ``coverage_<p>`` (the share of targets inside the central ``p`` interval,
+    for each of :data:`COVERAGE_LEVELS` the loss can give; a calibrated model has ``coverage_90 ≈ 0.9``) and
+    ``width_90`` (the mean width of the central 90% interval). :meth:`compute` returns a dict of those the
+    loss provides.
+    """
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        n = len(COVERAGE_LEVELS)
+        for name in ("nll", "crps", "width", "count", "nll_count", "width_count"):
+            self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        for name in ("covered", "covered_count"):
+            self.add_state(name, default=torch.zeros(n, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, predictive: Predictive, target: Tensor) -> None:
+        y = target.reshape(predictive.point.shape).to(predictive.point.dtype)
+        self.count += y.numel()
+        self.crps += predictive.crps(y).double().sum()
+        nll = predictive.nll(y)
+        if nll is not None:
+            self.nll += nll.double().sum()
+            self.nll_count += y.numel()
+        for i, level in enumerate(COVERAGE_LEVELS):
+            interval = predictive.interval(level)
+            if interval is None:
+                continue
+            lower, upper = interval
+            self.covered[i] += ((y >= lower) & (y <= upper)).sum()
+            self.covered_count[i] += y.numel()
+            if level == WIDTH_LEVEL:
+                self.width += (upper - lower).double().sum()
+                self.width_count += y.numel()
+
+    def compute(self) -> dict[str, Tensor]:
+        out = {"crps": self.crps / self.count}
+        if self.nll_count > 0:
+            out["nll"] = self.nll / self.nll_count
+        for i, level in enumerate(COVERAGE_LEVELS):
+            if self.covered_count[i] > 0:
+                out[f"coverage_{level_name(level)}"] = self.covered[i] / self.covered_count[i]
+        if self.width_count > 0:
+            out[f"width_{level_name(WIDTH_LEVEL)}"] = self.width / self.width_count
+        return {k: v.float() for k, v in out.items()}
+
+
 #: the metric each task monitors by default, and whether higher is better
-DEFAULT_MONITOR = {Task.CLASSIFICATION: ("val/acc", "max"), Task.REGRESSION: ("val/rmse", "min")}
+DEFAULT_MONITOR = {
+    Task.CLASSIFICATION: ("val/acc", "max"),
+    Task.MULTILABEL: ("val/map", "max"),
+    Task.REGRESSION: ("val/rmse", "min"),
+}
 
 
 def resolve_monitor(metric: str | None, mode: str | None, task: Task) -> tuple[str, str]:

@@ -16,7 +16,15 @@ from torchmetrics import MeanMetric
 
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
-from lossbench.metrics import classification_metrics, regression_metrics
+from lossbench.metrics import (
+    COVERAGE_LEVELS,
+    WIDTH_LEVEL,
+    DistributionMetrics,
+    classification_metrics,
+    level_name,
+    multilabel_metrics,
+    regression_metrics,
+)
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
 from lossbench.task import Task
 
@@ -28,7 +36,9 @@ class LossBenchModule(L.LightningModule):
     """Trains ``model`` with ``loss`` and logs the loss and task metrics per epoch.
 
     Metrics are computed from the loss's :meth:`~BenchLoss.probabilities` and
-    :meth:`~BenchLoss.predictions`, never from the loss value, so every loss is judged alike. All
+    :meth:`~BenchLoss.predictions` (multi-label: ``label_probabilities`` and ``label_predictions``;
+    regression: :meth:`~BenchLoss.point_predictions`, and :meth:`~BenchLoss.predictive` for a
+    distributional loss), never from the loss value, so every loss is judged alike. All
     metrics are torchmetrics objects updated each step and computed once per epoch (synchronised
     across DDP ranks by torchmetrics), so a step does no Python logging. Training uses Lightning's
     automatic optimization: one Lightning batch is one batch, and gradient clipping, accumulation,
@@ -44,7 +54,7 @@ class LossBenchModule(L.LightningModule):
         scheduler: optional partial taking the optimizer.
         scheduler_interval: ``epoch`` or ``step``.
         task: the data set's task.
-        num_classes: classes (classification).
+        num_classes: classes (classification) or labels (multi-label).
         monitor: the validation metric a ``ReduceLROnPlateau`` schedule follows.
         nonfinite_every_n_steps: steps between host reads of the NaN/Inf guard; ``None``: 1 on one CPU
             process (checked before the backward pass), else
@@ -74,30 +84,41 @@ class LossBenchModule(L.LightningModule):
         self.guard: NonFiniteGuard | None = None  # built at fit start, when the device is known
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
+        self.distributional = type(loss).predictive is not BenchLoss.predictive
         self.train_loss = MeanMetric()
         self._train_loss_sum = torch.zeros(())  # the epoch's sum of batch loss × batch size, on the device
         self._train_loss_weight = 0
         self.stage_loss = nn.ModuleDict({s: MeanMetric() for s in STAGES})
-        if self.classification:
-            assert num_classes is not None, "classification needs num_classes"
-            labels, probs = classification_metrics(num_classes)
-            self.label_metrics = nn.ModuleDict({s: labels.clone(prefix=f"{s}/") for s in STAGES})
-            self.prob_metrics = nn.ModuleDict({s: probs.clone(prefix=f"{s}/") for s in STAGES})
-        else:
+        if self.task is Task.REGRESSION:
             reg = regression_metrics()
             self.value_metrics = nn.ModuleDict({s: reg.clone(prefix=f"{s}/") for s in STAGES})
+            if self.distributional:
+                self.distribution_metrics = nn.ModuleDict({s: DistributionMetrics() for s in STAGES})
+        else:
+            assert num_classes is not None, f"{self.task.value} needs num_classes"
+            build = classification_metrics if self.classification else multilabel_metrics
+            labels, probs = build(num_classes)
+            self.label_metrics = nn.ModuleDict({s: labels.clone(prefix=f"{s}/") for s in STAGES})
+            self.prob_metrics = nn.ModuleDict({s: probs.clone(prefix=f"{s}/") for s in STAGES})
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
     def metric_names(self, stage: str = "val") -> list[str]:
         """The metrics this module logs for ``stage`` (``val/loss``, ``val/acc``, ...)."""
-        collections = (
-            (self.label_metrics[stage], self.prob_metrics[stage])
-            if self.classification
-            else (self.value_metrics[stage],)
-        )
-        return [f"{stage}/loss", *(name for c in collections for name in c.keys(keep_base=False))]
+        names = [
+            f"{stage}/loss",
+            *(name for c in self._collections(stage) for name in c.keys(keep_base=False)),
+        ]
+        if self.distributional:  # those the loss provides appear at the epoch's end; these are the candidates
+            levels = [f"coverage_{level_name(q)}" for q in COVERAGE_LEVELS]
+            names += [f"{stage}/{n}" for n in ("nll", "crps", *levels, f"width_{level_name(WIDTH_LEVEL)}")]
+        return names
+
+    def _collections(self, stage: str) -> tuple[Any, ...]:
+        if self.task is Task.REGRESSION:
+            return (self.value_metrics[stage],)
+        return (self.label_metrics[stage], self.prob_metrics[stage])
 
     # --- training: Lightning's automatic optimization ------------------------------------------------
     def on_fit_start(self) -> None:
@@ -189,22 +210,30 @@ class LossBenchModule(L.LightningModule):
         if self.classification:
             self.label_metrics[stage].update(self.loss.predictions(outputs), y)
             self.prob_metrics[stage].update(self.loss.probabilities(outputs), y)
-        elif outputs.shape[-1] == 1:
-            self.value_metrics[stage].update(outputs.squeeze(-1), y.squeeze(-1))
+        elif self.task is Task.MULTILABEL:
+            labels = y.long()
+            self.label_metrics[stage].update(self.loss.label_predictions(outputs), labels)
+            self.prob_metrics[stage].update(self.loss.label_probabilities(outputs), labels)
         else:
-            self.value_metrics[stage].update(outputs, y)
+            point = self.loss.point_predictions(outputs)
+            y = y.reshape(point.shape)
+            if point.shape[-1] == 1:
+                self.value_metrics[stage].update(point.squeeze(-1), y.squeeze(-1))
+            else:
+                self.value_metrics[stage].update(point, y)
+            if self.distributional:
+                self.distribution_metrics[stage].update(self.loss.predictive(outputs), y)
 
     def _eval_epoch_end(self, stage: str) -> None:
         """Logs the stage's metric objects: Lightning computes them (synchronised across DDP ranks by
         torchmetrics) and resets them at the end of the epoch, as it does for any logged torchmetric."""
         self.log(f"{stage}/loss", self.stage_loss[stage])
-        collections = (
-            (self.label_metrics[stage], self.prob_metrics[stage])
-            if self.classification
-            else (self.value_metrics[stage],)
-        )
-        for collection in collections:
+        for collection in self._collections(stage):
             self.log_dict(collection)
+        if self.distributional:  # a dict of scores: computed (synchronised) here, logged as tensors
+            scores = self.distribution_metrics[stage]
+            self.log_dict({f"{stage}/{k}": v for k, v in scores.compute().items()})
+            scores.reset()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)

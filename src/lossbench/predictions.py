@@ -1,7 +1,9 @@
 """Test-set predictions of the tested checkpoint, saved for reports (reliability diagrams, per-class recall).
 
 ``<run dir>/predictions.npz`` holds ``targets`` and, for classification, ``probs`` ``[N, C]`` (the loss's own
-probabilities, the ones the metrics use) and ``preds`` ``[N]``; for regression, ``outputs`` ``[N, T]``.
+probabilities, the ones the metrics use) and ``preds`` ``[N]``; for multi-label, ``probs`` ``[N, L]`` (each
+label's probability) and ``preds`` ``[N, L]`` (0/1); for regression, the model's ``outputs`` ``[N, K·T]`` and
+the point predictions ``point`` ``[N, T]``.
 """
 
 from __future__ import annotations
@@ -60,11 +62,16 @@ def save_test_predictions(module, dm, path: Path, ckpt_path: str | None = None) 
             targets.append(y.cpu())
         out = torch.cat(outputs)
         arrays = {"targets": torch.cat(targets).numpy()}
-        if Task(dm.task) is Task.CLASSIFICATION:
-            arrays["probs"] = module.loss.probabilities(out).cpu().numpy().astype(np.float32)
-            arrays["preds"] = module.loss.predictions(out).cpu().numpy()
+        loss, task = module.loss, Task(dm.task)
+        if task is Task.CLASSIFICATION:
+            arrays["probs"] = loss.probabilities(out).cpu().numpy().astype(np.float32)
+            arrays["preds"] = loss.predictions(out).cpu().numpy()
+        elif task is Task.MULTILABEL:
+            arrays["probs"] = loss.label_probabilities(out).cpu().numpy().astype(np.float32)
+            arrays["preds"] = loss.label_predictions(out).cpu().numpy().astype(np.int8)
         else:
             arrays["outputs"] = out.cpu().numpy()
+            arrays["point"] = loss.point_predictions(out).float().cpu().numpy()
     finally:
         module.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)

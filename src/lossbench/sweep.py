@@ -180,7 +180,7 @@ def job_line(summary: dict[str, Any]) -> str:
 
 
 # --- the end-of-sweep table -----------------------------------------------------------------------------
-HEADLINE = ("test/acc", "test/rmse")
+HEADLINE = ("test/acc", "test/map", "test/rmse")
 
 
 def headline(test: dict[str, float]) -> tuple[str, float] | None:

@@ -18,7 +18,9 @@ training split's class counts (for class-balanced losses) and the shape of one i
 
         def train_dataloader(self): ...        # batches (x [B, 13] float, y [B] long)
 
-Classification targets are class indices ``[B]`` (``long``); regression targets are floats ``[B, T]``.
+Classification targets are class indices ``[B]`` (``long``); multi-label targets are 0/1 vectors ``[B, L]``
+(``float``), with ``num_classes = L`` labels and ``class_counts`` the training positives per label;
+regression targets are floats ``[B, T]``.
 :func:`check_data_contract` checks a module before any training and names everything that is missing.
 """
 
@@ -37,6 +39,8 @@ class Task(str, Enum):
 
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
+    #: several labels per sample: targets are 0/1 vectors ``[B, L]``
+    MULTILABEL = "multilabel"
 
     def __str__(self) -> str:
         return self.value
@@ -47,11 +51,12 @@ class BenchDataModule(Protocol):
     """What lossbench reads from a data module after ``setup("fit")`` (see the module docs)."""
 
     task: Task
-    #: classes (classification); ``None`` for regression
+    #: classes (classification) or labels (multi-label); ``None`` for regression
     num_classes: int | None
-    #: targets per sample: 1 for classification, ``T`` for regression with ``[B, T]`` targets
+    #: targets per sample: 1 for classification, ``L`` for multi-label, ``T`` for regression ``[B, T]``
     num_targets: int
-    #: training samples per class (classification); ``None`` for regression
+    #: training samples per class (classification) or positives per label (multi-label); ``None`` for
+    #: regression
     class_counts: Any
     #: shape of one input sample, e.g. ``(13,)`` or ``(3, 32, 32)``
     input_shape: Sequence[int]
@@ -83,19 +88,19 @@ def _problems(dm: Any) -> list[str]:
     shape = getattr(dm, "input_shape", None)
     if not isinstance(shape, Sequence) or len(shape) == 0 or not all(_is_int(s) and s > 0 for s in shape):
         problems.append(f"input_shape (a tuple of positive ints such as (13,) or (3, 32, 32)), got {shape!r}")
-    if task is Task.CLASSIFICATION:
+    if task in (Task.CLASSIFICATION, Task.MULTILABEL):
         c = getattr(dm, "num_classes", None)
+        what = "classes" if task is Task.CLASSIFICATION else "labels"
         if not _is_int(c) or c < 2:
-            problems.append(f"num_classes (an int >= 2), got {c!r}")
+            problems.append(f"num_classes (the number of {what}, an int >= 2), got {c!r}")
         counts = getattr(dm, "class_counts", None)
         try:
             n = len(counts) if counts is not None else None
         except TypeError:
             n = None
         if n is None or (_is_int(c) and n != c):
-            problems.append(
-                f"class_counts (training samples per class, length num_classes={c}), got {counts!r}"
-            )
+            per = "samples per class" if task is Task.CLASSIFICATION else "positives per label"
+            problems.append(f"class_counts (training {per}, length num_classes={c}), got {counts!r}")
     else:
         t = getattr(dm, "num_targets", None)
         if not _is_int(t) or t < 1:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lossbench.data import stressors as st
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
 from lossbench.data.splits import split_indices
+from lossbench.data.stressing import stress_training_split
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.task import Task
 
@@ -38,8 +39,9 @@ class InMemoryDataModule(L.LightningDataModule):
     statistics of the training split only.
 
     Stressors (:mod:`lossbench.data.stressors`) change the *training split only*, after the split and
-    seeded by ``data_seed``: long-tailed subsampling, then label noise (classification), or outliers
-    (regression). Validation and test stay clean, with the data set's original class distribution — for
+    seeded by ``data_seed``: long-tailed subsampling, then label noise (classification), outliers
+    (regression), or per-label imbalance and missing positives (multi-label). Validation and test stay
+    clean, with the data set's original class distribution — for
     a balanced data set that is a balanced, clean validation set, so model selection measures what the
     test measures (the long-tail papers select on the balanced test set; we hold out a clean val instead).
     :attr:`class_counts` counts the *observed* (possibly noisy) training labels, which is what a
@@ -62,6 +64,7 @@ class InMemoryDataModule(L.LightningDataModule):
         label_noise: share of training labels corrupted, in ``[0, 1)``.
         noise_type: ``symmetric`` or ``asymmetric`` (``c → c+1 mod C``).
         outlier_fraction: share of training targets contaminated (regression), in ``[0, 1)``.
+        missing_positives: share of each label's training positives set to 0 (multi-label), in ``[0, 1)``.
         outlier_scale: outlier shift in standard deviations of the training targets.
         loader: ``tensor`` (tensors on the device, batched by slicing) or ``torch`` (a ``DataLoader``
             over a ``TensorDataset`` on the CPU, for data that does not fit on the device).
@@ -90,6 +93,7 @@ class InMemoryDataModule(L.LightningDataModule):
         noise_type: str = "symmetric",
         outlier_fraction: float = 0.0,
         outlier_scale: float = 10.0,
+        missing_positives: float = 0.0,
         loader: str = "tensor",
         num_workers: int = 0,
     ) -> None:
@@ -118,6 +122,9 @@ class InMemoryDataModule(L.LightningDataModule):
             "data.outlier_fraction", outlier_fraction, 0.0, 1.0, high_inclusive=False
         )
         self.outlier_scale = check_range("data.outlier_scale", outlier_scale, 0.0, low_inclusive=False)
+        self.missing_positives = check_range(
+            "data.missing_positives", missing_positives, 0.0, 1.0, high_inclusive=False
+        )
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.num_workers = int(check_range("data.num_workers", num_workers, 0))
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
@@ -150,7 +157,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     @property
     def num_classes(self) -> int | None:
-        return self._num_classes if self.task is Task.CLASSIFICATION else None
+        """Classes (classification) or labels (multi-label); ``None`` for regression."""
+        return None if self.task is Task.REGRESSION else self._num_classes
 
     @property
     def num_targets(self) -> int:
@@ -158,7 +166,10 @@ class InMemoryDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> Tensor | None:
-        """Samples per (observed) class in the training split, after the stressors (classification only)."""
+        """Samples per (observed) class, or positives per label, in the training split after the stressors;
+        ``None`` for regression."""
+        if self.task is Task.MULTILABEL:
+            return self.splits["train"][1].sum(dim=0).long()
         if self.task is not Task.CLASSIFICATION:
             return None
         return torch.bincount(self.splits["train"][1], minlength=self._num_classes)
@@ -188,6 +199,29 @@ class InMemoryDataModule(L.LightningDataModule):
         self._num_classes = c
         return y
 
+    def _check_multilabel(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 2 or len(y) == 0 or y.shape[1] < 2:
+            raise DataError(
+                f"data {self.display_name}: multi-label targets must be a non-empty [N, L] array with L >= 2 "
+                f"labels, got shape {y.shape}"
+            )
+        if not np.isin(y, (0, 1)).all():
+            raise DataError(
+                f"data {self.display_name}: multi-label targets must be 0/1, got values "
+                f"{sorted(set(np.unique(y).tolist()) - {0, 1})[:5]}: encode each label as 0 or 1"
+            )
+        self._num_classes = y.shape[1]
+        return y.astype(np.float32)
+
+    def _check_targets(self, y: Any) -> np.ndarray:
+        """Targets as stored: class indices, 0/1 label vectors or float columns, checked for the task."""
+        if self.task is Task.CLASSIFICATION:
+            return self._check_labels(y)
+        if self.task is Task.MULTILABEL:
+            return self._check_multilabel(y)
+        return np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
         return split_indices(
@@ -203,38 +237,9 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the stressors to the training split: returns (kept train indices, their targets)."""
-        info: dict[str, Any] = {}
-        if self.task is Task.CLASSIFICATION:
-            if self.outlier_fraction > 0.0:
-                raise ConfigError(
-                    f"data.outlier_fraction contaminates regression targets, but {self.display_name} is a "
-                    "classification data set: use data.label_noise instead"
-                )
-            train, y_train, info, clean = st.stress_labels(
-                train,
-                y,
-                self._num_classes,
-                self.imbalance_factor,
-                self.label_noise,
-                self.noise_type,
-                self.data_seed,
-            )
-            if clean is not None:
-                self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
-        else:
-            if self.imbalance_factor > 1.0 or self.label_noise > 0.0:
-                raise ConfigError(
-                    "data.imbalance_factor and data.label_noise need class labels, but "
-                    f"{self.display_name} is a regression data set: use data.outlier_fraction instead"
-                )
-            y_train = y[train]
-            if self.outlier_fraction > 0.0:
-                rng = st.stream(self.data_seed, st.STREAM_OUTLIERS)
-                y_train, rows = st.contaminate_targets(
-                    y_train, self.outlier_fraction, self.outlier_scale, rng
-                )
-                info.update(n_outliers=len(rows), outlier_scale=self.outlier_scale)
-        self.stress_info = info
+        train, y_train, self.stress_info, clean = stress_training_split(self, train, y)
+        if clean is not None:
+            self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
         return train, y_train
 
     # --- Lightning hooks ----------------------------------------------------------------------------
@@ -245,9 +250,9 @@ class InMemoryDataModule(L.LightningDataModule):
         if len(x) != len(y):
             raise DataError(f"data {self.display_name}: {len(x)} samples but {len(y)} targets")
         classification = self.task is Task.CLASSIFICATION
-        y = self._check_labels(y) if classification else np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        y = self._check_targets(y)
         train, val, test = self.split_indices(y)
-        if not classification and self.standardize_targets:
+        if self.task is Task.REGRESSION and self.standardize_targets:
             self.target_mean, std = y[train].mean(axis=0), y[train].std(axis=0)
             self.target_std = np.where(std > 0, std, 1.0).astype(np.float32)
             y = ((y - self.target_mean) / self.target_std).astype(np.float32)
@@ -329,6 +334,6 @@ class InMemoryDataModule(L.LightningDataModule):
             **{f"n_{k}": len(v[1]) for k, v in self.splits.items()},
             **self.stress_info,
         }
-        if self.task is Task.CLASSIFICATION:
+        if self.task is not Task.REGRESSION:
             info["class_counts"] = self.class_counts.tolist()
         return info

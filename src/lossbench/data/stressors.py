@@ -17,6 +17,13 @@ Conventions (the choices the literature leaves open, fixed here):
   permutation ``c → (c+1) mod C`` ("pair flipping", Han et al. 2018).
 * **Outliers** (regression) — exactly ``round(fraction · n)`` training targets are shifted by
   ``± scale · std(y_train)`` (sign uniform, per target column), a gross-error contamination model.
+* **Per-label imbalance** (multi-label) — labels are ranked by their positives (rank 0 the most frequent)
+  and given the long-tail weight ``w_r = imbalance_factor^(-r/(L-1))``; a sample is kept with probability
+  ``min`` of its positive labels' weights (1 for a sample without positives). A sample carries several
+  labels, so no exact per-label profile exists; the realised ratio of the most to the least frequent
+  label is reported.
+* **Missing positives** (multi-label, the "partial labels" setting) — for each label, exactly
+  ``round(rate · n_l)`` of its ``n_l`` training positives become 0.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from lossbench.errors import ConfigError, check_choice, check_range
 NOISE_TYPES = ("symmetric", "asymmetric")
 
 # independent random streams per stressor, all derived from data_seed
-STREAM_IMBALANCE, STREAM_NOISE, STREAM_OUTLIERS = 1, 2, 3
+STREAM_IMBALANCE, STREAM_NOISE, STREAM_OUTLIERS, STREAM_MISSING = 1, 2, 3, 4
 
 
 def stream(data_seed: int, which: int) -> np.random.Generator:
@@ -147,3 +154,56 @@ def stress_labels(
         y_train = noisy_labels(clean, num_classes, label_noise, noise_type, rng)
         info.update(noise_type=noise_type, label_noise_realised=float(np.mean(clean != y_train)))
     return train, y_train, info, clean
+
+
+def label_imbalance_rows(labels: np.ndarray, imbalance_factor: float, rng: np.random.Generator) -> np.ndarray:
+    """Rows of the 0/1 matrix ``labels`` ``[N, L]`` kept for a long-tailed label profile (sorted indices).
+
+    See the module notes: a row survives with probability ``min_l w_{rank(l)}`` over its positive labels.
+    """
+    check_range("data.imbalance_factor", imbalance_factor, 1.0)
+    labels = np.asarray(labels)
+    n, num_labels = labels.shape
+    if imbalance_factor == 1.0 or num_labels < 2:
+        return np.arange(n)
+    rank = np.empty(num_labels)
+    rank[np.argsort(-labels.sum(axis=0), kind="stable")] = np.arange(num_labels)
+    weight = imbalance_factor ** (-rank / (num_labels - 1))
+    keep_p = np.where(labels > 0, weight, 1.0).min(axis=1)
+    return np.flatnonzero(rng.random(n) < keep_p)
+
+
+def drop_positives(labels: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of the 0/1 matrix ``labels`` with ``round(rate · n_l)`` positives of label ``l`` set to 0."""
+    check_range("data.missing_positives", rate, 0.0, 1.0, high_inclusive=False)
+    out = np.array(labels, copy=True)
+    for label in range(out.shape[1]):
+        positives = np.flatnonzero(out[:, label] > 0)
+        out[rng.choice(positives, size=int(round(rate * len(positives))), replace=False), label] = 0
+    return out
+
+
+def label_ratio(labels: np.ndarray) -> float:
+    """Positives of the most frequent label over those of the least frequent one that has any."""
+    counts = np.asarray(labels).sum(axis=0)
+    counts = counts[counts > 0]
+    return float(counts.max() / counts.min()) if len(counts) else 1.0
+
+
+def stress_multilabel(
+    train: np.ndarray, y: np.ndarray, imbalance_factor: float, missing_positives: float, data_seed: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The multi-label stressors on the training indices ``train`` of the 0/1 matrix ``y``, in order:
+    per-label imbalance, then missing positives. Returns the kept indices, their observed labels and what
+    was done (for ``metrics.json``)."""
+    info: dict = {}
+    if imbalance_factor > 1.0:
+        train = train[label_imbalance_rows(y[train], imbalance_factor, stream(data_seed, STREAM_IMBALANCE))]
+        info.update(imbalance_factor=imbalance_factor, label_ratio_realised=label_ratio(y[train]))
+    y_train = y[train]
+    if missing_positives > 0.0:
+        observed = drop_positives(y_train, missing_positives, stream(data_seed, STREAM_MISSING))
+        dropped = float((y_train.sum() - observed.sum()) / max(y_train.sum(), 1))
+        info.update(missing_positives=missing_positives, missing_positives_realised=dropped)
+        y_train = observed
+    return train, y_train, info

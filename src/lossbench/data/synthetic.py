@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import datasets
 
 from lossbench.data.base import InMemoryDataModule
+from lossbench.data.stressors import label_imbalance_rows
 from lossbench.errors import check_choice, check_range
 from lossbench.task import Task
 
@@ -71,6 +72,9 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
             10 sin(π x₁x₂) + 20 (x₃ − ½)² + 10 x₄ + 5 x₅ + ε, further features are irrelevant).
         n_samples, n_features: size of the data set.
         noise: standard deviation of the Gaussian noise ε (before any outliers).
+        noise_growth: heteroscedastic noise: ε's standard deviation grows linearly along the first
+            feature, from ``noise`` at its smallest value to ``noise · (1 + noise_growth)`` at its largest
+            (``u`` = the feature's rank in ``[0, 1]``: ``sd = noise · (1 + noise_growth · u)``); 0: constant.
         **kwargs: :class:`InMemoryDataModule` arguments (splits, stressors, loader).
     """
 
@@ -82,30 +86,91 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         n_samples: int = 2000,
         n_features: int = 10,
         noise: float = 1.0,
+        noise_growth: float = 0.0,
         **kwargs: Any,
     ) -> None:
         self.target = check_choice("data.target", target, REGRESSION_TARGETS)
         self.n_samples = int(check_range("data.n_samples", n_samples, 10))
         self.n_features = int(check_range("data.n_features", n_features, 5 if target == "nonlinear" else 1))
         self.noise = check_range("data.noise", noise, 0.0)
+        self.noise_growth = check_range("data.noise_growth", noise_growth, 0.0)
         self.task = Task.REGRESSION
         super().__init__(**kwargs)
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        noise = 0.0 if self.noise_growth > 0 else self.noise  # heteroscedastic noise is added below
         if self.target == "linear":
             x, y = datasets.make_regression(
                 n_samples=self.n_samples,
                 n_features=self.n_features,
                 n_informative=self.n_features,
-                noise=self.noise,
+                noise=noise,
                 random_state=self.data_seed,
             )
-            y = y / np.std(y)  # unit scale, so losses' hyper-parameters (δ) mean the same across seeds
         else:
             x, y = datasets.make_friedman1(
-                n_samples=self.n_samples,
-                n_features=self.n_features,
-                noise=self.noise,
-                random_state=self.data_seed,
+                n_samples=self.n_samples, n_features=self.n_features, noise=noise, random_state=self.data_seed
             )
+        if self.noise_growth > 0:
+            u = np.argsort(np.argsort(x[:, 0])) / max(len(x) - 1, 1)
+            rng = np.random.default_rng([int(self.data_seed), 5])
+            y = y + rng.standard_normal(len(y)) * self.noise * (1.0 + self.noise_growth * u)
+        if self.target == "linear":
+            y = y / np.std(y)  # unit scale, so losses' hyper-parameters (δ) mean the same across seeds
         return x, y
+
+
+class SyntheticMultilabelDataModule(InMemoryDataModule):
+    """Multi-label samples from scikit-learn's ``make_multilabel_classification`` (a bag-of-words model).
+
+    Each sample draws its number of labels from a Poisson distribution (mean ``avg_labels``, at least
+    one), its labels from label priors drawn at random, and its features as word counts from the labels'
+    word distributions. ``label_skew`` makes the label frequencies long-tailed in the whole data set
+    (every split): the generated pool is subsampled as the per-label imbalance stressor does
+    (:func:`~lossbench.data.stressors.label_imbalance_rows`), so labels keep their feature distribution
+    while rare labels become rarer. The training-only stressors are ``imbalance_factor`` (per label) and
+    ``missing_positives``.
+
+    Args:
+        n_samples, n_features: size of the data set (``n_samples`` after the skew's subsampling).
+        n_labels: labels ``L``.
+        avg_labels: mean labels per sample (an int, as scikit-learn takes it).
+        label_skew: ≥ 1, the long-tail factor of the label frequencies; 1: as generated.
+        **kwargs: :class:`InMemoryDataModule` arguments (splits, stressors, loader).
+    """
+
+    name = "multilabel"
+
+    def __init__(
+        self,
+        n_samples: int = 3000,
+        n_features: int = 40,
+        n_labels: int = 10,
+        avg_labels: int = 2,
+        label_skew: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self.n_samples = int(check_range("data.n_samples", n_samples, 10))
+        self.n_features = int(check_range("data.n_features", n_features, 1))
+        self.n_labels = int(check_range("data.n_labels", n_labels, 2))
+        self.avg_labels = int(check_range("data.avg_labels", avg_labels, 1))
+        self.label_skew = check_range("data.label_skew", label_skew, 1.0)
+        self.task = Task.MULTILABEL
+        super().__init__(**kwargs)
+
+    def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        pool = self.n_samples if self.label_skew == 1.0 else 4 * self.n_samples
+        x, y = datasets.make_multilabel_classification(
+            n_samples=pool,
+            n_features=self.n_features,
+            n_classes=self.n_labels,
+            n_labels=self.avg_labels,
+            allow_unlabeled=False,
+            random_state=self.data_seed,
+        )
+        if self.label_skew > 1.0:
+            rng = np.random.default_rng([int(self.data_seed), 6])
+            kept = label_imbalance_rows(y, self.label_skew, rng)
+            kept = np.sort(rng.permutation(kept)[: self.n_samples])
+            x, y = x[kept], y[kept]
+        return x.astype(np.float32), y

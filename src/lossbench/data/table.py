@@ -3,7 +3,8 @@
 ``python train.py data=table data.path=my.csv data.target=label``. The file is read with pandas (pyarrow
 for Parquet); the task follows from the target unless ``data.task`` sets it: integer, boolean or text labels
 → classification (the sorted distinct labels become class indices ``0..C-1``, a map kept in
-``metrics.json`` and ``labels.json``), floats → regression, several target columns → multi-target
+``metrics.json`` and ``labels.json``), floats → regression, several 0/1 (integer or boolean) target columns →
+multi-label classification (one label per column), other several target columns → multi-target
 regression. Feature columns are encoded with a scikit-learn ``ColumnTransformer`` fitted on the training
 split only: numeric columns standardised (``data.standardize``), text/categorical/boolean columns one-hot
 encoded (categories unseen in training encode as all zeros). Missing or infinite values are an error naming
@@ -34,13 +35,19 @@ SPLIT_NAMES = ("train", "val", "test")
 IMPUTE = ("none", "median")
 
 
+def is_binary(column: pd.Series) -> bool:
+    """An integer or boolean column holding only 0 and 1 (a label of a multi-label target)."""
+    types = pd.api.types
+    return (types.is_integer_dtype(column) or types.is_bool_dtype(column)) and set(column.unique()) <= {0, 1}
+
+
 class TableDataModule(InMemoryDataModule):
     """A table file: feature columns → encoded floats; target column(s) → class indices or values.
 
     Args:
         path: the file (``.csv``, ``.tsv``, ``.parquet``/``.pq``, ``.npz``; ``.gz`` for CSV/TSV).
-        target: the target column, or a list of columns (multi-target regression).
-        task: ``classification`` or ``regression``; ``None``: inferred from the target's type.
+        target: the target column, or a list of columns (multi-label or multi-target regression).
+        task: ``classification``, ``multilabel`` or ``regression``; ``None``: inferred from the target.
         drop: columns that are not features (ids, leaks).
         split_column: a column of ``train``/``val``/``test`` labels that fixes the split.
         impute: ``none`` (missing values are an error) or ``median``.
@@ -122,7 +129,8 @@ class TableDataModule(InMemoryDataModule):
 
     def _infer_task(self, target: pd.DataFrame) -> Task:
         if len(self.targets) > 1:
-            return Task.REGRESSION
+            binary = all(is_binary(column) for _, column in target.items())
+            return Task.MULTILABEL if binary else Task.REGRESSION
         col = target.iloc[:, 0]
         if pd.api.types.is_float_dtype(col):
             return Task.REGRESSION
@@ -155,6 +163,8 @@ class TableDataModule(InMemoryDataModule):
             self.label_names = [v.item() if hasattr(v, "item") else v for v in uniques]
             self.declared_num_classes = len(uniques)
             return codes.astype(np.int64)
+        if self.task is Task.MULTILABEL:
+            return self._encode_labels(target)
         numeric = target.apply(pd.to_numeric, errors="coerce")
         if numeric.isna().any().any():
             col = numeric.isna().sum().idxmax()
@@ -169,6 +179,23 @@ class TableDataModule(InMemoryDataModule):
                 f"{self.display_name}: target column {col!r} has infinite values: drop those rows"
             )
         return values.astype(np.float32)
+
+    def _encode_labels(self, target: pd.DataFrame) -> np.ndarray:
+        """Multi-label targets: one 0/1 (or boolean) column per label."""
+        if len(self.targets) < 2:
+            raise ConfigError(
+                "data.task=multilabel takes one 0/1 target column per label: data.target=[label_a,label_b]"
+            )
+        for col, values in target.items():
+            numeric = pd.to_numeric(values.astype(object).replace({True: 1, False: 0}), errors="coerce")
+            if not numeric.isin((0, 1)).all():
+                bad = sorted({str(v) for v in values[~numeric.isin((0, 1))]})[:5]
+                raise DataError(
+                    f"{self.display_name}: multi-label target column {col!r} holds {bad}: each label "
+                    "column must be 0/1 (or true/false)"
+                )
+        self.label_names = list(self.targets)
+        return target.astype(object).replace({True: 1, False: 0}).to_numpy(dtype=np.float32)
 
     # --- features -----------------------------------------------------------------------------------
     def _numeric(self, features: pd.DataFrame) -> list[str]:

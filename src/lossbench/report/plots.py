@@ -26,14 +26,14 @@ def slug(text: str) -> str:
     return slug if len(slug) <= 80 else f"{slug[:80]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def _by_variant(runs: list[ReportRun], group: str) -> dict[str, list[ReportRun]]:
+def by_variant(runs: list[ReportRun], group: str) -> dict[str, list[ReportRun]]:
     out: dict[str, list[ReportRun]] = defaultdict(list)
     for r in runs:
         if r.ok and r.group == group:
@@ -50,7 +50,7 @@ def _panels(n: int):
 
 def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Validation curves per variant: mean over seeds with a ±1 std band (min..max when n = 2)."""
-    variants = _by_variant(runs, group)
+    variants = by_variant(runs, group)
     keys = sorted({k for rs in variants.values() for r in rs for k in r.curves if k != "val/loss"})
     if not keys:
         return None
@@ -77,7 +77,7 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"validation curves ({group}): mean over seeds, band ±1 std")
-    return _save(fig, out_dir / f"curves_{slug(group)}.png")
+    return save_figure(fig, out_dir / f"curves_{slug(group)}.png")
 
 
 def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
@@ -105,10 +105,10 @@ def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle(f"test metrics ({group}): mean and 95% CI over seeds; best in green")
-    return _save(fig, out_dir / f"bars_{slug(group)}.png")
+    return save_figure(fig, out_dir / f"bars_{slug(group)}.png")
 
 
-def _load(path: str) -> dict[str, np.ndarray]:
+def load_arrays(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
@@ -116,9 +116,9 @@ def _load(path: str) -> dict[str, np.ndarray]:
 def reliability(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Reliability diagram per variant (test predictions pooled over seeds, 15 equal-width bins)."""
     pooled = {}
-    for variant, rs in _by_variant(runs, group).items():
-        preds = [_load(r.predictions) for r in rs if r.predictions]
-        preds = [p for p in preds if "probs" in p]
+    for variant, rs in by_variant(runs, group).items():
+        preds = [load_arrays(r.predictions) for r in rs if r.predictions]
+        preds = [p for p in preds if "probs" in p and p["targets"].ndim == 1]
         if preds:
             probs = np.concatenate([p["probs"] for p in preds])
             targets = np.concatenate([p["targets"] for p in preds])
@@ -148,20 +148,20 @@ def reliability(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
     for ax in list(axes.flat)[len(pooled) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")
-    return _save(fig, out_dir / f"reliability_{slug(group)}.png")
+    return save_figure(fig, out_dir / f"reliability_{slug(group)}.png")
 
 
 def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Test recall per class and variant (mean over seeds); classes ordered by test support, rarest first."""
     table = {}
     support = None
-    for variant, rs in _by_variant(runs, group).items():
+    for variant, rs in by_variant(runs, group).items():
         recalls = []
         for r in rs:
             if not r.predictions:
                 continue
-            p = _load(r.predictions)
-            if "preds" not in p:
+            p = load_arrays(r.predictions)
+            if "preds" not in p or p["targets"].ndim != 1:
                 continue
             t, y = p["targets"], p["preds"]
             k = int(max(t.max(), p["probs"].shape[1] - 1 if "probs" in p else t.max())) + 1
@@ -183,11 +183,13 @@ def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path |
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, ncol=min(4, len(table)))
     ax.set_title(f"per-class recall ({group}), mean over seeds")
-    return _save(fig, out_dir / f"per_class_recall_{slug(group)}.png")
+    return save_figure(fig, out_dir / f"per_class_recall_{slug(group)}.png")
 
 
 def make_all(runs: list[ReportRun], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:
     """Every plot for every group: ``{group: [png, ...]}``."""
+    from lossbench.report import task_plots
+
     out: dict[str, list[Path]] = {}
     for group in sorted({r.group for r in runs if r.ok}):
         paths = [
@@ -195,6 +197,8 @@ def make_all(runs: list[ReportRun], rows: list[Row], out_dir: Path) -> dict[str,
             bars(rows, group, out_dir),
             reliability(runs, group, out_dir),
             per_class_recall(runs, group, out_dir),
+            task_plots.per_label_ap(runs, group, out_dir),
+            task_plots.calibration(runs, group, out_dir),
         ]
         out[group] = [p for p in paths if p is not None]
     return out

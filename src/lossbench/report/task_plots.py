@@ -1,0 +1,92 @@
+"""Report figures of multi-label and distributional-regression runs: per-label AP and coverage calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from lossbench.report.collect import ReportRun
+from lossbench.report.plots import by_variant, load_arrays, plt, save_figure, slug
+
+#: the test metrics ``coverage_<p>`` a distributional loss logs, as nominal levels
+COVERAGE_PREFIX = "test/coverage_"
+
+
+def _multilabel(p: dict[str, np.ndarray]) -> bool:
+    return "probs" in p and p["targets"].ndim == 2
+
+
+def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
+    """Test average precision per label and variant (mean over seeds); labels by test positives, rarest
+    first. Labels without a test positive have no AP and are left out."""
+    table: dict[str, np.ndarray] = {}
+    support = None
+    for variant, rs in by_variant(runs, group).items():
+        per_run = []
+        for r in rs:
+            p = load_arrays(r.predictions) if r.predictions else {}
+            if not _multilabel(p):
+                continue
+            y, probs = p["targets"] > 0, p["probs"]
+            support = y.sum(axis=0)
+            per_run.append(
+                [
+                    average_precision_score(y[:, j], probs[:, j]) if support[j] else np.nan
+                    for j in range(y.shape[1])
+                ]
+            )
+        if per_run:
+            table[variant] = np.nanmean(np.asarray(per_run, dtype=float), axis=0)
+    if not table or support is None:
+        return None
+    order = [j for j in np.argsort(support, kind="stable") if support[j] > 0]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2), 3.6))
+    width = 0.8 / len(table)
+    for i, (variant, ap) in enumerate(table.items()):
+        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, ap[order], width, label=variant)
+    ax.set_xticks(np.arange(len(order)), [f"{j}\n(n={support[j]})" for j in order], fontsize=7)
+    ax.set_xlabel("label (test positives), rarest first")
+    ax.set_ylabel("average precision")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=min(4, len(table)))
+    ax.set_title(f"per-label AP ({group}), mean over seeds")
+    return save_figure(fig, out_dir / f"per_label_ap_{slug(group)}.png")
+
+
+def coverage_curve(metrics: dict[str, float]) -> list[tuple[float, float]]:
+    """``[(nominal, observed), ...]`` from a run's ``test/coverage_<p>`` metrics, by nominal level."""
+    points = []
+    for key, value in metrics.items():
+        if key.startswith(COVERAGE_PREFIX) and key[len(COVERAGE_PREFIX) :].isdigit():
+            points.append((int(key[len(COVERAGE_PREFIX) :]) / 100, float(value)))
+    return sorted(points)
+
+
+def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
+    """Observed against nominal coverage of the central intervals, per distributional variant (mean over
+    seeds); a calibrated predictive distribution lies on the diagonal."""
+    curves: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+    for variant, rs in by_variant(runs, group).items():
+        per_level: dict[float, list[float]] = {}
+        for r in rs:
+            for nominal, observed in coverage_curve(r.metrics):
+                per_level.setdefault(nominal, []).append(observed)
+        if per_level:
+            levels = np.array(sorted(per_level))
+            curves[variant] = (levels, np.array([np.mean(per_level[q]) for q in levels]), len(rs))
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    for variant, (levels, observed, n) in curves.items():
+        ax.plot(levels, observed, "o-", label=f"{variant} ({n} seeds)")
+    lo = min(min(levels.min(), observed.min()) for levels, observed, _ in curves.values())
+    ax.set_xlim(max(0.0, lo - 0.1), 1.0)
+    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("observed test coverage")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"calibration ({group})", fontsize=9)
+    return save_figure(fig, out_dir / f"calibration_{slug(group)}.png")
