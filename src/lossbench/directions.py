@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 #: metric names (the part after ``val/`` or ``test/``) where lower is better
-LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier", "hamming", "crps", "width_90")
+LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier", "hamming", "crps", "coverage_error")
+#: metric names with no better direction (interval coverage and width: the target is the nominal level);
+#: reports show them in figures, not in rankings
+DESCRIPTIVE = re.compile(r"^(coverage|width)_\d+$")
+
+
+def is_descriptive(metric: str) -> bool:
+    """``test/coverage_90``, ``val/width_90 (best)``: metrics that neither higher nor lower makes better."""
+    return bool(DESCRIPTIVE.match(metric.removesuffix(" (best)").rsplit("/", 1)[-1]))
 
 
 def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:

@@ -171,9 +171,14 @@ class DistributionMetrics(Metric):
         out = {"crps": self.crps / self.count}
         if self.nll_count > 0:
             out["nll"] = self.nll / self.nll_count
+        errors = []
         for i, level in enumerate(COVERAGE_LEVELS):
             if self.covered_count[i] > 0:
-                out[f"coverage_{level_name(level)}"] = self.covered[i] / self.covered_count[i]
+                coverage = self.covered[i] / self.covered_count[i]
+                out[f"coverage_{level_name(level)}"] = coverage
+                errors.append((coverage - level).abs())
+        if errors:
+            out["coverage_error"] = torch.stack(errors).mean()
         if self.width_count > 0:
             out[f"width_{level_name(WIDTH_LEVEL)}"] = self.width / self.width_count
         return {k: v.float() for k, v in out.items()}

@@ -112,7 +112,8 @@ class LossBenchModule(L.LightningModule):
         ]
         if self.distributional:  # those the loss provides appear at the epoch's end; these are the candidates
             levels = [f"coverage_{level_name(q)}" for q in COVERAGE_LEVELS]
-            names += [f"{stage}/{n}" for n in ("nll", "crps", *levels, f"width_{level_name(WIDTH_LEVEL)}")]
+            width = f"width_{level_name(WIDTH_LEVEL)}"
+            names += [f"{stage}/{n}" for n in ("nll", "crps", *levels, "coverage_error", width)]
         return names
 
     def _collections(self, stage: str) -> tuple[Any, ...]:

@@ -109,10 +109,14 @@ class QuantilePredictive(Predictive):
         self.point = quantiles[:, lo] + w * (quantiles[:, hi] - quantiles[:, lo])
 
     def crps(self, target: Tensor) -> Tensor:
-        """Approximation on the quantile grid: ``CRPS ≈ (2/K) Σ_k ρ_{τ_k}(y - q_k)`` (the CRPS is
-        ``2∫₀¹ ρ_τ(y - F⁻¹(τ)) dτ``; exact only in the limit of a dense, uniform grid)."""
+        """Approximation on the quantile grid: ``CRPS = 2∫₀¹ ρ_τ(y - F⁻¹(τ)) dτ`` by the midpoint rule,
+        ``≈ 2 Σ_k w_k ρ_{τ_k}(y - q_k)``, where level ``τ_k`` stands for the levels nearer to it than to
+        its neighbours: ``w_k = b_k - b_{k-1}``, ``b_k = (τ_k + τ_{k+1})/2``, ``b_0 = 0``, ``b_K = 1``
+        (``w_k = 1/K`` on a uniform grid). Exact only in the limit of a dense grid."""
         levels = torch.tensor(self.levels, dtype=self.quantiles.dtype, device=self.quantiles.device)
-        return 2.0 * pinball(levels, self.quantiles, target).mean(dim=1)
+        bounds = torch.cat([levels.new_zeros(1), (levels[1:] + levels[:-1]) / 2, levels.new_ones(1)])
+        weights = (bounds[1:] - bounds[:-1]).reshape(1, -1, 1)
+        return 2.0 * (pinball(levels, self.quantiles, target) * weights).sum(dim=1)
 
     def interval(self, level: float) -> tuple[Tensor, Tensor] | None:
         """``(q_{(1-level)/2}, q_{(1+level)/2})`` when both are levels (within 1e-9), else ``None``."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from lossbench.directions import higher_is_better
+from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 
@@ -163,6 +163,8 @@ def summarize(
         if not r.ok:
             continue
         for metric, value in r.metrics.items():
+            if is_descriptive(metric):  # coverage and width: in the calibration figure, not ranked
+                continue
             by_cell[(r.group, metric)][r.variant][r.replicate] = value
             modes[(r.group, metric)] = r.monitor.get("mode")
     rows: list[Row] = []
