@@ -1,5 +1,6 @@
 """Properties every loss must have: correct gradients, finite values and gradients for extreme logits
-(also under bf16 autocast), and clear errors for invalid hyper-parameters."""
+(also under bf16 autocast), and clear errors for invalid hyper-parameters. Each loss is checked on every
+task it serves (class indices, regression values, multi-hot labels)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from lossbench.config import CONFIG_DIR, group_options
 from lossbench.errors import ConfigError
 from lossbench.losses import BenchLoss, Task
 
-COUNTS = [50, 20, 8, 3, 1, 1, 30]  # up to 7 classes
+COUNTS = [50, 20, 8, 3, 1, 1, 30]  # up to 7 classes (or labels)
 
 
 def build(name: str, classes: int = 7, **overrides) -> BenchLoss:
     """Instantiate ``conf/loss/<name>.yaml`` with overrides (and class counts when the loss wants them)."""
     cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"), overrides)
-    extra = {"class_counts": COUNTS[: max(classes, 2)]} if get_class(cfg._target_).needs_class_counts else {}
+    extra = {"class_counts": COUNTS[:classes]} if get_class(cfg._target_).needs_class_counts else {}
     return instantiate(cfg, **extra)
 
 
@@ -37,6 +38,7 @@ VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in group_options("loss")
     ("class_balanced", {"base": "focal", "gamma": 0.5}),
     ("class_balanced", {"base": "sigmoid"}),
     ("class_balanced", {"base": "sigmoid_focal"}),
+    ("class_balanced_bce", {"base": "sigmoid_focal", "gamma": 0.5}),
     ("ldam", {"drw_epoch": 0}),
     ("asl", {"clip": 0.0, "gamma_pos": 0.5, "gamma_neg": 0.5}),
     ("asl", {"gamma_pos": 1.0, "gamma_neg": 0.5}),
@@ -50,42 +52,83 @@ VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in group_options("loss")
     ("barron", {"alpha": 0.5, "scale": 0.1}),
     ("quantile", {"q": 0.1}),
 ]
-IDS = [
-    name + "".join(f"-{k}={v}" for k, v in o.items() if k != "alpha" or not isinstance(v, list))
-    for name, o in VARIANTS
-]
+TASKS = (Task.CLASSIFICATION, Task.REGRESSION, Task.MULTILABEL)
 
 
-def make(name: str, overrides: dict, reduction: str = "mean", classes: int = 7) -> BenchLoss:
+def make(name: str, overrides: dict, reduction: str = "mean", classes: int = 7, task: Task | None = None):
+    """The loss with ``classes`` class counts (binary classification with one logit: two classes)."""
     overrides = {k: (-math.inf if v == "-inf" else v) for k, v in overrides.items()}
+    if task is Task.CLASSIFICATION:
+        classes = max(classes, 2)
     loss = build(name, classes, **overrides, reduction=reduction)
     loss.on_train_epoch_start(1, 2)  # LDAM with drw_epoch=0: re-weighting on
     return loss
 
 
-def is_classification(loss: BenchLoss) -> bool:
-    return Task.CLASSIFICATION in loss.tasks
+def variant_id(name: str, overrides: dict) -> str:
+    return name + "".join(
+        f"-{k}={v}" for k, v in overrides.items() if k != "alpha" or not isinstance(v, list)
+    )
 
 
-def example(loss: BenchLoss, outputs: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Targets for ``outputs``: class indices, or values of the same shape as the outputs."""
+# every variant on every task it serves
+CASES = [
+    (name, overrides, task)
+    for name, overrides in VARIANTS
+    for task in TASKS
+    if task in make(name, overrides).tasks
+]
+IDS = [f"{variant_id(name, overrides)}-{task.value}" for name, overrides, task in CASES]
+
+
+def regression_width(loss: BenchLoss) -> int:
+    """Outputs per regression target (2 for a Gaussian's mean and scale, 1 for a point loss)."""
+    return loss.num_outputs(Task.REGRESSION, None, 1)
+
+
+def example(loss: BenchLoss, outputs: torch.Tensor, seed: int, task: Task) -> torch.Tensor:
+    """Targets for ``outputs`` ``[N, W]``: class indices ``[N]``, multi-hot labels ``[N, W]`` (with a row of
+    no positive and one of all positives) or regression values ``[N, W // k]``, ``k`` outputs a target."""
     g = torch.Generator().manual_seed(seed)
-    n, c = outputs.shape
-    if is_classification(loss):
-        return outputs, torch.randint(0, max(c, 2), (n,), generator=g)
-    return outputs, torch.randn(n, c, generator=g, dtype=outputs.dtype) * outputs.abs().max().clamp_min(1)
+    n, width = outputs.shape
+    if task is Task.CLASSIFICATION:
+        return torch.randint(0, max(width, 2), (n,), generator=g)
+    if task is Task.MULTILABEL:
+        t = torch.randint(0, 2, (n, width), generator=g).float()
+        if n >= 3:
+            t[0], t[-1] = 0.0, 1.0
+        return t
+    k = regression_width(loss)
+    assert width % k == 0, f"{type(loss).__name__}: {width} outputs for {k} per target"
+    scale = outputs.abs().max().clamp_min(1)
+    return torch.randn(n, width // k, generator=g, dtype=outputs.dtype) * scale
 
 
-@pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=IDS)
+def widths(loss: BenchLoss, task: Task) -> list[int]:
+    """Output widths to check: binary (one logit) and 7 classes, 1 and 7 labels, 7 regression targets."""
+    if task is Task.CLASSIFICATION:
+        return sorted({loss.num_outputs(Task.CLASSIFICATION, 2), 7})
+    if task is Task.MULTILABEL:
+        return [1, 7]
+    return [7 * regression_width(loss)]
+
+
+#: losses whose gradient is by design not the derivative of their value (a stop-gradient), gradchecked
+#: with it switched off; their own gradient is tested beside the loss's reference checks
+STOPPED_GRADIENT = {"beta_nll": {"beta": 0.0}}
+
+
+@pytest.mark.parametrize(("name", "overrides", "task"), CASES, ids=IDS)
 @pytest.mark.parametrize("reduction", ["mean", "none"])
-def test_gradcheck_float64(name, overrides, reduction):
-    loss = make(name, overrides, reduction)
+def test_gradcheck_float64(name, overrides, task, reduction):
+    overrides = {**overrides, **STOPPED_GRADIENT.get(name, {})}
     g = torch.Generator().manual_seed(0)
-    classes = 1 if loss.num_outputs(Task.CLASSIFICATION, 2) == 1 and is_classification(loss) else 7
-    for c in sorted({classes, 7}):
+    for c in widths(make(name, overrides, reduction), task):
+        loss = make(name, overrides, reduction, classes=c, task=task)
         z = (torch.randn(6, c, generator=g, dtype=torch.float64) * 2).requires_grad_()
-        _, y = example(loss, z.detach(), 0)
-        assert torch.autograd.gradcheck(lambda z, y=y: loss(z, y), (z,)), f"{name} {overrides} C={c}"
+        y = example(loss, z.detach(), 0, task)
+        check = torch.autograd.gradcheck(lambda z, y=y, loss=loss: loss(z, y), (z,))
+        assert check, f"{name} {overrides} {task} C={c}"
 
 
 LOGIT = st.floats(-1e4, 1e4, allow_nan=False, width=32)
@@ -99,15 +142,17 @@ def batches(draw):
     return torch.from_numpy(z), draw(st.integers(0, 2**16))
 
 
-@pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=IDS)
+@pytest.mark.parametrize(("name", "overrides", "task"), CASES, ids=IDS)
 @given(batch=batches())
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_finite_loss_and_gradients_for_extreme_logits(name, overrides, batch):
+def test_finite_loss_and_gradients_for_extreme_logits(name, overrides, task, batch):
     z, seed = batch
-    loss = make(name, overrides, classes=z.shape[-1])
-    if is_classification(loss) and z.shape[-1] == 1 and loss.num_outputs(Task.CLASSIFICATION, 2) != 1:
+    loss = make(name, overrides, classes=z.shape[-1], task=task)
+    if task is Task.CLASSIFICATION and z.shape[-1] == 1 and loss.num_outputs(Task.CLASSIFICATION, 2) != 1:
         z = torch.cat([z, -z], dim=-1)  # softmax losses need two logits for binary data
-    z, y = example(loss, z, seed)
+    if task is Task.REGRESSION:
+        z = z.repeat(1, regression_width(loss))  # k outputs per target
+    y = example(loss, z, seed, task)
     for dtype in (torch.float32, torch.bfloat16):
         x = z.detach().to(dtype).clone().requires_grad_()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is torch.bfloat16):
@@ -147,6 +192,8 @@ INVALID = [
     ("cauchy", "scale", 0.0),
     ("barron", "scale", -1.0),
     ("barron", "alpha", math.inf),
+    ("class_balanced_bce", "beta", 1.0),
+    ("zlpr", "reduction", "avg"),
     ("brier", "reduction", "avg"),
     ("balanced_softmax", "reduction", "avg"),
     ("l1", "reduction", "avg"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError
@@ -22,11 +22,16 @@ def group_options(group: str) -> list[str]:
 
 
 def losses_for_task(task: Task) -> list[str]:
-    """The ``loss=`` options whose loss class serves ``task``."""
+    """The ``loss=`` options whose loss serves ``task``.
+
+    Each config is instantiated as it stands (without class counts, so class-count losses take their
+    balanced fallback) and the instance's ``tasks`` decide, since they may depend on the arguments (the
+    class-balanced loss serves multi-label with a sigmoid base only).
+    """
     names = []
     for name in group_options("loss"):
-        target = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml").get("_target_")
-        if target and Task(task) in get_class(target).tasks:
+        cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
+        if cfg.get("_target_") and Task(task) in instantiate(cfg).tasks:
             names.append(name)
     return names
 

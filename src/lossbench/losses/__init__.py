@@ -3,9 +3,11 @@
 from lossbench.losses.asymmetric import AsymmetricLoss
 from lossbench.losses.base import BenchLoss, Task
 from lossbench.losses.bce import BCEWithLogitsLoss
+from lossbench.losses.class_balanced import ClassBalancedLoss
 from lossbench.losses.cross_entropy import CrossEntropyLoss
 from lossbench.losses.focal import FocalLoss, SigmoidFocalLoss
-from lossbench.losses.long_tail import BalancedSoftmaxLoss, ClassBalancedLoss, LDAMLoss, LogitAdjustedLoss
+from lossbench.losses.long_tail import BalancedSoftmaxLoss, LDAMLoss, LogitAdjustedLoss
+from lossbench.losses.multilabel import ZLPRLoss
 from lossbench.losses.noisy import GCELoss, SCELoss
 from lossbench.losses.poly import Poly1Loss
 from lossbench.losses.regression import (
@@ -43,4 +45,5 @@ __all__ = [
     "SigmoidFocalLoss",
     "SmoothL1Loss",
     "Task",
+    "ZLPRLoss",
 ]

@@ -1,14 +1,15 @@
-"""Asymmetric loss for the one-vs-rest / multi-label view."""
+"""Asymmetric loss (ASL) for multi-label classification and the one-vs-rest view of single-label."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, is_multi_hot, positive_mask
 from lossbench.losses.focal import sigmoid_focal_, sigmoid_focal_grad_
 
 
@@ -50,21 +51,31 @@ def _positive_term(z: Tensor, gamma: float) -> Tensor:
 
 
 def _positive_grad(z: Tensor, gamma: float) -> Tensor:
-    return sigmoid_focal_grad_(z.neg(), gamma).neg_()
+    """d/dz of :func:`_positive_term`, ``-σ(-z)^γ [σ(-z) + γ softplus(-z) σ(z)]``; at most two new tensors."""
+    if gamma == 0.0:
+        return z.neg().sigmoid_().neg_()
+    g = F.softplus(z.neg())
+    t = torch.sigmoid(z)
+    g.mul_(t).mul_(gamma)
+    t.copy_(z).neg_().sigmoid_()  # σ(-z)
+    g.add_(t).mul_(t.pow_(gamma))
+    return g.neg_()
 
 
 class _AsymmetricFn(torch.autograd.Function):
-    """Fused ASL per sample with a recomputing backward: the negative term runs over ``[N, C]``, the
-    positive one only over the targets' logits (multi-class: one per row)."""
+    """Fused ASL per sample with a recomputing backward. ``target`` is one class index per row over C > 1
+    logits (the negative term runs over ``[N, C]``, the positive one only over the targets' logits), or
+    elementwise (a binary ``[N]`` target with one logit, or a multi-hot ``[N, L]`` target): both terms run
+    over ``[N, L]`` and a mask picks each element's. At most three ``[N, C]`` tensors live at once."""
 
     @staticmethod
     def forward(ctx, z: Tensor, target: Tensor, gamma_pos: float, gamma_neg: float, clip: float) -> Tensor:
-        ctx.save_for_backward(z, target)
-        ctx.params = (gamma_pos, gamma_neg, clip)
+        pos = positive_mask(target, z)
+        ctx.save_for_backward(z, target if pos is None else pos)
+        ctx.params = (gamma_pos, gamma_neg, clip, pos is not None)
         neg = _negative_term(z, gamma_neg, clip)
-        if z.shape[-1] == 1:
-            pos = _positive_term(z, gamma_pos)
-            return torch.where(target.unsqueeze(-1).bool(), pos, neg).squeeze(-1)
+        if pos is not None:
+            return torch.where(pos, _positive_term(z, gamma_pos), neg, out=neg).sum(dim=-1)
         idx = target.unsqueeze(-1)
         zy = z.gather(-1, idx)
         out = neg.sum(dim=-1, keepdim=True) - neg.gather(-1, idx) + _positive_term(zy, gamma_pos)
@@ -74,12 +85,12 @@ class _AsymmetricFn(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         z, target = ctx.saved_tensors
-        gamma_pos, gamma_neg, clip = ctx.params
+        gamma_pos, gamma_neg, clip, elementwise = ctx.params
         g = _negative_grad(z, gamma_neg, clip)
-        idx = target.unsqueeze(-1)
-        if z.shape[-1] == 1:
-            g = torch.where(idx.bool(), _positive_grad(z, gamma_pos), g)
+        if elementwise:
+            torch.where(target, _positive_grad(z, gamma_pos), g, out=g)
         else:
+            idx = target.unsqueeze(-1)
             g.scatter_(-1, idx, _positive_grad(z.gather(-1, idx), gamma_pos))
         return g.mul_(grad_out.unsqueeze(-1)), None, None, None, None
 
@@ -90,16 +101,18 @@ class AsymmetricLoss(SigmoidOutputs, BenchLoss):
     Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021.
 
     .. math::
-        \ell(z, y) = -\sum_c \Big[t_c\,(1-p_c)^{\gamma_+}\log p_c
+        \ell(z, t) = -\sum_c \Big[t_c\,(1-p_c)^{\gamma_+}\log p_c
         + (1-t_c)\,p_{m,c}^{\gamma_-}\log(1-p_{m,c})\Big],\quad
         p = \sigma(z),\ p_m = \max(p - m, 0)
 
-    with ``t = onehot(y)`` (binary data: one logit, ``t = y``). ``log p`` is ``logsigmoid(z)`` and
+    with ``t = onehot(y)`` (binary data: one logit, ``t = y``; multi-label: ``t`` is the multi-hot target
+    ``[N, L]``, the paper's setting), as the authors' ``AsymmetricLossOptimized`` computes it (their
+    ``eps`` clamp of the logarithms aside). ``log p`` is ``logsigmoid(z)`` and
     ``log(1 - p_m) = log(min(σ(-z) + m, 1))``, so the loss is finite for any logits; ``p_m`` is floored at
     the smallest normal number to keep gradients finite for exponents below one. A fused autograd function
-    with a hand-written, recomputing backward keeps at most three extra ``[N, C]`` tensors alive; the
-    positive term is evaluated only at the targets' logits.
-    ``γ_+ = γ_- = m = 0`` is one-vs-rest BCE. Task contract as for ``bce``.
+    with a hand-written, recomputing backward keeps at most three extra ``[N, C]`` tensors alive; on class
+    indices the positive term is evaluated only at the targets' logits.
+    ``γ_+ = γ_- = m = 0`` is BCE (one-vs-rest or per label). Task contract as for ``bce``.
 
     Args:
         gamma_pos: ``γ_+ ≥ 0``.
@@ -117,7 +130,8 @@ class AsymmetricLoss(SigmoidOutputs, BenchLoss):
         self.clip = float(check_range("clip", clip, 0.0, 1.0, high_inclusive=False))
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        return _AsymmetricFn.apply(outputs, target.long(), self.gamma_pos, self.gamma_neg, self.clip)
+        target = target if is_multi_hot(target) else target.long()
+        return _AsymmetricFn.apply(outputs, target, self.gamma_pos, self.gamma_neg, self.clip)
 
     def extra_repr(self) -> str:
         params = f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}"

@@ -1,8 +1,9 @@
 """The task contract every lossbench loss follows.
 
 A loss declares which tasks it serves and how the model's raw outputs become class probabilities and
-predictions. The training module computes every metric from those, identically for every loss, so that
-losses are compared on equal terms.
+predictions (multi-label: per-label probabilities and 0/1 predictions, see :class:`MultilabelOutputs`).
+The training module computes every metric from those, identically for every loss, so that losses are
+compared on equal terms.
 """
 
 from __future__ import annotations
@@ -18,15 +19,42 @@ from lossbench.task import Task
 REDUCTIONS = ("mean", "sum", "none")
 
 
+class Predictive:
+    """A predictive distribution per sample and target, as a distributional regression loss describes it.
+
+    Scored by the regression metrics: :attr:`point` by MAE/RMSE/R², :meth:`nll` and :meth:`crps` per
+    element, :meth:`interval` by the coverage and width of central intervals. All tensors are ``[N, T]``.
+    """
+
+    #: the point prediction (mean or median) ``[N, T]``
+    point: Tensor
+
+    def nll(self, target: Tensor) -> Tensor | None:
+        """Negative log-density of ``target`` ``[N, T]``; ``None`` when the loss predicts no density."""
+        return None
+
+    def crps(self, target: Tensor) -> Tensor:
+        """Continuous ranked probability score of ``target`` ``[N, T]`` (lower is better)."""
+        raise NotImplementedError
+
+    def interval(self, level: float) -> tuple[Tensor, Tensor] | None:
+        """The central interval holding ``level`` of the probability (``(lower, upper)``, each ``[N, T]``);
+        ``None`` when the loss cannot give that level."""
+        return None
+
+
 class BenchLoss(nn.Module):
     """Base class: a loss with a task contract.
 
     Subclasses implement :meth:`per_sample` (the unreduced loss, shape ``[N]``) and may override
     :meth:`num_outputs`, :meth:`probabilities` and :meth:`predictions`. Classification targets are integer
-    class indices ``[N]``; regression targets are floats ``[N, T]`` matching the outputs.
+    class indices ``[N]``; regression targets are floats ``[N, T]`` matching the outputs; multi-label
+    targets are 0/1 vectors ``[N, L]`` (any dtype), used only by losses serving :attr:`Task.MULTILABEL`.
     """
 
-    tasks: ClassVar[frozenset[Task]] = frozenset({Task.CLASSIFICATION})
+    #: the tasks this loss serves; a class attribute, which ``__init__`` may refine per instance when it
+    #: depends on the arguments (a class-balanced loss serves multi-label with a sigmoid base only)
+    tasks: frozenset[Task] = frozenset({Task.CLASSIFICATION})
     #: when True, the trainer passes ``class_counts`` (training-split samples per class) to ``__init__``
     needs_class_counts: ClassVar[bool] = False
 
@@ -43,8 +71,16 @@ class BenchLoss(nn.Module):
         return self.reduce(self.per_sample(upcast(outputs), target))
 
     def check_target(self, target: Tensor) -> None:
-        """A classification-only loss refuses float targets (which indexing would silently truncate)."""
-        if Task.REGRESSION not in self.tasks and not is_class_target(target):
+        """A classification-only loss refuses float targets (which indexing would silently truncate) and,
+        unless it serves multi-label, multi-hot ``[N, L]`` targets."""
+        served = self.tasks
+        if Task.REGRESSION not in served and Task.MULTILABEL not in served and is_multi_hot(target):
+            raise TypeError(
+                f"{type(self).__name__} expects class indices [N] as targets, got a target of shape "
+                f"{list(target.shape)}: multi-hot [N, L] targets need a loss serving multi-label "
+                "(lossbench.config.losses_for_task(Task.MULTILABEL) lists them)"
+            )
+        if Task.REGRESSION not in served and not is_class_target(target):
             raise TypeError(
                 f"{type(self).__name__} expects integer class indices as targets, got {target.dtype}: "
                 "pass target.long() (soft or one-hot targets are not part of the contract)"
@@ -84,6 +120,15 @@ class BenchLoss(nn.Module):
         """Predicted class indices ``[N]`` (classification) or values (regression)."""
         return outputs.argmax(dim=-1)
 
+    def point_predictions(self, outputs: Tensor) -> Tensor:
+        """Regression: the point prediction ``[N, T]`` the metrics MAE/RMSE/R² score. Default: the outputs
+        themselves (a ``[N]`` output is one target); a distributional loss returns its mean or median."""
+        return outputs.unsqueeze(-1) if outputs.ndim == 1 else outputs
+
+    def predictive(self, outputs: Tensor) -> Predictive | None:
+        """Regression: the predictive distribution the outputs describe, or ``None`` for a point loss."""
+        return None
+
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
@@ -93,18 +138,57 @@ def upcast(outputs: Tensor) -> Tensor:
     return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
 
 
-class SigmoidOutputs:
-    """Task contract of one-vs-rest sigmoid losses (BCE, sigmoid focal, ASL).
+class MultilabelOutputs:
+    """Task contract of losses serving multi-label classification (``Task.MULTILABEL``).
 
-    Binary data get a single logit (``t = y``); C > 2 classes get C logits, each "this class vs the
-    rest". Class probabilities for the metrics are the sigmoids normalised to sum to one (binary:
-    ``[1-σ, σ]``); predictions are the largest logit (binary: ``z > 0``).
+    The model has one logit per label (``num_outputs(Task.MULTILABEL, L) == L``); targets are 0/1
+    vectors ``[N, L]`` of any dtype (bool, int or float). :meth:`label_probabilities` is the per-label
+    probability of "positive", ``σ(z)`` (not normalised across labels), and :meth:`label_predictions` is
+    ``1`` where that probability exceeds 0.5, i.e. where the logit is positive.
     """
+
+    def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
+        if Task(task) is Task.MULTILABEL:
+            return num_classes
+        return super().num_outputs(task, num_classes, num_targets)
+
+    def label_probabilities(self, outputs: Tensor) -> Tensor:
+        """Per-label probabilities ``σ(z)`` ``[N, L]`` (float32, as :meth:`BenchLoss.probabilities`)."""
+        return outputs.float().sigmoid()
+
+    def label_predictions(self, outputs: Tensor) -> Tensor:
+        """Per-label 0/1 predictions ``[N, L]`` (``long``): 1 where ``σ(z) > 0.5``, i.e. ``z > 0``."""
+        return (outputs > 0).long()
+
+    def check_target(self, target: Tensor) -> None:
+        """A ``[N, L]`` target of a loss serving multi-label must hold only 0 and 1; a multi-label-only loss
+        refuses any other target."""
+        if Task.MULTILABEL in self.tasks and is_multi_hot(target):
+            check_multi_hot(type(self).__name__, target)
+        elif Task.MULTILABEL in self.tasks and Task.CLASSIFICATION not in self.tasks:
+            raise TypeError(
+                f"{type(self).__name__} serves multi-label tasks only and expects multi-hot 0/1 targets "
+                f"[N, L], got a target of shape {list(target.shape)}: pass the labels as a multi-hot matrix"
+            )
+        else:
+            super().check_target(target)
+
+
+class SigmoidOutputs(MultilabelOutputs):
+    """Task contract of one-vs-rest sigmoid losses (BCE, sigmoid focal, ASL): classification and multi-label.
+
+    Classification: binary data get a single logit (``t = y``); C > 2 classes get C logits, each "this
+    class vs the rest". Class probabilities for the metrics are the sigmoids normalised to sum to one
+    (binary: ``[1-σ, σ]``); predictions are the largest logit (binary: ``z > 0``). Multi-label: L logits,
+    the multi-hot target used elementwise (``t = y``), per-label outputs as in :class:`MultilabelOutputs`.
+    """
+
+    tasks = frozenset({Task.CLASSIFICATION, Task.MULTILABEL})
 
     def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
         if Task(task) is Task.CLASSIFICATION and num_classes == 2:
             return 1
-        return num_classes if Task(task) is Task.CLASSIFICATION else num_targets
+        return super().num_outputs(task, num_classes, num_targets)
 
     def probabilities(self, outputs: Tensor) -> Tensor:
         p = outputs.float().sigmoid()
@@ -118,11 +202,52 @@ class SigmoidOutputs:
         return outputs.argmax(dim=-1)
 
 
+def check_multi_hot(name: str, target: Tensor) -> None:
+    """Raise ``ValueError`` unless the ``[N, L]`` ``target`` holds only 0 and 1 (bool passes unchecked)."""
+    if target.dtype is torch.bool:
+        return
+    if target.is_complex() or bool(((target != 0) & (target != 1)).any()):
+        raise ValueError(
+            f"{name} got a multi-label target [N, L] with values other than 0 and 1: multi-label targets "
+            "are multi-hot 0/1 vectors (pass (target > 0.5).float() for probabilities or soft labels)"
+        )
+
+
+def is_multi_hot(target: Tensor) -> bool:
+    """Multi-label targets are ``[N, L]``; classification targets are always class indices ``[N]``."""
+    return target.ndim == 2
+
+
+def check_label_shape(target: Tensor, outputs: Tensor) -> None:
+    """A multi-hot ``target`` must have the shape of the ``outputs`` (one logit per label)."""
+    if target.shape != outputs.shape:
+        raise ValueError(
+            f"multi-label outputs of shape {list(outputs.shape)} and targets of shape {list(target.shape)} "
+            "do not match: the model needs one output per label"
+        )
+
+
 def binary_targets(target: Tensor, outputs: Tensor) -> Tensor:
-    """0/1 targets shaped like ``outputs``: one-hot for C logits, ``y`` itself for a single logit."""
+    """0/1 targets shaped like ``outputs``: a multi-hot ``[N, L]`` target itself, one-hot for C logits,
+    ``y`` itself for a single logit."""
+    if is_multi_hot(target):
+        check_label_shape(target, outputs)
+        return target.to(outputs.dtype)
     if outputs.shape[-1] == 1:
         return target.to(outputs.dtype).unsqueeze(-1)
     return one_hot_like(target, outputs)
+
+
+def positive_mask(target: Tensor, outputs: Tensor) -> Tensor | None:
+    """The elementwise view of a sigmoid loss: a bool mask of the positive logits, shaped like ``outputs``,
+    for multi-hot ``[N, L]`` targets and for binary ``[N]`` targets with a single logit; ``None`` for class
+    indices over C > 1 logits (the one-vs-rest view, where the class index is used directly)."""
+    if is_multi_hot(target):
+        check_label_shape(target, outputs)
+        return target.bool()
+    if outputs.shape[-1] == 1:
+        return target.bool().unsqueeze(-1)
+    return None
 
 
 def one_hot_like(target: Tensor, outputs: Tensor) -> Tensor:

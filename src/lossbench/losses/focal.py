@@ -1,4 +1,5 @@
-"""Focal losses: softmax multi-class (Lin et al. 2017) and one-vs-rest sigmoid (torchvision semantics)."""
+"""Focal losses: softmax multi-class (Lin et al. 2017) and sigmoid (torchvision semantics), one-vs-rest or
+multi-label."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, is_multi_hot, positive_mask
 
 
 def focal_term(logpt: Tensor, gamma: float) -> Tensor:
@@ -103,10 +104,11 @@ class FocalLoss(BenchLoss):
         return f"gamma={self.gamma}, {super().extra_repr()}"
 
 
-def _signed_logits(z: Tensor, target: Tensor) -> Tensor:
-    """``s = (1 - 2t) z``: the logit for negatives, its negation for the target class (one new tensor)."""
-    if z.shape[-1] == 1:
-        return torch.where(target.unsqueeze(-1).bool(), -z, z)
+def _signed_logits(z: Tensor, target: Tensor, pos: Tensor | None) -> Tensor:
+    """``s = (1 - 2t) z``: the logit for negatives, its negation for positives (one new tensor). ``pos`` is
+    the elementwise positive mask, or ``None`` when ``target`` holds one class index per row."""
+    if pos is not None:
+        return torch.where(pos, -z, z)
     s = z.clone()
     idx = target.unsqueeze(-1)
     return s.scatter_(-1, idx, z.gather(-1, idx).neg_())
@@ -138,23 +140,34 @@ def _alpha_weights(alpha: float | None) -> tuple[float, float]:
 
 
 class _SigmoidFocalFn(torch.autograd.Function):
-    r"""Fused one-vs-rest sigmoid focal loss, per sample: ``Σ_c α_t f(s_c)``, ``f(s) = softplus(s) σ(s)^γ``.
+    r"""Fused sigmoid focal loss, per sample: ``Σ_c w_c α_t f(s_c)``, ``f(s) = softplus(s) σ(s)^γ``.
 
-    With ``s = (1 - 2t) z``: ``-log p_t = softplus(s)`` and ``1 - p_t = σ(s)``. The forward saves only the
-    logits; the backward recomputes, with ``f'(s) = σ(s)^γ [σ(s) + γ softplus(s) (1 - σ(s))]``. At most
-    three ``[N, C]`` temporaries live at once, against about eight for the unfused expression.
+    With ``s = (1 - 2t) z``: ``-log p_t = softplus(s)`` and ``1 - p_t = σ(s)``. ``target`` is either one
+    class index per row over C > 1 logits (one-vs-rest, ``t = onehot(y)``), or elementwise: a binary
+    ``[N]`` target with a single logit, or a multi-hot ``[N, L]`` target (``t = y``). ``label_weight``
+    (``[L]``, elementwise path only) weights each label's term. The forward saves only the logits and the
+    target (a bool mask on the elementwise path); the backward recomputes, with
+    ``f'(s) = σ(s)^γ [σ(s) + γ softplus(s) (1 - σ(s))]``. At most three ``[N, C]`` temporaries live at
+    once, against about eight for the unfused expression.
     """
 
     @staticmethod
-    def forward(ctx, z: Tensor, target: Tensor, gamma: float, alpha: float | None) -> Tensor:
-        ctx.save_for_backward(z, target)
-        ctx.gamma, ctx.alpha = gamma, alpha
-        f = sigmoid_focal_(_signed_logits(z, target), gamma)
+    def forward(
+        ctx, z: Tensor, target: Tensor, gamma: float, alpha: float | None, label_weight: Tensor | None = None
+    ) -> Tensor:
+        pos = positive_mask(target, z)
+        if pos is None and label_weight is not None:
+            raise ValueError("label_weight needs elementwise (binary or multi-hot) targets")
+        ctx.save_for_backward(z, target if pos is None else pos, label_weight)
+        ctx.gamma, ctx.alpha, ctx.elementwise = gamma, alpha, pos is not None
+        f = sigmoid_focal_(_signed_logits(z, target, pos), gamma)
         neg_w, pos_w = _alpha_weights(alpha)
-        if z.shape[-1] == 1:
+        if pos is not None:
             if alpha is not None:
-                f.mul_(torch.where(target.unsqueeze(-1).bool(), f.new_tensor(pos_w), f.new_tensor(neg_w)))
-            return f.squeeze(-1)
+                f.mul_(torch.where(pos, f.new_tensor(pos_w), f.new_tensor(neg_w)))
+            if label_weight is not None:
+                f.mul_(label_weight)
+            return f.sum(dim=-1)
         loss = f.sum(dim=-1)
         if alpha is not None:
             fy = f.gather(-1, target.unsqueeze(-1)).squeeze(-1)
@@ -164,15 +177,17 @@ class _SigmoidFocalFn(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        z, target = ctx.saved_tensors
+        z, target, label_weight = ctx.saved_tensors
         gamma, alpha = ctx.gamma, ctx.alpha
-        g = sigmoid_focal_grad_(_signed_logits(z, target), gamma)
-        # dℓ/dz = f'(s) (1 - 2t) α_t: negatives keep the sign, the target class flips it
+        pos = target if ctx.elementwise else None
+        g = sigmoid_focal_grad_(_signed_logits(z, target, pos), gamma)
+        # dℓ/dz = f'(s) (1 - 2t) α_t w: negatives keep the sign, positives flip it
         neg_w, pos_w = _alpha_weights(alpha)
         go = grad_out.unsqueeze(-1)
-        if z.shape[-1] == 1:
-            pos = target.unsqueeze(-1).bool()
+        if pos is not None:
             g.mul_(torch.where(pos, g.new_tensor(-pos_w), g.new_tensor(neg_w))).mul_(go)
+            if label_weight is not None:
+                g.mul_(label_weight)
         else:
             idx = target.unsqueeze(-1)
             gy = g.gather(-1, idx).mul_(go).mul_(-pos_w)
@@ -180,23 +195,25 @@ class _SigmoidFocalFn(torch.autograd.Function):
             if neg_w != 1.0:
                 g.mul_(neg_w)
             g.scatter_(-1, idx, gy)
-        return g, None, None, None
+        return g, None, None, None, None
 
 
 class SigmoidFocalLoss(SigmoidOutputs, BenchLoss):
-    r"""One-vs-rest sigmoid focal loss with the semantics of :func:`torchvision.ops.sigmoid_focal_loss`.
+    r"""Sigmoid focal loss (one-vs-rest, or per label) with the semantics of
+    :func:`torchvision.ops.sigmoid_focal_loss`.
 
     Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017 (the RetinaNet form).
 
     .. math::
-        \ell(z, y) = \sum_c \alpha_t\,(1 - p_t)^{\gamma}\,\mathrm{BCE}(z_c, t_c),\quad
+        \ell(z, t) = \sum_c \alpha_t\,(1 - p_t)^{\gamma}\,\mathrm{BCE}(z_c, t_c),\quad
         p_t = \begin{cases}\sigma(z_c) & t_c = 1\\ 1-\sigma(z_c) & t_c = 0\end{cases},\quad
         \alpha_t = \begin{cases}\alpha & t_c = 1\\ 1-\alpha & t_c = 0\end{cases}
 
-    with ``t = onehot(y)`` (binary data: one logit, ``t = y``). Per sample the loss sums over classes;
-    ``mean`` averages over samples, i.e. torchvision's ``sum`` divided by ``N``. ``alpha=None`` switches the
-    weighting off (torchvision's ``alpha < 0``). Computed in one fused, recomputing autograd function
-    (``BCE = softplus(s)``, ``1 - p_t = σ(s)``, ``s = (1-2t) z``). Task contract as for ``bce``.
+    with ``t = onehot(y)`` (binary data: one logit, ``t = y``; multi-label: ``t`` is the multi-hot target
+    ``[N, L]``). Per sample the loss sums over classes (labels); ``mean`` averages over samples, i.e.
+    torchvision's ``sum`` divided by ``N``. ``alpha=None`` switches the weighting off (torchvision's
+    ``alpha < 0``). Computed in one fused, recomputing autograd function (``BCE = softplus(s)``,
+    ``1 - p_t = σ(s)``, ``s = (1-2t) z``). Task contract as for ``bce``.
 
     Args:
         gamma: focusing parameter ``γ ≥ 0``.
@@ -210,7 +227,8 @@ class SigmoidFocalLoss(SigmoidOutputs, BenchLoss):
         self.alpha = None if alpha is None else float(check_range("alpha", alpha, 0.0, 1.0))
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        return _SigmoidFocalFn.apply(outputs, target.long(), self.gamma, self.alpha)
+        target = target if is_multi_hot(target) else target.long()
+        return _SigmoidFocalFn.apply(outputs, target, self.gamma, self.alpha)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"

@@ -2,7 +2,8 @@
 
 Each of these sets ``needs_class_counts``: the trainer passes ``class_counts=[n_0, ..., n_{C-1}]`` counted
 on the training split. Built without counts (e.g. in a unit test or a plot), every class counts the same
-and each loss falls back to its balanced special case.
+and each loss falls back to its balanced special case. The class-balanced loss of Cui et al. 2019 is in
+:mod:`lossbench.losses.class_balanced`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lossbench.errors import ConfigError, check_choice, check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets, upcast
-from lossbench.losses.focal import _SigmoidFocalFn, focal_term
+from lossbench.errors import ConfigError, check_range
+from lossbench.losses.base import BenchLoss, Task, upcast
 
 
 def class_count_tensor(class_counts: Sequence[int] | None) -> Tensor | None:
@@ -67,84 +67,6 @@ class _ClassCountLoss(BenchLoss):
             if self.class_counts is not None
             else torch.ones(num_classes, dtype=torch.float64)
         )
-
-
-BASES = ("ce", "focal", "sigmoid", "sigmoid_focal")
-
-
-class ClassBalancedLoss(SigmoidOutputs, _ClassCountLoss):
-    r"""Class-balanced loss on the effective number of samples.
-
-    Cui et al., "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019.
-
-    .. math::
-        \ell(z, y) = w_y\, \ell_{\text{base}}(z, y),\qquad
-        w_c = C\,\frac{(1-\beta)/(1-\beta^{n_c})}{\sum_k (1-\beta)/(1-\beta^{n_k})}
-
-    over a base loss: ``ce`` (softmax cross-entropy), ``focal`` (softmax focal, ``gamma``), ``sigmoid``
-    (one-vs-rest BCE) or ``sigmoid_focal`` (one-vs-rest sigmoid focal, ``gamma``, as in the paper's
-    experiments). ``mean`` averages the weighted losses over samples (the paper's normalisation: the
-    weights sum to C). ``β = 0`` gives the unweighted base; ``β → 1`` inverse class frequency. The task
-    contract is the base's: softmax bases use softmax probabilities, sigmoid bases the normalised
-    sigmoids (one logit on binary data).
-
-    Args:
-        base: ``ce``, ``focal``, ``sigmoid`` or ``sigmoid_focal``.
-        beta: ``β ∈ [0, 1)``.
-        gamma: focusing parameter ``γ ≥ 0`` of the focal bases.
-        class_counts: training samples per class (passed in by the trainer).
-        reduction: ``mean`` (over samples), ``sum`` or ``none``.
-    """
-
-    def __init__(
-        self,
-        base: str = "ce",
-        beta: float = 0.9999,
-        gamma: float = 2.0,
-        class_counts: Sequence[int] | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(class_counts=class_counts, reduction=reduction)
-        self.base = check_choice("base", base, BASES)
-        self.beta = float(check_range("beta", beta, 0.0, 1.0, high_inclusive=False))
-        self.gamma = float(check_range("gamma", gamma, 0.0))
-        self.sigmoid = base.startswith("sigmoid")
-        weights = (
-            None if self.class_counts is None else effective_number_weights(self.class_counts, self.beta)
-        )
-        self.register_buffer("weight", weights)
-
-    def base_per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        if self.base == "ce":
-            return F.cross_entropy(outputs, target, reduction="none")
-        if self.base == "focal":
-            logpt = F.log_softmax(outputs, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            return focal_term(logpt, self.gamma)
-        if self.base == "sigmoid":
-            t = binary_targets(target, outputs)
-            return F.binary_cross_entropy_with_logits(outputs, t, reduction="none").sum(dim=-1)
-        return _SigmoidFocalFn.apply(outputs, target, self.gamma, None)
-
-    def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        target = target.long()
-        loss = self.base_per_sample(outputs, target)
-        if self.weight is not None:
-            loss = loss * self.weight.to(loss.dtype)[target]
-        return loss
-
-    def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
-        if self.sigmoid:
-            return super().num_outputs(task, num_classes, num_targets)
-        return BenchLoss.num_outputs(self, task, num_classes, num_targets)
-
-    def probabilities(self, outputs: Tensor) -> Tensor:
-        return super().probabilities(outputs) if self.sigmoid else BenchLoss.probabilities(self, outputs)
-
-    def predictions(self, outputs: Tensor) -> Tensor:
-        return super().predictions(outputs) if self.sigmoid else BenchLoss.predictions(self, outputs)
-
-    def extra_repr(self) -> str:
-        return f"base={self.base!r}, beta={self.beta}, gamma={self.gamma}, {super().extra_repr()}"
 
 
 class LDAMLoss(_ClassCountLoss):
