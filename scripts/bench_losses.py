@@ -76,7 +76,18 @@ OWN_REFERENCE = {
 }
 
 
-def build(name: str, classes: int) -> tuple[LossFn, bool]:
+def kind(loss: LossFn) -> str | int:
+    """The inputs a loss gets: ``"classification"``, ``"multilabel"`` or, for regression, the number of
+    outputs per target (1 for a point loss, 2 for a mean + variance head, ...)."""
+    tasks = getattr(loss, "tasks", frozenset())
+    if Task.CLASSIFICATION in tasks:
+        return "classification"
+    if Task.MULTILABEL in tasks:
+        return "multilabel"
+    return loss.num_outputs(Task.REGRESSION, None, 1) if hasattr(loss, "num_outputs") else 1
+
+
+def build(name: str, classes: int) -> tuple[LossFn, str | int]:
     cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
     cls = get_class(cfg._target_)
     extra = {}
@@ -84,16 +95,21 @@ def build(name: str, classes: int) -> tuple[LossFn, bool]:
         extra["class_counts"] = [int(1000 * 0.9**c) + 1 for c in range(classes)]  # long-tailed
     loss = instantiate(cfg, **extra)
     loss.on_train_epoch_start(0, 1)
-    return loss, Task.CLASSIFICATION in loss.tasks
+    return loss, kind(loss)
 
 
-def make_inputs(n: int, c: int, classification: bool, device: str, dtype: torch.dtype):
+def make_inputs(n: int, c: int, inputs: str | int, device: str, dtype: torch.dtype):
+    """Outputs ``[N, C]`` and targets: class indices, 0/1 label vectors ``[N, C]`` (a fifth positive), or
+    regression values ``[N, C // k]`` for ``k`` outputs per target (then ``k · (C // k)`` outputs)."""
     g = torch.Generator(device="cpu").manual_seed(0)
-    z = (torch.randn(n, c, generator=g) * 3).to(device=device, dtype=dtype).requires_grad_()
-    if classification:
+    width = c if isinstance(inputs, str) else inputs * max(c // inputs, 1)
+    z = (torch.randn(n, width, generator=g) * 3).to(device=device, dtype=dtype).requires_grad_()
+    if inputs == "classification":
         y = torch.randint(0, c, (n,), generator=g).to(device)
+    elif inputs == "multilabel":
+        y = (torch.rand(n, c, generator=g) < 0.2).to(device=device, dtype=dtype)
     else:
-        y = torch.randn(n, c, generator=g).to(device=device, dtype=dtype)
+        y = torch.randn(n, width // inputs, generator=g).to(device=device, dtype=dtype)
     return z, y
 
 
@@ -214,22 +230,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"threads={torch.get_num_threads()}"
     )
     for c in args.classes:
-        entries: list[tuple[str, LossFn, bool, bool]] = [
+        entries: list[tuple[str, LossFn, str | int, bool]] = [
             (
                 ref,
                 fn,
-                not ref.startswith("torch.") or ref in ("torch.cross_entropy", "torch.bce_with_logits"),
+                "classification"
+                if not ref.startswith("torch.") or ref in ("torch.cross_entropy", "torch.bce_with_logits")
+                else 1,
                 True,
             )
             for ref, fn in REFERENCES.items()
         ]
         entries += [(name, *build(name, c), False) for name in args.loss]
-        by_name = {name: (fn, classification) for name, fn, classification, _ in entries}
+        by_name = {name: (fn, inputs) for name, fn, inputs, _ in entries}
         print(f"\n### C = {c}\n")
         print("| loss | ms | ×ce / ×mse | ref | ×ref | saved | peak | extra |")
         print("|---|---:|---|---|---:|---:|---:|---:|")
-        for name, fn, classification, is_ref in entries:
-            base = "torch.cross_entropy" if classification else "torch.mse_loss"
+        for name, fn, inputs_kind, is_ref in entries:
+            base = "torch.cross_entropy" if inputs_kind == "classification" else "torch.mse_loss"
             ref = None if is_ref else OWN_REFERENCE.get(name)
             names = [name, base] + ([ref] if ref else [])
             fns = [by_name[n][0] for n in names]

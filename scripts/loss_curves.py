@@ -84,8 +84,10 @@ def curve(loss: BenchLoss, x: torch.Tensor, task: Task) -> tuple[torch.Tensor, t
             outputs, target = x.unsqueeze(-1), torch.ones(len(x), dtype=torch.long)
         else:
             outputs, target = torch.stack([x / 2, -x / 2], dim=-1), torch.zeros(len(x), dtype=torch.long)
-    else:
-        outputs, target = x.unsqueeze(-1), torch.zeros(len(x), 1, dtype=x.dtype)
+    else:  # a distributional loss's further outputs (variance, quantile steps) stay at 0
+        k = loss.num_outputs(task, None, 1)
+        outputs = torch.cat([x.unsqueeze(-1), x.new_zeros(len(x), k - 1)], dim=-1)
+        target = torch.zeros(len(x), 1, dtype=x.dtype)
     value = loss(outputs, target)
     (grad,) = torch.autograd.grad(value.sum(), x)
     return value.detach(), grad
@@ -96,6 +98,8 @@ def plot(losses: list[str], overrides: dict[str, list[str]], out: Path, span: fl
     curves = {}  # (name, task) -> (loss, gradient); losses serving both tasks appear in both columns
     for name in losses:
         loss = build(name, overrides.get(name, []))
+        if not {Task.CLASSIFICATION, Task.REGRESSION} & set(loss.tasks):
+            raise ConfigError(f"{name} serves multi-label data only: this plot draws single-label margins")
         for task in (Task.CLASSIFICATION, Task.REGRESSION):
             if task in loss.tasks:
                 curves[name, task] = curve(loss, x, task)

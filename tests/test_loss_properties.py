@@ -198,6 +198,11 @@ INVALID = [
     ("balanced_softmax", "reduction", "avg"),
     ("l1", "reduction", "avg"),
     ("log_cosh", "reduction", "avg"),
+    ("gaussian_nll", "min_variance", 0.0),
+    ("beta_nll", "beta", 1.5),
+    ("laplace_nll", "min_scale", 0.0),
+    ("crps_gaussian", "min_variance", -1.0),
+    ("pinball", "quantiles", [0.5, 0.25]),
 ]
 
 
