@@ -126,3 +126,22 @@ def test_quantile_crps_approximates_the_exact_crps_of_the_same_distribution():
     approx = QuantilePredictive(DEFAULT_QUANTILES, q.reshape(1, -1, 1).expand(len(y), -1, 1)).crps(y).mean()
     exact = GaussianPredictive(torch.zeros_like(y), torch.ones_like(y)).crps(y).mean()
     assert float(approx) == pytest.approx(float(exact), rel=0.05)
+
+
+@pytest.mark.slow
+def test_heteroscedastic_preset_gaussian_nll_matches_mse_on_mae_with_calibrated_intervals(make_cfg, tmp_path):
+    """On the preset, a mean + variance head loses nothing on the mean, and its 90% intervals cover."""
+    test = {}
+    for loss in ("mse", "gaussian_nll", "beta_nll"):
+        cfg = make_cfg(
+            "experiment=heteroscedastic_regression",
+            f"loss={loss}",
+            "trainer.max_epochs=20",
+            "logger=none",
+            output_dir=tmp_path / loss,
+        )
+        test[loss] = run(cfg)["test"]
+    for loss in ("gaussian_nll", "beta_nll"):
+        assert test[loss]["test/mae"] <= 1.05 * test["mse"]["test/mae"], test
+        assert 0.8 <= test[loss]["test/coverage_90"] <= 0.97, test[loss]
+        assert test[loss]["test/coverage_error"] < 0.08, test[loss]
