@@ -278,3 +278,27 @@ def test_plot_file_names_stay_short_for_long_settings():
 
     long = "digits " + " ".join(f"data.option_{i}=value_{i}" for i in range(40))
     assert len(_slug(long)) <= 89 and _slug(long) != _slug(long + "x") and _slug("digits") == "digits"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "figure", "absent", "ranked"),
+    [
+        (("data=multilabel", "loss=bce,asl"), "per_label_ap_multilabel.png", "reliability", "test/map"),
+        (("data=diabetes", "loss=mse,gaussian_nll,beta_nll"), "calibration_diabetes.png", "", "test/crps"),
+    ],
+    ids=["multilabel", "distributional"],
+)
+def test_compare_a_real_multilabel_or_distributional_sweep(tmp_path, overrides, figure, absent, ranked):
+    """A multi-label sweep gets the per-label AP figure (and no single-label reliability diagram); a sweep
+    over point and distributional regression losses gets the calibration figure, and ranks CRPS but not the
+    coverages (they have no better direction)."""
+    run_cli("-m", *overrides, "seed=0,1", *FAST, "logger=csv", "hydra.sweep.dir=sw", cwd=tmp_path)
+    assert cli_main(["compare", str(tmp_path / "sw"), "--no-log-wandb"]) == 0
+    report = tmp_path / "sw" / "report"
+    assert (report / figure).stat().st_size > 1000
+    if absent:
+        assert not list(report.glob(f"{absent}_*.png"))
+    md = (report / "report.md").read_text()
+    assert f"| {ranked} " in md, "the deciding score is ranked"
+    assert "test/coverage_90" not in md and "test/width_90" not in md
