@@ -91,7 +91,7 @@ def test_contract_check_names_every_missing_part():
     ):
         assert part in msg
     Empty.task = "ranking"
-    with pytest.raises(ConfigError, match="task \\(one of classification, regression\\)"):
+    with pytest.raises(ConfigError, match="task \\(one of classification, regression, multilabel\\)"):
         check_data_contract(Empty())
 
 

@@ -1,4 +1,5 @@
-"""``lossbench`` command line: ``lossbench compare <multirun dir>`` writes a comparison report."""
+"""``lossbench`` command line: ``compare`` (a comparison report of runs), ``tune`` (the equal-budget
+protocol) and ``advise`` (from a data set to a recommended loss)."""
 
 from __future__ import annotations
 
@@ -148,6 +149,65 @@ def tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def advise(args: argparse.Namespace) -> int:
+    from lossbench.threads import choose_wait_policy
+
+    choose_wait_policy()  # before torch loads, as train.py does
+    from lossbench.advise.command import advise as run_advise
+    from lossbench.errors import LossbenchError
+    from lossbench.interrupt import RunInterrupted
+
+    losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
+    try:
+        result = run_advise(
+            list(args.overrides),
+            budget=args.budget,
+            workers=args.workers,
+            losses=losses or None,
+            metric=args.metric,
+            out=Path(args.out) if args.out else None,
+        )
+    except LossbenchError as err:
+        print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except RunInterrupted as err:
+        print(
+            f"lossbench advise: stopped by {err.signal_name}; the same command with --out "
+            "<its directory> continues it (finished trials and final runs are kept)",
+            file=sys.stderr,
+        )
+        return err.exit_status
+    print(f"recommendation: {result['recommendation']}")
+    print(
+        f"advise: {Path(result['report']).parent.parent / 'recommendation.json'}; report {result['report']}"
+    )
+    return 0
+
+
+def advise_parser() -> argparse.ArgumentParser:
+    """``lossbench advise``'s own parser: options and Hydra overrides may come in any order."""
+    ap = argparse.ArgumentParser(
+        prog="lossbench advise",
+        description="From a data set to a recommended loss: profile the training split (imbalance, "
+        "estimated label noise, outlying targets), shortlist the losses it calls for with their reasons, "
+        "tune and replicate each within --budget (the protocol of lossbench tune, the same trials and "
+        "replicates per loss), and recommend a loss only when it is called better than the baseline. "
+        "Rerun the same command with --out DIR to continue a stopped one.",
+    )
+    ap.add_argument("--budget", default="30m", help="wall time for the whole command, e.g. 15m, 1h30m")
+    ap.add_argument("--workers", type=int, default=1, help="runs at once on this machine")
+    ap.add_argument("--loss", help="comma-separated losses instead of the shortlist (the baseline stays)")
+    ap.add_argument(
+        "--metric", help="the test metric that decides (default: from the profile, e.g. bal_acc, mae)"
+    )
+    ap.add_argument("--out", help="output directory (default: advise/<date>/<time>)")
+    ap.add_argument(
+        "overrides", nargs="*", help="Hydra overrides: the data set and anything else, e.g. data=wine"
+    )
+    ap.set_defaults(func=advise)
+    return ap
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -209,11 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides", nargs="*", help="Hydra overrides for every run, e.g. experiment=imbalanced_digits"
     )
     tn.set_defaults(func=tune)
+    sub.add_parser(
+        "advise",
+        help="profile a data set, tune the losses it calls for within a budget, recommend one",
+        add_help=False,  # `lossbench advise --help` is advise_parser()'s
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["advise"]:
+        return advise(advise_parser().parse_intermixed_args(argv[1:]))
     args = build_parser().parse_args(argv)
     return args.func(args)
 

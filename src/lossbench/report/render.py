@@ -116,6 +116,7 @@ def write_markdown(
     source: str,
     verdict: list[str] | None = None,
     across: list[str] | None = None,
+    lead: list[str] | None = None,
 ) -> Path:
     ok = sum(r.ok for r in runs)
     lines = [
@@ -123,6 +124,7 @@ def write_markdown(
         "",
         f"Source: `{source}` — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing.",
         "",
+        *(lead or []),
     ]
     if verdict:
         lines += ["", "## Verdict", "", *[f"- {v}" for v in verdict[:-1]], "", verdict[-1]]
@@ -188,6 +190,7 @@ def write_html(
     source: str,
     verdict: list[str] | None = None,
     across_html: list[str] | None = None,
+    lead: list[str] | None = None,
 ) -> Path:
     esc = html.escape
     ok = sum(r.ok for r in runs)
@@ -198,6 +201,7 @@ def write_html(
         "<h1>lossbench comparison report</h1>",
         f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
         f"{len(runs) - ok} failed or missing.</p>",
+        *(f"<p>{esc(line.replace('**', ''))}</p>" for line in lead or [] if line),
     ]
     if verdict:
         parts.append('<h2>Verdict</h2><ul class="verdict">')

@@ -19,8 +19,10 @@ def write_report(
     with_plots: bool = True,
     extra_md: list[str] | None = None,
     extra_html: list[str] | None = None,
+    lead: list[str] | None = None,
 ) -> tuple[list[stats.Row], dict[str, list[Path]]]:
-    """The report of ``runs`` into ``out``; ``extra_*`` are sections placed after the across-settings one."""
+    """The report of ``runs`` into ``out``; ``extra_*`` are sections placed after the across-settings one,
+    ``lead`` (Markdown lines; plain text in the HTML) comes first, before the verdict."""
     out.mkdir(parents=True, exist_ok=True)
     rows = stats.summarize(runs, baseline=baseline, how=how)
     figures = plots.make_all(runs, rows, out) if with_plots else {}
@@ -31,7 +33,7 @@ def write_report(
     verdict = headline(rows, runs, how)
     render.write_csv(rows, out / "report.csv")
     md = [*across.markdown(over_settings), *(extra_md or [])]
-    render.write_markdown(rows, runs, figures, out / "report.md", source, verdict, md)
+    render.write_markdown(rows, runs, figures, out / "report.md", source, verdict, md, lead)
     html = [*across.html_parts(over_settings, render.embed), *(extra_html or [])]
-    render.write_html(rows, runs, figures, out / "report.html", source, verdict, html)
+    render.write_html(rows, runs, figures, out / "report.html", source, verdict, html, lead)
     return rows, figures

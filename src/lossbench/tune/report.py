@@ -27,7 +27,11 @@ def trial_scores(plan: st.Plan, loss: str, direction: str) -> list[float]:
     return [s for s in scores if math.isfinite(s)]
 
 
-def write_tuning_report(plan: st.Plan, monitor: tuple[str, str], with_plots: bool = True) -> Path:
+def write_tuning_report(
+    plan: st.Plan, monitor: tuple[str, str], with_plots: bool = True, lead: list[str] | None = None
+) -> Path:
+    """The report over the final runs in ``plan.out/report``, with the tuning-budget section (``lead``:
+    Markdown lines placed first)."""
     metric, direction = monitor
     higher = direction == "max"
     curves = {
@@ -44,6 +48,6 @@ def write_tuning_report(plan: st.Plan, monitor: tuple[str, str], with_plots: boo
     runs = collect_local(plan.out / "final")
     baseline = plan.losses[0]
     source = f"{plan.out / 'final'} (tuned: {plan.trials} trials per loss on {metric})"
-    write_report(runs, out, source, Settings(), baseline, with_plots, md, parts)
+    write_report(runs, out, source, Settings(), baseline, with_plots, md, parts, lead)
     np.savez(out / "tuning_budget.npz", **{k: v for k, v in curves.items()})
     return out

@@ -1,0 +1,106 @@
+"""The recommendation: each shortlisted loss's verdict against the baseline on the deciding metric, and
+the loss to use — a loss called better than the baseline, else the baseline itself (never a chance
+winner: "better" is the report's Holm-controlled paired test, see :mod:`lossbench.report.verdict`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from lossbench.report import verdict as vd
+from lossbench.report.stats import Row
+
+
+@dataclass
+class LossVerdict:
+    """One shortlisted loss against the baseline on the deciding metric."""
+
+    loss: str
+    verdict: str  # better | worse | equivalent | undecided | baseline
+    mean: float
+    n: int
+    diff: float = math.nan  # mean paired difference to the baseline, in the metric's units
+    diff_low: float = math.nan
+    diff_high: float = math.nan
+    prob_improvement: float = math.nan
+    p_holm: float = math.nan
+    more_replicates: int | None = None  # about how many more would settle an undecided verdict
+
+
+def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVerdict]:
+    """The rows of ``metric`` (first setting) as verdicts, the baseline first."""
+    mine = [r for r in rows if r.metric == metric]
+    if not mine:
+        return []
+    group = mine[0].group
+    mine = [r for r in mine if r.group == group]
+    compared = sum(r.variant != r.baseline for r in mine)
+    out = []
+    for r in mine:
+        if r.variant == r.baseline:
+            out.append(LossVerdict(r.variant, "baseline", r.mean, r.n))
+            continue
+        more = None
+        if r.verdict == "undecided":
+            needed = vd.replicates_needed(r.diff_sd, how.rope_for(metric), compared, how.alpha)
+            more = None if needed is None else max(needed - r.n_pairs, 1)
+        out.append(
+            LossVerdict(
+                r.variant,
+                r.verdict or "undecided",
+                r.mean,
+                r.n,
+                r.diff_vs_baseline,
+                r.diff_low,
+                r.diff_high,
+                r.prob_improvement,
+                r.p_holm,
+                more,
+            )
+        )
+    return sorted(out, key=lambda v: v.verdict != "baseline")
+
+
+def _gain(v: LossVerdict, higher_is_better: bool) -> float:
+    return v.diff if higher_is_better else -v.diff
+
+
+def choose(verdicts: list[LossVerdict], higher_is_better: bool) -> LossVerdict:
+    """The better-called loss with the largest mean gain; the baseline when none is better."""
+    better = [v for v in verdicts if v.verdict == "better"]
+    if better:
+        return max(better, key=lambda v: _gain(v, higher_is_better))
+    return next(v for v in verdicts if v.verdict == "baseline")
+
+
+def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str) -> str:
+    """``Use logit_adjusted: better than ce on test/bal_acc by +0.030 [0.020, 0.040], P(improvement)
+    0.97; balanced_softmax is equivalent; focal is undecided — about 8 more replicates would settle it.``"""
+    base = next(v.loss for v in verdicts if v.verdict == "baseline")
+    if chosen.verdict == "better":
+        head = (
+            f"Use {chosen.loss}: better than {base} on {metric} by {chosen.diff:+.3f} "
+            f"[{chosen.diff_low:+.3f}, {chosen.diff_high:+.3f}], P(improvement) {chosen.prob_improvement:.2f}"
+        )
+    else:
+        head = f"Use {base} (the baseline): no shortlisted loss is better on {metric}"
+    rest = []
+    for v in verdicts:
+        if v is chosen or v.verdict == "baseline":
+            continue
+        if v.verdict == "undecided" and v.more_replicates:
+            rest.append(f"{v.loss} is undecided — about {v.more_replicates} more replicates would settle it")
+        elif v.verdict == "undecided":
+            rest.append(f"{v.loss} is undecided")
+        else:
+            rest.append(f"{v.loss} is {v.verdict}" + (" too" if v.verdict == "better" else ""))
+    return "; ".join([head, *rest]) + "."
+
+
+def as_json(verdicts: list[LossVerdict]) -> list[dict]:
+    """Verdicts for ``recommendation.json`` (NaN as ``null``)."""
+    clean = []
+    for v in verdicts:
+        d = asdict(v)
+        clean.append({k: (None if isinstance(x, float) and math.isnan(x) else x) for k, x in d.items()})
+    return clean
