@@ -1,4 +1,4 @@
-"""The acceptance runs of ``lossbench advise``: three CSV files a user could bring, each advised in turn.
+"""``lossbench advise`` on three CSV files a user could bring, each advised in turn.
 
     python scripts/advise_bars.py [--budget 15m] [--only digits_lt,diabetes_outliers,wine] [--out DIR]
 

@@ -38,8 +38,10 @@ def test_the_plan_splits_runs_into_replicates_and_trials_alike_for_every_loss():
     assert plan_runs(1.0, 3600, 2, 1) == (30, 10)  # capped at 30 trials and 10 replicates
     trials, seeds = plan_runs(10.0, 900, 5, 2)
     assert trials + seeds > 18, "two workers fit more runs"
-    with pytest.raises(ConfigError, match="raise --budget to at least .*m, or shorten the shortlist"):
-        plan_runs(60.0, 600, 5, 1)
+    with pytest.raises(ConfigError, match="raise --budget to at least 21m, or shorten the shortlist"):
+        plan_runs(60.0, 600, 5, 1, spent=0.0)  # 4 runs x 60 s x 5 losses = 20 min
+    with pytest.raises(ConfigError, match="at least 31m"):
+        plan_runs(60.0, 600, 5, 1, spent=600.0)  # the 10 min already spent count
 
 
 # --- profile ------------------------------------------------------------------------------------------
@@ -182,3 +184,20 @@ def test_advise_refuses_a_loss_the_data_cannot_take(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert cli_main(["advise", "data=diabetes", "--loss", "focal", "--out", "a"]) == 2
     assert "--loss focal cannot train on this regression data set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("metric", ["loss", "test/coverage_90", "width_90"])
+def test_a_metric_that_cannot_decide_is_refused_before_any_run(metric):
+    from lossbench.advise.command import check_metric
+
+    with pytest.raises(ConfigError, match=f"--metric {metric} cannot decide between losses"):
+        check_metric(metric)
+
+
+def test_a_rerun_asking_for_another_study_names_what_differs(tmp_path):
+    from lossbench.advise.command import check_resume
+
+    saved = {"overrides": ["data=wine"], "losses": ["ce", "focal"], "metric": "test/acc"}
+    check_resume(saved, dict(saved), tmp_path / "advise.json")
+    with pytest.raises(ConfigError, match="--loss: \\['ce', 'focal'\\].*another --out"):
+        check_resume(saved, {**saved, "losses": ["ce", "gce"]}, tmp_path / "advise.json")

@@ -57,9 +57,8 @@ def test_quantile_losses_report_only_the_intervals_on_their_grid():
     loss = PinballLoss(quantiles=[0.05, 0.25, 0.5, 0.75, 0.95])
     metric = DistributionMetrics()
     metric.update(loss.predictive(torch.randn(40, 5)), torch.randn(40))
-    assert set(metric.compute()) == {"crps", "coverage_50", "coverage_90", "coverage_error", "width_90"}, (
-        "no nll"
-    )
+    expected = {"crps_grid", "coverage_50", "coverage_90", "coverage_error", "width_90"}  # no nll
+    assert set(metric.compute()) == expected
 
 
 def test_the_distributional_losses_are_regression_losses():
@@ -82,7 +81,11 @@ def test_distributional_losses_train_on_diabetes_and_record_their_scores(make_cf
     lr = ("optim.optimizer.lr=0.01", "trainer.max_epochs=10")
     test = run(make_cfg("data=diabetes", f"loss={loss}", *lr, *FAST))["test"]
     assert test["test/r2"] >= 0.2, test
-    assert {"test/crps", "test/coverage_90", "test/width_90"} <= set(test)
+    assert {
+        "test/crps_grid" if loss == "pinball" else "test/crps",
+        "test/coverage_90",
+        "test/width_90",
+    } <= set(test)
     assert ("test/nll" in test) == (loss != "pinball")
     assert 0.6 <= test["test/coverage_90"] <= 1.0, test
 
@@ -145,3 +148,17 @@ def test_heteroscedastic_preset_gaussian_nll_matches_mse_on_mae_with_calibrated_
         assert test[loss]["test/mae"] <= 1.05 * test["mse"]["test/mae"], test
         assert 0.8 <= test[loss]["test/coverage_90"] <= 0.97, test[loss]
         assert test[loss]["test/coverage_error"] < 0.08, test[loss]
+
+
+@pytest.mark.parametrize(
+    ("loss", "metric", "match"),
+    [
+        ("pinball", "val/nll", "not a logged validation metric: choose one of .*val/crps_grid"),
+        ("gaussian_nll", "val/coverage_90", "has no better direction .*val/coverage_error"),
+    ],
+)
+def test_a_monitor_the_loss_cannot_rank_by_is_refused_before_training(make_cfg, loss, metric, match):
+    from lossbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        run(make_cfg("data=diabetes", f"loss={loss}", f"monitor.metric={metric}", *FAST))

@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 
 #: metric names (the part after ``val/`` or ``test/``) where lower is better
-LOWER_IS_BETTER = ("nll", "ece", "loss", "mae", "rmse", "mse", "brier", "hamming", "crps", "coverage_error")
+LOWER_IS_BETTER = (
+    "nll",
+    "ece",
+    "loss",
+    "mae",
+    "rmse",
+    "mse",
+    "brier",
+    "hamming",
+    "crps",
+    "crps_grid",
+    "coverage_error",
+)
 #: metric names with no better direction (interval coverage and width: the target is the nominal level);
 #: reports show them in figures, not in rankings
 DESCRIPTIVE = re.compile(r"^(coverage|width)_\d+$")

@@ -132,7 +132,8 @@ class DistributionMetrics(Metric):
     r"""Scores of a predictive distribution (:class:`~lossbench.losses.base.Predictive`), per element:
 
     ``nll`` (mean negative log-density; only for losses that predict a density), ``crps`` (mean continuous
-    ranked probability score), ``coverage_<p>`` (the share of targets inside the central ``p`` interval,
+    ranked probability score; ``crps_grid`` when the loss approximates it on a quantile grid, so the two
+    are never ranked together), ``coverage_<p>`` (the share of targets inside the central ``p`` interval,
     for each of :data:`COVERAGE_LEVELS` the loss can give; a calibrated model has ``coverage_90 ≈ 0.9``) and
     ``width_90`` (the mean width of the central 90% interval). :meth:`compute` returns a dict of those the
     loss provides.
@@ -149,6 +150,7 @@ class DistributionMetrics(Metric):
             self.add_state(name, default=torch.zeros(n, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, predictive: Predictive, target: Tensor) -> None:
+        self.crps_name = predictive.crps_name
         y = target.reshape(predictive.point.shape).to(predictive.point.dtype)
         self.count += y.numel()
         self.crps += predictive.crps(y).double().sum()
@@ -168,7 +170,7 @@ class DistributionMetrics(Metric):
                 self.width_count += y.numel()
 
     def compute(self) -> dict[str, Tensor]:
-        out = {"crps": self.crps / self.count}
+        out = {getattr(self, "crps_name", "crps"): self.crps / self.count}
         if self.nll_count > 0:
             out["nll"] = self.nll / self.nll_count
         errors = []

@@ -17,11 +17,8 @@ from torchmetrics import MeanMetric
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import (
-    COVERAGE_LEVELS,
-    WIDTH_LEVEL,
     DistributionMetrics,
     classification_metrics,
-    level_name,
     multilabel_metrics,
     regression_metrics,
 )
@@ -110,10 +107,11 @@ class LossBenchModule(L.LightningModule):
             f"{stage}/loss",
             *(name for c in self._collections(stage) for name in c.keys(keep_base=False)),
         ]
-        if self.distributional:  # those the loss provides appear at the epoch's end; these are the candidates
-            levels = [f"coverage_{level_name(q)}" for q in COVERAGE_LEVELS]
-            width = f"width_{level_name(WIDTH_LEVEL)}"
-            names += [f"{stage}/{n}" for n in ("nll", "crps", *levels, "coverage_error", width)]
+        if self.distributional:  # the scores this loss's distribution gives, from one probe sample
+            probe = DistributionMetrics()
+            outputs = torch.zeros(1, self.loss.num_outputs(Task.REGRESSION, None, 1))
+            probe.update(self.loss.predictive(outputs), torch.zeros(1, 1))
+            names += [f"{stage}/{n}" for n in probe.compute()]
         return names
 
     def _collections(self, stage: str) -> tuple[Any, ...]:

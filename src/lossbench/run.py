@@ -32,6 +32,7 @@ from lossbench.build import (
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import check_required, check_types, chosen
 from lossbench.data.base import InMemoryDataModule
+from lossbench.directions import is_descriptive
 from lossbench.errors import ConfigError
 from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
 from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
@@ -129,6 +130,11 @@ def run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> dict[str, 
     cfg = with_monitor(cfg, dm.task)
     with watch("model"):
         loss, model, module = build_module(cfg, dm)
+    if is_descriptive(cfg.monitor.metric):
+        raise ConfigError(
+            f"monitor.metric={cfg.monitor.metric} has no better direction (the target is the nominal level): "
+            "use monitor.metric=val/coverage_error (calibration) or val/crps instead"
+        )
     if cfg.monitor.metric not in module.metric_names("val"):
         raise ConfigError(
             f"monitor.metric={cfg.monitor.metric} is not a logged validation metric: choose one of "

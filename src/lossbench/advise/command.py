@@ -24,10 +24,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from lossbench.advise import recommend as rc
-from lossbench.advise.profile import Profile, profile
+from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import BASELINE, Candidate, deciding_metric, shortlist
 from lossbench.config import group_options, losses_for_task
-from lossbench.directions import higher_is_better
+from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError
 from lossbench.task import Task
 
@@ -79,13 +79,15 @@ def check_losses(candidates: list[Candidate], task: Task) -> None:
             )
 
 
-def plan_runs(seconds_per_run: float, budget_left: float, losses: int, workers: int) -> tuple[int, int]:
+def plan_runs(
+    seconds_per_run: float, budget_left: float, losses: int, workers: int, spent: float = 0.0
+) -> tuple[int, int]:
     """(trials, seeds) per loss that fit ``budget_left``; a :class:`ConfigError` when fewer than
-    :data:`MIN_RUNS` runs per loss fit."""
+    :data:`MIN_RUNS` runs per loss fit (naming the budget that would do, ``spent`` seconds included)."""
     throughput = max(1.0, workers * WORKER_EFFICIENCY) if workers > 1 else 1.0
     runs = int(budget_left * throughput / (seconds_per_run * losses))
     if runs < MIN_RUNS:
-        need = MIN_RUNS * seconds_per_run * losses / throughput
+        need = spent + MIN_RUNS * seconds_per_run * losses / throughput
         raise ConfigError(
             f"the budget leaves time for {max(runs, 0)} run(s) per loss of about {seconds_per_run:.0f} s "
             f"({losses} losses); {MIN_RUNS} are the least that give a verdict: raise --budget to at least "
@@ -93,6 +95,31 @@ def plan_runs(seconds_per_run: float, budget_left: float, losses: int, workers: 
         )
     seeds = min(MAX_SEEDS, max(MIN_SEEDS, runs // 3))
     return min(MAX_TRIALS, runs - seeds), seeds
+
+
+def check_metric(metric: str | None) -> None:
+    """``--metric`` must be a ranked test score: not the loss value (its scale differs per loss) and not a
+    coverage or width (no better direction)."""
+    if metric is None:
+        return
+    name = metric.split("/", 1)[-1]
+    if name == "loss" or is_descriptive(name):
+        why = "its scale differs per loss" if name == "loss" else "it has no better direction"
+        raise ConfigError(
+            f"--metric {metric} cannot decide between losses ({why}): choose a task metric such as acc, "
+            "bal_acc, f1, nll, map, mae, rmse or coverage_error"
+        )
+
+
+def check_resume(saved: dict[str, Any], wanted: dict[str, Any], record: Path) -> None:
+    """A rerun in the same ``--out`` must ask for the same study as ``advise.json`` records."""
+    flags = {"overrides": "the overrides", "losses": "--loss", "metric": "--metric"}
+    changed = [k for k in flags if saved.get(k) != wanted[k]]
+    if changed:
+        was = "; ".join(f"{flags[k]}: {saved.get(k)}" for k in changed)
+        raise ConfigError(
+            f"{record} records another study ({was}): rerun with those to continue it, or give another --out"
+        )
 
 
 def default_out() -> Path:
@@ -119,6 +146,7 @@ def advise(
 
     start = time.monotonic()
     budget_s = parse_budget(budget)
+    check_metric(metric)
     out = Path(out or default_out()).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if not any(o.split("=", 1)[0].lstrip("+~") == "logger" for o in overrides):
@@ -137,24 +165,21 @@ def advise(
     monitor = (f"val/{name}", "max" if higher_is_better(decide) else "min")
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
     record = out / "advise.json"
+    wanted = {"overrides": overrides, "losses": [c.loss for c in candidates], "metric": decide}
     if record.is_file():  # a rerun continues the recorded plan
         saved = json.loads(record.read_text())
+        check_resume(saved, wanted, record)
         trials, seeds, pilot_s = saved["trials"], saved["seeds"], saved["pilot_s"]
+        if saved.get("budget_s") != budget_s:
+            log.info("plan: continuing the plan of %s, made for --budget %ss", record, saved.get("budget_s"))
     else:
         t0 = time.monotonic()
         pilot = [*run_overrides, f"loss={candidates[0].loss}", "test=false"]
         run_job(compose_job(pilot, out / "pilot", monitor, task_name=f"advise_{out.name}"), [])
         pilot_s = time.monotonic() - t0
-        trials, seeds = plan_runs(pilot_s, budget_s - (time.monotonic() - start), len(candidates), workers)
-        saved = {
-            "overrides": overrides,
-            "losses": [c.loss for c in candidates],
-            "metric": decide,
-            "trials": trials,
-            "seeds": seeds,
-            "pilot_s": pilot_s,
-            "budget_s": budget_s,
-        }
+        spent = time.monotonic() - start
+        trials, seeds = plan_runs(pilot_s, budget_s - spent, len(candidates), workers, spent)
+        saved = {**wanted, "trials": trials, "seeds": seeds, "pilot_s": pilot_s, "budget_s": budget_s}
         record.write_text(json.dumps(saved, indent=2))
     log.info("plan: %d trials and %d replicates per loss (a run took %.1f s)", trials, seeds, pilot_s)
     plan = Plan(
@@ -169,6 +194,11 @@ def advise(
     how = Settings()
     rows = summarize(collect_local(out / "final"), baseline=BASELINE[task], how=how)
     verdicts = rc.loss_verdicts(rows, decide, how)
+    if not any(v.verdict == "baseline" for v in verdicts):
+        raise ConfigError(
+            f"no final run of {BASELINE[task]} has {decide}: see {out / 'final'} and choose a logged metric "
+            "with --metric"
+        )
     chosen = rc.choose(verdicts, higher_is_better(decide))
     text = rc.sentence(verdicts, chosen, decide)
     lead = [
@@ -197,8 +227,3 @@ def advise(
     }
     (out / "recommendation.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def profile_only(overrides: list[str], out: Path) -> Profile:
-    """The profile of ``overrides``' data set, without training (``lossbench advise --profile-only``)."""
-    return profile(load_data(overrides, out))

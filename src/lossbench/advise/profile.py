@@ -64,22 +64,25 @@ class Profile:
         return out
 
 
-def training_arrays(dm: Any, limit: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
-    """The training split as NumPy (inputs flattened): an in-memory module's tensors, else up to ``limit``
-    samples read through its ``train_dataloader()``."""
+def training_arrays(
+    dm: Any, inputs: bool, limit: int = NOISE_SAMPLES
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The training split as NumPy: an in-memory module's tensors (inputs flattened, when ``inputs``),
+    else up to ``limit`` samples read through its ``train_dataloader()``."""
     splits = getattr(dm, "splits", None)
-    if isinstance(splits, dict) and "train" in splits:
+    if isinstance(splits, dict) and isinstance(splits.get("train"), tuple):
         x, y = splits["train"]
-        return x.reshape(len(x), -1).float().numpy(), y.numpy()
+        return (x.reshape(len(x), -1).float().numpy() if inputs else None), y.numpy()
     xs, ys, n = [], [], 0
     for batch in dm.train_dataloader():
         x, y = batch[0], batch[1]
-        xs.append(x.reshape(len(x), -1).float().numpy())
-        ys.append(y.numpy())
-        n += len(x)
+        if inputs:
+            xs.append(x.reshape(len(x), -1).float().cpu().numpy())
+        ys.append(y.cpu().numpy())
+        n += len(y)
         if n >= limit:
             break
-    return np.concatenate(xs), np.concatenate(ys)
+    return (np.concatenate(xs) if inputs else None), np.concatenate(ys)
 
 
 def split_sizes(dm: Any) -> tuple[int | None, int | None]:
@@ -143,11 +146,12 @@ def outlier_share(y: np.ndarray) -> float:
 def profile(dm: Any, seed: int = 0) -> Profile:
     """The :class:`Profile` of ``dm``'s training split (``setup("fit")`` has run)."""
     task = Task(dm.task)
-    x, y = training_arrays(dm)
+    x, y = training_arrays(dm, inputs=task is Task.CLASSIFICATION)
     n_val, n_test = split_sizes(dm)
-    p = Profile(task=task.value, n_train=len(y), n_val=n_val, n_test=n_test, num_classes=dm.num_classes)
+    counts = None if dm.class_counts is None else np.asarray(dm.class_counts, dtype=np.int64)
+    n_train = int(counts.sum()) if task is Task.CLASSIFICATION and counts is not None else len(y)
+    p = Profile(task=task.value, n_train=n_train, n_val=n_val, n_test=n_test, num_classes=dm.num_classes)
     if task in (Task.CLASSIFICATION, Task.MULTILABEL):
-        counts = np.asarray(dm.class_counts, dtype=np.int64)
         p.class_counts = counts.tolist()
         seen = counts[counts > 0]
         p.imbalance_ratio = float(seen.max() / seen.min()) if len(seen) else None

@@ -9,7 +9,7 @@ from sklearn import datasets
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.stressors import label_imbalance_rows
-from lossbench.errors import check_choice, check_range
+from lossbench.errors import DataError, check_choice, check_range
 from lossbench.task import Task
 
 REGRESSION_TARGETS = ("linear", "nonlinear")
@@ -159,18 +159,23 @@ class SyntheticMultilabelDataModule(InMemoryDataModule):
         super().__init__(**kwargs)
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        pool = self.n_samples if self.label_skew == 1.0 else 4 * self.n_samples
-        x, y = datasets.make_multilabel_classification(
-            n_samples=pool,
-            n_features=self.n_features,
-            n_classes=self.n_labels,
-            n_labels=self.avg_labels,
-            allow_unlabeled=False,
-            random_state=self.data_seed,
-        )
-        if self.label_skew > 1.0:
+        for factor in (1,) if self.label_skew == 1.0 else (4, 16, 64):  # a pool large enough for the skew
+            x, y = datasets.make_multilabel_classification(
+                n_samples=factor * self.n_samples,
+                n_features=self.n_features,
+                n_classes=self.n_labels,
+                n_labels=self.avg_labels,
+                allow_unlabeled=False,
+                random_state=self.data_seed,
+            )
+            if self.label_skew == 1.0:
+                return x.astype(np.float32), y
             rng = np.random.default_rng([int(self.data_seed), 6])
             kept = label_imbalance_rows(y, self.label_skew, rng)
-            kept = np.sort(rng.permutation(kept)[: self.n_samples])
-            x, y = x[kept], y[kept]
-        return x.astype(np.float32), y
+            if len(kept) >= self.n_samples:
+                kept = np.sort(rng.permutation(kept)[: self.n_samples])
+                return x[kept].astype(np.float32), y[kept]
+        raise DataError(
+            f"data.label_skew={self.label_skew:g} keeps {len(kept)} of {len(y)} generated samples, fewer "
+            f"than data.n_samples={self.n_samples}: lower data.label_skew or data.n_samples"
+        )

@@ -28,6 +28,9 @@ class Predictive:
 
     #: the point prediction (mean or median) ``[N, T]``
     point: Tensor
+    #: the metric name of :meth:`crps`: ``crps`` when exact, another name for an approximation that must
+    #: not be ranked against exact values
+    crps_name: str = "crps"
 
     def nll(self, target: Tensor) -> Tensor | None:
         """Negative log-density of ``target`` ``[N, T]``; ``None`` when the loss predicts no density."""

@@ -12,9 +12,7 @@ largest term is ``r²/σ²_min ≤ 1e16`` and the largest gradient ``r²/σ⁴_m
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from statistics import NormalDist
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -22,110 +20,7 @@ from torch import Tensor
 
 from lossbench.errors import ConfigError, check_range
 from lossbench.losses.base import BenchLoss, Predictive, Task, upcast
-
-_LOG_2PI = math.log(2.0 * math.pi)
-_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_TOL = 1e-9  # two quantile levels closer than this are the same level
-
-
-def _check_level(level: float) -> float:
-    return float(check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False))
-
-
-class GaussianPredictive(Predictive):
-    """Independent normals ``N(mean, var)`` per sample and target (``mean`` and ``var`` are ``[N, T]``)."""
-
-    def __init__(self, mean: Tensor, var: Tensor) -> None:
-        self.point, self.var, self.std = mean, var, var.sqrt()
-
-    def nll(self, target: Tensor) -> Tensor:
-        """``½(log 2π + log σ² + (y-μ)²/σ²)``: the full negative log-density."""
-        return 0.5 * (_LOG_2PI + self.var.log() + (target - self.point).square() / self.var)
-
-    def crps(self, target: Tensor) -> Tensor:
-        """Closed form ``σ[z(2Φ(z)-1) + 2φ(z) - 1/√π]``, ``z = (y-μ)/σ`` (Gneiting & Raftery 2007),
-        evaluated as ``r·erf(z/√2) + σ(2φ(z) - 1/√π)`` with ``r = y-μ``."""
-        r = target - self.point
-        z = r / self.std
-        pdf = torch.exp(-0.5 * z.square()) * _INV_SQRT_2PI
-        return r * torch.erf(z * math.sqrt(0.5)) + self.std * (2.0 * pdf - _INV_SQRT_PI)
-
-    def interval(self, level: float) -> tuple[Tensor, Tensor]:
-        """``μ ± σ Φ⁻¹((1+level)/2)``."""
-        half = self.std * NormalDist().inv_cdf((1.0 + _check_level(level)) / 2.0)
-        return self.point - half, self.point + half
-
-
-class LaplacePredictive(Predictive):
-    """Independent Laplace distributions ``Laplace(loc, scale)`` (each ``[N, T]``); the point is the
-    location, which is the median and the mean."""
-
-    def __init__(self, loc: Tensor, scale: Tensor) -> None:
-        self.point, self.scale = loc, scale
-
-    def nll(self, target: Tensor) -> Tensor:
-        """``log(2b) + |y-μ|/b``."""
-        return (2.0 * self.scale).log() + (target - self.point).abs() / self.scale
-
-    def crps(self, target: Tensor) -> Tensor:
-        """Closed form ``b[|y-μ|/b + exp(-|y-μ|/b) - 3/4]``."""
-        a = (target - self.point).abs()
-        return a + self.scale * (torch.exp(-a / self.scale) - 0.75)
-
-    def interval(self, level: float) -> tuple[Tensor, Tensor]:
-        """``μ ± b·(-log(1-level))``."""
-        half = self.scale * -math.log1p(-_check_level(level))
-        return self.point - half, self.point + half
-
-
-def _level_index(levels: Sequence[float], level: float) -> int | None:
-    return next((i for i, q in enumerate(levels) if abs(q - level) <= _TOL), None)
-
-
-def pinball(levels: Tensor, quantiles: Tensor, target: Tensor) -> Tensor:
-    """``ρ_τ(u) = max(τu, (τ-1)u)``, ``u = y - q``, per level: ``levels [K]``, ``quantiles [N, K, T]``,
-    ``target [N, T]`` → ``[N, K, T]``."""
-    u = target.unsqueeze(1) - quantiles
-    return u * (levels.reshape(1, -1, 1) - (u < 0).to(u.dtype))
-
-
-class QuantilePredictive(Predictive):
-    """Quantiles ``quantiles [N, K, T]`` at the increasing ``levels`` (``K`` values in (0, 1)).
-
-    The point is the median: the 0.5 quantile when it is a level, else linear interpolation between the
-    neighbouring levels, or the nearest level when 0.5 lies outside them. No density (:meth:`nll` is
-    ``None``).
-    """
-
-    def __init__(self, levels: Sequence[float] | Tensor, quantiles: Tensor) -> None:
-        self.levels = tuple(float(q) for q in levels)
-        self.quantiles = quantiles
-        lo = hi = _level_index(self.levels, 0.5)
-        if lo is None:
-            below = sum(q < 0.5 for q in self.levels)
-            lo, hi = max(below - 1, 0), min(below, len(self.levels) - 1)
-        w = (0.5 - self.levels[lo]) / (self.levels[hi] - self.levels[lo]) if hi > lo else 0.0
-        self.point = quantiles[:, lo] + w * (quantiles[:, hi] - quantiles[:, lo])
-
-    def crps(self, target: Tensor) -> Tensor:
-        """Approximation on the quantile grid: ``CRPS = 2∫₀¹ ρ_τ(y - F⁻¹(τ)) dτ`` by the midpoint rule,
-        ``≈ 2 Σ_k w_k ρ_{τ_k}(y - q_k)``, where level ``τ_k`` stands for the levels nearer to it than to
-        its neighbours: ``w_k = b_k - b_{k-1}``, ``b_k = (τ_k + τ_{k+1})/2``, ``b_0 = 0``, ``b_K = 1``
-        (``w_k = 1/K`` on a uniform grid). Exact only in the limit of a dense grid."""
-        levels = torch.tensor(self.levels, dtype=self.quantiles.dtype, device=self.quantiles.device)
-        bounds = torch.cat([levels.new_zeros(1), (levels[1:] + levels[:-1]) / 2, levels.new_ones(1)])
-        weights = (bounds[1:] - bounds[:-1]).reshape(1, -1, 1)
-        return 2.0 * (pinball(levels, self.quantiles, target) * weights).sum(dim=1)
-
-    def interval(self, level: float) -> tuple[Tensor, Tensor] | None:
-        """``(q_{(1-level)/2}, q_{(1+level)/2})`` when both are levels (within 1e-9), else ``None``."""
-        level = _check_level(level)
-        lo = _level_index(self.levels, (1.0 - level) / 2.0)
-        hi = _level_index(self.levels, (1.0 + level) / 2.0)
-        if lo is None or hi is None:
-            return None
-        return self.quantiles[:, lo], self.quantiles[:, hi]
+from lossbench.losses.predictive import GaussianPredictive, LaplacePredictive, QuantilePredictive, pinball
 
 
 class _DistributionalLoss(BenchLoss):
@@ -144,8 +39,8 @@ class _DistributionalLoss(BenchLoss):
         k = self.num_params
         if outputs.ndim != 2 or outputs.shape[-1] % k:
             raise ValueError(
-                f"{type(self).__name__} needs outputs of shape [N, {k}·T] ({k} per target), "
-                f"got {list(outputs.shape)}"
+                f"{type(self).__name__} needs outputs of shape [N, {k}·T] ({k} per target, parameter-major), "
+                f"got {list(outputs.shape)}: build the model with num_outputs=loss.num_outputs(task, None, T)"
             )
         return outputs.reshape(outputs.shape[0], k, -1)
 
@@ -161,7 +56,8 @@ class _DistributionalLoss(BenchLoss):
         if target.numel() != params[:, 0].numel():
             raise ValueError(
                 f"outputs of shape {list(outputs.shape)} ({self.num_params} per target) and targets of "
-                f"shape {list(target.shape)} do not match"
+                f"shape {list(target.shape)} do not match: the model needs {self.num_params} outputs per "
+                "target column"
             )
         target = target.to(params.dtype).reshape(params[:, 0].shape)
         return self.element_loss(self.distribution(params), target).mean(dim=-1)
@@ -298,7 +194,7 @@ def check_quantiles(quantiles: Iterable[float]) -> tuple[float, ...]:
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 < q < 1.0:
             raise ConfigError(f"{shown} is out of range: every level must lie in (0, 1), got {q!r}")
     if any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
-        raise ConfigError(f"{shown} is not strictly increasing")
+        raise ConfigError(f"{shown} is not strictly increasing: list each level once, smallest first")
     return tuple(float(q) for q in levels)
 
 
