@@ -34,13 +34,13 @@ def test_a_bad_budget_names_the_format(text):
 
 
 def test_the_plan_splits_runs_into_replicates_and_trials_alike_for_every_loss():
-    assert plan_runs(10.0, 900, 5, 1) == (12, 6)  # 18 runs per loss: a third of them replicates
+    assert plan_runs(10.0, 900, 5, 1) == (9, 4)  # 13 runs of 13.5 s per loss: a third of them replicates
     assert plan_runs(1.0, 3600, 2, 1) == (30, 10)  # capped at 30 trials and 10 replicates
     trials, seeds = plan_runs(10.0, 900, 5, 2)
-    assert trials + seeds > 18, "two workers fit more runs"
-    with pytest.raises(ConfigError, match="raise --budget to at least 21m, or shorten the shortlist"):
-        plan_runs(60.0, 600, 5, 1, spent=0.0)  # 4 runs x 60 s x 5 losses = 20 min
-    with pytest.raises(ConfigError, match="at least 31m"):
+    assert trials + seeds > 13, "two workers fit more runs"
+    with pytest.raises(ConfigError, match="raise --budget to at least 28m, or shorten the shortlist"):
+        plan_runs(60.0, 600, 5, 1, spent=0.0)  # 4 runs x 81 s x 5 losses = 27 min
+    with pytest.raises(ConfigError, match="at least 38m"):
         plan_runs(60.0, 600, 5, 1, spent=600.0)  # the 10 min already spent count
 
 
