@@ -201,3 +201,28 @@ def test_a_rerun_asking_for_another_study_names_what_differs(tmp_path):
     check_resume(saved, dict(saved), tmp_path / "advise.json")
     with pytest.raises(ConfigError, match="--loss: \\['ce', 'focal'\\].*another --out"):
         check_resume(saved, {**saved, "losses": ["ce", "gce"]}, tmp_path / "advise.json")
+
+
+def test_profile_of_a_users_data_module_reads_its_training_loader():
+    """A DataModule without in-memory splits: the profile reads (x, y) batches from train_dataloader()."""
+    import torch
+
+    from lossbench.task import Task
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+
+    class UserData:
+        task = Task.CLASSIFICATION
+        num_classes = 3
+        num_targets = 1
+        input_shape = (5,)
+        class_counts = torch.bincount(y, minlength=3)
+
+        def train_dataloader(self):
+            return [(x[i : i + 64], y[i : i + 64]) for i in range(0, 300, 64)]
+
+    p = profile(UserData())
+    assert p.n_train == 300 and p.n_val is None and p.class_counts == UserData.class_counts.tolist()
+    assert p.noise_rate is not None and p.noise_rate < 0.15
