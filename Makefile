@@ -27,7 +27,7 @@ test: install  ## the test suite (JOBS=1 for one process)
 	$(PY) -m pytest -q -n $(JOBS) $(ARGS)
 
 test-fast: install  ## the inner loop: every test not marked slow (multi-process, CLI-heavy, end-to-end)
-	$(PY) -m pytest -q -n $(JOBS) -m "not slow" $(ARGS)
+	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -q -n $(JOBS) -m "not slow" $(ARGS)
 
 bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
 	$(PY) scripts/bench.py $(ARGS)

@@ -13,11 +13,17 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hypothesis import settings
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# property tests: 20 examples each in the whole suite; `make test-fast` sets HYPOTHESIS_PROFILE=fast (6)
+settings.register_profile("full", max_examples=20)
+settings.register_profile("fast", max_examples=6)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
 
 
 @pytest.fixture(autouse=True)

@@ -155,6 +155,7 @@ def test_label_metrics_match_their_definitions():
 
 # --- training -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("loss", ["bce", "asl"])
+@pytest.mark.slow
 def test_multilabel_runs_learn_and_record_the_multilabel_metrics(make_cfg, tmp_path, loss):
     untrained = run(
         make_cfg(
