@@ -158,8 +158,9 @@ def profile(dm: Any, seed: int = 0) -> Profile:
         what = "class" if task is Task.CLASSIFICATION else "label's positives"
         p.how["imbalance_ratio"] = f"largest over smallest training {what} count"
         p.head_share, p.tail_share = head_tail_shares(counts)
-        p.how["head_share"] = "share of training samples in the most frequent third of the classes"
-        p.how["tail_share"] = "share of training samples in the least frequent third of the classes"
+        unit = "samples" if task is Task.CLASSIFICATION else "label positives"
+        p.how["head_share"] = f"share of the training {unit} in the most frequent third of the classes"
+        p.how["tail_share"] = f"share of the training {unit} in the least frequent third of the classes"
     if task is Task.CLASSIFICATION:
         p.noise_rate, p.how["noise_rate"] = noise_rate(x, y.astype(np.int64), seed)
     elif task is Task.MULTILABEL:
