@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -173,17 +174,37 @@ def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path |
     if not table or support is None:
         return None
     order = np.argsort(support, kind="stable")
+    return bars_by_item(
+        table,
+        support,
+        order,
+        ("class (test support), rarest first", "recall", f"per-class recall ({group}), mean over seeds"),
+        out_dir / f"per_class_recall_{slug(group)}.png",
+    )
+
+
+def bars_by_item(
+    table: dict[str, np.ndarray],
+    support: np.ndarray,
+    order: Sequence[int],
+    labels: tuple[str, str, str],
+    path: Path,
+) -> Path:
+    """One group of bars per item (class or label) in ``order``, a bar per variant of ``table``
+    (``{variant: value per item}``), each item's tick showing its ``support``; ``labels`` are the x label,
+    the y label (values in [0, 1]) and the title."""
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2), 3.6))
     width = 0.8 / len(table)
-    for i, (variant, rec) in enumerate(table.items()):
-        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, rec[order], width, label=variant)
+    for i, (variant, values) in enumerate(table.items()):
+        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, values[order], width, label=variant)
     ax.set_xticks(np.arange(len(order)), [f"{c}\n(n={support[c]})" for c in order], fontsize=7)
-    ax.set_xlabel("class (test support), rarest first")
-    ax.set_ylabel("recall")
+    xlabel, ylabel, title = labels
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, ncol=min(4, len(table)))
-    ax.set_title(f"per-class recall ({group}), mean over seeds")
-    return save_figure(fig, out_dir / f"per_class_recall_{slug(group)}.png")
+    ax.set_title(title)
+    return save_figure(fig, path)
 
 
 def make_all(runs: list[ReportRun], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from lossbench.report.collect import ReportRun
-from lossbench.report.plots import by_variant, load_arrays, plt, save_figure, slug
+from lossbench.report.plots import bars_by_item, by_variant, load_arrays, plt, save_figure, slug
 
 #: the test metrics ``coverage_<p>`` a distributional loss logs, as nominal levels
 COVERAGE_PREFIX = "test/coverage_"
@@ -42,17 +42,17 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
     if not table or support is None:
         return None
     order = [j for j in np.argsort(support, kind="stable") if support[j] > 0]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2), 3.6))
-    width = 0.8 / len(table)
-    for i, (variant, ap) in enumerate(table.items()):
-        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, ap[order], width, label=variant)
-    ax.set_xticks(np.arange(len(order)), [f"{j}\n(n={support[j]})" for j in order], fontsize=7)
-    ax.set_xlabel("label (test positives), rarest first")
-    ax.set_ylabel("average precision")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, ncol=min(4, len(table)))
-    ax.set_title(f"per-label AP ({group}), mean over seeds")
-    return save_figure(fig, out_dir / f"per_label_ap_{slug(group)}.png")
+    return bars_by_item(
+        table,
+        support,
+        order,
+        (
+            "label (test positives), rarest first",
+            "average precision",
+            f"per-label AP ({group}), mean over seeds",
+        ),
+        out_dir / f"per_label_ap_{slug(group)}.png",
+    )
 
 
 def coverage_curve(metrics: dict[str, float]) -> list[tuple[float, float]]:
