@@ -200,9 +200,17 @@ INVALID = [
     ("log_cosh", "reduction", "avg"),
     ("gaussian_nll", "min_variance", 0.0),
     ("beta_nll", "beta", 1.5),
+    ("beta_nll", "beta", -0.5),
+    ("beta_nll", "min_variance", -1.0),
     ("laplace_nll", "min_scale", 0.0),
     ("crps_gaussian", "min_variance", -1.0),
     ("pinball", "quantiles", [0.5, 0.25]),
+    ("pinball", "quantiles", [0.0, 0.5]),
+    ("pinball", "quantiles", [1.5]),
+    ("pinball", "quantiles", [0.5, 0.5]),
+    ("pinball", "quantiles", []),
+    ("pinball", "quantiles", "0.5"),
+    ("pinball", "reduction", "avg"),
 ]
 
 
