@@ -12,16 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from lossbench.advise import recommend as rc
 from lossbench.advise.profile import profile
@@ -59,15 +55,9 @@ def parse_budget(text: str) -> float:
 
 def load_data(overrides: list[str], scratch: Path) -> Any:
     """The data module of ``overrides``, built and set up for fitting as a training run would."""
-    from lossbench.build import build_data
-    from lossbench.tune.jobs import compose_config
+    from lossbench.tune.jobs import compose_config, data_module
 
-    cfg = compose_config(overrides)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(scratch)
-        cfg.paths.root_dir = os.getcwd()
-    return build_data(cfg)
+    return data_module(compose_config(overrides), scratch)
 
 
 def check_losses(candidates: list[Candidate], task: Task) -> None:

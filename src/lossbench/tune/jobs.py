@@ -9,7 +9,6 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import CONFIG_DIR
@@ -44,17 +43,20 @@ def run_job(cfg: DictConfig, callbacks: list[Any]) -> dict[str, Any]:
     return run(cfg, extra_callbacks=callbacks)
 
 
+def data_module(cfg: DictConfig, scratch: Path) -> Any:
+    """The data module of the composed ``cfg`` (Hydra node kept), built, fetched and set up for fitting as
+    a training run would (:func:`lossbench.build.build_data`), with ``scratch`` as the output dir."""
+    from lossbench.build import build_data
+
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(scratch)
+        cfg.paths.root_dir = os.getcwd()
+    return build_data(cfg)
+
+
 def monitor_of(overrides: list[str], scratch: Path) -> tuple[str, str]:
     """``(monitor.metric, monitor.mode)`` of the composed config; a null metric is the data's task default."""
     cfg = compose_config(overrides)
-    task = None
-    if not cfg.monitor.metric:
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(scratch)
-            cfg.paths.root_dir = os.getcwd()
-        dm = instantiate(cfg.data)
-        dm.prepare_data()
-        dm.setup("fit")
-        task = dm.task
+    task = None if cfg.monitor.metric else data_module(cfg, scratch).task
     return resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task)
