@@ -19,6 +19,8 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 3. ``sweep``: ``python train.py -m logger=csv loss=<8 classification losses> seed=0,1,2`` in one process
    against ``scripts/hand_sweep.py`` (the same 24 runs as a plain PyTorch script in one process: train,
    validate each epoch, keep the best weights, test them); per-run phases from each job's ``metrics.json``.
+   Beside them, the floor of any Lightning-based sweep: ``hand_sweep.py --lightning`` (the same runs with a
+   bare LightningModule and Trainer), and the seconds Hydra takes to compose one job's config.
 4. ``losses``: ``scripts/bench_losses.py`` (the loss zoo's kernels).
 5. ``cuda`` (``--device cuda``): ResNet-18 on CIFAR-10-shaped synthetic data, images/s with the data on
    the device (batched slicing + batched augmentation) vs a ``DataLoader`` with workers.
@@ -302,6 +304,21 @@ def sweep_losses() -> list[str]:
     return (preferred + rest)[:SWEEP_LOSSES]
 
 
+def compose_seconds(losses: list[str]) -> float:
+    """Median seconds Hydra takes to compose one job of the sweep (its basic sweeper composes every job once
+    to check the batch, then its launcher composes it again to run it)."""
+    from lossbench.tune.jobs import compose_config
+
+    compose_config(["logger=csv"])  # the config search path, the plugins
+    times = []
+    for loss in losses:
+        for seed in range(SWEEP_SEEDS):
+            start = time.perf_counter()
+            compose_config(["logger=csv", f"loss={loss}", f"seed={seed}"])
+            times.append(time.perf_counter() - start)
+    return median(times)
+
+
 def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """The sweep in one ``-m`` process (``logger=csv``) against ``scripts/hand_sweep.py`` doing the same
     work in one process; pairs alternate which runs first, the ratio is the median over pairs."""
@@ -309,7 +326,8 @@ def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     seeds = ",".join(str(s) for s in range(SWEEP_SEEDS))
     hand_cmd = [sys.executable, str(ROOT / "scripts" / "hand_sweep.py"), "--losses", ",".join(losses),
                 "--seeds", str(SWEEP_SEEDS)]  # fmt: skip
-    walls: dict[str, list[float]] = {"lossbench": [], "hand": []}
+    floor_cmd = [*hand_cmd, "--lightning"]
+    walls: dict[str, list[float]] = {"lossbench": [], "hand": [], "lightning": []}
     jobs: list[dict[str, Any]] = []
     for r in range(max(1, args.repeats - 1)):
         sweep_dir = workdir / f"sweep{r}"
@@ -317,9 +335,9 @@ def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "-m", *device_overrides(args.device), "logger=csv", f"loss={','.join(losses)}", f"seed={seeds}",
             f"hydra.sweep.dir={sweep_dir}",
         )  # fmt: skip
-        order = ("hand", "lossbench") if r % 2 == 0 else ("lossbench", "hand")
+        order = ("hand", "lightning", "lossbench") if r % 2 == 0 else ("lossbench", "lightning", "hand")
         for name in order:
-            command = hand_cmd if name == "hand" else cmd
+            command = {"hand": hand_cmd, "lightning": floor_cmd, "lossbench": cmd}[name]
             walls[name].append(timed_run(command, cwd=workdir, timeout=1800)[0])
         jobs = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
     n = len(jobs)
@@ -339,6 +357,10 @@ def bench_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "hand_wall_s": median(walls["hand"]),
         "hand_walls_s": walls["hand"],
         "ratio": median([a / b for a, b in zip(walls["lossbench"], walls["hand"], strict=True)]),
+        "lightning_wall_s": median(walls["lightning"]),
+        "lightning_walls_s": walls["lightning"],
+        "lightning_ratio": median([a / b for a, b in zip(walls["lightning"], walls["hand"], strict=True)]),
+        "compose_s_per_job": compose_seconds(losses),
         "per_run_s": wall / max(n, 1),
         "run_wall_median_s": median(run_walls),
         "outside_run_per_job_s": (walls["lossbench"][-1] - sum(run_walls)) / max(n, 1),

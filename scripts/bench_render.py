@@ -122,6 +122,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"| `scripts/hand_sweep.py` (same work, plain PyTorch) {sw['hand_wall_s']:.1f} s "
             f"| {sw['ratio']:.2f}× | ≤ 1.3× | {verdict(sw['ratio'], TARGETS['sweep_ratio'])} |"
         )
+        if "lightning_ratio" in sw:
+            lines.append(
+                f"| 3 | floor: the same sweep with a bare LightningModule + Trainer (no logger, callbacks, "
+                f"checkpoints) | {sw['lightning_wall_s']:.1f} s | `scripts/hand_sweep.py` "
+                f"{sw['hand_wall_s']:.1f} s | {sw['lightning_ratio']:.2f}× | | reference |"
+            )
+            lines.append(
+                f"| 3 | Hydra: composing one job's config (done twice per job by the basic sweeper and "
+                f"launcher) | {sw['compose_s_per_job']:.3f} s | | | | |"
+            )
         ph = sw["phases_median_s"]
         lines.append(
             f"| 3 | per run (median s): fit {ph.get('fit', float('nan')):.2f}, test "

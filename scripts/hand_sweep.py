@@ -9,6 +9,11 @@ the training split), the same MLP (256-256, dropout 0.1), AdamW (lr 1e-3, weight
 weights of the best validation epoch kept in memory and tested once. Each loss is lossbench's own class,
 built from its ``conf/loss/<name>.yaml``, so the loss computation is the same. It imports neither
 Lightning nor Hydra's app machinery. Prints one JSON line with the wall time and each run's test accuracy.
+
+``--lightning`` runs the same work through the least Lightning can do it with: a bare ``LightningModule``
+(automatic optimization) and a ``Trainer`` with no logger, no callbacks, no checkpoints, no progress bar
+and no sanity check, the best weights kept in memory as above. ``make bench`` reports it as the floor a
+Lightning-based sweep cannot go below.
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lossbench.data.loader import epoch_seed  # noqa: E402
 from lossbench.losses.base import Task  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "lossbench" / "conf"
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The training order's generator seed, as ``lossbench.data.loader.epoch_seed`` (not imported: the
+    ``lossbench.data`` package loads Lightning)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def splits(data_seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -62,15 +72,20 @@ def accuracy(model: nn.Module, loss: nn.Module, x: torch.Tensor, y: torch.Tensor
         return float((loss.predictions(model(x)) == y).float().mean())
 
 
-def one_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64) -> float:
-    torch.manual_seed(seed)
-    (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
+def build(name: str, y: torch.Tensor) -> tuple[nn.Module, nn.Module]:
+    """lossbench's ``name`` loss (from its config) and the MLP for the 64 digit features."""
     classes = int(y.max()) + 1
     cfg = OmegaConf.load(CONF / "loss" / f"{name}.yaml")
     counts = {"class_counts": torch.bincount(y, minlength=classes).tolist()}
     needs_counts = getattr(get_class(cfg._target_), "needs_class_counts", False)
     loss = instantiate(cfg, **(counts if needs_counts else {}))
-    model = mlp(x.shape[1], loss.num_outputs(Task.CLASSIFICATION, classes, 1))
+    return loss, mlp(64, loss.num_outputs(Task.CLASSIFICATION, classes, 1))
+
+
+def one_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64) -> float:
+    torch.manual_seed(seed)
+    (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
+    loss, model = build(name, y)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     best, best_state = -1.0, None
     for epoch in range(epochs):
@@ -89,16 +104,78 @@ def one_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64)
     return accuracy(model, loss, xt, yt)
 
 
+def lightning_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64) -> float:
+    """:func:`one_run` through a bare LightningModule and Trainer (imported here, only for this mode)."""
+    import lightning as L
+
+    class Batches:
+        """The training order of :func:`one_run` (or the split in order), one ``(x, y)`` batch at a time."""
+
+        def __init__(self, x: torch.Tensor, y: torch.Tensor, size: int, shuffle: bool) -> None:
+            self.x, self.y, self.size, self.shuffle, self.epoch = x, y, size, shuffle, 0
+
+        def __len__(self) -> int:
+            return -(-len(self.y) // self.size)
+
+        def __iter__(self):
+            n = len(self.y)
+            seeded = torch.Generator().manual_seed(epoch_seed(seed, self.epoch))
+            order = torch.randperm(n, generator=seeded) if self.shuffle else torch.arange(n)
+            self.epoch += 1
+            for i in range(0, n, self.size):
+                idx = order[i : i + self.size]
+                yield self.x[idx], self.y[idx]
+
+    class Bare(L.LightningModule):
+        def __init__(self, loss: nn.Module, model: nn.Module) -> None:
+            super().__init__()
+            self.loss, self.model = loss, model
+            self.best, self.best_state = -1.0, None
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return self.loss(self.model(x), y)
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            acc = (self.loss.predictions(self.model(x)) == y).float().mean()
+            self.log("val/acc", acc)
+            if float(acc) > self.best:
+                self.best, self.best_state = float(acc), copy.deepcopy(self.model.state_dict())
+
+        def test_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("test/acc", (self.loss.predictions(self.model(x)) == y).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.model.parameters(), lr=1e-3, weight_decay=1e-4)
+
+    torch.manual_seed(seed)
+    (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
+    loss, model = build(name, y)
+    module = Bare(loss, model)
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(module, Batches(x, y, batch_size, True), Batches(xv, yv, len(yv), False))
+    model.load_state_dict(module.best_state)
+    return float(trainer.test(module, Batches(xt, yt, len(yt), False), verbose=False)[0]["test/acc"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--losses", default="ce")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lightning", action="store_true", help="a bare LightningModule and Trainer")
     args = parser.parse_args()
     torch.use_deterministic_algorithms(True, warn_only=True)  # as trainer=cpu
     data = splits()
+    train = lightning_run if args.lightning else one_run
     runs = [
-        {"loss": name, "seed": seed, "test_acc": one_run(name, seed, data, args.epochs)}
+        {"loss": name, "seed": seed, "test_acc": train(name, seed, data, args.epochs)}
         for name in args.losses.split(",")
         for seed in range(args.seeds)
     ]

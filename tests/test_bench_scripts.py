@@ -91,19 +91,39 @@ def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
     assert device_check.images_per_s(timed, batch_size=8) == 16.0  # the first epoch (warm-up) is left out
 
 
-@pytest.mark.slow
-def test_hand_sweep_baseline_does_the_same_work(make_cfg, tmp_path: Path) -> None:
-    """The sweep baseline of ``make bench`` trains the same runs: the same test accuracy as lossbench."""
+def hand_sweep(*flags: str) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "hand_sweep.py"), "--losses", "ce,focal", "--seeds", "1"]
-        + ["--epochs", "2"],
+        + ["--epochs", "2", *flags],
         capture_output=True,
         text=True,
         timeout=300,
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    hand = {r["loss"]: r["test_acc"] for r in json.loads(proc.stdout)["runs"]}
+    return {r["loss"]: r["test_acc"] for r in json.loads(proc.stdout)["runs"]}
+
+
+@pytest.mark.slow
+def test_hand_sweep_baseline_does_the_same_work(make_cfg, tmp_path: Path) -> None:
+    """The sweep baselines of ``make bench`` (plain PyTorch, and a bare Lightning module and Trainer) train
+    the same runs: the same test accuracy as lossbench."""
+    hand, bare = hand_sweep(), hand_sweep("--lightning")
     for loss in ("ce", "focal"):
         ours = run(make_cfg(f"loss={loss}", "trainer.max_epochs=2", "logger=csv", output_dir=tmp_path / loss))
         assert ours["test"]["test/acc"] == pytest.approx(hand[loss], abs=1e-6), loss
+        assert bare[loss] == pytest.approx(hand[loss], abs=1e-6), loss
+
+
+def test_hand_sweep_is_plain_pytorch() -> None:
+    """The plain baseline loads neither Lightning nor torchmetrics, and orders batches as lossbench does."""
+    code = (
+        "import sys; sys.path.insert(0, 'scripts'); import hand_sweep\n"
+        "print(sorted(m for m in ('lightning', 'torchmetrics') if m in sys.modules))\n"
+        "from lossbench.data.loader import epoch_seed\n"
+        "print(all(hand_sweep.epoch_seed(s, e) == epoch_seed(s, e) for s in range(3) for e in range(4)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"]
