@@ -5,52 +5,63 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lossbench.errors import ConfigError, LossbenchError
 from tests.conftest import run_cli
+
+WRONG_TYPES = [
+    ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
+    ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
+    ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
+]
+INVALID = [
+    ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
+    ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
+    ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
+    ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
+    ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
+    ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
+    ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
+    ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
+    (
+        "nonfinite_check.every_n_steps=0",
+        "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",
+    ),
+    ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
+    ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
+    ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
+]
 
 
 def _fails_with(tmp_path, *args: str) -> str:
     proc = run_cli(*args, "logger=none", cwd=tmp_path, check=False)
     out = proc.stderr + proc.stdout
-    assert proc.returncode != 0, f"{args} should fail"
+    assert proc.returncode == 2, f"{args} should exit 2, exited {proc.returncode}: {out[-3000:]}"
     assert "Traceback" not in out, out[-3000:]
     return out
 
 
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
-        ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
-        ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
-    ],
-)
-@pytest.mark.slow
-def test_wrong_value_type(tmp_path, override, expected):
-    assert expected in _fails_with(tmp_path, *override.split())
+@pytest.mark.parametrize(("override", "expected"), WRONG_TYPES)
+def test_wrong_value_type(make_cfg, override, expected):
+    from lossbench.run import run
+
+    with pytest.raises(LossbenchError) as info:
+        run(make_cfg(*override.split(), "logger=none"))
+    assert expected in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
-        ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
-        ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
-        ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
-        ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
-        ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
-        ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
-        ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
-        (
-            "nonfinite_check.every_n_steps=0",
-            "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",
-        ),
-        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
-        ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
-        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
-    ],
-)
+@pytest.mark.parametrize(("override", "expected"), INVALID)
+def test_invalid_hyper_parameter(make_cfg, override, expected):
+    from lossbench.run import run
+
+    with pytest.raises(ConfigError) as info:
+        run(make_cfg(*override.split(), "logger=none"))
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(("override", "expected"), [WRONG_TYPES[2], INVALID[0]])
 @pytest.mark.slow
-def test_invalid_hyper_parameter(tmp_path, override, expected):
+def test_bad_values_are_one_line_on_the_cli(tmp_path, override, expected):
+    """On the command line the same errors are one ``ConfigError`` line, exit status 2, no traceback."""
     out = _fails_with(tmp_path, *override.split())
     assert expected in out
     assert len([ln for ln in out.splitlines() if "ConfigError" in ln]) == 1
