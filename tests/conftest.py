@@ -87,3 +87,9 @@ def run_cli(
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tests first (in their collected order): under pytest-xdist the long runs start early and
+    the short tests fill the workers' last minutes, instead of one long run finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
