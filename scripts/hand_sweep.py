@@ -72,28 +72,34 @@ def accuracy(model: nn.Module, loss: nn.Module, x: torch.Tensor, y: torch.Tensor
         return float((loss.predictions(model(x)) == y).float().mean())
 
 
-def build(name: str, y: torch.Tensor) -> tuple[nn.Module, nn.Module]:
-    """lossbench's ``name`` loss (from its config) and the MLP for the 64 digit features."""
+def batches(x: torch.Tensor, y: torch.Tensor, size: int, seed: int, epoch: int):
+    """The ``(x, y)`` batches of one training epoch, in lossbench's order for ``(seed, epoch)``."""
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+    for i in range(0, len(y), size):
+        idx = order[i : i + size]
+        yield x[idx], y[idx]
+
+
+def build(name: str, x: torch.Tensor, y: torch.Tensor) -> tuple[nn.Module, nn.Module]:
+    """lossbench's ``name`` loss (from its config) and the MLP for the features of ``x``."""
     classes = int(y.max()) + 1
     cfg = OmegaConf.load(CONF / "loss" / f"{name}.yaml")
     counts = {"class_counts": torch.bincount(y, minlength=classes).tolist()}
     needs_counts = getattr(get_class(cfg._target_), "needs_class_counts", False)
     loss = instantiate(cfg, **(counts if needs_counts else {}))
-    return loss, mlp(64, loss.num_outputs(Task.CLASSIFICATION, classes, 1))
+    return loss, mlp(x.shape[1], loss.num_outputs(Task.CLASSIFICATION, classes, 1))
 
 
 def one_run(name: str, seed: int, data: dict, epochs: int, batch_size: int = 64) -> float:
     torch.manual_seed(seed)
     (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
-    loss, model = build(name, y)
+    loss, model = build(name, x, y)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     best, best_state = -1.0, None
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
-        for i in range(0, len(y), batch_size):
-            idx = order[i : i + batch_size]
-            value = loss(model(x[idx]), y[idx])
+        for xb, yb in batches(x, y, batch_size, seed, epoch):
+            value = loss(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
@@ -108,23 +114,21 @@ def lightning_run(name: str, seed: int, data: dict, epochs: int, batch_size: int
     """:func:`one_run` through a bare LightningModule and Trainer (imported here, only for this mode)."""
     import lightning as L
 
-    class Batches:
-        """The training order of :func:`one_run` (or the split in order), one ``(x, y)`` batch at a time."""
+    class Epochs:
+        """:func:`batches` of the next epoch on each pass (one pass: the whole split as one batch)."""
 
-        def __init__(self, x: torch.Tensor, y: torch.Tensor, size: int, shuffle: bool) -> None:
-            self.x, self.y, self.size, self.shuffle, self.epoch = x, y, size, shuffle, 0
+        def __init__(self, x: torch.Tensor, y: torch.Tensor, size: int | None = None) -> None:
+            self.x, self.y, self.size, self.epoch = x, y, size, 0
 
         def __len__(self) -> int:
-            return -(-len(self.y) // self.size)
+            return -(-len(self.y) // self.size) if self.size else 1
 
-        def __iter__(self):
-            n = len(self.y)
-            seeded = torch.Generator().manual_seed(epoch_seed(seed, self.epoch))
-            order = torch.randperm(n, generator=seeded) if self.shuffle else torch.arange(n)
+        def __iter__(self):  # a generator: the epoch advances when Lightning starts reading, not at iter()
+            if not self.size:
+                yield self.x, self.y
+                return
             self.epoch += 1
-            for i in range(0, n, self.size):
-                idx = order[i : i + self.size]
-                yield self.x[idx], self.y[idx]
+            yield from batches(self.x, self.y, self.size, seed, self.epoch - 1)
 
     class Bare(L.LightningModule):
         def __init__(self, loss: nn.Module, model: nn.Module) -> None:
@@ -152,16 +156,16 @@ def lightning_run(name: str, seed: int, data: dict, epochs: int, batch_size: int
 
     torch.manual_seed(seed)
     (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
-    loss, model = build(name, y)
+    loss, model = build(name, x, y)
     module = Bare(loss, model)
     trainer = L.Trainer(
         max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0,
     )  # fmt: skip
-    trainer.fit(module, Batches(x, y, batch_size, True), Batches(xv, yv, len(yv), False))
+    trainer.fit(module, Epochs(x, y, batch_size), Epochs(xv, yv))
     model.load_state_dict(module.best_state)
-    return float(trainer.test(module, Batches(xt, yt, len(yt), False), verbose=False)[0]["test/acc"])
+    return float(trainer.test(module, Epochs(xt, yt), verbose=False)[0]["test/acc"])
 
 
 def main() -> None:
