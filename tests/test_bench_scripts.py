@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
 from lossbench.run import run
-from tests.conftest import ROOT
-
-
-def script(name: str) -> ModuleType:
-    """The module ``scripts/<name>.py``, imported from there."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+from tests.conftest import ROOT, script
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from scipy import stats
 
 from lossbench.cli import main as cli_main
 from lossbench.report import verdict as vd
-from tests.conftest import ROOT
+from tests.conftest import script
 
 
 def test_holm_matches_statsmodels():
@@ -80,11 +79,7 @@ def test_verdict_rules():
 
 def test_simulated_error_rates_meet_their_targets():
     """``scripts/validate_stats.py`` at a small size (the full 1,000 simulations run in the script)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import validate_stats
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    validate_stats = script("validate_stats")
     results = validate_stats.simulate(sims=200, seed=1)
     assert validate_stats.failures(results) == [], results
     assert results["power"]["rate"] >= 0.8 and results["null"]["rate"] <= 0.05 + 0.031
