@@ -1,0 +1,24 @@
+"""DDP on CPU (2 gloo processes) matches one process with the same global batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import read_metrics, run_cli
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_matches_one_process(tmp_path):
+    common = ("model.dropout=0", "trainer.max_epochs=3", "logger=default")
+    run_cli(*common, "data.batch_size=64", "hydra.run.dir=single", cwd=tmp_path)
+    run_cli(*common, "trainer=ddp_cpu", "data.batch_size=32", "hydra.run.dir=ddp", cwd=tmp_path)
+    single, ddp = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
+    assert ddp["data_info"]["n_train"] % 2 == 1, "an odd training set exercises the uneven last batch"
+    # same samples per step and an exact gradient average: only float summation order differs
+    for key, value in single["test"].items():
+        assert abs(ddp["test"][key] - value) < 1e-4, (key, value, ddp["test"][key])
+    assert ddp["test"]["test/acc"] == single["test"]["test/acc"]
+    # rank 0 alone writes the loggers' output
+    assert len(list((tmp_path / "ddp" / "wandb").glob("offline-run-*"))) == 1
+    rows = {d: (tmp_path / d / "csv" / "metrics.csv").read_text().splitlines() for d in ("single", "ddp")}
+    assert len(rows["ddp"]) == len(rows["single"]) > 3

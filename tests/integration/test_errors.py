@@ -1,0 +1,62 @@
+"""Bad input gets a one-line error that names the problem and the fix."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+WRONG_TYPES = [
+    ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
+    ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
+    ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
+]
+INVALID = [
+    ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
+    ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
+    ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
+    ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
+    ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
+    ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
+    ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
+    ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
+    (
+        "nonfinite_check.every_n_steps=0",
+        "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",
+    ),
+    ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
+    ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
+    ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
+]
+
+
+def _fails_with(tmp_path, *args: str) -> str:
+    proc = run_cli(*args, "logger=none", cwd=tmp_path, check=False)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2, f"{args} should exit 2, exited {proc.returncode}: {out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    return out
+
+
+@pytest.mark.parametrize(("override", "expected"), [WRONG_TYPES[2], INVALID[0]])
+@pytest.mark.slow
+def test_bad_values_are_one_line_on_the_cli(tmp_path, override, expected):
+    """On the command line the same errors are one ``ConfigError`` line, exit status 2, no traceback."""
+    out = _fails_with(tmp_path, *override.split())
+    assert expected in out
+    assert len([ln for ln in out.splitlines() if "ConfigError" in ln]) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+@pytest.mark.slow
+def test_gpu_trainer_without_a_gpu(tmp_path):
+    out = _fails_with(tmp_path, "trainer=gpu")
+    assert "needs a CUDA GPU" in out and "trainer=cpu" in out
+
+
+def test_monitor_mode_follows_the_metric(make_cfg):
+    from lossbench.run import run
+
+    summary = run(make_cfg("monitor.metric=val/nll", "logger=none", "trainer.max_epochs=1"))
+    assert summary["monitor"]["mode"] == "min"

@@ -1,0 +1,33 @@
+"""``lossbench-eval``: a checkpoint tested with its own run's config reproduces that run's test metrics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, read_metrics, run_cli
+
+
+@pytest.mark.slow
+def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
+    args = ("loss=focal", "data_seed=3", "trainer.max_epochs=3", "logger=csv", "hydra.run.dir=run")
+    run_cli(*args, cwd=tmp_path)
+    trained = read_metrics(tmp_path / "run")
+    best = trained["monitor"]["best_checkpoint"]
+    assert "=" not in best.rsplit("/", 1)[1], "checkpoint names pass as ckpt_path=<file> unquoted"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={best}", "hydra.run.dir=ev"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evaluated = read_metrics(tmp_path / "ev")
+    assert evaluated["test"] == trained["test"]
+    assert evaluated["evaluated_checkpoint"] == best and evaluated["loss"] == "focal"
+    assert evaluated["data_seed"] == 3, "the run's own overrides were composed again"
+    assert (tmp_path / "ev" / "predictions.npz").is_file()

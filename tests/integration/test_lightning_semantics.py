@@ -1,0 +1,137 @@
+"""Training keeps Lightning's documented semantics: one Lightning batch is one batch and (without
+accumulation) one optimizer step; clipping, accumulation, schedules and limits are the Trainer's own."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from lossbench.build import build_module
+from lossbench.run import run
+from tests.conftest import ROOT, run_cli
+
+PROBE = "+callbacks.probe._target_=tests.lightning_probe.StepProbe"
+BATCHES = 17  # digits: 1,077 training samples in batches of 64
+
+
+def probe(run_dir: Path) -> dict:
+    return json.loads((run_dir / "probe.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_command_line_callback_sees_one_batch_per_optimizer_step(tmp_path):
+    """The bar: on a default digits run a user's ``on_train_batch_end`` runs ``global_step`` times and
+    ``estimated_stepping_batches`` equals the optimizer steps taken (through the real CLI)."""
+    tests = str(ROOT)
+    run_cli(PROBE, "trainer.max_epochs=3", "logger=csv", f"hydra.run.dir={tmp_path}", cwd=tmp_path,
+            env={"PYTHONPATH": tests})  # fmt: skip
+    seen = probe(tmp_path)
+    assert seen["global_step"] == 3 * BATCHES
+    assert seen["train_batch_ends"] == seen["global_step"] == seen["estimated_stepping_batches"]
+    assert seen["num_training_batches"] == BATCHES and seen["batch_sizes"] == [53, 64]
+
+
+def test_accumulation_counts_steps_as_lightning_does(make_cfg, tmp_path):
+    run(make_cfg(PROBE, "trainer.max_epochs=2", "trainer.accumulate_grad_batches=4", "logger=csv"))
+    seen = probe(tmp_path)
+    assert seen["train_batch_ends"] == 2 * BATCHES  # the hook runs per batch
+    assert seen["global_step"] == seen["estimated_stepping_batches"] == 2 * 5  # ceil(17 / 4) per epoch
+
+
+def test_learning_rate_monitor_at_step_interval_writes_one_row_per_step(make_cfg, tmp_path):
+    run(
+        make_cfg(
+            "+callbacks.lr._target_=lightning.pytorch.callbacks.LearningRateMonitor",
+            "+callbacks.lr.logging_interval=step",
+            "trainer.log_every_n_steps=1",
+            "trainer.max_epochs=2",
+            "logger=csv",
+        )
+    )
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("lr-AdamW")]
+    assert [int(r["step"]) for r in rows] == list(range(2 * BATCHES))
+
+
+def test_val_check_interval_validates_twice_per_epoch(make_cfg, tmp_path):
+    run(make_cfg(PROBE, "trainer.max_epochs=2", "+trainer.val_check_interval=0.5", "logger=csv"))
+    seen = probe(tmp_path)
+    assert seen["validations"] == 4 and seen["global_step"] == 2 * BATCHES
+
+
+def test_one_cycle_sized_from_estimated_stepping_batches_ends_at_its_final_rate(make_cfg, tmp_path):
+    summary = run(make_cfg(PROBE, "optim=adamw_onecycle", "trainer.max_epochs=2", "logger=csv"))
+    seen = probe(tmp_path)
+    schedule = summary["config"]["optim"]["scheduler"]
+    # OneCycleLR's defaults: initial lr = max_lr / 25, final lr = initial lr / 1e4
+    final = schedule["max_lr"] / 25 / 1e4
+    lrs = seen["step_lrs"]
+    assert len(lrs) == seen["global_step"] == seen["estimated_stepping_batches"] == 2 * BATCHES
+    assert max(lrs) == pytest.approx(schedule["max_lr"], rel=0.05)
+    assert lrs[-1] == pytest.approx(final, rel=1e-6)  # the last step runs at the schedule's final rate
+
+
+def _fit(make_cfg, *overrides: str) -> tuple[L.Trainer, dict[str, torch.Tensor]]:
+    cfg = make_cfg("trainer.max_epochs=2", *overrides)
+    L.seed_everything(0, verbose=False)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    _, _, module = build_module(cfg, dm)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=dm)
+    return trainer, {k: v.detach().clone() for k, v in module.model.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_limits_and_max_steps_count_optimizer_steps(make_cfg):
+    assert _fit(make_cfg, "+trainer.max_steps=7")[0].global_step == 7
+    assert _fit(make_cfg, "+trainer.limit_train_batches=3")[0].global_step == 6
+    assert _fit(make_cfg, "+trainer.limit_train_batches=0.5")[0].global_step == 2 * 8
+    assert _fit(make_cfg, "+trainer.fast_dev_run=true")[0].global_step == 1
+
+
+@pytest.mark.slow
+def test_clipping_and_accumulation_change_training(make_cfg):
+    """``trainer.gradient_clip_val`` / ``accumulate_grad_batches`` are plain overrides that take effect."""
+    _, plain = _fit(make_cfg)
+    for override in ("trainer.gradient_clip_val=0.01", "trainer.gradient_clip_algorithm=value",
+                     "trainer.accumulate_grad_batches=3"):  # fmt: skip
+        extra = ("trainer.gradient_clip_val=0.001",) if "algorithm" in override else ()
+        _, changed = _fit(make_cfg, override, *extra)
+        assert any(not torch.equal(plain[k], changed[k]) for k in plain), override
+
+
+@pytest.mark.slow
+def test_resume_continues_the_epoch_schedule_exactly(make_cfg, tmp_path):
+    """A run resumed from ``last.ckpt`` ends where the uninterrupted run ends."""
+    common = ("optim=sgd", "optim.scheduler.T_max=4", "logger=csv")
+    straight = run(make_cfg(*common, "trainer.max_epochs=4", output_dir=tmp_path / "straight"))
+    run(make_cfg(*common, "trainer.max_epochs=2", output_dir=tmp_path / "resumed"))
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    resumed = run(
+        make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={last}", output_dir=tmp_path / "resumed")
+    )
+    assert resumed["val"] == straight["val"] and resumed["test"] == straight["test"]
+
+
+@pytest.mark.slow
+def test_reduce_on_plateau_follows_the_monitored_metric(make_cfg):
+    summary = run(
+        make_cfg(
+            "optim=sgd",
+            "optim.scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau",
+            "~optim.scheduler.T_max",
+            "+optim.scheduler.patience=0",
+            "+optim.scheduler.factor=0.5",
+            "monitor.metric=val/loss",
+            "trainer.max_epochs=6",
+            "logger=csv",
+        )
+    )
+    assert summary["status"] == "ok" and summary["monitor"]["metric"] == "val/loss"

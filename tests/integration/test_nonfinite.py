@@ -1,0 +1,49 @@
+"""The NaN/Inf guard: checked on the device, read every N steps, the run stopped with good checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lossbench.errors import NonFiniteLossError
+from lossbench.losses import CrossEntropyLoss
+from lossbench.run import run
+
+
+def _poison_after(monkeypatch: pytest.MonkeyPatch, calls_before_nan: int) -> None:
+    calls = {"n": 0}
+    forward = CrossEntropyLoss.forward
+
+    def poisoned(self, outputs, target):
+        loss = forward(self, outputs, target)
+        if not torch.is_grad_enabled():  # validation and test stay clean
+            return loss
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] > calls_before_nan else loss
+
+    monkeypatch.setattr(CrossEntropyLoss, "forward", poisoned)
+
+
+@pytest.mark.parametrize("every", [1, 16, 1000])
+@pytest.mark.slow
+def test_a_nan_stops_the_run_and_leaves_good_checkpoints(make_cfg, tmp_path, monkeypatch, every):
+    """17 steps per epoch, a NaN from step 40 (epoch 2): with reads every 1, 16 or 1000 steps the run
+    stops with the first bad step named, and no checkpoint holds weights the NaN reached."""
+    _poison_after(monkeypatch, 40)
+    with pytest.raises(NonFiniteLossError) as info:
+        run(make_cfg("logger=csv", "trainer.max_epochs=5", f"nonfinite_check.every_n_steps={every}"))
+    msg = str(info.value)
+    assert "CrossEntropyLoss returned nan at step 40 (epoch 2)" in msg and "lower the learning rate" in msg
+    assert f"the last good checkpoint is {tmp_path / 'checkpoints' / 'last.ckpt'}" in msg
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and last["global_step"] == 34  # the last epoch before the NaN
+    for path in (tmp_path / "checkpoints").glob("*.ckpt"):
+        state = torch.load(path, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values()), path
+    assert (tmp_path / "csv" / "metrics.csv").is_file(), "metrics logged before the failure are kept"
+
+
+def test_a_nan_before_any_checkpoint_says_so(make_cfg, monkeypatch):
+    _poison_after(monkeypatch, 3)  # in the first epoch: nothing saved yet
+    with pytest.raises(NonFiniteLossError, match="no checkpoint was written before it"):
+        run(make_cfg("logger=none", "trainer.max_epochs=2", "nonfinite_check.every_n_steps=1"))

@@ -1,0 +1,168 @@
+"""``lossbench compare``: statistics, the files it writes, failed runs listed, W&B paths, HTML in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lossbench.cli import main as cli_main
+from tests.conftest import ROOT, run_cli
+
+FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
+
+# test accuracy per (loss, seed); mse is best, focal ties ce on average
+ACC = {
+    ("ce", 0): 0.90,
+    ("ce", 1): 0.92,
+    ("ce", 2): 0.91,
+    ("mse", 0): 0.95,
+    ("mse", 1): 0.96,
+    ("mse", 2): 0.94,
+}
+ACC |= {("focal", 0): 0.89, ("focal", 1): 0.93, ("focal", 2): 0.91}
+
+
+def fake_run(job: Path, loss: str, seed: int, acc: float, rng: np.random.Generator) -> None:
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- loss={loss}\n- seed={seed}\n- trainer.max_epochs=3\n")
+    ece = 0.02 if loss == "ce" else 0.1
+    metrics = {
+        "status": "ok",
+        "loss": loss,
+        "data": "digits",
+        "seed": seed,
+        "monitor": {"metric": "val/acc", "mode": "max", "best": acc + 0.01},
+        "test": {"test/acc": acc, "test/ece": ece + seed * 0.001, "test/loss": 5.0},
+        "config": {"logger": {"csv": {}}},
+    }
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    (job / "csv").mkdir()
+    rows = ["epoch,step,train/loss,val/acc,val/loss"] + [
+        f"{e},{e * 10},,{acc - 0.1 / (e + 1):.4f},1.0" for e in range(3)
+    ]
+    (job / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    targets = np.repeat(np.arange(4), 25)
+    probs = rng.dirichlet(np.ones(4), size=len(targets)).astype(np.float32)
+    probs[np.arange(len(targets)), targets] += 1.0
+    probs /= probs.sum(1, keepdims=True)
+    np.savez(job / "predictions.npz", targets=targets, probs=probs, preds=probs.argmax(1))
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "multirun" / "2026-01-01" / "00-00-00"
+    rng = np.random.default_rng(0)
+    for job, ((loss, seed), acc) in enumerate(sorted(ACC.items())):
+        fake_run(root / str(job), loss, seed, acc, rng)
+    failed = root / "9"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "overrides.yaml").write_text("- loss=bce\n- seed=0\n- trainer.max_epochs=3\n")
+    err = {"type": "ConfigError", "message": "bad thing"}
+    (failed / "metrics.json").write_text(
+        json.dumps({"status": "failed", "loss": "bce", "seed": 0, "error": err})
+    )
+    missing = root / "10"
+    (missing / ".hydra").mkdir(parents=True)
+    (missing / ".hydra" / "overrides.yaml").write_text("- loss=huber\n- seed=0\n- trainer.max_epochs=3\n")
+    return root
+
+
+@pytest.mark.slow
+def test_compare_a_real_sweep(tmp_path):
+    """Train a tiny sweep, then `python scripts/compare.py <multirun dir>` as a user would."""
+    run_cli(
+        "-m",
+        "loss=ce,focal",
+        "seed=0,1",
+        *FAST,
+        "logger=csv",
+        "hydra.sweep.dir=sw",
+        cwd=tmp_path,
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), "sw"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = tmp_path / "sw" / "report"
+    md = (report / "report.md").read_text()
+    assert "## digits (baseline: ce)" in md and "| focal | test/acc" in md or "| **focal** | test/acc" in md
+    assert (report / "reliability_digits.png").is_file() and (report / "curves_digits.png").is_file()
+
+
+# --- the HTML page in a real browser --------------------------------------------------------------------
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip(
+            "Debian package chromium is not installed and cannot be installed here (needs root + apt-get)"
+        )
+    return exe
+
+
+def headless(exe: str, page: Path) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+    ]
+    flags += ["--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom"]
+    return subprocess.run([exe, *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_report_html_renders_in_headless_chromium(sweep_dir, tmp_path):
+    exe = chromium()
+    # the check can see a console error: a page that logs one is caught
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><script>console.error("boom")</script></body></html>')
+    assert ":CONSOLE" in headless(exe, bad).stderr
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
+    proc = headless(exe, sweep_dir / "report" / "report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    dom = proc.stdout
+    assert 'data-images-ok="true"' in dom and 'data-images="4"' in dom  # every embedded plot decoded
+    assert "<table" in dom and "ConfigError: bad thing" in dom
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "figure", "absent", "ranked"),
+    [
+        (("data=multilabel", "loss=bce,asl"), "per_label_ap_multilabel.png", "reliability", "test/map"),
+        (("data=diabetes", "loss=mse,gaussian_nll,beta_nll"), "calibration_diabetes.png", "", "test/crps"),
+    ],
+    ids=["multilabel", "distributional"],
+)
+def test_compare_a_real_multilabel_or_distributional_sweep(tmp_path, overrides, figure, absent, ranked):
+    """A multi-label sweep gets the per-label AP figure (and no single-label reliability diagram); a sweep
+    over point and distributional regression losses gets the calibration figure, and ranks CRPS but not the
+    coverages (they have no better direction)."""
+    run_cli("-m", *overrides, "seed=0,1", *FAST, "logger=csv", "hydra.sweep.dir=sw", cwd=tmp_path)
+    assert cli_main(["compare", str(tmp_path / "sw"), "--no-log-wandb"]) == 0
+    report = tmp_path / "sw" / "report"
+    assert (report / figure).stat().st_size > 1000
+    if absent:
+        assert not list(report.glob(f"{absent}_*.png"))
+    md = (report / "report.md").read_text()
+    assert f"| {ranked} " in md, "the deciding score is ranked"
+    assert "test/coverage_90" not in md and "test/width_90" not in md

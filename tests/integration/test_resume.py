@@ -1,0 +1,75 @@
+"""resume=true and ckpt_path=: SIGKILL then resume, same metrics and W&B run; weights-only loading."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossbench.run import run
+from tests.conftest import ROOT, read_metrics, run_cli
+
+RESUMABLE = ("trainer.max_epochs=15", "model.dropout=0.3", "optim=sgd")
+
+
+def _logged_epochs(run_dir: Path, metric: str) -> list[int]:
+    with (run_dir / "csv" / "metrics.csv").open() as f:
+        return [int(float(r["epoch"])) for r in csv.DictReader(f) if r.get(metric)]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    full.mkdir(), killed.mkdir()
+    run_cli(*RESUMABLE, "hydra.run.dir=run", cwd=full)
+    reference = read_metrics(full / "run")
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *RESUMABLE],
+        cwd=killed,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(killed.glob("outputs/train/*/*/checkpoints/last.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = [p.parents[1] for p in killed.glob("outputs/train/*/*/checkpoints/last.ckpt")]
+    assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
+    wandb_id = (run_dir / "wandb_run_id").read_text().strip()
+
+    run_cli(*RESUMABLE, "resume=true", cwd=killed)
+    assert len(list(killed.glob("outputs/train/*/*/metrics.json"))) == 1, (
+        "resume must continue in the same dir"
+    )
+    resumed = read_metrics(run_dir)
+    assert resumed["test"] == reference["test"]
+    assert resumed["val"] == reference["val"]
+    for metric in ("val/acc", "train/loss"):
+        assert _logged_epochs(run_dir, metric) == list(range(15)), f"the CSV holds each {metric} once"
+    assert (run_dir / "wandb_run_id").read_text().strip() == wandb_id
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(wandb_id) for r in runs), "one W&B run id, continued"
+
+
+@pytest.mark.slow
+def test_resume_without_an_earlier_run_is_a_clear_error(tmp_path):
+    proc = run_cli("resume=true", "logger=none", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "resume=true found no earlier run" in proc.stderr + proc.stdout
+
+
+def test_checkpoints_load_weights_only(make_cfg, tmp_path):
+    run(make_cfg("logger=none", "trainer.max_epochs=1"))
+    for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=True)
+        assert "state_dict" in state and "rng_states" in state

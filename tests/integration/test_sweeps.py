@@ -1,0 +1,97 @@
+"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Slurm), DDP guard, W&B."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import read_metrics, run_cli
+
+FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
+
+
+@pytest.mark.slow
+def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
+    """gamma=-1 is invalid: that job is recorded as failed, the other trains; table printed; exit status 1."""
+    proc = run_cli(
+        "-m", "loss=focal", "loss.gamma=-1,2", *FAST, "hydra.sweep.dir=sweep", cwd=tmp_path, check=False
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    failed, ok = read_metrics(tmp_path / "sweep" / "0"), read_metrics(tmp_path / "sweep" / "1")
+    assert failed["status"] == "failed" and failed["error"]["type"] == "ConfigError"
+    assert "gamma" in failed["error"]["message"] and "loss.gamma=-1" in failed["overrides"]
+    assert failed["config"]["loss"]["gamma"] == -1
+    assert ok["status"] == "ok" and ok["test"]["test/acc"] > 0.5
+    assert "2 jobs, 1 ok, 1 failed" in out and "ConfigError: loss.gamma=-1" in out
+    summary = json.loads((tmp_path / "sweep" / "sweep_summary.json").read_text())
+    assert [r["status"] for r in summary] == ["failed", "ok"]
+    # W&B conventions: every job of the sweep shares one group (the sweep's), job_type = loss
+    wandb_cfg = ok["config"]["logger"]["wandb"]
+    assert wandb_cfg["group"] == "train_sweep" and wandb_cfg["job_type"] == "focal"
+    assert failed["config"]["logger"]["wandb"]["group"] == "train_sweep"
+    assert len(list((tmp_path / "sweep" / "1" / "wandb").glob("offline-run-*"))) == 1
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep(tmp_path):
+    """The Slurm preset's plugin, run locally: two jobs in their own processes, then the table."""
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "loss=ce,mse",
+        *FAST,
+        "logger=csv",
+        "hydra.sweep.dir=sl",
+        cwd=tmp_path,
+    )
+    assert "2 jobs, 2 ok, 0 failed" in proc.stdout
+    assert [read_metrics(tmp_path / "sl" / str(i))["loss"] for i in range(2)] == ["ce", "mse"]
+    assert list((tmp_path / "sl" / ".submitit").iterdir())
+
+
+@pytest.mark.slow
+def test_ddp_in_multirun_fails_fast(tmp_path):
+    """Subprocess DDP would re-run the whole sweep in each child: refused before any job, naming ddp_spawn."""
+    proc = run_cli(
+        "-m",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "++trainer.strategy=ddp",
+        "loss=ce,mse",
+        "hydra.sweep.dir=dd",
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "trainer.strategy=ddp_spawn" in proc.stderr + proc.stdout
+    assert not (tmp_path / "dd" / "0").exists()
+
+
+@pytest.mark.slow
+def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
+    """hydra/launcher=parallel (joblib, 2 jobs at once, one CPU thread each) vs one job after another."""
+    common = ("-m", "loss=ce,focal", "seed=0,1", "trainer.max_epochs=1", "logger=csv")
+    run_cli(*common, "hydra.sweep.dir=seq", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(*common, "hydra/launcher=parallel", "hydra.sweep.dir=par", cwd=tmp_path)
+    assert "4 jobs, 4 ok" in proc.stdout + proc.stderr
+    for job in range(4):
+        seq, par = read_metrics(tmp_path / "seq" / str(job)), read_metrics(tmp_path / "par" / str(job))
+        assert par["test"] == seq["test"] and (par["loss"], par["seed"]) == (seq["loss"], seq["seed"])
+    assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_a_four_job_sweep_prints_a_line_or_so_per_step_not_pages(tmp_path):
+    """W&B quiet, Lightning's start-up lines only in each job's log file, no test table per job."""
+    sweep = ("-m", "loss=ce,focal,mse,huber", "trainer.max_epochs=2", "hydra.sweep.dir=sw")
+    proc = run_cli(*sweep, cwd=tmp_path)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) <= 60, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "Tip:" not in text and "GPU available" not in text and "Test metric" not in text
+    assert "4 jobs, 4 ok" in text and text.count(" of 4 (loss=") == 4, "one line per job: #n of 4"
+    assert "GPU available" in (tmp_path / "sw" / "0" / "train.log").read_text(), "kept in the job's log"
+    assert "v_num" not in text and "train/loss:" in text, "the bar shows the train loss, not v_num"

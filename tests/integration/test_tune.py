@@ -1,0 +1,173 @@
+"""``lossbench tune``: equal budgets per loss, the test split unread while tuning, final runs, resume
+after SIGKILL, pruning, parallel workers, and the expected-best-versus-budget estimator."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from lossbench.cli import main as cli_main
+from lossbench.run import run
+from lossbench.tune.pruning import OptunaPruning
+from tests.conftest import ROOT
+
+FAST = ("trainer.max_epochs=2", "logger=csv", "callbacks.rich_progress_bar=null")
+
+
+def studies(out: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    storage = f"sqlite:///{out / 'study.db'}"
+    return {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).trials
+        for s in optuna.get_all_study_summaries(storage)
+    }
+
+
+def counted(trials) -> int:
+    return sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+
+
+# --- pruning ------------------------------------------------------------------------------------------------
+def test_pruning_callback_stops_a_hopeless_trial(make_cfg):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 0"):
+        run(
+            make_cfg("logger=none", "trainer.max_epochs=5"), extra_callbacks=[OptunaPruning(trial, "val/acc")]
+        )
+    assert list(study.trials[0].intermediate_values) == [0], "epoch 0's value was reported"
+
+
+# --- the protocol -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tune_gives_every_loss_the_same_budget_then_final_runs_and_a_report(tmp_path):
+    out = tmp_path / "tune"
+    args = ["tune", "--loss", "ce,focal", "--trials", "3", "--seeds", "2", "--out", str(out), *FAST]
+    assert cli_main(args) == 0
+    trials = studies(out)
+    assert set(trials) == {"ce", "focal"} and all(counted(t) == 3 for t in trials.values())
+    focal = {p for t in trials["focal"] for p in t.params}
+    assert focal == {"optim.optimizer.lr", "optim.optimizer.weight_decay", "loss.gamma"}
+    for trial_dir in (out / "trials").glob("*/*"):
+        m = json.loads((trial_dir / "metrics.json").read_text())
+        assert m["test"] == {} and not (trial_dir / "predictions.npz").exists(), "tuning never reads test"
+        # the W&B group is the task name (logger/wandb.yaml): one group per tuning run
+        assert m["config"]["task_name"] == "tune_tune" and "trial" in m["config"]["tags"]
+    for loss in ("ce", "focal"):
+        finals = [json.loads((d / "metrics.json").read_text()) for d in (out / "final" / loss).iterdir()]
+        assert len(finals) == 2 and all(f["status"] == "ok" and f["test"] for f in finals)
+        best = json.loads((out / "final" / loss / "0" / "tuned.json").read_text())
+        assert finals[0]["config"]["optim"]["optimizer"]["lr"] == pytest.approx(best["optim.optimizer.lr"])
+    report = (out / "report" / "report.md").read_text()
+    assert "## Tuning budget" in report and "focal" in report and (out / "report" / "report.csv").is_file()
+    assert (out / "report" / "tuning_budget.png").is_file()
+    # the same command again: nothing is trained twice
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "final").rglob("metrics.json")}
+    assert cli_main(args) == 0
+    assert all(counted(t) == 3 for t in studies(out).values())
+    assert {p: p.stat().st_mtime_ns for p in (out / "final").rglob("metrics.json")} == stamps
+    # another search in the same directory is refused
+    assert cli_main([*args[:4], "5", *args[5:]]) == 2
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_continues_without_losing_a_trial(tmp_path):
+    out = tmp_path / "tune"
+    cmd = [
+        sys.executable,
+        "-m",
+        "lossbench.cli",
+        "tune",
+        "--loss",
+        "ce,mse",
+        "--trials",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "trainer.max_epochs=3",
+        "logger=none",
+        "callbacks.rich_progress_bar=null",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill while the second study is under way
+        time.sleep(0.5)
+        if (out / "trials" / "mse").is_dir():
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = studies(out)
+    assert counted(before["ce"]) == 4 and counted(before.get("mse", [])) < 4
+    subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    after = studies(out)
+    assert all(counted(t) == 4 for t in after.values())
+    failed = [t for t in after["mse"] if t.state == optuna.trial.TrialState.FAIL]
+    retried = [t for t in after["mse"] if "retry_of" in t.user_attrs]
+    assert len(failed) == len(retried) <= 1 and all(r.params == failed[0].params for r in retried)
+    assert len(list((out / "final").glob("*/*/metrics.json"))) == 2
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_budget_exactly(tmp_path):
+    out = tmp_path / "tune"
+    args = [
+        "tune",
+        "--loss",
+        "ce,focal",
+        "--trials",
+        "3",
+        "--seeds",
+        "1",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks.rich_progress_bar=null",
+    ]
+    assert cli_main(args) == 0
+    trials = studies(out)
+    assert all(counted(t) == 3 and len(t) == 3 for t in trials.values()), "no trial beyond the budget"
+    values = [t.params["optim.optimizer.lr"] for t in trials["ce"]]
+    assert len(set(values)) == 3, "the workers sample different configurations"
+    assert not math.isnan(
+        json.loads(next((out / "final").glob("ce/0/metrics.json")).read_text())["test"]["test/acc"]
+    )
+
+
+@pytest.mark.slow
+def test_journal_file_storage_for_several_machines(tmp_path):
+    out, journal = tmp_path / "tune", tmp_path / "shared" / "studies.log"
+    journal.parent.mkdir()
+    args = [
+        "tune",
+        "--loss",
+        "ce",
+        "--trials",
+        "2",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--storage",
+        str(journal),
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks.rich_progress_bar=null",
+    ]
+    assert cli_main(args) == 0
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert counted(optuna.load_study(study_name="ce", storage=storage).trials) == 2
+    assert not (out / "study.db").exists()

@@ -1,0 +1,199 @@
+"""``lossbench advise``: the profile's estimates, the shortlist's rules, the budget's plan, the verdicts and
+recommendation, and one whole (tiny) run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import datasets
+
+from lossbench.advise import recommend as rc
+from lossbench.advise.command import load_data, parse_budget, plan_runs
+from lossbench.advise.profile import Profile, outlier_share, profile
+from lossbench.advise.shortlist import deciding_metric, shortlist
+from lossbench.cli import main as cli_main
+from lossbench.data.stressors import noisy_labels
+from lossbench.errors import ConfigError
+from lossbench.report.stats import Row
+
+
+# --- budget -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h30m", 5400), ("90s", 90), ("120", 120)])
+def test_budgets_read_as_wall_time(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "fast", "0m", "10 minutes"])
+def test_a_bad_budget_names_the_format(text):
+    with pytest.raises(ConfigError, match="--budget"):
+        parse_budget(text)
+
+
+def test_the_plan_splits_runs_into_replicates_and_trials_alike_for_every_loss():
+    assert plan_runs(10.0, 900, 5, 1) == (9, 4)  # 13 runs of 13.5 s per loss: a third of them replicates
+    assert plan_runs(1.0, 3600, 2, 1) == (30, 10)  # capped at 30 trials and 10 replicates
+    trials, seeds = plan_runs(10.0, 900, 5, 2)
+    assert trials + seeds > 13, "two workers fit more runs"
+    with pytest.raises(ConfigError, match="raise --budget to at least 28m, or shorten the shortlist"):
+        plan_runs(60.0, 600, 5, 1, spent=0.0)  # 4 runs x 81 s x 5 losses = 27 min
+    with pytest.raises(ConfigError, match="at least 38m"):
+        plan_runs(60.0, 600, 5, 1, spent=600.0)  # the 10 min already spent count
+
+
+# --- profile ------------------------------------------------------------------------------------------
+def test_profile_of_a_long_tailed_training_split(make_cfg, tmp_path):
+    dm = load_data(["data=digits", "data.imbalance_factor=20"], tmp_path)
+    p = profile(dm)
+    assert p.task == "classification" and p.num_classes == 10 and p.n_train == sum(p.class_counts)
+    assert p.imbalance_ratio == pytest.approx(20, rel=0.1)
+    assert p.head_share > 0.5 > p.tail_share
+    assert p.noise_rate is not None and p.noise_rate < 0.1, "clean labels"
+    assert "imbalance ratio" in "\n".join(p.lines()) and "confident learning" in p.how["noise_rate"]
+
+
+def test_profile_estimates_thirty_percent_label_noise_within_ten_points(tmp_path):
+    x, y = datasets.load_digits(return_X_y=True)
+    noisy = noisy_labels(y, 10, 0.3, "symmetric", np.random.default_rng(0))
+    frame = pd.DataFrame(x, columns=[f"p{i}" for i in range(64)]).assign(label=noisy)
+    frame.to_csv(tmp_path / "digits_noisy.csv", index=False)
+    dm = load_data(
+        ["data=table", f"data.path={tmp_path / 'digits_noisy.csv'}", "data.target=label"], tmp_path
+    )
+    p = profile(dm)
+    assert abs(p.noise_rate - 0.3) <= 0.1, p.noise_rate
+
+
+def test_profile_counts_outlying_regression_targets(tmp_path):
+    p = profile(load_data(["data=diabetes", "data.outlier_fraction=0.15"], tmp_path))
+    assert p.task == "regression" and p.noise_rate is None
+    assert 0.12 <= p.outlier_share <= 0.2, p.outlier_share
+    assert profile(load_data(["data=diabetes"], tmp_path)).outlier_share < 0.02
+    assert outlier_share(np.zeros(10)) == 0.0
+
+
+# --- shortlist and metric -----------------------------------------------------------------------------
+def prof(**kw) -> Profile:
+    return Profile(**{"task": "classification", "n_train": 100, **kw})
+
+
+def test_the_shortlist_follows_the_profile_with_reasons():
+    names = [c.loss for c in shortlist(prof(imbalance_ratio=20.0, noise_rate=0.02))]
+    assert names == ["ce", "logit_adjusted", "balanced_softmax", "class_balanced", "ldam"]
+    noisy = shortlist(prof(imbalance_ratio=1.1, noise_rate=0.3))
+    assert [c.loss for c in noisy] == ["ce", "gce", "sce"] and "0.30" in noisy[1].reason
+    assert [c.loss for c in shortlist(prof(imbalance_ratio=1.2, noise_rate=0.01))] == ["ce", "focal", "poly1"]
+    robust = shortlist(Profile(task="regression", n_train=100, outlier_share=0.15))
+    assert [c.loss for c in robust] == ["mse", "huber", "l1", "cauchy"]
+    assert [c.loss for c in shortlist(prof(), ["focal", "ce"])] == ["ce", "focal"], "the baseline stays"
+
+
+def test_the_deciding_metric_follows_the_profile_and_can_be_set():
+    assert deciding_metric(prof(imbalance_ratio=20.0)) == "test/bal_acc"
+    assert deciding_metric(prof(imbalance_ratio=1.0)) == "test/acc"
+    assert deciding_metric(Profile(task="regression", n_train=9, outlier_share=0.1)) == "test/mae"
+    assert deciding_metric(Profile(task="regression", n_train=9, outlier_share=0.0)) == "test/rmse"
+    assert deciding_metric(prof(), "val/f1") == "test/f1"
+
+
+# --- recommendation -----------------------------------------------------------------------------------
+def row(variant, verdict="", diff=math.nan, n=5, sd=0.01) -> Row:
+    return Row(
+        "g",
+        variant,
+        "test/bal_acc",
+        True,
+        n,
+        0.8,
+        0.01,
+        0.79,
+        0.81,
+        baseline="ce",
+        n_pairs=n,
+        diff_vs_baseline=diff,
+        diff_low=diff - 0.01,
+        diff_high=diff + 0.01,
+        diff_sd=sd,
+        prob_improvement=0.97,
+        p_holm=0.01,
+        verdict=verdict,
+    )
+
+
+def test_the_recommendation_is_the_best_loss_called_better():
+    rows = [
+        row("ce"),
+        row("focal", "undecided", 0.002),
+        row("logit_adjusted", "better", 0.03),
+        row("ldam", "better", 0.02),
+        row("balanced_softmax", "equivalent", 0.001),
+    ]
+    verdicts = rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings())
+    chosen = rc.choose(verdicts, True)
+    assert chosen.loss == "logit_adjusted"
+    text = rc.sentence(verdicts, chosen, "test/bal_acc")
+    assert text.startswith("Use logit_adjusted: better than ce on test/bal_acc by +0.030 [+0.020, +0.040]")
+    assert "balanced_softmax is equivalent" in text and "ldam is better too" in text
+    assert "focal is undecided — about" in text and "more replicates would settle it" in text
+
+
+def test_without_a_better_loss_the_baseline_is_recommended():
+    rows = [row("ce"), row("focal", "undecided", 0.01), row("poly1", "worse", -0.02)]
+    verdicts = rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings())
+    chosen = rc.choose(verdicts, True)
+    assert chosen.loss == "ce"
+    assert rc.sentence(verdicts, chosen, "test/bal_acc").startswith("Use ce (the baseline): no shortlisted")
+    assert all(v["diff"] is None for v in rc.as_json(verdicts) if v["verdict"] == "baseline")
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def test_advise_refuses_a_loss_the_data_cannot_take(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["advise", "data=diabetes", "--loss", "focal", "--out", "a"]) == 2
+    assert "--loss focal cannot train on this regression data set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("metric", ["loss", "test/coverage_90", "width_90"])
+def test_a_metric_that_cannot_decide_is_refused_before_any_run(metric):
+    from lossbench.advise.command import check_metric
+
+    with pytest.raises(ConfigError, match=f"--metric {metric} cannot decide between losses"):
+        check_metric(metric)
+
+
+def test_a_rerun_asking_for_another_study_names_what_differs(tmp_path):
+    from lossbench.advise.command import check_resume
+
+    saved = {"overrides": ["data=wine"], "losses": ["ce", "focal"], "metric": "test/acc"}
+    check_resume(saved, dict(saved), tmp_path / "advise.json")
+    with pytest.raises(ConfigError, match="--loss: \\['ce', 'focal'\\].*another --out"):
+        check_resume(saved, {**saved, "losses": ["ce", "gce"]}, tmp_path / "advise.json")
+
+
+def test_profile_of_a_users_data_module_reads_its_training_loader():
+    """A DataModule without in-memory splits: the profile reads (x, y) batches from train_dataloader()."""
+    import torch
+
+    from lossbench.task import Task
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+
+    class UserData:
+        task = Task.CLASSIFICATION
+        num_classes = 3
+        num_targets = 1
+        input_shape = (5,)
+        class_counts = torch.bincount(y, minlength=3)
+
+        def train_dataloader(self):
+            return [(x[i : i + 64], y[i : i + 64]) for i in range(0, 300, 64)]
+
+    p = profile(UserData())
+    assert p.n_train == 300 and p.n_val is None and p.class_counts == UserData.class_counts.tolist()
+    assert p.noise_rate is not None and p.noise_rate < 0.15

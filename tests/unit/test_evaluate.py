@@ -1,0 +1,23 @@
+"""``lossbench-eval``: a checkpoint tested with its own run's config reproduces that run's test metrics."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from lossbench.errors import ConfigError
+from lossbench.evaluate import run_overrides_of
+
+
+def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    saved = ["loss=focal", "resume=true", "logger=csv", "seed=2", "test=false"]
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(saved))
+    assert run_overrides_of(run_dir / "checkpoints" / "last.ckpt") == ["loss=focal", "seed=2"]
+    stray = tmp_path / "model.ckpt"
+    stray.write_bytes(b"")
+    with pytest.raises(ConfigError, match="not a checkpoint inside a lossbench run dir"):
+        run_overrides_of(stray)

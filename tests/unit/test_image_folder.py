@@ -1,0 +1,181 @@
+"""data=image_folder: a streamed ImageFolder trains end to end, splits and stressors are reproducible,
+workers and DDP do not change the metrics, and bad folders fail in setup with one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from PIL import Image
+
+from lossbench.data.image_folder import ImageFolderDataModule
+from lossbench.data.loader import BatchSpec, FolderBatchSampler
+from lossbench.data.stressors import long_tail_counts
+from lossbench.errors import ConfigError, DataError
+
+CLASSES = ("cat", "dog", "fox")
+
+
+def write_folder(root: Path, per_class: int = 23, classes: tuple[str, ...] = CLASSES, seed: int = 0) -> Path:
+    """8x8 PNGs whose dominant colour channel is the class (a CNN learns it in an epoch or two)."""
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (8, 8, 3))
+            pixels[..., c % 3] += 150
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def folder_cfg(make_cfg, root: Path, *overrides: str, **kwargs):
+    return make_cfg(
+        "data=image_folder", f"data.root={root}", "model=cnn", "data.image_size=8", *overrides, **kwargs
+    )
+
+
+def setup_dm(make_cfg, root: Path, *overrides: str) -> ImageFolderDataModule:
+    dm = instantiate(folder_cfg(make_cfg, root, *overrides).data)
+    dm.setup("fit")
+    return dm
+
+
+def test_augmentation_is_seeded_per_sample_and_epoch(make_cfg, tmp_path):
+    dm = setup_dm(make_cfg, write_folder(tmp_path / "images"), "data.augment=true")
+    ds = dm.dataset("train")
+    assert torch.equal(ds.image(0, epoch=1), ds.image(0, epoch=1))
+    assert any(not torch.equal(ds.image(p, epoch=0), ds.image(p, epoch=1)) for p in range(5))
+
+
+def test_split_depends_on_data_seed_only(make_cfg, tmp_path):
+    root = write_folder(tmp_path / "images")
+
+    def split(*overrides: str) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in setup_dm(make_cfg, root, *overrides).split_index.items()}
+
+    base = split("data_seed=0", "seed=0")
+    for name, idx in split("data_seed=0", "seed=7").items():
+        assert np.array_equal(idx, base[name])
+    other = split("data_seed=1")
+    assert not np.array_equal(other["test"], base["test"])
+    together = np.concatenate(list(base.values()))
+    assert sorted(together.tolist()) == list(range(3 * 23)), "the splits partition the folder"
+
+
+@pytest.mark.slow
+def test_stressors_change_only_the_training_split(make_cfg, tmp_path):
+    root = write_folder(tmp_path / "images", per_class=30)
+    clean = setup_dm(make_cfg, root)
+    targets = np.asarray(clean.folders["train"].targets)
+
+    long_tail = setup_dm(make_cfg, root, "data.imbalance_factor=4")
+    again = setup_dm(make_cfg, root, "data.imbalance_factor=4")
+    train, y_train = long_tail.split_index["train"]
+    assert np.array_equal(train, again.split_index["train"][0]), "reproducible"
+    assert set(train) < set(clean.split_index["train"][0]) and np.array_equal(y_train, targets[train])
+    counts = long_tail.class_counts.tolist()
+    assert counts == np.bincount(y_train).tolist()
+    assert counts == long_tail_counts(int(clean.class_counts.min()), 3, 4.0), "the long-tailed profile"
+    for split in ("val", "test"):
+        assert np.array_equal(long_tail.split_index[split][0], clean.split_index[split][0])
+    assert long_tail.describe()["imbalance_factor"] == 4
+
+    noisy = setup_dm(make_cfg, root, "data.label_noise=0.25")
+    train, y_noisy = noisy.split_index["train"]
+    assert np.array_equal(train, clean.split_index["train"][0]), "noise keeps the samples"
+    flipped = y_noisy != targets[train]
+    assert 0.2 < flipped.mean() < 0.3 and noisy.describe()["label_noise_realised"] == flipped.mean()
+    assert np.array_equal(y_noisy, setup_dm(make_cfg, root, "data.label_noise=0.25").split_index["train"][1])
+    assert noisy.class_counts.tolist() == np.bincount(y_noisy, minlength=3).tolist()
+    pos = int(np.flatnonzero(flipped)[0])
+    _, y = noisy.dataset("train")[BatchSpec([pos], 0, None)]
+    assert y.tolist() == [y_noisy[pos]], "the dataset serves the noisy label"
+    for split in ("val", "test"):
+        idx, y_eval = noisy.split_index[split]
+        assert np.array_equal(y_eval, targets[idx]), "val and test stay clean"
+
+
+def test_test_root_is_the_test_split(make_cfg, tmp_path):
+    root = write_folder(tmp_path / "train")
+    test_root = write_folder(tmp_path / "test", per_class=5, seed=1)
+    dm = setup_dm(make_cfg, root, f"data.test_root={test_root}")
+    assert dm.describe()["n_test"] == 15 and dm.folders["test"].root == str(test_root)
+    assert np.array_equal(dm.split_index["test"][1], np.repeat([0, 1, 2], 5))
+    train_val = np.concatenate([dm.split_index["train"][0], dm.split_index["val"][0]])
+    assert sorted(train_val.tolist()) == list(range(3 * 23)), "train + val are all of data.root"
+
+
+@pytest.mark.parametrize(("n", "batch_size", "world"), [(1077, 32, 2), (10, 4, 3), (5, 1, 4), (64, 8, 2)])
+def test_batch_sampler_uses_each_training_sample_once_per_epoch(n, batch_size, world):
+    def batches(rank: int, world_size: int, bs: int) -> list[BatchSpec]:
+        sampler = FolderBatchSampler(n, bs, train=True, seed=3, rank=rank, world_size=world_size)
+        sampler.set_epoch(2)
+        return list(sampler)
+
+    per_rank = [batches(r, world, batch_size) for r in range(world)]
+    assert len({len(b) for b in per_rank}) == 1, "every rank takes the same number of steps"
+    single = batches(0, 1, batch_size * world)
+    assert all(b.scale is None and b.epoch == 2 for b in single)
+    seen = []
+    for step, global_batch in enumerate(single):
+        parts = [rank[step] for rank in per_rank]
+        used = [p for part in parts if part.scale > 0 for p in part.positions]
+        assert sorted(used) == sorted(global_batch.positions), "the global batches of one process"
+        seen += used
+        for part in parts:
+            expected = len(part.positions) * world / len(global_batch.positions) if part.scale else 0.0
+            assert part.scale == pytest.approx(expected)
+    assert sorted(seen) == list(range(n))
+
+
+def test_eval_sampler_counts_each_sample_once():
+    seen = [p for r in range(2) for b in FolderBatchSampler(361, 100, False, 0, r, 2) for p in b.positions]
+    assert sorted(seen) == list(range(361))
+
+
+@pytest.mark.slow
+def test_bad_folders_fail_in_setup_naming_the_problem(make_cfg, tmp_path):
+    def error(root: Path, *overrides: str) -> str:
+        with pytest.raises(DataError) as info:
+            setup_dm(make_cfg, root, *overrides)
+        return str(info.value)
+
+    assert "data.root=" in error(tmp_path / "missing") and "does not exist" in error(tmp_path / "missing")
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
+    assert "no class sub-folders" in error(tmp_path / "flat")
+
+    root = write_folder(tmp_path / "images")
+    (root / "empty").mkdir()
+    msg = error(root)
+    assert "empty" in msg and "holds no images" in msg
+    (root / "empty").rmdir()
+
+    (root / "dog" / "broken.png").write_bytes(b"not a png")
+    assert str(root / "dog" / "broken.png") in error(root)
+    (root / "dog" / "broken.png").unlink()
+
+    small = write_folder(tmp_path / "small", per_class=20, classes=("a", "b"))
+    for f in sorted((small / "b").iterdir())[2:]:
+        f.unlink()
+    assert "class 'b' has only 2 sample(s)" in error(small)
+
+    other = write_folder(tmp_path / "other", per_class=3, classes=("cat", "dog", "owl"))
+    msg = error(root, f"data.test_root={other}")
+    assert "data.test_root=" in msg and "owl" in msg and "same class sub-folders" in msg
+
+    with pytest.raises(ConfigError, match="data.label_noise"):
+        setup_dm(make_cfg, root, "data.outlier_fraction=0.1")
+
+
+def test_undecodable_image_names_the_file(make_cfg, tmp_path):
+    root = write_folder(tmp_path / "images")
+    dm = setup_dm(make_cfg, root, "data.check_files=false")
+    ds = dm.dataset("train")
+    path = Path(ds.folder.samples[int(ds.indices[3])][0])
+    path.write_bytes(path.read_bytes()[:40])  # a valid header, truncated pixel data
+    with pytest.raises(DataError, match=str(path)):
+        ds[BatchSpec([3], 0, None)]

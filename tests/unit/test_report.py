@@ -1,0 +1,220 @@
+"""``lossbench compare``: statistics, the files it writes, failed runs listed, W&B paths, HTML in Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lossbench.cli import main as cli_main
+from lossbench.report.collect import collect_local, collect_wandb
+from lossbench.report.stats import mean_ci, summarize
+
+# test accuracy per (loss, seed); mse is best, focal ties ce on average
+ACC = {
+    ("ce", 0): 0.90,
+    ("ce", 1): 0.92,
+    ("ce", 2): 0.91,
+    ("mse", 0): 0.95,
+    ("mse", 1): 0.96,
+    ("mse", 2): 0.94,
+}
+ACC |= {("focal", 0): 0.89, ("focal", 1): 0.93, ("focal", 2): 0.91}
+
+
+def fake_run(job: Path, loss: str, seed: int, acc: float, rng: np.random.Generator) -> None:
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- loss={loss}\n- seed={seed}\n- trainer.max_epochs=3\n")
+    ece = 0.02 if loss == "ce" else 0.1
+    metrics = {
+        "status": "ok",
+        "loss": loss,
+        "data": "digits",
+        "seed": seed,
+        "monitor": {"metric": "val/acc", "mode": "max", "best": acc + 0.01},
+        "test": {"test/acc": acc, "test/ece": ece + seed * 0.001, "test/loss": 5.0},
+        "config": {"logger": {"csv": {}}},
+    }
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    (job / "csv").mkdir()
+    rows = ["epoch,step,train/loss,val/acc,val/loss"] + [
+        f"{e},{e * 10},,{acc - 0.1 / (e + 1):.4f},1.0" for e in range(3)
+    ]
+    (job / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    targets = np.repeat(np.arange(4), 25)
+    probs = rng.dirichlet(np.ones(4), size=len(targets)).astype(np.float32)
+    probs[np.arange(len(targets)), targets] += 1.0
+    probs /= probs.sum(1, keepdims=True)
+    np.savez(job / "predictions.npz", targets=targets, probs=probs, preds=probs.argmax(1))
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "multirun" / "2026-01-01" / "00-00-00"
+    rng = np.random.default_rng(0)
+    for job, ((loss, seed), acc) in enumerate(sorted(ACC.items())):
+        fake_run(root / str(job), loss, seed, acc, rng)
+    failed = root / "9"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "overrides.yaml").write_text("- loss=bce\n- seed=0\n- trainer.max_epochs=3\n")
+    err = {"type": "ConfigError", "message": "bad thing"}
+    (failed / "metrics.json").write_text(
+        json.dumps({"status": "failed", "loss": "bce", "seed": 0, "error": err})
+    )
+    missing = root / "10"
+    (missing / ".hydra").mkdir(parents=True)
+    (missing / ".hydra" / "overrides.yaml").write_text("- loss=huber\n- seed=0\n- trainer.max_epochs=3\n")
+    return root
+
+
+def test_mean_ci():
+    mean, std, lo, hi = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = sps.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert mean == 2.5 and math.isclose(hi - mean, half) and math.isclose(mean - lo, half)
+    assert math.isnan(mean_ci([1.0])[1])
+
+
+def test_summary_ranks_respect_direction(sweep_dir):
+    runs = collect_local(sweep_dir.parent.parent)
+    assert {r.status for r in runs} == {"ok", "failed", "missing"} and len(runs) == 11
+    rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
+    assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].rank == 1  # higher is better
+    assert rows[("ce", "test/ece")].best and not rows[("ce", "test/ece")].higher_is_better  # lower is better
+    assert ("ce", "test/loss") not in rows  # not comparable across losses
+    assert rows[("mse", "val/acc (best)")].n == 3
+    mse = rows[("mse", "test/acc")]
+    assert mse.baseline == "ce" and mse.n_pairs == 3 and mse.p_value < 0.05
+    assert math.isclose(mse.p_value, sps.ttest_rel([0.95, 0.96, 0.94], [0.90, 0.92, 0.91]).pvalue)
+    assert math.isclose(mse.p_holm, min(1.0, 2 * mse.p_value))  # Holm over mse and focal: mse is the smaller
+    assert mse.verdict == "better" and mse.diff_low > 0 and mse.prob_improvement == 1.0
+    assert rows[("focal", "test/acc")].p_value > 0.5 and rows[("focal", "test/acc")].verdict == "undecided"
+    assert not rows[("ce", "test/acc")].best, "ce is significantly worse than mse"
+
+
+def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
+    out = sweep_dir / "report"
+    for name in ("report.md", "report.csv", "report.html"):
+        assert (out / name).stat().st_size > 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [
+        "bars_digits.png",
+        "curves_digits.png",
+        "per_class_recall_digits.png",
+        "reliability_digits.png",
+    ]
+    md = (out / "report.md").read_text()
+    assert "| **mse** | test/acc ↑ | **0.9500 ± 0.0100" in md
+    assert "failed | bce | 0 | ConfigError: bad thing" in md and "missing | huber" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "ConfigError: bad thing" in html
+    csv_lines = (out / "report.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("group,variant,metric,higher_is_better,n,mean,std,ci_low,ci_high,iqm")
+    header = csv_lines[0].split(",")
+    for column in ("verdict", "p_holm", "prob_improvement", "prob_improvement_low", "prob_improvement_high"):
+        assert column in header
+    assert len(csv_lines) == 1 + 3 * 3  # 3 losses x (test/acc, test/ece, val/acc (best))
+    assert "2 failed/missing" in capsys.readouterr().out
+
+
+class FakeRun:
+    def __init__(self, rid, loss, seed, acc, state="finished"):
+        self.id, self.job_type, self.state, self.tags = rid, loss, state, [loss, "digits", "mlp"]
+        self.config = {"seed": seed, "monitor": {"metric": "val/acc", "mode": "max"}}
+        self.summary = (
+            {"final/test/acc": acc, "best/monitor": acc, "val/acc": acc} if state == "finished" else {}
+        )
+
+    def history(self, keys, pandas):
+        assert pandas is False
+        return [{"epoch": e, "val/acc": 0.5 + e * 0.1} for e in range(3)]
+
+
+def test_collect_wandb_with_a_fake_api():
+    """The wandb.Api path without the network: runs of a group, their summary and history."""
+    runs = [FakeRun("a", "ce", 0, 0.9), FakeRun("b", "ce", 1, 0.92), FakeRun("c", "mse", 0, 0.95)]
+    runs += [FakeRun("d", "mse", 1, 0.96), FakeRun("e", "focal", 0, 0.0, state="crashed")]
+    calls = []
+
+    class Api:
+        def runs(self, path, filters):
+            calls.append((path, filters))
+            return runs
+
+    records = collect_wandb("me/lossbench", "train_2026-01-01_00-00-00", api=Api())
+    assert calls == [("me/lossbench", {"group": "train_2026-01-01_00-00-00"})]
+    assert [r.status for r in records] == ["ok"] * 4 + ["failed"]
+    assert records[0].metrics == {"test/acc": 0.9, "val/acc (best)": 0.9}
+    assert records[0].curves["val/acc"][-1] == (2, 0.7)
+    rows = {(r.variant, r.metric): r for r in summarize(records)}
+    assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].n_pairs == 2
+
+
+def test_report_table_logged_to_wandb_offline(sweep_dir, monkeypatch):
+    """The summary run of the group gets the table (offline here: no credentials)."""
+    from lossbench.report.wandb_log import log_report
+
+    rows = summarize(collect_local(sweep_dir))
+    log_report(rows, {}, project="lossbench", group="g", save_dir=sweep_dir)
+    runs = list((sweep_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].rglob("comparison_*.table.json"))
+
+
+# --- the HTML page in a real browser --------------------------------------------------------------------
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip(
+            "Debian package chromium is not installed and cannot be installed here (needs root + apt-get)"
+        )
+    return exe
+
+
+def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
+    from lossbench.report.collect import ReportRun
+    from lossbench.report.stats import summarize
+
+    runs = []
+    for loss in ("ce", "focal"):
+        for seed in (0, 1):
+            for data_seed in (0, 1):
+                r = ReportRun(f"{loss}-{seed}-{data_seed}", "ok", loss=loss, data="digits", seed=seed)
+                r.data_seed = data_seed
+                bonus = 0.02 if loss == "focal" else 0.0
+                r.metrics = {"test/acc": 0.9 + 0.01 * seed + 0.001 * data_seed + bonus}
+                r.group, r.variant = "digits", loss
+                runs.append(r)
+    rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
+    assert rows[("ce", "test/acc")].n == 4 and rows[("focal", "test/acc")].n_pairs == 4
+
+
+def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path, capsys):
+    (sweep_dir / "0" / "metrics.json").write_text('{"status": "ok", "test": {"test/ac')  # truncated
+    (sweep_dir / "1" / "metrics.json").write_text("[1, 2, 3]")  # JSON of another shape
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--no-plots"]) == 0
+    md = (sweep_dir / "report" / "report.md").read_text()
+    assert md.count("| unreadable |") == 2 and "unreadable metrics.json" in md
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_main(["compare", str(empty), "--no-log-wandb"]) == 2
+    assert "no runs under" in capsys.readouterr().err
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--baseline", "nope"]) == 2
+    assert "--baseline nope is not among the variants: ce, focal, mse" in capsys.readouterr().err
+
+
+def test_plot_file_names_stay_short_for_long_settings():
+    from lossbench.report.plots import slug as _slug
+
+    long = "digits " + " ".join(f"data.option_{i}=value_{i}" for i in range(40))
+    assert len(_slug(long)) <= 89 and _slug(long) != _slug(long + "x") and _slug("digits") == "digits"

@@ -1,0 +1,104 @@
+"""Sweeps: failed jobs recorded, end-of-sweep table, presets (sweep, Slurm), DDP guard, W&B."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from lossbench.config import CONFIG_DIR
+from lossbench.errors import ConfigError
+from lossbench.loggers import log_wandb_summary, stressor_tags
+from lossbench.sweep import check_ddp_in_multirun
+from tests.conftest import ROOT
+
+
+def hydra_cfg(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_named_sweep_preset():
+    cfg = hydra_cfg("+sweep=losses_x_seeds")
+    assert cfg.hydra.mode.name == "MULTIRUN" and cfg.task_name == "losses_x_seeds"
+    assert dict(cfg.hydra.sweeper.params) == {"loss": "ce,focal,mse,huber", "seed": "0,1,2"}
+
+
+def test_slurm_launcher_preset():
+    cfg = hydra_cfg(
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_node=4",
+        "hydra.launcher.tasks_per_node=4",
+        "hydra.launcher.timeout_min=240",
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node, launcher.timeout_min) == (
+        "gpu",
+        4,
+        4,
+        240,
+    )
+
+
+def test_ddp_guard_cases(monkeypatch):
+    def trainer(**kw):
+        return OmegaConf.create({"accelerator": "cpu", "devices": 1, "strategy": "auto", **kw})
+
+    with pytest.raises(ConfigError, match="ddp_spawn"):
+        check_ddp_in_multirun(trainer(devices=2, strategy="ddp"))
+    with pytest.raises(ConfigError):
+        check_ddp_in_multirun(trainer(devices="0,1", strategy="ddp_find_unused_parameters_true"))
+    check_ddp_in_multirun(trainer(devices=2, strategy="ddp_spawn"))
+    check_ddp_in_multirun(trainer(devices=1, strategy="ddp"))
+    monkeypatch.setattr("lossbench.sweep._launched_externally", lambda: True)  # srun / torchrun
+    check_ddp_in_multirun(trainer(devices=2, strategy="ddp"))
+
+
+def test_wandb_tags_and_summary(monkeypatch):
+    assert stressor_tags({"data": {"imbalance_factor": 100, "label_noise": 0.2}}) == [
+        "imbalance=100",
+        "noise=0.2",
+    ]
+    assert stressor_tags({"data": {"imbalance_factor": 1, "label_noise": 0.0}}) == []
+    assert stressor_tags({"data": {"name": "digits"}}) == []
+    run = types.SimpleNamespace(summary={})
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(run=run))
+    log_wandb_summary(
+        {"monitor": {"metric": "val/acc", "best": 0.9}, "test": {"test/acc": 0.8}, "epochs": 3, "wall_s": 1.0}
+    )
+    assert run.summary["best/val/acc"] == 0.9 and run.summary["best/monitor"] == 0.9
+    assert run.summary["final/test/acc"] == 0.8
+
+
+def test_wandb_sweep_drives_the_hydra_entry_point():
+    spec = yaml.safe_load((ROOT / "wandb_sweep.yaml").read_text())
+    assert spec["program"] == "train.py" and "${args_no_hyphens}" in spec["command"]
+    assert spec["metric"]["name"] == "best/monitor"
+    # what `wandb agent` passes: key=value for each parameter, no dashes; it must compose
+    args = [f"{k}={v['values'][0] if 'values' in v else v['value']}" for k, v in spec["parameters"].items()]
+    cfg = hydra_cfg(*args)
+    assert cfg.loss._target_.endswith("CrossEntropyLoss") and cfg.seed == 0
+
+
+def test_job_gpu_resolver_pins_a_job_to_one_device():
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = hydra_cfg("trainer.devices=${lossbench.job_gpu:}")
+    HydraConfig.instance().set_config(cfg)
+    assert list(cfg.trainer.devices) == [0]
+
+
+def test_sweep_size_counts_the_basic_sweepers_jobs():
+    from lossbench.sweep import sweep_size
+
+    assert sweep_size(["loss=ce,focal,mse", "seed=range(3)", "trainer.max_epochs=3"]) == 9
+    assert sweep_size(["loss=ce"]) == 1
+    assert sweep_size(["optim.optimizer.lr=interval(0.001,0.1)"]) is None  # not enumerable

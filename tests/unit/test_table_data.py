@@ -1,0 +1,180 @@
+"""data=table: a user's CSV/TSV/Parquet/NPZ file trains end to end; every bad input is one clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra.utils import instantiate
+from sklearn.datasets import load_diabetes, load_wine
+
+from lossbench.data.table import TableDataModule
+from lossbench.errors import ConfigError, DataError
+from lossbench.task import Task
+
+WINE_LABELS = np.array(["barolo", "grignolino", "barbera"])
+
+
+def wine_frame() -> pd.DataFrame:
+    """scikit-learn's wine with text labels, an id column and a categorical column."""
+    frame = load_wine(as_frame=True).frame
+    frame["label"] = WINE_LABELS[frame.pop("target").to_numpy()]
+    frame.insert(0, "id", np.arange(len(frame)))
+    frame["region"] = np.where(frame["alcohol"] > 13.0, "north", "south")
+    return frame
+
+
+@pytest.fixture
+def wine_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "wine.csv"
+    wine_frame().to_csv(path, index=False)
+    return path
+
+
+def table(make_cfg, path: Path, *overrides: str, output_dir: Path | None = None):
+    return make_cfg("data=table", f"data.path={path}", *overrides, output_dir=output_dir)
+
+
+def built(make_cfg, path: Path, *overrides: str) -> TableDataModule:
+    dm = instantiate(table(make_cfg, path, *overrides).data)
+    dm.setup("fit")
+    return dm
+
+
+def test_npz_two_dimensional_arrays_become_columns(make_cfg, tmp_path):
+    x, y = load_wine(return_X_y=True)
+    np.savez(tmp_path / "w.npz", x=x, y=y)
+    dm = built(make_cfg, tmp_path / "w.npz", "data.target=y")
+    assert dm.task is Task.CLASSIFICATION and dm.input_shape == (13,) and dm.num_classes == 3
+    assert dm.describe()["features"][0] == "numeric__x_0"
+
+
+def test_task_can_be_set(make_cfg, tmp_path):
+    frame = pd.DataFrame({"x": np.arange(60.0), "y": np.tile([0.0, 1.0, 2.0], 20)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert built(make_cfg, tmp_path / "t.csv", "data.target=y").task is Task.REGRESSION
+    dm = built(make_cfg, tmp_path / "t.csv", "data.target=y", "data.task=classification")
+    assert dm.task is Task.CLASSIFICATION and dm.num_classes == 3 and dm.label_names == [0.0, 1.0, 2.0]
+
+
+def test_split_column_gives_the_split(make_cfg, tmp_path):
+    frame = wine_frame()
+    frame["split"] = np.where(frame["id"] % 5 == 0, "test", np.where(frame["id"] % 5 == 1, "val", "train"))
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    dm = built(make_cfg, tmp_path / "s.csv", "data.target=label", "data.drop=[id]", "data.split_column=split")
+    assert (len(dm.splits["train"][1]), len(dm.splits["val"][1]), len(dm.splits["test"][1])) == (106, 36, 36)
+    assert dm.input_shape == (15,), "the split column is not a feature"
+    # the encoder saw the training rows only: their numeric columns have mean 0
+    train = dm.splits["train"][0][:, :13].double()
+    assert (
+        train.mean(0).abs().max() < 1e-5 and dm.splits["test"][0][:, :13].double().mean(0).abs().max() > 1e-3
+    )
+
+
+def test_stressors_apply_to_tables(make_cfg, wine_csv, tmp_path):
+    common = ("data.target=label", "data.drop=[id]")
+    clean = built(make_cfg, wine_csv, *common)
+    stressed = built(make_cfg, wine_csv, *common, "data.imbalance_factor=5", "data.label_noise=0.2")
+    assert stressed.class_counts.sum() < clean.class_counts.sum()
+    assert stressed.describe()["label_noise_realised"] > 0.05
+    assert stressed.splits["test"][1].equal(clean.splits["test"][1]), "val/test stay clean"
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    reg = built(make_cfg, tmp_path / "d.csv", "data.target=target", "data.outlier_fraction=0.1")
+    assert reg.describe()["n_outliers"] > 0
+
+
+def test_impute_median_fills_missing_features(make_cfg, tmp_path):
+    frame = wine_frame()
+    frame.loc[[3, 50, 90], "alcohol"] = np.nan
+    frame.loc[[7, 8], "region"] = None
+    frame.loc[11, "hue"] = np.inf
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"column 'alcohol' has 3 missing or infinite values.*data.impute=median"
+    ):
+        built(make_cfg, tmp_path / "m.csv", "data.target=label", "data.drop=[id]")
+    dm = built(make_cfg, tmp_path / "m.csv", "data.target=label", "data.drop=[id]", "data.impute=median")
+    assert all(bool(v[0].isfinite().all()) for v in dm.splits.values())
+
+
+# --- bad input: one error naming the key and the fix ------------------------------------------------------
+def test_missing_file_unknown_extension_and_corrupt_file(make_cfg, tmp_path):
+    with pytest.raises(DataError, match=r"data.path=.*nope.csv does not exist"):
+        built(make_cfg, tmp_path / "nope.csv", "data.target=y")
+    (tmp_path / "a.xlsx").write_text("x")
+    with pytest.raises(ConfigError, match=r"unknown extension: use one of .csv"):
+        built(make_cfg, tmp_path / "a.xlsx", "data.target=y")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match=r"bad.parquet could not be read as parquet"):
+        built(make_cfg, tmp_path / "bad.parquet", "data.target=y")
+    (tmp_path / "bad.npz").write_bytes(b"\x00garbage")
+    with pytest.raises(DataError, match=r"bad.npz could not be read as npz"):
+        built(make_cfg, tmp_path / "bad.npz", "data.target=y")
+
+
+def test_target_problems(make_cfg, wine_csv, tmp_path):
+    with pytest.raises(DataError, match=r"data.target: column 'labl' is not in .*columns are id, alcohol"):
+        built(make_cfg, wine_csv, "data.target=labl")
+    frame = wine_frame().assign(label="barolo")
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(DataError, match=r"single class \('barolo'\)"):
+        built(make_cfg, tmp_path / "one.csv", "data.target=label", "data.drop=[id]")
+    frame = wine_frame()
+    frame.loc[0, "label"] = "rare"
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    with pytest.raises(DataError, match=r"class 'rare' has only 1 sample.*drop or merge that class"):
+        built(make_cfg, tmp_path / "rare.csv", "data.target=label", "data.drop=[id]")
+    frame = wine_frame()
+    frame.loc[[4, 5], "label"] = None
+    frame.to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(DataError, match=r"target column 'label' has 2 missing values"):
+        built(make_cfg, tmp_path / "nan.csv", "data.target=label", "data.drop=[id]")
+    with pytest.raises(DataError, match=r"target column 'label' is not numeric.*data.task=classification"):
+        built(make_cfg, wine_csv, "data.target=label", "data.drop=[id]", "data.task=regression")
+
+
+def test_features_that_cannot_be_encoded(make_cfg, tmp_path):
+    frame = wine_frame()
+    frame["name"] = [f"wine-{i}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"column 'name' has a distinct text value in every row.*data.drop=\[name\]"
+    ):
+        built(make_cfg, tmp_path / "ids.csv", "data.target=label", "data.drop=[id]")
+    frame = wine_frame()
+    frame["when"] = pd.Timestamp("2024-01-01")
+    frame.to_parquet(tmp_path / "dates.parquet")
+    with pytest.raises(DataError, match=r"column 'when' holds dates/times"):
+        built(make_cfg, tmp_path / "dates.parquet", "data.target=label", "data.drop=[id]")
+
+
+def test_split_column_problems(make_cfg, tmp_path):
+    frame = wine_frame().assign(split="train")
+    frame.loc[:5, "split"] = "validation"
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(DataError, match=r"data.split_column=split holds \['validation'\]"):
+        built(make_cfg, tmp_path / "s.csv", "data.target=label", "data.drop=[id]", "data.split_column=split")
+
+
+def test_numbers_with_text_markers_row_ids_and_integer_targets(make_cfg, tmp_path):
+    frame = wine_frame()
+    frame["hue"] = frame["hue"].astype(object)
+    frame.loc[[1, 2, 3], "hue"] = "?"
+    frame.to_csv(tmp_path / "q.csv", index=False)
+    common = ("data.target=label", "data.drop=[id]")
+    with pytest.raises(DataError, match=r"column 'hue' holds numbers and the text values \['\?'\].*na_val"):
+        built(make_cfg, tmp_path / "q.csv", *common)
+    with pytest.raises(DataError, match=r"column 'hue' has 3 missing"):
+        built(make_cfg, tmp_path / "q.csv", *common, "data.na_values=[?]")
+    dm = built(make_cfg, tmp_path / "q.csv", *common, "data.na_values=[?]", "data.impute=median")
+    assert dm.input_shape == (15,), "hue stays one numeric feature"
+    with pytest.raises(DataError, match=r"column 'id' numbers the rows.*data.drop=\[id\]"):
+        built(make_cfg, tmp_path / "q.csv", "data.target=label")
+    prices = pd.DataFrame({"x": np.linspace(0, 1, 200), "price": np.arange(200) * 7 % 151})
+    prices.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(DataError, match=r"'price' has 151 distinct integer values.*data.task=regression"):
+        built(make_cfg, tmp_path / "p.csv", "data.target=price")
+    assert built(make_cfg, tmp_path / "p.csv", "data.target=price", "data.task=regression").num_targets == 1

@@ -1,0 +1,161 @@
+"""Vision data through torchvision's real parsing code, on small files written in the native formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lossbench.data import TorchvisionDataModule
+from lossbench.data.transforms import Normalize, PadCropFlip
+from lossbench.data.vision import expected_files
+from lossbench.errors import DataError
+from tests.fake_vision import write_cifar, write_mnist
+
+
+@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_formats_parse_into_uint8_tensors(tmp_path, name, folder):
+    written = write_mnist(tmp_path, folder)
+    dm = TorchvisionDataModule(name=name, root=str(tmp_path))
+    dm.setup()
+    x_test, y_test = dm.splits["test"]
+    assert x_test.dtype == torch.uint8 and dm.input_shape == (1, 28, 28) and dm.num_classes == 10
+    # the official test set is the test split, in file order
+    assert np.array_equal(x_test[:, 0].numpy(), written["t10k_x"])
+    assert np.array_equal(y_test.numpy(), written["t10k_y"])
+    # val: a stratified 10% of the official training set; train + val = the official training set
+    assert len(dm.splits["val"][1]) == 20 and len(dm.splits["train"][1]) == 180
+    assert dm.class_counts.tolist() == [18] * 10
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_pickles_parse_channel_major(tmp_path, name):
+    written = write_cifar(tmp_path, name)
+    dm = TorchvisionDataModule(name=name, root=str(tmp_path), verify_checksums=False)
+    dm.setup()
+    assert dm.input_shape == (3, 32, 32) and dm.num_classes == (100 if name == "cifar100" else 10)
+    assert np.array_equal(dm.splits["test"][0].numpy(), written["test_x"])  # CHW, as written
+    assert np.array_equal(dm.splits["test"][1].numpy(), written["test_y"])
+    assert len(dm.splits["train"][1]) + len(dm.splits["val"][1]) == len(written["train_y"])
+
+
+def test_cifar_checksums_are_verified_by_default(tmp_path):
+    """Self-written files are not the official release: torchvision's MD5 check rejects them."""
+    write_cifar(tmp_path, "cifar10")
+    with pytest.raises(DataError, match="MD5 mismatch.*data.verify_checksums=false") as info:
+        TorchvisionDataModule(name="cifar10", root=str(tmp_path)).setup()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+def test_missing_data_names_path_and_flag(tmp_path, name):
+    with pytest.raises(DataError) as info:
+        TorchvisionDataModule(name=name, root=str(tmp_path / "nowhere")).setup()
+    msg = str(info.value)
+    assert "data.download=true" in msg and str(tmp_path / "nowhere") in msg and "\n" not in msg
+    assert str(expected_files(name, tmp_path / "nowhere")[0]) in msg
+
+
+def test_truncated_mnist_file_is_a_clear_error(tmp_path):
+    write_mnist(tmp_path)
+    images = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    with pytest.raises(DataError, match=r"corrupt or unreadable files in .*MNIST/raw.*data.download=true"):
+        TorchvisionDataModule(name="mnist", root=str(tmp_path)).setup()
+
+
+def test_garbage_cifar_file_is_a_clear_error(tmp_path):
+    write_cifar(tmp_path, "cifar10")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle at all")
+    with pytest.raises(DataError, match=r"corrupt or unreadable files in .*cifar-10-batches-py"):
+        TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False).setup()
+
+
+def test_labels_outside_range_are_rejected(tmp_path):
+    write_mnist(tmp_path, num_classes=13)  # labels 10..12 in a 10-class data set
+    with pytest.raises(DataError, match=r"label 12 is outside \[0, 10\).*data.num_classes"):
+        TorchvisionDataModule(name="mnist", root=str(tmp_path)).setup()
+
+
+def test_pad_crop_flip_matches_per_sample_reference():
+    """Each augmented image is one of the 9×9×2 crops/flips of the zero-padded image, normalised."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=g)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    aug = PadCropFlip(mean, std, seed=3)
+    out = aug(x, epoch=0)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    norm = Normalize(mean, std)
+    padded = torch.nn.functional.pad(x.float() / 255, (4, 4, 4, 4))
+    for i in range(len(x)):
+        candidates = [
+            norm.normalize(c[None])[0]
+            for dy in range(9)
+            for dx in range(9)
+            for c in (
+                padded[i, :, dy : dy + 32, dx : dx + 32],
+                padded[i, :, dy : dy + 32, dx : dx + 32].flip(-1),
+            )
+        ]
+        assert any(torch.allclose(out[i], c, atol=1e-6) for c in candidates)
+    # reproducible per (seed, epoch), different across epochs and seeds
+    assert torch.equal(PadCropFlip(mean, std, seed=3)(x, epoch=0), out)
+    assert not torch.equal(PadCropFlip(mean, std, seed=3)(x, epoch=1), out)
+    assert not torch.equal(PadCropFlip(mean, std, seed=4)(x, epoch=0), out)
+
+
+def test_eval_batches_are_normalised_not_augmented(tmp_path):
+    write_cifar(tmp_path, "cifar10")
+    dm = TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False)
+    dm.setup()
+    x, _ = next(iter(dm.test_dataloader()))
+    expected = Normalize(dm.eval_transform.mean.flatten(), dm.eval_transform.std.flatten())(
+        dm.splits["test"][0]
+    )
+    assert torch.allclose(x, expected[: len(x)])
+    assert isinstance(dm.train_transform, PadCropFlip)
+
+
+def test_download_runs_in_prepare_data_never_in_setup(tmp_path, monkeypatch):
+    """Lightning's place for a download is ``prepare_data`` (once per node), not ``setup`` (every rank)."""
+    from torchvision import datasets as tvd
+
+    calls = []
+
+    def fake_download(self):
+        calls.append(self.train)
+        write_mnist(tmp_path)
+
+    monkeypatch.setattr(tvd.MNIST, "download", fake_download)
+    dm = TorchvisionDataModule(name="mnist", root=str(tmp_path), download=True)
+    with pytest.raises(DataError, match=r"prepare_data\(\) downloads them"):
+        dm.setup()
+    assert calls == []
+    dm.prepare_data()
+    assert calls, "prepare_data downloads the missing files"
+    n = len(calls)
+    dm.prepare_data()  # files present: nothing to do
+    dm.setup()
+    assert len(calls) == n and dm.num_classes == 10
+
+
+def test_other_local_ranks_wait_for_local_rank_zero_to_prepare(tmp_path, monkeypatch):
+    """torchrun/srun start every process at once: only local rank 0 prepares, the others wait for it."""
+    from lossbench.data import prepare
+
+    monkeypatch.setattr(prepare.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job1")
+    calls = []
+
+    class Data:
+        def prepare_data(self):
+            calls.append(1)
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(DataError, match="waited 0 s for local rank 0's prepare_data"):
+        prepare.prepare_once(Data(), wait_s=0.0)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    prepare.prepare_once(Data())
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    prepare.prepare_once(Data(), wait_s=0.0)  # the marker is there: no wait, no second prepare
+    assert calls == [1]
