@@ -12,20 +12,20 @@ from omegaconf import OmegaConf
 
 from lossbench.config import CONFIG_DIR, group_options
 from lossbench.report.budget import expected_max, ranking_changes
-from lossbench.tune.space import search_space
+from lossbench.tune.space import SPACES_DIR, search_space
 
 
 # --- search spaces ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "search").glob("*.yaml")))
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
 def test_every_search_space_names_real_keys(name):
     if name == "optim":
         keys = {p.key for p in search_space("ce")}
         assert {"optim.optimizer.lr", "optim.optimizer.weight_decay"} <= keys
         return
-    assert name in group_options("loss"), f"search/{name}.yaml is not a loss option"
+    assert name in group_options("loss"), f"tune/spaces/{name}.yaml is not a loss option"
     loss_cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
     own = [p for p in search_space(name) if p.key.startswith("loss.")]
-    assert own, f"search/{name}.yaml declares no loss hyper-parameter"
+    assert own, f"tune/spaces/{name}.yaml declares no loss hyper-parameter"
     for p in own:
         assert p.key.removeprefix("loss.") in loss_cfg, f"{p.key} is not a key of loss/{name}.yaml"
 

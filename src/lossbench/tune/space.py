@@ -1,4 +1,7 @@
-"""Search spaces of ``lossbench tune``: ``conf/search/optim.yaml`` (shared) + ``conf/search/<loss>.yaml``.
+"""Search spaces of ``lossbench tune``: ``spaces/optim.yaml`` (shared) + ``spaces/<loss>.yaml``.
+
+The space files sit next to this module, outside Hydra's config directory: they are not config groups
+of ``train.py`` (nothing composes them), only read here.
 
 Each key of a space file is a config override (``loss.gamma``), its value how to sample it::
 
@@ -19,9 +22,11 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
-from lossbench.config import CONFIG_DIR
 from lossbench.errors import ConfigError
 
+#: the directory of the space files (packaged with lossbench)
+SPACES_DIR = Path(__file__).resolve().parent / "spaces"
+#: the space every loss shares
 SHARED = "optim"
 
 
@@ -58,11 +63,10 @@ def _read(path: Path) -> list[Param]:
     return params
 
 
-def search_space(loss: str, config_dir: Path = CONFIG_DIR) -> list[Param]:
-    """The shared space plus ``loss``'s own (none when it has no ``search/<loss>.yaml``)."""
-    folder = config_dir / "search"
-    params = _read(folder / f"{SHARED}.yaml")
-    own = folder / f"{loss}.yaml"
+def search_space(loss: str, spaces_dir: Path = SPACES_DIR) -> list[Param]:
+    """The shared space plus ``loss``'s own (none when it has no ``<loss>.yaml``)."""
+    params = _read(spaces_dir / f"{SHARED}.yaml")
+    own = spaces_dir / f"{loss}.yaml"
     if own.is_file():
         params += _read(own)
     return params
