@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from lossbench.report import seeds
 from lossbench.report import verdict as vd
 from lossbench.report.stats import Row
 
@@ -16,7 +17,7 @@ class LossVerdict:
     """One shortlisted loss against the baseline on the deciding metric."""
 
     loss: str
-    verdict: str  # better | worse | equivalent | undecided | baseline
+    verdict: str  # better | worse | equivalent | undecided[ (too few replicates)] | identical runs | baseline
     mean: float
     n: int
     diff: float = math.nan  # mean paired difference to the baseline, in the metric's units
@@ -25,6 +26,7 @@ class LossVerdict:
     prob_improvement: float = math.nan
     p_holm: float = math.nan
     more_replicates: int | None = None  # about how many more would settle an undecided verdict
+    beyond_cap: bool = False  # settling it would take more than seeds.MAX_REPLICATES replicates
 
 
 def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVerdict]:
@@ -40,10 +42,12 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
         if r.variant == r.baseline:
             out.append(LossVerdict(r.variant, "baseline", r.mean, r.n))
             continue
-        more = None
-        if r.verdict == "undecided":
-            needed = vd.replicates_needed(r.diff_sd, how.rope_for(metric), compared, how.alpha)
-            more = None if needed is None else max(needed - r.n_pairs, 1)
+        more, beyond = None, False
+        if vd.is_undecided(r.verdict or "undecided"):
+            rope = how.rope_for(metric)
+            needed = seeds.replicates_needed(r.diff_sd, rope, compared, how.alpha, test=how.test)
+            beyond = needed is not None and math.isinf(needed)
+            more = None if needed is None or beyond else max(int(needed) - r.n_pairs, 1)
         out.append(
             LossVerdict(
                 r.variant,
@@ -56,6 +60,7 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
                 r.prob_improvement,
                 r.p_holm,
                 more,
+                beyond,
             )
         )
     return sorted(out, key=lambda v: v.verdict != "baseline")
@@ -88,10 +93,16 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str) -> s
     for v in verdicts:
         if v is chosen or v.verdict == "baseline":
             continue
-        if v.verdict == "undecided" and v.more_replicates:
-            rest.append(f"{v.loss} is undecided — about {v.more_replicates} more replicates would settle it")
-        elif v.verdict == "undecided":
-            rest.append(f"{v.loss} is undecided")
+        if vd.is_undecided(v.verdict) and v.more_replicates:
+            rest.append(
+                f"{v.loss} is {v.verdict} — about {v.more_replicates} more replicates would settle it"
+            )
+        elif vd.is_undecided(v.verdict) and v.beyond_cap:
+            rest.append(f"{v.loss} is {v.verdict} — over {seeds.MAX_REPLICATES} replicates would settle it")
+        elif vd.is_undecided(v.verdict):
+            rest.append(f"{v.loss} is {v.verdict}")
+        elif v.verdict == vd.IDENTICAL:
+            rest.append(f"{v.loss} gave identical runs (the same difference at every seed: no test applies)")
         else:
             rest.append(f"{v.loss} is {v.verdict}" + (" too" if v.verdict == "better" else ""))
     return "; ".join([head, *rest]) + "."

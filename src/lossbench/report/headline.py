@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
-import numpy as np
-
+from lossbench.report import seeds
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 from lossbench.report.stats import Row
@@ -66,27 +64,46 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
         rope = how.rope_for(metric)
         verb = "is" if len(variants) == 1 else "are"
         parts.append(f"{', '.join(variants)} {verb} equivalent to {base} on {metric} (within ±{rope:g})")
-    undecided = [r for r in compared if r.verdict == "undecided"]
-    if undecided:
-        family = defaultdict(int)
-        for r in compared:
-            family[r.metric] += 1
-        needed = [
-            vd.replicates_needed(r.diff_sd, how.rope_for(r.metric), family[r.metric], how.alpha)
-            for r in undecided
-        ]
-        needed = [n for n in needed if n is not None]
-        text = f"{len(undecided)} comparison{'s' if len(undecided) > 1 else ''} undecided"
-        if needed:
-            typical = int(math.ceil(float(np.median(needed))))
-            text += (
-                f" — about {typical} replicates would resolve a difference of one ROPE "
-                f"(±{how.rope:g} by default) at the observed paired variance"
-            )
-        parts.append(text)
+    too_few = sorted({r.variant for r in compared if r.verdict == vd.TOO_FEW})
+    if too_few:
+        parts.append(
+            f"{', '.join(too_few)} against {base}: no verdict, fewer than {vd.MIN_REPLICATES} "
+            "paired replicates"
+        )
+    identical = sorted({r.variant for r in compared if r.verdict == vd.IDENTICAL})
+    if identical:
+        parts.append(
+            f"{', '.join(identical)} against {base}: identical runs (every replicate gives the same "
+            "difference, so no test applies and no p-value is given)"
+        )
+    parts += needs_text(compared, how)
     if not parts:
         parts.append("nothing is decided")
     return f"{group}: " + "; ".join(parts) + "."
+
+
+def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
+    """Per metric: how many comparisons are undecided, and the median number of replicates the selected
+    test would need to resolve a difference of one ROPE at the observed paired variance."""
+    family: dict[str, int] = defaultdict(int)
+    for r in compared:
+        family[r.metric] += 1
+    out = []
+    for metric in sorted({r.metric for r in compared if r.verdict == "undecided"}):
+        undecided = [r for r in compared if r.metric == metric and r.verdict == "undecided"]
+        rope = how.rope_for(metric)
+        needed = [
+            seeds.replicates_needed(r.diff_sd, rope, family[metric], how.alpha, test=how.test)
+            for r in undecided
+        ]
+        text = f"{len(undecided)} comparison{'s' if len(undecided) > 1 else ''} undecided on {metric}"
+        if (typical := seeds.typical(needed)) is not None:
+            text += (
+                f" — {typical} replicates would resolve a difference of one ROPE (±{rope:g}) at the observed "
+                f"paired variance with the {'t' if how.test == 't' else 'Wilcoxon signed-rank'} test"
+            )
+        out.append(text)
+    return out
 
 
 def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[str]:
@@ -100,9 +117,12 @@ def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[s
         f"one-sided tests that the difference lies within the ROPE "
         f"(±{how.rope:g} in the metric's units unless set per metric). {variance_sources(runs)}"
     )
-    if 0 < n_min < 10:
-        method += (
-            f" Bootstrap CIs from {n_min} replicates are too narrow (they see only the variation the sample"
-            " shows): read them as descriptive, and the verdicts as the decision."
-        )
+    method += (
+        " Intervals are 95%: t-intervals for means and Δ, Yuen's trimmed-mean interval for the IQM, the "
+        "Hanley–McNeil score interval for P(improvement) (every run of a loss against every run of the "
+        f"baseline, ties ½). A verdict needs at least {vd.MIN_REPLICATES} paired replicates whose "
+        "differences vary; otherwise no p-value is given."
+    )
+    if 0 < n_min < vd.MIN_REPLICATES:
+        method += f" Some variants have only {n_min} replicate{'s' if n_min > 1 else ''}: too few to decide."
     return [*entries, method]

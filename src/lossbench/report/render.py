@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from lossbench.report.collect import ReportRun
-from lossbench.report.stats import Row
+from lossbench.report.stats import Row, stands_out
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -24,17 +24,18 @@ def fmt_p(p: float) -> str:
 
 
 def cell(row: Row) -> str:
-    """``mean ± std [bootstrap CI low, high]``."""
+    """``mean ± std [95% t-interval low, high]``."""
     text = f"{fmt(row.mean)} ± {fmt(row.std)}"
     if not math.isnan(row.ci_low):
         text += f" [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
     return text
 
 
-def interval(x: float, lo: float, hi: float, digits: int = 4) -> str:
+def interval(x: float, lo: float, hi: float, digits: int = 4, signed: bool | None = None) -> str:
+    """``x [lo, hi]``, signed for 4-digit differences unless ``signed`` says otherwise."""
     if x is None or math.isnan(x):
         return "—"
-    sign = "+" if digits == 4 else ""
+    sign = "+" if (digits == 4 if signed is None else signed) else ""
     text = f"{x:{sign}.{digits}f}"
     return text if math.isnan(lo) else f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
 
@@ -52,7 +53,7 @@ HEADER = (
     "variant",
     "metric",
     "mean ± std [95% CI]",
-    "IQM",
+    "IQM [95% CI]",
     "n",
     "rank",
     "Δ vs baseline [95% CI]",
@@ -63,18 +64,26 @@ HEADER = (
 
 #: what each number is, said once above the tables
 LEGEND = (
-    "Per variant × metric: mean ± sample std over replicates with a 95% percentile-bootstrap CI of the mean; "
-    "IQM = interquartile mean; n replicates; rank by mean (1 = best, ties share a rank; ↑ higher / ↓ lower "
-    "is better); **bold** = the top-ranked variant and every variant a Holm-adjusted paired test cannot tell "
-    "from it. Against the baseline, over the replicates both have: Δ = variant − baseline with a 95% "
-    "t-interval, P(improvement) = share of replicates where the variant is better (ties ½) with a bootstrap "
-    "CI, the Holm-adjusted p-value and the verdict. `test/loss` is left out: its scale differs per loss."
+    "Per variant × metric: mean ± sample std over replicates with the 95% t-interval of the mean; IQM = "
+    "interquartile mean with its 95% trimmed-mean (Yuen) interval; n replicates; rank by mean (1 = best, "
+    "ties share a rank; ↑ higher / ↓ lower is better); **bold** = the best group: the top-ranked variant "
+    "and every variant a Holm-adjusted paired test cannot tell from it, shown only when it leaves some "
+    "variant out. Against the baseline: Δ = variant − baseline over the paired replicates with its 95% "
+    "t-interval; P(improvement) = the chance that a run of the variant beats a run of the baseline, every "
+    "run against every run, ties ½ (Agarwal et al. 2021), with its 95% score interval (the paired win share "
+    "is in report.csv); the Holm-adjusted p-value and the verdict. A verdict needs at least 3 paired "
+    "replicates (else *undecided (too few replicates)*) whose differences vary (else *identical runs*); "
+    "neither gets a p-value. — = no interval (fewer than 2 values, or no spread). `test/loss` is left out: "
+    "its scale differs per loss."
 )
 
 
-def _table_rows(rows: list[Row], group: str) -> list[tuple[Row, list[str]]]:
+def _table_rows(rows: list[Row], group: str) -> list[tuple[bool, list[str]]]:
+    """Each row of ``group``'s table: whether it is highlighted (:func:`stands_out`), and its cells."""
+    mine = [r for r in rows if r.group == group]
     out = []
-    for row in sorted((r for r in rows if r.group == group), key=lambda r: (r.metric, r.rank, r.variant)):
+    for row in sorted(mine, key=lambda r: (r.metric, r.rank, r.variant)):
+        highlight = row.variant in stands_out([r for r in mine if r.metric == row.metric])
         arrow = "↑" if row.higher_is_better else "↓"
         is_base = row.variant == row.baseline
         diff = "baseline" if is_base else interval(row.diff_vs_baseline, row.diff_low, row.diff_high)
@@ -86,12 +95,12 @@ def _table_rows(rows: list[Row], group: str) -> list[tuple[Row, list[str]]]:
         p = "" if is_base else fmt_p(row.p_holm)
         out.append(
             (
-                row,
+                highlight,
                 [
                     row.variant,
                     f"{row.metric} {arrow}",
                     cell(row),
-                    fmt(row.iqm),
+                    interval(row.iqm, row.iqm_low, row.iqm_high, digits=4, signed=False),
                     str(row.n),
                     str(row.rank),
                     diff,
@@ -133,8 +142,8 @@ def write_markdown(
         base = next(r.baseline for r in rows if r.group == group)
         lines += ["", f"## {group} (baseline: {base})", "", "| " + " | ".join(HEADER) + " |"]
         lines.append("|" + "|".join(["---"] * len(HEADER)) + "|")
-        for row, cells in _table_rows(rows, group):
-            if row.best:
+        for highlight, cells in _table_rows(rows, group):
+            if highlight:
                 cells = [f"**{c}**" if i in (0, 2) else c for i, c in enumerate(cells)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         for png in plots.get(group, []):
@@ -213,8 +222,8 @@ def write_html(
         parts.append(f"<h2>{esc(group)} <small>(baseline: {esc(base)})</small></h2>")
         parts.append('<table class="results"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in HEADER))
         parts.append("</tr></thead><tbody>")
-        for row, cells in _table_rows(rows, group):
-            cls = ' class="best"' if row.best else ""
+        for highlight, cells in _table_rows(rows, group):
+            cls = ' class="best"' if highlight else ""
             parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
         parts += [embed(png) for png in plots.get(group, [])]

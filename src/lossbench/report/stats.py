@@ -4,13 +4,14 @@ A *setting* (``group``) is the data set with the experimental conditions that va
 *variant* is a loss with its varying ``loss.*`` overrides; its runs are the *replicates*, paired across
 variants by seed (and data_seed). Each row carries:
 
-* ``mean`` and ``iqm`` (interquartile mean) with percentile-bootstrap 95% CIs (``ci_*``, ``iqm_*``), the
-  sample ``std``;
+* ``mean`` with its t-interval and ``iqm`` (interquartile mean) with its trimmed-mean interval, both 95%
+  (``ci_*``, ``iqm_*``, :mod:`lossbench.report.intervals`), the sample ``std``;
 * ``rank`` by mean within the setting and metric (1 = best, ties share the lowest rank) and ``best``:
-  the top-ranked variant and every variant *indistinguishable from it* (Holm-adjusted paired test);
-* versus the baseline: the mean paired difference with a t-interval, the probability of improvement with
-  a bootstrap CI, the raw and Holm-adjusted p-values, and the ``verdict`` of
-  :mod:`lossbench.report.verdict`.
+  the top-ranked variant and every variant *indistinguishable from it* (not significantly worse in a
+  Holm-adjusted paired test, or not testable: fewer than 3 pairs or identical runs);
+* versus the baseline: the mean paired difference with a 95% t-interval, P(improvement) over every pair of
+  runs with its 95% score interval and the paired win share (:mod:`lossbench.report.improvement`), the raw
+  and Holm-adjusted p-values, and the ``verdict`` of :mod:`lossbench.report.verdict`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from scipy import stats
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
+from lossbench.report.improvement import paired_win_share, prob_improvement
+from lossbench.report.intervals import estimates
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Row:
     prob_improvement: float = math.nan
     prob_improvement_low: float = math.nan
     prob_improvement_high: float = math.nan
+    paired_win_share: float = math.nan
     rope: float = math.nan
     verdict: str = ""
     seeds: str = ""
@@ -82,6 +86,13 @@ def paired(a: dict[Any, float], b: dict[Any, float]) -> np.ndarray:
     return np.array([a[s] - b[s] for s in common], dtype=float)
 
 
+def stands_out(rows: list[Row]) -> set[str]:
+    """The variants of one setting and metric worth highlighting: the best group (the top and those
+    indistinguishable from it) when it leaves some variant out; none when every variant is in it."""
+    best = {r.variant for r in rows if r.best}
+    return best if len(best) < len(rows) else set()
+
+
 def choose_baseline(variants: list[str], requested: str | None) -> str:
     if requested and requested in variants:
         return requested
@@ -99,7 +110,7 @@ def _rows_for_cell(
     rows: dict[str, Row] = {}
     for variant, values in cells.items():
         x = np.array(list(values.values()), dtype=float)
-        est = vd.estimates(x)
+        est = estimates(x)
         std = float(x.std(ddof=1)) if len(x) > 1 else math.nan
         rows[variant] = Row(
             group,
@@ -130,8 +141,8 @@ def _rows_for_cell(
     rows[top].best = True
     for variant, g, p in zip(others, vs_top, p_top, strict=True):
         worse = p < how.alpha and vd.location(g, how.test) < 0
-        # tied with the top, or compared on two or more pairs and not significantly worse
-        rows[variant].best = rows[variant].rank == rows[top].rank or (len(g) >= 2 and not worse)
+        # tied with the top, or not shown to be worse (an untestable comparison shows nothing)
+        rows[variant].best = rows[variant].rank == rows[top].rank or not worse
     # verdicts against the baseline: one Holm family per setting and metric
     if base in cells:
         compared = [v for v in order if v != base]
@@ -148,7 +159,11 @@ def _rows_for_cell(
             row.diff_low, row.diff_high = sorted((float(sign * lo[0]), float(sign * hi[0])))
             row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
             row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)
-            row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = vd.prob_improvement(g)
+            ours = sign * np.array(list(cells[variant].values()), dtype=float)
+            theirs = sign * np.array(list(cells[base].values()), dtype=float)
+            pi = prob_improvement(ours, theirs)
+            row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
+            row.paired_win_share = paired_win_share(g)
     return [rows[v] for v in order]
 
 

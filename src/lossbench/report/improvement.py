@@ -1,0 +1,78 @@
+"""Probability of improvement (Agarwal et al. 2021) with a score-type interval, and the paired win share.
+
+**P(improvement)** of a variant ``X`` over the baseline ``Y`` is ``P(X > Y) + ½ P(X = Y)`` for one run of
+each drawn independently (Agarwal et al. 2021, NeurIPS, "Deep RL at the edge of the statistical
+precipice", as in ``rliable.metrics.probability_of_improvement``). Its estimate compares every run of one
+with every run of the other, ties counting half: the Mann–Whitney ``U / (m n)``, the empirical AUC.
+
+Its interval is not rliable's percentile bootstrap (with 5 runs each that bootstrap collapses to [1, 1]
+when every run wins, and covers about 80%): it is the score-type interval from the Hanley & McNeil (1982)
+variance of the AUC, as Newcombe (2006, Stat. Med. 25:543–557, "Confidence intervals for an effect size
+measure based on the Mann–Whitney statistic, part 2") constructs it. With
+
+    V(θ) = θ (1 − θ) / (m n) · [1 + (m − 1)(1 − θ) / (2 − θ) + (n − 1) θ / (1 + θ)]
+
+(exact under ``θ = ½`` for continuous scores), the interval is every ``θ`` with ``(θ̂ − θ)² ≤ z² V(θ)``.
+The variance is taken at ``θ``, not at ``θ̂``, so the interval never collapses: every run winning gives
+about [0.64, 1] with 5 runs each. Simulated coverage at a nominal 95% with 5 runs each is ≥ 91% over
+``θ`` from ½ to 1 for normal and t₃ noise (``scripts/validate_stats.py``).
+
+The **paired win share** is the share of paired replicates (same seed) in which the variant beats the
+baseline, ties ½ — a different statistic, reported under its own name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize, stats
+
+
+def mann_whitney_auc(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
+    """``P(X > Y) + ½ P(X = Y)`` over every pair of a value of ``x`` and a value of ``y``."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    d = a[:, None] - b[None, :]
+    return float(((d > 0) + 0.5 * (d == 0)).mean())
+
+
+def hanley_mcneil_variance(theta: float, m: int, n: int) -> float:
+    """The Hanley–McNeil variance of the AUC estimate at ``theta`` for ``m`` and ``n`` runs."""
+    return (
+        theta
+        * (1 - theta)
+        / (m * n)
+        * (1 + (m - 1) * (1 - theta) / (2 - theta) + (n - 1) * theta / (1 + theta))
+    )
+
+
+def score_interval(theta_hat: float, m: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Every ``θ`` in [0, 1] with ``(θ̂ − θ)² ≤ z² V(θ)`` (the module docs); NaN for fewer than 2 runs."""
+    if min(m, n) < 2 or math.isnan(theta_hat):
+        return math.nan, math.nan
+    z2 = float(stats.norm.ppf(0.5 + level / 2)) ** 2
+
+    def outside(theta: float) -> float:  # > 0 outside the interval, < 0 inside
+        return (theta_hat - theta) ** 2 - z2 * hanley_mcneil_variance(theta, m, n)
+
+    eps = 1e-12  # V vanishes at 0 and 1: search just inside them
+    lo = 0.0 if theta_hat <= eps else optimize.brentq(outside, 0.0, min(theta_hat, 1 - eps))
+    hi = 1.0 if theta_hat >= 1 - eps else optimize.brentq(outside, max(theta_hat, eps), 1.0)
+    return float(lo), float(hi)
+
+
+def prob_improvement(x: npt.ArrayLike, y: npt.ArrayLike, level: float = 0.95) -> tuple[float, float, float]:
+    """P(improvement) of runs ``x`` over runs ``y`` (higher is better) and its interval (module docs)."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    theta = mann_whitney_auc(a, b)
+    lo, hi = score_interval(theta, len(a), len(b), level)
+    return theta, lo, hi
+
+
+def paired_win_share(gains: npt.ArrayLike) -> float:
+    """Share of paired replicates with a positive gain, ties ½ (NaN without pairs)."""
+    g = np.asarray(gains, dtype=float)
+    return float(((g > 0) + 0.5 * (g == 0)).mean()) if len(g) else math.nan
