@@ -23,11 +23,11 @@ sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_s
 	$(PY) train.py +sweep=losses_x_seeds trainer.max_epochs=10 $(ARGS); status=$$?; \
 	$(VENV)/bin/lossbench compare $$(ls -d multirun/train/*/* | sort | tail -n 1); exit $$status
 
-test: install  ## the test suite (JOBS=1 for one process)
+test: install  ## every test: tests/unit and tests/integration (JOBS=1 for one process)
 	$(PY) -m pytest -q -n $(JOBS) $(ARGS)
 
-test-fast: install  ## the inner loop: every test not marked slow (multi-process, CLI-heavy, end-to-end)
-	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -q -n $(JOBS) -m "not slow" $(ARGS)
+test-fast: install  ## the inner loop: tests/unit and the one smoke training run (fewer Hypothesis examples)
+	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -q -n $(JOBS) -m "not integration or smoke" $(ARGS)
 
 bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
 	$(PY) scripts/bench.py $(ARGS)

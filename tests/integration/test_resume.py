@@ -68,6 +68,7 @@ def test_resume_without_an_earlier_run_is_a_clear_error(tmp_path):
     assert "resume=true found no earlier run" in proc.stderr + proc.stdout
 
 
+@pytest.mark.smoke  # make test-fast's one training run: the default config, one epoch, its checkpoints
 def test_checkpoints_load_weights_only(make_cfg, tmp_path):
     run(make_cfg("logger=none", "trainer.max_epochs=1"))
     for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
