@@ -307,14 +307,14 @@ def sweep_losses() -> list[str]:
 def compose_seconds(losses: list[str]) -> float:
     """Median seconds Hydra takes to compose one job of the sweep (its basic sweeper composes every job once
     to check the batch, then its launcher composes it again to run it)."""
-    from lossbench.tune.jobs import compose_config
+    from lossbench.config import compose_run
 
-    compose_config(["logger=csv"])  # the config search path, the plugins
+    compose_run(["logger=csv"])  # the config search path, the plugins
     times = []
     for loss in losses:
         for seed in range(SWEEP_SEEDS):
             start = time.perf_counter()
-            compose_config(["logger=csv", f"loss={loss}", f"seed={seed}"])
+            compose_run(["logger=csv", f"loss={loss}", f"seed={seed}"])
             times.append(time.perf_counter() - start)
     return median(times)
 

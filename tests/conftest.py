@@ -12,13 +12,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hypothesis import settings
 from omegaconf import DictConfig, open_dict
 
-from lossbench.config import CONFIG_DIR
+from lossbench.config import compose_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,14 +53,9 @@ def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     """Compose ``conf/train.yaml`` with overrides, as ``python train.py <overrides>`` would."""
 
     def _make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
+        cfg = compose_run(list(overrides), output_dir=output_dir or tmp_path)
         with open_dict(cfg):
-            del cfg.hydra  # the app's task function sees no hydra node either
             cfg.paths.root_dir = str(ROOT)
-            cfg.paths.output_dir = str(output_dir or tmp_path)
         return cfg
 
     yield _make

@@ -1,7 +1,9 @@
-"""From the composed config to the objects of a run, each checked before any training.
+"""From the composed (and checked, :mod:`lossbench.checks`) config to the objects of a run.
 
 :func:`build` instantiates a config node and re-raises our errors naming the override that fixes them;
-``check_*`` refuse trainer options torch or Lightning would only reject mid-run (or never).
+:func:`build_data`, :func:`build_module` and :func:`build_trainer` make the data module, the loss + model +
+LightningModule (with the monitored metric resolved from the task's :class:`~lossbench.task.TaskSpec`) and
+the Trainer with its callbacks and loggers.
 """
 
 from __future__ import annotations
@@ -9,19 +11,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
-from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, check_choice, check_range
+from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
+from lossbench.loggers import build_loggers, init_wandb_run
 from lossbench.losses.base import BenchLoss
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
-from lossbench.sweep import one_line
-from lossbench.task import BenchDataModule, check_data_contract
+from lossbench.task import BenchDataModule, check_data_contract, resolve_monitor
 
 
 def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
@@ -45,32 +47,6 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
         if re.match(r"^[A-Za-z_]\w*=", message):
             message = f"{group}.{message}"
         raise type(cause)(message) from None
-
-
-def check_accelerator(cfg: DictConfig) -> None:
-    """Fail before any work when the trainer asks for a GPU that is not there."""
-    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer={chosen('trainer')} needs a CUDA GPU (trainer.accelerator={accelerator}) but none is "
-            "visible: use trainer=cpu, or trainer=ddp_cpu for the DDP code path on CPU"
-        )
-
-
-def check_trainer_options(cfg: DictConfig) -> None:
-    """The Trainer's optimization options, checked before any work with errors naming the override."""
-    trainer = cfg.trainer
-    check_range("trainer.gradient_clip_val", trainer.get("gradient_clip_val") or 0.0, 0.0)
-    if trainer.get("gradient_clip_algorithm") is not None:
-        check_choice("trainer.gradient_clip_algorithm", trainer.gradient_clip_algorithm, ("norm", "value"))
-    check_range("trainer.accumulate_grad_batches", trainer.get("accumulate_grad_batches", 1), 1)
-    if trainer.get("max_epochs") is not None and (trainer.get("max_steps") or -1) == -1:
-        check_range("trainer.max_epochs", trainer.max_epochs, 1)  # 0 would "finish" an untrained model
-    lr = OmegaConf.select(cfg, "optim.optimizer.lr", default=None)
-    if lr is not None:
-        check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False)
-    for key in ("seed", "data_seed"):
-        check_range(key, cfg.get(key, 0), 0, 2**32 - 1)  # the range torch's and NumPy's seeding accept
 
 
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
@@ -135,8 +111,13 @@ def describe_data(dm: BenchDataModule) -> dict[str, Any]:
     }
 
 
-def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any, LossBenchModule]:
-    """The loss, the model shaped for the data and the loss, and the LightningModule training them."""
+def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, BenchLoss, LossBenchModule]:
+    """The loss, the model shaped for the data and the loss, and the LightningModule training them.
+
+    Returns the config with ``monitor`` filled (a null ``monitor.metric`` is the task's default, a null
+    ``monitor.mode`` the metric's direction, see :func:`~lossbench.task.resolve_monitor`), so the
+    callbacks' ``${monitor.metric}`` resolve to it; ``cfg`` itself is left as it was.
+    """
     loss = build_loss(cfg, dm)
     try:
         model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last
@@ -156,7 +137,33 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[BenchLoss, Any, 
         scheduler_interval=cfg.optim.get("scheduler_interval", "epoch"),
         task=dm.task,
         num_classes=dm.num_classes,
-        monitor=cfg.monitor.metric,
         nonfinite_every_n_steps=cfg.nonfinite_check.every_n_steps,
     )
-    return loss, model, module
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_names())
+    module.monitor = metric  # what a ReduceLROnPlateau schedule follows
+    return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
+
+
+def build_trainer(
+    cfg: DictConfig,
+    config: dict[str, Any],
+    overrides: list[str],
+    wandb_id: str | None,
+    *,
+    fit: bool = True,
+    extra_callbacks: list[Any] | None = None,
+) -> Any:
+    """The Trainer with the configured loggers (W&B gets the resolved ``config`` and ``wandb_id``) and, to
+    fit, the configured callbacks, ``extra_callbacks`` and the overrides stamp of every checkpoint.
+
+    A Trainer only to test (``fit=False``) writes no checkpoints and runs no callbacks.
+    """
+    loggers = build_loggers(cfg.get("logger"), config=config, wandb_id=wandb_id)
+    if not fit:
+        return instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.world_size == 1:
+        init_wandb_run(loggers)  # now rather than lazily in fit, so setup time is measured apart
+    return trainer

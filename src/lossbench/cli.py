@@ -117,8 +117,7 @@ def tune(args: argparse.Namespace) -> int:
     from lossbench.threads import choose_wait_policy
 
     choose_wait_policy()  # before torch loads, as train.py does
-    from lossbench.errors import LossbenchError
-    from lossbench.interrupt import RunInterrupted
+    from lossbench.errors import LossbenchError, RunInterrupted, exit_status
     from lossbench.tune.runner import tune as run_tune
     from lossbench.tune.study import Plan
 
@@ -137,7 +136,7 @@ def tune(args: argparse.Namespace) -> int:
         out = run_tune(plan)
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        return exit_status(err)
     except RunInterrupted as err:  # SIGTERM or Ctrl-C inside a trial or a final run
         print(
             f"lossbench tune: stopped by {err.signal_name}; the same command continues it (finished trials "
@@ -154,8 +153,7 @@ def advise(args: argparse.Namespace) -> int:
 
     choose_wait_policy()  # before torch loads, as train.py does
     from lossbench.advise.command import advise as run_advise
-    from lossbench.errors import LossbenchError
-    from lossbench.interrupt import RunInterrupted
+    from lossbench.errors import LossbenchError, RunInterrupted, exit_status
 
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
     try:
@@ -169,7 +167,7 @@ def advise(args: argparse.Namespace) -> int:
         )
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        return exit_status(err)
     except RunInterrupted as err:
         print(
             f"lossbench advise: stopped by {err.signal_name}; the same command with --out "
@@ -248,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tune",
         help="tune every loss with the same budget (Optuna), retrain the best over seeds, report",
         description="Equal-budget tuning: one Optuna study per loss over the shared search space "
-        "(search/optim.yaml) plus the loss's own (search/<loss>.yaml), chosen on the validation metric; "
-        "then the best configuration of each loss retrained for --seeds replicates and compared. "
+        "(tune/spaces/optim.yaml) plus the loss's own (tune/spaces/<loss>.yaml), chosen on the validation "
+        "metric; then the best configuration of each loss retrained for --seeds replicates and compared. "
         "Rerunning the same command continues a killed run.",
     )
     tn.add_argument(

@@ -1,14 +1,16 @@
-"""Where the Hydra configs live and what their groups offer."""
+"""Where the Hydra configs live, what their groups offer, and what the running Hydra app chose."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.errors import ConfigError
 from lossbench.task import Task
 
 #: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
@@ -43,30 +45,31 @@ def chosen(group: str, default: str = "?") -> str:
     return default
 
 
-#: config keys whose type YAML cannot enforce, checked before a run starts
-TYPED_KEYS: dict[str, tuple[type, ...]] = {
-    "seed": (int,),
-    "data_seed": (int,),
-    "trainer.max_epochs": (int,),
-    "data.batch_size": (int,),
-    "nonfinite_check.every_n_steps": (int,),
-    "trainer.accumulate_grad_batches": (int,),
-    "optim.optimizer.lr": (int, float),
-}
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``python train.py -m ...``)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def check_required(cfg: DictConfig) -> None:
-    """Raise a :class:`ConfigError` naming every required key (``???`` in its YAML) left unset."""
-    missing = sorted(str(k) for k in OmegaConf.missing_keys(cfg))
-    if missing:
-        example = " ".join(f"{k}=..." for k in missing)
-        raise ConfigError(f"{', '.join(missing)} must be set for this config: add {example} to the command")
+def compose_run(overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
+    """``train.yaml`` composed with ``overrides`` as ``python train.py <overrides>`` composes it.
+
+    The one way lossbench composes a config outside ``hydra.main`` (``tune``, ``advise``, ``lossbench-eval``,
+    the tests). With ``output_dir`` the result is what a run's task function sees: Hydra's own node is
+    registered (``${hydra:...}`` interpolations and :func:`chosen` answer as in a run) and removed from the
+    config, and ``paths.output_dir`` is ``output_dir``. Without it, the Hydra node is kept.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    return cfg if output_dir is None else as_run(cfg, output_dir)
 
 
-def check_types(cfg: DictConfig) -> None:
-    """Raise a :class:`ConfigError` naming the key when an override has the wrong type (``seed=abc``)."""
-    for key, types in TYPED_KEYS.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            expected = "an integer" if types == (int,) else "a number"
-            raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected}")
+def as_run(cfg: DictConfig, output_dir: str | Path) -> DictConfig:
+    """A composed config (with its Hydra node) as a run's task function sees it, writing to ``output_dir``
+    (see :func:`compose_run`)."""
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra  # as in a Hydra app's task function
+        cfg.paths.root_dir = str(Path.cwd())
+        cfg.paths.output_dir = str(output_dir)
+    return cfg

@@ -1,4 +1,23 @@
-"""User-facing errors: each names the problem and the fix, and is shown as one line."""
+"""User-facing errors: each names the problem and the fix, and is shown as one line.
+
+Also the one mapping from an error or an interruption to the process's exit status (:func:`exit_status`),
+used by every entry point (``train.py``, ``lossbench-eval``, ``lossbench tune``/``advise``, the sweep end):
+
+====  ===========================================================================
+0     finished
+1     a job of a sweep did not finish, or an unexpected error (with its traceback)
+2     a :class:`LossbenchError`: the configuration or the data, named in one line
+130   stopped by Ctrl-C (SIGINT), as a shell reports it
+143   stopped by SIGTERM (Slurm preemption, ``kill``), as a shell reports it
+====  ===========================================================================
+"""
+
+from __future__ import annotations
+
+#: exit statuses (see the module docstring)
+EXIT_FAILED, EXIT_USAGE = 1, 2
+#: the exit status a shell reports for a process ended by the signal (128 + its number)
+SIGNAL_EXIT = {"SIGTERM": 143, "SIGINT": 130}
 
 
 class LossbenchError(Exception):
@@ -54,3 +73,41 @@ def check_choice(name: str, value: str, choices: tuple[str, ...] | list[str]) ->
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not valid: choose one of {', '.join(choices)}")
     return value
+
+
+class RunInterrupted(Exception):
+    """A run was stopped by a signal; ``last.ckpt`` (if any) holds the last finished epoch."""
+
+    def __init__(self, signal_name: str, message: str) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+    @property
+    def exit_status(self) -> int:
+        return SIGNAL_EXIT[self.signal_name]
+
+
+def root_error(err: BaseException) -> BaseException:
+    """The :class:`LossbenchError` behind ``err`` (e.g. wrapped by Hydra's instantiate) or ``err``."""
+    seen, cause = set(), err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, LossbenchError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return err
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` with the message's lines joined into one."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def exit_status(err: BaseException) -> int:
+    """The exit status for an entry point ended by ``err`` (see the module docstring)."""
+    if isinstance(err, RunInterrupted):
+        return err.exit_status
+    if isinstance(err, KeyboardInterrupt):
+        return SIGNAL_EXIT["SIGINT"]
+    return EXIT_USAGE if isinstance(root_error(err), LossbenchError) else EXIT_FAILED

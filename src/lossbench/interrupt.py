@@ -23,20 +23,9 @@ from typing import Any
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-#: the exit status a shell reports for a process ended by the signal (128 + its number)
-EXIT_STATUS = {"SIGTERM": 143, "SIGINT": 130}
+from lossbench.errors import RunInterrupted
 
-
-class RunInterrupted(Exception):
-    """Training was stopped by a signal; ``last.ckpt`` (if any) holds the last finished epoch."""
-
-    def __init__(self, signal_name: str, message: str) -> None:
-        super().__init__(message)
-        self.signal_name = signal_name
-
-    @property
-    def exit_status(self) -> int:
-        return EXIT_STATUS[self.signal_name]
+__all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by_signal"]
 
 
 @contextmanager

@@ -42,7 +42,7 @@ class ConsoleFilter(logging.Filter):
 
 
 def _in_multirun() -> bool:
-    from lossbench.sweep import in_multirun
+    from lossbench.config import in_multirun
 
     return in_multirun()
 

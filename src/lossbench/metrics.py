@@ -6,7 +6,6 @@ import warnings
 from typing import TYPE_CHECKING
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 from torchmetrics.classification import (
@@ -19,8 +18,6 @@ from torchmetrics.classification import (
     MultilabelF1Score,
     MultilabelHammingDistance,
 )
-
-from lossbench.task import Task
 
 if TYPE_CHECKING:
     from lossbench.losses.base import Predictive
@@ -184,27 +181,3 @@ class DistributionMetrics(Metric):
         if self.width_count > 0:
             out[f"width_{level_name(WIDTH_LEVEL)}"] = self.width / self.width_count
         return {k: v.float() for k, v in out.items()}
-
-
-#: the metric each task monitors by default, and whether higher is better
-DEFAULT_MONITOR = {
-    Task.CLASSIFICATION: ("val/acc", "max"),
-    Task.MULTILABEL: ("val/map", "max"),
-    Task.REGRESSION: ("val/rmse", "min"),
-}
-
-
-def resolve_monitor(metric: str | None, mode: str | None, task: Task) -> tuple[str, str]:
-    """``monitor.metric`` / ``monitor.mode`` with nulls filled: the task's default metric, the metric's
-    direction (``val/nll`` -> ``min``)."""
-    from lossbench.directions import higher_is_better
-
-    metric = metric or DEFAULT_MONITOR[task][0]
-    return str(metric), str(mode or ("max" if higher_is_better(metric) else "min"))
-
-
-def with_monitor(cfg: DictConfig, task: Task) -> DictConfig:
-    """A copy of ``cfg`` with ``monitor`` filled by :func:`resolve_monitor` (``cfg`` itself is unchanged);
-    the callbacks' ``${monitor.metric}`` then resolve to it."""
-    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task)
-    return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}})

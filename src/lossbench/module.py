@@ -16,14 +16,9 @@ from torchmetrics import MeanMetric
 
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
-from lossbench.metrics import (
-    DistributionMetrics,
-    classification_metrics,
-    multilabel_metrics,
-    regression_metrics,
-)
+from lossbench.metrics import DistributionMetrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
-from lossbench.task import Task
+from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
 INTERVALS = ("epoch", "step")
@@ -86,15 +81,15 @@ class LossBenchModule(L.LightningModule):
         self._train_loss_sum = torch.zeros(())  # the epoch's sum of batch loss × batch size, on the device
         self._train_loss_weight = 0
         self.stage_loss = nn.ModuleDict({s: MeanMetric() for s in STAGES})
+        collections = spec(self.task).metric_collections(num_classes)
         if self.task is Task.REGRESSION:
-            reg = regression_metrics()
+            (reg,) = collections
             self.value_metrics = nn.ModuleDict({s: reg.clone(prefix=f"{s}/") for s in STAGES})
             if self.distributional:
                 self.distribution_metrics = nn.ModuleDict({s: DistributionMetrics() for s in STAGES})
         else:
             assert num_classes is not None, f"{self.task.value} needs num_classes"
-            build = classification_metrics if self.classification else multilabel_metrics
-            labels, probs = build(num_classes)
+            labels, probs = collections
             self.label_metrics = nn.ModuleDict({s: labels.clone(prefix=f"{s}/") for s in STAGES})
             self.prob_metrics = nn.ModuleDict({s: probs.clone(prefix=f"{s}/") for s in STAGES})
 

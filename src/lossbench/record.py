@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-#: the record's file in a run dir
-FILENAME = "metrics.json"
+from lossbench.run_dir import RECORD_NAME, RunDir
+
 #: the schema version :func:`write_record` writes and :func:`read_record` reads
 SCHEMA_VERSION = 1
 
@@ -150,11 +150,10 @@ def write_record(record: RunRecord, run_dir: Path) -> Path:
     a crash or a failing write leaves the previous record as it was and no temporary file behind. Values
     JSON cannot hold (a path in a raw config) are written as their ``str``.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / FILENAME
+    path = RunDir(run_dir).record
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_dict(), indent=2, default=str)
-    tmp = run_dir / f".{FILENAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = path.parent / f".{RECORD_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "x") as f:
             f.write(text)
@@ -171,21 +170,21 @@ def write_record(record: RunRecord, run_dir: Path) -> Path:
 def read_record(run_dir: Path) -> RunRecord:
     """The record in ``run_dir``; status ``missing`` (no ``metrics.json``) or ``unreadable`` (cut off,
     not JSON, another shape) with the reason in ``error["message"]`` when there is none to read."""
-    path = Path(run_dir) / FILENAME
+    path = RunDir(run_dir).record
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return _no_record(MISSING, f"no {FILENAME} (the run crashed or was killed before it ended)")
+        return _no_record(MISSING, f"no {RECORD_NAME} (the run crashed or was killed before it ended)")
     except (OSError, ValueError) as err:  # a directory, no permission, not UTF-8
-        return _no_record(UNREADABLE, f"unreadable {FILENAME}: {type(err).__name__}: {err}")
+        return _no_record(UNREADABLE, f"unreadable {RECORD_NAME}: {type(err).__name__}: {err}")
     try:
         data = json.loads(text)
     except ValueError as err:
-        return _no_record(UNREADABLE, f"unreadable {FILENAME}: cut off or not JSON ({err})")
+        return _no_record(UNREADABLE, f"unreadable {RECORD_NAME}: cut off or not JSON ({err})")
     try:
         return RunRecord.from_dict(data)
     except ValueError as err:
-        return _no_record(UNREADABLE, f"unreadable {FILENAME}: {err}")
+        return _no_record(UNREADABLE, f"unreadable {RECORD_NAME}: {err}")
 
 
 def _no_record(status: str, reason: str) -> RunRecord:

@@ -18,17 +18,16 @@ import csv
 import os
 import secrets
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
-from lossbench.record import FILENAME, read_record
+from lossbench.record import read_record
+from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-WANDB_ID_FILE = "wandb_run_id"
 #: the checkpoint entry holding the overrides of the run that wrote it
 OVERRIDES_KEY = "lossbench_overrides"
 
@@ -55,10 +54,12 @@ def find_resumable_run(base: Path, overrides: list[str]) -> Path | None:
     wanted = plain_overrides(overrides)
     candidates = sorted(base.glob(f"*/*/{LAST_CHECKPOINT}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for ckpt in candidates:
-        run_dir = ckpt.parents[1]
-        saved = run_dir / ".hydra" / "overrides.yaml"
-        if saved.is_file() and plain_overrides(yaml.safe_load(saved.read_text()) or []) == wanted:
-            return run_dir
+        run_dir = RunDir(ckpt.parents[1])
+        try:
+            if run_dir.has_overrides() and plain_overrides(run_dir.overrides()) == wanted:
+                return run_dir.path
+        except ValueError:  # a damaged overrides file: not the run asked for
+            continue
     return None
 
 
@@ -103,13 +104,14 @@ def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
     Continuing from a checkpoint (``resume=true`` or ``ckpt_path=``) reuses the id stored in the
     checkpoint's run dir, so the W&B run continues too; otherwise the id is new.
     """
-    stored = ckpt_path.parents[1] / WANDB_ID_FILE if ckpt_path is not None else None
+    stored = RunDir(ckpt_path.parents[1]).wandb_id if ckpt_path is not None else None
     if stored is not None and stored.is_file():
         run_id = stored.read_text().strip()
     else:
         run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / WANDB_ID_FILE).write_text(run_id + "\n")
+    target = RunDir(output_dir).wandb_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(run_id + "\n")
     return run_id
 
 
@@ -142,6 +144,18 @@ def _check_same_run(what: str, stored: list[str] | None, overrides: list[str]) -
         )
 
 
+def checked_checkpoint(ckpt_path: Any) -> Path:
+    """``ckpt_path`` as a path to a readable checkpoint file, or a :class:`ConfigError` naming it."""
+    path = Path(str(ckpt_path or ""))
+    if not ckpt_path or not path.is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} does not exist: pass an existing checkpoint file "
+            f"(e.g. <run dir>/{LAST_CHECKPOINT}) or use resume=true"
+        )
+    read_checkpoint(path)
+    return path
+
+
 def resume_checkpoint(
     cfg: Any, output_dir: Path, overrides: list[str], *, sweep_job: bool = False
 ) -> Path | None:
@@ -151,17 +165,10 @@ def resume_checkpoint(
     ``resume=true`` without one is an error.
     """
     if cfg.get("ckpt_path"):
-        path = Path(cfg.ckpt_path)
-        if not path.is_file():
-            raise ConfigError(
-                f"ckpt_path={cfg.ckpt_path} does not exist: pass an existing checkpoint file "
-                f"(e.g. <run dir>/{LAST_CHECKPOINT}) or use resume=true"
-            )
-        read_checkpoint(path)
-        return path
+        return checked_checkpoint(cfg.ckpt_path)
     if not (cfg.get("resume") or requeued()):
         return None
-    path = output_dir / LAST_CHECKPOINT
+    path = RunDir(output_dir).last_checkpoint
     if path.is_file():
         _check_same_run(str(path), read_checkpoint(path).get(OVERRIDES_KEY), overrides)
         return path
@@ -179,7 +186,7 @@ def finished_run(output_dir: Path, overrides: list[str]) -> dict[str, Any] | Non
     record = read_record(output_dir)
     if not record.ok:
         return None
-    _check_same_run(str(output_dir / FILENAME), record.overrides, overrides)
+    _check_same_run(str(RunDir(output_dir).record), record.overrides, overrides)
     return record.to_dict()
 
 
@@ -197,3 +204,44 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:
             writer.writeheader()
             writer.writerows(keep)
     return len(rows) - len(keep)
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """Where a run starts, computed once before it builds anything.
+
+    Attributes:
+        checkpoint: the checkpoint ``fit`` continues from (``ckpt_path=``, ``resume=true``, a requeue),
+            checked readable and of this run; ``None``: from the beginning.
+        wandb_id: the W&B run id (the resumed run's own, so its W&B run continues); ``None`` off rank 0.
+        finished: the record of a run that had already finished (``resume=true`` on it, or a finished
+            job of a continued sweep): nothing is run and nothing is written again.
+    """
+
+    checkpoint: Path | None = None
+    wandb_id: str | None = None
+    finished: dict[str, Any] | None = None
+
+    @classmethod
+    def prepare(
+        cls, cfg: Any, run_dir: RunDir, overrides: list[str], *, sweep_job: bool, fit: bool = True
+    ) -> Resumption:
+        """The resumption of the run configured by ``cfg`` in ``run_dir``; on rank 0 it also stores the W&B
+        id and drops the CSV rows of the epochs the run is about to train again.
+
+        Without ``fit`` (testing a checkpoint) it is ``cfg.ckpt_path``, checked, and nothing else.
+        """
+        from lightning.pytorch.utilities import rank_zero_only
+
+        if not fit:
+            return cls(checked_checkpoint(cfg.get("ckpt_path")))
+        if cfg.get("resume") or requeued():
+            done = finished_run(run_dir.path, overrides)
+            if done is not None:
+                return cls(finished=done)
+        checkpoint = resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
+        if rank_zero_only.rank != 0:
+            return cls(checkpoint)
+        if checkpoint is not None:
+            drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
+        return cls(checkpoint, wandb_run_id(run_dir.path, checkpoint))

@@ -27,6 +27,7 @@ regression targets are floats ``[B, T]``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from numbers import Integral
 from typing import Any, Protocol, runtime_checkable
@@ -116,3 +117,81 @@ def check_data_contract(dm: Any, name: str = "data") -> None:
             f"{name} ({type(dm).__module__}.{type(dm).__qualname__}) does not provide the data contract "
             f"after setup('fit'): it needs {'; '.join(problems)}. See lossbench.task.BenchDataModule"
         )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What lossbench does the same way for every run of a task: the one place for a task's defaults.
+
+    Attributes:
+        task: the task.
+        monitor: the validation metric checkpoints are chosen on when ``monitor.metric`` is null.
+        headline: the test metric a run's one-line summary and the sweep table lead with.
+        baseline: the loss every other loss is compared against (report, ``advise``).
+        metrics: the name of the factory in :mod:`lossbench.metrics` giving the task's metric collections.
+    """
+
+    task: Task
+    monitor: str
+    headline: str
+    baseline: str
+    metrics: str
+
+    def metric_collections(self, num_classes: int | None) -> tuple[Any, ...]:
+        """The task's torchmetrics collections (labels and probabilities, or values), fresh."""
+        from lossbench import metrics
+
+        factory = getattr(metrics, self.metrics)
+        return factory(num_classes) if self.task is not Task.REGRESSION else (factory(),)
+
+    def default_monitor(self, val_metrics: Sequence[str]) -> str:
+        """The metric to monitor when none is set: :attr:`monitor`, or for a distributional loss (whose
+        validation metrics include a proper score) its NLL, else its CRPS."""
+        if self.task is Task.REGRESSION:
+            for proper in ("val/nll", "val/crps", "val/crps_grid"):
+                if proper in val_metrics:
+                    return proper
+        return self.monitor
+
+    def headline_of(self, test: dict[str, float]) -> tuple[str, float] | None:
+        """``(headline metric, value)`` among a run's test metrics, if it has it."""
+        return (self.headline, test[self.headline]) if self.headline in test else None
+
+
+SPECS = {
+    Task.CLASSIFICATION: TaskSpec(Task.CLASSIFICATION, "val/acc", "test/acc", "ce", "classification_metrics"),
+    Task.MULTILABEL: TaskSpec(Task.MULTILABEL, "val/map", "test/map", "bce", "multilabel_metrics"),
+    Task.REGRESSION: TaskSpec(Task.REGRESSION, "val/rmse", "test/rmse", "mse", "regression_metrics"),
+}
+
+
+def spec(task: Task | str) -> TaskSpec:
+    """The :class:`TaskSpec` of ``task``."""
+    return SPECS[Task(task)]
+
+
+def resolve_monitor(
+    metric: str | None,
+    mode: str | None,
+    task: Task | str | None = None,
+    val_metrics: Sequence[str] | None = None,
+) -> tuple[str, str]:
+    """``(monitor.metric, monitor.mode)`` with nulls filled — the ``task``'s default metric
+    (:meth:`TaskSpec.default_monitor`), the metric's direction (``val/nll`` -> ``min``) — and checked
+    against the logged ``val_metrics`` when given. The one place a monitored metric is decided."""
+    from lossbench.directions import higher_is_better, is_descriptive
+
+    if not metric and task is None:
+        raise ValueError("a null monitor.metric needs the task to choose the default")
+    metric = str(metric or spec(task).default_monitor(val_metrics or ()))
+    if is_descriptive(metric):
+        raise ConfigError(
+            f"monitor.metric={metric} has no better direction (the target is the nominal level): "
+            "use monitor.metric=val/coverage_error (calibration) or val/crps instead"
+        )
+    if val_metrics is not None and metric not in val_metrics:
+        raise ConfigError(
+            f"monitor.metric={metric} is not a logged validation metric: choose one of "
+            f"{', '.join(val_metrics)}"
+        )
+    return metric, str(mode or ("max" if higher_is_better(metric) else "min"))

@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from lossbench.checks import check_ddp_in_multirun
 from lossbench.config import CONFIG_DIR
 from lossbench.errors import ConfigError
 from lossbench.loggers import log_wandb_summary, stressor_tags
-from lossbench.sweep import check_ddp_in_multirun
 from tests.conftest import ROOT
 
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from lossbench.advise import recommend as rc
 from lossbench.advise.profile import profile
-from lossbench.advise.shortlist import BASELINE, Candidate, deciding_metric, shortlist
+from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import group_options, losses_for_task
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError
-from lossbench.task import Task
+from lossbench.task import Task, resolve_monitor, spec
 
 log = logging.getLogger("lossbench")
 
@@ -55,9 +55,9 @@ def parse_budget(text: str) -> float:
 
 def load_data(overrides: list[str], scratch: Path) -> Any:
     """The data module of ``overrides``, built and set up for fitting as a training run would."""
-    from lossbench.tune.jobs import compose_config, data_module
+    from lossbench.tune.jobs import data_module
 
-    return data_module(compose_config(overrides), scratch)
+    return data_module(overrides, scratch)
 
 
 def check_losses(candidates: list[Candidate], task: Task) -> None:
@@ -156,7 +156,7 @@ def advise(
         log.info("shortlist: %s — %s", c.loss, c.reason)
     decide = deciding_metric(prof, metric)
     name = decide.split("/", 1)[1]
-    monitor = (f"val/{name}", "max" if higher_is_better(decide) else "min")
+    monitor = resolve_monitor(f"val/{name}", None)
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
     record = out / "advise.json"
     wanted = {"overrides": overrides, "losses": [c.loss for c in candidates], "metric": decide}
@@ -186,12 +186,12 @@ def advise(
     )
     tune(plan)
     how = Settings()
-    rows = summarize(collect_local(out / "final"), baseline=BASELINE[task], how=how)
+    rows = summarize(collect_local(out / "final"), baseline=spec(task).baseline, how=how)
     verdicts = rc.loss_verdicts(rows, decide, how)
     if not any(v.verdict == "baseline" for v in verdicts):
         raise ConfigError(
-            f"no final run of {BASELINE[task]} has {decide}: see {out / 'final'} and choose a logged metric "
-            "with --metric"
+            f"no final run of {spec(task).baseline} has {decide}: see {out / 'final'} and choose a logged "
+            "metric with --metric"
         )
     chosen = rc.choose(verdicts, higher_is_better(decide))
     text = rc.sentence(verdicts, chosen, decide)
@@ -205,7 +205,7 @@ def advise(
         "loss": chosen.loss,
         "metric": decide,
         "recommendation": text,
-        "baseline": BASELINE[task],
+        "baseline": spec(task).baseline,
         "profile": prof.as_dict(),
         "shortlist": [asdict(c) for c in candidates],
         "verdicts": rc.as_json(verdicts),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lossbench.advise.profile import Profile
 from lossbench.errors import ConfigError
-from lossbench.task import Task
+from lossbench.task import Task, spec
 
 #: a training split whose largest class is at least this many times its smallest is "imbalanced"
 IMBALANCE_RATIO = 3.0
@@ -14,8 +14,6 @@ IMBALANCE_RATIO = 3.0
 NOISE_RATE = 0.1
 #: a share of outlying regression targets from which robust losses are shortlisted
 OUTLIER_SHARE = 0.02
-
-BASELINE = {Task.CLASSIFICATION: "ce", Task.MULTILABEL: "bce", Task.REGRESSION: "mse"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Candidate:
 def shortlist(p: Profile, losses: list[str] | None = None) -> list[Candidate]:
     """The baseline first, then the losses the profile calls for (or ``losses``, the user's choice)."""
     task = Task(p.task)
-    base = BASELINE[task]
+    base = spec(task).baseline
     out = [Candidate(base, "the baseline every verdict is against")]
     if losses:
         return out + [Candidate(name, "asked for with --loss") for name in losses if name != base]

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lossbench.record import MISSING, UNREADABLE, read_record
+from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
@@ -93,19 +92,17 @@ def read_run(run_dir: Path) -> ReportRun:
     (listed in the report) instead of stopping the report."""
     try:
         return _read_run(run_dir)
-    except (ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError, OSError) as err:
+    except (ValueError, TypeError, AttributeError, KeyError, OSError) as err:
         return ReportRun(
             str(run_dir), "unreadable", error=f"unreadable run files: {type(err).__name__}: {err}"
         )
 
 
 def _read_run(run_dir: Path) -> ReportRun:
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    overrides = (
-        [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []] if overrides_file.is_file() else []
-    )
+    files = RunDir(run_dir)
     record = read_record(run_dir)
-    if record.status in (MISSING, UNREADABLE):  # what the job was, from its overrides
+    if record.status in (MISSING, UNREADABLE):  # what the job was, from the overrides Hydra saved
+        overrides = files.overrides()
         given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
         return ReportRun(
             str(run_dir),
@@ -124,16 +121,16 @@ def _read_run(run_dir: Path) -> ReportRun:
         data=record.data or "?",
         seed=record.seed,
         data_seed=record.data_seed,
-        overrides=overrides or list(record.overrides or []),
+        # the record's own overrides; Hydra's saved ones for a record written without them
+        overrides=list(record.overrides) if record.overrides is not None else files.overrides(),
     )
     if not record.ok:
         run.error = record.reason
         return run
     run.monitor = record.monitor or {}
     run.metrics = metric_table({"test": record.test, "monitor": run.monitor})
-    run.curves = read_curves(run_dir / "csv" / "metrics.csv")
-    predictions = run_dir / "predictions.npz"
-    run.predictions = str(predictions) if predictions.is_file() else None
+    run.curves = read_curves(files.csv)
+    run.predictions = str(files.predictions) if files.predictions.is_file() else None
     if not run.metrics:
         run.status, run.error = "missing", "metrics.json holds no test metrics"
     return run
@@ -146,8 +143,8 @@ def _int(text: str | None) -> int | None:
 def collect_local(root: Path) -> list[ReportRun]:
     """Every run under ``root`` (a multirun dir, a parent of several, or one run dir)."""
     root = Path(root)
-    dirs = {p.parent for p in root.rglob("metrics.json")}
-    dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and (p / "overrides.yaml").is_file()}
+    dirs = {p.parent for p in root.rglob(RECORD_NAME)}
+    dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and RunDir(p.parent).has_overrides()}
     dirs = {d for d in dirs if "wandb" not in d.relative_to(root).parts}
     if not dirs:
         raise FileNotFoundError(f"no runs under {root}: expected <job>/metrics.json (a multirun directory)")

@@ -172,7 +172,7 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
     if not complete:
         raise ConfigError(
             f"lossbench tune: every trial of {loss} was pruned or diverged: widen its search space "
-            f"(search/{loss}.yaml, search/optim.yaml) or lower --prune's aggressiveness"
+            f"(lossbench/tune/spaces/{loss}.yaml, optim.yaml) or lower --prune's aggressiveness"
         )
     return study.best_trial.params
 
@@ -182,13 +182,12 @@ def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor:
     run_dir = plan.out / "final" / loss / str(seed)
     if read_record(run_dir).ok:
         return run_dir
-    # the report groups runs by these overrides: the tuned values are the loss's, not a setting
+    # the report groups runs by their record's overrides: the tuned values are the loss's, not a setting
     given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in given))
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
     overrides = [*given, *sp.overrides(params), "tags=[final]"]
-    run_job(compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [])
+    run_job(compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [], overrides=given)
     return run_dir
 
 

@@ -1,0 +1,175 @@
+"""Every check of a composed config, before any work: :func:`check_run` names all problems in one error.
+
+Each ``*_problems`` function yields one phrase per problem (the key, its value, what it should be), so a
+config with three mistakes is refused once, naming all three, instead of three runs one error at a time.
+Checks that need the data (the task, the loss's contract, the monitored metric) run where the data is
+built (:mod:`lossbench.build`, :meth:`lossbench.task.TaskSpec.monitor`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.config import chosen, in_multirun
+from lossbench.errors import ConfigError, check_choice, check_range
+
+#: config keys whose type YAML cannot enforce
+TYPED_KEYS: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "data_seed": (int,),
+    "trainer.max_epochs": (int,),
+    "data.batch_size": (int,),
+    "nonfinite_check.every_n_steps": (int,),
+    "trainer.accumulate_grad_batches": (int,),
+    "optim.optimizer.lr": (int, float),
+}
+
+#: strategies whose launcher starts its workers by running the script again (Lightning's subprocess launcher)
+_RELAUNCHING = ("ddp", "fsdp", "deepspeed", "auto")
+#: workers started inside the running process: safe under a multirun
+_IN_PROCESS = ("spawn", "fork", "notebook")
+
+
+def check_run(cfg: DictConfig) -> None:
+    """Raise one :class:`ConfigError` naming every problem of ``cfg`` that the config alone shows."""
+    problems = [
+        *required_problems(cfg),
+        *type_problems(cfg),
+        *trainer_problems(cfg),
+        *accelerator_problems(cfg),
+    ]
+    if in_multirun():
+        problems += ddp_in_multirun_problems(cfg.get("trainer"))
+    raise_problems(problems)
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One :class:`ConfigError`: the problem itself, or ``N problems: (1) ...; (2) ...``."""
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        numbered = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise ConfigError(f"{len(problems)} problems: {numbered}")
+
+
+def required_problems(cfg: DictConfig) -> Iterator[str]:
+    """Required keys (``???`` in their YAML) left unset."""
+    missing = sorted(str(k) for k in OmegaConf.missing_keys(cfg))
+    if missing:
+        example = " ".join(f"{k}=..." for k in missing)
+        yield f"{', '.join(missing)} must be set for this config: add {example} to the command"
+
+
+def type_problems(cfg: DictConfig) -> Iterator[str]:
+    """Overrides of the wrong type (``seed=abc``)."""
+    for key, types in TYPED_KEYS.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            expected = "an integer" if types == (int,) else "a number"
+            yield f"{key}={value!r} has the wrong type: expected {expected}"
+
+
+def _problem(check: Callable[[], Any]) -> Iterator[str]:
+    try:
+        check()
+    except ConfigError as err:
+        yield str(err)
+
+
+def trainer_problems(cfg: DictConfig) -> Iterator[str]:
+    """The Trainer's optimization options and the seeds: values torch or Lightning reject mid-run (or
+    never)."""
+    trainer = cfg.get("trainer") or {}
+    numbers = (int, float)
+    clip = trainer.get("gradient_clip_val") or 0.0
+    yield from _problem(lambda: check_range("trainer.gradient_clip_val", clip, 0.0))
+    if trainer.get("gradient_clip_algorithm") is not None:
+        algorithm = trainer.gradient_clip_algorithm
+        yield from _problem(
+            lambda: check_choice("trainer.gradient_clip_algorithm", algorithm, ("norm", "value"))
+        )
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    if isinstance(accumulate, int):
+        yield from _problem(lambda: check_range("trainer.accumulate_grad_batches", accumulate, 1))
+    epochs = trainer.get("max_epochs")
+    if isinstance(epochs, int) and (trainer.get("max_steps") or -1) == -1:  # 0 "finishes" an untrained model
+        yield from _problem(lambda: check_range("trainer.max_epochs", epochs, 1))
+    lr = OmegaConf.select(cfg, "optim.optimizer.lr", default=None, throw_on_missing=False)
+    if isinstance(lr, numbers) and not isinstance(lr, bool):
+        yield from _problem(lambda: check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False))
+    for key in ("seed", "data_seed"):
+        value = cfg.get(key, 0)
+        if isinstance(value, int) and not isinstance(
+            value, bool
+        ):  # the range torch's and NumPy's seeding take
+            yield from _problem(lambda key=key, value=value: check_range(key, value, 0, 2**32 - 1))
+
+
+def accelerator_problems(cfg: DictConfig) -> Iterator[str]:
+    """A GPU asked for where none is visible."""
+    accelerator = str((cfg.get("trainer") or {}).get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            yield (
+                f"trainer={chosen('trainer')} needs a CUDA GPU (trainer.accelerator={accelerator}) but none "
+                "is visible: use trainer=cpu, or trainer=ddp_cpu for the DDP code path on CPU"
+            )
+
+
+def _device_count(devices: Any, accelerator: Any) -> int:
+    """How many devices a Lightning ``devices`` value asks for (``-1``/``auto``: what is visible)."""
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    if isinstance(devices, str):
+        text = devices.strip()
+        if "," in text:
+            return len([d for d in text.split(",") if d.strip()])
+        devices = -1 if text == "auto" else int(text)
+    if devices is None or devices == -1:
+        if str(accelerator) in ("gpu", "cuda", "auto"):
+            import torch
+
+            return torch.cuda.device_count()
+        return 1 if devices is None else os.cpu_count() or 1
+    return int(devices)
+
+
+def _launched_externally() -> bool:
+    """SLURM (``srun``) or torchrun already started one process per device: Lightning relaunches nothing."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    return SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+
+
+def ddp_in_multirun_problems(trainer_cfg: DictConfig | None) -> list[str]:
+    """A DDP strategy whose launcher would re-run a multirun's command line (the whole sweep) per process."""
+    if trainer_cfg is None:
+        return []
+    strategy = trainer_cfg.get("strategy", "auto")
+    if not isinstance(strategy, str):  # an instantiated strategy object: the user knows what they do
+        return []
+    name = strategy.lower()
+    if not name.startswith(_RELAUNCHING) or any(k in name for k in _IN_PROCESS):
+        return []
+    devices = _device_count(trainer_cfg.get("devices", "auto"), trainer_cfg.get("accelerator", "auto"))
+    processes = devices * int(trainer_cfg.get("num_nodes", 1) or 1)
+    if processes <= 1 or _launched_externally():
+        return []
+    return [
+        f"trainer.strategy={strategy} with {processes} processes cannot run inside a Hydra multirun: "
+        "Lightning's DDP launcher re-runs the command line in each child process, i.e. the whole sweep. "
+        "Use trainer.strategy=ddp_spawn for a sweep on one machine (workers are spawned inside each job), "
+        "or hydra/launcher=slurm with hydra.launcher.tasks_per_node=<devices> (srun starts one process per "
+        "device), or loop over single runs (python train.py trainer=ddp loss=...)"
+    ]
+
+
+def check_ddp_in_multirun(trainer_cfg: DictConfig | None) -> None:
+    """Raise :class:`ConfigError` when ``trainer_cfg`` would make Lightning re-run a multirun's script."""
+    raise_problems(ddp_in_multirun_problems(trainer_cfg))

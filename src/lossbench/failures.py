@@ -1,0 +1,52 @@
+"""The record of a run that did not finish: ``metrics.json`` with ``status: failed`` or ``interrupted``.
+
+In a multirun a failing job is recorded and the sweep goes on (the Hydra task returns NaN, so Optuna marks
+such a trial failed); an interrupted run is recorded until ``resume=true`` finishes it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.config import in_multirun
+from lossbench.errors import root_error
+from lossbench.record import FAILED, RunRecord, write_record
+
+
+def record_failure(cfg: DictConfig, err: BaseException, status: str = FAILED) -> dict[str, Any]:
+    """Write ``<run dir>/metrics.json`` with ``status`` (failed or interrupted), the error, its traceback,
+    the overrides and the config; return the record as its JSON object."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    choices = dict(hc.runtime.choices) if hc is not None else {}
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation may be what failed: keep the raw config then
+        config = OmegaConf.to_container(cfg, resolve=False)
+    cause = root_error(err)
+    record = RunRecord(
+        status,
+        error={
+            "type": type(cause).__name__,
+            "message": " ".join(ln.strip() for ln in str(cause).splitlines() if ln.strip()),
+            "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        },
+        loss=choices.get("loss", "?"),
+        data=choices.get("data", "?"),
+        model=choices.get("model", "?"),
+        seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config
+        data_seed=_int_or_none(cfg.get("data_seed")),
+        overrides=list(hc.overrides.task) if hc is not None else [],
+        job_num=hc.job.num if hc is not None and in_multirun() else None,
+        config=config,
+    )
+    write_record(record, Path(cfg.paths.output_dir))
+    return record.to_dict()
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
