@@ -2,7 +2,8 @@
 
 When a report holds several settings (data sets, stressor levels, several sweep directories), each metric
 gets a matrix ``settings × variants`` of per-setting means (variants present in every setting only), and
-:mod:`lossbench.report.ranks` compares the variants over the settings (Demšar 2006).
+:mod:`lossbench.report.ranks` compares the variants over the settings (Demšar 2006): Friedman's χ² test
+decides, and the note on too few settings argues from the same test.
 """
 
 from __future__ import annotations
@@ -104,11 +105,10 @@ def _test_text(m: MetricRanks) -> str:
         text = f"Friedman test not applicable: {f.reason}."
     else:
         text = (
-            f"Friedman χ² = {f.statistic:.2f}, p = {f.p_value:.4g} (Iman–Davenport F = "
-            f"{f.iman_davenport:.2f}, p = {f.iman_davenport_p:.4g}); Nemenyi CD = {m.cd:.2f} ranks at "
+            f"Friedman χ² = {f.statistic:.2f}, p = {f.p_value:.4g}; Nemenyi CD = {m.cd:.2f} ranks at "
             f"α = {m.alpha:g}."
         )
-    if not f.reason and not f.iman_davenport_p < m.alpha:
+    if not f.reason and not f.rejects(m.alpha):
         text += (
             " The Friedman test does not reject: no pair of losses is told apart (the CD diagram shows the "
             "mean ranks for scale only)."
@@ -127,7 +127,7 @@ def _table(m: MetricRanks) -> tuple[list[str], list[list[str]]]:
     body = []
     for j in order:
         # the post-hoc test only after the Friedman test rejects (Demšar 2006)
-        rejected = not m.friedman.reason and m.friedman.iman_davenport_p < m.alpha
+        rejected = m.friedman.rejects(m.alpha)
         apart = rejected and m.mean_ranks[j] - best > m.cd
         body.append(
             [
