@@ -11,7 +11,21 @@ rate units, 1 point = 0.01):
   settings where it is called ``better`` (target ≥ 80%);
 * ``equivalence`` — one loss with a true gain of 0 and paired-difference std 0.1 point: share called
   ``equivalent`` (target ≥ 80%);
-* ``false_equivalence`` — a true gain of 2 ROPEs: share called ``equivalent`` (must be ≤ alpha).
+* ``false_equivalence`` — a true gain of 2 ROPEs: share called ``equivalent`` (must be ≤ alpha);
+* ``friedman_null_k<k>`` — 3 settings, ``k`` losses, nothing differs: share where the across-settings
+  decision rejects (must be ≤ alpha);
+* ``cover_<estimate>_<noise>_n<n>`` — coverage of the report's 95% intervals of the mean, the IQM and the
+  mean paired difference (``diff``) at 3, 5 and 10 replicates, for normal, t₃ and seed-correlated noise (a
+  per-seed effect shared by both losses, std 1, plus each run's own noise, std 0.5): target ≥ 93%;
+* ``cover_p_improvement_<noise>_shift<δ>`` — coverage of P(improvement)'s 95% interval at 5 replicates
+  each, for true P(improvement) from ½ to nearly 1: target ≥ 90%;
+* ``degenerate_*`` and ``crossing_curves`` — fixed inputs that must give no p-value and no claim (2 seeds
+  with equal paired differences; 5 seeds with a constant difference), a non-degenerate P(improvement)
+  interval when every run wins, and a budget text that names the budgets where two curves cross.
+
+Coverage is measured from the functions ``lossbench.report.stats.summarize`` calls for its rows. A rate
+target holds within simulation error: at fewer than 1,000 simulations (the test's short run) a coverage
+target is lowered by two binomial standard errors.
 
 ``python scripts/validate_stats.py [--sims 1000] [--test t|wilcoxon] [--json out.json]``; exit status 1 when
 a target is missed.
@@ -25,12 +39,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import integrate, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from lossbench.report import budget, ranks  # noqa: E402
+from lossbench.report import verdict as vd  # noqa: E402
+from lossbench.report.collect import ReportRun  # noqa: E402
+from lossbench.report.improvement import prob_improvement  # noqa: E402
+from lossbench.report.intervals import t_interval, trimmed_mean_interval  # noqa: E402
+from lossbench.report.stats import summarize  # noqa: E402
 from lossbench.report.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, verdicts  # noqa: E402
 
 POINT = 0.01
+NOISES = ("normal", "t3", "seed-correlated")
+#: the report's intervals: 95% nominal, ≥ 93% simulated; P(improvement)'s: ≥ 90% at 5 replicates
+INTERVAL_TARGET, IMPROVEMENT_TARGET = 0.93, 0.90
+SHIFTS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)
 
 
 def null_scenario(rng, sims: int, losses: int, replicates: int, test: str) -> float:
@@ -58,12 +83,131 @@ def one_loss_differs(
     return hits / sims
 
 
+def friedman_null(rng, sims: int, settings: int, losses: int) -> float:
+    """Share of null score matrices (iid uniform) on which the across-settings decision rejects."""
+    return (
+        sum(ranks.friedman(rng.random((settings, losses)), True).rejects(DEFAULT_ALPHA) for _ in range(sims))
+        / sims
+    )
+
+
+def draw(rng, noise: str, sims: int, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``[sims, n]`` of a loss with true mean ``shift`` and of a baseline with true mean 0, paired by
+    seed (column)."""
+    if noise == "normal":
+        return shift + rng.standard_normal((sims, n)), rng.standard_normal((sims, n))
+    if noise == "t3":
+        return shift + rng.standard_t(3, (sims, n)), rng.standard_t(3, (sims, n))
+    seed_effect = rng.standard_normal((sims, n))
+    own = 0.5 * rng.standard_normal((2, sims, n))
+    return shift + seed_effect + own[0], seed_effect + own[1]
+
+
+def true_improvement(noise: str, shift: float) -> float:
+    """P(X > Y) for independent runs X (mean ``shift``) and Y (mean 0) of :func:`draw`."""
+    if noise == "normal":
+        return float(stats.norm.cdf(shift / np.sqrt(2)))
+    if noise == "seed-correlated":  # runs of different seeds: the seed effects differ too
+        return float(stats.norm.cdf(shift / np.sqrt(2 * (1 + 0.25))))
+    t3 = stats.t(3)
+    return float(integrate.quad(lambda y: t3.pdf(y) * t3.sf(y - shift), -np.inf, np.inf)[0])
+
+
+def interval_coverage(rng, sims: int, n: int, noise: str) -> dict[str, float]:
+    """Share of simulated settings whose 95% intervals of the mean, the IQM (symmetric noise: the mean) and
+    the mean paired difference contain the true value."""
+    shift = 0.3
+    a, b = draw(rng, noise, sims, n, shift)
+    lo, hi = t_interval(a)
+    d_lo, d_hi = t_interval(a - b)
+    iqm = np.array([trimmed_mean_interval(row)[1:] for row in a])
+    return {
+        "mean": float(np.mean((lo <= shift) & (shift <= hi))),
+        "iqm": float(np.mean((iqm[:, 0] <= shift) & (shift <= iqm[:, 1]))),
+        "diff": float(np.mean((d_lo <= shift) & (shift <= d_hi))),
+    }
+
+
+def improvement_coverage(rng, sims: int, n: int, noise: str, shift: float) -> float:
+    """Share of simulated settings whose P(improvement) interval contains the true P(X > Y)."""
+    truth = true_improvement(noise, shift)
+    a, b = draw(rng, noise, sims, n, shift)
+    hits = 0
+    for x, y in zip(a, b, strict=True):
+        _, lo, hi = prob_improvement(x, y)
+        hits += lo <= truth <= hi
+    return hits / sims
+
+
+def coverage(rng, sims: int) -> dict[str, dict[str, float]]:
+    """The coverage scenarios with their targets (lowered by 2 binomial std below 1,000 simulations)."""
+
+    def target(level: float) -> float:
+        return level if sims >= 1000 else level - 2 * float(np.sqrt(0.95 * 0.05 / sims))
+
+    out = {}
+    for noise in NOISES:
+        for n in (3, 5, 10):
+            for name, rate in interval_coverage(rng, sims, n, noise).items():
+                out[f"cover_{name}_{noise}_n{n}"] = {"rate": rate, "min": target(INTERVAL_TARGET)}
+        for shift in SHIFTS:
+            rate = improvement_coverage(rng, sims, 5, noise, shift)
+            out[f"cover_p_improvement_{noise}_shift{shift:g}"] = {
+                "rate": rate,
+                "min": target(IMPROVEMENT_TARGET),
+            }
+    return out
+
+
+def _runs(scores: dict[str, list[float]]) -> list[ReportRun]:
+    runs = []
+    for loss, values in scores.items():
+        for seed, value in enumerate(values):
+            r = ReportRun(f"{loss}/{seed}", "ok", loss=loss, data="toy", seed=seed, data_seed=0)
+            r.metrics, r.group, r.variant = {"test/acc": value}, "toy", loss
+            runs.append(r)
+    return runs
+
+
+def degenerate_cases() -> dict[str, bool]:
+    """Fixed inputs with the outcome the report must give (True = it does)."""
+    step = 1 / 360  # one test example of 360
+    rows = summarize(_runs({"ce": [0.90, 0.91], "focal": [0.90 - step, 0.91 - step]}), baseline="ce")
+    two = next(r for r in rows if r.variant == "focal")
+    base = [0.90, 0.91, 0.92, 0.93, 0.94]
+    rows = summarize(_runs({"ce": base, "focal": [x + step for x in base]}), baseline="ce")
+    same = next(r for r in rows if r.variant == "focal")
+    rows = summarize(_runs({"ce": base, "focal": [x + 0.1 + 0.01 * i for i, x in enumerate(base)]}), "ce")
+    wins = next(r for r in rows if r.variant == "focal")
+    a = np.array([0.60, 0.62, 0.65, 0.66, 0.67, 0.68, 0.69])
+    b = np.array([0.61, 0.63, 0.64, 0.65, 0.66, 0.70, 0.71])
+    text = budget.ranking_text({"a": a, "b": b}, higher_is_better=True)
+    return {
+        "degenerate_two_seeds": np.isnan(two.p_value) and two.verdict == vd.TOO_FEW,
+        "degenerate_constant_difference": np.isnan(same.p_value)
+        and same.verdict == vd.IDENTICAL
+        and np.isnan(same.diff_low),
+        "degenerate_every_run_wins": wins.prob_improvement == 1.0 and wins.prob_improvement_low < 0.9,
+        "crossing_curves": [n for n, _, _ in budget.crossings({"a": a, "b": b}, True)] == [3, 6]
+        and "cross at 3 and 6 trials" in text
+        and "same at every budget" not in text,
+    }
+
+
 def simulate(sims: int = 1000, test: str = "t", seed: int = 0) -> dict[str, dict[str, float]]:
     """Every scenario's observed rate and its target (``max`` or ``min``)."""
     rng = np.random.default_rng(seed)
     # alpha within simulation error: 1.5 points at 1,000 simulations (~2 binomial std), wider for fewer
     slack = max(0.015, 2 * float(np.sqrt(DEFAULT_ALPHA * (1 - DEFAULT_ALPHA) / sims)))
+    fixed = {name: {"rate": float(ok), "min": 1.0} for name, ok in degenerate_cases().items()}
+    friedman = {
+        f"friedman_null_k{k}": {"rate": friedman_null(rng, sims, 3, k), "max": DEFAULT_ALPHA + slack}
+        for k in (3, 5)
+    }
     return {
+        **fixed,
+        **friedman,
+        **coverage(rng, sims),
         "null": {
             "rate": null_scenario(rng, sims, losses=20, replicates=5, test=test),
             "max": DEFAULT_ALPHA + slack,
@@ -102,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = simulate(args.sims, args.test, args.seed)
     for name, r in results.items():
-        bound = f"<= {r['max']:.3f}" if "max" in r else f">= {r['min']:.2f}"
-        print(f"{name:18s} {r['rate']:.3f}  (target {bound})")
+        bound = f"<= {r['max']:.3f}" if "max" in r else f">= {r['min']:.3f}"
+        print(f"{name:42s} {r['rate']:.3f}  (target {bound})")
     if args.json:
         args.json.write_text(json.dumps({"sims": args.sims, "test": args.test, "results": results}, indent=2))
     bad = failures(results)

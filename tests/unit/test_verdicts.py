@@ -84,6 +84,13 @@ def test_simulated_error_rates_meet_their_targets():
     validate_stats = script("validate_stats")
     results = validate_stats.simulate(sims=200, seed=1)
     assert validate_stats.failures(results) == [], results
+    for case in ("degenerate_two_seeds", "degenerate_constant_difference", "crossing_curves"):
+        assert results[case]["rate"] == 1.0
+    for n in (3, 5, 10):
+        assert (
+            results[f"cover_iqm_t3_n{n}"]["rate"] >= 0.9 and results[f"cover_diff_normal_n{n}"]["rate"] >= 0.9
+        )
+    assert results["cover_p_improvement_normal_shift3"]["rate"] >= 0.87
     assert results["power"]["rate"] >= 0.8 and results["null"]["rate"] <= 0.05 + 0.031
 
 
