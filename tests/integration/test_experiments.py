@@ -7,7 +7,6 @@ import pytest
 from lossbench.run import run
 
 EMBEDDED = ("imbalanced_digits", "noisy_digits", "outlier_regression")
-CIFAR = ("cifar10_lt", "calibration_cifar10")
 
 
 @pytest.mark.parametrize("name", EMBEDDED)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from lossbench.cli import main as cli_main
+from lossbench.report.collect import collect_local
+from lossbench.report.stats import summarize
 from tests.conftest import ROOT, run_cli
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
@@ -99,6 +101,16 @@ def test_compare_a_real_sweep(tmp_path):
     md = (report / "report.md").read_text()
     assert "## digits (baseline: ce)" in md and "| focal | test/acc" in md or "| **focal** | test/acc" in md
     assert (report / "reliability_digits.png").is_file() and (report / "curves_digits.png").is_file()
+
+
+def test_report_table_logged_to_wandb_offline(sweep_dir, monkeypatch):
+    """The summary run of the group gets the table (offline here: no credentials)."""
+    from lossbench.report.wandb_log import log_report
+
+    rows = summarize(collect_local(sweep_dir))
+    log_report(rows, {}, project="lossbench", group="g", save_dir=sweep_dir)
+    runs = list((sweep_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].rglob("comparison_*.table.json"))
 
 
 # --- the HTML page in a real browser --------------------------------------------------------------------

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -155,30 +152,6 @@ def test_collect_wandb_with_a_fake_api():
     assert records[0].curves["val/acc"][-1] == (2, 0.7)
     rows = {(r.variant, r.metric): r for r in summarize(records)}
     assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].n_pairs == 2
-
-
-def test_report_table_logged_to_wandb_offline(sweep_dir, monkeypatch):
-    """The summary run of the group gets the table (offline here: no credentials)."""
-    from lossbench.report.wandb_log import log_report
-
-    rows = summarize(collect_local(sweep_dir))
-    log_report(rows, {}, project="lossbench", group="g", save_dir=sweep_dir)
-    runs = list((sweep_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1 and list(runs[0].rglob("comparison_*.table.json"))
-
-
-# --- the HTML page in a real browser --------------------------------------------------------------------
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
-        exe = shutil.which("chromium")
-    if exe is None:
-        pytest.skip(
-            "Debian package chromium is not installed and cannot be installed here (needs root + apt-get)"
-        )
-    return exe
 
 
 def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from lossbench.errors import ConfigError
 from lossbench.task import check_data_contract
-from tests.conftest import ROOT
-from tests.user_package import write_user_package
-
-
-@pytest.fixture
-def user(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """The user's config dir and an environment that puts their package on the path."""
-    src, conf = write_user_package(tmp_path / "user")
-    return conf, {"PYTHONPATH": os.pathsep.join([str(src), str(ROOT)])}
 
 
 def test_contract_check_names_every_missing_part():
