@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.report import ranks
-from lossbench.report.plots import slug
+from lossbench.report.figure_base import slug
 from lossbench.report.stats import Row
 
 

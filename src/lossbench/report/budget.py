@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
+from lossbench.report.figure_base import legend_outside, save_figure  # noqa: E402
+
 
 def expected_max(values: list[float], higher_is_better: bool = True) -> np.ndarray:
     """``E[best of n trials]`` for ``n = 1 .. len(values)`` (without replacement, see the module docs)."""
@@ -136,18 +138,16 @@ def _budgets(at: list[int]) -> str:
 
 
 def plot(curves: dict[str, np.ndarray], metric: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    """The expected-best curves, one line per loss, the legend outside the axes."""
+    fig, ax = plt.subplots(figsize=(7.6, 4.0))
     for name, curve in sorted(curves.items()):
         ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, label=name)
     ax.set_xlabel("tuning budget: trials")
     ax.set_ylabel(f"expected best {metric}")
     ax.set_title("expected best validation score vs budget (without replacement)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    legend_outside(ax, fontsize=8)
+    return save_figure(fig, path)
 
 
 def section(curves: dict[str, np.ndarray], metric: str, higher_is_better: bool, png: Path | None):

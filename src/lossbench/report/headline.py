@@ -64,18 +64,20 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
         rope = how.rope_for(metric)
         verb = "is" if len(variants) == 1 else "are"
         parts.append(f"{', '.join(variants)} {verb} equivalent to {base} on {metric} (within ±{rope:g})")
-    too_few = sorted({r.variant for r in compared if r.verdict == vd.TOO_FEW})
-    if too_few:
-        parts.append(
-            f"{', '.join(too_few)} against {base}: no verdict, fewer than {vd.MIN_REPLICATES} "
-            "paired replicates"
-        )
-    identical = sorted({r.variant for r in compared if r.verdict == vd.IDENTICAL})
-    if identical:
-        parts.append(
-            f"{', '.join(identical)} against {base}: identical runs (every replicate gives the same "
-            "difference, so no test applies and no p-value is given)"
-        )
+    for metric in sorted({r.metric for r in compared}):
+        mine = [r for r in compared if r.metric == metric]
+        too_few = [r.variant for r in mine if r.verdict == vd.TOO_FEW]
+        if too_few:
+            parts.append(
+                f"{', '.join(too_few)} against {base} on {metric}: no verdict, fewer than "
+                f"{vd.MIN_REPLICATES} paired replicates"
+            )
+        identical = [r.variant for r in mine if r.verdict == vd.IDENTICAL]
+        if identical:
+            parts.append(
+                f"{', '.join(identical)} against {base} on {metric}: identical runs (every replicate gives "
+                "the same difference, so no test applies and no p-value is given)"
+            )
     parts += needs_text(compared, how)
     if not parts:
         parts.append("nothing is decided")
@@ -92,6 +94,7 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
     for metric in sorted({r.metric for r in compared if r.verdict == "undecided"}):
         undecided = [r for r in compared if r.metric == metric and r.verdict == "undecided"]
         rope = how.rope_for(metric)
+        test = "paired t-test" if how.test == "t" else "Wilcoxon signed-rank test"
         needed = [
             seeds.replicates_needed(r.diff_sd, rope, family[metric], how.alpha, test=how.test)
             for r in undecided
@@ -100,7 +103,7 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
         if (typical := seeds.typical(needed)) is not None:
             text += (
                 f" — {typical} replicates would resolve a difference of one ROPE (±{rope:g}) at the observed "
-                f"paired variance with the {'t' if how.test == 't' else 'Wilcoxon signed-rank'} test"
+                f"paired variance with the {test}"
             )
         out.append(text)
     return out

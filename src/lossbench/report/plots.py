@@ -1,45 +1,29 @@
-"""Matplotlib PNG figures for the report (Agg backend: no display needed)."""
+"""The report's figures per setting: validation curves, test metrics with their intervals (the best group
+highlighted), reliability diagrams and per-class recall; :mod:`lossbench.report.task_plots` adds the
+multi-label and distributional ones."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lossbench.report.collect import ReportRun  # noqa: E402
-from lossbench.report.stats import Row  # noqa: E402
+from lossbench.report import task_plots
+from lossbench.report.collect import ReportRun
+from lossbench.report.figure_base import (
+    bars_by_item,
+    by_variant,
+    legend_outside,
+    load_arrays,
+    mark_cut_axis,
+    plt,
+    save_figure,
+    slug,
+)
+from lossbench.report.stats import Row, setting_label, stands_out
 
 N_BINS = 15
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of ``text``, cut to 80 characters plus a digest when longer."""
-    import hashlib
-
-    slug = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
-    return slug if len(slug) <= 80 else f"{slug[:80]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
-
-
-def save_figure(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def by_variant(runs: list[ReportRun], group: str) -> dict[str, list[ReportRun]]:
-    out: dict[str, list[ReportRun]] = defaultdict(list)
-    for r in runs:
-        if r.ok and r.group == group:
-            out[r.variant].append(r)
-    return dict(sorted(out.items()))
 
 
 def _panels(n: int):
@@ -76,13 +60,15 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    legend_outside(axes.flat[min(len(keys), axes.shape[1]) - 1])
     fig.suptitle(f"validation curves ({group}): mean over seeds, band ±1 std")
     return save_figure(fig, out_dir / f"curves_{slug(group)}.png")
 
 
 def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
-    """One panel per metric: mean per variant with its 95% CI; the best variant's bar is outlined."""
+    """One panel per metric: mean per variant with its 95% t-interval. Only the best group (the top variant
+    and those indistinguishable from it) is green, and only when it leaves some variant out; an axis that
+    does not start at 0 is marked as cut."""
     rows = [r for r in rows if r.group == group]
     metrics = sorted({r.metric for r in rows})
     if not metrics:
@@ -90,28 +76,28 @@ def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes.flat, metrics, strict=False):
         cell = [r for r in rows if r.metric == metric]
+        best = stands_out(cell)
         x = np.arange(len(cell))
         err = np.array([[r.mean - r.ci_low, r.ci_high - r.mean] for r in cell]).T
         err = np.nan_to_num(err, nan=0.0)
-        colors = ["tab:green" if r.best else "tab:blue" for r in cell]
+        colors = ["tab:green" if r.variant in best else "tab:gray" for r in cell]
         ax.bar(x, [r.mean for r in cell], yerr=err, capsize=4, color=colors, alpha=0.8)
         ax.set_xticks(x, [r.variant for r in cell], rotation=30, ha="right", fontsize=8)
         arrow = "↑" if cell[0].higher_is_better else "↓"
-        ax.set_title(f"{metric} {arrow}")
+        ax.set_title(f"{metric} {arrow}" + ("" if best else "\nno variant stands out"), fontsize=9)
         lo = min(r.ci_low if not math.isnan(r.ci_low) else r.mean for r in cell)
         hi = max(r.ci_high if not math.isnan(r.ci_high) else r.mean for r in cell)
         pad = (hi - lo) * 0.3 or abs(hi) * 0.05 or 0.01
         ax.set_ylim(lo - pad, hi + pad)
+        mark_cut_axis(ax)
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    fig.suptitle(f"test metrics ({group}): mean and 95% CI over seeds; best in green")
+    fig.suptitle(
+        f"test metrics ({group}): mean and 95% t-interval over seeds; green = the best group "
+        "(the top and every variant not significantly worse)"
+    )
     return save_figure(fig, out_dir / f"bars_{slug(group)}.png")
-
-
-def load_arrays(path: str) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
 
 
 def reliability(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
@@ -148,7 +134,7 @@ def reliability(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
         ax.set_ylim(0, 1)
     for ax in list(axes.flat)[len(pooled) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="upper left")
+    legend_outside(axes.flat[min(len(pooled), cols) - 1])
     return save_figure(fig, out_dir / f"reliability_{slug(group)}.png")
 
 
@@ -183,36 +169,10 @@ def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path |
     )
 
 
-def bars_by_item(
-    table: dict[str, np.ndarray],
-    support: np.ndarray,
-    order: Sequence[int],
-    labels: tuple[str, str, str],
-    path: Path,
-) -> Path:
-    """One group of bars per item (class or label) in ``order``, a bar per variant of ``table``
-    (``{variant: value per item}``), each item's tick showing its ``support``; ``labels`` are the x label,
-    the y label (values in [0, 1]) and the title."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2), 3.6))
-    width = 0.8 / len(table)
-    for i, (variant, values) in enumerate(table.items()):
-        ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, values[order], width, label=variant)
-    ax.set_xticks(np.arange(len(order)), [f"{c}\n(n={support[c]})" for c in order], fontsize=7)
-    xlabel, ylabel, title = labels
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, ncol=min(4, len(table)))
-    ax.set_title(title)
-    return save_figure(fig, path)
-
-
 def make_all(runs: list[ReportRun], rows: list[Row], out_dir: Path) -> dict[str, list[Path]]:
-    """Every plot for every group: ``{group: [png, ...]}``."""
-    from lossbench.report import task_plots
-
+    """Every plot for every setting (by :func:`setting_label`): ``{group: [png, ...]}``."""
     out: dict[str, list[Path]] = {}
-    for group in sorted({r.group for r in runs if r.ok}):
+    for group in sorted({setting_label(r.group) for r in runs if r.ok}):
         paths = [
             curves(runs, group, out_dir),
             bars(rows, group, out_dir),

@@ -9,6 +9,7 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
+from lossbench.report import markdown
 from lossbench.report.collect import ReportRun
 from lossbench.report.stats import Row, stands_out
 
@@ -210,13 +211,13 @@ def write_html(
         "<h1>lossbench comparison report</h1>",
         f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
         f"{len(runs) - ok} failed or missing.</p>",
-        *(f"<p>{esc(line.replace('**', ''))}</p>" for line in lead or [] if line),
+        *markdown.blocks(lead or []),
     ]
     if verdict:
         parts.append('<h2>Verdict</h2><ul class="verdict">')
-        parts += [f"<li>{esc(v)}</li>" for v in verdict[:-1]]
-        parts.append(f"</ul><p>{esc(verdict[-1])}</p>")
-    parts.append(f"<p>{esc(LEGEND.replace('**bold**', 'bold'))}</p>")
+        parts += [f"<li>{markdown.inline(v)}</li>" for v in verdict[:-1]]
+        parts.append(f"</ul><p>{markdown.inline(verdict[-1])}</p>")
+    parts.append(f"<p>{markdown.inline(LEGEND)}</p>")
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
         parts.append(f"<h2>{esc(group)} <small>(baseline: {esc(base)})</small></h2>")

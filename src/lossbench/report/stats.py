@@ -86,6 +86,13 @@ def paired(a: dict[Any, float], b: dict[Any, float]) -> np.ndarray:
     return np.array([a[s] - b[s] for s in common], dtype=float)
 
 
+def setting_label(group: str) -> str:
+    """A setting's name without a ``data=<name>`` condition that repeats its first word (the data set):
+    ``"wine data=wine lr=0.1"`` reads ``"wine lr=0.1"``."""
+    first, *rest = group.split(" ")
+    return " ".join([first, *(word for word in rest if word != f"data={first}")])
+
+
 def stands_out(rows: list[Row]) -> set[str]:
     """The variants of one setting and metric worth highlighting: the best group (the top and those
     indistinguishable from it) when it leaves some variant out; none when every variant is in it."""
@@ -180,8 +187,9 @@ def summarize(
         for metric, value in r.metrics.items():
             if is_descriptive(metric):  # coverage and width: in the calibration figure, not ranked
                 continue
-            by_cell[(r.group, metric)][r.variant][r.replicate] = value
-            modes[(r.group, metric)] = r.monitor.get("mode")
+            group = setting_label(r.group)
+            by_cell[(group, metric)][r.variant][r.replicate] = value
+            modes[(group, metric)] = r.monitor.get("mode")
     rows: list[Row] = []
     for group in sorted({g for g, _ in by_cell}):
         variants = sorted({v for (g, _), cells in by_cell.items() if g == group for v in cells})

@@ -8,7 +8,15 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from lossbench.report.collect import ReportRun
-from lossbench.report.plots import bars_by_item, by_variant, load_arrays, plt, save_figure, slug
+from lossbench.report.figure_base import (
+    bars_by_item,
+    by_variant,
+    legend_outside,
+    load_arrays,
+    plt,
+    save_figure,
+    slug,
+)
 
 #: the test metrics ``coverage_<p>`` a distributional loss logs, as nominal levels
 COVERAGE_PREFIX = "test/coverage_"
@@ -78,7 +86,7 @@ def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
             curves[variant] = (levels, np.array([np.mean(per_level[q]) for q in levels]), len(rs))
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
     for variant, (levels, observed, n) in curves.items():
         ax.plot(levels, observed, "o-", label=f"{variant} ({n} seeds)")
@@ -87,6 +95,6 @@ def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.set_xlabel("nominal coverage of the central interval")
     ax.set_ylabel("observed test coverage")
-    ax.legend(fontsize=7, loc="upper left")
+    legend_outside(ax)
     ax.set_title(f"calibration ({group})", fontsize=9)
     return save_figure(fig, out_dir / f"calibration_{slug(group)}.png")

@@ -22,7 +22,7 @@ def write_report(
     lead: list[str] | None = None,
 ) -> tuple[list[stats.Row], dict[str, list[Path]]]:
     """The report of ``runs`` into ``out``; ``extra_*`` are sections placed after the across-settings one,
-    ``lead`` (Markdown lines; plain text in the HTML) comes first, before the verdict."""
+    ``lead`` (Markdown lines, rendered as HTML in the page) comes first, before the verdict."""
     out.mkdir(parents=True, exist_ok=True)
     rows = stats.summarize(runs, baseline=baseline, how=how)
     figures = plots.make_all(runs, rows, out) if with_plots else {}

@@ -1,0 +1,221 @@
+"""What the report's numbers mean: no claim from degenerate replicates, intervals and P(improvement) as
+labelled, replicates needed per metric and test, budget crossings, the across-settings test, and figures
+and HTML that show what they say."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy import stats
+
+from lossbench.report import across, budget, figure_base, markdown, render, seeds
+from lossbench.report import verdict as vd
+from lossbench.report.collect import ReportRun
+from lossbench.report.headline import setting_summary
+from lossbench.report.improvement import paired_win_share, prob_improvement
+from lossbench.report.intervals import estimates, t_interval, trimmed_mean_interval
+from lossbench.report.stats import Row, setting_label, stands_out, summarize
+
+STEP = 1 / 360  # one test example of 360
+
+
+def runs_of(scores: dict[str, list[float]], group: str = "toy") -> list[ReportRun]:
+    runs = []
+    for loss, values in scores.items():
+        for seed, value in enumerate(values):
+            r = ReportRun(f"{loss}/{seed}", "ok", loss=loss, data="toy", seed=seed, data_seed=0)
+            r.metrics, r.group, r.variant = {"test/acc": value}, group, loss
+            runs.append(r)
+    return runs
+
+
+def row_of(rows: list[Row], variant: str) -> Row:
+    return next(r for r in rows if r.variant == variant)
+
+
+# --- degenerate replicates ------------------------------------------------------------------------------
+def test_two_seeds_with_identical_differences_give_no_p_value_and_no_claim(tmp_path):
+    runs = runs_of({"ce": [0.90, 0.91], "focal": [0.90 - STEP, 0.91 - STEP], "poly1": [0.90, 0.91]})
+    rows = summarize(runs, baseline="ce")
+    for variant in ("focal", "poly1"):
+        row = row_of(rows, variant)
+        assert row.verdict == vd.TOO_FEW and math.isnan(row.p_value) and math.isnan(row.p_holm)
+    text = setting_summary("toy", rows, vd.Settings())
+    assert "beats" not in text and "worse than" not in text and "equivalent" not in text
+    render.write_markdown(rows, runs, {}, tmp_path / "r.md", "src", [text, "method"])
+    table = (tmp_path / "r.md").read_text().split("## toy", 1)[1]
+    for word in ("| better |", "| worse |", "| equivalent |", "<1e-4"):
+        assert word not in table
+
+
+def test_constant_differences_from_three_replicates_are_identical_runs():
+    base = [0.90, 0.91, 0.92, 0.93, 0.94]
+    rows = summarize(runs_of({"ce": base, "focal": [x + STEP for x in base]}), baseline="ce")
+    focal = row_of(rows, "focal")
+    assert focal.verdict == vd.IDENTICAL and math.isnan(focal.p_value)
+    assert math.isnan(focal.diff_low) and focal.diff_vs_baseline == pytest.approx(STEP)
+
+
+def test_three_varying_pairs_are_the_floor_for_a_p_value():
+    gains = [np.array([0.01, 0.02]), np.array([0.01, 0.02, 0.015])]
+    verdict, p, _, _ = vd.family_verdicts(gains)
+    assert verdict[0] == vd.TOO_FEW and math.isnan(p[0]) and not math.isnan(p[1])
+    assert vd.MIN_REPLICATES == 3 and "3" in (vd.__doc__ or "")
+
+
+# --- intervals and P(improvement) -----------------------------------------------------------------------
+def test_intervals_are_t_and_trimmed_mean_intervals():
+    x = np.array([0.91, 0.93, 0.90, 0.95, 0.92])
+    lo, hi = t_interval(x[None])
+    expected = stats.t.interval(0.95, 4, loc=x.mean(), scale=stats.sem(x))
+    assert (lo[0], hi[0]) == pytest.approx(expected)
+    iqm, iqm_lo, iqm_hi = trimmed_mean_interval(x)
+    assert iqm == pytest.approx(stats.trim_mean(x, 0.25)) and iqm_lo < iqm < iqm_hi
+    three = trimmed_mean_interval(x[:3])
+    assert three[1:] == pytest.approx(tuple(v[0] for v in t_interval(x[None, :3]))), "n = 3: the t-interval"
+    flat = estimates([0.9, 0.9, 0.9])
+    assert math.isnan(flat["ci_low"]) and math.isnan(flat["iqm_low"]), "no spread: no interval"
+
+
+def test_probability_of_improvement_compares_every_run_with_every_run():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0.5, 1, 5), rng.normal(0, 1, 5)
+    p, lo, hi = prob_improvement(x, y)
+    u = stats.mannwhitneyu(x, y, alternative="greater").statistic
+    assert p == pytest.approx(u / 25) and 0 < lo < p < hi < 1
+    q, q_lo, q_hi = prob_improvement(y, x)
+    assert q == pytest.approx(1 - p) and (q_lo, q_hi) == pytest.approx((1 - hi, 1 - lo))
+    all_win, lo, hi = prob_improvement(x + 100, y)
+    assert all_win == 1.0 and hi == 1.0 and 0.5 < lo < 0.8, "every run winning: not a degenerate [1, 1]"
+    assert paired_win_share(np.array([0.1, -0.1, 0.0])) == pytest.approx(0.5)
+
+
+# --- replicates needed ----------------------------------------------------------------------------------
+def test_replicates_needed_follow_the_test_and_count_the_ones_beyond_the_cap():
+    assert seeds.min_pairs("wilcoxon", comparisons=4) == 8 and seeds.min_pairs("t", 4) == 3
+    assert seeds.replicates_needed(0.001, 0.005, 4, test="wilcoxon") == 8
+    t_needs = seeds.replicates_needed(0.01, 0.005, 1)
+    assert seeds.replicates_needed(0.01, 0.005, 1, test="wilcoxon") == math.ceil(t_needs * math.pi / 3)
+    assert seeds.replicates_needed(1.0, 0.005) == math.inf and seeds.replicates_needed(0.0, 0.005) is None
+    assert seeds.typical([10, math.inf, math.inf]) == "more than 1000 (2 of 3 need more than 1000)"
+    assert seeds.typical([10, 20, math.inf]) == "about 20 (1 of 3 need more than 1000)"
+
+
+def test_undecided_comparisons_are_summarised_per_metric():
+    def row(variant: str, metric: str, sd: float) -> Row:
+        return Row(
+            "g",
+            variant,
+            metric,
+            True,
+            5,
+            0.9,
+            0.01,
+            0.8,
+            1.0,
+            baseline="ce",
+            verdict="undecided",
+            diff_sd=sd,
+            n_pairs=5,
+        )
+
+    rows = [row("focal", "test/acc", 0.01), row("focal", "test/nll", 0.5), row("poly1", "test/acc", 0.01)]
+    text = setting_summary("g", rows, vd.Settings())
+    assert "2 comparisons undecided on test/acc — about" in text
+    assert "1 comparison undecided on test/nll — more than 1000" in text
+
+
+# --- budget curves and the across-settings test ---------------------------------------------------------
+def test_budget_text_names_every_crossing():
+    a = np.array([0.60, 0.62, 0.65, 0.66, 0.67, 0.68, 0.69])
+    b = np.array([0.61, 0.63, 0.64, 0.65, 0.66, 0.70, 0.71])
+    assert budget.crossings({"a": a, "b": b}, True) == [(3, "a", "b"), (6, "b", "a")]
+    text = budget.ranking_text({"a": a, "b": b}, True)
+    assert "cross at 3 and 6 trials" in text and "3–5 trials: a > b" in text
+    assert budget.ranking_changes({"a": a, "b": b}, True) is None, "1 trial and the full budget agree"
+    steady = budget.ranking_text({"a": a, "b": a - 0.1}, True)
+    assert "same at every budget from 1 to 7 trials" in steady and "cross" not in steady
+
+
+def test_across_settings_decision_and_note_use_the_friedman_chi2_test():
+    means = [[0.41, 0.73, 0.71, 0.93], [0.11, 0.73, 0.93, 0.97], [0.01, 0.86, 0.98, 0.96]]
+    rows = [
+        Row(f"s{i}", f"v{j}", "test/acc", True, 5, m, 0.01, m, m)
+        for i, line in enumerate(means)
+        for j, m in enumerate(line)
+    ]
+    (m,) = across.metric_ranks(rows)
+    assert m.friedman.p_value > 0.05 > m.friedman.iman_davenport_p  # the two tests disagree here
+    assert not m.friedman.rejects(0.05)
+    assert "does not reject" in across.markdown([m])[4]
+    assert all(line[-1] == "indistinguishable" for line in across._table(m)[1])
+
+
+# --- figures and HTML -----------------------------------------------------------------------------------
+def test_only_a_best_group_that_leaves_someone_out_is_highlighted():
+    def row(variant: str, best: bool) -> Row:
+        return Row("g", variant, "test/acc", True, 5, 0.9, 0.01, 0.8, 1.0, best=best)
+
+    assert stands_out([row("a", True), row("b", True)]) == set()
+    assert stands_out([row("a", True), row("b", False)]) == {"a"}
+
+
+def test_legends_sit_outside_the_axes_and_cut_axes_are_marked():
+    fig, ax = plt.subplots()
+    ax.bar([0, 1, 2], [0.9, 0.95, 0.97], label="x")
+    figure_base.legend_outside(ax)
+    ax.set_ylim(0.85, 1.0)
+    figure_base.mark_cut_axis(ax)
+    fig.canvas.draw()
+    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= frame.x1, "the legend covers no data"
+    assert any("axis cut: starts at 0.85" in t.get_text() for t in ax.texts)
+    ax.set_ylim(0, 1.0)
+    texts = len(ax.texts)
+    figure_base.mark_cut_axis(ax)
+    assert len(ax.texts) == texts, "an axis from 0 is not marked"
+    plt.close(fig)
+
+
+def test_markdown_renders_as_html():
+    assert markdown.inline("use `focal` **now**, *maybe* <b>") == (
+        "use <code>focal</code> <strong>now</strong>, <em>maybe</em> &lt;b&gt;"
+    )
+    html = markdown.blocks(["**Recommendation**: use `ce`", "", "- one `a`", "- two"])
+    assert html == [
+        "<p><strong>Recommendation</strong>: use <code>ce</code></p>",
+        "<ul><li>one <code>a</code></li><li>two</li></ul>",
+    ]
+
+
+def test_html_page_renders_the_lead_and_legend_markdown(tmp_path):
+    runs = runs_of({"ce": [0.90, 0.91, 0.92], "focal": [0.91, 0.93, 0.92]})
+    rows = summarize(runs, baseline="ce")
+    lead = ["**Recommendation** (test/acc): use `ce`", "", "- shortlisted `focal`: a reason"]
+    page = render.write_html(rows, runs, {}, tmp_path / "r.html", "src", ["entry", "method"], [], lead)
+    text = page.read_text()
+    assert "<strong>Recommendation</strong>" in text and "<li>shortlisted <code>focal</code>" in text
+    assert "`" not in text and "**" not in text and "<p>- " not in text
+
+
+def test_setting_labels_do_not_repeat_the_data_set():
+    assert setting_label("wine data=wine") == "wine"
+    assert setting_label("wine data=wine lr=0.1") == "wine lr=0.1"
+    assert setting_label("digits data.imbalance_factor=10") == "digits data.imbalance_factor=10"
+    rows = summarize(runs_of({"ce": [0.9, 0.91, 0.92]}, group="wine data=wine"), baseline="ce")
+    assert {r.group for r in rows} == {"wine"}
+
+
+def test_the_figure_modules_do_not_import_each_other_back():
+    source = Path(figure_base.__file__).with_name("task_plots.py").read_text()
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "lossbench.report.plots" not in imported and "lossbench.report.figure_base" in imported
