@@ -102,8 +102,9 @@ def test_replicates_needed_follow_the_test_and_count_the_ones_beyond_the_cap():
     t_needs = seeds.replicates_needed(0.01, 0.005, 1)
     assert seeds.replicates_needed(0.01, 0.005, 1, test="wilcoxon") == math.ceil(t_needs * math.pi / 3)
     assert seeds.replicates_needed(1.0, 0.005) == math.inf and seeds.replicates_needed(0.0, 0.005) is None
-    assert seeds.typical([10, math.inf, math.inf]) == "more than 1000 (2 of 3 need more than 1000)"
-    assert seeds.typical([10, 20, math.inf]) == "about 20 (1 of 3 need more than 1000)"
+    assert seeds.typical([10, math.inf, math.inf]) == "> 1000 replicates (2 of 3 comparisons need > 1000)"
+    assert seeds.typical([10, 20, math.inf]) == "about 20 replicates (1 of 3 comparisons need > 1000)"
+    assert seeds.typical([None]) is None
 
 
 def test_undecided_comparisons_are_summarised_per_metric():
@@ -127,7 +128,22 @@ def test_undecided_comparisons_are_summarised_per_metric():
     rows = [row("focal", "test/acc", 0.01), row("focal", "test/nll", 0.5), row("poly1", "test/acc", 0.01)]
     text = setting_summary("g", rows, vd.Settings())
     assert "2 comparisons undecided on test/acc — about" in text
-    assert "1 comparison undecided on test/nll — more than 1000" in text
+    assert "1 comparison undecided on test/nll — > 1000 replicates" in text
+
+
+def test_the_recommendation_makes_no_claim_from_degenerate_comparisons():
+    from lossbench.advise import recommend as rc
+
+    base = [0.90, 0.91, 0.92, 0.93, 0.94]
+    scores = {"ce": base, "poly1": list(base), "focal": [x + 0.01 for x in base[:2]] + base[2:]}
+    rows = summarize(runs_of(scores), baseline="ce")
+    rows += summarize(runs_of({"ce": base[:2], "ldam": base[:2]}, group="two"), baseline="ce")
+    verdicts = {v.loss: v for v in rc.loss_verdicts(rows, "test/acc", vd.Settings())}
+    assert verdicts["poly1"].verdict == vd.IDENTICAL and verdicts["focal"].verdict == "undecided"
+    text = rc.sentence(list(verdicts.values()), rc.choose(list(verdicts.values()), True), "test/acc")
+    assert "poly1 gave identical runs" in text and "equivalent" not in text and text.startswith("Use ce")
+    two = rc.loss_verdicts([r for r in rows if r.group == "two"], "test/acc", vd.Settings())
+    assert [v.verdict for v in two] == ["baseline", vd.TOO_FEW]
 
 
 # --- budget curves and the across-settings test ---------------------------------------------------------

@@ -98,7 +98,7 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str) -> s
                 f"{v.loss} is {v.verdict} — about {v.more_replicates} more replicates would settle it"
             )
         elif vd.is_undecided(v.verdict) and v.beyond_cap:
-            rest.append(f"{v.loss} is {v.verdict} — over {seeds.MAX_REPLICATES} replicates would settle it")
+            rest.append(f"{v.loss} is {v.verdict} — > {seeds.MAX_REPLICATES} replicates would settle it")
         elif vd.is_undecided(v.verdict):
             rest.append(f"{v.loss} is {v.verdict}")
         elif v.verdict == vd.IDENTICAL:

@@ -102,8 +102,8 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
         text = f"{len(undecided)} comparison{'s' if len(undecided) > 1 else ''} undecided on {metric}"
         if (typical := seeds.typical(needed)) is not None:
             text += (
-                f" — {typical} replicates would resolve a difference of one ROPE (±{rope:g}) at the observed "
-                f"paired variance with the {test}"
+                f" — {typical} would resolve a difference of one ROPE (±{rope:g}) at the observed paired "
+                f"variance with the {test}"
             )
         out.append(text)
     return out

@@ -63,15 +63,15 @@ def replicates_needed(
 
 
 def typical(needed: list[float | None]) -> str | None:
-    """The median need of several comparisons in words (``"about 12"``, ``"more than 1000"``), the ones
-    beyond the cap counted as larger than every other; None when no need is defined."""
+    """The median need of several comparisons in words (``"about 12"``, ``"> 1000"``), the ones beyond the
+    cap counted as larger than every other, then how many those are; None when no need is defined."""
     known = sorted(x for x in needed if x is not None)
     if not known:
         return None
     mid = len(known) // 2
     median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
-    beyond = sum(math.isinf(x) for x in known)
-    text = f"more than {MAX_REPLICATES}" if math.isinf(median) else f"about {math.ceil(median)}"
-    if beyond:
-        text += f" ({beyond} of {len(known)} need more than {MAX_REPLICATES})"
+    text = f"> {MAX_REPLICATES}" if math.isinf(median) else f"about {math.ceil(median)}"
+    text += " replicates"
+    if beyond := sum(math.isinf(x) for x in known):
+        text += f" ({beyond} of {len(known)} comparisons need > {MAX_REPLICATES})"
     return text
