@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from lossbench.config import as_run, compose_run
-from lossbench.errors import ConfigError, LossbenchError, exit_status, one_line
+from lossbench.errors import EXIT_USAGE, ConfigError, LossbenchError, exit_status, one_line
 from lossbench.resume import plain_overrides
 from lossbench.run_dir import RunDir
 from lossbench.threads import choose_wait_policy
@@ -63,7 +63,7 @@ def main() -> None:
     given = [a for a in args if a.startswith("ckpt_path=")]
     if not given or any(a in ("--help", "-h") for a in args):
         print(__doc__.split("\n\n")[0] + "\n" + USAGE)
-        raise SystemExit(0 if given or "--help" in args or "-h" in args else 2)
+        raise SystemExit(0 if given or "--help" in args or "-h" in args else EXIT_USAGE)
     checkpoint = Path(given[-1].split("=", 1)[1])
     choose_wait_policy()  # before torch loads, as train.py does
     try:

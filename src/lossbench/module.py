@@ -18,6 +18,7 @@ from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
+from lossbench.predictions import save_predictions
 from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
@@ -74,6 +75,9 @@ class LossBenchModule(L.LightningModule):
             check_range("nonfinite_check.every_n_steps", nonfinite_every_n_steps, 1)
         self.nonfinite_every_n_steps = nonfinite_every_n_steps
         self.guard: NonFiniteGuard | None = None  # built at fit start, when the device is known
+        #: where the test epoch's predictions are written (:mod:`lossbench.predictions`); None: not kept
+        self.predictions_path: Path | None = None
+        self.test_batches: list[tuple[Tensor, Tensor]] = []
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.distributional = type(loss).predictive is not BenchLoss.predictive
@@ -200,6 +204,8 @@ class LossBenchModule(L.LightningModule):
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
         x, y = batch
         outputs = self.model(x)
+        if stage == "test" and self.predictions_path is not None:
+            self.test_batches.append((outputs.detach().float(), y.detach()))
         self.stage_loss[stage].update(self.loss(outputs, y).detach(), weight=len(y))
         if self.classification:
             self.label_metrics[stage].update(self.loss.predictions(outputs), y)
@@ -238,8 +244,14 @@ class LossBenchModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
 
+    def on_test_epoch_start(self) -> None:
+        self.test_batches = []
+
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+        if self.predictions_path is not None and self.test_batches:
+            save_predictions(self, self.test_batches, self.predictions_path)
+        self.test_batches = []
 
     # --- exact resume: the random state (dropout, augmentation) continues where it stopped -----------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

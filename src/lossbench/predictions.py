@@ -1,14 +1,18 @@
 """Test-set predictions of the tested checkpoint, saved for reports (reliability diagrams, per-class recall).
 
-``<run dir>/predictions.npz`` holds ``targets`` and, for classification, ``probs`` ``[N, C]`` (the loss's own
+:class:`~lossbench.module.LossBenchModule` keeps each test batch's outputs in ``test_step`` when it is
+given a ``predictions_path``, and at the end of the test epoch :func:`save_predictions` writes them:
+``predictions.npz`` holds ``targets`` and, for classification, ``probs`` ``[N, C]`` (the loss's own
 probabilities, the ones the metrics use) and ``preds`` ``[N]``; for multi-label, ``probs`` ``[N, L]`` (each
-label's probability) and ``preds`` ``[N, L]`` (0/1); for regression, the model's ``outputs`` ``[N, K·T]`` and
-the point predictions ``point`` ``[N, T]``.
+label's probability) and ``preds`` ``[N, L]`` (0/1); for regression, the model's ``outputs`` ``[N, K·T]``
+and the point predictions ``point`` ``[N, T]`` (:meth:`lossbench.task.TaskSpec.prediction_arrays`).
+
+Under DDP each process holds its shard of the test split (samples ``rank::world_size`` in order, as the
+in-memory loaders shard evaluation); the shards are gathered and put back in the split's order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,64 +20,32 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossbench.task import Task
-
-FILENAME = "predictions.npz"
+from lossbench.task import spec
 
 
-def _test_batches(dm: Any, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
-    """The whole test split as ``(x, y)`` batches on ``device``, inputs ready for the model.
-
-    In-memory modules are sliced directly (with their batch-wise eval transform); any other data module
-    goes through its ``test_dataloader()`` and its batch hooks, as Lightning would run them.
-    """
-    splits = getattr(dm, "splits", None)
-    if isinstance(splits, dict) and "test" in splits:
-        x, y = splits["test"]
-        step = int(getattr(dm, "eval_batch_size", 1024))
-        transform = getattr(dm, "eval_transform", None)  # e.g. uint8 images -> normalised floats
-        for i in range(0, len(x), step):
-            xb = x[i : i + step].to(device)
-            yield (xb if transform is None else transform(xb, 0)), y[i : i + step]
-        return
-    for batch in dm.test_dataloader():
-        batch = dm.on_before_batch_transfer(batch, 0)
-        batch = dm.transfer_batch_to_device(batch, device, 0)
-        batch = dm.on_after_batch_transfer(batch, 0)
-        yield batch[0], batch[1]
+def gather_shards(module: Any, values: Tensor) -> Tensor:
+    """The ``rank::world_size`` shards of all processes, interleaved back into one tensor in order."""
+    sizes = module.all_gather(torch.tensor(len(values), device=values.device)).reshape(-1)
+    longest = int(sizes.max())
+    padded = values.new_zeros((longest, *values.shape[1:]))
+    padded[: len(values)] = values
+    shards = module.all_gather(padded)  # [world, longest, ...]
+    world = shards.shape[0]
+    kept = (torch.arange(longest, device=sizes.device)[:, None] < sizes[None, :]).reshape(-1)
+    return shards.transpose(0, 1).reshape(world * longest, *values.shape[1:])[kept.to(shards.device)]
 
 
-@torch.no_grad()
-def save_test_predictions(module, dm, path: Path, ckpt_path: str | None = None) -> Path:
-    """Run ``module`` over ``dm``'s test split and save its outputs to ``path``.
-
-    With ``ckpt_path`` the checkpoint's weights are loaded first (the tested ones: after ``ddp_spawn`` the
-    main process's module holds the end-of-fit weights, not the tested checkpoint's).
-    """
-    if ckpt_path:
-        state = torch.load(ckpt_path, map_location=module.device, weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    was_training = module.training
-    module.eval()
-    try:
-        outputs, targets = [], []
-        for x, y in _test_batches(dm, module.device):
-            outputs.append(module(x).float())
-            targets.append(y.cpu())
-        out = torch.cat(outputs)
-        arrays = {"targets": torch.cat(targets).numpy()}
-        loss, task = module.loss, Task(dm.task)
-        if task is Task.CLASSIFICATION:
-            arrays["probs"] = loss.probabilities(out).cpu().numpy().astype(np.float32)
-            arrays["preds"] = loss.predictions(out).cpu().numpy()
-        elif task is Task.MULTILABEL:
-            arrays["probs"] = loss.label_probabilities(out).cpu().numpy().astype(np.float32)
-            arrays["preds"] = loss.label_predictions(out).cpu().numpy().astype(np.int8)
-        else:
-            arrays["outputs"] = out.cpu().numpy()
-            arrays["point"] = loss.point_predictions(out).float().cpu().numpy()
-    finally:
-        module.train(was_training)
+def save_predictions(module: Any, batches: list[tuple[Tensor, Tensor]], path: Path) -> Path | None:
+    """Write the kept test ``(outputs, targets)`` batches to ``path`` (on the global rank 0 process)."""
+    outputs = torch.cat([o for o, _ in batches])
+    targets = torch.cat([t for _, t in batches])
+    if module.trainer.world_size > 1:
+        outputs, targets = gather_shards(module, outputs), gather_shards(module, targets)
+    if not module.trainer.is_global_zero:
+        return None
+    arrays = {"targets": targets.cpu().numpy()}
+    for name, value in spec(module.task).prediction_arrays(module.loss, outputs).items():
+        arrays[name] = value.cpu().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return path

@@ -30,7 +30,6 @@ from lossbench.interrupt import interrupted_message, stopped_by_signal
 from lossbench.loggers import finish_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
 from lossbench.perf import Stopwatch
-from lossbench.predictions import save_test_predictions
 from lossbench.record import OK, RunRecord, write_record
 from lossbench.resume import Resumption, checkpoint_epoch, run_overrides
 from lossbench.run_dir import RunDir
@@ -67,7 +66,10 @@ def run(
     run_dir, overrides = RunDir(cfg.paths.output_dir), run_overrides() if overrides is None else overrides
     resumption = Resumption.prepare(cfg, run_dir, overrides, sweep_job=in_multirun(), fit=fit)
     if resumption.finished is not None:
-        log.info("%s had finished: its record is kept as it is", run_dir.path)
+        log.info(
+            "%s had finished: its record is kept as it is (run without resume=true to train again)",
+            run_dir.path,
+        )
         return resumption.finished
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with watch("data"):
@@ -87,6 +89,7 @@ def run(
         testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}
         if testing:
+            module.predictions_path = predictions_path(trainer, dm, run_dir)
             with watch("test"), stopped_by(trainer, run_dir):
                 test = test_metrics(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
@@ -95,7 +98,7 @@ def run(
         else:
             record.evaluated_checkpoint = str(Path(tested).resolve())
         if trainer.is_global_zero:
-            write_run_files(record, run_dir, trainer, module, dm, tested if testing else None)
+            write_run_files(record, run_dir)
         log_wandb_summary(record.to_dict())  # best val + test metrics in the W&B run summary
         return record.to_dict()
     finally:
@@ -128,7 +131,7 @@ def record_fields(
         "seed": cfg.seed,
         "data_seed": cfg.data_seed,
         "overrides": overrides,
-        "data_info": describe_data(dm),
+        "data_info": {"task": str(dm.task), **describe_data(dm)},  # the task, whatever describe() gives
         "config": {k: v for k, v in resolved.items() if k != "hydra"},
     }
 
@@ -171,19 +174,18 @@ def fit_fields(
     return record
 
 
-def write_run_files(
-    record: RunRecord, run_dir: RunDir, trainer: Any, module: Any, dm: Any, tested: str | None
-) -> None:
-    """``metrics.json``; ``labels.json`` (class index -> the data's own label) where classes are named;
-    ``predictions.npz`` of the ``tested`` checkpoint, if the test split was read."""
+def predictions_path(trainer: Any, dm: Any, run_dir: RunDir) -> Path | None:
+    """Where the test epoch writes ``predictions.npz``: the run dir, unless a streamed test split is
+    sharded over DDP processes in an order that cannot be put back together."""
+    if trainer.world_size == 1 or isinstance(dm, InMemoryDataModule):
+        return run_dir.predictions
+    log.info("no %s under DDP for a streamed data set: test it on one process", run_dir.predictions.name)
+    return None
+
+
+def write_run_files(record: RunRecord, run_dir: RunDir) -> None:
+    """``metrics.json``, and ``labels.json`` (class index -> the data's own label) where classes are named."""
     write_record(record, run_dir.path)
     if (record.data_info or {}).get("labels") is not None:
         labels = dict(enumerate(record.data_info["labels"]))
         run_dir.labels.write_text(json.dumps(labels, indent=2))
-    if tested is None:
-        return
-    if trainer.world_size == 1 or isinstance(dm, InMemoryDataModule):
-        # one process: trainer.test left the tested weights in the module; several: load them again
-        save_test_predictions(module, dm, run_dir.predictions, tested if trainer.world_size > 1 else None)
-    else:  # a streamed test split is sharded over the processes
-        log.info("no %s under DDP for a streamed data set: test it on one process", run_dir.predictions.name)

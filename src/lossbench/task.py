@@ -153,6 +153,19 @@ class TaskSpec:
                     return proper
         return self.monitor
 
+    def prediction_arrays(self, loss: Any, outputs: Any) -> dict[str, Any]:
+        """What ``predictions.npz`` keeps of a batch of model ``outputs`` (tensors): ``probs`` (float32)
+        and ``preds`` for classification and multi-label, ``outputs`` and the ``point`` predictions for
+        regression — each from the loss, as the metrics see them."""
+        import torch
+
+        if self.task is Task.CLASSIFICATION:
+            return {"probs": loss.probabilities(outputs).float(), "preds": loss.predictions(outputs)}
+        if self.task is Task.MULTILABEL:
+            preds = loss.label_predictions(outputs).to(torch.int8)
+            return {"probs": loss.label_probabilities(outputs).float(), "preds": preds}
+        return {"outputs": outputs, "point": loss.point_predictions(outputs).float()}
+
     def headline_of(self, test: dict[str, float]) -> tuple[str, float] | None:
         """``(headline metric, value)`` among a run's test metrics, if it has it."""
         return (self.headline, test[self.headline]) if self.headline in test else None

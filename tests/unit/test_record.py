@@ -24,7 +24,7 @@ def finished() -> RunRecord:
         val={"val/acc": 0.9, "val/nll": float("nan")},
         test={"test/acc": 0.88},
         epochs=3,
-        data_info={"n_train": 100, "labels": None},
+        data_info={"task": "classification", "n_train": 100, "labels": None},
         wall_s=1.5,
         timings={"fit": 1.0},
         config={"seed": 1, "logger": {"csv": {}}},

@@ -58,7 +58,7 @@ def test_ddp_guard_cases(monkeypatch):
         check_ddp_in_multirun(trainer(devices="0,1", strategy="ddp_find_unused_parameters_true"))
     check_ddp_in_multirun(trainer(devices=2, strategy="ddp_spawn"))
     check_ddp_in_multirun(trainer(devices=1, strategy="ddp"))
-    monkeypatch.setattr("lossbench.sweep._launched_externally", lambda: True)  # srun / torchrun
+    monkeypatch.setattr("lossbench.checks._launched_externally", lambda: True)  # srun / torchrun
     check_ddp_in_multirun(trainer(devices=2, strategy="ddp"))
 
 

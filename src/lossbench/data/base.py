@@ -13,11 +13,10 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from lossbench.data import stressors as st
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
-from lossbench.data.splits import split_indices
-from lossbench.data.stressing import stress_training_split
-from lossbench.errors import ConfigError, DataError, check_choice, check_range
+from lossbench.data.splits import Split
+from lossbench.data.stressing import Stressors
+from lossbench.errors import DataError, check_choice, check_range
 from lossbench.task import Task
 
 LOADERS = ("tensor", "torch")
@@ -100,14 +99,16 @@ class InMemoryDataModule(L.LightningDataModule):
         super().__init__()
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
         self.eval_batch_size = int(check_range("data.eval_batch_size", eval_batch_size, 1))
-        check_range("data.val_fraction", val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        check_range("data.test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        if val_fraction + test_fraction >= 1.0:
-            raise ConfigError(
-                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction:g} leaves no "
-                "training data: make their sum < 1"
-            )
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.split = Split(val_fraction, test_fraction, data_seed)
+        self.stressors = Stressors(
+            imbalance_factor,
+            label_noise,
+            noise_type,
+            outlier_fraction,
+            outlier_scale,
+            missing_positives,
+            data_seed,
+        )
         self.data_seed, self.seed, self.standardize = data_seed, seed, standardize
         self.standardize_targets = standardize_targets
         self.target_mean: np.ndarray | None = None
@@ -115,16 +116,6 @@ class InMemoryDataModule(L.LightningDataModule):
         if num_classes is not None:
             check_range("data.num_classes", num_classes, 1)
         self.declared_num_classes = num_classes
-        self.imbalance_factor = check_range("data.imbalance_factor", imbalance_factor, 1.0)
-        self.label_noise = check_range("data.label_noise", label_noise, 0.0, 1.0, high_inclusive=False)
-        self.noise_type = check_choice("data.noise_type", noise_type, st.NOISE_TYPES)
-        self.outlier_fraction = check_range(
-            "data.outlier_fraction", outlier_fraction, 0.0, 1.0, high_inclusive=False
-        )
-        self.outlier_scale = check_range("data.outlier_scale", outlier_scale, 0.0, low_inclusive=False)
-        self.missing_positives = check_range(
-            "data.missing_positives", missing_positives, 0.0, 1.0, high_inclusive=False
-        )
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.num_workers = int(check_range("data.num_workers", num_workers, 0))
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
@@ -224,11 +215,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
-        return split_indices(
+        return self.split.indices(
             y,
-            self.val_fraction,
-            self.test_fraction,
-            self.data_seed,
             stratify=self.task is Task.CLASSIFICATION,
             fixed_test=self.fixed_test,
             class_names=getattr(self, "label_names", None),
@@ -237,7 +225,10 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the stressors to the training split: returns (kept train indices, their targets)."""
-        train, y_train, self.stress_info, clean = stress_training_split(self, train, y)
+        num_classes = self._num_classes if self.task is Task.CLASSIFICATION else None
+        train, y_train, self.stress_info, clean = self.stressors.apply(
+            self.task, num_classes, train, y, self.display_name
+        )
         if clean is not None:
             self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
         return train, y_train

@@ -28,10 +28,10 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from lossbench.data import stressors as st
 from lossbench.data.image_batches import FolderBatches, keep_batch, load_image
 from lossbench.data.loader import FolderBatchSampler
-from lossbench.data.splits import split_indices
+from lossbench.data.splits import Split
+from lossbench.data.stressing import Stressors
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
 from lossbench.task import Task
 
@@ -112,19 +112,11 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.check_files = bool(check_files)
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
         self.eval_batch_size = int(check_range("data.eval_batch_size", eval_batch_size, 1))
-        check_range("data.val_fraction", val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        check_range("data.test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        if test_root is None and val_fraction + test_fraction >= 1.0:
-            raise ConfigError(
-                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction:g} leaves no "
-                "training data: make their sum < 1"
-            )
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.split = Split(val_fraction, test_fraction, int(data_seed), separate_test=test_root is not None)
+        self.stressors = Stressors(
+            imbalance_factor, label_noise, noise_type, outlier_fraction, data_seed=int(data_seed)
+        )
         self.num_workers = int(check_range("data.num_workers", num_workers, 0))
-        self.imbalance_factor = check_range("data.imbalance_factor", imbalance_factor, 1.0)
-        self.label_noise = check_range("data.label_noise", label_noise, 0.0, 1.0, high_inclusive=False)
-        self.noise_type = check_choice("data.noise_type", noise_type, st.NOISE_TYPES)
-        self.outlier_fraction = outlier_fraction
         self.data_seed, self.seed = int(data_seed), int(seed)
         self.input_shape = (self.channels, *self.image_size)
         #: split name -> (indices into its folder, labels as trained/evaluated on)
@@ -168,19 +160,9 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stressors on the training split: returns (kept train indices, their observed labels)."""
-        if self.outlier_fraction:
-            raise ConfigError(
-                "data.outlier_fraction contaminates regression targets, but an image folder is a "
-                "classification data set: use data.label_noise instead"
-            )
-        train, y_train, self.stress_info, clean = st.stress_labels(
-            train,
-            y,
-            self.num_classes,
-            self.imbalance_factor,
-            self.label_noise,
-            self.noise_type,
-            self.data_seed,
+        name = f"data.root={self.root}"
+        train, y_train, self.stress_info, clean = self.stressors.apply(
+            self.task, self.num_classes, train, y, name
         )
         if clean is not None:
             self.clean_train_targets = torch.as_tensor(clean, dtype=torch.long)
@@ -205,11 +187,8 @@ class ImageFolderDataModule(L.LightningDataModule):
                     f"{self.labels}: both need the same class sub-folders"
                 )
             self.folders["test"] = test_folder
-        train, val, test = split_indices(
+        train, val, test = self.split.indices(
             y,
-            self.val_fraction,
-            self.test_fraction,
-            self.data_seed,
             stratify=True,
             fixed_test=None if self.test_root is None else np.array([], dtype=np.int64),
             class_names=self.labels,

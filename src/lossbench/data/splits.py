@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from lossbench.errors import DataError
+from lossbench.errors import ConfigError, DataError, check_range
 
 
 def split_indices(
@@ -62,3 +63,46 @@ def split_indices(
             f"data.test_fraction={test_fraction:g} ({err}): raise the fractions or add samples"
         ) from None
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a data module splits its samples: validated once when built, applied by :meth:`indices`.
+
+    Args:
+        val_fraction, test_fraction: shares of the whole data set held out, each in ``(0, 1)``, their sum
+            below 1 unless the test split is given elsewhere (``separate_test``).
+        data_seed: fixes the split (and nothing about the model).
+        separate_test: the test split is an official one (a separate folder or file), so only
+            ``val_fraction`` is drawn from these samples.
+    """
+
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    data_seed: int = 0
+    separate_test: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("val_fraction", "test_fraction"):
+            check_range(
+                f"data.{key}", getattr(self, key), 0.0, 1.0, low_inclusive=False, high_inclusive=False
+            )
+        total = self.val_fraction + self.test_fraction
+        if not self.separate_test and total >= 1.0:
+            raise ConfigError(
+                f"data.val_fraction + data.test_fraction = {total:g} leaves no training data: make their "
+                "sum < 1"
+            )
+
+    def indices(
+        self,
+        y: np.ndarray,
+        stratify: bool,
+        fixed_test: np.ndarray | None = None,
+        class_names: Sequence | None = None,
+        where: str = "data",
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted train/val/test indices into ``y`` (see :func:`split_indices`)."""
+        return split_indices(
+            y, self.val_fraction, self.test_fraction, self.data_seed, stratify, fixed_test, class_names, where
+        )

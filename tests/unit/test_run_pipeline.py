@@ -1,0 +1,128 @@
+"""The parts of one run's pipeline: the checks, the run dir, the task specs, exit statuses, predictions."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lossbench import run as run_module
+from lossbench.checks import check_run
+from lossbench.errors import ConfigError, DataError, RunInterrupted, exit_status
+from lossbench.predictions import gather_shards
+from lossbench.run_dir import RunDir
+from lossbench.task import SPECS, Task, resolve_monitor, spec
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "lossbench"
+
+
+def test_run_reads_top_to_bottom_in_at_most_60_lines():
+    tree = ast.parse(inspect.getsource(run_module))
+    (run,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run"]
+    assert run.end_lineno - run.lineno + 1 <= 60
+
+
+def test_every_problem_of_a_config_is_named_at_once(make_cfg):
+    cfg = make_cfg("seed=-1", "trainer.gradient_clip_val=-2", "optim.optimizer.lr=0", "trainer.max_epochs=0")
+    with pytest.raises(ConfigError) as err:
+        check_run(cfg)
+    message = str(err.value)
+    assert message.startswith("4 problems:")
+    for key in ("seed=-1", "trainer.gradient_clip_val=-2", "optim.optimizer.lr=0", "trainer.max_epochs=0"):
+        assert key in message
+    check_run(make_cfg())  # the defaults pass
+
+
+def test_wrong_types_and_ranges_are_named_together(make_cfg):
+    with pytest.raises(ConfigError, match=r"2 problems: \(1\) seed='abc' has the wrong type.*\(2\) "):
+        check_run(make_cfg("seed=abc", "trainer.accumulate_grad_batches=0"))
+
+
+def test_the_run_dir_names_every_file_and_reads_the_overrides(tmp_path):
+    files = RunDir(tmp_path)
+    assert files.record.name == "metrics.json" and files.labels.name == "labels.json"
+    assert files.last_checkpoint == tmp_path / "checkpoints" / "last.ckpt"
+    assert files.csv == tmp_path / "csv" / "metrics.csv" and files.predictions.name == "predictions.npz"
+    assert files.overrides() == [] and not files.has_overrides()
+    files.hydra.mkdir()
+    files.overrides_file.write_text(yaml.safe_dump(["loss=focal", "seed=2"]))
+    assert files.overrides() == ["loss=focal", "seed=2"]
+    assert RunDir.of_checkpoint(files.last_checkpoint).path == tmp_path.resolve()
+    files.overrides_file.write_text("{a: 1}")
+    with pytest.raises(ValueError, match="overrides.yaml holds a dict"):
+        files.overrides()
+
+
+def test_overrides_yaml_is_opened_in_one_module_of_src():
+    opened = [p.relative_to(SRC) for p in SRC.rglob("*.py") if '"overrides.yaml"' in p.read_text()]
+    assert opened == [Path("run_dir.py")]
+
+
+def test_each_task_has_one_spec_with_its_defaults():
+    assert {t: (s.monitor, s.headline, s.baseline) for t, s in SPECS.items()} == {
+        Task.CLASSIFICATION: ("val/acc", "test/acc", "ce"),
+        Task.MULTILABEL: ("val/map", "test/map", "bce"),
+        Task.REGRESSION: ("val/rmse", "test/rmse", "mse"),
+    }
+    assert spec("regression").headline_of({"test/rmse": 0.5, "test/mae": 0.4}) == ("test/rmse", 0.5)
+
+
+def test_the_monitor_is_resolved_from_the_task_and_checked():
+    assert resolve_monitor(None, None, Task.CLASSIFICATION) == ("val/acc", "max")
+    assert resolve_monitor("val/nll", None) == ("val/nll", "min")
+    assert resolve_monitor(None, None, Task.REGRESSION, ["val/rmse", "val/nll", "val/crps"]) == (
+        "val/nll",
+        "min",
+    )
+    assert resolve_monitor(None, None, Task.REGRESSION, ["val/rmse", "val/crps_grid"])[0] == "val/crps_grid"
+    with pytest.raises(ConfigError, match="no better direction"):
+        resolve_monitor("val/coverage_90", None, Task.REGRESSION)
+    with pytest.raises(ConfigError, match="not a logged validation metric: choose one of val/acc"):
+        resolve_monitor("val/map", None, Task.CLASSIFICATION, ["val/acc"])
+
+
+def test_one_mapping_from_errors_and_signals_to_exit_statuses():
+    assert exit_status(ConfigError("x")) == 2 and exit_status(DataError("x")) == 2
+    wrapped = RuntimeError("hydra")
+    wrapped.__cause__ = ConfigError("x")
+    assert exit_status(wrapped) == 2
+    assert exit_status(RuntimeError("bug")) == 1
+    assert (
+        exit_status(RunInterrupted("SIGTERM", "")) == 143 and exit_status(RunInterrupted("SIGINT", "")) == 130
+    )
+    literal_exits = [
+        (p.relative_to(SRC), m.group(0))
+        for p in SRC.rglob("*.py")
+        for m in re.finditer(r"SystemExit\((1|2|130|143)\)", p.read_text())
+    ]
+    assert literal_exits == [], "exit statuses come from lossbench.errors"
+
+
+class _Ranks:
+    """Stands in for the LightningModule of each of ``world`` processes: ``all_gather`` stacks them."""
+
+    def __init__(self, shards: list[torch.Tensor]) -> None:
+        self.shards, self.calls = shards, 0
+
+    def all_gather(self, value: torch.Tensor) -> torch.Tensor:
+        if value.ndim == 0:
+            return torch.stack([torch.tensor(len(s)) for s in self.shards])
+        longest = value.shape[0]
+        padded = []
+        for s in self.shards:
+            p = s.new_zeros((longest, *s.shape[1:]))
+            p[: len(s)] = s
+            padded.append(p)
+        return torch.stack(padded)
+
+
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 3), (2, 4)])
+def test_ddp_shards_are_put_back_in_the_split_order(n, world):
+    values = torch.arange(n * 2, dtype=torch.float32).reshape(n, 2)
+    shards = [values[r::world] for r in range(world)]
+    assert torch.equal(gather_shards(_Ranks(shards), shards[0]), values)
