@@ -86,6 +86,7 @@ def run(
             with watch("fit"), stopped_by(trainer, run_dir):
                 trainer.fit(module, datamodule=dm, ckpt_path=resumption.checkpoint, weights_only=True)
         tested = best_checkpoint(trainer) if fit else str(resumption.checkpoint)
+        val = metric_values(trainer.callback_metrics, "val/")  # before testing replaces them
         testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}
         if testing:
@@ -94,7 +95,7 @@ def run(
                 test = test_metrics(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
-            record = fit_fields(record, trainer, cfg, tested, time.perf_counter() - start, watch.times)
+            record = fit_fields(record, trainer, cfg, val, tested, time.perf_counter() - start, watch.times)
         else:
             record.evaluated_checkpoint = str(Path(tested).resolve())
         if trainer.is_global_zero:
@@ -157,13 +158,19 @@ def best_checkpoint(trainer: Any) -> str:
 
 
 def fit_fields(
-    record: RunRecord, trainer: Any, cfg: DictConfig, best_path: str, wall_s: float, timings: dict[str, float]
+    record: RunRecord,
+    trainer: Any,
+    cfg: DictConfig,
+    val: dict[str, float],
+    best_path: str,
+    wall_s: float,
+    timings: dict[str, float],
 ) -> RunRecord:
     """``record`` with what fitting adds: the monitored metric's best value, the last validation metrics,
     the epochs, the wall time and the phases' times."""
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_score if checkpoint is not None else None
-    record.val = metric_values(trainer.callback_metrics, "val/")
+    record.val = val
     record.monitor = {
         "metric": cfg.monitor.metric,
         "mode": cfg.monitor.mode,
