@@ -72,3 +72,44 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, monkeypatch):
     (queued,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert queued.system_attrs["fixed_params"] == failed.params  # what the next trial asked will use
     assert queued.user_attrs["retry_of"] == failed.number
+
+
+def _trial_params(plan, loss: str, n: int) -> list[dict]:
+    """Ask and finish ``n`` trials of ``loss``, each in a study opened anew (as a continued process would)."""
+    from lossbench.tune import space as sp
+    from lossbench.tune import study as st
+
+    asked = []
+    for _ in range(n):
+        study = st.open_study(plan, loss, "max")
+        trial = st.next_trial(plan, study)
+        params = {p.key: p.suggest(trial) for p in sp.search_space(loss)}
+        study.tell(trial, 0.5)
+        asked.append(params)
+    return asked
+
+
+def test_a_continued_tune_asks_new_configurations(tmp_path):
+    from lossbench.tune import study as st
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    plan = st.Plan(losses=["focal"], trials=4, seeds=1, out=tmp_path / "a")
+    first = _trial_params(plan, "focal", 2)  # then the process is killed: a new one opens the study
+    rest = _trial_params(plan, "focal", 2)
+    keys = [tuple(sorted(p.items())) for p in first + rest]
+    assert len(set(keys)) == 4, "no configuration is asked twice"
+    again = _trial_params(st.Plan(losses=["focal"], trials=4, seeds=1, out=tmp_path / "b"), "focal", 4)
+    assert again == first + rest, "the stream follows from the stored trials, so it is reproducible"
+
+
+def test_a_repeated_configuration_is_not_trained_again(tmp_path, monkeypatch):
+    from lossbench.tune import study as st
+
+    monkeypatch.setattr(st, "run_job", lambda *a, **k: pytest.fail("a repeat must not train"))
+    plan = st.Plan(losses=["focal"], trials=2, seeds=1, out=tmp_path)
+    (done,) = _trial_params(plan, "focal", 1)
+    study = st.open_study(plan, "focal", "max")
+    study.enqueue_trial(done)  # the sampler proposes exactly what was trained
+    st.run_trial(plan, "focal", ("val/acc", "max"), st.next_trial(plan, study))
+    (repeat,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert repeat.user_attrs["repeat_of"] == 0 and st.counted(study) == 1

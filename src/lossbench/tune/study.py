@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -77,15 +78,38 @@ def storage(plan: Plan) -> optuna.storages.BaseStorage | str:
 
 
 def open_study(plan: Plan, loss: str, direction: str) -> optuna.Study:
+    """The study of ``loss`` (created on first use), with a TPE sampler seeded by :func:`sampler_seed`."""
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if plan.prune else None
     return optuna.create_study(
         study_name=loss,
         storage=storage(plan),
         direction="maximize" if direction == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=plan.seed),
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed(plan, loss)),
         pruner=pruner or optuna.pruners.NopPruner(),
         load_if_exists=True,
     )
+
+
+def sampler_seed(plan: Plan, loss: str) -> int:
+    """The sampler's seed: ``--seed`` and the number of trials the study already stores.
+
+    A sampler seeded by ``--seed`` alone starts its random stream again in every process, so a tune
+    killed and continued would ask its first configurations again. Seeded by what is stored, the stream
+    follows from the study's trials: the same for the same stored trials, and new after each one.
+    """
+    try:
+        stored = len(optuna.load_study(study_name=loss, storage=storage(plan)).get_trials(deepcopy=False))
+    except KeyError:  # no such study yet
+        stored = 0
+    return int(np.random.SeedSequence([plan.seed, stored]).generate_state(1)[0])
+
+
+def repeats(study: optuna.Study, params: dict[str, Any]) -> int | None:
+    """The number of a finished or pruned trial of ``study`` that had exactly ``params``, if any."""
+    for done in study.get_trials(deepcopy=False, states=COUNTED):
+        if done.params == params:
+            return done.number
+    return None
 
 
 def counted(study: optuna.Study, with_running: bool = False) -> int:
@@ -125,6 +149,14 @@ def next_trial(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
 def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial) -> None:
     """Train one trial's configuration and tell the study its best validation value (or that it pruned)."""
     params = {p.key: p.suggest(trial) for p in sp.search_space(loss)}
+    earlier = repeats(trial.study, params)
+    if earlier is not None:  # the budget buys distinct configurations: ask again
+        trial.set_user_attr("repeat_of", earlier)
+        trial.study.tell(trial, state=TrialState.FAIL)
+        log.info(
+            "tune %s: trial %d repeats trial %d's configuration; asking again", loss, trial.number, earlier
+        )
+        return
     run_dir = plan.out / "trials" / loss / str(trial.number)
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
@@ -159,9 +191,9 @@ def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
 
 
 def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
-    """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones."""
-    study = open_study(plan, loss, monitor[1])
-    while (trial := next_trial(plan, study)) is not None:
+    """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones; the study is
+    opened again for each trial, so its sampler's seed follows from the trials stored so far."""
+    while (trial := next_trial(plan, study := open_study(plan, loss, monitor[1]))) is not None:
         log.info("tune %s: trial %d (%d/%d done)", loss, trial.number, counted(study), plan.trials)
         run_trial(plan, loss, monitor, trial)
 
