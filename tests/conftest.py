@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each pytest-xdist worker, and each CLI run a test starts, would give torch one thread per core: with
 # `make test`'s two workers on two cores that oversubscribes the CPU and OpenMP's spinning threads slow
 # every process down (the slow tests ran 1.9x longer). Each worker gets its share of the cores instead,
-# set before torch loads (none of the imports above loads it) and inherited by the CLI runs.
+# set before torch loads (none of the imports above loads it) and inherited by the CLI runs. The xdist
+# controller loads this file first (as one process) and its workers inherit its environment, so a value
+# this file chose is marked and chosen again in each worker; one the user set is kept everywhere.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+_CHOSEN_HERE = "LOSSBENCH_TESTS_CHOSE_OMP_NUM_THREADS"
+if "OMP_NUM_THREADS" not in os.environ or os.environ.get(_CHOSEN_HERE):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ[_CHOSEN_HERE] = "1"
 
 # property tests: 20 examples each in the whole suite; `make test-fast` sets HYPOTHESIS_PROFILE=fast (6)
 settings.register_profile("full", max_examples=20)
