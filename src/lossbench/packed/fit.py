@@ -1,0 +1,56 @@
+"""Train, select and test one packed group: K runs' configs in, each run's outcome out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from lossbench.packed.batches import PackedDataModule
+from lossbench.packed.module import PackedModule
+from lossbench.packed.replicas import build_replicas
+
+
+def build_packed(cfgs: Sequence[DictConfig]) -> tuple[PackedModule, PackedDataModule]:
+    """The packed module and data of the runs ``cfgs`` (composed run configs, see
+    :func:`lossbench.config.compose_run`), each replica built as its run builds its model."""
+    dm, replicas = build_replicas(cfgs)
+    module = PackedModule(replicas, dm.task, dm.num_classes)
+    return module, PackedDataModule(dm, [r.seed for r in replicas])
+
+
+def packed_trainer(cfg: DictConfig, **kwargs: Any) -> Any:
+    """The group's Trainer: its runs' ``trainer`` config, without what each replica does for itself
+    (gradient clipping) or what a packed run does not write yet (checkpoints); ``kwargs`` override."""
+    options: dict[str, Any] = {
+        "gradient_clip_val": None,
+        "gradient_clip_algorithm": None,
+        "enable_checkpointing": False,
+        "logger": False,
+        "callbacks": [],
+        "enable_progress_bar": False,
+    }
+    options.update(kwargs)
+    return instantiate(cfg.trainer, **options)
+
+
+def fit_packed(cfgs: Sequence[DictConfig], **trainer_kwargs: Any) -> list[dict[str, Any]]:
+    """Train the runs ``cfgs`` packed, test each replica's best epoch (unless ``test=false``) and return
+    :meth:`PackedModule.results` (one dict per run, in order); ``trainer_kwargs`` override the Trainer's."""
+    module, data = build_packed(cfgs)
+    return train_packed(module, data, cfgs[0], **trainer_kwargs)
+
+
+def train_packed(
+    module: PackedModule, data: PackedDataModule, cfg: DictConfig, **trainer_kwargs: Any
+) -> list[dict[str, Any]]:
+    """Fit ``module`` on ``data`` with the Trainer of ``cfg`` (any run of the group), load each replica's
+    best epoch, test it (unless ``test=false``) and return :meth:`PackedModule.results`."""
+    trainer = packed_trainer(cfg, **trainer_kwargs)
+    trainer.fit(module, datamodule=data)
+    module.restore_best()
+    if bool(cfg.get("test", True)) and module.alive():
+        trainer.test(module, datamodule=data, verbose=False)
+    return module.results()

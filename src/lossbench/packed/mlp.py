@@ -1,0 +1,103 @@
+"""K replicas of :class:`lossbench.models.mlp.MLP` evaluated together with batched matrix products.
+
+Packing follows Packed-Ensembles (Laurent et al., "Packed-Ensembles for Efficient Uncertainty
+Estimation", ICLR 2023) and PyTorch's model ensembling with ``torch.func.stack_module_state``: the
+replicas' weights are stacked on a leading replica dimension and each layer is one ``torch.baddbmm`` over
+all replicas. Unlike ``stack_module_state``, which copies the weights into new leaves, the stack is taken
+from the replicas' own parameters at every forward pass, so the parameters, their gradients and their
+optimizer state stay those of K ordinary :class:`~lossbench.models.mlp.MLP` modules: a replica's
+``state_dict`` is an ordinary single-run one and its optimizer is built on the same tensors, in the same
+order, as its unpacked run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from lossbench.models.mlp import MLP
+from lossbench.packed.dropout import ReplicaDropout
+
+
+class PackedMLP(nn.Module):
+    """K :class:`~lossbench.models.mlp.MLP` replicas of one architecture, evaluated as one model.
+
+    Args:
+        replicas: the replicas, each initialised as its own run initialises it (the same architecture:
+            layer widths and dropout).
+        rng_states: per replica, the CPU generator state its dropout masks start from (see
+            :class:`~lossbench.packed.dropout.ReplicaDropout`); ``None``: each replica's seed.
+        seeds: per replica, its run's seed.
+    """
+
+    def __init__(
+        self,
+        replicas: Sequence[nn.Module],
+        seeds: Sequence[int],
+        rng_states: Sequence[Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        if not replicas:
+            raise ValueError("a packed MLP needs at least one replica")
+        for replica in replicas:
+            if not isinstance(replica, MLP):
+                raise TypeError(f"PackedMLP packs lossbench.models.mlp.MLP replicas, not {type(replica)}")
+        self.replicas = nn.ModuleList(replicas)
+        self.check_same_architecture()
+        if rng_states is None:
+            rng_states = [torch.Generator().manual_seed(seed).get_state() for seed in seeds]
+        self.dropout = ReplicaDropout(rng_states, seeds)
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self.replicas)
+
+    def layers(self, k: int = 0) -> nn.Sequential:
+        """Replica ``k``'s ``Flatten → (Linear → ReLU → Dropout)* → Linear`` stack."""
+        return self.replicas[k].net
+
+    def check_same_architecture(self) -> None:
+        """Raise ``ValueError`` unless every replica has the first one's layers, shapes and dropout."""
+
+        def signature(net: nn.Sequential) -> list[tuple]:
+            shapes = [[tuple(p.shape) for p in m.parameters(recurse=False)] for m in net]
+            return [(type(m).__name__, s, getattr(m, "p", None)) for m, s in zip(net, shapes, strict=True)]
+
+        first = signature(self.layers(0))
+        for k in range(1, self.num_replicas):
+            if signature(self.layers(k)) != first:
+                raise ValueError(
+                    f"replica {k} does not have replica 0's architecture: every replica of a packed MLP "
+                    "needs the same model config (hidden_dims, dropout)"
+                )
+
+    def stacked(self, index: int) -> tuple[Tensor, Tensor]:
+        """The weights ``[K, out, in]`` and biases ``[K, out]`` of layer ``index`` of all replicas."""
+        linears = [self.layers(k)[index] for k in range(self.num_replicas)]
+        return torch.stack([m.weight for m in linears]), torch.stack([m.bias for m in linears])
+
+    def forward(self, x: Tensor, shared: bool = False) -> Tensor:
+        """Outputs ``[K, B, num_outputs]`` of inputs ``[K, B, ...]`` (replica ``k`` sees ``x[k]``), or with
+        ``shared=True`` of inputs ``[B, ...]`` that every replica sees (validation and test)."""
+        k = self.num_replicas
+        if not shared and x.shape[0] != k:
+            raise ValueError(f"inputs of shape {tuple(x.shape)} do not start with the {k} replicas")
+        h = x.unsqueeze(0).expand(k, *x.shape) if shared else x
+        h = h.reshape(k, h.shape[1], -1)  # nn.Flatten of each replica's batch
+        for index, layer in enumerate(self.layers(0)):
+            if isinstance(layer, nn.Linear):
+                weight, bias = self.stacked(index)
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            elif isinstance(layer, nn.ReLU):
+                h = torch.relu(h)
+            elif isinstance(layer, nn.Dropout):
+                h = self.dropout(h, layer.p)
+            elif not isinstance(layer, nn.Flatten):
+                raise TypeError(f"PackedMLP cannot pack a {type(layer).__name__} layer")
+        return h
+
+    def replica_forward(self, k: int, x: Tensor) -> Tensor:
+        """Replica ``k`` alone, as its unpacked model computes it (for checks)."""
+        return self.replicas[k](x)

@@ -1,0 +1,252 @@
+"""The LightningModule that trains K packed replicas, each as its own run would train.
+
+Every replica keeps what its unpacked run (:class:`lossbench.module.LossBenchModule`) has: its initial
+weights and dropout stream (:mod:`lossbench.packed.replicas`), its batches
+(:mod:`lossbench.packed.batches`), its loss, its optimizer and schedule (:mod:`lossbench.packed.optim`),
+its gradient clipping (by the norm of its own gradients), its NaN/Inf guard, its metrics
+(:mod:`lossbench.packed.metrics`) and its best epoch (:mod:`lossbench.packed.selection`). The replicas are
+evaluated together as one packed model (:class:`~lossbench.packed.mlp.PackedMLP`; Packed-Ensembles,
+Laurent et al., ICLR 2023) and the sum of their losses is backpropagated once: each replica's gradient
+is that of its own loss, since no parameter is shared.
+
+Training uses Lightning's manual optimization: one ``training_step`` is one optimizer step of every
+replica still training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from lossbench.packed.metrics import ReplicaMetrics, prefixed
+from lossbench.packed.mlp import PackedMLP
+from lossbench.packed.optim import ReplicaOptimizers, is_plateau, schedule_length
+from lossbench.packed.replicas import Replica
+from lossbench.packed.selection import BestWeights
+from lossbench.task import Task
+
+OK, FAILED = "ok", "failed"
+
+
+class PackedModule(L.LightningModule):
+    """Trains the ``replicas`` of one packed group together; :meth:`results` gives each replica's outcome.
+
+    A replica whose training loss is NaN or Inf stops there, before that step's backward pass, as its
+    run's guard stops it: it takes no further optimizer step, is neither validated nor tested again, and
+    is reported ``failed`` with its run's message; the other replicas go on. Each replica's metrics are
+    logged under ``replica<k>/`` (``replica0/val/acc``). The host reads the replicas' losses once per
+    step to do this (free on the CPU, one device sync per step on a GPU).
+
+    Args:
+        replicas: the group's replicas (:func:`~lossbench.packed.replicas.build_replicas`).
+        task: the data set's task.
+        num_classes: classes (classification) or labels (multi-label).
+    """
+
+    def __init__(self, replicas: Sequence[Replica], task: Task, num_classes: int | None = None) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.replicas = list(replicas)
+        seeds = [r.seed for r in self.replicas]
+        self.model = PackedMLP([r.model for r in self.replicas], seeds, [r.rng_state for r in self.replicas])
+        self.losses = nn.ModuleList([r.loss for r in self.replicas])
+        self.task = Task(task)
+        self.metrics = ReplicaMetrics([r.loss for r in self.replicas], self.task, num_classes)
+        self.best = [BestWeights(r.monitor, r.mode) for r in self.replicas]
+        self.status = [OK] * len(self.replicas)
+        self.errors: list[str | None] = [None] * len(self.replicas)
+        self.last_val: list[dict[str, float]] = [{} for _ in self.replicas]
+        self.test_values: list[dict[str, float]] = [{} for _ in self.replicas]
+        #: per replica, one dict per training epoch: ``epoch``, ``train/loss`` and the ``val/`` metrics
+        self.history: list[list[dict[str, float]]] = [[] for _ in self.replicas]
+        self.schedulers: list[Any] = []
+        self.epochs_trained = [0] * len(self.replicas)
+        self.train_sums = torch.zeros(len(self.replicas))
+        self.train_weight = 0
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self.replicas)
+
+    def alive(self) -> list[int]:
+        """The replicas still training."""
+        return [k for k, status in enumerate(self.status) if status == OK]
+
+    def replica_modules(self, k: int) -> dict[str, nn.Module]:
+        """Replica ``k``'s model and loss, as its run's module holds them (``model``, ``loss``)."""
+        return {"model": self.replicas[k].model, "loss": self.replicas[k].loss}
+
+    def forward(self, x: Tensor, shared: bool = False) -> Tensor:
+        return self.model(x, shared=shared)
+
+    # --- optimisation -------------------------------------------------------------------------------
+    def configure_optimizers(self) -> ReplicaOptimizers:
+        optimizers = [r.optimizer(r.parameters()) for r in self.replicas]
+        self.schedulers = []
+        for replica, optimizer in zip(self.replicas, optimizers, strict=True):
+            factory = replica.scheduler
+            if factory is None:
+                self.schedulers.append(None)
+                continue
+            length = schedule_length(
+                factory, replica.scheduler_interval, int(self.trainer.estimated_stepping_batches)
+            )
+            self.schedulers.append(factory(optimizer, **length))
+        return ReplicaOptimizers(optimizers)
+
+    def replica_optimizers(self) -> ReplicaOptimizers:
+        """The replicas' optimizers (``self.optimizers()`` is Lightning's wrapper around them)."""
+        wrapped = self.optimizers()
+        return getattr(wrapped, "optimizer", wrapped)
+
+    def clip(self, k: int) -> None:
+        """Clip replica ``k``'s gradients as its run's Trainer would: by the norm of its own gradients."""
+        replica = self.replicas[k]
+        if not replica.gradient_clip_val:
+            return
+        params = [p for p in replica.parameters() if p.grad is not None]
+        if replica.gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(params, replica.gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, replica.gradient_clip_val)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        outputs = self.model(x)
+        losses = torch.stack([self.losses[k](outputs[k], y[k]) for k in range(self.num_replicas)])
+        values = losses.detach().cpu()
+        for k in self.alive():
+            if not math.isfinite(float(values[k])):
+                self.fail(k, float(values[k]))
+        alive = self.alive()
+        optimizers = self.replica_optimizers()
+        optimizers.active = [status == OK for status in self.status]
+        if not alive:
+            self.trainer.should_stop = True
+            return
+        wrapped = self.optimizers()
+        wrapped.zero_grad()
+        self.manual_backward(losses[alive].sum())
+        for k in alive:
+            self.clip(k)
+        wrapped.step()
+        for k in alive:
+            scheduler = self.schedulers[k]
+            if scheduler is not None and self.replicas[k].scheduler_interval == "step":
+                scheduler.step()
+        self.train_sums += torch.where(torch.isfinite(values), values, 0.0) * len(y[0])
+        self.train_weight += len(y[0])
+
+    def fail(self, k: int, value: float) -> None:
+        """Stop replica ``k`` at a non-finite loss, with its run's message."""
+        self.status[k] = FAILED
+        self.errors[k] = (
+            f"{type(self.replicas[k].loss).__name__} returned {value} at step {self.global_step} (epoch "
+            f"{self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the data for "
+            "NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"
+        )
+
+    def on_train_epoch_start(self) -> None:
+        self.train_sums, self.train_weight = torch.zeros(self.num_replicas), 0
+        for loss in self.losses:
+            loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
+
+    def on_train_epoch_end(self) -> None:
+        """Log each replica's training loss; step the replicas' epoch schedules (after validation)."""
+        train: dict[str, float] = {}
+        for k in self.alive():
+            self.epochs_trained[k] = self.current_epoch + 1
+            value = float(self.train_sums[k] / max(self.train_weight, 1))
+            train.update(prefixed(k, {"train/loss": value}))
+            entry = self.epoch_entry(k, self.current_epoch)
+            entry["train/loss"] = value
+            scheduler = self.schedulers[k] if self.schedulers else None
+            if scheduler is None or self.replicas[k].scheduler_interval != "epoch":
+                continue
+            if is_plateau(scheduler):
+                scheduler.step(self.last_val[k][self.replicas[k].monitor])
+            else:
+                scheduler.step()
+        if train:
+            self.log_dict(train, on_epoch=True, batch_size=1)
+
+    def epoch_entry(self, k: int, epoch: int) -> dict[str, float]:
+        """Replica ``k``'s :attr:`history` entry of ``epoch`` (made on first use)."""
+        rows = self.history[k]
+        if not rows or rows[-1]["epoch"] != epoch:
+            rows.append({"epoch": epoch})
+        return rows[-1]
+
+    # --- evaluation ---------------------------------------------------------------------------------
+    def eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
+        x, y = batch
+        outputs = self.model(x, shared=True)
+        for k in self.alive():
+            self.metrics[k].update(stage, self.losses[k], outputs[k], y)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.eval_step("val", batch)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.eval_step("test", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        logged: dict[str, float] = {}
+        for k in range(self.num_replicas):
+            if self.status[k] != OK:
+                self.metrics[k].reset("val")
+                continue
+            values = self.metrics[k].compute("val")
+            if self.trainer.sanity_checking:
+                continue
+            self.last_val[k] = values
+            self.epoch_entry(k, self.current_epoch).update(values)
+            self.best[k].update(values, self.current_epoch, self.replica_modules(k))
+            logged.update(prefixed(k, values))
+        if logged:
+            self.log_dict(logged, batch_size=1)
+
+    def on_test_epoch_end(self) -> None:
+        logged: dict[str, float] = {}
+        for k in self.alive():
+            self.test_values[k] = self.metrics[k].compute("test")
+            logged.update(prefixed(k, self.test_values[k]))
+        if logged:
+            self.log_dict(logged, batch_size=1)
+
+    def restore_best(self) -> None:
+        """Load each replica's best epoch (what its run tests: its best checkpoint)."""
+        for k in self.alive():
+            self.best[k].restore(self.replica_modules(k))
+
+    def results(self) -> list[dict[str, Any]]:
+        """Each replica's outcome, in the fields of its run's record: ``status``, ``monitor`` (metric, mode,
+        best value, best epoch), the last ``val`` metrics, the ``test`` metrics of its best epoch, the
+        ``epochs`` trained, its ``history`` per epoch and, when it failed, its ``error``."""
+        out = []
+        for k, replica in enumerate(self.replicas):
+            best = self.best[k]
+            result: dict[str, Any] = {
+                "status": self.status[k],
+                "seed": replica.seed,
+                "loss": type(replica.loss).__name__,
+                "monitor": {
+                    "metric": replica.monitor,
+                    "mode": replica.mode,
+                    "best": best.best,
+                    "best_epoch": best.epoch,
+                },
+                "val": dict(self.last_val[k]),
+                "test": dict(self.test_values[k]),
+                "epochs": self.epochs_trained[k],
+                "history": [dict(row) for row in self.history[k]],
+            }
+            if self.errors[k] is not None:
+                result["error"] = self.errors[k]
+            out.append(result)
+        return out

@@ -1,0 +1,58 @@
+"""Each replica's best epoch, chosen as its run's best checkpoint is chosen, kept in memory.
+
+An unpacked run's ``ModelCheckpoint`` (``save_top_k: 1``) keeps the weights of the first validation epoch
+and then of every epoch whose monitored metric is strictly better (``>`` for ``max``, ``<`` for ``min``);
+a NaN metric counts as the worst value. The run is tested with those weights. :class:`BestWeights` makes
+the same choice per replica and keeps a copy of the replica's model and loss state.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from torch import nn
+
+from lossbench.errors import check_choice
+
+
+class BestWeights:
+    """The best validation epoch of one replica by ``metric`` (``mode``: ``max`` or ``min``).
+
+    Args:
+        metric: the monitored validation metric (``val/acc``).
+        mode: ``max`` or ``min``.
+    """
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self.metric, self.mode = metric, check_choice("monitor.mode", mode, ("max", "min"))
+        self.best: float | None = None
+        self.epoch: int | None = None
+        self.state: dict[str, Any] | None = None
+
+    def better(self, value: float) -> bool:
+        """Whether ``value`` replaces the best so far (strictly better; the first value always does)."""
+        if math.isnan(value):
+            value = -math.inf if self.mode == "max" else math.inf
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def update(self, metrics: dict[str, float], epoch: int, modules: dict[str, nn.Module]) -> bool:
+        """Keep ``modules``' state if ``metrics[self.metric]`` is the best so far; whether it was."""
+        value = metrics[self.metric]
+        if not self.better(value):
+            return False
+        self.best = value if not math.isnan(value) else (-math.inf if self.mode == "max" else math.inf)
+        self.epoch = epoch
+        self.state = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
+        return True
+
+    def restore(self, modules: dict[str, nn.Module]) -> bool:
+        """Load the best epoch's state into ``modules``; False (nothing loaded) before any validation."""
+        if self.state is None:
+            return False
+        for name, module in modules.items():
+            module.load_state_dict(self.state[name])
+        return True
