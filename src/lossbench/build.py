@@ -139,7 +139,7 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
         num_classes=dm.num_classes,
         nonfinite_every_n_steps=cfg.nonfinite_check.every_n_steps,
     )
-    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_names())
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_directions())
     module.monitor = metric  # what a ReduceLROnPlateau schedule follows
     return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
 

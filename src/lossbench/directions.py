@@ -1,4 +1,10 @@
-"""Which way is better for a metric: shared by checkpoint monitoring and the comparison report."""
+"""Which way is better for a metric, by its name, for readers of run records (the report, ``advise``).
+
+A run takes each metric's direction from the torchmetrics object that computes it
+(:meth:`lossbench.module.LossBenchModule.metric_directions`, ``higher_is_better``); the report reads only
+records and must not load torch, so it looks directions up by name here. The unit tests check this table
+against torchmetrics' own ``higher_is_better`` for every metric of every task.
+"""
 
 from __future__ import annotations
 

@@ -137,6 +137,14 @@ class DistributionMetrics(Metric):
     """
 
     full_state_update = False
+    #: the scores' directions (the whole dict has none, so ``higher_is_better`` stays ``None``): all are
+    #: lower-is-better but coverage and width, whose target is the nominal level
+    LOWER_IS_BETTER = ("nll", "crps", "crps_grid", "coverage_error")
+
+    @classmethod
+    def direction(cls, name: str) -> bool | None:
+        """Whether higher is better for the score ``name`` (``None`` for coverage and width)."""
+        return False if name in cls.LOWER_IS_BETTER else None
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

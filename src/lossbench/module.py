@@ -102,16 +102,21 @@ class LossBenchModule(L.LightningModule):
 
     def metric_names(self, stage: str = "val") -> list[str]:
         """The metrics this module logs for ``stage`` (``val/loss``, ``val/acc``, ...)."""
-        names = [
-            f"{stage}/loss",
-            *(name for c in self._collections(stage) for name in c.keys(keep_base=False)),
-        ]
+        return list(self.metric_directions(stage))
+
+    def metric_directions(self, stage: str = "val") -> dict[str, bool | None]:
+        """Each metric this module logs for ``stage`` -> whether higher is better, as the torchmetrics
+        object computing it declares (``higher_is_better``; ``None``: no better direction)."""
+        directions: dict[str, bool | None] = {f"{stage}/loss": False}
+        for collection in self._collections(stage):
+            for name, metric in collection.items(keep_base=False):
+                directions[name] = metric.higher_is_better
         if self.distributional:  # the scores this loss's distribution gives, from one probe sample
             probe = DistributionMetrics()
             outputs = torch.zeros(1, self.loss.num_outputs(Task.REGRESSION, None, 1))
             probe.update(self.loss.predictive(outputs), torch.zeros(1, 1))
-            names += [f"{stage}/{n}" for n in probe.compute()]
-        return names
+            directions.update({f"{stage}/{n}": DistributionMetrics.direction(n) for n in probe.compute()})
+        return directions
 
     def _collections(self, stage: str) -> tuple[Any, ...]:
         if self.task is Task.REGRESSION:

@@ -26,7 +26,7 @@ regression targets are floats ``[B, T]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from numbers import Integral
@@ -187,11 +187,16 @@ def resolve_monitor(
     metric: str | None,
     mode: str | None,
     task: Task | str | None = None,
-    val_metrics: Sequence[str] | None = None,
+    val_metrics: Mapping[str, bool | None] | Sequence[str] | None = None,
 ) -> tuple[str, str]:
     """``(monitor.metric, monitor.mode)`` with nulls filled — the ``task``'s default metric
     (:meth:`TaskSpec.default_monitor`), the metric's direction (``val/nll`` -> ``min``) — and checked
-    against the logged ``val_metrics`` when given. The one place a monitored metric is decided."""
+    against the logged ``val_metrics`` when given. The one place a monitored metric is decided.
+
+    ``val_metrics`` as a mapping (:meth:`lossbench.module.LossBenchModule.metric_directions`) gives each
+    metric's direction as its torchmetrics object declares it; otherwise the direction comes from
+    :func:`lossbench.directions.higher_is_better`.
+    """
     from lossbench.directions import higher_is_better, is_descriptive
 
     if not metric and task is None:
@@ -207,4 +212,6 @@ def resolve_monitor(
             f"monitor.metric={metric} is not a logged validation metric: choose one of "
             f"{', '.join(val_metrics)}"
         )
-    return metric, str(mode or ("max" if higher_is_better(metric) else "min"))
+    declared = val_metrics.get(metric) if isinstance(val_metrics, Mapping) else None
+    higher = higher_is_better(metric) if declared is None else declared
+    return metric, str(mode or ("max" if higher else "min"))

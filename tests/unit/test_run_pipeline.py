@@ -126,3 +126,32 @@ def test_ddp_shards_are_put_back_in_the_split_order(n, world):
     values = torch.arange(n * 2, dtype=torch.float32).reshape(n, 2)
     shards = [values[r::world] for r in range(world)]
     assert torch.equal(gather_shards(_Ranks(shards), shards[0]), values)
+
+
+@pytest.mark.parametrize(
+    ("loss_cfg", "task", "num_classes"),
+    [
+        ("ce", Task.CLASSIFICATION, 3),
+        ("bce", Task.MULTILABEL, 3),
+        ("mse", Task.REGRESSION, None),
+        ("gaussian_nll", Task.REGRESSION, None),
+        ("pinball", Task.REGRESSION, None),
+    ],
+)
+def test_the_reports_metric_directions_are_torchmetrics_own(loss_cfg, task, num_classes):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lossbench.config import CONFIG_DIR
+    from lossbench.directions import higher_is_better, is_descriptive
+    from lossbench.module import LossBenchModule
+
+    loss = instantiate(OmegaConf.load(CONFIG_DIR / "loss" / f"{loss_cfg}.yaml"))
+    module = LossBenchModule(torch.nn.Identity(), loss, torch.optim.SGD, task, num_classes)
+    directions = module.metric_directions("test")
+    assert len(directions) >= 4
+    for name, declared in directions.items():
+        if declared is None:
+            assert is_descriptive(name), f"{name} has no direction in torchmetrics but is ranked"
+        else:
+            assert higher_is_better(name) == declared, name

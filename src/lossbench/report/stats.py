@@ -29,6 +29,7 @@ from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 from lossbench.report.improvement import paired_win_share, prob_improvement
 from lossbench.report.intervals import estimates
+from lossbench.task import SPECS
 
 
 @dataclass
@@ -101,9 +102,11 @@ def stands_out(rows: list[Row]) -> set[str]:
 
 
 def choose_baseline(variants: list[str], requested: str | None) -> str:
+    """``requested`` when compared, else the first task baseline among the variants (``ce``, ``bce``,
+    ``mse``: :attr:`lossbench.task.TaskSpec.baseline`), else the first variant by name."""
     if requested and requested in variants:
         return requested
-    for default in (requested, "ce", "mse"):
+    for default in (spec.baseline for spec in SPECS.values()):
         if default in variants:
             return default
     return sorted(variants)[0]
