@@ -1,0 +1,192 @@
+"""Packed replicas without training: initial weights, forward, dropout masks, batches, optimizers, clipping,
+best-epoch choice and which runs may be packed together (the training equivalence is in
+tests/integration/test_packed.py)."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from lossbench.build import build_data, build_module
+from lossbench.data.loader import EpochSampler, TensorBatchLoader
+from lossbench.packed import PackedMLP, PackedTrainLoader, build_replicas, packing_problems
+from lossbench.packed.module import PackedModule
+from lossbench.packed.optim import ReplicaOptimizers
+from lossbench.packed.selection import BestWeights
+
+SEEDS = (0, 1, 2, 3)
+
+
+def unpacked(cfg):
+    """What ``lossbench.run.run`` builds before training: (data module, module, CPU generator state)."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_data(cfg)
+    _, _, module = build_module(cfg, dm)
+    return dm, module, torch.get_rng_state()
+
+
+@pytest.fixture
+def cfgs(make_cfg):
+    return [make_cfg(f"seed={s}", "logger=none", "model.dropout=0.1") for s in SEEDS]
+
+
+def test_initial_weights_are_each_seeds_unpacked_weights(cfgs):
+    _, replicas = build_replicas(cfgs)
+    model = PackedMLP([r.model for r in replicas], SEEDS, [r.rng_state for r in replicas])
+    for seed, cfg in zip(SEEDS, cfgs, strict=True):
+        _, module, _ = unpacked(cfg)
+        reference = module.model.state_dict()
+        assert replicas[seed].model.state_dict().keys() == reference.keys()
+        for name, value in replicas[seed].model.state_dict().items():
+            assert torch.equal(value, reference[name]), (seed, name)
+        for index, layer in enumerate(module.model.net):
+            if isinstance(layer, torch.nn.Linear):
+                weight, bias = model.stacked(index)
+                assert torch.equal(weight[seed], layer.weight) and torch.equal(bias[seed], layer.bias)
+    # the seeds do give different weights, so the equalities above say something
+    assert not torch.equal(replicas[0].model.net[1].weight, replicas[1].model.net[1].weight)
+
+
+def test_packed_forward_equals_each_unpacked_forward(cfgs):
+    dm, replicas = build_replicas(cfgs)
+    model = PackedMLP([r.model for r in replicas], SEEDS, [r.rng_state for r in replicas]).eval()
+    x_val = dm.splits["val"][0]
+    x_train = dm.splits["train"][0][: 4 * 50].reshape(4, 50, -1)
+    with torch.no_grad():
+        shared, own = model(x_val, shared=True), model(x_train)
+    assert shared.shape == (4, len(x_val), 10) and own.shape == (4, 50, 10)
+    for k, replica in enumerate(replicas):
+        replica.model.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(shared[k], replica.model(x_val), rtol=0, atol=1e-6)
+            torch.testing.assert_close(own[k], replica.model(x_train[k]), rtol=0, atol=1e-6)
+    assert (shared[0] - shared[1]).abs().max() > 1e-3
+
+
+def test_training_forward_draws_each_runs_dropout_masks(cfgs):
+    """On the CPU each replica's masks are those its run draws from the global generator, step after step."""
+    dm, replicas = build_replicas(cfgs)
+    model = PackedMLP([r.model for r in replicas], SEEDS, [r.rng_state for r in replicas]).train()
+    x = dm.splits["train"][0][:64]
+    steps = [model(x, shared=True).detach() for _ in range(2)]
+    for seed, cfg in zip(SEEDS, cfgs, strict=True):
+        _, module, state = unpacked(cfg)
+        assert torch.equal(state, replicas[seed].rng_state)
+        module.model.train()
+        for step in steps:  # the run's generator continues from its first step to its second
+            torch.testing.assert_close(step[seed], module.model(x).detach(), rtol=0, atol=1e-6)
+    assert not torch.equal(steps[0][0], steps[1][0])  # a new mask each step
+
+
+def test_packed_mlp_refuses_different_architectures(make_cfg):
+    cfgs = [make_cfg("logger=none"), make_cfg("logger=none", "model.hidden_dims=[32]")]
+    models = [unpacked(cfg)[1].model for cfg in cfgs]
+    with pytest.raises(ValueError, match="architecture"):
+        PackedMLP(models, [0, 0])
+
+
+def test_each_replica_gets_its_runs_batches(cfgs):
+    dm, _ = build_replicas(cfgs)
+    x, y = dm.splits["train"]
+    packed = PackedTrainLoader((x, y), dm.batch_size, SEEDS)
+    for epoch in (0, 3):
+        packed.sampler.set_epoch(epoch)
+        batches = list(packed)
+        for k, seed in enumerate(SEEDS):
+            sampler = EpochSampler(len(y), shuffle=True, seed=seed)
+            sampler.set_epoch(epoch)
+            ordinary = list(TensorBatchLoader((x, y), dm.batch_size, sampler, train=True))
+            assert len(batches) == len(ordinary) == len(packed)
+            for (px, py), (ox, oy) in zip(batches, ordinary, strict=True):
+                assert torch.equal(px[k], ox) and torch.equal(py[k], oy)
+    assert not torch.equal(batches[0][1][0], batches[0][1][1])  # the seeds' orders differ
+
+
+def test_replica_optimizers_step_only_active_replicas_as_separate_optimizers():
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(3)]
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    lrs = [0.1, 0.01, 0.5]
+    packed = ReplicaOptimizers([torch.optim.AdamW([p], lr=lr) for p, lr in zip(params, lrs, strict=True)])
+    alone = [torch.optim.AdamW([p], lr=lr) for p, lr in zip(copies, lrs, strict=True)]
+    packed.active = [True, False, True]
+    for _ in range(3):
+        packed.zero_grad()
+        sum((p**2).sum() for p in params).backward()
+        packed.step()
+        for k in (0, 2):
+            alone[k].zero_grad()
+            (copies[k] ** 2).sum().backward()
+            alone[k].step()
+    for k in (0, 2):
+        assert torch.equal(params[k], copies[k])
+    assert torch.equal(params[1], copies[1])  # not stepped: as it started
+    assert [g["lr"] for g in packed.param_groups] == lrs
+    state = packed.state_dict()
+    assert len(state["replicas"]) == 3
+    packed.load_state_dict(state)
+
+
+def test_gradient_clipping_is_per_replica(make_cfg):
+    """Replicas 0 and 1 clip at 0.5 by the norm of their own gradients (as ``clip_grad_norm_`` on their
+    run's parameters); replica 2's run does not clip."""
+    cfgs = [make_cfg(f"seed={s}", "logger=none", "trainer.gradient_clip_val=0.5") for s in (0, 1)]
+    cfgs.append(make_cfg("seed=2", "logger=none"))
+    dm, replicas = build_replicas(cfgs)
+    module = PackedModule(replicas, dm.task, dm.num_classes)
+    torch.manual_seed(1)
+    grads = [[torch.randn_like(p) * (k + 1) for p in r.parameters()] for k, r in enumerate(replicas)]
+    for k, replica in enumerate(replicas):
+        for p, g in zip(replica.parameters(), grads[k], strict=True):
+            p.grad = g.clone()
+        module.clip(k)
+    for k in (0, 1):
+        alone = [torch.nn.Parameter(p.detach().clone()) for p in replicas[k].parameters()]
+        for p, g in zip(alone, grads[k], strict=True):
+            p.grad = g.clone()
+        torch.nn.utils.clip_grad_norm_(alone, 0.5)
+        for p, q in zip(replicas[k].parameters(), alone, strict=True):
+            assert torch.equal(p.grad, q.grad)
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in replicas[k].parameters()]))
+        assert math.isclose(float(norm), 0.5, rel_tol=1e-4)  # its own norm, not the group's
+    for p, g in zip(replicas[2].parameters(), grads[2], strict=True):
+        assert torch.equal(p.grad, g)
+
+
+def test_best_weights_follow_model_checkpoint():
+    model = torch.nn.Linear(2, 1)
+    best = BestWeights("val/acc", "max")
+    assert best.update({"val/acc": float("nan")}, 0, {"model": model})  # the first epoch always counts
+    assert best.update({"val/acc": 0.5}, 1, {"model": model})  # better than NaN (the worst)
+    assert not best.update({"val/acc": 0.5}, 2, {"model": model})  # a tie is not better
+    assert not best.update({"val/acc": float("nan")}, 3, {"model": model})
+    saved = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    assert best.restore({"model": model}) and torch.equal(model.weight, saved)
+    assert (best.best, best.epoch) == (0.5, 1)
+    low = BestWeights("val/loss", "min")
+    assert low.update({"val/loss": 2.0}, 0, {}) and low.update({"val/loss": 1.0}, 1, {})
+    assert not low.update({"val/loss": 1.5}, 2, {})
+
+
+def test_what_can_be_packed(make_cfg):
+    base = make_cfg("logger=none")
+    same_group = [
+        make_cfg(
+            "logger=none", "loss=focal", "seed=3", "optim.optimizer.lr=0.01", "trainer.gradient_clip_val=1"
+        )
+    ]
+    assert packing_problems([base, *same_group]) == []
+    assert any("data_seed" in p for p in packing_problems([base, make_cfg("logger=none", "data_seed=1")]))
+    assert any(
+        "model" in p for p in packing_problems([base, make_cfg("logger=none", "model.hidden_dims=[8]")])
+    )
+    assert any("data" in p for p in packing_problems([base, make_cfg("logger=none", "data.batch_size=32")]))
+    assert any(
+        "trainer" in p for p in packing_problems([base, make_cfg("logger=none", "trainer.max_epochs=2")])
+    )
+    assert any("no packed version" in p for p in packing_problems([make_cfg("logger=none", "model=cnn")]))
