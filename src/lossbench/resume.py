@@ -15,6 +15,7 @@ continues another job's checkpoint.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import secrets
 import string
@@ -25,8 +26,10 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
-from lossbench.record import read_record
+from lossbench.record import UNREADABLE, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
+
+log = logging.getLogger("lossbench")
 
 #: the checkpoint entry holding the overrides of the run that wrote it
 OVERRIDES_KEY = "lossbench_overrides"
@@ -235,11 +238,18 @@ class Resumption:
 
         if not fit:
             return cls(checked_checkpoint(cfg.get("ckpt_path")))
-        if cfg.get("resume") or requeued():
-            done = finished_run(run_dir.path, overrides)
-            if done is not None:
-                return cls(finished=done)
-        checkpoint = resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
+        resuming = bool(cfg.get("resume") or requeued())
+        if resuming and (done := finished_run(run_dir.path, overrides)) is not None:
+            return cls(finished=done)
+        damaged = resuming and read_record(run_dir.path).status == UNREADABLE
+        if damaged:  # what the run reached is unknown: it trains again, its earlier rows and id dropped
+            log.warning(
+                "%s: %s: the run is trained again from the start",
+                run_dir.path,
+                read_record(run_dir.path).reason,
+            )
+            drop_csv_rows_after_epoch(run_dir.csv, -1)
+        checkpoint = None if damaged else resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
         if rank_zero_only.rank != 0:
             return cls(checkpoint)
         if checkpoint is not None:

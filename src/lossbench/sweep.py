@@ -91,6 +91,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
+def all_job_dirs(sweep_dir: Path) -> list[Path]:
+    """:func:`job_dirs`, and the dirs of the jobs a basic sweep has that never started (an interrupted
+    sweep), so that its table covers every job."""
+    found = job_dirs(sweep_dir)
+    size = sweep_size_of(sweep_dir) if sweep_dir.is_dir() else None
+    names = {d.name for d in found}
+    never = [sweep_dir / str(n) for n in range(size or 0) if str(n) not in names]
+    return sorted([*found, *never], key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
+
+
 def read_job(job_dir: Path) -> dict[str, Any]:
     """One job's status row: ok / failed or interrupted (its error) / missing or unreadable (the reason)."""
     try:
@@ -101,7 +111,7 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": overrides}
     row.update(status=record.status, loss=record.loss, seed=record.seed)
     if not record.ok:
-        row["error"] = record.reason
+        row["error"] = record.reason if job_dir.is_dir() else "the job did not start"
         return row
     monitor = record.monitor or {}
     row["monitor"] = monitor.get("metric")
@@ -181,7 +191,7 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     finish."""
     from rich.console import Console
 
-    summary = [read_job(d) for d in job_dirs(sweep_dir)]
+    summary = [read_job(d) for d in all_job_dirs(sweep_dir)]
     counts = {s: sum(r["status"] == s for r in summary) for s in STATUSES}
     title = f"sweep {sweep_dir}: {len(summary)} jobs, " + ", ".join(
         f"{n} {s}" for s, n in counts.items() if n or s in (OK, FAILED, MISSING)

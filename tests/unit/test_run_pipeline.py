@@ -15,6 +15,7 @@ from lossbench import run as run_module
 from lossbench.checks import check_run
 from lossbench.errors import ConfigError, DataError, RunInterrupted, exit_status
 from lossbench.predictions import gather_shards
+from lossbench.record import RunRecord
 from lossbench.run_dir import RunDir
 from lossbench.task import SPECS, Task, resolve_monitor, spec
 
@@ -155,3 +156,43 @@ def test_the_reports_metric_directions_are_torchmetrics_own(loss_cfg, task, num_
             assert is_descriptive(name), f"{name} has no direction in torchmetrics but is ranked"
         else:
             assert higher_is_better(name) == declared, name
+
+
+def test_a_damaged_record_trains_again_from_the_start_and_a_finished_one_is_kept(tmp_path, make_cfg):
+    from lossbench.record import write_record
+    from lossbench.resume import Resumption
+
+    files = RunDir(tmp_path / "job")
+    files.csv.parent.mkdir(parents=True)
+    files.csv.write_text("epoch,step,val/acc\n0,9,0.5\n1,19,0.6\n")
+    files.last_checkpoint.parent.mkdir()
+    files.last_checkpoint.write_bytes(b"not read: the record is damaged")
+    files.record.write_text('{"status": "ok", "te')
+    cfg = make_cfg("resume=true", output_dir=files.path)
+    resumption = Resumption.prepare(cfg, files, [], sweep_job=True)
+    assert resumption.checkpoint is None and resumption.finished is None
+    assert files.csv.read_text() == "epoch,step,val/acc\n", "the stale rows are dropped"
+    write_record(RunRecord("ok", overrides=[], monitor={"best": 0.9}), files.path)
+    before = files.record.read_bytes()
+    assert Resumption.prepare(cfg, files, [], sweep_job=True).finished["monitor"]["best"] == 0.9
+    assert files.record.read_bytes() == before
+
+
+def test_the_sweep_table_covers_the_jobs_that_never_started(tmp_path):
+    from lossbench.sweep import all_job_dirs, read_job
+
+    sweep = tmp_path / "sweep"
+    (sweep / "0" / ".hydra").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"},
+                    "overrides": {"task": ["loss=ce,focal", "seed=0,1"]},
+                }
+            }
+        )
+    )
+    rows = [read_job(d) for d in all_job_dirs(sweep)]
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["error"] for r in rows[1:]] == ["the job did not start"] * 3
