@@ -1,0 +1,115 @@
+"""Packed training gives each replica what its own run gives: three runs (ce seed 0, ce seed 1, focal
+seed 0) trained packed for 3 epochs on digits against the same three runs trained one by one.
+
+On the CPU with deterministic math every number agrees exactly: each replica's layers are the same
+matrix products on the same values (one ``baddbmm`` over replicas gives, per replica, the ``addmm`` of
+its ``nn.Linear`` bit for bit on this CPU), its optimizer is its run's own optimizer on its own tensors,
+and its batches and dropout masks come from its run's generators. The tolerance, 1e-6 absolute, leaves
+room only for a GEMM kernel that sums a batched product in another order (one float32 rounding, ~1e-7,
+carried through a few dozen Adam steps); any difference in data order, initialisation, loss, optimizer
+state or clipping moves the metrics by 1e-3 or more.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossbench.losses.cross_entropy import CrossEntropyLoss
+from lossbench.packed import FAILED, OK, build_packed, fit_packed, train_packed
+from lossbench.run import run
+
+pytestmark = pytest.mark.slow
+
+JOBS = (("ce", 0), ("ce", 1), ("focal", 0))
+ATOL = 1e-6
+
+
+def job_cfgs(make_cfg, tmp_path: Path, *overrides: str) -> list:
+    common = ("trainer.max_epochs=3", "callbacks.rich_progress_bar=null", *overrides)
+    return [
+        make_cfg(f"loss={loss}", f"seed={seed}", *common, output_dir=tmp_path / f"{loss}_{seed}")
+        for loss, seed in JOBS
+    ]
+
+
+def val_losses_per_epoch(run_dir: Path) -> list[float]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return [float(row["val/loss"]) for row in csv.DictReader(f) if row.get("val/loss")]
+
+
+def assert_close_dicts(packed: dict[str, float], ordinary: dict[str, float], what: str) -> float:
+    """The largest absolute difference; fails unless both have the same keys, all within ATOL."""
+    assert packed.keys() == ordinary.keys(), what
+    worst = max(abs(packed[k] - ordinary[k]) for k in ordinary)
+    assert worst <= ATOL, f"{what}: {worst}"
+    return worst
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_packed_replicas_equal_their_runs(make_cfg, tmp_path, dropout):
+    cfgs = job_cfgs(make_cfg, tmp_path, "logger=csv", f"model.dropout={dropout}")
+    module, data = build_packed(cfgs)
+    results = train_packed(module, data, cfgs[0])  # ends with each replica's best epoch loaded
+    records = [run(cfg, overrides=[]) for cfg in cfgs]
+    for k, (result, record, cfg) in enumerate(zip(results, records, cfgs, strict=True)):
+        assert result["status"] == OK and record["status"] == "ok"
+        assert result["epochs"] == record["epochs"] == 3
+        assert result["monitor"]["metric"] == record["monitor"]["metric"] == "val/acc"
+        assert abs(result["monitor"]["best"] - record["monitor"]["best"]) <= ATOL
+        assert_close_dicts(result["val"], record["val"], f"replica {k} val")
+        assert_close_dicts(result["test"], record["test"], f"replica {k} test")
+        assert {"val/acc", "val/nll", "test/acc", "test/ece"} <= {*result["val"], *result["test"]}
+        per_epoch = [row["val/loss"] for row in result["history"]]
+        ordinary = val_losses_per_epoch(Path(cfg.paths.output_dir))
+        assert len(per_epoch) == len(ordinary) == 3
+        assert max(abs(a - b) for a, b in zip(per_epoch, ordinary, strict=True)) <= ATOL
+        best = torch.load(record["monitor"]["best_checkpoint"], weights_only=False, map_location="cpu")
+        weights = module.replicas[k].model.state_dict()
+        for name, value in weights.items():
+            torch.testing.assert_close(value, best["state_dict"][f"model.{name}"], rtol=0, atol=ATOL)
+    # the replicas did differ: the equalities above compare different runs
+    assert results[0]["val"]["val/loss"] != results[1]["val"]["val/loss"] != results[2]["val"]["val/loss"]
+
+
+class NaNAfter(CrossEntropyLoss):
+    """Cross-entropy that returns NaN from its ``steps + 1``-th training step on."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps, self.calls = steps, 0
+
+    def forward(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = super().forward(outputs, target)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.steps:
+                return loss * float("nan")
+        return loss
+
+
+def test_a_replica_with_a_nan_loss_fails_alone(make_cfg, tmp_path):
+    cfgs = job_cfgs(make_cfg, tmp_path, "logger=none")
+    clean = fit_packed(cfgs)
+    module, data = build_packed(cfgs)
+    bad = NaNAfter(steps=20)  # 17 steps per epoch: NaN at the 4th step of the second epoch
+    module.replicas[1].loss = bad
+    module.losses[1] = bad
+    before = {n: p.detach().clone() for n, p in module.replicas[1].model.named_parameters()}
+    results = train_packed(module, data, cfgs[0])
+    failed = results[1]
+    assert failed["status"] == FAILED
+    assert "NaNAfter returned nan at step 20 (epoch 1)" in failed["error"]
+    assert failed["epochs"] == 1 and failed["test"] == {}
+    weights = dict(module.replicas[1].model.named_parameters())
+    assert all(torch.isfinite(p).all() for p in weights.values())  # no NaN reached its weights
+    assert any(not torch.equal(weights[n], before[n]) for n in before)  # it did train its first epoch
+    for k in (0, 2):
+        assert results[k]["status"] == OK
+        for stage in ("val", "test"):
+            assert results[k][stage] == clean[k][stage]
+        assert all(math.isfinite(v) for v in results[k]["test"].values())
