@@ -12,7 +12,7 @@ import copy
 import math
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from lossbench.errors import check_choice
 
@@ -46,7 +46,9 @@ class BestWeights:
             return False
         self.best = value if not math.isnan(value) else (-math.inf if self.mode == "max" else math.inf)
         self.epoch = epoch
-        self.state = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
+        self.state = {
+            name: {k: snapshot(v) for k, v in module.state_dict().items()} for name, module in modules.items()
+        }
         return True
 
     def restore(self, modules: dict[str, nn.Module]) -> bool:
@@ -56,3 +58,8 @@ class BestWeights:
         for name, module in modules.items():
             module.load_state_dict(self.state[name])
         return True
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of one ``state_dict`` entry that later training does not change."""
+    return value.detach().clone() if isinstance(value, Tensor) else copy.deepcopy(value)
