@@ -1,4 +1,8 @@
-"""A table file as a DataFrame, by its extension: CSV/TSV (pandas), Parquet (pyarrow), NumPy ``.npz``."""
+"""A table file as a DataFrame, by its extension: CSV/TSV (pandas), Parquet (pyarrow), NumPy ``.npz``.
+
+:func:`repeated_columns` reads a CSV/TSV header as written, since pandas renames a repeated name ``a`` to
+``a.1``, ``a.2``, ... without a word.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,30 @@ from lossbench.errors import ConfigError, DataError
 FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq", ".npz")
 
 
+def file_kind(path: Path) -> str | None:
+    """The file's format, as its ending in :data:`FORMATS`, or ``None``."""
+    name = path.name.lower()
+    return next((f for f in FORMATS if name.endswith(f)), None)
+
+
+def repeated_columns(path: Path) -> dict[str, int]:
+    """Column names a CSV/TSV header holds more than once, with their counts (other formats: none)."""
+    kind = file_kind(path)
+    if kind is None or not kind.startswith((".csv", ".tsv")):
+        return {}
+    try:
+        header = pd.read_csv(
+            path, sep="\t" if kind.startswith(".tsv") else ",", header=None, nrows=1, dtype=str
+        )
+    except Exception:  # read_table names an unreadable file
+        return {}
+    names = [str(n) for n in header.iloc[0].tolist() if isinstance(n, str)]
+    return {n: names.count(n) for n in dict.fromkeys(names) if names.count(n) > 1}
+
+
 def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """The file as a DataFrame, by its extension; a missing, unreadable or corrupt file is a ``DataError``."""
-    name = path.name.lower()
-    kind = next((f for f in FORMATS if name.endswith(f)), None)
+    kind = file_kind(path)
     if kind is None:
         raise ConfigError(
             f"data.path={path} has an unknown extension: use one of {', '.join(FORMATS)} (CSV, TSV, Parquet, "

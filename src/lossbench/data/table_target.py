@@ -1,0 +1,137 @@
+"""Checks of a table's target columns: missing values, the task they pose, and whether they suit it.
+
+The task follows from the target unless ``data.task`` sets it: text, boolean or integer labels →
+classification, floats → regression, except an integer target with too many distinct values to be classes
+(more than :data:`MANY_CLASSES`, or more than 10 with fewer than three rows per value on average, too few
+for a stratified split), which is regression, said in an INFO line; several 0/1 columns → multi-label,
+other several columns → multi-target regression.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from lossbench.data.table_problems import Problems, plain
+from lossbench.task import Task
+
+if TYPE_CHECKING:
+    from lossbench.data.table_checks import TableOptions
+
+log = logging.getLogger(__name__)
+
+#: an integer target with more distinct values than this is taken for a quantity (regression)
+MANY_CLASSES = 50
+
+
+def is_binary(column: pd.Series) -> bool:
+    """An integer or boolean column holding only 0 and 1 (a label of a multi-label target)."""
+    types = pd.api.types
+    return (types.is_integer_dtype(column) or types.is_bool_dtype(column)) and set(column.unique()) <= {0, 1}
+
+
+def many_values(column: pd.Series) -> bool:
+    """An integer column with too many distinct values to be classes (see the module docstring)."""
+    distinct = column.nunique()
+    return distinct > MANY_CLASSES or (distinct > 10 and 3 * distinct > column.count())
+
+
+def infer_task(target: pd.DataFrame, where: str) -> Task:
+    """The task the target columns pose (see the module docstring)."""
+    if target.shape[1] > 1:
+        return Task.MULTILABEL if all(is_binary(c) for _, c in target.items()) else Task.REGRESSION
+    column = target.iloc[:, 0]
+    if pd.api.types.is_float_dtype(column):
+        return Task.REGRESSION
+    if pd.api.types.is_integer_dtype(column) and many_values(column):
+        log.info(
+            "%s: target %r has %d distinct integer values in %d rows: inferred as regression (set "
+            "data.task=classification to keep them as classes)",
+            where,
+            column.name,
+            column.nunique(),
+            len(column),
+        )
+        return Task.REGRESSION
+    return Task.CLASSIFICATION
+
+
+def rows_with_target(
+    frame: pd.DataFrame, options: TableOptions, problems: Problems, where: str
+) -> tuple[pd.DataFrame, int]:
+    """The rows whose target is present, and how many rows ``drop_missing_target`` dropped.
+
+    Without ``drop_missing_target``, a missing target is a problem (and the other checks look at the
+    rows with a target). An integer column that pandas read as floats only for its missing values is an
+    integer column again.
+    """
+    target = frame[list(options.target)]
+    missing = target.isna().any(axis=1).to_numpy()
+    count = int(missing.sum())
+    if not count:
+        return frame, 0
+    if options.drop_missing_target:
+        log.info("%s: dropped %d row(s) without a target (data.drop_missing_target=true)", where, count)
+    else:
+        per_column = {c: int(n) for c, n in target.isna().sum().items() if n}
+        text = ", ".join(f"{c!r} has {n}" for c, n in per_column.items())
+        problems.add(
+            f"target column {text} missing values",
+            "set data.drop_missing_target=true to drop those rows (a target cannot be imputed), or fill them "
+            "in the file",
+            drop_missing_target=True,
+        )
+    kept = frame.loc[~missing].reset_index(drop=True)
+    for col in target.columns[target.isna().any().to_numpy()]:
+        values = kept[col]
+        if pd.api.types.is_float_dtype(values) and len(values) and bool((values % 1 == 0).all()):
+            kept[col] = values.astype(np.int64)
+    return kept, count if options.drop_missing_target else 0
+
+
+def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
+    """The target columns suit the task: two classes or more, 0/1 labels, finite numbers."""
+    names = list(target.columns)
+    if task is Task.CLASSIFICATION:
+        if len(names) > 1:
+            problems.add(
+                "data.task=classification takes one target column", "data.target=<column>", config=True
+            )
+            return
+        classes = target.iloc[:, 0].dropna().unique()
+        if len(classes) < 2:
+            problems.add(
+                f"target {names[0]!r} has a single class ({plain(classes[0])!r})",
+                "classification needs at least two; is data.target the right column?",
+            )
+        return
+    if task is Task.MULTILABEL:
+        if len(names) < 2:
+            problems.add(
+                "data.task=multilabel takes one 0/1 target column per label",
+                "data.target=[label_a,label_b]",
+                config=True,
+            )
+        for col, values in target.items():
+            numeric = pd.to_numeric(values.astype(object).replace({True: 1, False: 0}), errors="coerce")
+            if not numeric.isin((0, 1)).all():
+                bad = sorted({str(plain(v)) for v in values[~numeric.isin((0, 1))]})[:5]
+                problems.add(
+                    f"multi-label target column {col!r} holds {bad}",
+                    "each label column must be 0/1 (or true/false)",
+                )
+        return
+    for col, values in target.items():
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.isna().any():
+            fix = {"task": "classification"} if len(names) == 1 else {}
+            problems.add(
+                f"target column {col!r} is not numeric, so it cannot be regressed",
+                "use data.task=classification, or fix the column",
+                **fix,
+            )
+        elif not np.isfinite(numeric.to_numpy(dtype=np.float64)).all():
+            problems.add(f"target column {col!r} has infinite values", "fix or drop those rows in the file")
