@@ -76,6 +76,25 @@ def test_packed_replicas_equal_their_runs(make_cfg, tmp_path, dropout):
     assert results[0]["val"]["val/loss"] != results[1]["val"]["val/loss"] != results[2]["val"]["val/loss"]
 
 
+def test_replicas_with_their_own_optimizers_schedules_and_clipping_equal_their_runs(make_cfg, tmp_path):
+    """SGD with a cosine schedule per epoch; AdamW with a one-cycle schedule per step and clipping by norm;
+    AdamW at another learning rate with clipping by value: each replica as its run."""
+    own = [
+        ("loss=ce", "seed=0", "optim=sgd"),
+        ("loss=focal", "seed=1", "optim=adamw_onecycle", "trainer.gradient_clip_val=0.1"),
+        ("loss=sce", "seed=2", "optim.optimizer.lr=0.003", "trainer.gradient_clip_val=0.05")
+        + ("trainer.gradient_clip_algorithm=value",),
+    ]
+    common = ("trainer.max_epochs=2", "logger=none", "callbacks.rich_progress_bar=null")
+    cfgs = [make_cfg(*o, *common, output_dir=tmp_path / str(i)) for i, o in enumerate(own)]
+    results = fit_packed(cfgs)
+    records = [run(cfg, overrides=[]) for cfg in cfgs]
+    for k, (result, record) in enumerate(zip(results, records, strict=True)):
+        assert result["status"] == OK and record["status"] == "ok"
+        assert_close_dicts(result["val"], record["val"], f"replica {k} val")
+        assert_close_dicts(result["test"], record["test"], f"replica {k} test")
+
+
 class NaNAfter(CrossEntropyLoss):
     """Cross-entropy that returns NaN from its ``steps + 1``-th training step on."""
 
