@@ -1,0 +1,186 @@
+"""data=table: every problem of a table in one error with one fix line; tables as users have them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lossbench.data.table import TableDataModule
+from lossbench.data.table_problems import Problems, override_value
+from lossbench.errors import ConfigError, DataError
+from lossbench.task import Task
+
+INFO = {"level": logging.INFO, "logger": "lossbench"}
+
+
+def penguins(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """A small table with three text classes, four numeric features and a text feature."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "species": rng.choice(["adelie", "chinstrap", "gentoo"], n),
+            "island": rng.choice(["biscoe", "dream"], n),
+            "bill_length_mm": rng.normal(44, 5, n),
+            "bill_depth_mm": rng.normal(17, 2, n),
+            "flipper_length_mm": rng.normal(200, 14, n),
+            "body_mass_g": rng.normal(4200, 800, n),
+        }
+    )
+
+
+def write(frame: pd.DataFrame, path: Path, **kwargs) -> Path:
+    frame.to_csv(path, index=kwargs.pop("index", False), **kwargs)
+    return path
+
+
+def built(path: Path, **options) -> TableDataModule:
+    dm = TableDataModule(path=str(path), **options)
+    dm.setup("fit")
+    return dm
+
+
+def test_every_problem_of_a_table_in_one_error_with_one_fix_line(tmp_path):
+    frame = penguins()
+    for col, rows in (("bill_length_mm", [1, 2]), ("bill_depth_mm", [3]), ("body_mass_g", [4, 5, 6])):
+        frame.loc[rows, col] = np.nan
+    frame["name"] = [f"bird-{i}" for i in range(len(frame))]
+    path = write(frame, tmp_path / "p.csv")
+    with pytest.raises(DataError) as err:
+        built(path, target="species", drop=["sex"])
+    text = str(err.value)
+    assert "5 problems" in text and "\n" not in text
+    for part in (
+        "data.drop: column 'sex' is not in the file",
+        "column 'name' has a distinct text value in every row",
+        "feature column 'bill_length_mm' has 2 missing",
+        "feature column 'bill_depth_mm' has 1 missing",
+        "feature column 'body_mass_g' has 3 missing",
+    ):
+        assert part in text
+    assert text.endswith("Fix them all with: data.drop=[name] data.impute=median")
+    dm = built(path, target="species", drop=["name"], impute="median")  # the fix line works
+    assert dm.input_shape == (6,)
+
+
+def test_absent_columns_are_named_together_with_a_guess(tmp_path):
+    path = write(penguins(), tmp_path / "p.csv")
+    with pytest.raises(DataError) as err:
+        built(path, target="Species", drop=["id"], split_column="fold")
+    text = str(err.value)
+    assert "3 problems" in text
+    assert "data.target: column 'Species' is not in the file" in text
+    assert "data.split_column: column 'fold' is not in the file" in text
+    assert "data.drop: column 'id' is not in the file" in text
+    assert "data.drop=[] data.target=species" in text
+
+
+def test_option_clashes_alone_are_a_config_error(tmp_path):
+    path = write(penguins().assign(other="x"), tmp_path / "p.csv")
+    with pytest.raises(ConfigError, match=r"data.task=classification takes one target column"):
+        built(path, target=["species", "island"], task="classification")
+
+
+def test_missing_targets_are_an_error_offering_drop_missing_target(tmp_path):
+    frame = penguins()
+    frame.loc[[0, 7, 9], "species"] = None
+    frame.loc[4, "bill_depth_mm"] = np.nan
+    path = write(frame, tmp_path / "p.csv")
+    with pytest.raises(DataError) as err:
+        built(path, target="species")
+    text = str(err.value)
+    assert "target column 'species' has 3 missing values" in text and "bill_depth_mm" in text
+    assert text.endswith("Fix them all with: data.drop_missing_target=true data.impute=median")
+    dm = built(path, target="species", impute="median", drop_missing_target=True)
+    info = dm.describe()
+    assert info["missing_target_rows_dropped"] == 3
+    assert info["n_train"] + info["n_val"] + info["n_test"] == len(frame) - 3
+    assert (
+        "missing_target_rows_dropped"
+        not in built(write(penguins(), tmp_path / "q.csv"), target="species").describe()
+    )
+
+
+def test_drop_missing_target_keeps_integer_labels_classes(tmp_path):
+    frame = penguins().assign(grade=np.tile([1, 2, 3], 40).astype(float))
+    frame.loc[[2, 5], "grade"] = np.nan  # pandas reads the labels as floats for their missing values
+    dm = built(write(frame, tmp_path / "p.csv"), target="grade", drop=["species"], drop_missing_target=True)
+    assert dm.task is Task.CLASSIFICATION and dm.label_names == [1, 2, 3]
+    assert dm.describe()["missing_target_rows_dropped"] == 2
+
+
+def test_drop_missing_target_is_an_option_of_data_table(make_cfg, tmp_path):
+    cfg = make_cfg("data=table", "data.path=x.csv", "data.target=y")
+    assert cfg.data.drop_missing_target is False
+    with pytest.raises(ConfigError, match=r"data.drop_missing_target='yes'.*true or false"):
+        TableDataModule(path="x.csv", target="y", drop_missing_target="yes")
+
+
+def test_integer_targets_with_many_values_are_regression(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=3000), "age": rng.integers(20, 80, 3000)})  # 60 values
+    with caplog.at_level(**INFO):
+        dm = built(write(frame, tmp_path / "a.csv"), target="age")
+    assert dm.task is Task.REGRESSION
+    assert "'age' has 60 distinct integer values in 3000 rows: inferred as regression" in caplog.text
+    assert "data.task=classification" in caplog.text
+    few = pd.DataFrame({"x": rng.normal(size=60), "y": np.arange(60) % 25})  # 25 values, few repeats
+    assert built(write(few, tmp_path / "f.csv"), target="y").task is Task.REGRESSION
+    classes = pd.DataFrame({"x": rng.normal(size=300), "y": np.arange(300) % 12})
+    assert built(write(classes, tmp_path / "c.csv"), target="y").task is Task.CLASSIFICATION
+    dm = built(write(frame, tmp_path / "a.csv"), target="age", task="classification")
+    assert dm.task is Task.CLASSIFICATION and dm.num_classes == 60
+
+
+def test_small_classes_of_a_numeric_target_name_regression(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(60.0), "y": np.r_[np.zeros(30), np.ones(29), 7].astype(int)})
+    with pytest.raises(DataError, match=r"class 7 has only 1 sample.*set data.task=regression"):
+        built(write(frame, tmp_path / "n.csv"), target="y")
+    text = frame.assign(y=np.where(frame["y"] == 7, "rare", "common"))
+    with pytest.raises(DataError, match=r"class 'rare' has only 1 sample") as err:
+        built(write(text, tmp_path / "t.csv"), target="y")
+    assert "data.task=regression" not in str(err.value)
+
+
+def test_repeated_column_names_are_an_error_naming_them(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,a,b,b,b,y\n" + "".join(f"{i},{i + 1},{i},{i},{i},{i % 2}\n" for i in range(30)))
+    with pytest.raises(DataError, match=r"repeats the column name\(s\) 'a' \(2 times\), 'b' \(3 times\)"):
+        built(path, target="y")
+    (tmp_path / "d.tsv").write_text("a\ta\ty\n1\t2\t0\n3\t4\t1\n")
+    with pytest.raises(DataError, match=r"2 problems.*'a' \(2 times\).*data.drop: column 'z'"):
+        built(tmp_path / "d.tsv", target="y", drop=["z"])
+
+
+def test_row_numbers_and_pandas_index_columns_are_dropped_with_a_note(tmp_path, caplog):
+    frame = penguins()
+    with caplog.at_level(**INFO):
+        dm = built(write(frame, tmp_path / "i.csv", index=True), target="species")
+    assert dm.index_columns == ["Unnamed: 0"] and dm.input_shape == (6,)
+    assert "'Unnamed: 0'" in caplog.text and "number the rows" in caplog.text
+    assert dm.describe()["index_columns_dropped"] == ["Unnamed: 0"]
+    named = frame.assign(rownames=np.arange(1, len(frame) + 1))[["rownames", *frame.columns]]
+    dm = built(write(named, tmp_path / "r.csv"), target="species")
+    assert dm.index_columns == ["rownames"] and dm.input_shape == (6,)
+    kept = frame.assign(id=np.arange(len(frame)) * 3 % len(frame) + 1000)  # ids, not row numbers
+    assert built(write(kept, tmp_path / "k.csv"), target="species").index_columns == []
+
+
+def test_messages_show_values_not_numpy_reprs(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": np.ones(30, dtype=int)})
+    with pytest.raises(DataError, match=r"single class \(1\)") as err:
+        built(write(frame, tmp_path / "one.csv"), target="y")
+    assert "np." not in str(err.value)
+
+
+def test_fix_line_keeps_the_users_lists_and_quotes_odd_values():
+    problems = Problems("table t.csv", {"drop": ["id", "gone"], "na_values": ["NA"], "impute": "none"})
+    problems.add("a", drop=["bill length"])
+    problems.add("b", undrop=["gone"])
+    problems.add("c", na_values=["?"], impute="median")
+    problems.add("d", impute="median")
+    assert problems.fix_line() == "data.drop=[id,'bill length'] data.na_values=[NA,?] data.impute=median"
+    assert [override_value(v) for v in ("1", "true", "x.y", "it's")] == ["'1'", "'true'", "x.y", "'it\\'s'"]
