@@ -8,22 +8,25 @@ the Trainer with its callbacks and loggers.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.checkpointing import OverridesInCheckpoint
-from lossbench.config import chosen, losses_for_task
+from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
 from lossbench.loggers import build_loggers, init_wandb_run
 from lossbench.losses.base import BenchLoss
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
-from lossbench.task import BenchDataModule, check_data_contract, resolve_monitor
+from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
+
+log = logging.getLogger("lossbench")
 
 
 def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
@@ -111,6 +114,18 @@ def describe_data(dm: BenchDataModule) -> dict[str, Any]:
     }
 
 
+def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
+    """``cfg`` with ``loss=auto`` replaced by the task's baseline loss config (``ce``, ``bce``, ``mse``)."""
+    if not cfg.loss.get("auto"):
+        return cfg
+    name = spec(task).baseline
+    log.info("loss=auto: %s, the baseline loss of %s data (choose another with loss=<name>)", name, task)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.loss = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
+    return cfg
+
+
 def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, BenchLoss, LossBenchModule]:
     """The loss, the model shaped for the data and the loss, and the LightningModule training them.
 
@@ -118,6 +133,7 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
     ``monitor.mode`` the metric's direction, see :func:`~lossbench.task.resolve_monitor`), so the
     callbacks' ``${monitor.metric}`` resolve to it; ``cfg`` itself is left as it was.
     """
+    cfg = with_task_loss(cfg, dm.task)
     loss = build_loss(cfg, dm)
     try:
         model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last

@@ -23,6 +23,15 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+#: the ``loss=`` option that stands for the task's baseline loss (``conf/loss/auto.yaml``)
+AUTO_LOSS = "auto"
+
+
+def loss_options() -> list[str]:
+    """The ``loss=`` options that name a loss (every option but :data:`AUTO_LOSS`)."""
+    return [name for name in group_options("loss") if name != AUTO_LOSS]
+
+
 def losses_for_task(task: Task) -> list[str]:
     """The ``loss=`` options whose loss serves ``task``.
 
@@ -31,7 +40,7 @@ def losses_for_task(task: Task) -> list[str]:
     class-balanced loss serves multi-label with a sigmoid base only).
     """
     names = []
-    for name in group_options("loss"):
+    for name in loss_options():
         cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
         if cfg.get("_target_") and Task(task) in instantiate(cfg).tasks:
             names.append(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lossbench.config import group_options, losses_for_task
+from lossbench.config import loss_options, losses_for_task
 from lossbench.losses import Task
 from lossbench.run import run
 
@@ -48,7 +48,7 @@ def train(make_cfg, loss: str, *overrides: str) -> dict[str, float]:
     return run(make_cfg(f"loss={loss}", "data=diabetes", *lr, *FAST, *overrides))["test"]
 
 
-@pytest.mark.parametrize("loss", group_options("loss"))
+@pytest.mark.parametrize("loss", loss_options())
 @pytest.mark.slow
 def test_every_loss_beats_the_untrained_model(make_cfg, loss):
     data = data_for(loss)

@@ -7,7 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from lossbench.config import group_options
+from lossbench.config import group_options, loss_options
 
 GROUPS = ("loss", "data", "model", "optim", "trainer", "logger", "callbacks", "debug")
 
@@ -25,14 +25,14 @@ def test_every_group_option_composes(make_cfg, group, option):
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
 
 
-@pytest.mark.parametrize("option", group_options("loss"))
+@pytest.mark.parametrize("option", loss_options())
 def test_every_loss_option_instantiates(make_cfg, option):
     loss = instantiate(make_cfg(f"loss={option}").loss)
     assert loss.reduction == "mean"
 
 
 def test_required_options_exist():
-    assert {"ce", "bce", "focal", "mse", "huber"} <= set(group_options("loss"))
+    assert {"ce", "bce", "focal", "mse", "huber"} <= set(loss_options())
     assert {"adam", "sgd"} <= set(group_options("optim"))
     assert {"cpu", "gpu", "ddp"} <= set(group_options("trainer"))
     assert {"wandb", "csv", "none", "default"} <= set(group_options("logger"))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from omegaconf import OmegaConf
 
-from lossbench.config import CONFIG_DIR, group_options
+from lossbench.config import CONFIG_DIR, loss_options
 from lossbench.errors import ConfigError
 from lossbench.losses import BenchLoss, Task
 
@@ -30,7 +30,7 @@ def build(name: str, classes: int = 7, **overrides) -> BenchLoss:
 
 
 # every config, plus variants that take other code paths
-VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in group_options("loss")] + [
+VARIANTS: list[tuple[str, dict]] = [(name, {}) for name in loss_options()] + [
     ("focal", {"gamma": 0.5, "alpha": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]}),
     ("focal", {"gamma": 0.0}),
     ("sigmoid_focal", {"gamma": 0.5, "alpha": None}),
@@ -224,8 +224,8 @@ def test_invalid_hyper_parameter_is_a_config_error_naming_it(name, param, value)
 
 
 def test_every_loss_option_is_covered():
-    assert {n for n, _ in VARIANTS} == set(group_options("loss"))
-    assert {n for n, _, _ in INVALID} == set(group_options("loss"))
+    assert {n for n, _ in VARIANTS} == set(loss_options())
+    assert {n for n, _, _ in INVALID} == set(loss_options())
 
 
 @pytest.mark.parametrize("name", ["log_cosh", "quantile", "cauchy", "barron"])

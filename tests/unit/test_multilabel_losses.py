@@ -12,7 +12,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from torchvision.ops import sigmoid_focal_loss
 
-from lossbench.config import CONFIG_DIR, group_options, losses_for_task
+from lossbench.config import CONFIG_DIR, loss_options, losses_for_task
 from lossbench.errors import ConfigError, LossTaskMismatchError
 from lossbench.losses import (
     AsymmetricLoss,
@@ -81,7 +81,7 @@ def test_losses_for_task_lists_exactly_the_multi_label_losses():
     assert {"class_balanced", "class_balanced_bce"} <= set(losses_for_task(Task.CLASSIFICATION))
 
 
-@pytest.mark.parametrize("name", sorted(set(group_options("loss")) - MULTILABEL))
+@pytest.mark.parametrize("name", sorted(set(loss_options()) - MULTILABEL))
 def test_other_losses_refuse_multi_label(name):
     with pytest.raises(LossTaskMismatchError, match="multilabel"):
         load(name).check_task(Task.MULTILABEL, 5)

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from lossbench.config import CONFIG_DIR, group_options
+from lossbench.config import CONFIG_DIR, loss_options
 from lossbench.report.budget import expected_max, ranking_changes
 from lossbench.tune.space import SPACES_DIR, search_space
 
@@ -22,7 +22,7 @@ def test_every_search_space_names_real_keys(name):
         keys = {p.key for p in search_space("ce")}
         assert {"optim.optimizer.lr", "optim.optimizer.weight_decay"} <= keys
         return
-    assert name in group_options("loss"), f"tune/spaces/{name}.yaml is not a loss option"
+    assert name in loss_options(), f"tune/spaces/{name}.yaml is not a loss option"
     loss_cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
     own = [p for p in search_space(name) if p.key.startswith("loss.")]
     assert own, f"tune/spaces/{name}.yaml declares no loss hyper-parameter"
