@@ -184,3 +184,22 @@ def test_fix_line_keeps_the_users_lists_and_quotes_odd_values():
     problems.add("d", impute="median")
     assert problems.fix_line() == "data.drop=[id,'bill length'] data.na_values=[NA,?] data.impute=median"
     assert [override_value(v) for v in ("1", "true", "x.y", "it's")] == ["'1'", "'true'", "x.y", "'it\\'s'"]
+
+
+def test_many_columns_with_missing_values_are_one_entry(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"f{j}": rng.normal(size=40) for j in range(8)}).assign(y=np.arange(40) % 2)
+    for j in range(7):
+        frame.loc[j, f"f{j}"] = np.nan
+    with pytest.raises(
+        DataError, match=r": 7 feature columns have missing or infinite values: 'f0' \(1\), 'f1'"
+    ):
+        built(write(frame, tmp_path / "w.csv"), target="y")
+
+
+def test_a_mistyped_target_column_is_not_checked_as_a_feature(tmp_path):
+    frame = penguins()
+    frame.loc[[1, 2], "species"] = None
+    with pytest.raises(DataError) as err:
+        built(write(frame, tmp_path / "p.csv"), target="specie")
+    assert "did you mean 'species'?" in str(err.value) and "missing" not in str(err.value)

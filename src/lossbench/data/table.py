@@ -32,9 +32,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lossbench.data.base import InMemoryDataModule
-from lossbench.data.table_checks import SPLIT_NAMES, TableOptions, check_table
+from lossbench.data.table_checks import SPLIT_NAMES, TableOptions, check_table_file
 from lossbench.data.table_features import numeric_columns
-from lossbench.data.table_io import read_table, repeated_columns
 from lossbench.data.table_problems import plain
 from lossbench.errors import ConfigError, DataError, check_choice
 from lossbench.task import Task
@@ -113,8 +112,7 @@ class TableDataModule(InMemoryDataModule):
 
     # --- reading ------------------------------------------------------------------------------------
     def load_arrays(self) -> tuple[pd.DataFrame, np.ndarray]:
-        frame = read_table(self.path, self.na_values)
-        checked = check_table(frame, self.options, self.display_name, repeated_columns(self.path))
+        checked = check_table_file(self.path, self.options)
         self.task = checked.task
         self._given_split = checked.split
         self.index_columns = checked.index_columns

@@ -10,7 +10,7 @@ the feature and target columns, the task and the given split (:class:`CheckedTab
 - drops the rows without a target when ``drop_missing_target`` is true, and counts them;
 - infers the task unless ``data.task`` sets it (:mod:`lossbench.data.table_target`).
 
-It needs pandas and numpy only (no torch, no scikit-learn).
+:func:`check_table_file` reads the file first. Both need pandas and numpy only (no torch, no scikit-learn).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import difflib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lossbench.data.table_features import check_features
+from lossbench.data.table_io import read_table, repeated_columns
 from lossbench.data.table_problems import Problems, listing
 from lossbench.data.table_target import check_target, infer_task, rows_with_target
 from lossbench.task import Task
@@ -92,6 +94,12 @@ def is_row_index(name: Any, series: pd.Series, first: bool) -> bool:
     return str(name).strip().lower() in INDEX_NAMES and counts_rows(series)
 
 
+def check_table_file(path: Path, options: TableOptions) -> CheckedTable:
+    """Read the table file at ``path`` and check it (:func:`check_table`); needs no torch."""
+    frame = read_table(path, options.na_values)
+    return check_table(frame, options, f"table {path}", repeated_columns(path))
+
+
 def check_table(
     frame: pd.DataFrame, options: TableOptions, where: str, duplicates: Mapping[str, int] | None = None
 ) -> CheckedTable:
@@ -106,7 +114,7 @@ def check_table(
     """
     problems = Problems(where, options.as_overrides())
     frame = _without_copies(frame, duplicates or {}, problems)
-    _check_named(frame, options, problems)
+    guessed = _check_named(frame, options, problems)
     named = [*options.target, *options.drop, *([options.split_column] if options.split_column else [])]
     first = frame.columns[0]
     index = [c for c in frame.columns if c not in named and is_row_index(c, frame[c], c == first)]
@@ -130,7 +138,8 @@ def check_table(
     if has_target and len(frame):
         task = options.task or infer_task(target, where)
         check_target(target, task, problems)
-    features = frame.drop(columns=[c for c in dict.fromkeys(named) if c in frame.columns])
+    not_features = [*named, *guessed]  # a target column named with a typo is not checked as a feature
+    features = frame.drop(columns=[c for c in dict.fromkeys(not_features) if c in frame.columns])
     if features.shape[1] == 0:
         problems.add(
             "no feature columns left after the target and data.drop",
@@ -163,21 +172,20 @@ def _close(name: str, columns: list[str]) -> str | None:
     return lower[match[0]] if match else None
 
 
-def _check_named(frame: pd.DataFrame, options: TableOptions, problems: Problems) -> None:
-    """Every column the options name must be in the table."""
+def _check_named(frame: pd.DataFrame, options: TableOptions, problems: Problems) -> list[str]:
+    """Every column the options name must be in the table; returns the columns guessed for absent targets."""
     columns = [str(c) for c in frame.columns]
     absent = [t for t in options.target if t not in frame.columns]
-    if absent:
-        close = {t: _close(t, columns) for t in absent}
-        guess = [close.get(t) or t for t in options.target]
-        fix = {"target": guess[0] if len(guess) == 1 else guess} if all(close.values()) else {}
-        hint = "; ".join(f"did you mean {close[t]!r}?" for t in absent if close[t])
-        for name in absent:
-            problems.add(
-                f"data.target: column {name!r} is not in the file",
-                f"its columns are {listing(columns)}" + (f"; {hint}" if hint else ""),
-                **fix,
-            )
+    close = {t: _close(t, columns) for t in absent}
+    guess = [close.get(t) or t for t in options.target]
+    fix = {"target": guess[0] if len(guess) == 1 else guess} if all(close.values()) else {}
+    for name in absent:
+        hint = f"; did you mean {close[name]!r}?" if close[name] else ""
+        problems.add(
+            f"data.target: column {name!r} is not in the file",
+            f"its columns are {listing(columns)}{hint}",
+            **fix,
+        )
     for name in options.drop:
         if name not in frame.columns:
             problems.add(
@@ -185,12 +193,13 @@ def _check_named(frame: pd.DataFrame, options: TableOptions, problems: Problems)
             )
     name = options.split_column
     if name and name not in frame.columns:
-        close = _close(name, columns)
+        guessed = _close(name, columns)
         problems.add(
             f"data.split_column: column {name!r} is not in the file",
             f"name one of its columns ({listing(columns)}), or set data.split_column=null",
-            **({"split_column": close} if close else {}),
+            **({"split_column": guessed} if guessed else {}),
         )
+    return [c for c in close.values() if c]
 
 
 def _check_split(column: pd.Series, name: str, problems: Problems) -> np.ndarray | None:

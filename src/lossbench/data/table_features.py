@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lossbench.data.table_problems import Problems, override_value
+from lossbench.data.table_problems import Problems, listing, override_value
+
+#: more columns with missing values than this are named in one problem
+MANY_MISSING = 5
 
 
 def numeric_columns(features: pd.DataFrame) -> list[str]:
@@ -87,13 +90,21 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
             )
             continue
         missing[col] = int(series.isna().sum())
-    if impute != "none":
+    missing = {col: count for col, count in missing.items() if count}
+    if impute != "none" or not missing:
+        return
+    if len(missing) > MANY_MISSING:
+        counts = [f"{col!r} ({count})" for col, count in missing.items()]
+        problems.add(
+            f"{len(missing)} feature columns have missing or infinite values: {listing(counts)}",
+            "fill them in the file, drop the columns (data.drop), or set data.impute=median",
+            impute="median",
+        )
         return
     for col, count in missing.items():
-        if count:
-            problems.add(
-                f"feature column {col!r} has {count} missing or infinite values",
-                f"fill them in the file, drop the column (data.drop=[{override_value(col)}]), or set "
-                "data.impute=median",
-                impute="median",
-            )
+        problems.add(
+            f"feature column {col!r} has {count} missing or infinite values",
+            f"fill them in the file, drop the column (data.drop=[{override_value(col)}]), or set "
+            "data.impute=median",
+            impute="median",
+        )
