@@ -66,6 +66,22 @@ def test_packed_forward_equals_each_unpacked_forward(cfgs):
     assert (shared[0] - shared[1]).abs().max() > 1e-3
 
 
+def test_heads_of_different_widths_are_packed(make_cfg):
+    """A loss sets the head's width (mse: 1 output, gaussian_nll: mean and variance): narrower heads are
+    padded in the packed product and each replica's outputs are its own head's."""
+    cfgs = [make_cfg("data=diabetes", "logger=none", f"loss={loss}") for loss in ("mse", "gaussian_nll")]
+    dm, replicas = build_replicas(cfgs)
+    model = PackedMLP([r.model for r in replicas], [0, 0], [r.rng_state for r in replicas]).eval()
+    assert model.output_widths == [1, 2]
+    x = dm.splits["val"][0]
+    with torch.no_grad():
+        packed = model(x, shared=True)
+        for k, replica in enumerate(replicas):
+            own = model.outputs(k, packed)
+            assert own.shape == (len(x), k + 1)
+            torch.testing.assert_close(own, replica.model.eval()(x), rtol=0, atol=1e-6)
+
+
 def test_training_forward_draws_each_runs_dropout_masks(cfgs):
     """On the CPU each replica's masks are those its run draws from the global generator, step after step."""
     dm, replicas = build_replicas(cfgs)

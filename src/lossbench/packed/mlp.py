@@ -59,10 +59,12 @@ class PackedMLP(nn.Module):
         return self.replicas[k].net
 
     def check_same_architecture(self) -> None:
-        """Raise ``ValueError`` unless every replica has the first one's layers, shapes and dropout."""
+        """Raise ``ValueError`` unless every replica has the first one's layers, shapes and dropout; only
+        the width of the head (which the loss sets) may differ."""
 
         def signature(net: nn.Sequential) -> list[tuple]:
             shapes = [[tuple(p.shape) for p in m.parameters(recurse=False)] for m in net]
+            shapes[-1] = [shape[1:] for shape in shapes[-1]]  # the head's input width only
             return [(type(m).__name__, s, getattr(m, "p", None)) for m, s in zip(net, shapes, strict=True)]
 
         first = signature(self.layers(0))
@@ -73,14 +75,26 @@ class PackedMLP(nn.Module):
                     "needs the same model config (hidden_dims, dropout)"
                 )
 
+    @property
+    def output_widths(self) -> list[int]:
+        """Each replica's number of outputs (its loss's ``num_outputs``)."""
+        return [self.layers(k)[-1].out_features for k in range(self.num_replicas)]
+
     def stacked(self, index: int) -> tuple[Tensor, Tensor]:
-        """The weights ``[K, out, in]`` and biases ``[K, out]`` of layer ``index`` of all replicas."""
+        """The weights ``[K, out, in]`` and biases ``[K, out]`` of layer ``index`` of all replicas; a head
+        narrower than the widest is padded with zero rows (outputs that :meth:`outputs` drops)."""
         linears = [self.layers(k)[index] for k in range(self.num_replicas)]
-        return torch.stack([m.weight for m in linears]), torch.stack([m.bias for m in linears])
+        width = max(m.out_features for m in linears)
+        if all(m.out_features == width for m in linears):
+            return torch.stack([m.weight for m in linears]), torch.stack([m.bias for m in linears])
+        weights = [nn.functional.pad(m.weight, (0, 0, 0, width - m.out_features)) for m in linears]
+        biases = [nn.functional.pad(m.bias, (0, width - m.out_features)) for m in linears]
+        return torch.stack(weights), torch.stack(biases)
 
     def forward(self, x: Tensor, shared: bool = False) -> Tensor:
-        """Outputs ``[K, B, num_outputs]`` of inputs ``[K, B, ...]`` (replica ``k`` sees ``x[k]``), or with
-        ``shared=True`` of inputs ``[B, ...]`` that every replica sees (validation and test)."""
+        """Outputs ``[K, B, width]`` of inputs ``[K, B, ...]`` (replica ``k`` sees ``x[k]``), or with
+        ``shared=True`` of inputs ``[B, ...]`` that every replica sees (validation and test). ``width`` is
+        the widest head; replica ``k``'s own outputs are :meth:`outputs` ``(k, ...)``."""
         k = self.num_replicas
         if not shared and x.shape[0] != k:
             raise ValueError(f"inputs of shape {tuple(x.shape)} do not start with the {k} replicas")
@@ -97,6 +111,10 @@ class PackedMLP(nn.Module):
             elif not isinstance(layer, nn.Flatten):
                 raise TypeError(f"PackedMLP cannot pack a {type(layer).__name__} layer")
         return h
+
+    def outputs(self, k: int, packed: Tensor) -> Tensor:
+        """Replica ``k``'s outputs ``[B, num_outputs]`` in the packed outputs ``[K, B, width]``."""
+        return packed[k, :, : self.layers(k)[-1].out_features]
 
     def replica_forward(self, k: int, x: Tensor) -> Tensor:
         """Replica ``k`` alone, as its unpacked model computes it (for checks)."""

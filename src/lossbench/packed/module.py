@@ -118,7 +118,9 @@ class PackedModule(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         outputs = self.model(x)
-        losses = torch.stack([self.losses[k](outputs[k], y[k]) for k in range(self.num_replicas)])
+        losses = torch.stack(
+            [self.losses[k](self.model.outputs(k, outputs), y[k]) for k in range(self.num_replicas)]
+        )
         values = losses.detach().cpu()
         for k in self.alive():
             if not math.isfinite(float(values[k])):
@@ -187,7 +189,7 @@ class PackedModule(L.LightningModule):
         x, y = batch
         outputs = self.model(x, shared=True)
         for k in self.alive():
-            self.metrics[k].update(stage, self.losses[k], outputs[k], y)
+            self.metrics[k].update(stage, self.losses[k], self.model.outputs(k, outputs), y)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.eval_step("val", batch)
