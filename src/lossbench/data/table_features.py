@@ -102,8 +102,9 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
         )
         return
     for col, count in missing.items():
+        what = "missing or infinite" if col in numeric else "missing"
         problems.add(
-            f"feature column {col!r} has {count} missing or infinite values",
+            f"feature column {col!r} has {count} {what} values",
             f"fill them in the file, drop the column (data.drop=[{override_value(col)}]), or set "
             "data.impute=median",
             impute="median",
