@@ -155,7 +155,9 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
         num_classes=dm.num_classes,
         nonfinite_every_n_steps=cfg.nonfinite_check.every_n_steps,
     )
-    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_directions())
+    metric, mode = resolve_monitor(
+        cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_directions(), dm.class_counts
+    )
     module.monitor = metric  # what a ReduceLROnPlateau schedule follows
     return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
 

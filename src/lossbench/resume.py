@@ -14,10 +14,12 @@ continues another job's checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import secrets
+import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,25 @@ def claim_run_dir(base: str, stamp: str) -> str:
         else:
             raise FileExistsError(f"no free run dir for {base}/{stamp}: pass hydra.run.dir=<dir>")
     return _CLAIMED[key]
+
+
+def release_run_dir(path: Path) -> bool:
+    """Remove the run dir this process claimed (:func:`claim_run_dir`) when the run never started: it holds
+    nothing but Hydra's ``.hydra/``, the log file and the W&B id. Returns whether it was removed.
+
+    A run dir given on the command line, or one a resumed run continues, is never removed.
+    """
+    path = Path(path).resolve()
+    if path not in {Path(p).resolve() for p in _CLAIMED.values()} or not path.is_dir():
+        return False
+    files = RunDir(path)
+    kept = {files.hydra.name, files.wandb_id.name}
+    if any(p.name not in kept and p.suffix != ".log" for p in path.iterdir()):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the <date> dir above it, when this run was its only one
+        path.parent.rmdir()
+    return True
 
 
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:

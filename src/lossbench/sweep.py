@@ -76,9 +76,11 @@ def job_line(summary: dict[str, Any]) -> str:
 def headline(record: dict[str, Any]) -> tuple[str, float] | None:
     """The task's headline test metric (:attr:`lossbench.task.TaskSpec.headline`) of a record, with its
     value."""
-    task = (record.get("data_info") or {}).get("task")
+    data_info = record.get("data_info") or {}
     try:
-        return spec(task).headline_of(record.get("test") or {})
+        return spec(data_info.get("task")).headline_of(
+            record.get("test") or {}, data_info.get("class_counts")
+        )
     except ValueError:  # a data module of the user's that describes itself without a task
         return None
 

@@ -26,6 +26,7 @@ regression targets are floats ``[B, T]``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -33,6 +34,8 @@ from numbers import Integral
 from typing import Any, Protocol, runtime_checkable
 
 from lossbench.errors import ConfigError
+
+log = logging.getLogger("lossbench")
 
 
 class Task(str, Enum):
@@ -119,6 +122,22 @@ def check_data_contract(dm: Any, name: str = "data") -> None:
         )
 
 
+#: a training split whose largest class is at least this many times its smallest is "imbalanced"
+IMBALANCE_RATIO = 3.0
+
+
+def imbalance_ratio(class_counts: Any) -> float | None:
+    """Largest over smallest non-zero training class count (``None`` without counts)."""
+    counts = [float(c) for c in (class_counts if class_counts is not None else []) if float(c) > 0]
+    return max(counts) / min(counts) if counts else None
+
+
+def imbalanced(class_counts: Any) -> bool:
+    """Whether the training class counts are imbalanced (:data:`IMBALANCE_RATIO` or more)."""
+    ratio = imbalance_ratio(class_counts)
+    return ratio is not None and ratio >= IMBALANCE_RATIO
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What lossbench does the same way for every run of a task: the one place for a task's defaults.
@@ -129,6 +148,8 @@ class TaskSpec:
         headline: the test metric a run's one-line summary and the sweep table lead with.
         baseline: the loss every other loss is compared against (report, ``advise``).
         metrics: the name of the factory in :mod:`lossbench.metrics` giving the task's metric collections.
+        imbalanced_monitor, imbalanced_headline: what replaces ``monitor`` and ``headline`` when the
+            training classes are imbalanced (:func:`imbalanced`): accuracy would reward the majority class.
     """
 
     task: Task
@@ -136,6 +157,8 @@ class TaskSpec:
     headline: str
     baseline: str
     metrics: str
+    imbalanced_monitor: str | None = None
+    imbalanced_headline: str | None = None
 
     def metric_collections(self, num_classes: int | None) -> tuple[Any, ...]:
         """The task's torchmetrics collections (labels and probabilities, or values), fresh."""
@@ -144,14 +167,23 @@ class TaskSpec:
         factory = getattr(metrics, self.metrics)
         return factory(num_classes) if self.task is not Task.REGRESSION else (factory(),)
 
-    def default_monitor(self, val_metrics: Sequence[str]) -> str:
-        """The metric to monitor when none is set: :attr:`monitor`, or for a distributional loss (whose
-        validation metrics include a proper score) its NLL, else its CRPS."""
+    def default_monitor(self, val_metrics: Sequence[str], class_counts: Any = None) -> str:
+        """The metric to monitor when none is set: :attr:`monitor`; :attr:`imbalanced_monitor` for
+        imbalanced training classes; for a distributional loss (whose validation metrics include a proper
+        score) its NLL, else its CRPS."""
         if self.task is Task.REGRESSION:
             for proper in ("val/nll", "val/crps", "val/crps_grid"):
                 if proper in val_metrics:
                     return proper
+        if self.imbalanced_monitor and imbalanced(class_counts):
+            return self.imbalanced_monitor
         return self.monitor
+
+    def headline_for(self, class_counts: Any = None) -> str:
+        """The headline test metric of a run whose training split had ``class_counts``."""
+        if self.imbalanced_headline and imbalanced(class_counts):
+            return self.imbalanced_headline
+        return self.headline
 
     def prediction_arrays(self, loss: Any, outputs: Any) -> dict[str, Any]:
         """What ``predictions.npz`` keeps of a batch of model ``outputs`` (tensors): ``probs`` (float32)
@@ -166,13 +198,22 @@ class TaskSpec:
             return {"probs": loss.label_probabilities(outputs).float(), "preds": preds}
         return {"outputs": outputs, "point": loss.point_predictions(outputs).float()}
 
-    def headline_of(self, test: dict[str, float]) -> tuple[str, float] | None:
-        """``(headline metric, value)`` among a run's test metrics, if it has it."""
-        return (self.headline, test[self.headline]) if self.headline in test else None
+    def headline_of(self, test: dict[str, float], class_counts: Any = None) -> tuple[str, float] | None:
+        """``(headline metric, value)`` among a run's test metrics, if it has it (:meth:`headline_for`)."""
+        name = self.headline_for(class_counts)
+        return (name, test[name]) if name in test else None
 
 
 SPECS = {
-    Task.CLASSIFICATION: TaskSpec(Task.CLASSIFICATION, "val/acc", "test/acc", "ce", "classification_metrics"),
+    Task.CLASSIFICATION: TaskSpec(
+        Task.CLASSIFICATION,
+        "val/acc",
+        "test/acc",
+        "ce",
+        "classification_metrics",
+        "val/bal_acc",
+        "test/bal_acc",
+    ),
     Task.MULTILABEL: TaskSpec(Task.MULTILABEL, "val/map", "test/map", "bce", "multilabel_metrics"),
     Task.REGRESSION: TaskSpec(Task.REGRESSION, "val/rmse", "test/rmse", "mse", "regression_metrics"),
 }
@@ -188,6 +229,7 @@ def resolve_monitor(
     mode: str | None,
     task: Task | str | None = None,
     val_metrics: Mapping[str, bool | None] | Sequence[str] | None = None,
+    class_counts: Any = None,
 ) -> tuple[str, str]:
     """``(monitor.metric, monitor.mode)`` with nulls filled — the ``task``'s default metric
     (:meth:`TaskSpec.default_monitor`), the metric's direction (``val/nll`` -> ``min``) — and checked
@@ -201,7 +243,16 @@ def resolve_monitor(
 
     if not metric and task is None:
         raise ValueError("a null monitor.metric needs the task to choose the default")
-    metric = str(metric or spec(task).default_monitor(val_metrics or ()))
+    if not metric:
+        metric = spec(task).default_monitor(val_metrics or (), class_counts)
+        if metric == spec(task).imbalanced_monitor:
+            log.info(
+                "monitor.metric=%s: the training classes are imbalanced (largest/smallest %.1f >= %g); set "
+                "monitor.metric to choose another",
+                metric,
+                imbalance_ratio(class_counts),
+                IMBALANCE_RATIO,
+            )
     if is_descriptive(metric):
         raise ConfigError(
             f"monitor.metric={metric} has no better direction (the target is the nominal level): "

@@ -7,18 +7,32 @@ shell completion answer without importing torch or Lightning; :func:`lossbench.r
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from lossbench.checks import check_run
 from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
+from lossbench.failures import record_failure
 from lossbench.logs import print_config_tree
+from lossbench.resume import release_run_dir
+from lossbench.sweep import job_line, print_sweep_summary
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
+
+
+def rank_zero() -> bool:
+    """Whether this is the rank 0 process, from the first of the launchers' rank variables that is set (the
+    ones Lightning's ``rank_zero_only`` reads), before Lightning is loaded."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if key in os.environ:
+            return int(os.environ[key]) == 0
+    return True
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -30,20 +44,17 @@ def main(cfg: DictConfig) -> float | None:
     :class:`lossbench.sweep.SweepSummary`. Exit statuses: :func:`lossbench.errors.exit_status`.
     """
     choose_wait_policy()  # PASSIVE OpenMP threads when other processes use the cores; before torch loads
-    from lightning.pytorch.utilities import rank_zero_only
-
-    from lossbench.failures import record_failure
-    from lossbench.run import run  # torch and Lightning load here, after Hydra has parsed the command line
-    from lossbench.sweep import job_line, print_sweep_summary
-
     multirun = in_multirun()
-    if (cfg.get("extras") or {}).get("print_config") and rank_zero_only.rank == 0:
+    if (cfg.get("extras") or {}).get("print_config") and rank_zero():
         print_config_tree(cfg)
     try:
+        check_run(cfg)  # every config problem at once, before torch and Lightning load
+        from lossbench.run import run  # torch and Lightning load here
+
         summary = run(cfg)
     except RunInterrupted as err:
         log.error("%s", err)
-        if rank_zero_only.rank == 0:  # metrics.json says so until resume=true finishes the run
+        if rank_zero():  # metrics.json says so until resume=true finishes the run
             record_failure(cfg, err, status="interrupted")
         if multirun:  # the sweep stops here: its table, then the signal's exit status
             print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
@@ -54,6 +65,7 @@ def main(cfg: DictConfig) -> float | None:
         if not multirun:
             if isinstance(cause, LossbenchError):
                 log.error("%s", one_line(cause))
+                release_run_dir(Path(cfg.paths.output_dir))  # no run dir for a run that never started
                 raise SystemExit(exit_status(err)) from None
             raise
         if isinstance(cause, LossbenchError):
@@ -63,9 +75,9 @@ def main(cfg: DictConfig) -> float | None:
         record_failure(cfg, err)
         return float("nan")
     best = summary["monitor"]["best"]
-    if rank_zero_only.rank == 0 and multirun:
+    if rank_zero() and multirun:
         log.info("%s", job_line(summary))
-    elif rank_zero_only.rank == 0:
+    elif rank_zero():
         tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
         log.info(
             "run dir %s | best %s=%.4f | %s", cfg.paths.output_dir, summary["monitor"]["metric"], best, tested

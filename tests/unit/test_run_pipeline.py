@@ -196,3 +196,13 @@ def test_the_sweep_table_covers_the_jobs_that_never_started(tmp_path):
     rows = [read_job(d) for d in all_job_dirs(sweep)]
     assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["error"] for r in rows[1:]] == ["the job did not start"] * 3
+
+
+def test_imbalanced_classes_monitor_and_headline_balanced_accuracy():
+    names = ["val/acc", "val/bal_acc", "val/nll"]
+    assert resolve_monitor(None, None, Task.CLASSIFICATION, names, [97, 3]) == ("val/bal_acc", "max")
+    assert resolve_monitor(None, None, Task.CLASSIFICATION, names, [60, 40])[0] == "val/acc"
+    assert resolve_monitor("val/acc", None, Task.CLASSIFICATION, names, [97, 3])[0] == "val/acc", "given wins"
+    test = {"test/acc": 0.97, "test/bal_acc": 0.68}
+    assert spec(Task.CLASSIFICATION).headline_of(test, [97, 3]) == ("test/bal_acc", 0.68)
+    assert spec(Task.CLASSIFICATION).headline_of(test, [50, 50]) == ("test/acc", 0.97)

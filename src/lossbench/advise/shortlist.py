@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 from lossbench.advise.profile import Profile
 from lossbench.errors import ConfigError
-from lossbench.task import Task, spec
+from lossbench.task import IMBALANCE_RATIO, Task, spec
 
-#: a training split whose largest class is at least this many times its smallest is "imbalanced"
-IMBALANCE_RATIO = 3.0
 #: an estimated label-noise rate from which noise-robust losses are shortlisted
 NOISE_RATE = 0.1
 #: a share of outlying regression targets from which robust losses are shortlisted
