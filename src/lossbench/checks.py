@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -45,6 +46,27 @@ def check_run(cfg: DictConfig) -> None:
     if in_multirun():
         problems += ddp_in_multirun_problems(cfg.get("trainer"))
     raise_problems(problems)
+
+
+#: the table data module, whose file is checked before torch loads
+TABLE_TARGET = "lossbench.data.table.TableDataModule"
+
+
+def check_data_files(cfg: DictConfig) -> None:
+    """Read and check a table's file (``data=table``) with pandas alone, before torch and Lightning load:
+    every problem of the table in one error (:func:`lossbench.data.table_checks.check_table`)."""
+    data = cfg.get("data") or {}
+    if data.get("_target_") != TABLE_TARGET:
+        return
+    from lossbench.data.table_checks import TableOptions, check_table_file
+
+    keys = ("target", "task", "drop", "split_column", "impute", "na_values", "drop_missing_target")
+    given = {
+        k: OmegaConf.to_object(data[k]) if OmegaConf.is_config(data[k]) else data[k]
+        for k in keys
+        if k in data
+    }
+    check_table_file(Path(str(data.path)).expanduser(), TableOptions.from_config(**given))
 
 
 def raise_problems(problems: list[str]) -> None:

@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from lossbench.checks import check_run
+from lossbench.checks import check_data_files, check_run
 from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
 from lossbench.failures import record_failure
@@ -49,6 +49,7 @@ def main(cfg: DictConfig) -> float | None:
         print_config_tree(cfg)
     try:
         check_run(cfg)  # every config problem at once, before torch and Lightning load
+        check_data_files(cfg)  # and every problem of a table
         from lossbench.run import run  # torch and Lightning load here
 
         summary = run(cfg)

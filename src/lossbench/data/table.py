@@ -35,10 +35,8 @@ from lossbench.data.base import InMemoryDataModule
 from lossbench.data.table_checks import SPLIT_NAMES, TableOptions, check_table_file
 from lossbench.data.table_features import numeric_columns
 from lossbench.data.table_problems import plain
-from lossbench.errors import ConfigError, DataError, check_choice
+from lossbench.errors import DataError
 from lossbench.task import Task
-
-IMPUTE = ("none", "median")
 
 
 class TableDataModule(InMemoryDataModule):
@@ -71,21 +69,12 @@ class TableDataModule(InMemoryDataModule):
     ) -> None:
         self.path = Path(str(path)).expanduser()
         self.name = self.path.name
-        self.targets = [target] if isinstance(target, str) else [str(t) for t in target]
-        if not self.targets:
-            raise ConfigError("data.target is empty: name the target column (data.target=label)")
-        self.requested_task = (
-            None if task is None else Task(check_choice("data.task", task, [t.value for t in Task]))
+        options = TableOptions.from_config(
+            target, task, drop, split_column, impute, na_values, drop_missing_target
         )
-        self.drop = [str(c) for c in (drop or ())]
-        self.split_column = split_column
-        self.impute = check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE)
-        self.na_values = [str(v) for v in (na_values or ())]
-        if not isinstance(drop_missing_target, bool):
-            raise ConfigError(
-                f"data.drop_missing_target={drop_missing_target!r} has the wrong type: use true or false"
-            )
-        self.drop_missing_target = drop_missing_target
+        self.targets, self.requested_task = list(options.target), options.task
+        self.drop, self.split_column, self.impute = list(options.drop), options.split_column, options.impute
+        self.na_values, self.drop_missing_target = list(options.na_values), options.drop_missing_target
         self.index_columns: list[str] = []
         self.missing_target_rows = 0
         self.label_names: list[Any] | None = None

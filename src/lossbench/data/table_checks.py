@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,11 @@ from lossbench.data.table_features import check_features
 from lossbench.data.table_io import read_table, repeated_columns
 from lossbench.data.table_problems import Problems, listing
 from lossbench.data.table_target import check_target, infer_task, rows_with_target
+from lossbench.errors import ConfigError, check_choice
 from lossbench.task import Task
+
+#: ways to fill missing feature values (``data.impute``)
+IMPUTE = ("none", "median")
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,35 @@ class TableOptions:
     impute: str = "none"
     na_values: tuple[str, ...] = ()
     drop_missing_target: bool = False
+
+    @classmethod
+    def from_config(
+        cls,
+        target: str | Sequence[str],
+        task: str | None = None,
+        drop: Sequence[str] | None = (),
+        split_column: str | None = None,
+        impute: str | None = "none",
+        na_values: Sequence[str] | None = (),
+        drop_missing_target: bool = False,
+    ) -> TableOptions:
+        """The options as ``data.*`` gives them, checked (a :class:`ConfigError` names the key)."""
+        targets = (target,) if isinstance(target, str) else tuple(str(t) for t in target)
+        if not targets:
+            raise ConfigError("data.target is empty: name the target column (data.target=label)")
+        if not isinstance(drop_missing_target, bool):
+            raise ConfigError(
+                f"data.drop_missing_target={drop_missing_target!r} has the wrong type: use true or false"
+            )
+        return cls(
+            target=targets,
+            task=None if task is None else Task(check_choice("data.task", task, [t.value for t in Task])),
+            drop=tuple(str(c) for c in (drop or ())),
+            split_column=split_column,
+            impute=check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE),
+            na_values=tuple(str(v) for v in (na_values or ())),
+            drop_missing_target=drop_missing_target,
+        )
 
     def as_overrides(self) -> dict[str, Any]:
         """The options by their ``data.*`` names and override values."""
