@@ -172,6 +172,20 @@ def test_gradient_clipping_is_per_replica(make_cfg):
         assert torch.equal(p.grad, g)
 
 
+def test_a_replicas_state_is_its_runs_module_state(make_cfg):
+    """Named as its run's checkpoint names them, with the loss's buffers (class_balanced's weights)."""
+    cfgs = [make_cfg("logger=none", "loss=ce"), make_cfg("logger=none", "loss=class_balanced", "seed=1")]
+    dm, replicas = build_replicas(cfgs)
+    module = PackedModule(replicas, dm.task, dm.num_classes)
+    for k, cfg in enumerate(cfgs):
+        reference = unpacked(cfg)[1].state_dict()
+        state = module.replica_state_dict(k)
+        assert state.keys() == reference.keys()
+        for name, value in reference.items():
+            assert torch.equal(state[name], value), name
+    assert any(name.startswith("loss.") for name in module.replica_state_dict(1))
+
+
 def test_best_weights_follow_model_checkpoint():
     model = torch.nn.Linear(2, 1)
     best = BestWeights("val/acc", "max")

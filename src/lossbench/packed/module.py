@@ -226,6 +226,19 @@ class PackedModule(L.LightningModule):
         for k in self.alive():
             self.best[k].restore(self.replica_modules(k))
 
+    def replica_state_dict(self, k: int, best: bool = False) -> dict[str, Any]:
+        """Replica ``k``'s state under the names its run's module gives it (``model.net.1.weight``, the
+        loss's buffers under ``loss.``): the ``state_dict`` of its run's checkpoint. ``best``: that of its
+        best epoch (its current state before any validation)."""
+        kept = self.best[k].state if best else None
+        if kept is None:
+            kept = {name: module.state_dict() for name, module in self.replica_modules(k).items()}
+        return {f"{name}.{key}": value for name, state in kept.items() for key, value in state.items()}
+
+    def replica_optimizer_state(self, k: int) -> dict[str, Any]:
+        """Replica ``k``'s optimizer state, as its run's optimizer would hold it (same parameter order)."""
+        return self.replica_optimizers().optimizers[k].state_dict()
+
     def results(self) -> list[dict[str, Any]]:
         """Each replica's outcome, in the fields of its run's record: ``status``, ``monitor`` (metric, mode,
         best value, best epoch), the last ``val`` metrics, the ``test`` metrics of its best epoch, the
