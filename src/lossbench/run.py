@@ -93,7 +93,7 @@ def run(
         if testing:
             module.predictions_path = predictions_path(trainer, dm, run_dir)
             with watch("test"), stopped_by(trainer, run_dir):
-                test = test_metrics(trainer, module, dm, tested)
+                test = metrics_on_test_split(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
             record = fit_fields(record, trainer, cfg, val, tested, time.perf_counter() - start, watch.times)
@@ -107,7 +107,7 @@ def run(
         finish_wandb()
 
 
-def test_metrics(trainer: Any, module: Any, dm: Any, tested: str) -> dict[str, float]:
+def metrics_on_test_split(trainer: Any, module: Any, dm: Any, tested: str) -> dict[str, float]:
     """Test the ``tested`` checkpoint ("" or None: the module's weights as they are); its test metrics.
     Lightning prints its results table, unless this is one of many jobs."""
     verbose = not in_multirun()
@@ -181,7 +181,29 @@ def fit_fields(
         "best_checkpoint": best_path,
     }
     record.epochs, record.wall_s, record.timings = trainer.current_epoch, round(wall_s, 3), timings
+    warn_if_early_best(record)
     return record
+
+
+#: a validation split smaller than this picks its best epoch on noise more often than not
+SMALL_VAL = 100
+
+
+def warn_if_early_best(record: RunRecord) -> None:
+    """Warn when a small validation split picked a best epoch in the first tenth of training."""
+    best_path, n_val = (record.monitor or {}).get("best_checkpoint"), (record.data_info or {}).get("n_val")
+    if not best_path or not Path(best_path).is_file() or n_val is None or n_val >= SMALL_VAL:
+        return
+    best_epoch, epochs = checkpoint_epoch(Path(best_path)), record.epochs or 0
+    if epochs >= 10 and best_epoch < 0.1 * epochs:
+        log.warning(
+            "the best %s was at epoch %d of %d, picked on %d validation samples: that choice may be noise "
+            "(a larger data.val_fraction, or monitor.metric=val/nll, picks more steadily)",
+            record.monitor["metric"],
+            best_epoch,
+            epochs,
+            n_val,
+        )
 
 
 def predictions_path(trainer: Any, dm: Any, run_dir: RunDir) -> Path | None:

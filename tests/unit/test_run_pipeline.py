@@ -206,3 +206,22 @@ def test_imbalanced_classes_monitor_and_headline_balanced_accuracy():
     test = {"test/acc": 0.97, "test/bal_acc": 0.68}
     assert spec(Task.CLASSIFICATION).headline_of(test, [97, 3]) == ("test/bal_acc", 0.68)
     assert spec(Task.CLASSIFICATION).headline_of(test, [50, 50]) == ("test/acc", 0.97)
+
+
+def test_an_early_best_epoch_on_a_small_validation_split_is_warned(tmp_path, caplog):
+    from lossbench.run import warn_if_early_best
+
+    best = tmp_path / "best.ckpt"
+    torch.save({"epoch": 1}, best)
+
+    def record(n_val: int, epochs: int) -> RunRecord:
+        monitor = {"metric": "val/acc", "best_checkpoint": str(best)}
+        return RunRecord("ok", monitor=monitor, data_info={"n_val": n_val}, epochs=epochs)
+
+    with caplog.at_level("WARNING", logger="lossbench"):
+        warn_if_early_best(record(n_val=36, epochs=40))
+        assert "the best val/acc was at epoch 1 of 40, picked on 36 validation samples" in caplog.text
+        caplog.clear()
+        warn_if_early_best(record(n_val=500, epochs=40))
+        warn_if_early_best(record(n_val=36, epochs=5))
+        assert caplog.text == ""
