@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 JOBS = (("ce", 0), ("ce", 1), ("focal", 0))
 ATOL = 1e-6
+PLATEAU = "{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,patience:0,factor:0.2}"
 
 
 def job_cfgs(make_cfg, tmp_path: Path, *overrides: str) -> list:
@@ -78,16 +79,21 @@ def test_packed_replicas_equal_their_runs(make_cfg, tmp_path, dropout):
 
 def test_replicas_with_their_own_optimizers_schedules_and_clipping_equal_their_runs(make_cfg, tmp_path):
     """SGD with a cosine schedule per epoch; AdamW with a one-cycle schedule per step and clipping by norm;
-    AdamW at another learning rate with clipping by value: each replica as its run."""
+    AdamW at another learning rate with clipping by value; AdamW cut by ReduceLROnPlateau on the replica's
+    own val/acc (mode min: every epoch that raises it cuts the rate): each replica as its run."""
     own = [
         ("loss=ce", "seed=0", "optim=sgd"),
         ("loss=focal", "seed=1", "optim=adamw_onecycle", "trainer.gradient_clip_val=0.1"),
         ("loss=sce", "seed=2", "optim.optimizer.lr=0.003", "trainer.gradient_clip_val=0.05")
         + ("trainer.gradient_clip_algorithm=value",),
+        ("loss=gce", "seed=3", f"optim.scheduler={PLATEAU}"),
     ]
-    common = ("trainer.max_epochs=2", "logger=none", "callbacks.rich_progress_bar=null")
+    common = ("trainer.max_epochs=3", "logger=none", "callbacks.rich_progress_bar=null")
     cfgs = [make_cfg(*o, *common, output_dir=tmp_path / str(i)) for i, o in enumerate(own)]
-    results = fit_packed(cfgs)
+    module, data = build_packed(cfgs)
+    results = train_packed(module, data, cfgs[0])
+    lrs = [opt.param_groups[0]["lr"] for opt in module.replica_optimizers().optimizers]
+    assert lrs[3] < 1e-3 and lrs[2] == 0.003  # the plateau cut replica 3's rate, and only its own
     records = [run(cfg, overrides=[]) for cfg in cfgs]
     for k, (result, record) in enumerate(zip(results, records, strict=True)):
         assert result["status"] == OK and record["status"] == "ok"
