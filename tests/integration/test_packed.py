@@ -16,6 +16,7 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,6 +70,11 @@ def test_packed_replicas_equal_their_runs(make_cfg, tmp_path, dropout):
         ordinary = val_losses_per_epoch(Path(cfg.paths.output_dir))
         assert len(per_epoch) == len(ordinary) == 3
         assert max(abs(a - b) for a, b in zip(per_epoch, ordinary, strict=True)) <= ATOL
+        arrays = module.predictions(k)
+        with np.load(Path(cfg.paths.output_dir) / "predictions.npz") as saved:
+            assert sorted(arrays) == sorted(saved.files) == ["preds", "probs", "targets"]
+            for name in saved.files:
+                np.testing.assert_allclose(arrays[name], saved[name], rtol=0, atol=ATOL)
         best = torch.load(record["monitor"]["best_checkpoint"], weights_only=False, map_location="cpu")
         weights = module.replicas[k].model.state_dict()
         for name, value in weights.items():

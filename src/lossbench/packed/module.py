@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -28,7 +29,7 @@ from lossbench.packed.mlp import PackedMLP
 from lossbench.packed.optim import ReplicaOptimizers, is_plateau, schedule_length
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
-from lossbench.task import Task
+from lossbench.task import Task, spec
 
 OK, FAILED = "ok", "failed"
 
@@ -62,6 +63,8 @@ class PackedModule(L.LightningModule):
         self.errors: list[str | None] = [None] * len(self.replicas)
         self.last_val: list[dict[str, float]] = [{} for _ in self.replicas]
         self.test_values: list[dict[str, float]] = [{} for _ in self.replicas]
+        #: per replica, the last test epoch's ``(outputs, targets)`` batches (see :meth:`predictions`)
+        self.test_batches: list[list[tuple[Tensor, Tensor]]] = [[] for _ in self.replicas]
         #: per replica, one dict per training epoch: ``epoch``, ``train/loss`` and the ``val/`` metrics
         self.history: list[list[dict[str, float]]] = [[] for _ in self.replicas]
         self.schedulers: list[Any] = []
@@ -189,7 +192,10 @@ class PackedModule(L.LightningModule):
         x, y = batch
         outputs = self.model(x, shared=True)
         for k in self.alive():
-            self.metrics[k].update(stage, self.losses[k], self.model.outputs(k, outputs), y)
+            own = self.model.outputs(k, outputs)
+            self.metrics[k].update(stage, self.losses[k], own, y)
+            if stage == "test":
+                self.test_batches[k].append((own.detach().float(), y.detach()))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.eval_step("val", batch)
@@ -212,6 +218,21 @@ class PackedModule(L.LightningModule):
             logged.update(prefixed(k, values))
         if logged:
             self.log_dict(logged, batch_size=1)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_batches = [[] for _ in self.replicas]
+
+    def predictions(self, k: int) -> dict[str, np.ndarray]:
+        """Replica ``k``'s test predictions as its run writes them to ``predictions.npz`` (``targets`` and
+        the task's arrays from its loss: ``probs`` and ``preds``, or ``outputs`` and ``point``); empty
+        before a test."""
+        if not self.test_batches[k]:
+            return {}
+        outputs = torch.cat([o for o, _ in self.test_batches[k]])
+        arrays = {"targets": torch.cat([t for _, t in self.test_batches[k]]).cpu().numpy()}
+        for name, value in spec(self.task).prediction_arrays(self.losses[k], outputs).items():
+            arrays[name] = value.cpu().numpy()
+        return arrays
 
     def on_test_epoch_end(self) -> None:
         logged: dict[str, float] = {}
