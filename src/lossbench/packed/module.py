@@ -38,10 +38,10 @@ class PackedModule(L.LightningModule):
     """Trains the ``replicas`` of one packed group together; :meth:`results` gives each replica's outcome.
 
     A replica whose training loss is NaN or Inf stops there, before that step's backward pass, as its
-    run's guard stops it: it takes no further optimizer step, is neither validated nor tested again, and
-    is reported ``failed`` with its run's message; the other replicas go on. Each replica's metrics are
-    logged under ``replica<k>/`` (``replica0/val/acc``). The host reads the replicas' losses once per
-    step to do this (free on the CPU, one device sync per step on a GPU).
+    run's guard stops it on one CPU process: it takes no further optimizer step, is neither validated nor
+    tested again, and is reported ``failed`` with its run's message; the other replicas go on. The host
+    reads the replicas' losses once per step for this (free on the CPU, one device sync per step on a
+    GPU). Each replica's metrics are logged under ``replica<k>/`` (``replica0/val/acc``).
 
     Args:
         replicas: the group's replicas (:func:`~lossbench.packed.replicas.build_replicas`).

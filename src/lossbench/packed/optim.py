@@ -23,7 +23,9 @@ class ReplicaOptimizers(Optimizer):
     """K optimizers behind one ``Optimizer``: :meth:`step` steps those in :attr:`active`.
 
     ``param_groups`` are the replicas' own groups (the same dicts), replica by replica, so a learning-rate
-    monitor sees each replica's rates. Its ``state_dict`` is the list of the replicas' state dicts.
+    monitor sees each replica's rates. Its ``state_dict`` is the list of the replicas' state dicts; its own
+    ``state`` stays empty (each replica's optimizer holds its state, and ``load_state_dict`` puts each
+    replica's back where its parameters are).
     """
 
     def __init__(self, optimizers: Sequence[Optimizer]) -> None:
