@@ -13,6 +13,7 @@ state or clipping moves the metrics by 1e-3 or more.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 from lossbench.losses.cross_entropy import CrossEntropyLoss
 from lossbench.packed import FAILED, OK, build_packed, fit_packed, train_packed
 from lossbench.run import run
+from tests.conftest import script
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +164,13 @@ def test_a_replica_with_a_nan_loss_fails_alone(make_cfg, tmp_path):
         for stage in ("val", "test"):
             assert results[k][stage] == clean[k][stage]
         assert all(math.isfinite(v) for v in results[k]["test"].values())
+
+
+def test_bench_script_prints_both_times_and_equal_accuracies(monkeypatch, capsys):
+    bench = script("bench_packed")
+    args = ["bench_packed.py", "--losses", "ce,focal", "--seeds", "1", "--epochs", "1", "--logger", "none"]
+    monkeypatch.setattr("sys.argv", args)
+    bench.main()
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["runs"] == 2 and printed["unpacked_s"] > 0 and printed["packed_s"] > 0
+    assert printed["max_test_acc_difference"] <= ATOL
