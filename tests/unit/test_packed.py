@@ -187,16 +187,21 @@ def test_a_replicas_state_is_its_runs_module_state(make_cfg):
 
 
 def test_best_weights_follow_model_checkpoint():
+    """The first epoch always counts, NaN is the worst value, a tie is not better; the kept state is the
+    best epoch's (the weights hold the epoch's number here)."""
     model = torch.nn.Linear(2, 1)
+
+    def epoch(number: int, value: float) -> bool:
+        with torch.no_grad():
+            model.weight.fill_(number)
+        return best.update({"val/acc": value}, number, {"model": model})
+
     best = BestWeights("val/acc", "max")
-    assert best.update({"val/acc": float("nan")}, 0, {"model": model})  # the first epoch always counts
-    assert best.update({"val/acc": 0.5}, 1, {"model": model})  # better than NaN (the worst)
-    assert not best.update({"val/acc": 0.5}, 2, {"model": model})  # a tie is not better
-    assert not best.update({"val/acc": float("nan")}, 3, {"model": model})
-    saved = model.weight.detach().clone()
-    with torch.no_grad():
-        model.weight.add_(1.0)
-    assert best.restore({"model": model}) and torch.equal(model.weight, saved)
+    assert epoch(0, float("nan"))
+    assert epoch(1, 0.5)
+    assert not epoch(2, 0.5)
+    assert not epoch(3, float("nan"))
+    assert best.restore({"model": model}) and bool((model.weight == 1).all())
     assert (best.best, best.epoch) == (0.5, 1)
     low = BestWeights("val/loss", "min")
     assert low.update({"val/loss": 2.0}, 0, {}) and low.update({"val/loss": 1.0}, 1, {})
@@ -205,18 +210,21 @@ def test_best_weights_follow_model_checkpoint():
 
 def test_what_can_be_packed(make_cfg):
     base = make_cfg("logger=none")
-    same_group = [
-        make_cfg(
-            "logger=none", "loss=focal", "seed=3", "optim.optimizer.lr=0.01", "trainer.gradient_clip_val=1"
-        )
-    ]
-    assert packing_problems([base, *same_group]) == []
-    assert any("data_seed" in p for p in packing_problems([base, make_cfg("logger=none", "data_seed=1")]))
-    assert any(
-        "model" in p for p in packing_problems([base, make_cfg("logger=none", "model.hidden_dims=[8]")])
-    )
-    assert any("data" in p for p in packing_problems([base, make_cfg("logger=none", "data.batch_size=32")]))
-    assert any(
-        "trainer" in p for p in packing_problems([base, make_cfg("logger=none", "trainer.max_epochs=2")])
-    )
-    assert any("no packed version" in p for p in packing_problems([make_cfg("logger=none", "model=cnn")]))
+    own = ("loss=focal", "seed=3", "optim.optimizer.lr=0.01", "trainer.gradient_clip_val=1")
+    assert packing_problems([base, make_cfg("logger=none", *own)]) == []
+
+    def problems(*overrides: str) -> str:
+        return "; ".join(packing_problems([base, make_cfg("logger=none", *overrides)]))
+
+    assert "data_seed" in problems("data_seed=1")
+    assert "model" in problems("model.hidden_dims=[8]")
+    assert "data" in problems("data.batch_size=32")
+    assert "trainer" in problems("trainer.max_epochs=2")
+    assert "callbacks" in problems("callbacks=none")
+    assert "no packed version" in "; ".join(packing_problems([make_cfg("logger=none", "model=cnn")]))
+    early = make_cfg("logger=none", "callbacks=early_stopping")
+    assert "callbacks.early_stopping is not packed" in "; ".join(packing_problems([early, early]))
+    without_checkpoints = make_cfg("logger=none", "callbacks=none")
+    assert packing_problems([without_checkpoints] * 2) == []
+    assert not build_replicas([without_checkpoints])[1][0].select_best  # tested at its last epoch
+    assert build_replicas([base])[1][0].select_best

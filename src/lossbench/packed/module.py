@@ -243,9 +243,11 @@ class PackedModule(L.LightningModule):
             self.log_dict(logged, batch_size=1)
 
     def restore_best(self) -> None:
-        """Load each replica's best epoch (what its run tests: its best checkpoint)."""
+        """Load each replica's best epoch (what its run tests: its best checkpoint; a run without one tests
+        its last weights)."""
         for k in self.alive():
-            self.best[k].restore(self.replica_modules(k))
+            if self.replicas[k].select_best:
+                self.best[k].restore(self.replica_modules(k))
 
     def replica_state_dict(self, k: int, best: bool = False) -> dict[str, Any]:
         """Replica ``k``'s state under the names its run's module gives it (``model.net.1.weight``, the

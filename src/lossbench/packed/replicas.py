@@ -31,6 +31,9 @@ from lossbench.task import BenchDataModule
 
 #: trainer keys each replica may set for itself
 PER_REPLICA_TRAINER_KEYS = ("gradient_clip_val", "gradient_clip_algorithm", "default_root_dir")
+#: callbacks a packed group reproduces (the best checkpoint as each replica's best epoch) or may leave out
+#: (the last checkpoint, the progress bar, the learning-rate monitor: none changes what is trained)
+PACKED_CALLBACKS = ("model_checkpoint", "last_checkpoint", "rich_progress_bar", "lr_monitor")
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Replica:
     gradient_clip_val: float | None
     gradient_clip_algorithm: str
     rng_state: Tensor  # the global CPU generator's state when its run would start training
+    select_best: bool = True  # tested at its best epoch (its run keeps a best checkpoint), else its last
 
     def parameters(self) -> list[nn.Parameter]:
         """The parameters its run optimizes, in its run's order (the model's, then the loss's)."""
@@ -67,8 +71,13 @@ def same_states(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return bool(torch.equal(a[0], b[0])) and same_numpy and a[2] == b[2]
 
 
+def callback_names(cfg: DictConfig) -> list[str]:
+    """The run's callbacks (the keys of ``callbacks`` that are set)."""
+    return sorted(k for k, v in (cfg.get("callbacks") or {}).items() if v is not None)
+
+
 def group_key(cfg: DictConfig) -> dict[str, Any]:
-    """What replicas of one packed group share: data (but its ``seed``), split, model and trainer."""
+    """What replicas of one packed group share: data (but its ``seed``), split, model, trainer, callbacks."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     data = {k: v for k, v in resolved["data"].items() if k != "seed"}
     trainer = {k: v for k, v in resolved["trainer"].items() if k not in PER_REPLICA_TRAINER_KEYS}
@@ -77,6 +86,7 @@ def group_key(cfg: DictConfig) -> dict[str, Any]:
         "data_seed": resolved["data_seed"],
         "model": resolved["model"],
         "trainer": trainer,
+        "callbacks": callback_names(cfg),
         "test": resolved.get("test", True),
     }
 
@@ -93,6 +103,9 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         if differ:
             problems.append(f"job {i} differs from job 0 in {', '.join(differ)}")
     model, trainer = first["model"], first["trainer"]
+    for name in first["callbacks"]:
+        if name not in PACKED_CALLBACKS:
+            problems.append(f"callbacks.{name} is not packed (packed: {', '.join(PACKED_CALLBACKS)})")
     if model.get("_target_") != f"{MLP.__module__}.{MLP.__name__}":
         problems.append(f"model {model.get('_target_')} has no packed version (model=mlp has)")
     if model.get("compile") or model.get("channels_last"):
@@ -138,6 +151,7 @@ def build_replicas(cfgs: Sequence[DictConfig]) -> tuple[BenchDataModule, list[Re
                 gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
                 gradient_clip_algorithm=clip_algorithm,
                 rng_state=torch.get_rng_state(),
+                select_best="model_checkpoint" in callback_names(cfg),
             )
         )
     assert dm is not None
