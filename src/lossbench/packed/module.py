@@ -273,11 +273,11 @@ class PackedModule(L.LightningModule):
                 "status": self.status[k],
                 "seed": replica.seed,
                 "loss": type(replica.loss).__name__,
-                "monitor": {
+                "monitor": {  # without a best checkpoint its run reports the last value, as here
                     "metric": replica.monitor,
                     "mode": replica.mode,
-                    "best": best.best,
-                    "best_epoch": best.epoch,
+                    "best": best.best if replica.select_best else self.last_val[k].get(replica.monitor),
+                    "best_epoch": best.epoch if replica.select_best else None,
                 },
                 "val": dict(self.last_val[k]),
                 "test": dict(self.test_values[k]),
