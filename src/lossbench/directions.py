@@ -23,10 +23,12 @@ LOWER_IS_BETTER = (
     "crps",
     "crps_grid",
     "coverage_error",
+    "nll_ts",
+    "ece_ts",
 )
 #: metric names with no better direction (interval coverage and width: the target is the nominal level);
 #: reports show them in figures, not in rankings
-DESCRIPTIVE = re.compile(r"^(coverage|width)_\d+$")
+DESCRIPTIVE = re.compile(r"^((conformal_)?(coverage|width)_\d+|temperature)$")
 
 
 def is_descriptive(metric: str) -> bool:

@@ -14,11 +14,12 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lossbench.calibration import Recalibration
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
-from lossbench.predictions import save_predictions
+from lossbench.predictions import gather_shards, save_predictions
 from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
@@ -78,6 +79,9 @@ class LossBenchModule(L.LightningModule):
         #: where the test epoch's predictions are written (:mod:`lossbench.predictions`); None: not kept
         self.predictions_path: Path | None = None
         self.test_batches: list[tuple[Tensor, Tensor]] = []
+        #: a validation pass that fits the recalibration (:mod:`lossbench.calibration`) and logs nothing
+        self.calibrating = False
+        self.calibration_batches: list[tuple[Tensor, Tensor]] = []
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.distributional = type(loss).predictive is not BenchLoss.predictive
@@ -96,6 +100,7 @@ class LossBenchModule(L.LightningModule):
             labels, probs = collections
             self.label_metrics = nn.ModuleDict({s: labels.clone(prefix=f"{s}/") for s in STAGES})
             self.prob_metrics = nn.ModuleDict({s: probs.clone(prefix=f"{s}/") for s in STAGES})
+        self.recalibration = Recalibration(self.task, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -209,8 +214,13 @@ class LossBenchModule(L.LightningModule):
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
         x, y = batch
         outputs = self.model(x)
+        if stage == "val" and self.calibrating:
+            self.calibration_batches.append((outputs.detach().float(), y.detach()))
+            return
         if stage == "test" and self.predictions_path is not None:
             self.test_batches.append((outputs.detach().float(), y.detach()))
+        if stage == "test":
+            self.recalibration.update(self.loss, outputs.detach().float(), y)
         self.stage_loss[stage].update(self.loss(outputs, y).detach(), weight=len(y))
         if self.classification:
             self.label_metrics[stage].update(self.loss.predictions(outputs), y)
@@ -244,7 +254,21 @@ class LossBenchModule(L.LightningModule):
         self._eval_step("val", batch)
 
     def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
+        if self.calibrating:
+            self._fit_recalibration()
+        else:
+            self._eval_epoch_end("val")
+
+    def _fit_recalibration(self) -> None:
+        """Fit the recalibration on the validation outputs (all processes') and log what was fitted as
+        ``calibration/*`` callback metrics only, which :func:`lossbench.run.calibrate` reads back."""
+        outputs = torch.cat([o for o, _ in self.calibration_batches])
+        targets = torch.cat([t for _, t in self.calibration_batches])
+        self.calibration_batches = []
+        if self.trainer.world_size > 1:
+            outputs, targets = gather_shards(self, outputs), gather_shards(self, targets)
+        fitted = self.recalibration.fit(self.loss, outputs, targets)
+        self.log_dict({f"calibration/{k}": v for k, v in fitted.items()}, logger=False)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
@@ -254,6 +278,8 @@ class LossBenchModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+        self.log_dict({f"test/{k}": v for k, v in self.recalibration.compute().items()})
+        self.recalibration.reset()
         if self.predictions_path is not None and self.test_batches:
             save_predictions(self, self.test_batches, self.predictions_path)
         self.test_batches = []

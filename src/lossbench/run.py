@@ -93,6 +93,7 @@ def run(
         if testing:
             module.predictions_path = predictions_path(trainer, dm, run_dir)
             with watch("test"), stopped_by(trainer, run_dir):
+                calibrate(trainer, module, dm, tested)
                 test = metrics_on_test_split(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
@@ -115,6 +116,21 @@ def metrics_on_test_split(trainer: Any, module: Any, dm: Any, tested: str) -> di
         module, datamodule=dm, ckpt_path=tested or None, verbose=verbose, weights_only=True
     )
     return metric_values(results[0] if results else {}, "test/")
+
+
+def calibrate(trainer: Any, module: Any, dm: Any, tested: str) -> None:
+    """Fit the module's recalibration (:mod:`lossbench.calibration`) on the tested checkpoint's validation
+    outputs: a validation pass that logs nothing; the fitted scalars come back as callback metrics, which
+    every strategy (spawned processes too) returns to this process."""
+    if not module.recalibration.applies:
+        return
+    module.calibrating = True
+    try:
+        trainer.validate(module, datamodule=dm, ckpt_path=tested or None, verbose=False, weights_only=True)
+    finally:
+        module.calibrating = False
+    fitted = metric_values(trainer.callback_metrics, "calibration/")
+    module.recalibration.load({k.split("/", 1)[1]: v for k, v in fitted.items()})
 
 
 def metric_values(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
