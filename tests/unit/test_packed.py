@@ -221,6 +221,8 @@ def test_what_can_be_packed(make_cfg):
     assert "data" in problems("data.batch_size=32")
     assert "trainer" in problems("trainer.max_epochs=2")
     assert "callbacks" in problems("callbacks=none")
+    half = make_cfg("logger=none", "trainer.precision=16-mixed")
+    assert "precision" in "; ".join(packing_problems([half]))
     assert "no packed version" in "; ".join(packing_problems([make_cfg("logger=none", "model=cnn")]))
     early = make_cfg("logger=none", "callbacks=early_stopping")
     assert "callbacks.early_stopping is not packed" in "; ".join(packing_problems([early, early]))

@@ -110,6 +110,8 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         problems.append(f"model {model.get('_target_')} has no packed version (model=mlp has)")
     if model.get("compile") or model.get("channels_last"):
         problems.append("model.compile and model.channels_last are not packed")
+    if str(trainer.get("precision", "32-true")) in ("16", "16-mixed", "16-true"):
+        problems.append("trainer.precision=16-mixed scales the loss, which per-replica clipping ignores")
     if trainer.get("accumulate_grad_batches", 1) != 1:
         problems.append("trainer.accumulate_grad_batches > 1 is not packed")
     devices = trainer.get("devices", 1)
