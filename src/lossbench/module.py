@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
 from lossbench.predictions import gather_shards, save_predictions
+from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
@@ -304,30 +304,17 @@ class LossBenchModule(L.LightningModule):
             torch.cuda.set_rng_state_all(states["cuda"])
 
     # --- optimisation -------------------------------------------------------------------------------
-    def _schedule_length(self) -> dict[str, int]:
-        """``total_steps=trainer.estimated_stepping_batches`` for a schedule that takes ``total_steps``
-        (``OneCycleLR``) when the config leaves it and ``epochs`` unset: the usual Lightning recipe."""
-        factory = self.scheduler_factory
-        func = getattr(factory, "func", factory)
-        keywords = getattr(factory, "keywords", {})
-        try:
-            takes_total = "total_steps" in inspect.signature(func).parameters
-        except (TypeError, ValueError):
-            return {}
-        if not takes_total or keywords.get("total_steps") is not None or keywords.get("epochs") is not None:
-            return {}
-        if self.scheduler_interval != "step":
-            raise ConfigError(
-                f"{getattr(func, '__name__', func)} counts optimizer steps: set optim.scheduler_interval=step"
-            )
-        return {"total_steps": int(self.trainer.estimated_stepping_batches)}
-
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler: dict[str, Any] = {
-            "scheduler": self.scheduler_factory(optimizer, **self._schedule_length()),
+            "scheduler": self.scheduler_factory(
+                optimizer,
+                **schedule_length(
+                    self.scheduler_factory, self.scheduler_interval, self.trainer.estimated_stepping_batches
+                ),
+            ),
             "interval": self.scheduler_interval,
         }
         if isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):

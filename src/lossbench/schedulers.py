@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from lossbench.errors import check_range
+from lossbench.errors import ConfigError, check_range
 
 
 class WarmupMultiStepFactor:
@@ -42,3 +44,21 @@ def warmup_multistep(
     check_range("optim.scheduler.warmup_epochs", warmup_epochs, 0)
     check_range("optim.scheduler.gamma", gamma, 0.0, 1.0, low_inclusive=False)
     return LambdaLR(optimizer, WarmupMultiStepFactor(warmup_epochs, milestones, gamma))
+
+
+def schedule_length(factory: Callable[..., Any], interval: str, stepping_batches: int) -> dict[str, int]:
+    """``total_steps=stepping_batches`` for a schedule that takes ``total_steps`` (``OneCycleLR``) when its
+    config leaves it and ``epochs`` unset, the usual Lightning recipe."""
+    func = getattr(factory, "func", factory)
+    keywords = getattr(factory, "keywords", {})
+    try:
+        takes_total = "total_steps" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+    if not takes_total or keywords.get("total_steps") is not None or keywords.get("epochs") is not None:
+        return {}
+    if interval != "step":
+        raise ConfigError(
+            f"{getattr(func, '__name__', func)} counts optimizer steps: set optim.scheduler_interval=step"
+        )
+    return {"total_steps": int(stepping_batches)}

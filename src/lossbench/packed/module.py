@@ -26,9 +26,10 @@ from torch import Tensor, nn
 
 from lossbench.packed.metrics import ReplicaMetrics, prefixed
 from lossbench.packed.mlp import PackedMLP
-from lossbench.packed.optim import ReplicaOptimizers, is_plateau, schedule_length
+from lossbench.packed.optim import ReplicaOptimizers, is_plateau
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
+from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
 
 OK, FAILED = "ok", "failed"

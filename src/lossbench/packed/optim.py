@@ -9,14 +9,11 @@ training step (``trainer.global_step`` as in each unpacked run), and steps only 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
-
-from lossbench.errors import ConfigError
 
 
 class ReplicaOptimizers(Optimizer):
@@ -55,24 +52,6 @@ class ReplicaOptimizers(Optimizer):
             raise ValueError(f"{len(states)} optimizer states for {len(self.optimizers)} replicas")
         for optimizer, state in zip(self.optimizers, states, strict=True):
             optimizer.load_state_dict(state)
-
-
-def schedule_length(factory: Callable[..., Any], interval: str, stepping_batches: int) -> dict[str, int]:
-    """``total_steps=stepping_batches`` for a schedule that takes ``total_steps`` (``OneCycleLR``) when its
-    config leaves it and ``epochs`` unset, as :class:`lossbench.module.LossBenchModule` gives it."""
-    func = getattr(factory, "func", factory)
-    keywords = getattr(factory, "keywords", {})
-    try:
-        takes_total = "total_steps" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return {}
-    if not takes_total or keywords.get("total_steps") is not None or keywords.get("epochs") is not None:
-        return {}
-    if interval != "step":
-        raise ConfigError(
-            f"{getattr(func, '__name__', func)} counts optimizer steps: set optim.scheduler_interval=step"
-        )
-    return {"total_steps": int(stepping_batches)}
 
 
 def is_plateau(scheduler: Any) -> bool:
