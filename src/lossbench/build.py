@@ -123,6 +123,7 @@ def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.loss = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
+        cfg.loss_name = name  # the loggers' tags and the run record name the loss trained
     return cfg
 
 

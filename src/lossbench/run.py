@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.build import build_data, build_module, build_trainer, describe_data
 from lossbench.checks import check_run
-from lossbench.config import AUTO_LOSS, chosen, in_multirun
+from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
 from lossbench.interrupt import interrupted_message, stopped_by_signal
@@ -33,7 +33,6 @@ from lossbench.perf import Stopwatch
 from lossbench.record import OK, RunRecord, write_record
 from lossbench.resume import Resumption, checkpoint_epoch, run_overrides
 from lossbench.run_dir import RunDir
-from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
 
@@ -143,9 +142,7 @@ def record_fields(
 ) -> dict[str, Any]:
     """The :class:`RunRecord` fields that say what was run: loss, data, model, seeds, overrides, config."""
     return {
-        "loss": spec(dm.task).baseline
-        if chosen("loss") == AUTO_LOSS
-        else chosen("loss", type(loss).__name__),
+        "loss": str(cfg.get("loss_name") or chosen("loss", type(loss).__name__)),
         "data": chosen("data"),
         "model": chosen("model"),
         "seed": cfg.seed,
