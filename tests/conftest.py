@@ -1,4 +1,5 @@
-"""Shared fixtures: compose the real Hydra config, run training in-process or as a subprocess."""
+"""Shared fixtures: compose the real Hydra config, run training in-process or as a subprocess, write a fake
+sweep for ``lossbench compare`` and a wine table for ``data=table``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from hypothesis import settings
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import compose_run
+from tests.fake_runs import write_sweep
+from tests.tables import wine_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +68,20 @@ def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
 
     yield _make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    """A fake sweep (nine finished jobs, a failed one, one without metrics), from ``write_sweep``."""
+    return write_sweep(tmp_path)
+
+
+@pytest.fixture
+def wine_csv(tmp_path: Path) -> Path:
+    """``tests.tables.wine_frame`` written to ``wine.csv``."""
+    path = tmp_path / "wine.csv"
+    wine_frame().to_csv(path, index=False)
+    return path
 
 
 def run_cli(

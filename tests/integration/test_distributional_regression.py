@@ -9,14 +9,7 @@ import numpy as np
 import pytest
 
 from lossbench.run import run
-
-FAST = (
-    "logger=none",
-    "callbacks=none",
-    "+trainer.enable_progress_bar=false",
-    "trainer.num_sanity_val_steps=0",
-)
-DISTRIBUTIONAL = ("gaussian_nll", "beta_nll", "laplace_nll", "crps_gaussian", "pinball")
+from tests.distributional_runs import DISTRIBUTIONAL, FAST
 
 
 @pytest.mark.parametrize("loss", DISTRIBUTIONAL)

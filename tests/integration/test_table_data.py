@@ -3,48 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from hydra.utils import instantiate
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_diabetes
 
 from lossbench.config import losses_for_task
-from lossbench.data.table import TableDataModule
 from lossbench.run import run
 from lossbench.task import Task
 from tests.conftest import read_metrics, run_cli
+from tests.tables import built, table, wine_frame
 
 FAST = ("logger=none", "callbacks=none", "trainer.max_epochs=2")
-WINE_LABELS = np.array(["barolo", "grignolino", "barbera"])
-
-
-def wine_frame() -> pd.DataFrame:
-    """scikit-learn's wine with text labels, an id column and a categorical column."""
-    frame = load_wine(as_frame=True).frame
-    frame["label"] = WINE_LABELS[frame.pop("target").to_numpy()]
-    frame.insert(0, "id", np.arange(len(frame)))
-    frame["region"] = np.where(frame["alcohol"] > 13.0, "north", "south")
-    return frame
-
-
-@pytest.fixture
-def wine_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "wine.csv"
-    wine_frame().to_csv(path, index=False)
-    return path
-
-
-def table(make_cfg, path: Path, *overrides: str, output_dir: Path | None = None):
-    return make_cfg("data=table", f"data.path={path}", *overrides, output_dir=output_dir)
-
-
-def built(make_cfg, path: Path, *overrides: str) -> TableDataModule:
-    dm = instantiate(table(make_cfg, path, *overrides).data)
-    dm.setup("fit")
-    return dm
 
 
 @pytest.mark.parametrize("loss", losses_for_task(Task.CLASSIFICATION))

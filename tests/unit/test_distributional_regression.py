@@ -18,14 +18,7 @@ from lossbench.report.collect import ReportRun
 from lossbench.report.task_plots import calibration, coverage_curve
 from lossbench.run import run
 from lossbench.task import Task
-
-FAST = (
-    "logger=none",
-    "callbacks=none",
-    "+trainer.enable_progress_bar=false",
-    "trainer.num_sanity_val_steps=0",
-)
-DISTRIBUTIONAL = ("gaussian_nll", "beta_nll", "laplace_nll", "crps_gaussian", "pinball")
+from tests.distributional_runs import DISTRIBUTIONAL, FAST
 
 
 def test_distribution_metrics_match_scipy_for_a_gaussian():

@@ -5,29 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lossbench.errors import ConfigError, LossbenchError
-
-WRONG_TYPES = [
-    ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
-    ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
-    ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
-]
-INVALID = [
-    ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
-    ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
-    ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
-    ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
-    ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
-    ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
-    ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
-    ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
-    (
-        "nonfinite_check.every_n_steps=0",
-        "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",
-    ),
-    ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
-    ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
-    ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
-]
+from tests.bad_overrides import INVALID, WRONG_TYPES
 
 
 @pytest.mark.parametrize(("override", "expected"), WRONG_TYPES)

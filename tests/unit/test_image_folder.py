@@ -15,26 +15,7 @@ from lossbench.data.image_folder import ImageFolderDataModule
 from lossbench.data.loader import BatchSpec, FolderBatchSampler
 from lossbench.data.stressors import long_tail_counts
 from lossbench.errors import ConfigError, DataError
-
-CLASSES = ("cat", "dog", "fox")
-
-
-def write_folder(root: Path, per_class: int = 23, classes: tuple[str, ...] = CLASSES, seed: int = 0) -> Path:
-    """8x8 PNGs whose dominant colour channel is the class (a CNN learns it in an epoch or two)."""
-    rng = np.random.default_rng(seed)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 80, (8, 8, 3))
-            pixels[..., c % 3] += 150
-            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:03d}.png")
-    return root
-
-
-def folder_cfg(make_cfg, root: Path, *overrides: str, **kwargs):
-    return make_cfg(
-        "data=image_folder", f"data.root={root}", "model=cnn", "data.image_size=8", *overrides, **kwargs
-    )
+from tests.image_folders import folder_cfg, write_folder
 
 
 def setup_dm(make_cfg, root: Path, *overrides: str) -> ImageFolderDataModule:
