@@ -11,12 +11,15 @@ WRONG_TYPES = [
 INVALID = [
     ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a value in [0, inf]"),
     ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a value in (0, inf]"),
-    ("loss.label_smoothing=1.0", "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)"),
-    ("loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
+    (
+        "loss=ce loss.label_smoothing=1.0",
+        "loss.label_smoothing=1.0 is out of range: expected a value in [0, 1)",
+    ),
+    ("loss=ce loss.reduction=median", "loss.reduction='median' is not valid: choose one of mean, sum, none"),
     ("loss=quantile data=diabetes loss.q=1.5", "loss.q=1.5 is out of range: expected a value in (0, 1)"),
     ("loss=gce loss.q=0", "loss.q=0 is out of range: expected a value in (0, 1]"),
     ("loss=class_balanced loss.beta=1.0", "loss.beta=1.0 is out of range: expected a value in [0, 1)"),
-    ("loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
+    ("loss=ce loss.reduction=none", "loss.reduction='none' gives one loss per sample"),
     (
         "nonfinite_check.every_n_steps=0",
         "nonfinite_check.every_n_steps=0 is out of range: expected a value in [1, inf]",

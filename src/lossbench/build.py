@@ -115,14 +115,16 @@ def describe_data(dm: BenchDataModule) -> dict[str, Any]:
 
 
 def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
-    """``cfg`` with ``loss=auto`` replaced by the task's baseline loss config (``ce``, ``bce``, ``mse``)."""
+    """``cfg`` with ``loss=auto`` replaced by the task's baseline loss config (``ce``, ``bce``, ``mse``);
+    keys added to it (``+loss.label_smoothing=0.1``) carry over to that loss."""
     if not cfg.loss.get("auto"):
         return cfg
     name = spec(task).baseline
     log.info("loss=auto: %s, the baseline loss of %s data (choose another with loss=<name>)", name, task)
+    added = {k: v for k, v in cfg.loss.items() if k != "auto"}
     cfg = cfg.copy()
     with open_dict(cfg):
-        cfg.loss = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
+        cfg.loss = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml"), added)
         cfg.loss_name = name  # the loggers' tags and the run record name the loss trained
     return cfg
 

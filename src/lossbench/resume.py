@@ -274,5 +274,6 @@ class Resumption:
         if rank_zero_only.rank != 0:
             return cls(checkpoint)
         if checkpoint is not None:
+            log.info("resuming from %s", checkpoint)
             drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
         return cls(checkpoint, wandb_run_id(run_dir.path, checkpoint))

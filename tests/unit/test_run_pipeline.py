@@ -225,3 +225,13 @@ def test_an_early_best_epoch_on_a_small_validation_split_is_warned(tmp_path, cap
         warn_if_early_best(record(n_val=500, epochs=40))
         warn_if_early_best(record(n_val=36, epochs=5))
         assert caplog.text == ""
+
+
+def test_loss_auto_is_the_tasks_baseline_with_the_keys_added_to_it(make_cfg):
+    from lossbench.build import with_task_loss
+
+    cfg = with_task_loss(make_cfg("+loss.label_smoothing=0.1"), Task.CLASSIFICATION)
+    assert cfg.loss._target_.endswith("CrossEntropyLoss") and cfg.loss.label_smoothing == 0.1
+    assert cfg.loss_name == "ce" and "auto" not in cfg.loss
+    assert with_task_loss(make_cfg("data=diabetes"), Task.REGRESSION).loss_name == "mse"
+    assert with_task_loss(make_cfg("loss=focal"), Task.CLASSIFICATION).loss_name == "focal"
