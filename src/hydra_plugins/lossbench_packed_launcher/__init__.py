@@ -1,0 +1,5 @@
+"""Hydra launcher plugin ``hydra/launcher=packed``: a sweep's small jobs trained together as packed models.
+
+Hydra imports every module of the ``hydra_plugins`` namespace package when it looks for plugins, so the
+modules here import only Hydra; lossbench, torch and Lightning load when the launcher launches.
+"""

@@ -1,0 +1,23 @@
+"""The packed launcher's structured config, registered as ``hydra/launcher=lossbench_packed``.
+
+lossbench's own ``conf/hydra/launcher/packed.yaml`` extends it, so the command line names it
+``hydra/launcher=packed``.
+"""
+
+from dataclasses import dataclass
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class PackedLauncherConf:
+    """``hydra.launcher``: the launcher class and the most runs one packed model holds."""
+
+    _target_: str = "hydra_plugins.lossbench_packed_launcher.packed_launcher.PackedLauncher"
+    #: the most jobs trained together as one packed model; a larger group is split
+    max_pack: int = 16
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="lossbench_packed", node=PackedLauncherConf, provider="lossbench"
+)

@@ -1,0 +1,191 @@
+"""What ``hydra/launcher=packed`` does with a sweep's jobs: compose each, group those that can be packed,
+train each group as one packed model in this process and give every job its ordinary run dir.
+
+For each job the launcher composes its config as Hydra's basic launcher does (the sweep config with the
+job's overrides, ``hydra.job.num``), then groups the jobs :func:`~lossbench.packed.packing_problems`
+allows together, at most ``max_pack`` per group. A group is trained by
+:func:`~lossbench.packed.train_packed`; then each of its jobs goes through ``hydra.core.utils.run_job``
+with a task function that writes the replica's run dir (:func:`~lossbench.packed.run_files.
+write_replica_run`), so Hydra makes the job dir (``<sweep dir>/<job num>``), its ``.hydra/`` files and its
+log, and runs its job callbacks, as for any job. A job that cannot be packed, or is alone in its group,
+runs through ``run_job`` with the ordinary task function, after one log line saying why.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lossbench.config import as_run
+from lossbench.errors import ConfigError, RunInterrupted, one_line
+from lossbench.packed.fit import build_packed, train_packed
+from lossbench.packed.replicas import packing_problems
+from lossbench.packed.run_files import write_replica_run
+
+log = logging.getLogger("lossbench")
+
+
+@dataclass
+class Job:
+    """One job of the sweep: its number, overrides, its config with Hydra's node (what ``run_job`` gets)
+    and its task config (what the task function gets, ``paths.output_dir`` its job dir)."""
+
+    num: int
+    overrides: list[str]
+    sweep_config: DictConfig
+    cfg: DictConfig
+
+    @property
+    def name(self) -> str:
+        return f"job #{self.num} ({' '.join(filter_overrides(self.overrides))})"
+
+
+def compose_job(hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], num: int) -> Job:
+    """Job ``num`` of the sweep ``config`` with ``overrides``, composed as the basic launcher composes it."""
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = num
+        sweep_config.hydra.job.num = num
+    task = copy.deepcopy(sweep_config)
+    HydraConfig.instance().set_config(task)
+    job_dir = Path(str(OmegaConf.select(task, "hydra.sweep.dir"))) / str(
+        OmegaConf.select(task, "hydra.sweep.subdir")
+    )
+    return Job(num, list(overrides), sweep_config, as_run(task, job_dir.absolute()))
+
+
+def group_jobs(jobs: Sequence[Job], max_pack: int) -> tuple[list[list[Job]], dict[int, str]]:
+    """The groups of jobs trained packed (each of two or more jobs, in job order), and for every other job
+    the reason it runs the ordinary way."""
+    groups: list[list[Job]] = []
+    alone: dict[int, str] = {}
+    for job in jobs:
+        problems = packing_problems([job.cfg])
+        if problems:
+            alone[job.num] = "; ".join(problems)
+            continue
+        for group in groups:
+            if len(group) < max_pack and not packing_problems([group[0].cfg, job.cfg]):
+                group.append(job)
+                break
+        else:
+            groups.append([job])
+    for group in [g for g in groups if len(g) == 1]:
+        groups.remove(group)
+        alone[group[0].num] = (
+            "no other job is left to pack it with (a packed model holds jobs of the same data, data_seed, "
+            f"model, trainer and callbacks, at most hydra.launcher.max_pack={max_pack})"
+        )
+    return groups, alone
+
+
+def launch_packed(
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    *,
+    max_pack: int = 16,
+) -> list[JobReturn]:
+    """Run the jobs ``job_overrides`` (numbered from ``initial_job_idx``) packed where they can be; their
+    ``JobReturn`` in job order, each carrying its best monitored value as the ordinary task returns it."""
+    if max_pack < 1:
+        raise ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1")
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    log.info("Launching %d jobs, packed where they can be (max_pack=%d)", len(job_overrides), max_pack)
+    before = HydraConfig.instance().cfg
+    try:
+        jobs = [
+            compose_job(hydra_context, config, overrides, initial_job_idx + i)
+            for i, overrides in enumerate(job_overrides)
+        ]
+        groups, alone = group_jobs(jobs, max_pack)
+        returns: dict[int, JobReturn] = {}
+        units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
+        for unit in sorted(units, key=lambda u: u[0].num):
+            if unit[0].num in alone:
+                job = unit[0]
+                log.info("%s runs the ordinary way: %s", job.name, alone[job.num])
+                returns[job.num] = run_one(hydra_context, config, job, task_function)
+            else:
+                returns.update(run_group(hydra_context, config, unit, task_function))
+        return [returns[job.num] for job in jobs]
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def run_one(
+    hydra_context: HydraContext, config: DictConfig, job: Job, task_function: Callable[[DictConfig], Any]
+) -> JobReturn:
+    """``run_job`` on ``job`` with ``task_function``, then Hydra's own logging again (as the basic
+    launcher does after each job)."""
+    ret = run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=job.sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return ret
+
+
+def run_group(
+    hydra_context: HydraContext, config: DictConfig, group: list[Job], task_function: TaskFunction
+) -> dict[int, JobReturn]:
+    """Train ``group`` as one packed model and write each job's run dir; when the group cannot be built
+    or its training raises, its jobs run the ordinary way, each after one line saying why."""
+    names = ", ".join(f"#{job.num}" for job in group)
+    log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
+    start = time.perf_counter()
+    try:
+        module, data = build_packed([job.cfg for job in group])
+        results = train_packed(module, data, group[0].cfg)
+    except RunInterrupted:
+        raise
+    except Exception as err:
+        if not isinstance(err, ConfigError):
+            log.exception("packed training of jobs %s failed", names)
+        returns = {}
+        for job in group:
+            log.info("%s runs the ordinary way: packed training failed: %s", job.name, one_line(err))
+            returns[job.num] = run_one(hydra_context, config, job, task_function)
+        return returns
+    wall_s = time.perf_counter() - start
+    returns = {}
+    for k, job in enumerate(group):
+
+        def write(cfg: DictConfig, k: int = k) -> float:
+            return write_replica_run(cfg, module, data, k, results[k], wall_s)
+
+        returns[job.num] = run_one(hydra_context, config, job, guarded(write))
+    return returns
+
+
+def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:
+    """``write`` as a job's task function: an error writing the run dir is recorded as the job's failure
+    (``metrics.json`` with ``status: failed``) and returns NaN, as the ordinary task does in a sweep."""
+    from lossbench.failures import record_failure
+
+    def task(cfg: DictConfig) -> float:
+        try:
+            return write(cfg)
+        except Exception as err:
+            log.exception("job failed: %s", one_line(err))
+            record_failure(cfg, err)
+            return float("nan")
+
+    return task

@@ -1,0 +1,131 @@
+"""A packed replica's run dir, written as its own run writes it: ``metrics.json``, ``csv/metrics.csv``,
+``predictions.npz`` and its best checkpoint (see :mod:`lossbench.run_dir`).
+
+:func:`write_replica_run` runs inside the replica's Hydra job (the packed launcher calls it through
+``hydra.core.utils.run_job``), so Hydra has already written ``.hydra/`` and the job's log file, and the
+chosen options (``loss``, ``data``, ``model``) and the overrides are the job's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.checkpointing import AtomicCheckpointIO
+from lossbench.csv_logger import CSVMetricsWriter
+from lossbench.errors import NonFiniteLossError
+from lossbench.failures import record_failure
+from lossbench.packed.batches import PackedDataModule
+from lossbench.packed.module import OK, PackedModule
+from lossbench.record import RunRecord
+from lossbench.resume import OVERRIDES_KEY, run_overrides
+from lossbench.run import record_fields, write_run_files
+from lossbench.run_dir import RunDir
+from lossbench.sweep import job_line
+
+log = logging.getLogger("lossbench")
+
+#: the ``_target_`` endings of the loggers that write ``csv/metrics.csv``
+CSV_LOGGERS = ("AppendingCSVLogger", "CSVLogger")
+
+
+def steps_per_epoch(data: PackedDataModule) -> int:
+    """Optimizer steps in one training epoch (every replica has as many)."""
+    return math.ceil(len(data.data.splits["train"][1]) / data.data.batch_size)
+
+
+def write_replica_run(
+    cfg: DictConfig,
+    module: PackedModule,
+    data: PackedDataModule,
+    k: int,
+    result: dict[str, Any],
+    wall_s: float,
+) -> float:
+    """Write replica ``k``'s run dir (``cfg``: its job's task config) from its ``result``
+    (:meth:`PackedModule.results`); return its best monitored value (NaN when it failed), as the ordinary
+    task function returns it. ``wall_s``: the packed group's wall time."""
+    replica = module.replicas[k]
+    if result["status"] != OK:
+        err = NonFiniteLossError(result.get("error") or "the replica stopped")
+        log.error("job failed: %s: %s", type(err).__name__, err)
+        record_failure(replica.cfg, err)
+        return float("nan")
+    run_dir = RunDir(cfg.paths.output_dir)
+    overrides = run_overrides()
+    dm = data.data
+    resolved = OmegaConf.to_container(replica.cfg, resolve=True)
+    fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
+    record = RunRecord(OK, **fields, test=result["test"] or None)
+    best_path = write_best_checkpoint(replica.cfg, module, k, result, steps_per_epoch(data), overrides)
+    record.monitor = {**result["monitor"], "best_checkpoint": str(best_path or "")}
+    record.monitor.pop("best_epoch", None)
+    record.val, record.epochs = result["val"], result["epochs"]
+    record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
+    record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
+    if has_csv_logger(replica.cfg):
+        write_csv(run_dir, result, steps_per_epoch(data))
+    arrays = module.predictions(k)
+    if arrays:
+        np.savez_compressed(run_dir.predictions, **arrays)
+    write_run_files(record, run_dir)
+    summary = record.to_dict()
+    log.info("%s", job_line(summary))
+    return float(summary["monitor"]["best"])
+
+
+def has_csv_logger(cfg: DictConfig) -> bool:
+    """Whether the run's loggers include the CSV logger (``logger=default`` or ``logger=csv``)."""
+    loggers = cfg.get("logger") or {}
+    return any(str((node or {}).get("_target_", "")).endswith(CSV_LOGGERS) for node in loggers.values())
+
+
+def write_csv(run_dir: RunDir, result: dict[str, Any], steps: int) -> None:
+    """``csv/metrics.csv`` with the rows the run's CSV logger writes: per epoch a ``train/loss`` row and a
+    row of the ``val/`` metrics (``step``: the epoch's last step), then the ``test/`` row (``epoch``: the
+    epochs trained, ``step``: the steps trained)."""
+    writer = CSVMetricsWriter(str(run_dir.csv.parent))
+    for row in result["history"]:
+        epoch = int(row["epoch"])
+        step = (epoch + 1) * steps - 1
+        if "train/loss" in row:
+            writer.log_metrics({"epoch": epoch, "train/loss": row["train/loss"]}, step)
+        val = {name: value for name, value in row.items() if name.startswith("val/")}
+        if val:
+            writer.log_metrics({"epoch": epoch, **val}, step)
+    if result["test"]:
+        writer.log_metrics({"epoch": result["epochs"], **result["test"]}, result["epochs"] * steps)
+    writer.save()
+
+
+def write_best_checkpoint(
+    cfg: DictConfig, module: PackedModule, k: int, result: dict[str, Any], steps: int, overrides: list[str]
+) -> Path | None:
+    """Replica ``k``'s best epoch as its run's best checkpoint (the name its ``callbacks.model_checkpoint``
+    gives it, its module's ``state_dict``), which ``lossbench-eval ckpt_path=`` tests; None when the run
+    keeps no best checkpoint. It holds the weights only: no optimizer or loop state to continue from."""
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    epoch = result["monitor"].get("best_epoch")
+    if node is None or epoch is None or module.best[k].state is None:
+        return None
+    callback = instantiate(node)
+    metrics = {"epoch": torch.tensor(epoch), "step": torch.tensor((epoch + 1) * steps)}
+    metrics[result["monitor"]["metric"]] = torch.tensor(float(result["monitor"]["best"]))
+    path = Path(callback.format_checkpoint_name(metrics))
+    checkpoint = {
+        "epoch": int(epoch),
+        "global_step": (int(epoch) + 1) * steps,
+        "pytorch-lightning_version": L.__version__,
+        "state_dict": module.replica_state_dict(k, best=True),
+        OVERRIDES_KEY: list(overrides),
+    }
+    AtomicCheckpointIO().save_checkpoint(checkpoint, path)
+    return path.resolve()

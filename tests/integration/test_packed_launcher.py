@@ -1,0 +1,122 @@
+"""``python train.py -m hydra/launcher=packed``: the jobs that can be packed train as one packed model and
+each gets the run dir its job gets from Hydra's basic launcher, with the same metrics; a job that cannot be
+packed (``model=cnn``) runs the ordinary way after one line saying why."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lossbench.cli import main as cli_main
+from tests.conftest import ROOT, read_metrics, run_cli
+
+pytestmark = pytest.mark.slow
+
+SWEEP = (
+    "data.as_images=true",  # the CNN's input; the MLP flattens it
+    "loss=ce,focal",
+    "seed=0,1",
+    "trainer.max_epochs=2",
+    "logger=csv",
+    "callbacks.rich_progress_bar=null",
+)
+ATOL = 1e-6
+#: a run's post-hoc recalibration metrics, which a packed replica does not compute
+NOT_PACKED = re.compile(r"^test/(temperature|.*_ts|conformal_.*)$")
+
+
+def records(sweep_dir: Path) -> dict[tuple[str, str, int], tuple[Path, dict]]:
+    """(model, loss, seed) -> (job dir, record) of every job of a sweep."""
+    found = {}
+    for record_path in sorted(sweep_dir.glob("*/metrics.json")):
+        record = read_metrics(record_path.parent)
+        found[(record["model"], record["loss"], record["seed"])] = (record_path.parent, record)
+    return found
+
+
+def val_losses(run_dir: Path) -> list[float]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return [float(row["val/loss"]) for row in csv.DictReader(f) if row.get("val/loss")]
+
+
+def assert_close(packed: dict[str, float], ordinary: dict[str, float], what: str) -> None:
+    assert packed.keys() == {k for k in ordinary if not NOT_PACKED.match(k)}, what
+    worst = max(abs(packed[k] - ordinary[k]) for k in packed)
+    assert worst <= ATOL, f"{what}: {worst}"
+
+
+def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
+    proc = run_cli(
+        "-m", "hydra/launcher=packed", "model=mlp,cnn", *SWEEP, "hydra.sweep.dir=packed", cwd=tmp_path
+    )
+    run_cli("-m", "model=mlp", *SWEEP, "hydra.sweep.dir=basic", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    packed, basic = records(tmp_path / "packed"), records(tmp_path / "basic")
+    assert len(packed) == 8 and len(basic) == 4
+    assert all(record["status"] == "ok" for _, record in packed.values())
+
+    # the four MLP jobs trained as one packed model; each CNN job the ordinary way, one line each
+    assert output.count("train packed as one model (4 replicas)") == 1
+    why = [line for line in output.splitlines() if "runs the ordinary way" in line]
+    assert len(why) == 4 and all("model=cnn" in line and "no packed version" in line for line in why)
+    for (model, _, _), (job_dir, record) in packed.items():
+        if model == "cnn":
+            assert "test/temperature" in record["test"] and (job_dir / "checkpoints" / "last.ckpt").is_file()
+
+    for key, (basic_dir, ordinary) in basic.items():
+        job_dir, record = packed[key]
+        what = f"{key} in {job_dir.name}"
+        assert sorted(p.name for p in (job_dir / ".hydra").iterdir()) == [
+            "config.yaml",
+            "hydra.yaml",
+            "overrides.yaml",
+        ]
+        assert record["overrides"] == ["model=mlp", *ordinary["overrides"][1:]], what
+        assert record["data_info"] == ordinary["data_info"] and record["data_seed"] == ordinary["data_seed"]
+        assert record["epochs"] == ordinary["epochs"] == 2
+        assert record["monitor"]["metric"] == ordinary["monitor"]["metric"] == "val/acc"
+        assert abs(record["monitor"]["best"] - ordinary["monitor"]["best"]) <= ATOL, what
+        assert_close(record["val"], ordinary["val"], f"{what} val")
+        assert_close(record["test"], ordinary["test"], f"{what} test")
+        assert (
+            max(abs(a - b) for a, b in zip(val_losses(job_dir), val_losses(basic_dir), strict=True)) <= ATOL
+        )
+        with np.load(job_dir / "predictions.npz") as mine, np.load(basic_dir / "predictions.npz") as theirs:
+            assert sorted(mine.files) == sorted(theirs.files)
+            for name in mine.files:
+                np.testing.assert_allclose(mine[name], theirs[name], rtol=0, atol=ATOL)
+        best = Path(record["monitor"]["best_checkpoint"])
+        assert best.is_file() and best.parent == job_dir.resolve() / "checkpoints"
+        assert best.name == Path(ordinary["monitor"]["best_checkpoint"]).name, what
+
+    # the sweep's table lists every job
+    summary = json.loads((tmp_path / "packed" / "sweep_summary.json").read_text())
+    assert sorted(row["job"] for row in summary) == [str(n) for n in range(8)]
+    assert {row["status"] for row in summary} == {"ok"}
+
+    # a packed replica's best checkpoint tests as its run's: every test metric, recalibration included
+    job_dir, record = packed[("mlp", "focal", 1)]
+    evaluated = subprocess.run(
+        [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={record['monitor']['best_checkpoint']}"]
+        + ["hydra.run.dir=ev"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    tested = read_metrics(tmp_path / "ev")["test"]
+    ordinary = basic[("mlp", "focal", 1)][1]["test"]
+    assert tested.keys() == ordinary.keys()
+    assert max(abs(tested[k] - ordinary[k]) for k in tested) <= ATOL
+
+    assert cli_main(["compare", str(tmp_path / "packed"), "--no-log-wandb"]) == 0
+    assert (tmp_path / "packed" / "report" / "report.html").is_file()
