@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from lossbench.cli import main as cli_main
+from lossbench.packed.launcher import Job, group_jobs
 from tests.conftest import ROOT, read_metrics, run_cli
-
-pytestmark = pytest.mark.slow
 
 SWEEP = (
     "data.as_images=true",  # the CNN's input; the MLP flattens it
@@ -52,6 +51,20 @@ def assert_close(packed: dict[str, float], ordinary: dict[str, float], what: str
     assert worst <= ATOL, f"{what}: {worst}"
 
 
+def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg):
+    overrides = [("seed=0",), ("seed=1",), ("seed=2",), ("model=cnn", "data.as_images=true"), ("seed=3",)]
+    overrides += [("data_seed=1",)]
+    cfgs = [make_cfg(*o, "logger=none") for o in overrides]
+    jobs = [Job(n, list(o), cfg, cfg) for n, (o, cfg) in enumerate(zip(overrides, cfgs, strict=True))]
+    groups, alone = group_jobs(jobs, max_pack=2)
+    assert [[job.num for job in group] for group in groups] == [[0, 1], [2, 4]]
+    assert sorted(alone) == [3, 5]
+    assert "no packed version" in alone[3] and "max_pack=2" in alone[5]
+    groups, alone = group_jobs(jobs, max_pack=16)
+    assert [[job.num for job in group] for group in groups] == [[0, 1, 2, 4]] and sorted(alone) == [3, 5]
+
+
+@pytest.mark.slow
 def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     proc = run_cli(
         "-m", "hydra/launcher=packed", "model=mlp,cnn", *SWEEP, "hydra.sweep.dir=packed", cwd=tmp_path
