@@ -261,6 +261,10 @@ class Resumption:
             return cls(checked_checkpoint(cfg.get("ckpt_path")))
         resuming = bool(cfg.get("resume") or requeued())
         if resuming and (done := finished_run(run_dir.path, overrides)) is not None:
+            log.info(
+                "%s had finished: its record is kept as it is (without resume=true it trains again)",
+                run_dir.path,
+            )
             return cls(finished=done)
         damaged = resuming and read_record(run_dir.path).status == UNREADABLE
         if damaged:  # what the run reached is unknown: it trains again, its earlier rows and id dropped

@@ -51,12 +51,16 @@ warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*"
 
 
 def run(
-    cfg: DictConfig, extra: list[Any] | None = None, *, fit: bool = True, overrides: list[str] | None = None
+    cfg: DictConfig,
+    extra_callbacks: list[Any] | None = None,
+    *,
+    fit: bool = True,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train, validate and test one configuration; write its record (``metrics.json``); return the record
     as its JSON object (:meth:`lossbench.record.RunRecord.to_dict`).
 
-    ``extra`` callbacks join the configured ones (``lossbench tune`` passes its pruning callback). With
+    ``extra_callbacks`` join the configured ones (``lossbench tune`` passes its pruning callback). With
     ``test=false`` the test split is never read (tuning trials): no test metrics, no predictions. With
     ``fit=False`` nothing is trained: ``cfg.ckpt_path`` is tested (``lossbench-eval``). ``overrides``: what
     the record names as the run's overrides (by default Hydra's, those of the command line).
@@ -65,11 +69,7 @@ def run(
     check_run(cfg)
     run_dir, overrides = RunDir(cfg.paths.output_dir), run_overrides() if overrides is None else overrides
     resumption = Resumption.prepare(cfg, run_dir, overrides, sweep_job=in_multirun(), fit=fit)
-    if resumption.finished is not None:
-        log.info(
-            "%s had finished: its record is kept as it is (run without resume=true to train again)",
-            run_dir.path,
-        )
+    if resumption.finished is not None:  # resume=true on a finished run changes nothing
         return resumption.finished
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with watch("data"):
@@ -80,7 +80,7 @@ def run(
     try:
         with watch("trainer"):
             trainer = build_trainer(
-                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra
+                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks
             )
         if fit:
             with watch("fit"), stopped_by(trainer, run_dir):
