@@ -43,6 +43,7 @@ from scipy import integrate, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from lossbench.record import RunRecord
 from lossbench.report import budget, ranks  # noqa: E402
 from lossbench.report import verdict as vd  # noqa: E402
 from lossbench.report.collect import ReportRun  # noqa: E402
@@ -163,7 +164,7 @@ def _runs(scores: dict[str, list[float]]) -> list[ReportRun]:
     runs = []
     for loss, values in scores.items():
         for seed, value in enumerate(values):
-            r = ReportRun(f"{loss}/{seed}", "ok", loss=loss, data="toy", seed=seed, data_seed=0)
+            r = ReportRun(f"{loss}/{seed}", RunRecord("ok", loss=loss, data="toy", seed=seed, data_seed=0))
             r.metrics, r.group, r.variant = {"test/acc": value}, "toy", loss
             runs.append(r)
     return runs

@@ -14,6 +14,7 @@ from lossbench.config import losses_for_task
 from lossbench.data.synthetic import SyntheticRegressionDataModule
 from lossbench.losses.probabilistic import GaussianNLLLoss, PinballLoss
 from lossbench.metrics import DistributionMetrics
+from lossbench.record import RunRecord
 from lossbench.report.collect import ReportRun
 from lossbench.report.task_plots import calibration, coverage_curve
 from lossbench.run import run
@@ -69,15 +70,8 @@ def test_heteroscedastic_noise_grows_along_the_first_feature():
 
 def test_calibration_plot_draws_each_distributional_variant(tmp_path):
     def fake(variant: str, seed: int, metrics: dict) -> ReportRun:
-        return ReportRun(
-            run_dir=f"{variant}{seed}",
-            status="ok",
-            loss=variant,
-            seed=seed,
-            metrics=metrics,
-            group="g",
-            variant=variant,
-        )
+        record = RunRecord("ok", loss=variant, seed=seed)
+        return ReportRun(f"{variant}{seed}", record, metrics=metrics, group="g", variant=variant)
 
     curve = {"test/coverage_50": 0.45, "test/coverage_90": 0.86, "test/mae": 0.3}
     runs = [fake("gaussian_nll", s, curve) for s in range(2)] + [fake("mse", 0, {"test/mae": 0.3})]

@@ -96,6 +96,7 @@ def test_collect_wandb_with_a_fake_api():
 
 
 def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
+    from lossbench.record import RunRecord
     from lossbench.report.collect import ReportRun
     from lossbench.report.stats import summarize
 
@@ -103,8 +104,8 @@ def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
     for loss in ("ce", "focal"):
         for seed in (0, 1):
             for data_seed in (0, 1):
-                r = ReportRun(f"{loss}-{seed}-{data_seed}", "ok", loss=loss, data="digits", seed=seed)
-                r.data_seed = data_seed
+                record = RunRecord("ok", loss=loss, data="digits", seed=seed, data_seed=data_seed)
+                r = ReportRun(f"{loss}-{seed}-{data_seed}", record)
                 bonus = 0.02 if loss == "focal" else 0.0
                 r.metrics = {"test/acc": 0.9 + 0.01 * seed + 0.001 * data_seed + bonus}
                 r.group, r.variant = "digits", loss

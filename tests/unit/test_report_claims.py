@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from lossbench.record import RunRecord
 from lossbench.report import across, budget, figure_base, markdown, render, seeds
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
@@ -28,7 +29,7 @@ def runs_of(scores: dict[str, list[float]], group: str = "toy") -> list[ReportRu
     runs = []
     for loss, values in scores.items():
         for seed, value in enumerate(values):
-            r = ReportRun(f"{loss}/{seed}", "ok", loss=loss, data="toy", seed=seed, data_seed=0)
+            r = ReportRun(f"{loss}/{seed}", RunRecord("ok", loss=loss, data="toy", seed=seed, data_seed=0))
             r.metrics, r.group, r.variant = {"test/acc": value}, group, loss
             runs.append(r)
     return runs

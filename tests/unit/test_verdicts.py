@@ -173,12 +173,13 @@ def test_replicates_preset_randomises_the_split_with_the_seed(make_cfg):
 
 
 def test_report_names_the_randomised_sources(tmp_path):
+    from lossbench.record import RunRecord
     from lossbench.report.collect import ReportRun
     from lossbench.report.headline import variance_sources
 
     runs = []
     for seed in range(3):
-        r = ReportRun(str(seed), "ok", loss="ce", seed=seed, data_seed=seed)
+        r = ReportRun(str(seed), RunRecord("ok", loss="ce", seed=seed, data_seed=seed))
         r.group, r.variant = "digits", "ce"
         runs.append(r)
     assert "split (data_seed)" in variance_sources(runs) and "fixed" not in variance_sources(runs)

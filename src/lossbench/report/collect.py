@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lossbench.record import MISSING, UNREADABLE, read_record
+from lossbench.record import MISSING, OK, UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
@@ -28,24 +28,54 @@ def is_condition(key: str) -> bool:
 
 @dataclass
 class ReportRun:
-    """One training run as the report sees it."""
+    """One run as the report sees it: its run record as read (:mod:`lossbench.record`; for a run dir
+    without a readable record, one naming what Hydra's saved overrides say the job was; for W&B, one built
+    from the W&B run), and what the report adds to it.
+
+    ``status`` is the record's, unless the report finds more: ``missing`` (an ok record without test
+    metrics) or ``duplicate`` (the same setting, loss and replicate as an earlier run).
+    """
 
     run_dir: str
-    status: str  # ok | failed | interrupted | missing | duplicate
-    loss: str = "?"
-    data: str = "?"
-    seed: int | None = None
-    data_seed: int | None = None
+    record: RunRecord
+    status: str = ""
+    error: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # test metrics + "val/<m> (best)"
-    monitor: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # val metric -> (epoch, value)
     predictions: str | None = None
-    error: str | None = None
-    overrides: list[str] = field(default_factory=list)
     source: str = "local"
     #: filled by :func:`assign_variants`: the setting shared by runs compared together, and the variant label
     group: str = ""
     variant: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = self.status or self.record.status
+        if self.error is None and self.status != OK:
+            self.error = self.record.reason or None
+
+    @property
+    def loss(self) -> str:
+        return self.record.loss or "?"
+
+    @property
+    def data(self) -> str:
+        return self.record.data or "?"
+
+    @property
+    def seed(self) -> int | None:
+        return self.record.seed
+
+    @property
+    def data_seed(self) -> int | None:
+        return self.record.data_seed
+
+    @property
+    def overrides(self) -> list[str]:
+        return list(self.record.overrides or [])
+
+    @property
+    def monitor(self) -> dict[str, Any]:
+        return self.record.monitor or {}
 
     @property
     def replicate(self) -> Any:
@@ -93,9 +123,8 @@ def read_run(run_dir: Path) -> ReportRun:
     try:
         return _read_run(run_dir)
     except (ValueError, TypeError, AttributeError, KeyError, OSError) as err:
-        return ReportRun(
-            str(run_dir), "unreadable", error=f"unreadable run files: {type(err).__name__}: {err}"
-        )
+        reason = f"unreadable run files: {type(err).__name__}: {err}"
+        return ReportRun(str(run_dir), RunRecord(UNREADABLE, error={"type": UNREADABLE, "message": reason}))
 
 
 def _read_run(run_dir: Path) -> ReportRun:
@@ -104,30 +133,14 @@ def _read_run(run_dir: Path) -> ReportRun:
     if record.status in (MISSING, UNREADABLE):  # what the job was, from the overrides Hydra saved
         overrides = files.overrides()
         given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
-        return ReportRun(
-            str(run_dir),
-            record.status,
-            loss=given.get("loss", "?"),
-            data=given.get("data", "?"),
-            seed=_int(given.get("seed")),
-            data_seed=_int(given.get("data_seed")),
-            error=record.reason,
-            overrides=overrides,
-        )
-    run = ReportRun(
-        str(run_dir),
-        record.status,
-        loss=record.loss or "?",
-        data=record.data or "?",
-        seed=record.seed,
-        data_seed=record.data_seed,
-        # the record's own overrides; Hydra's saved ones for a record written without them
-        overrides=list(record.overrides) if record.overrides is not None else files.overrides(),
-    )
+        record.loss, record.data, record.overrides = given.get("loss", "?"), given.get("data", "?"), overrides
+        record.seed, record.data_seed = _int(given.get("seed")), _int(given.get("data_seed"))
+        return ReportRun(str(run_dir), record)
+    if record.overrides is None:  # a record written without them: Hydra's saved ones
+        record.overrides = files.overrides()
+    run = ReportRun(str(run_dir), record)
     if not record.ok:
-        run.error = record.reason
         return run
-    run.monitor = record.monitor or {}
     run.metrics = metric_table({"test": record.test, "monitor": run.monitor})
     run.curves = read_curves(files.csv)
     run.predictions = str(files.predictions) if files.predictions.is_file() else None
@@ -200,22 +213,21 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
         config = dict(run.config or {})
         summary = dict(run.summary or {})
         tags = list(run.tags or [])
-        record = ReportRun(
-            run_dir=f"wandb:{path}/{run.id}",
-            status="ok",
+        identity = RunRecord(
+            OK,
             loss=run.job_type or (tags[0] if tags else "?"),
             # the data set's name from the logged config (presets put other tags second)
             data=str((config.get("data") or {}).get("name") or (tags[1] if len(tags) > 1 else "?")),
             seed=config.get("seed"),
             data_seed=config.get("data_seed"),
-            source="wandb",
         )
+        record = ReportRun(f"wandb:{path}/{run.id}", identity, source="wandb")
         test = {k.removeprefix("final/"): v for k, v in summary.items() if k.startswith("final/test/")}
         if not test:
             test = {k: v for k, v in summary.items() if k.startswith("test/")}
         monitor = config.get("monitor") or {}
         best = summary.get("best/monitor")
-        record.monitor = {"metric": monitor.get("metric"), "mode": monitor.get("mode"), "best": best}
+        identity.monitor = {"metric": monitor.get("metric"), "mode": monitor.get("mode"), "best": best}
         record.metrics = metric_table({"test": test, "monitor": record.monitor})
         if run.state != "finished" or not record.metrics:
             record.status = "failed" if run.state in ("failed", "crashed") else "missing"
