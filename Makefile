@@ -21,7 +21,7 @@ train: install  ## one run with the defaults (digits, MLP, cross-entropy); extra
 
 sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_seeds.yaml), then the comparison report
 	$(PY) train.py +sweep=losses_x_seeds trainer.max_epochs=10 $(ARGS); status=$$?; \
-	$(VENV)/bin/lossbench compare $$(ls -d multirun/train/*/* | sort | tail -n 1); exit $$status
+	$(VENV)/bin/lossbench compare $$(ls -d multirun/losses_x_seeds/*/* | sort | tail -n 1); exit $$status
 
 test: install  ## every test: tests/unit and tests/integration (JOBS=1 for one process)
 	$(PY) -m pytest -q -n $(JOBS) $(ARGS)

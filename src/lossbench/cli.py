@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("-o", "--out", help="output directory (default: <runs>/report)")
     cmp.add_argument(
-        "--baseline", help="variant for the paired tests (default: ce, else mse, else the first)"
+        "--baseline", help="variant for the paired tests (default: ce, bce or mse, else the first by name)"
     )
     cmp.add_argument(
         "--rope",
