@@ -102,15 +102,10 @@ def device_overrides(device: str) -> list[str]:
 
 # --- 1. step time ---------------------------------------------------------------------------------------
 def compose(*overrides: str) -> Any:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    """The training config of ``overrides`` (:func:`lossbench.config.compose_run`)."""
+    from lossbench.config import compose_run
 
-    from lossbench.config import CONFIG_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=list(overrides))
+    return compose_run(list(overrides))
 
 
 def digits_setup(device: str, seed: int = 0) -> tuple[Any, Any, Any]:

@@ -7,21 +7,17 @@ import types
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from lossbench.checks import check_ddp_in_multirun
-from lossbench.config import CONFIG_DIR
+from lossbench.config import compose_run
 from lossbench.errors import ConfigError
 from lossbench.loggers import log_wandb_summary, stressor_tags
 from tests.conftest import ROOT
 
 
 def hydra_cfg(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
+    return compose_run(list(overrides))
 
 
 def test_named_sweep_preset():
