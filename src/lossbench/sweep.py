@@ -137,11 +137,15 @@ def common_overrides(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def render_table(rows: list[dict[str, Any]], title: str) -> Any:
+    """The Rich table of the jobs; overrides, errors and paths are printed literally (``data.drop=[id]``
+    is not Rich markup)."""
+    from rich.markup import escape
     from rich.table import Table
 
     common = common_overrides(rows)
+    title = escape(title)
     if common:
-        title += f"\ncommon overrides: {' '.join(common)}"
+        title += f"\ncommon overrides: {escape(' '.join(common))}"
 
     table = Table(title=title, title_justify="left")
     for col in ("job", "overrides", "status", "best val", "headline test", "error"):
@@ -152,12 +156,12 @@ def render_table(rows: list[dict[str, Any]], title: str) -> Any:
         headline = f"{row['headline'][0]}={_fmt(row['headline'][1])}" if row.get("headline") else ""
         status = row["status"]
         table.add_row(
-            row["job"],
-            " ".join(o for o in row["overrides"] if o not in common),
+            escape(row["job"]),
+            escape(" ".join(o for o in row["overrides"] if o not in common)),
             f"[{style.get(status, 'white')}]{status}[/]",
             best,
             headline,
-            row.get("error", ""),
+            escape(row.get("error") or ""),
         )
     return table
 

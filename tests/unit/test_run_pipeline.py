@@ -235,3 +235,23 @@ def test_loss_auto_is_the_tasks_baseline_with_the_keys_added_to_it(make_cfg):
     assert cfg.loss_name == "ce" and "auto" not in cfg.loss
     assert with_task_loss(make_cfg("data=diabetes"), Task.REGRESSION).loss_name == "mse"
     assert with_task_loss(make_cfg("loss=focal"), Task.CLASSIFICATION).loss_name == "focal"
+
+
+def test_the_sweep_table_prints_overrides_literally():
+    from rich.console import Console
+
+    from lossbench.sweep import render_table
+
+    rows = [
+        {
+            "job": str(n),
+            "overrides": ["data.drop=[rownames]", f"seed={n}"],
+            "status": "failed",
+            "error": "[x]",
+        }
+        for n in range(2)
+    ]
+    console = Console(width=200, record=True)
+    console.print(render_table(rows, "sweep [dir]"))
+    text = console.export_text()
+    assert "common overrides: data.drop=[rownames]" in text and "sweep [dir]" in text and "[x]" in text
