@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -39,6 +40,15 @@ if "OMP_NUM_THREADS" not in os.environ or os.environ.get(_CHOSEN_HERE):
 settings.register_profile("full", max_examples=20)
 settings.register_profile("fast", max_examples=6)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
+    """Lightning ignores SIGINT in a process after it handled a Ctrl-C there (so a second one cannot cut its
+    shutdown short); a test that drives that in-process would leave this worker ignoring SIGINT, and every
+    CLI run it starts later would inherit that. Python's own handler is put back after each test."""
+    yield
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

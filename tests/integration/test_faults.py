@@ -28,6 +28,8 @@ def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # the run reacts to Ctrl-C as a user's would, whatever this process does with SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
