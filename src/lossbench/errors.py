@@ -98,9 +98,14 @@ def root_error(err: BaseException) -> BaseException:
     return err
 
 
+def message_line(err: BaseException) -> str:
+    """The error's message with its lines joined into one."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+
+
 def one_line(err: BaseException) -> str:
     """``Type: message`` with the message's lines joined into one."""
-    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    text = message_line(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 

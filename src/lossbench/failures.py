@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import in_multirun
-from lossbench.errors import root_error
+from lossbench.errors import message_line, root_error
 from lossbench.record import FAILED, RunRecord, write_record
 
 
@@ -32,7 +32,7 @@ def record_failure(cfg: DictConfig, err: BaseException, status: str = FAILED) ->
         status,
         error={
             "type": type(cause).__name__,
-            "message": " ".join(ln.strip() for ln in str(cause).splitlines() if ln.strip()),
+            "message": message_line(cause),
             "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
         },
         loss=choices.get("loss", "?"),

@@ -18,7 +18,7 @@ from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
-from lossbench.predictions import gather_shards, save_predictions
+from lossbench.predictions import gathered, save_predictions
 from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
 
@@ -262,11 +262,8 @@ class LossBenchModule(L.LightningModule):
     def _fit_recalibration(self) -> None:
         """Fit the recalibration on the validation outputs (all processes') and log what was fitted as
         ``calibration/*`` callback metrics only, which :func:`lossbench.run.calibrate` reads back."""
-        outputs = torch.cat([o for o, _ in self.calibration_batches])
-        targets = torch.cat([t for _, t in self.calibration_batches])
+        outputs, targets = gathered(self, self.calibration_batches)
         self.calibration_batches = []
-        if self.trainer.world_size > 1:
-            outputs, targets = gather_shards(self, outputs), gather_shards(self, targets)
         fitted = self.recalibration.fit(self.loss, outputs, targets)
         self.log_dict({f"calibration/{k}": v for k, v in fitted.items()}, logger=False)
 

@@ -35,12 +35,18 @@ def gather_shards(module: Any, values: Tensor) -> Tensor:
     return shards.transpose(0, 1).reshape(world * longest, *values.shape[1:])[kept.to(shards.device)]
 
 
-def save_predictions(module: Any, batches: list[tuple[Tensor, Tensor]], path: Path) -> Path | None:
-    """Write the kept test ``(outputs, targets)`` batches to ``path`` (on the global rank 0 process)."""
+def gathered(module: Any, batches: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """The kept ``(outputs, targets)`` batches of every process, concatenated in the split's order."""
     outputs = torch.cat([o for o, _ in batches])
     targets = torch.cat([t for _, t in batches])
     if module.trainer.world_size > 1:
         outputs, targets = gather_shards(module, outputs), gather_shards(module, targets)
+    return outputs, targets
+
+
+def save_predictions(module: Any, batches: list[tuple[Tensor, Tensor]], path: Path) -> Path | None:
+    """Write the kept test ``(outputs, targets)`` batches to ``path`` (on the global rank 0 process)."""
+    outputs, targets = gathered(module, batches)
     if not module.trainer.is_global_zero:
         return None
     arrays = {"targets": targets.cpu().numpy()}

@@ -28,7 +28,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
-from lossbench.record import UNREADABLE, read_record
+from lossbench.record import UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
 log = logging.getLogger("lossbench")
@@ -207,7 +207,10 @@ def resume_checkpoint(
 def finished_run(output_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
     """The record of a sweep job that already finished in ``output_dir`` (``status: ok``) as its JSON
     object, else None (no record, a cut-off one, or a job that failed or was interrupted)."""
-    record = read_record(output_dir)
+    return _finished(read_record(output_dir), output_dir, overrides)
+
+
+def _finished(record: RunRecord, output_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
     if not record.ok:
         return None
     _check_same_run(str(RunDir(output_dir).record), record.overrides, overrides)
@@ -259,20 +262,16 @@ class Resumption:
 
         if not fit:
             return cls(checked_checkpoint(cfg.get("ckpt_path")))
-        resuming = bool(cfg.get("resume") or requeued())
-        if resuming and (done := finished_run(run_dir.path, overrides)) is not None:
+        record = read_record(run_dir.path) if cfg.get("resume") or requeued() else None
+        if record is not None and (done := _finished(record, run_dir.path, overrides)) is not None:
             log.info(
                 "%s had finished: its record is kept as it is (without resume=true it trains again)",
                 run_dir.path,
             )
             return cls(finished=done)
-        damaged = resuming and read_record(run_dir.path).status == UNREADABLE
+        damaged = record is not None and record.status == UNREADABLE
         if damaged:  # what the run reached is unknown: it trains again, its earlier rows and id dropped
-            log.warning(
-                "%s: %s: the run is trained again from the start",
-                run_dir.path,
-                read_record(run_dir.path).reason,
-            )
+            log.warning("%s: %s: the run is trained again from the start", run_dir.path, record.reason)
             drop_csv_rows_after_epoch(run_dir.csv, -1)
         checkpoint = None if damaged else resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
         if rank_zero_only.rank != 0:
