@@ -110,7 +110,7 @@ def run(
 def metrics_on_test_split(trainer: Any, module: Any, dm: Any, tested: str) -> dict[str, float]:
     """Test the ``tested`` checkpoint ("" or None: the module's weights as they are); its test metrics.
     Lightning prints its results table, unless this is one of many jobs."""
-    verbose = not in_multirun()
+    verbose = not in_multirun() and trainer.progress_bar_callback is not None  # or has no progress bar
     results = trainer.test(
         module, datamodule=dm, ckpt_path=tested or None, verbose=verbose, weights_only=True
     )

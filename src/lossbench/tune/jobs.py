@@ -1,31 +1,89 @@
 """One training job of a tuning run, composed from overrides (:func:`lossbench.config.compose_run`) and run
-in-process."""
+in-process, quietly: the console gets one line per job (:func:`job_line`), every table stays in the job's
+``metrics.json``."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from lossbench.config import compose_run
 from lossbench.task import resolve_monitor
 
+#: loggers whose INFO lines (accelerators found, checkpoint restored, fit stopped) a job keeps to itself
+CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "optuna")
+
 
 def compose_job(overrides: list[str], run_dir: Path, monitor: tuple[str, str], task_name: str) -> DictConfig:
-    """The config of one job writing into ``run_dir``, optimising ``monitor`` = (metric, mode)."""
+    """The config of one job writing into ``run_dir``, optimising ``monitor`` = (metric, mode), without a
+    progress bar (:func:`without_progress_bar`)."""
     metric, mode = monitor
     given = [f"task_name={task_name}", *overrides, f"monitor.metric={metric}", f"monitor.mode={mode}"]
-    return compose_run(given, output_dir=run_dir)
+    return without_progress_bar(compose_run(given, output_dir=run_dir))
+
+
+def without_progress_bar(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with its progress-bar callbacks removed and ``trainer.enable_progress_bar=false`` (a run
+    without a progress display prints no test table either)."""
+    with open_dict(cfg):
+        for key, callback in (cfg.get("callbacks") or {}).items():
+            if callback is not None and "ProgressBar" in str(callback.get("_target_", "")):
+                cfg.callbacks[key] = None
+        cfg.trainer.enable_progress_bar = False
+    return cfg
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Lightning's and Optuna's INFO lines off, and each distinct warning shown once rather than once per
+    job (a filter's "once" does not do it: a module's record of shown warnings is cleared whenever any
+    code changes the filters, as each run does)."""
+    shown: set[tuple[str, type]] = set()
+    previous = warnings.showwarning
+
+    def show_once(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if (str(message), category) not in shown:
+            shown.add((str(message), category))
+            previous(message, category, *args, **kwargs)
+
+    loggers = [logging.getLogger(name) for name in CHATTY]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    warnings.showwarning = show_once
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def run_job(cfg: DictConfig, callbacks: list[Any], overrides: list[str] | None = None) -> dict[str, Any]:
-    """:func:`lossbench.run.run` of ``cfg``; ``overrides``: what its record names as the run's overrides
-    (by default the ones it was composed with)."""
+    """:func:`lossbench.run.run` of ``cfg``, quietly (:func:`quiet`); ``overrides``: what its record names
+    as the run's overrides (by default the ones it was composed with)."""
     from lossbench.run import run
 
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
-    return run(cfg, callbacks, overrides=overrides)
+    with quiet():
+        return run(cfg, callbacks, overrides=overrides)
+
+
+def job_line(summary: dict[str, Any]) -> str:
+    """``best val/acc=0.9500 | test/acc=0.9417``: a finished job's monitored and headline test values."""
+    from lossbench.sweep import headline
+
+    monitor = summary.get("monitor") or {}
+    best = monitor.get("best")
+    line = f"best {monitor.get('metric')}=" + ("n/a" if best is None else f"{best:.4f}")
+    first = headline(summary) if summary.get("test") else None
+    return line + (f" | {first[0]}={first[1]:.4f}" if first else "")
 
 
 def data_module(overrides: list[str], scratch: Path) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.tune import study as st
+from lossbench.tune.jobs import quiet
 
 log = logging.getLogger("lossbench")
 
@@ -49,12 +50,14 @@ def tune_all(plan: st.Plan, monitor: tuple[str, str]) -> None:
     plan = _worker_plan(plan)
     slot = int(os.environ.get("LOSSBENCH_WORKER", 0))
     losses = plan.losses[slot % len(plan.losses) :] + plan.losses[: slot % len(plan.losses)]
-    for loss in losses:
-        st.tune_loss(plan, loss, monitor)
+    with quiet():
+        for loss in losses:
+            st.tune_loss(plan, loss, monitor)
 
 
 def final_task(plan: st.Plan, loss: str, seed: int, params: dict, monitor: tuple[str, str]) -> str:
-    return str(st.final_run(plan, loss, seed, params, monitor))
+    with quiet():
+        return str(st.final_run(plan, loss, seed, params, monitor))
 
 
 def _pool(plan: st.Plan) -> ProcessPoolExecutor:
@@ -88,7 +91,12 @@ def check_plan(plan: st.Plan) -> None:
 
 
 def tune(plan: st.Plan) -> Path:
-    """Run (or continue) the whole protocol; returns the report directory."""
+    """Run (or continue) the whole protocol, one console line per run; returns the report directory."""
+    with quiet():
+        return protocol(plan)
+
+
+def protocol(plan: st.Plan) -> Path:
     check_plan(plan)
     monitor = st.resolve_monitor(plan)
     log.info(

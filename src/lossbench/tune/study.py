@@ -34,7 +34,7 @@ from lossbench.errors import ConfigError, NonFiniteLossError
 from lossbench.interrupt import RunInterrupted
 from lossbench.record import read_record
 from lossbench.tune import space as sp
-from lossbench.tune.jobs import compose_job, monitor_of, run_job
+from lossbench.tune.jobs import compose_job, job_line, monitor_of, run_job
 
 log = logging.getLogger("lossbench")
 
@@ -161,14 +161,17 @@ def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Tri
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
     callbacks = [pruning_callback(trial, monitor[0])] if plan.prune else []
+    head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
     try:
         summary = run_job(cfg, callbacks)
-    except optuna.TrialPruned:
+    except optuna.TrialPruned as err:
         trial.study.tell(trial, state=TrialState.PRUNED)
+        log.info("%s: %s", head, err)
         return
     except NonFiniteLossError as err:  # a diverging configuration: it used the budget, it is hopeless
         trial.set_user_attr("diverged", str(err))
         trial.study.tell(trial, state=TrialState.PRUNED)
+        log.info("%s: diverged, counted as pruned", head)
         return
     except RunInterrupted:  # SIGTERM or Ctrl-C: the same command tries these parameters again
         trial.study.tell(trial, state=TrialState.FAIL)
@@ -178,10 +181,16 @@ def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Tri
         trial.study.tell(trial, state=TrialState.FAIL)
         raise
     value = summary["monitor"]["best"]
+    log.info("%s: %s", head, job_line(summary))
     if value is None or not math.isfinite(value):
         trial.study.tell(trial, state=TrialState.PRUNED)
         return
     trial.study.tell(trial, float(value))
+
+
+def short(params: dict[str, Any]) -> dict[str, Any]:
+    """Sampled floats to 3 significant digits, for the console line."""
+    return {k: float(f"{v:.3g}") if isinstance(v, float) else v for k, v in params.items()}
 
 
 def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
@@ -193,8 +202,7 @@ def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
 def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
     """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones; the study is
     opened again for each trial, so its sampler's seed follows from the trials stored so far."""
-    while (trial := next_trial(plan, study := open_study(plan, loss, monitor[1]))) is not None:
-        log.info("tune %s: trial %d (%d/%d done)", loss, trial.number, counted(study), plan.trials)
+    while (trial := next_trial(plan, open_study(plan, loss, monitor[1]))) is not None:
         run_trial(plan, loss, monitor, trial)
 
 
@@ -219,7 +227,10 @@ def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
     overrides = [*given, *sp.overrides(params), "tags=[final]"]
-    run_job(compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [], overrides=given)
+    summary = run_job(
+        compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [], overrides=given
+    )
+    log.info("final %s: seed %d of %d: %s", loss, seed, plan.seeds, job_line(summary))
     return run_dir
 
 
