@@ -17,6 +17,7 @@ from lossbench.calibration import Recalibration
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
+from lossbench.models.compiled import compiled_steps
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
 from lossbench.predictions import gathered, save_predictions
 from lossbench.schedulers import schedule_length
@@ -69,6 +70,8 @@ class LossBenchModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.model, self.loss = model, loss
+        #: with ``model.compile=true``: the static-shape compiled steps (:mod:`lossbench.models.compiled`)
+        self.compiled_steps = compiled_steps(model, loss)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = check_choice("optim.scheduler_interval", scheduler_interval, INTERVALS)
         self.monitor = monitor
@@ -149,7 +152,8 @@ class LossBenchModule(L.LightningModule):
         placeholder sample, which then does not count in the training loss.
         """
         x, y, *ddp_scale = batch
-        loss = self.loss(self.model(x), y)
+        steps = self.compiled_steps
+        loss = steps.train_loss(x, y) if steps is not None else self.loss(self.model(x), y)
         assert self.guard is not None, "on_fit_start builds the guard"
         self.guard.observe(loss, self.global_step)
         scale = ddp_scale[0] if ddp_scale else 1.0
@@ -213,7 +217,7 @@ class LossBenchModule(L.LightningModule):
     # --- evaluation ---------------------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
         x, y = batch
-        outputs = self.model(x)
+        outputs = self.compiled_steps.outputs(x) if self.compiled_steps is not None else self.model(x)
         if stage == "val" and self.calibrating:
             self.calibration_batches.append((outputs.detach().float(), y.detach()))
             return
