@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lossbench.errors import RunInterrupted
 from lossbench.record import read_record
+from lossbench.signals import exit_while_starting, started
 
 if TYPE_CHECKING:
     from lossbench.report.collect import ReportRun
@@ -117,27 +119,39 @@ def tune(args: argparse.Namespace) -> int:
     from lossbench.threads import choose_wait_policy
 
     choose_wait_policy()  # before torch loads, as train.py does
-    from lossbench.errors import LossbenchError, RunInterrupted, exit_status
-    from lossbench.tune.runner import tune as run_tune
+    from lossbench.errors import LossbenchError, exit_status
+    from lossbench.output_root import check_writable
+    from lossbench.signals import as_interrupted, sigterm_raises, started
+    from lossbench.tune.stored import check_storage
     from lossbench.tune.study import Plan
 
     try:
-        plan = Plan(
-            losses=[x.strip() for x in args.loss.split(",") if x.strip()],
-            trials=args.trials,
-            seeds=args.seeds,
-            out=Path(args.out),
-            overrides=list(args.overrides),
-            storage=args.storage,
-            prune=args.prune,
-            seed=args.seed,
-            workers=args.workers,
-        )
-        out = run_tune(plan)
+        try:
+            plan = Plan(
+                losses=[x.strip() for x in args.loss.split(",") if x.strip()],
+                trials=args.trials,
+                seeds=args.seeds,
+                out=Path(args.out),
+                overrides=list(args.overrides),
+                storage=args.storage,
+                prune=args.prune,
+                seed=args.seed,
+                workers=args.workers,
+            )
+            check_writable(plan.out, "--out")  # both before torch loads: named within seconds
+            check_storage(plan)
+            import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
+        finally:
+            started()
+        from lossbench.tune.runner import tune as run_tune
+
+        with sigterm_raises():
+            out = run_tune(plan)
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
-    except RunInterrupted as err:  # SIGTERM or Ctrl-C inside a trial or a final run
+    except (RunInterrupted, KeyboardInterrupt) as caught:  # a signal inside a trial, or between them
+        err = as_interrupted(caught)
         print(
             f"lossbench tune: stopped by {err.signal_name}; the same command continues it (finished trials "
             "and final runs are kept)",
@@ -152,26 +166,36 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.threads import choose_wait_policy
 
     choose_wait_policy()  # before torch loads, as train.py does
+    import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
     from lossbench.advise.command import advise as run_advise
-    from lossbench.errors import LossbenchError, RunInterrupted, exit_status
+    from lossbench.advise.command import default_out
+    from lossbench.errors import LossbenchError, exit_status
+    from lossbench.output_root import check_writable
+    from lossbench.signals import as_interrupted, command_line, sigterm_raises, started
 
+    started()
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
+    out = Path(args.out) if args.out else default_out()
     try:
-        result = run_advise(
-            list(args.overrides),
-            budget=args.budget,
-            workers=args.workers,
-            losses=losses or None,
-            metric=args.metric,
-            out=Path(args.out) if args.out else None,
-        )
+        with sigterm_raises():
+            check_writable(out, "--out")
+            result = run_advise(
+                list(args.overrides),
+                budget=args.budget,
+                workers=args.workers,
+                losses=losses or None,
+                metric=args.metric,
+                out=out,
+            )
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
-    except RunInterrupted as err:
+    except (RunInterrupted, KeyboardInterrupt) as caught:  # a signal inside a run, or between runs
+        err = as_interrupted(caught)
+        again = command_line([] if args.out else ["--out", str(out)])
         print(
-            f"lossbench advise: stopped by {err.signal_name}; the same command with --out "
-            "<its directory> continues it (finished trials and final runs are kept)",
+            f"lossbench advise: stopped by {err.signal_name}; finished trials and final runs in {out} are "
+            f"kept. Continue with: {again}",
             file=sys.stderr,
         )
         return err.exit_status
@@ -276,12 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``lossbench <command>``; a stop while the command starts is one line (:mod:`lossbench.signals`)."""
+    exit_while_starting("lossbench")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["advise"]:
-        return advise(advise_parser().parse_intermixed_args(argv[1:]))
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        if argv[:1] == ["advise"]:
+            return advise(advise_parser().parse_intermixed_args(argv[1:]))
+        args = build_parser().parse_args(argv)
+        if args.func is not tune:
+            started()  # compare loads neither torch nor Lightning
+        return args.func(args)
+    finally:
+        started()
 
 
 if __name__ == "__main__":

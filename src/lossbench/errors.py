@@ -87,15 +87,21 @@ class RunInterrupted(Exception):
         return SIGNAL_EXIT[self.signal_name]
 
 
-def root_error(err: BaseException) -> BaseException:
-    """The :class:`LossbenchError` behind ``err`` (e.g. wrapped by Hydra's instantiate) or ``err``."""
-    seen, cause = set(), err
+def cause_of(err: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of type ``kind`` in ``err``'s chain of causes (``err`` included), if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, LossbenchError):
+        if isinstance(cause, kind):
             return cause
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
-    return err
+    return None
+
+
+def root_error(err: BaseException) -> BaseException:
+    """The :class:`LossbenchError` behind ``err`` (e.g. wrapped by Hydra's instantiate) or ``err``."""
+    return cause_of(err, LossbenchError) or err
 
 
 def message_line(err: BaseException) -> str:

@@ -10,12 +10,12 @@ Under Slurm, Lightning's ``SLURMEnvironment(auto_requeue=True)``, its default wh
 requeues the job on the requeue signal (SIGUSR1: ``sbatch --signal=USR1@90``). The requeued job
 (``SLURM_RESTART_COUNT`` ≥ 1) continues from ``last.ckpt`` as with ``resume=true``
 (:func:`lossbench.resume.requeued`).
+
+Outside fit and test, :mod:`lossbench.signals` gives a stop its one line.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lossbench.errors import RunInterrupted
+from lossbench.signals import command_line
 
 __all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by_signal"]
 
@@ -39,13 +40,6 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
         if not trainer.interrupted:  # someone else's exit: not Lightning's Ctrl-C handling
             raise
         raise RunInterrupted("SIGINT", "") from None
-
-
-def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
-    """This process's command line, less the overrides starting with ``drop``, plus ``extra``."""
-    program = "python train.py" if sys.argv[0].endswith("train.py") else Path(sys.argv[0]).name
-    args = [a for a in sys.argv[1:] if not a.lstrip("+~").startswith(drop)]
-    return " ".join([program, *(shlex.quote(a) for a in args + extra)])
 
 
 def interrupted_message(

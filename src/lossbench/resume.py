@@ -122,6 +122,12 @@ def release_run_dir(path: Path) -> bool:
     return True
 
 
+def release_claimed() -> None:
+    """:func:`release_run_dir` for every run dir this process claimed."""
+    for path in list(_CLAIMED.values()):
+        release_run_dir(Path(path))
+
+
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
     """The W&B run id for a run writing to ``output_dir``, stored there as ``wandb_run_id``.
 

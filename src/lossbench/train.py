@@ -20,6 +20,14 @@ from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_li
 from lossbench.failures import record_failure
 from lossbench.logs import print_config_tree
 from lossbench.resume import release_run_dir
+from lossbench.run_dir import RunDir
+from lossbench.signals import (
+    as_interrupted,
+    exit_while_starting,
+    sigterm_raises,
+    started,
+    stopped_outside_training,
+)
 from lossbench.sweep import job_line, print_sweep_summary
 from lossbench.threads import choose_wait_policy
 
@@ -35,6 +43,16 @@ def rank_zero() -> bool:
     return True
 
 
+def stopped(caught: BaseException, cfg: DictConfig, multirun: bool) -> RunInterrupted:
+    """The interruption with its one line; a stop outside fit and test says what is kept and how to go on."""
+    err = as_interrupted(caught)
+    if str(err):
+        return err
+    sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
+    last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
+    return RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra task: returns the best monitored validation metric, so sweepers can optimise it.
@@ -48,15 +66,20 @@ def main(cfg: DictConfig) -> float | None:
     if (cfg.get("extras") or {}).get("print_config") and rank_zero():
         print_config_tree(cfg)
     try:
-        check_run(cfg)  # every config problem at once, before torch and Lightning load
-        check_data_files(cfg)  # and every problem of a table
-        from lossbench.run import run  # torch and Lightning load here
-
-        summary = run(cfg)
-    except RunInterrupted as err:
+        exit_while_starting("lossbench")  # until started(), a stop ends the process at once, in one line
+        try:
+            check_run(cfg)  # every config problem at once, before torch and Lightning load
+            check_data_files(cfg)  # and every problem of a table
+            from lossbench.run import run  # torch and Lightning load here
+        finally:
+            started()
+        with sigterm_raises():  # a stop before fit, or after it, is one line too
+            summary = run(cfg)
+    except (RunInterrupted, KeyboardInterrupt) as caught:
+        err = stopped(caught, cfg, multirun)
         log.error("%s", err)
-        if rank_zero():  # metrics.json says so until resume=true finishes the run
-            record_failure(cfg, err, status="interrupted")
+        if rank_zero() and not release_run_dir(Path(cfg.paths.output_dir)):
+            record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
         if multirun:  # the sweep stops here: its table, then the signal's exit status
             print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
             log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
@@ -86,5 +109,12 @@ def main(cfg: DictConfig) -> float | None:
     return best
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python train.py`` and ``lossbench-train``: :func:`main`; a stop while Hydra composes the config is
+    one line too."""
+    exit_while_starting("lossbench")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -30,8 +30,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from lossbench.errors import ConfigError, NonFiniteLossError
-from lossbench.interrupt import RunInterrupted
+from lossbench.errors import ConfigError, NonFiniteLossError, RunInterrupted
 from lossbench.record import read_record
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, job_line, monitor_of, run_job

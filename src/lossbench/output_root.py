@@ -1,0 +1,118 @@
+"""Where a run may write: names that build paths stay plain, and the output dir is writable before any work.
+
+``task_name`` names the folder ``outputs/<task_name>/`` (``multirun/<task_name>/`` for a sweep), so it must
+be one plain folder name: ``task_name=../../elsewhere`` would write outside the output root without a word.
+And an output dir that cannot be written (read-only, full, a file in the way) is named in one line before
+anything is trained, instead of failing after minutes or with Hydra's traceback.
+
+:class:`OutputRootCheck` (a Hydra callback, see ``conf/hydra/default.yaml``) does both for ``train.py``, at
+the start of a run or a sweep; ``lossbench tune``/``advise``/``compare`` call :func:`check_writable` on
+their ``--out``.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from lossbench.errors import EXIT_USAGE, ConfigError, cause_of
+from lossbench.resume import release_run_dir
+
+
+def check_plain_name(value: Any, key: str) -> str:
+    """``value`` if it is one plain folder name (no separator, not ``.`` or ``..``); else a ConfigError."""
+    name = str(value)
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(
+            f"{key}={name!r} is not a plain folder name: it names a folder inside the output root and may "
+            f"not leave it; use a name such as {key}=my_experiment (to write elsewhere, set "
+            "hydra.run.dir / hydra.sweep.dir)"
+        )
+    return name
+
+
+def existing_ancestor(path: Path) -> Path:
+    """The deepest folder of ``path``'s ancestors (or ``path`` itself) that exists."""
+    path = Path(path).absolute()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor)
+
+
+def why_unwritable(err: OSError) -> str:
+    reasons = {
+        errno.EROFS: "it is on a read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.ENOTDIR: "a file stands where a folder is needed",
+        errno.EEXIST: "a file stands where a folder is needed",
+    }
+    return reasons.get(err.errno or 0, err.strerror or str(err))
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Raise a one-line ``ConfigError`` unless a file can be written where ``path`` is or will be created.
+
+    The probe writes and removes a small file in the deepest existing folder of ``path``, so nothing of
+    ``path`` is created here and nothing already there is touched.
+    """
+    folder = existing_ancestor(path)
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(folder))
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"lossbench write probe\n" * 64)
+            probe.flush()
+    except OSError as err:
+        raise ConfigError(
+            f"{what} {path} cannot be written ({why_unwritable(err)} at {folder}): free space or fix its "
+            f"permissions, or choose another folder"
+        ) from None
+
+
+def refuse(err: ConfigError) -> None:
+    """Print the error as one line and exit with the usage status, before Hydra makes any folder."""
+    print(f"lossbench: {type(err).__name__}: {err}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+class OutputRootCheck(Callback):
+    """Checks ``task_name`` and the run's (or sweep's) output dir before any work."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_plain_name(config.get("task_name"), "task_name")
+            try:
+                run_dir = Path(str(config.hydra.run.dir))  # resolving claims (creates) a new run dir
+            except Exception as err:
+                cause = cause_of(err, OSError)
+                if not isinstance(cause, OSError):
+                    raise
+                raise ConfigError(
+                    f"the run dir cannot be created ({why_unwritable(cause)} at "
+                    f"{existing_ancestor(Path(cause.filename or '.'))}): free "
+                    "space or fix its permissions, or choose another folder (hydra.run.dir=<dir>)"
+                ) from None
+            try:
+                check_writable(run_dir, "the run dir")
+            except ConfigError:
+                release_run_dir(run_dir)
+                raise
+        except ConfigError as err:
+            refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_plain_name(config.get("task_name"), "task_name")
+            check_writable(Path(str(config.hydra.sweep.dir)), "the sweep dir")
+        except ConfigError as err:
+            refuse(err)

@@ -1,0 +1,110 @@
+"""Stops outside Lightning's fit and test: one line and the signal's exit status at any moment.
+
+While an entry point starts (imports, config and data checks), builds the data, or goes from one run to the
+next, Lightning's signal handling is not in place: SIGTERM would end the process silently and Ctrl-C with a
+long ``KeyboardInterrupt`` traceback.
+
+* While starting (:func:`exit_while_starting` until :func:`started`), either signal ends the process at
+  once: one line, the run dirs this process claimed removed, the signal's exit status. An exception raised
+  in the middle of importing torch or Lightning would leave them half-initialised (and can abort Python).
+* Afterwards :func:`sigterm_raises` makes SIGTERM raise :class:`RunInterrupted` wherever Lightning's own
+  handler is not in place, :func:`as_interrupted` turns Ctrl-C's ``KeyboardInterrupt`` into one, and
+  :func:`stopped_outside_training` says what is kept and how to go on.
+
+This module loads neither torch nor Lightning.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lossbench.errors import SIGNAL_EXIT, RunInterrupted
+
+#: the handlers in place before :func:`exit_while_starting`, put back by :func:`started`
+_BEFORE: dict[int, Any] = {}
+
+
+def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
+    """This process's command line, less the overrides starting with ``drop``, plus ``extra``."""
+    program = "python train.py" if sys.argv[0].endswith("train.py") else Path(sys.argv[0]).name
+    args = [a for a in sys.argv[1:] if not a.lstrip("+~").startswith(drop)]
+    return " ".join([program, *(shlex.quote(a) for a in args + extra)])
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`RunInterrupted` (message empty) wherever Lightning's own handler
+    is not in place; the previous handler comes back on exit.
+
+    During fit and test Lightning installs its handler and calls this one from it; this one then does
+    nothing (it is no longer the process's handler) and Lightning stops after the current batch.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            raise RunInterrupted("SIGTERM", "")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def as_interrupted(err: BaseException) -> RunInterrupted:
+    """``err`` as a :class:`RunInterrupted` (Ctrl-C's ``KeyboardInterrupt`` is SIGINT's)."""
+    return err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", "")
+
+
+def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir: Path | None) -> str:
+    """One line for a stop outside fit and test: what is kept and the command that goes on."""
+    if not last_checkpoint.is_file():
+        return (
+            f"stopped by {signal_name} before any epoch finished: nothing to keep, run the same command again"
+        )
+    if sweep_dir is not None:
+        drop = ("resume=", "hydra.sweep.dir=")
+        again = command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=drop)
+    else:
+        again = command_line(["resume=true"], drop=("resume=",))
+    return f"stopped by {signal_name} outside training: {last_checkpoint} is kept. Continue with: {again}"
+
+
+def exit_while_starting(program: str) -> None:
+    """Until :func:`started`, SIGINT and SIGTERM end the process at once with one line (a signal the process
+    ignores, as a shell's background job ignores SIGINT, stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        from lossbench.resume import release_claimed
+
+        release_claimed()
+        print(f"{program}: stopped by {name} while starting: nothing was run", file=sys.stderr, flush=True)
+        os._exit(SIGNAL_EXIT[name])
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        if current is signal.SIG_IGN or signum in _BEFORE:
+            continue
+        _BEFORE[signum] = current
+        signal.signal(signum, handler)
+
+
+def started() -> None:
+    """The start is over: the handlers in place before :func:`exit_while_starting` come back."""
+    while _BEFORE:
+        signum, handler = _BEFORE.popitem()
+        signal.signal(signum, handler)

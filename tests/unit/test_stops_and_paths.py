@@ -1,0 +1,167 @@
+"""Stops outside training, names that build paths, unwritable output dirs and damaged search storage: each
+is one line with the fix, before any work, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossbench.cli import main as cli_main
+from lossbench.errors import ConfigError, DataError, RunInterrupted
+from lossbench.output_root import check_plain_name, check_writable
+from lossbench.signals import as_interrupted, sigterm_raises, stopped_outside_training
+from lossbench.tune.stored import check_storage
+from lossbench.tune.study import Plan
+from tests.conftest import ROOT
+
+
+def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("name", ["../../elsewhere", "a/b", "..", ".", "", "x\\y"])
+def test_a_name_that_would_leave_the_output_root_is_refused(name):
+    with pytest.raises(ConfigError, match="task_name=.*not a plain folder name"):
+        check_plain_name(name, "task_name")
+
+
+def test_a_plain_name_is_kept():
+    assert check_plain_name("my_experiment-2", "task_name") == "my_experiment-2"
+
+
+def test_a_file_where_a_folder_is_needed_is_named(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="a file stands where a folder is needed") as err:
+        check_writable(tmp_path / "afile" / "runs", "--out")
+    assert "\n" not in str(err.value) and str(tmp_path / "afile") in str(err.value)
+
+
+def test_a_full_disk_is_named_and_nothing_is_created(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    with pytest.raises(ConfigError, match="the disk is full"):
+        check_writable(tmp_path / "new" / "dir", "the run dir")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_a_task_name_outside_outputs_in_one_line(tmp_path):
+    done = _train("task_name=../../escaped", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "task_name='../../escaped'" in lines[0]
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent.parent / "escaped").exists()
+
+
+@pytest.mark.parametrize("mode", ["run", "multirun"])
+def test_train_names_an_output_dir_it_cannot_write_before_any_work(tmp_path, mode):
+    (tmp_path / "outputs").write_text("a file where the output root should be")
+    (tmp_path / "multirun").write_text("a file where the sweep root should be")
+    args = ["-m", "seed=0,1"] if mode == "multirun" else []
+    done = _train(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "a file stands where a folder is needed" in lines[0]
+    assert (tmp_path / "outputs").read_text() == "a file where the output root should be"
+
+
+def test_sigterm_raises_outside_lightning_and_is_quiet_inside():
+    with sigterm_raises():
+        with pytest.raises(RunInterrupted) as err:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)  # the handler runs at the next bytecode
+        assert err.value.exit_status == 143
+        ours = signal.getsignal(signal.SIGTERM)
+        calls = []
+        # what Lightning does during fit: its own handler, which calls the one that was in place
+        signal.signal(signal.SIGTERM, lambda signum, frame: (calls.append(signum), ours(signum, frame)))
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 0.01)
+        assert calls == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is not ours  # the previous handler is back
+
+
+def test_ctrl_c_is_sigint_and_the_line_says_what_is_kept(tmp_path):
+    err = as_interrupted(KeyboardInterrupt())
+    assert err.signal_name == "SIGINT" and err.exit_status == 130
+    nothing = stopped_outside_training("SIGINT", tmp_path / "last.ckpt", None)
+    assert "nothing to keep" in nothing
+    (tmp_path / "last.ckpt").write_bytes(b"x")
+    kept = stopped_outside_training("SIGTERM", tmp_path / "last.ckpt", None)
+    assert "is kept" in kept and "resume=true" in kept
+
+
+def test_a_stop_while_starting_is_one_line_with_the_signal_status(tmp_path):
+    code = (
+        "import os, signal, time\n"
+        "from lossbench.signals import exit_while_starting\n"
+        "exit_while_starting('lossbench')\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(30)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143
+    assert done.stderr.strip() == "lossbench: stopped by SIGTERM while starting: nothing was run"
+
+
+def _plan(out: Path, storage: str | None = None) -> Plan:
+    return Plan(losses=["ce"], trials=1, seeds=1, out=out, storage=storage)
+
+
+def test_a_truncated_study_db_is_named_in_one_line(tmp_path):
+    db = tmp_path / "study.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table t (x)")
+        con.executemany("insert into t values (?)", [(str(i) * 200,) for i in range(2000)])
+    size = db.stat().st_size
+    with db.open("r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(DataError, match="study.db is damaged") as err:
+        check_storage(_plan(tmp_path))
+    assert "\n" not in str(err.value) and "move it away" in str(err.value)
+
+
+def test_a_study_db_that_is_not_a_database_stops_tune_in_one_line(tmp_path, capsys):
+    (tmp_path / "study.db").write_bytes(os.urandom(4096))
+    status = cli_main(["tune", "--loss", "ce", "--trials", "1", "--seeds", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and str(tmp_path / "study.db") in err[0]
+
+
+def test_a_damaged_journal_line_is_named(tmp_path):
+    journal = tmp_path / "search.journal"
+    journal.write_text('{"op_code": 0}\nnot json\n{"op_code": 1}\n{"op_code"')  # a cut last line is fine
+    with pytest.raises(DataError, match="line 2"):
+        check_storage(_plan(tmp_path, storage=str(journal)))
+    journal.write_text('{"op_code": 0}\n{"op_code"')
+    check_storage(_plan(tmp_path, storage=str(journal)))
+
+
+def test_advise_stopped_between_runs_names_the_command_that_continues(tmp_path, monkeypatch, capsys):
+    import lossbench.advise.command as command
+
+    def stopped(*args, **kwargs):
+        raise RunInterrupted("SIGTERM", "")
+
+    monkeypatch.setattr(command, "advise", stopped)
+    status = cli_main(["advise", "data=digits"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 143 and len(err) == 1
+    assert "stopped by SIGTERM" in err[0] and "Continue with:" in err[0] and "--out" in err[0]
