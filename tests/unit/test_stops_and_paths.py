@@ -165,3 +165,36 @@ def test_advise_stopped_between_runs_names_the_command_that_continues(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 143 and len(err) == 1
     assert "stopped by SIGTERM" in err[0] and "Continue with:" in err[0] and "--out" in err[0]
+
+
+def _csv_run(run_dir: Path, epochs_in_csv: int) -> Path:
+    from lossbench.record import RunRecord
+
+    record = RunRecord(
+        "ok",
+        loss="ce",
+        seed=0,
+        overrides=["loss=ce", "seed=0"],
+        monitor={"metric": "val/acc", "mode": "max", "best": 0.9},
+        test={"test/acc": 0.9},
+        epochs=4,
+        config={"logger": {"csv": {"_target_": "lossbench.csv_logger.AppendingCSVLogger"}}, "trainer": {}},
+    )
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(__import__("json").dumps(record.to_dict()))
+    rows = "".join(f"{e},{e},0.{e}\n" for e in range(epochs_in_csv))
+    (run_dir / "csv").mkdir()
+    (run_dir / "csv" / "metrics.csv").write_text("epoch,step,val/acc\n" + rows)
+    return run_dir
+
+
+def test_compare_counts_a_run_whose_csv_is_cut_off_as_damaged(tmp_path):
+    from lossbench.report.collect import read_run
+
+    whole = read_run(_csv_run(tmp_path / "whole", epochs_in_csv=4))
+    cut = read_run(_csv_run(tmp_path / "cut", epochs_in_csv=2))
+    assert whole.ok and len(whole.curves["val/acc"]) == 4
+    assert cut.status == "damaged" and not cut.ok
+    assert "holds 2 of the 4 validated epochs" in cut.error and "metrics.csv" in cut.error
+    (tmp_path / "cut" / "csv" / "metrics.csv").unlink()
+    assert "is missing" in read_run(tmp_path / "cut").error
