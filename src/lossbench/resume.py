@@ -18,6 +18,7 @@ import contextlib
 import csv
 import logging
 import os
+import pickle
 import secrets
 import shutil
 import string
@@ -152,13 +153,25 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         int(checkpoint["epoch"])
-    except Exception as err:
-        reason = " ".join(str(err).split())[:200] or type(err).__name__
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise unreadable_checkpoint(path, err) from None
         raise ConfigError(
-            f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Continue from "
-            "another checkpoint with ckpt_path=<file>, or start the run again without resume=true"
+            f"{path} holds Python objects besides tensors, which lossbench never unpickles (they can run "
+            "code): it was not written by lossbench. Use a checkpoint of a lossbench run with "
+            "ckpt_path=<file>, or start the run again without resume=true"
         ) from None
+    except Exception as err:
+        raise unreadable_checkpoint(path, err) from None
     return checkpoint
+
+
+def unreadable_checkpoint(path: Path, err: BaseException) -> ConfigError:
+    reason = " ".join(str(err).split())[:200] or type(err).__name__
+    return ConfigError(
+        f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Continue from "
+        "another checkpoint with ckpt_path=<file>, or start the run again without resume=true"
+    )
 
 
 def checkpoint_epoch(path: Path) -> int:

@@ -56,6 +56,19 @@ def test_a_damaged_checkpoint_is_named_with_the_fix(tmp_path):
         resume_checkpoint(OmegaConf.create({"resume": True}), tmp_path, [])
 
 
+class _RunsCode:
+    def __reduce__(self) -> tuple:
+        return (print, ("unpickled",))
+
+
+def test_a_checkpoint_holding_python_objects_is_refused_as_such(tmp_path):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"epoch": 3, "state_dict": {}, "extra": _RunsCode()}, path)
+    with pytest.raises(ConfigError, match="holds Python objects besides tensors") as err:
+        read_checkpoint(path)
+    assert "cut off" not in str(err.value)
+
+
 def test_resume_checkpoint_in_a_sweep(tmp_path):
     cfg = OmegaConf.create({"resume": True})
     assert resume_checkpoint(cfg, tmp_path, ["loss=ce"], sweep_job=True) is None  # never started: start

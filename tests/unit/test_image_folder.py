@@ -129,6 +129,11 @@ def test_bad_folders_fail_in_setup_naming_the_problem(make_cfg, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
     assert "no class sub-folders" in error(tmp_path / "flat")
 
+    single = write_folder(tmp_path / "single", per_class=5, classes=("cat",))
+    msg = error(single)
+    assert "has 1 class (cat)" in msg and "put each class in its own sub-folder" in msg
+    assert "contract" not in msg
+
     root = write_folder(tmp_path / "images")
     (root / "empty").mkdir()
     msg = error(root)

@@ -139,6 +139,11 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.{key}={root} has no class sub-folders: put the images in one sub-folder per class "
                 "(<root>/<class>/<image>)"
             ) from None
+        if key == "root" and len(folder.classes) < 2:
+            raise DataError(
+                f"data.root={root} has {len(folder.classes)} class ({', '.join(folder.classes)}): a model "
+                "needs at least 2 classes, so put each class in its own sub-folder (<root>/<class>/<image>)"
+            )
         counts = np.bincount(folder.targets, minlength=len(folder.classes))
         if (counts == 0).any():
             empty = folder.classes[int(np.argmin(counts))]
