@@ -40,6 +40,11 @@ class DataError(LossbenchError):
     """Data that is missing, corrupt or inconsistent."""
 
 
+def damaged_file(path: object, why: str, fix: str) -> DataError:
+    """The one-line error for a file lossbench wrote that cannot be read back: which, why, and the fix."""
+    return DataError(f"{path} is damaged ({why}): {fix}")
+
+
 class CheckpointWriteError(LossbenchError, OSError):
     """A checkpoint could not be written (e.g. the disk is full); the earlier ones are intact."""
 

@@ -198,3 +198,12 @@ def test_compare_counts_a_run_whose_csv_is_cut_off_as_damaged(tmp_path):
     assert "holds 2 of the 4 validated epochs" in cut.error and "metrics.csv" in cut.error
     (tmp_path / "cut" / "csv" / "metrics.csv").unlink()
     assert "is missing" in read_run(tmp_path / "cut").error
+
+
+def test_a_damaged_plan_record_is_named_in_one_line(tmp_path):
+    from lossbench.tune.runner import check_plan
+
+    (tmp_path / "plan.json").write_text('{"losses": ["ce"], "tri')
+    with pytest.raises(DataError, match="plan.json is damaged .*delete it to continue") as err:
+        check_plan(_plan(tmp_path))
+    assert "\n" not in str(err.value)

@@ -13,6 +13,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from lossbench.errors import damaged_file
 from lossbench.tune import study as st
 from lossbench.tune.jobs import quiet
 
@@ -78,7 +79,17 @@ def check_plan(plan: st.Plan) -> None:
     record = plan.out / "plan.json"
     wanted = {"losses": plan.losses, "trials": plan.trials, "overrides": plan.overrides, "seed": plan.seed}
     if record.is_file():
-        before = json.loads(record.read_text())
+        try:
+            before = json.loads(record.read_text())
+            before.get("losses")
+        except (ValueError, AttributeError) as err:
+            why = f"{type(err).__name__}: {err}"
+            raise damaged_file(
+                record,
+                why,
+                "it records the search asked for; delete it to continue the "
+                "search as this command asks (the trials in the study storage are kept)",
+            ) from None
         changed = [k for k in wanted if before.get(k) != wanted[k]]
         if changed:
             raise st.ConfigError(

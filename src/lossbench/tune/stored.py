@@ -7,14 +7,16 @@ import json
 import sqlite3
 from pathlib import Path
 
-from lossbench.errors import DataError
+from lossbench.errors import DataError, damaged_file
 from lossbench.tune.study import Plan
 
 
 def damaged(path: Path, why: str) -> DataError:
-    return DataError(
-        f"{path} is damaged ({why}): it holds this search's trials. Restore it from a copy, or move it "
-        "away to start the search again (finished final runs are kept)"
+    return damaged_file(
+        path,
+        why,
+        "it holds this search's trials. Restore it from a copy, or move it away to start the search again "
+        "(finished final runs are kept)",
     )
 
 
