@@ -8,6 +8,9 @@
 - ``diabetes_outliers``: scikit-learn's diabetes with 15% of the training targets shifted by ±10 σ (val/test
   clean). Expected: a robust loss recommended over mse on MAE.
 - ``wine``: scikit-learn's wine, clean and balanced. Expected: the baseline, or a loss called equivalent.
+- ``rare_5k``: 5,000 rows of scikit-learn's ``make_classification`` (20 features, 3.5% positives, 1% of
+  the labels flipped). Expected: a recommendation within 1.1x ``--budget`` (``--budget 4m``: 264 s), the
+  plan shrunk to what the budget fits.
 
 Each data set is written as a CSV under ``DIR`` and advised with ``lossbench advise data=table ...``; the
 script prints each recommendation and writes ``DIR/summary.json``.
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,7 @@ EXPECTED = {
     "digits_lt": "a re-balancing loss called better than ce on test/bal_acc",
     "diabetes_outliers": "a robust loss (huber, l1, cauchy) called better than mse on test/mae",
     "wine": "ce, or a loss called equivalent to it (no false winner)",
+    "rare_5k": "a recommendation within 1.1x --budget",
 }
 
 
@@ -69,7 +75,15 @@ def wine(path: Path) -> list[str]:
     return ["data.target=label"]
 
 
-BUILDERS = {"digits_lt": digits_lt, "diabetes_outliers": diabetes_outliers, "wine": wine}
+def rare_5k(path: Path) -> list[str]:
+    x, y = datasets.make_classification(
+        n_samples=5000, n_features=20, n_informative=8, weights=[0.97], flip_y=0.01, random_state=0
+    )
+    pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])]).assign(label=y).to_csv(path, index=False)
+    return ["data.target=label"]
+
+
+BUILDERS = {"digits_lt": digits_lt, "diabetes_outliers": diabetes_outliers, "wine": wine, "rare_5k": rare_5k}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,12 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         command = [sys.executable, "-m", "lossbench.cli", "advise", *overrides, "--budget", args.budget,
                    "--workers", str(args.workers), "--out", str(out / name)]  # fmt: skip
         print("$", " ".join(command[1:]), flush=True)
+        load = os.getloadavg()
+        started = time.monotonic()
         proc = subprocess.run(command, text=True, capture_output=True)
+        wall_s = time.monotonic() - started
         print(proc.stdout[-2000:], proc.stderr[-2000:] if proc.returncode else "", flush=True)
         result_path = out / name / "recommendation.json"
         result = json.loads(result_path.read_text()) if result_path.is_file() else {}
         summary[name] = {
             "exit": proc.returncode,
+            "wall_s": round(wall_s, 1),
+            "budget_s": result.get("plan", {}).get("budget_s"),
+            "load_before": load,
+            "load_after": os.getloadavg(),
+            "lines": len(proc.stdout.splitlines()) + len(proc.stderr.splitlines()),
             "expected": EXPECTED[name],
             "loss": result.get("loss"),
             "recommendation": result.get("recommendation"),
@@ -101,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             "profile": result.get("profile"),
             "plan": result.get("plan"),
         }
-        print(f"{name}: {summary[name]['recommendation']} (expected: {EXPECTED[name]})", flush=True)
+        print(
+            f"{name}: {summary[name]['recommendation']} (expected: {EXPECTED[name]}); {wall_s:.0f} s wall, "
+            f"load {load[0]:.2f} before, {summary[name]['load_after'][0]:.2f} after",
+            flush=True,
+        )
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return 0
 

@@ -1,9 +1,11 @@
-"""``lossbench advise``: the profile's estimates, the shortlist's rules, the budget's plan, the verdicts and
-recommendation, and one whole (tiny) run."""
+"""``lossbench advise`` end to end on a tiny data set: a budget too small is refused with one that fits, the
+rerun into the same ``--out`` keeps the pilot and fits that budget, and a third run finds it all done."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import pytest
 
@@ -12,29 +14,31 @@ from lossbench.cli import main as cli_main
 
 # --- the command --------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkeypatch, capsys):
+def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.chdir(tmp_path)
-    args = [
-        "advise",
-        "data=wine",
-        "trainer.max_epochs=2",
-        "--loss",
-        "focal",
-        "--budget",
-        "40s",
-        "--out",
-        "adv",
-    ]
-    assert cli_main(args) == 0
+    caplog.set_level(logging.INFO, logger="lossbench")
+    args = ["advise", "data=wine", "trainer.max_epochs=2", "--loss", "focal", "--out", "adv"]
+    assert cli_main([*args, "--budget", "2s"]) == 2, "not even the smallest plan fits 2 s"
+    err = capsys.readouterr().err
+    suggested = re.search(r"rerun with --budget (\d+)m and the same --out", err)
+    assert suggested, err
+    pilot = json.loads((tmp_path / "adv" / "advise.json").read_text())["pilot"]
+    args += ["--budget", f"{suggested[1]}m"]
+    assert cli_main(args) == 0, "the suggested budget is accepted"
     result = json.loads((tmp_path / "adv" / "recommendation.json").read_text())
+    assert result["plan"]["pilot"] == pilot, "the rerun kept the pilot"
+    assert result["plan"]["used_s"] <= 1.1 * 60 * int(suggested[1])
     assert result["loss"] in ("ce", "focal") and result["metric"] == "test/acc"
     assert [c["loss"] for c in result["shortlist"]] == ["ce", "focal"]
     assert {v["loss"] for v in result["verdicts"]} == {"ce", "focal"}
-    assert result["profile"]["task"] == "classification" and result["plan"]["seeds"] >= 3
+    assert result["profile"]["task"] == "classification" and result["plan"]["seeds_done"] >= 3
     md = (tmp_path / "adv" / "report" / "report.md").read_text()
     assert "**Recommendation** (test/acc): Use " in md.split("## Verdict")[0]
-    out = capsys.readouterr().out
-    assert "recommendation: Use " in out
+    captured = capsys.readouterr()
+    assert "recommendation: Use " in captured.out
+    assert "Test metric" not in captured.out + captured.err, "no test table per run: one line each"
+    finals = [m for m in caplog.messages if re.match(r"final (ce|focal): seed \d+ of \d+: best val/acc=", m)]
+    assert len(finals) == 2 * result["plan"]["seeds_done"], "one line per final run"
     first = result["plan"]
     assert cli_main(args) == 0, "the same command again continues (here: finds everything done)"
     again = json.loads((tmp_path / "adv" / "recommendation.json").read_text())

@@ -1,25 +1,27 @@
 """``lossbench advise``: profile the data, shortlist losses with reasons, run the equal-budget protocol of
 ``lossbench tune`` within a wall-time budget, and recommend one loss (``recommendation.json``).
 
-The budget is spent as follows: after the profile, one pilot run of the baseline (its default
-configuration, no test) gives the time of a run; the number of runs per loss is what the rest of the
-budget allows with ``--workers`` running at once, split into replicates (a third, 3 to 10) and tuning
-trials (the rest, at most 30), the same for every loss. ``DIR/advise.json`` keeps that plan, so running
-the same command again continues where a stopped one ended (as ``lossbench tune`` does)."""
+The budget is spent as follows (:mod:`.budget`): after the profile, a pilot of the baseline (its default
+configuration for a few epochs, at most a tenth of the budget: :mod:`.pilot`) gives the time of a run;
+the plan is the most trials and replicates per loss that the rest allows with ``--workers`` running at
+once, the same for every loss (fewer losses when even 4 runs per loss do not fit, the baseline kept); the
+runs go in rounds of one per loss while a round fits the time left (:mod:`.rounds`). ``DIR/advise.json``
+keeps the pilot and the plan, so running the same command again continues where a stopped one ended, and
+a rerun with another ``--budget`` plans again from the same pilot."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lossbench.advise import recommend as rc
+from lossbench.advise.budget import PILOT_SHARE, BudgetPlan, Clock, fit_plan, parse_budget, refusal
+from lossbench.advise.pilot import Pilot, run_pilot
 from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import group_options, losses_for_task
@@ -28,29 +30,6 @@ from lossbench.errors import ConfigError
 from lossbench.task import Task, resolve_monitor, spec
 
 log = logging.getLogger("lossbench")
-
-#: fewest runs per loss a budget must allow (3 replicates and one trial)
-MIN_RUNS = 4
-MAX_SEEDS, MIN_SEEDS, MAX_TRIALS = 10, 3, 30
-#: share of ``--workers`` that turns into throughput (measured: 2 workers give 1.65x on 2 cores)
-WORKER_EFFICIENCY = 0.8
-#: a tuning trial or final run takes this much longer than the pilot run (composing its config, the
-#: study, the test pass and the predictions; measured 1.2-1.33x on digits and diabetes)
-RUN_OVERHEAD = 1.35
-
-
-def parse_budget(text: str) -> float:
-    """``"30m"``, ``"1h30m"``, ``"900s"`` or ``"900"`` (seconds) -> seconds."""
-    parts = re.fullmatch(
-        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
-    )
-    if not text.strip() or not parts or not any(parts.groups()):
-        raise ConfigError(f"--budget {text}: give a wall time such as 15m, 1h30m or 900s")
-    h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-    seconds = 3600 * h + 60 * m + s
-    if seconds <= 0:
-        raise ConfigError(f"--budget {text}: the budget must be positive")
-    return seconds
 
 
 def load_data(overrides: list[str], scratch: Path) -> Any:
@@ -70,25 +49,6 @@ def check_losses(candidates: list[Candidate], task: Task) -> None:
                 f"--loss {c.loss} cannot train on this {task.value} data set: choose from "
                 f"{', '.join(sorted(served))}"
             )
-
-
-def plan_runs(
-    seconds_per_run: float, budget_left: float, losses: int, workers: int, spent: float = 0.0
-) -> tuple[int, int]:
-    """(trials, seeds) per loss that fit ``budget_left``; a :class:`ConfigError` when fewer than
-    :data:`MIN_RUNS` runs per loss fit (naming the budget that would do, ``spent`` seconds included)."""
-    throughput = max(1.0, workers * WORKER_EFFICIENCY) if workers > 1 else 1.0
-    seconds_per_run *= RUN_OVERHEAD
-    runs = int(budget_left * throughput / (seconds_per_run * losses))
-    if runs < MIN_RUNS:
-        need = spent + MIN_RUNS * seconds_per_run * losses / throughput
-        raise ConfigError(
-            f"the budget leaves time for {max(runs, 0)} run(s) per loss of about {seconds_per_run:.0f} s "
-            f"({losses} losses); {MIN_RUNS} are the least that give a verdict: raise --budget to at least "
-            f"{math.ceil(need / 60) + 1}m, or shorten the shortlist with --loss"
-        )
-    seeds = min(MAX_SEEDS, max(MIN_SEEDS, runs // 3))
-    return min(MAX_TRIALS, runs - seeds), seeds
 
 
 def check_metric(metric: str | None) -> None:
@@ -121,6 +81,63 @@ def default_out() -> Path:
     return Path("advise") / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
 
 
+def measure_pilot(
+    overrides: list[str], out: Path, monitor: tuple[str, str], start: float, budget_s: float
+) -> Pilot:
+    """The pilot, stopped so that it ends within :data:`PILOT_SHARE` of the budget and before 14% of it
+    has passed since ``start`` (a refusal then comes within 15%)."""
+    now = time.monotonic()
+    deadline = min(now + PILOT_SHARE * budget_s, start + 0.14 * budget_s) - 1.0
+    return run_pilot(overrides, out / "pilot", monitor, deadline)
+
+
+def make_plan(
+    saved: dict[str, Any], names: list[str], pilot: Pilot, clock: Clock, workers: int
+) -> BudgetPlan:
+    """The recorded plan when it was made for this budget, else the plan that fits the time left; a
+    :class:`ConfigError` naming the budget that fits when none does."""
+    made = saved.get("plan")
+    if made and made.get("budget_s") == clock.budget_s:
+        return BudgetPlan(made["losses"], made["trials"], made["seeds"], made.get("dropped", []))
+    plan = fit_plan(names, pilot.costs(), clock.left(), workers)
+    if plan is None:
+        raise ConfigError(refusal(clock.budget_s, clock.spent(), len(names), pilot.costs(), workers))
+    return plan
+
+
+def conclude(
+    plan: Any,
+    monitor: tuple[str, str],
+    task: Task,
+    decide: str,
+    candidates: list[Candidate],
+    dropped: list[str],
+) -> tuple[list[rc.LossVerdict], rc.LossVerdict, str, Path]:
+    """The verdicts over ``plan.out/final``, the recommended loss, its sentence and the report's dir."""
+    from lossbench.report.collect import collect_local
+    from lossbench.report.stats import summarize
+    from lossbench.report.verdict import Settings
+    from lossbench.tune.report import write_tuning_report
+
+    how, baseline = Settings(), spec(task).baseline
+    rows = summarize(collect_local(plan.out / "final"), baseline=baseline, how=how)
+    verdicts = rc.loss_verdicts(rows, decide, how)
+    if not any(v.verdict == "baseline" for v in verdicts):
+        raise ConfigError(
+            f"no final run of {baseline} has {decide}: see {plan.out / 'final'} and choose a logged metric "
+            "with --metric"
+        )
+    chosen = rc.choose(verdicts, higher_is_better(decide))
+    text = rc.sentence(verdicts, chosen, decide, rc.trade_off(rows, chosen.loss, baseline, decide))
+    lead = [
+        f"**Recommendation** ({decide}): {text}",
+        "",
+        *[f"- shortlisted `{c.loss}`: {c.reason}" for c in candidates],
+        *[f"- not run within the budget: `{loss}`" for loss in dropped],
+    ]
+    return verdicts, chosen, text, write_tuning_report(plan, monitor, lead=lead)
+
+
 def advise(
     overrides: list[str],
     budget: str = "30m",
@@ -130,12 +147,8 @@ def advise(
     out: Path | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the whole command; returns what ``recommendation.json`` holds."""
-    from lossbench.report.collect import collect_local
-    from lossbench.report.stats import summarize
-    from lossbench.report.verdict import Settings
-    from lossbench.tune.jobs import compose_job, run_job
-    from lossbench.tune.report import write_tuning_report
-    from lossbench.tune.runner import tune
+    from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
+    from lossbench.tune.jobs import quiet
     from lossbench.tune.study import Plan
 
     start = time.monotonic()
@@ -159,48 +172,41 @@ def advise(
     monitor = resolve_monitor(f"val/{name}", None)
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
     record = out / "advise.json"
-    wanted = {"overrides": overrides, "losses": [c.loss for c in candidates], "metric": decide}
-    if record.is_file():  # a rerun continues the recorded plan
-        saved = json.loads(record.read_text())
+    names = [c.loss for c in candidates]
+    wanted = {"overrides": overrides, "losses": names, "metric": decide}
+    saved = json.loads(record.read_text()) if record.is_file() else {}
+    if saved:  # a rerun continues the recorded study
         check_resume(saved, wanted, record)
-        trials, seeds, pilot_s = saved["trials"], saved["seeds"], saved["pilot_s"]
-        if saved.get("budget_s") != budget_s:
-            log.info("plan: continuing the plan of %s, made for --budget %ss", record, saved.get("budget_s"))
+    if "pilot" in saved:
+        pilot = Pilot(**saved["pilot"])
     else:
-        t0 = time.monotonic()
-        pilot = [*run_overrides, f"loss={candidates[0].loss}", "test=false"]
-        run_job(compose_job(pilot, out / "pilot", monitor, task_name=f"advise_{out.name}"), [])
-        pilot_s = time.monotonic() - t0
-        spent = time.monotonic() - start
-        trials, seeds = plan_runs(pilot_s, budget_s - spent, len(candidates), workers, spent)
-        saved = {**wanted, "trials": trials, "seeds": seeds, "pilot_s": pilot_s, "budget_s": budget_s}
+        with quiet():
+            pilot = measure_pilot(
+                [*run_overrides, f"loss={names[0]}", "test=false"], out, monitor, start, budget_s
+            )
+        saved = {**wanted, "pilot": pilot.as_dict()}
         record.write_text(json.dumps(saved, indent=2))
-    log.info("plan: %d trials and %d replicates per loss (a run took %.1f s)", trials, seeds, pilot_s)
+    log.info("%s", pilot.line())
+    clock = Clock(budget_s, pilot.costs(), start=start)
+    chosen_plan = make_plan(saved, names, pilot, clock, workers)
+    saved["plan"] = {**asdict(chosen_plan), "budget_s": budget_s}
+    record.write_text(json.dumps(saved, indent=2))
+    log.info("plan: %s", chosen_plan.line(pilot.costs()))
     plan = Plan(
-        losses=[c.loss for c in candidates],
-        trials=trials,
-        seeds=seeds,
+        losses=chosen_plan.losses,
+        trials=chosen_plan.trials,
+        seeds=chosen_plan.seeds,
         out=out,
         overrides=run_overrides,
         workers=workers,
     )
-    tune(plan)
-    how = Settings()
-    rows = summarize(collect_local(out / "final"), baseline=spec(task).baseline, how=how)
-    verdicts = rc.loss_verdicts(rows, decide, how)
-    if not any(v.verdict == "baseline" for v in verdicts):
-        raise ConfigError(
-            f"no final run of {spec(task).baseline} has {decide}: see {out / 'final'} and choose a logged "
-            "metric with --metric"
-        )
-    chosen = rc.choose(verdicts, higher_is_better(decide))
-    text = rc.sentence(verdicts, chosen, decide)
-    lead = [
-        f"**Recommendation** ({decide}): {text}",
-        "",
-        *[f"- shortlisted `{c.loss}`: {c.reason}" for c in candidates],
-    ]
-    report = write_tuning_report(plan, monitor, lead=lead)
+    with quiet():
+        with executor(workers) as pool:
+            trials = tuning_rounds(plan, monitor, clock, pool)
+            seeds = final_rounds(plan, monitor, clock, pool)
+        done = replace(plan, trials=max(trials, 1), seeds=max(seeds, 1))
+        dropped = chosen_plan.dropped
+        verdicts, chosen, text, report = conclude(done, monitor, task, decide, candidates, dropped)
     result = {
         "loss": chosen.loss,
         "metric": decide,
@@ -210,12 +216,13 @@ def advise(
         "shortlist": [asdict(c) for c in candidates],
         "verdicts": rc.as_json(verdicts),
         "plan": {
-            "trials": trials,
-            "seeds": seeds,
-            "pilot_s": pilot_s,
+            **asdict(chosen_plan),
+            "trials_done": trials,
+            "seeds_done": seeds,
+            "pilot": pilot.as_dict(),
             "workers": workers,
             "budget_s": budget_s,
-            "used_s": time.monotonic() - start,
+            "used_s": clock.spent(),
         },
         "report": str(report / "report.html"),
     }

@@ -78,15 +78,38 @@ def choose(verdicts: list[LossVerdict], higher_is_better: bool) -> LossVerdict:
     return next(v for v in verdicts if v.verdict == "baseline")
 
 
-def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str) -> str:
+#: the test metric whose change a recommendation also states: what the deciding metric's gain costs
+COUNTERPART = {"bal_acc": "acc", "acc": "bal_acc", "mae": "rmse", "rmse": "mae", "map": "f1"}
+#: metric names as the recommendation writes them
+LABELS = {"acc": "accuracy", "bal_acc": "balanced accuracy", "f1": "F1", "map": "mAP", "mae": "MAE",
+          "rmse": "RMSE", "nll": "NLL", "ece": "ECE"}  # fmt: skip
+
+
+def trade_off(rows: list[Row], loss: str, baseline: str, metric: str) -> str:
+    """``balanced accuracy 0.683 -> 0.886, accuracy 0.973 -> 0.869``: the mean test values of ``baseline``
+    and ``loss`` on ``metric`` and on its :data:`COUNTERPART` (where the runs logged it)."""
+    mine = [r for r in rows if r.metric == metric]
+    if not mine or loss == baseline:
+        return ""
+    name = metric.split("/", 1)[-1]
+    parts = []
+    for m in (name, COUNTERPART.get(name)):
+        means = {r.variant: r.mean for r in rows if r.group == mine[0].group and r.metric == f"test/{m}"}
+        if m is not None and loss in means and baseline in means:
+            parts.append(f"{LABELS.get(m, m)} {means[baseline]:.3f} -> {means[loss]:.3f}")
+    return ", ".join(parts)
+
+
+def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str, trade: str = "") -> str:
     """``Use logit_adjusted: better than ce on test/bal_acc by +0.030 [0.020, 0.040], P(improvement)
-    0.97; balanced_softmax is equivalent; focal is undecided — about 8 more replicates would settle it.``"""
+    0.97 (balanced accuracy 0.800 -> 0.830, accuracy 0.950 -> 0.940); balanced_softmax is equivalent;
+    focal is undecided — about 8 more replicates would settle it.`` (``trade``: :func:`trade_off`)"""
     base = next(v.loss for v in verdicts if v.verdict == "baseline")
     if chosen.verdict == "better":
         head = (
             f"Use {chosen.loss}: better than {base} on {metric} by {chosen.diff:+.3f} "
             f"[{chosen.diff_low:+.3f}, {chosen.diff_high:+.3f}], P(improvement) {chosen.prob_improvement:.2f}"
-        )
+        ) + (f" ({trade})" if trade else "")
     else:
         head = f"Use {base} (the baseline): no shortlisted loss is better on {metric}"
     rest = []

@@ -18,6 +18,8 @@ from lossbench.task import resolve_monitor
 
 #: loggers whose INFO lines (accelerators found, checkpoint restored, fit stopped) a job keeps to itself
 CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "optuna")
+#: (message, category) of the warnings :func:`quiet` has shown
+SHOWN: set[tuple[str, type]] = set()
 
 
 def compose_job(overrides: list[str], run_dir: Path, monitor: tuple[str, str], task_name: str) -> DictConfig:
@@ -41,15 +43,14 @@ def without_progress_bar(cfg: DictConfig) -> DictConfig:
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Lightning's and Optuna's INFO lines off, and each distinct warning shown once rather than once per
-    job (a filter's "once" does not do it: a module's record of shown warnings is cleared whenever any
-    code changes the filters, as each run does)."""
-    shown: set[tuple[str, type]] = set()
+    """Lightning's and Optuna's INFO lines off, and each distinct warning shown once in this process
+    rather than once per job (a filter's "once" does not do it: a module's record of shown warnings is
+    cleared whenever any code changes the filters, as each run does)."""
     previous = warnings.showwarning
 
     def show_once(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-        if (str(message), category) not in shown:
-            shown.add((str(message), category))
+        if (str(message), category) not in SHOWN:
+            SHOWN.add((str(message), category))
             previous(message, category, *args, **kwargs)
 
     loggers = [logging.getLogger(name) for name in CHATTY]

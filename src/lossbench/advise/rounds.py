@@ -1,0 +1,145 @@
+"""The equal-budget protocol of ``lossbench tune`` run in rounds against a clock: a round is one trial (or
+one final run) of every loss, and a round starts only when it fits the time left, so a cut costs every
+loss the same. Every loss's first trial is its default configuration. Finished trials and final runs are
+kept: the same command continues where a stopped one ended."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from multiprocessing import get_context
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from lossbench.advise.budget import MIN_SEEDS, Clock
+from lossbench.record import read_record
+from lossbench.tune import space as sp
+from lossbench.tune import study as st
+from lossbench.tune.jobs import quiet
+
+log = logging.getLogger("lossbench")
+
+
+def default_params(plan: st.Plan, loss: str) -> dict[str, Any]:
+    """The composed default of each searched key of ``loss`` that its search space can take."""
+    from lossbench.config import compose_run
+
+    cfg = compose_run([*plan.overrides, f"loss={loss}"])
+    params = {}
+    for p in sp.search_space(loss):
+        value = OmegaConf.select(cfg, p.key)
+        if p.choices is not None:
+            ok = value in p.choices
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and p.low <= value <= p.high
+        if ok:
+            params[p.key] = int(value) if p.integer else value
+    return params
+
+
+def start_at_defaults(plan: st.Plan, loss: str, direction: str) -> None:
+    """Queue the default configuration as the first trial of a study that has none."""
+    study = st.open_study(plan, loss, direction)
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(default_params(plan, loss), user_attrs={"default": True})
+
+
+def trials_upto(plan: st.Plan, loss: str, monitor: tuple[str, str], upto: int) -> None:
+    """Trials of ``loss`` until its study holds ``upto`` finished or pruned ones."""
+    with quiet():
+        st.tune_loss(replace(plan, trials=upto), loss, monitor)
+
+
+def final(plan: st.Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> None:
+    with quiet():
+        st.final_run(plan, loss, seed, params, monitor)
+
+
+@contextmanager
+def executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes sharing the machine as ``lossbench tune``'s do; ``None`` for one worker."""
+    if workers <= 1:
+        yield None
+        return
+    import torch
+
+    from lossbench.tune.runner import init_worker
+
+    ctx = get_context("spawn")
+    slots = ctx.Manager().Queue()
+    for i in range(workers):
+        slots.put(i)
+    gpus = torch.cuda.device_count()
+    with ProcessPoolExecutor(workers, ctx, initializer=init_worker, initargs=(slots, workers, gpus)) as pool:
+        yield pool
+
+
+def run_round(pool: ProcessPoolExecutor | None, calls: list[tuple[Callable[..., None], tuple]]) -> None:
+    if pool is None:
+        for fn, args in calls:
+            fn(*args)
+        return
+    for future in [pool.submit(fn, *args) for fn, args in calls]:
+        future.result()
+
+
+def tuning_rounds(
+    plan: st.Plan, monitor: tuple[str, str], clock: Clock, pool: ProcessPoolExecutor | None
+) -> int:
+    """Rounds of trials up to ``plan.trials`` per loss while one more fits (with :data:`MIN_SEEDS` rounds
+    of final runs after it); the first round always runs. Returns the trials every loss holds."""
+    losses, workers = plan.losses, plan.workers
+    for loss in losses:
+        st.recover_stale(st.open_study(plan, loss, monitor[1]))
+        start_at_defaults(plan, loss, monitor[1])
+
+    def done() -> list[int]:
+        return [st.counted(st.open_study(plan, loss, monitor[1])) for loss in losses]
+
+    counts = done()
+    while min(counts) < plan.trials:
+        upto = min(counts) + 1
+        if upto > 1 and not clock.trial_round_fits(len(losses), workers, min(plan.seeds, MIN_SEEDS)):
+            log.info(
+                "budget: %d of %d trials per loss fit in the time left (%.0f s); tuning stops here for "
+                "every loss",
+                min(counts),
+                plan.trials,
+                clock.left(),
+            )
+            break
+        behind = [loss for loss, n in zip(losses, counts, strict=True) if n < upto]
+        started = clock.now()
+        run_round(pool, [(trials_upto, (plan, loss, monitor, upto)) for loss in behind])
+        clock.observe("trial", clock.now() - started, len(behind), workers)
+        counts = done()
+    return min(counts)
+
+
+def final_rounds(
+    plan: st.Plan, monitor: tuple[str, str], clock: Clock, pool: ProcessPoolExecutor | None
+) -> int:
+    """Rounds of final runs (seed 0, 1, ...) up to ``plan.seeds`` while one more fits; the first round
+    always runs. Returns the replicates every loss has."""
+    losses, workers = plan.losses, plan.workers
+    params = {loss: st.best_params(plan, loss, monitor[1]) for loss in losses}
+    for seed in range(plan.seeds):
+        missing = [loss for loss in losses if not read_record(plan.out / "final" / loss / str(seed)).ok]
+        if not missing:
+            continue
+        if seed > 0 and not clock.final_round_fits(len(losses), workers, seed + 1):
+            log.info(
+                "budget: %d of %d replicates per loss fit in the time left (%.0f s); the report follows",
+                seed,
+                plan.seeds,
+                clock.left(),
+            )
+            return seed
+        started = clock.now()
+        run_round(pool, [(final, (plan, loss, seed, params[loss], monitor)) for loss in missing])
+        clock.observe("final", clock.now() - started, len(missing), workers)
+    return plan.seeds
