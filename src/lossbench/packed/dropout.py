@@ -55,8 +55,7 @@ class ReplicaDropout(nn.Module):
             return h
         if p == 1:
             return h * 0
-        masks = []
+        mask = torch.empty_like(h, memory_format=torch.contiguous_format)
         for k, generator in enumerate(self.generators(h.device)):
-            noise = torch.empty_like(h[k]).bernoulli_(1 - p, generator=generator)
-            masks.append(noise.div_(1 - p))
-        return h * torch.stack(masks)
+            mask[k].bernoulli_(1 - p, generator=generator)  # contiguous: drawn as a tensor of its own
+        return h * mask.div_(1 - p)

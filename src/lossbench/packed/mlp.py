@@ -3,16 +3,17 @@
 Packing follows Packed-Ensembles (Laurent et al., "Packed-Ensembles for Efficient Uncertainty
 Estimation", ICLR 2023) and PyTorch's model ensembling with ``torch.func.stack_module_state``: the
 replicas' weights are stacked on a leading replica dimension and each layer is one ``torch.baddbmm`` over
-all replicas. Unlike ``stack_module_state``, which copies the weights into new leaves, the stack is taken
-from the replicas' own parameters at every forward pass, so the parameters, their gradients and their
-optimizer state stay those of K ordinary :class:`~lossbench.models.mlp.MLP` modules: a replica's
-``state_dict`` is an ordinary single-run one and its optimizer is built on the same tensors, in the same
-order, as its unpacked run's.
+all replicas. The stacked tensors (:attr:`PackedMLP.weights`, :attr:`PackedMLP.biases`) are the
+parameters that autograd differentiates; each replica's ``nn.Linear`` keeps parameters that are views of
+its slice of them (the same memory), so a replica's ``state_dict`` is an ordinary single-run one, loading
+one into a replica writes its slice, and an optimizer built on a replica's parameters (whose gradients are
+set to the slices of the stacked gradients, :meth:`PackedMLP.share_grads`) updates its slice in place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,10 +27,10 @@ class PackedMLP(nn.Module):
 
     Args:
         replicas: the replicas, each initialised as its own run initialises it (the same architecture:
-            layer widths and dropout).
+            layer widths and dropout). Their ``nn.Linear`` parameters become views of the stacked ones.
+        seeds: per replica, its run's seed.
         rng_states: per replica, the CPU generator state its dropout masks start from (see
             :class:`~lossbench.packed.dropout.ReplicaDropout`); ``None``: each replica's seed.
-        seeds: per replica, its run's seed.
     """
 
     def __init__(
@@ -49,6 +50,14 @@ class PackedMLP(nn.Module):
         if rng_states is None:
             rng_states = [torch.Generator().manual_seed(seed).get_state() for seed in seeds]
         self.dropout = ReplicaDropout(rng_states, seeds)
+        #: per ``nn.Linear`` of the stack: its index in ``net``
+        self.linear_indices = [i for i, m in enumerate(self.layers(0)) if isinstance(m, nn.Linear)]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for index in self.linear_indices:
+            weight, bias = self.stack(index)
+            self.weights.append(weight)
+            self.biases.append(bias)
 
     @property
     def num_replicas(self) -> int:
@@ -75,21 +84,46 @@ class PackedMLP(nn.Module):
                     "needs the same model config (hidden_dims, dropout)"
                 )
 
+    def stack(self, index: int) -> tuple[nn.Parameter, nn.Parameter]:
+        """Layer ``index``'s weights ``[K, out, in]`` and biases ``[K, out]`` as new parameters, each
+        replica's ``nn.Linear`` left with views of its slice; a head narrower than the widest is padded
+        with zero rows (outputs that :meth:`outputs` drops, whose gradients are zero)."""
+        linears = [self.layers(k)[index] for k in range(self.num_replicas)]
+        width = max(m.out_features for m in linears)
+        with torch.no_grad():
+            weight = torch.zeros(
+                self.num_replicas, width, linears[0].in_features, dtype=linears[0].weight.dtype
+            )
+            bias = torch.zeros(self.num_replicas, width, dtype=linears[0].bias.dtype)
+            for k, m in enumerate(linears):
+                weight[k, : m.out_features] = m.weight
+                bias[k, : m.out_features] = m.bias
+        weight, bias = nn.Parameter(weight), nn.Parameter(bias)
+        for k, m in enumerate(linears):
+            m.weight = nn.Parameter(weight.data[k, : m.out_features])
+            m.bias = nn.Parameter(bias.data[k, : m.out_features])
+        return weight, bias
+
+    def stacked(self, index: int) -> tuple[Tensor, Tensor]:
+        """The stacked weights ``[K, out, in]`` and biases ``[K, out]`` of layer ``index`` of ``net``."""
+        position = self.linear_indices.index(index)
+        return self.weights[position], self.biases[position]
+
+    def share_grads(self, k: int) -> None:
+        """Set replica ``k``'s parameters' gradients to its slices of the stacked gradients (views), so an
+        optimizer of its own parameters reads them; a parameter whose stacked gradient is None keeps its
+        own."""
+        for position, index in enumerate(self.linear_indices):
+            linear = self.layers(k)[index]
+            pairs = ((linear.weight, self.weights[position]), (linear.bias, self.biases[position]))
+            for own, stacked in pairs:
+                if stacked.grad is not None:
+                    own.grad = stacked.grad[k, : linear.out_features]
+
     @property
     def output_widths(self) -> list[int]:
         """Each replica's number of outputs (its loss's ``num_outputs``)."""
         return [self.layers(k)[-1].out_features for k in range(self.num_replicas)]
-
-    def stacked(self, index: int) -> tuple[Tensor, Tensor]:
-        """The weights ``[K, out, in]`` and biases ``[K, out]`` of layer ``index`` of all replicas; a head
-        narrower than the widest is padded with zero rows (outputs that :meth:`outputs` drops)."""
-        linears = [self.layers(k)[index] for k in range(self.num_replicas)]
-        width = max(m.out_features for m in linears)
-        if all(m.out_features == width for m in linears):
-            return torch.stack([m.weight for m in linears]), torch.stack([m.bias for m in linears])
-        weights = [nn.functional.pad(m.weight, (0, 0, 0, width - m.out_features)) for m in linears]
-        biases = [nn.functional.pad(m.bias, (0, width - m.out_features)) for m in linears]
-        return torch.stack(weights), torch.stack(biases)
 
     def forward(self, x: Tensor, shared: bool = False) -> Tensor:
         """Outputs ``[K, B, width]`` of inputs ``[K, B, ...]`` (replica ``k`` sees ``x[k]``), or with
@@ -100,10 +134,12 @@ class PackedMLP(nn.Module):
             raise ValueError(f"inputs of shape {tuple(x.shape)} do not start with the {k} replicas")
         h = x.unsqueeze(0).expand(k, *x.shape) if shared else x
         h = h.reshape(k, h.shape[1], -1)  # nn.Flatten of each replica's batch
-        for index, layer in enumerate(self.layers(0)):
+        position = 0
+        for layer in self.layers(0):
             if isinstance(layer, nn.Linear):
-                weight, bias = self.stacked(index)
+                weight, bias = self.weights[position], self.biases[position]
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+                position += 1
             elif isinstance(layer, nn.ReLU):
                 h = torch.relu(h)
             elif isinstance(layer, nn.Dropout):
@@ -119,3 +155,15 @@ class PackedMLP(nn.Module):
     def replica_forward(self, k: int, x: Tensor) -> Tensor:
         """Replica ``k`` alone, as its unpacked model computes it (for checks)."""
         return self.replicas[k](x)
+
+    def stacked_parameters(self) -> list[nn.Parameter]:
+        """The stacked parameters in the order of a replica's own (``weight``, ``bias`` layer by layer)."""
+        return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
+
+    def slices(self) -> list[list[tuple[Any, ...]]]:
+        """Per stacked parameter (:meth:`stacked_parameters`), per replica, the index of its slice."""
+        out = []
+        for index in self.linear_indices:
+            rows = [(k, slice(0, self.layers(k)[index].out_features)) for k in range(self.num_replicas)]
+            out += [rows, rows]
+        return out

@@ -26,10 +26,9 @@ from torch import Tensor, nn
 
 from lossbench.packed.metrics import ReplicaMetrics, prefixed
 from lossbench.packed.mlp import PackedMLP
-from lossbench.packed.optim import ReplicaOptimizers, is_plateau
+from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
-from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
 
 OK, FAILED = "ok", "failed"
@@ -68,7 +67,7 @@ class PackedModule(L.LightningModule):
         self.test_batches: list[list[tuple[Tensor, Tensor]]] = [[] for _ in self.replicas]
         #: per replica, one dict per training epoch: ``epoch``, ``train/loss`` and the ``val/`` metrics
         self.history: list[list[dict[str, float]]] = [[] for _ in self.replicas]
-        self.schedulers: list[Any] = []
+        self.schedules: list[Schedule] = []
         self.epochs_trained = [0] * len(self.replicas)
         self.train_sums = torch.zeros(len(self.replicas))
         self.train_weight = 0
@@ -89,21 +88,13 @@ class PackedModule(L.LightningModule):
         return self.model(x, shared=shared)
 
     # --- optimisation -------------------------------------------------------------------------------
-    def configure_optimizers(self) -> ReplicaOptimizers:
-        optimizers = [r.optimizer(r.parameters()) for r in self.replicas]
-        self.schedulers = []
-        for replica, optimizer in zip(self.replicas, optimizers, strict=True):
-            factory = replica.scheduler
-            if factory is None:
-                self.schedulers.append(None)
-                continue
-            length = schedule_length(
-                factory, replica.scheduler_interval, int(self.trainer.estimated_stepping_batches)
-            )
-            self.schedulers.append(factory(optimizer, **length))
-        return ReplicaOptimizers(optimizers)
+    def configure_optimizers(self) -> ReplicaOptimizers | SharedOptimizer:
+        optimizer, self.schedules = build_optimizers(
+            self.replicas, self.model, int(self.trainer.estimated_stepping_batches)
+        )
+        return optimizer
 
-    def replica_optimizers(self) -> ReplicaOptimizers:
+    def replica_optimizers(self) -> ReplicaOptimizers | SharedOptimizer:
         """The replicas' optimizers (``self.optimizers()`` is Lightning's wrapper around them)."""
         wrapped = self.optimizers()
         return getattr(wrapped, "optimizer", wrapped)
@@ -113,6 +104,7 @@ class PackedModule(L.LightningModule):
         replica = self.replicas[k]
         if not replica.gradient_clip_val:
             return
+        self.model.share_grads(k)
         params = [p for p in replica.parameters() if p.grad is not None]
         if replica.gradient_clip_algorithm == "value":
             torch.nn.utils.clip_grad_value_(params, replica.gradient_clip_val)
@@ -136,15 +128,12 @@ class PackedModule(L.LightningModule):
             self.trainer.should_stop = True
             return
         wrapped = self.optimizers()
-        wrapped.zero_grad()
+        self.zero_grad(set_to_none=True)  # the stacked parameters' gradients and the replicas' views
         self.manual_backward(losses[alive].sum())
         for k in alive:
             self.clip(k)
         wrapped.step()
-        for k in alive:
-            scheduler = self.schedulers[k]
-            if scheduler is not None and self.replicas[k].scheduler_interval == "step":
-                scheduler.step()
+        self.step_schedules("step")
         self.train_sums += torch.where(torch.isfinite(values), values, 0.0) * len(y[0])
         self.train_weight += len(y[0])
 
@@ -169,17 +158,22 @@ class PackedModule(L.LightningModule):
             self.epochs_trained[k] = self.current_epoch + 1
             value = float(self.train_sums[k] / max(self.train_weight, 1))
             train.update(prefixed(k, {"train/loss": value}))
-            entry = self.epoch_entry(k, self.current_epoch)
-            entry["train/loss"] = value
-            scheduler = self.schedulers[k] if self.schedulers else None
-            if scheduler is None or self.replicas[k].scheduler_interval != "epoch":
-                continue
-            if is_plateau(scheduler):
-                scheduler.step(self.last_val[k][self.replicas[k].monitor])
-            else:
-                scheduler.step()
+            self.epoch_entry(k, self.current_epoch)["train/loss"] = value
         if train:
             self.log_dict(train, on_epoch=True, batch_size=1)
+        self.step_schedules("epoch")
+
+    def step_schedules(self, interval: str) -> None:
+        """Step the schedules of ``interval`` that set a training replica's rate (a plateau schedule on its
+        replica's monitored value)."""
+        for schedule in self.schedules:
+            alive = [k for k in schedule.replicas if self.status[k] == OK]
+            if schedule.interval != interval or not alive:
+                continue
+            if is_plateau(schedule.scheduler):
+                schedule.scheduler.step(self.last_val[alive[0]][self.replicas[alive[0]].monitor])
+            else:
+                schedule.scheduler.step()
 
     def epoch_entry(self, k: int, epoch: int) -> dict[str, float]:
         """Replica ``k``'s :attr:`history` entry of ``epoch`` (made on first use)."""
@@ -261,7 +255,7 @@ class PackedModule(L.LightningModule):
 
     def replica_optimizer_state(self, k: int) -> dict[str, Any]:
         """Replica ``k``'s optimizer state, as its run's optimizer would hold it (same parameter order)."""
-        return self.replica_optimizers().optimizers[k].state_dict()
+        return self.replica_optimizers().replica_state_dict(k)
 
     def results(self) -> list[dict[str, Any]]:
         """Each replica's outcome, in the fields of its run's record: ``status``, ``monitor`` (metric, mode,
