@@ -52,6 +52,8 @@ def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float]
 
 
 def compare(args: argparse.Namespace) -> int:
+    from lossbench.errors import ConfigError
+    from lossbench.output_root import check_writable
     from lossbench.report import render
     from lossbench.report.collect import assign_variants, collect_local, collect_wandb
     from lossbench.report.verdict import Settings
@@ -98,6 +100,11 @@ def compare(args: argparse.Namespace) -> int:
             f"lossbench compare: --baseline {args.baseline} is not among the variants: {', '.join(variants)}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        check_writable(out, "the report folder")
+    except ConfigError as err:
+        print(f"lossbench compare: {err} (--out DIR)", file=sys.stderr)
         return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
     bad = render.problems(runs)

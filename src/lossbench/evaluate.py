@@ -15,9 +15,19 @@ import sys
 from pathlib import Path
 
 from lossbench.config import as_run, compose_run
-from lossbench.errors import EXIT_USAGE, ConfigError, LossbenchError, exit_status, one_line
+from lossbench.errors import (
+    EXIT_USAGE,
+    ConfigError,
+    LossbenchError,
+    RunInterrupted,
+    cause_of,
+    exit_status,
+    one_line,
+)
+from lossbench.output_root import check_writable
 from lossbench.resume import plain_overrides
 from lossbench.run_dir import RunDir
+from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
@@ -66,16 +76,34 @@ def main() -> None:
         raise SystemExit(0 if given or "--help" in args or "-h" in args else EXIT_USAGE)
     checkpoint = Path(given[-1].split("=", 1)[1])
     choose_wait_policy()  # before torch loads, as train.py does
+    exit_while_starting("lossbench-eval")  # until started(), a stop ends the process at once, in one line
     try:
-        cfg = compose_run(eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")]))
-        run_dir = RunDir(str(cfg.hydra.run.dir))  # a new dir under outputs/eval/ (or hydra.run.dir=...)
-        log_to_console_and(run_dir.path / "eval.log")
-        from lossbench.run import run  # torch and Lightning load here
-
-        summary = run(as_run(cfg, run_dir.path), fit=False)
+        try:
+            cfg = compose_run(eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")]))
+            try:  # a new dir under outputs/eval/ (or hydra.run.dir=...), claimed (created) here
+                run_dir = RunDir(str(cfg.hydra.run.dir))
+            except Exception as err:
+                if not isinstance(cause := cause_of(err, OSError), OSError):
+                    raise
+                check_writable(Path(cause.filename or "."), "the run dir")
+                raise
+            check_writable(run_dir.path, "the run dir")
+            log_to_console_and(run_dir.path / "eval.log")
+            from lossbench.run import run  # torch and Lightning load here
+        finally:
+            started()
+        with sigterm_raises():
+            summary = run(as_run(cfg, run_dir.path), fit=False)
     except LossbenchError as err:
         print(f"lossbench-eval: {one_line(err)}", file=sys.stderr)
         raise SystemExit(exit_status(err)) from None
+    except (RunInterrupted, KeyboardInterrupt) as caught:
+        err = as_interrupted(caught)
+        print(
+            f"lossbench-eval: stopped by {err.signal_name}: nothing was written; run it again",
+            file=sys.stderr,
+        )
+        raise SystemExit(err.exit_status) from None
     tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
     log.info("run dir %s | %s | %s", run_dir.path, summary["evaluated_checkpoint"], tested)
 

@@ -29,6 +29,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
+from lossbench.integrity import damaged as damaged_file
+from lossbench.integrity import set_aside
 from lossbench.record import UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
@@ -282,16 +284,22 @@ class Resumption:
         if not fit:
             return cls(checked_checkpoint(cfg.get("ckpt_path")))
         record = read_record(run_dir.path) if cfg.get("resume") or requeued() else None
-        if record is not None and (done := _finished(record, run_dir.path, overrides)) is not None:
+        done = None if record is None else _finished(record, run_dir.path, overrides)
+        problem = None if done is None else damaged_file(run_dir.path, record)
+        if done is not None and problem is None:
             log.info(
                 "%s had finished: its record is kept as it is (without resume=true it trains again)",
                 run_dir.path,
             )
             return cls(finished=done)
-        damaged = record is not None and record.status == UNREADABLE
+        if record is not None and record.status == UNREADABLE:
+            problem = record.reason
+        damaged = problem is not None
         if damaged:  # what the run reached is unknown: it trains again, its earlier rows and id dropped
-            log.warning("%s: %s: the run is trained again from the start", run_dir.path, record.reason)
+            kept = [p.name for p in set_aside(run_dir.path)] if rank_zero_only.rank == 0 else []
             drop_csv_rows_after_epoch(run_dir.csv, -1)
+            kept_as = f" (the earlier files are kept as {', '.join(kept)})" if kept else ""
+            log.warning("%s: %s: the run is trained again from the start%s", run_dir.path, problem, kept_as)
         checkpoint = None if damaged else resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
         if rank_zero_only.rank != 0:
             return cls(checkpoint)

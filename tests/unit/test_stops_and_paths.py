@@ -207,3 +207,39 @@ def test_a_damaged_plan_record_is_named_in_one_line(tmp_path):
     with pytest.raises(DataError, match="plan.json is damaged .*delete it to continue") as err:
         check_plan(_plan(tmp_path))
     assert "\n" not in str(err.value)
+
+
+def test_a_cut_archive_is_found_without_torch(tmp_path):
+    import numpy as np
+
+    from lossbench.integrity import zip_problem
+
+    path = tmp_path / "predictions.npz"
+    np.savez(path, probs=np.ones((50, 3)))
+    assert zip_problem(path) is None
+    path.write_bytes(path.read_bytes()[:300])
+    assert "cut off or damaged" in zip_problem(path)
+
+
+def test_a_finished_run_with_a_damaged_file_trains_again_and_keeps_the_old_files(tmp_path, make_cfg):
+    import numpy as np
+    import torch
+
+    from lossbench.resume import Resumption
+    from lossbench.run_dir import RunDir
+
+    run_dir = _csv_run(tmp_path / "job", epochs_in_csv=4)
+    files = RunDir(run_dir)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- loss=ce\n- seed=0\n")
+    files.checkpoints.mkdir()
+    np.savez(files.predictions, probs=np.ones((50, 3)))
+    torch.save({"epoch": 3}, files.last_checkpoint)
+    cfg = make_cfg("resume=true", output_dir=run_dir)
+    kept = Resumption.prepare(cfg, files, ["loss=ce", "seed=0"], sweep_job=True)
+    assert kept.finished is not None, "a finished run whose files are whole is kept"
+    files.predictions.write_bytes(files.predictions.read_bytes()[:100])
+    again = Resumption.prepare(cfg, files, ["loss=ce", "seed=0"], sweep_job=True)
+    assert again.finished is None and again.checkpoint is None
+    assert (run_dir / "checkpoints.damaged" / "last.ckpt").is_file() and not files.checkpoints.exists()
+    assert (run_dir / "predictions.npz.damaged").is_file() and not files.predictions.exists()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lossbench.integrity import damaged
 from lossbench.record import MISSING, OK, UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import RECORD_NAME, RunDir
 
@@ -146,31 +147,9 @@ def _read_run(run_dir: Path) -> ReportRun:
     run.predictions = str(files.predictions) if files.predictions.is_file() else None
     if not run.metrics:
         run.status, run.error = "missing", "metrics.json holds no test metrics"
-    elif (problem := curves_problem(record, run.curves, files.csv)) is not None:
-        run.status, run.error = "damaged", problem
+    elif (problem := damaged(run_dir, record)) is not None:
+        run.status, run.error = "damaged", f"{problem}: restore it, or train the run again"
     return run
-
-
-def curves_problem(record: RunRecord, curves: dict[str, list[tuple[int, float]]], path: Path) -> str | None:
-    """Why the run's CSV cannot be its curves' source (missing, or fewer validated epochs than the record's
-    ``epochs``), or None. Runs without the CSV logger, or without validation, have nothing to check."""
-    config = record.config or {}
-    loggers = config.get("logger") if isinstance(config.get("logger"), dict) else {}
-    has_csv = any(str((node or {}).get("_target_", "")).endswith("CSVLogger") for node in loggers.values())
-    if not has_csv or not record.epochs or (record.monitor or {}).get("best") is None:
-        return None
-    every = int((config.get("trainer") or {}).get("check_val_every_n_epoch") or 1)
-    wanted = {e for e in range(record.epochs) if (e + 1) % every == 0}
-    metric = (record.monitor or {}).get("metric")
-    found = {epoch for epoch, _ in curves.get(metric, [])} if metric in curves else set()
-    if not path.is_file():
-        return f"{path} is missing: restore it, or train the run again"
-    if not wanted <= found:
-        return (
-            f"{path} holds {len(found & wanted)} of the {len(wanted)} validated epochs metrics.json records "
-            "(cut off or damaged): restore it, or train the run again"
-        )
-    return None
 
 
 def _int(text: str | None) -> int | None:
