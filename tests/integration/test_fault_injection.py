@@ -1,0 +1,140 @@
+"""Fault injection through the real commands: a sweep killed at a random moment and continued, each artefact
+of a finished sweep cut in half and then compared and continued, a cut checkpoint given to eval. Each ends
+in the uninterrupted sweep's results, a clean recovery, or one line naming the file and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SWEEP = (
+    "loss=ce",
+    "seed=0,1,2,3,4",
+    "logger=csv",
+    "trainer.max_epochs=4",
+    "callbacks.rich_progress_bar=null",
+)
+#: the artefact cut in half in job i of the copy
+CUT = ("metrics.json", "csv/metrics.csv", "checkpoints/last.ckpt", "predictions.npz", "best checkpoint")
+
+
+def _train(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+        **kwargs,
+    )
+
+
+def _compare(sweep: Path) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "lossbench.cli",
+        "compare",
+        str(sweep),
+        "--no-plots",
+        "--out",
+        str(sweep) + "_rep",
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+
+
+def _tested(sweep: Path) -> dict[str, dict]:
+    return {
+        d.name: json.loads((d / "metrics.json").read_text())["test"] for d in sorted(sweep.glob("[0-9]*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted sweep."""
+    root = tmp_path_factory.mktemp("reference")
+    done = _train("-m", *SWEEP, f"hydra.sweep.dir={root / 'sweep'}", cwd=root)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return root / "sweep"
+
+
+def test_each_artefact_cut_in_half_is_named_by_compare_and_the_continued_sweep_recovers(reference, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(reference, sweep)
+    for job, name in enumerate(CUT):
+        files = sweep / str(job)
+        path = (
+            next((files / "checkpoints").glob("best_*.ckpt")) if name == "best checkpoint" else files / name
+        )
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    compared = _compare(sweep)
+    assert compared.returncode == 0
+    assert "(5 runs, 0 ok, 5 failed/missing)" in compared.stdout
+    problems = compared.stdout.splitlines()[1:]
+    assert len(problems) == 5 and all(("damaged" in p or "unreadable" in p) for p in problems), problems
+
+    continued = _train("-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert continued.returncode == 0, continued.stdout[-2000:]
+    assert (
+        continued.stdout.count("the run is trained again from the start")
+        + continued.stderr.count("the run is trained again from the start")
+        == 5
+    )
+    assert _tested(sweep) == _tested(reference)
+    assert "(5 runs, 5 ok, 0 failed/missing)" in _compare(sweep).stdout
+
+
+def test_a_sweep_killed_at_a_random_moment_continues_to_the_same_results(reference, tmp_path):
+    seed = time.time_ns() % 10_000
+    delay = random.Random(seed).uniform(0.0, 8.0)
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "-m", *SWEEP, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not (sweep / "0" / "checkpoints").is_dir() and proc.poll() is None:  # training has begun
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    continued = _train("-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert continued.returncode == 0, (
+        f"killed {delay:.2f} s into training (seed {seed}): {continued.stdout[-2000:]}"
+    )
+    assert _tested(sweep) == _tested(reference), f"killed {delay:.2f} s into training (seed {seed})"
+
+
+def test_eval_of_a_cut_checkpoint_is_one_line_naming_it(reference, tmp_path):
+    shutil.copytree(reference / "0", tmp_path / "run")
+    ckpt = next((tmp_path / "run" / "checkpoints").glob("best_*.ckpt"))
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={ckpt}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and str(ckpt) in lines[0] and "cut off" in lines[0]
