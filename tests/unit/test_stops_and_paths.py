@@ -243,3 +243,18 @@ def test_a_finished_run_with_a_damaged_file_trains_again_and_keeps_the_old_files
     assert again.finished is None and again.checkpoint is None
     assert (run_dir / "checkpoints.damaged" / "last.ckpt").is_file() and not files.checkpoints.exists()
     assert (run_dir / "predictions.npz.damaged").is_file() and not files.predictions.exists()
+
+
+@pytest.mark.parametrize("command", ["tune", "compare"])
+def test_an_out_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, capsys, command):
+    (tmp_path / "afile").write_text("kept")
+    out = str(tmp_path / "afile" / "out")
+    if command == "tune":
+        status = cli_main(["tune", "--loss", "ce", "--trials", "1", "--seeds", "1", "--out", out])
+    else:
+        from tests.fake_runs import write_sweep
+
+        status = cli_main(["compare", str(write_sweep(tmp_path)), "--out", out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "a file stands where a folder is needed" in err[0]
+    assert (tmp_path / "afile").read_text() == "kept"
