@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.config import chosen, in_multirun
+from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
 
 #: config keys whose type YAML cannot enforce
@@ -40,12 +40,13 @@ def check_run(cfg: DictConfig) -> None:
     problems = [
         *required_problems(cfg),
         *type_problems(cfg),
+        *default_type_problems(cfg),
         *trainer_problems(cfg),
         *accelerator_problems(cfg),
     ]
     if in_multirun():
         problems += ddp_in_multirun_problems(cfg.get("trainer"))
-    raise_problems(problems)
+    raise_problems(list(dict.fromkeys(problems)))  # each problem once, in the order found
 
 
 #: the table data module, whose file is checked before torch loads
@@ -93,6 +94,42 @@ def type_problems(cfg: DictConfig) -> Iterator[str]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             expected = "an integer" if types == (int,) else "a number"
             yield f"{key}={value!r} has the wrong type: expected {expected}"
+
+
+#: config groups whose option files give their keys' types (a number stays a number)
+TYPED_GROUPS = ("loss", "optim", "model")
+
+
+def default_type_problems(cfg: DictConfig) -> Iterator[str]:
+    """Values of the wrong type for the chosen option's own defaults (``loss.gamma=abc`` where
+    ``conf/loss/focal.yaml`` says ``gamma: 2.0``), found before the class that would refuse them loads."""
+    for group in TYPED_GROUPS:
+        option = CONFIG_DIR / group / f"{chosen(group, '')}.yaml"
+        node = cfg.get(group)
+        if not option.is_file() or not isinstance(node, DictConfig):
+            continue
+        defaults = OmegaConf.to_container(OmegaConf.load(option))
+        yield from _against(node, defaults if isinstance(defaults, dict) else {}, group)
+
+
+def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterator[str]:
+    for key, default in defaults.items():
+        if key == "defaults" or key not in node:
+            continue
+        value = OmegaConf.select(node, str(key), default=None, throw_on_missing=False)
+        name = f"{prefix}.{key}"
+        if isinstance(default, dict) and isinstance(value, DictConfig):
+            yield from _against(value, default, name)
+        elif value is None or isinstance(value, DictConfig):
+            continue
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            yield f"{name}={value!r} has the wrong type: expected true or false"
+        elif _number(default) and not _number(value):
+            yield f"{name}={value!r} has the wrong type: expected a number"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _problem(check: Callable[[], Any]) -> Iterator[str]:

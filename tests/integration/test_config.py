@@ -64,3 +64,25 @@ def test_data_code_does_not_import_the_losses():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("case", ["bad_hyper_parameter", "table_without_its_target"])
+def test_a_bad_override_or_table_fails_in_one_line_before_torch_loads_and_leaves_no_run_dir(tmp_path, case):
+    (tmp_path / "t.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    args = {
+        "bad_hyper_parameter": ["loss=focal", "loss.gamma=abc"],
+        "table_without_its_target": ["data=table", f"data.path={tmp_path / 't.csv'}", "data.target=y"],
+    }[case]
+    code = (
+        f"import sys; sys.argv = ['train.py', *{args!r}]; from lossbench.train import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    print('exit:', exit.code)\n"
+        "print('loaded:', [m for m in ('torch', 'lightning') if m in sys.modules])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    out = proc.stdout.strip().splitlines()
+    assert out[-2:] == ["exit: 2", "loaded: []"], proc.stdout + proc.stderr
+    errors = [line for line in out if "ERROR" in line]
+    assert len(errors) == 1 and ("loss.gamma='abc'" in errors[0] or "column 'y'" in errors[0])
+    assert not list((tmp_path / "outputs").glob("*/*/*")), "no run dir is left"
