@@ -34,6 +34,8 @@ Items (each a ratio against a baseline measured beside it, in this process or it
 9. ``shared``: ``python train.py logger=csv`` with lossbench's wait-policy choice
    (:mod:`lossbench.threads`: PASSIVE when other processes use the cores) vs OpenMP's own default, on an
    idle machine and with one busy process per core beside it.
+10. ``ddp``: the default run's step time with ``trainer=ddp_cpu trainer.devices=1`` vs ``trainer=cpu``
+    (``scripts/bench_ddp.py``).
 
 The table is rendered by ``scripts/bench_render.py``. Writes ``benchmarks/results/bench-<time>.{md,json}``
 (and ``latest.{md,json}``) and prints the table.
@@ -54,11 +56,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_ddp
 from bench_render import machine, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
 ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder", "report", "tune_workers", "shared")
+ITEMS += ("ddp",)
 FOLDER_IMAGES, FOLDER_CLASSES, FOLDER_BATCH = 2000, 10, 64
 SWEEP_LOSSES = 8
 SWEEP_SEEDS = 3
@@ -745,6 +749,7 @@ def main() -> None:
         "report": bench_report,
         "tune_workers": bench_tune_workers,
         "shared": bench_shared_machine,
+        "ddp": bench_ddp.bench_ddp,
     }
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
@@ -763,7 +768,7 @@ def main() -> None:
     results["total_s"] = time.perf_counter() - start
     if hasattr(os, "getloadavg"):
         results["machine"]["load_average_end"] = os.getloadavg()[0]
-    text = markdown(results)
+    text = bench_ddp.with_row(markdown(results), results)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (f"bench-{stamp}", "latest"):

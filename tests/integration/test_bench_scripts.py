@@ -33,6 +33,21 @@ def test_bench_smoke(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_bench_ddp_item_measures_both_runs_and_adds_its_row(tmp_path: Path) -> None:
+    """Item ``ddp`` (``scripts/bench_ddp.py``): one process under DDP and one device, each a timed run;
+    its row goes after the last row of the first table (no timing is asserted)."""
+    bench_ddp = script("bench_ddp")
+    args = bench_ddp.argparse.Namespace(device="cpu", repeats=1, epochs=2)
+    result = bench_ddp.bench_ddp(args, tmp_path)
+    assert result["ddp_step_ms"] > 0 and result["single_step_ms"] > 0 and result["ratio"] > 0
+    assert result["ddp_trainer"] == "trainer=ddp_cpu trainer.devices=1"
+    text = "# bench\n\n| # | measure |\n|---|---|\n| 1 | step |\n\n## 4. Loss kernels\n"
+    lines = bench_ddp.with_row(text, {"ddp": result}).splitlines()
+    assert lines[5].startswith("| 10 | DDP with one process") and lines[7] == "## 4. Loss kernels"
+    assert bench_ddp.with_row(text, {}) == text
+
+
+@pytest.mark.slow
 def test_bench_resnet_images_per_second_code_runs_on_cpu() -> None:
     """Item 5 measures CUDA only; its code runs here on the CPU at a tiny size so a GPU run does not
     discover a bug (no timing is asserted)."""
