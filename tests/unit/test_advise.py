@@ -78,10 +78,10 @@ def clock_at(budget_s: float, spent_s: float, costs: Costs) -> Clock:
 
 
 def pilot_of(costs: Costs):
-    from lossbench.advise.pilot import TRIAL_EXTRA_S, Pilot
+    from lossbench.advise.pilot import MARGIN, TRIAL_EXTRA_S, Pilot
 
-    run_s = costs.trial_s - TRIAL_EXTRA_S
-    return Pilot(wall_s=1.0, epoch_s=costs.final_s - costs.trial_s, epochs_done=1, max_epochs=20, run_s=run_s)
+    run_s, epoch_s = (costs.trial_s - TRIAL_EXTRA_S) / MARGIN, (costs.final_s - costs.trial_s) / MARGIN
+    return Pilot(wall_s=1.0, epoch_s=epoch_s, epochs_done=1, max_epochs=20, run_s=run_s)
 
 
 def test_a_rerun_keeps_the_plan_made_for_its_budget_and_plans_again_for_another():
@@ -105,6 +105,14 @@ def test_the_clock_stops_rounds_that_would_overrun_and_learns_the_runs_real_leng
     assert not clock.final_round_fits(3, 1, seeds=2), "a round of 90 s and the report overrun by 1 s"
     t[0] -= 2.0
     assert clock.final_round_fits(3, 1, seeds=2)
+
+
+def test_measured_trials_rescale_the_final_runs_estimate():
+    clock = Clock(300, Costs(10.0, 12.0), start=0.0, now=lambda: 0.0)
+    clock.observe("trial", 60.0, 3, 1)  # trials take 20 s, not 10: final runs are expected at 24 s
+    assert clock.costs() == Costs(20.0, 24.0)
+    clock.observe("trial", 80.0, 2, 2)  # two workers at once: a round of 2 took 80 s, i.e. 64 s a run
+    assert clock.costs().trial_s == pytest.approx((20.0 + 64.0) / 2)
 
 
 def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):

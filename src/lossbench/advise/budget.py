@@ -8,10 +8,13 @@ Runs are scheduled in rounds of one run per loss, so that a cut costs every loss
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lossbench.errors import ConfigError
 
@@ -133,12 +136,32 @@ def refusal(budget_s: float, spent_s: float, losses: int, costs: Costs, workers:
     """Why the budget cannot give a verdict, and the budget that can (a whole minute)."""
     minutes = math.ceil(needed_budget_s(spent_s, losses, costs, workers) / 60)
     return (
-        f"--budget {budget_s / 60:g}m leaves {max(budget_s - spent_s, 0):.0f} s after the profile and the "
+        f"--budget {as_text(budget_s)} leaves {max(budget_s - spent_s, 0):.0f} s after the profile and the "
         f"pilot; the smallest plan (the baseline and one loss, {MIN_TRIALS} trial and {MIN_SEEDS} replicates "
         f"each; a trial takes about {costs.trial_s:.0f} s) needs "
         f"{smallest_plan_s(losses, costs, workers):.0f} s: rerun with --budget {minutes}m and the same --out "
         "(the pilot is kept)"
     )
+
+
+def command_start(now: float) -> float:
+    """When the budget started (``time.monotonic()`` seconds): this process's start when it is the
+    ``lossbench advise`` command (its imports count), read from Linux's ``/proc/self/stat``; else ``now``."""
+    if sys.argv[1:2] != ["advise"]:
+        return now
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - max(age - (time.monotonic() - now), 0.0)
+
+
+def as_text(seconds: float) -> str:
+    """A budget as ``--budget`` takes it: ``4m``, ``1h30m``, ``80s``."""
+    h, rest = divmod(round(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{v}{unit}" for v, unit in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
 
 
 class Clock:
@@ -167,9 +190,11 @@ class Clock:
         self.seen[kind].append(round_wall_s / round_s(1.0, losses, workers))
 
     def costs(self) -> Costs:
-        """Seconds of a run: the mean of the measured rounds, else the pilot's estimate."""
+        """Seconds of a run: the mean of the measured rounds, else the pilot's estimate (a final run's
+        scaled as the measured trials differ from theirs)."""
         trial, final = (sum(v) / len(v) if v else None for v in self.seen.values())
-        return Costs(trial or self.estimate.trial_s, final or self.estimate.final_s)
+        scale = trial / self.estimate.trial_s if trial else 1.0
+        return Costs(trial or self.estimate.trial_s, final or self.estimate.final_s * scale)
 
     def trial_round_fits(self, losses: int, workers: int, seeds: int) -> bool:
         """Whether one more round of trials fits, with ``seeds`` rounds of final runs and the report after."""

@@ -17,10 +17,17 @@ import time
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lossbench.advise import recommend as rc
-from lossbench.advise.budget import PILOT_SHARE, BudgetPlan, Clock, fit_plan, parse_budget, refusal
+from lossbench.advise.budget import (
+    PILOT_SHARE,
+    BudgetPlan,
+    Clock,
+    command_start,
+    fit_plan,
+    parse_budget,
+    refusal,
+)
 from lossbench.advise.pilot import Pilot, run_pilot
 from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
@@ -28,6 +35,9 @@ from lossbench.config import group_options, losses_for_task
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError
 from lossbench.task import Task, resolve_monitor, spec
+
+if TYPE_CHECKING:
+    from lossbench.advise import recommend as rc
 
 log = logging.getLogger("lossbench")
 
@@ -114,6 +124,7 @@ def conclude(
     dropped: list[str],
 ) -> tuple[list[rc.LossVerdict], rc.LossVerdict, str, Path]:
     """The verdicts over ``plan.out/final``, the recommended loss, its sentence and the report's dir."""
+    from lossbench.advise import recommend as rc
     from lossbench.report.collect import collect_local
     from lossbench.report.stats import summarize
     from lossbench.report.verdict import Settings
@@ -145,13 +156,16 @@ def advise(
     losses: list[str] | None = None,
     metric: str | None = None,
     out: Path | None = None,
+    started: float | None = None,
 ) -> dict[str, Any]:
-    """Run (or continue) the whole command; returns what ``recommendation.json`` holds."""
+    """Run (or continue) the whole command; returns what ``recommendation.json`` holds. ``started``: the
+    ``time.monotonic()`` the budget counts from (by default :func:`.budget.command_start`)."""
+    from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import quiet
     from lossbench.tune.study import Plan
 
-    start = time.monotonic()
+    start = command_start(time.monotonic()) if started is None else started
     budget_s = parse_budget(budget)
     check_metric(metric)
     out = Path(out or default_out()).resolve()

@@ -70,12 +70,20 @@ def executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     from lossbench.tune.runner import init_worker
 
     ctx = get_context("spawn")
-    slots = ctx.Manager().Queue()
-    for i in range(workers):
-        slots.put(i)
-    gpus = torch.cuda.device_count()
-    with ProcessPoolExecutor(workers, ctx, initializer=init_worker, initargs=(slots, workers, gpus)) as pool:
-        yield pool
+    with ctx.Manager() as manager:
+        slots = manager.Queue()
+        for i in range(workers):
+            slots.put(i)
+        args = (slots, workers, torch.cuda.device_count())
+        with ProcessPoolExecutor(workers, ctx, initializer=init_worker, initargs=args) as pool:
+            for future in [pool.submit(warm_up) for _ in range(workers)]:
+                future.result()  # the workers' start-up is not counted as the first round's time
+            yield pool
+
+
+def warm_up() -> None:
+    """Load what a run needs (torch, Lightning) in a worker."""
+    import lossbench.run  # noqa: F401
 
 
 def run_round(pool: ProcessPoolExecutor | None, calls: list[tuple[Callable[..., None], tuple]]) -> None:

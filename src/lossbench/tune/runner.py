@@ -32,6 +32,8 @@ def init_worker(slots: Any, workers: int, gpus: int) -> None:
     """Give a worker its share of the machine: one GPU each when there are enough (``gpus``, counted by
     the parent), else ``cpu_count // workers`` CPU threads."""
     _die_with_parent()
+    if not logging.getLogger().handlers:  # a spawned worker: its one line per run, as the parent prints
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     slot = slots.get()
     os.environ["LOSSBENCH_WORKER"] = str(slot)
     if gpus >= workers:

@@ -1,0 +1,46 @@
+"""The pilot's Lightning callback: times its epochs and stops it (a module of its own, so that Lightning
+loads only when the pilot runs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+
+from lossbench.advise.pilot import epoch_estimate
+
+
+class PilotClock(L.Callback):
+    """Times the training epochs (validation included) and stops training after ``epochs`` epochs or at
+    the first training batch that ends after ``deadline`` (``time.monotonic()`` seconds)."""
+
+    def __init__(self, epochs: int, deadline: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.epochs, self.deadline, self.now = epochs, deadline, now
+        self.fit_start = self.last = 0.0
+        self.epoch_ends: list[float] = []
+        self.batches = 0  # training batches of the unfinished epoch
+        self.batches_per_epoch = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fit_start = self.last = self.now()
+        self.batches_per_epoch = float(trainer.num_training_batches)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        self.batches += 1
+        self.last = self.now()
+        if self.last >= self.deadline:
+            trainer.should_stop = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.last = self.now()
+        self.epoch_ends.append(self.last - self.fit_start)
+        self.batches = 0
+        if len(self.epoch_ends) >= self.epochs or self.last >= self.deadline:
+            trainer.should_stop = True
+
+    def estimate(self) -> tuple[float, float]:
+        """(seconds of one epoch, epochs done): :func:`epoch_estimate` of what was timed."""
+        partial_s = self.last - self.fit_start - (self.epoch_ends[-1] if self.epoch_ends else 0.0)
+        return epoch_estimate(self.epoch_ends, partial_s, self.batches, self.batches_per_epoch)
