@@ -61,10 +61,11 @@ def sweep_size_of(sweep_dir: Path) -> int | None:
     return sweep_size(list(hydra_node.overrides.task))
 
 
-def job_line(summary: dict[str, Any]) -> str:
-    """``job #4 of 12 (loss=focal seed=1): best val/acc=0.9500 | test/acc=0.9417`` for a finished job."""
+def job_line(summary: dict[str, Any], size: int | None = None) -> str:
+    """``job #4 of 12 (loss=focal seed=1): best val/acc=0.9500 | test/acc=0.9417`` for a finished job;
+    ``size``: the sweep's jobs (:func:`sweep_size_of` its dir when not given)."""
     hc = HydraConfig.get()
-    size = sweep_size_of(Path(hc.sweep.dir))
+    size = sweep_size_of(Path(hc.sweep.dir)) if size is None else size
     of = f" of {size}" if size else ""
     monitor = summary["monitor"]
     first = headline(summary)

@@ -9,6 +9,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydra_plugins.lossbench_packed_launcher.config_cache import ReusingConfigLoader
+
 
 class PackedLauncher(Launcher):
     """Trains the jobs of a sweep that can share one packed model together, up to ``max_pack`` per model,
@@ -26,6 +28,10 @@ class PackedLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep the sweep's context; its config loader becomes a :class:`ReusingConfigLoader`, so each job
+        the sweeper composes to check it is not composed again to launch it."""
+        if not isinstance(hydra_context.config_loader, ReusingConfigLoader):
+            hydra_context.config_loader = ReusingConfigLoader(hydra_context.config_loader)
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function

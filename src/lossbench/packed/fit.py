@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.module import PackedModule
 from lossbench.packed.replicas import build_replicas
+from lossbench.threads import others_busy_cores
 
 
 def build_packed(cfgs: Sequence[DictConfig]) -> tuple[PackedModule, PackedDataModule]:
@@ -54,3 +59,25 @@ def train_packed(
     if bool(cfg.get("test", True)) and module.alive():
         trainer.test(module, datamodule=data, verbose=False)
     return module.results()
+
+
+@contextmanager
+def free_core_threads() -> Iterator[int]:
+    """torch's intra-op threads limited to the cores other processes leave free (at least one) while in
+    the block; yields the number used.
+
+    A packed model's operations are large enough for torch to split each over its threads, and every
+    operation then waits for its slowest thread: when other processes keep a core busy, a thread on it is
+    descheduled and each step takes several times as long (16 digits MLP replicas on 2 cores with one
+    busy: ~25 ms a step on one thread, ~50 ms on two waiting passively, ~280 ms on two spinning). The
+    results do not depend on the number of threads: each replica's products and updates are computed
+    whole by one thread.
+    """
+    before = torch.get_num_threads()
+    busy = others_busy_cores() or 0.0
+    threads = max(1, min(before, math.floor((os.cpu_count() or 1) - busy + 0.5)))
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)

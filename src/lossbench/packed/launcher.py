@@ -28,9 +28,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, one_line
-from lossbench.packed.fit import build_packed, train_packed
-from lossbench.packed.replicas import packing_problems
+from lossbench.packed.fit import build_packed, free_core_threads, train_packed
+from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
+from lossbench.sweep import sweep_size_of
 
 log = logging.getLogger("lossbench")
 
@@ -69,13 +70,15 @@ def group_jobs(jobs: Sequence[Job], max_pack: int) -> tuple[list[list[Job]], dic
     the reason it runs the ordinary way."""
     groups: list[list[Job]] = []
     alone: dict[int, str] = {}
+    keys: dict[int, dict[str, Any]] = {}
     for job in jobs:
         problems = packing_problems([job.cfg])
         if problems:
             alone[job.num] = "; ".join(problems)
             continue
+        keys[job.num] = group_key(job.cfg)  # jobs with equal keys can be packed together
         for group in groups:
-            if len(group) < max_pack and not packing_problems([group[0].cfg, job.cfg]):
+            if len(group) < max_pack and keys[group[0].num] == keys[job.num]:
                 group.append(job)
                 break
         else:
@@ -153,7 +156,8 @@ def run_group(
     start = time.perf_counter()
     try:
         module, data = build_packed([job.cfg for job in group])
-        results = train_packed(module, data, group[0].cfg)
+        with free_core_threads():
+            results = train_packed(module, data, group[0].cfg)
     except RunInterrupted:
         raise
     except Exception as err:
@@ -165,11 +169,12 @@ def run_group(
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
     wall_s = time.perf_counter() - start
+    sweep_size = sweep_size_of(Path(str(config.hydra.sweep.dir)))
     returns = {}
     for k, job in enumerate(group):
 
         def write(cfg: DictConfig, k: int = k) -> float:
-            return write_replica_run(cfg, module, data, k, results[k], wall_s)
+            return write_replica_run(cfg, module, data, k, results[k], wall_s, sweep_size)
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns

@@ -85,13 +85,3 @@ class ReplicaMetrics(nn.ModuleList):
 
     def __init__(self, losses: Sequence[BenchLoss], task: Task, num_classes: int | None) -> None:
         super().__init__([StageMetrics(loss, task, num_classes) for loss in losses])
-
-
-def prefixed(k: int, values: dict[str, float]) -> dict[str, float]:
-    """Replica ``k``'s metrics under its prefix, as the packed module logs them (``replica2/val/acc``)."""
-    return {f"{replica_prefix(k)}{name}": value for name, value in values.items()}
-
-
-def replica_prefix(k: int) -> str:
-    """The prefix of replica ``k``'s logged metrics."""
-    return f"replica{k}/"

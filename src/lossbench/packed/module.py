@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lossbench.packed.metrics import ReplicaMetrics, prefixed
+from lossbench.packed.metrics import ReplicaMetrics
 from lossbench.packed.mlp import PackedMLP
 from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
 from lossbench.packed.replicas import Replica
@@ -41,7 +41,8 @@ class PackedModule(L.LightningModule):
     run's guard stops it on one CPU process: it takes no further optimizer step, is neither validated nor
     tested again, and is reported ``failed`` with its run's message; the other replicas go on. The host
     reads the replicas' losses once per step for this (free on the CPU, one device sync per step on a
-    GPU). Each replica's metrics are logged under ``replica<k>/`` (``replica0/val/acc``).
+    GPU). Each replica's metrics are kept per epoch in :attr:`history` (the group's Trainer logs nothing:
+    each replica's run dir gets its own curves).
 
     Args:
         replicas: the group's replicas (:func:`~lossbench.packed.replicas.build_replicas`).
@@ -128,7 +129,9 @@ class PackedModule(L.LightningModule):
             self.trainer.should_stop = True
             return
         wrapped = self.optimizers()
-        self.zero_grad(set_to_none=True)  # the stacked parameters' gradients and the replicas' views
+        wrapped.zero_grad()
+        for stacked in self.model.stacked_parameters():
+            stacked.grad = None
         self.manual_backward(losses[alive].sum())
         for k in alive:
             self.clip(k)
@@ -152,15 +155,11 @@ class PackedModule(L.LightningModule):
             loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_epoch_end(self) -> None:
-        """Log each replica's training loss; step the replicas' epoch schedules (after validation)."""
-        train: dict[str, float] = {}
+        """Keep each replica's training loss; step the replicas' epoch schedules (after validation)."""
         for k in self.alive():
             self.epochs_trained[k] = self.current_epoch + 1
             value = float(self.train_sums[k] / max(self.train_weight, 1))
-            train.update(prefixed(k, {"train/loss": value}))
             self.epoch_entry(k, self.current_epoch)["train/loss"] = value
-        if train:
-            self.log_dict(train, on_epoch=True, batch_size=1)
         self.step_schedules("epoch")
 
     def step_schedules(self, interval: str) -> None:
@@ -199,7 +198,6 @@ class PackedModule(L.LightningModule):
         self.eval_step("test", batch)
 
     def on_validation_epoch_end(self) -> None:
-        logged: dict[str, float] = {}
         for k in range(self.num_replicas):
             if self.status[k] != OK:
                 self.metrics[k].reset("val")
@@ -210,9 +208,6 @@ class PackedModule(L.LightningModule):
             self.last_val[k] = values
             self.epoch_entry(k, self.current_epoch).update(values)
             self.best[k].update(values, self.current_epoch, self.replica_modules(k))
-            logged.update(prefixed(k, values))
-        if logged:
-            self.log_dict(logged, batch_size=1)
 
     def on_test_epoch_start(self) -> None:
         self.test_batches = [[] for _ in self.replicas]
@@ -230,12 +225,8 @@ class PackedModule(L.LightningModule):
         return arrays
 
     def on_test_epoch_end(self) -> None:
-        logged: dict[str, float] = {}
         for k in self.alive():
             self.test_values[k] = self.metrics[k].compute("test")
-            logged.update(prefixed(k, self.test_values[k]))
-        if logged:
-            self.log_dict(logged, batch_size=1)
 
     def restore_best(self) -> None:
         """Load each replica's best epoch (what its run tests: its best checkpoint; a run without one tests

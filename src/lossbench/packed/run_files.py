@@ -49,10 +49,12 @@ def write_replica_run(
     k: int,
     result: dict[str, Any],
     wall_s: float,
+    sweep_size: int | None = None,
 ) -> float:
     """Write replica ``k``'s run dir (``cfg``: its job's task config) from its ``result``
     (:meth:`PackedModule.results`); return its best monitored value (NaN when it failed), as the ordinary
-    task function returns it. ``wall_s``: the packed group's wall time."""
+    task function returns it. ``wall_s``: the packed group's wall time; ``sweep_size``: the sweep's jobs
+    (for the job's log line; read from the sweep dir when not given)."""
     replica = module.replicas[k]
     if result["status"] != OK:
         err = NonFiniteLossError(result.get("error") or "the replica stopped")
@@ -78,7 +80,7 @@ def write_replica_run(
         np.savez_compressed(run_dir.predictions, **arrays)
     write_run_files(record, run_dir)
     summary = record.to_dict()
-    log.info("%s", job_line(summary))
+    log.info("%s", job_line(summary, sweep_size))
     return float(summary["monitor"]["best"])
 
 
