@@ -85,6 +85,7 @@ def run(
         if fit:
             with watch("fit"), stopped_by(trainer, run_dir):
                 trainer.fit(module, datamodule=dm, ckpt_path=resumption.checkpoint, weights_only=True)
+            say_why_fit_stopped(trainer)
         tested = best_checkpoint(trainer) if fit else str(resumption.checkpoint)
         val = metric_values(trainer.callback_metrics, "val/")  # before testing replaces them
         testing = bool(cfg.get("test", True))
@@ -165,6 +166,24 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
         last_epoch = checkpoint_epoch(last) if last.is_file() else None
         message = interrupted_message(err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir)
         raise RunInterrupted(err.signal_name, message) from None
+
+
+def say_why_fit_stopped(trainer: Any) -> None:
+    """One line when early stopping ended the fit: when, and on which metric's lack of progress."""
+    stopper = trainer.early_stopping_callback
+    if stopper is None or not stopper.stopped_epoch or trainer.current_epoch >= (trainer.max_epochs or 0):
+        return
+    best = stopper.best_score.item() if stopper.best_score is not None else float("nan")
+    log.info(
+        "early stopping ended training after epoch %d of %s: %s did not improve by more than %g for %d "
+        "validation epochs (best %.4f); callbacks.early_stopping.patience sets how many",
+        stopper.stopped_epoch,
+        trainer.max_epochs,
+        stopper.monitor,
+        abs(stopper.min_delta),
+        stopper.wait_count,
+        best,
+    )
 
 
 def best_checkpoint(trainer: Any) -> str:

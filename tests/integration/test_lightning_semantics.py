@@ -135,3 +135,21 @@ def test_reduce_on_plateau_follows_the_monitored_metric(make_cfg):
         )
     )
     assert summary["status"] == "ok" and summary["monitor"]["metric"] == "val/loss"
+
+
+def test_early_stopping_says_when_and_why_it_stopped(make_cfg, caplog):
+    cfg = make_cfg(
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=1",
+        "callbacks.early_stopping.min_delta=0.5",  # no epoch improves by half: it stops after the second
+        "trainer.max_epochs=20",
+        "logger=none",
+    )
+    with caplog.at_level("INFO", logger="lossbench"):
+        record = run(cfg)
+    said = [r.getMessage() for r in caplog.records if "early stopping ended training" in r.getMessage()]
+    assert record["epochs"] < 20 and len(said) == 1
+    assert (
+        "after epoch 1 of 20" in said[0]
+        and "did not improve by more than 0.5 for 1 validation epochs" in said[0]
+    )
