@@ -24,6 +24,7 @@ from lossbench.errors import (
     exit_status,
     one_line,
 )
+from lossbench.logs import ConsoleFilter
 from lossbench.output_root import check_writable
 from lossbench.resume import plain_overrides
 from lossbench.run_dir import RunDir
@@ -112,9 +113,9 @@ def log_to_console_and(log_file: Path) -> None:
     """INFO and above to the console and to ``log_file``, in the format of Hydra's job logging."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     fmt = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-    logging.basicConfig(
-        level=logging.INFO, format=fmt, handlers=[logging.StreamHandler(), logging.FileHandler(log_file)]
-    )
+    console = logging.StreamHandler()
+    console.addFilter(ConsoleFilter())  # no advertisements, as train.py's console
+    logging.basicConfig(level=logging.INFO, format=fmt, handlers=[console, logging.FileHandler(log_file)])
 
 
 def _key(override: str) -> str:

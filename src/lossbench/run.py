@@ -47,7 +47,10 @@ route_lightning_to_root()  # each Lightning message once, through Hydra's handle
 
 # noise from dependencies that says nothing about the user's run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-warnings.filterwarnings("ignore", message=r".*anonymous setting has no effect.*")
+# testing a checkpoint (lossbench-eval) needs none of the callbacks that trained it
+warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
+# lossbench logs per epoch: a small table's few batches per epoch miss nothing of its curves
+warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the")
 
 
 def run(
@@ -71,6 +74,8 @@ def run(
     resumption = Resumption.prepare(cfg, run_dir, overrides, sweep_job=in_multirun(), fit=fit)
     if resumption.finished is not None:  # resume=true on a finished run changes nothing
         return resumption.finished
+    if resumption.checkpoint is not None and fit:  # its checkpoints folder holds the epochs it continues
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with watch("data"):
         dm = build_data(cfg)
