@@ -31,3 +31,5 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     assert evaluated["evaluated_checkpoint"] == best and evaluated["loss"] == "focal"
     assert evaluated["data_seed"] == 3, "the run's own overrides were composed again"
     assert (tmp_path / "ev" / "predictions.npz").is_file()
+    said = proc.stdout + proc.stderr
+    assert "callbacks used to create the checkpoint" not in said and "Tip:" not in said
