@@ -81,9 +81,10 @@ def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir:
     return f"stopped by {signal_name} outside training: {last_checkpoint} is kept. Continue with: {again}"
 
 
-def exit_while_starting(program: str) -> None:
-    """Until :func:`started`, SIGINT and SIGTERM end the process at once with one line (a signal the process
-    ignores, as a shell's background job ignores SIGINT, stays ignored)."""
+def exit_while_starting(program: str, kept: str = "nothing was run") -> None:
+    """Until :func:`started`, SIGINT and SIGTERM end the process at once with one line, ``kept`` saying
+    what is kept and how to go on (a signal the process ignores, as a shell's background job ignores
+    SIGINT, stays ignored; while an earlier call's handlers are in place, they stay)."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -92,7 +93,7 @@ def exit_while_starting(program: str) -> None:
         from lossbench.resume import release_claimed
 
         release_claimed()
-        print(f"{program}: stopped by {name} while starting: nothing was run", file=sys.stderr, flush=True)
+        print(f"{program}: stopped by {name} while starting: {kept}", file=sys.stderr, flush=True)
         os._exit(SIGNAL_EXIT[name])
 
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -23,6 +23,7 @@ from lossbench.resume import release_run_dir
 from lossbench.run_dir import RunDir
 from lossbench.signals import (
     as_interrupted,
+    command_line,
     exit_while_starting,
     sigterm_raises,
     started,
@@ -41,6 +42,17 @@ def rank_zero() -> bool:
         if key in os.environ:
             return int(os.environ[key]) == 0
     return True
+
+
+def starting_job(multirun: bool) -> str:
+    """What a stop while this job starts keeps, and how to go on."""
+    if not multirun:
+        return "nothing was run"
+    hydra = HydraConfig.get()
+    again = command_line(
+        ["resume=true", f"hydra.sweep.dir={hydra.sweep.dir}"], drop=("resume=", "hydra.sweep.dir=")
+    )
+    return f"job {hydra.job.num} did not start, the jobs before it are kept. Continue with: {again}"
 
 
 def stopped(caught: BaseException, cfg: DictConfig, multirun: bool) -> RunInterrupted:
@@ -66,7 +78,7 @@ def main(cfg: DictConfig) -> float | None:
     if (cfg.get("extras") or {}).get("print_config") and rank_zero():
         print_config_tree(cfg)
     try:
-        exit_while_starting("lossbench")  # until started(), a stop ends the process at once, in one line
+        exit_while_starting("lossbench", starting_job(multirun))  # until started(): one line, at once
         try:
             check_run(cfg)  # every config problem at once, before torch and Lightning load
             check_data_files(cfg)  # and every problem of a table

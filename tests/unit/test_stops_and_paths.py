@@ -113,12 +113,17 @@ def test_a_stop_while_starting_is_one_line_with_the_signal_status(tmp_path):
         "import os, signal, time\n"
         "from lossbench.signals import exit_while_starting\n"
         "exit_while_starting('lossbench')\n"
+        "exit_while_starting('lossbench', 'job 2 did not start')\n"
         "os.kill(os.getpid(), signal.SIGTERM)\n"
         "time.sleep(30)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 143
     assert done.stderr.strip() == "lossbench: stopped by SIGTERM while starting: nothing was run"
+    code = code.replace("exit_while_starting('lossbench')\n", "").replace("SIGTERM)", "SIGINT)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "lossbench: stopped by SIGINT while starting: job 2 did not start"
 
 
 def _plan(out: Path, storage: str | None = None) -> Plan:
