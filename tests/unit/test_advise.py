@@ -149,6 +149,22 @@ def test_the_pilot_extrapolates_its_steady_epochs_to_a_whole_run():
     assert extrapolate(8.0, epoch_s, done, 20).run_s == pytest.approx(8.0 + 19.75 * 25.0)
 
 
+def test_the_pilot_stopped_inside_its_first_epoch_is_timed_by_its_batches():
+    from types import SimpleNamespace
+
+    from lossbench.advise.epoch_clock import PilotClock
+
+    t = [0.0]
+    clock = PilotClock(epochs=3, deadline=5.0, now=lambda: t[0])
+    trainer = SimpleNamespace(num_training_batches=100, should_stop=False)
+    clock.on_train_start(trainer, None)
+    while not trainer.should_stop:
+        t[0] += 0.2
+        clock.on_train_batch_end(trainer, None, None, None, 0)
+    clock.on_train_epoch_end(trainer, None)  # Lightning ends the cut epoch: not a whole one
+    assert clock.estimate() == pytest.approx((4.8 / 0.24 * 1.25, 0.24)), "the first batch's start-up left out"
+
+
 # --- profile ------------------------------------------------------------------------------------------
 def test_profile_of_a_long_tailed_training_split(make_cfg, tmp_path):
     dm = load_data(["data=digits", "data.imbalance_factor=20"], tmp_path)

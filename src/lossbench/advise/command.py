@@ -95,9 +95,10 @@ def measure_pilot(
     overrides: list[str], out: Path, monitor: tuple[str, str], start: float, budget_s: float
 ) -> Pilot:
     """The pilot, stopped so that it ends within :data:`PILOT_SHARE` of the budget and before 14% of it
-    has passed since ``start`` (a refusal then comes within 15%)."""
+    has passed since ``start`` (a refusal then comes within 15%), though it trains for 3% of the budget
+    at least (a few batches are a poor estimate)."""
     now = time.monotonic()
-    deadline = min(now + PILOT_SHARE * budget_s, start + 0.14 * budget_s) - 1.0
+    deadline = max(min(now + PILOT_SHARE * budget_s, start + 0.14 * budget_s) - 1.0, now + 0.03 * budget_s)
     return run_pilot(overrides, out / "pilot", monitor, deadline)
 
 

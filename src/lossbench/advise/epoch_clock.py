@@ -21,6 +21,7 @@ class PilotClock(L.Callback):
         self.fit_start = self.last = 0.0
         self.epoch_ends: list[float] = []
         self.batches = 0  # training batches of the unfinished epoch
+        self.first_batch_end = 0.0  # of the unfinished epoch (its first batch holds the loader's start-up)
         self.batches_per_epoch = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -30,10 +31,14 @@ class PilotClock(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         self.batches += 1
         self.last = self.now()
+        if self.batches == 1:
+            self.first_batch_end = self.last
         if self.last >= self.deadline:
             trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.batches < self.batches_per_epoch:  # stopped inside the epoch: timed by its batches
+            return
         self.last = self.now()
         self.epoch_ends.append(self.last - self.fit_start)
         self.batches = 0
@@ -42,5 +47,9 @@ class PilotClock(L.Callback):
 
     def estimate(self) -> tuple[float, float]:
         """(seconds of one epoch, epochs done): :func:`epoch_estimate` of what was timed."""
+        if self.batches >= 2:  # the unfinished epoch's rate after its first batch
+            return epoch_estimate(
+                self.epoch_ends, self.last - self.first_batch_end, self.batches - 1, self.batches_per_epoch
+            )
         partial_s = self.last - self.fit_start - (self.epoch_ends[-1] if self.epoch_ends else 0.0)
         return epoch_estimate(self.epoch_ends, partial_s, self.batches, self.batches_per_epoch)
