@@ -1,7 +1,8 @@
 """The GPU checks of ``scripts/device_check.sh``: one table, every row "ran" or "not run" with the reason.
 
     python scripts/device_check.py                  # on a machine with a CUDA GPU, ~5 min on an H200
-    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU in a minute
+    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU (minutes)
+    python scripts/device_check.py --only resnet18,limit  # some rows
 
 Rows (each lossbench run is ``python train.py`` in a subprocess with its own time limit):
 
@@ -15,6 +16,10 @@ Rows (each lossbench run is ``python train.py`` in a subprocess with its own tim
 4. ``ddp1``: the default run under DDP on one GPU (``trainer=ddp trainer.devices=1``).
 5. ``nan_guard``: row 2's step time with the NaN/Inf guard read every step
    (``nonfinite_check.every_n_steps=1``, one device sync per step) against the default (every 100).
+6. ``limit``: what the device does with the same network and no framework: lossbench's
+   ``resnet18_cifar`` (built by :func:`lossbench.models.build_model`), one AdamW step per batch on
+   device-resident tensors, bf16 autocast and channels_last, no loader and no Lightning, at batch 128 and
+   512 (``--tiny``: 16 and 32); row 2's images/s (and row 3's) as a share of it at row 2's batch size.
 
 Writes ``device_check.json`` beside ``--out`` (default ``benchmarks/results/``) and prints the table.
 """
@@ -57,6 +62,47 @@ def images_per_s(result: dict[str, Any], batch_size: int) -> float:
     return sum(e["steps"] for e in epochs) * batch_size / sum(e["train_s"] for e in epochs)
 
 
+def limit_images_per_s(device: str, batch: int, steps: int, warmup: int) -> float:
+    """Images/s of ``resnet18_cifar`` alone: one AdamW step per batch on tensors already on ``device``,
+    bf16 autocast, channels_last (the ``limit`` row)."""
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lossbench.config import CONFIG_DIR
+    from lossbench.models import build_model
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.merge(OmegaConf.load(CONFIG_DIR / "model" / "resnet18.yaml"), {"channels_last": True})
+    model = build_model(cfg, input_shape=(3, 32, 32), num_outputs=10).to(device)
+    optimizer = instantiate(OmegaConf.load(CONFIG_DIR / "optim" / "adam.yaml").optimizer)(model.parameters())
+    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device, dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    bench.sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    bench.sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def compile_seconds(result: dict[str, Any]) -> float:
+    """The first epoch's extra training time over the later epochs' median: compilation and warm-up."""
+    times = [e["train_s"] for e in result["epochs"]]
+    return times[0] - bench.median(times[1:]) if len(times) > 1 else float("nan")
+
+
 def fake_cifar(root: Path, per_batch: int) -> None:
     from tests.fake_vision import write_cifar
 
@@ -93,25 +139,30 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the code paths, not speed")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--only", default="", help="comma-separated rows to run (default: all)")
     args = parser.parse_args()
     import torch
 
     rows: list[dict[str, Any]] = []
-    names = ("default", "resnet18", "compile", "ddp1", "nan_guard")
+    names = ("default", "resnet18", "compile", "ddp1", "nan_guard", "limit")
     measures = {
         "default": "default run (digits, MLP)",
         "resnet18": "ResNet-18, CIFAR-shaped, bf16-mixed + channels_last, images/s",
         "compile": "same with model.compile=true, images/s",
         "ddp1": "default run, DDP on 1 GPU",
         "nan_guard": "ResNet-18 step time, NaN guard read every step vs every 100",
+        "limit": "resnet18_cifar alone: AdamW steps on device tensors, bf16, channels_last, images/s",
     }
+    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(names)
+    if unknown := sorted(set(only) - set(names)):
+        parser.error(f"--only: unknown row(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         rows = [{"row": n, "measure": measures[n], "value": "", "baseline": "", "ratio": "",
                  "status": "not run: no CUDA GPU visible"} for n in names]  # fmt: skip
         print(table(rows, "no CUDA GPU"))
         return
     dev = args.device
-    per_batch, epochs, batch = (40, 2, 32) if args.tiny else (9000, 3, 128)
+    per_batch, epochs, batch = (24, 2, 16) if args.tiny else (9000, 3, 128)
     gpu = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
     resnet = ["data=cifar10", "model=resnet18", f"trainer.max_epochs={epochs}", "data.verify_checksums=false",
               f"data.batch_size={batch}", "callbacks.model_checkpoint=null"]  # fmt: skip
@@ -121,6 +172,7 @@ def main() -> None:
         fake_cifar(work / "data", per_batch)
         resnet.append(f"paths.data_dir={work / 'data'}")
         results: dict[str, Any] = {}
+        figures: dict[str, Any] = {}  # the numbers behind the table, for device_check.json
 
         def default() -> tuple[str, str, str]:
             r = results["default"] = lossbench(dev, work / "default")
@@ -141,11 +193,13 @@ def main() -> None:
         def compiled() -> tuple[str, str, str]:
             if dev != "cuda":
                 raise RuntimeError("torch.compile is checked on CUDA only")
-            r = lossbench(dev, work / "compile", *resnet, *precision, "model.compile=true", timeout=300)
+            r = results["compile"] = lossbench(
+                dev, work / "compile", *resnet, *precision, "model.compile=true", timeout=300
+            )
             ours = images_per_s(r, batch)
             base = images_per_s(results["resnet18"], batch) if "resnet18" in results else float("nan")
             return (
-                f"{ours:.0f} ({r['wall_s']:.0f} s wall)",
+                f"{ours:.0f} ({r['wall_s']:.0f} s wall; first epoch +{compile_seconds(r):.0f} s: compiling)",
                 f"compile=false {base:.0f}",
                 f"{ours / base:.2f}×",
             )
@@ -165,12 +219,43 @@ def main() -> None:
             return (f"{bench.step_ms(every):.3f} ms/step", f"every 100: {bench.step_ms(base):.3f} ms/step",
                     f"{bench.step_ms(every) / bench.step_ms(base):.3f}×")  # fmt: skip
 
-        for name, fn in zip(names, (default, resnet18, compiled, ddp1, nan_guard), strict=True):
-            attempt(rows, name, measures[name], fn)
+        def limit() -> tuple[str, str, str]:
+            sizes = (batch, 2 * batch) if args.tiny else (batch, 4 * batch)
+            steps, warmup = (2, 1) if args.tiny else (200, 20)
+            rates = {b: limit_images_per_s(dev, b, steps, warmup) for b in sizes}
+            if dev == "cuda":
+                torch.cuda.empty_cache()  # the model and batches of the limit are gone
+            figures["limit_images_per_s"] = rates
+            value = "; ".join(f"{r:.0f} at batch {b} ({1000 * b / r:.2f} ms/step)" for b, r in rates.items())
+            ours = {k: images_per_s(results[k], batch) for k in ("resnet18", "compile") if k in results}
+            if not ours:
+                return value, "", ""
+            shares = {k: v / rates[batch] for k, v in ours.items()}
+            figures["share_of_limit"] = shares
+            baseline = ", ".join(f"{k} row {ours[k]:.0f} ({shares[k]:.2f})" for k in ours)
+            share = next(iter(shares.values()))  # row 2's when it ran
+            return value, f"lossbench at batch {batch}: {baseline}", f"{share:.2f} of it"
+
+        steps = (default, resnet18, compiled, ddp1, nan_guard, limit)
+        for name, fn in zip(names, steps, strict=True):
+            if name in only:
+                attempt(rows, name, measures[name], fn)
     text = table(rows, gpu)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device_check.json").write_text(json.dumps({"gpu": gpu, "rows": rows}, indent=2))
+    versions = {"torch": torch.__version__, "lightning": _version("lightning")}
+    date = time.strftime("%Y-%m-%d %H:%M")
+    report = {"gpu": gpu, "date": date, **versions, "rows": rows, "figures": figures}
+    (args.out / "device_check.json").write_text(json.dumps(report, indent=2, default=str))
     print(text)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def table(rows: list[dict[str, Any]], gpu: str) -> str:
