@@ -12,17 +12,15 @@ import pytest
 from PIL import Image
 from scipy import stats
 
+from lossbench.report.rank_plots import cd_diagram, performance_profile, plot_performance_profiles
 from lossbench.report.ranks import (
     FriedmanResult,
-    cd_diagram,
     friedman,
     mean_ranks,
     nemenyi_cd,
     nemenyi_groups,
     nemenyi_q,
     nemenyi_significant,
-    performance_profile,
-    plot_performance_profiles,
     undecidable_note,
 )
 

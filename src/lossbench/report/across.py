@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossbench.report import ranks
+from lossbench.report import rank_plots, ranks
 from lossbench.report.figure_base import slug
 from lossbench.report.stats import Row
 
@@ -78,7 +78,7 @@ def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
     for m in results:
         name = slug(m.metric)
         m.figures.append(
-            ranks.cd_diagram(
+            rank_plots.cd_diagram(
                 m.variants,
                 m.mean_ranks,
                 m.cd,
@@ -86,9 +86,9 @@ def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
                 title=f"{m.metric}: mean rank over {len(m.settings)} settings (Nemenyi CD)",
             )
         )
-        taus, fractions = ranks.performance_profile(m.scores, m.higher_is_better)
+        taus, fractions = rank_plots.performance_profile(m.scores, m.higher_is_better)
         m.figures.append(
-            ranks.plot_performance_profiles(
+            rank_plots.plot_performance_profiles(
                 m.variants,
                 taus,
                 fractions,
