@@ -137,6 +137,29 @@ def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
     assert clock.left() >= 3 * 3 * 12.0, "the final runs' time is kept"
 
 
+def test_final_rounds_use_the_time_left_for_more_replicates_of_every_loss(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from lossbench.advise import rounds
+    from lossbench.tune.study import Plan
+
+    t, done = [0.0], set()
+    monkeypatch.setattr(rounds.st, "best_params", lambda plan, loss, direction: {})
+    finished = lambda path: SimpleNamespace(ok=(path.parent.name, path.name) in done)  # noqa: E731
+    monkeypatch.setattr(rounds, "read_record", finished)
+
+    def final(plan, loss, seed, params, monitor):
+        t[0] += 12.0
+        done.add((loss, str(seed)))
+
+    monkeypatch.setattr(rounds, "final", final)
+    plan = Plan(losses=LOSSES[:2], trials=1, seeds=3, out=tmp_path)
+    clock = Clock(150, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
+    seeds = rounds.final_rounds(plan, ("val/acc", "max"), clock, None)
+    assert seeds > 3 and done == {(loss, str(s)) for loss in LOSSES[:2] for s in range(seeds)}
+    assert clock.left() >= bd.report_s(2, seeds), "the report's time is kept"
+
+
 # --- pilot --------------------------------------------------------------------------------------------
 def test_the_pilot_extrapolates_its_steady_epochs_to_a_whole_run():
     epoch_s, done = epoch_estimate([2.0, 2.5, 3.1], 0.0, 0, 100)  # epoch 0 holds the start-up

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lossbench.advise.budget import MIN_SEEDS, Clock
+from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock
 from lossbench.record import read_record
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
@@ -131,23 +131,29 @@ def tuning_rounds(
 def final_rounds(
     plan: st.Plan, monitor: tuple[str, str], clock: Clock, pool: ProcessPoolExecutor | None
 ) -> int:
-    """Rounds of final runs (seed 0, 1, ...) up to ``plan.seeds`` while one more fits; the first round
-    always runs. Returns the replicates every loss has."""
+    """Rounds of final runs (seed 0, 1, ...) up to ``plan.seeds`` while one more fits, then on up to
+    :data:`MAX_SEEDS` while time is left (more replicates settle more verdicts); the first round always
+    runs. Returns the replicates every loss has."""
     losses, workers = plan.losses, plan.workers
     params = {loss: st.best_params(plan, loss, monitor[1]) for loss in losses}
-    for seed in range(plan.seeds):
+    most = max(plan.seeds, MAX_SEEDS)
+    for seed in range(most):
         missing = [loss for loss in losses if not read_record(plan.out / "final" / loss / str(seed)).ok]
         if not missing:
             continue
         if seed > 0 and not clock.final_round_fits(len(losses), workers, seed + 1):
-            log.info(
-                "budget: %d of %d replicates per loss fit in the time left (%.0f s); the report follows",
-                seed,
-                plan.seeds,
-                clock.left(),
-            )
+            if seed < plan.seeds:
+                log.info(
+                    "budget: %d of %d replicates per loss fit in the time left (%.0f s); the report follows",
+                    seed,
+                    plan.seeds,
+                    clock.left(),
+                )
             return seed
+        if seed == plan.seeds:
+            log.info("budget: %.0f s left: more replicates of every loss, up to %d", clock.left(), most)
         started = clock.now()
-        run_round(pool, [(final, (plan, loss, seed, params[loss], monitor)) for loss in missing])
+        this = plan if seed < plan.seeds else replace(plan, seeds=most)
+        run_round(pool, [(final, (this, loss, seed, params[loss], monitor)) for loss in missing])
         clock.observe("final", clock.now() - started, len(missing), workers)
-    return plan.seeds
+    return most
