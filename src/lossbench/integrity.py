@@ -3,6 +3,7 @@ run is counted as finished (``lossbench compare``, a continued sweep).
 
 * ``csv/metrics.csv``, the curves' source: it must hold every validated epoch the record's ``epochs``
   says (runs logged without the CSV logger, or without validation, have nothing to check);
+* ``labels.json``: JSON;
 * ``predictions.npz`` and the checkpoints: zip archives (NumPy's and PyTorch's formats), whose central
   directory, at the end of the file, is the first thing a cut lops off. Reading it needs neither torch nor
   the arrays, so the check stays cheap.
@@ -11,6 +12,7 @@ run is counted as finished (``lossbench compare``, a continued sweep).
 from __future__ import annotations
 
 import csv
+import json
 import zipfile
 from pathlib import Path
 
@@ -69,9 +71,21 @@ def damaged_archives(run_dir: Path) -> list[tuple[Path, str]]:
     return [(path, why) for path in archives if (why := zip_problem(path)) is not None]
 
 
+def json_problem(path: Path) -> str | None:
+    """Why the JSON file at ``path`` (``labels.json``) cannot be read, or None (also when it is absent)."""
+    if not path.is_file():
+        return None
+    try:
+        json.loads(path.read_text())
+    except (ValueError, OSError) as err:
+        return f"{path} is cut off or damaged ({err})"
+    return None
+
+
 def damaged(run_dir: Path, record: RunRecord) -> str | None:
     """The first damaged file of the finished run in ``run_dir``, in one line, or None."""
-    problem = csv_problem(record, RunDir(run_dir).csv)
+    files = RunDir(run_dir)
+    problem = csv_problem(record, files.csv) or json_problem(files.labels)
     return problem or next((why for _, why in damaged_archives(run_dir)), None)
 
 

@@ -263,3 +263,12 @@ def test_an_out_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "a file stands where a folder is needed" in err[0]
     assert (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_cut_labels_file_makes_the_run_damaged(tmp_path):
+    from lossbench.report.collect import read_run
+
+    run_dir = _csv_run(tmp_path / "run", epochs_in_csv=4)
+    (run_dir / "labels.json").write_text('{"0": "barolo", "1": "gri')
+    run = read_run(run_dir)
+    assert run.status == "damaged" and "labels.json is cut off or damaged" in run.error
