@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.func is not tune:
             started()  # compare loads neither torch nor Lightning
         return args.func(args)
+    except KeyboardInterrupt:  # tune and advise say more themselves
+        print(f"lossbench {' '.join(argv[:1])}: stopped by SIGINT; run it again", file=sys.stderr)
+        return 130
     finally:
         started()
 
