@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lossbench.errors import RunInterrupted
+from lossbench.errors import SIGNAL_EXIT, RunInterrupted
 from lossbench.record import read_record
 from lossbench.signals import exit_while_starting, started
 
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:  # tune and advise say more themselves
         print(f"lossbench {' '.join(argv[:1])}: stopped by SIGINT; run it again", file=sys.stderr)
-        return 130
+        return SIGNAL_EXIT["SIGINT"]
     finally:
         started()
 
