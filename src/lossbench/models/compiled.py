@@ -64,6 +64,9 @@ class CompiledSteps:
 
     def __init__(self, model: nn.Module, loss: nn.Module, options: CompileOptions) -> None:
         self.model, self.loss = model, loss
+        #: CUDA graphs (``reduce-overhead``) reuse their output memory: each step is marked as a new one
+        #: and its outputs are copied, as the test predictions and the recalibration keep them
+        self.cuda_graphs = options.mode is not None and "reduce-overhead" in options.mode
         self._train = options.compile(self._loss_of)
         self.train_shape: torch.Size | None = None
         self.eval_size = 0
@@ -76,7 +79,10 @@ class CompiledSteps:
         if self.train_shape is None:
             self.train_shape = x.shape
         if x.shape == self.train_shape:
-            return self._train(x, y)
+            if not self.cuda_graphs:
+                return self._train(x, y)
+            torch.compiler.cudagraph_mark_step_begin()
+            return self._train(x, y).clone()
         with torch.compiler.set_stance("force_eager"):
             return self._loss_of(x, y)
 
@@ -89,12 +95,16 @@ class CompiledSteps:
         """
         n = len(x)
         self.eval_size = max(self.eval_size, n)
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.inference_mode(False), torch.no_grad():
             if n == self.eval_size:
-                return self.model(x.clone() if x.is_inference() else x)
-            padding = x.new_zeros((self.eval_size - n, *x.shape[1:]))
-            padded = torch.cat([x, padding]).contiguous(memory_format=_memory_format(x))
-            return self.model(padded)[:n]
+                outputs = self.model(x.clone() if x.is_inference() else x)
+            else:
+                padding = x.new_zeros((self.eval_size - n, *x.shape[1:]))
+                padded = torch.cat([x, padding]).contiguous(memory_format=_memory_format(x))
+                outputs = self.model(padded)[:n]
+        return outputs.clone() if self.cuda_graphs else outputs
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
