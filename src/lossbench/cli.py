@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lossbench.errors import SIGNAL_EXIT, RunInterrupted
+from lossbench.errors import SIGNAL_EXIT
 from lossbench.record import read_record
 from lossbench.signals import exit_while_starting, started
 
@@ -157,8 +157,9 @@ def tune(args: argparse.Namespace) -> int:
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
-    except (RunInterrupted, KeyboardInterrupt) as caught:  # a signal inside a trial, or between them
-        err = as_interrupted(caught)
+    except (Exception, KeyboardInterrupt) as caught:  # a signal inside a trial, or between them
+        if (err := as_interrupted(caught)) is None:
+            raise
         print(
             f"lossbench tune: stopped by {err.signal_name}; the same command continues it (finished trials "
             "and final runs are kept)",
@@ -197,8 +198,9 @@ def advise(args: argparse.Namespace) -> int:
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
-    except (RunInterrupted, KeyboardInterrupt) as caught:  # a signal inside a run, or between runs
-        err = as_interrupted(caught)
+    except (Exception, KeyboardInterrupt) as caught:  # a signal inside a run, or between runs
+        if (err := as_interrupted(caught)) is None:
+            raise
         again = command_line([] if args.out else ["--out", str(out)])
         print(
             f"lossbench advise: stopped by {err.signal_name}; finished trials and final runs in {out} are "

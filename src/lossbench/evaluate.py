@@ -19,7 +19,6 @@ from lossbench.errors import (
     EXIT_USAGE,
     ConfigError,
     LossbenchError,
-    RunInterrupted,
     cause_of,
     exit_status,
     one_line,
@@ -98,8 +97,9 @@ def main() -> None:
     except LossbenchError as err:
         print(f"lossbench-eval: {one_line(err)}", file=sys.stderr)
         raise SystemExit(exit_status(err)) from None
-    except (RunInterrupted, KeyboardInterrupt) as caught:
-        err = as_interrupted(caught)
+    except (Exception, KeyboardInterrupt) as caught:
+        if (err := as_interrupted(caught)) is None:
+            raise
         print(
             f"lossbench-eval: stopped by {err.signal_name}: nothing was written; run it again",
             file=sys.stderr,

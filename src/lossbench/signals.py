@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lossbench.errors import SIGNAL_EXIT, RunInterrupted
+from lossbench.errors import SIGNAL_EXIT, RunInterrupted, cause_of
 
 #: the handlers in place before :func:`exit_while_starting`, put back by :func:`started`
 _BEFORE: dict[int, Any] = {}
@@ -62,9 +62,14 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def as_interrupted(err: BaseException) -> RunInterrupted:
-    """``err`` as a :class:`RunInterrupted` (Ctrl-C's ``KeyboardInterrupt`` is SIGINT's)."""
-    return err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", "")
+def as_interrupted(err: BaseException) -> RunInterrupted | None:
+    """The stop behind ``err`` as a :class:`RunInterrupted` (Ctrl-C's ``KeyboardInterrupt`` is SIGINT's),
+    also when a library wrapped it (Hydra composing a config, OmegaConf resolving one); None for any other
+    error."""
+    stop = cause_of(err, RunInterrupted)
+    if isinstance(stop, RunInterrupted):
+        return stop
+    return RunInterrupted("SIGINT", "") if cause_of(err, KeyboardInterrupt) is not None else None
 
 
 def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir: Path | None) -> str:

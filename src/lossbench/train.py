@@ -55,14 +55,20 @@ def starting_job(multirun: bool) -> str:
     return f"job {hydra.job.num} did not start, the jobs before it are kept. Continue with: {again}"
 
 
-def stopped(caught: BaseException, cfg: DictConfig, multirun: bool) -> RunInterrupted:
-    """The interruption with its one line; a stop outside fit and test says what is kept and how to go on."""
-    err = as_interrupted(caught)
-    if str(err):
-        return err
-    sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
-    last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
-    return RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
+def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
+    """End the run stopped by ``err`` with its one line (a stop outside fit and test says what is kept and
+    how to go on), its record, the sweep's table in a sweep, and the signal's exit status."""
+    if not str(err):
+        sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
+        last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
+        err = RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
+    log.error("%s", err)
+    if rank_zero() and not release_run_dir(Path(cfg.paths.output_dir)):
+        record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
+    if multirun:  # the sweep stops here: its table, then the signal's exit status
+        print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
+        log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
+    raise SystemExit(exit_status(err)) from None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -87,16 +93,9 @@ def main(cfg: DictConfig) -> float | None:
             started()
         with sigterm_raises():  # a stop before fit, or after it, is one line too
             summary = run(cfg)
-    except (RunInterrupted, KeyboardInterrupt) as caught:
-        err = stopped(caught, cfg, multirun)
-        log.error("%s", err)
-        if rank_zero() and not release_run_dir(Path(cfg.paths.output_dir)):
-            record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
-        if multirun:  # the sweep stops here: its table, then the signal's exit status
-            print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
-            log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
-        raise SystemExit(exit_status(err)) from None
-    except Exception as err:
+    except (Exception, KeyboardInterrupt) as err:
+        if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library
+            stopped(stop, cfg, multirun)
         cause = root_error(err)
         if not multirun:
             if isinstance(cause, LossbenchError):

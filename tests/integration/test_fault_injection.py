@@ -138,3 +138,48 @@ def test_eval_of_a_cut_checkpoint_is_one_line_naming_it(reference, tmp_path):
     )
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and str(ckpt) in lines[0] and "cut off" in lines[0]
+
+
+def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_nothing(tmp_path):
+    import optuna
+
+    lossbench = Path(sys.executable).parent / "lossbench"
+    out = tmp_path / "advise"
+    cmd = [
+        str(lossbench),
+        "advise",
+        "--budget",
+        "1m",
+        "--out",
+        str(out),
+        "data=digits",
+        "trainer.max_epochs=5",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while (
+        not list(out.glob("final/*/*/metrics.json")) and proc.poll() is None
+    ):  # stop once a final run is done
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    said = [line for line in err.strip().splitlines() if "stopped by" in line or "Traceback" in line]
+    assert proc.returncode == 143 and len(said) == 1 and "Continue with:" in said[0], err[-2000:]
+    assert said[0] == err.strip().splitlines()[-1]
+    kept = {p: p.stat().st_mtime_ns for p in out.glob("final/*/*/metrics.json")}
+    assert kept
+    again = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300
+    )
+    assert again.returncode == 0 and "recommendation:" in again.stdout, again.stderr[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept, "finished final runs are kept as they were"
+    storage = f"sqlite:///{out / 'study.db'}"
+    for summary in optuna.get_all_study_summaries(storage):
+        trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+        done = [
+            t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        ]
+        assert len({tuple(sorted(t.params.items())) for t in done}) == len(done), summary.study_name

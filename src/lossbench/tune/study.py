@@ -30,8 +30,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from lossbench.errors import ConfigError, NonFiniteLossError, RunInterrupted
+from lossbench.errors import ConfigError, NonFiniteLossError
 from lossbench.record import read_record
+from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, job_line, monitor_of, run_job
 
@@ -172,12 +173,10 @@ def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Tri
         trial.study.tell(trial, state=TrialState.PRUNED)
         log.info("%s: diverged, counted as pruned", head)
         return
-    except RunInterrupted:  # SIGTERM or Ctrl-C: the same command tries these parameters again
+    except BaseException as err:
         trial.study.tell(trial, state=TrialState.FAIL)
-        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-        raise
-    except BaseException:
-        trial.study.tell(trial, state=TrialState.FAIL)
+        if as_interrupted(err) is not None:  # SIGTERM or Ctrl-C: the same command tries them again
+            trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         raise
     value = summary["monitor"]["best"]
     log.info("%s: %s", head, job_line(summary))
