@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from lossbench.report.collect import ReportRun
 
 log = logging.getLogger("lossbench")
+
+#: when this command started (``time.monotonic()``): ``lossbench advise``'s budget counts from here
+COMMAND_STARTED = time.monotonic()
 
 
 def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | None]:
@@ -194,6 +198,7 @@ def advise(args: argparse.Namespace) -> int:
                 losses=losses or None,
                 metric=args.metric,
                 out=out,
+                started=COMMAND_STARTED,  # the budget counts the imports too
             )
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)

@@ -8,13 +8,10 @@ Runs are scheduled in rounds of one run per loss, so that a cut costs every loss
 from __future__ import annotations
 
 import math
-import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lossbench.errors import ConfigError
 
@@ -142,19 +139,6 @@ def refusal(budget_s: float, spent_s: float, losses: int, costs: Costs, workers:
         f"{smallest_plan_s(losses, costs, workers):.0f} s: rerun with --budget {minutes}m and the same --out "
         "(the pilot is kept)"
     )
-
-
-def command_start(now: float) -> float:
-    """When the budget started (``time.monotonic()`` seconds): this process's start when it is the
-    ``lossbench advise`` command (its imports count), read from Linux's ``/proc/self/stat``; else ``now``."""
-    if sys.argv[1:2] != ["advise"]:
-        return now
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22
-        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return now
-    return now - max(age - (time.monotonic() - now), 0.0)
 
 
 def as_text(seconds: float) -> str:

@@ -23,7 +23,6 @@ from lossbench.advise.budget import (
     PILOT_SHARE,
     BudgetPlan,
     Clock,
-    command_start,
     fit_plan,
     parse_budget,
     refusal,
@@ -160,13 +159,13 @@ def advise(
     started: float | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the whole command; returns what ``recommendation.json`` holds. ``started``: the
-    ``time.monotonic()`` the budget counts from (by default :func:`.budget.command_start`)."""
+    ``time.monotonic()`` the budget counts from (by default: now; the command line passes its own start)."""
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import quiet
     from lossbench.tune.study import Plan
 
-    start = command_start(time.monotonic()) if started is None else started
+    start = time.monotonic() if started is None else started
     budget_s = parse_budget(budget)
     check_metric(metric)
     out = Path(out or default_out()).resolve()
