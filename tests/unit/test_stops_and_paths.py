@@ -272,3 +272,12 @@ def test_a_cut_labels_file_makes_the_run_damaged(tmp_path):
     (run_dir / "labels.json").write_text('{"0": "barolo", "1": "gri')
     run = read_run(run_dir)
     assert run.status == "damaged" and "labels.json is cut off or damaged" in run.error
+
+
+def test_a_damaged_advise_plan_is_named_in_one_line(tmp_path):
+    from lossbench.advise.command import read_plan
+
+    assert read_plan(tmp_path / "advise.json") == {}
+    (tmp_path / "advise.json").write_text('{"losses": ["ce"], "pil')
+    with pytest.raises(DataError, match="advise.json is damaged .*delete it to plan the study again"):
+        read_plan(tmp_path / "advise.json")

@@ -32,7 +32,7 @@ from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import group_options, losses_for_task
 from lossbench.directions import higher_is_better, is_descriptive
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, damaged_file
 from lossbench.task import Task, resolve_monitor, spec
 
 if TYPE_CHECKING:
@@ -72,6 +72,24 @@ def check_metric(metric: str | None) -> None:
             f"--metric {metric} cannot decide between losses ({why}): choose a task metric such as acc, "
             "bal_acc, f1, nll, map, mae, rmse or coverage_error"
         )
+
+
+def read_plan(record: Path) -> dict[str, Any]:
+    """``advise.json`` as stored (empty when absent), or a one-line error naming it when it is damaged."""
+    if not record.is_file():
+        return {}
+    try:
+        saved = json.loads(record.read_text())
+    except ValueError as err:
+        saved = err
+    if not isinstance(saved, dict):
+        raise damaged_file(
+            record,
+            f"not the plan's JSON: {saved}",
+            "it records the study and its pilot; delete it to plan the study again in this --out "
+            "(finished trials and final runs are kept)",
+        )
+    return saved
 
 
 def check_resume(saved: dict[str, Any], wanted: dict[str, Any], record: Path) -> None:
@@ -188,7 +206,7 @@ def advise(
     record = out / "advise.json"
     names = [c.loss for c in candidates]
     wanted = {"overrides": overrides, "losses": names, "metric": decide}
-    saved = json.loads(record.read_text()) if record.is_file() else {}
+    saved = read_plan(record)
     if saved:  # a rerun continues the recorded study
         check_resume(saved, wanted, record)
     if "pilot" in saved:
