@@ -173,11 +173,15 @@ def test_a_replica_with_a_nan_loss_fails_alone(make_cfg, tmp_path):
         assert all(math.isfinite(v) for v in results[k]["test"].values())
 
 
-def test_bench_script_prints_both_times_and_equal_accuracies(monkeypatch, capsys):
+def test_bench_script_times_both_sweeps_and_finds_equal_accuracies(monkeypatch, capsys):
     bench = script("bench_packed")
-    args = ["bench_packed.py", "--losses", "ce,focal", "--seeds", "1", "--epochs", "1", "--logger", "none"]
-    monkeypatch.setattr("sys.argv", args)
+    args = ["bench_packed.py", "--losses", "ce,focal", "--seeds", "1", "--epochs", "1", "--loggers", "csv"]
+    monkeypatch.setattr("sys.argv", [*args, "--no-hand"])
     bench.main()
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["runs"] == 2 and printed["unpacked_s"] > 0 and printed["packed_s"] > 0
+    assert printed["runs"] == 2 and printed["ok_runs"] == {"csv": [2, 2]}
+    assert printed["csv"]["packed_s"][0] > 0 and printed["csv"]["sequential_s"][0] > 0
+    assert printed["csv"]["ratio"] > 0
     assert printed["max_test_acc_difference"] <= ATOL
+    rows = bench.markdown_rows(printed)
+    assert len(rows) == 1 and rows[0].startswith("| packed |") and "logger=csv" in rows[0]

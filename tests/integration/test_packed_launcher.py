@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lossbench.cli import main as cli_main
+from lossbench.packed.checkpoints import HISTORY_KEY
 from lossbench.packed.launcher import Job, group_jobs
 from tests.conftest import ROOT, read_metrics, run_cli
 
@@ -49,6 +51,30 @@ def assert_close(packed: dict[str, float], ordinary: dict[str, float], what: str
     assert packed.keys() == {k for k in ordinary if not NOT_PACKED.match(k)}, what
     worst = max(abs(packed[k] - ordinary[k]) for k in packed)
     assert worst <= ATOL, f"{what}: {worst}"
+
+
+def assert_same_checkpoint(packed: Path, ordinary: Path, what: str) -> None:
+    """The packed replica's checkpoint holds what its run's holds: the same entries, loop progress,
+    callback states (its own run dir's paths), optimizer and random state, and weights within ATOL."""
+    mine = torch.load(packed, map_location="cpu", weights_only=True)
+    theirs = torch.load(ordinary, map_location="cpu", weights_only=True)
+    assert set(theirs) <= set(mine) and set(mine) - set(theirs) == {HISTORY_KEY}, what
+    for key in ("epoch", "global_step", "loops", "lossbench_overrides"):
+        assert mine[key] == theirs[key], f"{what}: {key}"
+    assert mine["callbacks"].keys() == theirs["callbacks"].keys(), what
+    for key, state in theirs["callbacks"].items():
+        for name, value in state.items():
+            value = str(value).replace(str(ordinary.parents[1]), str(packed.parents[1].resolve()))
+            assert str(mine["callbacks"][key][name]) == value, f"{what}: {key} {name}"
+    assert mine["state_dict"].keys() == theirs["state_dict"].keys(), what
+    for name, value in theirs["state_dict"].items():
+        torch.testing.assert_close(mine["state_dict"][name], value, rtol=0, atol=ATOL)
+    (opt,), (their_opt,) = mine["optimizer_states"], theirs["optimizer_states"]
+    assert opt["param_groups"] == their_opt["param_groups"], what
+    for i, state in their_opt["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(opt["state"][i][name], value, rtol=0, atol=ATOL)
+    assert torch.equal(mine["rng_states"]["torch"], theirs["rng_states"]["torch"]), what  # its dropout stream
 
 
 def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg):
@@ -108,6 +134,8 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
         best = Path(record["monitor"]["best_checkpoint"])
         assert best.is_file() and best.parent == job_dir.resolve() / "checkpoints"
         assert best.name == Path(ordinary["monitor"]["best_checkpoint"]).name, what
+        for name in (best.name, "last.ckpt"):  # each checkpoint as the job's own run writes it
+            assert_same_checkpoint(job_dir / "checkpoints" / name, basic_dir / "checkpoints" / name, what)
 
     # the sweep's table lists every job
     summary = json.loads((tmp_path / "packed" / "sweep_summary.json").read_text())

@@ -13,8 +13,9 @@ import torch
 from lossbench.build import build_data, build_module
 from lossbench.data.loader import EpochSampler, TensorBatchLoader
 from lossbench.packed import PackedMLP, PackedTrainLoader, build_replicas, packing_problems
+from lossbench.packed.checkpoints import AUTOMATIC, MANUAL, automatic_loops, manual_loops
 from lossbench.packed.module import PackedModule
-from lossbench.packed.optim import ReplicaOptimizers
+from lossbench.packed.optim import ReplicaOptimizers, SharedOptimizer
 from lossbench.packed.selection import BestWeights
 
 SEEDS = (0, 1, 2, 3)
@@ -144,6 +145,79 @@ def test_replica_optimizers_step_only_active_replicas_as_separate_optimizers():
     state = packed.state_dict()
     assert len(state["replicas"]) == 3
     packed.load_state_dict(state)
+
+
+def test_shared_optimizer_updates_and_states_are_each_replicas_own():
+    """AdamW on stacked ``[K, ...]`` weights (a padded head: replica 1's has 2 rows of 3) updates each slice
+    as a separate AdamW on that replica's tensors, bit for bit; each replica's state is that optimizer's
+    (sliced), loads into a fresh shared optimizer, and a stopped replica keeps its weights."""
+    torch.manual_seed(0)
+    weight, bias = torch.nn.Parameter(torch.randn(3, 3, 4)), torch.nn.Parameter(torch.randn(3, 3))
+    slices = [(k, slice(0, 2 if k == 1 else 3)) for k in range(3)]
+    alone = [[torch.nn.Parameter(p.detach()[s].clone()) for p in (weight, bias)] for s in slices]
+    separate = [torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1) for ps in alone]
+    shared = SharedOptimizer(torch.optim.AdamW([weight, bias], lr=0.01, weight_decay=0.1), [slices, slices])
+    for step in range(4):
+        grads = [torch.randn(3, 3, 4), torch.randn(3, 3)]
+        for g in grads:
+            g[1, 2:] = 0  # the padded row's gradient
+        weight.grad, bias.grad = grads[0].clone(), grads[1].clone()
+        shared.active = [True, True, step < 2]
+        shared.step()
+        for k in (0, 1) if step >= 2 else (0, 1, 2):
+            for p, g in zip(alone[k], grads, strict=True):
+                p.grad = g[slices[k]].clone()
+            separate[k].step()
+    for k in (0, 1, 2):
+        assert torch.equal(weight.detach()[slices[k]], alone[k][0]) and torch.equal(
+            bias.detach()[slices[k]], alone[k][1]
+        )
+    for k in (0, 1):
+        mine, theirs = shared.replica_state_dict(k), separate[k].state_dict()
+        assert mine["param_groups"] == theirs["param_groups"]
+        for i, state in theirs["state"].items():
+            for name, value in state.items():
+                assert torch.equal(mine["state"][i][name], value), (k, i, name)
+    fresh = SharedOptimizer(torch.optim.AdamW([weight, bias], lr=0.01, weight_decay=0.1), [slices, slices])
+    for k in (0, 1):
+        fresh.load_replica_state_dict(k, separate[k].state_dict())
+        for i, state in separate[k].state_dict()["state"].items():
+            assert all(torch.equal(fresh.replica_state_dict(k)["state"][i][n], v) for n, v in state.items())
+    with pytest.raises(TypeError, match="element-wise"):
+        SharedOptimizer(torch.optim.LBFGS([weight]), [slices])
+
+
+def test_checkpoint_loops_count_manual_steps_as_automatic_ones():
+    """A replica's checkpoint counts the packed module's manual steps as its run's automatic optimization
+    counts them, and converts back for the packed module."""
+    total = {"ready": 34, "completed": 34}
+    fit = {
+        MANUAL: {"total": dict(total), "current": dict(total)},
+        AUTOMATIC: {"optimizer": {"step": {}, "zero_grad": {}}},
+        "epoch_loop.batch_progress": {"current": {"ready": 17, "completed": 17}},
+    }
+
+    class Loop:
+        def __init__(self, state: dict) -> None:
+            self.state = state
+
+        def state_dict(self) -> dict:
+            return self.state
+
+    trainer = type(
+        "T",
+        (),
+        {"fit_loop": Loop(fit), **{n: Loop({}) for n in ("validate_loop", "test_loop", "predict_loop")}},
+    )
+    loops = automatic_loops(trainer)["fit_loop"]
+    assert loops[AUTOMATIC]["optimizer"]["step"] == {
+        "total": total,
+        "current": {"ready": 17, "completed": 17},
+    }
+    assert loops[AUTOMATIC]["optimizer"]["zero_grad"]["total"] == {**total, "started": 34}
+    assert loops[MANUAL]["total"] == {"ready": 0, "completed": 0}
+    back = manual_loops({"fit_loop": loops})["fit_loop"]
+    assert back[MANUAL]["total"] == total and back[AUTOMATIC]["optimizer"]["step"]["total"]["completed"] == 0
 
 
 def test_gradient_clipping_is_per_replica(make_cfg):

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lossbench.packed.batches import PackedDataModule
+from lossbench.packed.checkpoints import PackedCheckpoints
 from lossbench.packed.module import PackedModule
 from lossbench.packed.replicas import build_replicas
 from lossbench.threads import others_busy_cores
@@ -28,7 +29,8 @@ def build_packed(cfgs: Sequence[DictConfig]) -> tuple[PackedModule, PackedDataMo
 
 def packed_trainer(cfg: DictConfig, **kwargs: Any) -> Any:
     """The group's Trainer: its runs' ``trainer`` config, without what each replica does for itself
-    (gradient clipping) or what a packed run does not write yet (checkpoints); ``kwargs`` override."""
+    (gradient clipping, checkpoints: :class:`~lossbench.packed.checkpoints.PackedCheckpoints`);
+    ``kwargs`` override."""
     options: dict[str, Any] = {
         "gradient_clip_val": None,
         "gradient_clip_algorithm": None,
@@ -49,12 +51,26 @@ def fit_packed(cfgs: Sequence[DictConfig], **trainer_kwargs: Any) -> list[dict[s
 
 
 def train_packed(
-    module: PackedModule, data: PackedDataModule, cfg: DictConfig, **trainer_kwargs: Any
+    module: PackedModule,
+    data: PackedDataModule,
+    cfg: DictConfig,
+    checkpoints: PackedCheckpoints | None = None,
+    ckpt_path: str | None = None,
+    **trainer_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Fit ``module`` on ``data`` with the Trainer of ``cfg`` (any run of the group), load each replica's
-    best epoch, test it (unless ``test=false``) and return :meth:`PackedModule.results`."""
+    best epoch, test it (unless ``test=false``) and return :meth:`PackedModule.results`.
+
+    ``checkpoints``: writes each replica's best and last checkpoints; ``ckpt_path``: the group's
+    checkpoint to continue from (:func:`~lossbench.packed.checkpoints.group_checkpoint`, the replicas
+    resumed already)."""
     trainer = packed_trainer(cfg, **trainer_kwargs)
-    trainer.fit(module, datamodule=data)
+    module.checkpoints = checkpoints
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
     module.restore_best()
     if bool(cfg.get("test", True)) and module.alive():
         trainer.test(module, datamodule=data, verbose=False)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import copy
 import logging
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
@@ -28,9 +31,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, one_line
+from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
 from lossbench.packed.fit import build_packed, free_core_threads, train_packed
 from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
+from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
+from lossbench.run_dir import RunDir
 from lossbench.sweep import sweep_size_of
 
 log = logging.getLogger("lossbench")
@@ -65,9 +71,12 @@ def compose_job(hydra_context: HydraContext, config: DictConfig, overrides: Sequ
     return Job(num, list(overrides), sweep_config, as_run(task, job_dir.absolute()))
 
 
-def group_jobs(jobs: Sequence[Job], max_pack: int) -> tuple[list[list[Job]], dict[int, str]]:
+def group_jobs(
+    jobs: Sequence[Job], max_pack: int, resumed: dict[int, dict[str, Any]] | None = None
+) -> tuple[list[list[Job]], dict[int, str]]:
     """The groups of jobs trained packed (each of two or more jobs, in job order), and for every other job
-    the reason it runs the ordinary way."""
+    the reason it runs the ordinary way. ``resumed``: the checkpoints jobs continue from (a group's jobs
+    continue from the same epoch)."""
     groups: list[list[Job]] = []
     alone: dict[int, str] = {}
     keys: dict[int, dict[str, Any]] = {}
@@ -76,7 +85,8 @@ def group_jobs(jobs: Sequence[Job], max_pack: int) -> tuple[list[list[Job]], dic
         if problems:
             alone[job.num] = "; ".join(problems)
             continue
-        keys[job.num] = group_key(job.cfg)  # jobs with equal keys can be packed together
+        epoch = int((resumed or {}).get(job.num, {}).get("epoch", -1))
+        keys[job.num] = {**group_key(job.cfg), "from_epoch": epoch}  # equal keys: packed together
         for group in groups:
             if len(group) < max_pack and keys[group[0].num] == keys[job.num]:
                 group.append(job)
@@ -115,8 +125,19 @@ def launch_packed(
             compose_job(hydra_context, config, overrides, initial_job_idx + i)
             for i, overrides in enumerate(job_overrides)
         ]
-        groups, alone = group_jobs(jobs, max_pack)
         returns: dict[int, JobReturn] = {}
+        resumed: dict[int, dict[str, Any]] = {}
+        for job in jobs:
+            how = continuation(job)
+            if how == "finished":  # the ordinary task keeps its record as it is
+                returns[job.num] = run_one(hydra_context, config, job, task_function)
+            elif how == "ordinary":
+                log.info("%s runs the ordinary way: it continues from an unpacked run's checkpoint", job.name)
+                returns[job.num] = run_one(hydra_context, config, job, task_function)
+            elif isinstance(how, dict):
+                resumed[job.num] = how
+        jobs = [job for job in jobs if job.num not in returns]
+        groups, alone = group_jobs(jobs, max_pack, resumed)
         units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
         for unit in sorted(units, key=lambda u: u[0].num):
             if unit[0].num in alone:
@@ -124,8 +145,8 @@ def launch_packed(
                 log.info("%s runs the ordinary way: %s", job.name, alone[job.num])
                 returns[job.num] = run_one(hydra_context, config, job, task_function)
             else:
-                returns.update(run_group(hydra_context, config, unit, task_function))
-        return [returns[job.num] for job in jobs]
+                returns.update(run_group(hydra_context, config, unit, task_function, resumed))
+        return [returns[i] for i in sorted(returns)]
     finally:
         HydraConfig.instance().cfg = before
 
@@ -146,18 +167,42 @@ def run_one(
     return ret
 
 
+def continuation(job: Job) -> str | dict[str, Any] | None:
+    """How a job of a continued sweep (``resume=true``, or a requeued Slurm job) goes on, as its run would
+    (:class:`lossbench.resume.Resumption`): ``"finished"`` (its record is kept), the checkpoint it
+    continues from (one a packed replica wrote), ``"ordinary"`` (a checkpoint an unpacked run wrote), or
+    None: from the start (also every job of a sweep that is not continued)."""
+    if not (job.cfg.get("resume") or requeued()):
+        return None
+    overrides = list(job.sweep_config.hydra.overrides.task)
+    if finished_run(Path(job.cfg.paths.output_dir), overrides) is not None:
+        return "finished"  # its ordinary task says so, once
+    resumption = Resumption.prepare(job.cfg, RunDir(job.cfg.paths.output_dir), overrides, sweep_job=True)
+    if resumption.checkpoint is None:
+        return None
+    checkpoint = read_checkpoint(resumption.checkpoint)
+    return checkpoint if HISTORY_KEY in checkpoint else "ordinary"
+
+
 def run_group(
-    hydra_context: HydraContext, config: DictConfig, group: list[Job], task_function: TaskFunction
+    hydra_context: HydraContext,
+    config: DictConfig,
+    group: list[Job],
+    task_function: TaskFunction,
+    resumed: dict[int, dict[str, Any]],
 ) -> dict[int, JobReturn]:
-    """Train ``group`` as one packed model and write each job's run dir; when the group cannot be built
+    """Train ``group`` as one packed model (continuing from its jobs' checkpoints in ``resumed``), each
+    replica writing its run's checkpoints, and write each job's run dir; when the group cannot be built
     or its training raises, its jobs run the ordinary way, each after one line saying why."""
     names = ", ".join(f"#{job.num}" for job in group)
     log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
     start = time.perf_counter()
     try:
         module, data = build_packed([job.cfg for job in group])
-        with free_core_threads():
-            results = train_packed(module, data, group[0].cfg)
+        overrides = [list(job.sweep_config.hydra.overrides.task) for job in group]
+        checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
+        with free_core_threads(), group_start(module, checkpoints, group, resumed) as ckpt_path:
+            results = train_packed(module, data, group[0].cfg, checkpoints, ckpt_path)
     except RunInterrupted:
         raise
     except Exception as err:
@@ -178,6 +223,25 @@ def run_group(
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns
+
+
+@contextmanager
+def group_start(
+    module: Any, checkpoints: PackedCheckpoints, group: list[Job], resumed: dict[int, dict[str, Any]]
+) -> Iterator[str | None]:
+    """The group's checkpoint to continue from (a temporary file, removed after), with each replica
+    resumed from its own; None when the group starts from the beginning."""
+    if group[0].num not in resumed:
+        yield None
+        return
+    for job in group:
+        log.info("%s continues from epoch %d", job.name, int(resumed[job.num]["epoch"]) + 1)
+    resume_replicas(module, [resumed[job.num] for job in group], checkpoints)
+    sweep_dir = Path(str(group[0].sweep_config.hydra.sweep.dir))
+    with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".packed-") as tmp:
+        path = Path(tmp) / "group.ckpt"
+        torch.save(group_checkpoint(module, resumed[group[0].num]), path)
+        yield str(path)
 
 
 def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:

@@ -16,6 +16,7 @@ replica still training.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_states
 from lossbench.packed.metrics import ReplicaMetrics
 from lossbench.packed.mlp import PackedMLP
 from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
@@ -72,6 +74,11 @@ class PackedModule(L.LightningModule):
         self.epochs_trained = [0] * len(self.replicas)
         self.train_sums = torch.zeros(len(self.replicas))
         self.train_weight = 0
+        #: writes each replica's best and last checkpoints (None: none are written)
+        self.checkpoints: PackedCheckpoints | None = None
+        #: per replica, the run checkpoint it continues from (``checkpoints.resume_replicas``)
+        self.resumed: list[dict[str, Any]] | None = None
+        self.optimizer_built: ReplicaOptimizers | SharedOptimizer | None = None
 
     @property
     def num_replicas(self) -> int:
@@ -93,12 +100,14 @@ class PackedModule(L.LightningModule):
         optimizer, self.schedules = build_optimizers(
             self.replicas, self.model, int(self.trainer.estimated_stepping_batches)
         )
+        self.optimizer_built = optimizer
+        if self.resumed is not None:
+            load_optimizer_states(self)
         return optimizer
 
     def replica_optimizers(self) -> ReplicaOptimizers | SharedOptimizer:
         """The replicas' optimizers (``self.optimizers()`` is Lightning's wrapper around them)."""
-        wrapped = self.optimizers()
-        return getattr(wrapped, "optimizer", wrapped)
+        return self.optimizer_built
 
     def clip(self, k: int) -> None:
         """Clip replica ``k``'s gradients as its run's Trainer would: by the norm of its own gradients."""
@@ -160,6 +169,8 @@ class PackedModule(L.LightningModule):
             self.epochs_trained[k] = self.current_epoch + 1
             value = float(self.train_sums[k] / max(self.train_weight, 1))
             self.epoch_entry(k, self.current_epoch)["train/loss"] = value
+        if self.checkpoints is not None:  # as its run's checkpoint callbacks, before the epoch's rate step
+            self.checkpoints.epoch_end(self)
         self.step_schedules("epoch")
 
     def step_schedules(self, interval: str) -> None:
@@ -243,6 +254,15 @@ class PackedModule(L.LightningModule):
         if kept is None:
             kept = {name: module.state_dict() for name, module in self.replica_modules(k).items()}
         return {f"{name}.{key}": value for name, state in kept.items() for key, value in state.items()}
+
+    def replica_rng_states(self, k: int) -> dict[str, Any]:
+        """Replica ``k``'s random state as its run's checkpoint stores it: its dropout stream as the
+        global torch generator, Python's generator, no CUDA generators."""
+        return {
+            "torch": self.model.dropout.cpu_generators[k].get_state(),
+            "python": self.replicas[k].python_rng_state or random.getstate(),
+            "cuda": [],
+        }
 
     def replica_optimizer_state(self, k: int) -> dict[str, Any]:
         """Replica ``k``'s optimizer state, as its run's optimizer would hold it (same parameter order)."""

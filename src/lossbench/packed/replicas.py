@@ -53,6 +53,7 @@ class Replica:
     gradient_clip_algorithm: str
     rng_state: Tensor  # the global CPU generator's state when its run would start training
     select_best: bool = True  # tested at its best epoch (its run keeps a best checkpoint), else its last
+    python_rng_state: Any = None  # Python's generator state when its run would start training
 
     def parameters(self) -> list[nn.Parameter]:
         """The parameters its run optimizes, in its run's order (the model's, then the loss's)."""
@@ -153,6 +154,7 @@ def build_replicas(cfgs: Sequence[DictConfig]) -> tuple[BenchDataModule, list[Re
                 gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
                 gradient_clip_algorithm=clip_algorithm,
                 rng_state=torch.get_rng_state(),
+                python_rng_state=random.getstate(),
                 select_best="model_checkpoint" in callback_names(cfg),
             )
         )

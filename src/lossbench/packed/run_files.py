@@ -1,5 +1,6 @@
-"""A packed replica's run dir, written as its own run writes it: ``metrics.json``, ``csv/metrics.csv``,
-``predictions.npz`` and its best checkpoint (see :mod:`lossbench.run_dir`).
+"""A packed replica's run dir, written as its own run writes it: ``metrics.json``, ``csv/metrics.csv`` and
+``predictions.npz`` (see :mod:`lossbench.run_dir`); its checkpoints are written while it trains
+(:mod:`lossbench.packed.checkpoints`).
 
 :func:`write_replica_run` runs inside the replica's Hydra job (the packed launcher calls it through
 ``hydra.core.utils.run_job``), so Hydra has already written ``.hydra/`` and the job's log file, and the
@@ -10,23 +11,18 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
-import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.checkpointing import AtomicCheckpointIO
 from lossbench.csv_logger import CSVMetricsWriter
 from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.module import OK, PackedModule
 from lossbench.record import RunRecord
-from lossbench.resume import OVERRIDES_KEY, run_overrides
+from lossbench.resume import run_overrides
 from lossbench.run import record_fields, write_run_files
 from lossbench.run_dir import RunDir
 from lossbench.sweep import job_line
@@ -67,8 +63,8 @@ def write_replica_run(
     resolved = OmegaConf.to_container(replica.cfg, resolve=True)
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
     record = RunRecord(OK, **fields, test=result["test"] or None)
-    best_path = write_best_checkpoint(replica.cfg, module, k, result, steps_per_epoch(data), overrides)
-    record.monitor = {**result["monitor"], "best_checkpoint": str(best_path or "")}
+    best_path = module.checkpoints.best_path(k) if module.checkpoints is not None else ""
+    record.monitor = {**result["monitor"], "best_checkpoint": best_path}
     record.monitor.pop("best_epoch", None)
     record.val, record.epochs = result["val"], result["epochs"]
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
@@ -106,28 +102,3 @@ def write_csv(run_dir: RunDir, result: dict[str, Any], steps: int) -> None:
     if result["test"]:
         writer.log_metrics({"epoch": result["epochs"], **result["test"]}, result["epochs"] * steps)
     writer.save()
-
-
-def write_best_checkpoint(
-    cfg: DictConfig, module: PackedModule, k: int, result: dict[str, Any], steps: int, overrides: list[str]
-) -> Path | None:
-    """Replica ``k``'s best epoch as its run's best checkpoint (the name its ``callbacks.model_checkpoint``
-    gives it, its module's ``state_dict``), which ``lossbench-eval ckpt_path=`` tests; None when the run
-    keeps no best checkpoint. It holds the weights only: no optimizer or loop state to continue from."""
-    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
-    epoch = result["monitor"].get("best_epoch")
-    if node is None or epoch is None or module.best[k].state is None:
-        return None
-    callback = instantiate(node)
-    metrics = {"epoch": torch.tensor(epoch), "step": torch.tensor((epoch + 1) * steps)}
-    metrics[result["monitor"]["metric"]] = torch.tensor(float(result["monitor"]["best"]))
-    path = Path(callback.format_checkpoint_name(metrics))
-    checkpoint = {
-        "epoch": int(epoch),
-        "global_step": (int(epoch) + 1) * steps,
-        "pytorch-lightning_version": L.__version__,
-        "state_dict": module.replica_state_dict(k, best=True),
-        OVERRIDES_KEY: list(overrides),
-    }
-    AtomicCheckpointIO().save_checkpoint(checkpoint, path)
-    return path.resolve()

@@ -1,0 +1,269 @@
+"""Each replica's checkpoints, written as its own run's ``ModelCheckpoint`` callbacks write them.
+
+An unpacked run keeps ``checkpoints/last.ckpt`` (``callbacks.last_checkpoint``, after every training epoch)
+and its best epoch (``callbacks.model_checkpoint``, ``save_top_k: 1``: a new file when the monitored value
+improves, the previous one removed). :class:`PackedCheckpoints` writes the same files for every replica at
+the same moments (the end of each training epoch, after validation, before the epoch's learning-rate step)
+with the same content: the replica's weights, its optimizer and scheduler state, the loops' progress as an
+automatically optimized run counts it, both callbacks' state, the run's overrides and its random state
+(its dropout stream). ``resume=true``, ``lossbench-eval`` and ``ckpt_path=`` treat them as any run's.
+
+The files are written by one background thread (each a temporary file, fsync'ed and renamed over the
+target, :class:`~lossbench.checkpointing.AtomicCheckpointIO`), in order, so training does not wait for
+the disk; :meth:`PackedCheckpoints.close` waits for the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import queue
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from lossbench.checkpointing import AtomicCheckpointIO
+from lossbench.resume import OVERRIDES_KEY
+
+#: the checkpoint entry holding a packed replica's per-epoch metrics (what its run dir's curves need)
+HISTORY_KEY = "lossbench_packed_history"
+AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
+MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
+
+
+class CheckpointWriter:
+    """Saves and removes checkpoint files in a background thread, in the order asked."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[str, Any, Path] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.work, name="packed-checkpoints", daemon=True)
+        self.thread.start()
+
+    def work(self) -> None:
+        io = AtomicCheckpointIO()
+        while (job := self.jobs.get()) is not None:
+            action, checkpoint, path = job
+            if self.error is not None:
+                continue
+            try:
+                if action == "save":
+                    io.save_checkpoint(checkpoint, path)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+            except BaseException as err:  # raised again by close()
+                self.error = err
+
+    def save(self, checkpoint: dict[str, Any], path: Path) -> None:
+        self.jobs.put(("save", checkpoint, path))
+
+    def remove(self, path: Path) -> None:
+        self.jobs.put(("remove", None, path))
+
+    def close(self) -> None:
+        """Wait for every file asked for; raise the first error writing one."""
+        self.jobs.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def automatic_loops(trainer: Any) -> dict[str, Any]:
+    """The trainer's loop states as an automatically optimized run's checkpoint holds them: the packed
+    module's manual optimizer steps counted as automatic optimization's steps and ``zero_grad`` calls
+    (``current``: this epoch's, as automatic optimization counts them)."""
+    fit = copy.deepcopy(trainer.fit_loop.state_dict())
+    total, epoch_steps = fit[MANUAL]["total"], fit["epoch_loop.batch_progress"]["current"]["completed"]
+    counts = {"total": dict(total), "current": {"ready": epoch_steps, "completed": epoch_steps}}
+    zero_grad = {part: {**c, "started": c["completed"]} for part, c in counts.items()}
+    fit[AUTOMATIC] = {"optimizer": {"step": counts, "zero_grad": zero_grad}}
+    fit[MANUAL] = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
+    return {
+        "fit_loop": fit,
+        "validate_loop": trainer.validate_loop.state_dict(),
+        "test_loop": trainer.test_loop.state_dict(),
+        "predict_loop": trainer.predict_loop.state_dict(),
+    }
+
+
+def manual_loops(loops: dict[str, Any]) -> dict[str, Any]:
+    """A run checkpoint's loop states (:func:`automatic_loops`) for the packed module, which counts its
+    optimizer steps as manual optimization."""
+    loops = copy.deepcopy(loops)
+    fit = loops["fit_loop"]
+    step = fit[AUTOMATIC]["optimizer"]["step"]
+    fit[MANUAL] = {part: dict(step[part]) for part in ("total", "current")}
+    zeros = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
+    started = {part: {"ready": 0, "completed": 0, "started": 0} for part in ("total", "current")}
+    fit[AUTOMATIC] = {"optimizer": {"step": zeros, "zero_grad": started}}
+    return loops
+
+
+class ReplicaCallbacks:
+    """A replica's ``callbacks.model_checkpoint`` (best) and ``callbacks.last_checkpoint`` as its run
+    configures them (None where its run has none); their state is what its checkpoints store."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        nodes = cfg.get("callbacks") or {}
+        self.best = instantiate(nodes["model_checkpoint"]) if nodes.get("model_checkpoint") else None
+        self.last = instantiate(nodes["last_checkpoint"]) if nodes.get("last_checkpoint") else None
+
+    def state(self) -> dict[str, Any]:
+        return {cb.state_key: cb.state_dict() for cb in (self.best, self.last) if cb is not None}
+
+    def load(self, states: dict[str, Any]) -> None:
+        for cb in (self.best, self.last):
+            if cb is not None and cb.state_key in states:
+                cb.load_state_dict(states[cb.state_key])
+
+    def best_path(self, epoch: int, step: int, metric: str, value: float) -> Path:
+        assert self.best is not None
+        metrics = {"epoch": torch.tensor(epoch), "step": torch.tensor(step), metric: torch.tensor(value)}
+        return Path(self.best.format_checkpoint_name(metrics))
+
+    def last_path(self, epoch: int, step: int) -> Path:
+        assert self.last is not None
+        metrics = {"epoch": torch.tensor(epoch), "step": torch.tensor(step)}
+        return Path(self.last.format_checkpoint_name(metrics))
+
+    def kept_best(self, path: Path, value: float, tie: float | None) -> Path | None:
+        """Record ``path`` (score ``value``, tie-break value ``tie``) as the best, as ``save_top_k: 1``
+        does; the path it replaces."""
+        assert self.best is not None
+        if hasattr(self.best, "best_tie"):  # lossbench.selection.TieBreakingCheckpoint
+            self.best.best_tie = tie
+        score = torch.tensor(value)
+        previous = self.best.best_model_path
+        self.best.best_model_path, self.best.best_model_score = str(path), score
+        self.best.current_score, self.best.best_k_models = score, {str(path): score}
+        self.best.kth_best_model_path, self.best.kth_value = str(path), score
+        return Path(previous) if previous and previous != str(path) else None
+
+
+class PackedCheckpoints:
+    """Writes every replica's best and last checkpoints (see the module's docstring).
+
+    Args:
+        cfgs: the replicas' run configs (``paths.output_dir`` their run dirs).
+        overrides: per replica, its run's overrides (stored in its checkpoints).
+    """
+
+    def __init__(self, cfgs: Sequence[DictConfig], overrides: Sequence[Sequence[str]]) -> None:
+        self.callbacks = [ReplicaCallbacks(cfg) for cfg in cfgs]
+        self.overrides = [list(o) for o in overrides]
+        self.writer = CheckpointWriter()
+
+    def checkpoint(self, module: Any, k: int) -> dict[str, Any]:
+        """Replica ``k``'s checkpoint now (its callbacks' state added by the caller)."""
+        trainer = module.trainer
+        state = module.replica_state_dict(k)
+        return {
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "pytorch-lightning_version": L.__version__,
+            "state_dict": {name: value.detach().clone() for name, value in state.items()},
+            "loops": automatic_loops(trainer),
+            "optimizer_states": [module.replica_optimizer_state(k)],
+            "lr_schedulers": [s.scheduler.state_dict() for s in module.schedules if k in s.replicas],
+            OVERRIDES_KEY: self.overrides[k],
+            "rng_states": module.replica_rng_states(k),
+            HISTORY_KEY: copy.deepcopy(module.history[k]),
+        }
+
+    def epoch_end(self, module: Any) -> None:
+        """Write the alive replicas' checkpoints of the epoch that just ended."""
+        trainer = module.trainer
+        epoch, step = trainer.current_epoch, trainer.global_step
+        for k in module.alive():
+            callbacks = self.callbacks[k]
+            if callbacks.best is None and callbacks.last is None:
+                continue
+            checkpoint = self.checkpoint(module, k)
+            best = module.best[k]
+            if callbacks.best is not None and best.epoch == epoch and best.best is not None:
+                path = callbacks.best_path(epoch, step, best.metric, best.best)
+                replaced = callbacks.kept_best(path, best.best, best.best_tie)
+                self.writer.save({**checkpoint, "callbacks": callbacks.state()}, path)
+                if replaced is not None:
+                    self.writer.remove(replaced)
+            if callbacks.last is not None:
+                path = callbacks.last_path(epoch, step)
+                callbacks.last.best_model_path = str(path)
+                self.writer.save({**checkpoint, "callbacks": callbacks.state()}, path)
+
+    def best_path(self, k: int) -> str:
+        """Replica ``k``'s best checkpoint ("" without one)."""
+        best = self.callbacks[k].best
+        return best.best_model_path if best is not None else ""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def resume_replicas(module: Any, checkpoints: Sequence[dict[str, Any]], callbacks: PackedCheckpoints) -> None:
+    """Continue each replica of ``module`` from its run's checkpoint (all of one epoch): its weights,
+    dropout stream, per-epoch metrics, callbacks' state and best epoch (weights read from its best
+    checkpoint); its optimizer and schedule states load when the optimizers are built
+    (:func:`load_optimizer_states`)."""
+    epochs = {int(c["epoch"]) for c in checkpoints}
+    if len(epochs) != 1:
+        raise ValueError(f"the replicas' checkpoints are of different epochs ({sorted(epochs)})")
+    for k, checkpoint in enumerate(checkpoints):
+        modules = module.replica_modules(k)
+        for name, part in modules.items():
+            prefix = f"{name}."
+            part.load_state_dict(
+                {n[len(prefix) :]: v for n, v in checkpoint["state_dict"].items() if n.startswith(prefix)}
+            )
+        module.model.dropout.cpu_generators[k].set_state(checkpoint["rng_states"]["torch"])
+        module.history[k] = copy.deepcopy(checkpoint[HISTORY_KEY])
+        module.epochs_trained[k] = int(checkpoint["epoch"]) + 1
+        last = module.history[k][-1] if module.history[k] else {}
+        module.last_val[k] = {n: v for n, v in last.items() if n.startswith("val/")}
+        replica_callbacks = callbacks.callbacks[k]
+        replica_callbacks.load(checkpoint.get("callbacks") or {})
+        best_cb = replica_callbacks.best
+        if best_cb is not None and best_cb.best_model_path:
+            best = torch.load(best_cb.best_model_path, map_location="cpu", weights_only=True)
+            state = {name: {} for name in modules}
+            for n, v in best["state_dict"].items():
+                name, _, key = n.partition(".")
+                state[name][key] = v
+            module.best[k].best = float(best_cb.best_model_score)
+            module.best[k].best_tie = getattr(best_cb, "best_tie", None)
+            module.best[k].epoch = int(best["epoch"])
+            module.best[k].state = state
+    module.resumed = list(checkpoints)
+
+
+def load_optimizer_states(module: Any) -> None:
+    """Load the resumed replicas' optimizer and schedule states (see :func:`resume_replicas`)."""
+    optimizers = module.replica_optimizers()
+    for k, checkpoint in enumerate(module.resumed or []):
+        optimizers.load_replica_state_dict(k, checkpoint["optimizer_states"][0])
+    for schedule in module.schedules:
+        saved = module.resumed[schedule.replicas[0]]["lr_schedulers"] if module.resumed else []
+        if saved:
+            schedule.scheduler.load_state_dict(saved[0])
+
+
+def group_checkpoint(module: Any, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The packed module's own checkpoint at a replica checkpoint's epoch, for ``trainer.fit(ckpt_path=)``:
+    its loops' progress; the weights and optimizer states are the module's, loaded already."""
+    return {
+        "epoch": checkpoint["epoch"],
+        "global_step": checkpoint["global_step"],
+        "pytorch-lightning_version": L.__version__,
+        "state_dict": module.state_dict(),
+        "loops": manual_loops(checkpoint["loops"]),
+        "callbacks": {},
+        "optimizer_states": [],
+        "lr_schedulers": [],
+    }
