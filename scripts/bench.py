@@ -36,6 +36,8 @@ Items (each a ratio against a baseline measured beside it, in this process or it
    idle machine and with one busy process per core beside it.
 10. ``ddp``: the default run's step time with ``trainer=ddp_cpu trainer.devices=1`` vs ``trainer=cpu``
     (``scripts/bench_ddp.py``).
+11. ``packed``: ``python train.py -m hydra/launcher=packed`` vs the same sweep with the basic launcher and vs
+    ``scripts/hand_sweep.py``, 8 losses × 5 seeds, 10 epochs (``scripts/bench_packed.py``).
 
 The table is rendered by ``scripts/bench_render.py``. Writes ``benchmarks/results/bench-<time>.{md,json}``
 (and ``latest.{md,json}``) and prints the table.
@@ -57,12 +59,14 @@ from pathlib import Path
 from typing import Any
 
 import bench_ddp
+import bench_packed
 from bench_render import machine, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
 ITEMS = ("step", "startup", "sweep", "losses", "cuda", "image_folder", "report", "tune_workers", "shared")
 ITEMS += ("ddp",)
+ITEMS += ("packed",)
 FOLDER_IMAGES, FOLDER_CLASSES, FOLDER_BATCH = 2000, 10, 64
 SWEEP_LOSSES = 8
 SWEEP_SEEDS = 3
@@ -750,6 +754,7 @@ def main() -> None:
         "tune_workers": bench_tune_workers,
         "shared": bench_shared_machine,
         "ddp": bench_ddp.bench_ddp,
+        "packed": bench_packed.bench_packed,
     }
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
@@ -768,7 +773,7 @@ def main() -> None:
     results["total_s"] = time.perf_counter() - start
     if hasattr(os, "getloadavg"):
         results["machine"]["load_average_end"] = os.getloadavg()[0]
-    text = bench_ddp.with_row(markdown(results), results)
+    text = bench_packed.with_row(bench_ddp.with_row(markdown(results), results), results)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (f"bench-{stamp}", "latest"):
