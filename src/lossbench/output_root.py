@@ -25,16 +25,22 @@ from lossbench.errors import EXIT_USAGE, ConfigError, cause_of
 from lossbench.resume import release_run_dir
 
 
-def check_plain_name(value: Any, key: str) -> str:
-    """``value`` if it is one plain folder name (no separator, not ``.`` or ``..``); else a ConfigError."""
+def check_plain_name(value: Any, key: str, fix: str = "") -> str:
+    """``value`` if it is one plain folder name (no separator, not ``.`` or ``..``); else a ConfigError
+    (``fix``: what to do instead, appended to the message)."""
     name = str(value)
     if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
         raise ConfigError(
             f"{key}={name!r} is not a plain folder name: it names a folder inside the output root and may "
-            f"not leave it; use a name such as {key}=my_experiment (to write elsewhere, set "
-            "hydra.run.dir / hydra.sweep.dir)"
+            f"not leave it (no '/', '\\', '.' or '..'){fix}"
         )
     return name
+
+
+#: what to do instead of a task_name with a path in it
+TASK_NAME_FIX = (
+    ": use a name such as task_name=my_experiment (to write elsewhere, set hydra.run.dir / hydra.sweep.dir)"
+)
 
 
 def existing_ancestor(path: Path) -> Path:
@@ -90,7 +96,7 @@ class OutputRootCheck(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            check_plain_name(config.get("task_name"), "task_name")
+            check_plain_name(config.get("task_name"), "task_name", TASK_NAME_FIX)
             try:
                 run_dir = Path(str(config.hydra.run.dir))  # resolving claims (creates) a new run dir
             except Exception as err:
@@ -112,7 +118,7 @@ class OutputRootCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            check_plain_name(config.get("task_name"), "task_name")
+            check_plain_name(config.get("task_name"), "task_name", TASK_NAME_FIX)
             check_writable(Path(str(config.hydra.sweep.dir)), "the sweep dir")
         except ConfigError as err:
             refuse(err)

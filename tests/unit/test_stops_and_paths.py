@@ -281,3 +281,8 @@ def test_a_damaged_advise_plan_is_named_in_one_line(tmp_path):
     (tmp_path / "advise.json").write_text('{"losses": ["ce"], "pil')
     with pytest.raises(DataError, match="advise.json is damaged .*delete it to plan the study again"):
         read_plan(tmp_path / "advise.json")
+
+
+def test_a_loss_name_that_would_leave_the_tune_folder_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="--loss='../../x' is not a plain folder name"):
+        Plan(losses=["ce", "../../x"], trials=1, seeds=1, out=tmp_path)

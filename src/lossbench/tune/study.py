@@ -31,6 +31,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
+from lossbench.output_root import check_plain_name
 from lossbench.record import read_record
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
@@ -61,6 +62,8 @@ class Plan:
             raise ConfigError("lossbench tune --loss: name at least one loss, e.g. --loss ce,focal")
         if self.trials < 1 or self.seeds < 1 or self.workers < 1:
             raise ConfigError("lossbench tune: --trials, --seeds and --workers must be >= 1")
+        for loss in self.losses:  # each names folders (trials/<loss>/, final/<loss>/) inside --out
+            check_plain_name(loss, "--loss")
         self.out = Path(self.out).resolve()
 
     @property
