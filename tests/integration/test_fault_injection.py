@@ -183,3 +183,23 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
             t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         ]
         assert len({tuple(sorted(t.params.items())) for t in done}) == len(done), summary.study_name
+
+
+def test_eval_names_a_run_dir_it_cannot_write_in_one_line(reference, tmp_path):
+    (tmp_path / "afile").write_text("kept")
+    best = next((reference / "0" / "checkpoints").glob("best_*.ckpt"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "eval.py"),
+            f"ckpt_path={best}",
+            f"hydra.run.dir={tmp_path / 'afile' / 'ev'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "a file stands where a folder is needed" in lines[0]
+    assert (tmp_path / "afile").read_text() == "kept"

@@ -286,3 +286,11 @@ def test_a_damaged_advise_plan_is_named_in_one_line(tmp_path):
 def test_a_loss_name_that_would_leave_the_tune_folder_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="--loss='../../x' is not a plain folder name"):
         Plan(losses=["ce", "../../x"], trials=1, seeds=1, out=tmp_path)
+
+
+def test_advise_names_an_out_it_cannot_write_before_any_work(tmp_path, capsys):
+    (tmp_path / "afile").write_text("kept")
+    status = cli_main(["advise", "data=digits", "--budget", "5m", "--out", str(tmp_path / "afile" / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "a file stands where a folder is needed" in err[0]
+    assert (tmp_path / "afile").read_text() == "kept"
