@@ -73,8 +73,28 @@ def train_packed(
             checkpoints.close()
     module.restore_best()
     if bool(cfg.get("test", True)) and module.alive():
+        calibrate(module, data)
         trainer.test(module, datamodule=data, verbose=False)
     return module.results()
+
+
+def calibrate(module: PackedModule, data: PackedDataModule) -> None:
+    """Fit each training replica's recalibration on the validation outputs of the weights it is tested
+    with, as its run fits its own (:func:`lossbench.run.calibrate`): one pass over the validation batches."""
+    alive = module.alive()
+    if not alive or not module.metrics[alive[0]].recalibration.applies:
+        return
+    outputs: dict[int, list[torch.Tensor]] = {k: [] for k in alive}
+    targets = []
+    module.eval()
+    with torch.no_grad():
+        for x, y in data.val_dataloader():
+            packed = module.model(x, shared=True)
+            for k in alive:
+                outputs[k].append(module.model.outputs(k, packed).float())
+            targets.append(y)
+    for k in alive:
+        module.metrics[k].recalibration.fit(module.losses[k], torch.cat(outputs[k]), torch.cat(targets))
 
 
 @contextmanager

@@ -5,7 +5,8 @@ A replica's metrics are the task's torchmetrics collections
 (``lossbench.task.spec(task).metric_collections(num_classes)``) fed with its own loss's probabilities and
 predictions (multi-label: label probabilities and predictions; regression: point predictions, and the
 predictive distribution of a distributional loss), plus the mean of its loss weighted by batch size, as
-the unpacked module updates them at each step and computes them at the end of the epoch.
+the unpacked module updates them at each step and computes them at the end of the epoch; on the test split
+also its post-hoc recalibration (:mod:`lossbench.calibration`), as its run's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lossbench.calibration import Recalibration
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.task import Task, spec
@@ -38,10 +40,14 @@ class StageMetrics(nn.Module):
         )
         if self.distributional:
             self.distribution = nn.ModuleDict({s: DistributionMetrics() for s in STAGES})
+        #: the replica's post-hoc recalibration, fitted by :func:`lossbench.packed.fit.calibrate`
+        self.recalibration = Recalibration(self.task, num_classes)
 
     def update(self, stage: str, loss: BenchLoss, outputs: Tensor, y: Tensor) -> None:
         """Add one batch: this replica's ``outputs`` on targets ``y``."""
         self.stage_loss[stage].update(loss(outputs, y).detach(), weight=len(y))
+        if stage == "test":
+            self.recalibration.update(loss, outputs.detach().float(), y)
         collections = self.collections[stage]
         if self.task is Task.CLASSIFICATION:
             labels, probs = collections
@@ -69,6 +75,8 @@ class StageMetrics(nn.Module):
             values.update(collection.compute())
         if self.distributional:
             values.update({f"{stage}/{k}": v for k, v in self.distribution[stage].compute().items()})
+        if stage == "test":
+            values.update({f"test/{k}": v for k, v in self.recalibration.compute().items()})
         self.reset(stage)
         return {k: float(torch.as_tensor(v)) for k, v in sorted(values.items())}
 
@@ -78,6 +86,8 @@ class StageMetrics(nn.Module):
             collection.reset()
         if self.distributional:
             self.distribution[stage].reset()
+        if stage == "test":
+            self.recalibration.reset()
 
 
 class ReplicaMetrics(nn.ModuleList):
