@@ -196,27 +196,15 @@ def test_checkpoint_loops_count_manual_steps_as_automatic_ones():
         AUTOMATIC: {"optimizer": {"step": {}, "zero_grad": {}}},
         "epoch_loop.batch_progress": {"current": {"ready": 17, "completed": 17}},
     }
-
-    class Loop:
-        def __init__(self, state: dict) -> None:
-            self.state = state
-
-        def state_dict(self) -> dict:
-            return self.state
-
-    trainer = type(
-        "T",
-        (),
-        {"fit_loop": Loop(fit), **{n: Loop({}) for n in ("validate_loop", "test_loop", "predict_loop")}},
-    )
-    loops = automatic_loops(trainer)["fit_loop"]
-    assert loops[AUTOMATIC]["optimizer"]["step"] == {
+    loops = automatic_loops({"fit": fit, "test": {"batch_progress": {}}})
+    state = loops["fit"]
+    assert state[AUTOMATIC]["optimizer"]["step"] == {
         "total": total,
         "current": {"ready": 17, "completed": 17},
     }
-    assert loops[AUTOMATIC]["optimizer"]["zero_grad"]["total"] == {**total, "started": 34}
-    assert loops[MANUAL]["total"] == {"ready": 0, "completed": 0}
-    back = manual_loops({"fit_loop": loops})["fit_loop"]
+    assert state[AUTOMATIC]["optimizer"]["zero_grad"]["total"] == {**total, "started": 34}
+    assert state[MANUAL]["total"] == {"ready": 0, "completed": 0} and loops["test"] == {"batch_progress": {}}
+    back = manual_loops(loops)["fit"]
     assert back[MANUAL]["total"] == total and back[AUTOMATIC]["optimizer"]["step"]["total"]["completed"] == 0
 
 

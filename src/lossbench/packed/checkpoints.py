@@ -26,6 +26,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from omegaconf import DictConfig
 
 from lossbench.checkpointing import AtomicCheckpointIO
@@ -75,34 +76,64 @@ class CheckpointWriter:
             raise self.error
 
 
-def automatic_loops(trainer: Any) -> dict[str, Any]:
-    """The trainer's loop states as an automatically optimized run's checkpoint holds them: the packed
-    module's manual optimizer steps counted as automatic optimization's steps and ``zero_grad`` calls
-    (``current``: this epoch's, as automatic optimization counts them)."""
-    fit = copy.deepcopy(trainer.fit_loop.state_dict())
-    total, epoch_steps = fit[MANUAL]["total"], fit["epoch_loop.batch_progress"]["current"]["completed"]
-    counts = {"total": dict(total), "current": {"ready": epoch_steps, "completed": epoch_steps}}
-    zero_grad = {part: {**c, "started": c["completed"]} for part, c in counts.items()}
-    fit[AUTOMATIC] = {"optimizer": {"step": counts, "zero_grad": zero_grad}}
-    fit[MANUAL] = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
-    return {
-        "fit_loop": fit,
-        "validate_loop": trainer.validate_loop.state_dict(),
-        "test_loop": trainer.test_loop.state_dict(),
-        "predict_loop": trainer.predict_loop.state_dict(),
-    }
+class CapturingCheckpointIO(CheckpointIO):
+    """A ``CheckpointIO`` that keeps the checkpoint ``trainer.save_checkpoint`` hands it instead of
+    writing it: the packed group's Trainer dumps its own checkpoint through Lightning's public
+    ``save_checkpoint`` at each epoch's end, and each replica's checkpoint takes its loop progress from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checkpoint: dict[str, Any] | None = None
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        self.checkpoint = checkpoint
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> Any:
+        return TorchCheckpointIO().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        """Nothing is written, so nothing is removed."""
+
+    def dump(self, trainer: Any) -> dict[str, Any]:
+        """The trainer's checkpoint now (Lightning's own dump; its weights and optimizer states are
+        the live tensors, not copies)."""
+        trainer.save_checkpoint("packed-group.ckpt")
+        assert self.checkpoint is not None
+        checkpoint, self.checkpoint = self.checkpoint, None
+        return checkpoint
+
+
+def automatic_loops(loops: dict[str, Any]) -> dict[str, Any]:
+    """The packed Trainer's loop states as an automatically optimized run's checkpoint holds them: the
+    packed module's manual optimizer steps counted as automatic optimization's steps and ``zero_grad``
+    calls (``current``: this epoch's, as automatic optimization counts them)."""
+    loops = copy.deepcopy(loops)
+    for state in loops.values():
+        if MANUAL not in state:
+            continue
+        total, epoch_steps = (
+            state[MANUAL]["total"],
+            state["epoch_loop.batch_progress"]["current"]["completed"],
+        )
+        counts = {"total": dict(total), "current": {"ready": epoch_steps, "completed": epoch_steps}}
+        zero_grad = {part: {**c, "started": c["completed"]} for part, c in counts.items()}
+        state[AUTOMATIC] = {"optimizer": {"step": counts, "zero_grad": zero_grad}}
+        state[MANUAL] = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
+    return loops
 
 
 def manual_loops(loops: dict[str, Any]) -> dict[str, Any]:
     """A run checkpoint's loop states (:func:`automatic_loops`) for the packed module, which counts its
     optimizer steps as manual optimization."""
     loops = copy.deepcopy(loops)
-    fit = loops["fit_loop"]
-    step = fit[AUTOMATIC]["optimizer"]["step"]
-    fit[MANUAL] = {part: dict(step[part]) for part in ("total", "current")}
-    zeros = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
-    started = {part: {"ready": 0, "completed": 0, "started": 0} for part in ("total", "current")}
-    fit[AUTOMATIC] = {"optimizer": {"step": zeros, "zero_grad": started}}
+    for state in loops.values():
+        if AUTOMATIC not in state:
+            continue
+        step = state[AUTOMATIC]["optimizer"]["step"]
+        state[MANUAL] = {part: dict(step[part]) for part in ("total", "current")}
+        zeros = {part: {"ready": 0, "completed": 0} for part in ("total", "current")}
+        started = {part: {"ready": 0, "completed": 0, "started": 0} for part in ("total", "current")}
+        state[AUTOMATIC] = {"optimizer": {"step": zeros, "zero_grad": started}}
     return loops
 
 
@@ -159,9 +190,12 @@ class PackedCheckpoints:
         self.callbacks = [ReplicaCallbacks(cfg) for cfg in cfgs]
         self.overrides = [list(o) for o in overrides]
         self.writer = CheckpointWriter()
+        #: the group Trainer's checkpoint plugin (``trainer.plugins``), whose dump gives the loop progress
+        self.capture = CapturingCheckpointIO()
 
-    def checkpoint(self, module: Any, k: int) -> dict[str, Any]:
-        """Replica ``k``'s checkpoint now (its callbacks' state added by the caller)."""
+    def checkpoint(self, module: Any, k: int, loops: dict[str, Any]) -> dict[str, Any]:
+        """Replica ``k``'s checkpoint now (its callbacks' state added by the caller); ``loops``: the
+        loop states of the group Trainer's own checkpoint."""
         trainer = module.trainer
         state = module.replica_state_dict(k)
         return {
@@ -169,7 +203,7 @@ class PackedCheckpoints:
             "global_step": trainer.global_step,
             "pytorch-lightning_version": L.__version__,
             "state_dict": {name: value.detach().clone() for name, value in state.items()},
-            "loops": automatic_loops(trainer),
+            "loops": automatic_loops(loops),
             "optimizer_states": [module.replica_optimizer_state(k)],
             "lr_schedulers": [s.scheduler.state_dict() for s in module.schedules if k in s.replicas],
             OVERRIDES_KEY: self.overrides[k],
@@ -181,11 +215,12 @@ class PackedCheckpoints:
         """Write the alive replicas' checkpoints of the epoch that just ended."""
         trainer = module.trainer
         epoch, step = trainer.current_epoch, trainer.global_step
+        loops = self.capture.dump(trainer)["loops"]
         for k in module.alive():
             callbacks = self.callbacks[k]
             if callbacks.best is None and callbacks.last is None:
                 continue
-            checkpoint = self.checkpoint(module, k)
+            checkpoint = self.checkpoint(module, k, loops)
             best = module.best[k]
             if callbacks.best is not None and best.epoch == epoch and best.best is not None:
                 path = callbacks.best_path(epoch, step, best.metric, best.best)

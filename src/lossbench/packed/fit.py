@@ -64,6 +64,8 @@ def train_packed(
     ``checkpoints``: writes each replica's best and last checkpoints; ``ckpt_path``: the group's
     checkpoint to continue from (:func:`~lossbench.packed.checkpoints.group_checkpoint`, the replicas
     resumed already)."""
+    if checkpoints is not None:
+        trainer_kwargs.setdefault("plugins", [checkpoints.capture])
     trainer = packed_trainer(cfg, **trainer_kwargs)
     module.checkpoints = checkpoints
     try:
