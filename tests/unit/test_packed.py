@@ -292,3 +292,22 @@ def test_what_can_be_packed(make_cfg):
     assert packing_problems([without_checkpoints] * 2) == []
     assert not build_replicas([without_checkpoints])[1][0].select_best  # tested at its last epoch
     assert build_replicas([base])[1][0].select_best
+
+
+def test_reusing_config_loader_composes_a_job_once_for_the_sweeper_and_the_launcher():
+    from hydra_plugins.lossbench_packed_launcher.config_cache import ReusingConfigLoader
+
+    class Loader:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def load_sweep_config(self, master_config, sweep_overrides):
+            self.calls += 1
+            return {"overrides": list(sweep_overrides), "call": self.calls}
+
+    inner, master = Loader(), object()
+    loader = ReusingConfigLoader(inner)  # type: ignore[arg-type]
+    checked = loader.load_sweep_config(master, ["seed=0"])  # the sweeper's check
+    assert loader.load_sweep_config(master, ["seed=0"]) is checked and inner.calls == 1  # the launcher's
+    assert loader.load_sweep_config(master, ["seed=0"])["call"] == 2  # asked a third time: composed again
+    assert loader.load_sweep_config(master, ["seed=1"])["overrides"] == ["seed=1"] and inner.calls == 3
