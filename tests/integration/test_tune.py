@@ -96,16 +96,19 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
         "2",
         "--out",
         str(out),
-        "trainer.max_epochs=2",
+        "trainer.max_epochs=4",  # a trial lasts longer than a look at the study
         "logger=none",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:  # SIGKILL once the second trial is told
-        time.sleep(0.3)
-        if (out / "study.db").is_file() and counted(studies(out).get("ce", [])) >= 2:
-            break
+        time.sleep(0.1)
+        try:
+            if (out / "study.db").is_file() and counted(studies(out).get("ce", [])) >= 2:
+                break
+        except Exception:  # the study being created or written at this moment: look again
+            continue
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = studies(out)
