@@ -8,6 +8,7 @@ import netrc
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -80,7 +81,7 @@ def resolve_wandb_mode(requested: str) -> str:
 
 
 def build_loggers(
-    cfg: DictConfig | None, config: dict[str, Any], wandb_id: str | None = None
+    cfg: DictConfig | Mapping[str, Any] | None, config: dict[str, Any], wandb_id: str | None = None
 ) -> list[Logger]:
     """Instantiate each configured logger; W&B gets its resolved mode, the run's resolved ``config`` and
     its run id (the same id when a run is resumed)."""

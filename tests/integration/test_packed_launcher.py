@@ -158,3 +158,22 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
 
     assert cli_main(["compare", str(tmp_path / "packed"), "--no-log-wandb"]) == 0
     assert (tmp_path / "packed" / "report" / "report.html").is_file()
+
+
+def test_each_packed_replica_has_its_own_wandb_run(tmp_path):
+    run_cli(
+        "-m",
+        "hydra/launcher=packed",
+        "loss=ce,focal",
+        "trainer.max_epochs=2",
+        "logger=wandb",
+        "callbacks.rich_progress_bar=null",
+        "hydra.sweep.dir=packed",
+        cwd=tmp_path,
+    )
+    jobs = sorted((tmp_path / "packed").glob("[0-9]"))
+    ids = [(job / "wandb_run_id").read_text().strip() for job in jobs]
+    assert len(jobs) == 2 and len(set(ids)) == 2
+    for job, run_id in zip(jobs, ids, strict=True):
+        (run,) = (job / "wandb").glob(f"offline-run-*-{run_id}")
+        assert list(run.glob("*.wandb")), f"{job.name}: W&B's offline data file"

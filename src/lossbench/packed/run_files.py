@@ -1,5 +1,6 @@
 """A packed replica's run dir, written as its own run writes it: ``metrics.json``, ``csv/metrics.csv`` and
-``predictions.npz`` (see :mod:`lossbench.run_dir`); its checkpoints are written while it trains
+``predictions.npz`` (see :mod:`lossbench.run_dir`), and its own W&B run when its loggers include W&B
+(:mod:`lossbench.packed.wandb_runs`); its checkpoints are written while it trains
 (:mod:`lossbench.packed.checkpoints`).
 
 :func:`write_replica_run` runs inside the replica's Hydra job (the packed launcher calls it through
@@ -21,6 +22,7 @@ from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.module import OK, PackedModule
+from lossbench.packed.wandb_runs import log_replica_run
 from lossbench.record import RunRecord
 from lossbench.resume import run_overrides
 from lossbench.run import record_fields, write_run_files
@@ -76,6 +78,7 @@ def write_replica_run(
         np.savez_compressed(run_dir.predictions, **arrays)
     write_run_files(record, run_dir)
     summary = record.to_dict()
+    log_replica_run(replica.cfg, run_dir, resolved, result, steps_per_epoch(data), summary)
     log.info("%s", job_line(summary, sweep_size))
     return float(summary["monitor"]["best"])
 

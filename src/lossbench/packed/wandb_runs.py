@@ -1,0 +1,51 @@
+"""A packed replica's own W&B run, in its sweep's group, as its unpacked run would log it.
+
+An unpacked run's ``WandbLogger`` gets, per epoch, ``train/loss`` and the ``val/`` metrics at the epoch's last
+optimizer step, then the ``test/`` metrics, with the run's resolved config and the summary of
+:func:`lossbench.loggers.log_wandb_summary`. A packed group trains without per-replica loggers (one
+Trainer serves all replicas), so each replica's history is logged here once its run dir is written: the
+same keys at the same steps, through the same ``WandbLogger`` (``logger.wandb`` of the replica's config:
+its project, group, job type, tags and mode).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lossbench.loggers import build_loggers, finish_wandb, log_wandb_summary
+from lossbench.resume import wandb_run_id
+from lossbench.run_dir import RunDir
+
+
+def log_replica_run(
+    cfg: DictConfig,
+    run_dir: RunDir,
+    config: dict[str, Any],
+    result: dict[str, Any],
+    steps: int,
+    summary: dict[str, Any],
+) -> bool:
+    """Log replica ``result`` (:meth:`PackedModule.results`) to its own W&B run when its config has a
+    ``logger.wandb``; ``steps``: optimizer steps per epoch, ``summary``: its run record. Whether it logged."""
+    node = (cfg.get("logger") or {}).get("wandb")
+    if node is None:
+        return False
+    # the node stays in its config, so its interpolations (${tags}, the group) resolve
+    (logger,) = build_loggers({"wandb": node}, config, wandb_run_id(run_dir.path, None))
+    try:
+        for row in result["history"]:
+            epoch = int(row["epoch"])
+            step = (epoch + 1) * steps - 1
+            if "train/loss" in row:
+                logger.log_metrics({"epoch": epoch, "train/loss": row["train/loss"]}, step=step)
+            val = {name: value for name, value in row.items() if name.startswith("val/")}
+            if val:
+                logger.log_metrics({"epoch": epoch, **val}, step=step)
+        if result["test"]:
+            logger.log_metrics({"epoch": result["epochs"], **result["test"]}, step=result["epochs"] * steps)
+        log_wandb_summary(summary)
+    finally:
+        finish_wandb()
+    return True
