@@ -286,6 +286,8 @@ def test_what_can_be_packed(make_cfg):
     half = make_cfg("logger=none", "trainer.precision=16-mixed")
     assert "precision" in "; ".join(packing_problems([half]))
     assert "no packed version" in "; ".join(packing_problems([make_cfg("logger=none", "model=cnn")]))
+    no_tie_break = make_cfg("logger=none", "callbacks.model_checkpoint.tie_break=null")
+    assert "tie_break=None is not packed" in "; ".join(packing_problems([no_tie_break]))
     early = make_cfg("logger=none", "callbacks=early_stopping")
     assert "callbacks.early_stopping is not packed" in "; ".join(packing_problems([early, early]))
     without_checkpoints = make_cfg("logger=none", "callbacks=none")
