@@ -108,9 +108,11 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
     for name in first["callbacks"]:
         if name not in PACKED_CALLBACKS:
             problems.append(f"callbacks.{name} is not packed (packed: {', '.join(PACKED_CALLBACKS)})")
-    tie_break = (first["callbacks"].get("model_checkpoint") or {}).get("tie_break", TIE_BREAK)
-    if tie_break != TIE_BREAK:
-        problems.append(f"callbacks.model_checkpoint.tie_break={tie_break} is not packed ({TIE_BREAK} is)")
+    for cfg in cfgs:
+        tie_break = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("tie_break", TIE_BREAK)
+        if tie_break != TIE_BREAK:
+            problems.append(f"callbacks.model_checkpoint.tie_break={tie_break} is not packed")
+            break
     if model.get("_target_") != f"{MLP.__module__}.{MLP.__name__}":
         problems.append(f"model {model.get('_target_')} has no packed version (model=mlp has)")
     if model.get("compile") or model.get("channels_last"):
