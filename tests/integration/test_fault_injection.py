@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +29,6 @@ SWEEP = (
 )
 #: the artefact cut in half in job i of the copy
 CUT = ("metrics.json", "csv/metrics.csv", "checkpoints/last.ckpt", "predictions.npz", "best checkpoint")
-
-
-def _train(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-        **kwargs,
-    )
 
 
 def _compare(sweep: Path) -> subprocess.CompletedProcess:
@@ -69,7 +57,7 @@ def _tested(sweep: Path) -> dict[str, dict]:
 def reference(tmp_path_factory) -> Path:
     """The uninterrupted sweep."""
     root = tmp_path_factory.mktemp("reference")
-    done = _train("-m", *SWEEP, f"hydra.sweep.dir={root / 'sweep'}", cwd=root)
+    done = run_cli("-m", *SWEEP, f"hydra.sweep.dir={root / 'sweep'}", cwd=root, check=False, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return root / "sweep"
 
@@ -89,7 +77,9 @@ def test_each_artefact_cut_in_half_is_named_by_compare_and_the_continued_sweep_r
     problems = compared.stdout.splitlines()[1:]
     assert len(problems) == 5 and all(("damaged" in p or "unreadable" in p) for p in problems), problems
 
-    continued = _train("-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    continued = run_cli(
+        "-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False, timeout=600
+    )
     assert continued.returncode == 0, continued.stdout[-2000:]
     assert (
         continued.stdout.count("the run is trained again from the start")
@@ -118,7 +108,9 @@ def test_a_sweep_killed_at_a_random_moment_continues_to_the_same_results(referen
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    continued = _train("-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    continued = run_cli(
+        "-m", *SWEEP, "resume=true", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=False, timeout=600
+    )
     assert continued.returncode == 0, (
         f"killed {delay:.2f} s into training (seed {seed}): {continued.stdout[-2000:]}"
     )

@@ -18,18 +18,7 @@ from lossbench.output_root import check_plain_name, check_writable
 from lossbench.signals import as_interrupted, sigterm_raises, stopped_outside_training
 from lossbench.tune.stored import check_storage
 from lossbench.tune.study import Plan
-from tests.conftest import ROOT
-
-
-def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+from tests.conftest import run_cli
 
 
 @pytest.mark.parametrize("name", ["../../elsewhere", "a/b", "..", ".", "", "x\\y"])
@@ -63,7 +52,7 @@ def test_a_full_disk_is_named_and_nothing_is_created(tmp_path, monkeypatch):
 
 
 def test_train_refuses_a_task_name_outside_outputs_in_one_line(tmp_path):
-    done = _train("task_name=../../escaped", cwd=tmp_path)
+    done = run_cli("task_name=../../escaped", cwd=tmp_path, check=False, timeout=600)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "task_name='../../escaped'" in lines[0]
@@ -75,7 +64,7 @@ def test_train_names_an_output_dir_it_cannot_write_before_any_work(tmp_path, mod
     (tmp_path / "outputs").write_text("a file where the output root should be")
     (tmp_path / "multirun").write_text("a file where the sweep root should be")
     args = ["-m", "seed=0,1"] if mode == "multirun" else []
-    done = _train(*args, cwd=tmp_path)
+    done = run_cli(*args, cwd=tmp_path, check=False, timeout=600)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "a file stands where a folder is needed" in lines[0]
