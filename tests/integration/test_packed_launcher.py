@@ -177,3 +177,31 @@ def test_each_packed_replica_has_its_own_wandb_run(tmp_path):
     for job, run_id in zip(jobs, ids, strict=True):
         (run,) = (job / "wandb").glob(f"offline-run-*-{run_id}")
         assert list(run.glob("*.wandb")), f"{job.name}: W&B's offline data file"
+
+
+def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=packed", "loss=ce,focal"]
+    cmd += ["trainer.max_epochs=500", "logger=csv", "callbacks.rich_progress_bar=null", "hydra.sweep.dir=sw"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "sw" / "1" / "checkpoints" / "last.ckpt").is_file():  # training has begun
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out[-3000:]
+    said = [line for line in out.splitlines() if "Continue with:" in line]
+    assert len(said) == 1 and "resume=true" in said[0] and "while starting" not in out
+    assert "Traceback" not in out

@@ -97,7 +97,7 @@ class CapturingCheckpointIO(CheckpointIO):
     def dump(self, trainer: Any) -> dict[str, Any]:
         """The trainer's checkpoint now (Lightning's own dump; its weights and optimizer states are
         the live tensors, not copies)."""
-        trainer.save_checkpoint("packed-group.ckpt")
+        trainer.save_checkpoint("packed-group.ckpt", weights_only=False)
         assert self.checkpoint is not None
         checkpoint, self.checkpoint = self.checkpoint, None
         return checkpoint

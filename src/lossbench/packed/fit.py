@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lossbench.interrupt import stopped_by_signal
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.checkpoints import PackedCheckpoints
 from lossbench.packed.module import PackedModule
@@ -69,7 +70,8 @@ def train_packed(
     trainer = packed_trainer(cfg, **trainer_kwargs)
     module.checkpoints = checkpoints
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        with stopped_by_signal(trainer):  # SIGTERM and Ctrl-C: RunInterrupted, as for an ordinary run
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     finally:
         if checkpoints is not None:
             checkpoints.close()

@@ -30,14 +30,15 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import as_run
-from lossbench.errors import ConfigError, RunInterrupted, one_line
+from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
 from lossbench.packed.fit import build_packed, free_core_threads, train_packed
 from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
 from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
 from lossbench.run_dir import RunDir
-from lossbench.sweep import sweep_size_of
+from lossbench.signals import command_line, started
+from lossbench.sweep import print_sweep_summary, sweep_size_of
 
 log = logging.getLogger("lossbench")
 
@@ -119,6 +120,7 @@ def launch_packed(
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     log.info("Launching %d jobs, packed where they can be (max_pack=%d)", len(job_overrides), max_pack)
+    started()  # the command's start is over: a signal now stops training (lossbench.signals)
     before = HydraConfig.instance().cfg
     try:
         jobs = [
@@ -147,6 +149,19 @@ def launch_packed(
             else:
                 returns.update(run_group(hydra_context, config, unit, task_function, resumed))
         return [returns[i] for i in sorted(returns)]
+    except RunInterrupted as err:  # a packed group stopped by SIGTERM or Ctrl-C
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        again = command_line(
+            ["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=("resume=", "hydra.sweep.dir=")
+        )
+        print_sweep_summary(sweep_dir, fail=False)
+        log.error(
+            "stopped by %s: each unfinished job's checkpoints/last.ckpt holds its last finished epoch. "
+            "Continue with: %s",
+            err.signal_name,
+            again,
+        )
+        raise SystemExit(exit_status(err)) from None
     finally:
         HydraConfig.instance().cfg = before
 
