@@ -96,19 +96,22 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
         "2",
         "--out",
         str(out),
-        "trainer.max_epochs=4",  # a trial lasts longer than a look at the study
+        "trainer.max_epochs=4",
         "logger=none",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:  # SIGKILL once the second trial is told
-        time.sleep(0.1)
-        try:
-            if (out / "study.db").is_file() and counted(studies(out).get("ce", [])) >= 2:
-                break
-        except Exception:  # the study being created or written at this moment: look again
-            continue
+    trials = out / "trials" / "ce"  # trials run one after another: a third starts once two are told
+
+    def started() -> int:
+        return len(list(trials.iterdir())) if trials.is_dir() else 0
+
+    while started() < 3:
+        assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = studies(out)
@@ -177,3 +180,24 @@ def test_journal_file_storage_for_several_machines(tmp_path):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     assert counted(optuna.load_study(study_name="ce", storage=storage).trials) == 2
     assert not (out / "study.db").exists()
+
+
+def test_final_runs_trained_packed_equal_their_ordinary_runs(tmp_path):
+    from lossbench.record import read_record
+    from lossbench.tune.packed_finals import packed_final_runs
+    from lossbench.tune.study import Plan, final_run
+
+    def plan(name: str) -> Plan:
+        return Plan(losses=["focal"], trials=1, seeds=2, out=tmp_path / name, overrides=list(FAST))
+
+    params, monitor = {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}, ("val/acc", "max")
+    assert packed_final_runs(plan("packed"), "focal", params, monitor) == {0, 1}
+    for seed in (0, 1):
+        final_run(plan("ordinary"), "focal", seed, params, monitor)
+        packed = read_record(tmp_path / "packed" / "final" / "focal" / str(seed))
+        ordinary = read_record(tmp_path / "ordinary" / "final" / "focal" / str(seed))
+        assert packed.ok and packed.overrides == ordinary.overrides == [*FAST, "loss=focal", f"seed={seed}"]
+        assert packed.test.keys() == ordinary.test.keys()
+        assert max(abs(packed.test[k] - ordinary.test[k]) for k in packed.test) <= 1e-6
+        assert (tmp_path / "packed" / "final" / "focal" / str(seed) / "checkpoints" / "last.ckpt").is_file()
+    assert packed_final_runs(plan("packed"), "focal", params, monitor) == set(), "finished runs are kept"

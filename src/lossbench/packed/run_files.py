@@ -49,18 +49,35 @@ def write_replica_run(
     wall_s: float,
     sweep_size: int | None = None,
 ) -> float:
-    """Write replica ``k``'s run dir (``cfg``: its job's task config) from its ``result``
-    (:meth:`PackedModule.results`); return its best monitored value (NaN when it failed), as the ordinary
-    task function returns it. ``wall_s``: the packed group's wall time; ``sweep_size``: the sweep's jobs
-    (for the job's log line; read from the sweep dir when not given)."""
+    """The Hydra task of replica ``k``'s job: :func:`write_replica_files` with the job's overrides, then the
+    job's log line; returns its best monitored value (NaN when it failed), as the ordinary task function
+    returns it. ``sweep_size``: the sweep's jobs (read from the sweep dir when not given)."""
+    summary = write_replica_files(cfg, module, data, k, result, wall_s, run_overrides())
+    if summary is None:
+        return float("nan")
+    log.info("%s", job_line(summary, sweep_size))
+    return float(summary["monitor"]["best"])
+
+
+def write_replica_files(
+    cfg: DictConfig,
+    module: PackedModule,
+    data: PackedDataModule,
+    k: int,
+    result: dict[str, Any],
+    wall_s: float,
+    overrides: list[str],
+) -> dict[str, Any] | None:
+    """Write replica ``k``'s run dir (``cfg``: its config) from its ``result`` (:meth:`PackedModule.results`)
+    and log it to its own W&B run; return its record (``None``: it failed, recorded as such).
+    ``wall_s``: the packed group's wall time; ``overrides``: what its record names as its overrides."""
     replica = module.replicas[k]
     if result["status"] != OK:
         err = NonFiniteLossError(result.get("error") or "the replica stopped")
         log.error("job failed: %s: %s", type(err).__name__, err)
         record_failure(replica.cfg, err)
-        return float("nan")
+        return None
     run_dir = RunDir(cfg.paths.output_dir)
-    overrides = run_overrides()
     dm = data.data
     resolved = OmegaConf.to_container(replica.cfg, resolve=True)
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
@@ -79,8 +96,7 @@ def write_replica_run(
     write_run_files(record, run_dir)
     summary = record.to_dict()
     log_replica_run(replica.cfg, run_dir, resolved, result, steps_per_epoch(data), summary)
-    log.info("%s", job_line(summary, sweep_size))
-    return float(summary["monitor"]["best"])
+    return summary
 
 
 def has_csv_logger(cfg: DictConfig) -> bool:

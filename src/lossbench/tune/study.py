@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
@@ -218,19 +219,27 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
     return study.best_trial.params
 
 
+def final_job(
+    plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]
+) -> tuple[DictConfig, list[str]]:
+    """The config of the final run of ``loss`` with ``seed`` (its run dir made, ``tuned.json`` written in
+    it) and the overrides its record names: the report groups runs by them, and the tuned values are the
+    loss's, not a setting."""
+    run_dir = plan.out / "final" / loss / str(seed)
+    given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
+    overrides = [*given, *sp.overrides(params), "tags=[final]"]
+    return compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), given
+
+
 def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> Path:
     """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished)."""
     run_dir = plan.out / "final" / loss / str(seed)
     if read_record(run_dir).ok:
         return run_dir
-    # the report groups runs by their record's overrides: the tuned values are the loss's, not a setting
-    given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
-    overrides = [*given, *sp.overrides(params), "tags=[final]"]
-    summary = run_job(
-        compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), [], overrides=given
-    )
+    cfg, given = final_job(plan, loss, seed, params, monitor)
+    summary = run_job(cfg, [], overrides=given)
     log.info("final %s: seed %d of %d: %s", loss, seed, plan.seeds, job_line(summary))
     return run_dir
 
