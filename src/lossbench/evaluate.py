@@ -19,12 +19,11 @@ from lossbench.errors import (
     EXIT_USAGE,
     ConfigError,
     LossbenchError,
-    cause_of,
     exit_status,
     one_line,
 )
 from lossbench.logs import ConsoleFilter
-from lossbench.output_root import check_writable
+from lossbench.output_root import writable_run_dir
 from lossbench.resume import plain_overrides
 from lossbench.run_dir import RunDir
 from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started
@@ -80,14 +79,7 @@ def main() -> None:
     try:
         try:
             cfg = compose_run(eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")]))
-            try:  # a new dir under outputs/eval/ (or hydra.run.dir=...), claimed (created) here
-                run_dir = RunDir(str(cfg.hydra.run.dir))
-            except Exception as err:
-                if not isinstance(cause := cause_of(err, OSError), OSError):
-                    raise
-                check_writable(Path(cause.filename or "."), "the run dir")
-                raise
-            check_writable(run_dir.path, "the run dir")
+            run_dir = RunDir(writable_run_dir(cfg))  # a new dir under outputs/eval/ (or hydra.run.dir=...)
             log_to_console_and(run_dir.path / "eval.log")
             from lossbench.run import run  # torch and Lightning load here
         finally:

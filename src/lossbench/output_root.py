@@ -91,28 +91,35 @@ def refuse(err: ConfigError) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def writable_run_dir(config: DictConfig) -> Path:
+    """``hydra.run.dir`` of ``config``, resolved (which claims, that is creates, a new run dir) and checked
+    writable; a one-line ``ConfigError`` when it cannot be made or written (a claimed dir is released)."""
+    try:
+        run_dir = Path(str(config.hydra.run.dir))
+    except Exception as err:
+        cause = cause_of(err, OSError)
+        if not isinstance(cause, OSError):
+            raise
+        raise ConfigError(
+            f"the run dir cannot be created ({why_unwritable(cause)} at "
+            f"{existing_ancestor(Path(cause.filename or '.'))}): free "
+            "space or fix its permissions, or choose another folder (hydra.run.dir=<dir>)"
+        ) from None
+    try:
+        check_writable(run_dir, "the run dir")
+    except ConfigError:
+        release_run_dir(run_dir)
+        raise
+    return run_dir
+
+
 class OutputRootCheck(Callback):
     """Checks ``task_name`` and the run's (or sweep's) output dir before any work."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_plain_name(config.get("task_name"), "task_name", TASK_NAME_FIX)
-            try:
-                run_dir = Path(str(config.hydra.run.dir))  # resolving claims (creates) a new run dir
-            except Exception as err:
-                cause = cause_of(err, OSError)
-                if not isinstance(cause, OSError):
-                    raise
-                raise ConfigError(
-                    f"the run dir cannot be created ({why_unwritable(cause)} at "
-                    f"{existing_ancestor(Path(cause.filename or '.'))}): free "
-                    "space or fix its permissions, or choose another folder (hydra.run.dir=<dir>)"
-                ) from None
-            try:
-                check_writable(run_dir, "the run dir")
-            except ConfigError:
-                release_run_dir(run_dir)
-                raise
+            writable_run_dir(config)
         except ConfigError as err:
             refuse(err)
 
