@@ -14,37 +14,52 @@ from __future__ import annotations
 import csv
 import json
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from lossbench.record import RunRecord
 from lossbench.run_dir import RunDir
 
 
-def validated_epochs(path: Path, metric: str) -> set[int]:
-    """The epochs with a value of ``metric`` in the CSV at ``path``."""
-    with path.open(newline="") as fh:
-        return {
-            int(float(row["epoch"]))
-            for row in csv.DictReader(fh)
-            if row.get(metric) not in ("", None) and row.get("epoch") not in ("", None)
-        }
+def logs_csv(config: Mapping[str, Any]) -> bool:
+    """Whether a run's config (composed or as its record holds it) has the CSV logger (``logger=default``
+    or ``logger=csv``), which writes ``csv/metrics.csv``."""
+    loggers = config.get("logger") or {}
+    if not isinstance(loggers, Mapping):
+        return False
+    return any(str((node or {}).get("_target_", "")).endswith("CSVLogger") for node in loggers.values())
 
 
-def csv_problem(record: RunRecord, path: Path) -> str | None:
+def read_curves(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Validation curves from the run's CSV: ``{"val/acc": [(epoch, value), ...]}`` (empty without one)."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if not csv_path.is_file():
+        return curves
+    with csv_path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            epoch = row.get("epoch")
+            for key, value in row.items():
+                if key and key.startswith("val/") and value not in ("", None) and epoch not in ("", None):
+                    curves.setdefault(key, []).append((int(float(epoch)), float(value)))
+    return curves
+
+
+def csv_problem(
+    record: RunRecord, path: Path, curves: dict[str, list[tuple[int, float]]] | None = None
+) -> str | None:
     """Why the run's CSV cannot be its curves' source (missing, or fewer validated epochs than the record's
-    ``epochs``), or None."""
+    ``epochs``), or None. ``curves``: the CSV's :func:`read_curves`, when the caller has read them."""
     config = record.config or {}
-    loggers = config.get("logger") if isinstance(config.get("logger"), dict) else {}
-    has_csv = any(str((node or {}).get("_target_", "")).endswith("CSVLogger") for node in loggers.values())
     metric = (record.monitor or {}).get("metric")
-    if not has_csv or not record.epochs or (record.monitor or {}).get("best") is None or not metric:
+    if not logs_csv(config) or not record.epochs or (record.monitor or {}).get("best") is None or not metric:
         return None
     if not path.is_file():
         return f"{path} is missing"
     every = int((config.get("trainer") or {}).get("check_val_every_n_epoch") or 1)
     wanted = {e for e in range(record.epochs) if (e + 1) % every == 0}
     try:
-        found = validated_epochs(path, metric)
+        found = {epoch for epoch, _ in (read_curves(path) if curves is None else curves).get(metric, [])}
     except (ValueError, csv.Error) as err:
         return f"{path} is damaged ({err})"
     if not wanted <= found:
@@ -82,10 +97,13 @@ def json_problem(path: Path) -> str | None:
     return None
 
 
-def damaged(run_dir: Path, record: RunRecord) -> str | None:
-    """The first damaged file of the finished run in ``run_dir``, in one line, or None."""
+def damaged(
+    run_dir: Path, record: RunRecord, curves: dict[str, list[tuple[int, float]]] | None = None
+) -> str | None:
+    """The first damaged file of the finished run in ``run_dir``, in one line, or None (``curves``: its
+    CSV's :func:`read_curves`, when the caller has read them)."""
     files = RunDir(run_dir)
-    problem = csv_problem(record, files.csv) or json_problem(files.labels)
+    problem = csv_problem(record, files.csv, curves) or json_problem(files.labels)
     return problem or next((why for _, why in damaged_archives(run_dir)), None)
 
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.csv_logger import CSVMetricsWriter
 from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
+from lossbench.integrity import logs_csv
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.module import OK, PackedModule
 from lossbench.packed.wandb_runs import log_replica_run
@@ -30,9 +31,6 @@ from lossbench.run_dir import RunDir
 from lossbench.sweep import job_line
 
 log = logging.getLogger("lossbench")
-
-#: the ``_target_`` endings of the loggers that write ``csv/metrics.csv``
-CSV_LOGGERS = ("AppendingCSVLogger", "CSVLogger")
 
 
 def steps_per_epoch(data: PackedDataModule) -> int:
@@ -88,7 +86,7 @@ def write_replica_files(
     record.val, record.epochs = result["val"], result["epochs"]
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
-    if has_csv_logger(replica.cfg):
+    if logs_csv(replica.cfg):
         write_csv(run_dir, result, steps_per_epoch(data))
     arrays = module.predictions(k)
     if arrays:
@@ -97,12 +95,6 @@ def write_replica_files(
     summary = record.to_dict()
     log_replica_run(replica.cfg, run_dir, resolved, result, steps_per_epoch(data), summary)
     return summary
-
-
-def has_csv_logger(cfg: DictConfig) -> bool:
-    """Whether the run's loggers include the CSV logger (``logger=default`` or ``logger=csv``)."""
-    loggers = cfg.get("logger") or {}
-    return any(str((node or {}).get("_target_", "")).endswith(CSV_LOGGERS) for node in loggers.values())
 
 
 def write_csv(run_dir: RunDir, result: dict[str, Any], steps: int) -> None:

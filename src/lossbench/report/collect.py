@@ -6,13 +6,12 @@ the report lists them instead of silently dropping them.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lossbench.integrity import damaged
+from lossbench.integrity import damaged, read_curves
 from lossbench.record import MISSING, OK, UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import RECORD_NAME, RunDir
 
@@ -95,20 +94,6 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def read_curves(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
-    """Validation curves from Lightning's ``CSVLogger`` file: ``{"val/acc": [(epoch, value), ...]}``."""
-    curves: dict[str, list[tuple[int, float]]] = {}
-    if not csv_path.is_file():
-        return curves
-    with csv_path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            epoch = row.get("epoch")
-            for key, value in row.items():
-                if key and key.startswith("val/") and value not in ("", None) and epoch not in ("", None):
-                    curves.setdefault(key, []).append((int(float(epoch)), float(value)))
-    return curves
-
-
 def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers a report compares: test metrics (not ``test/loss``: scale differs per loss), best val."""
     values = {k: float(v) for k, v in (metrics.get("test") or {}).items() if k != "test/loss"}
@@ -147,7 +132,7 @@ def _read_run(run_dir: Path) -> ReportRun:
     run.predictions = str(files.predictions) if files.predictions.is_file() else None
     if not run.metrics:
         run.status, run.error = "missing", "metrics.json holds no test metrics"
-    elif (problem := damaged(run_dir, record)) is not None:
+    elif (problem := damaged(run_dir, record, run.curves)) is not None:
         run.status, run.error = "damaged", f"{problem}: restore it, or train the run again"
     return run
 
