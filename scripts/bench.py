@@ -88,7 +88,9 @@ def env() -> dict[str, str]:
     }
 
 
-def timed_run(args: list[str], cwd: Path, timeout: float = 600) -> tuple[float, subprocess.CompletedProcess]:
+def timed_run(
+    args: list[str], cwd: Path, timeout: float | None = 600
+) -> tuple[float, subprocess.CompletedProcess]:
     cwd.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run(

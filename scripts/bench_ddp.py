@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench  # noqa: E402
+from bench_render import insert_rows  # noqa: E402
 
 TARGET = 1.15
 TRAINERS = {
@@ -63,14 +64,7 @@ def markdown_row(result: dict[str, Any]) -> str:
 
 def with_row(text: str, results: dict[str, Any]) -> str:
     """``bench.py``'s markdown ``text`` with this item's row after the last row of its first table."""
-    if "ddp" not in results:
-        return text
-    lines = text.split("\n")
-    rows = [i for i, line in enumerate(lines) if line.startswith("|")]
-    gaps = [i for i, j in zip(rows, rows[1:], strict=False) if j != i + 1]
-    end = (gaps[0] if gaps else rows[-1]) if rows else len(lines) - 1
-    lines.insert(end + 1, markdown_row(results["ddp"]))
-    return "\n".join(lines)
+    return insert_rows(text, [markdown_row(results["ddp"])]) if "ddp" in results else text
 
 
 def main() -> None:

@@ -17,14 +17,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench  # noqa: E402
+from bench_render import insert_rows  # noqa: E402
+
 #: the classification losses ``make bench``'s sweep item uses, and the seeds
 LOSSES = ("ce", "focal", "bce", "mse", "huber", "asl", "balanced_softmax", "brier")
 SEEDS, EPOCHS = 5, 10
@@ -32,20 +35,9 @@ SEEDS, EPOCHS = 5, 10
 TARGETS = {"csv": 8.0, "default": 5.0, "hand": 4.0}
 
 
-def env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    src = str(ROOT / "src")
-    return {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": src + (os.pathsep + path if path else "")}
-
-
 def timed(cmd: list[str], cwd: Path) -> float:
-    """Seconds ``cmd`` takes to run in ``cwd``; raises when it fails."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env(), stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    """Seconds ``cmd`` takes to run in ``cwd`` (``bench.timed_run``, without a time limit)."""
+    return bench.timed_run(cmd, cwd, timeout=None)[0]
 
 
 def sweep_cmd(
@@ -148,14 +140,7 @@ def markdown_rows(result: dict[str, Any]) -> list[str]:
 
 def with_row(text: str, results: dict[str, Any]) -> str:
     """``bench.py``'s markdown ``text`` with this item's rows after the last row of its first table."""
-    if "packed" not in results:
-        return text
-    lines = text.split("\n")
-    rows = [i for i, line in enumerate(lines) if line.startswith("|")]
-    gaps = [i for i, j in zip(rows, rows[1:], strict=False) if j != i + 1]
-    end = (gaps[0] if gaps else rows[-1]) if rows else len(lines) - 1
-    lines[end + 1 : end + 1] = markdown_rows(results["packed"])
-    return "\n".join(lines)
+    return insert_rows(text, markdown_rows(results["packed"])) if "packed" in results else text
 
 
 def main() -> None:

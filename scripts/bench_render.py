@@ -191,3 +191,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## 4. Loss kernels (`scripts/bench_losses.py`)", ""]
         lines += [f"`{lo['command']}` ({lo['wall_s']:.0f} s):", "", "```", lo["output"], "```"]
     return "\n".join(lines) + "\n"
+
+
+def insert_rows(text: str, rows: list[str]) -> str:
+    """Markdown ``text`` with ``rows`` after the last row of its first table (the items whose rows
+    :func:`markdown` does not write: ``bench_ddp``, ``bench_packed``)."""
+    lines = text.split("\n")
+    table = [i for i, line in enumerate(lines) if line.startswith("|")]
+    gaps = [i for i, j in zip(table, table[1:], strict=False) if j != i + 1]
+    end = (gaps[0] if gaps else table[-1]) if table else len(lines) - 1
+    lines[end + 1 : end + 1] = rows
+    return "\n".join(lines)
