@@ -178,19 +178,21 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.threads import choose_wait_policy
 
     choose_wait_policy()  # before torch loads, as train.py does
-    import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
     from lossbench.advise.command import advise as run_advise
     from lossbench.advise.command import default_out
     from lossbench.errors import LossbenchError, exit_status
     from lossbench.output_root import check_writable
     from lossbench.signals import as_interrupted, command_line, sigterm_raises, started
 
-    started()
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
     out = Path(args.out) if args.out else default_out()
     try:
+        try:
+            check_writable(out, "--out")  # before torch loads: named within seconds
+            import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
+        finally:
+            started()
         with sigterm_raises():
-            check_writable(out, "--out")
             result = run_advise(
                 list(args.overrides),
                 budget=args.budget,
