@@ -24,7 +24,7 @@ from typing import Any
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lossbench.errors import RunInterrupted
-from lossbench.signals import command_line
+from lossbench.signals import command_line, continue_command
 
 __all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by_signal"]
 
@@ -49,10 +49,6 @@ def interrupted_message(
     stopped = f"stopped by {signal_name} during epoch {epoch}"
     if last_epoch is None:
         return f"{stopped}, before any epoch finished: no checkpoint to continue from, run it again"
-    if sweep_dir is not None:
-        drop = ("resume=", "hydra.sweep.dir=")
-        again = command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=drop)
-    else:
-        again = command_line(["resume=true"], drop=("resume=",))
+    again = continue_command(sweep_dir)
     held = f"{last_checkpoint} holds epoch {last_epoch}, the last one finished"
     return f"{stopped}: {held}. Continue with: {again}"

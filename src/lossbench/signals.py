@@ -39,6 +39,14 @@ def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
     return " ".join([program, *(shlex.quote(a) for a in args + extra)])
 
 
+def continue_command(sweep_dir: Path | str | None) -> str:
+    """The command that continues this run (``resume=true``), or this sweep when ``sweep_dir`` is given
+    (``resume=true hydra.sweep.dir=<it>``)."""
+    if sweep_dir is None:
+        return command_line(["resume=true"], drop=("resume=",))
+    return command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=("resume=", "hydra.sweep.dir="))
+
+
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """While inside, SIGTERM raises :class:`RunInterrupted` (message empty) wherever Lightning's own handler
@@ -78,11 +86,7 @@ def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir:
         return (
             f"stopped by {signal_name} before any epoch finished: nothing to keep, run the same command again"
         )
-    if sweep_dir is not None:
-        drop = ("resume=", "hydra.sweep.dir=")
-        again = command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=drop)
-    else:
-        again = command_line(["resume=true"], drop=("resume=",))
+    again = continue_command(sweep_dir)
     return f"stopped by {signal_name} outside training: {last_checkpoint} is kept. Continue with: {again}"
 
 

@@ -23,7 +23,7 @@ from lossbench.resume import release_run_dir
 from lossbench.run_dir import RunDir
 from lossbench.signals import (
     as_interrupted,
-    command_line,
+    continue_command,
     exit_while_starting,
     sigterm_raises,
     started,
@@ -49,9 +49,7 @@ def starting_job(multirun: bool) -> str:
     if not multirun:
         return "nothing was run"
     hydra = HydraConfig.get()
-    again = command_line(
-        ["resume=true", f"hydra.sweep.dir={hydra.sweep.dir}"], drop=("resume=", "hydra.sweep.dir=")
-    )
+    again = continue_command(hydra.sweep.dir)
     return f"job {hydra.job.num} did not start, the jobs before it are kept. Continue with: {again}"
 
 

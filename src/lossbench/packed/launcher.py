@@ -37,7 +37,7 @@ from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
 from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
 from lossbench.run_dir import RunDir
-from lossbench.signals import command_line, started
+from lossbench.signals import continue_command, started
 from lossbench.sweep import print_sweep_summary, sweep_size_of
 
 log = logging.getLogger("lossbench")
@@ -151,9 +151,7 @@ def launch_packed(
         return [returns[i] for i in sorted(returns)]
     except RunInterrupted as err:  # a packed group stopped by SIGTERM or Ctrl-C
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        again = command_line(
-            ["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=("resume=", "hydra.sweep.dir=")
-        )
+        again = continue_command(sweep_dir)
         print_sweep_summary(sweep_dir, fail=False)
         log.error(
             "stopped by %s: each unfinished job's checkpoints/last.ckpt holds its last finished epoch. "
