@@ -113,11 +113,10 @@ def set_aside(run_dir: Path) -> list[Path]:
     ``predictions.npz.damaged``, so the new run writes whole files and nothing of the old one is deleted.
     Returns the new paths."""
     files = RunDir(run_dir)
-    moved = [
-        p.rename(p.with_name(p.name + ".damaged"))
-        for p, _ in damaged_archives(run_dir)
-        if p == files.predictions
-    ]
+    moved = []
+    predictions = files.predictions
+    if predictions.is_file() and zip_problem(predictions) is not None:
+        moved.append(predictions.rename(predictions.with_name(predictions.name + ".damaged")))
     if files.checkpoints.is_dir():
         target = files.checkpoints.with_name("checkpoints.damaged")
         n = 0
