@@ -148,6 +148,7 @@ def tune(args: argparse.Namespace) -> int:
                 prune=args.prune,
                 seed=args.seed,
                 workers=args.workers,
+                pack=args.pack,
             )
             check_writable(plan.out, "--out")  # both before torch loads: named within seconds
             check_storage(plan)
@@ -303,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tn.add_argument("--prune", action="store_true", help="prune trials by their validation curve (median)")
     tn.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    tn.add_argument(
+        "--pack",
+        type=int,
+        default=8,
+        help="trials of a loss asked together and trained as one packed model where they can be "
+        "(lossbench.packed); 1: one at a time",
+    )
     tn.add_argument(
         "overrides", nargs="*", help="Hydra overrides for every run, e.g. experiment=imbalanced_digits"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -73,11 +74,31 @@ def compose_run(overrides: list[str], output_dir: str | Path | None = None) -> D
     return cfg if output_dir is None else as_run(cfg, output_dir)
 
 
+def hydra_interpolations(node: Any, prefix: str = "") -> list[str]:
+    """The keys (dotted) of the values outside ``hydra`` that interpolate Hydra's own config
+    (``${hydra:runtime.choices.loss}``), in a config as :meth:`OmegaConf.to_container` gives it unresolved."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    keys = []
+    for name, value in items:
+        key = f"{prefix}{name}"
+        if key == "hydra":
+            continue
+        if isinstance(value, str) and "${hydra:" in value:
+            keys.append(key)
+        else:
+            keys += hydra_interpolations(value, f"{key}.")
+    return keys
+
+
 def as_run(cfg: DictConfig, output_dir: str | Path) -> DictConfig:
     """A composed config (with its Hydra node) as a run's task function sees it, writing to ``output_dir``
-    (see :func:`compose_run`)."""
+    (see :func:`compose_run`). Its ``${hydra:...}`` values are resolved now: Hydra's global config is
+    that of the config composed last, so a config kept while others are composed (a packed group's
+    runs, a sweep's jobs) keeps its own choices."""
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
+        for key in hydra_interpolations(OmegaConf.to_container(cfg, resolve=False)):
+            OmegaConf.update(cfg, key, OmegaConf.select(cfg, key), merge=False)
         del cfg.hydra  # as in a Hydra app's task function
         cfg.paths.root_dir = str(Path.cwd())
         cfg.paths.output_dir = str(output_dir)

@@ -37,7 +37,8 @@ def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkey
     captured = capsys.readouterr()
     assert "recommendation: Use " in captured.out
     assert "Test metric" not in captured.out + captured.err, "no test table per run: one line each"
-    finals = [m for m in caplog.messages if re.match(r"final (ce|focal): seed \d+ of \d+: best val/acc=", m)]
+    final_line = r"final (ce|focal): seed \d+ of \d+( \(packed\))?: best val/acc="
+    finals = [m for m in caplog.messages if re.match(final_line, m)]
     assert len(finals) == 2 * result["plan"]["seeds_done"], "one line per final run"
     first = result["plan"]
     assert cli_main(args) == 0, "the same command again continues (here: finds everything done)"

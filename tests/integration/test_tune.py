@@ -96,6 +96,8 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
         "2",
         "--out",
         str(out),
+        "--pack",
+        "1",
         "trainer.max_epochs=4",
         "logger=none",
     ]
@@ -184,20 +186,51 @@ def test_journal_file_storage_for_several_machines(tmp_path):
 
 def test_final_runs_trained_packed_equal_their_ordinary_runs(tmp_path):
     from lossbench.record import read_record
-    from lossbench.tune.packed_finals import packed_final_runs
+    from lossbench.tune.packed import packed_final_runs
     from lossbench.tune.study import Plan, final_run
 
     def plan(name: str) -> Plan:
-        return Plan(losses=["focal"], trials=1, seeds=2, out=tmp_path / name, overrides=list(FAST))
+        return Plan(losses=["focal", "ce"], trials=1, seeds=2, out=tmp_path / name, overrides=list(FAST))
 
-    params, monitor = {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}, ("val/acc", "max")
-    assert packed_final_runs(plan("packed"), "focal", params, monitor) == {0, 1}
-    for seed in (0, 1):
-        final_run(plan("ordinary"), "focal", seed, params, monitor)
-        packed = read_record(tmp_path / "packed" / "final" / "focal" / str(seed))
-        ordinary = read_record(tmp_path / "ordinary" / "final" / "focal" / str(seed))
-        assert packed.ok and packed.overrides == ordinary.overrides == [*FAST, "loss=focal", f"seed={seed}"]
+    params = {"focal": {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}, "ce": {"optim.optimizer.lr": 0.01}}
+    monitor = ("val/acc", "max")
+    runs = {(loss, seed) for loss in params for seed in (0, 1)}
+    assert packed_final_runs(plan("packed"), params, [0, 1], monitor) == runs
+    for loss, seed in sorted(runs):
+        final_run(plan("ordinary"), loss, seed, params[loss], monitor)
+        packed = read_record(tmp_path / "packed" / "final" / loss / str(seed))
+        ordinary = read_record(tmp_path / "ordinary" / "final" / loss / str(seed))
+        assert packed.ok and packed.loss == ordinary.loss == loss, "each run keeps its own loss name"
+        assert packed.overrides == ordinary.overrides == [*FAST, f"loss={loss}", f"seed={seed}"]
         assert packed.test.keys() == ordinary.test.keys()
         assert max(abs(packed.test[k] - ordinary.test[k]) for k in packed.test) <= 1e-6
-        assert (tmp_path / "packed" / "final" / "focal" / str(seed) / "checkpoints" / "last.ckpt").is_file()
-    assert packed_final_runs(plan("packed"), "focal", params, monitor) == set(), "finished runs are kept"
+        assert (tmp_path / "packed" / "final" / loss / str(seed) / "checkpoints" / "last.ckpt").is_file()
+    assert packed_final_runs(plan("packed"), params, [0, 1], monitor) == set(), "finished runs are kept"
+
+
+def test_a_packed_batch_of_trials_tells_each_study_what_its_trials_trained_one_by_one_tell(tmp_path):
+    """The same three configurations of focal, asked together and trained packed (``--pack 3``) or one at
+    a time (``--pack 1``): each trial's value and record agree within 1e-6."""
+    from lossbench.record import read_record
+    from lossbench.tune import study as st
+
+    configurations = [
+        {"optim.optimizer.lr": lr, "optim.optimizer.weight_decay": 1e-4, "loss.gamma": gamma}
+        for lr, gamma in ((0.003, 0.5), (0.01, 2.0), (0.001, 4.0))
+    ]
+    values = {}
+    for pack in (3, 1):
+        out = tmp_path / str(pack)
+        plan = st.Plan(["focal"], trials=3, seeds=1, out=out, overrides=list(FAST), pack=pack)
+        plan.out.mkdir()
+        study = st.open_study(plan, "focal", "max")
+        for params in configurations:
+            study.enqueue_trial(params)
+        st.tune_loss(plan, "focal", ("val/acc", "max"))
+        trials = st.open_study(plan, "focal", "max").get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert [t.params for t in trials] == configurations
+        values[pack] = [t.value for t in trials]
+        records = [read_record(plan.out / "trials" / "focal" / str(t.number)) for t in trials]
+        assert all(r.ok and not r.test for r in records), "tuning never reads test"
+        assert all(("packed_replicas" in (r.timings or {})) == (pack == 3) for r in records)
+    assert max(abs(a - b) for a, b in zip(values[3], values[1], strict=True)) <= 1e-6

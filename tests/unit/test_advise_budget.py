@@ -114,11 +114,12 @@ def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
     monkeypatch.setattr(rounds.st, "recover_stale", lambda study: 0)
     monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
 
-    def trial(plan, loss, monitor, upto):
-        t[0] += 10.0
-        counts[loss] = upto
+    def trial_round(plan, monitor, losses, upto):  # one run of each loss, one after another
+        for loss in losses:
+            t[0] += 10.0
+            counts[loss] = upto
 
-    monkeypatch.setattr(rounds, "trials_upto", trial)
+    monkeypatch.setattr(rounds, "trial_round", trial_round)
     plan = Plan(losses=LOSSES[:3], trials=30, seeds=3, out=tmp_path)
     clock = Clock(400, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
     done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None)
@@ -137,11 +138,12 @@ def test_final_rounds_use_the_time_left_for_more_replicates_of_every_loss(monkey
     finished = lambda path: SimpleNamespace(ok=(path.parent.name, path.name) in done)  # noqa: E731
     monkeypatch.setattr(rounds, "read_record", finished)
 
-    def final(plan, loss, seed, params, monitor):
-        t[0] += 12.0
-        done.add((loss, str(seed)))
+    def final_round(plan, monitor, losses, seed, params):
+        for loss in losses:
+            t[0] += 12.0
+            done.add((loss, str(seed)))
 
-    monkeypatch.setattr(rounds, "final", final)
+    monkeypatch.setattr(rounds, "final_round", final_round)
     plan = Plan(losses=LOSSES[:2], trials=1, seeds=3, out=tmp_path)
     clock = Clock(150, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
     seeds = rounds.final_rounds(plan, ("val/acc", "max"), clock, None)

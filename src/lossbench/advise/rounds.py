@@ -1,7 +1,8 @@
 """The equal-budget protocol of ``lossbench tune`` run in rounds against a clock: a round is one trial (or
 one final run) of every loss, and a round starts only when it fits the time left, so a cut costs every
-loss the same. Every loss's first trial is its default configuration. Finished trials and final runs are
-kept: the same command continues where a stopped one ended."""
+loss the same. With one worker a round's runs train as one packed model where they can be
+(:mod:`lossbench.tune.packed`). Every loss's first trial is its default configuration. Finished trials and
+final runs are kept: the same command continues where a stopped one ended."""
 
 from __future__ import annotations
 
@@ -86,6 +87,35 @@ def warm_up() -> None:
     import lossbench.run  # noqa: F401
 
 
+def trial_round(plan: st.Plan, monitor: tuple[str, str], losses: list[str], upto: int) -> None:
+    """One trial of each of ``losses`` (whose studies hold fewer than ``upto``), trained together, packed
+    where they can be; a trial that repeats a configuration is asked again."""
+    from lossbench.tune.packed import run_trials
+
+    plan = replace(plan, trials=upto)
+    with quiet():
+        while True:
+            asked = []
+            for loss in losses:
+                asked += [(loss, t) for t in st.next_trials(plan, st.open_study(plan, loss, monitor[1]))]
+            if not asked:
+                return
+            run_trials(plan, monitor, asked)
+
+
+def final_round(
+    plan: st.Plan, monitor: tuple[str, str], losses: list[str], seed: int, params: dict[str, dict[str, Any]]
+) -> None:
+    """The final run of seed ``seed`` of each of ``losses``, packed where they can be."""
+    from lossbench.tune.packed import packed_final_runs
+
+    with quiet():
+        packed = packed_final_runs(plan, {loss: params[loss] for loss in losses}, [seed], monitor)
+        for loss in losses:
+            if (loss, seed) not in packed:
+                st.final_run(plan, loss, seed, params[loss], monitor)
+
+
 def run_round(pool: ProcessPoolExecutor | None, calls: list[tuple[Callable[..., None], tuple]]) -> None:
     if pool is None:
         for fn, args in calls:
@@ -122,7 +152,10 @@ def tuning_rounds(
             break
         behind = [loss for loss, n in zip(losses, counts, strict=True) if n < upto]
         started = clock.now()
-        run_round(pool, [(trials_upto, (plan, loss, monitor, upto)) for loss in behind])
+        if pool is None:
+            trial_round(plan, monitor, behind, upto)
+        else:
+            run_round(pool, [(trials_upto, (plan, loss, monitor, upto)) for loss in behind])
         clock.observe("trial", clock.now() - started, len(behind), workers)
         counts = done()
     return min(counts)
@@ -154,6 +187,9 @@ def final_rounds(
             log.info("budget: %.0f s left: more replicates of every loss, up to %d", clock.left(), most)
         started = clock.now()
         this = plan if seed < plan.seeds else replace(plan, seeds=most)
-        run_round(pool, [(final, (this, loss, seed, params[loss], monitor)) for loss in missing])
+        if pool is None:
+            final_round(this, monitor, missing, seed, params)
+        else:
+            run_round(pool, [(final, (this, loss, seed, params[loss], monitor)) for loss in missing])
         clock.observe("final", clock.now() - started, len(missing), workers)
     return most

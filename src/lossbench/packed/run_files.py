@@ -79,7 +79,7 @@ def write_replica_files(
     dm = data.data
     resolved = OmegaConf.to_container(replica.cfg, resolve=True)
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
-    record = RunRecord(OK, **fields, test=result["test"] or None)
+    record = RunRecord(OK, **fields, test=dict(result["test"]))
     best_path = module.checkpoints.best_path(k) if module.checkpoints is not None else ""
     record.monitor = {**result["monitor"], "best_checkpoint": best_path}
     record.monitor.pop("best_epoch", None)

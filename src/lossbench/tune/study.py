@@ -57,12 +57,13 @@ class Plan:
     prune: bool = False
     seed: int = 0
     workers: int = 1
+    pack: int = 8
 
     def __post_init__(self) -> None:
         if not self.losses:
             raise ConfigError("lossbench tune --loss: name at least one loss, e.g. --loss ce,focal")
-        if self.trials < 1 or self.seeds < 1 or self.workers < 1:
-            raise ConfigError("lossbench tune: --trials, --seeds and --workers must be >= 1")
+        if min(self.trials, self.seeds, self.workers, self.pack) < 1:
+            raise ConfigError("lossbench tune: --trials, --seeds, --workers and --pack must be >= 1")
         for loss in self.losses:  # each names folders (trials/<loss>/, final/<loss>/) inside --out
             check_plain_name(loss, "--loss")
         self.out = Path(self.out).resolve()
@@ -88,7 +89,7 @@ def open_study(plan: Plan, loss: str, direction: str) -> optuna.Study:
         study_name=loss,
         storage=storage(plan),
         direction="maximize" if direction == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=sampler_seed(plan, loss)),
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed(plan, loss), constant_liar=True),
         pruner=pruner or optuna.pruners.NopPruner(),
         load_if_exists=True,
     )
@@ -142,52 +143,103 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def next_trial(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
-    """A new trial of ``study`` unless its budget is spent (finished, pruned or running elsewhere)."""
+def next_trials(plan: Plan, study: optuna.Study, n: int = 1) -> list[optuna.Trial]:
+    """Up to ``n`` new trials of ``study``, as many as its budget has left (finished, pruned or running
+    elsewhere count); asked together, the sampler treats the earlier ones as running
+    (``constant_liar``)."""
     with locked(plan.out / ".tune.lock"):
-        if counted(study, with_running=True) >= plan.trials:
-            return None
-        return study.ask()
+        left = plan.trials - counted(study, with_running=True)
+        return [study.ask() for _ in range(max(0, min(n, left)))]
 
 
-def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial) -> None:
-    """Train one trial's configuration and tell the study its best validation value (or that it pruned)."""
+def next_trial(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
+    """A new trial of ``study`` unless its budget is spent."""
+    trials = next_trials(plan, study)
+    return trials[0] if trials else None
+
+
+@dataclass
+class TrialJob:
+    """An asked trial made ready to train: its loss, sampled parameters, run config and console head."""
+
+    loss: str
+    trial: optuna.Trial
+    params: dict[str, Any]
+    cfg: DictConfig
+    head: str
+
+
+def prepare_trial(
+    plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial, batch: list[TrialJob] | None = None
+) -> TrialJob | None:
+    """Sample ``trial``'s configuration and compose its run; None when it repeats a counted trial or one of
+    ``batch`` (asked with it): the budget buys distinct configurations, so it is told failed, not trained."""
     params = {p.key: p.suggest(trial) for p in sp.search_space(loss)}
     earlier = repeats(trial.study, params)
-    if earlier is not None:  # the budget buys distinct configurations: ask again
+    if earlier is None:
+        earlier = next((job.trial.number for job in batch or [] if job.params == params), None)
+    if earlier is not None:
         trial.set_user_attr("repeat_of", earlier)
         trial.study.tell(trial, state=TrialState.FAIL)
         log.info(
             "tune %s: trial %d repeats trial %d's configuration; asking again", loss, trial.number, earlier
         )
-        return
+        return None
     run_dir = plan.out / "trials" / loss / str(trial.number)
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
-    callbacks = [pruning_callback(trial, monitor[0])] if plan.prune else []
     head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
+    return TrialJob(loss, trial, params, cfg, head)
+
+
+def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial) -> None:
+    """Train one trial's configuration and tell the study its best validation value (or that it pruned)."""
+    job = prepare_trial(plan, loss, monitor, trial)
+    if job is not None:
+        train_trial(plan, job, monitor)
+
+
+def train_trial(plan: Plan, job: TrialJob, monitor: tuple[str, str]) -> None:
+    """Train a prepared trial on its own and tell its study the outcome (a stop: :func:`abandon`)."""
+    callbacks = [pruning_callback(job.trial, monitor[0])] if plan.prune else []
     try:
-        summary = run_job(cfg, callbacks)
+        summary = run_job(job.cfg, callbacks)
     except optuna.TrialPruned as err:
-        trial.study.tell(trial, state=TrialState.PRUNED)
-        log.info("%s: %s", head, err)
+        job.trial.study.tell(job.trial, state=TrialState.PRUNED)
+        log.info("%s: %s", job.head, err)
         return
     except NonFiniteLossError as err:  # a diverging configuration: it used the budget, it is hopeless
-        trial.set_user_attr("diverged", str(err))
-        trial.study.tell(trial, state=TrialState.PRUNED)
-        log.info("%s: diverged, counted as pruned", head)
+        diverged(job, str(err))
         return
     except BaseException as err:
-        trial.study.tell(trial, state=TrialState.FAIL)
-        if as_interrupted(err) is not None:  # SIGTERM or Ctrl-C: the same command tries them again
-            trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        abandon(job, err)
         raise
+    tell(job, summary)
+
+
+def tell(job: TrialJob, summary: dict[str, Any]) -> None:
+    """Tell the study a trained trial's best validation value (pruned when it has none)."""
     value = summary["monitor"]["best"]
-    log.info("%s: %s", head, job_line(summary))
+    log.info("%s: %s", job.head, job_line(summary))
     if value is None or not math.isfinite(value):
-        trial.study.tell(trial, state=TrialState.PRUNED)
+        job.trial.study.tell(job.trial, state=TrialState.PRUNED)
         return
-    trial.study.tell(trial, float(value))
+    job.trial.study.tell(job.trial, float(value))
+
+
+def diverged(job: TrialJob, why: str) -> None:
+    """A trial whose loss went NaN/Inf counts as pruned: it used the budget."""
+    job.trial.set_user_attr("diverged", why)
+    job.trial.study.tell(job.trial, state=TrialState.PRUNED)
+    log.info("%s: diverged, counted as pruned", job.head)
+
+
+def abandon(job: TrialJob, err: BaseException) -> None:
+    """A trial stopped by ``err``: failed, and queued again when a signal stopped it (SIGTERM, Ctrl-C) so
+    the same command trains it again."""
+    job.trial.study.tell(job.trial, state=TrialState.FAIL)
+    if as_interrupted(err) is not None:
+        job.trial.study.enqueue_trial(job.trial.params, user_attrs={"retry_of": job.trial.number})
 
 
 def short(params: dict[str, Any]) -> dict[str, Any]:
@@ -202,10 +254,13 @@ def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
 
 
 def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
-    """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones; the study is
-    opened again for each trial, so its sampler's seed follows from the trials stored so far."""
-    while (trial := next_trial(plan, open_study(plan, loss, monitor[1]))) is not None:
-        run_trial(plan, loss, monitor, trial)
+    """Run trials of ``loss`` until its study holds ``plan.trials`` finished or pruned ones, up to
+    ``plan.pack`` at a time trained as one packed model (:mod:`lossbench.tune.packed`); the study is opened
+    again for each batch, so its sampler's seed follows from the trials stored so far."""
+    from lossbench.tune.packed import batch_size, run_trials
+
+    while trials := next_trials(plan, open_study(plan, loss, monitor[1]), batch_size(plan, loss, monitor)):
+        run_trials(plan, monitor, [(loss, trial) for trial in trials])
 
 
 def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""Runs of ``lossbench tune`` and ``lossbench advise`` trained packed (:mod:`lossbench.packed`): several
+runs that share data, split, model and trainer train as one packed model, each replica exactly as its own
+run, and each writes the run dir its own run writes. Three kinds of runs are packed:
+
+- a batch of trials of one loss, asked together from its study (``--pack`` at a time; the sampler treats
+  the trials asked before one as running, Optuna's ``constant_liar``);
+- a round of trials or final runs of ``advise``, one run of each loss;
+- the final runs of a tuned loss, one per seed.
+
+Runs that cannot be packed (:func:`lossbench.packed.packing_problems`: a model without a packed version,
+pruning, ...) train one by one, after one line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+
+from lossbench.record import read_record
+from lossbench.tune import study as st
+from lossbench.tune.jobs import compose_job, job_line, quiet
+
+log = logging.getLogger("lossbench")
+
+#: per (``--out``, loss): why its trials cannot be packed ("" when they can), said once
+_UNPACKABLE: dict[tuple[str, str], str] = {}
+
+
+def packing_problem(cfgs: Sequence[DictConfig]) -> str:
+    """Why the runs ``cfgs`` cannot train as one packed model ("" when they can)."""
+    from lossbench.packed import packing_problems
+
+    problems = packing_problems(cfgs)
+    return problems[0] if problems else ""
+
+
+def train_packed_runs(
+    jobs: Sequence[tuple[DictConfig, list[str]]], what: str
+) -> list[tuple[dict[str, Any] | None, str | None]] | None:
+    """Train the runs ``jobs`` (each a composed config and the overrides its record names) as one packed
+    model and write each one's run dir; per run its record (None: it failed) and its error. None when they
+    cannot be packed (said in one line: they are to run one by one)."""
+    cfgs = [cfg for cfg, _ in jobs]
+    problem = packing_problem(cfgs)
+    if problem:
+        log.info("%s: %d runs train one by one (%s)", what, len(jobs), problem)
+        return None
+    from lossbench.packed import build_packed, train_packed
+    from lossbench.packed.checkpoints import PackedCheckpoints
+    from lossbench.packed.fit import free_core_threads
+    from lossbench.packed.run_files import write_replica_files
+
+    start = time.perf_counter()
+    with quiet(), free_core_threads():
+        module, data = build_packed(cfgs)
+        checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], [given for _, given in jobs])
+        results = train_packed(module, data, cfgs[0], checkpoints)
+    wall_s = time.perf_counter() - start
+    return [
+        (write_replica_files(cfg, module, data, k, results[k], wall_s, given), results[k].get("error"))
+        for k, (cfg, given) in enumerate(jobs)
+    ]
+
+
+def batch_size(plan: st.Plan, loss: str, monitor: tuple[str, str]) -> int:
+    """How many trials of ``loss`` to ask at once: ``plan.pack``, or 1 when they would not be packed
+    (pruning follows each trial's own curve; a model without a packed version), said once per loss."""
+    if plan.pack == 1:
+        return 1
+    key = (str(plan.out), loss)
+    if key not in _UNPACKABLE:
+        cfg = compose_job([*plan.overrides, f"loss={loss}"], plan.out / "trials", monitor, "probe")
+        problem = "--prune decides per trial" if plan.prune else packing_problem([cfg])
+        _UNPACKABLE[key] = problem
+        if problem:
+            log.info("tune %s: its trials train one by one (%s)", loss, problem)
+    return 1 if _UNPACKABLE[key] else plan.pack
+
+
+def run_trials(plan: st.Plan, monitor: tuple[str, str], asked: Sequence[tuple[str, optuna.Trial]]) -> None:
+    """Train the trials ``asked`` (each with its loss) and tell each its study: packed when there are two
+    or more and they can be, else one by one."""
+    if len(asked) == 1 or plan.prune:
+        for loss, trial in asked:
+            st.run_trial(plan, loss, monitor, trial)
+        return
+    jobs: list[st.TrialJob] = []
+    for loss, trial in asked:
+        job = st.prepare_trial(plan, loss, monitor, trial, jobs)
+        if job is not None:
+            jobs.append(job)
+    try:
+        outcomes = train_packed_runs([(job.cfg, []) for job in jobs], "trials") if len(jobs) > 1 else None
+    except BaseException as err:
+        for job in jobs:
+            st.abandon(job, err)
+        raise
+    if outcomes is None:
+        for i, job in enumerate(jobs):
+            try:
+                st.train_trial(plan, job, monitor)
+            except BaseException as err:
+                for unstarted in jobs[i + 1 :]:
+                    st.abandon(unstarted, err)
+                raise
+        return
+    for job, (summary, error) in zip(jobs, outcomes, strict=True):
+        if summary is None:
+            st.diverged(job, error or "the replica stopped")
+        else:
+            job.head += " (packed)"
+            st.tell(job, summary)
+
+
+def packed_final_runs(
+    plan: st.Plan, params: dict[str, dict[str, Any]], seeds: Sequence[int], monitor: tuple[str, str]
+) -> set[tuple[str, int]]:
+    """Train the unfinished final runs of every loss of ``params`` (its tuned parameters) and seed of
+    ``seeds``, up to ``plan.pack`` at a time as one packed model where they can be; the ``(loss, seed)``
+    runs now finished (the others are to run one by one)."""
+    pending = [
+        (loss, seed)
+        for seed in seeds
+        for loss in params
+        if not read_record(plan.out / "final" / loss / str(seed)).ok
+    ]
+    done: set[tuple[str, int]] = set()
+    for first in range(0, len(pending), plan.pack):
+        chunk = pending[first : first + plan.pack]
+        if len(chunk) < 2:
+            break
+        jobs = [st.final_job(plan, loss, seed, params[loss], monitor) for loss, seed in chunk]
+        outcomes = train_packed_runs(jobs, "final runs")
+        if outcomes is None:
+            break
+        for (loss, seed), (summary, _) in zip(chunk, outcomes, strict=True):
+            if summary is not None:
+                log.info("final %s: seed %d of %d (packed): %s", loss, seed, plan.seeds, job_line(summary))
+                done.add((loss, seed))
+    return done

@@ -1,0 +1,92 @@
+"""How ``lossbench tune`` hands a batch of asked trials to packed training and tells each study what came
+back: the packed training itself is replaced here (its exactness is tested in tests/integration)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from lossbench.interrupt import RunInterrupted
+from lossbench.tune import packed as tp
+from lossbench.tune import study as st
+
+MONITOR = ("val/acc", "max")
+States = optuna.trial.TrialState
+
+
+def summary(value: float) -> dict:
+    return {"monitor": {"metric": "val/acc", "best": value}, "test": {}}
+
+
+def batch(tmp_path, n: int, pack: int = 8) -> tuple[st.Plan, optuna.Study, list]:
+    plan = st.Plan(losses=["focal"], trials=n, seeds=1, out=tmp_path, pack=pack)
+    study = st.open_study(plan, "focal", "max")
+    return plan, study, [("focal", t) for t in st.next_trials(plan, study, n)]
+
+
+def test_asks_at_most_the_budget_left(tmp_path):
+    plan, study, asked = batch(tmp_path, 3)
+    assert len(asked) == 3
+    assert st.next_trials(plan, study, 8) == [], "three running trials spend a budget of three"
+
+
+def test_each_trial_is_told_its_outcome_and_a_failed_replica_counts_as_diverged(tmp_path, monkeypatch):
+    plan, study, asked = batch(tmp_path, 3)
+    outcomes = [(summary(0.9), None), (None, "FocalLoss returned nan at step 4"), (summary(0.7), None)]
+    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: outcomes[: len(jobs)])
+    tp.run_trials(plan, MONITOR, asked)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [States.COMPLETE, States.PRUNED, States.COMPLETE]
+    assert [trials[0].value, trials[2].value] == [0.9, 0.7]
+    assert trials[1].user_attrs["diverged"] == "FocalLoss returned nan at step 4"
+
+
+def test_a_batch_that_cannot_be_packed_trains_one_by_one(tmp_path, monkeypatch):
+    plan, study, asked = batch(tmp_path, 2)
+    trained = []
+    monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "model resnet has no packed version")
+    monkeypatch.setattr(st, "run_job", lambda cfg, callbacks: trained.append(cfg) or summary(0.5))
+    tp.run_trials(plan, MONITOR, asked)
+    assert len(trained) == 2 and [t.state for t in study.get_trials()] == [States.COMPLETE] * 2
+
+
+def test_a_stop_during_the_packed_batch_queues_every_trial_of_it_again(tmp_path, monkeypatch):
+    plan, study, asked = batch(tmp_path, 3)
+
+    def stopped(jobs, what):
+        raise RunInterrupted("SIGTERM", "stopped")
+
+    monkeypatch.setattr(tp, "train_packed_runs", stopped)
+    with pytest.raises(RunInterrupted):
+        tp.run_trials(plan, MONITOR, asked)
+    failed = study.get_trials(states=(States.FAIL,))
+    queued = study.get_trials(states=(States.WAITING,))
+    assert len(failed) == 3 and [q.user_attrs["retry_of"] for q in queued] == [0, 1, 2]
+    assert [q.system_attrs["fixed_params"] for q in queued] == [f.params for f in failed]
+
+
+def test_a_repeat_within_the_batch_is_told_failed_not_trained(tmp_path, monkeypatch):
+    plan = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path)
+    study = st.open_study(plan, "focal", "max")
+    same = {"optim.optimizer.lr": 0.01, "optim.optimizer.weight_decay": 1e-4, "loss.gamma": 2.0}
+    study.enqueue_trial(same)
+    study.enqueue_trial(same)
+    asked = [("focal", t) for t in st.next_trials(plan, study, 2)]
+    monkeypatch.setattr(st, "run_job", lambda cfg, callbacks: summary(0.5))
+    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: pytest.fail("one job is not packed"))
+    tp.run_trials(plan, MONITOR, asked)
+    first, repeat = study.get_trials()
+    assert first.state == States.COMPLETE and repeat.state == States.FAIL
+    assert repeat.user_attrs["repeat_of"] == first.number
+
+
+def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="lossbench")
+    assert tp.batch_size(st.Plan(losses=["ce"], trials=3, seeds=1, out=tmp_path / "c"), "ce", MONITOR) == 8
+    plan = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path, overrides=["model=resnet32"])
+    monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "model resnet32 has no packed version")
+    assert tp.batch_size(plan, "focal", MONITOR) == 1
+    assert tp.batch_size(plan, "focal", MONITOR) == 1
+    assert caplog.text.count("its trials train one by one (model resnet32") == 1, "said once"
+    pruned = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path / "p", prune=True)
+    assert tp.batch_size(pruned, "focal", MONITOR) == 1
