@@ -17,12 +17,12 @@ class PackedLauncher(Launcher):
     and every other job one after another as Hydra's basic launcher does.
 
     Args:
-        max_pack: the most jobs one packed model holds.
+        max_pack: the most jobs one packed model holds; None: as many as the free memory holds.
     """
 
-    def __init__(self, max_pack: int = 16) -> None:
+    def __init__(self, max_pack: int | None = None) -> None:
         super().__init__()
-        self.max_pack = int(max_pack)
+        self.max_pack = None if max_pack is None else int(max_pack)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

@@ -14,6 +14,7 @@ runs through ``run_job`` with the ordinary task function, after one log line say
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import tempfile
 import time
@@ -33,6 +34,7 @@ from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
 from lossbench.packed.fit import build_packed, free_core_threads, train_packed
+from lossbench.packed.memory import max_pack_for
 from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
 from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
@@ -73,11 +75,15 @@ def compose_job(hydra_context: HydraContext, config: DictConfig, overrides: Sequ
 
 
 def group_jobs(
-    jobs: Sequence[Job], max_pack: int, resumed: dict[int, dict[str, Any]] | None = None
+    jobs: Sequence[Job],
+    max_pack: int | Callable[[Job], int],
+    resumed: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[list[list[Job]], dict[int, str]]:
     """The groups of jobs trained packed (each of two or more jobs, in job order), and for every other job
-    the reason it runs the ordinary way. ``resumed``: the checkpoints jobs continue from (a group's jobs
-    continue from the same epoch)."""
+    the reason it runs the ordinary way. ``max_pack``: the most jobs of a group, or a function of its first
+    job giving it; ``resumed``: the checkpoints jobs continue from (a group's jobs continue from the same
+    epoch)."""
+    most = max_pack if callable(max_pack) else lambda job: max_pack
     groups: list[list[Job]] = []
     alone: dict[int, str] = {}
     keys: dict[int, dict[str, Any]] = {}
@@ -89,7 +95,7 @@ def group_jobs(
         epoch = int((resumed or {}).get(job.num, {}).get("epoch", -1))
         keys[job.num] = {**group_key(job.cfg), "from_epoch": epoch}  # equal keys: packed together
         for group in groups:
-            if len(group) < max_pack and keys[group[0].num] == keys[job.num]:
+            if keys[group[0].num] == keys[job.num] and len(group) < most(group[0]):
                 group.append(job)
                 break
         else:
@@ -98,7 +104,7 @@ def group_jobs(
         groups.remove(group)
         alone[group[0].num] = (
             "no other job is left to pack it with (a packed model holds jobs of the same data, data_seed, "
-            f"model, trainer and callbacks, at most hydra.launcher.max_pack={max_pack})"
+            f"model, trainer and callbacks, at most hydra.launcher.max_pack={most(group[0])})"
         )
     return groups, alone
 
@@ -110,16 +116,22 @@ def launch_packed(
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
     *,
-    max_pack: int = 16,
+    max_pack: int | None = None,
 ) -> list[JobReturn]:
     """Run the jobs ``job_overrides`` (numbered from ``initial_job_idx``) packed where they can be; their
-    ``JobReturn`` in job order, each carrying its best monitored value as the ordinary task returns it."""
-    if max_pack < 1:
-        raise ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1")
+    ``JobReturn`` in job order, each carrying its best monitored value as the ordinary task returns it.
+    ``max_pack``: the most jobs of one packed model; None: as many as the free memory holds
+    (:func:`~lossbench.packed.memory.max_pack_for`)."""
+    if max_pack is not None and max_pack < 1:
+        raise ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1, or null to fit free memory")
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    log.info("Launching %d jobs, packed where they can be (max_pack=%d)", len(job_overrides), max_pack)
+    log.info(
+        "Launching %d jobs, packed where they can be (max_pack=%s)",
+        len(job_overrides),
+        "from free memory" if max_pack is None else max_pack,
+    )
     started()  # the command's start is over: a signal now stops training (lossbench.signals)
     before = HydraConfig.instance().cfg
     try:
@@ -139,7 +151,7 @@ def launch_packed(
             elif isinstance(how, dict):
                 resumed[job.num] = how
         jobs = [job for job in jobs if job.num not in returns]
-        groups, alone = group_jobs(jobs, max_pack, resumed)
+        groups, alone = group_jobs(jobs, max_pack or memory_limits(), resumed)
         units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
         for unit in sorted(units, key=lambda u: u[0].num):
             if unit[0].num in alone:
@@ -162,6 +174,20 @@ def launch_packed(
         raise SystemExit(exit_status(err)) from None
     finally:
         HydraConfig.instance().cfg = before
+
+
+def memory_limits() -> Callable[[Job], int]:
+    """The most jobs of a group from the memory free now, measured once per kind of group (its
+    :func:`~lossbench.packed.replicas.group_key`)."""
+    limits: dict[str, int] = {}
+
+    def limit(job: Job) -> int:
+        key = json.dumps(group_key(job.cfg), sort_keys=True, default=str)
+        if key not in limits:
+            limits[key] = max_pack_for(job.cfg)
+        return limits[key]
+
+    return limit
 
 
 def run_one(
