@@ -20,6 +20,9 @@ Rows (each lossbench run is ``python train.py`` in a subprocess with its own tim
    ``resnet18_cifar`` (built by :func:`lossbench.models.build_model`), one AdamW step per batch on
    device-resident tensors, bf16 autocast and channels_last, no loader and no Lightning, at batch 128 and
    512 (``--tiny``: 16 and 32); row 2's images/s (and row 3's) as a share of it at row 2's batch size.
+7. ``packed``: 16 ResNet-32 replicas (4 losses × 4 seeds) trained as one packed model against the same
+   runs one by one, in runs/hour, and the packed fit's images/s against its own device-resident limit,
+   peak memory beside each (``scripts/device_packed.py``).
 
 Writes ``device_check.json`` beside ``--out`` (default ``benchmarks/results/``) and prints the table.
 """
@@ -144,7 +147,7 @@ def main() -> None:
     import torch
 
     rows: list[dict[str, Any]] = []
-    names = ("default", "resnet18", "compile", "ddp1", "nan_guard", "limit")
+    names = ("default", "resnet18", "compile", "ddp1", "nan_guard", "limit", "packed")
     measures = {
         "default": "default run (digits, MLP)",
         "resnet18": "ResNet-18, CIFAR-shaped, bf16-mixed + channels_last, images/s",
@@ -152,6 +155,7 @@ def main() -> None:
         "ddp1": "default run, DDP on 1 GPU",
         "nan_guard": "ResNet-18 step time, NaN guard read every step vs every 100",
         "limit": "resnet18_cifar alone: AdamW steps on device tensors, bf16, channels_last, images/s",
+        "packed": "16 ResNet-32 replicas packed vs one by one, runs/hour; images/s vs the packed limit",
     }
     only = [n.strip() for n in args.only.split(",") if n.strip()] or list(names)
     if unknown := sorted(set(only) - set(names)):
@@ -236,7 +240,12 @@ def main() -> None:
             share = next(iter(shares.values()))  # row 2's when it ran
             return value, f"lossbench at batch {batch}: {baseline}", f"{share:.2f} of it"
 
-        steps = (default, resnet18, compiled, ddp1, nan_guard, limit)
+        def packed() -> tuple[str, str, str]:
+            from device_packed import packed_row
+
+            return packed_row(dev, work / "packed", work / "data", args.tiny, figures)
+
+        steps = (default, resnet18, compiled, ddp1, nan_guard, limit, packed)
         for name, fn in zip(names, steps, strict=True):
             if name in only:
                 attempt(rows, name, measures[name], fn)

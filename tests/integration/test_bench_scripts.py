@@ -85,7 +85,7 @@ def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
     names = [r.split(" | ")[0].strip("| ") for r in rows]
-    assert names == ["default", "resnet18", "compile", "ddp1", "nan_guard", "limit"]
+    assert names == ["default", "resnet18", "compile", "ddp1", "nan_guard", "limit", "packed"]
     assert all(r.endswith("| not run: no CUDA GPU visible |") for r in rows)
 
 
