@@ -285,7 +285,16 @@ def test_what_can_be_packed(make_cfg):
     assert "callbacks" in problems("callbacks=none")
     half = make_cfg("logger=none", "trainer.precision=16-mixed")
     assert "precision" in "; ".join(packing_problems([half]))
-    assert "no packed version" in "; ".join(packing_problems([make_cfg("logger=none", "model=cnn")]))
+    for model in ("cnn", "resnet32", "resnet18"):
+        assert packing_problems([make_cfg("logger=none", f"model={model}")]) == []
+    own_model = make_cfg("logger=none", "model._target_=mypkg.Net")
+    assert "no packed version" in "; ".join(packing_problems([own_model]))
+    assert "channels_last" in "; ".join(
+        packing_problems([make_cfg("logger=none", "model=cnn", "model.channels_last=true")])
+    )
+    assert "data.seed=3 differs from seed=0" in "; ".join(
+        packing_problems([make_cfg("logger=none", "data.seed=3")])
+    )
     no_tie_break = make_cfg("logger=none", "callbacks.model_checkpoint.tie_break=null")
     assert "tie_break=None is not packed" in "; ".join(packing_problems([no_tie_break]))
     early = make_cfg("logger=none", "callbacks=early_stopping")

@@ -30,6 +30,10 @@ class Normalize:
     def __call__(self, x: Tensor, epoch: int = 0) -> Tensor:
         return self.normalize(self.to_unit(x))
 
+    def for_seed(self, seed: int) -> Normalize:
+        """This transform as a run with ``data.seed=seed`` builds it: itself (it draws nothing)."""
+        return self
+
 
 class PadCropFlip(Normalize):
     """The standard CIFAR augmentation, batched: zero-pad ``pad`` px, random crop back, random h-flip.
@@ -53,6 +57,13 @@ class PadCropFlip(Normalize):
         self.pad, self.flip, self.seed, self.rank = pad, flip, seed, rank
         self._epoch: int | None = None
         self._gen: torch.Generator | None = None
+
+    def for_seed(self, seed: int) -> PadCropFlip:
+        """This transform as a run with ``data.seed=seed`` builds it: a copy with that seed and its own
+        generator (so packed replicas each draw their own run's crops and flips)."""
+        return PadCropFlip(
+            self.mean.flatten().tolist(), self.std.flatten().tolist(), self.pad, self.flip, seed, self.rank
+        )
 
     def _generator(self, device: torch.device, epoch: int) -> torch.Generator:
         if self._gen is None or self._epoch != epoch or self._gen.device != device:

@@ -5,9 +5,9 @@ weights and dropout stream (:mod:`lossbench.packed.replicas`), its batches
 (:mod:`lossbench.packed.batches`), its loss, its optimizer and schedule (:mod:`lossbench.packed.optim`),
 its gradient clipping (by the norm of its own gradients), its NaN/Inf guard, its metrics
 (:mod:`lossbench.packed.metrics`) and its best epoch (:mod:`lossbench.packed.selection`). The replicas are
-evaluated together as one packed model (:class:`~lossbench.packed.mlp.PackedMLP`; Packed-Ensembles,
-Laurent et al., ICLR 2023) and the sum of their losses is backpropagated once: each replica's gradient
-is that of its own loss, since no parameter is shared.
+evaluated together as one packed model (:mod:`lossbench.packed.models`: an MLP, CNN or ResNet of
+stacked weights; Packed-Ensembles, Laurent et al., ICLR 2023) and the sum of their losses is
+backpropagated once: each replica's gradient is that of its own loss, since no parameter is shared.
 
 Training uses Lightning's manual optimization: one ``training_step`` is one optimizer step of every
 replica still training.
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_states
 from lossbench.packed.metrics import ReplicaMetrics
-from lossbench.packed.mlp import PackedMLP
+from lossbench.packed.models import packed_model
 from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
@@ -57,7 +57,9 @@ class PackedModule(L.LightningModule):
         self.automatic_optimization = False
         self.replicas = list(replicas)
         seeds = [r.seed for r in self.replicas]
-        self.model = PackedMLP([r.model for r in self.replicas], seeds, [r.rng_state for r in self.replicas])
+        self.model = packed_model(
+            [r.model for r in self.replicas], seeds, [r.rng_state for r in self.replicas]
+        )
         self.losses = nn.ModuleList([r.loss for r in self.replicas])
         self.task = Task(task)
         self.metrics = ReplicaMetrics([r.loss for r in self.replicas], self.task, num_classes)
@@ -90,6 +92,7 @@ class PackedModule(L.LightningModule):
 
     def replica_modules(self, k: int) -> dict[str, nn.Module]:
         """Replica ``k``'s model and loss, as its run's module holds them (``model``, ``loss``)."""
+        self.model.link()  # its tensors are views of the stacked ones, also after a move or cast
         return {"model": self.replicas[k].model, "loss": self.replicas[k].loss}
 
     def forward(self, x: Tensor, shared: bool = False) -> Tensor:
@@ -150,8 +153,10 @@ class PackedModule(L.LightningModule):
         self.train_weight += len(y[0])
 
     def fail(self, k: int, value: float) -> None:
-        """Stop replica ``k`` at a non-finite loss, with its run's message."""
+        """Stop replica ``k`` at a non-finite loss, with its run's message; its buffers (batch norm's
+        running statistics) stay as this step's forward left them, as its stopped run's do."""
         self.status[k] = FAILED
+        self.model.freeze(k)
         self.errors[k] = (
             f"{type(self.replicas[k].loss).__name__} returned {value} at step {self.global_step} (epoch "
             f"{self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the data for "

@@ -26,7 +26,7 @@ from lossbench.build import build_data, build_module
 from lossbench.checks import check_run
 from lossbench.errors import ConfigError
 from lossbench.losses.base import BenchLoss
-from lossbench.models.mlp import MLP
+from lossbench.packed.models import PACKED_TARGETS
 from lossbench.selection import TIE_BREAK
 from lossbench.task import BenchDataModule
 
@@ -109,12 +109,19 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         if name not in PACKED_CALLBACKS:
             problems.append(f"callbacks.{name} is not packed (packed: {', '.join(PACKED_CALLBACKS)})")
     for cfg in cfgs:
+        data_seed = (cfg.get("data") or {}).get("seed", cfg.get("seed"))
+        if data_seed != cfg.get("seed"):  # a replica's batches and augmentation follow its seed
+            problems.append(f"data.seed={data_seed} differs from seed={cfg.get('seed')}: not packed")
+            break
+    for cfg in cfgs:
         tie_break = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("tie_break", TIE_BREAK)
         if tie_break != TIE_BREAK:
             problems.append(f"callbacks.model_checkpoint.tie_break={tie_break} is not packed")
             break
-    if model.get("_target_") != f"{MLP.__module__}.{MLP.__name__}":
-        problems.append(f"model {model.get('_target_')} has no packed version (model=mlp has)")
+    if model.get("_target_") not in PACKED_TARGETS:
+        problems.append(
+            f"model {model.get('_target_')} has no packed version (mlp, cnn, resnet32 and resnet18 have)"
+        )
     if model.get("compile") or model.get("channels_last"):
         problems.append("model.compile and model.channels_last are not packed")
     if str(trainer.get("precision", "32-true")) in ("16", "16-mixed", "16-true"):
