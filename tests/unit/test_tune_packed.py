@@ -90,3 +90,23 @@ def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, monkeyp
     assert caplog.text.count("its trials train one by one (model resnet32") == 1, "said once"
     pruned = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path / "p", prune=True)
     assert tp.batch_size(pruned, "focal", MONITOR) == 1
+
+
+def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, monkeypatch, caplog):
+    import lossbench.packed
+    from lossbench.errors import ConfigError
+
+    caplog.set_level("INFO", logger="lossbench")
+    plan, study, asked = batch(tmp_path, 2)
+
+    def refused(cfgs):
+        raise ConfigError("packed training needs an in-memory data set")
+
+    monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "")
+    monkeypatch.setattr(lossbench.packed, "build_packed", refused)
+    monkeypatch.setattr(st, "run_job", lambda cfg, callbacks: summary(0.5))
+    tp.run_trials(plan, MONITOR, asked)
+    assert [t.state for t in study.get_trials()] == [States.COMPLETE] * 2
+    assert "2 runs train one by one: packed training failed: ConfigError: packed training needs an" in (
+        caplog.text
+    )

@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig
 
+from lossbench.errors import ConfigError, RunInterrupted, one_line
 from lossbench.record import read_record
 from lossbench.tune import study as st
 from lossbench.tune.jobs import compose_job, job_line, quiet
@@ -29,6 +30,8 @@ log = logging.getLogger("lossbench")
 
 #: per (``--out``, loss): why its trials cannot be packed ("" when they can), said once
 _UNPACKABLE: dict[tuple[str, str], str] = {}
+#: the lines :func:`say_once` has said
+_SAID: set[str] = set()
 
 
 def packing_problem(cfgs: Sequence[DictConfig]) -> str:
@@ -44,11 +47,11 @@ def train_packed_runs(
 ) -> list[tuple[dict[str, Any] | None, str | None]] | None:
     """Train the runs ``jobs`` (each a composed config and the overrides its record names) as one packed
     model and write each one's run dir; per run its record (None: it failed) and its error. None when they
-    cannot be packed (said in one line: they are to run one by one)."""
+    cannot be packed, or their packed training failed (said in one line: they are to run one by one)."""
     cfgs = [cfg for cfg, _ in jobs]
     problem = packing_problem(cfgs)
     if problem:
-        log.info("%s: %d runs train one by one (%s)", what, len(jobs), problem)
+        say_once(f"{what}: they train one by one ({problem})")
         return None
     from lossbench.packed import build_packed, train_packed
     from lossbench.packed.checkpoints import PackedCheckpoints
@@ -56,15 +59,30 @@ def train_packed_runs(
     from lossbench.packed.run_files import write_replica_files
 
     start = time.perf_counter()
-    with quiet(), free_core_threads():
-        module, data = build_packed(cfgs)
-        checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], [given for _, given in jobs])
-        results = train_packed(module, data, cfgs[0], checkpoints)
+    try:
+        with quiet(), free_core_threads():
+            module, data = build_packed(cfgs)
+            checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], [given for _, given in jobs])
+            results = train_packed(module, data, cfgs[0], checkpoints)
+    except RunInterrupted:
+        raise
+    except Exception as err:  # as the packed launcher does: the runs go the ordinary way
+        if not isinstance(err, ConfigError):
+            log.exception("packed training of %d %s failed", len(jobs), what)
+        log.info("%s: %d runs train one by one: packed training failed: %s", what, len(jobs), one_line(err))
+        return None
     wall_s = time.perf_counter() - start
     return [
         (write_replica_files(cfg, module, data, k, results[k], wall_s, given), results[k].get("error"))
         for k, (cfg, given) in enumerate(jobs)
     ]
+
+
+def say_once(line: str) -> None:
+    """Log ``line`` the first time this process says it (a reason repeated every round says nothing new)."""
+    if line not in _SAID:
+        _SAID.add(line)
+        log.info("%s", line)
 
 
 def batch_size(plan: st.Plan, loss: str, monitor: tuple[str, str]) -> int:
@@ -78,7 +96,7 @@ def batch_size(plan: st.Plan, loss: str, monitor: tuple[str, str]) -> int:
         problem = "--prune decides per trial" if plan.prune else packing_problem([cfg])
         _UNPACKABLE[key] = problem
         if problem:
-            log.info("tune %s: its trials train one by one (%s)", loss, problem)
+            say_once(f"tune {loss}: its trials train one by one ({problem})")
     return 1 if _UNPACKABLE[key] else plan.pack
 
 
