@@ -109,17 +109,27 @@ def test_each_replica_gets_its_runs_batches(cfgs):
     dm, _ = build_replicas(cfgs)
     x, y = dm.splits["train"]
     packed = PackedTrainLoader((x, y), dm.batch_size, SEEDS)
-    for epoch in (0, 3):
+    batches = assert_runs_batches(packed, (x, y), dm.batch_size, SEEDS, epochs=(0, 3))
+    assert not torch.equal(batches[0][1][0], batches[0][1][1])  # the seeds' orders differ
+
+
+def assert_runs_batches(
+    packed: PackedTrainLoader, tensors: tuple, batch_size: int, seeds, epochs, transform=None
+) -> list:
+    """Assert that replica ``k`` of ``packed`` gets, in each of ``epochs``, the training batches of its
+    run (``seeds[k]``; ``transform(seed)``: its run's training transform); the last epoch's batches."""
+    for epoch in epochs:
         packed.sampler.set_epoch(epoch)
         batches = list(packed)
-        for k, seed in enumerate(SEEDS):
-            sampler = EpochSampler(len(y), shuffle=True, seed=seed)
+        for k, seed in enumerate(seeds):
+            sampler = EpochSampler(len(tensors[1]), shuffle=True, seed=seed)
             sampler.set_epoch(epoch)
-            ordinary = list(TensorBatchLoader((x, y), dm.batch_size, sampler, train=True))
+            own = transform(seed) if transform is not None else None
+            ordinary = list(TensorBatchLoader(tensors, batch_size, sampler, train=True, transform=own))
             assert len(batches) == len(ordinary) == len(packed)
             for (px, py), (ox, oy) in zip(batches, ordinary, strict=True):
                 assert torch.equal(px[k], ox) and torch.equal(py[k], oy)
-    assert not torch.equal(batches[0][1][0], batches[0][1][1])  # the seeds' orders differ
+    return batches
 
 
 def test_replica_optimizers_step_only_active_replicas_as_separate_optimizers():

@@ -9,7 +9,6 @@ import copy
 import pytest
 import torch
 
-from lossbench.data.loader import EpochSampler, TensorBatchLoader
 from lossbench.data.transforms import Normalize, PadCropFlip
 from lossbench.errors import ConfigError
 from lossbench.models.cnn import CNN
@@ -18,6 +17,7 @@ from lossbench.packed.batches import PackedTrainLoader, replica_transforms
 from lossbench.packed.cnn import PackedCNN
 from lossbench.packed.models import packed_model
 from lossbench.packed.resnet import PackedCifarResNet
+from tests.unit.test_packed import assert_runs_batches
 
 SHAPE = (3, 8, 8)
 MODELS = {
@@ -123,17 +123,12 @@ def test_each_replica_augments_its_batches_as_its_run():
     seeds = [0, 1, 2]
     transforms = replica_transforms(PadCropFlip(mean, std, pad=2, seed=0), seeds, "cifar")
     packed = PackedTrainLoader((x, y), 16, seeds, transforms)
-    for epoch in (0, 1):
-        packed.sampler.set_epoch(epoch)
-        batches = list(packed)
-        for k, seed in enumerate(seeds):
-            sampler = EpochSampler(len(y), shuffle=True, seed=seed)
-            sampler.set_epoch(epoch)
-            run = TensorBatchLoader(
-                (x, y), 16, sampler, train=True, transform=PadCropFlip(mean, std, pad=2, seed=seed)
-            )
-            for (px, py), (ox, oy) in zip(batches, run, strict=True):
-                assert torch.equal(px[k], ox) and torch.equal(py[k], oy)
+
+    def augment(seed: int) -> PadCropFlip:  # a run's transform for its data.seed
+        return PadCropFlip(mean, std, pad=2, seed=seed)
+
+    batches = assert_runs_batches(packed, (x, y), 16, seeds, (0, 1), augment)
+    assert not torch.equal(batches[0][0][0], batches[0][0][1])
     normalize = Normalize(mean, std)
     assert replica_transforms(normalize, seeds, "cifar") == [normalize] * 3
     assert replica_transforms(None, seeds, "digits") is None
