@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from lossbench.packed import FAILED, OK, build_packed, train_packed
+from lossbench.packed.checkpoints import PackedCheckpoints
 from lossbench.run import run
 from tests.fake_vision import write_cifar
 from tests.integration.test_packed import NaNAfter
@@ -165,3 +166,28 @@ def test_a_failed_replica_keeps_its_batch_norm_statistics(make_cfg, tmp_path):
         assert torch.equal(buffers[1][name], value), name
     assert int(buffers[1]["stem.1.num_batches_tracked"]) == 5  # its run's count when it stopped
     assert not torch.equal(buffers[0]["stem.1.running_mean"], at_failure[0]["stem.1.running_mean"])
+
+
+def test_a_replicas_checkpoints_hold_its_runs_batch_norm_state(make_cfg, tmp_path):
+    """Each replica's last checkpoint holds its run's weights, running statistics, batch counts and
+    optimizer state (float64, within 1e-6; Adam's ``step`` count is a float64 scalar here, as the packed
+    module steps inside Lightning's float64 context, a float32 one in its run)."""
+    overrides = (*MODELS["resnet32"][:3], "data.batch_size=16", "+trainer.limit_train_batches=3")
+    overrides += ("trainer.max_epochs=2",)
+    jobs = [("ce", 0), ("focal", 1)]
+    cfgs = job_cfgs(make_cfg, tmp_path, *overrides, "trainer.precision=64-true", "logger=none", jobs=jobs)
+    module, data = build_packed(cfgs)
+    train_packed(module, data, cfgs[0], PackedCheckpoints([r.cfg for r in module.replicas], [[], []]))
+    for cfg in cfgs:
+        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        mine = torch.load(last, map_location="cpu", weights_only=True)
+        run(cfg, overrides=[])
+        theirs = torch.load(last, map_location="cpu", weights_only=True)
+        assert mine["state_dict"].keys() == theirs["state_dict"].keys()
+        assert "model.stem.1.num_batches_tracked" in theirs["state_dict"]
+        for name, value in theirs["state_dict"].items():
+            torch.testing.assert_close(mine["state_dict"][name], value, rtol=0, atol=ATOL)
+        (opt,), (their_opt,) = mine["optimizer_states"], theirs["optimizer_states"]
+        for i, state in their_opt["state"].items():
+            for name, value in state.items():
+                torch.testing.assert_close(opt["state"][i][name], value, rtol=0, atol=ATOL, check_dtype=False)
