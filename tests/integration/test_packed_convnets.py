@@ -3,9 +3,11 @@ of three losses × two seeds on 8×8 digits images trained packed, against the s
 
 In float64 on the CPU each replica's grouped convolution, batch norm and linear layers compute its own
 layers' values up to the order of a few sums, so its per-epoch validation losses and its metrics agree
-within 1e-6 (the metrics themselves are float32). In float32 those orderings round differently (~1e-7 per
-layer), which a few steps can carry into a prediction near a tie: there the replicas pick the same best
-epoch and their test metrics agree within one test sample.
+within 1e-6 (the metrics themselves are float32; measured: 0 for cnn and resnet18, 1.5e-8 for resnet32).
+In float32 those orderings round differently (~1e-7 per layer), and Adam's first steps (``m / √v``) carry
+that into the weights: measured, the metrics differ by a few 1e-6 for the small cnn and resnet32, and for
+resnet18 (2 steps of 8 samples) by up to 1e-3 in the losses and 1e-2 in the fitted temperature. There the
+replicas pick their runs' best epoch and their metrics agree within one test sample.
 """
 
 from __future__ import annotations
@@ -39,17 +41,22 @@ COMMON = (
 BEST = ("callbacks.rich_progress_bar=null", "callbacks.last_checkpoint=null")
 SMALL = ("data.batch_size=16", "+trainer.limit_train_batches=3", "trainer.max_epochs=3", *BEST)
 CNN = ("model=cnn", "model.channels=[4,8]", "model.hidden=16")
+RESNET18 = (
+    "model=resnet18",
+    "data.batch_size=8",
+    "+trainer.limit_train_batches=1",
+    "trainer.max_epochs=2",
+    "data.val_fraction=0.012",
+    "data.test_fraction=0.012",
+)
 MODELS = {
     "cnn": (*CNN, *SMALL),
     "resnet32": ("model=resnet32", "model.depth=8", "model.width=4", *SMALL),
-    # 11M parameters: a few samples, and no checkpoints (tested at the last epoch), to stay quick in float64
+    # 11M parameters: a few samples, and in float64 no checkpoints (tested at the last epoch), to stay quick
     "resnet18": (
-        "model=resnet18",
-        "data.batch_size=8",
-        "+trainer.limit_train_batches=1",
-        "trainer.max_epochs=2",
-        "data.val_fraction=0.012",
-        "data.test_fraction=0.012",
+        *RESNET18,
+        "data.val_fraction=0.006",  # 11 images, one per class and one more: the float64 check needs no more
+        "data.test_fraction=0.006",
         "callbacks=none",
         "+trainer.enable_checkpointing=false",
     ),
@@ -102,9 +109,12 @@ def test_packed_convnet_replicas_equal_their_runs_in_float64(make_cfg, tmp_path,
     assert worst <= ATOL
 
 
-@pytest.mark.parametrize("model", ["cnn", "resnet32"])
+@pytest.mark.parametrize("model", list(MODELS))
 def test_packed_convnet_replicas_pick_their_runs_best_epoch_in_float32(make_cfg, tmp_path, model):
-    cfgs = job_cfgs(make_cfg, tmp_path, *MODELS[model])
+    overrides = MODELS[model]
+    if model == "resnet18":  # its best epoch's checkpoint, without the optimizer state
+        overrides = (*RESNET18, *BEST, "+callbacks.model_checkpoint.save_weights_only=true")
+    cfgs = job_cfgs(make_cfg, tmp_path, *overrides)
     module, data = build_packed(cfgs)
     results = train_packed(module, data, cfgs[0])
     n_test = len(data.data.splits["test"][1])
