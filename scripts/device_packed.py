@@ -39,6 +39,7 @@ def configs(
         "callbacks.model_checkpoint=null",
         "callbacks.last_checkpoint=null",
         "callbacks.rich_progress_bar=null",
+        "++trainer.enable_progress_bar=false",
         *(["trainer=gpu", "trainer.precision=bf16-mixed"] if device == "cuda" else []),
     ]
     return [
@@ -142,11 +143,16 @@ def packed_row(
     }
     run_s = sum(walls) / len(walls)
     return (
-        f"{packed_per_hour:.0f} runs/h ({len(cfgs)} replicas in {packed_s:.0f} s, peak {packed_gib:.1f} "
-        f"GiB); {images_per_s:.0f} images/s = {images_per_s / limit:.2f} of its limit {limit:.0f}",
-        f"one by one {run_per_hour:.0f} runs/h ({run_s:.0f} s a run, peak {run_gib:.1f} GiB)",
+        f"{packed_per_hour:.0f} runs/h ({len(cfgs)} replicas in {packed_s:.0f} s, peak {gib(packed_gib)}); "
+        f"{images_per_s:.0f} images/s = {images_per_s / limit:.2f} of its limit {limit:.0f}",
+        f"one by one {run_per_hour:.0f} runs/h ({run_s:.0f} s a run, peak {gib(run_gib)})",
         f"{packed_per_hour / run_per_hour:.2f}×",
     )
+
+
+def gib(value: float) -> str:
+    """``3.2 GiB``, or ``n/a`` where the device does not report its peak (the CPU)."""
+    return "n/a" if value != value else f"{value:.1f} GiB"
 
 
 def train_samples(cfg: Any) -> int:

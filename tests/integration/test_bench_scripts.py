@@ -92,11 +92,11 @@ def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -> None:
     """``device_check.sh --device cpu --tiny``: the default run, the ResNet-18 run (bf16-mixed and
-    channels_last) with its DataLoader baseline, and the ``limit`` with lossbench's share of it (rows
-    chosen with ``--only``; no timing is asserted)."""
+    channels_last) with its DataLoader baseline, the ``limit`` with lossbench's share of it, and 16 packed
+    ResNet-32 replicas against one by one (rows chosen with ``--only``; no timing is asserted)."""
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "device_check.sh"), "--device", "cpu", "--tiny"]
-        + ["--only", "default,resnet18,limit", "--out", str(tmp_path)],
+        + ["--only", "default,resnet18,limit,packed", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=480,
@@ -104,13 +104,18 @@ def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "device_check.json").read_text())
-    assert [r["row"] for r in report["rows"]] == ["default", "resnet18", "limit"]
+    assert [r["row"] for r in report["rows"]] == ["default", "resnet18", "limit", "packed"]
     assert all(r["status"] == "ran" for r in report["rows"]), report["rows"]
     assert report["torch"] == torch.__version__ and report["lightning"]
     assert set(report["figures"]["limit_images_per_s"]) == {"16", "32"}  # JSON keys
     assert report["figures"]["share_of_limit"]["resnet18"] > 0
     limit_row = next(line for line in proc.stdout.splitlines() if line.startswith("| limit |"))
     assert "at batch 16" in limit_row and "of it" in limit_row
+    packed = report["figures"]["packed"]
+    assert packed["replicas"] == 16
+    rates = ("packed_runs_per_hour", "sequential_runs_per_hour", "packed_images_per_s")
+    rates += ("packed_limit_images_per_s",)
+    assert all(packed[rate] > 0 for rate in rates), packed
 
 
 @pytest.mark.slow
