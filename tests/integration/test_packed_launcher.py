@@ -1,6 +1,7 @@
 """``python train.py -m hydra/launcher=packed``: the jobs that can be packed train as one packed model and
 each gets the run dir its job gets from Hydra's basic launcher, with the same metrics; a job that cannot be
-packed (``model=cnn``) runs the ordinary way after one line saying why."""
+packed (``model.channels_last=true``), or is left over by ``max_pack``, runs the ordinary way after one
+line saying why."""
 
 from __future__ import annotations
 
@@ -50,12 +51,13 @@ def assert_close(packed: dict[str, float], ordinary: dict[str, float], what: str
     assert worst <= ATOL, f"{what}: {worst}"
 
 
-def assert_same_checkpoint(packed: Path, ordinary: Path, what: str) -> None:
-    """The packed replica's checkpoint holds what its run's holds: the same entries, loop progress,
-    callback states (its own run dir's paths), optimizer and random state, and weights within ATOL."""
+def assert_same_checkpoint(packed: Path, ordinary: Path, what: str, replica: bool = True) -> None:
+    """The packed sweep's job's checkpoint holds what its run's holds: the same entries (a packed replica's
+    also its history), loop progress, callback states (its own run dir's paths), optimizer and random
+    state, and weights within ATOL."""
     mine = torch.load(packed, map_location="cpu", weights_only=True)
     theirs = torch.load(ordinary, map_location="cpu", weights_only=True)
-    assert set(theirs) <= set(mine) and set(mine) - set(theirs) == {HISTORY_KEY}, what
+    assert set(theirs) <= set(mine) and set(mine) - set(theirs) == ({HISTORY_KEY} if replica else set()), what
     for key in ("epoch", "global_step", "loops", "lossbench_overrides"):
         assert mine[key] == theirs[key], f"{what}: {key}"
     assert mine["callbacks"].keys() == theirs["callbacks"].keys(), what
@@ -75,14 +77,20 @@ def assert_same_checkpoint(packed: Path, ordinary: Path, what: str) -> None:
 
 
 def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg):
-    overrides = [("seed=0",), ("seed=1",), ("seed=2",), ("model=cnn", "data.as_images=true"), ("seed=3",)]
+    overrides = [
+        ("seed=0",),
+        ("seed=1",),
+        ("seed=2",),
+        ("model=cnn", "model.channels_last=true"),
+        ("seed=3",),
+    ]
     overrides += [("data_seed=1",)]
     cfgs = [make_cfg(*o, "logger=none") for o in overrides]
     jobs = [Job(n, list(o), cfg, cfg) for n, (o, cfg) in enumerate(zip(overrides, cfgs, strict=True))]
     groups, alone = group_jobs(jobs, max_pack=2)
     assert [[job.num for job in group] for group in groups] == [[0, 1], [2, 4]]
     assert sorted(alone) == [3, 5]
-    assert "no packed version" in alone[3] and "max_pack=2" in alone[5]
+    assert "channels_last" in alone[3] and "max_pack=2" in alone[5]
     groups, alone = group_jobs(jobs, max_pack=16)
     assert [[job.num for job in group] for group in groups] == [[0, 1, 2, 4]] and sorted(alone) == [3, 5]
 
@@ -90,7 +98,13 @@ def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg
 @pytest.mark.slow
 def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     proc = run_cli(
-        "-m", "hydra/launcher=packed", "model=mlp,cnn", *SWEEP, "hydra.sweep.dir=packed", cwd=tmp_path
+        "-m",
+        "hydra/launcher=packed",
+        "hydra.launcher.max_pack=3",
+        "model=mlp,cnn",
+        *SWEEP,
+        "hydra.sweep.dir=packed",
+        cwd=tmp_path,
     )
     run_cli("-m", "model=mlp", *SWEEP, "hydra.sweep.dir=basic", cwd=tmp_path)
     output = proc.stdout + proc.stderr
@@ -98,10 +112,12 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     assert len(packed) == 8 and len(basic) == 4
     assert all(record["status"] == "ok" for _, record in packed.values())
 
-    # the four MLP jobs trained as one packed model; each CNN job the ordinary way, one line each
-    assert output.count("train packed as one model (4 replicas)") == 1
+    # three MLP jobs trained as one packed model, three CNN jobs as another (max_pack=3), and the fourth of
+    # each the ordinary way, after one line saying why
+    assert output.count("train packed as one model (3 replicas)") == 2
     why = [line for line in output.splitlines() if "runs the ordinary way" in line]
-    assert len(why) == 4 and all("model=cnn" in line and "no packed version" in line for line in why)
+    assert len(why) == 2 and all("no other job is left to pack it with" in line for line in why)
+    assert sum("packed_group" in (record.get("timings") or {}) for _, record in packed.values()) == 6
     for (model, _, _), (job_dir, record) in packed.items():
         if model == "cnn":
             assert "test/temperature" in record["test"] and (job_dir / "checkpoints" / "last.ckpt").is_file()
@@ -131,8 +147,10 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
         best = Path(record["monitor"]["best_checkpoint"])
         assert best.is_file() and best.parent == job_dir.resolve() / "checkpoints"
         assert best.name == Path(ordinary["monitor"]["best_checkpoint"]).name, what
+        replica = "packed_group" in (record.get("timings") or {})
         for name in (best.name, "last.ckpt"):  # each checkpoint as the job's own run writes it
-            assert_same_checkpoint(job_dir / "checkpoints" / name, basic_dir / "checkpoints" / name, what)
+            mine, theirs = job_dir / "checkpoints" / name, basic_dir / "checkpoints" / name
+            assert_same_checkpoint(mine, theirs, what, replica)
 
     # the sweep's table lists every job
     summary = json.loads((tmp_path / "packed" / "sweep_summary.json").read_text())
