@@ -107,6 +107,7 @@ class PackedModel(nn.Module):
         #: the failed replicas, whose buffers no layer updates any more (:meth:`freeze`)
         self.frozen: set[int] = set()
         self.linked: tuple[int, ...] = ()
+        self.widths: list[int] | None = None
         self.link()
 
     @property
@@ -228,8 +229,10 @@ class PackedModel(nn.Module):
 
     @property
     def output_widths(self) -> list[int]:
-        """Each replica's number of outputs (its loss's ``num_outputs``)."""
-        return [r.get_submodule(self.head_name).out_features for r in self.replicas]
+        """Each replica's number of outputs (its loss's ``num_outputs``; read once: the heads keep them)."""
+        if self.widths is None:
+            self.widths = [r.get_submodule(self.head_name).out_features for r in self.replicas]
+        return self.widths
 
     def forward(self, x: Tensor, shared: bool = False) -> Tensor:
         """Outputs ``[K, B, width]`` of inputs ``[K, B, ...]`` (replica ``k`` sees ``x[k]``), or with
