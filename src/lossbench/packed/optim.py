@@ -5,9 +5,9 @@ state is an ordinary single-run one (:meth:`ReplicaOptimizers.replica_state_dict
 
 - :class:`SharedOptimizer`, when every replica has the same element-wise optimizer (SGD, Adam, AdamW) with
   the same settings and schedule, and no loss parameters: one optimizer of that kind on the stacked
-  parameters of the packed model (:class:`~lossbench.packed.stacking.PackedModel`). An element-wise update is computed for each
-  element alone, so replica ``k``'s slice is updated exactly as its run's optimizer updates its tensors,
-  and its state is the ``k``-th slice of the shared state.
+  parameters of the packed model (:class:`~lossbench.packed.stacking.PackedModel`). An element-wise
+  update is computed for each element alone, so replica ``k``'s slice is updated exactly as its run's
+  optimizer updates its tensors, and its state is the ``k``-th slice of the shared state.
 - :class:`ReplicaOptimizers` otherwise: one optimizer per replica on its own (view) parameters.
 
 Either is one ``torch.optim.Optimizer`` to Lightning, so Lightning counts one optimizer step per training
