@@ -1,7 +1,8 @@
-"""The packed launcher's structured config, registered as ``hydra/launcher=lossbench_packed``.
+"""The launchers' structured configs, registered as ``hydra/launcher=lossbench_packed`` and
+``hydra/launcher=lossbench_sequential``.
 
-lossbench's own ``conf/hydra/launcher/packed.yaml`` extends it, so the command line names it
-``hydra/launcher=packed``.
+lossbench's own ``conf/hydra/launcher/packed.yaml`` and ``sequential.yaml`` extend them, so the command
+line names them ``hydra/launcher=packed`` and ``hydra/launcher=sequential`` (the default of ``train.py``).
 """
 
 from dataclasses import dataclass
@@ -22,4 +23,16 @@ class PackedLauncherConf:
 
 ConfigStore.instance().store(
     group="hydra/launcher", name="lossbench_packed", node=PackedLauncherConf, provider="lossbench"
+)
+
+
+@dataclass
+class SequentialLauncherConf:
+    """``hydra.launcher`` of the default launcher: jobs one after another, each composed once."""
+
+    _target_: str = "hydra_plugins.lossbench_packed_launcher.sequential_launcher.SequentialLauncher"
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="lossbench_sequential", node=SequentialLauncherConf, provider="lossbench"
 )

@@ -1,0 +1,67 @@
+"""The default launcher (``hydra/launcher=sequential``): Hydra's basic launcher, each job composed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import HydraContext, RunMode
+from omegaconf import DictConfig
+
+from hydra_plugins.lossbench_packed_launcher.config_cache import ReusingConfigLoader
+from hydra_plugins.lossbench_packed_launcher.sequential_launcher import SequentialLauncher
+from lossbench.config import CONFIG_DIR
+
+
+class CountingLoader:
+    """A config loader that counts the jobs it composes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.composed = inner, 0
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        self.composed += 1
+        return self.inner.load_sweep_config(master_config, sweep_overrides)
+
+
+class NoCallbacks:
+    def on_job_start(self, **kwargs: Any) -> None: ...
+
+    def on_job_end(self, **kwargs: Any) -> None: ...
+
+
+def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path: Path) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        config = loader.load_configuration(
+            "train", [f"hydra.sweep.dir={tmp_path}", "logger=none"], run_mode=RunMode.MULTIRUN
+        )
+        assert config.hydra.launcher._target_.endswith("SequentialLauncher"), "the default launcher"
+        counting = CountingLoader(loader)
+        context = HydraContext(config_loader=counting, callbacks=NoCallbacks())  # type: ignore[arg-type]
+        seen = []
+
+        def task(cfg: DictConfig) -> int:
+            seen.append((HydraConfig.get().job.num, HydraConfig.get().runtime.output_dir))
+            return int(cfg.seed)
+
+        launcher = SequentialLauncher()
+        launcher.setup(hydra_context=context, task_function=task, config=config)
+        assert type(context.config_loader).__name__ == ReusingConfigLoader.__name__  # Hydra re-imports plugins
+        batch = [["seed=3"], ["seed=5"]]
+        for overrides in batch:  # what Hydra's sweeper does to check the batch before launching it
+            context.config_loader.load_sweep_config(config, overrides)
+        returns = launcher.launch(batch, initial_job_idx=4)
+    GlobalHydra.instance().clear()
+    assert counting.composed == 2, "each job composed once"
+    assert [r.return_value for r in returns] == [3, 5]
+    assert seen == [(4, str(tmp_path / "4")), (5, str(tmp_path / "5"))]
+    assert sorted(p.name for p in (tmp_path / "5" / ".hydra").iterdir()) == [
+        "config.yaml",
+        "hydra.yaml",
+        "overrides.yaml",
+    ]
