@@ -84,15 +84,21 @@ def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg
         ("model=cnn", "model.channels_last=true"),
         ("seed=3",),
     ]
-    overrides += [("data_seed=1",)]
+    overrides += [
+        ("data_seed=1",),
+        ("data=image_folder", "data.root=images"),
+        ("data=image_folder", "seed=1"),
+    ]
     cfgs = [make_cfg(*o, "logger=none") for o in overrides]
     jobs = [Job(n, list(o), cfg, cfg) for n, (o, cfg) in enumerate(zip(overrides, cfgs, strict=True))]
     groups, alone = group_jobs(jobs, max_pack=2)
     assert [[job.num for job in group] for group in groups] == [[0, 1], [2, 4]]
-    assert sorted(alone) == [3, 5]
+    assert sorted(alone) == [3, 5, 6, 7]
+    assert "ImageFolderDataModule is not held in memory" in alone[6], "its batches are read from files"
     assert "channels_last" in alone[3] and "max_pack=2" in alone[5]
     groups, alone = group_jobs(jobs, max_pack=16)
-    assert [[job.num for job in group] for group in groups] == [[0, 1, 2, 4]] and sorted(alone) == [3, 5]
+    assert [[job.num for job in group] for group in groups] == [[0, 1, 2, 4]]
+    assert sorted(alone) == [3, 5, 6, 7]
 
 
 @pytest.mark.slow

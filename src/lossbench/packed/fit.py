@@ -90,6 +90,7 @@ def calibrate(module: PackedModule, data: PackedDataModule) -> None:
         return
     outputs: dict[int, list[torch.Tensor]] = {k: [] for k in alive}
     targets = []
+    module.to(data.device_split("val")[0].device)  # Lightning's teardown after fit leaves it on the CPU
     module.eval()
     with torch.no_grad():
         for x, y in data.val_dataloader():

@@ -44,6 +44,9 @@ from lossbench.sweep import print_sweep_summary, sweep_size_of
 
 log = logging.getLogger("lossbench")
 
+#: the most jobs of a group when one replica's memory cannot be measured
+FALLBACK_MAX_PACK = 16
+
 
 @dataclass
 class Job:
@@ -84,6 +87,7 @@ def group_jobs(
     job giving it; ``resumed``: the checkpoints jobs continue from (a group's jobs continue from the same
     epoch)."""
     most = max_pack if callable(max_pack) else lambda job: max_pack
+    limit = "" if callable(max_pack) else f", at most hydra.launcher.max_pack={max_pack}"
     groups: list[list[Job]] = []
     alone: dict[int, str] = {}
     keys: dict[int, dict[str, Any]] = {}
@@ -104,7 +108,7 @@ def group_jobs(
         groups.remove(group)
         alone[group[0].num] = (
             "no other job is left to pack it with (a packed model holds jobs of the same data, data_seed, "
-            f"model, trainer and callbacks, at most hydra.launcher.max_pack={most(group[0])})"
+            f"model, trainer and callbacks{limit})"
         )
     return groups, alone
 
@@ -184,7 +188,13 @@ def memory_limits() -> Callable[[Job], int]:
     def limit(job: Job) -> int:
         key = json.dumps(group_key(job.cfg), sort_keys=True, default=str)
         if key not in limits:
-            limits[key] = max_pack_for(job.cfg)
+            try:
+                limits[key] = max_pack_for(job.cfg)
+            except Exception as err:  # measuring builds the data and a replica: a failure is the run's own
+                limits[key] = FALLBACK_MAX_PACK
+                log.info(
+                    "max_pack: %d (one replica could not be measured: %s)", FALLBACK_MAX_PACK, one_line(err)
+                )
         return limits[key]
 
     return limit

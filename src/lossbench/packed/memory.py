@@ -1,11 +1,12 @@
 """How many replicas one packed model may hold: the default of ``hydra.launcher.max_pack``, from the memory
 free on the device the group trains on and what one replica needs there.
 
-One replica needs its weights, their gradients and its optimizer's state (:data:`OPTIMIZER_SLOTS` tensors
-of the weights' size: Adam's two moments), and the activations its training step keeps for the backward
-pass. The activations are measured, not guessed: one training forward pass of one replica, built as its
-run builds it, on two samples of the training split, summing the tensors autograd saves
-(``torch.autograd.graph.saved_tensors_hooks``), scaled to the batch size. The data splits are held on the
+One replica needs its weights, their gradients, the copy of its best epoch's weights and its optimizer's
+state (:data:`OPTIMIZER_SLOTS` tensors of the weights' size: Adam's two moments), and the activations its
+training step keeps for the backward pass. The activations are measured, not guessed: one training
+forward pass of one replica, built as its run builds it, on two samples of the training split, summing
+the tensors autograd saves (``torch.autograd.graph.saved_tensors_hooks``) other than the weights
+themselves, scaled to the batch size. The data splits are held on the
 device once for the whole group. :func:`max_pack_for` lets replicas use half of what is left, so the
 estimate's error and the framework's own buffers have room, and at most :data:`MOST`.
 """
@@ -23,6 +24,8 @@ log = logging.getLogger("lossbench")
 
 #: optimizer state tensors per weight tensor (Adam and AdamW: two moments; SGD with momentum: one)
 OPTIMIZER_SLOTS = 2
+#: copies of the weights besides the optimizer's state: the weights, their gradients, the best epoch's
+STATE_COPIES = 3
 #: the share of the free memory replicas may use
 SHARE = 0.5
 #: the most replicas of one packed model when memory allows more (beyond it a step is no faster per
@@ -77,10 +80,12 @@ def measure(cfg: DictConfig) -> ReplicaMemory:
     if dm.train_transform is not None:
         x = dm.train_transform(x, 0)
     saved = 0
+    weights_at = {p.untyped_storage().data_ptr() for p in replica.parameters()}
 
     def keep(tensor: torch.Tensor) -> torch.Tensor:
         nonlocal saved
-        saved += tensor.numel() * tensor.element_size()
+        if tensor.untyped_storage().data_ptr() not in weights_at:  # a layer keeps its weight: no activation
+            saved += tensor.numel() * tensor.element_size()
         return tensor
 
     model = replica.model.train()
@@ -91,7 +96,7 @@ def measure(cfg: DictConfig) -> ReplicaMemory:
     data = sum(t.numel() * t.element_size() for split in dm.splits.values() for t in split)
     batch = int(cfg.data.get("batch_size") or getattr(dm, "batch_size", PROBE_SAMPLES))
     return ReplicaMemory(
-        state=widen * weights * (2 + OPTIMIZER_SLOTS),
+        state=widen * weights * (STATE_COPIES + OPTIMIZER_SLOTS),
         activations=widen * saved * max(batch, 1) // max(len(y), 1),
         data=data,
     )

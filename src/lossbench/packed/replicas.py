@@ -11,6 +11,7 @@ in which case the first replica's data module serves them all.
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,19 @@ def group_key(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def in_memory(data: dict[str, Any]) -> bool:
+    """Whether the data config's class holds its splits as in-memory tensors
+    (:class:`~lossbench.data.base.InMemoryDataModule`); found from its ``_target_``, nothing built."""
+    from lossbench.data.base import InMemoryDataModule
+
+    module, _, name = str(data.get("_target_")).rpartition(".")
+    try:
+        target = getattr(importlib.import_module(module), name, None)
+    except (ImportError, ValueError):  # a missing target: the run's own checks name it
+        return False
+    return isinstance(target, type) and issubclass(target, InMemoryDataModule)
+
+
 def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
     """Why ``cfgs`` cannot be trained as one packed group (empty: they can)."""
     if not cfgs:
@@ -118,6 +132,11 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         if tie_break != TIE_BREAK:
             problems.append(f"callbacks.model_checkpoint.tie_break={tie_break} is not packed")
             break
+    if not in_memory(first["data"]):
+        problems.append(
+            f"data {first['data'].get('_target_')} is not held in memory (packed training gathers each "
+            "replica's batches from in-memory tensors)"
+        )
     if model.get("_target_") not in PACKED_TARGETS:
         problems.append(
             f"model {model.get('_target_')} has no packed version (mlp, cnn, resnet32 and resnet18 have)"
