@@ -80,14 +80,13 @@ def test_a_repeat_within_the_batch_is_told_failed_not_trained(tmp_path, monkeypa
     assert repeat.user_attrs["repeat_of"] == first.number
 
 
-def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, monkeypatch, caplog):
+def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, caplog):
     caplog.set_level("INFO", logger="lossbench")
     assert tp.batch_size(st.Plan(losses=["ce"], trials=3, seeds=1, out=tmp_path / "c"), "ce", MONITOR) == 8
-    plan = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path, overrides=["model=resnet32"])
-    monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "model resnet32 has no packed version")
+    plan = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path, overrides=["model.channels_last=true"])
     assert tp.batch_size(plan, "focal", MONITOR) == 1
     assert tp.batch_size(plan, "focal", MONITOR) == 1
-    assert caplog.text.count("its trials train one by one (model resnet32") == 1, "said once"
+    assert caplog.text.count("its trials train one by one (model.compile and model.channels_last") == 1
     pruned = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path / "p", prune=True)
     assert tp.batch_size(pruned, "focal", MONITOR) == 1
 
@@ -107,6 +106,17 @@ def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, 
     monkeypatch.setattr(st, "run_job", lambda cfg, callbacks: summary(0.5))
     tp.run_trials(plan, MONITOR, asked)
     assert [t.state for t in study.get_trials()] == [States.COMPLETE] * 2
-    assert "2 runs train one by one: packed training failed: ConfigError: packed training needs an" in (
+    assert "trials: they train one by one: packed training failed: ConfigError: packed training" in (
         caplog.text
     )
+
+
+def test_a_diverged_packed_final_run_fails_the_command_as_its_run_alone_does(tmp_path, monkeypatch):
+    from lossbench.errors import NonFiniteLossError
+
+    plan = st.Plan(losses=["ce", "focal"], trials=1, seeds=1, out=tmp_path)
+    outcomes = [(summary(0.9), None), (None, "FocalLoss returned nan at step 3")]
+    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: outcomes)
+    monkeypatch.setattr(st, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
+    with pytest.raises(NonFiniteLossError, match="FocalLoss returned nan at step 3"):
+        tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)

@@ -100,7 +100,8 @@ def trial_round(plan: st.Plan, monitor: tuple[str, str], losses: list[str], upto
                 asked += [(loss, t) for t in st.next_trials(plan, st.open_study(plan, loss, monitor[1]))]
             if not asked:
                 return
-            run_trials(plan, monitor, asked)
+            for first in range(0, len(asked), plan.pack):  # at most --pack runs in one packed model
+                run_trials(plan, monitor, asked[first : first + plan.pack])
 
 
 def final_round(

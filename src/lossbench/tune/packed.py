@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig
 
-from lossbench.errors import ConfigError, RunInterrupted, one_line
+from lossbench.errors import ConfigError, NonFiniteLossError, RunInterrupted, one_line
 from lossbench.record import read_record
 from lossbench.tune import study as st
 from lossbench.tune.jobs import compose_job, job_line, quiet
@@ -69,7 +69,7 @@ def train_packed_runs(
     except Exception as err:  # as the packed launcher does: the runs go the ordinary way
         if not isinstance(err, ConfigError):
             log.exception("packed training of %d %s failed", len(jobs), what)
-        log.info("%s: %d runs train one by one: packed training failed: %s", what, len(jobs), one_line(err))
+        say_once(f"{what}: they train one by one: packed training failed: {one_line(err)}")
         return None
     wall_s = time.perf_counter() - start
     return [
@@ -140,7 +140,8 @@ def packed_final_runs(
 ) -> set[tuple[str, int]]:
     """Train the unfinished final runs of every loss of ``params`` (its tuned parameters) and seed of
     ``seeds``, up to ``plan.pack`` at a time as one packed model where they can be; the ``(loss, seed)``
-    runs now finished (the others are to run one by one)."""
+    runs now finished (the others are to run one by one). A replica whose loss diverged raises
+    :class:`NonFiniteLossError` once its group's run dirs are written, as its run trained alone does."""
     pending = [
         (loss, seed)
         for seed in seeds
@@ -160,4 +161,7 @@ def packed_final_runs(
             if summary is not None:
                 log.info("final %s: seed %d of %d (packed): %s", loss, seed, plan.seeds, job_line(summary))
                 done.add((loss, seed))
+        diverged = [error for summary, error in outcomes if summary is None]
+        if diverged:  # as a final run trained alone raises, recorded failed: it would diverge again
+            raise NonFiniteLossError(diverged[0] or "a final run's loss became NaN or Inf")
     return done
