@@ -134,3 +134,12 @@ def test_each_replica_augments_its_batches_as_its_run():
     assert replica_transforms(None, seeds, "digits") is None
     with pytest.raises(ConfigError, match="cannot each reproduce"):
         replica_transforms(lambda batch, epoch: batch, seeds, "mine")
+
+
+def test_a_dropout_before_the_flatten_is_refused_not_mispacked():
+    models = replicas("cnn")
+    for model in models:
+        model.features.append(torch.nn.Dropout(0.5))  # per-channel activations: no per-replica mask fits
+    packed = PackedCNN(models, seeds=[0, 1, 2])
+    with pytest.raises(TypeError, match="packs Dropout layers after the flatten only"):
+        packed(torch.randn(3, 2, *SHAPE))

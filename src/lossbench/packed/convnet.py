@@ -131,6 +131,11 @@ class PackedConvNet(PackedModel):
             return F.adaptive_avg_pool2d(h, module.output_size)
         if isinstance(module, nn.Flatten):
             return self.per_replica(h)
+        if isinstance(module, (nn.Linear, nn.Dropout)) and h.dim() != 3:
+            raise TypeError(
+                f"{type(self).__name__} packs {type(module).__name__} layers after the flatten only, not on "
+                f"[batch, replicas x channels, H, W] activations"
+            )
         if isinstance(module, nn.Linear):
             return self.linear(module, h)
         if isinstance(module, nn.Dropout):

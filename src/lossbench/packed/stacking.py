@@ -177,8 +177,11 @@ class PackedModel(nn.Module):
         """Make each replica's parameters and buffers views of its parts of the stacked ones (again), if
         the stacked tensors moved since the last time (``to``, ``double``, ``cuda`` give them new memory)."""
         stacked = [*self.params, *self.stacked_buffers]
-        where = tuple(t.data_ptr() for t in stacked)
-        if where == self.linked:
+        first = self.params[0].data[self.part(self.param_names[0], 0)]
+        # the stacked tensors' addresses, and whether replica 0's first parameter still views its part (a
+        # move may give the stacked tensors back the addresses they had)
+        where = (*(t.data_ptr() for t in stacked), self.own_params[0][0].data_ptr() == first.data_ptr())
+        if where == self.linked and where[-1]:
             return
         for k, replica in enumerate(self.replicas):
             for name, own, param in zip(self.param_names, self.own_params[k], self.params, strict=True):
