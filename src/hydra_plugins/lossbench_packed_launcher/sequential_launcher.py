@@ -35,6 +35,8 @@ class SequentialLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep the sweep's context; its config loader becomes a :class:`ReusingConfigLoader`, so each job
+        the sweeper composes to check it is not composed again to launch it."""
         if not isinstance(hydra_context.config_loader, ReusingConfigLoader):
             hydra_context.config_loader = ReusingConfigLoader(hydra_context.config_loader)
         self.config = config
