@@ -51,7 +51,8 @@ def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path
 
         launcher = SequentialLauncher()
         launcher.setup(hydra_context=context, task_function=task, config=config)
-        assert type(context.config_loader).__name__ == ReusingConfigLoader.__name__  # Hydra re-imports plugins
+        # by name: Hydra imports the plugin modules again when it scans them
+        assert type(context.config_loader).__name__ == ReusingConfigLoader.__name__
         batch = [["seed=3"], ["seed=5"]]
         for overrides in batch:  # what Hydra's sweeper does to check the batch before launching it
             context.config_loader.load_sweep_config(config, overrides)
