@@ -92,7 +92,7 @@ def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, caplog)
 
 
 def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, monkeypatch, caplog):
-    import lossbench.packed
+    import lossbench.packed.fit
     from lossbench.errors import ConfigError
 
     caplog.set_level("INFO", logger="lossbench")
@@ -102,7 +102,7 @@ def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, 
         raise ConfigError("packed training needs an in-memory data set")
 
     monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "")
-    monkeypatch.setattr(lossbench.packed, "build_packed", refused)
+    monkeypatch.setattr(lossbench.packed.fit, "build_packed", refused)
     monkeypatch.setattr(st, "run_job", lambda cfg, callbacks: summary(0.5))
     tp.run_trials(plan, MONITOR, asked)
     assert [t.state for t in study.get_trials()] == [States.COMPLETE] * 2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -49,6 +51,38 @@ def fit_packed(cfgs: Sequence[DictConfig], **trainer_kwargs: Any) -> list[dict[s
     :meth:`PackedModule.results` (one dict per run, in order); ``trainer_kwargs`` override the Trainer's."""
     module, data = build_packed(cfgs)
     return train_packed(module, data, cfgs[0], **trainer_kwargs)
+
+
+@dataclass
+class TrainedGroup:
+    """A packed group after :func:`train_group`: its module and data, each replica's result, the wall time."""
+
+    module: PackedModule
+    data: PackedDataModule
+    results: list[dict[str, Any]]
+    wall_s: float
+
+
+def train_group(
+    cfgs: Sequence[DictConfig],
+    overrides: Sequence[Sequence[str]],
+    start: Callable[[PackedModule, PackedCheckpoints], AbstractContextManager[str | None]] | None = None,
+) -> TrainedGroup:
+    """Build the runs ``cfgs`` as one packed group and train it on the cores other processes leave free,
+    each replica writing its run's checkpoints (``overrides``: per run, what they name as its overrides);
+    ``start(module, checkpoints)`` gives the group's checkpoint to continue from (None: from the start)."""
+    began = time.perf_counter()
+    module, data = build_packed(cfgs)
+    checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
+    with free_core_threads(), (start or no_checkpoint)(module, checkpoints) as ckpt_path:
+        results = train_packed(module, data, cfgs[0], checkpoints, ckpt_path)
+    return TrainedGroup(module, data, results, time.perf_counter() - began)
+
+
+@contextmanager
+def no_checkpoint(module: PackedModule, checkpoints: PackedCheckpoints) -> Iterator[None]:
+    """A group that starts from the beginning: no checkpoint to continue from."""
+    yield None
 
 
 def train_packed(

@@ -17,7 +17,6 @@ import copy
 import json
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
-from lossbench.packed.fit import build_packed, free_core_threads, train_packed
+from lossbench.packed.fit import train_group
 from lossbench.packed.memory import max_pack_for
 from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
@@ -245,13 +244,12 @@ def run_group(
     or its training raises, its jobs run the ordinary way, each after one line saying why."""
     names = ", ".join(f"#{job.num}" for job in group)
     log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
-    start = time.perf_counter()
     try:
-        module, data = build_packed([job.cfg for job in group])
-        overrides = [list(job.sweep_config.hydra.overrides.task) for job in group]
-        checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
-        with free_core_threads(), group_start(module, checkpoints, group, resumed) as ckpt_path:
-            results = train_packed(module, data, group[0].cfg, checkpoints, ckpt_path)
+        trained = train_group(
+            [job.cfg for job in group],
+            [list(job.sweep_config.hydra.overrides.task) for job in group],
+            lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
+        )
     except RunInterrupted:
         raise
     except Exception as err:
@@ -262,13 +260,14 @@ def run_group(
             log.info("%s runs the ordinary way: packed training failed: %s", job.name, one_line(err))
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
-    wall_s = time.perf_counter() - start
     sweep_size = sweep_size_of(Path(str(config.hydra.sweep.dir)))
     returns = {}
     for k, job in enumerate(group):
 
         def write(cfg: DictConfig, k: int = k) -> float:
-            return write_replica_run(cfg, module, data, k, results[k], wall_s, sweep_size)
+            return write_replica_run(
+                cfg, trained.module, trained.data, k, trained.results[k], trained.wall_s, sweep_size
+            )
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns

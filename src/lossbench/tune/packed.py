@@ -14,7 +14,6 @@ pruning, ...) train one by one, after one line saying why.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,17 +52,12 @@ def train_packed_runs(
     if problem:
         say_once(f"{what}: they train one by one ({problem})")
         return None
-    from lossbench.packed import build_packed, train_packed
-    from lossbench.packed.checkpoints import PackedCheckpoints
-    from lossbench.packed.fit import free_core_threads
+    from lossbench.packed.fit import train_group
     from lossbench.packed.run_files import write_replica_files
 
-    start = time.perf_counter()
     try:
-        with quiet(), free_core_threads():
-            module, data = build_packed(cfgs)
-            checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], [given for _, given in jobs])
-            results = train_packed(module, data, cfgs[0], checkpoints)
+        with quiet():
+            trained = train_group(cfgs, [given for _, given in jobs])
     except RunInterrupted:
         raise
     except Exception as err:  # as the packed launcher does: the runs go the ordinary way
@@ -71,9 +65,12 @@ def train_packed_runs(
             log.exception("packed training of %d %s failed", len(jobs), what)
         say_once(f"{what}: they train one by one: packed training failed: {one_line(err)}")
         return None
-    wall_s = time.perf_counter() - start
+    module, data, results = trained.module, trained.data, trained.results
     return [
-        (write_replica_files(cfg, module, data, k, results[k], wall_s, given), results[k].get("error"))
+        (
+            write_replica_files(cfg, module, data, k, results[k], trained.wall_s, given),
+            results[k].get("error"),
+        )
         for k, (cfg, given) in enumerate(jobs)
     ]
 
