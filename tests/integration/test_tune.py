@@ -130,6 +130,37 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
 
 
 @pytest.mark.slow
+def test_sigkill_during_a_packed_batch_then_the_same_command_trains_that_batch_again(tmp_path):
+    """``--pack`` (default 8): ce's four trials train as one packed model. SIGKILLed once they have written
+    a checkpoint, the command run again fails the four trials left running, trains their configurations
+    first, and ends with four distinct finished trials per loss and every final run."""
+    out = tmp_path / "tune"
+    cmd = [sys.executable, "-m", "lossbench.cli", "tune", "--loss", "ce,focal", "--trials", "4"]
+    cmd += ["--seeds", "2", "--out", str(out), "trainer.max_epochs=4", "logger=none"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while not list((out / "trials" / "ce").glob("*/checkpoints/last.ckpt")):
+        assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    running = [t for t in studies(out)["ce"] if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(running) == 4, "the batch: four trials asked together, trained as one model"
+    subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=400)
+    after = studies(out)
+    for loss, trials in after.items():
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len({tuple(sorted(t.params.items())) for t in done}) == len(done) == 4, loss
+    complete = optuna.trial.TrialState.COMPLETE
+    retried = {tuple(sorted(t.params.items())) for t in after["ce"] if t.state == complete}
+    assert {tuple(sorted(t.params.items())) for t in running} <= retried, "the killed batch trained again"
+    assert len(list((out / "final").glob("*/*/metrics.json"))) == 4
+
+
+@pytest.mark.slow
 def test_two_workers_share_the_budget_exactly(tmp_path):
     out = tmp_path / "tune"
     args = [
