@@ -65,15 +65,12 @@ def test_groups_take_their_limit_from_their_first_job(make_cfg):
 
 
 def test_a_replica_that_cannot_be_measured_gives_the_fixed_limit(make_cfg, monkeypatch, caplog):
-    from lossbench.packed import launcher
-
     caplog.set_level("INFO", logger="lossbench")
 
     def unmeasurable(cfg):
         raise FileNotFoundError("no such table: my.csv")
 
-    monkeypatch.setattr(launcher, "max_pack_for", unmeasurable)
-    cfg = make_cfg("logger=none")
-    limit = launcher.memory_limits()
-    assert limit(Job(0, [], cfg, cfg)) == launcher.FALLBACK_MAX_PACK
+    monkeypatch.setattr(memory, "max_pack_for", unmeasurable)
+    limit = memory.memory_limits()
+    assert limit(make_cfg("logger=none")) == memory.FALLBACK_MAX_PACK
     assert "one replica could not be measured: FileNotFoundError: no such table: my.csv" in caplog.text

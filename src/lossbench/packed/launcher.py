@@ -14,7 +14,6 @@ runs through ``run_job`` with the ordinary task function, after one log line say
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,7 @@ from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
 from lossbench.packed.fit import train_group
-from lossbench.packed.memory import max_pack_for
+from lossbench.packed.memory import memory_limits
 from lossbench.packed.replicas import group_key, packing_problems
 from lossbench.packed.run_files import write_replica_run
 from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
@@ -42,9 +41,6 @@ from lossbench.signals import continue_command, started
 from lossbench.sweep import print_sweep_summary, sweep_size_of
 
 log = logging.getLogger("lossbench")
-
-#: the most jobs of a group when one replica's memory cannot be measured
-FALLBACK_MAX_PACK = 16
 
 
 @dataclass
@@ -124,7 +120,7 @@ def launch_packed(
     """Run the jobs ``job_overrides`` (numbered from ``initial_job_idx``) packed where they can be; their
     ``JobReturn`` in job order, each carrying its best monitored value as the ordinary task returns it.
     ``max_pack``: the most jobs of one packed model; None: as many as the free memory holds
-    (:func:`~lossbench.packed.memory.max_pack_for`)."""
+    (:func:`~lossbench.packed.memory.memory_limits`)."""
     if max_pack is not None and max_pack < 1:
         raise ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1, or null to fit free memory")
     setup_globals()
@@ -154,7 +150,11 @@ def launch_packed(
             elif isinstance(how, dict):
                 resumed[job.num] = how
         jobs = [job for job in jobs if job.num not in returns]
-        groups, alone = group_jobs(jobs, max_pack or memory_limits(), resumed)
+        if max_pack is None:
+            limit = memory_limits()
+            groups, alone = group_jobs(jobs, lambda job: limit(job.cfg), resumed)
+        else:
+            groups, alone = group_jobs(jobs, max_pack, resumed)
         units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
         for unit in sorted(units, key=lambda u: u[0].num):
             if unit[0].num in alone:
@@ -177,26 +177,6 @@ def launch_packed(
         raise SystemExit(exit_status(err)) from None
     finally:
         HydraConfig.instance().cfg = before
-
-
-def memory_limits() -> Callable[[Job], int]:
-    """The most jobs of a group from the memory free now, measured once per kind of group (its
-    :func:`~lossbench.packed.replicas.group_key`)."""
-    limits: dict[str, int] = {}
-
-    def limit(job: Job) -> int:
-        key = json.dumps(group_key(job.cfg), sort_keys=True, default=str)
-        if key not in limits:
-            try:
-                limits[key] = max_pack_for(job.cfg)
-            except Exception as err:  # measuring builds the data and a replica: a failure is the run's own
-                limits[key] = FALLBACK_MAX_PACK
-                log.info(
-                    "max_pack: %d (one replica could not be measured: %s)", FALLBACK_MAX_PACK, one_line(err)
-                )
-        return limits[key]
-
-    return limit
 
 
 def run_one(

@@ -13,12 +13,16 @@ estimate's error and the framework's own buffers have room, and at most :data:`M
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from omegaconf import DictConfig
+
+from lossbench.errors import one_line
 
 log = logging.getLogger("lossbench")
 
@@ -33,6 +37,8 @@ SHARE = 0.5
 MOST = 64
 #: samples of the probe's forward pass
 PROBE_SAMPLES = 2
+#: the most replicas of a group when one replica's memory cannot be measured
+FALLBACK_MAX_PACK = 16
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,29 @@ def max_pack_for(cfg: DictConfig) -> int:
         device.type,
         MOST,
     )
+    return limit
+
+
+def memory_limits() -> Callable[[DictConfig], int]:
+    """:func:`max_pack_for` of a run's config, measured once per kind of group (its
+    :func:`~lossbench.packed.replicas.group_key`); :data:`FALLBACK_MAX_PACK` with one line when one
+    replica cannot be measured."""
+    from lossbench.packed.replicas import group_key
+
+    limits: dict[str, int] = {}
+
+    def limit(cfg: DictConfig) -> int:
+        key = json.dumps(group_key(cfg), sort_keys=True, default=str)
+        if key not in limits:
+            try:
+                limits[key] = max_pack_for(cfg)
+            except Exception as err:  # measuring builds the data and a replica: a failure is the run's own
+                limits[key] = FALLBACK_MAX_PACK
+                log.info(
+                    "max_pack: %d (one replica could not be measured: %s)", FALLBACK_MAX_PACK, one_line(err)
+                )
+        return limits[key]
+
     return limit
 
 
