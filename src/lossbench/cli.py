@@ -202,6 +202,7 @@ def advise(args: argparse.Namespace) -> int:
                 metric=args.metric,
                 out=out,
                 started=COMMAND_STARTED,  # the budget counts the imports too
+                pack=args.pack,
             )
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
@@ -235,6 +236,9 @@ def advise_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--budget", default="30m", help="wall time for the whole command, e.g. 15m, 1h30m")
     ap.add_argument("--workers", type=int, default=1, help="runs at once on this machine")
+    ap.add_argument(
+        "--pack", type=int, default=8, help="most runs of a round trained as one packed model (1: one by one)"
+    )
     ap.add_argument("--loss", help="comma-separated losses instead of the shortlist (the baseline stays)")
     ap.add_argument(
         "--metric", help="the test metric that decides (default: from the profile, e.g. bal_acc, mae)"

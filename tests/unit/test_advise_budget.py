@@ -177,3 +177,22 @@ def test_the_pilot_stopped_inside_its_first_epoch_is_timed_by_its_batches():
         clock.on_train_batch_end(trainer, None, None, None, 0)
     clock.on_train_epoch_end(trainer, None)  # Lightning ends the cut epoch: not a whole one
     assert clock.estimate() == pytest.approx((4.8 / 0.24 * 1.25, 0.24)), "the first batch's start-up left out"
+
+
+def test_a_trial_round_packs_at_most_pack_runs_per_model(monkeypatch, tmp_path):
+    from lossbench.advise import rounds
+    from lossbench.tune import packed
+    from lossbench.tune.study import Plan
+
+    left: dict[str, list[str]] = {}  # per loss, the trials its study still gives (then its budget is spent)
+    monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
+    monkeypatch.setattr(rounds.st, "next_trials", lambda plan, study: left[study][:1] and [left[study].pop()])
+    chunks: list[list] = []
+    monkeypatch.setattr(packed, "run_trials", lambda plan, monitor, trials: chunks.append(trials))
+    losses = LOSSES[:3]
+    for pack, sizes in ((2, [2, 1]), (1, [1, 1, 1]), (8, [3])):
+        left.update({loss: [f"{loss} trial"] for loss in losses})
+        chunks.clear()
+        plan = Plan(losses, trials=5, seeds=1, out=tmp_path, pack=pack)
+        rounds.trial_round(plan, ("val/acc", "max"), losses, upto=1)
+        assert [len(chunk) for chunk in chunks] == sizes, pack

@@ -175,9 +175,11 @@ def advise(
     metric: str | None = None,
     out: Path | None = None,
     started: float | None = None,
+    pack: int = 8,
 ) -> dict[str, Any]:
     """Run (or continue) the whole command; returns what ``recommendation.json`` holds. ``started``: the
-    ``time.monotonic()`` the budget counts from (by default: now; the command line passes its own start)."""
+    ``time.monotonic()`` the budget counts from (by default: now; the command line passes its own start);
+    ``pack``: the most runs of a round trained as one packed model (1: one at a time)."""
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import quiet
@@ -231,6 +233,7 @@ def advise(
         out=out,
         overrides=run_overrides,
         workers=workers,
+        pack=pack,
     )
     with quiet():
         with executor(workers) as pool:
