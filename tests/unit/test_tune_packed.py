@@ -120,3 +120,23 @@ def test_a_diverged_packed_final_run_fails_the_command_as_its_run_alone_does(tmp
     monkeypatch.setattr(st, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
     with pytest.raises(NonFiniteLossError, match="FocalLoss returned nan at step 3"):
         tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
+
+
+def test_a_requeued_final_run_with_a_checkpoint_is_left_to_continue_alone(tmp_path, monkeypatch):
+    import lossbench.resume
+
+    plan = st.Plan(losses=["ce", "focal"], trials=1, seeds=1, out=tmp_path)
+    checkpoints = tmp_path / "final" / "focal" / "0" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.ckpt").write_bytes(b"a checkpoint")
+    packed = []
+    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: packed.append(jobs))
+    monkeypatch.setattr(st, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
+    monkeypatch.setattr(lossbench.resume, "requeued", lambda: True)
+    assert tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR) == set()
+    assert packed == [], "ce alone is not packed; focal continues from its last.ckpt on its own"
+    monkeypatch.setattr(lossbench.resume, "requeued", lambda: False)
+    trained = [(summary(1.0), None)] * 2
+    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: packed.append(jobs) or trained)
+    tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
+    assert packed == [[("ce", []), ("focal", [])]], "not requeued: both start from the beginning, packed"

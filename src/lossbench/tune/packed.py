@@ -132,6 +132,15 @@ def run_trials(plan: st.Plan, monitor: tuple[str, str], asked: Sequence[tuple[st
             st.tell(job, summary)
 
 
+def continues(plan: st.Plan, loss: str, seed: int) -> bool:
+    """Whether the final run continues from its own ``last.ckpt`` (a requeued Slurm job's, as
+    :func:`lossbench.resume.resume_checkpoint` finds it): it is left to run alone, which continues it."""
+    from lossbench.resume import requeued
+    from lossbench.run_dir import RunDir
+
+    return requeued() and RunDir(plan.out / "final" / loss / str(seed)).last_checkpoint.is_file()
+
+
 def packed_final_runs(
     plan: st.Plan, params: dict[str, dict[str, Any]], seeds: Sequence[int], monitor: tuple[str, str]
 ) -> set[tuple[str, int]]:
@@ -143,7 +152,7 @@ def packed_final_runs(
         (loss, seed)
         for seed in seeds
         for loss in params
-        if not read_record(plan.out / "final" / loss / str(seed)).ok
+        if not read_record(plan.out / "final" / loss / str(seed)).ok and not continues(plan, loss, seed)
     ]
     done: set[tuple[str, int]] = set()
     for first in range(0, len(pending), plan.pack):
