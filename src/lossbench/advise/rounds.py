@@ -108,13 +108,10 @@ def final_round(
     plan: st.Plan, monitor: tuple[str, str], losses: list[str], seed: int, params: dict[str, dict[str, Any]]
 ) -> None:
     """The final run of seed ``seed`` of each of ``losses``, packed where they can be."""
-    from lossbench.tune.packed import packed_final_runs
+    from lossbench.tune.packed import final_runs
 
     with quiet():
-        packed = packed_final_runs(plan, {loss: params[loss] for loss in losses}, [seed], monitor)
-        for loss in losses:
-            if (loss, seed) not in packed:
-                st.final_run(plan, loss, seed, params[loss], monitor)
+        final_runs(plan, {loss: params[loss] for loss in losses}, [seed], monitor)
 
 
 def run_round(pool: ProcessPoolExecutor | None, calls: list[tuple[Callable[..., None], tuple]]) -> None:

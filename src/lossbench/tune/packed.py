@@ -171,3 +171,15 @@ def packed_final_runs(
         if diverged:  # as a final run trained alone raises, recorded failed: it would diverge again
             raise NonFiniteLossError(diverged[0] or "a final run's loss became NaN or Inf")
     return done
+
+
+def final_runs(
+    plan: st.Plan, params: dict[str, dict[str, Any]], seeds: Sequence[int], monitor: tuple[str, str]
+) -> None:
+    """The final runs of every loss of ``params`` and seed of ``seeds``: packed where they can be
+    (:func:`packed_final_runs`), the others one by one (each kept when already finished)."""
+    packed = packed_final_runs(plan, params, seeds, monitor)
+    for loss in params:
+        for seed in seeds:
+            if (loss, seed) not in packed:
+                st.final_run(plan, loss, seed, params[loss], monitor)

@@ -16,7 +16,7 @@ from typing import Any
 from lossbench.errors import damaged_file
 from lossbench.tune import study as st
 from lossbench.tune.jobs import quiet
-from lossbench.tune.packed import packed_final_runs
+from lossbench.tune.packed import final_runs
 
 log = logging.getLogger("lossbench")
 
@@ -127,13 +127,10 @@ def protocol(plan: st.Plan) -> Path:
             for future in [pool.submit(tune_all, plan, monitor) for _ in range(plan.workers)]:
                 future.result()
     params = {loss: st.best_params(plan, loss, monitor[1]) for loss in plan.losses}
-    tasks = [(loss, seed) for loss in plan.losses for seed in range(plan.seeds)]
     if plan.workers == 1:  # packed where they can be, the rest one by one
-        packed = packed_final_runs(plan, params, range(plan.seeds), monitor)
-        for loss, seed in tasks:
-            if (loss, seed) not in packed:
-                st.final_run(plan, loss, seed, params[loss], monitor)
+        final_runs(plan, params, range(plan.seeds), monitor)
     else:
+        tasks = [(loss, seed) for loss in plan.losses for seed in range(plan.seeds)]
         with _pool(plan) as pool:
             futures = [
                 pool.submit(final_task, plan, loss, seed, params[loss], monitor) for loss, seed in tasks
