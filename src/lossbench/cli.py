@@ -8,122 +8,15 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lossbench.errors import SIGNAL_EXIT
-from lossbench.record import read_record
+from lossbench.report.command import compare
 from lossbench.signals import exit_while_starting, started
-
-if TYPE_CHECKING:
-    from lossbench.report.collect import ReportRun
 
 log = logging.getLogger("lossbench")
 
 #: when this command started (``time.monotonic()``): ``lossbench advise``'s budget counts from here
 COMMAND_STARTED = time.monotonic()
-
-
-def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | None]:
-    """(project, entity, group) of the W&B logger the local runs used, or Nones when they used none."""
-    for r in runs:
-        if not r.ok:
-            continue
-        logger = (read_record(Path(r.run_dir)).config or {}).get("logger")
-        wb = logger.get("wandb") if isinstance(logger, dict) else None
-        if isinstance(wb, dict) and wb.get("mode", "auto") != "disabled":
-            return wb.get("project"), wb.get("entity"), wb.get("group")
-    return None, None, None
-
-
-def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float], ...]]:
-    """``--rope 0.01 --rope test/nll=0.02`` -> (default, per-metric overrides)."""
-    from lossbench.report.verdict import DEFAULT_ROPE
-
-    default, per_metric = DEFAULT_ROPE, []
-    for value in values or []:
-        name, _, number = value.rpartition("=")
-        try:
-            rope = float(number)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--rope {value}: expected a number or METRIC=number") from None
-        if rope < 0:
-            raise argparse.ArgumentTypeError(f"--rope {value}: the ROPE is a half-width, it must be >= 0")
-        if name:
-            per_metric.append((name, rope))
-        else:
-            default = rope
-    return default, tuple(per_metric)
-
-
-def compare(args: argparse.Namespace) -> int:
-    from lossbench.errors import ConfigError
-    from lossbench.output_root import check_writable
-    from lossbench.report import render
-    from lossbench.report.collect import assign_variants, collect_local, collect_wandb
-    from lossbench.report.verdict import Settings
-    from lossbench.report.write import write_report
-
-    try:
-        rope, rope_by_metric = parse_rope(args.rope)
-    except argparse.ArgumentTypeError as err:
-        print(f"lossbench compare: {err}", file=sys.stderr)
-        return 2
-    if not 0.0 < args.alpha < 1.0:
-        print(f"lossbench compare: --alpha {args.alpha} must lie in (0, 1), e.g. 0.05", file=sys.stderr)
-        return 2
-    how = Settings(rope=rope, rope_by_metric=rope_by_metric, alpha=args.alpha, test=args.test)
-
-    if args.wandb:
-        if not args.group:
-            print("lossbench compare: --wandb needs --group G (the sweep's W&B group)", file=sys.stderr)
-            return 2
-        runs = collect_wandb(args.wandb, args.group)
-        source = f"wandb:{args.wandb} group={args.group}"
-        out = Path(args.out or f"report_{args.group}")
-        project, entity, group = args.wandb.split("/", 1)[-1], args.wandb.split("/", 1)[0], args.group
-    else:
-        if not args.runs:
-            print("lossbench compare: give a multirun directory or --wandb entity/project", file=sys.stderr)
-            return 2
-        roots = [Path(r) for r in args.runs]
-        for root in roots:
-            if not root.is_dir():
-                print(f"lossbench compare: {root} is not a directory", file=sys.stderr)
-                return 2
-        try:
-            runs = assign_variants([r for root in roots for r in collect_local(root)])
-        except FileNotFoundError as err:
-            print(f"lossbench compare: {err}", file=sys.stderr)
-            return 2
-        source = ", ".join(str(r) for r in roots)
-        out = Path(args.out) if args.out else roots[0] / "report"
-        project, entity, group = _wandb_target(runs)
-    variants = sorted({r.variant for r in runs if r.ok})
-    if args.baseline is not None and args.baseline not in variants:
-        print(
-            f"lossbench compare: --baseline {args.baseline} is not among the variants: {', '.join(variants)}",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        check_writable(out, "the report folder")
-    except ConfigError as err:
-        print(f"lossbench compare: {err} (--out DIR)", file=sys.stderr)
-        return 2
-    rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
-    bad = render.problems(runs)
-    print(
-        f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - len(bad)} ok, "
-        f"{len(bad)} failed/missing)"
-    )
-    for r in bad:
-        print(f"  {r.status}: {r.run_dir} {r.error or ''}")
-    if args.log_wandb and project and group:
-        from lossbench.report.wandb_log import log_report
-
-        run_id = log_report(rows, figures, project=project, entity=entity, group=group, save_dir=out)
-        print(f"W&B: comparison table logged to run {run_id} in group {group}")
-    return 0
 
 
 def tune(args: argparse.Namespace) -> int:

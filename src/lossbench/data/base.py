@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
 from lossbench.data.splits import Split
 from lossbench.data.stressing import Stressors
+from lossbench.data.targets import checked_targets
 from lossbench.errors import DataError, check_choice, check_range
 from lossbench.task import Task
 
@@ -166,53 +167,6 @@ class InMemoryDataModule(L.LightningDataModule):
         return torch.bincount(self.splits["train"][1], minlength=self._num_classes)
 
     # --- building the splits ------------------------------------------------------------------------
-    def _check_labels(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) == 0:
-            raise DataError(
-                f"data {self.display_name}: labels must be a non-empty 1-D array, got shape {y.shape}"
-            )
-        if not np.issubdtype(y.dtype, np.integer) and (
-            not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0)
-        ):
-            raise DataError(
-                f"data {self.display_name}: labels must be integer class indices, got {y.dtype} values"
-            )
-        y = y.astype(np.int64)
-        lo, hi = int(y.min()), int(y.max())
-        c = self.declared_num_classes if self.declared_num_classes is not None else hi + 1
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise DataError(
-                f"data {self.display_name}: label {bad} is outside [0, {c}): labels must be class indices "
-                f"0..{c - 1}; relabel the data or set data.num_classes to the true number of classes"
-            )
-        self._num_classes = c
-        return y
-
-    def _check_multilabel(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 2 or len(y) == 0 or y.shape[1] < 2:
-            raise DataError(
-                f"data {self.display_name}: multi-label targets must be a non-empty [N, L] array with L >= 2 "
-                f"labels, got shape {y.shape}"
-            )
-        if not np.isin(y, (0, 1)).all():
-            raise DataError(
-                f"data {self.display_name}: multi-label targets must be 0/1, got values "
-                f"{sorted(set(np.unique(y).tolist()) - {0, 1})[:5]}: encode each label as 0 or 1"
-            )
-        self._num_classes = y.shape[1]
-        return y.astype(np.float32)
-
-    def _check_targets(self, y: Any) -> np.ndarray:
-        """Targets as stored: class indices, 0/1 label vectors or float columns, checked for the task."""
-        if self.task is Task.CLASSIFICATION:
-            return self._check_labels(y)
-        if self.task is Task.MULTILABEL:
-            return self._check_multilabel(y)
-        return np.asarray(y, dtype=np.float32).reshape(len(y), -1)
-
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/val/test indices, stratified for classification, fixed by ``data_seed``."""
         return self.split.indices(
@@ -241,7 +195,9 @@ class InMemoryDataModule(L.LightningDataModule):
         if len(x) != len(y):
             raise DataError(f"data {self.display_name}: {len(x)} samples but {len(y)} targets")
         classification = self.task is Task.CLASSIFICATION
-        y = self._check_targets(y)
+        y, self._num_classes = checked_targets(
+            self.task, y, f"data {self.display_name}", self.declared_num_classes
+        )
         train, val, test = self.split_indices(y)
         if self.task is Task.REGRESSION and self.standardize_targets:
             self.target_mean, std = y[train].mean(axis=0), y[train].std(axis=0)
