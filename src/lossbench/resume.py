@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
-from lossbench.integrity import set_aside
+from lossbench.integrity import logs_csv, set_aside
 from lossbench.record import UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
@@ -306,4 +306,8 @@ class Resumption:
         if checkpoint is not None:
             log.info("resuming from %s", checkpoint)
             drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
+            if not run_dir.csv.is_file() and logs_csv(cfg):  # a packed replica's: its rows are in it
+                from lossbench.packed.history import restore_csv
+
+                restore_csv(run_dir, read_checkpoint(checkpoint))
         return cls(checkpoint, wandb_run_id(run_dir.path, checkpoint))

@@ -280,6 +280,34 @@ def test_best_weights_follow_model_checkpoint():
     assert not low.update({"val/loss": 1.5}, 2, {})
 
 
+def test_runs_whose_checkpoints_loggers_or_start_a_replica_does_not_reproduce_are_not_packed(make_cfg):
+    """Each setting that would make a packed replica's files or best epoch differ from its run's is named."""
+
+    def problems(*overrides: str) -> str:
+        return "; ".join(packing_problems([make_cfg(*overrides)]))
+
+    assert problems("logger=csv") == "" and problems("logger=default") == ""
+    assert "logger.tensorboard is not written by a packed replica" in problems("logger=tensorboard")
+    assert "logger.mlflow" in problems("logger=mlflow")
+    assert "callbacks.lr_monitor is not packed" in problems("logger=csv", "callbacks=lr_monitor")
+    assert "ckpt_path=/x.ckpt continues that checkpoint" in problems("logger=csv", "ckpt_path=/x.ckpt")
+    other_metric = problems("logger=csv", "callbacks.model_checkpoint.monitor=val/ece")
+    assert "callbacks.model_checkpoint.monitor=val/ece differs from monitor.metric=None" in other_metric
+    assert problems("logger=csv", "monitor.metric=val/ece", "monitor.mode=min") == ""
+    assert "save_top_k=2 is not packed" in problems("logger=csv", "callbacks.model_checkpoint.save_top_k=2")
+    assert "last_checkpoint.every_n_epochs=3" in problems(
+        "logger=csv", "callbacks.last_checkpoint.every_n_epochs=3"
+    )
+    theirs = problems(
+        "logger=csv", "callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint"
+    )
+    assert (
+        "callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint is not packed"
+        in theirs
+    )
+    assert problems("logger=csv", "callbacks.last_checkpoint=null") == ""
+
+
 def test_what_can_be_packed(make_cfg):
     base = make_cfg("logger=none")
     own = ("loss=focal", "seed=3", "optim.optimizer.lr=0.01", "trainer.gradient_clip_val=1")
@@ -309,7 +337,9 @@ def test_what_can_be_packed(make_cfg):
     assert "tie_break=None is not packed" in "; ".join(packing_problems([no_tie_break]))
     early = make_cfg("logger=none", "callbacks=early_stopping")
     assert "callbacks.early_stopping is not packed" in "; ".join(packing_problems([early, early]))
-    without_checkpoints = make_cfg("logger=none", "callbacks=none")
+    lightnings_own = make_cfg("logger=none", "callbacks=none")  # the Trainer adds its ModelCheckpoint
+    assert "Lightning's own checkpoint" in "; ".join(packing_problems([lightnings_own]))
+    without_checkpoints = make_cfg("logger=none", "callbacks=none", "+trainer.enable_checkpointing=false")
     assert packing_problems([without_checkpoints] * 2) == []
     assert not build_replicas([without_checkpoints])[1][0].select_best  # tested at its last epoch
     assert build_replicas([base])[1][0].select_best

@@ -98,7 +98,7 @@ def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, 
     caplog.set_level("INFO", logger="lossbench")
     plan, study, asked = batch(tmp_path, 2)
 
-    def refused(cfgs):
+    def refused(cfgs, hydra_configs=None):
         raise ConfigError("packed training needs an in-memory data set")
 
     monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "")

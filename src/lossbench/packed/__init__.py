@@ -26,7 +26,8 @@ from lossbench.packed.fit import build_packed, fit_packed, train_packed
 from lossbench.packed.mlp import PackedMLP
 from lossbench.packed.models import packed_model
 from lossbench.packed.module import FAILED, OK, PackedModule
-from lossbench.packed.replicas import Replica, build_replicas, packing_problems
+from lossbench.packed.packable import packing_problems
+from lossbench.packed.replicas import Replica, build_replicas
 from lossbench.packed.stacking import PackedModel
 
 __all__ = [

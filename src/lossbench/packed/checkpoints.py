@@ -30,10 +30,9 @@ from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from omegaconf import DictConfig
 
 from lossbench.checkpointing import AtomicCheckpointIO
+from lossbench.packed.history import HISTORY_KEY
 from lossbench.resume import OVERRIDES_KEY
 
-#: the checkpoint entry holding a packed replica's per-epoch metrics (what its run dir's curves need)
-HISTORY_KEY = "lossbench_packed_history"
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
 
@@ -225,13 +224,13 @@ class PackedCheckpoints:
             if callbacks.best is not None and best.epoch == epoch and best.best is not None:
                 path = callbacks.best_path(epoch, step, best.metric, best.best)
                 replaced = callbacks.kept_best(path, best.best, best.best_tie)
-                self.writer.save({**checkpoint, "callbacks": callbacks.state()}, path)
+                self.writer.save(as_saved(checkpoint, callbacks, callbacks.best), path)
                 if replaced is not None:
                     self.writer.remove(replaced)
             if callbacks.last is not None:
                 path = callbacks.last_path(epoch, step)
                 callbacks.last.best_model_path = str(path)
-                self.writer.save({**checkpoint, "callbacks": callbacks.state()}, path)
+                self.writer.save(as_saved(checkpoint, callbacks, callbacks.last), path)
 
     def best_path(self, k: int) -> str:
         """Replica ``k``'s best checkpoint ("" without one)."""
@@ -240,6 +239,16 @@ class PackedCheckpoints:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def as_saved(checkpoint: dict[str, Any], callbacks: ReplicaCallbacks, callback: Any) -> dict[str, Any]:
+    """A replica's ``checkpoint`` as ``callback`` saves it: with the callbacks' states, or, with
+    ``save_weights_only``, as Lightning's weights-only checkpoint (no callback, optimizer or schedule state,
+    and no entries the callbacks add, such as the run's overrides)."""
+    if not callback.save_weights_only:
+        return {**checkpoint, "callbacks": callbacks.state()}
+    dropped = ("optimizer_states", "lr_schedulers", OVERRIDES_KEY)
+    return {key: value for key, value in checkpoint.items() if key not in dropped}
 
 
 def resume_replicas(module: Any, checkpoints: Sequence[dict[str, Any]], callbacks: PackedCheckpoints) -> None:

@@ -6,7 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +22,13 @@ from lossbench.packed.replicas import build_replicas
 from lossbench.threads import others_busy_cores
 
 
-def build_packed(cfgs: Sequence[DictConfig]) -> tuple[PackedModule, PackedDataModule]:
+def build_packed(
+    cfgs: Sequence[DictConfig], hydra_configs: Sequence[DictConfig] | None = None
+) -> tuple[PackedModule, PackedDataModule]:
     """The packed module and data of the runs ``cfgs`` (composed run configs, see
-    :func:`lossbench.config.compose_run`), each replica built as its run builds its model."""
-    dm, replicas = build_replicas(cfgs)
+    :func:`lossbench.config.compose_run`), each replica built as its run builds its model (in its job's
+    Hydra config when ``hydra_configs`` gives them: :func:`~lossbench.packed.replicas.build_replicas`)."""
+    dm, replicas = build_replicas(cfgs, hydra_configs)
     module = PackedModule(replicas, dm.task, dm.num_classes)
     return module, PackedDataModule(dm, [r.seed for r in replicas])
 
@@ -67,12 +70,14 @@ def train_group(
     cfgs: Sequence[DictConfig],
     overrides: Sequence[Sequence[str]],
     start: Callable[[PackedModule, PackedCheckpoints], AbstractContextManager[str | None]] | None = None,
+    hydra_configs: Sequence[DictConfig] | None = None,
 ) -> TrainedGroup:
     """Build the runs ``cfgs`` as one packed group and train it on the cores other processes leave free,
     each replica writing its run's checkpoints (``overrides``: per run, what they name as its overrides);
-    ``start(module, checkpoints)`` gives the group's checkpoint to continue from (None: from the start)."""
+    ``start(module, checkpoints)`` gives the group's checkpoint to continue from (None: from the start);
+    ``hydra_configs``: each run's job config, as :func:`build_packed` takes them."""
     began = time.perf_counter()
-    module, data = build_packed(cfgs)
+    module, data = build_packed(cfgs, hydra_configs)
     checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
     with free_core_threads(), (start or no_checkpoint)(module, checkpoints) as ckpt_path:
         results = train_packed(module, data, cfgs[0], checkpoints, ckpt_path)
@@ -111,14 +116,17 @@ def train_packed(
             checkpoints.close()
     module.restore_best()
     if bool(cfg.get("test", True)) and module.alive():
-        calibrate(module, data)
+        calibrate(module, data, trainer.precision_plugin.val_step_context())
         trainer.test(module, datamodule=data, verbose=False)
     return module.results()
 
 
-def calibrate(module: PackedModule, data: PackedDataModule) -> None:
+def calibrate(
+    module: PackedModule, data: PackedDataModule, precision: AbstractContextManager[Any] | None = None
+) -> None:
     """Fit each training replica's recalibration on the validation outputs of the weights it is tested
-    with, as its run fits its own (:func:`lossbench.run.calibrate`): one pass over the validation batches."""
+    with, as its run fits its own (:func:`lossbench.run.calibrate`): one pass over the validation batches,
+    in the Trainer's validation ``precision`` context (bf16 autocast, float64), as its run's pass runs."""
     alive = module.alive()
     if not alive or not module.metrics[alive[0]].recalibration.applies:
         return
@@ -126,7 +134,7 @@ def calibrate(module: PackedModule, data: PackedDataModule) -> None:
     targets = []
     module.to(data.device_split("val")[0].device)  # Lightning's teardown after fit leaves it on the CPU
     module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), precision or nullcontext():
         for x, y in data.val_dataloader():
             packed = module.model(x, shared=True)
             for k in alive:

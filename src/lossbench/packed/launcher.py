@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
@@ -30,13 +27,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
-from lossbench.packed.checkpoints import HISTORY_KEY, PackedCheckpoints, group_checkpoint, resume_replicas
+from lossbench.packed.continuation import continuation, group_start
 from lossbench.packed.fit import train_group
 from lossbench.packed.memory import memory_limits
-from lossbench.packed.replicas import group_key, packing_problems
+from lossbench.packed.packable import group_key, packing_problems
+from lossbench.packed.replicas import ReplicaError
 from lossbench.packed.run_files import write_replica_run
-from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
-from lossbench.run_dir import RunDir
 from lossbench.signals import continue_command, started
 from lossbench.sweep import print_sweep_summary, sweep_size_of
 
@@ -122,7 +118,9 @@ def launch_packed(
     ``max_pack``: the most jobs of one packed model; None: as many as the free memory holds
     (:func:`~lossbench.packed.memory.memory_limits`)."""
     if max_pack is not None and max_pack < 1:
-        raise ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1, or null to fit free memory")
+        err = ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1, or null to fit free memory")
+        log.error("%s: %s", type(err).__name__, err)
+        raise SystemExit(exit_status(err))
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -156,10 +154,11 @@ def launch_packed(
         else:
             groups, alone = group_jobs(jobs, max_pack, resumed)
         units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
+        said: set[str] = set()
         for unit in sorted(units, key=lambda u: u[0].num):
             if unit[0].num in alone:
                 job = unit[0]
-                log.info("%s runs the ordinary way: %s", job.name, alone[job.num])
+                say_alone(job, jobs, alone, said)
                 returns[job.num] = run_one(hydra_context, config, job, task_function)
             else:
                 returns.update(run_group(hydra_context, config, unit, task_function, resumed))
@@ -179,6 +178,20 @@ def launch_packed(
         HydraConfig.instance().cfg = before
 
 
+def say_alone(job: Job, jobs: Sequence[Job], alone: dict[int, str], said: set[str]) -> None:
+    """Say why ``job`` runs the ordinary way, once per reason (``said``: the reasons said): the first job
+    with a reason names every job of the sweep with the same one."""
+    reason = alone[job.num]
+    if reason in said:
+        return
+    said.add(reason)
+    same = [other for other in jobs if alone.get(other.num) == reason]
+    if len(same) == 1:
+        log.info("%s runs the ordinary way: %s", job.name, reason)
+    else:
+        log.info("jobs %s run the ordinary way: %s", ", ".join(f"#{o.num}" for o in same), reason)
+
+
 def run_one(
     hydra_context: HydraContext, config: DictConfig, job: Job, task_function: Callable[[DictConfig], Any]
 ) -> JobReturn:
@@ -195,23 +208,6 @@ def run_one(
     return ret
 
 
-def continuation(job: Job) -> str | dict[str, Any] | None:
-    """How a job of a continued sweep (``resume=true``, or a requeued Slurm job) goes on, as its run would
-    (:class:`lossbench.resume.Resumption`): ``"finished"`` (its record is kept), the checkpoint it
-    continues from (one a packed replica wrote), ``"ordinary"`` (a checkpoint an unpacked run wrote), or
-    None: from the start (also every job of a sweep that is not continued)."""
-    if not (job.cfg.get("resume") or requeued()):
-        return None
-    overrides = list(job.sweep_config.hydra.overrides.task)
-    if finished_run(Path(job.cfg.paths.output_dir), overrides) is not None:
-        return "finished"  # its ordinary task says so, once
-    resumption = Resumption.prepare(job.cfg, RunDir(job.cfg.paths.output_dir), overrides, sweep_job=True)
-    if resumption.checkpoint is None:
-        return None
-    checkpoint = read_checkpoint(resumption.checkpoint)
-    return checkpoint if HISTORY_KEY in checkpoint else "ordinary"
-
-
 def run_group(
     hydra_context: HydraContext,
     config: DictConfig,
@@ -224,20 +220,35 @@ def run_group(
     or its training raises, its jobs run the ordinary way, each after one line saying why."""
     names = ", ".join(f"#{job.num}" for job in group)
     log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
+    failure: Exception | None = None
     try:
         trained = train_group(
             [job.cfg for job in group],
             [list(job.sweep_config.hydra.overrides.task) for job in group],
             lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
+            [job.sweep_config for job in group],
         )
     except RunInterrupted:
         raise
     except Exception as err:
         if not isinstance(err, ConfigError):
             log.exception("packed training of jobs %s failed", names)
+        failure = err
+    if isinstance(failure, ReplicaError):  # that job fails the ordinary way; the others are packed again
+        refused = group[failure.index]
+        log.info("%s runs the ordinary way: %s", refused.name, one_line(failure.error))
+        returns = {refused.num: run_one(hydra_context, config, refused, task_function)}
+        rest = [job for job in group if job is not refused]
+        if len(rest) > 1:
+            returns.update(run_group(hydra_context, config, rest, task_function, resumed))
+        for job in rest[:1] if len(rest) == 1 else []:
+            log.info("%s runs the ordinary way: no other job is left to pack it with", job.name)
+            returns[job.num] = run_one(hydra_context, config, job, task_function)
+        return returns
+    if failure is not None:
         returns = {}
         for job in group:
-            log.info("%s runs the ordinary way: packed training failed: %s", job.name, one_line(err))
+            log.info("%s runs the ordinary way: packed training failed: %s", job.name, one_line(failure))
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
     sweep_size = sweep_size_of(Path(str(config.hydra.sweep.dir)))
@@ -251,25 +262,6 @@ def run_group(
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns
-
-
-@contextmanager
-def group_start(
-    module: Any, checkpoints: PackedCheckpoints, group: list[Job], resumed: dict[int, dict[str, Any]]
-) -> Iterator[str | None]:
-    """The group's checkpoint to continue from (a temporary file, removed after), with each replica
-    resumed from its own; None when the group starts from the beginning."""
-    if group[0].num not in resumed:
-        yield None
-        return
-    for job in group:
-        log.info("%s continues from epoch %d", job.name, int(resumed[job.num]["epoch"]) + 1)
-    resume_replicas(module, [resumed[job.num] for job in group], checkpoints)
-    sweep_dir = Path(str(group[0].sweep_config.hydra.sweep.dir))
-    with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".packed-") as tmp:
-        path = Path(tmp) / "group.ckpt"
-        torch.save(group_checkpoint(module, resumed[group[0].num]), path)
-        yield str(path)
 
 
 def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:

@@ -132,7 +132,7 @@ def memory_limits() -> Callable[[DictConfig], int]:
     """:func:`max_pack_for` of a run's config, measured once per kind of group (its
     :func:`~lossbench.packed.replicas.group_key`); :data:`FALLBACK_MAX_PACK` with one line when one
     replica cannot be measured."""
-    from lossbench.packed.replicas import group_key
+    from lossbench.packed.packable import group_key
 
     limits: dict[str, int] = {}
 

@@ -168,12 +168,21 @@ class PackedModule(L.LightningModule):
         for loss in self.losses:
             loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """At an epoch's last batch keep each replica's training loss and the step its run logs it at (and
+        the epoch's validation metrics after it), as its run does then; an epoch cut short by
+        ``max_steps`` logs neither."""
+        if self.trainer.is_last_batch:
+            for k in self.alive():
+                entry = self.epoch_entry(k, self.current_epoch)
+                entry["train/loss"] = float(self.train_sums[k] / max(self.train_weight, 1))
+                entry["step"] = self.global_step - 1
+
     def on_train_epoch_end(self) -> None:
-        """Keep each replica's training loss; step the replicas' epoch schedules (after validation)."""
+        """Count the epoch each replica trained; write their checkpoints; step the replicas' epoch schedules
+        (after validation)."""
         for k in self.alive():
             self.epochs_trained[k] = self.current_epoch + 1
-            value = float(self.train_sums[k] / max(self.train_weight, 1))
-            self.epoch_entry(k, self.current_epoch)["train/loss"] = value
         if self.checkpoints is not None:  # as its run's checkpoint callbacks, before the epoch's rate step
             self.checkpoints.epoch_end(self)
         self.step_schedules("epoch")
@@ -276,7 +285,8 @@ class PackedModule(L.LightningModule):
     def results(self) -> list[dict[str, Any]]:
         """Each replica's outcome, in the fields of its run's record: ``status``, ``monitor`` (metric, mode,
         best value, best epoch), the last ``val`` metrics, the ``test`` metrics of its best epoch, the
-        ``epochs`` trained, its ``history`` per epoch and, when it failed, its ``error``."""
+        ``epochs`` and optimizer ``steps`` trained, its ``history`` per epoch (``step``: the step its run logs
+        the epoch's metrics at) and, when it failed, its ``error``."""
         out = []
         for k, replica in enumerate(self.replicas):
             best = self.best[k]
@@ -293,6 +303,7 @@ class PackedModule(L.LightningModule):
                 "val": dict(self.last_val[k]),
                 "test": dict(self.test_values[k]),
                 "epochs": self.epochs_trained[k],
+                "steps": self.global_step,
                 "history": [dict(row) for row in self.history[k]],
             }
             if self.errors[k] is not None:

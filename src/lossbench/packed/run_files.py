@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.csv_logger import CSVMetricsWriter
 from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
 from lossbench.packed.batches import PackedDataModule
+from lossbench.packed.history import logged_rows, write_csv
 from lossbench.packed.module import OK, PackedModule
 from lossbench.packed.wandb_runs import log_replica_run
 from lossbench.record import RunRecord
 from lossbench.resume import run_overrides
-from lossbench.run import record_fields, write_run_files
+from lossbench.run import record_fields, warn_if_early_best, write_run_files
 from lossbench.run_dir import RunDir
 from lossbench.sweep import job_line
 
@@ -34,7 +34,7 @@ log = logging.getLogger("lossbench")
 
 
 def steps_per_epoch(data: PackedDataModule) -> int:
-    """Optimizer steps in one training epoch (every replica has as many)."""
+    """Optimizer steps in one full training epoch."""
     return math.ceil(len(data.data.splits["train"][1]) / data.data.batch_size)
 
 
@@ -86,30 +86,14 @@ def write_replica_files(
     record.val, record.epochs = result["val"], result["epochs"]
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
+    rows = logged_rows(result, steps_per_epoch(data))
     if logs_csv(replica.cfg):
-        write_csv(run_dir, result, steps_per_epoch(data))
+        write_csv(run_dir, rows)
     arrays = module.predictions(k)
     if arrays:
         np.savez_compressed(run_dir.predictions, **arrays)
+    warn_if_early_best(record)
     write_run_files(record, run_dir)
     summary = record.to_dict()
-    log_replica_run(replica.cfg, run_dir, resolved, result, steps_per_epoch(data), summary)
+    log_replica_run(replica.cfg, run_dir, resolved, rows, summary)
     return summary
-
-
-def write_csv(run_dir: RunDir, result: dict[str, Any], steps: int) -> None:
-    """``csv/metrics.csv`` with the rows the run's CSV logger writes: per epoch a ``train/loss`` row and a
-    row of the ``val/`` metrics (``step``: the epoch's last step), then the ``test/`` row (``epoch``: the
-    epochs trained, ``step``: the steps trained)."""
-    writer = CSVMetricsWriter(str(run_dir.csv.parent))
-    for row in result["history"]:
-        epoch = int(row["epoch"])
-        step = (epoch + 1) * steps - 1
-        if "train/loss" in row:
-            writer.log_metrics({"epoch": epoch, "train/loss": row["train/loss"]}, step)
-        val = {name: value for name, value in row.items() if name.startswith("val/")}
-        if val:
-            writer.log_metrics({"epoch": epoch, **val}, step)
-    if result["test"]:
-        writer.log_metrics({"epoch": result["epochs"], **result["test"]}, result["epochs"] * steps)
-    writer.save()

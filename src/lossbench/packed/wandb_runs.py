@@ -23,28 +23,20 @@ def log_replica_run(
     cfg: DictConfig,
     run_dir: RunDir,
     config: dict[str, Any],
-    result: dict[str, Any],
-    steps: int,
+    rows: list[tuple[int, dict[str, Any]]],
     summary: dict[str, Any],
 ) -> bool:
-    """Log replica ``result`` (:meth:`PackedModule.results`) to its own W&B run when its config has a
-    ``logger.wandb``; ``steps``: optimizer steps per epoch, ``summary``: its run record. Whether it logged."""
+    """Log a replica's ``rows`` (:func:`lossbench.packed.run_files.logged_rows`: each step and its metrics)
+    to its own W&B run when its config has a ``logger.wandb``; ``summary``: its run record. Whether it
+    logged."""
     node = (cfg.get("logger") or {}).get("wandb")
     if node is None:
         return False
     # the node stays in its config, so its interpolations (${tags}, the group) resolve
     (logger,) = build_loggers({"wandb": node}, config, wandb_run_id(run_dir.path, None))
     try:
-        for row in result["history"]:
-            epoch = int(row["epoch"])
-            step = (epoch + 1) * steps - 1
-            if "train/loss" in row:
-                logger.log_metrics({"epoch": epoch, "train/loss": row["train/loss"]}, step=step)
-            val = {name: value for name, value in row.items() if name.startswith("val/")}
-            if val:
-                logger.log_metrics({"epoch": epoch, **val}, step=step)
-        if result["test"]:
-            logger.log_metrics({"epoch": result["epochs"], **result["test"]}, step=result["epochs"] * steps)
+        for step, metrics in rows:
+            logger.log_metrics(metrics, step=step)
         log_wandb_summary(summary)
     finally:
         finish_wandb()
