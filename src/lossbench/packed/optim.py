@@ -78,7 +78,7 @@ class ReplicaOptimizers(Optimizer):
 
     def replica_state_dict(self, k: int) -> dict[str, Any]:
         """Replica ``k``'s optimizer state, as its run's optimizer holds it."""
-        return self.optimizers[k].state_dict()
+        return run_steps(self.optimizers[k].state_dict())
 
     def load_replica_state_dict(self, k: int, state: dict[str, Any]) -> None:
         """Continue replica ``k`` from its run's optimizer state."""
@@ -139,7 +139,7 @@ class SharedOptimizer(Optimizer):
                 name: value[index].clone() if is_per_element(value, param) else clone(value)
                 for name, value in entries.items()
             }
-        return {"state": state, "param_groups": [dict(g) for g in shared["param_groups"]]}
+        return run_steps({"state": state, "param_groups": [dict(g) for g in shared["param_groups"]]})
 
     def load_replica_state_dict(self, k: int, state: dict[str, Any]) -> None:
         """Continue replica ``k`` from its run's optimizer state (the shared ``step`` and settings come
@@ -156,6 +156,22 @@ class SharedOptimizer(Optimizer):
                     own[name] = clone(value)
         for group, saved in zip(self.optimizer.param_groups, state["param_groups"], strict=True):
             group.update({key: value for key, value in saved.items() if key != "params"})
+
+
+def run_steps(state: dict[str, Any]) -> dict[str, Any]:
+    """An optimizer ``state`` dict with each scalar ``step`` count of the dtype its run's optimizer gives
+    it. A run's optimizer steps outside Lightning's precision context, where torch's default dtype is
+    float32 unless the user set float64, and Adam makes its count of that dtype; the packed module steps
+    inside the context, so under ``trainer.precision=64-true`` its counts are float64 (the same values)."""
+    if torch.get_default_dtype() == torch.float64:
+        return state
+    counts = {}
+    for i, entries in state["state"].items():
+        step = entries.get("step")
+        if isinstance(step, Tensor) and step.dim() == 0 and step.dtype == torch.float64:
+            entries = {**entries, "step": step.float()}
+        counts[i] = entries
+    return {**state, "state": counts}
 
 
 def is_per_element(value: Any, param: Tensor) -> bool:
