@@ -1,6 +1,8 @@
 """A packed replica's files follow its run's settings: the CSV rows at the steps its run logs them when
 epochs are cut short (``limit_train_batches``), a weights-only best checkpoint as Lightning writes one,
-and, continued the ordinary way from its ``last.ckpt``, the rows of the epochs it had trained."""
+in float64 the very test metrics, and, continued the ordinary way from its ``last.ckpt``, the rows of the
+epochs it had trained; under ``bf16-mixed`` its recalibration is fitted in the Trainer's precision context,
+as its run fits it."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ def test_packed_replicas_write_the_steps_checkpoints_and_rows_of_their_runs(tmp_
     for job in ("0", "1"):
         mine, theirs = tmp_path / "packed" / job, tmp_path / "basic" / job
         assert "packed_group" in read_metrics(mine)["timings"]
+        assert read_metrics(mine)["test"] == read_metrics(theirs)["test"]  # in float64, to the last bit
         assert csv_rows(mine) == csv_rows(theirs)  # 5 steps an epoch: rows at steps 4, 9, 14, then test at 15
         assert [row[0] for row in csv_rows(mine)][-1] == "15"
         assert val_losses(mine) == val_losses(theirs)
@@ -65,3 +68,22 @@ def test_packed_replicas_write_the_steps_checkpoints_and_rows_of_their_runs(tmp_
     run_cli("-m", *SWEEP, "resume=true", "hydra.sweep.dir=packed", cwd=tmp_path)
     assert read_metrics(job)["status"] == "ok"
     assert csv_rows(job) == expected
+
+
+def test_a_packed_replicas_recalibration_is_its_runs_under_bf16_autocast(tmp_path):
+    """Fitted outside autocast, the temperature of a ``bf16-mixed`` replica was ~1e-3 from its run's."""
+    sweep = (
+        "-m",
+        "loss=ce",
+        "seed=0,1",
+        "trainer.max_epochs=2",
+        "trainer.precision=bf16-mixed",
+        "logger=csv",
+    )
+    run_cli(*sweep, "hydra/launcher=packed", "hydra.sweep.dir=packed", cwd=tmp_path)
+    run_cli(*sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
+    for job in ("0", "1"):
+        mine, theirs = read_metrics(tmp_path / "packed" / job), read_metrics(tmp_path / "basic" / job)
+        assert "packed_group" in mine["timings"] and "test/temperature" in mine["test"]
+        assert mine["test"].keys() == theirs["test"].keys()
+        assert max(abs(mine["test"][k] - theirs["test"][k]) for k in mine["test"]) <= 1e-6
