@@ -167,6 +167,29 @@ def test_a_replica_with_a_nan_loss_fails_alone(make_cfg, tmp_path):
         assert all(math.isfinite(v) for v in results[k]["test"].values())
 
 
+def test_a_nan_read_every_n_steps_stops_its_replica_at_the_read_and_names_its_first_bad_step(
+    make_cfg, tmp_path
+):
+    """As a run's guard on a GPU: the replicas' losses are read every 8 steps, so the bad replica takes the
+    updates up to the read (NaN reaches its own weights, none of the others'); it is reported at its first
+    bad step, and the others end exactly as without it."""
+    cfgs = job_cfgs(make_cfg, tmp_path, "logger=none", "nonfinite_check.every_n_steps=8")
+    clean = fit_packed(cfgs)
+    module, data = build_packed(cfgs)
+    bad = NaNAfter(steps=20)  # NaN from step 20; read at step 23 (the 24th)
+    module.replicas[1].loss = bad
+    module.losses[1] = bad
+    results = train_packed(module, data, cfgs[0])
+    assert results[1]["status"] == FAILED and results[1]["epochs"] == 1
+    assert "NaNAfter returned nan at step 20 (epoch 1)" in results[1]["error"]
+    assert any(not torch.isfinite(p).all() for p in module.replicas[1].model.parameters())
+    for k in (0, 2):
+        assert results[k]["status"] == OK
+        assert all(torch.isfinite(p).all() for p in module.replicas[k].model.parameters())
+        for stage in ("val", "test"):
+            assert results[k][stage] == clean[k][stage]
+
+
 def test_bench_script_times_both_sweeps_and_finds_equal_accuracies(monkeypatch, capsys):
     bench = script("bench_packed")
     args = ["bench_packed.py", "--losses", "ce,focal", "--seeds", "1", "--epochs", "1", "--loggers", "csv"]

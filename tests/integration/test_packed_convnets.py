@@ -161,8 +161,8 @@ def test_a_failed_replica_keeps_its_batch_norm_statistics(make_cfg, tmp_path):
     at_failure: dict[int, dict[str, torch.Tensor]] = {}
     fail = module.fail
 
-    def keep_state(k: int, value: float) -> None:
-        fail(k, value)
+    def keep_state(k: int, value: float, step: int | None = None) -> None:
+        fail(k, value, step)
         at_failure.update(
             {j: {n: b.clone() for n, b in module.replicas[j].model.named_buffers()} for j in (0, 1)}
         )

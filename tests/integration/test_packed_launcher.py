@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from lossbench.cli import main as cli_main
-from lossbench.packed.checkpoints import HISTORY_KEY
+from lossbench.packed.history import HISTORY_KEY
 from lossbench.packed.launcher import Job, group_jobs
 from tests.conftest import ROOT, read_metrics, run_cli
 

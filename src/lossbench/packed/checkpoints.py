@@ -15,10 +15,8 @@ the disk; :meth:`PackedCheckpoints.close` waits for the last one.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import queue
-import threading
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +24,9 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from omegaconf import DictConfig
 
-from lossbench.checkpointing import AtomicCheckpointIO
+from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
 from lossbench.resume import OVERRIDES_KEY
 
@@ -37,69 +34,14 @@ AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
 
 
-class CheckpointWriter:
-    """Saves and removes checkpoint files in a background thread, in the order asked."""
-
-    def __init__(self) -> None:
-        self.jobs: queue.Queue[tuple[str, Any, Path] | None] = queue.Queue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self.work, name="packed-checkpoints", daemon=True)
-        self.thread.start()
-
-    def work(self) -> None:
-        io = AtomicCheckpointIO()
-        while (job := self.jobs.get()) is not None:
-            action, checkpoint, path = job
-            if self.error is not None:
-                continue
-            try:
-                if action == "save":
-                    io.save_checkpoint(checkpoint, path)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-            except BaseException as err:  # raised again by close()
-                self.error = err
-
-    def save(self, checkpoint: dict[str, Any], path: Path) -> None:
-        self.jobs.put(("save", checkpoint, path))
-
-    def remove(self, path: Path) -> None:
-        self.jobs.put(("remove", None, path))
-
-    def close(self) -> None:
-        """Wait for every file asked for; raise the first error writing one."""
-        self.jobs.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
-class CapturingCheckpointIO(CheckpointIO):
-    """A ``CheckpointIO`` that keeps the checkpoint ``trainer.save_checkpoint`` hands it instead of
-    writing it: the packed group's Trainer dumps its own checkpoint through Lightning's public
-    ``save_checkpoint`` at each epoch's end, and each replica's checkpoint takes its loop progress from it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.checkpoint: dict[str, Any] | None = None
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        self.checkpoint = checkpoint
-
-    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> Any:
-        return TorchCheckpointIO().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
-
-    def remove_checkpoint(self, path: Any) -> None:
-        """Nothing is written, so nothing is removed."""
-
-    def dump(self, trainer: Any) -> dict[str, Any]:
-        """The trainer's checkpoint now (Lightning's own dump; its weights and optimizer states are
-        the live tensors, not copies)."""
-        trainer.save_checkpoint("packed-group.ckpt", weights_only=False)
-        assert self.checkpoint is not None
-        checkpoint, self.checkpoint = self.checkpoint, None
-        return checkpoint
+def replica_rng_states(module: Any, k: int) -> dict[str, Any]:
+    """Replica ``k``'s random state as its run's checkpoint stores it: its dropout stream as the global
+    torch generator, Python's generator, no CUDA generators."""
+    return {
+        "torch": module.model.dropout.cpu_generators[k].get_state(),
+        "python": module.replicas[k].python_rng_state or random.getstate(),
+        "cuda": [],
+    }
 
 
 def automatic_loops(loops: dict[str, Any]) -> dict[str, Any]:
@@ -203,10 +145,10 @@ class PackedCheckpoints:
             "pytorch-lightning_version": L.__version__,
             "state_dict": {name: value.detach().clone() for name, value in state.items()},
             "loops": automatic_loops(loops),
-            "optimizer_states": [module.replica_optimizer_state(k)],
+            "optimizer_states": [module.replica_optimizers().replica_state_dict(k)],
             "lr_schedulers": [s.scheduler.state_dict() for s in module.schedules if k in s.replicas],
             OVERRIDES_KEY: self.overrides[k],
-            "rng_states": module.replica_rng_states(k),
+            "rng_states": replica_rng_states(module, k),
             HISTORY_KEY: copy.deepcopy(module.history[k]),
         }
 

@@ -19,6 +19,7 @@ from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.checkpoints import PackedCheckpoints
 from lossbench.packed.module import PackedModule
 from lossbench.packed.replicas import build_replicas
+from lossbench.packed.results import replica_results
 from lossbench.threads import others_busy_cores
 
 
@@ -51,7 +52,8 @@ def packed_trainer(cfg: DictConfig, **kwargs: Any) -> Any:
 
 def fit_packed(cfgs: Sequence[DictConfig], **trainer_kwargs: Any) -> list[dict[str, Any]]:
     """Train the runs ``cfgs`` packed, test each replica's best epoch (unless ``test=false``) and return
-    :meth:`PackedModule.results` (one dict per run, in order); ``trainer_kwargs`` override the Trainer's."""
+    :func:`~lossbench.packed.results.replica_results` (one dict per run, in order); ``trainer_kwargs``
+    override the Trainer's."""
     module, data = build_packed(cfgs)
     return train_packed(module, data, cfgs[0], **trainer_kwargs)
 
@@ -99,7 +101,7 @@ def train_packed(
     **trainer_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Fit ``module`` on ``data`` with the Trainer of ``cfg`` (any run of the group), load each replica's
-    best epoch, test it (unless ``test=false``) and return :meth:`PackedModule.results`.
+    best epoch, test it (unless ``test=false``) and return :func:`~lossbench.packed.results.replica_results`.
 
     ``checkpoints``: writes each replica's best and last checkpoints; ``ckpt_path``: the group's
     checkpoint to continue from (:func:`~lossbench.packed.checkpoints.group_checkpoint`, the replicas
@@ -118,7 +120,7 @@ def train_packed(
     if bool(cfg.get("test", True)) and module.alive():
         calibrate(module, data, trainer.precision_plugin.val_step_context())
         trainer.test(module, datamodule=data, verbose=False)
-    return module.results()
+    return replica_results(module)
 
 
 def calibrate(

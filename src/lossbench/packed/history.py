@@ -15,10 +15,11 @@ HISTORY_KEY = "lossbench_packed_history"
 
 
 def logged_rows(result: dict[str, Any], steps: int) -> list[tuple[int, dict[str, Any]]]:
-    """The rows replica ``result`` (:meth:`PackedModule.results`) logs, as its run's loggers get them, each
-    with its step: per epoch a ``train/loss`` row and a row of the ``val/`` metrics (at the epoch's last
-    step), then the ``test/`` row (``epoch``: the epochs trained, at the steps trained). ``steps``: steps
-    per epoch, for an epoch whose history does not hold its step (a checkpoint of an older version)."""
+    """The rows a replica's ``result`` (:func:`~lossbench.packed.results.replica_results`) logs, as its
+    run's loggers get them, each with its step: per epoch a ``train/loss`` row and a row of the ``val/``
+    metrics (at the epoch's last step), then the ``test/`` row (``epoch``: the epochs trained, at the
+    steps trained). ``steps``: steps per epoch, for an epoch whose history does not hold its step (a
+    checkpoint of an older version)."""
     rows = []
     for row in result["history"]:
         epoch = int(row["epoch"])

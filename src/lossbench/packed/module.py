@@ -15,17 +15,18 @@ replica still training.
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from lossbench.nonfinite import default_every_n_steps
 from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_states
+from lossbench.packed.guard import ReplicaGuard
 from lossbench.packed.metrics import ReplicaMetrics
 from lossbench.packed.models import packed_model
 from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
@@ -37,14 +38,14 @@ OK, FAILED = "ok", "failed"
 
 
 class PackedModule(L.LightningModule):
-    """Trains the ``replicas`` of one packed group together; :meth:`results` gives each replica's outcome.
+    """Trains the ``replicas`` of one packed group together (their outcomes: :mod:`.results`).
 
-    A replica whose training loss is NaN or Inf stops there, before that step's backward pass, as its
-    run's guard stops it on one CPU process: it takes no further optimizer step, is neither validated nor
-    tested again, and is reported ``failed`` with its run's message; the other replicas go on. The host
-    reads the replicas' losses once per step for this (free on the CPU, one device sync per step on a
-    GPU). Each replica's metrics are kept per epoch in :attr:`history` (the group's Trainer logs nothing:
-    each replica's run dir gets its own curves).
+    A replica whose training loss is NaN or Inf stops, as its run's guard stops it
+    (:mod:`lossbench.packed.guard`: on one CPU process before that step's backward pass; on a GPU at the
+    next of the reads every ``nonfinite_check.every_n_steps`` steps, before any validation or checkpoint):
+    it takes no further optimizer step, is neither validated nor tested again, and is reported ``failed``
+    with its run's message; the other replicas go on. Each replica's metrics are kept per epoch in
+    :attr:`history` (the group's Trainer logs nothing: each replica's run dir gets its own curves).
 
     Args:
         replicas: the group's replicas (:func:`~lossbench.packed.replicas.build_replicas`).
@@ -76,6 +77,7 @@ class PackedModule(L.LightningModule):
         self.epochs_trained = [0] * len(self.replicas)
         self.train_sums = torch.zeros(len(self.replicas))
         self.train_weight = 0
+        self.guard: ReplicaGuard | None = None
         #: writes each replica's best and last checkpoints (None: none are written)
         self.checkpoints: PackedCheckpoints | None = None
         #: per replica, the run checkpoint it continues from (``checkpoints.resume_replicas``)
@@ -130,10 +132,8 @@ class PackedModule(L.LightningModule):
         losses = torch.stack(
             [self.losses[k](self.model.outputs(k, outputs), y[k]) for k in range(self.num_replicas)]
         )
-        values = losses.detach().cpu()
-        for k in self.alive():
-            if not math.isfinite(float(values[k])):
-                self.fail(k, float(values[k]))
+        assert self.guard is not None, "on_fit_start builds the guard"
+        self.stop_failed(self.guard.observe(losses, self.global_step))
         alive = self.alive()
         optimizers = self.replica_optimizers()
         optimizers.active = [status == OK for status in self.status]
@@ -149,22 +149,41 @@ class PackedModule(L.LightningModule):
             self.clip(k)
         wrapped.step()
         self.step_schedules("step")
+        values = losses.detach()
         self.train_sums += torch.where(torch.isfinite(values), values, 0.0) * len(y[0])
         self.train_weight += len(y[0])
 
-    def fail(self, k: int, value: float) -> None:
-        """Stop replica ``k`` at a non-finite loss, with its run's message; its buffers (batch norm's
-        running statistics) stay as this step's forward left them, as its stopped run's do."""
+    def on_fit_start(self) -> None:
+        """The replicas' NaN/Inf guard, read as often as the most often read of their runs' guards."""
+        default = default_every_n_steps(self.device, 1)
+        every = [OmegaConf.select(r.cfg, "nonfinite_check.every_n_steps") or default for r in self.replicas]
+        self.guard = ReplicaGuard(min(every))
+
+    def on_validation_start(self) -> None:
+        if self.guard is not None:  # no validation of a replica a NaN reached
+            self.stop_failed(self.guard.read())
+
+    def stop_failed(self, found: list[tuple[int, float, int]]) -> None:
+        """Stop each replica of ``found`` (the guard's ``(replica, loss, step)``) still training."""
+        for k, value, step in found:
+            if self.status[k] == OK:
+                self.fail(k, value, step)
+
+    def fail(self, k: int, value: float, step: int | None = None) -> None:
+        """Stop replica ``k`` at a non-finite loss (of ``step``; default: this one), with its run's message;
+        its buffers (batch norm's running statistics) stay as the last forward left them, as its stopped
+        run's do."""
         self.status[k] = FAILED
         self.model.freeze(k)
+        step = self.global_step if step is None else step
         self.errors[k] = (
-            f"{type(self.replicas[k].loss).__name__} returned {value} at step {self.global_step} (epoch "
+            f"{type(self.replicas[k].loss).__name__} returned {value} at step {step} (epoch "
             f"{self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the data for "
             "NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"
         )
 
     def on_train_epoch_start(self) -> None:
-        self.train_sums, self.train_weight = torch.zeros(self.num_replicas), 0
+        self.train_sums, self.train_weight = torch.zeros(self.num_replicas, device=self.device), 0
         for loss in self.losses:
             loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
@@ -173,9 +192,12 @@ class PackedModule(L.LightningModule):
         the epoch's validation metrics after it), as its run does then; an epoch cut short by
         ``max_steps`` logs neither."""
         if self.trainer.is_last_batch:
+            assert self.guard is not None
+            self.stop_failed(self.guard.read())  # no epoch end, validation or checkpoint of a NaN replica
+            means = (self.train_sums / max(self.train_weight, 1)).tolist()
             for k in self.alive():
                 entry = self.epoch_entry(k, self.current_epoch)
-                entry["train/loss"] = float(self.train_sums[k] / max(self.train_weight, 1))
+                entry["train/loss"] = means[k]
                 entry["step"] = self.global_step - 1
 
     def on_train_epoch_end(self) -> None:
@@ -268,45 +290,3 @@ class PackedModule(L.LightningModule):
         if kept is None:
             kept = {name: module.state_dict() for name, module in self.replica_modules(k).items()}
         return {f"{name}.{key}": value for name, state in kept.items() for key, value in state.items()}
-
-    def replica_rng_states(self, k: int) -> dict[str, Any]:
-        """Replica ``k``'s random state as its run's checkpoint stores it: its dropout stream as the
-        global torch generator, Python's generator, no CUDA generators."""
-        return {
-            "torch": self.model.dropout.cpu_generators[k].get_state(),
-            "python": self.replicas[k].python_rng_state or random.getstate(),
-            "cuda": [],
-        }
-
-    def replica_optimizer_state(self, k: int) -> dict[str, Any]:
-        """Replica ``k``'s optimizer state, as its run's optimizer would hold it (same parameter order)."""
-        return self.replica_optimizers().replica_state_dict(k)
-
-    def results(self) -> list[dict[str, Any]]:
-        """Each replica's outcome, in the fields of its run's record: ``status``, ``monitor`` (metric, mode,
-        best value, best epoch), the last ``val`` metrics, the ``test`` metrics of its best epoch, the
-        ``epochs`` and optimizer ``steps`` trained, its ``history`` per epoch (``step``: the step its run logs
-        the epoch's metrics at) and, when it failed, its ``error``."""
-        out = []
-        for k, replica in enumerate(self.replicas):
-            best = self.best[k]
-            result: dict[str, Any] = {
-                "status": self.status[k],
-                "seed": replica.seed,
-                "loss": type(replica.loss).__name__,
-                "monitor": {  # without a best checkpoint its run reports the last value, as here
-                    "metric": replica.monitor,
-                    "mode": replica.mode,
-                    "best": best.best if replica.select_best else self.last_val[k].get(replica.monitor),
-                    "best_epoch": best.epoch if replica.select_best else None,
-                },
-                "val": dict(self.last_val[k]),
-                "test": dict(self.test_values[k]),
-                "epochs": self.epochs_trained[k],
-                "steps": self.global_step,
-                "history": [dict(row) for row in self.history[k]],
-            }
-            if self.errors[k] is not None:
-                result["error"] = self.errors[k]
-            out.append(result)
-        return out

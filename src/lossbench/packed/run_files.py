@@ -66,9 +66,10 @@ def write_replica_files(
     wall_s: float,
     overrides: list[str],
 ) -> dict[str, Any] | None:
-    """Write replica ``k``'s run dir (``cfg``: its config) from its ``result`` (:meth:`PackedModule.results`)
-    and log it to its own W&B run; return its record (``None``: it failed, recorded as such).
-    ``wall_s``: the packed group's wall time; ``overrides``: what its record names as its overrides."""
+    """Write replica ``k``'s run dir (``cfg``: its config) from its ``result``
+    (:func:`~lossbench.packed.results.replica_results`) and log it to its own W&B run; return its record
+    (``None``: it failed, recorded as such). ``wall_s``: the packed group's wall time; ``overrides``: what
+    its record names as its overrides."""
     replica = module.replicas[k]
     if result["status"] != OK:
         err = NonFiniteLossError(result.get("error") or "the replica stopped")
