@@ -203,6 +203,8 @@ class PackedModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         """Count the epoch each replica trained; write their checkpoints; step the replicas' epoch schedules
         (after validation)."""
+        assert self.guard is not None
+        self.stop_failed(self.guard.read())  # an epoch cut short by max_steps: no checkpoint of a NaN
         for k in self.alive():
             self.epochs_trained[k] = self.current_epoch + 1
         if self.checkpoints is not None:  # as its run's checkpoint callbacks, before the epoch's rate step
