@@ -18,9 +18,13 @@ from lossbench.errors import message_line, root_error
 from lossbench.record import FAILED, RunRecord, write_record
 
 
-def record_failure(cfg: DictConfig, err: BaseException, status: str = FAILED) -> dict[str, Any]:
+def record_failure(
+    cfg: DictConfig, err: BaseException, status: str = FAILED, overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Write ``<run dir>/metrics.json`` with ``status`` (failed or interrupted), the error, its traceback,
-    the overrides and the config; return the record as its JSON object."""
+    the overrides and the config; return the record as its JSON object. The loss is the run's own
+    (``loss_name``, resolved when it was composed), and ``overrides`` what the record names (by default
+    the running Hydra job's): several runs composed before any trains (packed together) each keep theirs."""
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     choices = dict(hc.runtime.choices) if hc is not None else {}
     try:
@@ -35,17 +39,30 @@ def record_failure(cfg: DictConfig, err: BaseException, status: str = FAILED) ->
             "message": message_line(cause),
             "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
         },
-        loss=choices.get("loss", "?"),
+        loss=own_loss_name(cfg) or choices.get("loss", "?"),
         data=choices.get("data", "?"),
         model=choices.get("model", "?"),
         seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config
         data_seed=_int_or_none(cfg.get("data_seed")),
-        overrides=list(hc.overrides.task) if hc is not None else [],
+        overrides=list(overrides)
+        if overrides is not None
+        else list(hc.overrides.task)
+        if hc is not None
+        else [],
         job_num=hc.job.num if hc is not None and in_multirun() else None,
         config=config,
     )
     write_record(record, Path(cfg.paths.output_dir))
     return record.to_dict()
+
+
+def own_loss_name(cfg: DictConfig) -> str | None:
+    """The run's ``loss_name`` (its ``loss`` option), or None where it is not set or cannot be resolved."""
+    try:
+        name = cfg.get("loss_name")
+    except Exception:  # an interpolation of the Hydra node, outside a Hydra job
+        return None
+    return str(name) if name else None
 
 
 def _int_or_none(value: Any) -> int | None:

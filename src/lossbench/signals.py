@@ -30,6 +30,10 @@ from lossbench.errors import SIGNAL_EXIT, RunInterrupted, cause_of
 
 #: the handlers in place before :func:`exit_while_starting`, put back by :func:`started`
 _BEFORE: dict[int, Any] = {}
+#: the stop :func:`sigterm_raises` raised, kept until it ends: raised again by :func:`raise_if_stopped`
+#: where Python swallowed it (a handler that ran inside a garbage-collection or weakref callback, whose
+#: exceptions Python prints as "Exception ignored in ..." and drops)
+_RAISED: list[RunInterrupted] = []
 
 
 def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
@@ -61,13 +65,22 @@ def sigterm_raises() -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         if signal.getsignal(signal.SIGTERM) is handler:
-            raise RunInterrupted("SIGTERM", "")
+            _RAISED.append(RunInterrupted("SIGTERM", ""))
+            raise _RAISED[-1]
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _RAISED.clear()
+
+
+def raise_if_stopped() -> None:
+    """Raise the stop :func:`sigterm_raises` raised, if any: called where a command goes from one run to
+    the next, so a SIGTERM whose exception Python swallowed still stops it there."""
+    if _RAISED:
+        raise _RAISED[-1]
 
 
 def as_interrupted(err: BaseException) -> RunInterrupted | None:

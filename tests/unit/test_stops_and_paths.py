@@ -15,7 +15,7 @@ import pytest
 from lossbench.cli import main as cli_main
 from lossbench.errors import ConfigError, DataError, RunInterrupted
 from lossbench.output_root import check_plain_name, check_writable
-from lossbench.signals import as_interrupted, sigterm_raises, stopped_outside_training
+from lossbench.signals import as_interrupted, raise_if_stopped, sigterm_raises, stopped_outside_training
 from lossbench.tune.stored import check_storage
 from lossbench.tune.study import Plan
 from tests.conftest import run_cli
@@ -85,6 +85,30 @@ def test_sigterm_raises_outside_lightning_and_is_quiet_inside():
         signal.sigtimedwait([], 0.01)
         assert calls == [signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) is not ours  # the previous handler is back
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_sigterm_whose_exception_python_swallowed_stops_at_the_next_run():
+    """A handler that runs inside a finalizer: Python prints "Exception ignored" and drops the exception;
+    the command still stops where it goes from one run to the next."""
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)
+
+    with sigterm_raises():
+        raise_if_stopped()  # nothing yet
+        Finalized()  # collected at once: the handler raises inside __del__, and Python drops it
+        with pytest.raises(RunInterrupted) as err:
+            raise_if_stopped()
+        assert err.value.signal_name == "SIGTERM"
+    raise_if_stopped()  # a command that ended forgets it
+
+
+def test_a_typo_in_tune_loss_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError, match="--loss focall: no such loss; choose from .*focal"):
+        Plan(losses=["ce", "focall"], trials=2, seeds=1, out=tmp_path)
 
 
 def test_ctrl_c_is_sigint_and_the_line_says_what_is_kept(tmp_path):

@@ -80,6 +80,30 @@ def test_a_repeat_within_the_batch_is_told_failed_not_trained(tmp_path, monkeypa
     assert repeat.user_attrs["repeat_of"] == first.number
 
 
+def test_equal_settings_of_two_losses_are_no_repeat_and_each_trial_names_its_own_overrides(
+    tmp_path, monkeypatch
+):
+    """advise asks one trial of each loss together: mse and log_cosh share only the common space, so their
+    first trials (the defaults) have the same settings, and each must train; each packed run's record
+    names the overrides its run alone would."""
+    plan = st.Plan(losses=["mse", "log_cosh"], trials=1, seeds=1, out=tmp_path, overrides=["data=diabetes"])
+    same = {"optim.optimizer.lr": 0.001, "optim.optimizer.weight_decay": 1e-4}
+    asked = []
+    for loss in plan.losses:
+        study = st.open_study(plan, loss, "min")
+        study.enqueue_trial(same)
+        asked += [(loss, t) for t in st.next_trials(plan, study, 1)]
+    packed = []
+    monkeypatch.setattr(
+        tp, "train_packed_runs", lambda jobs, what: packed.extend(jobs) or [(summary(0.5), None)] * 2
+    )
+    tp.run_trials(plan, ("val/rmse", "min"), asked)
+    for loss in plan.losses:
+        assert [t.state for t in st.open_study(plan, loss, "min").get_trials()] == [States.COMPLETE]
+    for (cfg, overrides), loss in zip(packed, plan.losses, strict=True):
+        assert f"loss={loss}" in overrides and "data=diabetes" in overrides and cfg.loss_name == loss
+
+
 def test_batch_size_is_one_when_the_trials_would_not_be_packed(tmp_path, caplog):
     caplog.set_level("INFO", logger="lossbench")
     assert tp.batch_size(st.Plan(losses=["ce"], trials=3, seeds=1, out=tmp_path / "c"), "ce", MONITOR) == 8
@@ -140,3 +164,19 @@ def test_a_requeued_final_run_with_a_checkpoint_is_left_to_continue_alone(tmp_pa
     monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: packed.append(jobs) or trained)
     tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
     assert packed == [[("ce", []), ("focal", [])]], "not requeued: both start from the beginning, packed"
+
+
+def test_a_failure_record_names_its_own_loss_and_overrides_when_others_were_composed_after_it(
+    make_cfg, tmp_path
+):
+    """Runs trained packed are all composed before any trains: a failed one's record keeps its own loss
+    (its ``loss_name``) and the overrides it is given, not those of the run composed last."""
+    from lossbench.errors import NonFiniteLossError
+    from lossbench.failures import record_failure
+    from lossbench.record import read_record
+
+    ce = make_cfg("loss=ce", "seed=0", output_dir=tmp_path / "ce")
+    make_cfg("loss=focal", "seed=1", output_dir=tmp_path / "focal")  # the Hydra config is now focal's
+    record_failure(ce, NonFiniteLossError("returned nan"), overrides=["loss=ce", "seed=0"])
+    record = read_record(tmp_path / "ce")
+    assert record.loss == "ce" and record.overrides == ["loss=ce", "seed=0"]

@@ -73,8 +73,8 @@ def write_replica_files(
     replica = module.replicas[k]
     if result["status"] != OK:
         err = NonFiniteLossError(result.get("error") or "the replica stopped")
-        log.error("job failed: %s: %s", type(err).__name__, err)
-        record_failure(replica.cfg, err)
+        log.error("job failed (%s): %s: %s", " ".join(overrides), type(err).__name__, err)
+        record_failure(replica.cfg, err, overrides=overrides)
         return None
     run_dir = RunDir(cfg.paths.output_dir)
     dm = data.data

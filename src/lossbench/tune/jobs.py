@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import compose_run
+from lossbench.signals import raise_if_stopped
 from lossbench.task import resolve_monitor
 
 #: loggers whose INFO lines (accelerators found, checkpoint restored, fit stopped) a job keeps to itself
@@ -71,6 +72,7 @@ def run_job(cfg: DictConfig, callbacks: list[Any], overrides: list[str] | None =
     as the run's overrides (by default the ones it was composed with)."""
     from lossbench.run import run
 
+    raise_if_stopped()
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     with quiet():
         return run(cfg, callbacks, overrides=overrides)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from lossbench.errors import ConfigError, NonFiniteLossError, RunInterrupted, one_line
 from lossbench.record import read_record
+from lossbench.signals import raise_if_stopped
 from lossbench.tune import study as st
 from lossbench.tune.jobs import compose_job, job_line, quiet
 
@@ -47,6 +48,7 @@ def train_packed_runs(
     """Train the runs ``jobs`` (each a composed config and the overrides its record names) as one packed
     model and write each one's run dir; per run its record (None: it failed) and its error. None when they
     cannot be packed, or their packed training failed (said in one line: they are to run one by one)."""
+    raise_if_stopped()
     cfgs = [cfg for cfg, _ in jobs]
     problem = packing_problem(cfgs)
     if problem:
@@ -105,15 +107,21 @@ def run_trials(plan: st.Plan, monitor: tuple[str, str], asked: Sequence[tuple[st
             st.run_trial(plan, loss, monitor, trial)
         return
     jobs: list[st.TrialJob] = []
-    for loss, trial in asked:
-        job = st.prepare_trial(plan, loss, monitor, trial, jobs)
-        if job is not None:
-            jobs.append(job)
+    prepared = 0
     try:
-        outcomes = train_packed_runs([(job.cfg, []) for job in jobs], "trials") if len(jobs) > 1 else None
-    except BaseException as err:
+        for loss, trial in asked:
+            job = st.prepare_trial(plan, loss, monitor, trial, jobs)
+            prepared += 1
+            if job is not None:
+                jobs.append(job)
+        outcomes = (
+            train_packed_runs([(job.cfg, job.overrides) for job in jobs], "trials") if len(jobs) > 1 else None
+        )
+    except BaseException as err:  # none is left running: each is queued again after a stop
         for job in jobs:
             st.abandon(job, err)
+        for _, trial in asked[prepared:]:
+            st.abandon_trial(trial, err)
         raise
     if outcomes is None:
         for i, job in enumerate(jobs):

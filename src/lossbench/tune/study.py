@@ -32,45 +32,17 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
-from lossbench.output_root import check_plain_name
 from lossbench.record import read_record
+from lossbench.resume import run_overrides
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, job_line, monitor_of, run_job
+from lossbench.tune.plan import Plan
 
 log = logging.getLogger("lossbench")
 
 #: trial states that use up a loss's budget
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass
-class Plan:
-    """What one ``lossbench tune`` command asks for."""
-
-    losses: list[str]
-    trials: int
-    seeds: int
-    out: Path
-    overrides: list[str] = field(default_factory=list)
-    storage: str | None = None
-    prune: bool = False
-    seed: int = 0
-    workers: int = 1
-    pack: int = 8
-
-    def __post_init__(self) -> None:
-        if not self.losses:
-            raise ConfigError("lossbench tune --loss: name at least one loss, e.g. --loss ce,focal")
-        if min(self.trials, self.seeds, self.workers, self.pack) < 1:
-            raise ConfigError("lossbench tune: --trials, --seeds, --workers and --pack must be >= 1")
-        for loss in self.losses:  # each names folders (trials/<loss>/, final/<loss>/) inside --out
-            check_plain_name(loss, "--loss")
-        self.out = Path(self.out).resolve()
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{self.out / 'study.db'}"
 
 
 def storage(plan: Plan) -> optuna.storages.BaseStorage | str:
@@ -167,6 +139,7 @@ class TrialJob:
     params: dict[str, Any]
     cfg: DictConfig
     head: str
+    overrides: list[str] = field(default_factory=list)  # what its record names (its run's composition)
 
 
 def prepare_trial(
@@ -177,7 +150,9 @@ def prepare_trial(
     params = {p.key: p.suggest(trial) for p in sp.search_space(loss)}
     earlier = repeats(trial.study, params)
     if earlier is None:
-        earlier = next((job.trial.number for job in batch or [] if job.params == params), None)
+        earlier = next(
+            (job.trial.number for job in batch or [] if (job.loss, job.params) == (loss, params)), None
+        )
     if earlier is not None:
         trial.set_user_attr("repeat_of", earlier)
         trial.study.tell(trial, state=TrialState.FAIL)
@@ -189,7 +164,7 @@ def prepare_trial(
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
     head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
-    return TrialJob(loss, trial, params, cfg, head)
+    return TrialJob(loss, trial, params, cfg, head, run_overrides())
 
 
 def run_trial(plan: Plan, loss: str, monitor: tuple[str, str], trial: optuna.Trial) -> None:
@@ -235,11 +210,16 @@ def diverged(job: TrialJob, why: str) -> None:
 
 
 def abandon(job: TrialJob, err: BaseException) -> None:
-    """A trial stopped by ``err``: failed, and queued again when a signal stopped it (SIGTERM, Ctrl-C) so
-    the same command trains it again."""
-    job.trial.study.tell(job.trial, state=TrialState.FAIL)
+    """A prepared trial stopped by ``err`` (:func:`abandon_trial`)."""
+    abandon_trial(job.trial, err)
+
+
+def abandon_trial(trial: optuna.Trial, err: BaseException) -> None:
+    """A trial stopped by ``err``: failed, and queued again (with the parameters it has) when a signal
+    stopped it (SIGTERM, Ctrl-C) so the same command trains it again."""
+    trial.study.tell(trial, state=TrialState.FAIL)
     if as_interrupted(err) is not None:
-        job.trial.study.enqueue_trial(job.trial.params, user_attrs={"retry_of": job.trial.number})
+        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
 def short(params: dict[str, Any]) -> dict[str, Any]:
