@@ -156,6 +156,10 @@ class Recalibration(torch.nn.Module):
             return {"temperature": float(self.state["temperature"])}
         return {f"quantile_{i}": float(q) for i, q in enumerate(self.state.get("quantile", []))}
 
+    def clear(self) -> None:
+        """Forget what was fitted (nothing applies until :meth:`fit` or :meth:`load`)."""
+        self.state = {}
+
     def load(self, values: dict[str, float]) -> bool:
         """Take fitted scalars as :meth:`fitted` names them; whether any were there."""
         if "temperature" in values:

@@ -125,17 +125,20 @@ def metrics_on_test_split(trainer: Any, module: Any, dm: Any, tested: str) -> di
 
 def calibrate(trainer: Any, module: Any, dm: Any, tested: str) -> None:
     """Fit the module's recalibration (:mod:`lossbench.calibration`) on the tested checkpoint's validation
-    outputs: a validation pass that logs nothing; the fitted scalars come back as callback metrics, which
-    every strategy (spawned processes too) returns to this process."""
+    outputs: a validation pass that logs nothing. The module in this process holds what it fitted, at full
+    precision; a strategy that fits in spawned processes returns the fitted scalars as callback metrics
+    (logged values, rounded to float32), which this process then loads."""
     if not module.recalibration.applies:
         return
     module.calibrating = True
+    module.recalibration.clear()
     try:
         trainer.validate(module, datamodule=dm, ckpt_path=tested or None, verbose=False, weights_only=True)
     finally:
         module.calibrating = False
-    fitted = metric_values(trainer.callback_metrics, "calibration/")
-    module.recalibration.load({k.split("/", 1)[1]: v for k, v in fitted.items()})
+    if not module.recalibration.fitted():  # fitted in spawned processes
+        fitted = metric_values(trainer.callback_metrics, "calibration/")
+        module.recalibration.load({k.split("/", 1)[1]: v for k, v in fitted.items()})
 
 
 def metric_values(metrics: dict[str, Any], prefix: str) -> dict[str, float]:

@@ -239,6 +239,29 @@ def test_final_runs_trained_packed_equal_their_ordinary_runs(tmp_path):
     assert packed_final_runs(plan("packed"), params, [0, 1], monitor) == set(), "finished runs are kept"
 
 
+def test_in_float64_a_packed_final_run_is_its_ordinary_run_to_the_last_bit(tmp_path):
+    """Its recalibrated metrics too: here ``test/ece_ts`` moved by 1.3e-8 when the ordinary run took its
+    temperature back from the logged (float32) value instead of the one it fitted."""
+    from lossbench.record import read_record
+    from lossbench.tune.packed import packed_final_runs
+    from lossbench.tune.study import Plan, final_run
+
+    overrides = ["trainer.max_epochs=3", "logger=csv", "trainer.precision=64-true"]
+    params = {
+        "optim.optimizer.lr": 0.002121995851392191,
+        "optim.optimizer.weight_decay": 0.0001870077424952592,
+    }
+    params = {"focal": {**params, "loss.gamma": 0.9213117463977938}}
+    monitor = ("val/acc", "max")
+    packed = Plan(losses=["focal"], trials=1, seeds=2, out=tmp_path / "packed", overrides=overrides)
+    assert packed_final_runs(packed, params, [0, 1], monitor) == {("focal", 0), ("focal", 1)}
+    ordinary = Plan(losses=["focal"], trials=1, seeds=2, out=tmp_path / "ordinary", overrides=overrides)
+    final_run(ordinary, "focal", 1, params["focal"], monitor)
+    mine, theirs = (read_record(tmp_path / name / "final" / "focal" / "1") for name in ("packed", "ordinary"))
+    assert "packed_group" in (mine.timings or {}) and "test/ece_ts" in mine.test
+    assert mine.test == theirs.test and mine.val == theirs.val
+
+
 def test_a_packed_batch_of_trials_tells_each_study_what_its_trials_trained_one_by_one_tell(tmp_path):
     """The same three configurations of focal, asked together and trained packed (``--pack 3``) or one at
     a time (``--pack 1``): each trial's value and record agree within 1e-6."""
