@@ -135,6 +135,28 @@ def test_a_batch_whose_packed_training_cannot_start_trains_one_by_one(tmp_path, 
     )
 
 
+def test_a_trial_whose_run_refuses_its_config_fails_the_command_as_it_does_alone(
+    tmp_path, monkeypatch, caplog
+):
+    import lossbench.packed.fit
+    from lossbench.errors import ConfigError
+    from lossbench.packed.replicas import ReplicaError
+
+    caplog.set_level("INFO", logger="lossbench")
+    plan, study, asked = batch(tmp_path, 2)
+    refused = ConfigError("loss.gamma=-2 is out of range: give a value >= 0")
+
+    def build(cfgs, hydra_configs=None):
+        raise ReplicaError(1, refused)
+
+    monkeypatch.setattr(tp, "packing_problem", lambda cfgs: "")
+    monkeypatch.setattr(lossbench.packed.fit, "build_packed", build)
+    with pytest.raises(ConfigError) as err:
+        tp.run_trials(plan, MONITOR, asked)
+    assert err.value is refused and "one by one" not in caplog.text
+    assert [t.state for t in study.get_trials()] == [States.FAIL] * 2  # neither is queued again
+
+
 def test_a_diverged_packed_final_run_fails_the_command_as_its_run_alone_does(tmp_path, monkeypatch):
     from lossbench.errors import NonFiniteLossError
 

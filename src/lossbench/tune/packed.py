@@ -55,6 +55,7 @@ def train_packed_runs(
         say_once(f"{what}: they train one by one ({problem})")
         return None
     from lossbench.packed.fit import train_group
+    from lossbench.packed.replicas import ReplicaError
     from lossbench.packed.run_files import write_replica_files
 
     try:
@@ -62,6 +63,8 @@ def train_packed_runs(
             trained = train_group(cfgs, [given for _, given in jobs])
     except RunInterrupted:
         raise
+    except ReplicaError as err:  # that run refuses its config or data: as it does trained alone
+        raise err.error from None
     except Exception as err:  # as the packed launcher does: the runs go the ordinary way
         if not isinstance(err, ConfigError):
             log.exception("packed training of %d %s failed", len(jobs), what)

@@ -247,9 +247,17 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
     study = open_study(plan, loss, direction)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
+        own = sp.SPACES_DIR / f"{loss}.yaml"
+        spaces = (
+            f"lossbench/tune/spaces/{own.name} and optim.yaml"
+            if own.is_file()
+            else "lossbench/tune/spaces/optim.yaml"
+        )
+        what = "was pruned or diverged" if plan.prune else "diverged"
+        fix = f"narrow its search space ({spaces}, e.g. a lower learning-rate range)"
         raise ConfigError(
-            f"lossbench tune: every trial of {loss} was pruned or diverged: widen its search space "
-            f"(lossbench/tune/spaces/{loss}.yaml, optim.yaml) or lower --prune's aggressiveness"
+            f"lossbench tune: every trial of {loss} {what}: {fix}"
+            + (", or leave out --prune" if plan.prune else "")
         )
     return study.best_trial.params
 
