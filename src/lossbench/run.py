@@ -237,8 +237,10 @@ def warn_if_early_best(record: RunRecord) -> None:
     best_epoch, epochs = checkpoint_epoch(Path(best_path)), record.epochs or 0
     if epochs >= 10 and best_epoch < 0.1 * epochs:
         log.warning(
-            "the best %s was at epoch %d of %d, picked on %d validation samples: that choice may be noise "
-            "(a larger data.val_fraction, or monitor.metric=val/nll, picks more steadily)",
+            "%s seed %s: the best %s was at epoch %d of %d, picked on %d validation samples: that choice may "
+            "be noise (a larger data.val_fraction, or monitor.metric=val/nll, picks more steadily)",
+            record.loss,
+            record.seed,
             record.monitor["metric"],
             best_epoch,
             epochs,
