@@ -106,9 +106,11 @@ def test_a_sigterm_whose_exception_python_swallowed_stops_at_the_next_run():
     raise_if_stopped()  # a command that ended forgets it
 
 
-def test_a_typo_in_tune_loss_is_refused_before_anything_runs(tmp_path):
+def test_a_typo_in_tune_loss_or_a_checkpoint_to_start_from_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="--loss focall: no such loss; choose from .*focal"):
         Plan(losses=["ce", "focall"], trials=2, seeds=1, out=tmp_path)
+    with pytest.raises(ConfigError, match="ckpt_path=x.ckpt would start every trial and final run from one"):
+        Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, overrides=["ckpt_path=x.ckpt"])
 
 
 def test_ctrl_c_is_sigint_and_the_line_says_what_is_kept(tmp_path):

@@ -36,6 +36,11 @@ class Plan:
         known = group_options("loss")
         if unknown := [loss for loss in self.losses if loss not in known]:
             raise ConfigError(f"--loss {','.join(unknown)}: no such loss; choose from {', '.join(known)}")
+        if starting := [o for o in self.overrides if o.lstrip("+~").startswith("ckpt_path=")]:
+            raise ConfigError(
+                f"{starting[0]} would start every trial and final run from one checkpoint; "
+                "each trains from the start (rerun the same command to continue a stopped tune)"
+            )
         self.out = Path(self.out).resolve()
 
     @property
