@@ -25,7 +25,7 @@ def tune(args: argparse.Namespace) -> int:
     choose_wait_policy()  # before torch loads, as train.py does
     from lossbench.errors import LossbenchError, exit_status
     from lossbench.output_root import check_writable
-    from lossbench.signals import as_interrupted, sigterm_raises, started
+    from lossbench.signals import as_interrupted, raise_if_stopped, sigterm_raises, started
     from lossbench.tune.stored import check_storage
     from lossbench.tune.study import Plan
 
@@ -52,6 +52,7 @@ def tune(args: argparse.Namespace) -> int:
 
         with sigterm_raises():
             out = run_tune(plan)
+            raise_if_stopped()  # a SIGTERM Python swallowed after the last run
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
@@ -76,7 +77,7 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.advise.command import default_out
     from lossbench.errors import LossbenchError, exit_status
     from lossbench.output_root import check_writable
-    from lossbench.signals import as_interrupted, command_line, sigterm_raises, started
+    from lossbench.signals import as_interrupted, command_line, raise_if_stopped, sigterm_raises, started
 
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
     out = Path(args.out) if args.out else default_out()
@@ -97,6 +98,7 @@ def advise(args: argparse.Namespace) -> int:
                 started=COMMAND_STARTED,  # the budget counts the imports too
                 pack=args.pack,
             )
+            raise_if_stopped()  # a SIGTERM Python swallowed after the last run
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
         return exit_status(err)
