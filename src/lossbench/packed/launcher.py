@@ -150,7 +150,12 @@ def launch_packed(
         jobs = [job for job in jobs if job.num not in returns]
         if max_pack is None:
             limit = memory_limits()
-            groups, alone = group_jobs(jobs, lambda job: limit(job.cfg), resumed)
+
+            def limit_of(job: Job) -> int:  # measured in the job's own Hydra config, as its run builds
+                HydraConfig.instance().set_config(job.sweep_config)
+                return limit(job.cfg)
+
+            groups, alone = group_jobs(jobs, limit_of, resumed)
         else:
             groups, alone = group_jobs(jobs, max_pack, resumed)
         units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]

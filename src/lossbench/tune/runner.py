@@ -131,6 +131,7 @@ def protocol(plan: st.Plan) -> Path:
         final_runs(plan, params, range(plan.seeds), monitor)
     else:
         tasks = [(loss, seed) for loss in plan.losses for seed in range(plan.seeds)]
+        log.info("final runs: %d workers train them one run each at a time (not packed)", plan.workers)
         with _pool(plan) as pool:
             futures = [
                 pool.submit(final_task, plan, loss, seed, params[loss], monitor) for loss, seed in tasks
