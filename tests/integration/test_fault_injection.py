@@ -144,6 +144,8 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
         "1m",
         "--out",
         str(out),
+        "--pack",
+        "1",  # final runs finish one at a time (packed, a round's all finish together, maybe the last)
         "data=digits",
         "trainer.max_epochs=5",
     ]
@@ -156,6 +158,7 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
     ):  # stop once a final run is done
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    assert proc.poll() is None, "advise ended before it was stopped: no final run was seen while it ran"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     said = [line for line in err.strip().splitlines() if "stopped by" in line or "Traceback" in line]
