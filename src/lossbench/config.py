@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lossbench.errors import ConfigError
 from lossbench.task import Task
 
 #: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
@@ -31,6 +32,14 @@ AUTO_LOSS = "auto"
 def loss_options() -> list[str]:
     """The ``loss=`` options that name a loss (every option but :data:`AUTO_LOSS`)."""
     return [name for name in group_options("loss") if name != AUTO_LOSS]
+
+
+def check_known_losses(names: list[str]) -> None:
+    """Raise a :class:`~lossbench.errors.ConfigError` naming each of ``names`` (``--loss``) that is not a
+    ``loss=`` option, with the options to choose from."""
+    known = group_options("loss")
+    if unknown := [name for name in names if name not in known]:
+        raise ConfigError(f"--loss {','.join(unknown)}: no such loss; choose from {', '.join(known)}")
 
 
 def losses_for_task(task: Task) -> list[str]:

@@ -44,11 +44,7 @@ def record_failure(
         model=choices.get("model", "?"),
         seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config
         data_seed=_int_or_none(cfg.get("data_seed")),
-        overrides=list(overrides)
-        if overrides is not None
-        else list(hc.overrides.task)
-        if hc is not None
-        else [],
+        overrides=list(overrides if overrides is not None else hc.overrides.task if hc is not None else []),
         job_num=hc.job.num if hc is not None and in_multirun() else None,
         config=config,
     )

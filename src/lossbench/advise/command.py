@@ -30,7 +30,7 @@ from lossbench.advise.budget import (
 from lossbench.advise.pilot import Pilot, run_pilot
 from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
-from lossbench.config import group_options, losses_for_task
+from lossbench.config import check_known_losses, losses_for_task
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError, damaged_file
 from lossbench.task import Task, resolve_monitor, spec
@@ -49,10 +49,9 @@ def load_data(overrides: list[str], scratch: Path) -> Any:
 
 
 def check_losses(candidates: list[Candidate], task: Task) -> None:
-    known, served = set(group_options("loss")), set(losses_for_task(task))
+    check_known_losses([c.loss for c in candidates])
+    served = set(losses_for_task(task))
     for c in candidates:
-        if c.loss not in known:
-            raise ConfigError(f"--loss {c.loss}: no such loss; choose from {', '.join(sorted(known))}")
         if c.loss not in served:
             raise ConfigError(
                 f"--loss {c.loss} cannot train on this {task.value} data set: choose from "

@@ -82,6 +82,7 @@ def group_jobs(
     groups: list[list[Job]] = []
     alone: dict[int, str] = {}
     keys: dict[int, dict[str, Any]] = {}
+    rooms: dict[int, int] = {}  # per group (its first job's number): the most jobs it holds, asked once
     for job in jobs:
         problems = packing_problems([job.cfg])
         if problems:
@@ -90,7 +91,12 @@ def group_jobs(
         epoch = int((resumed or {}).get(job.num, {}).get("epoch", -1))
         keys[job.num] = {**group_key(job.cfg), "from_epoch": epoch}  # equal keys: packed together
         for group in groups:
-            if keys[group[0].num] == keys[job.num] and len(group) < most(group[0]):
+            first = group[0]
+            if keys[first.num] != keys[job.num]:
+                continue
+            if first.num not in rooms:
+                rooms[first.num] = most(first)
+            if len(group) < rooms[first.num]:
                 group.append(job)
                 break
         else:

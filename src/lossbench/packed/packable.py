@@ -80,6 +80,37 @@ def in_memory(data: dict[str, Any]) -> bool:
     return isinstance(target, type) and issubclass(target, InMemoryDataModule)
 
 
+def seed_problems(cfg: DictConfig) -> list[str]:
+    """A ``data.seed`` other than ``seed``: a replica's batches and augmentation follow its seed."""
+    data_seed = (cfg.get("data") or {}).get("seed", cfg.get("seed"))
+    if data_seed != cfg.get("seed"):
+        return [f"data.seed={data_seed} differs from seed={cfg.get('seed')}: not packed"]
+    return []
+
+
+def tie_break_problems(cfg: DictConfig) -> list[str]:
+    """A best-epoch tie break other than the one a replica's selection follows."""
+    tie_break = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("tie_break", TIE_BREAK)
+    if tie_break != TIE_BREAK:
+        return [f"callbacks.model_checkpoint.tie_break={tie_break} is not packed"]
+    return []
+
+
+def start_problems(cfg: DictConfig) -> list[str]:
+    """A checkpoint the run starts from (``ckpt_path=``)."""
+    path = cfg.get("ckpt_path")
+    return [f"ckpt_path={path} continues that checkpoint the ordinary way"] if path else []
+
+
+def logger_problems(cfg: DictConfig) -> list[str]:
+    """A logger a packed replica does not write as its run does."""
+    loggers = sorted(k for k, v in (cfg.get("logger") or {}).items() if v is not None)
+    if others := [name for name in loggers if name not in PACKED_LOGGERS]:
+        packed = ", ".join(PACKED_LOGGERS)
+        return [f"logger.{others[0]} is not written by a packed replica (packed: {packed})"]
+    return []
+
+
 def checkpoint_problems(cfg: DictConfig) -> list[str]:
     """Why the run's checkpoints are not what a packed replica writes: a checkpoint callback of another
     class or policy, a best checkpoint on another metric than ``monitor``, or none at all while the
@@ -132,31 +163,11 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
     for name in first["callbacks"]:
         if name not in PACKED_CALLBACKS:
             problems.append(f"callbacks.{name} is not packed (packed: {', '.join(PACKED_CALLBACKS)})")
-    for cfg in cfgs:
-        data_seed = (cfg.get("data") or {}).get("seed", cfg.get("seed"))
-        if data_seed != cfg.get("seed"):  # a replica's batches and augmentation follow its seed
-            problems.append(f"data.seed={data_seed} differs from seed={cfg.get('seed')}: not packed")
-            break
-    for cfg in cfgs:
-        tie_break = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("tie_break", TIE_BREAK)
-        if tie_break != TIE_BREAK:
-            problems.append(f"callbacks.model_checkpoint.tie_break={tie_break} is not packed")
-            break
-    for cfg in cfgs:
-        if cfg.get("ckpt_path"):
-            problems.append(f"ckpt_path={cfg.get('ckpt_path')} continues that checkpoint the ordinary way")
-            break
-    for cfg in cfgs:
-        if own := checkpoint_problems(cfg):
-            problems.extend(own)
-            break
-    for cfg in cfgs:
-        loggers = sorted(k for k, v in (cfg.get("logger") or {}).items() if v is not None)
-        if others := [name for name in loggers if name not in PACKED_LOGGERS]:
-            problems.append(
-                f"logger.{others[0]} is not written by a packed replica (packed: {', '.join(PACKED_LOGGERS)})"
-            )
-            break
+    for check in (seed_problems, tie_break_problems, start_problems, checkpoint_problems, logger_problems):
+        for cfg in cfgs:  # each kind of problem said once, for the first run that has it
+            if own := check(cfg):
+                problems.extend(own)
+                break
     if not in_memory(first["data"]):
         problems.append(
             f"data {first['data'].get('_target_')} is not held in memory (packed training gathers each "

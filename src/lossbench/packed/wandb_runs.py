@@ -26,7 +26,7 @@ def log_replica_run(
     rows: list[tuple[int, dict[str, Any]]],
     summary: dict[str, Any],
 ) -> bool:
-    """Log a replica's ``rows`` (:func:`lossbench.packed.run_files.logged_rows`: each step and its metrics)
+    """Log a replica's ``rows`` (:func:`lossbench.packed.history.logged_rows`: each step and its metrics)
     to its own W&B run when its config has a ``logger.wandb``; ``summary``: its run record. Whether it
     logged."""
     node = (cfg.get("logger") or {}).get("wandb")

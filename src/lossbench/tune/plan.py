@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lossbench.config import group_options
+from lossbench.config import check_known_losses
 from lossbench.errors import ConfigError
 from lossbench.output_root import check_plain_name
 
@@ -33,9 +33,7 @@ class Plan:
             raise ConfigError("lossbench tune: --trials, --seeds, --workers and --pack must be >= 1")
         for loss in self.losses:  # each names folders (trials/<loss>/, final/<loss>/) inside --out
             check_plain_name(loss, "--loss")
-        known = group_options("loss")
-        if unknown := [loss for loss in self.losses if loss not in known]:
-            raise ConfigError(f"--loss {','.join(unknown)}: no such loss; choose from {', '.join(known)}")
+        check_known_losses(self.losses)
         if starting := [o for o in self.overrides if o.lstrip("+~").startswith("ckpt_path=")]:
             raise ConfigError(
                 f"{starting[0]} would start every trial and final run from one checkpoint; "
