@@ -61,7 +61,7 @@ def tune(args: argparse.Namespace) -> int:
             raise
         print(
             f"lossbench tune: stopped by {err.signal_name}; the same command continues it (finished trials "
-            "and final runs are kept)",
+            "and final runs are kept; an unfinished final run continues from its last epoch)",
             file=sys.stderr,
         )
         return err.exit_status

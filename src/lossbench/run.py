@@ -87,6 +87,8 @@ def run(
             trainer = build_trainer(
                 cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks
             )
+        if resumption.checkpoint is not None:  # its weights load in the Trainer's dtype (64-true: float64)
+            module = trainer.precision_plugin.convert_module(module)
         if fit:
             with watch("fit"), stopped_by(trainer, run_dir):
                 trainer.fit(module, datamodule=dm, ckpt_path=resumption.checkpoint, weights_only=True)

@@ -31,6 +31,11 @@ def studies(out: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
     }
 
 
+def tune_command(out: Path, *args: str) -> list[str]:
+    """``lossbench tune --out OUT ARGS`` as a command line, run with this interpreter."""
+    return [sys.executable, "-m", "lossbench.cli", "tune", "--out", str(out), *args]
+
+
 def counted(trials) -> int:
     return sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
 
@@ -83,24 +88,8 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
     tmp_path,
 ):
     out = tmp_path / "tune"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lossbench.cli",
-        "tune",
-        "--loss",
-        "ce,focal",
-        "--trials",
-        "4",
-        "--seeds",
-        "2",
-        "--out",
-        str(out),
-        "--pack",
-        "1",
-        "trainer.max_epochs=4",
-        "logger=none",
-    ]
+    cmd = tune_command(out, "--loss", "ce,focal", "--trials", "4", "--seeds", "2", "--pack", "1")
+    cmd += ["trainer.max_epochs=4", "logger=none"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -135,8 +124,8 @@ def test_sigkill_during_a_packed_batch_then_the_same_command_trains_that_batch_a
     a checkpoint, the command run again fails the four trials left running, trains their configurations
     first, and ends with four distinct finished trials per loss and every final run."""
     out = tmp_path / "tune"
-    cmd = [sys.executable, "-m", "lossbench.cli", "tune", "--loss", "ce,focal", "--trials", "4"]
-    cmd += ["--seeds", "2", "--out", str(out), "trainer.max_epochs=4", "logger=none"]
+    cmd = tune_command(out, "--loss", "ce,focal", "--trials", "4", "--seeds", "2")
+    cmd += ["trainer.max_epochs=4", "logger=none"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -217,8 +206,8 @@ def test_journal_file_storage_for_several_machines(tmp_path):
 
 def test_final_runs_trained_packed_equal_their_ordinary_runs(tmp_path):
     from lossbench.record import read_record
-    from lossbench.tune.packed import packed_final_runs
-    from lossbench.tune.study import Plan, final_run
+    from lossbench.tune.final import final_run, packed_final_runs
+    from lossbench.tune.study import Plan
 
     def plan(name: str) -> Plan:
         return Plan(losses=["focal", "ce"], trials=1, seeds=2, out=tmp_path / name, overrides=list(FAST))
@@ -243,8 +232,8 @@ def test_in_float64_a_packed_final_run_is_its_ordinary_run_to_the_last_bit(tmp_p
     """Its recalibrated metrics too: here ``test/ece_ts`` moved by 1.3e-8 when the ordinary run took its
     temperature back from the logged (float32) value instead of the one it fitted."""
     from lossbench.record import read_record
-    from lossbench.tune.packed import packed_final_runs
-    from lossbench.tune.study import Plan, final_run
+    from lossbench.tune.final import final_run, packed_final_runs
+    from lossbench.tune.study import Plan
 
     overrides = ["trainer.max_epochs=3", "logger=csv", "trainer.precision=64-true"]
     params = {
@@ -260,6 +249,59 @@ def test_in_float64_a_packed_final_run_is_its_ordinary_run_to_the_last_bit(tmp_p
     mine, theirs = (read_record(tmp_path / name / "final" / "focal" / "1") for name in ("packed", "ordinary"))
     assert "packed_group" in (mine.timings or {}) and "test/ece_ts" in mine.test
     assert mine.test == theirs.test and mine.val == theirs.val
+
+
+@pytest.mark.slow
+def test_a_tune_stopped_in_its_packed_final_runs_continues_them_from_their_checkpoints(tmp_path):
+    """SIGTERM while the final runs of ce and focal train packed; the same command again continues both
+    from the epoch they reached, packed, and each ends as an uninterrupted packed final run (float64)."""
+    from lossbench.record import read_record
+    from lossbench.tune.final import packed_final_runs
+    from lossbench.tune.study import Plan
+
+    out, overrides = tmp_path / "tune", ["trainer.max_epochs=40", "logger=csv", "trainer.precision=64-true"]
+    cmd = tune_command(out, "--loss", "ce,focal", "--trials", "1", "--seeds", "1", "--pack", "2", *overrides)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    last = out / "final" / "focal" / "0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.is_file():  # the packed final runs have trained an epoch
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    said, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 143 and "continues from its last epoch" in said, said[-3000:]
+    assert not read_record(out / "final" / "focal" / "0").ok, "stopped before the final runs ended"
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log[-3000:]
+    continued = [line for line in log.splitlines() if " continues from epoch " in line]
+    assert [line.split(" continues")[0].split("] - ")[-1] for line in continued] == [
+        "final ce seed 0",
+        "final focal seed 0",
+    ], log[-3000:]
+    assert "(packed)" in log and "trial" not in log.split(continued[0])[1], "no trial is trained again"
+    params = {
+        loss: json.loads((out / "final" / loss / "0" / "tuned.json").read_text()) for loss in ("ce", "focal")
+    }
+    reference = Plan(
+        losses=["ce", "focal"], trials=1, seeds=1, out=tmp_path / "ref", overrides=overrides, pack=2
+    )
+    packed_final_runs(reference, params, [0], ("val/acc", "max"))
+    for loss in ("ce", "focal"):
+        mine, theirs = (read_record(root / "final" / loss / "0") for root in (out, tmp_path / "ref"))
+        assert mine.ok and mine.test == theirs.test and mine.val == theirs.val
+        rows = (out / "final" / loss / "0" / "csv" / "metrics.csv").read_text().splitlines()
+        ref_rows = (tmp_path / "ref" / "final" / loss / "0" / "csv" / "metrics.csv").read_text().splitlines()
+        assert rows[0] == ref_rows[0] and sorted(rows[1:]) == sorted(ref_rows[1:]), "each epoch logged once"
 
 
 def test_a_packed_batch_of_trials_tells_each_study_what_its_trials_trained_one_by_one_tell(tmp_path):

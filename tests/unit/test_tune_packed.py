@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from lossbench.interrupt import RunInterrupted
+from lossbench.tune import final as fin
 from lossbench.tune import packed as tp
 from lossbench.tune import study as st
 
@@ -162,30 +163,57 @@ def test_a_diverged_packed_final_run_fails_the_command_as_its_run_alone_does(tmp
 
     plan = st.Plan(losses=["ce", "focal"], trials=1, seeds=1, out=tmp_path)
     outcomes = [(summary(0.9), None), (None, "FocalLoss returned nan at step 3")]
-    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: outcomes)
-    monkeypatch.setattr(st, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
+    monkeypatch.setattr(fin, "train_packed_runs", lambda jobs, what, states, names: outcomes)
+    monkeypatch.setattr(fin, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
+    monkeypatch.setattr(fin, "starts", lambda jobs: dict.fromkeys(jobs))
     with pytest.raises(NonFiniteLossError, match="FocalLoss returned nan at step 3"):
-        tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
+        fin.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
 
 
-def test_a_requeued_final_run_with_a_checkpoint_is_left_to_continue_alone(tmp_path, monkeypatch):
-    import lossbench.resume
-
-    plan = st.Plan(losses=["ce", "focal"], trials=1, seeds=1, out=tmp_path)
-    checkpoints = tmp_path / "final" / "focal" / "0" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    (checkpoints / "last.ckpt").write_bytes(b"a checkpoint")
+def test_final_runs_that_continue_are_packed_with_those_of_the_same_epoch_and_the_rest_alone(
+    tmp_path, monkeypatch
+):
+    plan = st.Plan(losses=["ce", "focal", "sce", "gce"], trials=1, seeds=2, out=tmp_path, pack=8)
+    at = {
+        ("ce", 0): {"epoch": 3},
+        ("focal", 0): {"epoch": 3},
+        ("sce", 0): {"epoch": 5},
+        ("gce", 0): "ordinary",
+    }
     packed = []
-    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: packed.append(jobs))
-    monkeypatch.setattr(st, "final_job", lambda plan, loss, seed, params, monitor: (loss, []))
-    monkeypatch.setattr(lossbench.resume, "requeued", lambda: True)
-    assert tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR) == set()
-    assert packed == [], "ce alone is not packed; focal continues from its last.ckpt on its own"
-    monkeypatch.setattr(lossbench.resume, "requeued", lambda: False)
-    trained = [(summary(1.0), None)] * 2
-    monkeypatch.setattr(tp, "train_packed_runs", lambda jobs, what: packed.append(jobs) or trained)
-    tp.packed_final_runs(plan, {"ce": {}, "focal": {}}, [0], MONITOR)
-    assert packed == [[("ce", []), ("focal", [])]], "not requeued: both start from the beginning, packed"
+
+    def train(jobs, what, states, names):
+        packed.append((jobs, states, names))
+        return [(summary(1.0), None)] * len(jobs)
+
+    monkeypatch.setattr(fin, "train_packed_runs", train)
+    monkeypatch.setattr(fin, "final_job", lambda plan, loss, seed, params, monitor: (f"{loss}{seed}", []))
+    monkeypatch.setattr(fin, "starts", lambda jobs: {key: at.get(key) for key in jobs})
+    done = fin.packed_final_runs(plan, dict.fromkeys(plan.losses, {}), [0, 1], MONITOR)
+    assert [[cfg for cfg, _ in jobs] for jobs, _, _ in packed] == [
+        ["ce1", "focal1", "sce1", "gce1"],
+        ["ce0", "focal0"],
+    ]
+    assert packed[0][1] is None, "the runs that start from the beginning"
+    assert packed[1][1] == [{"epoch": 3}] * 2 and packed[1][2] == ["final ce seed 0", "final focal seed 0"]
+    assert ("sce", 0) not in done and ("gce", 0) not in done, (
+        "alone at its epoch; an unpacked run's checkpoint"
+    )
+    assert len(done) == 6
+
+
+def test_a_final_run_continues_from_its_checkpoint_only_with_the_same_tuned_parameters(tmp_path):
+    run_dir = tmp_path / "final" / "focal" / "0"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    params = {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}
+    assert not fin.continues(run_dir, params), "no checkpoint"
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a checkpoint")
+    assert not fin.continues(run_dir, params), "no tuned.json: of which parameters is unknown"
+    (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}')
+    assert fin.continues(run_dir, params)
+    assert not fin.continues(run_dir, {**params, "loss.gamma": 2.0}), "other tuned parameters start again"
+    (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.0')
+    assert not fin.continues(run_dir, params), "a tuned.json cut off by a kill"
 
 
 def test_a_failure_record_names_its_own_loss_and_overrides_when_others_were_composed_after_it(

@@ -20,6 +20,7 @@ from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock
 from lossbench.record import read_record
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
+from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet
 
 log = logging.getLogger("lossbench")
@@ -57,7 +58,7 @@ def trials_upto(plan: st.Plan, loss: str, monitor: tuple[str, str], upto: int) -
 
 def final(plan: st.Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> None:
     with quiet():
-        st.final_run(plan, loss, seed, params, monitor)
+        final_run(plan, loss, seed, params, monitor)
 
 
 @contextmanager
@@ -108,8 +109,6 @@ def final_round(
     plan: st.Plan, monitor: tuple[str, str], losses: list[str], seed: int, params: dict[str, dict[str, Any]]
 ) -> None:
     """The final run of seed ``seed`` of each of ``losses``, packed where they can be."""
-    from lossbench.tune.packed import final_runs
-
     with quiet():
         final_runs(plan, {loss: params[loss] for loss in losses}, [seed], monitor)
 

@@ -26,16 +26,22 @@ log = logging.getLogger("lossbench")
 
 
 def continuation(job: Job) -> str | dict[str, Any] | None:
-    """How a job of a continued sweep (``resume=true``, or a requeued Slurm job) goes on, as its run would
-    (:class:`lossbench.resume.Resumption`): ``"finished"`` (its record is kept), the checkpoint it
-    continues from (one a packed replica wrote), ``"ordinary"`` (a checkpoint an unpacked run wrote), or
-    None: from the start (also every job of a sweep that is not continued)."""
-    if not (job.cfg.get("resume") or requeued()):
+    """How a job of a continued sweep (``resume=true``, or a requeued Slurm job) goes on: as
+    :func:`continuation_of` its config and command-line overrides."""
+    return continuation_of(job.cfg, list(job.sweep_config.hydra.overrides.task))
+
+
+def continuation_of(cfg: Any, overrides: list[str]) -> str | dict[str, Any] | None:
+    """How the run configured by ``cfg`` goes on when it is continued (``resume=true``, or a requeued
+    Slurm job), as its run would (:class:`lossbench.resume.Resumption`): ``"finished"`` (its record is
+    kept), the checkpoint it continues from (one a packed replica wrote), ``"ordinary"`` (a checkpoint an
+    unpacked run wrote), or None: from the start (also every run that is not continued). ``overrides``:
+    what its record and checkpoints name as its overrides."""
+    if not (cfg.get("resume") or requeued()):
         return None
-    overrides = list(job.sweep_config.hydra.overrides.task)
-    if finished_run(Path(job.cfg.paths.output_dir), overrides) is not None:
+    if finished_run(Path(cfg.paths.output_dir), overrides) is not None:
         return "finished"  # its ordinary task says so, once
-    resumption = Resumption.prepare(job.cfg, RunDir(job.cfg.paths.output_dir), overrides, sweep_job=True)
+    resumption = Resumption.prepare(cfg, RunDir(cfg.paths.output_dir), overrides, sweep_job=True)
     if resumption.checkpoint is None:
         return None
     checkpoint = read_checkpoint(resumption.checkpoint)
@@ -48,14 +54,31 @@ def group_start(
 ) -> Iterator[str | None]:
     """The group's checkpoint to continue from (a temporary file, removed after), with each replica
     resumed from its own; None when the group starts from the beginning."""
-    if group[0].num not in resumed:
+    states = [resumed[job.num] for job in group] if group[0].num in resumed else None
+    sweep_dir = Path(str(group[0].sweep_config.hydra.sweep.dir))
+    with continued_group(module, checkpoints, states, [job.name for job in group], sweep_dir) as path:
+        yield path
+
+
+@contextmanager
+def continued_group(
+    module: Any,
+    checkpoints: PackedCheckpoints,
+    states: list[dict[str, Any]] | None,
+    names: list[str],
+    scratch: Path,
+) -> Iterator[str | None]:
+    """Each replica of ``module`` resumed from its run's checkpoint in ``states`` (all of one epoch; the
+    runs are ``names``), and the group's checkpoint to continue from: a temporary file in ``scratch``,
+    removed after. None, and nothing resumed, when ``states`` is None (the group starts from the
+    beginning)."""
+    if states is None:
         yield None
         return
-    for job in group:
-        log.info("%s continues from epoch %d", job.name, int(resumed[job.num]["epoch"]) + 1)
-    resume_replicas(module, [resumed[job.num] for job in group], checkpoints)
-    sweep_dir = Path(str(group[0].sweep_config.hydra.sweep.dir))
-    with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".packed-") as tmp:
+    for name, state in zip(names, states, strict=True):
+        log.info("%s continues from epoch %d", name, int(state["epoch"]) + 1)
+    resume_replicas(module, states, checkpoints)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".packed-") as tmp:
         path = Path(tmp) / "group.ckpt"
-        torch.save(group_checkpoint(module, resumed[group[0].num]), path)
+        torch.save(group_checkpoint(module, states[0]), path)
         yield str(path)

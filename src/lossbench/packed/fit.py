@@ -81,8 +81,11 @@ def train_group(
     began = time.perf_counter()
     module, data = build_packed(cfgs, hydra_configs)
     checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
+    trainer = packed_trainer(cfgs[0], plugins=[checkpoints.capture])
+    # in the Trainer's dtype before a continued group's weights load (64-true: not rounded to float32)
+    trainer.precision_plugin.convert_module(module)
     with free_core_threads(), (start or no_checkpoint)(module, checkpoints) as ckpt_path:
-        results = train_packed(module, data, cfgs[0], checkpoints, ckpt_path)
+        results = train_packed(module, data, cfgs[0], checkpoints, ckpt_path, trainer=trainer)
     return TrainedGroup(module, data, results, time.perf_counter() - began)
 
 
@@ -98,6 +101,8 @@ def train_packed(
     cfg: DictConfig,
     checkpoints: PackedCheckpoints | None = None,
     ckpt_path: str | None = None,
+    *,
+    trainer: Any = None,
     **trainer_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Fit ``module`` on ``data`` with the Trainer of ``cfg`` (any run of the group), load each replica's
@@ -105,10 +110,11 @@ def train_packed(
 
     ``checkpoints``: writes each replica's best and last checkpoints; ``ckpt_path``: the group's
     checkpoint to continue from (:func:`~lossbench.packed.checkpoints.group_checkpoint`, the replicas
-    resumed already)."""
+    resumed already); ``trainer``: the group's Trainer, built already (else built here, ``trainer_kwargs``
+    overriding its options)."""
     if checkpoints is not None:
         trainer_kwargs.setdefault("plugins", [checkpoints.capture])
-    trainer = packed_trainer(cfg, **trainer_kwargs)
+    trainer = trainer or packed_trainer(cfg, **trainer_kwargs)
     module.checkpoints = checkpoints
     try:
         with stopped_by_signal(trainer):  # SIGTERM and Ctrl-C: RunInterrupted, as for an ordinary run

@@ -5,7 +5,7 @@ run, and each writes the run dir its own run writes. Three kinds of runs are pac
 - a batch of trials of one loss, asked together from its study (``--pack`` at a time; the sampler treats
   the trials asked before one as running, Optuna's ``constant_liar``);
 - a round of trials or final runs of ``advise``, one run of each loss;
-- the final runs of a tuned loss, one per seed.
+- the final runs of tuned losses (:mod:`lossbench.tune.final`), one per loss and seed.
 
 Runs that cannot be packed (:func:`lossbench.packed.packing_problems`: a model without a packed version,
 pruning, ...) train one by one, after one line saying why.
@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import optuna
 from omegaconf import DictConfig
 
-from lossbench.errors import ConfigError, NonFiniteLossError, RunInterrupted, one_line
-from lossbench.record import read_record
+from lossbench.errors import ConfigError, RunInterrupted, one_line
 from lossbench.signals import raise_if_stopped
 from lossbench.tune import study as st
-from lossbench.tune.jobs import compose_job, job_line, quiet
+from lossbench.tune.jobs import compose_job, quiet
 
 log = logging.getLogger("lossbench")
 
@@ -43,24 +44,35 @@ def packing_problem(cfgs: Sequence[DictConfig]) -> str:
 
 
 def train_packed_runs(
-    jobs: Sequence[tuple[DictConfig, list[str]]], what: str
+    jobs: Sequence[tuple[DictConfig, list[str]]],
+    what: str,
+    states: list[dict[str, Any]] | None = None,
+    names: list[str] | None = None,
 ) -> list[tuple[dict[str, Any] | None, str | None]] | None:
     """Train the runs ``jobs`` (each a composed config and the overrides its record names) as one packed
     model and write each one's run dir; per run its record (None: it failed) and its error. None when they
-    cannot be packed, or their packed training failed (said in one line: they are to run one by one)."""
+    cannot be packed, or their packed training failed (said in one line: they are to run one by one).
+    ``states``: the packed replicas' checkpoints the runs (``names``) continue from, all of one epoch;
+    None: they start from the beginning."""
     raise_if_stopped()
     cfgs = [cfg for cfg, _ in jobs]
     problem = packing_problem(cfgs)
     if problem:
         say_once(f"{what}: they train one by one ({problem})")
         return None
+    from lossbench.packed.continuation import continued_group
     from lossbench.packed.fit import train_group
     from lossbench.packed.replicas import ReplicaError
     from lossbench.packed.run_files import write_replica_files
 
+    scratch = Path(str(cfgs[0].paths.output_dir)).parent
+
+    def start(module: Any, checkpoints: Any) -> AbstractContextManager[str | None]:
+        return continued_group(module, checkpoints, states, names or [what] * len(jobs), scratch)
+
     try:
         with quiet():
-            trained = train_group(cfgs, [given for _, given in jobs])
+            trained = train_group(cfgs, [given for _, given in jobs], start)
     except RunInterrupted:
         raise
     except ReplicaError as err:  # that run refuses its config or data: as it does trained alone
@@ -141,56 +153,3 @@ def run_trials(plan: st.Plan, monitor: tuple[str, str], asked: Sequence[tuple[st
         else:
             job.head += " (packed)"
             st.tell(job, summary)
-
-
-def continues(plan: st.Plan, loss: str, seed: int) -> bool:
-    """Whether the final run continues from its own ``last.ckpt`` (a requeued Slurm job's, as
-    :func:`lossbench.resume.resume_checkpoint` finds it): it is left to run alone, which continues it."""
-    from lossbench.resume import requeued
-    from lossbench.run_dir import RunDir
-
-    return requeued() and RunDir(plan.out / "final" / loss / str(seed)).last_checkpoint.is_file()
-
-
-def packed_final_runs(
-    plan: st.Plan, params: dict[str, dict[str, Any]], seeds: Sequence[int], monitor: tuple[str, str]
-) -> set[tuple[str, int]]:
-    """Train the unfinished final runs of every loss of ``params`` (its tuned parameters) and seed of
-    ``seeds``, up to ``plan.pack`` at a time as one packed model where they can be; the ``(loss, seed)``
-    runs now finished (the others are to run one by one). A replica whose loss diverged raises
-    :class:`NonFiniteLossError` once its group's run dirs are written, as its run trained alone does."""
-    pending = [
-        (loss, seed)
-        for seed in seeds
-        for loss in params
-        if not read_record(plan.out / "final" / loss / str(seed)).ok and not continues(plan, loss, seed)
-    ]
-    done: set[tuple[str, int]] = set()
-    for first in range(0, len(pending), plan.pack):
-        chunk = pending[first : first + plan.pack]
-        if len(chunk) < 2:
-            break
-        jobs = [st.final_job(plan, loss, seed, params[loss], monitor) for loss, seed in chunk]
-        outcomes = train_packed_runs(jobs, "final runs")
-        if outcomes is None:
-            break
-        for (loss, seed), (summary, _) in zip(chunk, outcomes, strict=True):
-            if summary is not None:
-                log.info("final %s: seed %d of %d (packed): %s", loss, seed, plan.seeds, job_line(summary))
-                done.add((loss, seed))
-        diverged = [error for summary, error in outcomes if summary is None]
-        if diverged:  # as a final run trained alone raises, recorded failed: it would diverge again
-            raise NonFiniteLossError(diverged[0] or "a final run's loss became NaN or Inf")
-    return done
-
-
-def final_runs(
-    plan: st.Plan, params: dict[str, dict[str, Any]], seeds: Sequence[int], monitor: tuple[str, str]
-) -> None:
-    """The final runs of every loss of ``params`` and seed of ``seeds``: packed where they can be
-    (:func:`packed_final_runs`), the others one by one (each kept when already finished)."""
-    packed = packed_final_runs(plan, params, seeds, monitor)
-    for loss in params:
-        for seed in seeds:
-            if (loss, seed) not in packed:
-                st.final_run(plan, loss, seed, params[loss], monitor)

@@ -15,8 +15,8 @@ from typing import Any
 
 from lossbench.errors import damaged_file
 from lossbench.tune import study as st
+from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet
-from lossbench.tune.packed import final_runs
 
 log = logging.getLogger("lossbench")
 
@@ -61,7 +61,7 @@ def tune_all(plan: st.Plan, monitor: tuple[str, str]) -> None:
 
 def final_task(plan: st.Plan, loss: str, seed: int, params: dict, monitor: tuple[str, str]) -> str:
     with quiet():
-        return str(st.final_run(plan, loss, seed, params, monitor))
+        return str(final_run(plan, loss, seed, params, monitor))
 
 
 def _pool(plan: st.Plan) -> ProcessPoolExecutor:

@@ -9,15 +9,14 @@
    pruned, so every loss pays for its failures alike; a trial left *running* by a killed process is marked
    failed and its parameters are run again first, so a killed search continues without losing a trial;
 3. the best trial of each loss is trained again for ``--seeds`` replicates and tested
-   (``DIR/final/<loss>/<seed>``; finished ones are kept), and the comparison report over them is written
-   to ``DIR/report/`` with the expected best validation score against the budget
+   (``DIR/final/<loss>/<seed>``, :mod:`lossbench.tune.final`), and the comparison report over them is
+   written to ``DIR/report/`` with the expected best validation score against the budget
    (:mod:`lossbench.report.budget`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -32,7 +31,6 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from lossbench.errors import ConfigError, NonFiniteLossError
-from lossbench.record import read_record
 from lossbench.resume import run_overrides
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
@@ -260,31 +258,6 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
             + (", or leave out --prune" if plan.prune else "")
         )
     return study.best_trial.params
-
-
-def final_job(
-    plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]
-) -> tuple[DictConfig, list[str]]:
-    """The config of the final run of ``loss`` with ``seed`` (its run dir made, ``tuned.json`` written in
-    it) and the overrides its record names: the report groups runs by them, and the tuned values are the
-    loss's, not a setting."""
-    run_dir = plan.out / "final" / loss / str(seed)
-    given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
-    overrides = [*given, *sp.overrides(params), "tags=[final]"]
-    return compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), given
-
-
-def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor: tuple[str, str]) -> Path:
-    """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished)."""
-    run_dir = plan.out / "final" / loss / str(seed)
-    if read_record(run_dir).ok:
-        return run_dir
-    cfg, given = final_job(plan, loss, seed, params, monitor)
-    summary = run_job(cfg, [], overrides=given)
-    log.info("final %s: seed %d of %d: %s", loss, seed, plan.seeds, job_line(summary))
-    return run_dir
 
 
 def resolve_monitor(plan: Plan) -> tuple[str, str]:
