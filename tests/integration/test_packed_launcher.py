@@ -103,6 +103,11 @@ def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg
 
 
 @pytest.mark.slow
+def best_name(job_dir: Path) -> str:
+    """The name of the best checkpoint in ``job_dir`` (its epoch may differ between two runs)."""
+    return next((job_dir / "checkpoints").glob("best_*.ckpt")).name
+
+
 def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     proc = run_cli(
         "-m",
@@ -139,6 +144,11 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
             "hydra.yaml",
             "overrides.yaml",
         ]
+        files = {str(p.relative_to(job_dir)).replace(best_name(job_dir), "best") for p in job_dir.rglob("*")}
+        assert files == {
+            str(p.relative_to(basic_dir)).replace(best_name(basic_dir), "best") for p in basic_dir.rglob("*")
+        }
+        assert len((job_dir / "wandb_run_id").read_text().split()) == 1, "its W&B id, as its run stores it"
         assert record["overrides"] == ["model=mlp", *ordinary["overrides"][1:]], what
         assert record["data_info"] == ordinary["data_info"] and record["data_seed"] == ordinary["data_seed"]
         assert record["epochs"] == ordinary["epochs"] == 2

@@ -23,7 +23,7 @@ from lossbench.integrity import logs_csv
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.history import logged_rows, write_csv
 from lossbench.packed.module import OK, PackedModule
-from lossbench.packed.wandb_runs import log_replica_run
+from lossbench.packed.wandb_runs import log_replica_run, replica_run_id
 from lossbench.record import RunRecord
 from lossbench.resume import run_overrides
 from lossbench.run import record_fields, warn_if_early_best, write_run_files
@@ -96,5 +96,6 @@ def write_replica_files(
     warn_if_early_best(record)
     write_run_files(record, run_dir)
     summary = record.to_dict()
-    log_replica_run(replica.cfg, run_dir, resolved, rows, summary)
+    run_id = replica_run_id(run_dir, continued=module.resumed is not None)
+    log_replica_run(replica.cfg, run_id, resolved, rows, summary)
     return summary

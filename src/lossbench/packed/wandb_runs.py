@@ -19,21 +19,28 @@ from lossbench.resume import wandb_run_id
 from lossbench.run_dir import RunDir
 
 
+def replica_run_id(run_dir: RunDir, continued: bool) -> str:
+    """The W&B run id of a replica writing ``run_dir``, stored there as its run stores it
+    (``wandb_run_id``, also without a W&B logger): the one stored already when it continued from its
+    checkpoint, else a new one."""
+    return wandb_run_id(run_dir.path, run_dir.last_checkpoint if continued else None)
+
+
 def log_replica_run(
     cfg: DictConfig,
-    run_dir: RunDir,
+    run_id: str,
     config: dict[str, Any],
     rows: list[tuple[int, dict[str, Any]]],
     summary: dict[str, Any],
 ) -> bool:
     """Log a replica's ``rows`` (:func:`lossbench.packed.history.logged_rows`: each step and its metrics)
-    to its own W&B run when its config has a ``logger.wandb``; ``summary``: its run record. Whether it
-    logged."""
+    to its own W&B run ``run_id`` when its config has a ``logger.wandb``; ``summary``: its run record.
+    Whether it logged."""
     node = (cfg.get("logger") or {}).get("wandb")
     if node is None:
         return False
     # the node stays in its config, so its interpolations (${tags}, the group) resolve
-    (logger,) = build_loggers({"wandb": node}, config, wandb_run_id(run_dir.path, None))
+    (logger,) = build_loggers({"wandb": node}, config, run_id)
     try:
         for step, metrics in rows:
             logger.log_metrics(metrics, step=step)
