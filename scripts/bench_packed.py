@@ -47,7 +47,7 @@ def sweep_cmd(
     overrides += [] if logger == "default" else [f"logger={logger}"]
     overrides += [
         f"trainer.max_epochs={epochs}",
-        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep_dir}",
     ]
     launcher = ["hydra/launcher=packed"] if packed else []

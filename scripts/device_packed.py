@@ -39,7 +39,7 @@ def configs(
         "callbacks.model_checkpoint=null",
         "callbacks.last_checkpoint=null",
         "callbacks.rich_progress_bar=null",
-        "++trainer.enable_progress_bar=false",
+        "trainer.enable_progress_bar=false",
         "++trainer.enable_checkpointing=false",  # else each run writes Lightning's own checkpoint
         *(["trainer=gpu", "trainer.precision=bf16-mixed"] if device == "cuda" else []),
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 FAST = (
     "logger=none",
     "callbacks=none",
-    "+trainer.enable_progress_bar=false",
+    "trainer.enable_progress_bar=false",
     "trainer.num_sanity_val_steps=0",
 )
 DISTRIBUTIONAL = ("gaussian_nll", "beta_nll", "laplace_nll", "crps_gaussian", "pinball")

@@ -183,6 +183,10 @@ def build_trainer(
     if not fit:
         return instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if not cfg.trainer.get("enable_progress_bar", True):  # no bar asked: the configured one is left out
+        from lightning.pytorch.callbacks import ProgressBar
+
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.world_size == 1:

@@ -11,7 +11,7 @@ from lossbench.run import run
 FAST = (
     "logger=none",
     "callbacks=none",
-    "+trainer.enable_progress_bar=false",
+    "trainer.enable_progress_bar=false",
     "trainer.num_sanity_val_steps=0",
 )
 CLASSIFICATION = set(losses_for_task(Task.CLASSIFICATION))

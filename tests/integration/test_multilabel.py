@@ -12,7 +12,7 @@ from lossbench.run import run
 FAST = (
     "logger=none",
     "callbacks=none",
-    "+trainer.enable_progress_bar=false",
+    "trainer.enable_progress_bar=false",
     "trainer.num_sanity_val_steps=0",
 )
 

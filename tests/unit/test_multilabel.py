@@ -19,7 +19,7 @@ from lossbench.task import Task, check_data_contract
 FAST = (
     "logger=none",
     "callbacks=none",
-    "+trainer.enable_progress_bar=false",
+    "trainer.enable_progress_bar=false",
     "trainer.num_sanity_val_steps=0",
 )
 
