@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,23 @@ class OverridesInCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         checkpoint[OVERRIDES_KEY] = self.overrides
+
+
+def rng_states() -> dict[str, Any]:
+    """This process's random states, as a run's checkpoint keeps them (``rng_states``), so a resumed run
+    draws the dropout masks and augmentations its uninterrupted run draws."""
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_states(states: dict[str, Any] | None) -> None:
+    """Set this process's random states to a checkpoint's :func:`rng_states` (none: left as they are)."""
+    if not states:
+        return
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,12 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from lossbench.calibration import Recalibration
+from lossbench.checkpointing import restore_rng_states, rng_states
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.models.compiled import compiled_steps
-from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps
+from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps, non_finite_message
 from lossbench.predictions import gathered, save_predictions
 from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
@@ -162,27 +162,11 @@ class LossBenchModule(L.LightningModule):
             self._train_loss_weight += len(y)
         return loss * scale if scale != 1.0 else loss
 
-    def _last_checkpoint(self) -> Path | None:
-        """The ``last.ckpt`` a ModelCheckpoint of this run has written, if any."""
-        for callback in self.trainer.checkpoint_callbacks:
-            path = Path(callback.dirpath or ".") / "last.ckpt"
-            if callback.dirpath and path.is_file():
-                return path
-        return None
-
     def _non_finite_message(self, value: float, step: int) -> str:
-        where = f"at step {step}" if step >= 0 else "on another process"
-        last = self._last_checkpoint()
-        saved = (
-            f"the last good checkpoint is {last}"
-            if last is not None
-            else "no checkpoint was written before it"
-        )
-        return (
-            f"{type(self.loss).__name__} returned {value} {where} (epoch {self.current_epoch}): lower the "
-            "learning rate (optim.optimizer.lr), check the data for NaN/Inf, or clip gradients "
-            f"(trainer.gradient_clip_val=1.0); {saved}"
-        )
+        folders = [Path(c.dirpath) for c in self.trainer.checkpoint_callbacks if c.dirpath]
+        last = next((f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()), None)
+        saved = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
+        return f"{non_finite_message(type(self.loss).__name__, value, step, self.current_epoch)}; {saved}"
 
     def on_train_epoch_start(self) -> None:
         self._train_loss_sum, self._train_loss_weight = torch.zeros((), device=self.device), 0
@@ -289,20 +273,10 @@ class LossBenchModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.guard is not None and self.trainer.state.fn == TrainerFn.FITTING:
             self.guard.read()  # never a checkpoint of weights a NaN reached
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(),
-            "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        checkpoint["rng_states"] = rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint.get("rng_states")
-        if not states:
-            return
-        torch.set_rng_state(states["torch"])
-        random.setstate(states["python"])
-        if states["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(states["cuda"])
+        restore_rng_states(checkpoint.get("rng_states"))
 
     # --- optimisation -------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

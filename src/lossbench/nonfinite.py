@@ -28,6 +28,16 @@ from lossbench.errors import NonFiniteLossError, check_range
 DEFAULT_EVERY_N_STEPS = 100
 
 
+def non_finite_message(loss_name: str, value: float, step: int, epoch: int) -> str:
+    """What a run stopped by its loss ``loss_name`` returning ``value`` at ``step`` (-1: on another
+    process) of ``epoch`` says, with the fixes to try."""
+    where = f"at step {step}" if step >= 0 else "on another process"
+    return (
+        f"{loss_name} returned {value} {where} (epoch {epoch}): lower the learning rate "
+        "(optim.optimizer.lr), check the data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"
+    )
+
+
 def default_every_n_steps(device: torch.device, world_size: int) -> int:
     """1 where a read is free (one CPU process); :data:`DEFAULT_EVERY_N_STEPS` otherwise."""
     return 1 if device.type == "cpu" and world_size == 1 else DEFAULT_EVERY_N_STEPS

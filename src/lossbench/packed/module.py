@@ -24,7 +24,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from lossbench.nonfinite import default_every_n_steps
+from lossbench.nonfinite import default_every_n_steps, non_finite_message
 from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_states
 from lossbench.packed.guard import ReplicaGuard
 from lossbench.packed.metrics import ReplicaMetrics
@@ -176,11 +176,8 @@ class PackedModule(L.LightningModule):
         self.status[k] = FAILED
         self.model.freeze(k)
         step = self.global_step if step is None else step
-        self.errors[k] = (
-            f"{type(self.replicas[k].loss).__name__} returned {value} at step {step} (epoch "
-            f"{self.current_epoch}): lower the learning rate (optim.optimizer.lr), check the data for "
-            "NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"
-        )
+        loss_name = type(self.replicas[k].loss).__name__
+        self.errors[k] = non_finite_message(loss_name, value, step, self.current_epoch)
 
     def on_train_epoch_start(self) -> None:
         self.train_sums, self.train_weight = torch.zeros(self.num_replicas, device=self.device), 0
