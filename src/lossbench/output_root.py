@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from lossbench.errors import EXIT_USAGE, ConfigError, cause_of
-from lossbench.resume import release_run_dir
+from lossbench.run_dir_claim import release_run_dir
 
 
 def check_plain_name(value: Any, key: str, fix: str = "") -> str:

@@ -4,7 +4,7 @@
   Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
   a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
 * ``${lossbench_run_dir:outputs/<task_name>,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to
-  continue (:func:`lossbench.resume.run_dir_resolver`).
+  continue (:func:`lossbench.run_dir_claim.run_dir_resolver`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from lossbench.resume import run_dir_resolver
+from lossbench.run_dir_claim import run_dir_resolver
 
 
 def wandb_group(task_name: str) -> str:

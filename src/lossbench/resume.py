@@ -3,7 +3,7 @@
 ``python train.py <overrides> resume=true`` continues the most recent run under ``outputs/`` whose
 overrides (``resume`` aside) are the same and which has ``checkpoints/last.ckpt``. Hydra picks the run
 dir through the ``lossbench_run_dir`` resolver in ``conf/hydra/default.yaml``, so the continued run writes
-into the same directory as the original.
+into the same directory as the original (:mod:`lossbench.run_dir_claim`).
 
 A sweep continues with ``python train.py -m <its overrides> resume=true hydra.sweep.dir=<its dir>``: a
 job whose ``metrics.json`` says ``ok`` is kept (:func:`finished_run`), a job with a ``last.ckpt``
@@ -14,19 +14,15 @@ continues another job's checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import logging
 import os
 import pickle
 import secrets
-import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
@@ -69,66 +65,6 @@ def find_resumable_run(base: Path, overrides: list[str]) -> Path | None:
         except ValueError:  # a damaged overrides file: not the run asked for
             continue
     return None
-
-
-def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
-    """OmegaConf resolver for ``hydra.run.dir``: the run to resume when ``resume=true``, else a new dir."""
-    if _root_.get("resume") or requeued():
-        overrides = OmegaConf.to_container(_root_.hydra.overrides.task)
-        found = find_resumable_run(Path(base), list(overrides))
-        if found is not None:
-            return str(found)
-    return claim_run_dir(base, stamp)
-
-
-#: (base, stamp) -> the dir this process claimed for it, so resolving ``hydra.run.dir`` twice agrees
-_CLAIMED: dict[tuple[str, str], str] = {}
-
-
-def claim_run_dir(base: str, stamp: str) -> str:
-    """A new run dir ``base/stamp``, or ``base/stamp_1``, ``_2``, ... when another run took it first.
-
-    Creating the directory is the claim (``mkdir`` is atomic), so two runs started in the same second get
-    separate directories instead of writing into one.
-    """
-    key = (base, stamp)
-    if key not in _CLAIMED:
-        for n in range(1000):
-            path = Path(base) / (stamp if n == 0 else f"{stamp}_{n}")
-            try:
-                path.mkdir(parents=True, exist_ok=False)
-            except FileExistsError:
-                continue
-            _CLAIMED[key] = str(path)
-            break
-        else:
-            raise FileExistsError(f"no free run dir for {base}/{stamp}: pass hydra.run.dir=<dir>")
-    return _CLAIMED[key]
-
-
-def release_run_dir(path: Path) -> bool:
-    """Remove the run dir this process claimed (:func:`claim_run_dir`) when the run never started: it holds
-    nothing but Hydra's ``.hydra/``, the log file and the W&B id. Returns whether it was removed.
-
-    A run dir given on the command line, or one a resumed run continues, is never removed.
-    """
-    path = Path(path).resolve()
-    if path not in {Path(p).resolve() for p in _CLAIMED.values()} or not path.is_dir():
-        return False
-    files = RunDir(path)
-    kept = {files.hydra.name, files.wandb_id.name}
-    if any(p.name not in kept and p.suffix != ".log" for p in path.iterdir()):
-        return False
-    shutil.rmtree(path, ignore_errors=True)
-    with contextlib.suppress(OSError):  # the <date> dir above it, when this run was its only one
-        path.parent.rmdir()
-    return True
-
-
-def release_claimed() -> None:
-    """:func:`release_run_dir` for every run dir this process claimed."""
-    for path in list(_CLAIMED.values()):
-        release_run_dir(Path(path))
 
 
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:

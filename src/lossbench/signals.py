@@ -112,7 +112,7 @@ def exit_while_starting(program: str, kept: str = "nothing was run") -> None:
 
     def handler(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        from lossbench.resume import release_claimed
+        from lossbench.run_dir_claim import release_claimed
 
         release_claimed()
         print(f"{program}: stopped by {name} while starting: {kept}", file=sys.stderr, flush=True)

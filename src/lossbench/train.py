@@ -19,8 +19,8 @@ from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
 from lossbench.failures import record_failure
 from lossbench.logs import print_config_tree
-from lossbench.resume import release_run_dir
 from lossbench.run_dir import RunDir
+from lossbench.run_dir_claim import release_run_dir
 from lossbench.signals import (
     as_interrupted,
     continue_command,

@@ -1,0 +1,79 @@
+"""The run dir of a new run, claimed when Hydra resolves ``hydra.run.dir`` (the ``lossbench_run_dir``
+resolver of ``conf/hydra/default.yaml``), and released again when the run never started.
+
+With ``resume=true`` (or in a requeued Slurm job) the resolver gives the run dir of the run to continue
+(:func:`lossbench.resume.find_resumable_run`); otherwise a new ``outputs/<date>/<time>`` dir, claimed by
+creating it, so two runs started in the same second write into separate dirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from lossbench.resume import find_resumable_run, requeued
+from lossbench.run_dir import RunDir
+
+
+def run_dir_resolver(base: str, stamp: str, *, _root_: Any) -> str:
+    """OmegaConf resolver for ``hydra.run.dir``: the run to resume when ``resume=true``, else a new dir."""
+    if _root_.get("resume") or requeued():
+        overrides = OmegaConf.to_container(_root_.hydra.overrides.task)
+        found = find_resumable_run(Path(base), list(overrides))
+        if found is not None:
+            return str(found)
+    return claim_run_dir(base, stamp)
+
+
+#: (base, stamp) -> the dir this process claimed for it, so resolving ``hydra.run.dir`` twice agrees
+_CLAIMED: dict[tuple[str, str], str] = {}
+
+
+def claim_run_dir(base: str, stamp: str) -> str:
+    """A new run dir ``base/stamp``, or ``base/stamp_1``, ``_2``, ... when another run took it first.
+
+    Creating the directory is the claim (``mkdir`` is atomic), so two runs started in the same second get
+    separate directories instead of writing into one.
+    """
+    key = (base, stamp)
+    if key not in _CLAIMED:
+        for n in range(1000):
+            path = Path(base) / (stamp if n == 0 else f"{stamp}_{n}")
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                continue
+            _CLAIMED[key] = str(path)
+            break
+        else:
+            raise FileExistsError(f"no free run dir for {base}/{stamp}: pass hydra.run.dir=<dir>")
+    return _CLAIMED[key]
+
+
+def release_run_dir(path: Path) -> bool:
+    """Remove the run dir this process claimed (:func:`claim_run_dir`) when the run never started: it holds
+    nothing but Hydra's ``.hydra/``, the log file and the W&B id. Returns whether it was removed.
+
+    A run dir given on the command line, or one a resumed run continues, is never removed.
+    """
+    path = Path(path).resolve()
+    if path not in {Path(p).resolve() for p in _CLAIMED.values()} or not path.is_dir():
+        return False
+    files = RunDir(path)
+    kept = {files.hydra.name, files.wandb_id.name}
+    if any(p.name not in kept and p.suffix != ".log" for p in path.iterdir()):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the <date> dir above it, when this run was its only one
+        path.parent.rmdir()
+    return True
+
+
+def release_claimed() -> None:
+    """:func:`release_run_dir` for every run dir this process claimed."""
+    for path in list(_CLAIMED.values()):
+        release_run_dir(Path(path))
