@@ -4,6 +4,7 @@ tests/integration/test_packed.py)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import lightning as L
@@ -155,6 +156,32 @@ def test_replica_optimizers_step_only_active_replicas_as_separate_optimizers():
     state = packed.state_dict()
     assert len(state["replicas"]) == 3
     packed.load_state_dict(state)
+
+
+@pytest.mark.parametrize("kind", ["replicas", "shared"])
+def test_a_replicas_optimizer_state_is_a_copy_that_later_steps_leave_as_it_was(kind):
+    """A replica's checkpoint is written in the background while the group trains on: the optimizer state
+    it holds must be that step's (the replicas' own AdamW moments, aliased, were written a step later)."""
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(2, 3))
+    if kind == "shared":
+        optimizer = SharedOptimizer(torch.optim.AdamW([weight], lr=0.1), [[(0,), (1,)]])
+    else:
+        rows = [torch.nn.Parameter(weight.detach()[k].clone()) for k in range(2)]
+        optimizer = ReplicaOptimizers([torch.optim.AdamW([rows[k]], lr=0.1 * (k + 1)) for k in range(2)])
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def step() -> None:
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+
+    step()
+    taken = optimizer.replica_state_dict(1)
+    before = copy.deepcopy(taken)
+    step()
+    for i, entries in before["state"].items():
+        assert all(torch.equal(taken["state"][i][name], value) for name, value in entries.items())
 
 
 def test_shared_optimizer_updates_and_states_are_each_replicas_own():

@@ -135,8 +135,9 @@ class PackedCheckpoints:
         self.capture = CapturingCheckpointIO()
 
     def checkpoint(self, module: Any, k: int, loops: dict[str, Any]) -> dict[str, Any]:
-        """Replica ``k``'s checkpoint now (its callbacks' state added by the caller); ``loops``: the
-        loop states of the group Trainer's own checkpoint."""
+        """Replica ``k``'s checkpoint now (its callbacks' state added by the caller), holding copies: it is
+        written in the background while training goes on; ``loops``: the loop states of the group
+        Trainer's own checkpoint."""
         trainer = module.trainer
         state = module.replica_state_dict(k)
         return {
@@ -146,7 +147,9 @@ class PackedCheckpoints:
             "state_dict": {name: value.detach().clone() for name, value in state.items()},
             "loops": automatic_loops(loops),
             "optimizer_states": [module.replica_optimizers().replica_state_dict(k)],
-            "lr_schedulers": [s.scheduler.state_dict() for s in module.schedules if k in s.replicas],
+            "lr_schedulers": [
+                copy.deepcopy(s.scheduler.state_dict()) for s in module.schedules if k in s.replicas
+            ],
             OVERRIDES_KEY: self.overrides[k],
             "rng_states": replica_rng_states(module, k),
             HISTORY_KEY: copy.deepcopy(module.history[k]),

@@ -16,6 +16,7 @@ step (``trainer.global_step`` as in each unpacked run), and steps only the repli
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +78,9 @@ class ReplicaOptimizers(Optimizer):
             optimizer.load_state_dict(state)
 
     def replica_state_dict(self, k: int) -> dict[str, Any]:
-        """Replica ``k``'s optimizer state, as its run's optimizer holds it."""
-        return run_steps(self.optimizers[k].state_dict())
+        """Replica ``k``'s optimizer state, as its run's optimizer holds it: a copy (a checkpoint written
+        in the background while training goes on keeps this step's moments, not later ones)."""
+        return run_steps(copy.deepcopy(self.optimizers[k].state_dict()))
 
     def load_replica_state_dict(self, k: int, state: dict[str, Any]) -> None:
         """Continue replica ``k`` from its run's optimizer state."""
