@@ -24,11 +24,12 @@ SWEEP = (
     "hydra/launcher=packed",
     "loss=ce,focal",
     "seed=0,1",
+    "optim.optimizer.lr=0.001,0.002",  # replicas with their own optimizers (ReplicaOptimizers)
     "trainer.max_epochs=25",
     "logger=csv",
     "callbacks.rich_progress_bar=null",
 )
-JOBS = range(4)
+JOBS = range(8)
 
 
 def kill_after_first_epoch(sweep_dir: Path, cwd: Path) -> int:
@@ -58,7 +59,7 @@ def test_a_killed_packed_sweep_continues_each_replica_from_its_last_checkpoint(t
 
     proc = run_cli(*SWEEP, "resume=true", "hydra.sweep.dir=cut", cwd=tmp_path)
     output = proc.stdout + proc.stderr
-    assert output.count("continues from epoch") == 4, output[-3000:]  # each replica from its checkpoint
+    assert output.count("continues from epoch") == len(JOBS), output[-3000:]  # each replica from its checkpoint
     for job in JOBS:
         whole, cut = tmp_path / "whole" / str(job), tmp_path / "cut" / str(job)
         mine, theirs = read_metrics(cut), read_metrics(whole)
@@ -75,6 +76,6 @@ def test_a_killed_packed_sweep_continues_each_replica_from_its_last_checkpoint(t
     before = {job: (tmp_path / "cut" / str(job) / "metrics.json").read_bytes() for job in JOBS}
     proc = run_cli(*SWEEP, "resume=true", "hydra.sweep.dir=cut", cwd=tmp_path)
     assert "train packed" not in proc.stdout + proc.stderr
-    assert (proc.stdout + proc.stderr).count("had finished") == 4
+    assert (proc.stdout + proc.stderr).count("had finished") == len(JOBS)
     for job in JOBS:
         assert (tmp_path / "cut" / str(job) / "metrics.json").read_bytes() == before[job]
