@@ -208,9 +208,17 @@ class Resumption:
 
     @classmethod
     def prepare(
-        cls, cfg: Any, run_dir: RunDir, overrides: list[str], *, sweep_job: bool, fit: bool = True
+        cls,
+        cfg: Any,
+        run_dir: RunDir,
+        overrides: list[str],
+        *,
+        sweep_job: bool,
+        fit: bool = True,
+        say: bool = True,
     ) -> Resumption:
-        """The resumption of the run configured by ``cfg`` in ``run_dir``; on rank 0 it also stores the W&B
+        """The resumption of the run configured by ``cfg`` in ``run_dir`` (``say``: log the checkpoint it
+        continues from; the packed launcher says it its own way); on rank 0 it also stores the W&B
         id and drops the CSV rows of the epochs the run is about to train again.
 
         Without ``fit`` (testing a checkpoint) it is ``cfg.ckpt_path``, checked, and nothing else.
@@ -240,7 +248,8 @@ class Resumption:
         if rank_zero_only.rank != 0:
             return cls(checkpoint)
         if checkpoint is not None:
-            log.info("resuming from %s", checkpoint)
+            if say:
+                log.info("resuming from %s", checkpoint)
             drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
             if not run_dir.csv.is_file() and logs_csv(cfg):  # a packed replica's: its rows are in it
                 from lossbench.packed.history import restore_csv

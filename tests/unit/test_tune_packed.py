@@ -202,18 +202,45 @@ def test_final_runs_that_continue_are_packed_with_those_of_the_same_epoch_and_th
     assert len(done) == 6
 
 
-def test_a_final_run_continues_from_its_checkpoint_only_with_the_same_tuned_parameters(tmp_path):
+def test_a_final_run_continues_from_its_checkpoint_only_with_the_same_tuned_parameters(tmp_path, caplog):
+    import torch
+
     run_dir = tmp_path / "final" / "focal" / "0"
     (run_dir / "checkpoints").mkdir(parents=True)
     params = {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}
     assert not fin.continues(run_dir, params), "no checkpoint"
-    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a checkpoint")
+    torch.save({"epoch": 3, "state_dict": {}}, run_dir / "checkpoints" / "last.ckpt")
     assert not fin.continues(run_dir, params), "no tuned.json: of which parameters is unknown"
     (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}')
     assert fin.continues(run_dir, params)
     assert not fin.continues(run_dir, {**params, "loss.gamma": 2.0}), "other tuned parameters start again"
     (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.0')
     assert not fin.continues(run_dir, params), "a tuned.json cut off by a kill"
+    (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}')
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:100])
+    assert not fin.continues(run_dir, params) and "last.ckpt" in caplog.text, "a cut-off checkpoint"
+
+
+def test_an_earlier_final_runs_files_are_set_aside_before_another_starts_and_none_is_deleted(tmp_path):
+    run_dir = tmp_path / "0"
+    run_dir.mkdir()
+    (run_dir / "tuned.json").write_text("{}")
+    assert fin.set_aside_earlier(run_dir) == [] and (run_dir / "tuned.json").is_file(), "nothing ran there"
+    for name in ("checkpoints", "csv"):
+        (run_dir / name).mkdir()
+        (run_dir / name / "a").write_text(name)
+    (run_dir / "metrics.json").write_text("{}")
+    moved = fin.set_aside_earlier(run_dir)
+    assert sorted(p.name for p in moved) == [
+        "checkpoints.earlier",
+        "csv.earlier",
+        "metrics.json.earlier",
+        "tuned.json.earlier",
+    ]
+    (run_dir / "checkpoints").mkdir()
+    assert [p.name for p in fin.set_aside_earlier(run_dir)] == ["checkpoints.earlier_1"]
+    assert (run_dir / "checkpoints.earlier" / "a").read_text() == "checkpoints"
 
 
 def test_a_failure_record_names_its_own_loss_and_overrides_when_others_were_composed_after_it(

@@ -41,7 +41,8 @@ def continuation_of(cfg: Any, overrides: list[str]) -> str | dict[str, Any] | No
         return None
     if finished_run(Path(cfg.paths.output_dir), overrides) is not None:
         return "finished"  # its ordinary task says so, once
-    resumption = Resumption.prepare(cfg, RunDir(cfg.paths.output_dir), overrides, sweep_job=True)
+    run_dir = RunDir(cfg.paths.output_dir)  # an ordinary continuation says "resuming from" when it runs
+    resumption = Resumption.prepare(cfg, run_dir, overrides, sweep_job=True, say=False)
     if resumption.checkpoint is None:
         return None
     checkpoint = read_checkpoint(resumption.checkpoint)

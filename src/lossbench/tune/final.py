@@ -4,6 +4,7 @@ in ``DIR/final/<loss>/<seed>``.
 A final run that finished is kept. One that a stopped command left unfinished, with its
 ``checkpoints/last.ckpt`` and the same tuned parameters (its ``tuned.json``), continues from that
 checkpoint (``resume=true``, :class:`lossbench.resume.Resumption`): nothing it trained is trained again.
+What any other earlier run left in the run dir is set aside (renamed, not deleted) before the run starts.
 Final runs are packed where they can be (:mod:`lossbench.tune.packed`), up to ``--pack`` at a time, and
 runs that continue from a packed replica's checkpoint are packed again with the others of the same epoch;
 the rest train one by one.
@@ -19,8 +20,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lossbench.errors import NonFiniteLossError
+from lossbench.errors import ConfigError, NonFiniteLossError, one_line
 from lossbench.record import read_record
+from lossbench.resume import read_checkpoint
 from lossbench.run_dir import RunDir
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, job_line, run_job
@@ -37,14 +39,45 @@ def final_dir(plan: Plan, loss: str, seed: int) -> Path:
 
 def continues(run_dir: Path, params: dict[str, Any]) -> bool:
     """Whether the final run in ``run_dir`` continues from its ``last.ckpt``: one left unfinished by a
-    stopped command, trained with the same tuned ``params`` (its ``tuned.json``)."""
-    tuned = run_dir / "tuned.json"
-    if not (RunDir(run_dir).last_checkpoint.is_file() and tuned.is_file()):
+    stopped command, trained with the same tuned ``params`` (its ``tuned.json``), its checkpoint readable."""
+    tuned, last = run_dir / "tuned.json", RunDir(run_dir).last_checkpoint
+    if not (last.is_file() and tuned.is_file()):
         return False
     try:
-        return json.loads(tuned.read_text()) == json.loads(json.dumps(params))
+        same = json.loads(tuned.read_text()) == json.loads(json.dumps(params))
     except ValueError:  # a tuned.json cut off by a kill: the run starts again
         return False
+    if same:
+        try:
+            read_checkpoint(last)
+        except ConfigError as err:
+            log.warning("%s: it trains again from the start", one_line(err))
+            return False
+    return same
+
+
+#: what a final run writes in its run dir; an earlier run's are set aside before another one starts there
+RUN_FILES = ("checkpoints", "csv", "metrics.json", "predictions.npz")
+
+
+def set_aside_earlier(run_dir: Path) -> list[Path]:
+    """Before a final run trains from the start in ``run_dir``: rename what an earlier run left there
+    (:data:`RUN_FILES` and its ``tuned.json``; another tuned configuration's, or one that cannot be
+    continued) with the suffix ``.earlier`` (``.earlier_1``, ... when taken), so the new run neither
+    continues from its checkpoint nor adds to its rows, and nothing of it is deleted. Returns the new
+    paths (none when it left nothing but ``tuned.json``)."""
+    if not any((run_dir / name).exists() for name in RUN_FILES):
+        return []
+    moved = []
+    for name in (*RUN_FILES, "tuned.json"):
+        path = run_dir / name
+        if path.exists():
+            target, n = run_dir / f"{name}.earlier", 0
+            while target.exists():
+                n += 1
+                target = run_dir / f"{name}.earlier_{n}"
+            moved.append(path.rename(target))
+    return moved
 
 
 def final_job(
@@ -55,10 +88,13 @@ def final_job(
     report groups runs by them, and the tuned values are the loss's, not a setting."""
     run_dir = final_dir(plan, loss, seed)
     given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
-    again = ["resume=true"] if continues(run_dir, params) else []
+    again = continues(run_dir, params)
+    if not again and (moved := set_aside_earlier(run_dir)):
+        kept = ", ".join(p.name for p in moved)
+        log.info("final %s: seed %d starts from the beginning; the earlier run's files: %s", loss, seed, kept)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
-    overrides = [*given, *sp.overrides(params), "tags=[final]", *again]
+    overrides = [*given, *sp.overrides(params), "tags=[final]", *(["resume=true"] if again else [])]
     return compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), given
 
 
