@@ -20,6 +20,7 @@ from lossbench.metrics import DistributionMetrics
 from lossbench.models.compiled import compiled_steps
 from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps, non_finite_message
 from lossbench.predictions import gathered, save_predictions
+from lossbench.resume import VAL_KEY
 from lossbench.schedulers import schedule_length
 from lossbench.task import Task, spec
 
@@ -274,6 +275,8 @@ class LossBenchModule(L.LightningModule):
         if self.guard is not None and self.trainer.state.fn == TrainerFn.FITTING:
             self.guard.read()  # never a checkpoint of weights a NaN reached
         checkpoint["rng_states"] = rng_states()
+        metrics = self.trainer.callback_metrics
+        checkpoint[VAL_KEY] = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("val/")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         restore_rng_states(checkpoint.get("rng_states"))

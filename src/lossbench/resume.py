@@ -34,6 +34,8 @@ log = logging.getLogger("lossbench")
 
 #: the checkpoint entry holding the overrides of the run that wrote it
 OVERRIDES_KEY = "lossbench_overrides"
+#: the checkpoint entry holding the validation metrics of the epoch it ends
+VAL_KEY = "lossbench_val"
 
 
 def plain_overrides(overrides: list[str]) -> list[str]:
@@ -110,6 +112,17 @@ def unreadable_checkpoint(path: Path, err: BaseException) -> ConfigError:
         f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Continue from "
         "another checkpoint with ckpt_path=<file>, or start the run again without resume=true"
     )
+
+
+def checkpoint_val(path: Path) -> dict[str, float]:
+    """The validation metrics of the epoch the checkpoint at ``path`` ends (:data:`VAL_KEY`, or the last
+    epoch of a packed replica's history): what a run continued from it records as ``val`` when it has no
+    epoch left to train."""
+    from lossbench.packed.history import HISTORY_KEY
+
+    checkpoint = read_checkpoint(path)
+    values = checkpoint.get(VAL_KEY) or (checkpoint.get(HISTORY_KEY) or [{}])[-1]
+    return {k: float(v) for k, v in sorted(values.items()) if k.startswith("val/")}
 
 
 def checkpoint_epoch(path: Path) -> int:

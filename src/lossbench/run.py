@@ -31,7 +31,7 @@ from lossbench.loggers import finish_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
 from lossbench.perf import Stopwatch
 from lossbench.record import OK, RunRecord, write_record
-from lossbench.resume import Resumption, checkpoint_epoch, run_overrides
+from lossbench.resume import Resumption, checkpoint_epoch, checkpoint_val, run_overrides
 from lossbench.run_dir import RunDir
 
 log = logging.getLogger("lossbench")
@@ -95,6 +95,8 @@ def run(
             say_why_fit_stopped(trainer)
         tested = best_checkpoint(trainer) if fit else str(resumption.checkpoint)
         val = metric_values(trainer.callback_metrics, "val/")  # before testing replaces them
+        if fit and not val and resumption.checkpoint is not None:  # it had no epoch left to train
+            val = checkpoint_val(resumption.checkpoint)
         testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}
         if testing:

@@ -138,6 +138,16 @@ def test_in_float64_a_resumed_run_ends_with_the_uninterrupted_runs_weights_to_th
     assert all(resumed[k].dtype == torch.float64 and torch.equal(resumed[k], straight[k]) for k in straight)
 
 
+def test_a_run_continued_at_its_last_epoch_records_that_epochs_validation_metrics(make_cfg, tmp_path):
+    """Stopped after its last checkpoint but before its record was written, a run continued trains no
+    epoch: its ``val`` comes from the checkpoint, as the uninterrupted run recorded it."""
+    common = ("logger=csv", "trainer.max_epochs=2")
+    straight = run(make_cfg(*common, output_dir=tmp_path / "straight"))
+    last = tmp_path / "straight" / "checkpoints" / "last.ckpt"
+    again = run(make_cfg(*common, f"ckpt_path={last}", output_dir=tmp_path / "straight"))
+    assert again["val"] and again["val"] == straight["val"] and again["test"] == straight["test"]
+
+
 @pytest.mark.slow
 def test_reduce_on_plateau_follows_the_monitored_metric(make_cfg):
     summary = run(

@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
-from lossbench.resume import OVERRIDES_KEY
+from lossbench.resume import OVERRIDES_KEY, VAL_KEY
 
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
@@ -151,6 +151,7 @@ class PackedCheckpoints:
                 copy.deepcopy(s.scheduler.state_dict()) for s in module.schedules if k in s.replicas
             ],
             OVERRIDES_KEY: self.overrides[k],
+            VAL_KEY: {name: float(value) for name, value in sorted(module.last_val[k].items())},
             "rng_states": replica_rng_states(module, k),
             HISTORY_KEY: copy.deepcopy(module.history[k]),
         }
