@@ -94,9 +94,7 @@ def run(
                 trainer.fit(module, datamodule=dm, ckpt_path=resumption.checkpoint, weights_only=True)
             say_why_fit_stopped(trainer)
         tested = best_checkpoint(trainer) if fit else str(resumption.checkpoint)
-        val = metric_values(trainer.callback_metrics, "val/")  # before testing replaces them
-        if fit and not val and resumption.checkpoint is not None:  # it had no epoch left to train
-            val = checkpoint_val(resumption.checkpoint)
+        val = last_val(trainer, resumption.checkpoint if fit else None)  # before testing replaces them
         testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}
         if testing:
@@ -143,6 +141,13 @@ def calibrate(trainer: Any, module: Any, dm: Any, tested: str) -> None:
     if not module.recalibration.fitted():  # fitted in spawned processes
         fitted = metric_values(trainer.callback_metrics, "calibration/")
         module.recalibration.load({k.split("/", 1)[1]: v for k, v in fitted.items()})
+
+
+def last_val(trainer: Any, continued_from: Path | None) -> dict[str, float]:
+    """The validation metrics of the last epoch trained, or those stored in the checkpoint the fit
+    ``continued_from`` when it had no epoch left to train."""
+    val = metric_values(trainer.callback_metrics, "val/")
+    return checkpoint_val(continued_from) if not val and continued_from is not None else val
 
 
 def metric_values(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
