@@ -43,10 +43,18 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
 
 
 def interrupted_message(
-    signal_name: str, epoch: int, last_checkpoint: Path, last_epoch: int | None, sweep_dir: Path | None
+    signal_name: str,
+    epoch: int,
+    last_checkpoint: Path,
+    last_epoch: int | None,
+    sweep_dir: Path | None,
+    fitting: bool = True,
 ) -> str:
-    """One line: what stopped the run, what ``last.ckpt`` holds, and the command that continues it."""
-    stopped = f"stopped by {signal_name} during epoch {epoch}"
+    """One line: what stopped the run (during ``epoch`` of its fit, or after it: ``fitting`` false), what
+    ``last.ckpt`` holds, and the command that continues it."""
+    stopped = f"stopped by {signal_name} " + (
+        f"during epoch {epoch}" if fitting else "after training, while testing"
+    )
     if last_epoch is None:
         return f"{stopped}, before any epoch finished: no checkpoint to continue from, run it again"
     again = continue_command(sweep_dir)

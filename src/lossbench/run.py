@@ -19,6 +19,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.build import build_data, build_module, build_trainer, describe_data
@@ -181,7 +182,10 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
         last = run_dir.last_checkpoint
         sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
         last_epoch = checkpoint_epoch(last) if last.is_file() else None
-        message = interrupted_message(err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir)
+        fitting = trainer.state.fn == TrainerFn.FITTING
+        message = interrupted_message(
+            err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir, fitting
+        )
         raise RunInterrupted(err.signal_name, message) from None
 
 
@@ -245,15 +249,20 @@ def warn_if_early_best(record: RunRecord) -> None:
         return
     best_epoch, epochs = checkpoint_epoch(Path(best_path)), record.epochs or 0
     if epochs >= 10 and best_epoch < 0.1 * epochs:
+        metric = record.monitor["metric"]
+        steadier = (
+            ", or monitor.metric=val/nll," if "val/nll" in (record.val or {}) and metric != "val/nll" else ""
+        )
         log.warning(
             "%s seed %s: the best %s was at epoch %d of %d, picked on %d validation samples: that choice may "
-            "be noise (a larger data.val_fraction, or monitor.metric=val/nll, picks more steadily)",
+            "be noise (a larger data.val_fraction%s picks more steadily)",
             record.loss,
             record.seed,
-            record.monitor["metric"],
+            metric,
             best_epoch,
             epochs,
             n_val,
+            steadier,
         )
 
 

@@ -214,13 +214,20 @@ def test_an_early_best_epoch_on_a_small_validation_split_is_warned(tmp_path, cap
     best = tmp_path / "best.ckpt"
     torch.save({"epoch": 1}, best)
 
-    def record(n_val: int, epochs: int) -> RunRecord:
-        monitor = {"metric": "val/acc", "best_checkpoint": str(best)}
-        return RunRecord("ok", monitor=monitor, data_info={"n_val": n_val}, epochs=epochs)
+    def record(
+        n_val: int, epochs: int, metric: str = "val/acc", val: tuple = ("val/acc", "val/nll")
+    ) -> RunRecord:
+        monitor = {"metric": metric, "best_checkpoint": str(best)}
+        logged = dict.fromkeys(val, 0.5)
+        return RunRecord("ok", monitor=monitor, data_info={"n_val": n_val}, epochs=epochs, val=logged)
 
     with caplog.at_level("WARNING", logger="lossbench"):
         warn_if_early_best(record(n_val=36, epochs=40))
         assert "the best val/acc was at epoch 1 of 40, picked on 36 validation samples" in caplog.text
+        assert "monitor.metric=val/nll" in caplog.text
+        caplog.clear()
+        warn_if_early_best(record(n_val=36, epochs=40, metric="val/rmse", val=("val/rmse", "val/mae")))
+        assert "(a larger data.val_fraction picks more steadily)" in caplog.text, "no val/nll to suggest"
         caplog.clear()
         warn_if_early_best(record(n_val=500, epochs=40))
         warn_if_early_best(record(n_val=36, epochs=5))
