@@ -42,6 +42,17 @@ def check_known_losses(names: list[str]) -> None:
         raise ConfigError(f"--loss {','.join(unknown)}: no such loss; choose from {', '.join(known)}")
 
 
+def check_losses_serve(names: list[str], task: Task) -> None:
+    """Raise a :class:`~lossbench.errors.ConfigError` naming each of ``names`` (``--loss``) whose loss
+    cannot train on ``task`` data, with the losses that can."""
+    served = losses_for_task(task)
+    if wrong := [name for name in names if name not in served]:
+        raise ConfigError(
+            f"--loss {','.join(wrong)} cannot train on this {Task(task).value} data set: choose from "
+            f"{', '.join(sorted(served))}"
+        )
+
+
 def losses_for_task(task: Task) -> list[str]:
     """The ``loss=`` options whose loss serves ``task``.
 

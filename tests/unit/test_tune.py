@@ -113,3 +113,29 @@ def test_a_repeated_configuration_is_not_trained_again(tmp_path, monkeypatch):
     st.run_trial(plan, "focal", ("val/acc", "max"), st.next_trial(plan, study))
     (repeat,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert repeat.user_attrs["repeat_of"] == 0 and st.counted(study) == 1
+
+
+# --- what is refused before anything trains -------------------------------------------------------------
+def test_overrides_a_loss_cannot_take_or_that_the_search_replaces_are_refused(tmp_path):
+    from lossbench.errors import ConfigError
+    from lossbench.tune.jobs import check_overrides_apply
+
+    with pytest.raises(ConfigError, match=r"--loss ce cannot take these overrides \(.*loss\.gamma"):
+        check_overrides_apply(["loss.gamma=2"], ["focal_g3", "ce"], tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"loss.gamma=2: the search tunes loss.gamma for focal \(spaces/focal"
+    ):
+        check_overrides_apply(["loss.gamma=2"], ["focal"], tmp_path)
+    with pytest.raises(ConfigError, match=r"optim.optimizer.lr=0.1: .* for ce \(spaces/optim.yaml"):
+        check_overrides_apply(["trainer.max_epochs=2", "optim.optimizer.lr=0.1"], ["ce"], tmp_path)
+    check_overrides_apply(["trainer.max_epochs=2", "data=wine"], ["ce", "focal"], tmp_path)
+
+
+def test_losses_that_cannot_train_on_the_data_are_named_together():
+    from lossbench.config import check_losses_serve
+    from lossbench.errors import ConfigError
+    from lossbench.task import Task
+
+    with pytest.raises(ConfigError, match=r"--loss l1,cauchy cannot train on this classification data set"):
+        check_losses_serve(["ce", "l1", "cauchy"], Task.CLASSIFICATION)
+    check_losses_serve(["ce", "focal"], Task.CLASSIFICATION)

@@ -30,7 +30,7 @@ from lossbench.advise.budget import (
 from lossbench.advise.pilot import Pilot, run_pilot
 from lossbench.advise.profile import profile
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
-from lossbench.config import check_known_losses, losses_for_task
+from lossbench.config import check_known_losses, check_losses_serve
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError, damaged_file
 from lossbench.task import Task, resolve_monitor, spec
@@ -50,13 +50,7 @@ def load_data(overrides: list[str], scratch: Path) -> Any:
 
 def check_losses(candidates: list[Candidate], task: Task) -> None:
     check_known_losses([c.loss for c in candidates])
-    served = set(losses_for_task(task))
-    for c in candidates:
-        if c.loss not in served:
-            raise ConfigError(
-                f"--loss {c.loss} cannot train on this {task.value} data set: choose from "
-                f"{', '.join(sorted(served))}"
-            )
+    check_losses_serve([c.loss for c in candidates], task)
 
 
 def check_metric(metric: str | None) -> None:
@@ -181,7 +175,7 @@ def advise(
     ``pack``: the most runs of a round trained as one packed model (1: one at a time)."""
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
-    from lossbench.tune.jobs import quiet
+    from lossbench.tune.jobs import check_overrides_apply, quiet
     from lossbench.tune.study import Plan
 
     start = time.monotonic() if started is None else started
@@ -198,6 +192,7 @@ def advise(
     task = Task(prof.task)
     candidates = shortlist(prof, losses)
     check_losses(candidates, task)
+    check_overrides_apply(overrides, [c.loss for c in candidates], out / "scratch")
     for c in candidates:
         log.info("shortlist: %s — %s", c.loss, c.reason)
     decide = deciding_metric(prof, metric)

@@ -97,8 +97,36 @@ def data_module(overrides: list[str], scratch: Path) -> Any:
     return build_data(compose_run(overrides, output_dir=scratch))
 
 
-def monitor_of(overrides: list[str], scratch: Path) -> tuple[str, str]:
-    """``(monitor.metric, monitor.mode)`` of the composed config, filled from the data's task spec."""
+def monitor_and_task(overrides: list[str], scratch: Path) -> tuple[tuple[str, str], Any]:
+    """``(monitor.metric, monitor.mode)`` of the composed config, filled from the data's task spec, and
+    that task (the data module built once, as a training run builds it)."""
     cfg = compose_run(overrides, output_dir=scratch)
-    task = None if cfg.monitor.metric else data_module(overrides, scratch).task
-    return resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task)
+    task = data_module(overrides, scratch).task
+    return resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, task), task
+
+
+def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path) -> None:
+    """Refuse, before anything trains, an override that the search replaces (a key of a loss's search
+    space: every trial sets its own value) and one that a loss's run cannot compose (``loss.gamma=2`` with
+    ``ce``): every loss gets the same overrides."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lossbench.errors import ConfigError, one_line
+    from lossbench.tune import space as sp
+
+    for loss in losses:
+        for override in overrides:
+            key = override.split("=", 1)[0].lstrip("+~")
+            if (searched := sp.space_file(loss, key)) is not None:
+                raise ConfigError(
+                    f"{override}: the search tunes {key} for {loss} ({searched.parent.name}/{searched.name} "
+                    "in the lossbench package), so every trial would replace it: leave it out"
+                )
+        try:
+            compose_run([*overrides, f"loss={loss}"], output_dir=scratch)
+        except (HydraException, OmegaConfBaseException) as err:
+            raise ConfigError(
+                f"--loss {loss} cannot take these overrides ({one_line(err)}): every loss gets the same "
+                "overrides, so pass only those every --loss accepts"
+            ) from None

@@ -63,6 +63,14 @@ def _read(path: Path) -> list[Param]:
     return params
 
 
+def space_file(loss: str, key: str, spaces_dir: Path = SPACES_DIR) -> Path | None:
+    """The file of ``loss``'s search space that searches ``key``: the shared one or the loss's own."""
+    for path in (spaces_dir / f"{SHARED}.yaml", spaces_dir / f"{loss}.yaml"):
+        if path.is_file() and any(param.key == key for param in _read(path)):
+            return path
+    return None
+
+
 def search_space(loss: str, spaces_dir: Path = SPACES_DIR) -> list[Param]:
     """The shared space plus ``loss``'s own (none when it has no ``<loss>.yaml``)."""
     params = _read(spaces_dir / f"{SHARED}.yaml")

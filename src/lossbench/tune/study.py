@@ -30,11 +30,12 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from lossbench.config import check_losses_serve
 from lossbench.errors import ConfigError, NonFiniteLossError
 from lossbench.resume import run_overrides
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
-from lossbench.tune.jobs import compose_job, job_line, monitor_of, run_job
+from lossbench.tune.jobs import check_overrides_apply, compose_job, job_line, monitor_and_task, run_job
 from lossbench.tune.plan import Plan
 
 log = logging.getLogger("lossbench")
@@ -261,5 +262,10 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
 
 
 def resolve_monitor(plan: Plan) -> tuple[str, str]:
-    """The validation metric and direction every study optimises (from the config, else the task's)."""
-    return monitor_of([*plan.overrides, f"loss={plan.losses[0]}"], plan.out / "trials")
+    """The validation metric and direction every study optimises (from the config, else the task's), once
+    what would fail later is refused: overrides a loss cannot take or that the search replaces
+    (:func:`~lossbench.tune.jobs.check_overrides_apply`), and losses that cannot train on the data."""
+    check_overrides_apply(plan.overrides, plan.losses, plan.out / "trials")
+    monitor, task = monitor_and_task([*plan.overrides, f"loss={plan.losses[0]}"], plan.out / "trials")
+    check_losses_serve(plan.losses, task)
+    return monitor
