@@ -179,6 +179,23 @@ def test_the_pilot_stopped_inside_its_first_epoch_is_timed_by_its_batches():
     assert clock.estimate() == pytest.approx((4.8 / 0.24 * 1.25, 0.24)), "the first batch's start-up left out"
 
 
+def test_a_pilot_past_its_deadline_at_its_first_batch_times_a_second_one():
+    """The first batch holds the start-up (4 s here): one batch alone would time an epoch at 100 x 4 s."""
+    from types import SimpleNamespace
+
+    from lossbench.advise.epoch_clock import PilotClock
+
+    t = [0.0]
+    clock = PilotClock(epochs=3, deadline=1.0, now=lambda: t[0])
+    trainer = SimpleNamespace(num_training_batches=100, should_stop=False)
+    clock.on_train_start(trainer, None)
+    for step in (4.0, 0.05):
+        assert not trainer.should_stop
+        t[0] += step
+        clock.on_train_batch_end(trainer, None, None, None, 0)
+    assert trainer.should_stop and clock.estimate()[0] == pytest.approx(0.05 * 100 * 1.25)
+
+
 def test_a_trial_round_packs_at_most_pack_runs_per_model(monkeypatch, tmp_path):
     from lossbench.advise import rounds
     from lossbench.tune import packed

@@ -14,7 +14,8 @@ from lossbench.advise.pilot import epoch_estimate
 
 class PilotClock(L.Callback):
     """Times the training epochs (validation included) and stops training after ``epochs`` epochs or at
-    the first training batch that ends after ``deadline`` (``time.monotonic()`` seconds)."""
+    the first training batch that ends after ``deadline`` (``time.monotonic()`` seconds) once two have
+    been timed: the first batch holds the start-up, so one batch alone gives no rate."""
 
     def __init__(self, epochs: int, deadline: float, now: Callable[[], float] = time.monotonic) -> None:
         self.epochs, self.deadline, self.now = epochs, deadline, now
@@ -33,7 +34,7 @@ class PilotClock(L.Callback):
         self.last = self.now()
         if self.batches == 1:
             self.first_batch_end = self.last
-        if self.last >= self.deadline:
+        if self.last >= self.deadline and (self.batches >= 2 or self.epoch_ends):
             trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
