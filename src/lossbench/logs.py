@@ -12,17 +12,38 @@ Lightning's advertisement for its cloud logger, and, inside a multirun, Lightnin
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: messages that never reach the console (Lightning's tip about its cloud logging product)
 _ADVERTISEMENTS = ("💡 Tip:",)
 
 
+#: Lightning's loggers
+LIGHTNING = ("lightning", "lightning.pytorch", "lightning.fabric")
+
+
+@contextmanager
+def only_warnings(names: tuple[str, ...] = LIGHTNING) -> Iterator[None]:
+    """The loggers ``names`` at WARNING in the block (their INFO lines off: a packed group's Trainer, a
+    tuning job), at their own levels again after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def route_lightning_to_root() -> None:
     """Remove the ``lightning`` logger's own console handler when the root logger has handlers."""
     if not logging.getLogger().handlers:
         return
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+    for name in LIGHTNING:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             if type(handler) is logging.StreamHandler:

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
+from lossbench.logs import only_warnings
 from lossbench.packed.continuation import continuation, group_start
 from lossbench.packed.fit import train_group
 from lossbench.packed.memory import memory_limits
@@ -233,12 +234,13 @@ def run_group(
     log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
     failure: Exception | None = None
     try:
-        trained = train_group(
-            [job.cfg for job in group],
-            [list(job.sweep_config.hydra.overrides.task) for job in group],
-            lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
-            [job.sweep_config for job in group],
-        )
+        with only_warnings():  # Lightning's start-up lines: no job's log file holds the group's Trainer
+            trained = train_group(
+                [job.cfg for job in group],
+                [list(job.sweep_config.hydra.overrides.task) for job in group],
+                lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
+                [job.sweep_config for job in group],
+            )
     except RunInterrupted:
         raise
     except Exception as err:

@@ -4,7 +4,6 @@ in-process, quietly: the console gets one line per job (:func:`job_line`), every
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +13,12 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import compose_run
+from lossbench.logs import LIGHTNING, only_warnings
 from lossbench.signals import raise_if_stopped
 from lossbench.task import resolve_monitor
 
 #: loggers whose INFO lines (accelerators found, checkpoint restored, fit stopped) a job keeps to itself
-CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "optuna")
+CHATTY = (*LIGHTNING, "optuna")
 #: (message, category) of the warnings :func:`quiet` has shown
 SHOWN: set[tuple[str, type]] = set()
 
@@ -54,17 +54,12 @@ def quiet() -> Iterator[None]:
             SHOWN.add((str(message), category))
             previous(message, category, *args, **kwargs)
 
-    loggers = [logging.getLogger(name) for name in CHATTY]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
     warnings.showwarning = show_once
     try:
-        yield
+        with only_warnings(CHATTY):
+            yield
     finally:
         warnings.showwarning = previous
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 def run_job(cfg: DictConfig, callbacks: list[Any], overrides: list[str] | None = None) -> dict[str, Any]:
