@@ -26,11 +26,14 @@ from lossbench.logs import ConsoleFilter
 from lossbench.output_root import writable_run_dir
 from lossbench.resume import plain_overrides
 from lossbench.run_dir import RunDir
+from lossbench.run_dir_claim import release_run_dir
 from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
 
+#: overrides naming a file or folder, relative to the directory the run started in
+PATH_KEYS = ("data.path", "data.root")
 #: overrides of the training run that do not describe what was trained
 _NOT_CARRIED = ("ckpt_path=", "resume=", "test=", "task_name=", "logger=")
 USAGE = "Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides]"
@@ -51,7 +54,20 @@ def run_overrides_of(checkpoint: Path) -> list[str]:
             f"{err}: the run's overrides cannot be read, so its config cannot be composed"
         ) from None
     carried = [o for o in plain_overrides(saved) if not o.startswith(_NOT_CARRIED)]
+    if (cwd := run_dir.started_in()) is not None:  # its files and data folder, from wherever eval runs
+        carried = [relative_to(o, cwd) for o in carried]
+        if not any(_key(o) == "paths.root_dir" for o in carried):
+            carried.append(f"paths.root_dir='{cwd}'")
     return carried + run_dir.searchpath_overrides()  # the user's config dirs, so their options compose again
+
+
+def relative_to(override: str, cwd: Path) -> str:
+    """``override`` with a relative file or folder of :data:`PATH_KEYS` made absolute from ``cwd``, the
+    directory the run started in (where it was relative to)."""
+    key, _, value = override.partition("=")
+    if key.lstrip("+~") not in PATH_KEYS or not value or value[0] in "'\"$" or Path(value).is_absolute():
+        return override  # quoted or interpolated values are left as they were given
+    return f"{key}='{cwd / value}'"
 
 
 def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
@@ -76,6 +92,7 @@ def main() -> None:
     checkpoint = Path(given[-1].split("=", 1)[1])
     choose_wait_policy()  # before torch loads, as train.py does
     exit_while_starting("lossbench-eval")  # until started(), a stop ends the process at once, in one line
+    run_dir: RunDir | None = None
     try:
         try:
             cfg = compose_run(eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")]))
@@ -87,6 +104,8 @@ def main() -> None:
         with sigterm_raises():
             summary = run(as_run(cfg, run_dir.path), fit=False)
     except LossbenchError as err:
+        if run_dir is not None:  # refused: its new run dir holds nothing but the log
+            release_run_dir(run_dir.path)
         print(f"lossbench-eval: {one_line(err)}", file=sys.stderr)
         raise SystemExit(exit_status(err)) from None
     except (Exception, KeyboardInterrupt) as caught:

@@ -103,6 +103,14 @@ class RunDir:
             raise ValueError(f"{self.overrides_file} holds a {type(saved).__name__}, not a list of overrides")
         return [str(o) for o in saved]
 
+    def started_in(self) -> Path | None:
+        """The directory the run was started in (Hydra's ``runtime.cwd``, from ``.hydra/hydra.yaml``)."""
+        saved = self.hydra / "hydra.yaml"
+        if not saved.is_file():
+            return None
+        runtime = ((yaml.safe_load(saved.read_text()) or {}).get("hydra") or {}).get("runtime") or {}
+        return Path(runtime["cwd"]) if runtime.get("cwd") else None
+
     def searchpath_overrides(self) -> list[str]:
         """The run's ``hydra.searchpath=...`` overrides (its config dirs), from ``.hydra/hydra.yaml``."""
         saved = self.hydra / "hydra.yaml"

@@ -33,3 +33,36 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     assert (tmp_path / "ev" / "predictions.npz").is_file()
     said = proc.stdout + proc.stderr
     assert "callbacks used to create the checkpoint" not in said and "Tip:" not in said
+
+
+@pytest.mark.slow
+def test_eval_from_another_folder_finds_a_table_the_run_named_by_a_relative_path(tmp_path, wine_csv):
+    """``data.path=wine.csv`` was relative to where the run started: eval run elsewhere reads that file; a
+    refused eval leaves no run dir behind."""
+    args = ("data=table", "data.path=wine.csv", "data.target=label", "trainer.max_epochs=2", "logger=csv")
+    run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
+    trained = read_metrics(tmp_path / "run")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def evaluate(*more: str) -> subprocess.CompletedProcess:
+        command = [
+            sys.executable,
+            str(ROOT / "eval.py"),
+            f"ckpt_path={trained['monitor']['best_checkpoint']}",
+        ]
+        return subprocess.run(
+            [*command, *more],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )
+
+    proc = evaluate("hydra.run.dir=ev")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_metrics(elsewhere / "ev")["test"] == trained["test"]
+    refused = evaluate("data.target=nope")
+    assert refused.returncode == 2 and "nope" in refused.stderr, refused.stderr[-2000:]
+    assert not list(elsewhere.glob("outputs/eval/*")), "the refused eval's run dir was released"
