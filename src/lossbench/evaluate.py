@@ -42,7 +42,12 @@ USAGE = "Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides
 def run_overrides_of(checkpoint: Path) -> list[str]:
     """The overrides (and ``hydra.searchpath``) of the run whose ``checkpoints/`` holds ``checkpoint``."""
     run_dir = RunDir.of_checkpoint(checkpoint)
-    if not checkpoint.is_file() or not run_dir.has_overrides():
+    if not checkpoint.is_file():
+        raise ConfigError(
+            f"ckpt_path={checkpoint} does not exist (relative paths start at {Path.cwd()}): pass a "
+            "checkpoint a lossbench run wrote, <run dir>/checkpoints/<file>"
+        )
+    if not run_dir.has_overrides():
         raise ConfigError(
             f"ckpt_path={checkpoint} is not a checkpoint inside a lossbench run dir (<run dir>/checkpoints/"
             f"<file> with <run dir>/.hydra/overrides.yaml): pass a checkpoint a lossbench run wrote"

@@ -21,3 +21,14 @@ def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
     stray.write_bytes(b"")
     with pytest.raises(ConfigError, match="not a checkpoint inside a lossbench run dir"):
         run_overrides_of(stray)
+    with pytest.raises(ConfigError, match=r"ckpt_path=.*nope.ckpt does not exist"):
+        run_overrides_of(tmp_path / "nope.ckpt")
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"cwd": "/data/me"}}}))
+    saved.append("data.path=tables/t.csv")
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(saved))
+    assert run_overrides_of(run_dir / "checkpoints" / "last.ckpt") == [
+        "data.path='/data/me/tables/t.csv'",  # relative to where the run started
+        "loss=focal",
+        "seed=2",
+        "paths.root_dir='/data/me'",
+    ]
