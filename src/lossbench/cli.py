@@ -73,8 +73,9 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.threads import choose_wait_policy
 
     choose_wait_policy()  # before torch loads, as train.py does
+    from lossbench.advise.budget import parse_budget
     from lossbench.advise.command import advise as run_advise
-    from lossbench.advise.command import default_out
+    from lossbench.advise.command import check_metric, default_out
     from lossbench.errors import LossbenchError, exit_status
     from lossbench.output_root import check_writable
     from lossbench.signals import as_interrupted, command_line, raise_if_stopped, sigterm_raises, started
@@ -84,6 +85,8 @@ def advise(args: argparse.Namespace) -> int:
     try:
         try:
             check_writable(out, "--out")  # before torch loads: named within seconds
+            parse_budget(args.budget)
+            check_metric(args.metric)
             import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
         finally:
             started()
