@@ -75,6 +75,26 @@ def assert_same_checkpoint(packed: Path, ordinary: Path, what: str, replica: boo
         for name, value in state.items():
             torch.testing.assert_close(opt["state"][i][name], value, rtol=0, atol=ATOL)
     assert torch.equal(mine["rng_states"]["torch"], theirs["rng_states"]["torch"]), what  # its dropout stream
+    assert mine["lr_schedulers"] == theirs["lr_schedulers"], f"{what}: the schedule's state"
+    assert mine["lossbench_val"].keys() == theirs["lossbench_val"].keys(), what
+    for name, value in theirs["lossbench_val"].items():
+        assert abs(mine["lossbench_val"][name] - value) <= ATOL, f"{what}: {name}"
+
+
+def test_a_packed_jobs_epoch_schedule_is_checkpointed_as_its_runs(tmp_path):
+    """Lightning steps a run's epoch schedule at the epoch's last batch, before validation and both
+    checkpoints: each replica's checkpoints hold the stepped schedule and rate, so a continued replica
+    trains every later epoch at its run's rate."""
+    sweep = ("loss=ce,focal", "optim=sgd", "trainer.max_epochs=3", "logger=csv", "trainer.precision=64-true")
+    run_cli("-m", "hydra/launcher=packed", *sweep, "hydra.sweep.dir=packed", cwd=tmp_path)
+    run_cli("-m", *sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
+    for job in ("0", "1"):
+        packed, basic = tmp_path / "packed" / job, tmp_path / "basic" / job
+        assert best_name(packed) == best_name(basic)
+        for name in (best_name(basic), "last.ckpt"):
+            mine, theirs = packed / "checkpoints" / name, basic / "checkpoints" / name
+            assert_same_checkpoint(mine, theirs, f"job {job} {name}")
+            assert torch.load(theirs, weights_only=True)["lr_schedulers"][0]["last_epoch"] >= 1
 
 
 def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg):

@@ -32,6 +32,7 @@ from lossbench.resume import OVERRIDES_KEY, VAL_KEY
 
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
+SCHEDULES = "epoch_loop.scheduler_progress"
 
 
 def replica_rng_states(module: Any, k: int) -> dict[str, Any]:
@@ -44,14 +45,20 @@ def replica_rng_states(module: Any, k: int) -> dict[str, Any]:
     }
 
 
-def automatic_loops(loops: dict[str, Any]) -> dict[str, Any]:
+def automatic_loops(loops: dict[str, Any], schedule_steps: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """The packed Trainer's loop states as an automatically optimized run's checkpoint holds them: the
     packed module's manual optimizer steps counted as automatic optimization's steps and ``zero_grad``
-    calls (``current``: this epoch's, as automatic optimization counts them)."""
+    calls (``current``: this epoch's, as automatic optimization counts them), and the replica's schedule
+    steps (``schedule_steps``: in all, in this epoch) as Lightning counts a run's."""
     loops = copy.deepcopy(loops)
     for state in loops.values():
         if MANUAL not in state:
             continue
+        total_steps, current_steps = schedule_steps
+        state[SCHEDULES] = {
+            "total": {"ready": total_steps, "completed": total_steps},
+            "current": {"ready": current_steps, "completed": current_steps},
+        }
         total, epoch_steps = (
             state[MANUAL]["total"],
             state["epoch_loop.batch_progress"]["current"]["completed"],
@@ -145,7 +152,7 @@ class PackedCheckpoints:
             "global_step": trainer.global_step,
             "pytorch-lightning_version": L.__version__,
             "state_dict": {name: value.detach().clone() for name, value in state.items()},
-            "loops": automatic_loops(loops),
+            "loops": automatic_loops(loops, tuple(module.schedule_steps[k])),
             "optimizer_states": [module.replica_optimizers().replica_state_dict(k)],
             "lr_schedulers": [
                 copy.deepcopy(s.scheduler.state_dict()) for s in module.schedules if k in s.replicas
@@ -215,6 +222,10 @@ def resume_replicas(module: Any, checkpoints: Sequence[dict[str, Any]], callback
         module.model.dropout.cpu_generators[k].set_state(checkpoint["rng_states"]["torch"])
         module.history[k] = copy.deepcopy(checkpoint[HISTORY_KEY])
         module.epochs_trained[k] = int(checkpoint["epoch"]) + 1
+        counted = checkpoint["loops"]["fit_loop"].get(SCHEDULES) or {}
+        module.schedule_steps[k] = [
+            int((counted.get(part) or {}).get("completed", 0)) for part in ("total", "current")
+        ]
         last = module.history[k][-1] if module.history[k] else {}
         module.last_val[k] = {n: v for n, v in last.items() if n.startswith("val/")}
         replica_callbacks = callbacks.callbacks[k]

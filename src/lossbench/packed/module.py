@@ -68,6 +68,9 @@ class PackedModule(L.LightningModule):
         self.status = [OK] * len(self.replicas)
         self.errors: list[str | None] = [None] * len(self.replicas)
         self.last_val: list[dict[str, float]] = [{} for _ in self.replicas]
+        self.epoch_completed = False  # the epoch being trained reached its last batch
+        #: per replica, its schedule's steps in all and in this epoch (its checkpoint's loop progress)
+        self.schedule_steps = [[0, 0] for _ in self.replicas]
         self.test_values: list[dict[str, float]] = [{} for _ in self.replicas]
         #: per replica, the last test epoch's ``(outputs, targets)`` batches (see :meth:`predictions`)
         self.test_batches: list[list[tuple[Tensor, Tensor]]] = [[] for _ in self.replicas]
@@ -181,6 +184,8 @@ class PackedModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.train_sums, self.train_weight = torch.zeros(self.num_replicas, device=self.device), 0
+        for counts in self.schedule_steps:
+            counts[1] = 0
         for loss in self.losses:
             loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
@@ -196,25 +201,35 @@ class PackedModule(L.LightningModule):
                 entry = self.epoch_entry(k, self.current_epoch)
                 entry["train/loss"] = means[k]
                 entry["step"] = self.global_step - 1
+            # Lightning steps a run's epoch schedules here, before validation and its checkpoints (a
+            # plateau schedule waits for the epoch's end, after them)
+            self.step_schedules("epoch", plateau=False)
+            self.epoch_completed = True
 
     def on_train_epoch_end(self) -> None:
-        """Count the epoch each replica trained; write their checkpoints; step the replicas' epoch schedules
-        (after validation)."""
+        """Count the epoch each replica trained; write their checkpoints; step the replicas' plateau
+        schedules of an epoch trained to its end (after validation and the checkpoints, as Lightning)."""
         assert self.guard is not None
         self.stop_failed(self.guard.read())  # an epoch cut short by max_steps: no checkpoint of a NaN
         for k in self.alive():
             self.epochs_trained[k] = self.current_epoch + 1
-        if self.checkpoints is not None:  # as its run's checkpoint callbacks, before the epoch's rate step
+        if self.checkpoints is not None:  # as its run's checkpoint callbacks
             self.checkpoints.epoch_end(self)
-        self.step_schedules("epoch")
+        if self.epoch_completed:
+            self.step_schedules("epoch", plateau=True)
+        self.epoch_completed = False
 
-    def step_schedules(self, interval: str) -> None:
+    def step_schedules(self, interval: str, plateau: bool | None = None) -> None:
         """Step the schedules of ``interval`` that set a training replica's rate (a plateau schedule on its
-        replica's monitored value)."""
+        replica's monitored value); ``plateau``: only the plateau ones (True) or only the others (False)."""
         for schedule in self.schedules:
             alive = [k for k in schedule.replicas if self.status[k] == OK]
             if schedule.interval != interval or not alive:
                 continue
+            if plateau is not None and is_plateau(schedule.scheduler) != plateau:
+                continue
+            for k in alive:  # as Lightning counts a run's schedule steps
+                self.schedule_steps[k] = [n + 1 for n in self.schedule_steps[k]]
             if is_plateau(schedule.scheduler):
                 schedule.scheduler.step(self.last_val[alive[0]][self.replicas[alive[0]].monitor])
             else:
