@@ -350,6 +350,8 @@ def test_what_can_be_packed(make_cfg):
     assert "callbacks" in problems("callbacks=none")
     half = make_cfg("logger=none", "trainer.precision=16-mixed")
     assert "precision" in "; ".join(packing_problems([half]))
+    sparse_val = make_cfg("logger=none", "+trainer.check_val_every_n_epoch=2")  # last.ckpt after validations
+    assert "check_val_every_n_epoch" in "; ".join(packing_problems([sparse_val]))
     for model in ("cnn", "resnet32", "resnet18"):
         assert packing_problems([make_cfg("logger=none", f"model={model}")]) == []
     own_model = make_cfg("logger=none", "model._target_=mypkg.Net")

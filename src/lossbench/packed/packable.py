@@ -183,6 +183,8 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         problems.append("trainer.precision=16-mixed scales the loss, which per-replica clipping ignores")
     if trainer.get("accumulate_grad_batches", 1) != 1:
         problems.append("trainer.accumulate_grad_batches > 1 is not packed")
+    if trainer.get("check_val_every_n_epoch", 1) != 1:  # its run writes last.ckpt after validations only
+        problems.append("trainer.check_val_every_n_epoch other than 1 is not packed")
     devices = trainer.get("devices", 1)
     if not (devices == 1 or devices == [0] or devices == "1") or trainer.get("num_nodes", 1) != 1:
         problems.append("packed training runs on one device (trainer.devices=1)")
