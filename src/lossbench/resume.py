@@ -264,6 +264,8 @@ class Resumption:
             if say:
                 log.info("resuming from %s", checkpoint)
             drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
+            for partial in run_dir.checkpoints.glob(".*.ckpt.*.tmp"):  # a write the stop cut off
+                partial.unlink(missing_ok=True)
             if not run_dir.csv.is_file() and logs_csv(cfg):  # a packed replica's: its rows are in it
                 from lossbench.packed.history import restore_csv
 

@@ -309,3 +309,20 @@ def test_advise_names_an_out_it_cannot_write_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "a file stands where a folder is needed" in err[0]
     assert (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_continued_run_removes_a_checkpoint_write_its_stop_cut_off(tmp_path, make_cfg):
+    import torch
+
+    from lossbench.resume import Resumption
+    from lossbench.run_dir import RunDir
+
+    files = RunDir(tmp_path / "job")
+    files.checkpoints.mkdir(parents=True)
+    torch.save({"epoch": 3, "lossbench_overrides": ["loss=ce"]}, files.last_checkpoint)
+    partial = files.checkpoints / ".best_epoch_004.ckpt.x1y2.tmp"  # AtomicCheckpointIO's temporary file
+    partial.write_bytes(b"half a checkpoint")
+    cfg = make_cfg("resume=true", "logger=none", output_dir=files.path)
+    resumed = Resumption.prepare(cfg, files, ["loss=ce"], sweep_job=True)
+    assert resumed.checkpoint == files.last_checkpoint and not partial.exists()
+    assert files.last_checkpoint.is_file()
