@@ -222,7 +222,7 @@ def resume_replicas(module: Any, checkpoints: Sequence[dict[str, Any]], callback
         module.model.dropout.cpu_generators[k].set_state(checkpoint["rng_states"]["torch"])
         module.history[k] = copy.deepcopy(checkpoint[HISTORY_KEY])
         module.epochs_trained[k] = int(checkpoint["epoch"]) + 1
-        counted = checkpoint["loops"]["fit_loop"].get(SCHEDULES) or {}
+        counted = next((state[SCHEDULES] for state in checkpoint["loops"].values() if SCHEDULES in state), {})
         module.schedule_steps[k] = [
             int((counted.get(part) or {}).get("completed", 0)) for part in ("total", "current")
         ]
