@@ -259,7 +259,7 @@ def test_a_tune_stopped_in_its_packed_final_runs_continues_them_from_their_check
     from lossbench.tune.final import packed_final_runs
     from lossbench.tune.study import Plan
 
-    out, overrides = tmp_path / "tune", ["trainer.max_epochs=40", "logger=csv", "trainer.precision=64-true"]
+    out, overrides = tmp_path / "tune", ["trainer.max_epochs=25", "logger=csv", "trainer.precision=64-true"]
     cmd = tune_command(out, "--loss", "ce,focal", "--trials", "1", "--seeds", "1", "--pack", "2", *overrides)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
