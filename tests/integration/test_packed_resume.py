@@ -59,7 +59,8 @@ def test_a_killed_packed_sweep_continues_each_replica_from_its_last_checkpoint(t
 
     proc = run_cli(*SWEEP, "resume=true", "hydra.sweep.dir=cut", cwd=tmp_path)
     output = proc.stdout + proc.stderr
-    assert output.count("continues from epoch") == len(JOBS), output[-3000:]  # each replica from its checkpoint
+    # each replica from its own checkpoint
+    assert output.count("continues from epoch") == len(JOBS), output[-3000:]
     for job in JOBS:
         whole, cut = tmp_path / "whole" / str(job), tmp_path / "cut" / str(job)
         mine, theirs = read_metrics(cut), read_metrics(whole)

@@ -23,7 +23,8 @@ def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
         run_overrides_of(stray)
     with pytest.raises(ConfigError, match=r"ckpt_path=.*nope.ckpt does not exist"):
         run_overrides_of(tmp_path / "nope.ckpt")
-    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"cwd": "/data/me"}}}))
+    started_in = {"hydra": {"runtime": {"cwd": "/data/me"}}}
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(started_in))
     saved.append("data.path=tables/t.csv")
     (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(saved))
     assert run_overrides_of(run_dir / "checkpoints" / "last.ckpt") == [
