@@ -136,7 +136,7 @@ def packed_final_runs(
     by_epoch: dict[int, list[tuple[str, int]]] = {}
     for key in pending:  # runs packed together start from the same epoch
         start = begins[key]
-        if start != "ordinary":
+        if start is None or isinstance(start, dict):  # "ordinary": it continues on its own
             by_epoch.setdefault(-1 if start is None else int(start["epoch"]), []).append(key)
     done: set[tuple[str, int]] = set()
     for epoch, keys in sorted(by_epoch.items()):
