@@ -84,9 +84,9 @@ def advise(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out()
     try:
         try:
-            check_writable(out, "--out")  # before torch loads: named within seconds
             parse_budget(args.budget)
             check_metric(args.metric)
+            check_writable(out, "--out")  # before torch loads: named within seconds
             import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
         finally:
             started()
