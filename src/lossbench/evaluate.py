@@ -33,7 +33,7 @@ from lossbench.threads import choose_wait_policy
 log = logging.getLogger("lossbench")
 
 #: overrides naming a file or folder, relative to the directory the run started in
-PATH_KEYS = ("data.path", "data.root")
+PATH_KEYS = ("data.path", "data.root", "data.test_root")
 #: overrides of the training run that do not describe what was trained
 _NOT_CARRIED = ("ckpt_path=", "resume=", "test=", "task_name=", "logger=")
 USAGE = "Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides]"
@@ -62,7 +62,7 @@ def run_overrides_of(checkpoint: Path) -> list[str]:
     if (cwd := run_dir.started_in()) is not None:  # its files and data folder, from wherever eval runs
         carried = [relative_to(o, cwd) for o in carried]
         if not any(_key(o) == "paths.root_dir" for o in carried):
-            carried.append(f"paths.root_dir='{cwd}'")
+            carried.append(f"paths.root_dir={quoted(cwd)}")
     return carried + run_dir.searchpath_overrides()  # the user's config dirs, so their options compose again
 
 
@@ -72,7 +72,12 @@ def relative_to(override: str, cwd: Path) -> str:
     key, _, value = override.partition("=")
     if key.lstrip("+~") not in PATH_KEYS or not value or value[0] in "'\"$" or Path(value).is_absolute():
         return override  # quoted or interpolated values are left as they were given
-    return f"{key}='{cwd / value}'"
+    return f"{key}={quoted(cwd / value)}"
+
+
+def quoted(path: Path) -> str:
+    """``path`` as a quoted Hydra override value (its single quotes escaped)."""
+    return "'" + str(path).replace("'", "\\'") + "'"
 
 
 def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from lossbench.errors import ConfigError
 from lossbench.evaluate import run_overrides_of
@@ -33,3 +34,12 @@ def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
         "seed=2",
         "paths.root_dir='/data/me'",
     ]
+    started_in["hydra"]["runtime"]["cwd"] = "/data/it's mine"  # a quote in a folder's name parses
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(started_in))
+    saved.append("data.test_root=test")
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(saved))
+    carried = run_overrides_of(run_dir / "checkpoints" / "last.ckpt")
+    parsed = OverridesParser.create().parse_overrides(carried)
+    values = {o.key_or_group: o.value() for o in parsed}
+    assert values["paths.root_dir"] == "/data/it's mine"
+    assert values["data.test_root"] == "/data/it's mine/test"

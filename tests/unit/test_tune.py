@@ -139,3 +139,27 @@ def test_losses_that_cannot_train_on_the_data_are_named_together():
     with pytest.raises(ConfigError, match=r"--loss l1,cauchy cannot train on this classification data set"):
         check_losses_serve(["ce", "l1", "cauchy"], Task.CLASSIFICATION)
     check_losses_serve(["ce", "focal"], Task.CLASSIFICATION)
+
+
+def test_a_refused_tune_leaves_no_plan_that_blocks_the_corrected_command(tmp_path, capsys):
+    from lossbench.cli import main as cli_main
+
+    args = ["tune", "--out", str(tmp_path / "t"), "--loss", "ce,focal", "--trials", "1", "--seeds", "1"]
+    assert cli_main([*args, "trainer.max_epochs=1", "optim.optimizer.lr=0.1"]) == 2
+    assert "the search tunes optim.optimizer.lr" in capsys.readouterr().err
+    assert not (tmp_path / "t" / "plan.json").exists()
+
+
+def test_a_loss_override_leaves_the_task_check_to_the_run(tmp_path, monkeypatch):
+    """``loss.base=sigmoid`` makes class_balanced a multi-label loss; its default config does not say so."""
+    from lossbench.tune import study as st
+
+    checked = []
+    monkeypatch.setattr(st, "check_overrides_apply", lambda *args: None)
+    monkeypatch.setattr(st, "monitor_and_task", lambda overrides, scratch: (("val/map", "max"), "multilabel"))
+    monkeypatch.setattr(st, "check_losses_serve", lambda losses, task: checked.append(losses))
+    st.resolve_monitor(st.Plan(losses=["class_balanced"], trials=1, seeds=1, out=tmp_path))
+    assert checked == [["class_balanced"]]
+    plan = st.Plan(["class_balanced"], trials=1, seeds=1, out=tmp_path, overrides=["loss.base=sigmoid"])
+    st.resolve_monitor(plan)
+    assert checked == [["class_balanced"]], "not checked against the default config"

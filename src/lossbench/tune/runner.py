@@ -111,8 +111,8 @@ def tune(plan: st.Plan) -> Path:
 
 
 def protocol(plan: st.Plan) -> Path:
+    monitor = st.resolve_monitor(plan)  # what it refuses leaves no plan.json to block the corrected rerun
     check_plan(plan)
-    monitor = st.resolve_monitor(plan)
     log.info(
         "tune: %s on %s (%s), %d trials each", ",".join(plan.losses), monitor[0], monitor[1], plan.trials
     )

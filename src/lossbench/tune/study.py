@@ -267,5 +267,6 @@ def resolve_monitor(plan: Plan) -> tuple[str, str]:
     (:func:`~lossbench.tune.jobs.check_overrides_apply`), and losses that cannot train on the data."""
     check_overrides_apply(plan.overrides, plan.losses, plan.out / "trials")
     monitor, task = monitor_and_task([*plan.overrides, f"loss={plan.losses[0]}"], plan.out / "trials")
-    check_losses_serve(plan.losses, task)
+    if not any(o.lstrip("+~").startswith("loss.") for o in plan.overrides):  # else a loss's tasks may differ
+        check_losses_serve(plan.losses, task)
     return monitor
