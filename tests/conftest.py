@@ -112,6 +112,20 @@ def run_cli(
     return proc
 
 
+def start_command(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``cmd`` in ``cwd`` with no stdin, as a user would, its output (stdout and stderr together)
+    unbuffered in one text pipe (``env``: extra variables)."""
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 

@@ -24,7 +24,7 @@ from lossbench.errors import (
 )
 from lossbench.logs import ConsoleFilter
 from lossbench.output_root import writable_run_dir
-from lossbench.resume import plain_overrides
+from lossbench.resume import override_key, plain_overrides
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir
 from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started
@@ -61,7 +61,7 @@ def run_overrides_of(checkpoint: Path) -> list[str]:
     carried = [o for o in plain_overrides(saved) if not o.startswith(_NOT_CARRIED)]
     if (cwd := run_dir.started_in()) is not None:  # its files and data folder, from wherever eval runs
         carried = [relative_to(o, cwd) for o in carried]
-        if not any(_key(o) == "paths.root_dir" for o in carried):
+        if not any(override_key(o) == "paths.root_dir" for o in carried):
             carried.append(f"paths.root_dir={quoted(cwd)}")
     return carried + run_dir.searchpath_overrides()  # the user's config dirs, so their options compose again
 
@@ -70,7 +70,7 @@ def relative_to(override: str, cwd: Path) -> str:
     """``override`` with a relative file or folder of :data:`PATH_KEYS` made absolute from ``cwd``, the
     directory the run started in (where it was relative to)."""
     key, _, value = override.partition("=")
-    if key.lstrip("+~") not in PATH_KEYS or not value or value[0] in "'\"$" or Path(value).is_absolute():
+    if override_key(key) not in PATH_KEYS or not value or value[0] in "'\"$" or Path(value).is_absolute():
         return override  # quoted or interpolated values are left as they were given
     return f"{key}={quoted(cwd / value)}"
 
@@ -82,11 +82,11 @@ def quoted(path: Path) -> str:
 
 def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
     """The run's own overrides, then ``task_name=eval logger=none`` unless given, then the command line's."""
-    given_keys = {_key(a) for a in given}
+    given_keys = {override_key(a) for a in given}
     first = [
         o
         for o in [*run_overrides_of(checkpoint), "task_name=eval", "logger=none"]
-        if _key(o) not in given_keys
+        if override_key(o) not in given_keys
     ]
     # a quoted value, so that a file name holding "=" (older runs' best-epoch=019.ckpt) parses as one path
     return [*first, *given, f"ckpt_path='{checkpoint}'"]
@@ -137,7 +137,3 @@ def log_to_console_and(log_file: Path) -> None:
     console = logging.StreamHandler()
     console.addFilter(ConsoleFilter())  # no advertisements, as train.py's console
     logging.basicConfig(level=logging.INFO, format=fmt, handlers=[console, logging.FileHandler(log_file)])
-
-
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")

@@ -118,10 +118,14 @@ def set_aside(run_dir: Path) -> list[Path]:
     if predictions.is_file() and zip_problem(predictions) is not None:
         moved.append(predictions.rename(predictions.with_name(predictions.name + ".damaged")))
     if files.checkpoints.is_dir():
-        target = files.checkpoints.with_name("checkpoints.damaged")
-        n = 0
-        while target.exists():
-            n += 1
-            target = files.checkpoints.with_name(f"checkpoints.damaged_{n}")
-        moved.append(files.checkpoints.rename(target))
+        moved.append(move_aside(files.checkpoints, "damaged"))
     return moved
+
+
+def move_aside(path: Path, suffix: str) -> Path:
+    """Rename ``path`` to ``<name>.<suffix>`` (``<name>.<suffix>_1``, ... when taken); the new path."""
+    target, n = path.with_name(f"{path.name}.{suffix}"), 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{suffix}_{n}")
+    return path.rename(target)

@@ -43,6 +43,11 @@ def plain_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
 
 
+def override_key(override: str) -> str:
+    """The key a command-line override sets (``+loss.gamma=2``: ``loss.gamma``; ``loss=focal``: ``loss``)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def run_overrides() -> list[str]:
     """The running Hydra job's command-line overrides (none outside Hydra)."""
     from hydra.core.hydra_config import HydraConfig

@@ -19,7 +19,7 @@ import torch
 from lossbench.cli import main as cli_main
 from lossbench.packed.history import HISTORY_KEY
 from lossbench.packed.launcher import Job, group_jobs
-from tests.conftest import ROOT, read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 SWEEP = (
     "data.as_images=true",  # the CNN's input; the MLP flattens it
@@ -237,21 +237,12 @@ def test_each_packed_replica_has_its_own_wandb_run(tmp_path):
 
 
 def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
-    import os
     import signal
     import time
 
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=packed", "loss=ce,focal"]
     cmd += ["trainer.max_epochs=500", "logger=csv", "callbacks.rich_progress_bar=null", "hydra.sweep.dir=sw"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start_command(cmd, tmp_path)
     deadline = time.monotonic() + 240
     while not (tmp_path / "sw" / "1" / "checkpoints" / "last.ckpt").is_file():  # training has begun
         assert proc.poll() is None and time.monotonic() < deadline

@@ -18,7 +18,7 @@ import pytest
 from lossbench.cli import main as cli_main
 from lossbench.run import run
 from lossbench.tune.pruning import OptunaPruning
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_command
 
 FAST = ("trainer.max_epochs=2", "logger=csv", "callbacks.rich_progress_bar=null")
 
@@ -262,15 +262,7 @@ def test_a_tune_stopped_in_its_packed_final_runs_continues_them_from_their_check
     out, overrides = tmp_path / "tune", ["trainer.max_epochs=25", "logger=csv", "trainer.precision=64-true"]
     cmd = tune_command(out, "--loss", "ce,focal", "--trials", "1", "--seeds", "1", "--pack", "2", *overrides)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    proc = start_command(cmd, tmp_path, {"PYTHONPATH": str(ROOT)})
     last = out / "final" / "focal" / "0" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while not last.is_file():  # the packed final runs have trained an epoch

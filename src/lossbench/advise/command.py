@@ -33,6 +33,7 @@ from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import check_known_losses, check_losses_serve
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError, damaged_file
+from lossbench.resume import override_key
 from lossbench.task import Task, resolve_monitor, spec
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def advise(
     check_metric(metric)
     out = Path(out or default_out()).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not any(o.split("=", 1)[0].lstrip("+~") == "logger" for o in overrides):
+    if not any(override_key(o) == "logger" for o in overrides):
         overrides = ["logger=csv", *overrides]  # the runs' curves for the report; logger=... to change
     dm = load_data(overrides, out / "scratch")
     prof = profile(dm)

@@ -13,6 +13,7 @@ from typing import Any
 
 from lossbench.integrity import damaged, read_curves
 from lossbench.record import MISSING, OK, UNREADABLE, RunRecord, read_record
+from lossbench.resume import override_key
 from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
@@ -90,10 +91,6 @@ class ReportRun:
         return self.status == "ok"
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers a report compares: test metrics (not ``test/loss``: scale differs per loss), best val."""
     values = {k: float(v) for k, v in (metrics.get("test") or {}).items() if k != "test/loss"}
@@ -166,10 +163,10 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
         varying = [
             o
             for o in r.overrides
-            if o not in common and _key(o) not in _PER_RUN_KEYS and is_condition(_key(o))
+            if o not in common and override_key(o) not in _PER_RUN_KEYS and is_condition(override_key(o))
         ]
-        loss_opts = [o for o in varying if _key(o).startswith("loss.")]
-        setting = [o for o in varying if not _key(o).startswith("loss.")]
+        loss_opts = [o for o in varying if override_key(o).startswith("loss.")]
+        setting = [o for o in varying if not override_key(o).startswith("loss.")]
         r.variant = " ".join([r.loss, *loss_opts])
         r.group = " ".join([r.data, *setting])
     seen: dict[tuple[str, str, Any], str] = {}

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from lossbench.errors import ConfigError, NonFiniteLossError, one_line
+from lossbench.integrity import move_aside
 from lossbench.record import read_record
 from lossbench.resume import read_checkpoint
 from lossbench.run_dir import RunDir
@@ -44,16 +45,16 @@ def continues(run_dir: Path, params: dict[str, Any]) -> bool:
     if not (last.is_file() and tuned.is_file()):
         return False
     try:
-        same = json.loads(tuned.read_text()) == json.loads(json.dumps(params))
+        if json.loads(tuned.read_text()) != json.loads(json.dumps(params)):
+            return False
     except ValueError:  # a tuned.json cut off by a kill: the run starts again
         return False
-    if same:
-        try:
-            read_checkpoint(last)
-        except ConfigError as err:
-            log.warning("%s: it trains again from the start", one_line(err))
-            return False
-    return same
+    try:
+        read_checkpoint(last)
+    except ConfigError as err:
+        log.warning("%s: it trains again from the start", one_line(err))
+        return False
+    return True
 
 
 #: what a final run writes in its run dir; an earlier run's are set aside before another one starts there
@@ -68,16 +69,8 @@ def set_aside_earlier(run_dir: Path) -> list[Path]:
     paths (none when it left nothing but ``tuned.json``)."""
     if not any((run_dir / name).exists() for name in RUN_FILES):
         return []
-    moved = []
-    for name in (*RUN_FILES, "tuned.json"):
-        path = run_dir / name
-        if path.exists():
-            target, n = run_dir / f"{name}.earlier", 0
-            while target.exists():
-                n += 1
-                target = run_dir / f"{name}.earlier_{n}"
-            moved.append(path.rename(target))
-    return moved
+    paths = [run_dir / name for name in (*RUN_FILES, "tuned.json")]
+    return [move_aside(path, "earlier") for path in paths if path.exists()]
 
 
 def final_job(

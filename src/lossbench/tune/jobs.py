@@ -108,11 +108,12 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
     from omegaconf.errors import OmegaConfBaseException
 
     from lossbench.errors import ConfigError, one_line
+    from lossbench.resume import override_key
     from lossbench.tune import space as sp
 
     for loss in losses:
         for override in overrides:
-            key = override.split("=", 1)[0].lstrip("+~")
+            key = override_key(override)
             if (searched := sp.space_file(loss, key)) is not None:
                 raise ConfigError(
                     f"{override}: the search tunes {key} for {loss} ({searched.parent.name}/{searched.name} "

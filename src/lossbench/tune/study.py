@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 
 from lossbench.config import check_losses_serve
 from lossbench.errors import ConfigError, NonFiniteLossError
-from lossbench.resume import run_overrides
+from lossbench.resume import override_key, run_overrides
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import check_overrides_apply, compose_job, job_line, monitor_and_task, run_job
@@ -267,6 +267,6 @@ def resolve_monitor(plan: Plan) -> tuple[str, str]:
     (:func:`~lossbench.tune.jobs.check_overrides_apply`), and losses that cannot train on the data."""
     check_overrides_apply(plan.overrides, plan.losses, plan.out / "trials")
     monitor, task = monitor_and_task([*plan.overrides, f"loss={plan.losses[0]}"], plan.out / "trials")
-    if not any(o.lstrip("+~").startswith("loss.") for o in plan.overrides):  # else a loss's tasks may differ
+    if not any(override_key(o).startswith("loss.") for o in plan.overrides):  # else a loss's tasks may differ
         check_losses_serve(plan.losses, task)
     return monitor
