@@ -8,7 +8,9 @@ scored on the test split beside the raw numbers (which keep their own names):
   NeurIPS 2020). One scalar :math:`T > 0` minimises the validation NLL of
   :math:`\mathrm{softmax}(\log p / T)`, where :math:`p` are the loss's own class probabilities (for a softmax
   loss that is :math:`\mathrm{softmax}(z / T)` of its logits). Logged as ``test/nll_ts``, ``test/ece_ts`` and
-  ``test/temperature``.
+  ``test/temperature``. Where every validation sample's class has the largest probability, the validation
+  NLL falls without bound as :math:`T \to 0` and no temperature is fitted: :math:`T = 1` (the loss's own
+  probabilities) is kept, with a warning.
 * **Split-conformal intervals** (Vovk et al. 2005; Lei et al., JASA 2018), for every regression loss:
   a point loss's interval is :math:`\hat y \pm \hat q` with :math:`\hat q` the
   :math:`\lceil (n+1)\,0.9 \rceil / n` empirical quantile of the validation residuals :math:`|y - \hat y|`;
@@ -20,6 +22,7 @@ scored on the test split beside the raw numbers (which keep their own names):
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -31,17 +34,27 @@ CONFORMAL_LEVEL = 0.9
 #: the search range of :math:`\log T`
 _LOG_T_RANGE = (-4.0, 4.0)
 
+log = logging.getLogger("lossbench")
+
 
 def tempered(probs: Tensor, temperature: float) -> Tensor:
     """``softmax(log p / T)`` of class probabilities ``[N, C]``."""
     return torch.softmax(probs.double().clamp_min(1e-12).log() / temperature, dim=-1).to(probs.dtype)
 
 
-def fit_temperature(probs: Tensor, targets: Tensor) -> float:
+def fit_temperature(probs: Tensor, targets: Tensor) -> float | None:
     """The temperature minimising the NLL of ``tempered(probs, T)`` on ``targets`` (golden-section search
-    over :math:`\\log T`, which the NLL is unimodal in)."""
+    over :math:`\\log T`, which the NLL is unimodal in); ``None`` where no finite temperature minimises it.
+
+    Where each target class has the largest probability of its sample, every term
+    :math:`\\log(1 + \\sum_{j \\ne y} e^{(\\log p_j - \\log p_y) / T})` falls as :math:`T` does, so the
+    NLL has its infimum at :math:`T \\to 0`: a search would end at its lower bound, a temperature that makes
+    every later mistake cost :math:`\\approx (\\log p_j - \\log p_y) / T`.
+    """
     log_p = probs.double().clamp_min(1e-12).log().cpu()
     y = targets.long().cpu()
+    if bool((log_p.gather(-1, y.unsqueeze(-1)) >= log_p.max(-1, keepdim=True).values).all()):
+        return None
 
     def nll(log_t: float) -> float:
         scaled = torch.log_softmax(log_p / math.exp(log_t), dim=-1)
@@ -142,7 +155,14 @@ class Recalibration(torch.nn.Module):
         from lossbench.task import Task
 
         if self.task is Task.CLASSIFICATION:
-            self.state = {"temperature": fit_temperature(loss.probabilities(outputs), targets)}
+            temperature = fit_temperature(loss.probabilities(outputs), targets)
+            if temperature is None:
+                log.warning(
+                    "temperature scaling: every validation sample's class has the largest probability, so "
+                    "no finite temperature minimises the validation NLL; test/nll_ts and test/ece_ts use "
+                    "T = 1 (the loss's own probabilities)"
+                )
+            self.state = {"temperature": 1.0 if temperature is None else temperature}
         else:
             point = loss.point_predictions(outputs)
             target = targets.reshape(point.shape).to(point.dtype)

@@ -58,13 +58,30 @@ def test_cqr_widens_a_too_narrow_interval():
 
 def test_recalibration_of_a_classifier_logs_its_temperature_and_calibrated_scores():
     recal = Recalibration("classification", 3)
-    logits = torch.randn(300, 3, generator=torch.Generator().manual_seed(3)) * 4.0
-    labels = logits.argmax(-1)
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(300, 3, generator=gen) * 4.0
+    labels = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(-1)
     fitted = recal.fit(CrossEntropyLoss(), logits, labels)
+    assert fitted["temperature"] == pytest.approx(1.0, abs=0.2)  # labels drawn from softmax(logits)
     other = Recalibration("classification", 3)
     assert other.load(fitted) and other.fitted() == fitted
     other.update(CrossEntropyLoss(), logits, labels)
     assert set(other.compute()) == {"nll_ts", "ece_ts", "temperature"}
+
+
+def test_a_validation_split_classified_without_a_mistake_keeps_temperature_one(caplog):
+    logits = torch.randn(300, 3, generator=torch.Generator().manual_seed(5)) * 4.0
+    labels = logits.argmax(-1)  # the NLL falls towards T = 0: no temperature minimises it
+    assert fit_temperature(torch.softmax(logits, -1), labels) is None
+    labels[0] = (labels[0] + 1) % 3  # one mistake bounds it
+    assert 0.02 < fit_temperature(torch.softmax(logits, -1), labels) < 1.0
+    recal = Recalibration("classification", 3)
+    with caplog.at_level("WARNING", logger="lossbench"):
+        assert recal.fit(CrossEntropyLoss(), logits, logits.argmax(-1)) == {"temperature": 1.0}
+    assert "no finite temperature" in caplog.text
+    recal.update(CrossEntropyLoss(), logits, logits.argmax(-1))
+    raw = -torch.log_softmax(logits.double(), -1).gather(-1, logits.argmax(-1, keepdim=True)).mean()
+    assert recal.compute()["nll_ts"].item() == pytest.approx(raw.item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", [MSELoss(), GaussianNLLLoss()])
