@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.checkpointing import OverridesInCheckpoint
@@ -22,7 +22,7 @@ from lossbench.data.prepare import prepare_once
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
 from lossbench.loggers import build_loggers, init_wandb_run
 from lossbench.losses.base import BenchLoss
-from lossbench.models import build_model
+from lossbench.models import BUILD_OPTIONS, build_model
 from lossbench.module import LossBenchModule
 from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
 
@@ -50,6 +50,45 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
         if re.match(r"^[A-Za-z_]\w*=", message):
             message = f"{group}.{message}"
         raise type(cause)(message) from None
+
+
+#: the config nodes whose keys are keyword arguments of their ``_target_``, each with the arguments that
+#: lossbench passes itself (or consumes, as a model's :data:`~lossbench.models.BUILD_OPTIONS`)
+OPTION_NODES = {
+    "loss": ("class_counts",),
+    "model": ("input_shape", "num_outputs", *BUILD_OPTIONS),
+    "optim.optimizer": ("params",),
+    "optim.scheduler": ("optimizer",),
+}
+
+
+def check_options(cfg: DictConfig) -> None:
+    """Name a key of the loss, model, optimizer or schedule config that its ``_target_`` does not take
+    (``+loss.foo=1``), before anything is built: the optimizer's would otherwise fail only in ``fit``."""
+    import inspect
+
+    for group, given in OPTION_NODES.items():
+        node = OmegaConf.select(cfg, group)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        try:
+            params = inspect.signature(get_object(node._target_)).parameters
+        except Exception:  # noqa: BLE001 - an unimportable target is named when it is built
+            continue
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        for key in map(str, node):
+            if not key.startswith("_") and key not in params and key not in given:
+                named = [
+                    p.name for p in params.values() if p.kind not in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY)
+                ]
+                options = ", ".join(n for n in named if n not in given) or "nothing"
+                choice = group.split(".")[0]
+                raise ConfigError(
+                    f"{group}.{key} is not an option of {choice}={chosen(choice)} ({node._target_} takes "
+                    f"{options}): drop the override that sets {group}.{key}, or choose a {choice}=... whose "
+                    "target takes it"
+                )
 
 
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
@@ -137,6 +176,7 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
     callbacks' ``${monitor.metric}`` resolve to it; ``cfg`` itself is left as it was.
     """
     cfg = with_task_loss(cfg, dm.task)
+    check_options(cfg)
     loss = build_loss(cfg, dm)
     try:
         model = build_model(  # instantiate(cfg.model, ...) + the shared model.compile / model.channels_last

@@ -51,3 +51,31 @@ def test_every_target_names_its_defining_module():
         for target in re.findall(r"_target_: (lossbench\.[\w.]+)", path.read_text()):
             module = target.rsplit(".", 1)[0]
             assert get_object(target).__module__ == module, f"{path.name}: {target} is defined elsewhere"
+
+
+@pytest.mark.parametrize("group", ["loss", "model", "optim"])
+def test_every_option_sets_only_keys_its_target_takes(make_cfg, group):
+    from lossbench.build import check_options
+
+    for option in group_options(group):
+        check_options(make_cfg(f"{group}={option}"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["loss=focal", "+loss.foo=1"], r"loss.foo is not an option of loss=focal \(.*Focal.* takes .*gamma"),
+        (["+model.foo=1"], r"model.foo is not an option of model=mlp \(.*MLP takes hidden_dims, dropout\)"),
+        (
+            ["+optim.optimizer.foo=1"],
+            r"optim.optimizer.foo is not an option of optim=adam \(torch.optim.AdamW",
+        ),
+        (["optim=sgd_warmup_multistep", "+optim.scheduler.foo=1"], r"warmup_multistep takes warmup_epochs"),
+    ],
+)
+def test_a_key_no_target_takes_is_named_before_anything_is_built(make_cfg, overrides, named):
+    from lossbench.build import check_options
+    from lossbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=named):
+        check_options(make_cfg(*overrides))

@@ -107,6 +107,7 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from lossbench.build import check_options
     from lossbench.errors import ConfigError, one_line
     from lossbench.resume import override_key
     from lossbench.tune import space as sp
@@ -120,7 +121,9 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
                     "in the lossbench package), so every trial would replace it: leave it out"
                 )
         try:
-            compose_run([*overrides, f"loss={loss}"], output_dir=scratch)
+            check_options(compose_run([*overrides, f"loss={loss}"], output_dir=scratch))
+        except ConfigError as err:
+            raise ConfigError(f"--loss {loss}: {err} (every --loss gets the same overrides)") from None
         except (HydraException, OmegaConfBaseException) as err:
             raise ConfigError(
                 f"--loss {loss} cannot take these overrides ({one_line(err)}): every loss gets the same "
