@@ -20,7 +20,7 @@ from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
-from lossbench.loggers import build_loggers, init_wandb_run
+from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
 from lossbench.losses.base import BenchLoss
 from lossbench.models import BUILD_OPTIONS, build_model
 from lossbench.module import LossBenchModule
@@ -219,7 +219,7 @@ def build_trainer(
 
     A Trainer only to test (``fit=False``) writes no checkpoints and runs no callbacks.
     """
-    loggers = build_loggers(cfg.get("logger"), config=config, wandb_id=wandb_id)
+    loggers = build_loggers(cfg.get("logger"), config=wandb_config(config, overrides), wandb_id=wandb_id)
     if not fit:
         return instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]

@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError, check_choice
+from lossbench.record import WANDB_OVERRIDES_KEY
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ def resolve_wandb_mode(requested: str) -> str:
         )
         return "offline"
     return "online"
+
+
+def wandb_config(resolved: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """What a run's W&B config holds: its resolved config and, under :data:`OVERRIDES_KEY`, its overrides
+    (from which ``lossbench compare`` tells loss settings and experimental settings apart)."""
+    return {**resolved, WANDB_OVERRIDES_KEY: list(overrides)}
 
 
 def build_loggers(

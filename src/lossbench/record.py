@@ -50,6 +50,9 @@ WRITTEN = (OK, FAILED, INTERRUPTED)
 #: the statuses :func:`read_record` gives when there is no record to read
 MISSING, UNREADABLE = "missing", "unreadable"
 STATUSES = (*WRITTEN, MISSING, UNREADABLE)
+#: the key of a run's W&B config that holds the record's ``overrides`` (:func:`lossbench.loggers.wandb_config`
+#: writes it, ``lossbench compare`` reads it)
+WANDB_OVERRIDES_KEY = "overrides"
 
 
 @dataclass

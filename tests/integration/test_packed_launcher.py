@@ -233,7 +233,9 @@ def test_each_packed_replica_has_its_own_wandb_run(tmp_path):
     assert len(jobs) == 2 and len(set(ids)) == 2
     for job, run_id in zip(jobs, ids, strict=True):
         (run,) = (job / "wandb").glob(f"offline-run-*-{run_id}")
-        assert list(run.glob("*.wandb")), f"{job.name}: W&B's offline data file"
+        (data,) = (f.read_bytes() for f in run.glob("*.wandb"))  # W&B's offline data file
+        loss = ("ce", "focal")[int(job.name)]
+        assert f'"loss={loss}","trainer.max_epochs=2"'.encode() in data, "the overrides in its W&B config"
 
 
 def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):

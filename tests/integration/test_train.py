@@ -71,6 +71,8 @@ def test_multirun_logs_one_wandb_run_per_job(tmp_path):
         assert read_metrics(job_dir)["loss"] == loss
         offline = list((job_dir / "wandb").glob("offline-run-*"))
         assert len(offline) == 1, f"job {job} should hold exactly its own W&B run: {offline}"
+        (data,) = (f.read_bytes() for f in offline[0].glob("*.wandb"))  # its config: the overrides too
+        assert b"overrides" in data and f'["loss={loss}","trainer.max_epochs=2"]'.encode() in data
         run_ids.add(offline[0].name.rsplit("-", 1)[-1])
     assert len(run_ids) == 2
 

@@ -95,6 +95,30 @@ def test_collect_wandb_with_a_fake_api():
     assert rows[("mse", "test/acc")].best and rows[("mse", "test/acc")].n_pairs == 2
 
 
+def test_wandb_runs_of_one_loss_with_different_settings_are_separate_variants():
+    """A run's W&B config holds its overrides, so focal with loss.gamma=1 and with loss.gamma=5 are two
+    variants; runs logged without them that share a loss and seed are listed as duplicates, not merged."""
+    runs = []
+    for loss, gamma, acc in (("ce", None, 0.90), ("focal", 1, 0.95), ("focal", 5, 0.80)):
+        for seed in range(3):
+            run = FakeRun(f"{loss}{gamma}{seed}", loss, seed, acc + 0.001 * seed)
+            extra = [] if gamma is None else [f"loss.gamma={gamma}"]
+            run.config["overrides"] = [f"loss={loss}", f"seed={seed}", *extra]
+            runs.append(run)
+
+    class Api:
+        def runs(self, path, filters):
+            return runs
+
+    records = collect_wandb("me/lossbench", "g", api=Api())
+    assert sorted({r.variant for r in records}) == ["ce", "focal loss.gamma=1", "focal loss.gamma=5"]
+    assert all(r.ok for r in records)
+    for run in runs:
+        del run.config["overrides"]
+    records = collect_wandb("me/lossbench", "g", api=Api())
+    assert [r.status for r in records] == ["ok"] * 6 + ["duplicate"] * 3
+
+
 def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
     from lossbench.record import RunRecord
     from lossbench.report.collect import ReportRun

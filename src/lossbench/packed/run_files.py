@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
+from lossbench.loggers import wandb_config
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.history import logged_rows, write_csv
 from lossbench.packed.module import OK, PackedModule
@@ -97,5 +98,5 @@ def write_replica_files(
     write_run_files(record, run_dir)
     summary = record.to_dict()
     run_id = replica_run_id(run_dir, continued=module.resumed is not None)
-    log_replica_run(replica.cfg, run_id, resolved, rows, summary)
+    log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, summary)
     return summary

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.integrity import damaged, read_curves
-from lossbench.record import MISSING, OK, UNREADABLE, RunRecord, read_record
+from lossbench.record import MISSING, OK, UNREADABLE, WANDB_OVERRIDES_KEY, RunRecord, read_record
 from lossbench.resume import override_key
 from lossbench.run_dir import RECORD_NAME, RunDir
 
@@ -162,7 +162,7 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
     for r in runs:
         varying = [
             o
-            for o in r.overrides
+            for o in r.overrides or []
             if o not in common and override_key(o) not in _PER_RUN_KEYS and is_condition(override_key(o))
         ]
         loss_opts = [o for o in varying if override_key(o).startswith("loss.")]
@@ -205,6 +205,7 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
             data=str((config.get("data") or {}).get("name") or (tags[1] if len(tags) > 1 else "?")),
             seed=config.get("seed"),
             data_seed=config.get("data_seed"),
+            overrides=[str(o) for o in config.get(WANDB_OVERRIDES_KEY) or []],
         )
         record = ReportRun(f"wandb:{path}/{run.id}", identity, source="wandb")
         test = {k.removeprefix("final/"): v for k, v in summary.items() if k.startswith("final/test/")}
@@ -228,6 +229,4 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
         records.append(record)
     if not records:
         raise LookupError(f"no W&B runs in {path} with group {group!r}")
-    for r in records:
-        r.group, r.variant = r.data, r.loss
-    return records
+    return assign_variants(records)
