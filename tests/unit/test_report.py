@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -150,6 +151,26 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert "no runs under" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--baseline", "nope"]) == 2
     assert "--baseline nope is not among the variants: ce, focal, mse" in capsys.readouterr().err
+
+
+def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(sweep_dir, capsys):
+    """An infinite NLL broke the plots and Friedman's test, and with one setting ranked as "identical runs";
+    a NaN one was dropped without a word."""
+    import json
+
+    for job, metric, value in ((8, "test/ece", float("inf")), (5, "test/acc", float("nan"))):
+        record = json.loads((sweep_dir / str(job) / "metrics.json").read_text())
+        record["test"][metric] = value
+        (sweep_dir / str(job) / "metrics.json").write_text(json.dumps(record))
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
+    md = (sweep_dir / "report" / "report.md").read_text()
+    assert "| partly counted | mse | 2 | test/ece=inf: not finite, so not in the statistics of this metric |" in md
+    assert "| partly counted | focal | 2 | test/acc=nan: not finite" in md
+    rows = {(r["variant"], r["metric"]): r for r in csv.DictReader(open(sweep_dir / "report" / "report.csv"))}
+    assert rows[("mse", "test/ece")]["n"] == "2" and rows[("mse", "test/acc")]["n"] == "3"
+    assert rows[("focal", "test/acc")]["n"] == "2" and rows[("focal", "test/ece")]["n"] == "3"
+    out = capsys.readouterr().out
+    assert "9 ok, 2 failed/missing" in out and "partly counted:" in out
 
 
 def test_plot_file_names_stay_short_for_long_settings():

@@ -90,6 +90,21 @@ class ReportRun:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def partly_counted(self) -> bool:
+        """An ok run with a metric left out of the statistics (see :meth:`take_metrics`)."""
+        return self.ok and self.error is not None
+
+    def take_metrics(self, values: dict[str, float]) -> None:
+        """Keep the finite ``values`` as the run's metrics. A NaN or infinite value cannot be compared or
+        averaged: it is left out of its metric's statistics and named in :attr:`error`, so that the report
+        lists the run (dropped silently, it would favour the loss whose runs produce it)."""
+        self.metrics = {k: v for k, v in values.items() if math.isfinite(v)}
+        left_out = [f"{k}={v}" for k, v in values.items() if not math.isfinite(v)]
+        if left_out:
+            these = "this metric" if len(left_out) == 1 else "these metrics"
+            self.error = f"{', '.join(left_out)}: not finite, so not in the statistics of {these}"
+
 
 def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers a report compares: test metrics (not ``test/loss``: scale differs per loss), best val."""
@@ -97,7 +112,7 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     monitor = metrics.get("monitor") or {}
     if monitor.get("metric") and monitor.get("best") is not None:
         values[f"{monitor['metric']} (best)"] = float(monitor["best"])
-    return {k: v for k, v in values.items() if not math.isnan(v)}
+    return values
 
 
 def read_run(run_dir: Path) -> ReportRun:
@@ -124,11 +139,11 @@ def _read_run(run_dir: Path) -> ReportRun:
     run = ReportRun(str(run_dir), record)
     if not record.ok:
         return run
-    run.metrics = metric_table({"test": record.test, "monitor": run.monitor})
+    run.take_metrics(metric_table({"test": record.test, "monitor": run.monitor}))
     run.curves = read_curves(files.csv)
     run.predictions = str(files.predictions) if files.predictions.is_file() else None
     if not run.metrics:
-        run.status, run.error = "missing", "metrics.json holds no test metrics"
+        run.status, run.error = "missing", run.error or "metrics.json holds no test metrics"
     elif (problem := damaged(run_dir, record, run.curves)) is not None:
         run.status, run.error = "damaged", f"{problem}: restore it, or train the run again"
     return run
@@ -214,7 +229,7 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
         monitor = config.get("monitor") or {}
         best = summary.get("best/monitor")
         identity.monitor = {"metric": monitor.get("metric"), "mode": monitor.get("mode"), "best": best}
-        record.metrics = metric_table({"test": test, "monitor": record.monitor})
+        record.take_metrics(metric_table({"test": test, "monitor": record.monitor}))
         if run.state != "finished" or not record.metrics:
             record.status = "failed" if run.state in ("failed", "crashed") else "missing"
             record.error = f"W&B state {run.state}" + (

@@ -102,13 +102,10 @@ def compare(args: argparse.Namespace) -> int:
         print(f"lossbench compare: {err} (--out DIR)", file=sys.stderr)
         return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
-    bad = render.problems(runs)
-    print(
-        f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - len(bad)} ok, "
-        f"{len(bad)} failed/missing)"
-    )
-    for r in bad:
-        print(f"  {r.status}: {r.run_dir} {r.error or ''}")
+    failed = sum(not r.ok for r in runs)
+    print(f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - failed} ok, {failed} failed/missing)")
+    for r in render.problems(runs):
+        print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}")
     if args.log_wandb and project and group:
         from lossbench.report.wandb_log import log_report
 

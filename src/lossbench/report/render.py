@@ -115,7 +115,12 @@ def _table_rows(rows: list[Row], group: str) -> list[tuple[bool, list[str]]]:
 
 
 def problems(runs: list[ReportRun]) -> list[ReportRun]:
-    return [r for r in runs if not r.ok]
+    """The runs left out of the statistics, and those with a metric left out of them."""
+    return [r for r in runs if not r.ok or r.partly_counted]
+
+
+def status(run: ReportRun) -> str:
+    return "partly counted" if run.partly_counted else run.status
 
 
 def write_markdown(
@@ -156,7 +161,7 @@ def write_markdown(
     if bad:
         lines += ["| run | status | loss | seed | error |", "|---|---|---|---|---|"]
         lines += [
-            f"| `{r.run_dir}` | {r.status} | {r.loss} | {r.seed} | {(r.error or '').replace('|', '/')} |"
+            f"| `{r.run_dir}` | {status(r)} | {r.loss} | {r.seed} | {(r.error or '').replace('|', '/')} |"
             for r in bad
         ]
     else:
@@ -238,7 +243,7 @@ def write_html(
         parts.append("<th>error</th></tr></thead><tbody>")
         for r in bad:
             parts.append(
-                f'<tr class="failed"><td><code>{esc(r.run_dir)}</code></td><td>{esc(r.status)}</td>'
+                f'<tr class="failed"><td><code>{esc(r.run_dir)}</code></td><td>{esc(status(r))}</td>'
                 f"<td>{esc(str(r.loss))}</td><td>{esc(str(r.seed))}</td><td>{esc(r.error or '')}</td></tr>"
             )
         parts.append("</tbody></table>")
