@@ -103,7 +103,8 @@ def compare(args: argparse.Namespace) -> int:
         return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
     failed = sum(not r.ok for r in runs)
-    print(f"report: {out / 'report.html'} ({len(runs)} runs, {len(runs) - failed} ok, {failed} failed/missing)")
+    counts = f"{len(runs)} runs, {len(runs) - failed} ok, {failed} failed/missing"
+    print(f"report: {out / 'report.html'} ({counts})")
     for r in render.problems(runs):
         print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}")
     if args.log_wandb and project and group:
