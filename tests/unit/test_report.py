@@ -6,6 +6,7 @@ import csv
 import math
 
 import numpy as np
+import pytest
 from scipy import stats as sps
 
 from lossbench.cli import main as cli_main
@@ -137,6 +138,26 @@ def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
                 runs.append(r)
     rows = {(r.variant, r.metric): r for r in summarize(runs, baseline="ce")}
     assert rows[("ce", "test/acc")].n == 4 and rows[("focal", "test/acc")].n_pairs == 4
+
+
+def test_one_test_sample_gained_on_every_seed_is_an_identical_gain_also_in_float32():
+    """Accuracies are float32 numbers: their rounding (~1e-8) made a t-test on a constant +1/360 say
+    "better" at p ~ 1e-21, where the same gain in float64 is "identical runs"."""
+    from lossbench.record import RunRecord
+    from lossbench.report.collect import ReportRun
+    from lossbench.report.stats import summarize
+
+    for dtype in (np.float32, np.float64):
+        runs = []
+        for loss, gained in (("ce", 0), ("focal", 1)):
+            for seed, correct in enumerate((331, 338, 329, 335, 333)):
+                r = ReportRun(f"{loss}-{seed}", RunRecord("ok", loss=loss, data="digits", seed=seed))
+                r.metrics = {"test/acc": float(dtype((correct + gained) / 360))}
+                r.group, r.variant = "digits", loss
+                runs.append(r)
+        (focal,) = (r for r in summarize(runs, baseline="ce") if r.variant == "focal")
+        assert focal.verdict == "identical runs" and math.isnan(focal.p_value), dtype
+        assert focal.diff_vs_baseline == pytest.approx(1 / 360, rel=1e-4)
 
 
 def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path, capsys):
