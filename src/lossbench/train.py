@@ -112,8 +112,9 @@ def main(cfg: DictConfig) -> float | None:
         log.info("%s", job_line(summary))
     elif rank_zero():
         tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
+        shown = "n/a (no validation ran)" if best is None else f"{best:.4f}"
         log.info(
-            "run dir %s | best %s=%.4f | %s", cfg.paths.output_dir, summary["monitor"]["metric"], best, tested
+            "run dir %s | best %s=%s | %s", cfg.paths.output_dir, summary["monitor"]["metric"], shown, tested
         )
     return best
 

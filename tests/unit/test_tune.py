@@ -74,6 +74,25 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, monkeypatch):
     assert queued.user_attrs["retry_of"] == failed.number
 
 
+def test_trials_that_never_validated_are_not_called_diverged(tmp_path, monkeypatch):
+    """``+trainer.max_steps=5`` ends each trial before its first validation: tune said "every trial
+    diverged" and advised a narrower learning-rate range."""
+    from lossbench.errors import ConfigError
+    from lossbench.tune import study as st
+
+    def unvalidated(cfg, callbacks):
+        return {"monitor": {"metric": "val/acc", "mode": "max", "best": None}, "test": {}, "status": "ok"}
+
+    monkeypatch.setattr(st, "run_job", unvalidated)
+    monkeypatch.setattr(st, "job_line", lambda summary: "best val/acc=n/a")
+    plan = st.Plan(losses=["focal"], trials=2, seeds=1, out=tmp_path)
+    study = st.open_study(plan, "focal", "max")
+    for _ in range(2):
+        st.run_trial(plan, "focal", ("val/acc", "max"), st.next_trial(plan, study))
+    with pytest.raises(ConfigError, match="no trial of focal was validated: each stopped before its first"):
+        st.best_params(plan, "focal", "max")
+
+
 def _trial_params(plan, loss: str, n: int) -> list[dict]:
     """Ask and finish ``n`` trials of ``loss``, each in a study opened anew (as a continued process would)."""
     from lossbench.tune import space as sp

@@ -42,6 +42,8 @@ log = logging.getLogger("lossbench")
 
 #: trial states that use up a loss's budget
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: the user attribute of a trial that ended before its first validation (counted as pruned)
+UNVALIDATED = "unvalidated"
 
 
 def storage(plan: Plan) -> optuna.storages.BaseStorage | str:
@@ -196,6 +198,8 @@ def tell(job: TrialJob, summary: dict[str, Any]) -> None:
     value = summary["monitor"]["best"]
     log.info("%s: %s", job.head, job_line(summary))
     if value is None or not math.isfinite(value):
+        if value is None:  # it stopped before its first validation (trainer.max_steps, max_time, ...)
+            job.trial.set_user_attr(UNVALIDATED, True)
         job.trial.study.tell(job.trial, state=TrialState.PRUNED)
         return
     job.trial.study.tell(job.trial, float(value))
@@ -245,6 +249,13 @@ def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
 def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
     study = open_study(plan, loss, direction)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    if not complete and pruned and all(t.user_attrs.get(UNVALIDATED) for t in pruned):
+        raise ConfigError(
+            f"lossbench tune: no trial of {loss} was validated: each stopped before its first epoch ended "
+            "(trainer.max_steps or trainer.max_time among the overrides?); let every trial train at least "
+            "one epoch"
+        )
     if not complete:
         own = sp.SPACES_DIR / f"{loss}.yaml"
         spaces = (
