@@ -165,3 +165,16 @@ def test_undecodable_image_names_the_file(make_cfg, tmp_path):
     path.write_bytes(path.read_bytes()[:40])  # a valid header, truncated pixel data
     with pytest.raises(DataError, match=str(path)):
         ds[BatchSpec([3], 0, None)]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_16_bit_image_is_scaled_to_8_bits_not_clipped_white(tmp_path, mode):
+    from lossbench.data.image_batches import load_image
+
+    deep = (np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)  # 0 .. 65472
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    loaded = np.asarray(load_image(str(tmp_path / "deep.png"), mode)).astype(int)
+    expected = np.rint(deep / 257.0).astype(int)
+    assert np.array_equal(loaded if mode == "L" else loaded[..., 1], expected)
+    assert (loaded == 255).mean() < 0.01, "Pillow's convert alone clips every value above 255"

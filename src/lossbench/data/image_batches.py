@@ -17,9 +17,20 @@ from lossbench.data.loader import BatchSpec
 from lossbench.errors import DataError
 
 
+#: Pillow's modes of 16-bit grey images (a 16-bit PNG opens as one of them)
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
 def load_image(path: str, mode: str) -> Image.Image:
-    """Decode one file to a PIL image in ``mode`` (``RGB`` or ``L``)."""
+    """Decode one file to a PIL image in ``mode`` (``RGB`` or ``L``).
+
+    A 16-bit grey image is scaled to 8 bits (``v / 257``, 65535 to 255) first: Pillow's ``convert``
+    clips its values at 255, which turns almost every pixel white.
+    """
     with open(path, "rb") as f, Image.open(f) as img:
+        if img.mode in SIXTEEN_BIT_MODES:
+            values = np.asarray(img, dtype=np.float64) / 257.0
+            return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert(mode)
         return img.convert(mode)
 
 
