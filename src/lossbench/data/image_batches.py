@@ -16,7 +16,6 @@ from torchvision.transforms import v2
 from lossbench.data.loader import BatchSpec
 from lossbench.errors import DataError
 
-
 #: Pillow's modes of 16-bit grey images (a 16-bit PNG opens as one of them)
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
