@@ -69,9 +69,14 @@ def run_overrides_of(checkpoint: Path) -> list[str]:
 def relative_to(override: str, cwd: Path) -> str:
     """``override`` with a relative file or folder of :data:`PATH_KEYS` made absolute from ``cwd``, the
     directory the run started in (where it was relative to)."""
-    key, _, value = override.partition("=")
-    if override_key(key) not in PATH_KEYS or not value or value[0] in "'\"$" or Path(value).is_absolute():
-        return override  # quoted or interpolated values are left as they were given
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    key = override.partition("=")[0]
+    if override_key(key) not in PATH_KEYS:
+        return override
+    value = OverridesParser.create().parse_override(override).value()  # unquoted: 'my data.csv'
+    if not isinstance(value, str) or not value or "${" in value or Path(value).is_absolute():
+        return override  # interpolated values are left as they were given
     return f"{key}={quoted(cwd / value)}"
 
 

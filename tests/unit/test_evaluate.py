@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -43,3 +45,19 @@ def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
     values = {o.key_or_group: o.value() for o in parsed}
     assert values["paths.root_dir"] == "/data/it's mine"
     assert values["data.test_root"] == "/data/it's mine/test"
+
+
+def test_a_relative_data_path_is_made_absolute_quoted_or_not():
+    from lossbench.evaluate import relative_to
+
+    start = Path("/runs/started here")
+    assert relative_to("data.path=t.csv", start) == "data.path='/runs/started here/t.csv'"
+    assert relative_to("data.path='my data.csv'", start) == "data.path='/runs/started here/my data.csv'"
+    assert relative_to('+data.root="imgs"', start) == "+data.root='/runs/started here/imgs'"
+    for kept in (
+        "data.path=/abs/t.csv",
+        "data.path=${oc.env:HOME}/t.csv",
+        "seed=1",
+        "data.path='/abs/x y.csv'",
+    ):
+        assert relative_to(kept, start) == kept
