@@ -28,6 +28,20 @@ def test_task_can_be_set(make_cfg, tmp_path):
     assert dm.task is Task.CLASSIFICATION and dm.num_classes == 3 and dm.label_names == [0.0, 1.0, 2.0]
 
 
+def test_a_constant_offset_of_a_regression_target_changes_nothing_once_standardised(make_cfg, tmp_path):
+    """Cast to float32 before standardising, y + 1e8 lost its digits (test R² 0.998 became 0.55)."""
+    rng = np.random.default_rng(0)
+    a, noise = rng.normal(size=200), rng.normal(size=200)
+    splits = []
+    for offset in (0.0, 1e8):
+        frame = pd.DataFrame({"a": a, "y": 3 * a + 0.1 * noise + offset})
+        frame.to_csv(tmp_path / f"o{offset:.0f}.csv", index=False)
+        dm = built(make_cfg, tmp_path / f"o{offset:.0f}.csv", "data.target=y")
+        splits.append(dm.splits["test"][1])
+    assert dm.task is Task.REGRESSION
+    np.testing.assert_allclose(splits[1].numpy(), splits[0].numpy(), atol=1e-6)
+
+
 def test_split_column_gives_the_split(make_cfg, tmp_path):
     frame = wine_frame()
     frame["split"] = np.where(frame["id"] % 5 == 0, "test", np.where(frame["id"] % 5 == 1, "val", "train"))

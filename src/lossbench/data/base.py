@@ -199,10 +199,12 @@ class InMemoryDataModule(L.LightningDataModule):
             self.task, y, f"data {self.display_name}", self.declared_num_classes
         )
         train, val, test = self.split_indices(y)
-        if self.task is Task.REGRESSION and self.standardize_targets:
+        if self.task is Task.REGRESSION and self.standardize_targets:  # in float64: y may be 1e8 + small
             self.target_mean, std = y[train].mean(axis=0), y[train].std(axis=0)
-            self.target_std = np.where(std > 0, std, 1.0).astype(np.float32)
-            y = ((y - self.target_mean) / self.target_std).astype(np.float32)
+            self.target_std = np.where(std > 0, std, 1.0)
+            y = (y - self.target_mean) / self.target_std
+        if self.task is Task.REGRESSION:
+            y = y.astype(np.float32)
         train, y_train = self._stress(train, y)
         x = self.preprocess(x, train)
         dtype = torch.long if classification else torch.float32

@@ -118,7 +118,7 @@ class TableDataModule(InMemoryDataModule):
         if self.task is Task.MULTILABEL:
             self.label_names = list(self.targets)
             return target.astype(object).replace({True: 1, False: 0}).to_numpy(dtype=np.float32)
-        return target.apply(pd.to_numeric).to_numpy(dtype=np.float32)
+        return target.apply(pd.to_numeric).to_numpy(dtype=np.float64)  # float32 after standardising
 
     def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``data.split_column``'s split, or the stratified one; classes too small for it name

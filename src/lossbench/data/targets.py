@@ -49,10 +49,11 @@ def multilabel_targets(y: Any, where: str) -> tuple[np.ndarray, int]:
 
 
 def checked_targets(task: Task, y: Any, where: str, num_classes: int | None) -> tuple[np.ndarray, int | None]:
-    """The targets ``y`` as stored for ``task`` (class indices, 0/1 label vectors or float32 columns
-    ``[N, D]``) and the number of classes or labels (None for regression)."""
+    """The targets ``y`` as stored for ``task`` (class indices, 0/1 label vectors or float64 columns
+    ``[N, D]``, standardised before they become float32) and the number of classes or labels (None for
+    regression)."""
     if task is Task.CLASSIFICATION:
         return class_labels(y, where, num_classes)
     if task is Task.MULTILABEL:
         return multilabel_targets(y, where)
-    return np.asarray(y, dtype=np.float32).reshape(len(y), -1), None
+    return np.asarray(y, dtype=np.float64).reshape(len(y), -1), None
