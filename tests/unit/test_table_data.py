@@ -165,3 +165,25 @@ def test_numbers_with_text_markers_row_ids_and_integer_targets(make_cfg, tmp_pat
     prices.to_csv(tmp_path / "p.csv", index=False)
     assert built(make_cfg, tmp_path / "p.csv", "data.target=price").task is Task.REGRESSION
     assert built(make_cfg, tmp_path / "p.csv", "data.target=price", "data.task=regression").num_targets == 1
+
+
+def test_a_file_separated_by_semicolons_names_data_sep_and_reads_with_it(make_cfg, tmp_path):
+    frame = wine_frame().drop(columns=["region"])
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    with pytest.raises(
+        ConfigError, match=r"read as one column .* separated by ';', not ','; add \"data.sep=';'\""
+    ):
+        built(make_cfg, tmp_path / "semi.csv", "data.target=label")
+    dm = built(make_cfg, tmp_path / "semi.csv", "data.target=label", "data.sep=';'", "data.drop=[id]")
+    assert dm.num_classes == 3 and dm.input_shape == (13,)
+    frame.to_csv(tmp_path / "tabs.csv", sep="\t", index=False)
+    assert built(make_cfg, tmp_path / "tabs.csv", "data.target=label", r"data.sep='\t'").num_classes == 3
+
+
+def test_a_target_column_named_by_a_number(make_cfg, tmp_path):
+    """``data.target=3`` reaches the data module as the int 3."""
+    frame = wine_frame().drop(columns=["region", "id"])
+    frame.columns = [str(i) for i in range(len(frame.columns))]
+    frame.to_csv(tmp_path / "n.csv", index=False)
+    dm = built(make_cfg, tmp_path / "n.csv", f"data.target={len(frame.columns) - 1}")
+    assert dm.task is Task.CLASSIFICATION and dm.num_classes == 3

@@ -52,6 +52,7 @@ class TableDataModule(InMemoryDataModule):
         na_values: text that marks a missing value (e.g. ``["?", "NA"]``).
         drop_missing_target: drop the rows without a target (their number is in :meth:`describe`);
             ``False``: they are an error.
+        sep: the field separator of a CSV/TSV file; ``None``: ``,`` for ``.csv``, a tab for ``.tsv``.
         **kwargs: :class:`~lossbench.data.base.InMemoryDataModule` arguments (splits, stressors, loader).
     """
 
@@ -65,16 +66,18 @@ class TableDataModule(InMemoryDataModule):
         impute: str = "none",
         na_values: Sequence[str] = (),
         drop_missing_target: bool = False,
+        sep: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.path = Path(str(path)).expanduser()
         self.name = self.path.name
         options = TableOptions.from_config(
-            target, task, drop, split_column, impute, na_values, drop_missing_target
+            target, task, drop, split_column, impute, na_values, drop_missing_target, sep
         )
         self.targets, self.requested_task = list(options.target), options.task
         self.drop, self.split_column, self.impute = list(options.drop), options.split_column, options.impute
         self.na_values, self.drop_missing_target = list(options.na_values), options.drop_missing_target
+        self.sep = options.sep
         self.index_columns: list[str] = []
         self.missing_target_rows = 0
         self.label_names: list[Any] | None = None
@@ -97,6 +100,7 @@ class TableDataModule(InMemoryDataModule):
             impute=self.impute,
             na_values=tuple(self.na_values),
             drop_missing_target=self.drop_missing_target,
+            sep=self.sep,
         )
 
     # --- reading ------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class TableOptions:
     impute: str = "none"
     na_values: tuple[str, ...] = ()
     drop_missing_target: bool = False
+    sep: str | None = None
 
     @classmethod
     def from_config(
@@ -64,9 +65,11 @@ class TableOptions:
         impute: str | None = "none",
         na_values: Sequence[str] | None = (),
         drop_missing_target: bool = False,
+        sep: str | None = None,
     ) -> TableOptions:
         """The options as ``data.*`` gives them, checked (a :class:`ConfigError` names the key)."""
-        targets = (target,) if isinstance(target, str) else tuple(str(t) for t in target)
+        # data.target=3 (a column named 3) reaches here as an int
+        targets = (str(target),) if isinstance(target, str | int | float) else tuple(str(t) for t in target)
         if not targets:
             raise ConfigError("data.target is empty: name the target column (data.target=label)")
         if not isinstance(drop_missing_target, bool):
@@ -81,6 +84,7 @@ class TableOptions:
             impute=check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE),
             na_values=tuple(str(v) for v in (na_values or ())),
             drop_missing_target=drop_missing_target,
+            sep=None if sep is None else "\t" if str(sep) in ("\\t", "tab") else str(sep),
         )
 
     def as_overrides(self) -> dict[str, Any]:
@@ -94,6 +98,7 @@ class TableOptions:
             "impute": self.impute,
             "na_values": list(self.na_values),
             "drop_missing_target": self.drop_missing_target,
+            "sep": self.sep,
         }
 
 
@@ -129,7 +134,7 @@ def is_row_index(name: Any, series: pd.Series, first: bool) -> bool:
 
 def check_table_file(path: Path, options: TableOptions) -> CheckedTable:
     """Read the table file at ``path`` and check it (:func:`check_table`); needs no torch."""
-    frame = read_table(path, options.na_values)
+    frame = read_table(path, options.na_values, options.sep)
     return check_table(frame, options, f"table {path}", repeated_columns(path))
 
 

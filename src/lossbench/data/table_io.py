@@ -39,8 +39,9 @@ def repeated_columns(path: Path) -> dict[str, int]:
     return {n: names.count(n) for n in dict.fromkeys(names) if names.count(n) > 1}
 
 
-def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
-    """The file as a DataFrame, by its extension; a missing, unreadable or corrupt file is a ``DataError``."""
+def read_table(path: Path, na_values: Sequence[str] = (), sep: str | None = None) -> pd.DataFrame:
+    """The file as a DataFrame, by its extension (``sep``: a CSV/TSV file's field separator, when not
+    ``,`` or a tab); a missing, unreadable or corrupt file is a ``DataError``."""
     kind = file_kind(path)
     if kind is None:
         raise ConfigError(
@@ -50,10 +51,10 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
     try:
-        if kind.startswith(".csv"):
-            frame = pd.read_csv(path, na_values=list(na_values))
-        elif kind.startswith(".tsv"):
-            frame = pd.read_csv(path, sep="\t", na_values=list(na_values))
+        if kind.startswith((".csv", ".tsv")):
+            default = "," if kind.startswith(".csv") else "\t"
+            frame = pd.read_csv(path, sep=sep or default, na_values=list(na_values))
+            check_separator(frame, path, sep or default)
         elif kind in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
@@ -75,6 +76,25 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
             if parsed.notna().sum() == frame[col].notna().sum():
                 frame[col] = parsed
     return frame
+
+
+#: field separators a one-column CSV/TSV header is searched for
+SEPARATORS = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}
+
+
+def check_separator(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """Name ``data.sep`` when a CSV/TSV read with ``sep`` gave one column whose name holds another
+    separator (a ``;``-separated ``.csv``): read that way its header would be one long target name."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    found = [other for other in SEPARATORS if other != sep and other in header]
+    if found:
+        likely, used = SEPARATORS[found[0]], SEPARATORS.get(sep, repr(sep))
+        raise ConfigError(
+            f"data.path={path} was read as one column named {header[:60]!r}: its fields look separated by "
+            f'{likely}, not {used}; add "data.sep={likely}" (quoted as shown, for the shell)'
+        )
 
 
 def _npz_frame(path: Path) -> pd.DataFrame:
