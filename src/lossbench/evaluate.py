@@ -67,17 +67,21 @@ def run_overrides_of(checkpoint: Path) -> list[str]:
 
 
 def relative_to(override: str, cwd: Path) -> str:
-    """``override`` with a relative file or folder of :data:`PATH_KEYS` made absolute from ``cwd``, the
-    directory the run started in (where it was relative to)."""
+    """``override`` with a relative file or folder made absolute from ``cwd``, the directory the run
+    started in (where it was relative to): the value of a :data:`PATH_KEYS` key, or of another ``data.*``
+    key (an own DataModule's argument) that names a file or folder there and reads as a path
+    (``my.csv``, ``files/x``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    key = override.partition("=")[0]
-    if override_key(key) not in PATH_KEYS:
+    key = override_key(override.partition("=")[0])
+    if key not in PATH_KEYS and not key.startswith("data."):
         return override
     value = OverridesParser.create().parse_override(override).value()  # unquoted: 'my data.csv'
     if not isinstance(value, str) or not value or "${" in value or Path(value).is_absolute():
         return override  # interpolated values are left as they were given
-    return f"{key}={quoted(cwd / value)}"
+    if key not in PATH_KEYS and not ((Path(value).suffix or "/" in value) and (cwd / value).exists()):
+        return override
+    return f"{override.partition('=')[0]}={quoted(cwd / value)}"
 
 
 def quoted(path: Path) -> str:

@@ -61,3 +61,13 @@ def test_a_relative_data_path_is_made_absolute_quoted_or_not():
         "data.path='/abs/x y.csv'",
     ):
         assert relative_to(kept, start) == kept
+
+
+def test_an_own_data_modules_relative_file_is_taken_from_where_the_run_started(tmp_path):
+    from lossbench.evaluate import relative_to
+
+    (tmp_path / "basic.csv").write_text("a,b\n")
+    (tmp_path / "train").mkdir()
+    assert relative_to("+data.csv=basic.csv", tmp_path) == f"+data.csv='{tmp_path}/basic.csv'"
+    for kept in ("+data.csv=absent.csv", "+data.split=train", "data.batch_size=8", "+data.rate=1.5"):
+        assert relative_to(kept, tmp_path) == kept
