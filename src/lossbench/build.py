@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lossbench.batch_contract import check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
@@ -136,6 +137,7 @@ def build_data(cfg: DictConfig) -> BenchDataModule:
     prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
     dm.setup("fit")
     check_data_contract(dm, f"data={chosen('data')}")
+    check_first_batch(dm, f"data={chosen('data')}")
     return dm
 
 

@@ -27,3 +27,52 @@ def test_contract_check_names_every_missing_part():
     Empty.task = "ranking"
     with pytest.raises(ConfigError, match="task \\(one of classification, regression, multilabel\\)"):
         check_data_contract(Empty())
+
+
+class _Module:
+    """A DataModule from outside lossbench whose first batch is ``batch`` (set per test)."""
+
+    task, num_classes, num_targets, input_shape, batch = "classification", 3, 1, (4,), None
+
+    def train_dataloader(self):
+        import torch
+
+        torch.rand(1)  # as a shuffling loader draws from the global generator
+        return [self.batch]
+
+
+_Module.__module__ = "mypkg.data"
+
+
+@pytest.mark.parametrize(
+    ("task", "y", "named"),
+    [
+        ("classification", "float", r"y: class indices \[B\] of an integer dtype, got torch.float32 \[8\]"),
+        ("classification", "column", r"y: class indices \[B\] of an integer dtype, got torch.int64 \[8, 1\]"),
+        ("classification", "too_big", r"y: class indices in 0..2, got 0..3"),
+        ("regression", "long", r"y: float targets \[B, 1\], got torch.int64"),
+        ("multilabel", "long", r"y: 0/1 labels \[B, 3\], got \[8\]"),
+    ],
+)
+def test_a_first_batch_that_does_not_fit_the_declared_task_is_named_before_training(task, y, named):
+    import torch
+
+    from lossbench.batch_contract import check_first_batch
+
+    targets = {
+        "float": torch.zeros(8),
+        "column": torch.zeros(8, 1, dtype=torch.long),
+        "too_big": torch.tensor([0, 1, 2, 3] * 2),
+        "long": torch.zeros(8, dtype=torch.long),
+    }
+    dm = _Module()
+    dm.task, dm.batch = task, (torch.zeros(8, 4), targets[y])
+    before = torch.get_rng_state()
+    with pytest.raises(ConfigError, match=named):
+        check_first_batch(dm, "data=mine")
+    assert torch.equal(torch.get_rng_state(), before), "the run's random draws are left as they were"
+    dm.task, dm.batch = "classification", (torch.zeros(8, 4), torch.tensor([0, 1, 2, 0] * 2))
+    check_first_batch(dm, "data=mine")
+    dm.batch = (torch.zeros(8, 5), dm.batch[1])
+    with pytest.raises(ConfigError, match=r"x of shape \[B, 4\] \(input_shape\), got \[8, 5\]"):
+        check_first_batch(dm, "data=mine")

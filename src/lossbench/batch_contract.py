@@ -1,0 +1,77 @@
+"""The first training batch of a user's DataModule, checked against what the module declares.
+
+:func:`lossbench.task.check_data_contract` checks the attributes a DataModule declares (task, classes,
+input shape); the batches must agree with them, or the first step fails inside the loss with a shape or
+dtype error that names neither the DataModule nor the fix. :func:`check_first_batch` draws one training
+batch before training and names what disagrees. lossbench's own data modules build their batches from the
+same arrays they declare, so only modules from elsewhere are checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from lossbench.errors import ConfigError
+from lossbench.task import Task
+
+
+def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, input_shape: Any) -> list[str]:
+    """What of one ``(x, y)`` training batch disagrees with the declared task, one phrase each (the
+    shapes of ``docs/extending.md``: class indices ``[B]``, 0/1 labels ``[B, L]``, floats ``[B, T]``)."""
+    if not isinstance(batch, list | tuple) or len(batch) < 2:
+        return [f"a batch (x, y), got {type(batch).__name__}"]
+    x, y = batch[0], batch[1]
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        return [f"tensors x and y, got {type(x).__name__} and {type(y).__name__}"]
+    problems = []
+    if tuple(x.shape[1:]) != tuple(input_shape):
+        problems.append(
+            f"x of shape [B, {', '.join(map(str, input_shape))}] (input_shape), got {list(x.shape)}"
+        )
+    if len(y) != len(x):
+        problems.append(f"as many targets as inputs, got {len(y)} and {len(x)}")
+    if task is Task.CLASSIFICATION:
+        if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
+            problems.append(f"y: class indices [B] of an integer dtype, got {y.dtype} {list(y.shape)}")
+        elif num_classes is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            problems.append(f"y: class indices in 0..{num_classes - 1}, got {int(y.min())}..{int(y.max())}")
+    elif task is Task.MULTILABEL:
+        if y.ndim != 2 or (num_classes is not None and y.shape[1] != num_classes):
+            problems.append(f"y: 0/1 labels [B, {num_classes}], got {list(y.shape)}")
+    elif not y.is_floating_point() or not (
+        (y.ndim == 2 and y.shape[1] == num_targets) or (y.ndim == 1 and num_targets == 1)
+    ):
+        problems.append(f"y: float targets [B, {num_targets}], got {y.dtype} {list(y.shape)}")
+    return problems
+
+
+def check_first_batch(dm: Any, name: str) -> None:
+    """Raise a :class:`ConfigError` naming what the first training batch of ``dm`` (a DataModule from
+    outside lossbench, set up for fitting) gets wrong; the batch is drawn from ``train_dataloader()``."""
+    if type(dm).__module__.split(".")[0] == "lossbench":
+        return
+    import numpy as np
+
+    from lossbench.checkpointing import restore_rng_states, rng_states
+
+    states, numpy_state = rng_states(), np.random.get_state()
+    try:  # a shuffling loader draws from the global generators: the run's draws stay as they were
+        batch = next(iter(dm.train_dataloader()), None)
+    except Exception:  # noqa: BLE001 - e.g. a loader that needs its Trainer: fit will say what fails
+        return
+    finally:
+        restore_rng_states(states)
+        np.random.set_state(numpy_state)
+    if batch is None:
+        raise ConfigError(f"{name}: train_dataloader() gives no batch: the training split is empty")
+    task = Task(dm.task)
+    declared = getattr(dm, "num_classes", None), getattr(dm, "num_targets", None), tuple(dm.input_shape)
+    problems = batch_problems(batch, task, *declared)
+    if problems:
+        where = f"{name} ({type(dm).__module__}.{type(dm).__qualname__})"
+        raise ConfigError(
+            f"{where} declares task={task.value}, but its first training batch does not fit it: it needs "
+            f"{'; '.join(problems)}. See lossbench.task.BenchDataModule"
+        )
