@@ -40,6 +40,10 @@ def test_a_constant_offset_of_a_regression_target_changes_nothing_once_standardi
         splits.append(dm.splits["test"][1])
     assert dm.task is Task.REGRESSION
     np.testing.assert_allclose(splits[1].numpy(), splits[0].numpy(), atol=1e-6)
+    info = dm.describe()  # the units of the targets and predictions, recorded in metrics.json
+    back = info["target_mean"][0] + info["target_std"][0] * splits[1].double().numpy().ravel()
+    y = 3 * a + 0.1 * noise + 1e8
+    assert np.abs(y[None, :] - back[:, None]).min(axis=1).max() < 1e-4, "each test target, in its own units"
 
 
 def test_split_column_gives_the_split(make_cfg, tmp_path):

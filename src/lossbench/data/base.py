@@ -285,4 +285,7 @@ class InMemoryDataModule(L.LightningDataModule):
         }
         if self.task is not Task.REGRESSION:
             info["class_counts"] = self.class_counts.tolist()
+        elif self.target_mean is not None:  # targets and predictions are in these units: y = mean + std * z
+            info["target_mean"] = [float(m) for m in np.atleast_1d(self.target_mean)]
+            info["target_std"] = [float(s) for s in np.atleast_1d(self.target_std)]
         return info
