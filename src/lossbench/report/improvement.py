@@ -15,7 +15,10 @@ which covered below 90% at ``θ = ½`` with 5 runs each in our simulation). With
 
     V(θ) = θ (1 − θ) / (m n) · [1 + (m − 1)(1 − θ) / (2 − θ) + (n − 1) θ / (1 + θ)]
 
-(exact under ``θ = ½`` for continuous scores), the interval is every ``θ`` with ``(θ̂ − θ)² ≤ z² V(θ)``.
+(exact under ``θ = ½`` for continuous scores), the interval is every ``θ`` with ``(θ̂ − θ)² ≤ z² V(θ)``;
+with fewer than 4 runs on a side, ``|θ̂ − θ|`` is first reduced by the continuity correction ``1/(2 m n)``
+(half a step of the estimate: with 3 runs each it moves in ninths, and uncorrected it covered 90% at
+``θ = ½``; corrected, 97–100%).
 The variance is taken at ``θ``, not at ``θ̂``, so the interval never collapses: every run winning gives
 about [0.64, 1] with 5 runs each. Simulated coverage at a nominal 95% with 5 runs each is 92–97% over
 ``θ`` from ½ to nearly 1 for normal and t₃ noise (``scripts/validate_stats.py``, 4,000 simulations).
@@ -57,13 +60,14 @@ def score_interval(theta_hat: float, m: int, n: int, level: float = 0.95) -> tup
     if min(m, n) < 2 or math.isnan(theta_hat):
         return math.nan, math.nan
     z2 = float(stats.norm.ppf(0.5 + level / 2)) ** 2
+    correction = 0.5 / (m * n) if min(m, n) < 4 else 0.0
 
-    def outside(theta: float) -> float:  # > 0 outside the interval, < 0 inside
-        return (theta_hat - theta) ** 2 - z2 * hanley_mcneil_variance(theta, m, n)
+    def outside(theta: float) -> float:  # > 0 outside the interval, <= 0 inside
+        return max(abs(theta_hat - theta) - correction, 0.0) ** 2 - z2 * hanley_mcneil_variance(theta, m, n)
 
     eps = 1e-12  # V vanishes at 0 and 1: search just inside them
-    lo = 0.0 if theta_hat <= eps else optimize.brentq(outside, 0.0, min(theta_hat, 1 - eps))
-    hi = 1.0 if theta_hat >= 1 - eps else optimize.brentq(outside, max(theta_hat, eps), 1.0)
+    lo = 0.0 if outside(0.0) <= 0 else optimize.brentq(outside, 0.0, min(theta_hat, 1 - eps))
+    hi = 1.0 if outside(1.0) <= 0 else optimize.brentq(outside, max(theta_hat, eps), 1.0)
     return float(lo), float(hi)
 
 
