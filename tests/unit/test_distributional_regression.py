@@ -78,7 +78,10 @@ def test_calibration_plot_draws_each_distributional_variant(tmp_path):
     assert coverage_curve(curve) == [(0.5, 0.45), (0.9, 0.86)]
     png = calibration(runs, "g", tmp_path)
     assert png is not None and png.stat().st_size > 1000
-    assert calibration([runs[-1]], "g", tmp_path) is None, "point losses alone: no calibration plot"
+    assert calibration([runs[-1]], "g", tmp_path) is None, "no coverage logged: no calibration plot"
+    conformal = fake("mse", 1, {"test/mae": 0.3, "test/conformal_coverage_90": 0.91})
+    assert coverage_curve(conformal.metrics, "test/conformal_coverage_") == [(0.9, 0.91)]
+    assert calibration([conformal], "g", tmp_path) is not None, "a point loss's conformal coverage"
 
 
 def test_quantile_crps_approximates_the_exact_crps_of_the_same_distribution():

@@ -20,6 +20,8 @@ from lossbench.report.figure_base import (
 
 #: the test metrics ``coverage_<p>`` a distributional loss logs, as nominal levels
 COVERAGE_PREFIX = "test/coverage_"
+#: the split-conformal interval's coverage (:mod:`lossbench.calibration`), e.g. ``test/conformal_coverage_90``
+CONFORMAL_PREFIX = "test/conformal_coverage_"
 
 
 def _multilabel(p: dict[str, np.ndarray]) -> bool:
@@ -63,34 +65,41 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
     )
 
 
-def coverage_curve(metrics: dict[str, float]) -> list[tuple[float, float]]:
-    """``[(nominal, observed), ...]`` from a run's ``test/coverage_<p>`` metrics, by nominal level."""
+def coverage_curve(metrics: dict[str, float], prefix: str = COVERAGE_PREFIX) -> list[tuple[float, float]]:
+    """``[(nominal, observed), ...]`` from a run's ``test/coverage_<p>`` metrics (``prefix``:
+    :data:`CONFORMAL_PREFIX` for its split-conformal intervals), by nominal level."""
     points = []
     for key, value in metrics.items():
-        if key.startswith(COVERAGE_PREFIX) and key[len(COVERAGE_PREFIX) :].isdigit():
-            points.append((int(key[len(COVERAGE_PREFIX) :]) / 100, float(value)))
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            points.append((int(key[len(prefix) :]) / 100, float(value)))
     return sorted(points)
 
 
 def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     """Observed against nominal coverage of the central intervals, per distributional variant (mean over
-    seeds); a calibrated predictive distribution lies on the diagonal."""
-    curves: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+    seeds), and of every regression variant's split-conformal interval (a cross); a calibrated predictive
+    distribution lies on the diagonal."""
+    curves: dict[str, tuple[np.ndarray, np.ndarray, int, str]] = {}
     for variant, rs in by_variant(runs, group).items():
-        per_level: dict[float, list[float]] = {}
-        for r in rs:
-            for nominal, observed in coverage_curve(r.metrics):
-                per_level.setdefault(nominal, []).append(observed)
-        if per_level:
-            levels = np.array(sorted(per_level))
-            curves[variant] = (levels, np.array([np.mean(per_level[q]) for q in levels]), len(rs))
+        for prefix, label, style in (
+            (COVERAGE_PREFIX, variant, "o-"),
+            (CONFORMAL_PREFIX, f"{variant}, conformal", "x"),
+        ):
+            per_level: dict[float, list[float]] = {}
+            for r in rs:
+                for nominal, observed in coverage_curve(r.metrics, prefix):
+                    per_level.setdefault(nominal, []).append(observed)
+            if per_level:
+                levels = np.array(sorted(per_level))
+                mean = np.array([np.mean(per_level[q]) for q in levels])
+                curves[label] = (levels, mean, len(rs), style)
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    for variant, (levels, observed, n) in curves.items():
-        ax.plot(levels, observed, "o-", label=f"{variant} ({n} seeds)")
-    lo = min(min(levels.min(), observed.min()) for levels, observed, _ in curves.values())
+    for label, (levels, observed, n, style) in curves.items():
+        ax.plot(levels, observed, style, label=f"{label} ({n} seeds)")
+    lo = min(min(levels.min(), observed.min()) for levels, observed, _, _ in curves.values())
     ax.set_xlim(max(0.0, lo - 0.1), 1.0)
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.set_xlabel("nominal coverage of the central interval")
