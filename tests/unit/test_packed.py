@@ -352,6 +352,10 @@ def test_what_can_be_packed(make_cfg):
     assert "precision" in "; ".join(packing_problems([half]))
     sparse_val = make_cfg("logger=none", "+trainer.check_val_every_n_epoch=2")  # last.ckpt after validations
     assert "check_val_every_n_epoch" in "; ".join(packing_problems([sparse_val]))
+    for interval in ("0.5", "8", "1"):  # an int counts batches; a checkpoint follows each validation
+        within = make_cfg("logger=none", f"+trainer.val_check_interval={interval}")
+        assert "val_check_interval" in "; ".join(packing_problems([within])), interval
+    assert not packing_problems([make_cfg("logger=none", "+trainer.val_check_interval=1.0")])
     for model in ("cnn", "resnet32", "resnet18"):
         assert packing_problems([make_cfg("logger=none", f"model={model}")]) == []
     own_model = make_cfg("logger=none", "model._target_=mypkg.Net")

@@ -185,6 +185,9 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
         problems.append("trainer.accumulate_grad_batches > 1 is not packed")
     if trainer.get("check_val_every_n_epoch", 1) != 1:  # its run writes last.ckpt after validations only
         problems.append("trainer.check_val_every_n_epoch other than 1 is not packed")
+    interval = trainer.get("val_check_interval")  # an int counts batches: 1 validates after each one
+    if interval is not None and not (isinstance(interval, float) and interval == 1.0):
+        problems.append("trainer.val_check_interval (validation within an epoch) is not packed")
     devices = trainer.get("devices", 1)
     if not (devices == 1 or devices == [0] or devices == "1") or trainer.get("num_nodes", 1) != 1:
         problems.append("packed training runs on one device (trainer.devices=1)")
