@@ -18,7 +18,12 @@ from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.models.compiled import compiled_steps
-from lossbench.nonfinite import NonFiniteGuard, default_every_n_steps, non_finite_message
+from lossbench.nonfinite import (
+    NonFiniteGuard,
+    default_every_n_steps,
+    non_finite_message,
+    with_last_checkpoint,
+)
 from lossbench.predictions import gathered, save_predictions
 from lossbench.resume import VAL_KEY
 from lossbench.schedulers import schedule_length
@@ -166,8 +171,8 @@ class LossBenchModule(L.LightningModule):
     def _non_finite_message(self, value: float, step: int) -> str:
         folders = [Path(c.dirpath) for c in self.trainer.checkpoint_callbacks if c.dirpath]
         last = next((f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()), None)
-        saved = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
-        return f"{non_finite_message(type(self.loss).__name__, value, step, self.current_epoch)}; {saved}"
+        message = non_finite_message(type(self.loss).__name__, value, step, self.current_epoch)
+        return with_last_checkpoint(message, last)
 
     def on_train_epoch_start(self) -> None:
         self._train_loss_sum, self._train_loss_weight = torch.zeros((), device=self.device), 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -36,6 +37,13 @@ def non_finite_message(loss_name: str, value: float, step: int, epoch: int) -> s
         f"{loss_name} returned {value} {where} (epoch {epoch}): lower the learning rate "
         "(optim.optimizer.lr), check the data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"
     )
+
+
+def with_last_checkpoint(message: str, last: Path | None) -> str:
+    """``message`` (:func:`non_finite_message`) with where the run's last good weights are: ``last``, its
+    ``last.ckpt`` when one was written before the bad step."""
+    saved = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
+    return f"{message}; {saved}"
 
 
 def default_every_n_steps(device: torch.device, world_size: int) -> int:

@@ -86,8 +86,9 @@ def test_a_packed_jobs_epoch_schedule_is_checkpointed_as_its_runs(tmp_path):
     checkpoints: each replica's checkpoints hold the stepped schedule and rate, so a continued replica
     trains every later epoch at its run's rate."""
     sweep = ("loss=ce,focal", "optim=sgd", "trainer.max_epochs=3", "logger=csv", "trainer.precision=64-true")
-    run_cli("-m", "hydra/launcher=packed", *sweep, "hydra.sweep.dir=packed", cwd=tmp_path)
-    run_cli("-m", *sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
+    for launcher, folder in ((["hydra/launcher=packed"], "packed"), ([], "basic")):
+        proc = run_cli("-m", *launcher, *sweep, f"hydra.sweep.dir={folder}", cwd=tmp_path, check=False)
+        assert proc.returncode == 1, f"{folder}: a failed job fails the sweep\n{proc.stderr[-3000:]}"
     for job in ("0", "1"):
         packed, basic = tmp_path / "packed" / job, tmp_path / "basic" / job
         assert best_name(packed) == best_name(basic)
@@ -217,25 +218,30 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     assert (tmp_path / "packed" / "report" / "report.html").is_file()
 
 
-def test_each_packed_replica_has_its_own_wandb_run(tmp_path):
-    run_cli(
-        "-m",
-        "hydra/launcher=packed",
-        "loss=ce,focal",
-        "trainer.max_epochs=2",
-        "logger=wandb",
-        "callbacks.rich_progress_bar=null",
-        "hydra.sweep.dir=packed",
-        cwd=tmp_path,
-    )
-    jobs = sorted((tmp_path / "packed").glob("[0-9]"))
-    ids = [(job / "wandb_run_id").read_text().strip() for job in jobs]
-    assert len(jobs) == 2 and len(set(ids)) == 2
-    for job, run_id in zip(jobs, ids, strict=True):
-        (run,) = (job / "wandb").glob(f"offline-run-*-{run_id}")
+def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its_runs_files(tmp_path):
+    """Default loggers (W&B offline and CSV); job 1's loss becomes NaN in its third epoch. Each replica
+    logs its own W&B run with its overrides in its config; the diverged one writes what its run writes:
+    its record (naming its last good checkpoint), its curves up to the bad step, its W&B id and run."""
+    sweep = ["optim=sgd", "optim.optimizer.lr=0.05,1.5", "trainer.max_epochs=4", "trainer.precision=64-true"]
+    sweep += ["callbacks.rich_progress_bar=null"]
+    for launcher, folder in ((["hydra/launcher=packed"], "packed"), ([], "basic")):
+        proc = run_cli("-m", *launcher, *sweep, f"hydra.sweep.dir={folder}", cwd=tmp_path, check=False)
+        assert proc.returncode == 1, f"{folder}: a failed job fails the sweep\n{proc.stderr[-3000:]}"
+    ids = []
+    for job, lr in (("0", "0.05"), ("1", "1.5")):
+        mine, theirs = tmp_path / "packed" / job, tmp_path / "basic" / job
+        run_id = (mine / "wandb_run_id").read_text().strip()
+        ids.append(run_id)
+        (run,) = (mine / "wandb").glob(f"offline-run-*-{run_id}")
         (data,) = (f.read_bytes() for f in run.glob("*.wandb"))  # W&B's offline data file
-        loss = ("ce", "focal")[int(job.name)]
-        assert f'"loss={loss}","trainer.max_epochs=2"'.encode() in data, "the overrides in its W&B config"
+        assert f'"optim.optimizer.lr={lr}"'.encode() in data, "the overrides in its W&B config"
+        assert (mine / "csv" / "metrics.csv").read_text() == (theirs / "csv" / "metrics.csv").read_text(), job
+    assert len(set(ids)) == 2
+    failed, ordinary = read_metrics(tmp_path / "packed" / "1"), read_metrics(tmp_path / "basic" / "1")
+    assert failed["status"] == ordinary["status"] == "failed"
+    message = failed["error"]["message"].replace(str((tmp_path / "packed").resolve()), "<sweep>")
+    assert message == ordinary["error"]["message"].replace(str((tmp_path / "basic").resolve()), "<sweep>")
+    assert message.endswith("; the last good checkpoint is <sweep>/1/checkpoints/last.ckpt"), message
 
 
 def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):

@@ -21,6 +21,7 @@ from lossbench.errors import NonFiniteLossError
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
 from lossbench.loggers import wandb_config
+from lossbench.nonfinite import with_last_checkpoint
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.history import logged_rows, write_csv
 from lossbench.packed.module import OK, PackedModule
@@ -72,14 +73,20 @@ def write_replica_files(
     (``None``: it failed, recorded as such). ``wall_s``: the packed group's wall time; ``overrides``: what
     its record names as its overrides."""
     replica = module.replicas[k]
-    if result["status"] != OK:
-        err = NonFiniteLossError(result.get("error") or "the replica stopped")
+    run_dir = RunDir(cfg.paths.output_dir)
+    resolved = OmegaConf.to_container(replica.cfg, resolve=True)
+    rows = logged_rows(result, steps_per_epoch(data))
+    if result["status"] != OK:  # its curves up to the bad step, and its W&B run, as its run leaves them
+        last = run_dir.last_checkpoint if run_dir.last_checkpoint.is_file() else None
+        err = NonFiniteLossError(with_last_checkpoint(result.get("error") or "the replica stopped", last))
         log.error("job failed (%s): %s: %s", " ".join(overrides), type(err).__name__, err)
         record_failure(replica.cfg, err, overrides=overrides)
+        if logs_csv(replica.cfg):
+            write_csv(run_dir, rows)
+        run_id = replica_run_id(run_dir, continued=module.resumed is not None)
+        log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, None)
         return None
-    run_dir = RunDir(cfg.paths.output_dir)
     dm = data.data
-    resolved = OmegaConf.to_container(replica.cfg, resolve=True)
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
     record = RunRecord(OK, **fields, test=dict(result["test"]))
     best_path = module.checkpoints.best_path(k) if module.checkpoints is not None else ""
@@ -88,7 +95,6 @@ def write_replica_files(
     record.val, record.epochs = result["val"], result["epochs"]
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
-    rows = logged_rows(result, steps_per_epoch(data))
     if logs_csv(replica.cfg):
         write_csv(run_dir, rows)
     arrays = module.predictions(k)

@@ -31,10 +31,11 @@ def log_replica_run(
     run_id: str,
     config: dict[str, Any],
     rows: list[tuple[int, dict[str, Any]]],
-    summary: dict[str, Any],
+    summary: dict[str, Any] | None,
 ) -> bool:
     """Log a replica's ``rows`` (:func:`lossbench.packed.history.logged_rows`: each step and its metrics)
-    to its own W&B run ``run_id`` when its config has a ``logger.wandb``; ``summary``: its run record.
+    to its own W&B run ``run_id`` when its config has a ``logger.wandb``; ``summary``: its run record
+    (``None``: it failed, and its run's summary keeps the last logged values).
     Whether it logged."""
     node = (cfg.get("logger") or {}).get("wandb")
     if node is None:
@@ -44,7 +45,8 @@ def log_replica_run(
     try:
         for step, metrics in rows:
             logger.log_metrics(metrics, step=step)
-        log_wandb_summary(summary)
+        if summary is not None:
+            log_wandb_summary(summary)
     finally:
         finish_wandb()
     return True
