@@ -395,3 +395,18 @@ def test_reusing_config_loader_composes_a_job_once_for_the_sweeper_and_the_launc
     assert loader.load_sweep_config(master, ["seed=0"]) is checked and inner.calls == 1  # the launcher's
     assert loader.load_sweep_config(master, ["seed=0"])["call"] == 2  # asked a third time: composed again
     assert loader.load_sweep_config(master, ["seed=1"])["overrides"] == ["seed=1"] and inner.calls == 3
+
+
+def test_without_a_best_checkpoint_callback_a_replica_names_its_last_checkpoint(make_cfg, tmp_path):
+    """As its run's ``trainer.checkpoint_callback`` (then the last checkpoint's callback) names it."""
+    from lossbench.packed.checkpoints import PackedCheckpoints
+
+    cfg = make_cfg("callbacks.model_checkpoint=null", output_dir=tmp_path)
+    checkpoints = PackedCheckpoints([cfg], [[]])
+    try:
+        callbacks = checkpoints.callbacks[0]
+        assert callbacks.best is None and checkpoints.best_path(0) == ""
+        callbacks.last.best_model_path = str(callbacks.last_path(0, 10))  # as each epoch's save sets it
+        assert checkpoints.best_path(0).endswith("checkpoints/last.ckpt")
+    finally:
+        checkpoints.close()

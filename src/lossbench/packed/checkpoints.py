@@ -186,9 +186,11 @@ class PackedCheckpoints:
                 self.writer.save(as_saved(checkpoint, callbacks, callbacks.last), path)
 
     def best_path(self, k: int) -> str:
-        """Replica ``k``'s best checkpoint ("" without one)."""
-        best = self.callbacks[k].best
-        return best.best_model_path if best is not None else ""
+        """Replica ``k``'s best checkpoint as its run's ``trainer.checkpoint_callback`` names it: the best
+        callback's, else (``callbacks.model_checkpoint=null``) the last one's; "" without either."""
+        callbacks = self.callbacks[k]
+        first = callbacks.best if callbacks.best is not None else callbacks.last
+        return first.best_model_path if first is not None else ""
 
     def close(self) -> None:
         self.writer.close()
