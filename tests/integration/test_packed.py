@@ -110,6 +110,21 @@ def test_replicas_with_their_own_optimizers_schedules_and_clipping_equal_their_r
         assert_close_dicts(result["test"], record["test"], f"replica {k} test")
 
 
+def test_an_optimizer_with_a_scalar_state_steps_in_its_runs_dtype_under_64_true(make_cfg, tmp_path):
+    """NAdam keeps a running product (``mu_product``) of torch's default dtype: its run steps outside
+    Lightning's float64 context, so packed it must step in float32 too (it drifted by 4e-10 in float64)."""
+    nadam = ("optim.optimizer._target_=torch.optim.NAdam", "trainer.precision=64-true", "logger=none")
+    cfgs = job_cfgs(make_cfg, tmp_path, *nadam)[:2]
+    module, data = build_packed(cfgs)
+    results = train_packed(module, data, cfgs[0])
+    records = [run(cfg, overrides=[]) for cfg in cfgs]
+    for k, (result, record) in enumerate(zip(results, records, strict=True)):
+        assert result["val"] == record["val"] and result["test"] == record["test"], f"replica {k}"
+        best = torch.load(record["monitor"]["best_checkpoint"], weights_only=False, map_location="cpu")
+        for name, value in module.replicas[k].model.state_dict().items():
+            assert torch.equal(value, best["state_dict"][f"model.{name}"]), name
+
+
 def test_regression_replicas_with_different_heads_equal_their_runs(make_cfg, tmp_path):
     """mse (one output) and gaussian_nll (mean and variance: a wider head, distributional metrics) on
     diabetes. Here the last digit can differ (a few 1e-8): a replica's outputs are a strided slice of the

@@ -29,7 +29,14 @@ from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_state
 from lossbench.packed.guard import ReplicaGuard
 from lossbench.packed.metrics import ReplicaMetrics
 from lossbench.packed.models import packed_model
-from lossbench.packed.optim import ReplicaOptimizers, Schedule, SharedOptimizer, build_optimizers, is_plateau
+from lossbench.packed.optim import (
+    ReplicaOptimizers,
+    Schedule,
+    SharedOptimizer,
+    build_optimizers,
+    default_dtype,
+    is_plateau,
+)
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
 from lossbench.task import Task, spec
@@ -56,6 +63,7 @@ class PackedModule(L.LightningModule):
     def __init__(self, replicas: Sequence[Replica], task: Task, num_classes: int | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
+        self.step_dtype = torch.get_default_dtype()  # its runs' optimizers step outside Lightning's context
         self.replicas = list(replicas)
         seeds = [r.seed for r in self.replicas]
         self.model = packed_model(
@@ -150,7 +158,8 @@ class PackedModule(L.LightningModule):
         self.manual_backward(losses[alive].sum())
         for k in alive:
             self.clip(k)
-        wrapped.step()
+        with default_dtype(self.step_dtype):
+            wrapped.step()
         self.step_schedules("step")
         values = losses.detach()
         self.train_sums += torch.where(torch.isfinite(values), values, 0.0) * len(y[0])

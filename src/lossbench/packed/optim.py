@@ -16,8 +16,9 @@ step (``trainer.global_step`` as in each unpacked run), and steps only the repli
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +159,19 @@ class SharedOptimizer(Optimizer):
                     own[name] = clone(value)
         for group, saved in zip(self.optimizer.param_groups, state["param_groups"], strict=True):
             group.update({key: value for key, value in saved.items() if key != "params"})
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Torch's default dtype set to ``dtype`` inside: the packed module steps its optimizers inside
+    Lightning's precision context (float64 under ``64-true``), its runs outside it, and optimizers make
+    their scalar state (Adam's ``step``, NAdam's ``mu_product``) of the default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def run_steps(state: dict[str, Any]) -> dict[str, Any]:
