@@ -86,9 +86,8 @@ def test_a_packed_jobs_epoch_schedule_is_checkpointed_as_its_runs(tmp_path):
     checkpoints: each replica's checkpoints hold the stepped schedule and rate, so a continued replica
     trains every later epoch at its run's rate."""
     sweep = ("loss=ce,focal", "optim=sgd", "trainer.max_epochs=3", "logger=csv", "trainer.precision=64-true")
-    for launcher, folder in ((["hydra/launcher=packed"], "packed"), ([], "basic")):
-        proc = run_cli("-m", *launcher, *sweep, f"hydra.sweep.dir={folder}", cwd=tmp_path, check=False)
-        assert proc.returncode == 1, f"{folder}: a failed job fails the sweep\n{proc.stderr[-3000:]}"
+    run_cli("-m", "hydra/launcher=packed", *sweep, "hydra.sweep.dir=packed", cwd=tmp_path)
+    run_cli("-m", *sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
     for job in ("0", "1"):
         packed, basic = tmp_path / "packed" / job, tmp_path / "basic" / job
         assert best_name(packed) == best_name(basic)

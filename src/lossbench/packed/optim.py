@@ -81,7 +81,7 @@ class ReplicaOptimizers(Optimizer):
     def replica_state_dict(self, k: int) -> dict[str, Any]:
         """Replica ``k``'s optimizer state, as its run's optimizer holds it: a copy (a checkpoint written
         in the background while training goes on keeps this step's moments, not later ones)."""
-        return run_steps(copy.deepcopy(self.optimizers[k].state_dict()))
+        return copy.deepcopy(self.optimizers[k].state_dict())
 
     def load_replica_state_dict(self, k: int, state: dict[str, Any]) -> None:
         """Continue replica ``k`` from its run's optimizer state."""
@@ -142,7 +142,7 @@ class SharedOptimizer(Optimizer):
                 name: value[index].clone() if is_per_element(value, param) else clone(value)
                 for name, value in entries.items()
             }
-        return run_steps({"state": state, "param_groups": [dict(g) for g in shared["param_groups"]]})
+        return {"state": state, "param_groups": [dict(g) for g in shared["param_groups"]]}
 
     def load_replica_state_dict(self, k: int, state: dict[str, Any]) -> None:
         """Continue replica ``k`` from its run's optimizer state (the shared ``step`` and settings come
@@ -172,22 +172,6 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
-
-
-def run_steps(state: dict[str, Any]) -> dict[str, Any]:
-    """An optimizer ``state`` dict with each scalar ``step`` count of the dtype its run's optimizer gives
-    it. A run's optimizer steps outside Lightning's precision context, where torch's default dtype is
-    float32 unless the user set float64, and Adam makes its count of that dtype; the packed module steps
-    inside the context, so under ``trainer.precision=64-true`` its counts are float64 (the same values)."""
-    if torch.get_default_dtype() == torch.float64:
-        return state
-    counts = {}
-    for i, entries in state["state"].items():
-        step = entries.get("step")
-        if isinstance(step, Tensor) and step.dim() == 0 and step.dtype == torch.float64:
-            entries = {**entries, "step": step.float()}
-        counts[i] = entries
-    return {**state, "state": counts}
 
 
 def is_per_element(value: Any, param: Tensor) -> bool:
