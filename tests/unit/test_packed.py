@@ -356,6 +356,10 @@ def test_what_can_be_packed(make_cfg):
         within = make_cfg("logger=none", f"+trainer.val_check_interval={interval}")
         assert "val_check_interval" in "; ".join(packing_problems([within])), interval
     assert not packing_problems([make_cfg("logger=none", "+trainer.val_check_interval=1.0")])
+    lbfgs = make_cfg(
+        "logger=none", "optim=sgd", "optim.optimizer._target_=torch.optim.LBFGS", "~optim.optimizer.momentum"
+    )
+    assert "torch.optim.LBFGS needs a closure" in "; ".join(packing_problems([lbfgs]))
     for model in ("cnn", "resnet32", "resnet18"):
         assert packing_problems([make_cfg("logger=none", f"model={model}")]) == []
     own_model = make_cfg("logger=none", "model._target_=mypkg.Net")

@@ -102,6 +102,22 @@ def start_problems(cfg: DictConfig) -> list[str]:
     return [f"ckpt_path={path} continues that checkpoint the ordinary way"] if path else []
 
 
+def optimizer_problems(cfg: DictConfig) -> list[str]:
+    """An optimizer whose ``step`` needs a closure (``torch.optim.LBFGS``): a replica's step has none."""
+    import inspect
+
+    target = str(((cfg.get("optim") or {}).get("optimizer") or {}).get("_target_"))
+    module, _, name = target.rpartition(".")
+    try:
+        step = getattr(getattr(importlib.import_module(module), name), "step")
+        closure = inspect.signature(step).parameters.get("closure")
+    except (ImportError, ValueError, AttributeError, TypeError):  # the run's own checks name a bad target
+        return []
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        return [f"optim.optimizer._target_={target} needs a closure in each step: not packed"]
+    return []
+
+
 def logger_problems(cfg: DictConfig) -> list[str]:
     """A logger a packed replica does not write as its run does."""
     loggers = sorted(k for k, v in (cfg.get("logger") or {}).items() if v is not None)
@@ -163,7 +179,8 @@ def packing_problems(cfgs: Sequence[DictConfig]) -> list[str]:
     for name in first["callbacks"]:
         if name not in PACKED_CALLBACKS:
             problems.append(f"callbacks.{name} is not packed (packed: {', '.join(PACKED_CALLBACKS)})")
-    for check in (seed_problems, tie_break_problems, start_problems, checkpoint_problems, logger_problems):
+    checks = (seed_problems, tie_break_problems, start_problems, checkpoint_problems, logger_problems)
+    for check in (*checks, optimizer_problems):
         for cfg in cfgs:  # each kind of problem said once, for the first run that has it
             if own := check(cfg):
                 problems.extend(own)
