@@ -109,7 +109,7 @@ def optimizer_problems(cfg: DictConfig) -> list[str]:
     target = str(((cfg.get("optim") or {}).get("optimizer") or {}).get("_target_"))
     module, _, name = target.rpartition(".")
     try:
-        step = getattr(getattr(importlib.import_module(module), name), "step")
+        step = getattr(importlib.import_module(module), name).step
         closure = inspect.signature(step).parameters.get("closure")
     except (ImportError, ValueError, AttributeError, TypeError):  # the run's own checks name a bad target
         return []
