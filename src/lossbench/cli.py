@@ -24,11 +24,12 @@ def tune(args: argparse.Namespace) -> int:
 
     choose_wait_policy()  # before torch loads, as train.py does
     from lossbench.errors import LossbenchError, exit_status
-    from lossbench.output_root import check_writable
+    from lossbench.output_root import check_writable, remove_if_empty
     from lossbench.signals import as_interrupted, raise_if_stopped, sigterm_raises, started
     from lossbench.tune.stored import check_storage
     from lossbench.tune.study import Plan
 
+    new_out = not Path(args.out).exists()
     try:
         try:
             plan = Plan(
@@ -55,6 +56,8 @@ def tune(args: argparse.Namespace) -> int:
             raise_if_stopped()  # a SIGTERM Python swallowed after the last run
     except LossbenchError as err:
         print(f"lossbench tune: {type(err).__name__}: {err}", file=sys.stderr)
+        if new_out:
+            remove_if_empty(Path(args.out))  # a refused command leaves no folder behind
         return exit_status(err)
     except (Exception, KeyboardInterrupt) as caught:  # a signal inside a trial, or between them
         if (err := as_interrupted(caught)) is None:
@@ -76,16 +79,19 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.advise.budget import parse_budget
     from lossbench.advise.command import advise as run_advise
     from lossbench.advise.command import check_metric, default_out
+    from lossbench.config import check_known_losses
     from lossbench.errors import LossbenchError, exit_status
-    from lossbench.output_root import check_writable
+    from lossbench.output_root import check_writable, remove_if_empty
     from lossbench.signals import as_interrupted, command_line, raise_if_stopped, sigterm_raises, started
 
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
     out = Path(args.out) if args.out else default_out()
+    new_out = not out.exists()
     try:
         try:
             parse_budget(args.budget)
             check_metric(args.metric)
+            check_known_losses(losses)
             check_writable(out, "--out")  # before torch loads: named within seconds
             import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
         finally:
@@ -104,6 +110,8 @@ def advise(args: argparse.Namespace) -> int:
             raise_if_stopped()  # a SIGTERM Python swallowed after the last run
     except LossbenchError as err:
         print(f"lossbench advise: {type(err).__name__}: {err}", file=sys.stderr)
+        if new_out:
+            remove_if_empty(out)  # a refused command leaves no folder behind
         return exit_status(err)
     except (Exception, KeyboardInterrupt) as caught:  # a signal inside a run, or between runs
         if (err := as_interrupted(caught)) is None:

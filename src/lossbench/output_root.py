@@ -129,3 +129,11 @@ class OutputRootCheck(Callback):
             check_writable(Path(str(config.hydra.sweep.dir)), "the sweep dir")
         except ConfigError as err:
             refuse(err)
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing but empty folders (what a refused command made of it)."""
+    if folder.is_dir() and not any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
+        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            sub.rmdir()
+        folder.rmdir()

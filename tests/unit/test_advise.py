@@ -150,6 +150,23 @@ def test_advise_refuses_a_loss_the_data_cannot_take(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert cli_main(["advise", "data=diabetes", "--loss", "focal", "--out", "a"]) == 2
     assert "--loss focal cannot train on this regression data set" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists(), "a refused command leaves no --out behind"
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["advise", "--loss", "ce,nosuch"], "--loss nosuch: no such loss"),
+        (["advise", "data=table"], "data.path, data.target must be set for this config"),
+        (["tune", "--loss", "ce", "data=table"], "data.path, data.target must be set for this config"),
+    ],
+)
+def test_tune_and_advise_name_a_config_problem_in_one_line_and_leave_no_out(tmp_path, capsys, command, named):
+    assert cli_main([*command, "--out", str(tmp_path / "out")]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there stays
+    assert cli_main([*command, "--out", str(tmp_path / "kept")]) == 2 and (tmp_path / "kept").is_dir()
 
 
 @pytest.mark.parametrize("metric", ["loss", "test/coverage_90", "width_90"])

@@ -88,8 +88,12 @@ def data_module(overrides: list[str], scratch: Path) -> Any:
     """The data module of ``overrides``, built, fetched and set up for fitting as a training run would
     (:func:`lossbench.build.build_data`), with ``scratch`` as the output dir."""
     from lossbench.build import build_data
+    from lossbench.checks import check_data_files, check_run
 
-    return build_data(compose_run(overrides, output_dir=scratch))
+    cfg = compose_run(overrides, output_dir=scratch)
+    check_run(cfg)  # a config problem in one line (data=table without data.path), as train.py names it
+    check_data_files(cfg)
+    return build_data(cfg)
 
 
 def monitor_and_task(overrides: list[str], scratch: Path) -> tuple[tuple[str, str], Any]:
