@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from lossbench.errors import LossTaskMismatchError, check_choice
 from lossbench.task import Task
@@ -194,10 +195,14 @@ class SigmoidOutputs(MultilabelOutputs):
         return super().num_outputs(task, num_classes, num_targets)
 
     def probabilities(self, outputs: Tensor) -> Tensor:
-        p = outputs.float().sigmoid()
-        if p.shape[-1] == 1:
-            return torch.cat([1 - p, p], dim=-1)
-        return p / p.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+        """In log space: ``[σ(−z), σ(z)]`` for one logit (``1 − σ(z)`` is 0 in float32 from z ≈ 17), and
+        ``exp(log σ(z) − logsumexp(log σ(z)))`` for C logits, which stays a distribution when every
+        sigmoid underflows (logits of −100 or −1e4)."""
+        z = outputs.float()
+        if z.shape[-1] == 1:
+            return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=-1)
+        log_p = F.logsigmoid(z)
+        return (log_p - log_p.logsumexp(dim=-1, keepdim=True)).exp()
 
     def predictions(self, outputs: Tensor) -> Tensor:
         if outputs.shape[-1] == 1:
