@@ -14,6 +14,8 @@ used by every entry point (``train.py``, ``lossbench-eval``, ``lossbench tune``/
 
 from __future__ import annotations
 
+import math
+
 #: exit statuses (see the module docstring)
 EXIT_FAILED, EXIT_USAGE = 1, 2
 #: the exit status a shell reports for a process ended by the signal (128 + its number)
@@ -61,15 +63,15 @@ def check_range(
     """Return ``value`` if it lies in the interval, else raise a ``ConfigError`` naming it and the range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{name}={value!r} has the wrong type: expected a number")
-    ok = True
+    ok = math.isfinite(value)  # nan and inf are never a setting: inf made several losses NaN
     if low is not None:
         ok &= value >= low if low_inclusive else value > low
     if high is not None:
         ok &= value <= high if high_inclusive else value < high
     if not ok:
-        left = ("[" if low_inclusive else "(") + ("-inf" if low is None else f"{low:g}")
-        right = ("inf" if high is None else f"{high:g}") + ("]" if high_inclusive else ")")
-        raise ConfigError(f"{name}={value!r} is out of range: expected a value in {left}, {right}")
+        left = "(-inf" if low is None else ("[" if low_inclusive else "(") + f"{low:g}"
+        right = "inf)" if high is None else f"{high:g}" + ("]" if high_inclusive else ")")
+        raise ConfigError(f"{name}={value!r} is out of range: expected a finite value in {left}, {right}")
     return value
 
 

@@ -46,7 +46,7 @@ def test_imbalance_that_empties_a_class_is_a_clear_error():
     ("kwargs", "match"),
     [
         ({"imbalance_factor": 0.5}, "data.imbalance_factor=0.5 is out of range"),
-        ({"label_noise": 1.0}, r"data.label_noise=1.0 is out of range: expected a value in \[0, 1\)"),
+        ({"label_noise": 1.0}, r"data.label_noise=1.0 is out of range: expected a finite value in \[0, 1\)"),
         ({"label_noise": -0.1}, "data.label_noise"),
         ({"noise_type": "pairs"}, "choose one of symmetric, asymmetric"),
         ({"outlier_scale": 0.0}, "data.outlier_scale"),

@@ -8,13 +8,14 @@ compared on equal terms.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lossbench.errors import LossTaskMismatchError, check_choice
+from lossbench.errors import ConfigError, LossTaskMismatchError, check_choice
 from lossbench.task import Task
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -282,3 +283,24 @@ def as_columns(outputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 def is_class_target(target: Tensor) -> bool:
     """Integer targets are class indices (classification); float targets are regression values."""
     return not (target.is_floating_point() or target.is_complex())
+
+
+def checked_weights(
+    name: str, values: float | Sequence[float] | None, *, positive: bool = False
+) -> Tensor | None:
+    """``values`` (a scalar or one per class) as a float64 tensor, each finite and ``≥ 0`` (``positive``:
+    ``> 0``), not all zero: a NaN, infinite, negative or all-zero weight makes every loss value NaN or
+    meaningless; ``None`` stays ``None``."""
+    if values is None:
+        return None
+    try:
+        w = torch.as_tensor(values, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(
+            f"loss.{name}={values!r} has the wrong type: expected a number or a list of numbers"
+        ) from None
+    low = "> 0" if positive else "≥ 0, not all 0"
+    bad = ~torch.isfinite(w) | ((w <= 0) if positive else (w < 0))
+    if w.ndim > 1 or bool(bad.any()) or bool((w == 0).all()):
+        raise ConfigError(f"loss.{name}={values!r} is out of range: expected finite values {low}")
+    return w

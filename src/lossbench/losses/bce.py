@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets, checked_weights
 
 
 class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
@@ -33,10 +32,7 @@ class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
 
     def __init__(self, pos_weight: float | Sequence[float] | None = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float64)
-        if pw is not None and bool((pw <= 0).any()):
-            raise ConfigError(f"pos_weight={pos_weight!r} is out of range: expected values > 0")
-        self.register_buffer("pos_weight", pw)
+        self.register_buffer("pos_weight", checked_weights("pos_weight", pos_weight, positive=True))
 
     def check_task(self, task: Task, num_classes: int | None = None) -> None:
         super().check_task(task, num_classes)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, upcast
+from lossbench.losses.base import BenchLoss, checked_weights, upcast
 
 
 class CrossEntropyLoss(BenchLoss):
@@ -40,9 +39,7 @@ class CrossEntropyLoss(BenchLoss):
         super().__init__(reduction)
         self.label_smoothing = check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.ignore_index = ignore_index
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
-        )
+        self.register_buffer("weight", checked_weights("weight", weight))
 
     def _cross_entropy(self, outputs: Tensor, target: Tensor, reduction: str) -> Tensor:
         outputs = upcast(outputs)

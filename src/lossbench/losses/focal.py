@@ -9,8 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, is_multi_hot, positive_mask
+from lossbench.errors import ConfigError, check_range
+from lossbench.losses.base import (
+    BenchLoss,
+    SigmoidOutputs,
+    Task,
+    checked_weights,
+    is_multi_hot,
+    positive_mask,
+)
 
 
 def focal_term(logpt: Tensor, gamma: float) -> Tensor:
@@ -87,10 +94,15 @@ class FocalLoss(BenchLoss):
     ) -> None:
         super().__init__(reduction)
         self.gamma = float(check_range("gamma", gamma, 0.0))
-        a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float64)
-        if a is not None and bool((a < 0).any()):
-            check_range("alpha", float(a.min()), 0.0)
-        self.register_buffer("alpha", a)
+        self.register_buffer("alpha", checked_weights("alpha", alpha))
+
+    def check_task(self, task: Task, num_classes: int | None = None) -> None:
+        super().check_task(task, num_classes)
+        if self.alpha is not None and self.alpha.ndim == 1 and len(self.alpha) != num_classes:
+            raise ConfigError(
+                f"loss.alpha has {len(self.alpha)} weights but the data set has {num_classes} classes: give "
+                "one weight, or one per class"
+            )
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         target = target.long()
