@@ -131,6 +131,21 @@ def test_gradcheck_float64(name, overrides, task, reduction):
         assert check, f"{name} {overrides} {task} C={c}"
 
 
+@pytest.mark.parametrize(("name", "overrides", "task"), CASES, ids=IDS)
+def test_bf16_autocast_leaves_a_loss_of_float32_outputs_in_float32(name, overrides, task):
+    """Models run in bfloat16 under ``bf16-mixed``; the loss of their (upcast) outputs must not: an op on
+    CPU autocast's lower-precision list (``linalg.vecdot`` in the Brier score) put errors of 5e-3 in it."""
+    g = torch.Generator().manual_seed(1)
+    for c in widths(make(name, overrides), task):
+        loss = make(name, overrides, reduction="none", classes=c, task=task)
+        z = torch.randn(64, c, generator=g) * 3
+        y = example(loss, z, 1, task)
+        plain = loss(z, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = loss(z, y)
+        torch.testing.assert_close(mixed.float(), plain, rtol=1e-4, atol=1e-5, msg=f"{name} C={c}")
+
+
 LOGIT = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 
 

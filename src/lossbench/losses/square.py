@@ -89,7 +89,7 @@ class _BrierFn(torch.autograd.Function):
     def forward(ctx, z: Tensor, target: Tensor) -> Tensor:
         p = z.softmax(dim=-1)
         idx = target.unsqueeze(-1)
-        sq = torch.linalg.vecdot(p, p)
+        sq = (p * p).sum(dim=-1)  # not linalg.vecdot, which CPU autocast runs in bfloat16
         py = p.gather(-1, idx).squeeze(-1)
         ctx.save_for_backward(p, target, sq - py)
         return sq - 2.0 * py + 1.0
