@@ -364,7 +364,7 @@ def test_class_counts_must_match_the_classes():
         LogitAdjustedLoss(class_counts=[10, -1])
 
 
-@pytest.mark.parametrize("loss", CLASSIFICATION, ids=lambda x: type(x).__name__)
+@pytest.mark.parametrize("loss", [CrossEntropyLoss(), *CLASSIFICATION], ids=lambda x: type(x).__name__)
 def test_float_class_targets_are_refused_not_truncated(loss, logits, target):
     with pytest.raises(TypeError, match="integer class indices.*target.long()"):
         loss(logits, target.float() + 0.5)

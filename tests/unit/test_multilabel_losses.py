@@ -158,7 +158,7 @@ def test_a_multi_label_only_loss_refuses_class_indices(logits):
         ZLPRLoss()(logits, torch.arange(N) % L)
 
 
-@pytest.mark.parametrize("name", ["focal", "ldam", "class_balanced", "poly1", "brier"])
+@pytest.mark.parametrize("name", ["ce", "focal", "ldam", "class_balanced", "poly1", "brier"])
 def test_single_label_losses_refuse_multi_hot_targets(name, logits, target):
     with pytest.raises(TypeError, match="multi-hot.*losses_for_task"):
         load(name)(logits, target.long())

@@ -55,6 +55,7 @@ class CrossEntropyLoss(BenchLoss):
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         # torch's own reduction: ``mean`` divides by the targets' summed weights, ignored targets excluded
+        self.check_target(target)  # a float one-hot target would be read as soft labels
         return self._cross_entropy(outputs, target, self.reduction)
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
