@@ -389,3 +389,12 @@ def test_hyper_parameters_that_cannot_train_are_refused():
     with pytest.raises(ConfigError, match="loss 0 for every sample"):
         SCELoss(alpha=0.0, beta=0.0)
     SCELoss(alpha=0.0, beta=1.0)  # reverse cross-entropy alone is a loss
+
+
+def test_log_cosh_keeps_its_value_for_small_residuals_in_float32():
+    """``|r| + softplus(-2|r|) - log 2`` cancels near 0: it gave 0 at r = 1e-4 (log cosh = 5e-9)."""
+    r = torch.tensor([1e-4, 3e-4, 1e-3, 0.1, 0.3, 1.0, 10.0, 19.99, 20.01, 1e4])
+    got = LogCoshLoss(reduction="none")(r.unsqueeze(-1), torch.zeros(len(r), 1))
+    exact = [math.log(math.cosh(v)) if v < 20 else v - math.log(2) for v in r.double().tolist()]
+    expected = torch.tensor(exact, dtype=torch.float64)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
