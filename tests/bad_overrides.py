@@ -16,6 +16,7 @@ INVALID = [
     ("loss=focal loss.alpha=[1,nan,1]", "loss.alpha=[1, nan, 1] is out of range: expected finite values"),
     ("loss=ce loss.weight=[-1,1,1]", "loss.weight=[-1, 1, 1] is out of range: expected finite values ≥ 0"),
     ("loss=focal loss.alpha=[1,2]", "loss.alpha has 2 weights but the data set has 10 classes"),
+    ("loss=ldam loss.drw_epoch=1.5", "loss.drw_epoch=1.5 is not a whole epoch: give an integer"),
     ("loss=bce loss.pos_weight=0", "loss.pos_weight=0 is out of range: expected finite values > 0"),
     (
         "loss=ce loss.label_smoothing=1.0",

@@ -398,3 +398,12 @@ def test_log_cosh_keeps_its_value_for_small_residuals_in_float32():
     exact = [math.log(math.cosh(v)) if v < 20 else v - math.log(2) for v in r.double().tolist()]
     expected = torch.tensor(exact, dtype=torch.float64)
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
+
+
+def test_a_regression_target_of_another_layout_is_refused_not_misaligned():
+    """A transposed ``[T, N]`` target has as many values as ``[N, T]`` outputs: reshaped, it paired each
+    output with another sample's target."""
+    out = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="do not match"):
+        L1Loss()(out, torch.zeros(3, 4))
+    assert L1Loss()(out, torch.zeros(4, 3)) == 0 and L1Loss()(out[:, :1], torch.zeros(4)) == 0

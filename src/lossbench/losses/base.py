@@ -272,7 +272,8 @@ def as_columns(outputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Regression outputs ``[N, T]`` (a 1-D ``[N]`` becomes ``[N, 1]``) and the target cast to match them."""
     if outputs.ndim == 1:
         outputs = outputs.unsqueeze(-1)
-    if target.numel() != outputs.numel():
+    same_rows = target.shape[0] == outputs.shape[0] if target.ndim else False
+    if target.numel() != outputs.numel() or not same_rows or target.ndim > 2:  # [T, N] would misalign
         raise ValueError(
             f"regression outputs of shape {list(outputs.shape)} and targets of shape {list(target.shape)} "
             "do not match: the model needs one output per target column"

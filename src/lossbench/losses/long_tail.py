@@ -105,6 +105,8 @@ class LDAMLoss(_ClassCountLoss):
         super().__init__(class_counts=class_counts, reduction=reduction)
         self.max_m = float(check_range("max_m", max_m, 0.0))
         self.s = float(check_range("s", s, 0.0, low_inclusive=False))
+        if isinstance(drw_epoch, float) and not drw_epoch.is_integer():
+            raise ConfigError(f"drw_epoch={drw_epoch!r} is not a whole epoch: give an integer")
         self.drw_epoch = None if drw_epoch is None else int(check_range("drw_epoch", drw_epoch, 0))
         self.drw_beta = float(check_range("drw_beta", drw_beta, 0.0, 1.0, high_inclusive=False))
         margins = drw = None
