@@ -24,7 +24,7 @@ def tune(args: argparse.Namespace) -> int:
 
     choose_wait_policy()  # before torch loads, as train.py does
     from lossbench.errors import LossbenchError, exit_status
-    from lossbench.output_root import check_writable, remove_if_empty
+    from lossbench.output_root import check_writable, command_lock, remove_if_empty
     from lossbench.signals import as_interrupted, raise_if_stopped, sigterm_raises, started
     from lossbench.tune.stored import check_storage
     from lossbench.tune.study import Plan
@@ -51,7 +51,7 @@ def tune(args: argparse.Namespace) -> int:
             started()
         from lossbench.tune.runner import tune as run_tune
 
-        with sigterm_raises():
+        with sigterm_raises(), command_lock(plan.out, "lossbench tune"):
             out = run_tune(plan)
             raise_if_stopped()  # a SIGTERM Python swallowed after the last run
     except LossbenchError as err:
@@ -81,7 +81,7 @@ def advise(args: argparse.Namespace) -> int:
     from lossbench.advise.command import check_metric, default_out
     from lossbench.config import check_known_losses
     from lossbench.errors import LossbenchError, exit_status
-    from lossbench.output_root import check_writable, remove_if_empty
+    from lossbench.output_root import check_writable, command_lock, remove_if_empty
     from lossbench.signals import as_interrupted, command_line, raise_if_stopped, sigterm_raises, started
 
     losses = [x.strip() for x in (args.loss or "").split(",") if x.strip()]
@@ -96,7 +96,7 @@ def advise(args: argparse.Namespace) -> int:
             import lossbench.run  # noqa: F401  torch and Lightning load while a stop still ends at once
         finally:
             started()
-        with sigterm_raises():
+        with sigterm_raises(), command_lock(out, "lossbench advise"):
             result = run_advise(
                 list(args.overrides),
                 budget=args.budget,

@@ -12,9 +12,13 @@ their ``--out``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +135,44 @@ class OutputRootCheck(Callback):
             refuse(err)
 
 
+#: the file a running ``tune`` or ``advise`` holds locked in its ``--out`` (:func:`command_lock`)
+LOCK_NAME = ".command.lock"
+
+
+@contextlib.contextmanager
+def command_lock(out: Path, command: str) -> Iterator[None]:
+    """Hold ``out`` for this command: a second command on the same ``--out`` is refused in one line (it
+    would continue the first one's unfinished runs while they train). The lock is the operating system's
+    (``flock``): it ends with the process, also a killed one, so a stopped command never blocks its rerun."""
+    out.mkdir(parents=True, exist_ok=True)
+    fh = (out / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another command"
+        fh.close()
+        raise ConfigError(
+            f"--out {out} is in use by {holder}: wait for it to end, or use another --out"
+        ) from None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{command} (process {os.getpid()})")
+        fh.flush()
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
 def remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` when it holds nothing but empty folders (what a refused command made of it)."""
-    if folder.is_dir() and not any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
-        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            sub.rmdir()
-        folder.rmdir()
+    """Remove ``folder`` when it holds nothing but empty folders and the :data:`LOCK_NAME` of a command
+    (what a refused command made of it)."""
+    if not folder.is_dir():
+        return
+    if any((p.is_file() and p.name != LOCK_NAME) or p.is_symlink() for p in folder.rglob("*")):
+        return
+    for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        sub.unlink() if sub.is_file() else sub.rmdir()
+    folder.rmdir()

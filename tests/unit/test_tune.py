@@ -182,3 +182,84 @@ def test_a_loss_override_leaves_the_task_check_to_the_run(tmp_path, monkeypatch)
     plan = st.Plan(["class_balanced"], trials=1, seeds=1, out=tmp_path, overrides=["loss.base=sigmoid"])
     st.resolve_monitor(plan)
     assert checked == [["class_balanced"]], "not checked against the default config"
+
+
+# --- a rerun in the same --out --------------------------------------------------------------------------
+def test_the_best_configuration_is_chosen_from_the_budget_every_loss_has(tmp_path):
+    """A stop can leave one study a trial ahead: its best comes from the first --trials trials only."""
+    from lossbench.tune import study as st
+
+    plan = st.Plan(losses=["focal"], trials=2, seeds=1, out=tmp_path)
+    study = st.open_study(plan, "focal", "max")
+    for lr, value in ((0.1, 0.80), (0.2, 0.90), (0.3, 0.99)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"optim.optimizer.lr": lr},
+                distributions={"optim.optimizer.lr": optuna.distributions.FloatDistribution(0.01, 1.0)},
+                value=value,
+            )
+        )
+    assert st.best_params(plan, "focal", "max") == {"optim.optimizer.lr": 0.2}
+    assert st.best_params(plan, "focal", "min") == {"optim.optimizer.lr": 0.1}
+
+
+def test_a_finished_final_run_of_other_tuned_parameters_is_not_kept(tmp_path):
+    import json
+
+    from lossbench.tune.final import finished
+
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"status": "ok", "loss": "ce", "test": {"test/acc": 0.9}})
+    )
+    (tmp_path / "tuned.json").write_text(json.dumps({"optim.optimizer.lr": 0.001}))
+    assert finished(tmp_path, {"optim.optimizer.lr": 0.001})
+    assert not finished(tmp_path, {"optim.optimizer.lr": 0.00249}), "trained with an earlier search's best"
+    (tmp_path / "tuned.json").write_text('{"optim.optim')  # cut off by a kill
+    assert not finished(tmp_path, {"optim.optimizer.lr": 0.001})
+
+
+def test_the_report_compares_the_planned_losses_and_seeds_only(tmp_path):
+    """Runs an earlier command left under final/ (a dropped loss, more seeds) are not compared."""
+    from lossbench.tune import study as st
+    from lossbench.tune.final import final_dir, planned_runs
+    from tests.fake_runs import fake_run
+
+    rng = np.random.default_rng(0)
+    for loss, seed in itertools.product(("ce", "focal", "gce"), range(3)):
+        fake_run(
+            final_dir(st.Plan(losses=[loss], trials=1, seeds=3, out=tmp_path), loss, seed),
+            loss,
+            seed,
+            0.9,
+            rng,
+        )
+    plan = st.Plan(losses=["ce", "focal"], trials=1, seeds=2, out=tmp_path)
+    assert sorted((r.loss, r.seed) for r in planned_runs(plan)) == [
+        ("ce", 0),
+        ("ce", 1),
+        ("focal", 0),
+        ("focal", 1),
+    ]
+
+
+def test_a_second_command_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
+    from lossbench.errors import ConfigError
+    from lossbench.output_root import command_lock, remove_if_empty
+
+    in_use = r"--out .*out is in use by lossbench tune \(process \d+\)"
+    with command_lock(tmp_path / "out", "lossbench tune"), pytest.raises(ConfigError, match=in_use):
+        command_lock(tmp_path / "out", "lossbench advise").__enter__()
+    with command_lock(tmp_path / "out", "lossbench advise"):  # the first one ended: free again
+        pass
+    remove_if_empty(tmp_path / "out")  # a refused command's --out: nothing but its lock
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_with_pruning_turned_on_is_another_search(tmp_path):
+    from lossbench.tune import study as st
+    from lossbench.tune.runner import check_plan
+
+    check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path))
+    check_plan(st.Plan(losses=["ce"], trials=2, seeds=3, out=tmp_path))  # more replicates: the same search
+    with pytest.raises(st.ConfigError, match="holds a search with other prune"):
+        check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, prune=True))

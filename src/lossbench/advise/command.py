@@ -137,13 +137,13 @@ def conclude(
 ) -> tuple[list[rc.LossVerdict], rc.LossVerdict, str, Path]:
     """The verdicts over ``plan.out/final``, the recommended loss, its sentence and the report's dir."""
     from lossbench.advise import recommend as rc
-    from lossbench.report.collect import collect_local
     from lossbench.report.stats import summarize
     from lossbench.report.verdict import Settings
+    from lossbench.tune.final import planned_runs
     from lossbench.tune.report import write_tuning_report
 
     how, baseline = Settings(), spec(task).baseline
-    rows = summarize(collect_local(plan.out / "final"), baseline=baseline, how=how)
+    rows = summarize(planned_runs(plan), baseline=baseline, how=how)
     verdicts = rc.loss_verdicts(rows, decide, how)
     if not any(v.verdict == "baseline" for v in verdicts):
         raise ConfigError(
@@ -233,7 +233,8 @@ def advise(
     with quiet():
         with executor(workers) as pool:
             trials = tuning_rounds(plan, monitor, clock, pool)
-            seeds = final_rounds(plan, monitor, clock, pool)
+            # every loss's best from the trials all of them have (a stop may leave one a trial ahead)
+            seeds = final_rounds(replace(plan, trials=max(trials, 1)), monitor, clock, pool)
         done = replace(plan, trials=max(trials, 1), seeds=max(seeds, 1))
         dropped = chosen_plan.dropped
         verdicts, chosen, text, report = conclude(done, monitor, task, decide, candidates, dropped)

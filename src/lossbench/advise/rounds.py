@@ -17,10 +17,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock
-from lossbench.record import read_record
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
-from lossbench.tune.final import final_run, final_runs
+from lossbench.tune.final import final_dir, final_run, final_runs, finished
 from lossbench.tune.jobs import quiet
 
 log = logging.getLogger("lossbench")
@@ -168,7 +167,7 @@ def final_rounds(
     params = {loss: st.best_params(plan, loss, monitor[1]) for loss in losses}
     most = max(plan.seeds, MAX_SEEDS)
     for seed in range(most):
-        missing = [loss for loss in losses if not read_record(plan.out / "final" / loss / str(seed)).ok]
+        missing = [loss for loss in losses if not finished(final_dir(plan, loss, seed), params[loss])]
         if not missing:
             continue
         if seed > 0 and not clock.final_round_fits(len(losses), workers, seed + 1):

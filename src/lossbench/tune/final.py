@@ -1,9 +1,10 @@
 """The final runs of a tuned loss: its best trial's parameters trained again for each seed and tested,
 in ``DIR/final/<loss>/<seed>``.
 
-A final run that finished is kept. One that a stopped command left unfinished, with its
-``checkpoints/last.ckpt`` and the same tuned parameters (its ``tuned.json``), continues from that
-checkpoint (``resume=true``, :class:`lossbench.resume.Resumption`): nothing it trained is trained again.
+A final run that finished with the current tuned parameters (its ``tuned.json``) is kept. One that a
+stopped command left unfinished, with its ``checkpoints/last.ckpt`` and the same tuned parameters,
+continues from that checkpoint (``resume=true``, :class:`lossbench.resume.Resumption`): nothing it
+trained is trained again.
 What any other earlier run left in the run dir is set aside (renamed, not deleted) before the run starts.
 Final runs are packed where they can be (:mod:`lossbench.tune.packed`), up to ``--pack`` at a time, and
 runs that continue from a packed replica's checkpoint are packed again with the others of the same epoch;
@@ -38,19 +39,37 @@ def final_dir(plan: Plan, loss: str, seed: int) -> Path:
     return plan.out / "final" / loss / str(seed)
 
 
+def planned_runs(plan: Plan) -> list[Any]:
+    """The final runs the report of ``plan`` compares (:class:`~lossbench.report.collect.ReportRun`): those
+    of its losses and its first ``plan.seeds`` seeds, not the others an earlier command in the same
+    ``--out`` left under ``final/``."""
+    from lossbench.report.collect import collect_local
+
+    wanted = {final_dir(plan, loss, seed).resolve() for loss in plan.losses for seed in range(plan.seeds)}
+    return [r for r in collect_local(plan.out / "final") if Path(r.run_dir).resolve() in wanted]
+
+
+def same_params(run_dir: Path, params: dict[str, Any]) -> bool:
+    """Whether the final run in ``run_dir`` was trained with the tuned ``params`` (its ``tuned.json``)."""
+    try:
+        return json.loads((run_dir / "tuned.json").read_text()) == json.loads(json.dumps(params))
+    except (OSError, ValueError):  # none, or one cut off by a kill
+        return False
+
+
+def finished(run_dir: Path, params: dict[str, Any]) -> bool:
+    """A final run to keep: finished, with the tuned ``params`` (another tuned configuration's, left by an
+    earlier search in the same ``--out``, is set aside and trained again)."""
+    return read_record(run_dir).ok and same_params(run_dir, params)
+
+
 def continues(run_dir: Path, params: dict[str, Any]) -> bool:
     """Whether the final run in ``run_dir`` continues from its ``last.ckpt``: one left unfinished by a
     stopped command, trained with the same tuned ``params`` (its ``tuned.json``), its checkpoint readable."""
-    tuned, last = run_dir / "tuned.json", RunDir(run_dir).last_checkpoint
-    if not (last.is_file() and tuned.is_file()):
+    if not (RunDir(run_dir).last_checkpoint.is_file() and same_params(run_dir, params)):
         return False
     try:
-        if json.loads(tuned.read_text()) != json.loads(json.dumps(params)):
-            return False
-    except ValueError:  # a tuned.json cut off by a kill: the run starts again
-        return False
-    try:
-        read_checkpoint(last)
+        read_checkpoint(RunDir(run_dir).last_checkpoint)
     except ConfigError as err:
         log.warning("%s: it trains again from the start", one_line(err))
         return False
@@ -95,7 +114,7 @@ def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor:
     """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished;
     continued from its ``last.ckpt`` when a stopped command left it unfinished)."""
     run_dir = final_dir(plan, loss, seed)
-    if read_record(run_dir).ok:
+    if finished(run_dir, params):
         return run_dir
     cfg, given = final_job(plan, loss, seed, params, monitor)
     summary = run_job(cfg, [], overrides=given)
@@ -120,7 +139,10 @@ def packed_final_runs(
     are to run one by one). A replica whose loss diverged raises :class:`NonFiniteLossError` once its
     group's run dirs are written, as its run trained alone does."""
     pending = [
-        (loss, seed) for seed in seeds for loss in params if not read_record(final_dir(plan, loss, seed)).ok
+        (loss, seed)
+        for seed in seeds
+        for loss in params
+        if not finished(final_dir(plan, loss, seed), params[loss])
     ]
     if plan.pack < 2 or len(pending) < 2:
         return set()

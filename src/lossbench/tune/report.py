@@ -9,17 +9,18 @@ import numpy as np
 from optuna.trial import TrialState
 
 from lossbench.report import budget, render
-from lossbench.report.collect import collect_local
 from lossbench.report.verdict import Settings
 from lossbench.report.write import write_report
 from lossbench.tune import study as st
+from lossbench.tune.final import planned_runs
 
 
 def trial_scores(plan: st.Plan, loss: str, direction: str) -> list[float]:
-    """Each counted trial's validation score in trial order: a pruned trial's best reported value."""
+    """Each of the first ``plan.trials`` counted trials' validation score in trial order: a pruned trial's
+    best reported value."""
     pick = max if direction == "max" else min
     scores = []
-    for trial in st.open_study(plan, loss, direction).get_trials(deepcopy=False, states=st.COUNTED):
+    for trial in st.first_counted(st.open_study(plan, loss, direction), plan.trials):
         if trial.state is TrialState.COMPLETE:
             scores.append(float(trial.value))
         elif trial.intermediate_values:
@@ -45,7 +46,7 @@ def write_tuning_report(
     md, parts, _ = budget.section(curves, metric, higher, png)
     if png is not None:
         parts.append(render.embed(png))
-    runs = collect_local(plan.out / "final")
+    runs = planned_runs(plan)
     baseline = plan.losses[0]
     source = f"{plan.out / 'final'} (tuned: {plan.trials} trials per loss on {metric})"
     write_report(runs, out, source, Settings(), baseline, with_plots, md, parts, lead)

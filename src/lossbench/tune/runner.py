@@ -80,7 +80,13 @@ def _pool(plan: st.Plan) -> ProcessPoolExecutor:
 def check_plan(plan: st.Plan) -> None:
     """A rerun must ask for the same search: its record is ``DIR/plan.json``."""
     record = plan.out / "plan.json"
-    wanted = {"losses": plan.losses, "trials": plan.trials, "overrides": plan.overrides, "seed": plan.seed}
+    wanted = {
+        "losses": plan.losses,
+        "trials": plan.trials,
+        "overrides": plan.overrides,
+        "seed": plan.seed,
+        "prune": plan.prune,  # pruned and unpruned trials are not the same budget
+    }
     if record.is_file():
         try:
             before = json.loads(record.read_text())
@@ -93,7 +99,7 @@ def check_plan(plan: st.Plan) -> None:
                 "it records the search asked for; delete it to continue the "
                 "search as this command asks (the trials in the study storage are kept)",
             ) from None
-        changed = [k for k in wanted if before.get(k) != wanted[k]]
+        changed = [k for k in wanted if before.get(k, False if k == "prune" else None) != wanted[k]]
         if changed:
             raise st.ConfigError(
                 f"lossbench tune: {plan.out} holds a search with other {', '.join(changed)} "

@@ -95,6 +95,13 @@ def counted(study: optuna.Study, with_running: bool = False) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def first_counted(study: optuna.Study, upto: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's first ``upto`` counted (finished or pruned) trials, in trial order: the budget every
+    loss gets, also where a stopped command left one study a trial ahead of the others."""
+    trials = sorted(study.get_trials(deepcopy=False, states=COUNTED), key=lambda t: t.number)
+    return trials[:upto]
+
+
 def recover_stale(study: optuna.Study) -> int:
     """Trials left running by a killed process: mark them failed and queue their parameters again."""
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -247,9 +254,12 @@ def tune_loss(plan: Plan, loss: str, monitor: tuple[str, str]) -> None:
 
 
 def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
+    """The parameters of the best of the first ``plan.trials`` counted trials of ``loss`` (the earliest
+    of equal ones)."""
     study = open_study(plan, loss, direction)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    budget = first_counted(study, plan.trials)
+    complete = [t for t in budget if t.state is TrialState.COMPLETE]
+    pruned = [t for t in budget if t.state is TrialState.PRUNED]
     if not complete and pruned and all(t.user_attrs.get(UNVALIDATED) for t in pruned):
         raise ConfigError(
             f"lossbench tune: no trial of {loss} was validated: each stopped before its first epoch ended "
@@ -269,7 +279,8 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
             f"lossbench tune: every trial of {loss} {what}: {fix}"
             + (", or leave out --prune" if plan.prune else "")
         )
-    return study.best_trial.params
+    sign = -1.0 if direction in ("max", "maximize") else 1.0
+    return min(complete, key=lambda t: (sign * float(t.value), t.number)).params
 
 
 def resolve_monitor(plan: Plan) -> tuple[str, str]:
