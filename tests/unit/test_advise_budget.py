@@ -128,15 +128,13 @@ def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
 
 
 def test_final_rounds_use_the_time_left_for_more_replicates_of_every_loss(monkeypatch, tmp_path):
-    from types import SimpleNamespace
 
     from lossbench.advise import rounds
     from lossbench.tune.study import Plan
 
     t, done = [0.0], set()
     monkeypatch.setattr(rounds.st, "best_params", lambda plan, loss, direction: {})
-    finished = lambda path: SimpleNamespace(ok=(path.parent.name, path.name) in done)  # noqa: E731
-    monkeypatch.setattr(rounds, "read_record", finished)
+    monkeypatch.setattr(rounds, "finished", lambda path, params: (path.parent.name, path.name) in done)
 
     def final_round(plan, monitor, losses, seed, params):
         for loss in losses:
