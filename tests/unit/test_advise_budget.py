@@ -4,6 +4,8 @@ extrapolation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lossbench.advise import budget as bd
@@ -57,9 +59,13 @@ def test_when_no_plan_fits_the_refusal_names_a_budget_that_a_rerun_accepts():
     minutes = int(text.split("rerun with --budget ")[1].split("m")[0])
     for rerun_spent in (spent - pilot_s, spent):  # the same --out keeps the pilot; another --out runs it
         assert fit_plan(LOSSES, costs, 60 * minutes - rerun_spent, 1) is not None
-        assert make_plan({}, LOSSES, pilot_of(costs), clock_at(60 * minutes, rerun_spent, costs), 1)
-    with pytest.raises(ConfigError, match=f"rerun with --budget {minutes}m"):
-        make_plan({}, LOSSES, pilot_of(costs), clock_at(240, spent, costs), 1)
+        assert make_plan(
+            {}, LOSSES, pilot_of(costs), clock_at(60 * minutes, rerun_spent, costs), 1, Path("adv")
+        )
+    with pytest.raises(
+        ConfigError, match=f"rerun with --budget {minutes}m and the same --out adv \\(the pilot"
+    ):
+        make_plan({}, LOSSES, pilot_of(costs), clock_at(240, spent, costs), 1, Path("adv"))
 
 
 def clock_at(budget_s: float, spent_s: float, costs: Costs) -> Clock:
@@ -76,9 +82,9 @@ def pilot_of(costs: Costs):
 def test_a_rerun_keeps_the_plan_made_for_its_budget_and_plans_again_for_another():
     costs = Costs(10.0, 12.0)
     saved = {"plan": {"losses": ["ce", "focal"], "trials": 2, "seeds": 3, "dropped": [], "budget_s": 600}}
-    kept = make_plan(saved, ["ce", "focal"], pilot_of(costs), clock_at(600, 500, costs), 1)
+    kept = make_plan(saved, ["ce", "focal"], pilot_of(costs), clock_at(600, 500, costs), 1, Path("adv"))
     assert (kept.trials, kept.seeds) == (2, 3), "continued, though less time is left now"
-    again = make_plan(saved, ["ce", "focal"], pilot_of(costs), clock_at(3600, 0, costs), 1)
+    again = make_plan(saved, ["ce", "focal"], pilot_of(costs), clock_at(3600, 0, costs), 1, Path("adv"))
     assert again.trials > 2
 
 

@@ -129,15 +129,18 @@ def needed_budget_s(spent_s: float, losses: int, costs: Costs, workers: int) -> 
     return SPARE * (spent_s + smallest_plan_s(losses, costs, workers))
 
 
-def refusal(budget_s: float, spent_s: float, losses: int, costs: Costs, workers: int) -> str:
-    """Why the budget cannot give a verdict, and the budget that can (a whole minute)."""
+def refusal(
+    budget_s: float, spent_s: float, losses: int, costs: Costs, workers: int, out: object = ""
+) -> str:
+    """Why the budget cannot give a verdict, and the budget that can (a whole minute); ``out``: the
+    command's ``--out``, named (a default one is a new folder each time)."""
     minutes = math.ceil(needed_budget_s(spent_s, losses, costs, workers) / 60)
     return (
         f"--budget {as_text(budget_s)} leaves {max(budget_s - spent_s, 0):.0f} s after the profile and the "
         f"pilot; the smallest plan (the baseline and one loss, {MIN_TRIALS} trial and {MIN_SEEDS} replicates "
         f"each; a trial takes about {costs.trial_s:.0f} s) needs "
         f"{smallest_plan_s(losses, costs, workers):.0f} s: rerun with --budget {minutes}m and the same --out "
-        "(the pilot is kept)"
+        f"{out} (the pilot is kept)".replace("--out  (", "--out (")
     )
 
 

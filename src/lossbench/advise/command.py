@@ -114,7 +114,7 @@ def measure_pilot(
 
 
 def make_plan(
-    saved: dict[str, Any], names: list[str], pilot: Pilot, clock: Clock, workers: int
+    saved: dict[str, Any], names: list[str], pilot: Pilot, clock: Clock, workers: int, out: Path
 ) -> BudgetPlan:
     """The recorded plan when it was made for this budget, else the plan that fits the time left; a
     :class:`ConfigError` naming the budget that fits when none does."""
@@ -123,7 +123,7 @@ def make_plan(
         return BudgetPlan(made["losses"], made["trials"], made["seeds"], made.get("dropped", []))
     plan = fit_plan(names, pilot.costs(), clock.left(), workers)
     if plan is None:
-        raise ConfigError(refusal(clock.budget_s, clock.spent(), len(names), pilot.costs(), workers))
+        raise ConfigError(refusal(clock.budget_s, clock.spent(), len(names), pilot.costs(), workers, out))
     return plan
 
 
@@ -198,7 +198,12 @@ def advise(
         log.info("shortlist: %s — %s", c.loss, c.reason)
     decide = deciding_metric(prof, metric)
     name = decide.split("/", 1)[1]
-    monitor = resolve_monitor(f"val/{name}", None)
+    try:
+        monitor = resolve_monitor(f"val/{name}", None)
+    except ConfigError as err:  # the check names monitor.metric, which advise sets from --metric
+        if metric is None:
+            raise
+        raise ConfigError(f"--metric {metric}: {err}") from None
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
     record = out / "advise.json"
     names = [c.loss for c in candidates]
@@ -217,7 +222,7 @@ def advise(
         record.write_text(json.dumps(saved, indent=2))
     log.info("%s", pilot.line())
     clock = Clock(budget_s, pilot.costs(), start=start)
-    chosen_plan = make_plan(saved, names, pilot, clock, workers)
+    chosen_plan = make_plan(saved, names, pilot, clock, workers, out)
     saved["plan"] = {**asdict(chosen_plan), "budget_s": budget_s}
     record.write_text(json.dumps(saved, indent=2))
     log.info("plan: %s", chosen_plan.line(pilot.costs()))
