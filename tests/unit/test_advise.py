@@ -184,6 +184,9 @@ def test_a_rerun_asking_for_another_study_names_what_differs(tmp_path):
     check_resume(saved, dict(saved), tmp_path / "advise.json")
     with pytest.raises(ConfigError, match="--loss: \\['ce', 'focal'\\].*another --out"):
         check_resume(saved, {**saved, "losses": ["ce", "gce"]}, tmp_path / "advise.json")
+    check_resume(saved, {**saved, "data": "abc"}, tmp_path / "advise.json")  # recorded before the digest
+    with pytest.raises(ConfigError, match="records a study on other data"):
+        check_resume({**saved, "data": "abc"}, {**saved, "data": "def"}, tmp_path / "advise.json")
 
 
 def test_profile_of_a_users_data_module_reads_its_training_loader():

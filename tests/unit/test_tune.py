@@ -263,3 +263,22 @@ def test_a_rerun_with_pruning_turned_on_is_another_search(tmp_path):
     check_plan(st.Plan(losses=["ce"], trials=2, seeds=3, out=tmp_path))  # more replicates: the same search
     with pytest.raises(st.ConfigError, match="holds a search with other prune"):
         check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, prune=True))
+
+
+def test_a_rerun_on_changed_data_behind_the_same_path_is_refused(tmp_path):
+    """The same data.path with other rows kept every trial and final run of the old file."""
+    from lossbench.tune import study as st
+    from lossbench.tune.plan import data_fingerprint
+    from lossbench.tune.runner import check_plan
+    from tests.tables import wine_frame
+
+    table = tmp_path / "my.csv"
+    wine_frame().to_csv(table, index=False)
+    overrides = ["data=table", f"data.path={table}", "data.target=label"]
+    assert data_fingerprint(["data=wine"]) is None and data_fingerprint(overrides) is not None
+    plan = st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path / "out", overrides=overrides)
+    check_plan(plan)
+    check_plan(plan)  # the same file: the same search
+    wine_frame().head(100).to_csv(table, index=False)
+    with pytest.raises(st.ConfigError, match="holds a search on other data"):
+        check_plan(plan)

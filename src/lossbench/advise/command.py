@@ -89,6 +89,11 @@ def read_plan(record: Path) -> dict[str, Any]:
 def check_resume(saved: dict[str, Any], wanted: dict[str, Any], record: Path) -> None:
     """A rerun in the same ``--out`` must ask for the same study as ``advise.json`` records."""
     flags = {"overrides": "the overrides", "losses": "--loss", "metric": "--metric"}
+    if saved.get("data") is not None and saved.get("data") != wanted.get("data"):
+        raise ConfigError(
+            f"{record} records a study on other data (the files data.path or data.root name have changed "
+            "since): rerun it on the data it ran on, or give another --out"
+        )
     changed = [k for k in flags if saved.get(k) != wanted[k]]
     if changed:
         was = "; ".join(f"{flags[k]}: {saved.get(k)}" for k in changed)
@@ -177,6 +182,7 @@ def advise(
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import check_overrides_apply, quiet
+    from lossbench.tune.plan import data_fingerprint
     from lossbench.tune.study import Plan
 
     start = time.monotonic() if started is None else started
@@ -207,7 +213,7 @@ def advise(
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
     record = out / "advise.json"
     names = [c.loss for c in candidates]
-    wanted = {"overrides": overrides, "losses": names, "metric": decide}
+    wanted = {"overrides": overrides, "losses": names, "metric": decide, "data": data_fingerprint(overrides)}
     saved = read_plan(record)
     if saved:  # a rerun continues the recorded study
         check_resume(saved, wanted, record)

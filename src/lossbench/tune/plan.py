@@ -3,8 +3,11 @@ studies and runs go, and how runs train (:class:`Plan`), checked before anything
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from lossbench.config import check_known_losses
 from lossbench.errors import ConfigError
@@ -44,3 +47,38 @@ class Plan:
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{self.out / 'study.db'}"
+
+
+#: the data config keys that name files or folders (a table, an image folder, its test folder)
+DATA_FILES = ("path", "root", "test_root")
+
+
+def data_fingerprint(overrides: list[str]) -> str | None:
+    """A digest of the files the data config of ``overrides`` names (:data:`DATA_FILES`): a file's
+    content, a folder's file names, sizes and modification times; None when it names none (a built-in
+    data set). A rerun in the same ``--out`` compares it: trials and final runs of other data are not
+    this search's."""
+    from lossbench.config import compose_run
+
+    cfg = compose_run(overrides)
+    digest = hashlib.sha256()
+    named = False
+    for key in DATA_FILES:
+        value = OmegaConf.select(cfg, f"data.{key}", default=None, throw_on_missing=False)
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if path.is_file():
+            named = True
+            digest.update(f"{key}:file".encode())
+            with path.open("rb") as f:
+                for block in iter(lambda f=f: f.read(1 << 20), b""):
+                    digest.update(block)
+        elif path.is_dir():
+            named = True
+            digest.update(f"{key}:folder".encode())
+            for p in sorted(path.rglob("*")):
+                if p.is_file():
+                    st = p.stat()
+                    digest.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest() if named else None

@@ -17,6 +17,7 @@ from lossbench.errors import damaged_file
 from lossbench.tune import study as st
 from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet
+from lossbench.tune.plan import data_fingerprint
 
 log = logging.getLogger("lossbench")
 
@@ -86,6 +87,7 @@ def check_plan(plan: st.Plan) -> None:
         "overrides": plan.overrides,
         "seed": plan.seed,
         "prune": plan.prune,  # pruned and unpruned trials are not the same budget
+        "data": data_fingerprint(plan.overrides),  # the files behind data.path / data.root
     }
     if record.is_file():
         try:
@@ -100,6 +102,12 @@ def check_plan(plan: st.Plan) -> None:
                 "search as this command asks (the trials in the study storage are kept)",
             ) from None
         changed = [k for k in wanted if before.get(k, False if k == "prune" else None) != wanted[k]]
+        if "data" in changed and before.get("data") is not None:
+            raise st.ConfigError(
+                f"lossbench tune: {plan.out} holds a search on other data (the files data.path or data.root "
+                "name have changed since): rerun it on the data it ran on, or use another --out"
+            )
+        changed = [k for k in changed if k != "data"]  # a plan.json written before it held the data's
         if changed:
             raise st.ConfigError(
                 f"lossbench tune: {plan.out} holds a search with other {', '.join(changed)} "
