@@ -37,7 +37,7 @@ def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkey
     captured = capsys.readouterr()
     assert "recommendation: Use " in captured.out
     assert "Test metric" not in captured.out + captured.err, "no test table per run: one line each"
-    final_line = r"final (ce|focal): seed \d+ of \d+( \(packed\))?: best val/acc="
+    final_line = r"final (ce|focal): seed \d+ \(\d+ of \d+(, packed)?\): best val/acc="
     finals = [m for m in caplog.messages if re.match(final_line, m)]
     assert len(finals) == 2 * result["plan"]["seeds_done"], "one line per final run"
     first = result["plan"]

@@ -118,7 +118,7 @@ def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor:
         return run_dir
     cfg, given = final_job(plan, loss, seed, params, monitor)
     summary = run_job(cfg, [], overrides=given)
-    log.info("final %s: seed %d of %d: %s", loss, seed, plan.seeds, job_line(summary))
+    log.info("final %s: seed %d (%d of %d): %s", loss, seed, seed + 1, plan.seeds, job_line(summary))
     return run_dir
 
 
@@ -181,7 +181,14 @@ def train_chunk(
     done = set()
     for (loss, seed), (summary, _) in zip(chunk, outcomes, strict=True):
         if summary is not None:
-            log.info("final %s: seed %d of %d (packed): %s", loss, seed, plan.seeds, job_line(summary))
+            log.info(
+                "final %s: seed %d (%d of %d, packed): %s",
+                loss,
+                seed,
+                seed + 1,
+                plan.seeds,
+                job_line(summary),
+            )
             done.add((loss, seed))
     diverged = [error for summary, error in outcomes if summary is None]
     if diverged:  # as a final run trained alone raises, recorded failed: it would diverge again
