@@ -119,6 +119,17 @@ def test_drop_missing_target_is_an_option_of_data_table(make_cfg, tmp_path):
         TableDataModule(path="x.csv", target="y", drop_missing_target="yes")
 
 
+def test_whole_numbers_saved_as_floats_stay_regression_with_a_note_naming_data_task(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "y": (np.arange(100) % 2).astype(float)})
+    frame["z"] = 1.0 - frame["y"]
+    with caplog.at_level(**INFO):
+        assert built(write(frame, tmp_path / "a.csv"), target="y").task is Task.REGRESSION
+        assert built(write(frame, tmp_path / "b.csv"), target=["y", "z"]).task is Task.REGRESSION
+    assert "'y' holds 2 distinct whole numbers as floats (0, 1): inferred as regression" in caplog.text
+    assert "data.task=classification" in caplog.text and "data.task=multilabel" in caplog.text
+
+
 def test_integer_targets_with_many_values_are_regression(tmp_path, caplog):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=3000), "age": rng.integers(20, 80, 3000)})  # 60 values

@@ -4,7 +4,8 @@ The task follows from the target unless ``data.task`` sets it: text, boolean or 
 classification, floats → regression, except an integer target with too many distinct values to be classes
 (more than :data:`MANY_CLASSES`, or more than 10 with fewer than three rows per value on average, too few
 for a stratified split), which is regression, said in an INFO line; several 0/1 columns → multi-label,
-other several columns → multi-target regression.
+other several columns → multi-target regression (a float target of a few whole numbers, 0.0/1.0 labels
+saved as floats, too, with an INFO line naming ``data.task``).
 """
 
 from __future__ import annotations
@@ -39,12 +40,41 @@ def many_values(column: pd.Series) -> bool:
     return distinct > MANY_CLASSES or (distinct > 10 and 3 * distinct > column.count())
 
 
+def whole_labels(column: pd.Series) -> bool:
+    """A float column of a few whole numbers (0.0 and 1.0; 1.0, 2.0, 3.0): labels written as floats."""
+    values = column.dropna()
+    return (
+        pd.api.types.is_float_dtype(column)
+        and 0 < values.nunique() <= 10
+        and bool(np.all(np.mod(values.to_numpy(), 1.0) == 0.0))
+    )
+
+
 def infer_task(target: pd.DataFrame, where: str) -> Task:
-    """The task the target columns pose (see the module docstring)."""
+    """The task the target columns pose (see the module docstring); a float target of a few whole numbers
+    stays regression, said in an INFO line naming ``data.task``."""
     if target.shape[1] > 1:
-        return Task.MULTILABEL if all(is_binary(c) for _, c in target.items()) else Task.REGRESSION
+        if all(is_binary(c) for _, c in target.items()):
+            return Task.MULTILABEL
+        if all(whole_labels(c) and set(c.dropna().unique()) <= {0.0, 1.0} for _, c in target.items()):
+            log.info(
+                "%s: target columns %s hold only 0.0 and 1.0 as floats: inferred as multi-target regression "
+                "(set data.task=multilabel if they are labels)",
+                where,
+                list(target.columns),
+            )
+        return Task.REGRESSION
     column = target.iloc[:, 0]
     if pd.api.types.is_float_dtype(column):
+        if whole_labels(column):
+            log.info(
+                "%s: target %r holds %d distinct whole numbers as floats (%s): inferred as regression (set "
+                "data.task=classification if they are classes)",
+                where,
+                column.name,
+                column.nunique(),
+                ", ".join(f"{v:g}" for v in sorted(column.dropna().unique())[:5]),
+            )
         return Task.REGRESSION
     if pd.api.types.is_integer_dtype(column) and many_values(column):
         log.info(
