@@ -60,6 +60,21 @@ def test_split_column_gives_the_split(make_cfg, tmp_path):
     )
 
 
+def test_a_class_without_a_training_row_in_the_given_split_is_named(make_cfg, tmp_path, caplog):
+    frame = wine_frame()
+    frame["split"] = np.where(frame["id"] % 5 == 0, "test", np.where(frame["id"] % 5 == 1, "val", "train"))
+    frame.loc[(frame["label"] == "barbera") & (frame["split"] == "train"), "split"] = "val"
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    with caplog.at_level("WARNING", logger="lossbench"):
+        dm = built(
+            make_cfg, tmp_path / "s.csv", "data.target=label", "data.drop=[id]", "data.split_column=split"
+        )
+    assert (
+        dm.num_classes == 3
+        and "class(es) 'barbera' have no training row in data.split_column=split" in caplog.text
+    )
+
+
 def test_stressors_apply_to_tables(make_cfg, wine_csv, tmp_path):
     common = ("data.target=label", "data.drop=[id]")
     clean = built(make_cfg, wine_csv, *common)

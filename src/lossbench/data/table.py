@@ -20,6 +20,7 @@ stressors then apply as for every in-memory set.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from lossbench.data.table_features import numeric_columns
 from lossbench.data.table_problems import plain
 from lossbench.errors import DataError
 from lossbench.task import Task
+
+log = logging.getLogger("lossbench")
 
 
 class TableDataModule(InMemoryDataModule):
@@ -128,7 +131,18 @@ class TableDataModule(InMemoryDataModule):
         """``data.split_column``'s split, or the stratified one; classes too small for it name
         ``data.task=regression`` when the labels are numbers."""
         if self._given_split is not None:
-            return tuple(np.flatnonzero(self._given_split == name) for name in SPLIT_NAMES)
+            train, val, test = (np.flatnonzero(self._given_split == name) for name in SPLIT_NAMES)
+            if self.task is Task.CLASSIFICATION and self.label_names is not None:
+                absent = sorted(set(range(len(self.label_names))) - set(np.unique(y[train]).tolist()))
+                if absent:
+                    log.warning(
+                        "%s: class(es) %s have no training row in data.split_column=%s: the model never "
+                        "learns them, and losses built on class counts see a count of 0",
+                        self.display_name,
+                        ", ".join(repr(self.label_names[c]) for c in absent),
+                        self.split_column,
+                    )
+            return train, val, test
         try:
             return super().split_indices(y)
         except DataError as err:
