@@ -90,3 +90,23 @@ def restore_rng_states(states: dict[str, Any] | None) -> None:
     random.setstate(states["python"])
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def fitting_checkpoint(path: str, module: torch.nn.Module) -> str:
+    """``path``, a checkpoint to test on ``module`` (built for the data of this run), once each of its
+    weights has the module's shape: a model trained on other classes or features is named in one line
+    instead of Lightning's state-dict size mismatch."""
+    from lossbench.config import chosen
+    from lossbench.errors import ConfigError
+    from lossbench.resume import read_checkpoint
+
+    data = f"data={chosen('data')}"
+    own = module.state_dict()
+    for name, value in read_checkpoint(Path(path)).get("state_dict", {}).items():
+        if name in own and tuple(value.shape) != tuple(own[name].shape):
+            raise ConfigError(
+                f"ckpt_path={path} holds a model for other data: its {name} has shape {list(value.shape)}, "
+                f"the model for {data} needs {list(own[name].shape)}; evaluate it on data with the classes "
+                "and features it was trained on"
+            )
+    return path

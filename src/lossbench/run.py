@@ -23,6 +23,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.build import build_data, build_module, build_trainer, describe_data
+from lossbench.checkpointing import fitting_checkpoint
 from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
@@ -94,7 +95,7 @@ def run(
             with watch("fit"), stopped_by(trainer, run_dir):
                 trainer.fit(module, datamodule=dm, ckpt_path=resumption.checkpoint, weights_only=True)
             say_why_fit_stopped(trainer)
-        tested = best_checkpoint(trainer) if fit else str(resumption.checkpoint)
+        tested = best_checkpoint(trainer) if fit else fitting_checkpoint(str(resumption.checkpoint), module)
         val = last_val(trainer, resumption.checkpoint if fit else None)  # before testing replaces them
         testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}

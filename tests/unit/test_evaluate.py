@@ -71,3 +71,17 @@ def test_an_own_data_modules_relative_file_is_taken_from_where_the_run_started(t
     assert relative_to("+data.csv=basic.csv", tmp_path) == f"+data.csv='{tmp_path}/basic.csv'"
     for kept in ("+data.csv=absent.csv", "+data.split=train", "data.batch_size=8", "+data.rate=1.5"):
         assert relative_to(kept, tmp_path) == kept
+
+
+def test_a_checkpoint_of_a_model_for_other_classes_is_named_before_testing(tmp_path):
+    import torch
+
+    from lossbench.checkpointing import fitting_checkpoint
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    path = tmp_path / "best.ckpt"
+    torch.save({"epoch": 3, "state_dict": {"0.weight": torch.zeros(3, 4), "0.bias": torch.zeros(3)}}, path)
+    with pytest.raises(ConfigError, match=r"holds a model for other data: its 0.weight has shape \[3, 4\]"):
+        fitting_checkpoint(str(path), module)
+    torch.save({"epoch": 3, "state_dict": module.state_dict()}, path)
+    assert fitting_checkpoint(str(path), module) == str(path)
