@@ -407,3 +407,19 @@ def test_a_regression_target_of_another_layout_is_refused_not_misaligned():
     with pytest.raises(ValueError, match="do not match"):
         L1Loss()(out, torch.zeros(3, 4))
     assert L1Loss()(out, torch.zeros(4, 3)) == 0 and L1Loss()(out[:, :1], torch.zeros(4)) == 0
+
+
+def test_asl_on_class_indices_keeps_the_other_classes_terms_beside_a_huge_logit():
+    """Summing every negative term and subtracting the target's cancelled them: 0.0 instead of 1.36e-4."""
+    z = torch.tensor([[1e4, -10.0, -10.0, -10.0]])
+    for gamma_neg in (0.0, 4.0):
+        loss = AsymmetricLoss(gamma_neg=gamma_neg, clip=0.0, reduction="none")
+        multi_hot = loss(z, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        assert multi_hot.item() > 0 and loss(z, torch.tensor([0])).item() == pytest.approx(
+            multi_hot.item(), rel=1e-5
+        )
+    assert multi_hot.item() == pytest.approx(
+        3 * torch.sigmoid(torch.tensor(-10.0)).item() ** 4 * math.log1p(math.exp(-10)), rel=1e-3
+    )
+    plain = AsymmetricLoss(gamma_neg=0.0, clip=0.0, reduction="none")(z, torch.tensor([0]))
+    assert plain.item() == pytest.approx(3 * math.log1p(math.exp(-10.0)), rel=1e-5)

@@ -78,7 +78,8 @@ class _AsymmetricFn(torch.autograd.Function):
             return torch.where(pos, _positive_term(z, gamma_pos), neg, out=neg).sum(dim=-1)
         idx = target.unsqueeze(-1)
         zy = z.gather(-1, idx)
-        out = neg.sum(dim=-1, keepdim=True) - neg.gather(-1, idx) + _positive_term(zy, gamma_pos)
+        # the target's own negative term is zeroed, not subtracted: a large one would cancel the others
+        out = neg.scatter_(-1, idx, 0.0).sum(dim=-1, keepdim=True) + _positive_term(zy, gamma_pos)
         return out.squeeze(-1)
 
     @staticmethod
