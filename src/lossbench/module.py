@@ -224,7 +224,7 @@ class LossBenchModule(L.LightningModule):
             self.label_metrics[stage].update(self.loss.label_predictions(outputs), labels)
             self.prob_metrics[stage].update(self.loss.label_probabilities(outputs), labels)
         else:
-            point = self.loss.point_predictions(outputs)
+            point = self.loss.point_predictions(outputs).contiguous()  # [N, K, T] heads: a strided view
             y = y.reshape(point.shape)
             if point.shape[-1] == 1:
                 self.value_metrics[stage].update(point.squeeze(-1), y.squeeze(-1))

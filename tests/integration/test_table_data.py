@@ -84,6 +84,18 @@ def test_regression_csv_trains_with_huber_and_multi_target(make_cfg, tmp_path):
         )
     )
     assert two["data_info"]["input_shape"] == [10] and "test/rmse" in two["test"]
+    # a distributional loss's [N, K, T] heads, and packed replicas' slices, reach the metrics as strided views
+    from lossbench.packed import OK, build_packed, train_packed
+
+    over = ("data.target=[target,target2]", *FAST, "+trainer.enable_checkpointing=false")
+    cfgs = [
+        table(make_cfg, tmp_path / "diabetes.csv", f"loss={loss}", *over, output_dir=tmp_path / loss)
+        for loss in ("mse", "gaussian_nll")
+    ]
+    nll = run(cfgs[1])
+    assert nll["status"] == "ok" and {"test/rmse", "test/crps"} <= set(nll["test"]), nll["test"]
+    module, data = build_packed(cfgs)
+    assert [r["status"] for r in train_packed(module, data, cfgs[0])] == [OK, OK]
     dm = built(make_cfg, tmp_path / "diabetes.csv", "data.target=[target,target2]")
     assert dm.num_targets == 2 and dm.splits["train"][1].shape[1] == 2
 

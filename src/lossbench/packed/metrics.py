@@ -59,7 +59,7 @@ class StageMetrics(nn.Module):
             probs.update(loss.label_probabilities(outputs), y.long())
         else:
             (values,) = collections
-            point = loss.point_predictions(outputs)
+            point = loss.point_predictions(outputs).contiguous()  # a replica's slice: a strided view
             y = y.reshape(point.shape)
             if point.shape[-1] == 1:
                 values.update(point.squeeze(-1), y.squeeze(-1))
