@@ -202,3 +202,33 @@ def test_plot_file_names_stay_short_for_long_settings():
 
     long = "digits " + " ".join(f"data.option_{i}=value_{i}" for i in range(40))
     assert len(_slug(long)) <= 89 and _slug(long) != _slug(long + "x") and _slug("digits") == "digits"
+
+
+def test_validation_curves_keep_one_colour_per_loss_and_a_legend_of_every_loss(monkeypatch, tmp_path):
+    """A loss missing from a panel shifted matplotlib's colour cycle for the later ones, and the legend
+    came from one panel: point and distributional losses mixed, the colours named the wrong losses."""
+    from lossbench.record import RunRecord
+    from lossbench.report import plots
+    from lossbench.report.collect import ReportRun
+
+    runs = []
+    for variant, keys in (
+        ("a_point", ["val/mae"]),
+        ("b_both", ["val/mae", "val/nll"]),
+        ("c_dist", ["val/nll"]),
+    ):
+        r = ReportRun(variant, RunRecord("ok", loss=variant, seed=0), group="g", variant=variant)
+        r.curves = {k: [(0, 1.0), (1, 0.5)] for k in keys}
+        runs.append(r)
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    plots.curves(runs, "g", tmp_path)
+    (fig,) = figures
+    legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
+    named = {
+        t.get_text().split(" ")[0]: h.get_color() for t, h in zip(legend.get_texts(), legend.legend_handles)
+    }
+    assert set(named) == {"a_point", "b_both", "c_dist"}
+    mae, nll = (ax for ax in fig.axes if ax.get_title() in ("val/mae", "val/nll"))
+    assert [line.get_color() for line in mae.get_lines()] == [named["a_point"], named["b_both"]]
+    assert [line.get_color() for line in nll.get_lines()] == [named["b_both"], named["c_dist"]]

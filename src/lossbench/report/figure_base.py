@@ -41,6 +41,15 @@ def by_variant(runs: list[ReportRun], group: str) -> dict[str, list[ReportRun]]:
     return dict(sorted(out.items()))
 
 
+def variant_colors(variants: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """One colour per variant, the same in every panel of a figure (matplotlib's per-axes colour cycle
+    shifts every later colour when a variant is missing from a panel): ``tab10`` for up to 10, else
+    ``tab20``, else evenly spaced hues."""
+    n = len(variants)
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20" if n <= 20 else "hsv")
+    return {v: cmap(i if n <= 20 else i / n) for i, v in enumerate(variants)}
+
+
 def load_arrays(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from lossbench.report import task_plots
 from lossbench.report.collect import ReportRun
@@ -20,6 +21,7 @@ from lossbench.report.figure_base import (
     plt,
     save_figure,
     slug,
+    variant_colors,
 )
 from lossbench.report.stats import Row, setting_label, stands_out
 
@@ -40,6 +42,7 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
     if not keys:
         return None
     fig, axes = _panels(len(keys))
+    colors = variant_colors(list(variants))
     for ax, key in zip(axes.flat, keys, strict=False):
         for variant, rs in variants.items():
             series = [dict(r.curves[key]) for r in rs if key in r.curves]
@@ -48,19 +51,18 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
             epochs = sorted(set().union(*series))
             mat = np.array([[s.get(e, np.nan) for e in epochs] for s in series])
             mean = np.nanmean(mat, axis=0)
-            (line,) = ax.plot(
-                epochs, mean, marker="." if len(epochs) < 30 else None, label=f"{variant} (n={len(series)})"
-            )
+            ax.plot(epochs, mean, marker="." if len(epochs) < 30 else None, color=colors[variant])
             if len(series) > 1:
                 spread = np.nanstd(mat, axis=0, ddof=1) if len(series) > 2 else None
                 lo, hi = (mean - spread, mean + spread) if spread is not None else (mat.min(0), mat.max(0))
-                ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2)
+                ax.fill_between(epochs, lo, hi, color=colors[variant], alpha=0.2)
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    legend_outside(axes.flat[min(len(keys), axes.shape[1]) - 1])
+    handles = [Line2D([], [], color=colors[v], label=f"{v} (n={len(rs)})") for v, rs in variants.items()]
+    legend_outside(axes.flat[min(len(keys), axes.shape[1]) - 1], handles=handles)  # every variant
     fig.suptitle(f"validation curves ({group}): mean over seeds, band ±1 std")
     return save_figure(fig, out_dir / f"curves_{slug(group)}.png")
 

@@ -16,6 +16,7 @@ from lossbench.report.figure_base import (
     plt,
     save_figure,
     slug,
+    variant_colors,
 )
 
 #: the test metrics ``coverage_<p>`` a distributional loss logs, as nominal levels
@@ -79,8 +80,10 @@ def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
     """Observed against nominal coverage of the central intervals, per distributional variant (mean over
     seeds), and of every regression variant's split-conformal interval (a cross); a calibrated predictive
     distribution lies on the diagonal."""
-    curves: dict[str, tuple[np.ndarray, np.ndarray, int, str]] = {}
-    for variant, rs in by_variant(runs, group).items():
+    curves: dict[str, tuple[np.ndarray, np.ndarray, int, str, str]] = {}
+    variants = by_variant(runs, group)
+    colors = variant_colors(list(variants))  # a variant's curve and its conformal cross share one
+    for variant, rs in variants.items():
         for prefix, label, style in (
             (COVERAGE_PREFIX, variant, "o-"),
             (CONFORMAL_PREFIX, f"{variant}, conformal", "x"),
@@ -92,14 +95,14 @@ def calibration(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None
             if per_level:
                 levels = np.array(sorted(per_level))
                 mean = np.array([np.mean(per_level[q]) for q in levels])
-                curves[label] = (levels, mean, len(rs), style)
+                curves[label] = (levels, mean, len(rs), style, variant)
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    for label, (levels, observed, n, style) in curves.items():
-        ax.plot(levels, observed, style, label=f"{label} ({n} seeds)")
-    lo = min(min(levels.min(), observed.min()) for levels, observed, _, _ in curves.values())
+    for label, (levels, observed, n, style, variant) in curves.items():
+        ax.plot(levels, observed, style, color=colors[variant], label=f"{label} ({n} seeds)")
+    lo = min(min(levels.min(), observed.min()) for levels, observed, *_ in curves.values())
     ax.set_xlim(max(0.0, lo - 0.1), 1.0)
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.set_xlabel("nominal coverage of the central interval")
