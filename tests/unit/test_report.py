@@ -225,9 +225,8 @@ def test_validation_curves_keep_one_colour_per_loss_and_a_legend_of_every_loss(m
     plots.curves(runs, "g", tmp_path)
     (fig,) = figures
     legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
-    named = {
-        t.get_text().split(" ")[0]: h.get_color() for t, h in zip(legend.get_texts(), legend.legend_handles)
-    }
+    pairs = zip(legend.get_texts(), legend.legend_handles, strict=True)
+    named = {text.get_text().split(" ")[0]: handle.get_color() for text, handle in pairs}
     assert set(named) == {"a_point", "b_both", "c_dist"}
     mae, nll = (ax for ax in fig.axes if ax.get_title() in ("val/mae", "val/nll"))
     assert [line.get_color() for line in mae.get_lines()] == [named["a_point"], named["b_both"]]
