@@ -265,4 +265,15 @@ def resolve_monitor(
         )
     declared = val_metrics.get(metric) if isinstance(val_metrics, Mapping) else None
     higher = higher_is_better(metric) if declared is None else declared
+    known = declared if declared is not None else False if not higher_is_better(metric) else None
+    if mode and known is not None and mode != ("max" if known else "min"):
+        log.warning(
+            "monitor.mode=%s keeps the epoch with the %s %s, which is better %s: set monitor.mode=%s, or "
+            "leave it null to follow the metric",
+            mode,
+            "highest" if mode == "max" else "lowest",
+            metric,
+            "higher" if known else "lower",
+            "max" if known else "min",
+        )
     return metric, str(mode or ("max" if higher else "min"))

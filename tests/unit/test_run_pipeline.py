@@ -87,6 +87,16 @@ def test_the_monitor_is_resolved_from_the_task_and_checked():
         resolve_monitor("val/map", None, Task.CLASSIFICATION, ["val/acc"])
 
 
+def test_a_monitor_mode_against_the_metrics_direction_is_named(caplog):
+    """``monitor.metric=val/mae monitor.mode=max`` kept the worst epoch without a word."""
+    with caplog.at_level("WARNING", logger="lossbench"):
+        assert resolve_monitor("val/mae", "max", Task.REGRESSION, {"val/mae": False}) == ("val/mae", "max")
+        resolve_monitor("val/acc", "max", Task.CLASSIFICATION, {"val/acc": True})
+        resolve_monitor("val/mine", "min", Task.CLASSIFICATION)  # a direction nobody declared: no word
+    assert len(caplog.records) == 1
+    assert "monitor.mode=max keeps the epoch with the highest val/mae, which is better lower" in caplog.text
+
+
 def test_one_mapping_from_errors_and_signals_to_exit_statuses():
     assert exit_status(ConfigError("x")) == 2 and exit_status(DataError("x")) == 2
     wrapped = RuntimeError("hydra")
