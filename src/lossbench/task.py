@@ -254,9 +254,11 @@ def resolve_monitor(
                 IMBALANCE_RATIO,
             )
     if is_descriptive(metric):
+        ranked = ("val/coverage_error", "val/crps", "val/crps_grid", "val/nll", "val/mae", "val/rmse")
+        logged = [m for m in ranked if val_metrics is None or m in val_metrics][:2] or ["val/rmse"]
         raise ConfigError(
             f"monitor.metric={metric} has no better direction (the target is the nominal level): "
-            "use monitor.metric=val/coverage_error (calibration) or val/crps instead"
+            f"use monitor.metric={' or '.join(logged)} instead"
         )
     if val_metrics is not None and metric not in val_metrics:
         raise ConfigError(

@@ -83,6 +83,8 @@ def test_the_monitor_is_resolved_from_the_task_and_checked():
     assert resolve_monitor(None, None, Task.REGRESSION, ["val/rmse", "val/crps_grid"])[0] == "val/crps_grid"
     with pytest.raises(ConfigError, match="no better direction"):
         resolve_monitor("val/coverage_90", None, Task.REGRESSION)
+    with pytest.raises(ConfigError, match=r"use monitor.metric=val/mae or val/rmse instead"):  # a point loss
+        resolve_monitor("val/conformal_width_90", None, Task.REGRESSION, ["val/mae", "val/rmse", "val/r2"])
     with pytest.raises(ConfigError, match="not a logged validation metric: choose one of val/acc"):
         resolve_monitor("val/map", None, Task.CLASSIFICATION, ["val/acc"])
 
