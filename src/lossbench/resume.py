@@ -26,7 +26,7 @@ from typing import Any
 
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
-from lossbench.integrity import logs_csv, set_aside
+from lossbench.integrity import logs_csv, move_aside, set_aside
 from lossbench.record import UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
@@ -265,6 +265,12 @@ class Resumption:
         checkpoint = None if damaged else resume_checkpoint(cfg, run_dir.path, overrides, sweep_job=sweep_job)
         if rank_zero_only.rank != 0:
             return cls(checkpoint)
+        if checkpoint is None and (cfg.get("resume") or requeued()) and not damaged:
+            # stopped before its first last.ckpt, it starts again: its rows and best checkpoint of that start
+            # go (rows logged twice; a second best_epoch_000-v1.ckpt), the checkpoints renamed, not deleted
+            drop_csv_rows_after_epoch(run_dir.csv, -1)
+            if run_dir.checkpoints.is_dir() and any(run_dir.checkpoints.iterdir()):
+                move_aside(run_dir.checkpoints, "earlier")
         if checkpoint is not None:
             if say:
                 log.info("resuming from %s", checkpoint)

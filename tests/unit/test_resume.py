@@ -26,3 +26,22 @@ def test_wandb_run_id_continues_the_checkpoints_run(tmp_path):
     assert wandb_run_id(second, ckpt) == (first / "wandb_run_id").read_text().strip()
     assert wandb_run_id(tmp_path / "third", tmp_path / "elsewhere" / "checkpoints" / "x.ckpt") != ""
     assert not (tmp_path / "elsewhere").exists(), "nothing is written beside a foreign checkpoint"
+
+
+def test_a_sweep_job_stopped_before_its_first_last_checkpoint_starts_again_without_its_rows(
+    make_cfg, tmp_path
+):
+    """It appended its rows to the stopped start's (epoch 0 twice) and kept a second best checkpoint."""
+    from lossbench.resume import Resumption
+    from lossbench.run_dir import RunDir
+
+    run_dir = RunDir(tmp_path / "job")
+    run_dir.csv.parent.mkdir(parents=True)
+    run_dir.csv.write_text("epoch,step,train/loss,val/acc\n0,17,0.9,\n0,17,,0.8\n")
+    run_dir.checkpoints.mkdir()
+    (run_dir.checkpoints / "best_epoch_000.ckpt").write_bytes(b"written before last.ckpt")
+    cfg = make_cfg("resume=true", output_dir=run_dir.path)
+    assert Resumption.prepare(cfg, run_dir, [], sweep_job=True).checkpoint is None
+    assert run_dir.csv.read_text() == "epoch,step,train/loss,val/acc\n"
+    assert not run_dir.checkpoints.exists()
+    assert (run_dir.path / "checkpoints.earlier" / "best_epoch_000.ckpt").is_file(), "renamed, not deleted"
