@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,30 @@ def release_claimed() -> None:
     """:func:`release_run_dir` for every run dir this process claimed."""
     for path in list(_CLAIMED.values()):
         release_run_dir(Path(path))
+
+
+@contextlib.contextmanager
+def run_dir_lock(path: Path) -> Iterator[None]:
+    """Hold the run dir ``path`` while its run trains: a second process continuing the same run
+    (``resume=true`` twice at once) is refused in one line instead of both writing into it. The lock is
+    the operating system's ``flock`` on the directory itself (no file is added to the run dir); it ends
+    with the process, also a killed one. Only rank 0 holds it: DDP's other ranks run in the same dir."""
+    import fcntl
+    import os
+
+    from lossbench.errors import ConfigError
+
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) != 0:
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{path} is in use by another process continuing the same run: wait for it to end"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -20,7 +20,7 @@ from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_li
 from lossbench.failures import record_failure
 from lossbench.logs import print_config_tree
 from lossbench.run_dir import RunDir
-from lossbench.run_dir_claim import release_run_dir
+from lossbench.run_dir_claim import release_run_dir, run_dir_lock
 from lossbench.signals import (
     as_interrupted,
     continue_command,
@@ -89,7 +89,8 @@ def main(cfg: DictConfig) -> float | None:
             from lossbench.run import run  # torch and Lightning load here
         finally:
             started()
-        with sigterm_raises():  # a stop before fit, or after it, is one line too
+        # a stop before fit, or after it, is one line too; a second process on the run dir is refused
+        with sigterm_raises(), run_dir_lock(Path(cfg.paths.output_dir)):
             summary = run(cfg)
     except (Exception, KeyboardInterrupt) as err:
         if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library

@@ -45,3 +45,26 @@ def test_a_sweep_job_stopped_before_its_first_last_checkpoint_starts_again_witho
     assert run_dir.csv.read_text() == "epoch,step,train/loss,val/acc\n"
     assert not run_dir.checkpoints.exists()
     assert (run_dir.path / "checkpoints.earlier" / "best_epoch_000.ckpt").is_file(), "renamed, not deleted"
+
+
+def test_a_second_process_on_a_run_dir_in_use_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from lossbench.errors import ConfigError
+    from lossbench.run_dir_claim import run_dir_lock
+
+    holder = "import sys, time; from pathlib import Path; from lossbench.run_dir_claim import run_dir_lock\n"
+    holder += "with run_dir_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(30)\n"
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        in_use = pytest.raises(ConfigError, match="in use by another process continuing the same run")
+        with in_use, run_dir_lock(tmp_path):
+            pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with run_dir_lock(tmp_path):  # released with its process, killed or not
+        pass
+    assert list(tmp_path.iterdir()) == [], "no lock file in the run dir"
