@@ -29,6 +29,7 @@ from lossbench.record import (
     UNREADABLE,
     read_record,
 )
+from lossbench.resume import override_key
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
 from lossbench.task import spec
 
@@ -181,16 +182,38 @@ class SweepSummary(Callback):
         self.ddp_guard = ddp_guard
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not self.ddp_guard:
-            return
         try:
-            check_ddp_in_multirun(config.get("trainer"))
+            check_continued_sweep(config)
+            if self.ddp_guard:
+                check_ddp_in_multirun(config.get("trainer"))
         except ConfigError as err:
             log.error("%s: %s", type(err).__name__, err)
             raise SystemExit(exit_status(err)) from None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         print_sweep_summary(Path(config.hydra.sweep.dir), fail=self.fail_on_job_error)
+
+
+def check_continued_sweep(config: DictConfig) -> None:
+    """A sweep continued (``resume=true``) must be asked as it was started, in the same order: Hydra numbers
+    the jobs by it, and job ``N``'s dir would hold another job's files. Checked against the
+    ``multirun.yaml`` the start left, before any job runs."""
+    saved = Path(config.hydra.sweep.dir) / "multirun.yaml"
+    if not config.get("resume") or not saved.is_file():
+        return
+
+    def sweep_overrides(overrides: Any) -> list[str]:
+        return [str(o) for o in overrides if override_key(str(o)) not in ("resume", "hydra.run.dir")]
+
+    before = sweep_overrides(OmegaConf.load(saved).hydra.overrides.task)
+    now = sweep_overrides(config.hydra.overrides.task)
+    if before != now:
+        started = " ".join(before)
+        raise ConfigError(
+            f"hydra.sweep.dir={config.hydra.sweep.dir} holds a sweep started as `-m {started}`: continue it "
+            "with exactly those overrides, in that order, and resume=true (job numbers follow the order), "
+            "or pick a new hydra.sweep.dir"
+        )
 
 
 def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:

@@ -98,3 +98,19 @@ def test_sweep_size_counts_the_basic_sweepers_jobs():
     assert sweep_size(["loss=ce,focal,mse", "seed=range(3)", "trainer.max_epochs=3"]) == 9
     assert sweep_size(["loss=ce"]) == 1
     assert sweep_size(["optim.optimizer.lr=interval(0.001,0.1)"]) is None  # not enumerable
+
+
+def test_a_sweep_continued_with_its_overrides_in_another_order_is_refused_before_any_job(tmp_path):
+    """Job numbers follow the order: job 1 of `seed=0,1 loss=ce,focal` is job 2 of `loss=ce,focal seed=0,1`,
+    and its dir held the other job's checkpoints (the failed record overwrote its metrics.json)."""
+    from lossbench.sweep import check_continued_sweep
+
+    def config(task: list[str]) -> OmegaConf:
+        return OmegaConf.create(
+            {"resume": True, "hydra": {"sweep": {"dir": str(tmp_path)}, "overrides": {"task": task}}}
+        )
+
+    OmegaConf.save(config(["loss=ce,focal", "seed=0,1", "logger=csv"]), tmp_path / "multirun.yaml")
+    check_continued_sweep(config(["loss=ce,focal", "seed=0,1", "logger=csv", "resume=true"]))
+    with pytest.raises(ConfigError, match=r"holds a sweep started as `-m loss=ce,focal seed=0,1 logger=csv`"):
+        check_continued_sweep(config(["seed=0,1", "loss=ce,focal", "logger=csv", "resume=true"]))
