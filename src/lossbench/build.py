@@ -25,6 +25,7 @@ from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
 from lossbench.losses.base import BenchLoss
 from lossbench.models import BUILD_OPTIONS, build_model
 from lossbench.module import LossBenchModule
+from lossbench.schedulers import check_plateau_mode
 from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
 
 log = logging.getLogger("lossbench")
@@ -204,6 +205,7 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
         cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_directions(), dm.class_counts
     )
     module.monitor = metric  # what a ReduceLROnPlateau schedule follows
+    check_plateau_mode(cfg.optim.get("scheduler"), metric, mode)
     return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,3 +63,23 @@ def schedule_length(factory: Callable[..., Any], interval: str, stepping_batches
             f"{getattr(func, '__name__', func)} counts optimizer steps: set optim.scheduler_interval=step"
         )
     return {"total_steps": int(stepping_batches)}
+
+
+def check_plateau_mode(scheduler: Any, metric: str, mode: str) -> None:
+    """Warn when a ``ReduceLROnPlateau`` schedule (``optim.scheduler``, which follows ``monitor.metric``)
+    ranks the metric against ``monitor.mode``: in ``min`` mode on ``val/acc`` it cuts the rate at every epoch
+    that raises the accuracy."""
+    if not scheduler or scheduler.get("_target_") != "torch.optim.lr_scheduler.ReduceLROnPlateau":
+        return
+    own = scheduler.get("mode", "min")
+    if own != mode:
+        logging.getLogger("lossbench").warning(
+            "optim.scheduler (ReduceLROnPlateau, mode=%s) follows %s, which monitor.mode=%s ranks: it cuts the "
+            "learning rate whenever %s does not %s; set optim.scheduler.mode=%s",
+            own,
+            metric,
+            mode,
+            metric,
+            "fall" if own == "min" else "rise",
+            mode,
+        )

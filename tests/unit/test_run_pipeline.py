@@ -274,3 +274,17 @@ def test_the_sweep_table_prints_overrides_literally():
     console.print(render_table(rows, "sweep [dir]"))
     text = console.export_text()
     assert "common overrides: data.drop=[rownames]" in text and "sweep [dir]" in text and "[x]" in text
+
+
+def test_a_plateau_schedule_ranking_the_metric_against_the_monitor_is_named(caplog):
+    """Its own mode (min by default) on val/acc cut the rate at every epoch that raised the accuracy."""
+    from lossbench.schedulers import check_plateau_mode
+
+    plateau = {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True, "patience": 2}
+    with caplog.at_level("WARNING", logger="lossbench"):
+        check_plateau_mode(plateau, "val/acc", "max")
+        check_plateau_mode({**plateau, "mode": "max"}, "val/acc", "max")
+        check_plateau_mode(plateau, "val/loss", "min")
+    assert len(caplog.records) == 1
+    assert "mode=min) follows val/acc, which monitor.mode=max ranks" in caplog.text
+    assert "set optim.scheduler.mode=max" in caplog.text
