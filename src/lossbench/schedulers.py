@@ -74,8 +74,8 @@ def check_plateau_mode(scheduler: Any, metric: str, mode: str) -> None:
     own = scheduler.get("mode", "min")
     if own != mode:
         logging.getLogger("lossbench").warning(
-            "optim.scheduler (ReduceLROnPlateau, mode=%s) follows %s, which monitor.mode=%s ranks: it cuts the "
-            "learning rate whenever %s does not %s; set optim.scheduler.mode=%s",
+            "optim.scheduler (ReduceLROnPlateau, mode=%s) follows %s, which monitor.mode=%s ranks: it cuts "
+            "the learning rate whenever %s does not %s; set optim.scheduler.mode=%s",
             own,
             metric,
             mode,
