@@ -26,7 +26,7 @@ from lossbench.nonfinite import (
 )
 from lossbench.predictions import gathered, save_predictions
 from lossbench.resume import VAL_KEY
-from lossbench.schedulers import schedule_length
+from lossbench.schedulers import PLATEAU_DUE_KEY, catch_up_plateau, schedule_length
 from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
@@ -91,6 +91,8 @@ class LossBenchModule(L.LightningModule):
         #: a validation pass that fits the recalibration (:mod:`lossbench.calibration`) and logs nothing
         self.calibrating = False
         self.calibration_batches: list[tuple[Tensor, Tensor]] = []
+        #: a resumed checkpoint's validation metrics when an epoch-end plateau step followed it
+        self.plateau_due: dict[str, float] | None = None
         self.task = Task(task)
         self.classification = self.task is Task.CLASSIFICATION
         self.distributional = type(loss).predictive is not BenchLoss.predictive
@@ -282,9 +284,15 @@ class LossBenchModule(L.LightningModule):
         checkpoint["rng_states"] = rng_states()
         metrics = self.trainer.callback_metrics
         checkpoint[VAL_KEY] = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("val/")}
+        checkpoint[PLATEAU_DUE_KEY] = bool(self.trainer.is_last_batch)  # an epoch-end plateau step follows
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         restore_rng_states(checkpoint.get("rng_states"))
+        self.plateau_due = checkpoint.get(VAL_KEY) if checkpoint.get(PLATEAU_DUE_KEY) else None
+
+    def on_train_start(self) -> None:
+        catch_up_plateau(self.trainer, self.plateau_due)  # after the resumed schedules' states
+        self.plateau_due = None
 
     # --- optimisation -------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

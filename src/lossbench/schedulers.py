@@ -83,3 +83,20 @@ def check_plateau_mode(scheduler: Any, metric: str, mode: str) -> None:
             "fall" if own == "min" else "rise",
             mode,
         )
+
+
+#: the checkpoint entry saying that an epoch-end ReduceLROnPlateau step came after it (see
+#: :func:`catch_up_plateau`)
+PLATEAU_DUE_KEY = "lossbench_plateau_step_due"
+
+
+def catch_up_plateau(trainer: Any, val: dict[str, float] | None) -> None:
+    """Lightning steps a ``ReduceLROnPlateau`` schedule at an epoch's end, after that epoch's checkpoints,
+    and on a resume not again for the epoch a checkpoint ended (its metrics are not in the checkpoint), so
+    a continued run trained on with one plateau step fewer than its uninterrupted run. ``val``: the
+    validation metrics of a checkpoint written before such a step (None: nothing is due); each plateau
+    schedule takes the step on the metric it follows."""
+    for config in trainer.lr_scheduler_configs if val else []:
+        plateau = isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if plateau and config.interval == "epoch" and config.monitor in val:
+            config.scheduler.step(val[config.monitor])

@@ -74,3 +74,29 @@ def test_checkpoints_load_weights_only(make_cfg, tmp_path):
     for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
         state = torch.load(ckpt, weights_only=True)
         assert "state_dict" in state and "rng_states" in state
+
+
+def test_a_resumed_plateau_schedule_takes_the_step_its_checkpoint_missed(make_cfg, tmp_path):
+    """Lightning steps ReduceLROnPlateau after an epoch's checkpoints, and on a resume not again for that
+    epoch: continued from epoch 1, its last checkpoint held 2 steps where the uninterrupted run's held 3."""
+    plateau = "{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,patience:0,factor:0.5}"
+    common = (
+        "logger=none",
+        "trainer.precision=64-true",
+        "monitor.metric=val/loss",
+        f"+optim.scheduler={plateau}",
+    )
+
+    def last(run_dir: Path) -> dict:
+        return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["lr_schedulers"][0]
+
+    run(make_cfg(*common, "trainer.max_epochs=4", output_dir=tmp_path / "full"), overrides=[])
+    run(make_cfg(*common, "trainer.max_epochs=2", output_dir=tmp_path / "cut"), overrides=[])
+    cut = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    run(
+        make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={cut}", output_dir=tmp_path / "on"),
+        overrides=[],
+    )
+    full, continued = last(tmp_path / "full"), last(tmp_path / "on")
+    assert continued["last_epoch"] == full["last_epoch"] == 3  # the epoch-3 checkpoint precedes its step
+    assert continued == full, "the same bad-epoch count, best value and rates"

@@ -28,7 +28,9 @@ from omegaconf import DictConfig
 
 from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
+from lossbench.packed.optim import is_plateau
 from lossbench.resume import OVERRIDES_KEY, VAL_KEY
+from lossbench.schedulers import PLATEAU_DUE_KEY
 
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
@@ -159,6 +161,7 @@ class PackedCheckpoints:
             ],
             OVERRIDES_KEY: self.overrides[k],
             VAL_KEY: {name: float(value) for name, value in sorted(module.last_val[k].items())},
+            PLATEAU_DUE_KEY: True,  # written at the epoch's end, before its plateau step, as its run's
             "rng_states": replica_rng_states(module, k),
             HISTORY_KEY: copy.deepcopy(module.history[k]),
         }
@@ -252,9 +255,12 @@ def load_optimizer_states(module: Any) -> None:
     for k, checkpoint in enumerate(module.resumed or []):
         optimizers.load_replica_state_dict(k, checkpoint["optimizer_states"][0])
     for schedule in module.schedules:
-        saved = module.resumed[schedule.replicas[0]]["lr_schedulers"] if module.resumed else []
+        first = module.resumed[schedule.replicas[0]] if module.resumed else {}
+        saved = first.get("lr_schedulers") or []
         if saved:
             schedule.scheduler.load_state_dict(saved[0])
+            if is_plateau(schedule.scheduler) and first.get(PLATEAU_DUE_KEY):  # as its run catches up
+                schedule.scheduler.step(first[VAL_KEY][module.replicas[schedule.replicas[0]].monitor])
 
 
 def group_checkpoint(module: Any, checkpoint: dict[str, Any]) -> dict[str, Any]:
