@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric
 
 from lossbench.calibration import Recalibration
 from lossbench.checkpointing import restore_rng_states, rng_states
-from lossbench.errors import ConfigError, check_choice, check_range
+from lossbench.errors import check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
 from lossbench.models.compiled import compiled_steps
@@ -26,7 +26,7 @@ from lossbench.nonfinite import (
 )
 from lossbench.predictions import gathered, save_predictions
 from lossbench.resume import VAL_KEY
-from lossbench.schedulers import PLATEAU_DUE_KEY, catch_up_plateau, schedule_length
+from lossbench.schedulers import PLATEAU_DUE_KEY, catch_up_plateau, lr_scheduler_config
 from lossbench.task import Task, spec
 
 STAGES = ("val", "test")
@@ -299,20 +299,8 @@ class LossBenchModule(L.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler: dict[str, Any] = {
-            "scheduler": self.scheduler_factory(
-                optimizer,
-                **schedule_length(
-                    self.scheduler_factory, self.scheduler_interval, self.trainer.estimated_stepping_batches
-                ),
-            ),
-            "interval": self.scheduler_interval,
-        }
-        if isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
-            if not self.monitor:
-                raise ConfigError(
-                    "optim.scheduler=ReduceLROnPlateau follows a validation metric: set monitor.metric "
-                    "(e.g. monitor.metric=val/loss)"
-                )
-            scheduler["monitor"] = self.monitor
+        steps = self.trainer.estimated_stepping_batches
+        scheduler = lr_scheduler_config(
+            self.scheduler_factory, optimizer, self.scheduler_interval, steps, self.monitor
+        )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -100,3 +100,25 @@ def catch_up_plateau(trainer: Any, val: dict[str, float] | None) -> None:
         plateau = isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         if plateau and config.interval == "epoch" and config.monitor in val:
             config.scheduler.step(val[config.monitor])
+
+
+def lr_scheduler_config(
+    factory: Callable[..., Any],
+    optimizer: torch.optim.Optimizer,
+    interval: str,
+    stepping_batches: int,
+    monitor: str | None,
+) -> dict[str, Any]:
+    """The ``lr_scheduler`` entry a run's ``configure_optimizers`` returns to Lightning: the schedule built
+    for ``optimizer`` (sized by :func:`schedule_length`), its ``interval``, and for ``ReduceLROnPlateau``
+    the ``monitor``ed metric it follows."""
+    scheduler = factory(optimizer, **schedule_length(factory, interval, stepping_batches))
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": interval}
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if not monitor:
+            raise ConfigError(
+                "optim.scheduler=ReduceLROnPlateau follows a validation metric: set monitor.metric "
+                "(e.g. monitor.metric=val/loss)"
+            )
+        config["monitor"] = monitor
+    return config
