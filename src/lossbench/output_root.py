@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import sys
 import tempfile
@@ -143,7 +144,11 @@ LOCK_NAME = ".command.lock"
 def command_lock(out: Path, command: str) -> Iterator[None]:
     """Hold ``out`` for this command: a second command on the same ``--out`` is refused in one line (it
     would continue the first one's unfinished runs while they train). The lock is the operating system's
-    (``flock``): it ends with the process, also a killed one, so a stopped command never blocks its rerun."""
+    (``flock``): it ends with the process, also a killed one, so a stopped command never blocks its rerun.
+    A command that ends with an error while ``out`` holds nothing but its lock (it made the folder and was
+    refused) removes both, still holding the lock; on a file system without ``flock`` it goes on unlocked,
+    with a warning."""
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     fh = (out / LOCK_NAME).open("a+")
     try:
@@ -155,24 +160,29 @@ def command_lock(out: Path, command: str) -> Iterator[None]:
         raise ConfigError(
             f"--out {out} is in use by {holder}: wait for it to end, or use another --out"
         ) from None
+    except OSError as err:  # ENOLCK / ENOSYS: no locks on this mount
+        logging.getLogger("lossbench").warning(
+            "--out %s cannot be locked (%s): it goes on unlocked", out, err
+        )
     try:
         fh.seek(0)
         fh.truncate()
         fh.write(f"{command} (process {os.getpid()})")
         fh.flush()
         yield
+    except BaseException:
+        if made and not any(p.name != LOCK_NAME and not p.is_dir() for p in out.rglob("*")):
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            remove_if_empty(out)
+        raise
     finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+        fh.close()  # the lock goes with the file
 
 
 def remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` when it holds nothing but empty folders and the :data:`LOCK_NAME` of a command
-    (what a refused command made of it)."""
-    if not folder.is_dir():
-        return
-    if any((p.is_file() and p.name != LOCK_NAME) or p.is_symlink() for p in folder.rglob("*")):
+    """Remove ``folder`` when it holds nothing but empty folders (what a refused command made of it)."""
+    if not folder.is_dir() or any(not p.is_dir() for p in folder.rglob("*")):
         return
     for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        sub.unlink() if sub.is_file() else sub.rmdir()
+        sub.rmdir()
     folder.rmdir()

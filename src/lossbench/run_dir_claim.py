@@ -85,15 +85,14 @@ def run_dir_lock(path: Path) -> Iterator[None]:
     """Hold the run dir ``path`` while its run trains: a second process continuing the same run
     (``resume=true`` twice at once) is refused in one line instead of both writing into it. The lock is
     the operating system's ``flock`` on the directory itself (no file is added to the run dir); it ends
-    with the process, also a killed one. Only rank 0 holds it: DDP's other ranks run in the same dir."""
+    with the process, also a killed one. Only rank 0 takes it (the caller's choice): DDP's other ranks
+    run in the same dir. On a file system without ``flock`` the run goes on unlocked, with a warning."""
     import fcntl
+    import logging
     import os
 
     from lossbench.errors import ConfigError
 
-    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) != 0:
-        yield
-        return
     fd = os.open(path, os.O_RDONLY)
     try:
         try:
@@ -102,6 +101,10 @@ def run_dir_lock(path: Path) -> Iterator[None]:
             raise ConfigError(
                 f"{path} is in use by another process continuing the same run: wait for it to end"
             ) from None
+        except OSError as err:  # ENOLCK / ENOSYS: no locks on this mount
+            logging.getLogger("lossbench").warning(
+                "%s cannot be locked (%s): the run goes on unlocked", path, err
+            )
         yield
     finally:
         os.close(fd)

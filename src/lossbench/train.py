@@ -6,6 +6,7 @@ shell completion answer without importing torch or Lightning; :func:`lossbench.r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -90,7 +91,8 @@ def main(cfg: DictConfig) -> float | None:
         finally:
             started()
         # a stop before fit, or after it, is one line too; a second process on the run dir is refused
-        with sigterm_raises(), run_dir_lock(Path(cfg.paths.output_dir)):
+        held = run_dir_lock(Path(cfg.paths.output_dir)) if rank_zero() else contextlib.nullcontext()
+        with sigterm_raises(), held:
             summary = run(cfg)
     except (Exception, KeyboardInterrupt) as err:
         if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library

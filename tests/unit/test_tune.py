@@ -244,15 +244,17 @@ def test_the_report_compares_the_planned_losses_and_seeds_only(tmp_path):
 
 def test_a_second_command_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
     from lossbench.errors import ConfigError
-    from lossbench.output_root import command_lock, remove_if_empty
+    from lossbench.output_root import command_lock
 
     in_use = r"--out .*out is in use by lossbench tune \(process \d+\)"
     with command_lock(tmp_path / "out", "lossbench tune"), pytest.raises(ConfigError, match=in_use):
         command_lock(tmp_path / "out", "lossbench advise").__enter__()
     with command_lock(tmp_path / "out", "lossbench advise"):  # the first one ended: free again
         pass
-    remove_if_empty(tmp_path / "out")  # a refused command's --out: nothing but its lock
-    assert not (tmp_path / "out").exists()
+    assert (tmp_path / "out").is_dir(), "an --out that was there stays"
+    with pytest.raises(ConfigError, match="refused"), command_lock(tmp_path / "new", "lossbench tune"):
+        raise ConfigError("refused")
+    assert not (tmp_path / "new").exists(), "a refused command leaves no --out it made"
 
 
 def test_a_rerun_with_pruning_turned_on_is_another_search(tmp_path):
