@@ -52,17 +52,20 @@ def check_first_batch(dm: Any, name: str) -> None:
     outside lossbench, set up for fitting) gets wrong; the batch is drawn from ``train_dataloader()``."""
     if type(dm).__module__.split(".")[0] == "lossbench":
         return
+    import random
+
     import numpy as np
 
-    from lossbench.checkpointing import restore_rng_states, rng_states
-
-    states, numpy_state = rng_states(), np.random.get_state()
-    try:  # a shuffling loader draws from the global generators: the run's draws stay as they were
-        batch = next(iter(dm.train_dataloader()), None)
+    # a shuffling loader draws from the global generators: the run's draws stay as they were (CPU ones
+    # only: reading a CUDA generator would initialise CUDA in this process, which a forked DDP cannot take)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            batch = next(iter(dm.train_dataloader()), None)
     except Exception:  # noqa: BLE001 - e.g. a loader that needs its Trainer: fit will say what fails
         return
     finally:
-        restore_rng_states(states)
+        random.setstate(python_state)
         np.random.set_state(numpy_state)
     if batch is None:
         raise ConfigError(f"{name}: train_dataloader() gives no batch: the training split is empty")
