@@ -265,6 +265,12 @@ def test_a_rerun_with_pruning_turned_on_is_another_search(tmp_path):
     check_plan(st.Plan(losses=["ce"], trials=2, seeds=3, out=tmp_path))  # more replicates: the same search
     with pytest.raises(st.ConfigError, match="holds a search with other prune"):
         check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, prune=True))
+    import json
+
+    recorded = json.loads((tmp_path / "plan.json").read_text())
+    del recorded["prune"], recorded["data"]  # a plan.json of an earlier version: nothing to compare
+    (tmp_path / "plan.json").write_text(json.dumps(recorded))
+    check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, prune=True))
 
 
 def test_a_rerun_on_changed_data_behind_the_same_path_is_refused(tmp_path):
@@ -277,7 +283,8 @@ def test_a_rerun_on_changed_data_behind_the_same_path_is_refused(tmp_path):
     table = tmp_path / "my.csv"
     wine_frame().to_csv(table, index=False)
     overrides = ["data=table", f"data.path={table}", "data.target=label"]
-    assert data_fingerprint(["data=wine"]) is None and data_fingerprint(overrides) is not None
+    assert data_fingerprint(["data=wine"]) is None and data_fingerprint(["data=mnist"]) is None  # built in
+    assert data_fingerprint(overrides) is not None
     plan = st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path / "out", overrides=overrides)
     check_plan(plan)
     check_plan(plan)  # the same file: the same search

@@ -49,21 +49,25 @@ class Plan:
         return self.storage or f"sqlite:///{self.out / 'study.db'}"
 
 
-#: the data config keys that name files or folders (a table, an image folder, its test folder)
-DATA_FILES = ("path", "root", "test_root")
+#: the data modules whose files are the user's, and the config keys that name them
+OWN_DATA = {
+    "lossbench.data.table.TableDataModule": ("path",),
+    "lossbench.data.image_folder.ImageFolderDataModule": ("root", "test_root"),
+}
 
 
 def data_fingerprint(overrides: list[str]) -> str | None:
-    """A digest of the files the data config of ``overrides`` names (:data:`DATA_FILES`): a file's
-    content, a folder's file names, sizes and modification times; None when it names none (a built-in
-    data set). A rerun in the same ``--out`` compares it: trials and final runs of other data are not
-    this search's."""
+    """A digest of the user's data files the config of ``overrides`` names (:data:`OWN_DATA`): a table's
+    content, an image folder's file names and sizes (a copy to scratch keeps them); None for a built-in
+    data set. A rerun in the same ``--out`` compares it: trials and final runs of other data are not this
+    search's."""
     from lossbench.config import compose_run
 
     cfg = compose_run(overrides)
+    keys = OWN_DATA.get(str(OmegaConf.select(cfg, "data._target_", default=None)), ())
     digest = hashlib.sha256()
     named = False
-    for key in DATA_FILES:
+    for key in keys:
         value = OmegaConf.select(cfg, f"data.{key}", default=None, throw_on_missing=False)
         if not isinstance(value, str) or not value:
             continue
@@ -79,6 +83,5 @@ def data_fingerprint(overrides: list[str]) -> str | None:
             digest.update(f"{key}:folder".encode())
             for p in sorted(path.rglob("*")):
                 if p.is_file():
-                    st = p.stat()
-                    digest.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+                    digest.update(f"{p.relative_to(path)}:{p.stat().st_size}".encode())
     return digest.hexdigest() if named else None

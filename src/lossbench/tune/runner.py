@@ -101,7 +101,10 @@ def check_plan(plan: st.Plan) -> None:
                 "it records the search asked for; delete it to continue the "
                 "search as this command asks (the trials in the study storage are kept)",
             ) from None
-        changed = [k for k in wanted if before.get(k, False if k == "prune" else None) != wanted[k]]
+        # a plan.json written before a key was recorded (prune, data) does not hold it: nothing to compare
+        changed = [
+            k for k in wanted if before.get(k, wanted[k] if k in ("prune", "data") else None) != wanted[k]
+        ]
         if "data" in changed and before.get("data") is not None:
             raise st.ConfigError(
                 f"lossbench tune: {plan.out} holds a search on other data (the files data.path or data.root "
