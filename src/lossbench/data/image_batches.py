@@ -16,15 +16,17 @@ from torchvision.transforms import v2
 from lossbench.data.loader import BatchSpec
 from lossbench.errors import DataError
 
-#: Pillow's modes of 16-bit grey images (a 16-bit PNG opens as one of them)
-SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+#: Pillow's modes of 16-bit grey images (a 16-bit PNG opens as one of them); a 32-bit ``I`` image (a TIFF
+#: of 0..255 values, say) is left to ``convert``
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 def load_image(path: str, mode: str) -> Image.Image:
     """Decode one file to a PIL image in ``mode`` (``RGB`` or ``L``).
 
     A 16-bit grey image is scaled to 8 bits (``v / 257``, 65535 to 255) first: Pillow's ``convert``
-    clips its values at 255, which turns almost every pixel white.
+    clips its values at 255, which turns almost every pixel white. Data of fewer bits stored in 16 (12-bit
+    scans) keep their share of the range: 0..4095 becomes 0..16.
     """
     with open(path, "rb") as f, Image.open(f) as img:
         if img.mode in SIXTEEN_BIT_MODES:
