@@ -259,8 +259,9 @@ def load_optimizer_states(module: Any) -> None:
         saved = first.get("lr_schedulers") or []
         if saved:
             schedule.scheduler.load_state_dict(saved[0])
-            if is_plateau(schedule.scheduler) and first.get(PLATEAU_DUE_KEY):  # as its run catches up
-                schedule.scheduler.step(first[VAL_KEY][module.replicas[schedule.replicas[0]].monitor])
+            value = (first.get(VAL_KEY) or {}).get(module.replicas[schedule.replicas[0]].monitor)
+            if is_plateau(schedule.scheduler) and first.get(PLATEAU_DUE_KEY) and value is not None:
+                schedule.scheduler.step(value)  # the step its checkpoint missed, as its run catches up
 
 
 def group_checkpoint(module: Any, checkpoint: dict[str, Any]) -> dict[str, Any]:
