@@ -82,8 +82,9 @@ def resolve_wandb_mode(requested: str) -> str:
 
 
 def wandb_config(resolved: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """What a run's W&B config holds: its resolved config and, under :data:`~lossbench.record.WANDB_OVERRIDES_KEY`, its overrides
-    (from which ``lossbench compare`` tells loss settings and experimental settings apart)."""
+    """What a run's W&B config holds: its resolved config and, under
+    :data:`~lossbench.record.WANDB_OVERRIDES_KEY`, its overrides (from which ``lossbench compare`` tells
+    loss settings and experimental settings apart)."""
     return {**resolved, WANDB_OVERRIDES_KEY: list(overrides)}
 
 
