@@ -280,7 +280,7 @@ def test_a_tune_stopped_in_its_packed_final_runs_continues_them_from_their_check
         "final ce seed 0",
         "final focal seed 0",
     ], log[-3000:]
-    assert "(packed)" in log and "trial" not in log.split(continued[0])[1], "no trial is trained again"
+    assert ", packed)" in log and "trial" not in log.split(continued[0])[1], "no trial is trained again"
     params = {
         loss: json.loads((out / "final" / loss / "0" / "tuned.json").read_text()) for loss in ("ce", "focal")
     }
