@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,18 @@ class OutputRootCheck(Callback):
 LOCK_NAME = ".command.lock"
 
 
+def lock_or_refuse(handle: Any, refusal: Callable[[], str], what: object) -> None:
+    """Lock ``handle`` (a file or descriptor) with ``flock``, exclusively and without waiting: a
+    :class:`ConfigError` saying ``refusal()`` when another process holds it; a warning, and no lock, where
+    the file system has none (ENOLCK, ENOSYS)."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigError(refusal()) from None
+    except OSError as err:
+        logging.getLogger("lossbench").warning("%s cannot be locked (%s): it goes on unlocked", what, err)
+
+
 @contextlib.contextmanager
 def command_lock(out: Path, command: str) -> Iterator[None]:
     """Hold ``out`` for this command: a second command on the same ``--out`` is refused in one line (it
@@ -151,19 +163,14 @@ def command_lock(out: Path, command: str) -> Iterator[None]:
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     fh = (out / LOCK_NAME).open("a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+
+    def refusal() -> str:
         fh.seek(0)
         holder = fh.read().strip() or "another command"
         fh.close()
-        raise ConfigError(
-            f"--out {out} is in use by {holder}: wait for it to end, or use another --out"
-        ) from None
-    except OSError as err:  # ENOLCK / ENOSYS: no locks on this mount
-        logging.getLogger("lossbench").warning(
-            "--out %s cannot be locked (%s): it goes on unlocked", out, err
-        )
+        return f"--out {out} is in use by {holder}: wait for it to end, or use another --out"
+
+    lock_or_refuse(fh, refusal, f"--out {out}")
     try:
         fh.seek(0)
         fh.truncate()

@@ -87,24 +87,14 @@ def run_dir_lock(path: Path) -> Iterator[None]:
     the operating system's ``flock`` on the directory itself (no file is added to the run dir); it ends
     with the process, also a killed one. Only rank 0 takes it (the caller's choice): DDP's other ranks
     run in the same dir. On a file system without ``flock`` the run goes on unlocked, with a warning."""
-    import fcntl
-    import logging
     import os
 
-    from lossbench.errors import ConfigError
+    from lossbench.output_root import lock_or_refuse
 
     fd = os.open(path, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"{path} is in use by another process continuing the same run: wait for it to end"
-            ) from None
-        except OSError as err:  # ENOLCK / ENOSYS: no locks on this mount
-            logging.getLogger("lossbench").warning(
-                "%s cannot be locked (%s): the run goes on unlocked", path, err
-            )
+        refusal = f"{path} is in use by another process continuing the same run: wait for it to end"
+        lock_or_refuse(fd, lambda: refusal, path)
         yield
     finally:
         os.close(fd)
