@@ -173,9 +173,11 @@ def resume_checkpoint(
         return path
     if sweep_job or requeued():
         return None
+    earlier = RunDir(output_dir)
+    where = str(output_dir) if earlier.csv.is_file() or earlier.checkpoints.is_dir() else "the outputs folder"
     raise ConfigError(
-        "resume=true found no earlier run under outputs/ with the same overrides and a "
-        f"{LAST_CHECKPOINT}: run without resume=true, or pass ckpt_path=<file>"
+        f"resume=true found no earlier run with the same overrides and a {LAST_CHECKPOINT} in {where} (a run "
+        "stopped before its first epoch ended has none): run without resume=true, or pass ckpt_path=<file>"
     )
 
 
