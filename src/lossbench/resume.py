@@ -194,6 +194,23 @@ def _finished(record: RunRecord, output_dir: Path, overrides: list[str]) -> dict
     return record.to_dict()
 
 
+def set_aside_later_checkpoints(run_dir: RunDir, checkpoint: Path) -> list[Path]:
+    """Rename (``*.earlier``) the checkpoint files of ``run_dir`` that the ``checkpoint`` a run continues
+    from does not know: a best checkpoint written after it, by a stop between the best and the last
+    writes. Kept there, it would stay beside the run's real best, and a new best of its epoch would be
+    named ``-v1``."""
+    states = read_checkpoint(checkpoint).get("callbacks") or {}
+    known = {Path(checkpoint).name}
+    for state in states.values():
+        if isinstance(state, dict):
+            known |= {Path(str(p)).name for p in (state.get("best_k_models") or {})}
+            known |= {
+                Path(str(state[k])).name for k in ("best_model_path", "last_model_path") if state.get(k)
+            }
+    later = [p for p in run_dir.checkpoints.glob("*.ckpt") if p.name not in known]
+    return [move_aside(p, "earlier") for p in later]
+
+
 def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:
     """Remove rows logged after ``epoch`` (the resumed run logs them again); return how many."""
     if not metrics_csv.is_file():
@@ -279,6 +296,7 @@ class Resumption:
             drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
             for partial in run_dir.checkpoints.glob(".*.ckpt.*.tmp"):  # a write the stop cut off
                 partial.unlink(missing_ok=True)
+            set_aside_later_checkpoints(run_dir, checkpoint)
             if not run_dir.csv.is_file() and logs_csv(cfg):  # a packed replica's: its rows are in it
                 from lossbench.packed.history import restore_csv
 

@@ -68,3 +68,26 @@ def test_a_second_process_on_a_run_dir_in_use_is_refused(tmp_path):
     with run_dir_lock(tmp_path):  # released with its process, killed or not
         pass
     assert list(tmp_path.iterdir()) == [], "no lock file in the run dir"
+
+
+def test_a_best_checkpoint_written_after_the_last_one_is_set_aside_on_resume(tmp_path):
+    """A stop between the best and the last writes left best_epoch_002 beside the run's real best."""
+    import torch
+
+    from lossbench.resume import set_aside_later_checkpoints
+    from lossbench.run_dir import RunDir
+
+    run_dir = RunDir(tmp_path)
+    run_dir.checkpoints.mkdir()
+    best = run_dir.checkpoints / "best_epoch_001.ckpt"
+    state = {
+        "best_model_path": str(best),
+        "best_k_models": {str(best): torch.tensor(0.9)},
+        "last_model_path": "",
+    }
+    torch.save({"epoch": 1, "callbacks": {"TieBreakingCheckpoint{...}": state}}, run_dir.last_checkpoint)
+    best.write_bytes(b"epoch 1")
+    (run_dir.checkpoints / "best_epoch_002.ckpt").write_bytes(b"epoch 2, after the last checkpoint")
+    moved = set_aside_later_checkpoints(run_dir, run_dir.last_checkpoint)
+    assert [p.name for p in moved] == ["best_epoch_002.ckpt.earlier"]
+    assert sorted(p.name for p in run_dir.checkpoints.glob("*.ckpt")) == ["best_epoch_001.ckpt", "last.ckpt"]
