@@ -139,7 +139,8 @@ def _check_same_run(what: str, stored: list[str] | None, overrides: list[str]) -
     if stored is not None and plain_overrides(list(stored)) != plain_overrides(overrides):
         raise ConfigError(
             f"{what} belongs to a run with other overrides ({' '.join(plain_overrides(list(stored)))}): "
-            "continue a sweep with exactly the overrides it was started with, or pick a new hydra.sweep.dir"
+            "continue it with exactly the overrides it was started with, or start a new run dir (without "
+            "resume=true; a sweep: a new hydra.sweep.dir)"
         )
 
 
