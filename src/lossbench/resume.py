@@ -43,6 +43,15 @@ def plain_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
 
 
+def same_overrides(a: list[str], b: list[str]) -> bool:
+    """Whether two override lists set the same: in any order when each key is set once (Hydra applies
+    overrides of different keys alike in any order), else in the same order."""
+    keys = [override_key(o) for o in a]
+    if len(set(keys)) == len(keys):
+        return sorted(a) == sorted(b)
+    return list(a) == list(b)
+
+
 def override_key(override: str) -> str:
     """The key a command-line override sets (``+loss.gamma=2``: ``loss.gamma``; ``loss=focal``: ``loss``)."""
     return override.split("=", 1)[0].lstrip("+~")

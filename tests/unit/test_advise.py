@@ -185,6 +185,8 @@ def test_a_rerun_asking_for_another_study_names_what_differs(tmp_path):
     with pytest.raises(ConfigError, match="--loss: \\['ce', 'focal'\\].*another --out"):
         check_resume(saved, {**saved, "losses": ["ce", "gce"]}, tmp_path / "advise.json")
     check_resume(saved, {**saved, "data": "abc"}, tmp_path / "advise.json")  # recorded before the digest
+    two = {**saved, "overrides": ["data=wine", "trainer.max_epochs=3"]}
+    check_resume(two, {**two, "overrides": ["trainer.max_epochs=3", "data=wine"]}, tmp_path / "advise.json")
     with pytest.raises(ConfigError, match="records a study on other data"):
         check_resume({**saved, "data": "abc"}, {**saved, "data": "def"}, tmp_path / "advise.json")
 

@@ -291,3 +291,13 @@ def test_a_rerun_on_changed_data_behind_the_same_path_is_refused(tmp_path):
     wine_frame().head(100).to_csv(table, index=False)
     with pytest.raises(st.ConfigError, match="holds a search on other data"):
         check_plan(plan)
+
+
+def test_the_same_overrides_in_another_order_are_the_same_search(tmp_path):
+    from lossbench.resume import same_overrides
+    from lossbench.tune import study as st
+    from lossbench.tune.runner import check_plan
+
+    check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, overrides=["data=wine", "logger=csv"]))
+    check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, overrides=["logger=csv", "data=wine"]))
+    assert not same_overrides(["seed=1", "seed=2"], ["seed=2", "seed=1"]), "a key set twice: the last wins"

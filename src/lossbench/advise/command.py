@@ -33,7 +33,7 @@ from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import check_known_losses, check_losses_serve
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError, damaged_file
-from lossbench.resume import override_key
+from lossbench.resume import override_key, same_overrides
 from lossbench.task import Task, resolve_monitor, spec
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ def check_resume(saved: dict[str, Any], wanted: dict[str, Any], record: Path) ->
             "since): rerun it on the data it ran on, or give another --out"
         )
     changed = [k for k in flags if saved.get(k) != wanted[k]]
+    if "overrides" in changed and same_overrides(saved.get("overrides") or [], wanted["overrides"]):
+        changed.remove("overrides")  # the same overrides in another order
     if changed:
         was = "; ".join(f"{flags[k]}: {saved.get(k)}" for k in changed)
         raise ConfigError(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.errors import damaged_file
+from lossbench.resume import same_overrides
 from lossbench.tune import study as st
 from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet
@@ -111,6 +112,8 @@ def check_plan(plan: st.Plan) -> None:
                 "name have changed since): rerun it on the data it ran on, or use another --out"
             )
         changed = [k for k in changed if k != "data"]  # a plan.json written before it held the data's
+        if "overrides" in changed and same_overrides(before.get("overrides") or [], plan.overrides):
+            changed.remove("overrides")  # the same overrides in another order
         if changed:
             raise st.ConfigError(
                 f"lossbench tune: {plan.out} holds a search with other {', '.join(changed)} "
