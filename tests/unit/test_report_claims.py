@@ -144,6 +144,13 @@ def test_undecided_comparisons_are_summarised_per_metric():
     text = setting_summary("g", rows, vd.Settings())
     assert "2 comparisons undecided on test/acc — about" in text
     assert "1 comparison undecided on test/nll — > 1000 replicates" in text
+    identical = row("gce", "test/acc", 0.0)
+    identical.verdict = vd.IDENTICAL  # not in the family a test corrects for: the projection is unchanged
+    import re
+
+    about = re.compile(r"undecided on test/acc — about (\d+) replicates")
+    with_identical = setting_summary("g", [*rows, identical], vd.Settings())
+    assert about.search(with_identical)[1] == about.search(text)[1]
 
 
 def test_the_recommendation_makes_no_claim_from_degenerate_comparisons():

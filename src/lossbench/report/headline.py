@@ -87,9 +87,9 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
 def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
     """Per metric: how many comparisons are undecided, and the median number of replicates the selected
     test would need to resolve a difference of one ROPE at the observed paired variance."""
-    family: dict[str, int] = defaultdict(int)
+    family: dict[str, int] = defaultdict(int)  # the Holm family more replicates would test
     for r in compared:
-        family[r.metric] += 1
+        family[r.metric] += r.verdict != vd.IDENTICAL  # identical runs get no p-value however many
     out = []
     for metric in sorted({r.metric for r in compared if r.verdict == "undecided"}):
         undecided = [r for r in compared if r.metric == metric and r.verdict == "undecided"]
