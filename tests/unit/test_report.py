@@ -172,6 +172,10 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert "no runs under" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--baseline", "nope"]) == 2
     assert "--baseline nope is not among the variants: ce, focal, mse" in capsys.readouterr().err
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "test/acx=0.05"]) == 2
+    assert "--rope test/acx=...: no run reports test/acx; the metrics are test/acc" in capsys.readouterr().err
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "nan"]) == 2
+    assert "a finite number >= 0" in capsys.readouterr().err
 
 
 def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(sweep_dir, capsys):

@@ -4,6 +4,7 @@ runs, or a W&B group): ``report.md``, ``.csv`` and ``.html`` with plots, and the
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,8 +38,10 @@ def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float]
             rope = float(number)
         except ValueError:
             raise argparse.ArgumentTypeError(f"--rope {value}: expected a number or METRIC=number") from None
-        if rope < 0:
-            raise argparse.ArgumentTypeError(f"--rope {value}: the ROPE is a half-width, it must be >= 0")
+        if not math.isfinite(rope) or rope < 0:
+            raise argparse.ArgumentTypeError(
+                f"--rope {value}: the ROPE is a half-width, a finite number >= 0"
+            )
         if name:
             per_metric.append((name, rope))
         else:
@@ -90,6 +93,14 @@ def compare(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else roots[0] / "report"
         project, entity, group = _wandb_target(runs)
     variants = sorted({r.variant for r in runs if r.ok})
+    metrics = sorted({m.removesuffix(" (best)") for r in runs if r.ok for m in r.metrics})
+    if unknown := [name for name, _ in rope_by_metric if name not in metrics]:
+        print(
+            f"lossbench compare: --rope {unknown[0]}=...: no run reports {unknown[0]}; the metrics are "
+            f"{', '.join(metrics)}",
+            file=sys.stderr,
+        )
+        return 2
     if args.baseline is not None and args.baseline not in variants:
         print(
             f"lossbench compare: --baseline {args.baseline} is not among the variants: {', '.join(variants)}",
