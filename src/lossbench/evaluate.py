@@ -14,6 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
 from lossbench.config import as_run, compose_run
 from lossbench.errors import (
     EXIT_USAGE,
@@ -41,12 +44,12 @@ USAGE = "Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides
 
 def run_overrides_of(checkpoint: Path) -> list[str]:
     """The overrides (and ``hydra.searchpath``) of the run whose ``checkpoints/`` holds ``checkpoint``."""
-    run_dir = RunDir.of_checkpoint(checkpoint)
     if not checkpoint.is_file():
         raise ConfigError(
             f"ckpt_path={checkpoint} does not exist (relative paths start at {Path.cwd()}): pass a "
             "checkpoint a lossbench run wrote, <run dir>/checkpoints/<file>"
         )
+    run_dir = RunDir.of_checkpoint(checkpoint)
     if not run_dir.has_overrides():
         raise ConfigError(
             f"ckpt_path={checkpoint} is not a checkpoint inside a lossbench run dir (<run dir>/checkpoints/"
@@ -114,7 +117,12 @@ def main() -> None:
     run_dir: RunDir | None = None
     try:
         try:
-            cfg = compose_run(eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")]))
+            try:
+                cfg = compose_run(
+                    eval_overrides(checkpoint, [a for a in args if not a.startswith("ckpt_path=")])
+                )
+            except (HydraException, OmegaConfBaseException) as err:  # nosuch=1, loss=bogus: one line
+                raise ConfigError(one_line(err)) from None
             run_dir = RunDir(writable_run_dir(cfg))  # a new dir under outputs/eval/ (or hydra.run.dir=...)
             log_to_console_and(run_dir.path / "eval.log")
             from lossbench.run import run  # torch and Lightning load here

@@ -85,3 +85,9 @@ def test_a_checkpoint_of_a_model_for_other_classes_is_named_before_testing(tmp_p
         fitting_checkpoint(str(path), module)
     torch.save({"epoch": 3, "state_dict": module.state_dict()}, path)
     assert fitting_checkpoint(str(path), module) == str(path)
+
+
+def test_a_missing_checkpoint_right_under_the_root_is_named():
+    """Its run dir (two folders up) was looked up first: IndexError for /nonexist.ckpt."""
+    with pytest.raises(ConfigError, match="ckpt_path=/nonexist.ckpt does not exist"):
+        run_overrides_of(Path("/nonexist.ckpt"))
