@@ -59,7 +59,11 @@ def sweep_size_of(sweep_dir: Path) -> int | None:
     hydra_node = OmegaConf.load(saved).hydra
     if "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
         return None
-    return sweep_size(list(hydra_node.overrides.task))
+    given = [str(o) for o in hydra_node.overrides.task]
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in given}
+    # a preset's hydra.sweeper.params sweep too, where the command line does not set the same key
+    params = [f"{k}={v}" for k, v in (hydra_node.sweeper.get("params") or {}).items() if k not in keys]
+    return sweep_size([*given, *params])
 
 
 def job_line(summary: dict[str, Any], size: int | None = None) -> str:

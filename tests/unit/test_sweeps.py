@@ -114,3 +114,20 @@ def test_a_sweep_continued_with_its_overrides_in_another_order_is_refused_before
     check_continued_sweep(config(["loss=ce,focal", "seed=0,1", "logger=csv", "resume=true"]))
     with pytest.raises(ConfigError, match=r"holds a sweep started as `-m loss=ce,focal seed=0,1 logger=csv`"):
         check_continued_sweep(config(["seed=0,1", "loss=ce,focal", "logger=csv", "resume=true"]))
+
+
+def test_a_presets_sweeper_params_count_in_the_sweeps_size(tmp_path):
+    """`+sweep=smoke` printed `job #3 of 1`: its hydra.sweeper.params were not counted."""
+    from lossbench.sweep import sweep_size_of
+
+    saved = {
+        "hydra": {
+            "sweeper": {
+                "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                "params": {"loss": "ce,focal", "seed": "0,1"},
+            },
+            "overrides": {"task": ["+sweep=smoke", "seed=0,1,2"]},
+        }
+    }
+    OmegaConf.save(OmegaConf.create(saved), tmp_path / "multirun.yaml")
+    assert sweep_size_of(tmp_path) == 6  # the command line's seeds replace the preset's
