@@ -61,7 +61,7 @@ def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
     for column in ("verdict", "p_holm", "prob_improvement", "prob_improvement_low", "prob_improvement_high"):
         assert column in header
     assert len(csv_lines) == 1 + 3 * 3  # 3 losses x (test/acc, test/ece, val/acc (best))
-    assert "2 failed/missing" in capsys.readouterr().out
+    assert "2 failed or missing" in capsys.readouterr().out
 
 
 class FakeRun:
@@ -119,6 +119,9 @@ def test_wandb_runs_of_one_loss_with_different_settings_are_separate_variants():
         del run.config["overrides"]
     records = collect_wandb("me/lossbench", "g", api=Api())
     assert [r.status for r in records] == ["ok"] * 6 + ["duplicate"] * 3
+    from lossbench.report.render import counts
+
+    assert counts(records) == "9 runs, 6 ok, 0 failed or missing, 3 duplicates"
 
 
 def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
@@ -198,7 +201,7 @@ def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(swe
     assert rows[("mse", "test/ece")]["n"] == "2" and rows[("mse", "test/acc")]["n"] == "3"
     assert rows[("focal", "test/acc")]["n"] == "2" and rows[("focal", "test/ece")]["n"] == "3"
     out = capsys.readouterr().out
-    assert "9 ok, 2 failed/missing" in out and "partly counted:" in out
+    assert "9 ok, 2 failed or missing" in out and "partly counted:" in out
 
 
 def test_plot_file_names_stay_short_for_long_settings():

@@ -113,9 +113,7 @@ def compare(args: argparse.Namespace) -> int:
         print(f"lossbench compare: {err} (--out DIR)", file=sys.stderr)
         return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
-    failed = sum(not r.ok for r in runs)
-    counts = f"{len(runs)} runs, {len(runs) - failed} ok, {failed} failed/missing"
-    print(f"report: {out / 'report.html'} ({counts})")
+    print(f"report: {out / 'report.html'} ({render.counts(runs)})")
     for r in render.problems(runs):
         print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}")
     if args.log_wandb and project and group:

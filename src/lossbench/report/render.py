@@ -119,6 +119,13 @@ def problems(runs: list[ReportRun]) -> list[ReportRun]:
     return [r for r in runs if not r.ok or r.partly_counted]
 
 
+def counts(runs: list[ReportRun]) -> str:
+    """``12 runs, 6 ok, 1 failed or missing, 5 duplicates`` (duplicates named apart: they did finish)."""
+    ok, duplicates = sum(r.ok for r in runs), sum(r.status == "duplicate" for r in runs)
+    text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates} failed or missing"
+    return text + (f", {duplicates} duplicates" if duplicates else "")
+
+
 def status(run: ReportRun) -> str:
     return "partly counted" if run.partly_counted else run.status
 
@@ -133,11 +140,10 @@ def write_markdown(
     across: list[str] | None = None,
     lead: list[str] | None = None,
 ) -> Path:
-    ok = sum(r.ok for r in runs)
     lines = [
         "# lossbench comparison report",
         "",
-        f"Source: `{source}` — {len(runs)} runs, {ok} ok, {len(runs) - ok} failed or missing.",
+        f"Source: `{source}` — {counts(runs)}.",
         "",
         *(lead or []),
     ]
@@ -208,14 +214,12 @@ def write_html(
     lead: list[str] | None = None,
 ) -> Path:
     esc = html.escape
-    ok = sum(r.ok for r in runs)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>lossbench comparison report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>lossbench comparison report</h1>",
-        f"<p>Source: <code>{esc(source)}</code> — {len(runs)} runs, {ok} ok, "
-        f"{len(runs) - ok} failed or missing.</p>",
+        f"<p>Source: <code>{esc(source)}</code> — {esc(counts(runs))}.</p>",
         *markdown.blocks(lead or []),
     ]
     if verdict:
