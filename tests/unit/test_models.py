@@ -50,9 +50,17 @@ def test_resnet18_has_the_cifar_stem():
     assert isinstance(model.maxpool, torch.nn.Identity)
 
 
-def test_cnn_rejects_tabular_input():
+def test_conv_nets_reject_tabular_input_and_images_too_small_to_pool():
     with pytest.raises(ConfigError, match="use model=mlp"):
         CNN((64,), 10)
+    from lossbench.models import CifarResNet, resnet18_cifar
+
+    for name, make in (("resnet32", CifarResNet), ("resnet18", resnet18_cifar)):  # conv2d tracebacks before
+        with pytest.raises(ConfigError, match=f"model={name} needs images"):
+            make((64,), 10)
+    with pytest.raises(ConfigError, match=r"pools its input down 4-fold, but the images are 3x3"):
+        CNN((1, 3, 3), 10)
+    CNN((1, 4, 4), 10)
 
 
 @pytest.mark.slow

@@ -9,6 +9,24 @@ from torch import Tensor, nn
 from lossbench.errors import ConfigError
 
 
+def check_images(model: str, input_shape: Sequence[int], min_side: int = 1) -> tuple[int, int, int]:
+    """``input_shape`` as images ``(C, H, W)`` whose sides ``model`` can pool down (at least
+    ``min_side``), or a :class:`ConfigError` naming the fix."""
+    if len(input_shape) != 3:
+        raise ConfigError(
+            f"model={model} needs images (C, H, W), but the data gives samples of shape "
+            f"{tuple(input_shape)}: use model=mlp for tabular data (for data=digits, data.as_images=true "
+            "gives 1x8x8 images)"
+        )
+    c, h, w = (int(v) for v in input_shape)
+    if min(h, w) < min_side:
+        raise ConfigError(
+            f"model={model} pools its input down {min_side}-fold, but the images are {h}x{w}: give images "
+            f"of at least {min_side}x{min_side} (e.g. data.image_size={max(min_side, 32)})"
+        )
+    return c, h, w
+
+
 class CNN(nn.Module):
     """``[conv5×5 → ReLU → max-pool 2]`` × 2 (padding 2, so 28/32 px → 7/8 px), then an MLP head.
 
@@ -29,13 +47,7 @@ class CNN(nn.Module):
         dropout: float = 0.25,
     ) -> None:
         super().__init__()
-        if len(input_shape) != 3:
-            raise ConfigError(
-                "model=cnn needs images (C, H, W), but the data gives samples of shape "
-                f"{tuple(input_shape)}: use model=mlp for tabular data (for data=digits, data.as_images=true "
-                "gives 1x8x8 images)"
-            )
-        c, h, w = input_shape
+        c, h, w = check_images("cnn", input_shape, min_side=2 ** len(channels))
         layers: list[nn.Module] = []
         for out in channels:
             layers += [nn.Conv2d(c, out, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2)]

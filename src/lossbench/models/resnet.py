@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet18
 
 from lossbench.errors import ConfigError, check_choice
+from lossbench.models.cnn import check_images
 
 SHORTCUTS = ("A", "B")
 
@@ -73,6 +74,7 @@ class CifarResNet(nn.Module):
         shortcut: str = "A",
     ) -> None:
         super().__init__()
+        check_images(f"resnet{depth}", input_shape)
         check_choice("model.shortcut", shortcut, SHORTCUTS)
         if (depth - 2) % 6 != 0 or depth < 8:
             raise ConfigError(f"model.depth={depth} is not 6n+2: use 20, 32, 44, 56 or 110")
@@ -103,6 +105,7 @@ class CifarResNet(nn.Module):
 def resnet18_cifar(input_shape: Sequence[int], num_outputs: int) -> nn.Module:
     """torchvision's ``resnet18(num_classes=...)`` with the CIFAR stem: a 3×3 stride-1 first conv and no
     max-pool (the ImageNet stem's 7×7/2 conv + max-pool would shrink 32 px to 8 px before stage 1)."""
+    check_images("resnet18", input_shape)
     model = resnet18(weights=None, num_classes=num_outputs)
     model.conv1 = nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
