@@ -178,3 +178,9 @@ def test_a_16_bit_image_is_scaled_to_8_bits_not_clipped_white(tmp_path, mode):
     expected = np.rint(deep / 257.0).astype(int)
     assert np.array_equal(loaded if mode == "L" else loaded[..., 1], expected)
     assert (loaded == 255).mean() < 0.01, "Pillow's convert alone clips every value above 255"
+
+
+def test_a_resize_below_the_image_size_is_refused(tmp_path):
+    """The center crop padded the 4x4 image with black to 8x8: three quarters of each input were zero."""
+    with pytest.raises(ConfigError, match=r"data.resize=4 is smaller than data.image_size=\[8, 8\]"):
+        ImageFolderDataModule(root=str(tmp_path), image_size=8, resize=4)

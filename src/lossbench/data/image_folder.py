@@ -96,6 +96,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.root, self.test_root = Path(str(root)), None if test_root is None else Path(str(test_root))
         self.image_size = _size("data.image_size", image_size)
         self.resize = None if resize is None else int(check_range("data.resize", resize, 1))
+        if self.resize is not None and self.resize < max(self.image_size):  # the crop would pad with black
+            raise ConfigError(
+                f"data.resize={self.resize} is smaller than data.image_size={list(self.image_size)}: the "
+                f"center crop would pad the images with black; set data.resize >= {max(self.image_size)} "
+                "(or null)"
+            )
         self.channels = int(check_choice("data.channels", str(channels), ("1", "3")))
         gray = self.channels == 1  # ImageNet statistics by default, their channel average for grayscale
         mean = tuple(mean or ((sum(IMAGENET_MEAN) / 3,) if gray else IMAGENET_MEAN))
