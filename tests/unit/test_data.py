@@ -72,6 +72,19 @@ def test_tensor_and_torch_loaders_give_the_same_batches(split):
         assert not _batches(a, 0)[0][1].equal(_batches(a, 1)[0][1]), "shuffled differently per epoch"
 
 
+def test_overfit_batches_trains_on_the_same_first_batches_every_epoch():
+    """Lightning turns a DataLoader's shuffling off for trainer.overfit_batches; it cannot for ours."""
+    from types import SimpleNamespace
+
+    for loader in ("tensor", "torch"):
+        dm = SklearnDataModule(name="digits", batch_size=50, seed=3, loader=loader)
+        dm.setup()
+        cpu = SimpleNamespace(root_device=torch.device("cpu"))
+        dm.trainer = SimpleNamespace(overfit_batches=3, global_rank=0, world_size=1, strategy=cpu)
+        batches = [_batches(dm._loader("train", True), epoch)[0][1] for epoch in (0, 1)]
+        assert batches[0].equal(batches[1]) and batches[0].equal(dm.splits["train"][1][:50]), loader
+
+
 class _Labels(InMemoryDataModule):
     def __init__(self, y, **kwargs):
         self.y = np.asarray(y)

@@ -219,7 +219,10 @@ class InMemoryDataModule(L.LightningDataModule):
         batch_size = self.batch_size if train else self.eval_batch_size
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochSampler(len(self.splits[split][1]), shuffle=train, seed=self.seed)
+        # trainer.overfit_batches: the same first batches every epoch (Lightning turns a DataLoader's
+        # shuffling off for it, which it cannot do for the tensor loader)
+        overfit = train and trainer is not None and bool(getattr(trainer, "overfit_batches", 0))
+        sampler = EpochSampler(len(self.splits[split][1]), shuffle=train and not overfit, seed=self.seed)
         transform = self.train_transform if train else self.eval_transform
         if train and hasattr(transform, "rank"):  # per-rank augmentation streams under DDP (both paths)
             transform.rank = rank
