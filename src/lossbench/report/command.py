@@ -79,6 +79,9 @@ def compare(args: argparse.Namespace) -> int:
         if not args.runs:
             print("lossbench compare: give a multirun directory or --wandb entity/project", file=sys.stderr)
             return 2
+        if args.group:
+            print(f"lossbench compare: --group {args.group} names a W&B group: give --wandb too", file=sys.stderr)
+            return 2
         roots = [Path(r) for r in args.runs]
         for root in roots:
             if not root.is_dir():
