@@ -178,7 +178,7 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "test/acx=0.05"]) == 2
     assert "--rope test/acx=...: no run reports test/acx; the metrics are test/acc" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--group", "g"]) == 2
-    assert "--group g names a W&B group: give --wandb too" in capsys.readouterr().err
+    assert "--group g names a W&B group: add --wandb" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "nan"]) == 2
     assert "a finite number >= 0" in capsys.readouterr().err
 

@@ -80,7 +80,7 @@ def compare(args: argparse.Namespace) -> int:
             print("lossbench compare: give a multirun directory or --wandb entity/project", file=sys.stderr)
             return 2
         if args.group:
-            print(f"lossbench compare: --group {args.group} names a W&B group: give --wandb too", file=sys.stderr)
+            print(f"lossbench compare: --group {args.group} names a W&B group: add --wandb", file=sys.stderr)
             return 2
         roots = [Path(r) for r in args.runs]
         for root in roots:
