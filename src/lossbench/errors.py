@@ -112,8 +112,13 @@ def root_error(err: BaseException) -> BaseException:
 
 
 def message_line(err: BaseException) -> str:
-    """The error's message with its lines joined into one."""
-    return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    """The error's message with its lines joined into one. An error a ``DataLoader`` worker raised carries
+    the worker's traceback in its message ("Caught DataError in DataLoader worker process 0. Original
+    Traceback ..."): only its last line, the original message, is kept."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "Original Traceback" in str(err):
+        return lines[-1].split(": ", 1)[-1] if ": " in lines[-1] else lines[-1]
+    return " ".join(lines)
 
 
 def one_line(err: BaseException) -> str:

@@ -40,3 +40,16 @@ def test_bce_pos_weight_must_match_the_outputs(make_cfg):
 
     with pytest.raises(ConfigError, match="loss.pos_weight has 2 values but the model has 1 output"):
         run(make_cfg("loss=bce", "data=breast_cancer", "loss.pos_weight=[1.0,2.0]", "logger=none"))
+
+
+def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():
+    """torch's worker wrapper puts the worker's traceback into the message: a 2.5 kB error line."""
+    from lossbench.errors import DataError, one_line
+
+    own = "data: cannot decode image /d/dog/005.png (OSError: truncated): fix or delete it"
+    caught = DataError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "image_batches.py", line 69, in image\n    raise DataError(...)\n'
+        f"lossbench.errors.DataError: {own}"
+    )
+    assert one_line(caught) == f"DataError: {own}"
