@@ -65,6 +65,11 @@ def schedule_length(factory: Callable[..., Any], interval: str, stepping_batches
     return {"total_steps": int(stepping_batches)}
 
 
+def is_plateau(scheduler: Any) -> bool:
+    """Whether ``scheduler`` follows a validation metric (``ReduceLROnPlateau``)."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
 def check_plateau_mode(scheduler: Any, metric: str, mode: str) -> None:
     """Warn when a ``ReduceLROnPlateau`` schedule (``optim.scheduler``, which follows ``monitor.metric``)
     ranks the metric against ``monitor.mode``: in ``min`` mode on ``val/acc`` it cuts the rate at every epoch
@@ -97,8 +102,7 @@ def catch_up_plateau(trainer: Any, val: dict[str, float] | None) -> None:
     validation metrics of a checkpoint written before such a step (None: nothing is due); each plateau
     schedule takes the step on the metric it follows."""
     for config in trainer.lr_scheduler_configs if val else []:
-        plateau = isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        if plateau and config.interval == "epoch" and config.monitor in val:
+        if is_plateau(config.scheduler) and config.interval == "epoch" and config.monitor in val:
             config.scheduler.step(val[config.monitor])
 
 
@@ -114,7 +118,7 @@ def lr_scheduler_config(
     the ``monitor``ed metric it follows."""
     scheduler = factory(optimizer, **schedule_length(factory, interval, stepping_batches))
     config: dict[str, Any] = {"scheduler": scheduler, "interval": interval}
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+    if is_plateau(scheduler):
         if not monitor:
             raise ConfigError(
                 "optim.scheduler=ReduceLROnPlateau follows a validation metric: set monitor.metric "

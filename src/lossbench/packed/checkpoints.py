@@ -28,9 +28,8 @@ from omegaconf import DictConfig
 
 from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
-from lossbench.packed.optim import is_plateau
 from lossbench.resume import OVERRIDES_KEY, VAL_KEY
-from lossbench.schedulers import PLATEAU_DUE_KEY
+from lossbench.schedulers import PLATEAU_DUE_KEY, is_plateau
 
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"

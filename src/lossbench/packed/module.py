@@ -35,10 +35,10 @@ from lossbench.packed.optim import (
     SharedOptimizer,
     build_optimizers,
     default_dtype,
-    is_plateau,
 )
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
+from lossbench.schedulers import is_plateau
 from lossbench.task import Task, spec
 
 OK, FAILED = "ok", "failed"

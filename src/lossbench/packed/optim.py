@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lossbench.schedulers import schedule_length
+from lossbench.schedulers import is_plateau, schedule_length
 
 #: optimizers whose update of an element depends only on that element's gradient and state
 ELEMENTWISE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
@@ -181,11 +181,6 @@ def is_per_element(value: Any, param: Tensor) -> bool:
 
 def clone(value: Any) -> Any:
     return value.clone() if isinstance(value, Tensor) else value
-
-
-def is_plateau(scheduler: Any) -> bool:
-    """Whether ``scheduler`` follows a validation metric (``ReduceLROnPlateau``)."""
-    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 @dataclass
