@@ -204,12 +204,12 @@ def _finished(record: RunRecord, output_dir: Path, overrides: list[str]) -> dict
     return record.to_dict()
 
 
-def set_aside_later_checkpoints(run_dir: RunDir, checkpoint: Path) -> list[Path]:
+def set_aside_later_checkpoints(run_dir: RunDir, checkpoint: Path, state: dict[str, Any]) -> list[Path]:
     """Rename (``*.earlier``) the checkpoint files of ``run_dir`` that the ``checkpoint`` a run continues
-    from does not know: a best checkpoint written after it, by a stop between the best and the last
-    writes. Kept there, it would stay beside the run's real best, and a new best of its epoch would be
-    named ``-v1``."""
-    states = read_checkpoint(checkpoint).get("callbacks") or {}
+    from (its loaded ``state``) does not know: a best checkpoint written after it, by a stop between the
+    best and the last writes. Kept there, it would stay beside the run's real best, and a new best of its
+    epoch would be named ``-v1``."""
+    states = state.get("callbacks") or {}
     known = {Path(checkpoint).name}
     for state in states.values():
         if isinstance(state, dict):
@@ -303,12 +303,13 @@ class Resumption:
         if checkpoint is not None:
             if say:
                 log.info("resuming from %s", checkpoint)
-            drop_csv_rows_after_epoch(run_dir.csv, checkpoint_epoch(checkpoint))
+            state = read_checkpoint(checkpoint)  # once, for the rows, the files and a packed replica's CSV
+            drop_csv_rows_after_epoch(run_dir.csv, int(state["epoch"]))
             for partial in run_dir.checkpoints.glob(".*.ckpt.*.tmp"):  # a write the stop cut off
                 partial.unlink(missing_ok=True)
-            set_aside_later_checkpoints(run_dir, checkpoint)
+            set_aside_later_checkpoints(run_dir, checkpoint, state)
             if not run_dir.csv.is_file() and logs_csv(cfg):  # a packed replica's: its rows are in it
                 from lossbench.packed.history import restore_csv
 
-                restore_csv(run_dir, read_checkpoint(checkpoint))
+                restore_csv(run_dir, state)
         return cls(checkpoint, wandb_run_id(run_dir.path, checkpoint))

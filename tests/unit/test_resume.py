@@ -88,6 +88,7 @@ def test_a_best_checkpoint_written_after_the_last_one_is_set_aside_on_resume(tmp
     torch.save({"epoch": 1, "callbacks": {"TieBreakingCheckpoint{...}": state}}, run_dir.last_checkpoint)
     best.write_bytes(b"epoch 1")
     (run_dir.checkpoints / "best_epoch_002.ckpt").write_bytes(b"epoch 2, after the last checkpoint")
-    moved = set_aside_later_checkpoints(run_dir, run_dir.last_checkpoint)
+    last = run_dir.last_checkpoint
+    moved = set_aside_later_checkpoints(run_dir, last, torch.load(last, weights_only=True))
     assert [p.name for p in moved] == ["best_epoch_002.ckpt.earlier"]
     assert sorted(p.name for p in run_dir.checkpoints.glob("*.ckpt")) == ["best_epoch_001.ckpt", "last.ckpt"]
