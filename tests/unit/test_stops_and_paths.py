@@ -181,10 +181,12 @@ def test_advise_stopped_between_runs_names_the_command_that_continues(tmp_path, 
         raise RunInterrupted("SIGTERM", "")
 
     monkeypatch.setattr(command, "advise", stopped)
+    monkeypatch.chdir(tmp_path)  # the default --out, advise/<date>/<time>, is made in the working directory
     status = cli_main(["advise", "data=digits"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 143 and len(err) == 1
     assert "stopped by SIGTERM" in err[0] and "Continue with:" in err[0] and "--out" in err[0]
+    assert list((tmp_path / "advise").glob("*/*/.command.lock")) == []  # the lock goes with the command
 
 
 def _csv_run(run_dir: Path, epochs_in_csv: int) -> Path:
