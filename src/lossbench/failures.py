@@ -17,6 +17,20 @@ from lossbench.config import in_multirun
 from lossbench.errors import message_line, root_error
 from lossbench.record import FAILED, RunRecord, write_record
 
+#: the loss each run dir trains, by its resolved path, once ``loss=auto`` became the task's baseline loss
+#: (:func:`note_trained_loss`): a run failing after that names the loss it trained, as its record would
+TRAINED_LOSS: dict[Path, str] = {}
+
+
+def note_trained_loss(output_dir: str | Path, loss_name: str) -> None:
+    """Remember that the run writing to ``output_dir`` trains ``loss_name`` (for its failure record)."""
+    TRAINED_LOSS[Path(output_dir).resolve()] = loss_name
+
+
+def trained_loss(output_dir: str | Path) -> str | None:
+    """The loss the run writing to ``output_dir`` trains, once its model is built in this process."""
+    return TRAINED_LOSS.get(Path(output_dir).resolve())
+
 
 def record_failure(
     cfg: DictConfig, err: BaseException, status: str = FAILED, overrides: list[str] | None = None
@@ -39,7 +53,7 @@ def record_failure(
             "message": message_line(cause),
             "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
         },
-        loss=own_loss_name(cfg) or choices.get("loss", "?"),
+        loss=trained_loss(cfg.paths.output_dir) or own_loss_name(cfg) or choices.get("loss", "?"),
         data=choices.get("data", "?"),
         model=choices.get("model", "?"),
         seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config

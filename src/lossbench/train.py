@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from lossbench.checks import check_data_files, check_run
 from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
-from lossbench.failures import record_failure
+from lossbench.failures import record_failure, trained_loss
 from lossbench.logs import print_config_tree
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir, run_dir_lock
@@ -99,9 +99,14 @@ def main(cfg: DictConfig) -> float | None:
             stopped(stop, cfg, multirun)
         cause = root_error(err)
         if not multirun:
+            # a run that built its model keeps the record of its failure; one that never started, no run dir
+            if trained_loss(cfg.paths.output_dir) is not None:
+                if rank_zero():
+                    record_failure(cfg, err)
+            elif isinstance(cause, LossbenchError):
+                release_run_dir(Path(cfg.paths.output_dir))
             if isinstance(cause, LossbenchError):
                 log.error("%s", one_line(cause))
-                release_run_dir(Path(cfg.paths.output_dir))  # no run dir for a run that never started
                 raise SystemExit(exit_status(err)) from None
             raise
         if isinstance(cause, LossbenchError):

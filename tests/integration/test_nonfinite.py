@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from lossbench.errors import NonFiniteLossError
+from lossbench.record import read_record
 from lossbench.losses import CrossEntropyLoss
 from lossbench.run import run
+from tests.conftest import run_cli
 
 
 def _poison_after(monkeypatch: pytest.MonkeyPatch, calls_before_nan: int) -> None:
@@ -47,3 +49,23 @@ def test_a_nan_before_any_checkpoint_says_so(make_cfg, monkeypatch):
     _poison_after(monkeypatch, 3)  # in the first epoch: nothing saved yet
     with pytest.raises(NonFiniteLossError, match="no checkpoint was written before it"):
         run(make_cfg("logger=none", "trainer.max_epochs=2", "nonfinite_check.every_n_steps=1"))
+
+
+def test_a_failed_run_keeps_its_record_naming_the_loss_it_trained(tmp_path):
+    """A single run (not a sweep job) that trained and failed writes ``metrics.json`` as a sweep job does,
+    naming the task's baseline loss that ``loss=auto`` became; a config error, found before any run starts,
+    writes none into the run dir given on the command line."""
+    failed = run_cli(
+        "optim.optimizer.lr=1e9",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={tmp_path / 'nan'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert failed.returncode != 0 and "returned nan" in failed.stdout + failed.stderr
+    record = read_record(tmp_path / "nan")
+    assert record.status == "failed" and record.loss == "ce" and "returned nan" in record.error["message"]
+    refused = run_cli("loss=gce", "loss.q=7", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "loss.q" in refused.stdout + refused.stderr
+    assert not (tmp_path / "bad" / "metrics.json").exists()
