@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lossbench.errors import NonFiniteLossError
-from lossbench.record import read_record
 from lossbench.losses import CrossEntropyLoss
+from lossbench.record import read_record
 from lossbench.run import run
 from tests.conftest import run_cli
 
