@@ -21,6 +21,7 @@ from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
+from lossbench.failures import note_trained_loss
 from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
 from lossbench.losses.base import BenchLoss
 from lossbench.models import BUILD_OPTIONS, build_model
@@ -206,6 +207,7 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
     )
     module.monitor = metric  # what a ReduceLROnPlateau schedule follows
     check_plateau_mode(cfg.optim.get("scheduler"), metric, mode)
+    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # a failure from here on names this loss
     return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
 
 

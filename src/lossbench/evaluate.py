@@ -27,7 +27,7 @@ from lossbench.errors import (
 )
 from lossbench.logs import ConsoleFilter
 from lossbench.output_root import writable_run_dir
-from lossbench.resume import override_key, plain_overrides
+from lossbench.overrides import override_key, plain_overrides
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir
 from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started

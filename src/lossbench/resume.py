@@ -27,6 +27,7 @@ from typing import Any
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
 from lossbench.integrity import logs_csv, move_aside, set_aside
+from lossbench.overrides import plain_overrides
 from lossbench.record import UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
@@ -36,32 +37,6 @@ log = logging.getLogger("lossbench")
 OVERRIDES_KEY = "lossbench_overrides"
 #: the checkpoint entry holding the validation metrics of the epoch it ends
 VAL_KEY = "lossbench_val"
-
-
-def plain_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that make a run what it is: sorted, without ``resume`` and the run dir."""
-    return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
-
-
-def same_overrides(a: list[str], b: list[str]) -> bool:
-    """Whether two override lists set the same: in any order when each key is set once (Hydra applies
-    overrides of different keys alike in any order), else in the same order."""
-    keys = [override_key(o) for o in a]
-    if len(set(keys)) == len(keys):
-        return sorted(a) == sorted(b)
-    return list(a) == list(b)
-
-
-def override_key(override: str) -> str:
-    """The key a command-line override sets (``+loss.gamma=2``: ``loss.gamma``; ``loss=focal``: ``loss``)."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def run_overrides() -> list[str]:
-    """The running Hydra job's command-line overrides (none outside Hydra)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def requeued() -> bool:

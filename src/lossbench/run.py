@@ -28,13 +28,13 @@ from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
-from lossbench.failures import note_trained_loss
 from lossbench.interrupt import interrupted_message, stopped_by_signal
 from lossbench.loggers import finish_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
+from lossbench.overrides import run_overrides
 from lossbench.perf import Stopwatch
 from lossbench.record import OK, RunRecord, write_record
-from lossbench.resume import Resumption, checkpoint_epoch, checkpoint_val, run_overrides
+from lossbench.resume import Resumption, checkpoint_epoch, checkpoint_val
 from lossbench.run_dir import RunDir
 
 log = logging.getLogger("lossbench")
@@ -84,7 +84,6 @@ def run(
         dm = build_data(cfg)
     with watch("model"):
         cfg, loss, module = build_module(cfg, dm)
-    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # loss=auto resolved: a failure names it
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
         with watch("trainer"):

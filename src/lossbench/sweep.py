@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.checks import check_ddp_in_multirun
 from lossbench.errors import EXIT_FAILED, ConfigError, exit_status
+from lossbench.overrides import override_key
 from lossbench.record import (
     FAILED,
     INTERRUPTED,
@@ -29,7 +30,6 @@ from lossbench.record import (
     UNREADABLE,
     read_record,
 )
-from lossbench.resume import override_key
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
 from lossbench.task import spec
 

@@ -294,7 +294,7 @@ def test_a_rerun_on_changed_data_behind_the_same_path_is_refused(tmp_path):
 
 
 def test_the_same_overrides_in_another_order_are_the_same_search(tmp_path):
-    from lossbench.resume import same_overrides
+    from lossbench.overrides import same_overrides
     from lossbench.tune import study as st
     from lossbench.tune.runner import check_plan
 

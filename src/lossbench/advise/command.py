@@ -33,7 +33,7 @@ from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import check_known_losses, check_losses_serve
 from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError, damaged_file
-from lossbench.resume import override_key, same_overrides
+from lossbench.overrides import override_key, same_overrides
 from lossbench.task import Task, resolve_monitor, spec
 
 if TYPE_CHECKING:

@@ -22,12 +22,12 @@ from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
 from lossbench.loggers import wandb_config
 from lossbench.nonfinite import with_last_checkpoint
+from lossbench.overrides import run_overrides
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.history import logged_rows, write_csv
 from lossbench.packed.module import OK, PackedModule
 from lossbench.packed.wandb_runs import log_replica_run, replica_run_id
 from lossbench.record import RunRecord
-from lossbench.resume import run_overrides
 from lossbench.run import record_fields, warn_if_early_best, write_run_files
 from lossbench.run_dir import RunDir
 from lossbench.sweep import job_line

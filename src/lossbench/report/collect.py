@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.integrity import damaged, read_curves
+from lossbench.overrides import override_key
 from lossbench.record import MISSING, OK, UNREADABLE, WANDB_OVERRIDES_KEY, RunRecord, read_record
-from lossbench.resume import override_key
 from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting

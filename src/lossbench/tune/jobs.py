@@ -113,7 +113,7 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
 
     from lossbench.build import check_options
     from lossbench.errors import ConfigError, one_line
-    from lossbench.resume import override_key
+    from lossbench.overrides import override_key
     from lossbench.tune import space as sp
 
     for loss in losses:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.errors import damaged_file
-from lossbench.resume import same_overrides
+from lossbench.overrides import same_overrides
 from lossbench.tune import study as st
 from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet

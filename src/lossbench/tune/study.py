@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 
 from lossbench.config import check_losses_serve
 from lossbench.errors import ConfigError, NonFiniteLossError
-from lossbench.resume import override_key, run_overrides
+from lossbench.overrides import override_key, run_overrides
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import check_overrides_apply, compose_job, job_line, monitor_and_task, run_job

@@ -1,0 +1,33 @@
+"""A run's command-line overrides: which ones make it what it is, and when two lists set the same.
+
+A run is identified by its overrides (Hydra's ``overrides.task``): resuming, continuing a sweep, grouping a
+report's variants and reusing a tuning search all compare them with these helpers.
+"""
+
+from __future__ import annotations
+
+
+def plain_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that make a run what it is: sorted, without ``resume`` and the run dir."""
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
+
+
+def same_overrides(a: list[str], b: list[str]) -> bool:
+    """Whether two override lists set the same: in any order when each key is set once (Hydra applies
+    overrides of different keys alike in any order), else in the same order."""
+    keys = [override_key(o) for o in a]
+    if len(set(keys)) == len(keys):
+        return sorted(a) == sorted(b)
+    return list(a) == list(b)
+
+
+def override_key(override: str) -> str:
+    """The key a command-line override sets (``+loss.gamma=2``: ``loss.gamma``; ``loss=focal``: ``loss``)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def run_overrides() -> list[str]:
+    """The running Hydra job's command-line overrides (none outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
