@@ -22,6 +22,8 @@ class StepProbe(L.Callback):
         self.estimated_stepping_batches: float | None = None
         self.batch_sizes: set[int] = set()
         self.step_lrs: list[float] = []  # the learning rate of each optimizer step
+        self.batch_losses: list[tuple[int, float, int]] = []  # (epoch, loss, batch size) of each batch
+        self.epoch_train_loss: list[float | None] = []  # callback_metrics["train/loss"] at each epoch's end
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.estimated_stepping_batches = trainer.estimated_stepping_batches
@@ -31,6 +33,12 @@ class StepProbe(L.Callback):
     ) -> None:
         self.train_batch_ends += 1
         self.batch_sizes.add(len(batch[1]))
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.batch_losses.append((trainer.current_epoch, float(loss), len(batch[1])))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        seen = trainer.callback_metrics.get("train/loss")
+        self.epoch_train_loss.append(None if seen is None else float(seen))
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
@@ -50,5 +58,20 @@ class StepProbe(L.Callback):
             "batch_sizes": sorted(self.batch_sizes),
             "num_training_batches": trainer.num_training_batches,
             "step_lrs": self.step_lrs,
+            "batch_losses": self.batch_losses,
+            "epoch_train_loss": self.epoch_train_loss,
         }
         Path(trainer.default_root_dir, FILENAME).write_text(json.dumps(record))
+
+
+class StopAtStep(L.Callback):
+    """Sets ``trainer.should_stop`` once ``step`` optimizer steps are done, as a user's callback may."""
+
+    def __init__(self, step: int = 20) -> None:
+        self.step = step
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True

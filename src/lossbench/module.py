@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric
 
 from lossbench.calibration import Recalibration
 from lossbench.checkpointing import restore_rng_states, rng_states
+from lossbench.epoch_end import epoch_ends_with_this_batch
 from lossbench.errors import check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
@@ -185,10 +186,11 @@ class LossBenchModule(L.LightningModule):
             self.guard.read()  # no validation (and no checkpoint after it) of weights a NaN reached
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # The epoch's training loss is written to the loggers at its last step, before validation and the
-        # checkpoint: were it logged as an epoch value, Lightning would write it after the checkpoint, and
-        # a crash in between would leave a resumed run's CSV without that epoch's row.
-        if not self.trainer.is_last_batch:
+        # The epoch's training loss is written to the loggers at its last step (an epoch cut short by
+        # max_steps or a stop included), before validation and the checkpoint: were it logged as an epoch
+        # value, Lightning would write it after the checkpoint, and a crash in between would leave a
+        # resumed run's CSV without that epoch's row.
+        if not epoch_ends_with_this_batch(self.trainer):
             return
         assert self.guard is not None
         self.guard.read()

@@ -77,6 +77,26 @@ def test_one_cycle_sized_from_estimated_stepping_batches_ends_at_its_final_rate(
     assert lrs[-1] == pytest.approx(final, rel=1e-6)  # the last step runs at the schedule's final rate
 
 
+@pytest.mark.parametrize(
+    "stop", ["+trainer.max_steps=20", "+callbacks.stop._target_=tests.lightning_probe.StopAtStep"]
+)
+def test_an_epoch_cut_short_logs_the_training_loss_of_the_batches_it_trained(make_cfg, tmp_path, stop):
+    """An epoch that ``max_steps`` or a callback's ``trainer.should_stop`` ends after 3 of its 17 batches
+    logs its training loss, the mean of those 3 batches, as Lightning logs an epoch value; callbacks see it
+    at the epoch's end."""
+    run(make_cfg(PROBE, stop, "trainer.max_epochs=3", "logger=csv", "test=false"))
+    seen = probe(tmp_path)
+    assert seen["global_step"] == BATCHES + 3
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        logged = {int(r["epoch"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
+    for epoch in (0, 1):
+        batches = [(loss, n) for e, loss, n in seen["batch_losses"] if e == epoch]
+        mean = sum(loss * n for loss, n in batches) / sum(n for _, n in batches)
+        assert logged[epoch] == pytest.approx(mean, rel=1e-5), epoch
+        assert seen["epoch_train_loss"][epoch] == pytest.approx(mean, rel=1e-5), epoch
+    assert len(seen["epoch_train_loss"]) == 2
+
+
 def _fit(make_cfg, *overrides: str) -> tuple[L.Trainer, dict[str, torch.Tensor]]:
     cfg = make_cfg("trainer.max_epochs=2", *overrides)
     L.seed_everything(0, verbose=False)

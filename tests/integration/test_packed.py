@@ -110,6 +110,26 @@ def test_replicas_with_their_own_optimizers_schedules_and_clipping_equal_their_r
         assert_close_dicts(result["test"], record["test"], f"replica {k} test")
 
 
+def train_losses_per_epoch(run_dir: Path) -> dict[int, float]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return {int(r["epoch"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
+
+
+def test_an_epoch_cut_short_by_max_steps_logs_each_replicas_training_loss_as_its_run(make_cfg, tmp_path):
+    """``max_steps=20``: the second epoch ends after 3 of its 17 batches, and each replica logs that
+    epoch's training loss at the step its run logs it."""
+    cfgs = job_cfgs(make_cfg, tmp_path, "logger=csv", "+trainer.max_steps=20", "test=false")[:2]
+    module, data = build_packed(cfgs)
+    results = train_packed(module, data, cfgs[0])
+    for k, cfg in enumerate(cfgs):
+        run(cfg, overrides=[])
+        ordinary = train_losses_per_epoch(Path(cfg.paths.output_dir))
+        packed = {int(row["epoch"]): row["train/loss"] for row in results[k]["history"]}
+        assert sorted(packed) == sorted(ordinary) == [0, 1], f"replica {k}"
+        assert max(abs(packed[e] - ordinary[e]) for e in packed) <= ATOL, f"replica {k}"
+        assert [row["step"] for row in results[k]["history"]] == [16, 19]
+
+
 def test_an_optimizer_with_a_scalar_state_steps_in_its_runs_dtype_under_64_true(make_cfg, tmp_path):
     """NAdam keeps a running product (``mu_product``) of torch's default dtype: its run steps outside
     Lightning's float64 context, so packed it must step in float32 too (it drifted by 4e-10 in float64)."""

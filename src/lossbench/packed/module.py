@@ -24,6 +24,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from lossbench.epoch_end import epoch_ends_with_this_batch
 from lossbench.nonfinite import default_every_n_steps, non_finite_message
 from lossbench.packed.checkpoints import PackedCheckpoints, load_optimizer_states
 from lossbench.packed.guard import ReplicaGuard
@@ -199,17 +200,19 @@ class PackedModule(L.LightningModule):
             loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """At an epoch's last batch keep each replica's training loss and the step its run logs it at (and
-        the epoch's validation metrics after it), as its run does then; an epoch cut short by
-        ``max_steps`` logs neither."""
+        """At an epoch's last batch (one cut short by ``max_steps`` or a stop included) keep each
+        replica's training loss and the step its run logs it at (and the epoch's validation metrics after
+        it), as its run does then."""
+        if not epoch_ends_with_this_batch(self.trainer):
+            return
+        assert self.guard is not None
+        self.stop_failed(self.guard.read())  # no epoch end, validation or checkpoint of a NaN replica
+        means = (self.train_sums / max(self.train_weight, 1)).tolist()
+        for k in self.alive():
+            entry = self.epoch_entry(k, self.current_epoch)
+            entry["train/loss"] = means[k]
+            entry["step"] = self.global_step - 1
         if self.trainer.is_last_batch:
-            assert self.guard is not None
-            self.stop_failed(self.guard.read())  # no epoch end, validation or checkpoint of a NaN replica
-            means = (self.train_sums / max(self.train_weight, 1)).tolist()
-            for k in self.alive():
-                entry = self.epoch_entry(k, self.current_epoch)
-                entry["train/loss"] = means[k]
-                entry["step"] = self.global_step - 1
             # Lightning steps a run's epoch schedules here, before validation and its checkpoints (a
             # plateau schedule waits for the epoch's end, after them)
             self.step_schedules("epoch", plateau=False)
