@@ -66,3 +66,30 @@ def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path
         "hydra.yaml",
         "overrides.yaml",
     ]
+
+
+def test_a_job_listed_twice_runs_twice_each_with_its_own_config(tmp_path: Path) -> None:
+    """``seed=3,3``: the two jobs run in ``0/`` and ``1/`` with their own job numbers; the second did not
+    get the config the first ran with (and made read-only)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        config = loader.load_configuration(
+            "train", [f"hydra.sweep.dir={tmp_path}", "logger=none"], run_mode=RunMode.MULTIRUN
+        )
+        context = HydraContext(config_loader=loader, callbacks=NoCallbacks())  # type: ignore[arg-type]
+        seen = []
+
+        def task(cfg: DictConfig) -> int:
+            seen.append((HydraConfig.get().job.num, HydraConfig.get().runtime.output_dir))
+            return int(cfg.seed)
+
+        launcher = SequentialLauncher()
+        launcher.setup(hydra_context=context, task_function=task, config=config)
+        batch = [["seed=3"], ["seed=3"]]
+        for overrides in batch:
+            context.config_loader.load_sweep_config(config, overrides)
+        returns = launcher.launch(batch, initial_job_idx=0)
+    GlobalHydra.instance().clear()
+    assert [r.return_value for r in returns] == [3, 3]
+    assert seen == [(0, str(tmp_path / "0")), (1, str(tmp_path / "1"))]

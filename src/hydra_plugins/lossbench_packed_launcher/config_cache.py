@@ -11,6 +11,7 @@ shares with the sweeper.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hydra.core.config_loader import ConfigLoader
@@ -20,9 +21,11 @@ from omegaconf import DictConfig
 class ReusingConfigLoader(ConfigLoader):
     """``loader`` whose :meth:`load_sweep_config` composes a job once for two requests.
 
-    The first request for a job's overrides composes it (with ``loader``) and keeps the result; the next
-    request for the same overrides of the same sweep config gets that result and the loader forgets it,
-    so a third composes afresh. Everything else is ``loader``'s.
+    The first request for a job's overrides composes it (with ``loader``) and keeps a copy of the result;
+    the next request for the same overrides of the same sweep config gets that copy and the loader forgets
+    it, so a third composes afresh. A copy, because whoever asked first may change its config (a launcher
+    sets ``hydra.job.id`` and runs the job), and a sweep may list the same job twice (``loss=ce,ce``):
+    each request gets a config of its own. Everything else is ``loader``'s.
     """
 
     def __init__(self, loader: ConfigLoader) -> None:
@@ -34,7 +37,7 @@ class ReusingConfigLoader(ConfigLoader):
         if key in self.kept:
             return self.kept.pop(key)
         composed = self.loader.load_sweep_config(master_config, list(sweep_overrides))
-        self.kept[key] = composed
+        self.kept[key] = copy.deepcopy(composed)  # ~0.01 s, against ~0.15 s to compose
         return composed
 
     def load_configuration(self, *args: Any, **kwargs: Any) -> DictConfig:
