@@ -396,7 +396,8 @@ def test_reusing_config_loader_composes_a_job_once_for_the_sweeper_and_the_launc
     inner, master = Loader(), object()
     loader = ReusingConfigLoader(inner)  # type: ignore[arg-type]
     checked = loader.load_sweep_config(master, ["seed=0"])  # the sweeper's check
-    assert loader.load_sweep_config(master, ["seed=0"]) is checked and inner.calls == 1  # the launcher's
+    launched = loader.load_sweep_config(master, ["seed=0"])  # the launcher's: a copy of the checked one
+    assert launched == checked and launched is not checked and inner.calls == 1
     assert loader.load_sweep_config(master, ["seed=0"])["call"] == 2  # asked a third time: composed again
     assert loader.load_sweep_config(master, ["seed=1"])["overrides"] == ["seed=1"] and inner.calls == 3
 

@@ -123,7 +123,8 @@ def launch_packed(
     """Run the jobs ``job_overrides`` (numbered from ``initial_job_idx``) packed where they can be; their
     ``JobReturn`` in job order, each carrying its best monitored value as the ordinary task returns it.
     ``max_pack``: the most jobs of one packed model; None: as many as the free memory holds
-    (:func:`~lossbench.packed.memory.memory_limits`)."""
+    (:func:`~lossbench.packed.memory.memory_limits`). As Hydra's basic launcher, it leaves the Hydra config
+    of the last job it ran set."""
     if max_pack is not None and max_pack < 1:
         err = ConfigError(f"hydra.launcher.max_pack={max_pack}: give at least 1, or null to fit free memory")
         log.error("%s: %s", type(err).__name__, err)
@@ -137,7 +138,6 @@ def launch_packed(
         "from free memory" if max_pack is None else max_pack,
     )
     started()  # the command's start is over: a signal now stops training (lossbench.signals)
-    before = HydraConfig.instance().cfg
     try:
         jobs = [
             compose_job(hydra_context, config, overrides, initial_job_idx + i)
@@ -186,8 +186,6 @@ def launch_packed(
             again,
         )
         raise SystemExit(exit_status(err)) from None
-    finally:
-        HydraConfig.instance().cfg = before
 
 
 def say_alone(job: Job, jobs: Sequence[Job], alone: dict[int, str], said: set[str]) -> None:
