@@ -140,10 +140,15 @@ def advise_parser() -> argparse.ArgumentParser:
         "replicates per loss), and recommend a loss only when it is called better than the baseline. "
         "Rerun the same command with --out DIR to continue a stopped one.",
     )
-    ap.add_argument("--budget", default="30m", help="wall time for the whole command, e.g. 15m, 1h30m")
-    ap.add_argument("--workers", type=int, default=1, help="runs at once on this machine")
     ap.add_argument(
-        "--pack", type=int, default=8, help="most runs of a round trained as one packed model (1: one by one)"
+        "--budget", default="30m", help="wall time for the whole command, e.g. 15m, 1h30m (default: 30m)"
+    )
+    ap.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default: 1)")
+    ap.add_argument(
+        "--pack",
+        type=int,
+        default=8,
+        help="most runs of a round trained as one packed model (default: 8; 1: one by one)",
     )
     ap.add_argument("--loss", help="comma-separated losses instead of the shortlist (the baseline stays)")
     ap.add_argument(
@@ -174,11 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--rope",
         action="append",
         metavar="[METRIC=]WIDTH",
-        help="half-width of the region of practical equivalence, in the metric's units (default 0.005); "
+        help="half-width of the region of practical equivalence, in the metric's units (default: 0.005); "
         "repeat as METRIC=WIDTH per metric, e.g. --rope test/nll=0.02",
     )
     cmp.add_argument(
-        "--alpha", type=float, default=0.05, help="family-wise error rate per setting and metric"
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="family-wise error rate per setting and metric (default: 0.05)",
     )
     cmp.add_argument(
         "--test", choices=("t", "wilcoxon"), default="t", help="paired test vs the baseline (default: t)"
@@ -204,22 +212,28 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument(
         "--loss", required=True, help="comma-separated loss options, e.g. ce,focal,logit_adjusted"
     )
-    tn.add_argument("--trials", type=int, default=20, help="trials per loss (finished or pruned)")
-    tn.add_argument("--seeds", type=int, default=5, help="replicates of each loss's best configuration")
+    tn.add_argument(
+        "--trials", type=int, default=20, help="trials per loss, finished or pruned (default: 20)"
+    )
+    tn.add_argument(
+        "--seeds", type=int, default=5, help="replicates of each loss's best configuration (default: 5)"
+    )
     tn.add_argument("--out", required=True, help="directory for the studies, trials, final runs and report")
-    tn.add_argument("--workers", type=int, default=1, help="trials at once on this machine (threads or GPUs)")
+    tn.add_argument(
+        "--workers", type=int, default=1, help="trials at once on this machine, threads or GPUs (default: 1)"
+    )
     tn.add_argument(
         "--storage",
         help="Optuna storage: an SQLAlchemy URL or a journal file (*.log); default sqlite:///<out>/study.db",
     )
     tn.add_argument("--prune", action="store_true", help="prune trials by their validation curve (median)")
-    tn.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    tn.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler (default: 0)")
     tn.add_argument(
         "--pack",
         type=int,
         default=8,
-        help="trials of a loss asked together and trained as one packed model where they can be "
-        "(lossbench.packed); 1: one at a time",
+        help="trials of a loss asked together and trained as one packed model (lossbench.packed) where "
+        "they can be (default: 8; 1: one at a time)",
     )
     tn.add_argument(
         "overrides", nargs="*", help="Hydra overrides for every run, e.g. experiment=imbalanced_digits"

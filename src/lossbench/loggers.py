@@ -8,7 +8,8 @@ import netrc
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,7 +17,15 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.errors import ConfigError, check_choice
+from lossbench.errors import (
+    ConfigError,
+    RunInterrupted,
+    cause_of,
+    check_choice,
+    exit_status,
+    message_line,
+    root_error,
+)
 from lossbench.record import WANDB_OVERRIDES_KEY
 
 log = logging.getLogger(__name__)
@@ -173,8 +182,36 @@ def init_wandb_run(loggers: list[Logger]) -> None:
             logger.experiment  # noqa: B018 - the property calls wandb.init once
 
 
-def finish_wandb() -> None:
-    """Close the active W&B run, if any, so the next multirun job starts its own run."""
+def finish_wandb(failure: BaseException | None = None) -> None:
+    """Close the active W&B run, if any, so the next multirun job starts its own run.
+
+    A run ended by ``failure`` ends as W&B's ``failed`` run, with the exit status its command ends with
+    (1 or 2; 130 or 143 when a signal stopped it), and its summary's ``status`` (``failed`` or
+    ``interrupted``, as its ``metrics.json``) and ``error`` say why. Without it W&B would show the run
+    as finished.
+    """
     wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    if run is None:
+        return
+    if failure is None:
         wandb.finish()
+        return
+    stop = cause_of(failure, RunInterrupted) or cause_of(failure, KeyboardInterrupt)
+    cause = stop or root_error(failure)
+    run.summary.update(
+        {"status": "interrupted" if stop is not None else "failed", "error": message_line(cause)}
+    )
+    wandb.finish(exit_code=exit_status(cause))
+
+
+@contextmanager
+def finishing_wandb() -> Iterator[None]:
+    """End the active W&B run when the block ends: finished, or failed by the exception leaving it."""
+    try:
+        yield
+    except BaseException as err:
+        finish_wandb(err)
+        raise
+    finally:
+        finish_wandb()

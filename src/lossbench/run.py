@@ -29,7 +29,7 @@ from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
 from lossbench.interrupt import interrupted_message, stopped_by_signal
-from lossbench.loggers import finish_wandb, log_wandb_summary
+from lossbench.loggers import finishing_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
 from lossbench.overrides import run_overrides
 from lossbench.perf import Stopwatch
@@ -85,7 +85,7 @@ def run(
     with watch("model"):
         cfg, loss, module = build_module(cfg, dm)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    try:
+    with finishing_wandb():  # finished, or failed with the error that ended the run
         with watch("trainer"):
             trainer = build_trainer(
                 cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks
@@ -114,8 +114,6 @@ def run(
             write_run_files(record, run_dir)
         log_wandb_summary(record.to_dict())  # best val + test metrics in the W&B run summary
         return record.to_dict()
-    finally:
-        finish_wandb()
 
 
 def metrics_on_test_split(trainer: Any, module: Any, dm: Any, tested: str) -> dict[str, float]:

@@ -236,6 +236,12 @@ def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its
         assert f'"optim.optimizer.lr={lr}"'.encode() in data, "the overrides in its W&B config"
         assert (mine / "csv" / "metrics.csv").read_text() == (theirs / "csv" / "metrics.csv").read_text(), job
     assert len(set(ids)) == 2
+    for folder in ("packed", "basic"):  # the diverged job's W&B run ends failed, with its status and error
+        for job, diverged in (("0", False), ("1", True)):
+            (data,) = (
+                f.read_bytes() for f in (tmp_path / folder / job / "wandb").glob("offline-run-*/*.wandb")
+            )
+            assert (b'"failed"' in data and b"returned nan" in data) == diverged, (folder, job)
     failed, ordinary = read_metrics(tmp_path / "packed" / "1"), read_metrics(tmp_path / "basic" / "1")
     assert failed["status"] == ordinary["status"] == "failed"
     message = failed["error"]["message"].replace(str((tmp_path / "packed").resolve()), "<sweep>")

@@ -74,6 +74,42 @@ def test_wandb_tags_and_summary(monkeypatch):
     assert run.summary["final/test/acc"] == 0.8
 
 
+def test_a_run_ended_by_an_error_or_a_signal_ends_failed_in_wandb(monkeypatch):
+    """W&B shows a run that ended with exit code 0 as finished: a failed or stopped run ends with its
+    command's exit status, and its summary says why."""
+    from lossbench.errors import NonFiniteLossError, RunInterrupted
+    from lossbench.loggers import finishing_wandb
+
+    ended = []
+
+    def wandb_with_a_run() -> types.SimpleNamespace:
+        wandb = types.SimpleNamespace(run=types.SimpleNamespace(summary={}))
+
+        def finish(exit_code: int | None = None) -> None:  # as wandb.finish: no active run after it
+            ended.append((exit_code, dict(wandb.run.summary)))
+            wandb.run = None
+
+        wandb.finish = finish
+        monkeypatch.setitem(sys.modules, "wandb", wandb)
+        return wandb
+
+    wandb_with_a_run()
+    with pytest.raises(NonFiniteLossError), finishing_wandb():
+        raise NonFiniteLossError("CrossEntropyLoss returned nan at step 2")
+    assert ended[-1] == (2, {"status": "failed", "error": "CrossEntropyLoss returned nan at step 2"})
+    wandb_with_a_run()
+    with pytest.raises(RuntimeError), finishing_wandb():
+        try:
+            raise RunInterrupted("SIGTERM", "stopped by SIGTERM")
+        except RunInterrupted as err:
+            raise RuntimeError("a library's wrapper") from err
+    assert ended[-1][0] == 143 and ended[-1][1]["status"] == "interrupted"
+    wandb_with_a_run()
+    with finishing_wandb():
+        pass
+    assert ended[-1] == (None, {})
+
+
 def test_wandb_sweep_drives_the_hydra_entry_point():
     spec = yaml.safe_load((ROOT / "wandb_sweep.yaml").read_text())
     assert spec["program"] == "train.py" and "${args_no_hyphens}" in spec["command"]

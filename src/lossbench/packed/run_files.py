@@ -84,7 +84,7 @@ def write_replica_files(
         if logs_csv(replica.cfg):
             write_csv(run_dir, rows)
         run_id = replica_run_id(run_dir, continued=module.resumed is not None)
-        log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, None)
+        log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, None, err)
         return None
     dm = data.data
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)

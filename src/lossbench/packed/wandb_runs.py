@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lossbench.loggers import build_loggers, finish_wandb, log_wandb_summary
+from lossbench.loggers import build_loggers, finish_wandb, init_wandb_run, log_wandb_summary
 from lossbench.resume import wandb_run_id
 from lossbench.run_dir import RunDir
 
@@ -32,21 +32,23 @@ def log_replica_run(
     config: dict[str, Any],
     rows: list[tuple[int, dict[str, Any]]],
     summary: dict[str, Any] | None,
+    failure: BaseException | None = None,
 ) -> bool:
     """Log a replica's ``rows`` (:func:`lossbench.packed.history.logged_rows`: each step and its metrics)
-    to its own W&B run ``run_id`` when its config has a ``logger.wandb``; ``summary``: its run record
-    (``None``: it failed, and its run's summary keeps the last logged values).
-    Whether it logged."""
+    to its own W&B run ``run_id`` when its config has a ``logger.wandb``; ``summary``: its run record, or
+    ``None`` when it failed with ``failure`` (its W&B run then ends failed, as its run's does, also when it
+    logged no row). Whether it logged."""
     node = (cfg.get("logger") or {}).get("wandb")
     if node is None:
         return False
     # the node stays in its config, so its interpolations (${tags}, the group) resolve
-    (logger,) = build_loggers({"wandb": node}, config, run_id)
+    loggers = build_loggers({"wandb": node}, config, run_id)
+    init_wandb_run(loggers)  # as its run starts it: a replica that failed before logging has one too
     try:
         for step, metrics in rows:
-            logger.log_metrics(metrics, step=step)
+            loggers[0].log_metrics(metrics, step=step)
         if summary is not None:
             log_wandb_summary(summary)
     finally:
-        finish_wandb()
+        finish_wandb(failure)
     return True
