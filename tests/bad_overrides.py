@@ -7,6 +7,9 @@ WRONG_TYPES = [
     ("seed=abc", "seed='abc' has the wrong type: expected an integer"),
     ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
     ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
+    ("test=maybe", "test='maybe' has the wrong type: expected true or false"),
+    ("data.standardize=maybe", "data.standardize='maybe' has the wrong type: expected true or false"),
+    ("callbacks=early_stopping callbacks.early_stopping.patience=few", "patience='few' has the wrong type"),
 ]
 INVALID = [
     ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a finite value in [0, inf)"),
@@ -37,4 +40,15 @@ INVALID = [
     ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1 is out of range"),
     ("trainer.gradient_clip_algorithm=max", "trainer.gradient_clip_algorithm='max' is not valid"),
     ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 is out of range"),
+    ("optim=sgd optim.optimizer.momentum=1.5", "optim.optimizer.momentum=1.5 is out of range"),
+    ("optim.optimizer.weight_decay=-1", "optim.optimizer.weight_decay=-1 is out of range"),
+    ("+optim.optimizer.betas=[0.9,1.2]", "optim.optimizer.betas[1]=1.2 is out of range"),
+    ("optim=sgd optim.scheduler.T_max=0", "optim.scheduler.T_max=0 is out of range"),
+    ("optim=sgd_warmup_multistep optim.scheduler.gamma=0", "optim.scheduler.gamma=0 is out of range"),
+    ("callbacks=early_stopping callbacks.early_stopping.min_delta=-1", "min_delta=-1 is out of range"),
+    ("monitor.mode=maximum", "monitor.mode='maximum' is not valid: choose min, max, or null"),
+    ("model.dropout=1.5", "model.dropout=1.5 is out of range: expected a finite value in [0, 1)"),
+    ("model.hidden_dims=[-5]", "model.hidden_dims=[-5] is not valid: give a list of positive integers"),
+    ("model.hidden_dims=abc", "model.hidden_dims='abc' is not valid: give a list of positive integers"),
+    ("model=cnn data.as_images=true model.hidden=0", "model.hidden=0 is not valid: give a positive integer"),
 ]

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
+from lossbench.value_checks import value_problems
 
 #: config keys whose type YAML cannot enforce
 TYPED_KEYS: dict[str, tuple[type, ...]] = {
@@ -27,6 +28,8 @@ TYPED_KEYS: dict[str, tuple[type, ...]] = {
     "nonfinite_check.every_n_steps": (int,),
     "trainer.accumulate_grad_batches": (int,),
     "optim.optimizer.lr": (int, float),
+    "test": (bool,),
+    "resume": (bool,),
 }
 
 #: strategies whose launcher starts its workers by running the script again (Lightning's subprocess launcher)
@@ -42,6 +45,8 @@ def check_run(cfg: DictConfig) -> None:
         *type_problems(cfg),
         *default_type_problems(cfg),
         *trainer_problems(cfg),
+        *value_problems(cfg),
+        *added_key_problems(cfg),
         *accelerator_problems(cfg),
     ]
     if in_multirun():
@@ -91,25 +96,49 @@ def type_problems(cfg: DictConfig) -> Iterator[str]:
     """Overrides of the wrong type (``seed=abc``)."""
     for key, types in TYPED_KEYS.items():
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+        if value is not None and types == (bool,):
+            if not isinstance(value, bool):
+                yield f"{key}={value!r} has the wrong type: expected true or false"
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             expected = "an integer" if types == (int,) else "a number"
             yield f"{key}={value!r} has the wrong type: expected {expected}"
 
 
 #: config groups whose option files give their keys' types (a number stays a number)
-TYPED_GROUPS = ("loss", "optim", "model")
+TYPED_GROUPS = ("loss", "optim", "model", "data", "callbacks")
 
 
 def default_type_problems(cfg: DictConfig) -> Iterator[str]:
     """Values of the wrong type for the chosen option's own defaults (``loss.gamma=abc`` where
-    ``conf/loss/focal.yaml`` says ``gamma: 2.0``), found before the class that would refuse them loads."""
+    ``conf/loss/focal.yaml`` says ``gamma: 2.0``; ``data.standardize=maybe`` where the data sets' base
+    file says ``true``), found before the class that would refuse them loads."""
     for group in TYPED_GROUPS:
         option = CONFIG_DIR / group / f"{chosen(group, '')}.yaml"
         node = cfg.get(group)
         if not option.is_file() or not isinstance(node, DictConfig):
             continue
-        defaults = OmegaConf.to_container(OmegaConf.load(option))
-        yield from _against(node, defaults if isinstance(defaults, dict) else {}, group)
+        yield from _against(node, option_defaults(option), group)
+
+
+def option_defaults(path: Path) -> dict[str, Any]:
+    """An option file's keys and values, over those of the files its ``defaults`` list names (in the same
+    group, or ``/name@_here_`` from the config root), unresolved."""
+    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    own = own if isinstance(own, dict) else {}
+    merged = OmegaConf.create()
+    for entry in own.pop("defaults", None) or []:
+        if (
+            not isinstance(entry, str)
+            or entry == "_self_"
+            or ("@" in entry and not entry.endswith("@_here_"))
+        ):
+            continue
+        name = entry.split("@")[0]
+        base = (CONFIG_DIR / name[1:] if name.startswith("/") else path.parent / name).with_suffix(".yaml")
+        if base.is_file():
+            merged = OmegaConf.merge(merged, option_defaults(base))
+    values = OmegaConf.to_container(OmegaConf.merge(merged, own), resolve=False)
+    return values if isinstance(values, dict) else {}
 
 
 def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterator[str]:
@@ -126,6 +155,24 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
             yield f"{name}={value!r} has the wrong type: expected true or false"
         elif _number(default) and not _number(value):
             yield f"{name}={value!r} has the wrong type: expected a number"
+
+
+def added_key_problems(cfg: DictConfig) -> Iterator[str]:
+    """A top-level key added on the command line (``+foo=1``) that is neither a key of ``train.yaml`` nor a
+    chosen config group: nothing reads it (a misspelt or misplaced key)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    known = {*OmegaConf.load(CONFIG_DIR / "train.yaml").keys(), *hc.runtime.choices.keys(), "hydra"}
+    for override in hc.overrides.task:
+        key = str(override).split("=", 1)[0]
+        if key.startswith("+") and "." not in key and key.lstrip("+") not in known:
+            yield (
+                f"{override}: {key.lstrip('+')} is not a config key, and nothing would read it; a group's "
+                "key goes under its group (e.g. trainer.max_epochs=5, +loss.label_smoothing=0.1)"
+            )
 
 
 def _number(value: Any) -> bool:

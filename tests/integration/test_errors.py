@@ -17,7 +17,10 @@ def _fails_with(tmp_path, *args: str) -> str:
     return out
 
 
-@pytest.mark.parametrize(("override", "expected"), [WRONG_TYPES[2], INVALID[0]])
+ADDED_KEY = ("+max_epoch=3", "+max_epoch=3: max_epoch is not a config key, and nothing would read it")
+
+
+@pytest.mark.parametrize(("override", "expected"), [WRONG_TYPES[2], INVALID[0], ADDED_KEY])
 @pytest.mark.slow
 def test_bad_values_are_one_line_on_the_cli(tmp_path, override, expected):
     """On the command line the same errors are one ``ConfigError`` line, exit status 2, no traceback."""

@@ -1,0 +1,136 @@
+"""Values of the optimizer, schedule, early-stopping, monitor and model options that torch or Lightning
+refuse only mid-run (with a traceback), or never (a run that trains on them silently goes wrong).
+
+Each ``*_problems`` function yields one phrase per problem, for :func:`lossbench.checks.check_run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.errors import ConfigError, check_range
+
+#: schedule lengths (in epochs or steps) that must be at least 1: a 0 divides by zero mid-epoch
+SCHEDULE_LENGTHS = ("T_max", "T_0", "step_size", "total_steps", "warmup_epochs")
+#: width keys of lossbench's models: a positive integer, or a list of them (``LIST_WIDTHS``)
+MODEL_WIDTHS = ("hidden_dims", "channels", "hidden", "width")
+LIST_WIDTHS = ("hidden_dims", "channels")
+
+
+def _problem(check: Callable[[], Any]) -> Iterator[str]:
+    try:
+        check()
+    except ConfigError as err:
+        yield str(err)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _node(cfg: DictConfig, key: str) -> DictConfig | None:
+    node = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    return node if isinstance(node, DictConfig) else None
+
+
+def optimizer_problems(cfg: DictConfig) -> Iterator[str]:
+    """``weight_decay`` ≥ 0, ``momentum`` and each of ``betas`` in [0, 1) (torch takes a momentum above 1,
+    which diverges)."""
+    node = _node(cfg, "optim.optimizer")
+    if node is None:
+        return
+    decay = node.get("weight_decay")
+    if _number(decay):
+        yield from _problem(lambda: check_range("optim.optimizer.weight_decay", decay, 0.0))
+    momentum = node.get("momentum")
+    if _number(momentum):
+        yield from _problem(
+            lambda: check_range("optim.optimizer.momentum", momentum, 0.0, 1.0, high_inclusive=False)
+        )
+    betas = node.get("betas")
+    if OmegaConf.is_list(betas):
+        for i, beta in enumerate(betas):
+            yield from _problem(
+                lambda i=i, beta=beta: check_range(
+                    f"optim.optimizer.betas[{i}]", beta, 0.0, 1.0, high_inclusive=False
+                )
+            )
+
+
+def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
+    """A schedule length of 0, a decay factor ≤ 0 and a plateau ``factor`` outside (0, 1)."""
+    node = _node(cfg, "optim.scheduler")
+    if node is None:
+        return
+    for key in SCHEDULE_LENGTHS:
+        value = node.get(key)
+        if _number(value):
+            yield from _problem(lambda key=key, value=value: check_range(f"optim.scheduler.{key}", value, 1))
+    gamma = node.get("gamma")
+    if _number(gamma):
+        yield from _problem(lambda: check_range("optim.scheduler.gamma", gamma, 0.0, low_inclusive=False))
+    factor = node.get("factor")
+    if _number(factor) and "Plateau" in str(node.get("_target_", "")):
+        yield from _problem(
+            lambda: check_range(
+                "optim.scheduler.factor", factor, 0.0, 1.0, low_inclusive=False, high_inclusive=False
+            )
+        )
+
+
+def callback_problems(cfg: DictConfig) -> Iterator[str]:
+    """Early stopping's ``patience`` ≥ 0 and ``min_delta`` ≥ 0 (a negative one reverses what counts as an
+    improvement)."""
+    node = _node(cfg, "callbacks.early_stopping")
+    if node is None:
+        return
+    patience, delta = node.get("patience"), node.get("min_delta")
+    if _number(patience):
+        yield from _problem(lambda: check_range("callbacks.early_stopping.patience", patience, 0))
+    if _number(delta):
+        yield from _problem(lambda: check_range("callbacks.early_stopping.min_delta", delta, 0.0))
+
+
+def monitor_problems(cfg: DictConfig) -> Iterator[str]:
+    """``monitor.mode``: min, max or null (the metric's direction)."""
+    mode = OmegaConf.select(cfg, "monitor.mode", default=None, throw_on_missing=False)
+    if mode is not None and mode not in ("min", "max"):
+        yield f"monitor.mode={mode!r} is not valid: choose min, max, or null (the metric's direction)"
+
+
+def model_problems(cfg: DictConfig) -> Iterator[str]:
+    """lossbench's models: ``dropout`` in [0, 1), widths positive integers."""
+    node = _node(cfg, "model")
+    if node is None or not str(node.get("_target_", "")).startswith("lossbench.models."):
+        return
+    dropout = node.get("dropout")
+    if _number(dropout):
+        yield from _problem(lambda: check_range("model.dropout", dropout, 0.0, 1.0, high_inclusive=False))
+    for key in MODEL_WIDTHS:
+        value = node.get(key)
+        listed = key in LIST_WIDTHS
+        values = list(value) if listed and OmegaConf.is_list(value) else [value]
+        if value is None or (listed == OmegaConf.is_list(value) and all(_positive_int(v) for v in values)):
+            continue
+        shape = "a list of positive integers, e.g. [256, 256]" if listed else "a positive integer"
+        shown = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
+        yield f"model.{key}={shown!r} is not valid: give {shape}"
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def value_problems(cfg: DictConfig) -> Iterator[str]:
+    """Every problem of the option values above."""
+    for problems in (
+        optimizer_problems,
+        scheduler_problems,
+        callback_problems,
+        monitor_problems,
+        model_problems,
+    ):
+        yield from problems(cfg)
