@@ -19,6 +19,13 @@ rate units, 1 point = 0.01):
   per-seed effect shared by both losses, std 1, plus each run's own noise, std 0.5): target ≥ 93%;
 * ``cover_p_improvement_<noise>_shift<δ>`` — coverage of P(improvement)'s 95% interval at 5 replicates
   each, for true P(improvement) from ½ to nearly 1: target ≥ 90%;
+* ``p_improvement_bias_<noise>_n<n>`` — the mean P(improvement) estimate of runs paired by seed (same-seed
+  pairs left out, as the report does) against the true P(X > Y) of independent runs: within ±0.03;
+* ``best_group_null_k<k>`` — ``k`` losses that do not differ, 5 seeds: share of settings whose best group
+  leaves some loss out (must be ≤ alpha);
+* ``replicates_needed_power_pilot<n>`` — "about N replicates would resolve a difference of one ROPE",
+  planned from ``n`` pilot pairs (paired std 2 ROPEs, 4 comparisons): the mean power that N replicates
+  have against a true gain of one ROPE (target ≥ 80%);
 * ``degenerate_*`` and ``crossing_curves`` — fixed inputs that must give no p-value and no claim (2 seeds
   with equal paired differences; 5 seeds with a constant difference), a non-degenerate P(improvement)
   interval when every run wins, and a budget text that names the budgets where two curves cross.
@@ -49,7 +56,8 @@ from lossbench.report import verdict as vd  # noqa: E402
 from lossbench.report.collect import ReportRun  # noqa: E402
 from lossbench.report.improvement import prob_improvement  # noqa: E402
 from lossbench.report.intervals import t_interval, trimmed_mean_interval  # noqa: E402
-from lossbench.report.stats import summarize  # noqa: E402
+from lossbench.report.seeds import replicates_needed  # noqa: E402
+from lossbench.report.stats import best_group, summarize  # noqa: E402
 from lossbench.report.verdict import DEFAULT_ALPHA, DEFAULT_ROPE, verdicts  # noqa: E402
 
 POINT = 0.01
@@ -135,9 +143,51 @@ def improvement_coverage(rng, sims: int, n: int, noise: str, shift: float) -> fl
     a, b = draw(rng, noise, sims, n, shift)
     hits = 0
     for x, y in zip(a, b, strict=True):
-        _, lo, hi = prob_improvement(x, y)
+        _, lo, hi = prob_improvement(x, y, skip=np.eye(n, dtype=bool))  # paired by seed, as the report
         hits += lo <= truth <= hi
     return hits / sims
+
+
+def improvement_bias(rng, sims: int, n: int, noise: str, shift: float = 1.0) -> dict[str, float]:
+    """The mean P(improvement) estimate of runs paired by seed minus the true P(X > Y), and the bound it
+    must stay within (0.03 plus two standard errors of the simulated mean)."""
+    a, b = draw(rng, noise, sims, n, shift)
+    skip = np.eye(n, dtype=bool)
+    estimates = np.array([prob_improvement(x, y, skip=skip)[0] for x, y in zip(a, b, strict=True)])
+    bias = float(estimates.mean() - true_improvement(noise, shift))
+    return {"rate": abs(bias), "max": 0.03 + 2 * float(estimates.std() / np.sqrt(sims))}
+
+
+def best_group_null(rng, sims: int, losses: int, replicates: int = 5) -> float:
+    """Share of settings of ``losses`` equal losses (seed-correlated scores) whose best group leaves one
+    out."""
+    how = vd.Settings()
+    out = 0
+    for _ in range(sims):
+        scores = 0.9 + POINT * (
+            rng.standard_normal(replicates) + 0.5 * rng.standard_normal((losses, replicates))
+        )
+        cells = {f"loss{i}": dict(enumerate(row)) for i, row in enumerate(scores)}
+        means = scores.mean(axis=1)
+        rank = {f"loss{i}": int(1 + (means > m).sum()) for i, m in enumerate(means)}
+        out += len(best_group(cells, rank, 1.0, "test/acc", how)) < losses
+    return out / sims
+
+
+def replicates_power(rng, sims: int, pilot: int, comparisons: int = 4) -> float:
+    """Mean power, against a true gain of one ROPE (paired std 2 ROPEs), of the replicates the report
+    says would resolve it, planned from ``pilot`` pairs (exact, from the noncentral t)."""
+    sd, rope, level = 2 * DEFAULT_ROPE, DEFAULT_ROPE, DEFAULT_ALPHA / comparisons
+    powers = []
+    for _ in range(sims):
+        observed = float(np.std(sd * rng.standard_normal(pilot), ddof=1))
+        n = replicates_needed(observed, rope, comparisons, pilot=pilot)
+        if n is None or np.isinf(n):
+            powers.append(1.0)  # "more than the cap": no claim of a number
+            continue
+        t_crit = stats.t.ppf(1 - level / 2, n - 1)
+        powers.append(float(stats.nct.sf(t_crit, n - 1, rope / sd * np.sqrt(n))))
+    return float(np.mean(powers))
 
 
 def coverage(rng, sims: int) -> dict[str, dict[str, float]]:
@@ -205,10 +255,26 @@ def simulate(sims: int = 1000, test: str = "t", seed: int = 0) -> dict[str, dict
         f"friedman_null_k{k}": {"rate": friedman_null(rng, sims, 3, k), "max": DEFAULT_ALPHA + slack}
         for k in (3, 5)
     }
+    bias = {
+        f"p_improvement_bias_{noise}_n{n}": improvement_bias(rng, sims, n, noise)
+        for noise in NOISES
+        for n in (3, 5)
+    }
+    best = {
+        f"best_group_null_k{k}": {"rate": best_group_null(rng, sims, k), "max": DEFAULT_ALPHA + slack}
+        for k in (3, 8)
+    }
+    planned = {
+        f"replicates_needed_power_pilot{n}": {"rate": replicates_power(rng, sims, n), "min": 0.80}
+        for n in (3, 5)
+    }
     return {
         **fixed,
         **friedman,
         **coverage(rng, sims),
+        **bias,
+        **best,
+        **planned,
         "null": {
             "rate": null_scenario(rng, sims, losses=20, replicates=5, test=test),
             "max": DEFAULT_ALPHA + slack,

@@ -96,6 +96,24 @@ def test_probability_of_improvement_compares_every_run_with_every_run():
     assert paired_win_share(np.array([0.1, -0.1, 0.0])) == pytest.approx(0.5)
 
 
+def test_probability_of_improvement_of_runs_paired_by_seed_leaves_the_same_seed_pairs_out():
+    """Each focal run beats its own seed's ce run by 0.5, but a run of another seed half the time: the
+    chance that a focal run beats an independent ce run is ½, not the 6/9 that counting same-seed pairs
+    gives."""
+    rows = summarize(runs_of({"ce": [0.0, 1.0, 2.0], "focal": [0.5, 1.5, 2.5]}), baseline="ce")
+    assert row_of(rows, "focal").prob_improvement == pytest.approx(0.5)
+    assert prob_improvement([0.5, 1.5, 2.5], [0.0, 1.0, 2.0])[0] == pytest.approx(6 / 9)  # unpaired runs
+
+
+def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
+    """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
+    the observed one, so more replicates than the observed std alone asks."""
+    alone = seeds.replicates_needed(0.01, 0.005, 1)
+    planned = seeds.replicates_needed(0.01, 0.005, 1, pilot=5)
+    assert planned == seeds.replicates_needed(0.01 * math.sqrt(4 / stats.chi2.ppf(0.2, 4)), 0.005, 1)
+    assert planned > alone
+
+
 def test_probability_of_improvement_covers_95_percent_with_three_runs_each():
     """With 3 runs a side the estimate moves in ninths: uncorrected, the interval covered 90% at θ = ½."""
     rng = np.random.default_rng(1)

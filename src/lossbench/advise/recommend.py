@@ -45,7 +45,9 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
         more, beyond = None, False
         if vd.is_undecided(r.verdict or "undecided"):
             rope = how.rope_for(metric)
-            needed = seeds.replicates_needed(r.diff_sd, rope, compared, how.alpha, test=how.test)
+            needed = seeds.replicates_needed(
+                r.diff_sd, rope, compared, how.alpha, test=how.test, pilot=r.n_pairs
+            )
             beyond = needed is not None and math.isinf(needed)
             more = None if needed is None or beyond else max(int(needed) - r.n_pairs, 1)
         out.append(

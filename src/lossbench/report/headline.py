@@ -96,14 +96,16 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
         rope = how.rope_for(metric)
         test = "paired t-test" if how.test == "t" else "Wilcoxon signed-rank test"
         needed = [
-            seeds.replicates_needed(r.diff_sd, rope, family[metric], how.alpha, test=how.test)
+            seeds.replicates_needed(
+                r.diff_sd, rope, family[metric], how.alpha, test=how.test, pilot=r.n_pairs
+            )
             for r in undecided
         ]
         text = f"{len(undecided)} comparison{'s' if len(undecided) > 1 else ''} undecided on {metric}"
         if (typical := seeds.typical(needed)) is not None:
             text += (
-                f" — {typical} would resolve a difference of one ROPE (±{rope:g}) at the observed paired "
-                f"variance with the {test}"
+                f" — {typical} would resolve a difference of one ROPE (±{rope:g}) with 80% power with the "
+                f"{test}, planned on the observed paired variance's {seeds.SD_CONFIDENCE:.0%} upper bound"
             )
         out.append(text)
     return out
@@ -123,8 +125,8 @@ def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[s
     method += (
         " Intervals are 95%: t-intervals for means and Δ, Yuen's trimmed-mean interval for the IQM, the "
         "Hanley–McNeil score interval for P(improvement) (every run of a loss against every run of the "
-        f"baseline, ties ½). A verdict needs at least {vd.MIN_REPLICATES} paired replicates whose "
-        "differences vary; otherwise no p-value is given."
+        "baseline of another seed, ties ½). A verdict needs at least "
+        f"{vd.MIN_REPLICATES} paired replicates whose differences vary; otherwise no p-value is given."
     )
     if 0 < n_min < vd.MIN_REPLICATES:
         method += f" Some variants have only {n_min} replicate{'s' if n_min > 1 else ''}: too few to decide."

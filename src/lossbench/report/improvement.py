@@ -3,7 +3,10 @@
 **P(improvement)** of a variant ``X`` over the baseline ``Y`` is ``P(X > Y) + ½ P(X = Y)`` for one run of
 each drawn independently (Agarwal et al. 2021, NeurIPS, "Deep RL at the edge of the statistical
 precipice", as in ``rliable.metrics.probability_of_improvement``). Its estimate compares every run of one
-with every run of the other, ties counting half: the Mann–Whitney ``U / (m n)``, the empirical AUC.
+with every run of the other, ties counting half: the Mann–Whitney ``U / (m n)``, the empirical AUC. Runs
+paired by seed leave their same-seed pairs out: a seed's effect shared by both runs cancels in them, so
+counted they bias the estimate towards the paired win share (0.74 against a true 0.64 with 3 seeds whose
+effect has std 1 and each run's own noise 0.2); the pairs of different seeds are independent draws.
 
 Its interval is not a percentile bootstrap over runs (when every run of one beats every run of the other,
 every resample does too and the interval collapses to [1, 1]; a paired bootstrap of the win share covered
@@ -36,13 +39,16 @@ import numpy.typing as npt
 from scipy import optimize, stats
 
 
-def mann_whitney_auc(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
-    """``P(X > Y) + ½ P(X = Y)`` over every pair of a value of ``x`` and a value of ``y``."""
+def mann_whitney_auc(x: npt.ArrayLike, y: npt.ArrayLike, skip: npt.ArrayLike | None = None) -> float:
+    """``P(X > Y) + ½ P(X = Y)`` over every pair of a value of ``x`` and a value of ``y``; ``skip``: a
+    ``[len(x), len(y)]`` mask of pairs left out (runs of the same seed)."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(a) == 0 or len(b) == 0:
         return math.nan
     d = a[:, None] - b[None, :]
-    return float(((d > 0) + 0.5 * (d == 0)).mean())
+    wins = (d > 0) + 0.5 * (d == 0)
+    kept = np.ones(d.shape, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
+    return float(wins[kept].mean()) if kept.any() else math.nan
 
 
 def hanley_mcneil_variance(theta: float, m: int, n: int) -> float:
@@ -71,10 +77,13 @@ def score_interval(theta_hat: float, m: int, n: int, level: float = 0.95) -> tup
     return float(lo), float(hi)
 
 
-def prob_improvement(x: npt.ArrayLike, y: npt.ArrayLike, level: float = 0.95) -> tuple[float, float, float]:
-    """P(improvement) of runs ``x`` over runs ``y`` (higher is better) and its interval (module docs)."""
+def prob_improvement(
+    x: npt.ArrayLike, y: npt.ArrayLike, level: float = 0.95, skip: npt.ArrayLike | None = None
+) -> tuple[float, float, float]:
+    """P(improvement) of runs ``x`` over runs ``y`` (higher is better) and its interval (module docs);
+    ``skip``: the pairs of runs of the same seed, left out of the estimate."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    theta = mann_whitney_auc(a, b)
+    theta = mann_whitney_auc(a, b, skip)
     lo, hi = score_interval(theta, len(a), len(b), level)
     return theta, lo, hi
 

@@ -68,14 +68,14 @@ LEGEND = (
     "Per variant × metric: mean ± sample std over replicates with the 95% t-interval of the mean; IQM = "
     "interquartile mean with its 95% trimmed-mean (Yuen) interval; n replicates; rank by mean (1 = best, "
     "ties share a rank; ↑ higher / ↓ lower is better); **bold** = the best group: the top-ranked variant "
-    "and every variant a Holm-adjusted paired test cannot tell from it, shown only when it leaves some "
-    "variant out. Against the baseline: Δ = variant − baseline over the paired replicates with its 95% "
-    "t-interval; P(improvement) = the chance that a run of the variant beats a run of the baseline, every "
-    "run against every run, ties ½ (Agarwal et al. 2021), with its 95% score interval (the paired win share "
-    "is in report.csv); the Holm-adjusted p-value and the verdict. A verdict needs at least 3 paired "
-    "replicates (else *undecided (too few replicates)*) whose differences vary (else *identical runs*); "
-    "neither gets a p-value. — = no interval (fewer than 2 values, or no spread). `test/loss` is left out: "
-    "its scale differs per loss."
+    "and every variant not shown worse than it by paired tests Holm-adjusted over every pair of variants, "
+    "shown only when it leaves some variant out. Against the baseline: Δ = variant − baseline over the "
+    "paired replicates with its 95% t-interval; P(improvement) = the chance that a run of the variant "
+    "beats a run of the baseline, every run against every run of another seed, ties ½ (Agarwal et al. "
+    "2021), with its 95% score interval (the paired win share is in report.csv); the Holm-adjusted p-value "
+    "and the verdict. A verdict needs at least 3 paired replicates (else *undecided (too few replicates)*) "
+    "whose differences vary (else *identical runs*); neither gets a p-value. — = no interval (fewer than 2 "
+    "values, or no spread). `test/loss` is left out: its scale differs per loss."
 )
 
 

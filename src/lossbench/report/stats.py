@@ -125,6 +125,31 @@ def choose_baseline(variants: list[str], requested: str | None) -> str:
     return sorted(variants)[0]
 
 
+def best_group(
+    cells: dict[str, dict[Any, float]], rank: dict[str, int], sign: float, metric: str, how: vd.Settings
+) -> set[str]:
+    """The top-ranked variant and every variant not shown to be worse than it: paired tests of every pair
+    of variants, Holm-adjusted over all pairs. The top is chosen on the same runs, so its comparisons lean
+    its way; within the family of every pair, whichever is top, a variant equal to it is left out with
+    probability at most alpha (tested against top-only Holm, which left one out in 8–12% of null settings
+    of 5–8 variants)."""
+    order = list(cells)
+    top = min(order, key=lambda v: (rank[v], v))
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
+    gains = [sign * paired(cells[a], cells[b]) for a, b in pairs]
+    _, _, p_holm, _ = vd.family_verdicts(gains, how.rope_for(metric), how.alpha, how.test)
+    best = {top}
+    for (a, b), g, p in zip(pairs, gains, p_holm, strict=True):
+        if top not in (a, b):
+            continue
+        other, vs_top = (a, g) if b == top else (b, -g)
+        worse = p < how.alpha and vd.location(vs_top, how.test) < 0
+        # tied with the top, or not shown to be worse (an untestable comparison shows nothing)
+        if rank[other] == rank[top] or not worse:
+            best.add(other)
+    return best
+
+
 def _rows_for_cell(
     group: str, metric: str, hib: bool, cells: dict[str, dict[Any, float]], base: str, how: vd.Settings
 ) -> list[Row]:
@@ -156,16 +181,8 @@ def _rows_for_cell(
     ranks = stats.rankdata([round(-sign * rows[v].mean, 12) for v in order], method="min")
     for variant, rank in zip(order, ranks, strict=True):
         rows[variant].rank = int(rank)
-    # best: the top variant and those a Holm-adjusted paired test cannot tell from it
-    top = min(order, key=lambda v: (rows[v].rank, v))
-    others = [v for v in order if v != top]
-    vs_top = [sign * paired(cells[v], cells[top]) for v in others]
-    _, _, p_top, _ = vd.family_verdicts(vs_top, how.rope_for(metric), how.alpha, how.test)
-    rows[top].best = True
-    for variant, g, p in zip(others, vs_top, p_top, strict=True):
-        worse = p < how.alpha and vd.location(g, how.test) < 0
-        # tied with the top, or not shown to be worse (an untestable comparison shows nothing)
-        rows[variant].best = rows[variant].rank == rows[top].rank or not worse
+    for variant in best_group(cells, {v: rows[v].rank for v in order}, sign, metric, how):
+        rows[variant].best = True
     # verdicts against the baseline: one Holm family per setting and metric
     if base in cells:
         compared = [v for v in order if v != base]
@@ -182,9 +199,10 @@ def _rows_for_cell(
             row.diff_low, row.diff_high = sorted((float(sign * lo[0]), float(sign * hi[0])))
             row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
             row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)
-            ours = sign * np.array(list(cells[variant].values()), dtype=float)
-            theirs = sign * np.array(list(cells[base].values()), dtype=float)
-            pi = prob_improvement(ours, theirs)
+            ours, theirs = cells[variant], cells[base]
+            same_seed = np.array([[a == b for b in theirs] for a in ours], dtype=bool).reshape(len(ours), -1)
+            x = sign * np.array(list(ours.values()), dtype=float)
+            pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=same_seed)
             row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
             row.paired_win_share = paired_win_share(g)
     return [rows[v] for v in order]
