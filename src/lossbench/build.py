@@ -140,6 +140,7 @@ def build_data(cfg: DictConfig) -> BenchDataModule:
     dm.setup("fit")
     check_data_contract(dm, f"data={chosen('data')}")
     check_first_batch(dm, f"data={chosen('data')}")
+    log.debug("data=%s: %s", chosen("data"), describe_data(dm))
     return dm
 
 
@@ -235,6 +236,13 @@ def build_trainer(
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log.debug(
+        "Trainer: precision %s, %d device(s), callbacks %s, loggers %s",
+        trainer.precision,
+        trainer.num_devices,
+        [type(c).__name__ for c in trainer.callbacks],
+        [type(lg).__name__ for lg in trainer.loggers],
+    )
     if trainer.world_size == 1:
         init_wandb_run(loggers)  # now rather than lazily in fit, so setup time is measured apart
     return trainer

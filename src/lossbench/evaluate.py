@@ -25,7 +25,7 @@ from lossbench.errors import (
     exit_status,
     one_line,
 )
-from lossbench.logs import ConsoleFilter
+from lossbench.logs import ConsoleFilter, NoAdvertisements
 from lossbench.output_root import writable_run_dir
 from lossbench.overrides import override_key, plain_overrides
 from lossbench.run_dir import RunDir
@@ -152,5 +152,7 @@ def log_to_console_and(log_file: Path) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     fmt = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
     console = logging.StreamHandler()
-    console.addFilter(ConsoleFilter())  # no advertisements, as train.py's console
-    logging.basicConfig(level=logging.INFO, format=fmt, handlers=[console, logging.FileHandler(log_file)])
+    console.addFilter(ConsoleFilter())  # no advertisements, as train.py's console and log file
+    file = logging.FileHandler(log_file)
+    file.addFilter(NoAdvertisements())
+    logging.basicConfig(level=logging.INFO, format=fmt, handlers=[console, file])

@@ -4,8 +4,9 @@ Lightning's top-level package attaches its own console handler to the ``lightnin
 configured logging, its sub-packages also pass every message to the root handlers, so each one would
 print twice. :func:`route_lightning_to_root` leaves the root's handlers (console and ``<job>.log``) alone
 to print them. :class:`ConsoleFilter` (on Hydra's console handler, ``conf/hydra/default.yaml``) drops
-Lightning's advertisement for its cloud logger, and, inside a multirun, Lightning's other INFO lines
-("GPU available", "Restoring states from ..."): they stay in each job's log file.
+Lightning's advertisement for its cloud logger (:class:`NoAdvertisements`, on the log file too), and,
+inside a multirun, Lightning's other INFO lines ("GPU available", "Restoring states from ..."): they stay
+in each job's log file.
 :func:`print_config_tree` prints the composed config (``extras.print_config=true``).
 """
 
@@ -40,8 +41,11 @@ def only_warnings(names: tuple[str, ...] = LIGHTNING) -> Iterator[None]:
 
 
 def route_lightning_to_root() -> None:
-    """Remove the ``lightning`` logger's own console handler when the root logger has handlers."""
-    if not logging.getLogger().handlers:
+    """Remove the ``lightning`` logger's own console handler when the root logger has handlers; with the
+    root at DEBUG (``debug=default``), let Lightning's DEBUG lines through too (Lightning sets its logger to
+    INFO when imported)."""
+    root = logging.getLogger()
+    if not root.handlers:
         return
     for name in LIGHTNING:
         logger = logging.getLogger(name)
@@ -49,6 +53,15 @@ def route_lightning_to_root() -> None:
             if type(handler) is logging.StreamHandler:
                 logger.removeHandler(handler)
         logger.propagate = True
+        if root.level < logger.level:
+            logger.setLevel(logging.NOTSET)  # the root's level, as every other library's logger
+
+
+class NoAdvertisements(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger (a Trainer without a logger prints it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(_ADVERTISEMENTS))
 
 
 class ConsoleFilter(logging.Filter):

@@ -7,6 +7,7 @@ import csv
 import pytest
 
 from lossbench.run import run
+from tests.conftest import run_cli
 
 
 def _train_losses(run_dir) -> list[float]:
@@ -20,6 +21,15 @@ def test_every_debug_option_trains_and_tests(make_cfg, option):
     summary = run(make_cfg(f"debug={option}"))
     assert summary["status"] == "ok" and summary["test"]["test/acc"] > 0
     assert summary["config"]["task_name"] == "debug" and not summary["config"]["logger"]
+
+
+def test_debug_default_logs_lossbench_and_lightning_at_debug(tmp_path):
+    """Its config sets the root logger to DEBUG; Lightning sets its own to INFO when imported, which
+    hid every Lightning DEBUG line."""
+    run_cli("debug=default", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    log = next(tmp_path.glob("*.log")).read_text()
+    assert "[lossbench][DEBUG] - data=digits:" in log and "[lossbench][DEBUG] - Trainer: precision" in log
+    assert "[lightning.pytorch.trainer.trainer][DEBUG]" in log
 
 
 @pytest.mark.slow
