@@ -35,6 +35,8 @@ CONFORMAL_LEVEL = 0.9
 _LOG_T_RANGE = (-4.0, 4.0)
 
 log = logging.getLogger("lossbench")
+#: whether the warning that validation left no temperature to fit was said in this process
+SAID_SEPARATED: list[bool] = []
 
 
 def tempered(probs: Tensor, temperature: float) -> Tensor:
@@ -156,12 +158,14 @@ class Recalibration(torch.nn.Module):
 
         if self.task is Task.CLASSIFICATION:
             temperature = fit_temperature(loss.probabilities(outputs), targets)
-            if temperature is None:
-                log.warning(
+            if temperature is None:  # a warning once per process (a sweep, tune, advise), then DEBUG lines
+                log.log(
+                    logging.DEBUG if SAID_SEPARATED else logging.WARNING,
                     "temperature scaling: every validation sample's class has the largest probability, so "
                     "no finite temperature minimises the validation NLL; test/nll_ts and test/ece_ts use "
-                    "T = 1 (the loss's own probabilities)"
+                    "T = 1 (the loss's own probabilities; test/temperature = 1 in a run's record)",
                 )
+                SAID_SEPARATED.append(True)
             self.state = {"temperature": 1.0 if temperature is None else temperature}
         else:
             point = loss.point_predictions(outputs)
