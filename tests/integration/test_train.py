@@ -73,6 +73,7 @@ def test_multirun_logs_one_wandb_run_per_job(tmp_path):
         assert len(offline) == 1, f"job {job} should hold exactly its own W&B run: {offline}"
         (data,) = (f.read_bytes() for f in offline[0].glob("*.wandb"))  # its config: the overrides too
         assert b"overrides" in data and f'["loss={loss}","trainer.max_epochs=2"]'.encode() in data
+        assert f"{loss} seed=0".encode() in data, "its run name: the loss and the seed"
         run_ids.add(offline[0].name.rsplit("-", 1)[-1])
     assert len(run_ids) == 2
 
