@@ -105,6 +105,22 @@ def test_probability_of_improvement_of_runs_paired_by_seed_leaves_the_same_seed_
     assert prob_improvement([0.5, 1.5, 2.5], [0.0, 1.0, 2.0])[0] == pytest.approx(6 / 9)  # unpaired runs
 
 
+def test_a_claim_whose_paired_differences_hold_an_outlier_names_the_replicate():
+    from lossbench.report.headline import headline
+
+    base = [0.80 + 0.01 * i for i in range(10)]
+    gain = [0.05 + 0.002 * (-1) ** i for i in range(10)]
+    gain[3] = 0.15  # one seed far above the others
+    runs = runs_of({"ce": base, "focal": [b + g for b, g in zip(base, gain, strict=True)]})
+    rows = summarize(runs, baseline="ce")
+    assert row_of(rows, "focal").verdict == "better"
+    (entry, _) = headline(rows, runs, vd.Settings())
+    assert "lies more than 5 robust std from the others in: focal against ce on test/acc (replicate 3)" in entry
+    gain[3] = 0.05
+    runs = runs_of({"ce": base, "focal": [b + g for b, g in zip(base, gain, strict=True)]})
+    assert "robust std" not in headline(summarize(runs, baseline="ce"), runs, vd.Settings())[0]
+
+
 def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
     """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
     the observed one, so more replicates than the observed std alone asks."""
