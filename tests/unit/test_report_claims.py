@@ -115,7 +115,9 @@ def test_a_claim_whose_paired_differences_hold_an_outlier_names_the_replicate():
     rows = summarize(runs, baseline="ce")
     assert row_of(rows, "focal").verdict == "better"
     (entry, _) = headline(rows, runs, vd.Settings())
-    assert "lies more than 5 robust std from the others in: focal against ce on test/acc (replicate 3)" in entry
+    assert (
+        "lies more than 5 robust std from the others in: focal against ce on test/acc (replicate 3)" in entry
+    )
     gain[3] = 0.05
     runs = runs_of({"ce": base, "focal": [b + g for b, g in zip(base, gain, strict=True)]})
     assert "robust std" not in headline(summarize(runs, baseline="ce"), runs, vd.Settings())[0]
