@@ -9,7 +9,7 @@ built (:mod:`lossbench.build`, :meth:`lossbench.task.TaskSpec.monitor`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
-from lossbench.value_checks import value_problems
+from lossbench.value_checks import is_number, problem, value_problems
 
 #: config keys whose type YAML cannot enforce
 TYPED_KEYS: dict[str, tuple[type, ...]] = {
@@ -153,7 +153,7 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
             continue
         elif isinstance(default, bool) and not isinstance(value, bool):
             yield f"{name}={value!r} has the wrong type: expected true or false"
-        elif _number(default) and not _number(value):
+        elif is_number(default) and not is_number(value):
             yield f"{name}={value!r} has the wrong type: expected a number"
 
 
@@ -175,44 +175,33 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
             )
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _problem(check: Callable[[], Any]) -> Iterator[str]:
-    try:
-        check()
-    except ConfigError as err:
-        yield str(err)
-
-
 def trainer_problems(cfg: DictConfig) -> Iterator[str]:
     """The Trainer's optimization options and the seeds: values torch or Lightning reject mid-run (or
     never)."""
     trainer = cfg.get("trainer") or {}
     numbers = (int, float)
     clip = trainer.get("gradient_clip_val") or 0.0
-    yield from _problem(lambda: check_range("trainer.gradient_clip_val", clip, 0.0))
+    yield from problem(lambda: check_range("trainer.gradient_clip_val", clip, 0.0))
     if trainer.get("gradient_clip_algorithm") is not None:
         algorithm = trainer.gradient_clip_algorithm
-        yield from _problem(
+        yield from problem(
             lambda: check_choice("trainer.gradient_clip_algorithm", algorithm, ("norm", "value"))
         )
     accumulate = trainer.get("accumulate_grad_batches", 1)
     if isinstance(accumulate, int):
-        yield from _problem(lambda: check_range("trainer.accumulate_grad_batches", accumulate, 1))
+        yield from problem(lambda: check_range("trainer.accumulate_grad_batches", accumulate, 1))
     epochs = trainer.get("max_epochs")
     if isinstance(epochs, int) and (trainer.get("max_steps") or -1) == -1:  # 0 "finishes" an untrained model
-        yield from _problem(lambda: check_range("trainer.max_epochs", epochs, 1))
+        yield from problem(lambda: check_range("trainer.max_epochs", epochs, 1))
     lr = OmegaConf.select(cfg, "optim.optimizer.lr", default=None, throw_on_missing=False)
     if isinstance(lr, numbers) and not isinstance(lr, bool):
-        yield from _problem(lambda: check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False))
+        yield from problem(lambda: check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False))
     for key in ("seed", "data_seed"):
         value = cfg.get(key, 0)
         if isinstance(value, int) and not isinstance(
             value, bool
         ):  # the range torch's and NumPy's seeding take
-            yield from _problem(lambda key=key, value=value: check_range(key, value, 0, 2**32 - 1))
+            yield from problem(lambda key=key, value=value: check_range(key, value, 0, 2**32 - 1))
 
 
 def accelerator_problems(cfg: DictConfig) -> Iterator[str]:

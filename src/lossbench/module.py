@@ -117,10 +117,6 @@ class LossBenchModule(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    def metric_names(self, stage: str = "val") -> list[str]:
-        """The metrics this module logs for ``stage`` (``val/loss``, ``val/acc``, ...)."""
-        return list(self.metric_directions(stage))
-
     def metric_directions(self, stage: str = "val") -> dict[str, bool | None]:
         """Each metric this module logs for ``stage`` -> whether higher is better, as the torchmetrics
         object computing it declares (``higher_is_better``; ``None``: no better direction)."""

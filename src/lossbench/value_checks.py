@@ -20,14 +20,14 @@ MODEL_WIDTHS = ("hidden_dims", "channels", "hidden", "width")
 LIST_WIDTHS = ("hidden_dims", "channels")
 
 
-def _problem(check: Callable[[], Any]) -> Iterator[str]:
+def problem(check: Callable[[], Any]) -> Iterator[str]:
     try:
         check()
     except ConfigError as err:
         yield str(err)
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -43,17 +43,17 @@ def optimizer_problems(cfg: DictConfig) -> Iterator[str]:
     if node is None:
         return
     decay = node.get("weight_decay")
-    if _number(decay):
-        yield from _problem(lambda: check_range("optim.optimizer.weight_decay", decay, 0.0))
+    if is_number(decay):
+        yield from problem(lambda: check_range("optim.optimizer.weight_decay", decay, 0.0))
     momentum = node.get("momentum")
-    if _number(momentum):
-        yield from _problem(
+    if is_number(momentum):
+        yield from problem(
             lambda: check_range("optim.optimizer.momentum", momentum, 0.0, 1.0, high_inclusive=False)
         )
     betas = node.get("betas")
     if OmegaConf.is_list(betas):
         for i, beta in enumerate(betas):
-            yield from _problem(
+            yield from problem(
                 lambda i=i, beta=beta: check_range(
                     f"optim.optimizer.betas[{i}]", beta, 0.0, 1.0, high_inclusive=False
                 )
@@ -67,14 +67,14 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
         return
     for key in SCHEDULE_LENGTHS:
         value = node.get(key)
-        if _number(value):
-            yield from _problem(lambda key=key, value=value: check_range(f"optim.scheduler.{key}", value, 1))
+        if is_number(value):
+            yield from problem(lambda key=key, value=value: check_range(f"optim.scheduler.{key}", value, 1))
     gamma = node.get("gamma")
-    if _number(gamma):
-        yield from _problem(lambda: check_range("optim.scheduler.gamma", gamma, 0.0, low_inclusive=False))
+    if is_number(gamma):
+        yield from problem(lambda: check_range("optim.scheduler.gamma", gamma, 0.0, low_inclusive=False))
     factor = node.get("factor")
-    if _number(factor) and "Plateau" in str(node.get("_target_", "")):
-        yield from _problem(
+    if is_number(factor) and "Plateau" in str(node.get("_target_", "")):
+        yield from problem(
             lambda: check_range(
                 "optim.scheduler.factor", factor, 0.0, 1.0, low_inclusive=False, high_inclusive=False
             )
@@ -88,10 +88,10 @@ def callback_problems(cfg: DictConfig) -> Iterator[str]:
     if node is None:
         return
     patience, delta = node.get("patience"), node.get("min_delta")
-    if _number(patience):
-        yield from _problem(lambda: check_range("callbacks.early_stopping.patience", patience, 0))
-    if _number(delta):
-        yield from _problem(lambda: check_range("callbacks.early_stopping.min_delta", delta, 0.0))
+    if is_number(patience):
+        yield from problem(lambda: check_range("callbacks.early_stopping.patience", patience, 0))
+    if is_number(delta):
+        yield from problem(lambda: check_range("callbacks.early_stopping.min_delta", delta, 0.0))
 
 
 def monitor_problems(cfg: DictConfig) -> Iterator[str]:
@@ -107,8 +107,8 @@ def model_problems(cfg: DictConfig) -> Iterator[str]:
     if node is None or not str(node.get("_target_", "")).startswith("lossbench.models."):
         return
     dropout = node.get("dropout")
-    if _number(dropout):
-        yield from _problem(lambda: check_range("model.dropout", dropout, 0.0, 1.0, high_inclusive=False))
+    if is_number(dropout):
+        yield from problem(lambda: check_range("model.dropout", dropout, 0.0, 1.0, high_inclusive=False))
     for key in MODEL_WIDTHS:
         value = node.get(key)
         listed = key in LIST_WIDTHS

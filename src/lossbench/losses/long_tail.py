@@ -61,13 +61,6 @@ class _ClassCountLoss(BenchLoss):
                 f"but the data set has {num_classes} classes"
             )
 
-    def counts_or_uniform(self, num_classes: int) -> Tensor:
-        return (
-            self.class_counts
-            if self.class_counts is not None
-            else torch.ones(num_classes, dtype=torch.float64)
-        )
-
 
 class LDAMLoss(_ClassCountLoss):
     r"""Label-distribution-aware margin loss, with optional deferred re-weighting (DRW).

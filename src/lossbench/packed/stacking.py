@@ -259,11 +259,6 @@ class PackedModel(nn.Module):
         """Replica ``k``'s outputs ``[B, num_outputs]`` in the packed outputs ``[K, B, width]``."""
         return packed[k, :, : self.output_widths[k]]
 
-    def replica_forward(self, k: int, x: Tensor) -> Tensor:
-        """Replica ``k`` alone, as its unpacked model computes it (for checks)."""
-        self.link()
-        return self.replicas[k](x)
-
     def linear(self, module: nn.Linear, h: Tensor) -> Tensor:
         """Replica 0's ``module`` for every replica: ``h [K, B, in] → [K, B, out]``, one ``baddbmm``."""
         name = self.names[module]
