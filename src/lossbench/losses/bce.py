@@ -17,7 +17,9 @@ class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):
     .. math::
         \ell(z, t) = -\sum_{c} \big[p_c\, t_c \log\sigma(z_c) + (1-t_c)\log(1-\sigma(z_c))\big]
 
-    Classification: ``t = onehot(y)``. On a binary data set the model has a single logit (``t = y``);
+    The log-loss of logistic regression (Cox, "The Regression Analysis of Binary Sequences", Journal of
+    the Royal Statistical Society B 1958), per class or label. Classification: ``t = onehot(y)``. On a
+    binary data set the model has a single logit (``t = y``);
     with C > 2 classes it has C logits, each a binary "this class vs the rest" problem, and the per-sample
     loss sums over them. Class probabilities for the metrics are the sigmoids normalised to sum to one
     (binary: ``[1-σ, σ]``); predictions are the largest logit (binary: ``z > 0``). Multi-label: ``t`` is

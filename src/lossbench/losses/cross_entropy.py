@@ -18,9 +18,12 @@ class CrossEntropyLoss(BenchLoss):
         \ell(z, y) = -\sum_c w_c\, q_c \log \operatorname{softmax}(z)_c,\qquad
         q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon / C
 
-    With class weights, ``mean`` divides by the summed weights of the targets, exactly as
-    :func:`torch.nn.functional.cross_entropy` does. Label smoothing: Szegedy et al., "Rethinking the
-    Inception Architecture for Computer Vision", CVPR 2016.
+    The negative log-likelihood of a softmax (multinomial logistic) model: Bridle, "Probabilistic
+    Interpretation of Feedforward Classification Network Outputs, with Relationships to Statistical
+    Pattern Recognition", Neurocomputing (NATO ASI Series F 68), Springer 1990. With class weights, ``mean``
+    divides by the summed weights of the targets, exactly as :func:`torch.nn.functional.cross_entropy`
+    does. Label smoothing: Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
+    CVPR 2016.
 
     Args:
         weight: per-class weights ``w_c`` (length C) or ``None``.

@@ -73,14 +73,22 @@ class _FusedRegressionLoss(_RegressionLoss):
 
 
 class L1Loss(_RegressionLoss):
-    r"""Mean absolute error, :math:`\rho(r) = |r|` (Laplace likelihood; predicts the conditional median)."""
+    r"""Mean absolute error: the Laplace likelihood's loss, whose minimiser is the conditional median.
+
+    .. math::
+        \rho(r) = |r|
+
+    Least absolute deviations; the median case (q = ½) of the quantile loss of Koenker & Bassett,
+    "Regression Quantiles", Econometrica 1978.
+    """
 
     def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(outputs, target, reduction="none")
 
 
 class HuberLoss(ElementwisePenaltyLoss):
-    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", 1964).
+    r"""Huber loss (Huber, "Robust Estimation of a Location Parameter", Annals of Mathematical Statistics
+    1964).
 
     .. math::
         \rho_\delta(r) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\ \delta(|r| - \tfrac12\delta)
@@ -91,6 +99,9 @@ class HuberLoss(ElementwisePenaltyLoss):
 
     Args:
         delta: threshold ``δ > 0`` between the quadratic and linear parts.
+        rescale_k: classification: weight ``k`` of the true class's term (Hui & Belkin's rescaling).
+        rescale_m: classification: target ``M`` of the true class's output.
+        reduction: ``mean``, ``sum`` or ``none``.
     """
 
     def __init__(
@@ -140,8 +151,8 @@ class LogCoshLoss(_FusedRegressionLoss):
 
     Computed as ``log1p(2 sinh²(r/2))`` (``cosh r − 1`` without cancellation) for ``|r| < 20`` and as
     ``|r| + softplus(-2|r|) - log 2`` beyond, so it neither overflows nor cancels (that form alone gave 0
-    at r = 1e-4 in float32). See e.g. Chen et al., "Log Hyperbolic Cosine Loss Improves Variational
-    Auto-Encoder", 2019.
+    at r = 1e-4 in float32). A smooth robust penalty: Chen et al., "Log Hyperbolic Cosine Loss Improves
+    Variational Auto-Encoder", OpenReview (ICLR 2019 submission).
     """
 
     def rho_(self, r: Tensor) -> Tensor:

@@ -55,7 +55,20 @@ class ElementwisePenaltyLoss(BenchLoss):
 
 
 class MSELoss(ElementwisePenaltyLoss):
-    r"""Mean squared error, :math:`\rho(r) = r^2`; on classification, the square loss of Hui & Belkin 2021."""
+    r"""Mean squared error (Gauss's least squares; the Gaussian likelihood's loss).
+
+    .. math::
+        \rho(r) = r^2
+
+    On classification, the square loss on one-hot targets of Hui & Belkin, "Evaluation of Neural
+    Architectures Trained with Square Loss vs Cross-Entropy in Classification Tasks", ICLR 2021, with their
+    rescaling (:class:`ElementwisePenaltyLoss`).
+
+    Args:
+        rescale_k: classification: weight ``k`` of the true class's term.
+        rescale_m: classification: target ``M`` of the true class's output.
+        reduction: ``mean``, ``sum`` or ``none``.
+    """
 
     def penalty(self, outputs: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(outputs, target, reduction="none")
