@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, is_multi_hot, positive_mask
+from lossbench.losses.base import BenchLoss, SigmoidOutputs
 from lossbench.losses.focal import sigmoid_focal_, sigmoid_focal_grad_
+from lossbench.losses.targets import is_multi_hot, positive_mask
 
 
 def _logit(p: float) -> float:

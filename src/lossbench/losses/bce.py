@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets, checked_weights
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task
+from lossbench.losses.targets import binary_targets, checked_weights
 
 
 class BCEWithLogitsLoss(SigmoidOutputs, BenchLoss):

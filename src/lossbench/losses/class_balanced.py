@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_choice, check_range
-from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task, binary_targets, is_multi_hot
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task
 from lossbench.losses.focal import _SigmoidFocalFn, focal_term
 from lossbench.losses.long_tail import _ClassCountLoss, effective_number_weights
+from lossbench.losses.targets import binary_targets, is_multi_hot
 
 BASES = ("ce", "focal", "sigmoid", "sigmoid_focal")
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, checked_weights, upcast
+from lossbench.losses.base import BenchLoss, upcast
+from lossbench.losses.targets import checked_weights
 
 
 class CrossEntropyLoss(BenchLoss):

@@ -10,14 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError, check_range
-from lossbench.losses.base import (
-    BenchLoss,
-    SigmoidOutputs,
-    Task,
-    checked_weights,
-    is_multi_hot,
-    positive_mask,
-)
+from lossbench.losses.base import BenchLoss, SigmoidOutputs, Task
+from lossbench.losses.targets import checked_weights, is_multi_hot, positive_mask
 
 
 def focal_term(logpt: Tensor, gamma: float) -> Tensor:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lossbench.losses.base import BenchLoss, MultilabelOutputs, Task, positive_mask
+from lossbench.losses.base import BenchLoss, MultilabelOutputs, Task
+from lossbench.losses.targets import positive_mask
 
 
 class ZLPRLoss(MultilabelOutputs, BenchLoss):

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import ConfigError, check_range
-from lossbench.losses.base import BenchLoss, Task, as_columns
+from lossbench.losses.base import BenchLoss, Task
 from lossbench.losses.square import ElementwisePenaltyLoss
+from lossbench.losses.targets import as_columns
 
 
 class _RegressionLoss(BenchLoss):

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lossbench.errors import check_range
-from lossbench.losses.base import BenchLoss, Task, as_columns, is_class_target, one_hot_like
+from lossbench.losses.base import BenchLoss, Task
+from lossbench.losses.targets import as_columns, is_class_target, one_hot_like
 
 
 class ElementwisePenaltyLoss(BenchLoss):
