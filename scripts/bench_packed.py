@@ -24,9 +24,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "src"))
 
 import bench  # noqa: E402
 from bench_render import insert_rows  # noqa: E402
+
+from lossbench.record import read_record  # noqa: E402
 
 #: the classification losses ``make bench``'s sweep item uses, and the seeds
 LOSSES = ("ce", "focal", "bce", "mse", "huber", "asl", "balanced_softmax", "brier")
@@ -57,9 +60,9 @@ def sweep_cmd(
 def test_accuracies(sweep_dir: Path) -> dict[tuple[str, int], float]:
     found = {}
     for path in sweep_dir.glob("*/metrics.json"):
-        record = json.loads(path.read_text())
-        if record.get("status") == "ok":
-            found[(record["loss"], record["seed"])] = record["test"]["test/acc"]
+        record = read_record(path.parent)
+        if record.ok:
+            found[(record.loss, record.seed)] = record.test["test/acc"]
     return found
 
 

@@ -41,8 +41,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 import bench  # noqa: E402
+
+from lossbench.record import read_record  # noqa: E402
 
 TIMER = bench.TIMER
 
@@ -56,7 +59,7 @@ def lossbench(device: str, workdir: Path, *overrides: str, timeout: float = 240)
     cmd = [sys.executable, str(ROOT / "train.py"), *trainer, "logger=csv", TIMER, f"hydra.run.dir={out}"]
     wall, _ = bench.timed_run([*cmd, *overrides], cwd=workdir, timeout=timeout)
     times = json.loads((out / "step_times.json").read_text())
-    return {"wall_s": wall, **times, "metrics": json.loads((out / "metrics.json").read_text())}
+    return {"wall_s": wall, **times, "metrics": read_record(out).to_dict()}
 
 
 def images_per_s(result: dict[str, Any], batch_size: int) -> float:
