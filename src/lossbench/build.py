@@ -208,7 +208,6 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
     )
     module.monitor = metric  # what a ReduceLROnPlateau schedule follows
     check_plateau_mode(cfg.optim.get("scheduler"), metric, mode)
-    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # a failure from here on names this loss
     return OmegaConf.merge(cfg, {"monitor": {"metric": metric, "mode": mode}}), loss, module
 
 
@@ -245,4 +244,5 @@ def build_trainer(
     )
     if trainer.world_size == 1:
         init_wandb_run(loggers)  # now rather than lazily in fit, so setup time is measured apart
+    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # the run starts: a failure names this loss
     return trainer

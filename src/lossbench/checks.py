@@ -104,6 +104,8 @@ def type_problems(cfg: DictConfig) -> Iterator[str]:
             yield f"{key}={value!r} has the wrong type: expected {expected}"
 
 
+#: values a key takes besides its default's type (Lightning's ``ModelCheckpoint(save_last="link")``)
+ALSO_ACCEPTED: dict[str, tuple[Any, ...]] = {"save_last": ("link",)}
 #: config groups whose option files give their keys' types (a number stays a number)
 TYPED_GROUPS = ("loss", "optim", "model", "data", "callbacks")
 
@@ -149,10 +151,13 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
         name = f"{prefix}.{key}"
         if isinstance(default, dict) and isinstance(value, DictConfig):
             yield from _against(value, default, name)
-        elif value is None or isinstance(value, DictConfig):
+        elif value is None or isinstance(value, DictConfig) or value in ALSO_ACCEPTED.get(str(key), ()):
             continue
         elif isinstance(default, bool) and not isinstance(value, bool):
             yield f"{name}={value!r} has the wrong type: expected true or false"
+        elif is_number(default) and OmegaConf.is_list(value):  # one number per dimension ([H, W])
+            if not all(is_number(v) for v in value):
+                yield f"{name}={OmegaConf.to_container(value)!r} has the wrong type: expected numbers"
         elif is_number(default) and not is_number(value):
             yield f"{name}={value!r} has the wrong type: expected a number"
 

@@ -17,8 +17,8 @@ from lossbench.config import in_multirun
 from lossbench.errors import message_line, root_error
 from lossbench.record import FAILED, RunRecord, write_record
 
-#: the loss each run dir trains, by its resolved path, once ``loss=auto`` became the task's baseline loss
-#: (:func:`note_trained_loss`): a run failing after that names the loss it trained, as its record would
+#: the loss each run dir trains, by its resolved path, noted when its Trainer is built (``loss=auto``
+#: resolved to the task's baseline loss): a run failing after that names the loss it trained
 TRAINED_LOSS: dict[Path, str] = {}
 
 
@@ -28,7 +28,8 @@ def note_trained_loss(output_dir: str | Path, loss_name: str) -> None:
 
 
 def trained_loss(output_dir: str | Path) -> str | None:
-    """The loss the run writing to ``output_dir`` trains, once its model is built in this process."""
+    """The loss the run writing to ``output_dir`` trains, once its Trainer is built in this process (the
+    run has started: its failure is recorded); None before."""
     return TRAINED_LOSS.get(Path(output_dir).resolve())
 
 

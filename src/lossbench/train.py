@@ -99,7 +99,8 @@ def main(cfg: DictConfig) -> float | None:
             stopped(stop, cfg, multirun)
         cause = root_error(err)
         if not multirun:
-            # a run that built its model keeps the record of its failure; one that never started, no run dir
+            # a run that started (its Trainer built) keeps the record of its failure; one refused before,
+            # no record (a config error) and no run dir of its own
             if trained_loss(cfg.paths.output_dir) is not None:
                 if rank_zero():
                     record_failure(cfg, err)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.errors import ConfigError, check_range
 
 #: schedule lengths (in epochs or steps) that must be at least 1: a 0 divides by zero mid-epoch
-SCHEDULE_LENGTHS = ("T_max", "T_0", "step_size", "total_steps", "warmup_epochs")
+SCHEDULE_LENGTHS = ("T_max", "T_0", "step_size", "total_steps")
 #: width keys of lossbench's models: a positive integer, or a list of them (``LIST_WIDTHS``)
 MODEL_WIDTHS = ("hidden_dims", "channels", "hidden", "width")
 LIST_WIDTHS = ("hidden_dims", "channels")
@@ -69,6 +69,9 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
         value = node.get(key)
         if is_number(value):
             yield from problem(lambda key=key, value=value: check_range(f"optim.scheduler.{key}", value, 1))
+    warmup = node.get("warmup_epochs")
+    if is_number(warmup):  # 0: no warm-up
+        yield from problem(lambda: check_range("optim.scheduler.warmup_epochs", warmup, 0))
     gamma = node.get("gamma")
     if is_number(gamma):
         yield from problem(lambda: check_range("optim.scheduler.gamma", gamma, 0.0, low_inclusive=False))

@@ -69,3 +69,12 @@ def test_a_failed_run_keeps_its_record_naming_the_loss_it_trained(tmp_path):
     refused = run_cli("loss=gce", "loss.q=7", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path, check=False)
     assert refused.returncode == 2 and "loss.q" in refused.stdout + refused.stderr
     assert not (tmp_path / "bad" / "metrics.json").exists()
+    # a config error found while the Trainer is built: the run dir's record (the failed run's) stays
+    run_cli(
+        "logger=wandb",
+        "logger.wandb.mode=bogus",
+        f"hydra.run.dir={tmp_path / 'nan'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert read_record(tmp_path / "nan").error["message"] == record.error["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lossbench.config import group_options
 from lossbench.errors import ConfigError, LossbenchError
 from tests.bad_overrides import INVALID, WRONG_TYPES
 
@@ -53,3 +54,40 @@ def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():
         f"lossbench.errors.DataError: {own}"
     )
     assert one_line(caught) == f"DataError: {own}"
+
+
+SHIPPED = [
+    f"{group}={option}"
+    for group in ("experiment", "optim", "model", "data", "callbacks", "debug", "logger", "trainer", "loss")
+    for option in group_options(group)
+] + [f"+sweep={option}" for option in group_options("sweep")]
+
+
+@pytest.mark.parametrize("option", SHIPPED)
+def test_every_shipped_option_passes_the_config_checks(make_cfg, option):
+    """The checks that refuse bad values before training refuse no option the package ships (its own
+    values: warmup_epochs=0, save_last, a list image size); a required key left unset aside."""
+    from lossbench.checks import default_type_problems, trainer_problems, type_problems
+    from lossbench.value_checks import value_problems
+
+    cfg = make_cfg(option, "trainer=cpu") if option.startswith("experiment=") else make_cfg(option)
+    problems = [
+        *type_problems(cfg),
+        *default_type_problems(cfg),
+        *trainer_problems(cfg),
+        *value_problems(cfg),
+    ]
+    assert problems == []
+
+
+def test_values_of_another_type_that_an_option_accepts_pass(make_cfg):
+    from lossbench.checks import default_type_problems
+
+    cfg = make_cfg("callbacks.model_checkpoint.save_last=link", "optim=sgd_warmup_multistep")
+    assert list(default_type_problems(cfg)) == []
+    cfg = make_cfg("data=image_folder", "data.root=/x", "data.image_size=[16,24]")
+    assert list(default_type_problems(cfg)) == []
+    cfg = make_cfg("data=image_folder", "data.root=/x", "data.image_size=[16,big]")
+    assert list(default_type_problems(cfg)) == [
+        "data.image_size=[16, 'big'] has the wrong type: expected numbers"
+    ]
