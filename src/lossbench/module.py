@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric
 
 from lossbench.calibration import Recalibration
 from lossbench.checkpointing import restore_rng_states, rng_states
-from lossbench.epoch_end import epoch_ends_with_this_batch
+from lossbench.epoch_end import epoch_ends_with_this_batch, log_epoch_train_loss
 from lossbench.errors import check_choice, check_range
 from lossbench.losses.base import BenchLoss
 from lossbench.metrics import DistributionMetrics
@@ -175,6 +175,7 @@ class LossBenchModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_loss_sum, self._train_loss_weight = torch.zeros((), device=self.device), 0
+        self._train_loss_logged = False
         self.loss.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
     def on_validation_start(self) -> None:
@@ -186,23 +187,23 @@ class LossBenchModule(L.LightningModule):
         # max_steps or a stop included), before validation and the checkpoint: were it logged as an epoch
         # value, Lightning would write it after the checkpoint, and a crash in between would leave a
         # resumed run's CSV without that epoch's row.
-        if not epoch_ends_with_this_batch(self.trainer):
-            return
+        if epoch_ends_with_this_batch(self.trainer):
+            self._end_epoch_train_loss()
+
+    def on_train_epoch_end(self) -> None:
+        if not self._train_loss_logged:  # a stop set after its last batch (by a mid-epoch validation's)
+            self._end_epoch_train_loss()
+
+    def _end_epoch_train_loss(self) -> None:
         assert self.guard is not None
         self.guard.read()
         if self._train_loss_weight:
             weight = self._train_loss_weight
             self.train_loss.update(self._train_loss_sum / weight, weight=weight)
         self._train_loss_weight = 0
-        value = self.train_loss.compute()  # synced across DDP ranks
+        log_epoch_train_loss(self, self.train_loss.compute())  # synced across DDP ranks
         self.train_loss.reset()
-        self.log(  # for callbacks and the progress bar; the loggers get it below, at the right step
-            "train/loss", value, on_step=False, on_epoch=True, batch_size=1, logger=False, prog_bar=True
-        )
-        # the step Lightning gives the validation metrics that follow (it counts this batch after them)
-        step = self.global_step - 1
-        for logger in self.loggers:  # rank-zero-only loggers: no-ops on other ranks
-            logger.log_metrics({"train/loss": float(value), "epoch": self.current_epoch}, step=step)
+        self._train_loss_logged = True
 
     # --- evaluation ---------------------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:

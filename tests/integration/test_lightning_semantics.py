@@ -97,6 +97,34 @@ def test_an_epoch_cut_short_logs_the_training_loss_of_the_batches_it_trained(mak
     assert len(seen["epoch_train_loss"]) == 2
 
 
+def test_an_epoch_early_stopping_ends_in_a_mid_epoch_validation_logs_its_training_loss(make_cfg, tmp_path):
+    """Validation after 8 and 16 of 17 batches; early stopping (no gain of 1 counts) stops at the second,
+    after its batch's hooks ran: the epoch's end logs the mean training loss of its 16 batches."""
+    stop = (
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=0",
+        "callbacks.early_stopping.min_delta=1",
+    )
+    run(
+        make_cfg(
+            PROBE,
+            *stop,
+            "+trainer.val_check_interval=0.5",
+            "trainer.max_epochs=3",
+            "logger=csv",
+            "test=false",
+        )
+    )
+    seen = probe(tmp_path)
+    assert seen["global_step"] == 16
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        logged = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+    batches = [(loss, n) for _, loss, n in seen["batch_losses"]]
+    assert logged == pytest.approx(
+        [sum(loss * n for loss, n in batches) / sum(n for _, n in batches)], rel=1e-5
+    )
+
+
 def _fit(make_cfg, *overrides: str) -> tuple[L.Trainer, dict[str, torch.Tensor]]:
     cfg = make_cfg("trainer.max_epochs=2", *overrides)
     L.seed_everything(0, verbose=False)
