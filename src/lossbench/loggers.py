@@ -186,9 +186,9 @@ def finish_wandb(failure: BaseException | None = None) -> None:
     """Close the active W&B run, if any, so the next multirun job starts its own run.
 
     A run ended by ``failure`` ends as W&B's ``failed`` run, with the exit status of its error (1, or 2
-    for a lossbench error; 130 or 143 when a signal stopped it; a sweep ends with 1 whatever its jobs'), and its summary's ``status`` (``failed`` or
-    ``interrupted``, as its ``metrics.json``) and ``error`` say why. Without it W&B would show the run
-    as finished.
+    for a lossbench error; 130 or 143 when a signal stopped it; a sweep ends with 1 whatever its jobs'),
+    and its summary's ``status`` (``failed`` or ``interrupted``, as its ``metrics.json``) and ``error``
+    say why. Without it W&B would show the run as finished.
     """
     wandb = sys.modules.get("wandb")
     run = getattr(wandb, "run", None) if wandb is not None else None
