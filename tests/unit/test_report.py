@@ -71,7 +71,7 @@ def test_compare_writes_every_output_and_lists_failed_runs(sweep_dir, capsys):
     ]
     md = (out / "report.md").read_text()
     assert "| mse | test/acc ↑ | 0.9500 ± 0.0100" in md  # 3 seeds: no variant shown worse than the top
-    assert "failed | bce | 0 | ConfigError: bad thing" in md and "missing | huber" in md
+    assert "failed | ? | bce | 0 | ConfigError: bad thing" in md and "missing | ? | huber" in md
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "ConfigError: bad thing" in html
     csv_lines = (out / "report.csv").read_text().splitlines()
@@ -214,9 +214,9 @@ def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(swe
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb"]) == 0
     md = (sweep_dir / "report" / "report.md").read_text()
     assert (
-        "| partly counted | mse | 2 | test/ece=inf: not finite, so not in the statistics of this metric" in md
+        "| partly counted | digits | mse | 2 | test/ece=inf: not finite, so not in the statistics of this metric" in md
     )
-    assert "| partly counted | focal | 2 | test/acc=nan: not finite" in md
+    assert "| partly counted | digits | focal | 2 | test/acc=nan: not finite" in md
     table = (sweep_dir / "report" / "report.csv").read_text().splitlines()
     rows = {(r["variant"], r["metric"]): r for r in csv.DictReader(table)}
     assert rows[("mse", "test/ece")]["n"] == "2" and rows[("mse", "test/acc")]["n"] == "3"
@@ -259,3 +259,11 @@ def test_validation_curves_keep_one_colour_per_loss_and_a_legend_of_every_loss(m
     mae, nll = (ax for ax in fig.axes if ax.get_title() in ("val/mae", "val/nll"))
     assert [line.get_color() for line in mae.get_lines()] == [named["a_point"], named["b_both"]]
     assert [line.get_color() for line in nll.get_lines()] == [named["b_both"], named["c_dist"]]
+
+
+def test_paths_and_loggers_are_not_conditions_of_a_setting():
+    """``lossbench-eval`` records ``paths.root_dir=...``: an evaluated run is still of its setting."""
+    from lossbench.report.collect import is_condition
+
+    assert not is_condition("paths.root_dir") and not is_condition("logger")
+    assert is_condition("data.label_noise") and is_condition("optim.optimizer.lr")

@@ -19,7 +19,7 @@ from lossbench.run_dir import RECORD_NAME, RunDir
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
-NOT_CONDITIONS = ("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep")
+NOT_CONDITIONS = ("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep", "paths")
 
 
 def is_condition(key: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lossbench.report import markdown
 from lossbench.report.collect import ReportRun
-from lossbench.report.stats import Row, stands_out
+from lossbench.report.stats import Row, setting_label, stands_out
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -165,9 +165,10 @@ def write_markdown(
     bad = problems(runs)
     lines += ["", "## Runs not in the statistics", ""]
     if bad:
-        lines += ["| run | status | loss | seed | error |", "|---|---|---|---|---|"]
+        lines += ["| run | status | setting | variant | seed | error |", "|---|---|---|---|---|---|"]
         lines += [
-            f"| `{r.run_dir}` | {status(r)} | {r.loss} | {r.seed} | {(r.error or '').replace('|', '/')} |"
+            f"| `{r.run_dir}` | {status(r)} | {setting_label(r.group or r.data)} | {r.variant or r.loss} | "
+            f"{r.seed} | {(r.error or '').replace('|', '/')} |"
             for r in bad
         ]
     else:
@@ -242,13 +243,15 @@ def write_html(
     bad = problems(runs)
     if bad:
         parts.append(
-            '<table class="problems"><thead><tr><th>run</th><th>status</th><th>loss</th><th>seed</th>'
+            '<table class="problems"><thead><tr><th>run</th><th>status</th><th>setting</th><th>variant</th>'
+            "<th>seed</th>"
         )
         parts.append("<th>error</th></tr></thead><tbody>")
         for r in bad:
             parts.append(
                 f'<tr class="failed"><td><code>{esc(r.run_dir)}</code></td><td>{esc(status(r))}</td>'
-                f"<td>{esc(str(r.loss))}</td><td>{esc(str(r.seed))}</td><td>{esc(r.error or '')}</td></tr>"
+                f"<td>{esc(setting_label(r.group or r.data))}</td><td>{esc(r.variant or r.loss)}</td>"
+                f"<td>{esc(str(r.seed))}</td><td>{esc(r.error or '')}</td></tr>"
             )
         parts.append("</tbody></table>")
     else:
