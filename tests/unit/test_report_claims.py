@@ -123,6 +123,16 @@ def test_a_claim_whose_paired_differences_hold_an_outlier_names_the_replicate():
     assert "robust std" not in headline(summarize(runs, baseline="ce"), runs, vd.Settings())[0]
 
 
+def test_undecided_wilcoxon_comparisons_with_too_few_pairs_to_reject_say_so():
+    from lossbench.report.headline import needs_text
+
+    runs = runs_of({"ce": [0.80, 0.81, 0.82], "focal": [0.85, 0.87, 0.86], "mse": [0.84, 0.83, 0.86]})
+    how = vd.Settings(test="wilcoxon")
+    rows = summarize(runs, baseline="ce", how=how)
+    (text,) = needs_text([r for r in rows if r.variant != "ce"], how)
+    assert "with 3 pairs the Wilcoxon test cannot reject at all" in text and "it needs 7 pairs" in text
+
+
 def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
     """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
     the observed one, so more replicates than the observed std alone asks."""

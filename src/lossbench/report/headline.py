@@ -109,6 +109,12 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
                 f" — {typical} would resolve a difference of one ROPE (±{rope:g}) with 80% power with the "
                 f"{test}, planned on the observed paired variance's {seeds.SD_CONFIDENCE:.0%} upper bound"
             )
+        floor = seeds.min_pairs(how.test, family[metric], how.alpha)
+        if how.test == "wilcoxon" and (few := min(r.n_pairs for r in undecided)) < floor:
+            text += (
+                f"; with {few} pairs the Wilcoxon test cannot reject at all (its smallest p-value is "
+                f"2·2⁻ⁿ: it needs {floor} pairs at Holm's first level)"
+            )
         out.append(text)
     return out
 
