@@ -237,7 +237,23 @@ def test_across_settings_decision_and_note_use_the_friedman_chi2_test():
     assert m.friedman.p_value > 0.05 > m.friedman.iman_davenport_p  # the two tests disagree here
     assert not m.friedman.rejects(0.05)
     assert "does not reject" in across.markdown([m])[4]
-    assert all(line[-1] == "indistinguishable" for line in across._table(m)[1])
+    verdicts = [line[-1] for line in across._table(m)[1]]
+    assert verdicts == ["best", "indistinguishable", "indistinguishable", "indistinguishable"]
+
+
+def test_across_settings_limits_shared_by_every_metric_are_said_once_with_no_cd_diagram(tmp_path):
+    """2 settings, 2 losses: the Friedman test does not apply (k = 2), for every metric alike."""
+    rows = [
+        Row(f"s{i}", v, metric, True, 3, 0.8 + 0.01 * i + (0.02 if v == "focal" else 0), 0.01, 0.7, 0.9)
+        for i in range(2)
+        for v in ("ce", "focal")
+        for metric in ("test/acc", "test/f1")
+    ]
+    results = across.metric_ranks(rows)
+    across.make_figures(results, tmp_path)
+    text = "\n".join(across.markdown(results))
+    assert text.count("Friedman test not applicable") == 1 and "would be" not in text
+    assert not list(tmp_path.glob("cd_*.png")) and len(list(tmp_path.glob("profile_*.png"))) == 2
 
 
 # --- figures and HTML -----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def metric_ranks(rows: list[Row], alpha: float = 0.05) -> list[MetricRanks]:
                 ranks.mean_ranks(scores, hib),
                 result,
                 cd,
-                ranks.undecidable_note(result, cd, len(common), alpha),
+                None if result.reason else ranks.undecidable_note(result, cd, len(common), alpha),
                 alpha=alpha,
                 left_out=sorted(set.union(*per_setting) - set(common)),
             )
@@ -77,15 +77,8 @@ def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
     """A CD diagram and a performance-profile plot per metric, into ``out_dir``."""
     for m in results:
         name = slug(m.metric)
-        m.figures.append(
-            rank_plots.cd_diagram(
-                m.variants,
-                m.mean_ranks,
-                m.cd,
-                out_dir / f"cd_{name}.png",
-                title=f"{m.metric}: mean rank over {len(m.settings)} settings (Nemenyi CD)",
-            )
-        )
+        if not m.friedman.reason and not m.note:  # a CD diagram of variants no test can tell apart: none
+            m.figures.append(cd_figure(m, out_dir / f"cd_{name}.png"))
         taus, fractions = rank_plots.performance_profile(m.scores, m.higher_is_better)
         m.figures.append(
             rank_plots.plot_performance_profiles(
@@ -99,10 +92,33 @@ def make_figures(results: list[MetricRanks], out_dir: Path) -> None:
         )
 
 
-def _test_text(m: MetricRanks) -> str:
+def cd_figure(m: MetricRanks, path: Path) -> Path:
+    return rank_plots.cd_diagram(
+        m.variants,
+        m.mean_ranks,
+        m.cd,
+        path,
+        title=f"{m.metric}: mean rank over {len(m.settings)} settings (Nemenyi CD)",
+    )
+
+
+def shared_text(results: list[MetricRanks]) -> str:
+    """What every metric's test text would say alike (the settings and variants are too few for the tests,
+    which depends on N and k only), said once above the metrics; "" when it differs between them."""
+    texts = {_limits(m) for m in results}
+    return texts.pop() if len(texts) == 1 else ""
+
+
+def _limits(m: MetricRanks) -> str:
+    if m.friedman.reason:
+        return f"Friedman test not applicable: {m.friedman.reason}."
+    return m.note or ""
+
+
+def _test_text(m: MetricRanks, shared: str = "") -> str:
     f = m.friedman
     if f.reason:
-        text = f"Friedman test not applicable: {f.reason}."
+        text = "" if shared else _limits(m)
     else:
         text = (
             f"Friedman χ² = {f.statistic:.2f}, p = {f.p_value:.4g}; Nemenyi CD = {m.cd:.2f} ranks at "
@@ -113,11 +129,11 @@ def _test_text(m: MetricRanks) -> str:
             " The Friedman test does not reject: no pair of losses is told apart (the CD diagram shows the "
             "mean ranks for scale only)."
         )
-    if m.note:
+    if m.note and not shared:
         text += " " + m.note
     if m.left_out:
         text += f" Not in every setting, so not ranked: {', '.join(m.left_out)}."
-    return text
+    return text.strip()
 
 
 def _table(m: MetricRanks) -> tuple[list[str], list[list[str]]]:
@@ -134,7 +150,7 @@ def _table(m: MetricRanks) -> tuple[list[str], list[list[str]]]:
                 m.variants[j],
                 f"{m.mean_ranks[j]:.2f}",
                 f"{np.mean(m.scores[:, j]):.4f}",
-                "worse (Nemenyi)" if apart else "indistinguishable",
+                "best" if m.mean_ranks[j] == best else "worse (Nemenyi)" if apart else "indistinguishable",
             ]
         )
     return header, body
@@ -144,10 +160,14 @@ def markdown(results: list[MetricRanks]) -> list[str]:
     if not results:
         return []
     lines = ["## Across settings", ""]
+    shared = shared_text(results)
+    if shared:
+        lines += [shared, ""]
     for m in results:
         arrow = "↑" if m.higher_is_better else "↓"
         header, body = _table(m)
-        lines += [f"### {m.metric} {arrow} over {len(m.settings)} settings", "", _test_text(m), ""]
+        lines += [f"### {m.metric} {arrow} over {len(m.settings)} settings", ""]
+        lines += [text, ""] if (text := _test_text(m, shared)) else []
         lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         lines += [f"\n![{p.stem}]({p.name})" for p in m.figures]
@@ -161,11 +181,14 @@ def html_parts(results: list[MetricRanks], embed) -> list[str]:
         return []
     esc = html.escape
     parts = ["<h2>Across settings</h2>"]
+    shared = shared_text(results)
+    if shared:
+        parts.append(f"<p>{esc(shared)}</p>")
     for m in results:
         header, body = _table(m)
         arrow = "↑" if m.higher_is_better else "↓"
         parts.append(f"<h3>{esc(m.metric)} {arrow} over {len(m.settings)} settings</h3>")
-        parts.append(f'<p>{esc(_test_text(m))}</p><table class="ranks"><thead><tr>')
+        parts.append(f'<p>{esc(_test_text(m, shared))}</p><table class="ranks"><thead><tr>')
         parts.append("".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>")
         parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in body]
         parts.append("</tbody></table>")

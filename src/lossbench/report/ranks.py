@@ -169,8 +169,8 @@ def undecidable_note(friedman_result: FriedmanResult, cd: float, k: int, alpha: 
         # smallest N with CD < k - 1
         n_needed = math.floor(nemenyi_q(k, alpha) ** 2 * k * (k + 1) / (6.0 * (k - 1) ** 2)) + 1
         problems.append(
-            f"the Nemenyi critical difference is at least k − 1 = {k - 1}, the largest possible "
-            f"mean-rank difference, so no two losses can be told apart "
+            f"CD ≥ k − 1 = {k - 1}, the largest possible mean-rank difference, so the Nemenyi test "
+            f"can tell no two losses apart "
             f"(that needs N ≥ {n_needed} settings)"
         )
     if not problems:
