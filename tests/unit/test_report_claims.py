@@ -133,6 +133,19 @@ def test_undecided_wilcoxon_comparisons_with_too_few_pairs_to_reject_say_so():
     assert "with 3 pairs the Wilcoxon test cannot reject at all" in text and "it needs 7 pairs" in text
 
 
+def test_a_setting_where_no_run_fitted_a_temperature_leaves_the_ts_metrics_out():
+    from lossbench.report.headline import headline
+
+    runs = runs_of({"ce": [0.80, 0.81, 0.82], "focal": [0.85, 0.87, 0.86]})
+    for r in runs:
+        r.metrics.update({"test/nll": 0.3, "test/nll_ts": 0.3, "test/temperature": 1.0})
+    rows = summarize(runs, baseline="ce")
+    assert {r.metric for r in rows} == {"test/acc", "test/nll"}
+    assert "No run fitted a temperature" in headline(rows, runs, vd.Settings())[0]
+    runs[0].metrics["test/temperature"] = 0.7  # one run fitted one: the setting keeps them
+    assert "test/nll_ts" in {r.metric for r in summarize(runs, baseline="ce")}
+
+
 def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
     """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
     the observed one, so more replicates than the observed std alone asks."""

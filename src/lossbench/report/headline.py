@@ -9,7 +9,7 @@ import numpy as np
 from lossbench.report import seeds
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
-from lossbench.report.stats import Row, setting_label
+from lossbench.report.stats import Row, setting_label, unscaled_settings
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -119,6 +119,10 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
     return out
 
 
+UNSCALED_NOTE = (
+    " No run fitted a temperature (each classified its validation split without a mistake, so T = 1 was "
+    "kept): test/nll_ts and test/ece_ts would repeat test/nll and test/ece, and are left out."
+)
 #: a paired difference this many robust standard deviations (1.4826 · MAD) from their median is named
 OUTLIER_Z = 5.0
 #: fewest paired differences whose median and MAD can tell an outlier
@@ -159,7 +163,11 @@ def outlier_note(group: str, rows: list[Row], runs: list[ReportRun]) -> str:
 def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[str]:
     """The verdict paragraph: one entry per setting, then how the replicates vary and what was tested."""
     groups = sorted({r.group for r in rows})
-    entries = [setting_summary(g, rows, how) + outlier_note(g, rows, runs) for g in groups]
+    unscaled = unscaled_settings(runs)
+    entries = [
+        setting_summary(g, rows, how) + outlier_note(g, rows, runs) + (UNSCALED_NOTE if g in unscaled else "")
+        for g in groups
+    ]
     n_min = min((r.n for r in rows), default=0)
     method = (
         f"Verdicts: {'paired t-test' if how.test == 't' else 'Wilcoxon signed-rank test'} against the "

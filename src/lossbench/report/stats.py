@@ -208,6 +208,21 @@ def _rows_for_cell(
     return [rows[v] for v in order]
 
 
+#: a run's temperature when none was fitted (validation classified without a mistake): its ``*_ts``
+#: metrics are then its raw ones
+UNFITTED_TEMPERATURE = 1.0
+
+
+def unscaled_settings(runs: list[ReportRun]) -> set[str]:
+    """The settings in which no ok run fitted a temperature: their ``test/nll_ts`` and ``test/ece_ts``
+    repeat ``test/nll`` and ``test/ece``, so the report leaves them out and says why."""
+    temperatures: dict[str, set[float]] = defaultdict(set)
+    for r in runs:
+        if r.ok and "test/temperature" in r.metrics:
+            temperatures[setting_label(r.group)].add(r.metrics["test/temperature"])
+    return {g for g, ts in temperatures.items() if ts == {UNFITTED_TEMPERATURE}}
+
+
 def summarize(
     runs: list[ReportRun], baseline: str | None = "ce", how: vd.Settings | None = None
 ) -> list[Row]:
@@ -215,6 +230,7 @@ def summarize(
     how = how or vd.Settings()
     by_cell: dict[tuple[str, str], dict[str, dict[Any, float]]] = defaultdict(lambda: defaultdict(dict))
     modes: dict[tuple[str, str], str | None] = {}
+    unscaled = unscaled_settings(runs)
     for r in runs:
         if not r.ok:
             continue
@@ -222,6 +238,8 @@ def summarize(
             if is_descriptive(metric):  # coverage and width: in the calibration figure, not ranked
                 continue
             group = setting_label(r.group)
+            if group in unscaled and metric.endswith("_ts"):
+                continue
             by_cell[(group, metric)][r.variant][r.replicate] = value
             modes[(group, metric)] = r.monitor.get("mode")
     rows: list[Row] = []
