@@ -187,8 +187,10 @@ class TaskSpec:
 
     def prediction_arrays(self, loss: Any, outputs: Any) -> dict[str, Any]:
         """What ``predictions.npz`` keeps of a batch of model ``outputs`` (tensors): ``probs`` (float32)
-        and ``preds`` for classification and multi-label, ``outputs`` and the ``point`` predictions for
-        regression — each from the loss, as the metrics see them."""
+        and ``preds`` for classification and multi-label; for regression the raw ``outputs`` (a
+        distributional loss's heads before its own transforms, e.g. a variance before its softplus), the
+        ``point`` predictions and, where the loss predicts a distribution, its central 90% interval
+        (``lower_90``, ``upper_90``) — each from the loss, as the metrics see them."""
         import torch
 
         if self.task is Task.CLASSIFICATION:
@@ -196,7 +198,12 @@ class TaskSpec:
         if self.task is Task.MULTILABEL:
             preds = loss.label_predictions(outputs).to(torch.int8)
             return {"probs": loss.label_probabilities(outputs).float(), "preds": preds}
-        return {"outputs": outputs, "point": loss.point_predictions(outputs).float()}
+        arrays = {"outputs": outputs, "point": loss.point_predictions(outputs).float()}
+        predictive = loss.predictive(outputs)
+        interval = predictive.interval(0.9) if predictive is not None else None
+        if interval is not None:
+            arrays["lower_90"], arrays["upper_90"] = interval[0].float(), interval[1].float()
+        return arrays
 
     def headline_of(self, test: dict[str, float], class_counts: Any = None) -> tuple[str, float] | None:
         """``(headline metric, value)`` among a run's test metrics, if it has it (:meth:`headline_for`)."""

@@ -35,6 +35,9 @@ def test_gaussian_nll_run_writes_nll_and_coverage_to_metrics_json(make_cfg, tmp_
     )
     with np.load(tmp_path / "predictions.npz") as p:
         assert p["outputs"].shape[1] == 2 and p["point"].shape == p["targets"].shape
+        inside = (p["lower_90"] <= p["targets"]) & (p["targets"] <= p["upper_90"])
+        assert (p["lower_90"] < p["point"]).all() and (p["point"] < p["upper_90"]).all()
+        assert inside.mean() == pytest.approx(record["test"]["test/coverage_90"], abs=1e-6)
 
 
 @pytest.mark.slow
