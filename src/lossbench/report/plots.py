@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from lossbench.report import task_plots
 from lossbench.report.collect import ReportRun
@@ -58,6 +59,7 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
                 ax.fill_between(epochs, lo, hi, color=colors[variant], alpha=0.2)
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")

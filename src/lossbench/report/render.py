@@ -73,9 +73,11 @@ LEGEND = (
     "paired replicates with its 95% t-interval; P(improvement) = the chance that a run of the variant "
     "beats a run of the baseline, every run against every run of another seed, ties ½ (Agarwal et al. "
     "2021), with its 95% score interval (the paired win share is in report.csv); the Holm-adjusted p-value "
-    "and the verdict. A verdict needs at least 3 paired replicates (else *undecided (too few replicates)*) "
-    "whose differences vary (else *identical runs*); neither gets a p-value. — = no interval (fewer than 2 "
-    "values, or no spread). `test/loss` is left out: its scale differs per loss."
+    "and the verdict of the difference test; *equivalent* is the two one-sided tests' verdict, whose 90% "
+    "interval (not the 95% one shown) lies within the ROPE. A verdict needs at least 3 paired replicates "
+    "(else *undecided (too few replicates)*) whose differences vary (else *identical runs*); neither gets a "
+    "p-value. — = no interval (fewer than 2 values, or no spread). `test/loss` is left out: its scale "
+    "differs per loss; interval coverage and widths are in the calibration figure."
 )
 
 
