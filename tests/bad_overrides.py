@@ -51,4 +51,10 @@ INVALID = [
     ("model.hidden_dims=[-5]", "model.hidden_dims=[-5] is not valid: give a list of positive integers"),
     ("model.hidden_dims=abc", "model.hidden_dims='abc' is not valid: give a list of positive integers"),
     ("model=cnn data.as_images=true model.hidden=0", "model.hidden=0 is not valid: give a positive integer"),
+    ("trainer.precision=8", "trainer cannot be built: ValueError: Precision 8 is invalid"),
+    (
+        "+trainer.max_epoch=3",
+        "trainer cannot be built: TypeError: Trainer.__init__() got an unexpected keyword",
+    ),
+    ("callbacks=early_stopping +callbacks.early_stopping.wait=2", "callbacks.early_stopping cannot be built"),
 ]

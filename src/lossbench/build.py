@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object, instantiate
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.batch_contract import check_first_batch
@@ -53,6 +54,22 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
         if re.match(r"^[A-Za-z_]\w*=", message):
             message = f"{group}.{message}"
         raise type(cause)(message) from None
+
+
+def build_lightning(key: str, cfg: DictConfig, **kwargs: Any) -> Any:
+    """:func:`build` for a Lightning object (the Trainer, a callback): its refusal of an argument
+    (``Trainer(precision=8)``, an unknown keyword) is one :class:`ConfigError` line naming ``key``, not
+    Hydra's wrapped traceback."""
+    try:
+        return build(key, cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if not isinstance(cause, (TypeError, ValueError, MisconfigurationException)):
+            raise
+        raise ConfigError(
+            f"{key} cannot be built: {one_line(cause)}; fix the {key}.* overrides (python train.py --cfg job "
+            f"shows the {key} node)"
+        ) from None
 
 
 #: the config nodes whose keys are keyword arguments of their ``_target_``, each with the arguments that
@@ -227,14 +244,15 @@ def build_trainer(
     """
     loggers = build_loggers(cfg.get("logger"), config=wandb_config(config, overrides), wandb_id=wandb_id)
     if not fit:
-        return instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        return build_lightning("trainer", cfg.trainer, logger=loggers or False, enable_checkpointing=False)
+    nodes = (cfg.get("callbacks") or {}).items()
+    callbacks = [build_lightning(f"callbacks.{name}", c) for name, c in nodes if c is not None]
     if not cfg.trainer.get("enable_progress_bar", True):  # no bar asked: the configured one is left out
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(
         "Trainer: precision %s, %d device(s), callbacks %s, loggers %s",
         trainer.precision,
