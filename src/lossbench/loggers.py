@@ -171,6 +171,8 @@ def log_wandb_summary(summary: dict[str, Any]) -> None:
         values[f"best/{monitor['metric']}"] = monitor["best"]
         values["best/monitor"] = monitor["best"]
     values.update({"final/epochs": summary.get("epochs"), "final/wall_s": summary.get("wall_s")})
+    # as its record: a run resumed after a failure or a stop leaves that one's status behind
+    values["status"] = summary.get("status", "ok")
     run.summary.update(values)
 
 

@@ -71,7 +71,7 @@ def test_wandb_tags_and_summary(monkeypatch):
         {"monitor": {"metric": "val/acc", "best": 0.9}, "test": {"test/acc": 0.8}, "epochs": 3, "wall_s": 1.0}
     )
     assert run.summary["best/val/acc"] == 0.9 and run.summary["best/monitor"] == 0.9
-    assert run.summary["final/test/acc"] == 0.8
+    assert run.summary["final/test/acc"] == 0.8 and run.summary["status"] == "ok"
 
 
 def test_a_run_ended_by_an_error_or_a_signal_ends_failed_in_wandb(monkeypatch):
