@@ -44,6 +44,11 @@ INVALID = [
     ("optim.optimizer.weight_decay=-1", "optim.optimizer.weight_decay=-1 is out of range"),
     ("+optim.optimizer.betas=[0.9,1.2]", "optim.optimizer.betas[1]=1.2 is out of range"),
     ("optim=sgd optim.scheduler.T_max=0", "optim.scheduler.T_max=0 is out of range"),
+    (
+        "optim=sgd trainer.max_epochs=-1 +trainer.max_steps=50",
+        "optim.scheduler.T_max=-1 is out of range: a schedule needs at least 1 step (it is "
+        "${trainer.max_epochs}: set optim.scheduler.T_max itself)",
+    ),
     ("optim=sgd_warmup_multistep optim.scheduler.gamma=0", "optim.scheduler.gamma=0 is out of range"),
     ("callbacks=early_stopping callbacks.early_stopping.min_delta=-1", "min_delta=-1 is out of range"),
     ("monitor.mode=maximum", "monitor.mode='maximum' is not valid: choose min, max, or null"),

@@ -65,10 +65,16 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
     node = _node(cfg, "optim.scheduler")
     if node is None:
         return
+    raw = OmegaConf.to_container(node, resolve=False)
     for key in SCHEDULE_LENGTHS:
         value = node.get(key)
-        if is_number(value):
-            yield from problem(lambda key=key, value=value: check_range(f"optim.scheduler.{key}", value, 1))
+        if not is_number(value) or value >= 1:
+            continue
+        source = raw.get(key) if isinstance(raw, dict) else None
+        follows = (
+            f" (it is {source}: set optim.scheduler.{key} itself)" if str(source).startswith("${") else ""
+        )
+        yield f"optim.scheduler.{key}={value!r} is out of range: a schedule needs at least 1 step{follows}"
     warmup = node.get("warmup_epochs")
     if is_number(warmup):  # 0: no warm-up
         yield from problem(lambda: check_range("optim.scheduler.warmup_epochs", warmup, 0))
