@@ -39,7 +39,17 @@ log = logging.getLogger("lossbench")
 PATH_KEYS = ("data.path", "data.root", "data.test_root")
 #: overrides of the training run that do not describe what was trained
 _NOT_CARRIED = ("ckpt_path=", "resume=", "test=", "task_name=", "logger=")
-USAGE = "Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides]"
+USAGE = """lossbench-eval: test a checkpoint with the config of the run that wrote it.
+
+Usage: lossbench-eval ckpt_path=<run dir>/checkpoints/<file> [overrides]
+
+  ckpt_path    a checkpoint a lossbench run wrote (best_epoch_NNN.ckpt or last.ckpt); the run's own
+               overrides (data split, model, loss) are read from its run dir
+  overrides    applied after the run's: trainer=gpu, data.batch_size=512, logger=csv (no logger by default)
+
+Writes a new run dir, outputs/eval/<date>/<time>/ under the current directory (hydra.run.dir=<dir> for
+another), with metrics.json (the test metrics and evaluated_checkpoint), predictions.npz and eval.log;
+lossbench compare reads it like any run."""
 
 
 def run_overrides_of(checkpoint: Path) -> list[str]:
@@ -109,7 +119,7 @@ def main() -> None:
     args = sys.argv[1:]
     given = [a for a in args if a.startswith("ckpt_path=")]
     if not given or any(a in ("--help", "-h") for a in args):
-        print(__doc__.split("\n\n")[0] + "\n" + USAGE)
+        print(USAGE)
         raise SystemExit(0 if given or "--help" in args or "-h" in args else EXIT_USAGE)
     checkpoint = Path(given[-1].split("=", 1)[1])
     choose_wait_policy()  # before torch loads, as train.py does
