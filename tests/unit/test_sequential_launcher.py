@@ -33,7 +33,10 @@ class NoCallbacks:
     def on_job_end(self, **kwargs: Any) -> None: ...
 
 
-def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path: Path) -> None:
+def launch_checked(tmp_path: Path, batch: list[list[str]], first: int) -> tuple[list, list, int]:
+    """Launch ``batch`` (numbered from ``first``) with the default launcher after checking each job as
+    Hydra's sweeper does; the jobs' returns, what each saw (job number, output dir), and how many
+    configs were composed."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
@@ -53,12 +56,16 @@ def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path
         launcher.setup(hydra_context=context, task_function=task, config=config)
         # by name: Hydra imports the plugin modules again when it scans them
         assert type(context.config_loader).__name__ == ReusingConfigLoader.__name__
-        batch = [["seed=3"], ["seed=5"]]
         for overrides in batch:  # what Hydra's sweeper does to check the batch before launching it
             context.config_loader.load_sweep_config(config, overrides)
-        returns = launcher.launch(batch, initial_job_idx=4)
+        returns = launcher.launch(batch, initial_job_idx=first)
     GlobalHydra.instance().clear()
-    assert counting.composed == 2, "each job composed once"
+    return list(returns), seen, counting.composed
+
+
+def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path: Path) -> None:
+    returns, seen, composed = launch_checked(tmp_path, [["seed=3"], ["seed=5"]], 4)
+    assert composed == 2, "each job composed once"
     assert [r.return_value for r in returns] == [3, 5]
     assert seen == [(4, str(tmp_path / "4")), (5, str(tmp_path / "5"))]
     assert sorted(p.name for p in (tmp_path / "5" / ".hydra").iterdir()) == [
@@ -71,25 +78,6 @@ def test_each_job_runs_with_the_config_the_sweeper_composed_to_check_it(tmp_path
 def test_a_job_listed_twice_runs_twice_each_with_its_own_config(tmp_path: Path) -> None:
     """``seed=3,3``: the two jobs run in ``0/`` and ``1/`` with their own job numbers; the second did not
     get the config the first ran with (and made read-only)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        config = loader.load_configuration(
-            "train", [f"hydra.sweep.dir={tmp_path}", "logger=none"], run_mode=RunMode.MULTIRUN
-        )
-        context = HydraContext(config_loader=loader, callbacks=NoCallbacks())  # type: ignore[arg-type]
-        seen = []
-
-        def task(cfg: DictConfig) -> int:
-            seen.append((HydraConfig.get().job.num, HydraConfig.get().runtime.output_dir))
-            return int(cfg.seed)
-
-        launcher = SequentialLauncher()
-        launcher.setup(hydra_context=context, task_function=task, config=config)
-        batch = [["seed=3"], ["seed=3"]]
-        for overrides in batch:
-            context.config_loader.load_sweep_config(config, overrides)
-        returns = launcher.launch(batch, initial_job_idx=0)
-    GlobalHydra.instance().clear()
+    returns, seen, _ = launch_checked(tmp_path, [["seed=3"], ["seed=3"]], 0)
     assert [r.return_value for r in returns] == [3, 3]
     assert seen == [(0, str(tmp_path / "0")), (1, str(tmp_path / "1"))]
