@@ -8,6 +8,11 @@ WRONG_TYPES = [
     ("trainer.max_epochs=many", "trainer.max_epochs='many' has the wrong type"),
     ("loss=focal loss.gamma=high", "loss.gamma='high' has the wrong type: expected a number"),
     ("test=maybe", "test='maybe' has the wrong type: expected true or false"),
+    ("model.dropout=[0.1,0.2]", "model.dropout=[0.1, 0.2] has the wrong type: expected a number"),
+    (
+        "callbacks=early_stopping callbacks.early_stopping.patience=[1,2]",
+        "patience=[1, 2] has the wrong type",
+    ),
     ("data.standardize=maybe", "data.standardize='maybe' has the wrong type: expected true or false"),
     ("callbacks=early_stopping callbacks.early_stopping.patience=few", "patience='few' has the wrong type"),
 ]

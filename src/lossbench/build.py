@@ -260,7 +260,7 @@ def build_trainer(
         [type(c).__name__ for c in trainer.callbacks],
         [type(lg).__name__ for lg in trainer.loggers],
     )
+    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # the run starts: a failure names this loss
     if trainer.world_size == 1:
         init_wandb_run(loggers)  # now rather than lazily in fit, so setup time is measured apart
-    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # the run starts: a failure names this loss
     return trainer

@@ -106,6 +106,8 @@ def type_problems(cfg: DictConfig) -> Iterator[str]:
 
 #: values a key takes besides its default's type (Lightning's ``ModelCheckpoint(save_last="link")``)
 ALSO_ACCEPTED: dict[str, tuple[Any, ...]] = {"save_last": ("link",)}
+#: number keys that also take one number per dimension (``data.image_size=[H, W]``)
+PER_DIMENSION = ("image_size",)
 #: config groups whose option files give their keys' types (a number stays a number)
 TYPED_GROUPS = ("loss", "optim", "model", "data", "callbacks")
 
@@ -155,7 +157,7 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
             continue
         elif isinstance(default, bool) and not isinstance(value, bool):
             yield f"{name}={value!r} has the wrong type: expected true or false"
-        elif is_number(default) and OmegaConf.is_list(value):  # one number per dimension ([H, W])
+        elif is_number(default) and OmegaConf.is_list(value) and str(key) in PER_DIMENSION:
             if not all(is_number(v) for v in value):
                 yield f"{name}={OmegaConf.to_container(value)!r} has the wrong type: expected numbers"
         elif is_number(default) and not is_number(value):

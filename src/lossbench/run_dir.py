@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -103,19 +104,25 @@ class RunDir:
             raise ValueError(f"{self.overrides_file} holds a {type(saved).__name__}, not a list of overrides")
         return [str(o) for o in saved]
 
-    def started_in(self) -> Path | None:
-        """The directory the run was started in (Hydra's ``runtime.cwd``, from ``.hydra/hydra.yaml``)."""
+    def hydra_node(self) -> dict[str, Any]:
+        """The ``hydra`` node Hydra saved in ``.hydra/hydra.yaml`` ({} without one)."""
         saved = self.hydra / "hydra.yaml"
         if not saved.is_file():
-            return None
-        runtime = ((yaml.safe_load(saved.read_text()) or {}).get("hydra") or {}).get("runtime") or {}
+            return {}
+        return (yaml.safe_load(saved.read_text()) or {}).get("hydra") or {}
+
+    def started_in(self) -> Path | None:
+        """The directory the run was started in (Hydra's ``runtime.cwd``, from ``.hydra/hydra.yaml``)."""
+        runtime = self.hydra_node().get("runtime") or {}
         return Path(runtime["cwd"]) if runtime.get("cwd") else None
+
+    def choices(self) -> dict[str, str]:
+        """The config group options the run was composed with (Hydra's ``runtime.choices``: ``data``,
+        ``loss``, ``model``, ...), from ``.hydra/hydra.yaml``."""
+        chosen = (self.hydra_node().get("runtime") or {}).get("choices") or {}
+        return {str(k): str(v) for k, v in chosen.items()}
 
     def searchpath_overrides(self) -> list[str]:
         """The run's ``hydra.searchpath=...`` overrides (its config dirs), from ``.hydra/hydra.yaml``."""
-        saved = self.hydra / "hydra.yaml"
-        if not saved.is_file():
-            return []
-        hydra_node = (yaml.safe_load(saved.read_text()) or {}).get("hydra") or {}
-        given = (hydra_node.get("overrides") or {}).get("hydra") or []
+        given = (self.hydra_node().get("overrides") or {}).get("hydra") or []
         return [str(o) for o in given if str(o).startswith("hydra.searchpath=")]

@@ -125,10 +125,8 @@ def _test_text(m: MetricRanks, shared: str = "") -> str:
             f"α = {m.alpha:g}."
         )
     if not f.reason and not f.rejects(m.alpha):
-        text += (
-            " The Friedman test does not reject: no pair of losses is told apart (the CD diagram shows the "
-            "mean ranks for scale only)."
-        )
+        drawn = " (the CD diagram shows the mean ranks for scale only)" if not m.note else ""
+        text += f" The Friedman test does not reject: no pair of losses is told apart{drawn}."
     if m.note and not shared:
         text += " " + m.note
     if m.left_out:

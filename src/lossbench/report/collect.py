@@ -129,8 +129,8 @@ def _read_run(run_dir: Path) -> ReportRun:
     files = RunDir(run_dir)
     record = read_record(run_dir)
     if record.status in (MISSING, UNREADABLE):  # what the job was, from the overrides Hydra saved
-        overrides = files.overrides()
-        given = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+        overrides, chosen = files.overrides(), files.choices()  # a default data set is only a choice
+        given = {**chosen, **dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)}
         record.loss, record.data, record.overrides = given.get("loss", "?"), given.get("data", "?"), overrides
         record.seed, record.data_seed = _int(given.get("seed")), _int(given.get("data_seed"))
         return ReportRun(str(run_dir), record)

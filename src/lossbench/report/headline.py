@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -109,7 +110,8 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
                 f" — {typical} would resolve a difference of one ROPE (±{rope:g}) with 80% power with the "
                 f"{test}, planned on the observed paired variance's {seeds.SD_CONFIDENCE:.0%} upper bound"
             )
-        floor = seeds.min_pairs(how.test, family[metric], how.alpha)
+        tested = sum(r.metric == metric and not math.isnan(r.p_value) for r in compared)  # Holm's family now
+        floor = seeds.min_pairs(how.test, tested, how.alpha)
         if how.test == "wilcoxon" and (few := min(r.n_pairs for r in undecided)) < floor:
             text += (
                 f"; with {few} pairs the Wilcoxon test cannot reject at all (its smallest p-value is "
