@@ -33,6 +33,20 @@ def trained_loss(output_dir: str | Path) -> str | None:
     return TRAINED_LOSS.get(Path(output_dir).resolve())
 
 
+#: the run dirs whose ``ok`` record this process wrote: a stop after it (while W&B finishes) keeps it
+FINISHED: set[Path] = set()
+
+
+def note_finished(output_dir: str | Path) -> None:
+    """Remember that this process wrote the ``ok`` record of the run in ``output_dir``."""
+    FINISHED.add(Path(output_dir).resolve())
+
+
+def finished_here(output_dir: str | Path) -> bool:
+    """Whether this process wrote the ``ok`` record of the run in ``output_dir``."""
+    return Path(output_dir).resolve() in FINISHED
+
+
 def record_failure(
     cfg: DictConfig, err: BaseException, status: str = FAILED, overrides: list[str] | None = None
 ) -> dict[str, Any]:

@@ -55,8 +55,10 @@ def interrupted_message(
     stopped = f"stopped by {signal_name} " + (
         f"during epoch {epoch}" if fitting else "after training, while testing"
     )
-    if last_epoch is None:
+    if last_epoch is None and sweep_dir is None:
         return f"{stopped}, before any epoch finished: no checkpoint to continue from, run it again"
     again = continue_command(sweep_dir)
+    if last_epoch is None:  # the sweep's finished jobs are kept; this one starts again
+        return f"{stopped}, before this job's first epoch finished (it starts again). Continue with: {again}"
     held = f"{last_checkpoint} holds epoch {last_epoch}, the last one finished"
     return f"{stopped}: {held}. Continue with: {again}"

@@ -196,15 +196,23 @@ def finish_wandb(failure: BaseException | None = None) -> None:
     run = getattr(wandb, "run", None) if wandb is not None else None
     if run is None:
         return
-    if failure is None:
+    if failure is None or _summary_status(run) == "ok":  # a stop after the run's record was written
         wandb.finish()
         return
     stop = cause_of(failure, RunInterrupted) or cause_of(failure, KeyboardInterrupt)
     cause = stop or root_error(failure)
-    run.summary.update(
-        {"status": "interrupted" if stop is not None else "failed", "error": message_line(cause)}
-    )
+    if not (error := message_line(cause)) and stop is not None:  # a stop outside fit and test: said later
+        error = f"stopped by {getattr(stop, 'signal_name', 'SIGINT')}"
+    run.summary.update({"status": "interrupted" if stop is not None else "failed", "error": error})
     wandb.finish(exit_code=exit_status(cause))
+
+
+def _summary_status(run: Any) -> Any:
+    """The ``status`` in a W&B run's summary (:func:`log_wandb_summary` sets ``ok``), None without one."""
+    try:
+        return run.summary["status"]
+    except (KeyError, TypeError):
+        return None
 
 
 @contextmanager

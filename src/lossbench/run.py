@@ -28,6 +28,7 @@ from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
+from lossbench.failures import note_finished
 from lossbench.interrupt import interrupted_message, stopped_by_signal
 from lossbench.loggers import finishing_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
@@ -278,6 +279,7 @@ def predictions_path(trainer: Any, dm: Any, run_dir: RunDir) -> Path | None:
 def write_run_files(record: RunRecord, run_dir: RunDir) -> None:
     """``metrics.json``, and ``labels.json`` (class index -> the data's own label) where classes are named."""
     write_record(record, run_dir.path)
+    note_finished(run_dir.path)  # a stop from here on keeps this record
     if (record.data_info or {}).get("labels") is not None:
         labels = dict(enumerate(record.data_info["labels"]))
         run_dir.labels.write_text(json.dumps(labels, indent=2))

@@ -95,11 +95,16 @@ def as_interrupted(err: BaseException) -> RunInterrupted | None:
 
 def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir: Path | None) -> str:
     """One line for a stop outside fit and test: what is kept and the command that goes on."""
-    if not last_checkpoint.is_file():
+    if not last_checkpoint.is_file() and sweep_dir is None:
         return (
             f"stopped by {signal_name} before any epoch finished: nothing to keep, run the same command again"
         )
     again = continue_command(sweep_dir)
+    if not last_checkpoint.is_file():  # the sweep's finished jobs are kept; this one starts again
+        return (
+            f"stopped by {signal_name} before this job's first epoch finished (it starts again). "
+            f"Continue with: {again}"
+        )
     return f"stopped by {signal_name} outside training: {last_checkpoint} is kept. Continue with: {again}"
 
 

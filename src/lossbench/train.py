@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from lossbench.checks import check_data_files, check_run
 from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
-from lossbench.failures import record_failure, trained_loss
+from lossbench.failures import finished_here, record_failure, trained_loss
 from lossbench.logs import print_config_tree
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir, run_dir_lock
@@ -62,7 +62,8 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
         last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
         err = RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
     log.error("%s", err)
-    if rank_zero() and not release_run_dir(Path(cfg.paths.output_dir)):
+    finished = finished_here(cfg.paths.output_dir)  # a stop after the run's record was written keeps it
+    if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):
         record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
     if multirun:  # the sweep stops here: its table, then the signal's exit status
         print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)

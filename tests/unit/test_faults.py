@@ -116,6 +116,11 @@ def test_interrupted_message_names_the_epoch_and_the_command(tmp_path, monkeypat
         "python train.py -m loss=ce,focal resume=true hydra.sweep.dir=multirun/x"
     )
     assert "no checkpoint to continue from" in interrupted_message("SIGINT", 0, last, None, None)
+    in_sweep = interrupted_message("SIGTERM", 0, last, None, Path("multirun/x"))  # the sweep goes on
+    again = "python train.py -m loss=ce,focal resume=true hydra.sweep.dir=multirun/x"
+    assert in_sweep.endswith(
+        f"before this job's first epoch finished (it starts again). Continue with: {again}"
+    )
     tested = interrupted_message("SIGTERM", 40, last, 39, None, fitting=False)  # the fit had ended
     assert tested.startswith(f"stopped by SIGTERM after training, while testing: {last} holds epoch 39")
 

@@ -265,3 +265,21 @@ def test_paths_and_loggers_are_not_conditions_of_a_setting():
 
     assert not is_condition("paths.root_dir") and not is_condition("logger")
     assert is_condition("data.label_noise") and is_condition("optim.optimizer.lr")
+
+
+def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():
+    """W&B keeps a job's interrupted first start beside the run that finished it (a sweep continued with
+    resume=true starts a job with no checkpoint again, under a new id)."""
+    from lossbench.record import RunRecord
+    from lossbench.report.collect import ReportRun, assign_variants
+    from lossbench.report.render import counts
+
+    def run(name: str, status: str, seed: int) -> ReportRun:
+        r = ReportRun(name, RunRecord(status, loss="ce", data="digits", seed=seed, data_seed=0))
+        r.metrics = {"test/acc": 0.9} if status == "ok" else {}
+        return r
+
+    runs = assign_variants([run("a", "interrupted", 0), run("b", "ok", 0), run("c", "failed", 1)])
+    assert [r.status for r in runs] == ["superseded", "ok", "failed"]
+    assert runs[0].error.endswith("; b finished it")
+    assert counts(runs) == "3 runs, 1 ok, 1 failed or missing, 1 superseded"

@@ -118,6 +118,10 @@ def test_ctrl_c_is_sigint_and_the_line_says_what_is_kept(tmp_path):
     assert err.signal_name == "SIGINT" and err.exit_status == 130
     nothing = stopped_outside_training("SIGINT", tmp_path / "last.ckpt", None)
     assert "nothing to keep" in nothing
+    in_sweep = stopped_outside_training(
+        "SIGTERM", tmp_path / "last.ckpt", tmp_path
+    )  # its other jobs are kept
+    assert "it starts again" in in_sweep and "resume=true" in in_sweep and "nothing to keep" not in in_sweep
     (tmp_path / "last.ckpt").write_bytes(b"x")
     kept = stopped_outside_training("SIGTERM", tmp_path / "last.ckpt", None)
     assert "is kept" in kept and "resume=true" in kept
@@ -328,3 +332,19 @@ def test_a_continued_run_removes_a_checkpoint_write_its_stop_cut_off(tmp_path, m
     resumed = Resumption.prepare(cfg, files, ["loss=ce"], sweep_job=True)
     assert resumed.checkpoint == files.last_checkpoint and not partial.exists()
     assert files.last_checkpoint.is_file()
+
+
+def test_a_stop_after_the_run_wrote_its_record_keeps_it(make_cfg, tmp_path):
+    """SIGTERM while W&B finishes, after ``metrics.json`` says ok: the record stays ok (it became
+    ``interrupted``, with no test metrics, until resume=true tested the run again)."""
+    from lossbench.failures import note_finished
+    from lossbench.record import RunRecord, read_record, write_record
+    from lossbench.train import stopped
+
+    cfg = make_cfg("logger=none", output_dir=tmp_path)
+    write_record(RunRecord("ok", loss="ce", seed=0, test={"test/acc": 0.9}), tmp_path)
+    note_finished(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        stopped(RunInterrupted("SIGTERM", "stopped by SIGTERM outside training"), cfg, multirun=False)
+    assert exit_info.value.code == 143
+    assert read_record(tmp_path).ok and read_record(tmp_path).test == {"test/acc": 0.9}

@@ -105,6 +105,15 @@ def test_a_run_ended_by_an_error_or_a_signal_ends_failed_in_wandb(monkeypatch):
             raise RuntimeError("a library's wrapper") from err
     assert ended[-1][0] == 143 and ended[-1][1]["status"] == "interrupted"
     wandb_with_a_run()
+    with pytest.raises(RunInterrupted), finishing_wandb():  # a stop outside fit and test: no message yet
+        raise RunInterrupted("SIGTERM", "")
+    assert ended[-1] == (143, {"status": "interrupted", "error": "stopped by SIGTERM"})
+    wandb = wandb_with_a_run()
+    wandb.run.summary["status"] = "ok"  # the run's record was written and logged: a stop then keeps it
+    with pytest.raises(RunInterrupted), finishing_wandb():
+        raise RunInterrupted("SIGTERM", "")
+    assert ended[-1] == (None, {"status": "ok"})
+    wandb_with_a_run()
     with finishing_wandb():
         pass
     assert ended[-1] == (None, {})

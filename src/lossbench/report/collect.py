@@ -18,6 +18,8 @@ from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
+#: the status of a failed or stopped run whose setting, loss and seed another run finished
+SUPERSEDED = "superseded"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
 NOT_CONDITIONS = ("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep", "paths")
 
@@ -193,6 +195,10 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
             r.status, r.error = "duplicate", f"same setting, loss and seed as {seen[key]}: not counted twice"
         else:
             seen[key] = r.run_dir
+    for r in runs:  # a failed or stopped start of a run that then finished (W&B keeps both): not a failure
+        key = (r.group, r.variant, r.replicate)
+        if not r.ok and r.status != "duplicate" and r.seed is not None and key in seen:
+            r.status, r.error = SUPERSEDED, f"{r.status} ({r.error or 'no error'}); {seen[key]} finished it"
     return runs
 
 

@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from lossbench.report import markdown
-from lossbench.report.collect import ReportRun
+from lossbench.report.collect import SUPERSEDED, ReportRun
 from lossbench.report.stats import Row, setting_label, stands_out
 
 
@@ -123,10 +123,13 @@ def problems(runs: list[ReportRun]) -> list[ReportRun]:
 
 
 def counts(runs: list[ReportRun]) -> str:
-    """``12 runs, 6 ok, 1 failed or missing, 5 duplicates`` (duplicates named apart: they did finish)."""
+    """``12 runs, 6 ok, 1 failed or missing, 5 duplicates`` (duplicates named apart: they did finish; so are
+    failed or stopped starts that another run finished, ``superseded``)."""
     ok, duplicates = sum(r.ok for r in runs), sum(r.status == "duplicate" for r in runs)
-    text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates} failed or missing"
-    return text + (f", {duplicates} duplicates" if duplicates else "")
+    superseded = sum(r.status == SUPERSEDED for r in runs)
+    text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates - superseded} failed or missing"
+    text += f", {duplicates} duplicates" if duplicates else ""
+    return text + (f", {superseded} superseded" if superseded else "")
 
 
 def status(run: ReportRun) -> str:
