@@ -28,7 +28,7 @@ from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
 from lossbench.integrity import logs_csv, move_aside, set_aside
 from lossbench.overrides import plain_overrides
-from lossbench.record import UNREADABLE, RunRecord, read_record
+from lossbench.record import FAILED, UNREADABLE, RunRecord, read_record
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
 log = logging.getLogger("lossbench")
@@ -159,7 +159,15 @@ def resume_checkpoint(
     if sweep_job or requeued():
         return None
     earlier = RunDir(output_dir)
-    where = str(output_dir) if earlier.csv.is_file() or earlier.checkpoints.is_dir() else "the outputs folder"
+    record = read_record(output_dir)
+    if record.status == FAILED:  # it failed before its first checkpoint: resuming would fail again
+        raise ConfigError(
+            f"resume=true: the run in {output_dir} failed before its first epoch ended, so it has no "
+            f"{LAST_CHECKPOINT} to continue ({(record.error or {}).get('message', 'see its metrics.json')}): "
+            "fix what failed and run it again without resume=true"
+        )
+    found = earlier.csv.is_file() or earlier.checkpoints.is_dir() or earlier.record.is_file()
+    where = str(output_dir) if found else "the outputs folder"
     raise ConfigError(
         f"resume=true found no earlier run with the same overrides and a {LAST_CHECKPOINT} in {where} (a run "
         "stopped before its first epoch ended has none): run without resume=true, or pass ckpt_path=<file>"

@@ -69,6 +69,15 @@ def test_a_checkpoint_holding_python_objects_is_refused_as_such(tmp_path):
     assert "cut off" not in str(err.value)
 
 
+def test_resume_of_a_run_that_failed_before_its_first_checkpoint_says_it_failed(tmp_path):
+    from lossbench.record import RunRecord, write_record
+
+    error = {"type": "NonFiniteLossError", "message": "CrossEntropyLoss returned nan at step 2 (epoch 0)"}
+    write_record(RunRecord("failed", loss="ce", seed=0, error=error), tmp_path)
+    with pytest.raises(ConfigError, match=r"failed before its first epoch ended.*returned nan at step 2.*fix"):
+        resume_checkpoint(OmegaConf.create({"resume": True}), tmp_path, [])
+
+
 def test_resume_checkpoint_in_a_sweep(tmp_path):
     cfg = OmegaConf.create({"resume": True})
     assert resume_checkpoint(cfg, tmp_path, ["loss=ce"], sweep_job=True) is None  # never started: start
