@@ -74,7 +74,9 @@ def test_resume_of_a_run_that_failed_before_its_first_checkpoint_says_it_failed(
 
     error = {"type": "NonFiniteLossError", "message": "CrossEntropyLoss returned nan at step 2 (epoch 0)"}
     write_record(RunRecord("failed", loss="ce", seed=0, error=error), tmp_path)
-    with pytest.raises(ConfigError, match=r"failed before its first epoch ended.*returned nan at step 2.*fix"):
+    with pytest.raises(
+        ConfigError, match=r"failed before its first epoch ended.*returned nan at step 2.*fix"
+    ):
         resume_checkpoint(OmegaConf.create({"resume": True}), tmp_path, [])
 
 
