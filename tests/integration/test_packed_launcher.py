@@ -266,3 +266,7 @@ def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
     said = [line for line in out.splitlines() if "Continue with:" in line]
     assert len(said) == 1 and "resume=true" in said[0] and "while starting" not in out
     assert "Traceback" not in out
+    for job in ("0", "1"):  # each job's run dir says so, as an ordinary sweep job's does
+        record = read_metrics(tmp_path / "sw" / job)
+        assert record["status"] == "interrupted" and "resume=true" in record["error"]["message"]
+        assert (tmp_path / "sw" / job / ".hydra" / "overrides.yaml").is_file()

@@ -239,7 +239,13 @@ def run_group(
                 lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
                 [job.sweep_config for job in group],
             )
-    except RunInterrupted:
+    except RunInterrupted as err:  # each job's run dir says it was stopped, as an ordinary job's does
+        said = str(err) or (  # the sweep's one line after it gives the command that continues them
+            f"stopped by {err.signal_name} while training packed: checkpoints/last.ckpt holds the last "
+            "finished epoch; continue the sweep with resume=true"
+        )
+        for job in group:
+            run_one(hydra_context, config, job, recorded_stop(RunInterrupted(err.signal_name, said)))
         raise
     except Exception as err:
         if not isinstance(err, ConfigError):
@@ -273,6 +279,18 @@ def run_group(
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns
+
+
+def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
+    """A job's task function that records the stop ``err`` (``metrics.json`` with ``status:
+    interrupted``, its ``.hydra/`` written by the job) and returns NaN."""
+    from lossbench.failures import record_failure
+
+    def task(cfg: DictConfig) -> float:
+        record_failure(cfg, err, status="interrupted")
+        return float("nan")
+
+    return task
 
 
 def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:
