@@ -33,7 +33,7 @@ from lossbench.packed.fit import train_group
 from lossbench.packed.memory import memory_limits
 from lossbench.packed.packable import group_key, packing_problems
 from lossbench.packed.replicas import ReplicaError
-from lossbench.packed.run_files import write_replica_run
+from lossbench.packed.run_files import guarded, recorded_stop, write_replica_run
 from lossbench.signals import continue_command, started
 from lossbench.sweep import print_sweep_summary, sweep_size_of
 
@@ -279,31 +279,3 @@ def run_group(
 
         returns[job.num] = run_one(hydra_context, config, job, guarded(write))
     return returns
-
-
-def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
-    """A job's task function that records the stop ``err`` (``metrics.json`` with ``status:
-    interrupted``, its ``.hydra/`` written by the job) and returns NaN."""
-    from lossbench.failures import record_failure
-
-    def task(cfg: DictConfig) -> float:
-        record_failure(cfg, err, status="interrupted")
-        return float("nan")
-
-    return task
-
-
-def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:
-    """``write`` as a job's task function: an error writing the run dir is recorded as the job's failure
-    (``metrics.json`` with ``status: failed``) and returns NaN, as the ordinary task does in a sweep."""
-    from lossbench.failures import record_failure
-
-    def task(cfg: DictConfig) -> float:
-        try:
-            return write(cfg)
-        except Exception as err:
-            log.exception("job failed: %s", one_line(err))
-            record_failure(cfg, err)
-            return float("nan")
-
-    return task

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.errors import NonFiniteLossError
+from lossbench.errors import NonFiniteLossError, RunInterrupted, one_line
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
 from lossbench.loggers import wandb_config
@@ -106,3 +107,29 @@ def write_replica_files(
     run_id = replica_run_id(run_dir, continued=module.resumed is not None)
     log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, summary)
     return summary
+
+
+def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
+    """A job's task function that records the stop ``err`` (``metrics.json`` with ``status:
+    interrupted``, its ``.hydra/`` written by the job) and returns NaN."""
+
+    def task(cfg: DictConfig) -> float:
+        record_failure(cfg, err, status="interrupted")
+        return float("nan")
+
+    return task
+
+
+def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:
+    """``write`` as a job's task function: an error writing the run dir is recorded as the job's failure
+    (``metrics.json`` with ``status: failed``) and returns NaN, as the ordinary task does in a sweep."""
+
+    def task(cfg: DictConfig) -> float:
+        try:
+            return write(cfg)
+        except Exception as err:
+            log.exception("job failed: %s", one_line(err))
+            record_failure(cfg, err)
+            return float("nan")
+
+    return task
