@@ -265,6 +265,7 @@ def test_paths_and_loggers_are_not_conditions_of_a_setting():
 
     assert not is_condition("paths.root_dir") and not is_condition("logger")
     assert is_condition("data.label_noise") and is_condition("optim.optimizer.lr")
+    assert is_condition("paths.data_dir"), "another data folder is another setting"
 
 
 def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():

@@ -146,6 +146,15 @@ def test_a_setting_where_no_run_fitted_a_temperature_leaves_the_ts_metrics_out()
     assert "test/nll_ts" in {r.metric for r in summarize(runs, baseline="ce")}
 
 
+def test_a_variant_with_no_seed_in_common_with_the_baseline_is_too_few_and_keeps_p_improvement():
+    runs = runs_of({"ce": [0.80, 0.81, 0.82]}) + [
+        r for r in runs_of({"focal": [0.0, 0.0, 0.0, 0.85, 0.86, 0.87]}) if r.seed >= 3
+    ]
+    focal = row_of(summarize(runs, baseline="ce"), "focal")
+    assert focal.n_pairs == 0 and focal.verdict == vd.TOO_FEW
+    assert focal.prob_improvement == 1.0 and 0 < focal.prob_improvement_low < 1
+
+
 def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
     """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
     the observed one, so more replicates than the observed std alone asks."""

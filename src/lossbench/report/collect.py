@@ -21,7 +21,10 @@ _PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: the status of a failed or stopped run whose setting, loss and seed another run finished
 SUPERSEDED = "superseded"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
-NOT_CONDITIONS = ("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep", "paths")
+NOT_CONDITIONS = (
+    *("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep"),
+    *("paths.root_dir", "paths.output_dir"),  # where a run starts and writes (paths.data_dir is its data)
+)
 
 
 def is_condition(key: str) -> bool:

@@ -192,18 +192,18 @@ def _rows_for_cell(
         for variant, g, verdict, pv, ph in zip(compared, gains, verdicts, p, p_holm, strict=True):
             row = rows[variant]
             row.n_pairs, row.test, row.rope = len(g), how.test, rope
+            row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)  # no pair: too few
+            ours, theirs = cells[variant], cells[base]  # P(improvement) needs no pairs: runs of other seeds
+            same_seed = np.array([[a == b for b in theirs] for a in ours], dtype=bool).reshape(len(ours), -1)
+            x = sign * np.array(list(ours.values()), dtype=float)
+            pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=same_seed)
+            row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
             if len(g) == 0:
                 continue
             row.diff_vs_baseline = float(sign * g.mean())  # in the metric's own direction
             lo, hi = vd.mean_ci(g[None])
             row.diff_low, row.diff_high = sorted((float(sign * lo[0]), float(sign * hi[0])))
             row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
-            row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)
-            ours, theirs = cells[variant], cells[base]
-            same_seed = np.array([[a == b for b in theirs] for a in ours], dtype=bool).reshape(len(ours), -1)
-            x = sign * np.array(list(ours.values()), dtype=float)
-            pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=same_seed)
-            row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
             row.paired_win_share = paired_win_share(g)
     return [rows[v] for v in order]
 
