@@ -62,6 +62,7 @@ INVALID = [
     ("model.hidden_dims=abc", "model.hidden_dims='abc' is not valid: give a list of positive integers"),
     ("model=cnn data.as_images=true model.hidden=0", "model.hidden=0 is not valid: give a positive integer"),
     ("trainer.precision=8", "trainer cannot be built: ValueError: Precision 8 is invalid"),
+    ("callbacks.rich_progress_bar.every_n_batches=0", "callbacks.rich_progress_bar.every_n_batches=0 is out"),
     (
         "+trainer.max_epoch=3",
         "trainer cannot be built: TypeError: Trainer.__init__() got an unexpected keyword",

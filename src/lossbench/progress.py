@@ -7,6 +7,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from lossbench.errors import check_range
+
 
 class SparseRichProgressBar(RichProgressBar):
     """:class:`~lightning.pytorch.callbacks.RichProgressBar` that updates its bars and metrics every
@@ -23,7 +25,9 @@ class SparseRichProgressBar(RichProgressBar):
 
     def __init__(self, every_n_batches: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.every_n_batches = max(1, int(every_n_batches))
+        self.every_n_batches = int(
+            check_range("callbacks.rich_progress_bar.every_n_batches", every_n_batches, 1)
+        )
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """The bar's metrics: the epoch's train loss and the monitored validation metric, not ``v_num``."""
