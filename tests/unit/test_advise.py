@@ -214,3 +214,14 @@ def test_profile_of_a_users_data_module_reads_its_training_loader():
     p = profile(UserData())
     assert p.n_train == 300 and p.n_val is None and p.class_counts == UserData.class_counts.tolist()
     assert p.noise_rate is not None and p.noise_rate < 0.15
+
+
+def test_replicates_to_settle_count_the_holm_family_as_the_report_does():
+    """Identical runs are no hypothesis in the Holm family: with one, the plan is that of one comparison,
+    as the report's "about N replicates would resolve" (it asked for 42 more where the report said 43)."""
+    from lossbench.report import seeds
+
+    rows = [row("ce"), row("focal", "undecided", 0.002, n=10, sd=0.0088), row("poly1", rc.vd.IDENTICAL, 0.0)]
+    (focal,) = [v for v in rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings()) if v.loss == "focal"]
+    alone = seeds.replicates_needed(0.0088, 0.005, 1, pilot=10)
+    assert focal.more_replicates == alone - 10

@@ -237,6 +237,14 @@ def test_the_recommendation_makes_no_claim_from_degenerate_comparisons():
 
 
 # --- budget curves and the across-settings test ---------------------------------------------------------
+def test_the_budget_tables_half_column_is_the_best_after_half_the_trials():
+    from lossbench.report.budget import section
+
+    md, _, _ = section({"ce": np.array([0.9, 0.95, 0.97, 0.99])}, "val/acc", True, None)  # best after 1..4
+    text = "\n".join(md)
+    assert "| ce | 0.9000 | 0.9500 | 0.9900 | 4 |" in text, text
+
+
 def test_budget_text_names_every_crossing():
     a = np.array([0.60, 0.62, 0.65, 0.66, 0.67, 0.68, 0.69])
     b = np.array([0.61, 0.63, 0.64, 0.65, 0.66, 0.70, 0.71])

@@ -36,7 +36,8 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
         return []
     group = mine[0].group
     mine = [r for r in mine if r.group == group]
-    compared = sum(r.variant != r.baseline for r in mine)
+    # the Holm family more replicates would test, as the report counts it: identical runs are no hypothesis
+    compared = sum(r.variant != r.baseline and r.verdict != vd.IDENTICAL for r in mine)
     out = []
     for r in mine:
         if r.variant == r.baseline:
@@ -120,7 +121,8 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str, trad
             continue
         if vd.is_undecided(v.verdict) and v.more_replicates:
             rest.append(
-                f"{v.loss} is {v.verdict} — about {v.more_replicates} more replicates would settle it"
+                f"{v.loss} is {v.verdict} — about {v.more_replicates} more "
+                f"replicate{'s' if v.more_replicates != 1 else ''} would settle it"
             )
         elif vd.is_undecided(v.verdict) and v.beyond_cap:
             rest.append(f"{v.loss} is {v.verdict} — > {seeds.MAX_REPLICATES} replicates would settle it")

@@ -159,7 +159,13 @@ def section(curves: dict[str, np.ndarray], metric: str, higher_is_better: bool, 
     )
     text += ranking_text(curves, higher_is_better)
     rows = [
-        [name, f"{curve[0]:.4f}", f"{curve[len(curve) // 2]:.4f}", f"{curve[-1]:.4f}", str(len(curve))]
+        [
+            name,
+            f"{curve[0]:.4f}",
+            f"{curve[(len(curve) + 1) // 2 - 1]:.4f}",
+            f"{curve[-1]:.4f}",
+            str(len(curve)),
+        ]
         for name, curve in sorted(curves.items())
     ]
     header = ["loss", "1 trial", "half the budget", "full budget", "trials"]

@@ -89,7 +89,8 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
 
 def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
     """Per metric: how many comparisons are undecided, and the median number of replicates the selected
-    test would need to resolve a difference of one ROPE at the observed paired variance."""
+    test would need to resolve a difference of one ROPE with 80% power, planned on the observed paired
+    variance's upper confidence bound (:func:`lossbench.report.seeds.replicates_needed`)."""
     family: dict[str, int] = defaultdict(int)  # the Holm family more replicates would test
     for r in compared:
         family[r.metric] += r.verdict != vd.IDENTICAL  # identical runs get no p-value however many

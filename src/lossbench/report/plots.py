@@ -71,7 +71,7 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
 
 def bars(rows: list[Row], group: str, out_dir: Path) -> Path | None:
     """One panel per metric: mean per variant with its 95% t-interval. Only the best group (the top variant
-    and those indistinguishable from it) is green, and only when it leaves some variant out; an axis that
+    and those not shown worse than it) is green, and only when it leaves some variant out; an axis that
     does not start at 0 is marked as cut."""
     rows = [r for r in rows if r.group == group]
     metrics = sorted({r.metric for r in rows})

@@ -7,10 +7,11 @@ variants by seed (and data_seed). Each row carries:
 * ``mean`` with its t-interval and ``iqm`` (interquartile mean) with its trimmed-mean interval, both 95%
   (``ci_*``, ``iqm_*``, :mod:`lossbench.report.intervals`), the sample ``std``;
 * ``rank`` by mean within the setting and metric (1 = best, ties share the lowest rank) and ``best``:
-  the top-ranked variant and every variant *indistinguishable from it* (not significantly worse in a
-  Holm-adjusted paired test, or not testable: fewer than 3 pairs or identical runs);
+  the top-ranked variant and every variant not shown worse than it (paired tests Holm-adjusted over every
+  pair of variants, :func:`best_group`; an untestable comparison shows nothing);
 * versus the baseline: the mean paired difference with a 95% t-interval, P(improvement) over every pair of
-  runs with its 95% score interval and the paired win share (:mod:`lossbench.report.improvement`), the raw
+  runs of different seeds with its 95% score interval and the paired win share
+  (:mod:`lossbench.report.improvement`), the raw
   and Holm-adjusted p-values, and the ``verdict`` of :mod:`lossbench.report.verdict`.
 """
 
