@@ -155,6 +155,18 @@ def test_a_variant_with_no_seed_in_common_with_the_baseline_is_too_few_and_keeps
     assert focal.prob_improvement == 1.0 and 0 < focal.prob_improvement_low < 1
 
 
+def test_a_claim_whose_whole_interval_lies_within_the_rope_says_so():
+    base = [0.80 + 0.01 * i for i in range(6)]
+    runs = runs_of({"ce": base, "focal": [b + 0.001 + 0.0001 * (-1) ** i for i, b in enumerate(base)]})
+    rows = summarize(runs, baseline="ce")
+    assert row_of(rows, "focal").verdict == "better"
+    from lossbench.report.headline import claim
+
+    assert claim(row_of(rows, "focal")).endswith(
+        "a difference within the ROPE (±0.005): too small to matter at that ROPE"
+    )
+
+
 def test_replicates_planned_on_the_upper_bound_of_the_observed_std():
     """With 5 pilot pairs the std is planned at its 80% upper bound, sqrt(4 / chi2_0.2(4)) = 1.42 times
     the observed one, so more replicates than the observed std alone asks."""

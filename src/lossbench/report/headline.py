@@ -24,11 +24,14 @@ def _p(p: float) -> str:
 def claim(row: Row) -> str:
     """``"logit_adjusted beats ce on test/bal_acc by +0.021 [0.012, 0.030] (P(improvement) 0.93, ...)"``."""
     verb = "beats" if row.verdict == "better" else "is worse than"
-    return (
+    text = (
         f"{row.variant} {verb} {row.baseline} on {row.metric} by {_num(row.diff_vs_baseline, True)} "
         f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] (P(improvement) "
         f"{row.prob_improvement:.2f}, Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
     )
+    if row.rope > 0 and max(abs(row.diff_low), abs(row.diff_high)) < row.rope:  # real, but below the ROPE
+        text += f", a difference within the ROPE (±{row.rope:g}): too small to matter at that ROPE"
+    return text
 
 
 def variance_sources(runs: list[ReportRun]) -> str:
