@@ -8,6 +8,7 @@ built (:mod:`lossbench.build`, :meth:`lossbench.task.TaskSpec.monitor`).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,9 +125,10 @@ def default_type_problems(cfg: DictConfig) -> Iterator[str]:
         yield from _against(node, option_defaults(option), group)
 
 
+@functools.cache  # read once per process: every run, trial and packed replica checks its config
 def option_defaults(path: Path) -> dict[str, Any]:
     """An option file's keys and values, over those of the files its ``defaults`` list names (in the same
-    group, or ``/name@_here_`` from the config root), unresolved."""
+    group, or ``/name@_here_`` from the config root), unresolved. Shared between calls: not to be changed."""
     own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     own = own if isinstance(own, dict) else {}
     merged = OmegaConf.create()
@@ -172,7 +174,7 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
     if not HydraConfig.initialized():
         return
     hc = HydraConfig.get()
-    known = {*OmegaConf.load(CONFIG_DIR / "train.yaml").keys(), *hc.runtime.choices.keys(), "hydra"}
+    known = {*option_defaults(CONFIG_DIR / "train.yaml"), *hc.runtime.choices.keys(), "hydra"}
     for override in hc.overrides.task:
         key = str(override).split("=", 1)[0]
         if key.startswith("+") and "." not in key and key.lstrip("+") not in known:
@@ -186,7 +188,6 @@ def trainer_problems(cfg: DictConfig) -> Iterator[str]:
     """The Trainer's optimization options and the seeds: values torch or Lightning reject mid-run (or
     never)."""
     trainer = cfg.get("trainer") or {}
-    numbers = (int, float)
     clip = trainer.get("gradient_clip_val") or 0.0
     yield from problem(lambda: check_range("trainer.gradient_clip_val", clip, 0.0))
     if trainer.get("gradient_clip_algorithm") is not None:
@@ -201,7 +202,7 @@ def trainer_problems(cfg: DictConfig) -> Iterator[str]:
     if isinstance(epochs, int) and (trainer.get("max_steps") or -1) == -1:  # 0 "finishes" an untrained model
         yield from problem(lambda: check_range("trainer.max_epochs", epochs, 1))
     lr = OmegaConf.select(cfg, "optim.optimizer.lr", default=None, throw_on_missing=False)
-    if isinstance(lr, numbers) and not isinstance(lr, bool):
+    if is_number(lr):
         yield from problem(lambda: check_range("optim.optimizer.lr", lr, 0.0, low_inclusive=False))
     for key in ("seed", "data_seed"):
         value = cfg.get(key, 0)

@@ -221,7 +221,7 @@ def finishing_wandb() -> Iterator[None]:
     try:
         yield
     except BaseException as err:
-        finish_wandb(err)
+        finish_wandb(err)  # once: a second stop while it runs must not end the run as finished instead
         raise
-    finally:
+    else:
         finish_wandb()
