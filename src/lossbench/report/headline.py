@@ -10,7 +10,7 @@ import numpy as np
 from lossbench.report import seeds
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
-from lossbench.report.stats import Row, setting_label, unscaled_settings
+from lossbench.report.stats import Row, paired, setting_label, unscaled_settings
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -149,10 +149,10 @@ def outlier_note(group: str, rows: list[Row], runs: list[ReportRun]) -> str:
         if r.group != group or r.verdict not in ("better", "worse", "equivalent"):
             continue
         mine, base = values[(r.variant, r.metric)], values[(r.baseline, r.metric)]
-        common = [k for k in mine if k in base]
+        common = sorted(set(mine) & set(base), key=str)  # the replicates paired() pairs, in its order
         if len(common) < OUTLIER_MIN_PAIRS:
             continue
-        d = np.array([mine[k] - base[k] for k in common], dtype=float)
+        d = paired(mine, base)
         spread = 1.4826 * float(np.median(np.abs(d - np.median(d))))
         far = [str(common[i]) for i in np.flatnonzero(np.abs(d - np.median(d)) > OUTLIER_Z * spread)]
         if spread > 0 and far:
