@@ -1,7 +1,8 @@
 """The sweep summary: one line per finished job, and a table of every job when the sweep ends.
 
 :class:`SweepSummary` (a Hydra callback, see ``conf/hydra/default.yaml``) refuses a sweep whose DDP strategy
-would re-run the command line (:func:`lossbench.checks.check_ddp_in_multirun`) before its first job, and
+would re-run the command line (:func:`lossbench.checks.check_ddp_in_multirun`), or whose Slurm request does
+not fit its trainer (:func:`lossbench.slurm.slurm_problems`), before its first job, and
 when the sweep ends prints a Rich table of every job's status and headline metric, writes
 ``sweep_summary.json`` and sets the exit status. Each job's row comes from its run record alone.
 """
@@ -18,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.checks import check_ddp_in_multirun
+from lossbench.checks import check_ddp_in_multirun, raise_problems
 from lossbench.errors import EXIT_FAILED, ConfigError, exit_status
 from lossbench.overrides import override_key
 from lossbench.record import (
@@ -31,6 +32,7 @@ from lossbench.record import (
     read_record,
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
+from lossbench.slurm import is_slurm_launcher, slurm_problems
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
@@ -178,7 +180,8 @@ class SweepSummary(Callback):
     Args:
         fail_on_job_error: exit with status 1 (after the table) when any job failed or left no metrics, so
             scripts and CI notice; the other jobs have finished either way.
-        ddp_guard: refuse a relaunching DDP strategy before the first job (see :func:`check_ddp_in_multirun`).
+        ddp_guard: refuse a relaunching DDP strategy before the first job (see :func:`check_ddp_in_multirun`;
+            under ``hydra/launcher=slurm`` srun starts the processes and the request is checked instead).
     """
 
     def __init__(self, fail_on_job_error: bool = True, ddp_guard: bool = True) -> None:
@@ -188,7 +191,9 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_continued_sweep(config)
-            if self.ddp_guard:
+            if is_slurm_launcher(config):  # srun starts a job's processes: nothing is relaunched
+                raise_problems(slurm_problems(config))
+            elif self.ddp_guard:
                 check_ddp_in_multirun(config.get("trainer"))
         except ConfigError as err:
             log.error("%s: %s", type(err).__name__, err)
