@@ -20,9 +20,9 @@ Rows (each lossbench run is ``python train.py`` in a subprocess with its own tim
    ``resnet18_cifar`` (built by :func:`lossbench.models.build_model`), one AdamW step per batch on
    device-resident tensors, bf16 autocast and channels_last, no loader and no Lightning, at batch 128 and
    512 (``--tiny``: 16 and 32); row 2's images/s (and row 3's) as a share of it at row 2's batch size.
-7. ``packed``: 16 ResNet-32 replicas (4 losses × 4 seeds) trained as one packed model against the same
-   runs one by one, in runs/hour, and the packed fit's images/s against its own device-resident limit,
-   peak memory beside each (``scripts/device_packed.py``).
+7. ``packed``: 16 ResNet-32 replicas (4 losses × 4 seeds; ``--tiny``: 4) trained as one packed model
+   against the same runs one by one, in runs/hour, and the packed fit's images/s against its own
+   device-resident limit, peak memory beside each (``scripts/device_packed.py``).
 
 Writes ``device_check.json`` beside ``--out`` (default ``benchmarks/results/``) and prints the table.
 """

@@ -1,6 +1,7 @@
 """The ``packed`` row of ``scripts/device_check.py``: ResNet-32 runs on CIFAR-10-shaped data (4 losses × 4
 seeds: 16 replicas) trained as one packed model (:func:`lossbench.packed.fit_packed`) against the same runs
-trained one by one (:func:`lossbench.run.run`), in one process, each with the peak device memory beside it.
+trained one by one (:func:`lossbench.run.run`), in one process, each with the peak device memory beside it
+(``--tiny``: 2 losses × 2 seeds).
 
 - runs/hour: ``16 × 3600 / packed wall`` against ``3600 / one run's wall`` (the mean of the first
   ``sequential`` runs of the 16: each run costs the same, so a few give the rate);
@@ -108,7 +109,8 @@ def packed_row(
     from lossbench.run import run
 
     epochs, batch, sequential = (2, 16, 1) if tiny else (3, 128, 2)
-    cfgs = configs(work / "packed", data_dir, device, epochs, batch, LOSSES, SEEDS)
+    losses, seeds = (LOSSES[:2], 2) if tiny else (LOSSES, SEEDS)  # tiny: 4 replicas, the same code paths
+    cfgs = configs(work / "packed", data_dir, device, epochs, batch, losses, seeds)
     reset, read = peak_memory(device)
     reset()
     start = time.perf_counter()

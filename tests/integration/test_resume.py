@@ -71,6 +71,8 @@ def test_resume_without_an_earlier_run_is_a_clear_error(tmp_path):
 @pytest.mark.smoke  # make test-fast's one training run: the default config, one epoch, its checkpoints
 def test_checkpoints_load_weights_only(make_cfg, tmp_path):
     run(make_cfg("logger=none", "trainer.max_epochs=1"))
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts and any(name.startswith("best_") for name in ckpts), ckpts
     for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
         state = torch.load(ckpt, weights_only=True)
         assert "state_dict" in state and "rng_states" in state

@@ -24,7 +24,9 @@ def test_wandb_run_id_continues_the_checkpoints_run(tmp_path):
     assert wandb_run_id(first, None) != new_id, "a fresh run gets a fresh id"
     ckpt = first / "checkpoints" / "last.ckpt"
     assert wandb_run_id(second, ckpt) == (first / "wandb_run_id").read_text().strip()
-    assert wandb_run_id(tmp_path / "third", tmp_path / "elsewhere" / "checkpoints" / "x.ckpt") != ""
+    fresh = wandb_run_id(tmp_path / "third", tmp_path / "elsewhere" / "checkpoints" / "x.ckpt")
+    assert len(fresh) == 8 and fresh != new_id, "a checkpoint from a dir without an id starts a new W&B run"
+    assert (tmp_path / "third" / "wandb_run_id").read_text().strip() == fresh
     assert not (tmp_path / "elsewhere").exists(), "nothing is written beside a foreign checkpoint"
 
 
