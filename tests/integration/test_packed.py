@@ -23,6 +23,7 @@ import torch
 
 from lossbench.losses.cross_entropy import CrossEntropyLoss
 from lossbench.packed import FAILED, OK, build_packed, fit_packed, train_packed
+from lossbench.packed.run_files import replica_predictions
 from lossbench.run import run
 from tests.conftest import script
 
@@ -73,7 +74,7 @@ def test_packed_replicas_equal_their_runs(make_cfg, tmp_path, dropout):
         ordinary = val_losses_per_epoch(Path(cfg.paths.output_dir))
         assert len(per_epoch) == len(ordinary) == 3
         assert max(abs(a - b) for a, b in zip(per_epoch, ordinary, strict=True)) <= ATOL
-        arrays = module.predictions(k)
+        arrays = replica_predictions(module, k)
         with np.load(Path(cfg.paths.output_dir) / "predictions.npz") as saved:
             assert sorted(arrays) == sorted(saved.files) == ["preds", "probs", "targets"]
             for name in saved.files:

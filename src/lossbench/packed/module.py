@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
@@ -35,12 +34,13 @@ from lossbench.packed.optim import (
     Schedule,
     SharedOptimizer,
     build_optimizers,
+    clip_gradients,
     default_dtype,
 )
 from lossbench.packed.replicas import Replica
 from lossbench.packed.selection import BestWeights
 from lossbench.schedulers import is_plateau
-from lossbench.task import Task, spec
+from lossbench.task import Task
 
 OK, FAILED = "ok", "failed"
 
@@ -81,7 +81,7 @@ class PackedModule(L.LightningModule):
         #: per replica, its schedule's steps in all and in this epoch (its checkpoint's loop progress)
         self.schedule_steps = [[0, 0] for _ in self.replicas]
         self.test_values: list[dict[str, float]] = [{} for _ in self.replicas]
-        #: per replica, the last test epoch's ``(outputs, targets)`` batches (see :meth:`predictions`)
+        #: per replica, the last test epoch's ``(outputs, targets)`` batches (its ``predictions.npz``)
         self.test_batches: list[list[tuple[Tensor, Tensor]]] = [[] for _ in self.replicas]
         #: per replica, one dict per training epoch: ``epoch``, ``train/loss`` and the ``val/`` metrics
         self.history: list[list[dict[str, float]]] = [[] for _ in self.replicas]
@@ -126,18 +126,6 @@ class PackedModule(L.LightningModule):
         """The replicas' optimizers (``self.optimizers()`` is Lightning's wrapper around them)."""
         return self.optimizer_built
 
-    def clip(self, k: int) -> None:
-        """Clip replica ``k``'s gradients as its run's Trainer would: by the norm of its own gradients."""
-        replica = self.replicas[k]
-        if not replica.gradient_clip_val:
-            return
-        self.model.share_grads(k)
-        params = [p for p in replica.parameters() if p.grad is not None]
-        if replica.gradient_clip_algorithm == "value":
-            torch.nn.utils.clip_grad_value_(params, replica.gradient_clip_val)
-        else:
-            torch.nn.utils.clip_grad_norm_(params, replica.gradient_clip_val)
-
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         outputs = self.model(x)
@@ -158,7 +146,7 @@ class PackedModule(L.LightningModule):
             stacked.grad = None
         self.manual_backward(losses[alive].sum())
         for k in alive:
-            self.clip(k)
+            clip_gradients(self.model, self.replicas[k], k)
         with default_dtype(self.step_dtype):
             wrapped.step()
         self.step_schedules("step")
@@ -285,18 +273,6 @@ class PackedModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_batches = [[] for _ in self.replicas]
 
-    def predictions(self, k: int) -> dict[str, np.ndarray]:
-        """Replica ``k``'s test predictions as its run writes them to ``predictions.npz`` (``targets`` and
-        the task's arrays from its loss: ``probs`` and ``preds``, or ``outputs`` and ``point``); empty
-        before a test."""
-        if not self.test_batches[k]:
-            return {}
-        outputs = torch.cat([o for o, _ in self.test_batches[k]])
-        arrays = {"targets": torch.cat([t for _, t in self.test_batches[k]]).cpu().numpy()}
-        for name, value in spec(self.task).prediction_arrays(self.losses[k], outputs).items():
-            arrays[name] = value.cpu().numpy()
-        return arrays
-
     def on_test_epoch_end(self) -> None:
         for k in self.alive():
             self.test_values[k] = self.metrics[k].compute("test")
@@ -308,11 +284,10 @@ class PackedModule(L.LightningModule):
             if self.replicas[k].select_best:
                 self.best[k].restore(self.replica_modules(k))
 
-    def replica_state_dict(self, k: int, best: bool = False) -> dict[str, Any]:
+    def replica_state_dict(self, k: int) -> dict[str, Any]:
         """Replica ``k``'s state under the names its run's module gives it (``model.net.1.weight``, the
-        loss's buffers under ``loss.``): the ``state_dict`` of its run's checkpoint. ``best``: that of its
-        best epoch (its current state before any validation)."""
-        kept = self.best[k].state if best else None
-        if kept is None:
-            kept = {name: module.state_dict() for name, module in self.replica_modules(k).items()}
-        return {f"{name}.{key}": value for name, state in kept.items() for key, value in state.items()}
+        loss's buffers under ``loss.``): the ``state_dict`` of its run's checkpoint."""
+        modules = self.replica_modules(k)
+        return {
+            f"{name}.{key}": value for name, m in modules.items() for key, value in m.state_dict().items()
+        }

@@ -229,3 +229,16 @@ def build_optimizers(
         for k, (r, opt) in enumerate(zip(replicas, optimizers, strict=True))
     ]
     return ReplicaOptimizers(optimizers, before_step=model.share_grads), [s for s in schedules if s]
+
+
+def clip_gradients(model: Any, replica: Any, k: int) -> None:
+    """Clip replica ``k``'s gradients as its run's Trainer would: by the norm (or the values) of its own
+    gradients alone (``model``: the packed model, whose stacked gradients it shares with the replica)."""
+    if not replica.gradient_clip_val:
+        return
+    model.share_grads(k)
+    params = [p for p in replica.parameters() if p.grad is not None]
+    if replica.gradient_clip_algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, replica.gradient_clip_val)
+    else:
+        torch.nn.utils.clip_grad_norm_(params, replica.gradient_clip_val)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import NonFiniteLossError, RunInterrupted, one_line
@@ -32,6 +33,7 @@ from lossbench.record import RunRecord
 from lossbench.run import record_fields, warn_if_early_best, write_run_files
 from lossbench.run_dir import RunDir
 from lossbench.sweep import job_line
+from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
 
@@ -98,7 +100,7 @@ def write_replica_files(
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
     if logs_csv(replica.cfg):
         write_csv(run_dir, rows)
-    arrays = module.predictions(k)
+    arrays = replica_predictions(module, k)
     if arrays:
         np.savez_compressed(run_dir.predictions, **arrays)
     warn_if_early_best(record)
@@ -133,3 +135,17 @@ def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], floa
             return float("nan")
 
     return task
+
+
+def replica_predictions(module: PackedModule, k: int) -> dict[str, np.ndarray]:
+    """Replica ``k``'s test predictions as its run writes them to ``predictions.npz`` (``targets`` and the
+    task's arrays from its loss: ``probs`` and ``preds``, or ``outputs`` and ``point``); empty before a
+    test."""
+    batches = module.test_batches[k]
+    if not batches:
+        return {}
+    outputs = torch.cat([o for o, _ in batches])
+    arrays = {"targets": torch.cat([t for _, t in batches]).cpu().numpy()}
+    for name, value in spec(module.task).prediction_arrays(module.losses[k], outputs).items():
+        arrays[name] = value.cpu().numpy()
+    return arrays
