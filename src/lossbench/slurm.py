@@ -49,13 +49,18 @@ def devices_per_node(trainer: Any, gpus_per_node: int) -> int | None:
     return int(devices) if isinstance(devices, int) else None
 
 
+#: the trainer's options that decide what a job needs from Slurm
+REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.num_nodes")
+
+
 def swept_trainer(config: DictConfig) -> bool:
-    """Whether the sweep varies the trainer (each job's is then checked by its own run)."""
+    """Whether the sweep varies what its jobs need from Slurm (:data:`REQUEST_KEYS`): one request cannot
+    fit them all, and the check is left out."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     task = list(OmegaConf.select(config, "hydra.overrides.task") or [])
     overrides = OverridesParser.create().parse_overrides(task)
-    return any(o.is_sweep_override() and o.key_or_group.startswith("trainer") for o in overrides)
+    return any(o.is_sweep_override() and o.key_or_group in REQUEST_KEYS for o in overrides)
 
 
 def slurm_problems(config: DictConfig) -> list[str]:

@@ -2,7 +2,8 @@
 
 :class:`SweepSummary` (a Hydra callback, see ``conf/hydra/default.yaml``) refuses a sweep whose DDP strategy
 would re-run the command line (:func:`lossbench.checks.check_ddp_in_multirun`), or whose Slurm request does
-not fit its trainer (:func:`lossbench.slurm.slurm_problems`), before its first job, and
+not fit its trainer (:func:`lossbench.slurm.slurm_problems`), before its first job; makes a sweep whose
+jobs run in other processes stop as a whole (:mod:`lossbench.sweep_stop`); and
 when the sweep ends prints a Rich table of every job's status and headline metric, writes
 ``sweep_summary.json`` and sets the exit status. Each job's row comes from its run record alone.
 """
@@ -33,6 +34,7 @@ from lossbench.record import (
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
 from lossbench.slurm import is_slurm_launcher, slurm_problems
+from lossbench.sweep_stop import runs_jobs_elsewhere, stop_workers_on_signal
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
@@ -195,6 +197,8 @@ class SweepSummary(Callback):
                 raise_problems(slurm_problems(config))
             elif self.ddp_guard:
                 check_ddp_in_multirun(config.get("trainer"))
+            if runs_jobs_elsewhere(OmegaConf.select(config, "hydra.launcher._target_") or ""):
+                stop_workers_on_signal(Path(config.hydra.sweep.dir))
         except ConfigError as err:
             log.error("%s: %s", type(err).__name__, err)
             raise SystemExit(exit_status(err)) from None

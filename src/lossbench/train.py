@@ -31,6 +31,7 @@ from lossbench.signals import (
     stopped_outside_training,
 )
 from lossbench.sweep import job_line, print_sweep_summary
+from lossbench.sweep_stop import exit_worker, runs_jobs_elsewhere, stop_signal
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
@@ -65,9 +66,13 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     finished = finished_here(cfg.paths.output_dir)  # a stop after the run's record was written keeps it
     if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):
         record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
-    if multirun:  # the sweep stops here: its table, then the signal's exit status
-        print_sweep_summary(Path(HydraConfig.get().sweep.dir), fail=False)
-        log.error("the sweep stopped in job %s; its later jobs did not start", HydraConfig.get().job.num)
+    hydra = HydraConfig.get() if multirun else None
+    if hydra is not None and runs_jobs_elsewhere(hydra.launcher.get("_target_", "")):
+        if stop_signal(hydra.sweep.dir):  # the sweep's process stops its workers, then prints the table
+            exit_worker(exit_status(err))
+    elif hydra is not None:  # the sweep stops here: its table, then the signal's exit status
+        print_sweep_summary(Path(hydra.sweep.dir), fail=False)
+        log.error("the sweep stopped in job %s; its later jobs did not start", hydra.job.num)
     raise SystemExit(exit_status(err)) from None
 
 
@@ -81,6 +86,11 @@ def main(cfg: DictConfig) -> float | None:
     """
     choose_wait_policy()  # PASSIVE OpenMP threads when other processes use the cores; before torch loads
     multirun = in_multirun()
+    if multirun and (name := stop_signal(HydraConfig.get().sweep.dir)):  # its workers are stopping
+        stop = RunInterrupted(name, f"stopped by {name} before this job started: the sweep was stopping")
+        record_failure(cfg, stop, status="interrupted")  # continuing the sweep runs it
+        log.error("%s", stop)
+        return float("nan")
     if (cfg.get("extras") or {}).get("print_config") and rank_zero():
         print_config_tree(cfg)
     try:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
 
@@ -81,6 +85,40 @@ def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
         seq, par = read_metrics(tmp_path / "seq" / str(job)), read_metrics(tmp_path / "par" / str(job))
         assert par["test"] == seq["test"] and (par["loss"], par["seed"]) == (seq["loss"], seq["seed"])
     assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_stopped_by_sigterm_stops_its_workers_and_continues(tmp_path):
+    """SIGTERM to a sweep whose jobs run in joblib's workers: the jobs training stop as runs stop (each
+    ``interrupted``, its last checkpoint kept), the later jobs do not start, the sweep's process prints the
+    table and the command that continues it, and nothing trains after it ended."""
+    sweep = ("-m", "hydra/launcher=parallel", "loss=ce,focal", "seed=0,1", "logger=csv")
+    sweep += ("trainer.max_epochs=15", "callbacks.rich_progress_bar=null")
+    sweep += ("trainer.enable_progress_bar=false", "hydra.sweep.dir=sw")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *sweep],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    sw, deadline = tmp_path / "sw", time.monotonic() + 180
+    while not list(sw.glob("*/checkpoints/last.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before a checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out[-3000:]
+    assert "stopped by SIGTERM" in out and "resume=true hydra.sweep.dir=sw" in out and "┃ job" in out
+    statuses = {j.name: read_metrics(j)["status"] for j in sw.glob("[0-9]") if (j / "metrics.json").exists()}
+    assert statuses and set(statuses.values()) == {"interrupted"}, statuses  # none finished meanwhile
+    files = {p: p.stat().st_mtime_ns for p in sw.rglob("*") if p.is_file()}
+    time.sleep(3)
+    assert {p: p.stat().st_mtime_ns for p in sw.rglob("*") if p.is_file()} == files, "a worker trains on"
+
+    proc = run_cli(*sweep, "resume=true", cwd=tmp_path)
+    assert "4 jobs, 4 ok" in proc.stdout + proc.stderr and not (sw / ".stopping").exists()
 
 
 @pytest.mark.slow

@@ -61,8 +61,11 @@ def test_other_launchers_and_swept_trainers_are_not_checked_here():
     cfg = compose_run([SLURM, "trainer=gpu", "hydra.launcher.tasks_per_node=2"])
     OmegaConf.set_readonly(cfg, False)
     with open_dict(cfg):
-        cfg.hydra.overrides.task = ["trainer.devices=1,2"]  # a sweep: each job's run checks its own
+        cfg.hydra.overrides.task = ["trainer.devices=1,2"]  # a sweep: no one request fits every job
     assert slurm_problems(cfg) == []
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["trainer.max_epochs=1,2"]  # asks Slurm for nothing else
+    assert len(slurm_problems(cfg)) == 1
 
 
 def test_the_sweep_refuses_a_mismatch_before_submitting_and_lets_srun_start_ddp(caplog):
