@@ -138,21 +138,38 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def common_overrides(rows: list[dict[str, Any]]) -> list[str]:
-    """Overrides shared by every job (shown once in the title instead of on every row)."""
+def common_overrides(rows: list[dict[str, Any]], swept: set[str] = frozenset()) -> list[str]:
+    """Overrides shared by every job (shown once in the title instead of on every row); none of the keys
+    the sweep varies (``swept``), which the jobs that did not start might set otherwise."""
     lists = [r["overrides"] for r in rows if r["overrides"]]
     if len(lists) < 2:
         return []
-    return [o for o in lists[0] if all(o in other for other in lists[1:])]
+    return [o for o in lists[0] if all(o in other for other in lists[1:]) and override_key(o) not in swept]
 
 
-def render_table(rows: list[dict[str, Any]], title: str) -> Any:
-    """The Rich table of the jobs; overrides, errors and paths are printed literally (``data.drop=[id]``
-    is not Rich markup)."""
+def swept_keys(sweep_dir: Path) -> set[str]:
+    """The keys a sweep varies, from the ``multirun.yaml`` Hydra wrote in its dir (none without it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = sweep_dir / "multirun.yaml"
+    if not saved.is_file():
+        return set()
+    hydra_node = OmegaConf.load(saved).hydra
+    keys = set((hydra_node.sweeper.get("params") or {}).keys())
+    try:
+        overrides = OverridesParser.create().parse_overrides([str(o) for o in hydra_node.overrides.task])
+    except Exception:  # an override Hydra's parser no longer reads: every key may vary then
+        return keys | {override_key(str(o)) for o in hydra_node.overrides.task}
+    return keys | {override_key(o.input_line) for o in overrides if o.is_sweep_override()}
+
+
+def render_table(rows: list[dict[str, Any]], title: str, swept: set[str] = frozenset()) -> Any:
+    """The Rich table of the jobs (``swept``: the keys the sweep varies); overrides, errors and paths are
+    printed literally (``data.drop=[id]`` is not Rich markup)."""
     from rich.markup import escape
     from rich.table import Table
 
-    common = common_overrides(rows)
+    common = common_overrides(rows, swept)
     title = escape(title)
     if common:
         title += f"\ncommon overrides: {escape(' '.join(common))}"
@@ -242,7 +259,7 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     if sweep_dir.is_dir():
         (sweep_dir / SWEEP_SUMMARY_NAME).write_text(json.dumps(summary, indent=2, default=str))
     console = Console(width=max(120, Console().width))
-    console.print(render_table(summary, title))
+    console.print(render_table(summary, title, swept_keys(sweep_dir)))
     console.print(f"report: lossbench compare {sweep_dir}")
     if fail and counts["ok"] < len(summary):
         unfinished = len(summary) - counts["ok"]

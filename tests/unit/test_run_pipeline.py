@@ -276,6 +276,24 @@ def test_the_sweep_table_prints_overrides_literally():
     assert "common overrides: data.drop=[rownames]" in text and "sweep [dir]" in text and "[x]" in text
 
 
+def test_the_common_overrides_of_a_stopped_sweep_leave_out_what_it_varies(tmp_path):
+    """Only the ce jobs started before the stop: ``loss=ce`` is not common to the sweep's jobs."""
+    from lossbench.sweep import common_overrides, swept_keys
+
+    sweep = {
+        "hydra": {
+            "sweeper": {"params": {"seed": "0,1"}},
+            "overrides": {"task": ["loss=ce,focal", "logger=csv"]},
+        }
+    }
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(sweep))
+    assert swept_keys(tmp_path) == {"loss", "seed"} and swept_keys(tmp_path / "none") == set()
+    started = [{"overrides": ["loss=ce", f"seed={n}", "logger=csv"]} for n in (0, 1)]
+    rows = [*started, {"overrides": []}, {"overrides": []}]
+    assert common_overrides(rows, swept_keys(tmp_path)) == ["logger=csv"]
+    assert common_overrides(rows) == ["loss=ce", "logger=csv"]  # what the table said
+
+
 def test_a_plateau_schedule_ranking_the_metric_against_the_monitor_is_named(caplog):
     """Its own mode (min by default) on val/acc cut the rate at every epoch that raised the accuracy."""
     from lossbench.schedulers import check_plateau_mode
