@@ -141,13 +141,13 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
         str(lossbench),
         "advise",
         "--budget",
-        "1m",
+        "45s",
         "--out",
         str(out),
         "--pack",
         "1",  # final runs finish one at a time (packed, a round's all finish together, maybe the last)
         "data=digits",
-        "trainer.max_epochs=5",
+        "trainer.max_epochs=3",
     ]
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
