@@ -270,3 +270,8 @@ def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
         record = read_metrics(tmp_path / "sw" / job)
         assert record["status"] == "interrupted" and "resume=true" in record["error"]["message"]
         assert (tmp_path / "sw" / job / ".hydra" / "overrides.yaml").is_file()
+        # and its curves up to the epoch its last.ckpt holds, as a stopped run's CSV has them
+        last = torch.load(tmp_path / "sw" / job / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+        with (tmp_path / "sw" / job / "csv" / "metrics.csv").open() as f:
+            epochs = sorted({int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("val/acc")})
+        assert epochs == list(range(last + 1)), (epochs, last)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from lossbench.loggers import wandb_config
 from lossbench.nonfinite import with_last_checkpoint
 from lossbench.overrides import run_overrides
 from lossbench.packed.batches import PackedDataModule
-from lossbench.packed.history import logged_rows, write_csv
+from lossbench.packed.history import logged_rows, restore_csv, write_csv
 from lossbench.packed.module import OK, PackedModule
 from lossbench.packed.wandb_runs import log_replica_run, replica_run_id
 from lossbench.record import RunRecord
@@ -113,10 +114,19 @@ def write_replica_files(
 
 def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
     """A job's task function that records the stop ``err`` (``metrics.json`` with ``status:
-    interrupted``, its ``.hydra/`` written by the job) and returns NaN."""
+    interrupted``, its ``.hydra/`` written by the job) and returns NaN. A replica stopped after its first
+    ``last.ckpt`` gets the CSV rows of the epochs that checkpoint holds, as a stopped run has them."""
 
     def task(cfg: DictConfig) -> float:
         record_failure(cfg, err, status="interrupted")
+        run_dir = RunDir(Path(cfg.paths.output_dir))
+        if logs_csv(cfg) and run_dir.last_checkpoint.is_file() and not run_dir.csv.is_file():
+            from lossbench.resume import read_checkpoint
+
+            try:
+                restore_csv(run_dir, read_checkpoint(run_dir.last_checkpoint))
+            except Exception as error:  # the stop is recorded; continuing the sweep writes the rows
+                log.warning("%s: its CSV rows could not be written: %s", run_dir.path, one_line(error))
         return float("nan")
 
     return task
