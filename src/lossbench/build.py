@@ -28,6 +28,7 @@ from lossbench.losses.base import BenchLoss
 from lossbench.models import BUILD_OPTIONS, build_model
 from lossbench.module import LossBenchModule
 from lossbench.schedulers import check_plateau_mode
+from lossbench.sweep_stop_watch import sweep_stop_callbacks
 from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
 
 log = logging.getLogger("lossbench")
@@ -251,7 +252,7 @@ def build_trainer(
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides)]
+    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), *sweep_stop_callbacks()]
     trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(
         "Trainer: precision %s, %d device(s), callbacks %s, loggers %s",

@@ -42,3 +42,32 @@ def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:
         return monitor_mode == "max"
     name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
     return name not in LOWER_IS_BETTER
+
+
+#: metrics whose every value lies in [0, 1] (a proportion, or an average of proportions)
+UNIT_INTERVAL = (
+    "acc",
+    "bal_acc",
+    "subset_acc",
+    "f1",
+    "f1_macro",
+    "f1_micro",
+    "map",
+    "ece",
+    "ece_ts",
+    "hamming",
+)
+#: metrics that are never negative (errors and scores of squared or absolute size; not ``nll``, which a
+#: continuous density's likelihood makes negative)
+NON_NEGATIVE = ("mae", "rmse", "crps", "crps_grid", "coverage_error")
+
+
+def value_range(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take (``test/acc``: ``(0, 1)``; unknown metrics: the whole line): an
+    interval of its mean is cut to it, which never leaves out the true mean."""
+    name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
+    if name in UNIT_INTERVAL:
+        return 0.0, 1.0
+    if name in NON_NEGATIVE:
+        return 0.0, float("inf")
+    return float("-inf"), float("inf")

@@ -34,7 +34,13 @@ from lossbench.record import (
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
 from lossbench.slurm import is_slurm_launcher, slurm_problems
-from lossbench.sweep_stop import runs_jobs_elsewhere, stop_workers_on_signal
+from lossbench.sweep_stop import (
+    clear_stop,
+    launcher_of,
+    runs_jobs_elsewhere,
+    stop_workers_on_signal,
+    sweep_ended,
+)
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
@@ -214,13 +220,15 @@ class SweepSummary(Callback):
                 raise_problems(slurm_problems(config))
             elif self.ddp_guard:
                 check_ddp_in_multirun(config.get("trainer"))
-            if runs_jobs_elsewhere(OmegaConf.select(config, "hydra.launcher._target_") or ""):
+            clear_stop(Path(config.hydra.sweep.dir))
+            if runs_jobs_elsewhere(launcher_of(config)):
                 stop_workers_on_signal(Path(config.hydra.sweep.dir))
         except ConfigError as err:
             log.error("%s: %s", type(err).__name__, err)
             raise SystemExit(exit_status(err)) from None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_ended()
         print_sweep_summary(Path(config.hydra.sweep.dir), fail=self.fail_on_job_error)
 
 

@@ -2,24 +2,25 @@
 ``submitit_local``: one process per job), stopped as a sweep of jobs run one after another stops.
 
 A signal to the sweep's own process (SIGTERM, or SIGINT: Ctrl-C) would otherwise end it at once and leave
-its workers training with no one to report them, or starting the jobs still queued.
-:func:`stop_workers_on_signal` makes the sweep's process, on either signal:
+its workers training with no one to report them, or starting the jobs still queued. Signalling the workers
+is no way out: a joblib worker that ends breaks its pool, and the pool kills the others mid-record.
+Instead, on either signal, :func:`stop_workers_on_signal` makes the sweep's process:
 
-1. mark the sweep stopped (:data:`STOP_MARK` in the sweep dir): a job that starts after this is recorded
-   ``interrupted`` before any work (:func:`stop_signal`) and runs when the sweep is continued;
-2. pass SIGTERM on to each process it started, once: each job training stops as a run stops, its last
-   checkpoint kept and its record ``interrupted``, and its process ends (:func:`exit_worker`). After
-   SIGINT, which a terminal sends to the workers too, only the processes still running after
-   :data:`GRACE_S` are sent it;
-3. wait for them to end (any left after :data:`TIMEOUT_S` are killed), print the sweep's table and the
-   command that continues it, and exit with the signal's status (143, 130).
+1. mark the sweep stopped (:data:`STOP_MARK` in the sweep dir). Each job training sees the mark at its
+   next batch (:class:`lossbench.sweep_stop_watch.StopWithTheSweep`) and stops as a run stopped by SIGTERM
+   does: its last checkpoint kept, its record ``interrupted``. A job that starts after the mark is recorded
+   ``interrupted`` before any work (:func:`stop_signal`); each runs when the sweep is continued;
+2. wait until no job holds its run dir (the lock a run holds while it trains, see
+   :func:`lossbench.run_dir_claim.run_dir_lock`), or :data:`TIMEOUT_S` has passed;
+3. print the sweep's table and the command that continues it, and exit with the signal's status (143,
+   130), through the launcher, which then ends its workers.
 
-A second signal while it waits kills the sweep's processes at once (their last checkpoints stay).
+A second signal while it waits ends the sweep's process at once (the jobs' last checkpoints stay).
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -27,24 +28,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from lossbench.errors import SIGNAL_EXIT
 from lossbench.signals import continue_command
 
-#: the file in the sweep dir that says the sweep was stopped (removed when it is continued)
+#: the file in the sweep dir that says the sweep is stopping (removed when a sweep starts or continues)
 STOP_MARK = ".stopping"
 #: the launchers whose jobs run in processes of their own (by their ``_target_``'s class name)
 ELSEWHERE = ("JoblibLauncher", "LocalLauncher")
-#: seconds the workers have to stop on their own after SIGINT (a terminal's Ctrl-C reaches them too)
-GRACE_S = 10.0
-#: seconds the workers have to stop after SIGTERM before they are killed
+#: seconds the jobs have to stop before the sweep's process ends without them
 TIMEOUT_S = 300.0
+#: seconds without a held run dir after which the jobs count as stopped (their records are written then)
+SETTLE_S = 2.0
 
 log = logging.getLogger("lossbench")
 
 
-def runs_jobs_elsewhere(launcher_target: str) -> bool:
-    """Whether a launcher (its ``_target_``) runs each job in a process other than the sweep's."""
-    return str(launcher_target).endswith(ELSEWHERE)
+def runs_jobs_elsewhere(launcher: Any) -> bool:
+    """Whether a launcher config (``hydra.launcher``) runs each job in a process other than the sweep's
+    (joblib with one job at a time runs them in the sweep's own process)."""
+    launcher = launcher or {}
+    if not str(launcher.get("_target_", "")).endswith(ELSEWHERE):
+        return False
+    if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        from joblib import effective_n_jobs
+
+        return effective_n_jobs(launcher.get("n_jobs") or -1) != 1
+    return True
+
+
+def sweep_dir_of(hydra: Any) -> Path:
+    """A sweep's dir as an absolute path (a job with ``hydra.job.chdir=true`` runs in its own dir)."""
+    path = Path(str(hydra.sweep.dir))
+    return path if path.is_absolute() else Path(str(hydra.runtime.cwd)) / path
 
 
 def stop_signal(sweep_dir: Path | str) -> str | None:
@@ -55,33 +72,26 @@ def stop_signal(sweep_dir: Path | str) -> str | None:
         return None
 
 
-def exit_worker(status: int) -> None:
-    """End a job's process once its stopped job is recorded: a joblib worker would otherwise take the next
-    job, and the sweep's process waits for its workers to end."""
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(status)
+def clear_stop(sweep_dir: Path) -> None:
+    """A sweep starts or continues: an earlier stop's mark goes (whatever launcher runs it now)."""
+    (sweep_dir / STOP_MARK).unlink(missing_ok=True)
 
 
 def stop_workers_on_signal(sweep_dir: Path) -> None:
-    """In the sweep's process, before its jobs start: SIGTERM and SIGINT stop its workers' jobs, then the
-    sweep (see the module's docstring). A continued sweep's stop mark is removed first."""
-    (sweep_dir / STOP_MARK).unlink(missing_ok=True)
+    """In the sweep's process, before its jobs start: SIGTERM and SIGINT stop its jobs, then the sweep
+    (see the module's docstring); :func:`sweep_ended` undoes it."""
     stopping: list[str] = []
 
     def handler(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if stopping:  # a second signal: no more waiting
-            kill_workers()
             os._exit(SIGNAL_EXIT[stopping[0]])
         stopping.append(name)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / STOP_MARK).write_text(name)
-        log.error("stopped by %s: stopping the jobs that are running (a second signal kills them)", name)
-        stop_workers(GRACE_S if signum == signal.SIGINT else 0.0, TIMEOUT_S)
+        log.error("stopped by %s: the jobs that are training stop after their batch (a second signal "
+                  "ends the sweep at once)", name)  # fmt: skip
+        wait_for_jobs(sweep_dir, TIMEOUT_S)
         from lossbench.sweep import print_sweep_summary
 
         print_sweep_summary(sweep_dir, fail=False)
@@ -91,62 +101,50 @@ def stop_workers_on_signal(sweep_dir: Path) -> None:
             name,
             continue_command(sweep_dir),
         )
-        raise SystemExit(SIGNAL_EXIT[name])  # through the launcher, whose exit handlers then clean up
+        raise SystemExit(SIGNAL_EXIT[name])  # through the launcher, which ends its workers
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's ignored SIGINT stays so
             signal.signal(signum, handler)
 
 
-def stop_workers(grace_s: float, timeout_s: float) -> None:
-    """Send SIGTERM to each process this one started (once, after ``grace_s`` seconds if it still runs),
-    and wait for every process under this one to end; kill those left after ``timeout_s`` more seconds.
-    Processes that ignore SIGTERM (joblib's resource tracker) end with this process and are not waited
-    for."""
-    import psutil
+def sweep_ended() -> None:
+    """Every job has ended: a signal no longer stops them (the sweep's table is being written)."""
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, default)
 
-    me = psutil.Process()
-    signalled: set[int] = set()
-    start = time.monotonic()
-    while any(running(p) and not ignores_sigterm(p.pid) for p in me.children(recursive=True)):
-        now = time.monotonic() - start
-        if now >= grace_s + timeout_s:
-            kill_workers()
+
+def wait_for_jobs(sweep_dir: Path, timeout_s: float) -> None:
+    """Wait until no job of ``sweep_dir`` has held its run dir for :data:`SETTLE_S` seconds, or
+    ``timeout_s`` has passed."""
+    start = free_since = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if any(held(job) for job in sweep_dir.iterdir() if job.is_dir() and job.name.isdigit()):
+            free_since = time.monotonic()
+        elif time.monotonic() - free_since >= SETTLE_S:
             return
-        if now >= grace_s:
-            for child in me.children(recursive=False):  # a submitit job passes it on to its task
-                if child.pid not in signalled:
-                    signalled.add(child.pid)
-                    with contextlib.suppress(psutil.Error):
-                        child.send_signal(signal.SIGTERM)
-        time.sleep(0.2)  # not psutil.wait_procs: it would reap the launcher's own children
+        time.sleep(0.1)
+    log.error("the jobs did not stop within %.0f s: the sweep ends without them", timeout_s)
 
 
-def kill_workers() -> None:
-    """Kill every process under this one."""
-    import psutil
-
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-
-
-def running(process: Any) -> bool:
-    """Whether a psutil process is still running (not ended, not a zombie waiting to be reaped)."""
-    import psutil
-
-    with contextlib.suppress(psutil.Error):
-        return process.status() != psutil.STATUS_ZOMBIE
-    return False
-
-
-def ignores_sigterm(pid: int) -> bool:
-    """Whether process ``pid`` ignores SIGTERM (Linux's ``/proc/<pid>/status``; False where unknown)."""
+def held(run_dir: Path) -> bool:
+    """Whether a run holds ``run_dir`` (its ``flock``) now."""
     try:
-        text = Path(f"/proc/{pid}/status").read_text()
+        fd = os.open(run_dir, os.O_RDONLY)
     except OSError:
         return False
-    for line in text.splitlines():
-        if line.startswith("SigIgn:"):
-            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # no flock on this file system: nothing to tell
+        return False
+    finally:
+        os.close(fd)  # closing the descriptor releases a lock taken here
     return False
+
+
+def launcher_of(config: Any) -> Any:
+    """The launcher config of a sweep's ``config`` (its ``hydra.launcher``)."""
+    return OmegaConf.select(config, "hydra.launcher") or {}

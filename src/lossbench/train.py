@@ -31,7 +31,7 @@ from lossbench.signals import (
     stopped_outside_training,
 )
 from lossbench.sweep import job_line, print_sweep_summary
-from lossbench.sweep_stop import exit_worker, runs_jobs_elsewhere, stop_signal
+from lossbench.sweep_stop import runs_jobs_elsewhere, stop_signal, sweep_dir_of
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
@@ -67,10 +67,9 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):
         record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
     hydra = HydraConfig.get() if multirun else None
-    if hydra is not None and runs_jobs_elsewhere(hydra.launcher.get("_target_", "")):
-        if stop_signal(hydra.sweep.dir):  # the sweep's process stops its workers, then prints the table
-            exit_worker(exit_status(err))
-    elif hydra is not None:  # the sweep stops here: its table, then the signal's exit status
+    if hydra is not None and not runs_jobs_elsewhere(hydra.launcher):
+        # the sweep stops here: its table, then the signal's exit status (where the jobs run in processes
+        # of their own, the sweep's process prints it: lossbench.sweep_stop)
         print_sweep_summary(Path(hydra.sweep.dir), fail=False)
         log.error("the sweep stopped in job %s; its later jobs did not start", hydra.job.num)
     raise SystemExit(exit_status(err)) from None
@@ -86,9 +85,10 @@ def main(cfg: DictConfig) -> float | None:
     """
     choose_wait_policy()  # PASSIVE OpenMP threads when other processes use the cores; before torch loads
     multirun = in_multirun()
-    if multirun and (name := stop_signal(HydraConfig.get().sweep.dir)):  # its workers are stopping
+    if multirun and (name := stop_signal(sweep_dir_of(HydraConfig.get()))):  # its jobs are stopping
         stop = RunInterrupted(name, f"stopped by {name} before this job started: the sweep was stopping")
-        record_failure(cfg, stop, status="interrupted")  # continuing the sweep runs it
+        if not RunDir(Path(cfg.paths.output_dir)).record.exists():  # a finished job's record stays
+            record_failure(cfg, stop, status="interrupted")  # continuing the sweep runs it
         log.error("%s", stop)
         return float("nan")
     if (cfg.get("extras") or {}).get("print_config") and rank_zero():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import re
 from pathlib import Path
 
@@ -168,6 +169,32 @@ def test_the_reports_metric_directions_are_torchmetrics_own(loss_cfg, task, num_
             assert is_descriptive(name), f"{name} has no direction in torchmetrics but is ranked"
         else:
             assert higher_is_better(name) == declared, name
+
+
+def test_the_bounded_metrics_are_metrics_a_run_logs_and_their_intervals_stay_within():
+    """Each name in the range tables is logged by some task (no misspelling bounds nothing), and an
+    interval of an accuracy near 1 ends at 1."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lossbench.config import CONFIG_DIR
+    from lossbench.directions import NON_NEGATIVE, UNIT_INTERVAL, value_range
+    from lossbench.module import LossBenchModule
+    from lossbench.report.intervals import estimates
+
+    logged = set()
+    runs = [("ce", Task.CLASSIFICATION, 3), ("bce", Task.MULTILABEL, 3)]
+    runs += [("gaussian_nll", Task.REGRESSION, None), ("pinball", Task.REGRESSION, None)]
+    for loss_cfg, task, classes in runs:
+        loss = instantiate(OmegaConf.load(CONFIG_DIR / "loss" / f"{loss_cfg}.yaml"))
+        module = LossBenchModule(torch.nn.Identity(), loss, torch.optim.SGD, task, classes)
+        logged |= {name.split("/", 1)[1] for name in module.metric_directions("test")}
+    assert set(UNIT_INTERVAL + NON_NEGATIVE) <= logged | {"ece_ts"}, logged  # ece_ts: after a fit
+    assert value_range("test/acc (best)") == (0.0, 1.0) and value_range("test/nll") == (-math.inf, math.inf)
+    est = estimates([1.0, 1.0, 0.94], bounds=value_range("test/acc"))
+    assert est["ci_high"] == 1.0 and est["ci_low"] < est["mean"] < 1.0
+    assert estimates([1.0, 1.0, 0.94])["ci_high"] > 1.0  # the t-interval itself runs past the bound
+    assert math.isnan(estimates([1.0, 1.0], bounds=(0.0, 1.0))["ci_low"])  # no spread: no interval
 
 
 def test_a_damaged_record_trains_again_from_the_start_and_a_finished_one_is_kept(tmp_path, make_cfg):

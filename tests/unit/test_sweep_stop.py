@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 
-from lossbench.sweep_stop import STOP_MARK, ignores_sigterm, runs_jobs_elsewhere, stop_signal, stop_workers
+from lossbench import sweep_stop
+from lossbench.sweep_stop import STOP_MARK, held, runs_jobs_elsewhere, stop_signal, wait_for_jobs
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 def test_the_launchers_whose_jobs_run_elsewhere():
-    assert runs_jobs_elsewhere("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher")
-    assert runs_jobs_elsewhere("hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher")
-    assert not runs_jobs_elsewhere("hydra._internal.core_plugins.basic_launcher.BasicLauncher")
-    assert not runs_jobs_elsewhere("hydra_plugins.lossbench_packed_launcher.packed_launcher.PackedLauncher")
+    assert runs_jobs_elsewhere({"_target_": JOBLIB, "n_jobs": 2})
+    assert not runs_jobs_elsewhere({"_target_": JOBLIB, "n_jobs": 1}), "joblib runs one job at a time here"
+    assert runs_jobs_elsewhere(
+        {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"}
+    )
+    assert not runs_jobs_elsewhere({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"})
+    assert not runs_jobs_elsewhere(None)
 
 
 def test_the_stop_mark_names_its_signal(tmp_path):
@@ -24,23 +29,35 @@ def test_the_stop_mark_names_its_signal(tmp_path):
     assert stop_signal(tmp_path) == "SIGINT"
 
 
-def test_workers_get_sigterm_once_and_one_that_ignores_it_is_not_waited_for():
-    ignoring = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True)"
-    ignoring += "; time.sleep(60)"
-    stopping = "import time; print(1, flush=True); time.sleep(60)"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-        for code in (ignoring, stopping)
-    ]
+def test_the_sweep_waits_while_a_job_holds_its_run_dir(tmp_path, monkeypatch):
+    job = tmp_path / "0"
+    job.mkdir()
+    holder = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY)"
+    holder += "; fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(1.5)"
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(job)], stdout=subprocess.PIPE)
     try:
-        for proc in procs:
-            proc.stdout.readline()  # its handlers are in place
-        assert ignores_sigterm(procs[0].pid) and not ignores_sigterm(procs[1].pid)
+        proc.stdout.readline()  # it holds the dir
+        assert held(job) and not held(tmp_path / "none")
+        monkeypatch.setattr(sweep_stop, "SETTLE_S", 0.2)
         start = time.monotonic()
-        stop_workers(grace_s=0.0, timeout_s=30.0)
-        assert time.monotonic() - start < 10, "the one ignoring SIGTERM was waited for"
-        assert procs[1].wait(timeout=5) == -signal.SIGTERM and procs[0].poll() is None
+        wait_for_jobs(tmp_path, timeout_s=30)
+        assert time.monotonic() - start >= 1.0 and proc.poll() is not None and not held(job)
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+        proc.kill()
+        proc.wait()
+
+
+def test_jobs_that_do_not_stop_are_left_after_the_timeout(tmp_path, caplog):
+    job = tmp_path / "0"
+    job.mkdir()
+    holder = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY)"
+    holder += "; fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(job)], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        with caplog.at_level("ERROR", logger="lossbench"):
+            wait_for_jobs(tmp_path, timeout_s=0.3)
+        assert "did not stop within" in caplog.text and proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()

@@ -70,17 +70,22 @@ def trimmed_mean_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[
     return iqm, iqm - half, iqm + half
 
 
-def estimates(values: npt.ArrayLike, level: float = LEVEL) -> dict[str, float]:
-    """Mean and interquartile mean of ``values`` with their intervals (``ci_*`` and ``iqm_*``)."""
+def estimates(
+    values: npt.ArrayLike, level: float = LEVEL, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, float]:
+    """Mean and interquartile mean of ``values`` with their intervals (``ci_*`` and ``iqm_*``), each cut
+    to ``bounds``, the values the metric can take (an accuracy's t-interval [0.95, 1.03] reads [0.95, 1]):
+    the true mean lies within them, so the cut interval covers it whenever the whole one does."""
     x = np.asarray(values, dtype=float)
     mean = float(x.mean()) if len(x) else math.nan
     lo, hi = t_interval(x[None], level)
     iqm, iqm_lo, iqm_hi = trimmed_mean_interval(x, level)
+    low, high = bounds
     return {
         "mean": mean,
-        "ci_low": float(lo[0]),
-        "ci_high": float(hi[0]),
+        "ci_low": max(float(lo[0]), low),
+        "ci_high": min(float(hi[0]), high),
         "iqm": iqm,
-        "iqm_low": iqm_lo,
-        "iqm_high": iqm_hi,
+        "iqm_low": max(iqm_lo, low),
+        "iqm_high": min(iqm_hi, high),
     }

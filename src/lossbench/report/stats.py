@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from lossbench.directions import higher_is_better, is_descriptive
+from lossbench.directions import higher_is_better, is_descriptive, value_range
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 from lossbench.report.improvement import paired_win_share, prob_improvement
@@ -159,7 +159,7 @@ def _rows_for_cell(
     rows: dict[str, Row] = {}
     for variant, values in cells.items():
         x = np.array(list(values.values()), dtype=float)
-        est = estimates(x)
+        est = estimates(x, bounds=value_range(metric))
         std = float(x.std(ddof=1)) if len(x) > 1 else math.nan
         rows[variant] = Row(
             group,
