@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from lossbench import sweep_stop
 from lossbench.sweep_stop import STOP_MARK, held, runs_jobs_elsewhere, stop_signal, wait_for_jobs
@@ -29,35 +31,31 @@ def test_the_stop_mark_names_its_signal(tmp_path):
     assert stop_signal(tmp_path) == "SIGINT"
 
 
-def test_the_sweep_waits_while_a_job_holds_its_run_dir(tmp_path, monkeypatch):
-    job = tmp_path / "0"
+@contextlib.contextmanager
+def holding(job, seconds: float) -> Iterator[subprocess.Popen]:
+    """Another process holding ``job``'s run dir (its ``flock``) for ``seconds``, as a training job does."""
     job.mkdir()
     holder = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY)"
-    holder += "; fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(1.5)"
+    holder += f"; fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep({seconds})"
     proc = subprocess.Popen([sys.executable, "-c", holder, str(job)], stdout=subprocess.PIPE)
     try:
         proc.stdout.readline()  # it holds the dir
-        assert held(job) and not held(tmp_path / "none")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_sweep_waits_while_a_job_holds_its_run_dir(tmp_path, monkeypatch):
+    with holding(tmp_path / "0", 1.5) as proc:
+        assert held(tmp_path / "0") and not held(tmp_path / "none")
         monkeypatch.setattr(sweep_stop, "SETTLE_S", 0.2)
         start = time.monotonic()
         wait_for_jobs(tmp_path, timeout_s=30)
-        assert time.monotonic() - start >= 1.0 and proc.poll() is not None and not held(job)
-    finally:
-        proc.kill()
-        proc.wait()
+        assert time.monotonic() - start >= 1.0 and proc.poll() is not None and not held(tmp_path / "0")
 
 
 def test_jobs_that_do_not_stop_are_left_after_the_timeout(tmp_path, caplog):
-    job = tmp_path / "0"
-    job.mkdir()
-    holder = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY)"
-    holder += "; fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(30)"
-    proc = subprocess.Popen([sys.executable, "-c", holder, str(job)], stdout=subprocess.PIPE)
-    try:
-        proc.stdout.readline()
-        with caplog.at_level("ERROR", logger="lossbench"):
-            wait_for_jobs(tmp_path, timeout_s=0.3)
+    with holding(tmp_path / "0", 30) as proc, caplog.at_level("ERROR", logger="lossbench"):
+        wait_for_jobs(tmp_path, timeout_s=0.3)
         assert "did not stop within" in caplog.text and proc.poll() is None
-    finally:
-        proc.kill()
-        proc.wait()
