@@ -15,8 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-#: the ``additional_parameters`` keys (sbatch options) that ask for GPUs
-_GPU_OPTIONS = ("gpus", "gres", "gpus_per_node", "gpus_per_task", "gpus-per-node", "gpus-per-task")
+#: the launcher's own options that ask for GPUs (an ``additional_parameters`` key naming ``gpu`` or
+#: ``gres`` does too, as sbatch's ``--gpus-per-socket`` or ``--gres``)
+GPU_OPTIONS = ("gpus_per_node", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu")
 
 
 def is_slurm_launcher(config: DictConfig) -> bool:
@@ -25,13 +26,19 @@ def is_slurm_launcher(config: DictConfig) -> bool:
     return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
 
 
-def asks_for_gpus(launcher: Any) -> bool | None:
-    """Whether the launcher's jobs ask Slurm for GPUs (None: not said here, e.g. by ``setup`` lines)."""
-    extra = launcher.get("additional_parameters") or {}
-    if any(str(k) in _GPU_OPTIONS for k in extra):
-        return True
-    gres = str(launcher.get("gres") or "")
-    return bool(launcher.get("gpus_per_node") or launcher.get("gpus_per_task") or "gpu" in gres)
+def gpu_request(launcher: Any) -> tuple[str, str] | None:
+    """The first of the launcher's settings that asks Slurm for GPUs, as ``(the setting, the override that
+    drops it)``; None where none does."""
+    for key in GPU_OPTIONS:
+        if launcher.get(key):
+            return f"hydra.launcher.{key}={launcher.get(key)}", f"hydra.launcher.{key}=null"
+    if "gpu" in str(launcher.get("gres") or ""):
+        return f"hydra.launcher.gres={launcher.get('gres')}", "hydra.launcher.gres=null"
+    for key, value in (launcher.get("additional_parameters") or {}).items():
+        if "gpu" in str(key) or "gres" in str(key):
+            name = f"hydra.launcher.additional_parameters.{key}"
+            return f"{name}={value}", f"~{name}"
+    return None
 
 
 def devices_per_node(trainer: Any, gpus_per_node: int) -> int | None:
@@ -49,8 +56,8 @@ def devices_per_node(trainer: Any, gpus_per_node: int) -> int | None:
     return int(devices) if isinstance(devices, int) else None
 
 
-#: the trainer's options that decide what a job needs from Slurm
-REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.num_nodes")
+#: the options that decide what a job needs from Slurm (an experiment preset may choose the trainer)
+REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "experiment")
 
 
 def swept_trainer(config: DictConfig) -> bool:
@@ -73,13 +80,14 @@ def slurm_problems(config: DictConfig) -> list[str]:
     gpus = int(launcher.get("gpus_per_node") or 0)
     tasks, nodes = int(launcher.get("tasks_per_node") or 1), int(launcher.get("nodes") or 1)
     problems = []
-    if accelerator == "cpu" and asks_for_gpus(launcher):
+    request = gpu_request(launcher)
+    if accelerator == "cpu" and request is not None:
         problems.append(
-            f"hydra/launcher=slurm asks each job for GPUs (hydra.launcher.gpus_per_node={gpus}) but "
-            "trainer.accelerator=cpu leaves them idle: add trainer=gpu (trainer=ddp for several per job), or "
-            "hydra.launcher.gpus_per_node=0 for CPU jobs"
+            f"hydra/launcher=slurm asks each job for GPUs ({request[0]}) but trainer.accelerator=cpu "
+            f"leaves them idle: add trainer=gpu (trainer=ddp for several per job), or {request[1]} for "
+            "CPU jobs"
         )
-    if accelerator in ("gpu", "cuda") and not asks_for_gpus(launcher):
+    if accelerator in ("gpu", "cuda") and request is None:
         problems.append(
             f"trainer.accelerator={accelerator} but hydra/launcher=slurm asks for no GPU: set "
             "hydra.launcher.gpus_per_node=<GPUs per node>"

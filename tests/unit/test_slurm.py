@@ -26,11 +26,18 @@ def test_a_request_that_fits_its_trainer_passes():
         problems("trainer=ddp_cpu", "hydra.launcher.tasks_per_node=2", "hydra.launcher.gpus_per_node=0") == []
     )
     assert problems("trainer=gpu", "hydra.launcher.gpus_per_node=0", "+hydra.launcher.gres=gpu:1") == []
+    socket = "+hydra.launcher.additional_parameters.gpus_per_socket=1"  # any sbatch option naming GPUs
+    assert problems("trainer=gpu", "hydra.launcher.gpus_per_node=null", socket) == []
 
 
 def test_gpus_asked_for_a_cpu_trainer_are_refused_with_the_fix():
     (found,) = problems()  # the preset asks for one GPU; the default trainer trains on the CPU
-    assert "trainer.accelerator=cpu" in found and "trainer=gpu" in found and "gpus_per_node=0" in found
+    assert "trainer.accelerator=cpu" in found and "trainer=gpu" in found
+    assert (
+        "(hydra.launcher.gpus_per_node=1)" in found and "hydra.launcher.gpus_per_node=null for CPU" in found
+    )
+    (found,) = problems("hydra.launcher.gpus_per_node=0", "+hydra.launcher.gres=gpu:1")
+    assert "(hydra.launcher.gres=gpu:1)" in found and "hydra.launcher.gres=null" in found
     (found,) = problems("hydra.launcher.gpus_per_node=0", "+hydra.launcher.additional_parameters.gpus=1")
     assert "idle" in found
 
@@ -66,6 +73,9 @@ def test_other_launchers_and_swept_trainers_are_not_checked_here():
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["trainer.max_epochs=1,2"]  # asks Slurm for nothing else
     assert len(slurm_problems(cfg)) == 1
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["experiment=cifar10_lt,calibration_cifar10"]  # presets choose trainers
+    assert slurm_problems(cfg) == []
 
 
 def test_the_sweep_refuses_a_mismatch_before_submitting_and_lets_srun_start_ddp(caplog):
