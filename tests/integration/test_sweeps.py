@@ -93,7 +93,7 @@ def test_a_parallel_sweep_stopped_by_sigterm_stops_its_workers_and_continues(tmp
     ``interrupted``, its last checkpoint kept), the later jobs do not start, the sweep's process prints the
     table and the command that continues it, and nothing trains after it ended."""
     sweep = ("-m", "hydra/launcher=parallel", "loss=ce,focal", "seed=0,1", "logger=csv")
-    sweep += ("trainer.max_epochs=15", "callbacks.rich_progress_bar=null")
+    sweep += ("trainer.max_epochs=8", "callbacks.rich_progress_bar=null")
     sweep += ("trainer.enable_progress_bar=false", "hydra.sweep.dir=sw")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *sweep],
