@@ -45,10 +45,31 @@ def command_line(extra: list[str], drop: tuple[str, ...] = ()) -> str:
 
 def continue_command(sweep_dir: Path | str | None) -> str:
     """The command that continues this run (``resume=true``), or this sweep when ``sweep_dir`` is given
-    (``resume=true hydra.sweep.dir=<it>``)."""
+    (``resume=true hydra.sweep.dir=<it>``; in a job run by another process than the sweep's, as a joblib
+    worker or a submitit job, whose command line is its launcher's: the sweep's, from its
+    ``multirun.yaml``)."""
     if sweep_dir is None:
         return command_line(["resume=true"], drop=("resume=",))
-    return command_line(["resume=true", f"hydra.sweep.dir={sweep_dir}"], drop=("resume=", "hydra.sweep.dir="))
+    again = ["resume=true", f"hydra.sweep.dir={sweep_dir}"]
+    if not Path(sys.argv[0]).name.endswith(("train.py", "lossbench-train")):
+        saved = saved_sweep_command(Path(sweep_dir))
+        if saved is not None:
+            return " ".join([saved, *again])
+    return command_line(again, drop=("resume=", "hydra.sweep.dir="))
+
+
+def saved_sweep_command(sweep_dir: Path) -> str | None:
+    """``python train.py -m <the sweep's overrides>`` from the ``multirun.yaml`` Hydra wrote in
+    ``sweep_dir`` (None without it), less ``resume`` and the sweep dir."""
+    saved = sweep_dir / "multirun.yaml"
+    if not saved.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    given = OmegaConf.load(saved).hydra.overrides
+    hydra = [str(o) for o in given.hydra if not str(o).startswith(("hydra.mode=", "hydra.sweep.dir="))]
+    task = [str(o) for o in given.task if not str(o).lstrip("+~").startswith("resume=")]
+    return " ".join(["python train.py", "-m", *(shlex.quote(o) for o in hydra + task)])
 
 
 @contextmanager

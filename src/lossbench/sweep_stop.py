@@ -39,8 +39,9 @@ STOP_MARK = ".stopping"
 ELSEWHERE = ("JoblibLauncher", "LocalLauncher")
 #: seconds the jobs have to stop before the sweep's process ends without them
 TIMEOUT_S = 300.0
-#: seconds without a held run dir after which the jobs count as stopped (their records are written then)
-SETTLE_S = 2.0
+#: seconds without a held run dir after which the jobs count as stopped: their records are written, and a
+#: job its launcher was starting (a new process importing the job's code) has taken its dir by then
+SETTLE_S = 5.0
 
 log = logging.getLogger("lossbench")
 

@@ -75,6 +75,16 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     raise SystemExit(exit_status(err)) from None
 
 
+def stopped_before_start(cfg: DictConfig, name: str) -> float:
+    """A sweep job started once the sweep was stopping (its jobs in other processes): recorded
+    ``interrupted`` before any work, so that continuing the sweep runs it (a finished job's record stays)."""
+    stop = RunInterrupted(name, f"stopped by {name} before this job started: the sweep was stopping")
+    if not RunDir(Path(cfg.paths.output_dir)).record.exists():
+        record_failure(cfg, stop, status="interrupted")
+    log.error("%s", stop)
+    return float("nan")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra task: returns the best monitored validation metric, so sweepers can optimise it.
@@ -85,26 +95,23 @@ def main(cfg: DictConfig) -> float | None:
     """
     choose_wait_policy()  # PASSIVE OpenMP threads when other processes use the cores; before torch loads
     multirun = in_multirun()
-    if multirun and (name := stop_signal(sweep_dir_of(HydraConfig.get()))):  # its jobs are stopping
-        stop = RunInterrupted(name, f"stopped by {name} before this job started: the sweep was stopping")
-        if not RunDir(Path(cfg.paths.output_dir)).record.exists():  # a finished job's record stays
-            record_failure(cfg, stop, status="interrupted")  # continuing the sweep runs it
-        log.error("%s", stop)
-        return float("nan")
     if (cfg.get("extras") or {}).get("print_config") and rank_zero():
         print_config_tree(cfg)
     try:
-        exit_while_starting("lossbench", starting_job(multirun))  # until started(): one line, at once
-        try:
-            check_run(cfg)  # every config problem at once, before torch and Lightning load
-            check_data_files(cfg)  # and every problem of a table
-            from lossbench.run import run  # torch and Lightning load here
-        finally:
-            started()
-        # a stop before fit, or after it, is one line too; a second process on the run dir is refused
-        held = run_dir_lock(Path(cfg.paths.output_dir)) if rank_zero() else contextlib.nullcontext()
-        with sigterm_raises(), held:
-            summary = run(cfg)
+        # the run dir is held from here (a second process on it is refused): a sweep stopping its jobs
+        # elsewhere waits while any job holds its dir (lossbench.sweep_stop)
+        with run_dir_lock(Path(cfg.paths.output_dir)) if rank_zero() else contextlib.nullcontext():
+            if multirun and (name := stop_signal(sweep_dir_of(HydraConfig.get()))):  # jobs are stopping
+                return stopped_before_start(cfg, name)
+            exit_while_starting("lossbench", starting_job(multirun))  # until started(): one line, at once
+            try:
+                check_run(cfg)  # every config problem at once, before torch and Lightning load
+                check_data_files(cfg)  # and every problem of a table
+                from lossbench.run import run  # torch and Lightning load here
+            finally:
+                started()
+            with sigterm_raises():  # a stop before fit, or after it, is one line too
+                summary = run(cfg)
     except (Exception, KeyboardInterrupt) as err:
         if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library
             stopped(stop, cfg, multirun)

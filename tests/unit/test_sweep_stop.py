@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+import yaml
+
 from lossbench import sweep_stop
 from lossbench.sweep_stop import STOP_MARK, held, runs_jobs_elsewhere, stop_signal, wait_for_jobs
 
@@ -59,3 +61,24 @@ def test_jobs_that_do_not_stop_are_left_after_the_timeout(tmp_path, caplog):
     with holding(tmp_path / "0", 30) as proc, caplog.at_level("ERROR", logger="lossbench"):
         wait_for_jobs(tmp_path, timeout_s=0.3)
         assert "did not stop within" in caplog.text and proc.poll() is None
+
+
+def test_a_job_in_a_worker_names_the_sweeps_command_to_continue(tmp_path, monkeypatch):
+    """A submitit job's own command line is ``_submit.py <folder>``: the sweep's comes from its
+    ``multirun.yaml``."""
+    from lossbench.signals import continue_command
+
+    hydra = ["hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}", "hydra.mode=MULTIRUN"]
+    saved = {"hydra": {"overrides": {"hydra": hydra, "task": ["loss=ce,focal", "resume=true"]}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    monkeypatch.setattr(sys, "argv", ["_submit.py", str(tmp_path / ".submitit" / "%j")])
+    again = f"resume=true hydra.sweep.dir={tmp_path}"
+    assert (
+        continue_command(tmp_path)
+        == f"python train.py -m hydra/launcher=submitit_local loss=ce,focal {again}"
+    )
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "loss=ce,focal"])  # the sweep's own process
+    assert (
+        continue_command(tmp_path)
+        == f"python train.py -m loss=ce,focal resume=true hydra.sweep.dir={tmp_path}"
+    )
