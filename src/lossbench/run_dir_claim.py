@@ -82,8 +82,9 @@ def release_claimed() -> None:
 
 @contextlib.contextmanager
 def run_dir_lock(path: Path) -> Iterator[None]:
-    """Hold the run dir ``path`` while its run trains: a second process continuing the same run
-    (``resume=true`` twice at once) is refused in one line instead of both writing into it. The lock is
+    """Hold the run dir ``path`` while its run starts and trains (``train.main`` takes it first thing): a
+    second process continuing the same run (``resume=true`` twice at once) is refused in one line instead
+    of both writing into it, and a stopping sweep sees which jobs are still at work. The lock is
     the operating system's ``flock`` on the directory itself (no file is added to the run dir); it ends
     with the process, also a killed one. Only rank 0 takes it (the caller's choice): DDP's other ranks
     run in the same dir. On a file system without ``flock`` the run goes on unlocked, with a warning."""

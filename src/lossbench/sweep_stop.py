@@ -10,8 +10,8 @@ Instead, on either signal, :func:`stop_workers_on_signal` makes the sweep's proc
    next batch (:class:`lossbench.sweep_stop_watch.StopWithTheSweep`) and stops as a run stopped by SIGTERM
    does: its last checkpoint kept, its record ``interrupted``. A job that starts after the mark is recorded
    ``interrupted`` before any work (:func:`stop_signal`); each runs when the sweep is continued;
-2. wait until no job holds its run dir (the lock a run holds while it trains, see
-   :func:`lossbench.run_dir_claim.run_dir_lock`), or :data:`TIMEOUT_S` has passed;
+2. wait until no job has held its run dir for :data:`SETTLE_S` seconds (the lock a job takes at the start
+   of its task, :func:`lossbench.run_dir_claim.run_dir_lock`), or :data:`TIMEOUT_S` has passed;
 3. print the sweep's table and the command that continues it, and exit with the signal's status (143,
    130), through the launcher, which then ends its workers.
 
