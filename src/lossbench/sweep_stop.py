@@ -15,7 +15,8 @@ Instead, on either signal, :func:`stop_workers_on_signal` makes the sweep's proc
 3. print the sweep's table and the command that continues it, and exit with the signal's status (143,
    130), through the launcher, which then ends its workers.
 
-A second signal while it waits ends the sweep's process at once (the jobs' last checkpoints stay).
+A second signal while it waits ends the sweep's process at once (the jobs' last checkpoints stay). A signal
+once every job has ended stops nothing: the sweep ends as it would have, with its table.
 """
 
 from __future__ import annotations
@@ -93,8 +94,14 @@ def stop_workers_on_signal(sweep_dir: Path) -> None:
         log.error("stopped by %s: the jobs that are training stop after their batch (a second signal "
                   "ends the sweep at once)", name)  # fmt: skip
         wait_for_jobs(sweep_dir, TIMEOUT_S)
-        from lossbench.sweep import print_sweep_summary
+        from lossbench.record import FAILED, OK
+        from lossbench.sweep import all_job_dirs, print_sweep_summary, read_job
 
+        if all(read_job(job)["status"] in (OK, FAILED) for job in all_job_dirs(sweep_dir)):
+            log.info("every job had ended: the sweep ends as it would have")  # no stop to continue
+            clear_stop(sweep_dir)
+            sweep_ended()
+            return
         print_sweep_summary(sweep_dir, fail=False)
         log.error(
             "stopped by %s: the jobs that were training kept their last checkpoints and the later jobs did "
