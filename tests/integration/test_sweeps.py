@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
 
@@ -95,14 +94,7 @@ def test_a_parallel_sweep_stopped_by_sigterm_stops_its_workers_and_continues(tmp
     sweep = ("-m", "hydra/launcher=parallel", "loss=ce,focal", "seed=0,1", "logger=csv")
     sweep += ("trainer.max_epochs=8", "callbacks.rich_progress_bar=null")
     sweep += ("trainer.enable_progress_bar=false", "hydra.sweep.dir=sw")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *sweep],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_command([sys.executable, str(ROOT / "train.py"), *sweep], tmp_path)
     sw, deadline = tmp_path / "sw", time.monotonic() + 180
     while not list(sw.glob("*/checkpoints/last.ckpt")):
         assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before a checkpoint"
