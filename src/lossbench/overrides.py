@@ -26,6 +26,15 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def swept_keys_of(overrides: list[str]) -> set[str]:
+    """The keys (or config groups) that sweep syntax gives several values (``loss=ce,focal``: ``loss``);
+    Hydra's parser raises on an override it cannot read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    return {o.key_or_group for o in parsed if o.is_sweep_override()}
+
+
 def run_overrides() -> list[str]:
     """The running Hydra job's command-line overrides (none outside Hydra)."""
     from hydra.core.hydra_config import HydraConfig

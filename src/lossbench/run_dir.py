@@ -32,6 +32,19 @@ LAST_CHECKPOINT_NAME = "last.ckpt"
 LAST_CHECKPOINT = Path("checkpoints") / LAST_CHECKPOINT_NAME
 #: the end-of-sweep table's file, in the sweep dir
 SWEEP_SUMMARY_NAME = "sweep_summary.json"
+#: the sweep's config, with the overrides it was started with, in the sweep dir (written by Hydra)
+MULTIRUN_NAME = "multirun.yaml"
+
+
+def saved_sweep(sweep_dir: Path) -> Any:
+    """The ``hydra`` node of the ``multirun.yaml`` Hydra wrote in ``sweep_dir`` (its sweeper and the
+    overrides the sweep was started with), as an OmegaConf node; None without that file."""
+    saved = Path(sweep_dir) / MULTIRUN_NAME
+    if not saved.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(saved).hydra
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,24 @@ def run_dir_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def run_dir_held(path: Path) -> bool:
+    """Whether a process holds the run dir ``path`` now (:func:`run_dir_lock`; False where the file system
+    has no ``flock``, or ``path`` cannot be opened)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing the descriptor releases a lock taken here
+    return False

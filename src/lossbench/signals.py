@@ -61,12 +61,12 @@ def continue_command(sweep_dir: Path | str | None) -> str:
 def saved_sweep_command(sweep_dir: Path) -> str | None:
     """``python train.py -m <the sweep's overrides>`` from the ``multirun.yaml`` Hydra wrote in
     ``sweep_dir`` (None without it), less ``resume`` and the sweep dir."""
-    saved = sweep_dir / "multirun.yaml"
-    if not saved.is_file():
-        return None
-    from omegaconf import OmegaConf
+    from lossbench.run_dir import saved_sweep
 
-    given = OmegaConf.load(saved).hydra.overrides
+    saved = saved_sweep(sweep_dir)
+    if saved is None:
+        return None
+    given = saved.overrides
     hydra = [str(o) for o in given.hydra if not str(o).startswith(("hydra.mode=", "hydra.sweep.dir="))]
     task = [str(o) for o in given.task if not str(o).lstrip("+~").startswith("resume=")]
     return " ".join(["python train.py", "-m", *(shlex.quote(o) for o in hydra + task)])

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.overrides import swept_keys_of
+
 #: the launcher's own options that ask for GPUs (an ``additional_parameters`` key naming ``gpu`` or
 #: ``gres`` does too, as sbatch's ``--gpus-per-socket`` or ``--gres``)
 GPU_OPTIONS = ("gpus_per_node", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu")
@@ -63,11 +65,8 @@ REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.nu
 def swept_trainer(config: DictConfig) -> bool:
     """Whether the sweep varies what its jobs need from Slurm (:data:`REQUEST_KEYS`): one request cannot
     fit them all, and the check is left out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     task = list(OmegaConf.select(config, "hydra.overrides.task") or [])
-    overrides = OverridesParser.create().parse_overrides(task)
-    return any(o.is_sweep_override() and o.key_or_group in REQUEST_KEYS for o in overrides)
+    return bool(swept_keys_of(task) & set(REQUEST_KEYS))
 
 
 def slurm_problems(config: DictConfig) -> list[str]:

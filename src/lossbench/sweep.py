@@ -18,11 +18,11 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lossbench.checks import check_ddp_in_multirun, raise_problems
 from lossbench.errors import EXIT_FAILED, ConfigError, exit_status
-from lossbench.overrides import override_key
+from lossbench.overrides import override_key, swept_keys_of
 from lossbench.record import (
     FAILED,
     INTERRUPTED,
@@ -32,7 +32,7 @@ from lossbench.record import (
     UNREADABLE,
     read_record,
 )
-from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir
+from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
 from lossbench.slurm import is_slurm_launcher, slurm_problems
 from lossbench.sweep_stop import (
     clear_stop,
@@ -63,11 +63,8 @@ def sweep_size(task_overrides: list[str]) -> int | None:
 def sweep_size_of(sweep_dir: Path) -> int | None:
     """How many jobs the running sweep has, from the ``multirun.yaml`` Hydra wrote in its dir (None for a
     sweeper other than the basic one, or without that file)."""
-    saved = sweep_dir / "multirun.yaml"
-    if not saved.is_file():
-        return None
-    hydra_node = OmegaConf.load(saved).hydra
-    if "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
+    hydra_node = saved_sweep(sweep_dir)
+    if hydra_node is None or "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
         return None
     given = [str(o) for o in hydra_node.overrides.task]
     keys = {o.split("=", 1)[0].lstrip("+~") for o in given}
@@ -155,18 +152,14 @@ def common_overrides(rows: list[dict[str, Any]], swept: set[str] = frozenset()) 
 
 def swept_keys(sweep_dir: Path) -> set[str]:
     """The keys a sweep varies, from the ``multirun.yaml`` Hydra wrote in its dir (none without it)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    saved = sweep_dir / "multirun.yaml"
-    if not saved.is_file():
+    hydra_node = saved_sweep(sweep_dir)
+    if hydra_node is None:
         return set()
-    hydra_node = OmegaConf.load(saved).hydra
     keys = set((hydra_node.sweeper.get("params") or {}).keys())
     try:
-        overrides = OverridesParser.create().parse_overrides([str(o) for o in hydra_node.overrides.task])
+        return keys | swept_keys_of(list(hydra_node.overrides.task))
     except Exception:  # an override Hydra's parser no longer reads: every key may vary then
         return keys | {override_key(str(o)) for o in hydra_node.overrides.task}
-    return keys | {override_key(o.input_line) for o in overrides if o.is_sweep_override()}
 
 
 def render_table(rows: list[dict[str, Any]], title: str, swept: set[str] = frozenset()) -> Any:
@@ -236,14 +229,14 @@ def check_continued_sweep(config: DictConfig) -> None:
     """A sweep continued (``resume=true``) must be asked as it was started, in the same order: Hydra numbers
     the jobs by it, and job ``N``'s dir would hold another job's files. Checked against the
     ``multirun.yaml`` the start left, before any job runs."""
-    saved = Path(config.hydra.sweep.dir) / "multirun.yaml"
-    if not config.get("resume") or not saved.is_file():
+    saved = saved_sweep(Path(config.hydra.sweep.dir)) if config.get("resume") else None
+    if saved is None:
         return
 
     def sweep_overrides(overrides: Any) -> list[str]:
         return [str(o) for o in overrides if override_key(str(o)) not in ("resume", "hydra.run.dir")]
 
-    before = sweep_overrides(OmegaConf.load(saved).hydra.overrides.task)
+    before = sweep_overrides(saved.overrides.task)
     now = sweep_overrides(config.hydra.overrides.task)
     if before != now:
         started = " ".join(before)

@@ -21,7 +21,6 @@ once every job has ended stops nothing: the sweep ends as it would have, with it
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -32,6 +31,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossbench.errors import SIGNAL_EXIT
+from lossbench.run_dir_claim import run_dir_held
 from lossbench.signals import continue_command
 
 #: the file in the sweep dir that says the sweep is stopping (removed when a sweep starts or continues)
@@ -50,10 +50,10 @@ log = logging.getLogger("lossbench")
 def runs_jobs_elsewhere(launcher: Any) -> bool:
     """Whether a launcher config (``hydra.launcher``) runs each job in a process other than the sweep's
     (joblib with one job at a time runs them in the sweep's own process)."""
-    launcher = launcher or {}
-    if not str(launcher.get("_target_", "")).endswith(ELSEWHERE):
+    target = str((launcher or {}).get("_target_", ""))
+    if not target.endswith(ELSEWHERE):
         return False
-    if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+    if target.endswith("JoblibLauncher"):
         from joblib import effective_n_jobs
 
         return effective_n_jobs(launcher.get("n_jobs") or -1) != 1
@@ -128,29 +128,12 @@ def wait_for_jobs(sweep_dir: Path, timeout_s: float) -> None:
     ``timeout_s`` has passed."""
     start = free_since = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        if any(held(job) for job in sweep_dir.iterdir() if job.is_dir() and job.name.isdigit()):
+        if any(run_dir_held(job) for job in sweep_dir.iterdir() if job.is_dir() and job.name.isdigit()):
             free_since = time.monotonic()
         elif time.monotonic() - free_since >= SETTLE_S:
             return
         time.sleep(0.1)
     log.error("the jobs did not stop within %.0f s: the sweep ends without them", timeout_s)
-
-
-def held(run_dir: Path) -> bool:
-    """Whether a run holds ``run_dir`` (its ``flock``) now."""
-    try:
-        fd = os.open(run_dir, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:  # no flock on this file system: nothing to tell
-        return False
-    finally:
-        os.close(fd)  # closing the descriptor releases a lock taken here
-    return False
 
 
 def launcher_of(config: Any) -> Any:

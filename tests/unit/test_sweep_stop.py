@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import yaml
 
 from lossbench import sweep_stop
-from lossbench.sweep_stop import STOP_MARK, held, runs_jobs_elsewhere, stop_signal, wait_for_jobs
+from lossbench.run_dir_claim import run_dir_held
+from lossbench.sweep_stop import STOP_MARK, runs_jobs_elsewhere, stop_signal, wait_for_jobs
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
@@ -50,11 +51,12 @@ def holding(job, seconds: float) -> Iterator[subprocess.Popen]:
 
 def test_the_sweep_waits_while_a_job_holds_its_run_dir(tmp_path, monkeypatch):
     with holding(tmp_path / "0", 1.5) as proc:
-        assert held(tmp_path / "0") and not held(tmp_path / "none")
+        assert run_dir_held(tmp_path / "0") and not run_dir_held(tmp_path / "none")
         monkeypatch.setattr(sweep_stop, "SETTLE_S", 0.2)
         start = time.monotonic()
         wait_for_jobs(tmp_path, timeout_s=30)
-        assert time.monotonic() - start >= 1.0 and proc.poll() is not None and not held(tmp_path / "0")
+        assert time.monotonic() - start >= 1.0 and proc.poll() is not None
+        assert not run_dir_held(tmp_path / "0")
 
 
 def test_jobs_that_do_not_stop_are_left_after_the_timeout(tmp_path, caplog):
