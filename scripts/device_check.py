@@ -1,7 +1,7 @@
 """The GPU checks of ``scripts/device_check.sh``: one table, every row "ran" or "not run" with the reason.
 
     python scripts/device_check.py                  # on a machine with a CUDA GPU, ~5 min on an H200
-    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU (minutes)
+    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU (minutes; float32)
     python scripts/device_check.py --only resnet18,limit  # some rows
 
 Rows (each lossbench run is ``python train.py`` in a subprocess with its own time limit):
@@ -68,9 +68,9 @@ def images_per_s(result: dict[str, Any], batch_size: int) -> float:
     return sum(e["steps"] for e in epochs) * batch_size / sum(e["train_s"] for e in epochs)
 
 
-def limit_images_per_s(device: str, batch: int, steps: int, warmup: int) -> float:
+def limit_images_per_s(device: str, batch: int, steps: int, warmup: int, bf16: bool = True) -> float:
     """Images/s of ``resnet18_cifar`` alone: one AdamW step per batch on tensors already on ``device``,
-    bf16 autocast, channels_last (the ``limit`` row)."""
+    bf16 autocast (unless ``bf16=False``), channels_last (the ``limit`` row)."""
     import torch
     import torch.nn.functional as F
     from hydra.utils import instantiate
@@ -87,7 +87,7 @@ def limit_images_per_s(device: str, batch: int, steps: int, warmup: int) -> floa
     y = torch.randint(0, 10, (batch,), device=device)
 
     def step() -> None:
-        with torch.autocast(device, dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -115,12 +115,13 @@ def fake_cifar(root: Path, per_batch: int) -> None:
     write_cifar(root, "cifar10", per_batch=per_batch, n_test=max(100, per_batch // 5))
 
 
-def plain_loop(device: str, n: int, batch: int, steps: int, workers: int) -> float:
+def plain_loop(device: str, n: int, batch: int, steps: int, workers: int, bf16: bool = True) -> float:
     """Images/s of a plain PyTorch loop over a ``DataLoader`` (per-sample crop/flip, workers, pinned
-    memory) with bf16 autocast and channels_last: ``make bench``'s ResNet-18 baseline at this precision."""
+    memory) with bf16 autocast (unless ``bf16=False``) and channels_last: ``make bench``'s ResNet-18
+    baseline at this precision."""
     args = argparse.Namespace(quick=False)
     result = bench.bench_cuda_resnet(
-        args, device, (n, batch, steps, 3), workers, bf16=True, channels_last=True, loops=("dataloader",)
+        args, device, (n, batch, steps, 3), workers, bf16=bf16, channels_last=True, loops=("dataloader",)
     )
     return result["images_per_s_dataloader"]
 
@@ -170,10 +171,17 @@ def main() -> None:
         return
     dev = args.device
     per_batch, epochs, batch = (24, 2, 16) if args.tiny else (9000, 3, 128)
+    # a CPU without bf16 instructions emulates bf16 (a ResNet-18 step ~40x slower than float32): on a CPU,
+    # --tiny runs the ResNet rows' code paths in float32
+    bf16 = not (args.tiny and dev == "cpu")
+    if not bf16:
+        for name in ("resnet18", "limit"):
+            tiny_cpu = "float32 (--tiny on a CPU)"
+            measures[name] = measures[name].replace("bf16-mixed", tiny_cpu).replace("bf16", tiny_cpu)
     gpu = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
     resnet = ["data=cifar10", "model=resnet18", f"trainer.max_epochs={epochs}", "data.verify_checksums=false",
               f"data.batch_size={batch}", "callbacks.model_checkpoint=null"]  # fmt: skip
-    precision = ["trainer.precision=bf16-mixed", "model.channels_last=true"]
+    precision = [f"trainer.precision={'bf16-mixed' if bf16 else '32-true'}", "model.channels_last=true"]
     with tempfile.TemporaryDirectory(prefix="lossbench-device-") as tmp:
         work = Path(tmp)
         fake_cifar(work / "data", per_batch)
@@ -191,7 +199,7 @@ def main() -> None:
             ours = images_per_s(r, batch)
             workers = min(8, os.cpu_count() or 1) if not args.tiny else 0
             steps = 3 if args.tiny else 150
-            plain = plain_loop(dev, per_batch * 5, batch, steps, workers)
+            plain = plain_loop(dev, per_batch * 5, batch, steps, workers, bf16)
             return (
                 f"{ours:.0f}",
                 f"plain DataLoader loop ({workers} workers) {plain:.0f}",
@@ -230,7 +238,7 @@ def main() -> None:
         def limit() -> tuple[str, str, str]:
             sizes = (batch, 2 * batch) if args.tiny else (batch, 4 * batch)
             steps, warmup = (2, 1) if args.tiny else (200, 20)
-            rates = {b: limit_images_per_s(dev, b, steps, warmup) for b in sizes}
+            rates = {b: limit_images_per_s(dev, b, steps, warmup, bf16) for b in sizes}
             if dev == "cuda":
                 torch.cuda.empty_cache()  # the model and batches of the limit are gone
             figures["limit_images_per_s"] = rates

@@ -91,10 +91,10 @@ def test_device_check_without_a_gpu_marks_every_row_not_run(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -> None:
-    """``device_check.sh --device cpu --tiny``: the default run, the ResNet-18 run (bf16-mixed and
-    channels_last) with its DataLoader baseline, the ``limit`` with lossbench's share of it, and 4 packed
-    ResNet-32 replicas (16 without ``--tiny``) against one by one (rows chosen with ``--only``; no timing is
-    asserted)."""
+    """``device_check.sh --device cpu --tiny``: the default run, the ResNet-18 run (channels_last; float32,
+    as a CPU may emulate bf16) with its DataLoader baseline, the ``limit`` with lossbench's share of it,
+    and 4 packed ResNet-32 replicas (16 without ``--tiny``) against one by one (rows chosen with
+    ``--only``; no timing is asserted)."""
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "device_check.sh"), "--device", "cpu", "--tiny"]
         + ["--only", "default,resnet18,limit,packed", "--out", str(tmp_path)],
@@ -107,6 +107,7 @@ def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -
     report = json.loads((tmp_path / "device_check.json").read_text())
     assert [r["row"] for r in report["rows"]] == ["default", "resnet18", "limit", "packed"]
     assert all(r["status"] == "ran" for r in report["rows"]), report["rows"]
+    assert all("float32" in r["measure"] for r in report["rows"] if r["row"] in ("resnet18", "limit"))
     assert report["torch"] == torch.__version__ and report["lightning"]
     assert set(report["figures"]["limit_images_per_s"]) == {"16", "32"}  # JSON keys
     assert report["figures"]["share_of_limit"]["resnet18"] > 0
