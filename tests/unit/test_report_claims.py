@@ -81,6 +81,8 @@ def test_intervals_are_t_and_trimmed_mean_intervals():
     assert three[1:] == pytest.approx(tuple(v[0] for v in t_interval(x[None, :3]))), "n = 3: the t-interval"
     flat = estimates([0.9, 0.9, 0.9])
     assert math.isnan(flat["ci_low"]) and math.isnan(flat["iqm_low"]), "no spread: no interval"
+    tied = estimates([0.90, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.97])  # the middle half ties
+    assert tied["ci_low"] < tied["ci_high"] and math.isnan(tied["iqm_low"]), "no IQM interval of width 0"
 
 
 def test_probability_of_improvement_compares_every_run_with_every_run():

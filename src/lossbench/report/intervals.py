@@ -13,8 +13,9 @@ only the spread the sample shows and covers about 85% at a nominal 95%.
   simulations each), as ``scripts/validate_stats.py`` checks. With 3 replicates nothing is trimmed and it
   is the t-interval.
 
-An interval needs at least 2 values and some spread: for fewer values, or values that are all equal, the
-bounds are NaN (a zero-width "95% interval" would claim certainty that the replicates cannot give).
+An interval needs at least 2 values and some spread: for fewer values, or values that are all equal (for
+the IQM: a winsorized sample that is all equal, as when the middle half of the values ties), the bounds are
+NaN (a zero-width "95% interval" would claim certainty that the replicates cannot give).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def trimmed_mean_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[
         lo, hi = t_interval(x[None], level)
         return iqm, float(lo[0]), float(hi[0])
     winsorized = np.clip(x, x[g], x[n - g - 1])
+    if _no_spread(winsorized[None])[0]:
+        return iqm, math.nan, math.nan
     ssd = float(((winsorized - winsorized.mean()) ** 2).sum())
     se = math.sqrt((n + 1) / (n - 1)) * math.sqrt(ssd / (h * (h - 1)))
     half = float(stats.t.ppf(0.5 + level / 2, h - 1)) * se
