@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 
@@ -15,16 +16,27 @@ from lossbench.cli import main as cli_main
 # --- the command --------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkeypatch, capsys, caplog):
+    """At most 2 trials and 3 replicates per loss (the clock's use of a whole budget is checked with a
+    fake clock in tests/unit/test_advise_budget.py)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lossbench.advise.budget.MAX_TRIALS", 2)
+    for module in ("budget", "rounds"):
+        monkeypatch.setattr(f"lossbench.advise.{module}.MAX_SEEDS", 3)
+
+    def advise(argv: list[str]) -> int:
+        """One ``lossbench advise`` command, its budget counted from now (in a process: from its start)."""
+        monkeypatch.setattr("lossbench.cli.COMMAND_STARTED", time.monotonic())
+        return cli_main(argv)
+
     caplog.set_level(logging.INFO, logger="lossbench")
     args = ["advise", "data=wine", "trainer.max_epochs=2", "--loss", "focal", "--out", "adv"]
-    assert cli_main([*args, "--budget", "2s"]) == 2, "not even the smallest plan fits 2 s"
+    assert advise([*args, "--budget", "2s"]) == 2, "not even the smallest plan fits 2 s"
     err = capsys.readouterr().err
     suggested = re.search(r"rerun with --budget (\d+)m and the same --out", err)
     assert suggested, err
     pilot = json.loads((tmp_path / "adv" / "advise.json").read_text())["pilot"]
     args += ["--budget", f"{suggested[1]}m"]
-    assert cli_main(args) == 0, "the suggested budget is accepted"
+    assert advise(args) == 0, "the suggested budget is accepted"
     result = json.loads((tmp_path / "adv" / "recommendation.json").read_text())
     assert result["plan"]["pilot"] == pilot, "the rerun kept the pilot"
     assert result["plan"]["used_s"] <= 1.1 * 60 * int(suggested[1])
@@ -41,6 +53,6 @@ def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkey
     finals = [m for m in caplog.messages if re.match(final_line, m)]
     assert len(finals) == 2 * result["plan"]["seeds_done"], "one line per final run"
     first = result["plan"]
-    assert cli_main(args) == 0, "the same command again continues (here: finds everything done)"
+    assert advise(args) == 0, "the same command again continues (here: finds everything done)"
     again = json.loads((tmp_path / "adv" / "recommendation.json").read_text())
     assert again["plan"]["trials"] == first["trials"] and again["loss"] == result["loss"]

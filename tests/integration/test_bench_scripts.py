@@ -124,7 +124,7 @@ def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -
 def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
     """The device check's own measurements run here at a tiny size (no timing is asserted)."""
     device_check = script("device_check")
-    assert device_check.plain_loop("cpu", n=16, batch=8, steps=1, workers=0) > 0
+    assert device_check.plain_loop("cpu", n=16, batch=8, steps=1, workers=0, bf16=False) > 0  # CPU: float32
     timed = {"epochs": [{"train_s": 9.0, "steps": 1}, {"train_s": 2.0, "steps": 4}]}
     assert device_check.images_per_s(timed, batch_size=8) == 16.0  # the first epoch (warm-up) is left out
 

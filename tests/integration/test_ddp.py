@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from lossbench.run import run
 from tests.conftest import read_metrics, run_cli
 
 
 @pytest.mark.slow
-def test_two_process_cpu_ddp_matches_one_process(tmp_path):
-    common = ("model.dropout=0", "trainer.max_epochs=3", "logger=default")
-    run_cli(*common, "data.batch_size=64", "hydra.run.dir=single", cwd=tmp_path)
-    run_cli(*common, "trainer=ddp_cpu", "data.batch_size=32", "hydra.run.dir=ddp", cwd=tmp_path)
+def test_two_process_cpu_ddp_matches_one_process(make_cfg, tmp_path):
+    """The one-process run in this process, the DDP run on the command line with the default loggers."""
+    common = ("model.dropout=0", "trainer.max_epochs=3")
+    run(make_cfg(*common, "logger=csv", "data.batch_size=64", output_dir=tmp_path / "single"))
+    run_cli(
+        *common, "logger=default", "trainer=ddp_cpu", "data.batch_size=32", "hydra.run.dir=ddp", cwd=tmp_path
+    )
     single, ddp = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
     assert ddp["data_info"]["n_train"] % 2 == 1, "an odd training set exercises the uneven last batch"
     # same samples per step and an exact gradient average: only float summation order differs

@@ -81,6 +81,7 @@ def assert_same_checkpoint(packed: Path, ordinary: Path, what: str, replica: boo
         assert abs(mine["lossbench_val"][name] - value) <= ATOL, f"{what}: {name}"
 
 
+@pytest.mark.slow
 def test_a_packed_jobs_epoch_schedule_is_checkpointed_as_its_runs(tmp_path):
     """Lightning steps a run's epoch schedule at the epoch's last batch, before validation and both
     checkpoints: each replica's checkpoints hold the stepped schedule and rate, so a continued replica
@@ -122,12 +123,12 @@ def test_jobs_are_grouped_by_what_they_share_at_most_max_pack_per_group(make_cfg
     assert sorted(alone) == [3, 5, 6, 7]
 
 
-@pytest.mark.slow
 def best_name(job_dir: Path) -> str:
     """The name of the best checkpoint in ``job_dir`` (its epoch may differ between two runs)."""
     return next((job_dir / "checkpoints").glob("best_*.ckpt")).name
 
 
+@pytest.mark.slow
 def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     proc = run_cli(
         "-m",
@@ -217,6 +218,7 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
     assert (tmp_path / "packed" / "report" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its_runs_files(tmp_path):
     """Default loggers (W&B offline and CSV); job 1's loss becomes NaN in its third epoch. Each replica
     logs its own W&B run with its overrides in its config; the diverged one writes what its run writes:
@@ -249,6 +251,7 @@ def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its
     assert message.endswith("; the last good checkpoint is <sweep>/1/checkpoints/last.ckpt"), message
 
 
+@pytest.mark.slow
 def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
     import signal
     import time

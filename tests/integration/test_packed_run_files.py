@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from lossbench.packed import build_packed, train_packed
 from lossbench.packed.history import HISTORY_KEY
+from lossbench.run import run
 from tests.conftest import read_metrics, run_cli
 
 pytestmark = pytest.mark.slow
@@ -70,20 +72,16 @@ def test_packed_replicas_write_the_steps_checkpoints_and_rows_of_their_runs(tmp_
     assert csv_rows(job) == expected
 
 
-def test_a_packed_replicas_recalibration_is_its_runs_under_bf16_autocast(tmp_path):
+def test_a_packed_replicas_recalibration_is_its_runs_under_bf16_autocast(make_cfg, tmp_path):
     """Fitted outside autocast, the temperature of a ``bf16-mixed`` replica was ~1e-3 from its run's."""
-    sweep = (
-        "-m",
-        "loss=ce",
-        "seed=0,1",
-        "trainer.max_epochs=2",
-        "trainer.precision=bf16-mixed",
-        "logger=csv",
-    )
-    run_cli(*sweep, "hydra/launcher=packed", "hydra.sweep.dir=packed", cwd=tmp_path)
-    run_cli(*sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
-    for job in ("0", "1"):
-        mine, theirs = read_metrics(tmp_path / "packed" / job), read_metrics(tmp_path / "basic" / job)
-        assert "packed_group" in mine["timings"] and "test/temperature" in mine["test"]
-        assert mine["test"].keys() == theirs["test"].keys()
+    common = ("loss=ce", "trainer.max_epochs=2", "+trainer.limit_train_batches=4", "logger=none")
+    cfgs = [
+        make_cfg(f"seed={seed}", *common, "trainer.precision=bf16-mixed", output_dir=tmp_path / str(seed))
+        for seed in (0, 1)
+    ]
+    module, data = build_packed(cfgs)
+    results = train_packed(module, data, cfgs[0])
+    for cfg, mine in zip(cfgs, results, strict=True):
+        theirs = run(cfg, overrides=[])
+        assert "test/temperature" in mine["test"] and mine["test"].keys() == theirs["test"].keys()
         assert max(abs(mine["test"][k] - theirs["test"][k]) for k in mine["test"]) <= 1e-6

@@ -101,7 +101,8 @@ def test_regression_csv_trains_with_huber_and_multi_target(make_cfg, tmp_path):
 
 
 @pytest.mark.slow
-def test_table_on_the_cli_and_with_ddp(wine_csv, tmp_path):
+def test_table_on_the_cli_and_with_ddp(make_cfg, wine_csv, tmp_path):
+    """The one-process run in this process, the DDP run on the command line."""
     common = (
         f"data.path={wine_csv}",
         "data.target=label",
@@ -111,7 +112,7 @@ def test_table_on_the_cli_and_with_ddp(wine_csv, tmp_path):
         "trainer.max_epochs=2",
         "callbacks=none",
     )
-    run_cli("data=table", *common, "data.batch_size=16", "hydra.run.dir=one", cwd=tmp_path)
+    run(make_cfg("data=table", *common, "data.batch_size=16", output_dir=tmp_path / "one"))
     run_cli("data=table", *common, "data.batch_size=8", "trainer=ddp_cpu", "hydra.run.dir=ddp", cwd=tmp_path)
     one, ddp = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "ddp")
     assert one["data_info"]["n_train"] % 2 == 0 and one["data_info"]["n_train"] % 16, "an uneven last batch"
