@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,37 +12,9 @@ import pytest
 from lossbench.cli import main as cli_main
 from lossbench.report.collect import collect_local
 from lossbench.report.stats import summarize
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
-
-
-@pytest.mark.slow
-def test_compare_a_real_sweep(tmp_path):
-    """Train a tiny sweep, then `python scripts/compare.py <multirun dir>` as a user would."""
-    run_cli(
-        "-m",
-        "loss=ce,focal",
-        "seed=0,1",
-        *FAST,
-        "logger=csv",
-        "hydra.sweep.dir=sw",
-        cwd=tmp_path,
-    )
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "compare.py"), "sw"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ.copy(),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = tmp_path / "sw" / "report"
-    md = (report / "report.md").read_text()
-    assert "## digits (baseline: ce)" in md
-    assert "| focal | test/acc" in md or "| **focal** | test/acc" in md
-    assert (report / "reliability_digits.png").is_file() and (report / "curves_digits.png").is_file()
 
 
 def test_report_table_logged_to_wandb_offline(sweep_dir, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import time
 
@@ -75,7 +76,8 @@ def test_ddp_in_multirun_fails_fast(tmp_path):
 
 @pytest.mark.slow
 def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
-    """hydra/launcher=parallel (joblib, 2 jobs at once, one CPU thread each) vs one job after another."""
+    """hydra/launcher=parallel (joblib, 2 jobs at once, one CPU thread each) vs one job after another; then
+    ``python scripts/compare.py <the sequential sweep>`` as a user would."""
     common = ("-m", "loss=ce,focal", "seed=0,1", "trainer.max_epochs=1", "logger=csv")
     run_cli(*common, "hydra.sweep.dir=seq", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
     proc = run_cli(*common, "hydra/launcher=parallel", "hydra.sweep.dir=par", cwd=tmp_path)
@@ -84,6 +86,15 @@ def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
         seq, par = read_metrics(tmp_path / "seq" / str(job)), read_metrics(tmp_path / "par" / str(job))
         assert par["test"] == seq["test"] and (par["loss"], par["seed"]) == (seq["loss"], seq["seed"])
     assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
+
+    compare = [sys.executable, str(ROOT / "scripts" / "compare.py"), "seq"]
+    proc = subprocess.run(compare, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = tmp_path / "seq" / "report"
+    md = (report / "report.md").read_text()
+    assert "## digits (baseline: ce)" in md
+    assert "| focal | test/acc" in md or "| **focal** | test/acc" in md
+    assert (report / "reliability_digits.png").is_file() and (report / "curves_digits.png").is_file()
 
 
 @pytest.mark.slow
@@ -115,7 +126,8 @@ def test_a_parallel_sweep_stopped_by_sigterm_stops_its_workers_and_continues(tmp
 
 @pytest.mark.slow
 def test_a_four_job_sweep_prints_a_line_or_so_per_step_not_pages(tmp_path):
-    """W&B quiet, Lightning's start-up lines only in each job's log file, no test table per job."""
+    """W&B quiet, Lightning's start-up lines only in each job's log file, no test table per job; each job
+    logs its own W&B run (offline)."""
     sweep = ("-m", "loss=ce,focal,mse,huber", "trainer.max_epochs=2", "hydra.sweep.dir=sw")
     proc = run_cli(*sweep, cwd=tmp_path)
     lines = (proc.stdout + proc.stderr).splitlines()
@@ -125,3 +137,14 @@ def test_a_four_job_sweep_prints_a_line_or_so_per_step_not_pages(tmp_path):
     assert "4 jobs, 4 ok" in text and text.count(" of 4 (loss=") == 4, "one line per job: #n of 4"
     assert "GPU available" in (tmp_path / "sw" / "0" / "train.log").read_text(), "kept in the job's log"
     assert "v_num" not in text and "train/loss:" in text, "the bar shows the train loss, not v_num"
+    run_ids = set()
+    for job, loss in ((0, "ce"), (2, "mse")):
+        job_dir = tmp_path / "sw" / str(job)
+        assert read_metrics(job_dir)["loss"] == loss
+        offline = list((job_dir / "wandb").glob("offline-run-*"))
+        assert len(offline) == 1, f"job {job} should hold exactly its own W&B run: {offline}"
+        (data,) = (f.read_bytes() for f in offline[0].glob("*.wandb"))  # its config: the overrides too
+        assert b"overrides" in data and f'["loss={loss}","trainer.max_epochs=2"]'.encode() in data
+        assert f"{loss} seed=0".encode() in data, "its run name: the loss and the seed"
+        run_ids.add(offline[0].name.rsplit("-", 1)[-1])
+    assert len(run_ids) == 2

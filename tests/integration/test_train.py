@@ -63,22 +63,6 @@ def test_default_cli_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_logs_one_wandb_run_per_job(tmp_path):
-    run_cli("-m", "loss=ce,mse", "trainer.max_epochs=2", "hydra.sweep.dir=sweep", cwd=tmp_path)
-    run_ids = set()
-    for job, loss in ((0, "ce"), (1, "mse")):
-        job_dir = tmp_path / "sweep" / str(job)
-        assert read_metrics(job_dir)["loss"] == loss
-        offline = list((job_dir / "wandb").glob("offline-run-*"))
-        assert len(offline) == 1, f"job {job} should hold exactly its own W&B run: {offline}"
-        (data,) = (f.read_bytes() for f in offline[0].glob("*.wandb"))  # its config: the overrides too
-        assert b"overrides" in data and f'["loss={loss}","trainer.max_epochs=2"]'.encode() in data
-        assert f"{loss} seed=0".encode() in data, "its run name: the loss and the seed"
-        run_ids.add(offline[0].name.rsplit("-", 1)[-1])
-    assert len(run_ids) == 2
-
-
-@pytest.mark.slow
 def test_digits_as_images_train_a_cnn(make_cfg, tmp_path):
     summary = run(make_cfg("data.as_images=true", "model=cnn", "logger=none", "trainer.max_epochs=5"))
     assert summary["data_info"]["input_shape"] == [1, 8, 8]
