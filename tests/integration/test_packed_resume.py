@@ -23,13 +23,13 @@ SWEEP = (
     "-m",
     "hydra/launcher=packed",
     "loss=ce,focal",
-    "seed=0,1",
     "optim.optimizer.lr=0.001,0.002",  # replicas with their own optimizers (ReplicaOptimizers)
+    "model.hidden_dims=[64]",
     "trainer.max_epochs=8",
     "logger=csv",
     "callbacks.rich_progress_bar=null",
 )
-JOBS = range(8)
+JOBS = range(4)
 
 
 def kill_after_first_epoch(sweep_dir: Path, cwd: Path) -> int:
