@@ -43,10 +43,12 @@ def val_losses(run_dir: Path) -> list[float]:
         return [float(row["val/loss"]) for row in csv.DictReader(f) if row.get("val/loss")]
 
 
-def test_packed_replicas_write_the_steps_checkpoints_and_rows_of_their_runs(tmp_path):
+def test_packed_replicas_write_the_steps_checkpoints_and_rows_of_their_runs(make_cfg, tmp_path):
+    """The packed sweep on the command line; each job's ordinary run in this process."""
     proc = run_cli("-m", "hydra/launcher=packed", *SWEEP, "hydra.sweep.dir=packed", cwd=tmp_path)
     assert "jobs #0, #1 train packed as one model (2 replicas)" in proc.stdout + proc.stderr
-    run_cli("-m", *SWEEP, "hydra.sweep.dir=basic", cwd=tmp_path)
+    for job, loss in (("0", "ce"), ("1", "focal")):
+        run(make_cfg(f"loss={loss}", *SWEEP[1:], output_dir=tmp_path / "basic" / job))
     for job in ("0", "1"):
         mine, theirs = tmp_path / "packed" / job, tmp_path / "basic" / job
         assert "packed_group" in read_metrics(mine)["timings"]
