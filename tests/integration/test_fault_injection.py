@@ -132,8 +132,14 @@ def test_eval_of_a_cut_checkpoint_is_one_line_naming_it(reference, tmp_path):
     assert done.returncode == 2 and len(lines) == 1 and str(ckpt) in lines[0] and "cut off" in lines[0]
 
 
-def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_nothing(tmp_path):
+def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    """``lossbench advise`` stopped by SIGTERM in its final runs; the same command again (in this process,
+    its budget counted from its call, at most 3 replicates) keeps the final runs that had finished."""
     import optuna
+
+    from lossbench.cli import main as cli_main
 
     lossbench = Path(sys.executable).parent / "lossbench"
     out = tmp_path / "advise"
@@ -166,10 +172,12 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
     assert said[0] == err.strip().splitlines()[-1]
     kept = {p: p.stat().st_mtime_ns for p in out.glob("final/*/*/metrics.json")}
     assert kept
-    again = subprocess.run(
-        cmd, cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300
-    )
-    assert again.returncode == 0 and "recommendation:" in again.stdout, again.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lossbench.cli.COMMAND_STARTED", time.monotonic())
+    for module in ("budget", "rounds"):  # no more replicates than its plan's: the time left is not spent
+        monkeypatch.setattr(f"lossbench.advise.{module}.MAX_SEEDS", 3)
+    assert cli_main(cmd[1:]) == 0
+    assert "recommendation:" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in kept} == kept, "finished final runs are kept as they were"
     storage = f"sqlite:///{out / 'study.db'}"
     for summary in optuna.get_all_study_summaries(storage):
