@@ -159,14 +159,14 @@ def test_sigterm_stops_a_sweep_with_its_table_and_the_sweep_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_four_runs_started_in_the_same_second_finish_in_four_dirs(tmp_path):
+def test_three_runs_started_in_the_same_second_finish_in_three_dirs(tmp_path):
     same_stamp = "hydra.run.dir=${lossbench_run_dir:outputs,same}"
-    procs = [_start(same_stamp, "logger=csv", "trainer.max_epochs=2", cwd=tmp_path) for _ in range(4)]
+    procs = [_start(same_stamp, "logger=csv", "trainer.max_epochs=1", cwd=tmp_path) for _ in range(3)]
     for proc in procs:
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, out[-2000:]
     dirs = sorted(p.parent.name for p in (tmp_path / "outputs").glob("*/metrics.json"))
-    assert dirs == ["same", "same_1", "same_2", "same_3"]
+    assert dirs == ["same", "same_1", "same_2"]  # the third takes _2 once _1 is taken
 
 
 @pytest.mark.slow
