@@ -10,7 +10,8 @@ from lossbench.run import run
 
 @pytest.mark.slow
 def test_conformal_intervals_cover_90_percent_on_diabetes(make_cfg, tmp_path):
-    common = ("data=diabetes", "trainer.max_epochs=40", "logger=none", "callbacks.rich_progress_bar=null")
+    # 20 epochs: every run's best epoch comes earlier (the same metrics as with 40)
+    common = ("data=diabetes", "trainer.max_epochs=20", "logger=none", "callbacks.rich_progress_bar=null")
     coverage: dict[str, list[float]] = {"mse": [], "gaussian_nll": []}
     raw = []
     for loss in coverage:
