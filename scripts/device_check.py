@@ -1,7 +1,7 @@
 """The GPU checks of ``scripts/device_check.sh``: one table, every row "ran" or "not run" with the reason.
 
     python scripts/device_check.py                  # on a machine with a CUDA GPU, ~5 min on an H200
-    python scripts/device_check.py --device cpu --tiny   # the same code paths on a CPU (minutes; float32)
+    python scripts/device_check.py --device cpu --tiny   # the code paths on a CPU (minutes; float32)
     python scripts/device_check.py --only resnet18,limit  # some rows
 
 Rows (each lossbench run is ``python train.py`` in a subprocess with its own time limit):

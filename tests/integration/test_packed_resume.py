@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 SWEEP = (
     "-m",
     "hydra/launcher=packed",
-    "loss=ce,focal",
+    "loss=ce",
+    "seed=0,1",  # replicas of other seeds: each must continue from its own weights and generators
     "optim.optimizer.lr=0.001,0.002",  # replicas with their own optimizers (ReplicaOptimizers)
     "model.hidden_dims=[64]",
     "trainer.max_epochs=8",

@@ -14,7 +14,7 @@ only the spread the sample shows and covers about 85% at a nominal 95%.
   is the t-interval.
 
 An interval needs at least 2 values and some spread: for fewer values, or values that are all equal (for
-the IQM: a winsorized sample that is all equal, as when the middle half of the values ties), the bounds are
+the IQM: a winsorized sample that is all equal, as when the ``h`` values it keeps tie), the bounds are
 NaN (a zero-width "95% interval" would claim certainty that the replicates cannot give).
 """
 

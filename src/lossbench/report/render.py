@@ -77,8 +77,8 @@ LEGEND = (
     "Holm-adjusted as the difference test: with one comparison, a 90% interval, not the 95% one shown, "
     "within the ROPE; with several, a wider one). A verdict needs at least 3 paired replicates "
     "(else *undecided (too few replicates)*) whose differences vary (else *identical runs*); neither gets a "
-    "p-value. — = no interval (fewer than 2 values, or no spread; for the IQM, none in the middle half). "
-    "`test/loss` is left out: its scale "
+    "p-value. A value without [low, high] has no interval (fewer than 2 values, or no spread; for the "
+    "IQM, the values it keeps all tie); — = no value. `test/loss` is left out: its scale "
     "differs per loss; interval coverage and widths are in the calibration figure."
 )
 
