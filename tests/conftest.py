@@ -52,6 +52,17 @@ def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """A command run in-process may set variables for the processes it starts (``OMP_WAIT_POLICY`` on a
+    busy machine, W&B's service address); every test starts from the worker's own environment."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No W&B credentials and no W&B state outside the test's directories."""
     home = tmp_path_factory.mktemp("wandb_home")
