@@ -31,17 +31,21 @@ LOWER_IS_BETTER = (
 DESCRIPTIVE = re.compile(r"^((conformal_)?(coverage|width)_\d+|temperature)$")
 
 
+def metric_name(metric: str) -> str:
+    """A logged metric's name without its stage or a monitor's mark (``val/acc (best)``: ``acc``)."""
+    return metric.removesuffix(" (best)").rsplit("/", 1)[-1]
+
+
 def is_descriptive(metric: str) -> bool:
     """``test/coverage_90``, ``val/width_90 (best)``: metrics that neither higher nor lower makes better."""
-    return bool(DESCRIPTIVE.match(metric.removesuffix(" (best)").rsplit("/", 1)[-1]))
+    return bool(DESCRIPTIVE.match(metric_name(metric)))
 
 
 def higher_is_better(metric: str, monitor_mode: str | None = None) -> bool:
     """``True`` for accuracy-like metrics; a monitored ``"<metric> (best)"`` follows the monitor's mode."""
     if metric.endswith(" (best)") and monitor_mode in ("max", "min"):
         return monitor_mode == "max"
-    name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
-    return name not in LOWER_IS_BETTER
+    return metric_name(metric) not in LOWER_IS_BETTER
 
 
 #: metrics whose every value lies in [0, 1] (a proportion, or an average of proportions)
@@ -65,7 +69,7 @@ NON_NEGATIVE = ("mae", "rmse", "crps", "crps_grid", "coverage_error")
 def value_range(metric: str) -> tuple[float, float]:
     """The values ``metric`` can take (``test/acc``: ``(0, 1)``; unknown metrics: the whole line): an
     interval of its mean is cut to it, which never leaves out the true mean."""
-    name = metric.removesuffix(" (best)").rsplit("/", 1)[-1]
+    name = metric_name(metric)
     if name in UNIT_INTERVAL:
         return 0.0, 1.0
     if name in NON_NEGATIVE:
