@@ -80,6 +80,11 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def launcher_of(config: Any) -> Any:
+    """The launcher config of a sweep's ``config`` (its ``hydra.launcher``; empty without one)."""
+    return OmegaConf.select(config, "hydra.launcher") or {}
+
+
 def compose_run(overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
     """``train.yaml`` composed with ``overrides`` as ``python train.py <overrides>`` composes it.
 

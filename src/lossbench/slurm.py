@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.config import launcher_of
 from lossbench.overrides import swept_keys_of
 
 #: the launcher's own options that ask for GPUs (an ``additional_parameters`` key naming ``gpu`` or
@@ -24,8 +25,7 @@ GPU_OPTIONS = ("gpus_per_node", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu")
 
 def is_slurm_launcher(config: DictConfig) -> bool:
     """Whether the multirun's launcher is hydra-submitit-launcher's ``SlurmLauncher``."""
-    launcher = OmegaConf.select(config, "hydra.launcher") or {}
-    return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
+    return str(launcher_of(config).get("_target_", "")).endswith("SlurmLauncher")
 
 
 def gpu_request(launcher: Any) -> tuple[str, str] | None:

@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from lossbench.checks import check_ddp_in_multirun, raise_problems
+from lossbench.config import launcher_of
 from lossbench.errors import EXIT_FAILED, ConfigError, exit_status
 from lossbench.overrides import override_key, swept_keys_of
 from lossbench.record import (
@@ -34,13 +35,7 @@ from lossbench.record import (
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
 from lossbench.slurm import is_slurm_launcher, slurm_problems
-from lossbench.sweep_stop import (
-    clear_stop,
-    launcher_of,
-    runs_jobs_elsewhere,
-    stop_workers_on_signal,
-    sweep_ended,
-)
+from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
@@ -67,7 +62,7 @@ def sweep_size_of(sweep_dir: Path) -> int | None:
     if hydra_node is None or "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
         return None
     given = [str(o) for o in hydra_node.overrides.task]
-    keys = {o.split("=", 1)[0].lstrip("+~") for o in given}
+    keys = {override_key(o) for o in given}
     # a preset's hydra.sweeper.params sweep too, where the command line does not set the same key
     params = [f"{k}={v}" for k, v in (hydra_node.sweeper.get("params") or {}).items() if k not in keys]
     return sweep_size([*given, *params])

@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from lossbench.errors import SIGNAL_EXIT
 from lossbench.run_dir_claim import run_dir_held
 from lossbench.signals import continue_command
@@ -134,8 +132,3 @@ def wait_for_jobs(sweep_dir: Path, timeout_s: float) -> None:
             return
         time.sleep(0.1)
     log.error("the jobs did not stop within %.0f s: the sweep ends without them", timeout_s)
-
-
-def launcher_of(config: Any) -> Any:
-    """The launcher config of a sweep's ``config`` (its ``hydra.launcher``)."""
-    return OmegaConf.select(config, "hydra.launcher") or {}
