@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -135,6 +136,17 @@ def start_command(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) 
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
+
+
+def advise_in_process(monkeypatch: pytest.MonkeyPatch, argv: list[str], max_seeds: int = 3) -> int:
+    """``lossbench advise ARGV`` in this process: its budget counted from this call (a process counts it
+    from its start), at most ``max_seeds`` replicates per loss (none bought with the time left)."""
+    from lossbench.cli import main
+
+    monkeypatch.setattr("lossbench.cli.COMMAND_STARTED", time.monotonic())
+    for module in ("budget", "rounds"):
+        monkeypatch.setattr(f"lossbench.advise.{module}.MAX_SEEDS", max_seeds)
+    return main(argv)
 
 
 def read_metrics(run_dir: Path) -> dict:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 
 import pytest
 
-from lossbench.cli import main as cli_main
+from tests.conftest import advise_in_process
 
 
 # --- the command --------------------------------------------------------------------------------------
@@ -20,13 +19,9 @@ def test_advise_runs_the_protocol_and_writes_the_recommendation(tmp_path, monkey
     fake clock in tests/unit/test_advise_budget.py)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("lossbench.advise.budget.MAX_TRIALS", 2)
-    for module in ("budget", "rounds"):
-        monkeypatch.setattr(f"lossbench.advise.{module}.MAX_SEEDS", 3)
 
     def advise(argv: list[str]) -> int:
-        """One ``lossbench advise`` command, its budget counted from now (in a process: from its start)."""
-        monkeypatch.setattr("lossbench.cli.COMMAND_STARTED", time.monotonic())
-        return cli_main(argv)
+        return advise_in_process(monkeypatch, argv)
 
     caplog.set_level(logging.INFO, logger="lossbench")
     args = ["advise", "data=wine", "trainer.max_epochs=2", "--loss", "focal", "--out", "adv"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, advise_in_process, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -139,8 +139,6 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
     its budget counted from its call, at most 3 replicates) keeps the final runs that had finished."""
     import optuna
 
-    from lossbench.cli import main as cli_main
-
     lossbench = Path(sys.executable).parent / "lossbench"
     out = tmp_path / "advise"
     cmd = [
@@ -173,10 +171,7 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
     kept = {p: p.stat().st_mtime_ns for p in out.glob("final/*/*/metrics.json")}
     assert kept
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("lossbench.cli.COMMAND_STARTED", time.monotonic())
-    for module in ("budget", "rounds"):  # no more replicates than its plan's: the time left is not spent
-        monkeypatch.setattr(f"lossbench.advise.{module}.MAX_SEEDS", 3)
-    assert cli_main(cmd[1:]) == 0
+    assert advise_in_process(monkeypatch, cmd[1:]) == 0
     assert "recommendation:" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in kept} == kept, "finished final runs are kept as they were"
     storage = f"sqlite:///{out / 'study.db'}"
