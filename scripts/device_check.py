@@ -175,8 +175,8 @@ def main() -> None:
     # --tiny runs the ResNet rows' code paths in float32
     bf16 = not (args.tiny and dev == "cpu")
     if not bf16:
+        tiny_cpu = "float32 (--tiny on a CPU)"
         for name in ("resnet18", "limit"):
-            tiny_cpu = "float32 (--tiny on a CPU)"
             measures[name] = measures[name].replace("bf16-mixed", tiny_cpu).replace("bf16", tiny_cpu)
     gpu = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
     resnet = ["data=cifar10", "model=resnet18", f"trainer.max_epochs={epochs}", "data.verify_checksums=false",
