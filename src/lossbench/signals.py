@@ -79,6 +79,10 @@ def sigterm_raises() -> Iterator[None]:
 
     During fit and test Lightning installs its handler and calls this one from it; this one then does
     nothing (it is no longer the process's handler) and Lightning stops after the current batch.
+
+    Where Python swallows the raised stop (the signal arrived inside a garbage-collection or weakref
+    callback), ``sys.unraisablehook`` drops it silently instead of printing "Exception ignored in" with a
+    traceback: :func:`raise_if_stopped` raises it again where the command goes on.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -89,11 +93,17 @@ def sigterm_raises() -> Iterator[None]:
             _RAISED.append(RunInterrupted("SIGTERM", ""))
             raise _RAISED[-1]
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def unraisable(info: Any) -> None:
+        if not (isinstance(info.exc_value, RunInterrupted) and info.exc_value in _RAISED):
+            previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    sys.unraisablehook = unraisable  # a swallowed stop is raised again, not printed as an ignored error
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
         _RAISED.clear()
 
 
