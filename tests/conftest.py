@@ -20,6 +20,7 @@ from hypothesis import settings
 from omegaconf import DictConfig, open_dict
 
 from lossbench.config import compose_run
+from tests import preloaded
 from tests.fake_runs import write_sweep
 from tests.tables import wine_frame
 
@@ -109,8 +110,9 @@ def wine_csv(tmp_path: Path) -> Path:
 def run_cli(
     *args: str, cwd: Path, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would (``env``: extra variables)."""
-    proc = subprocess.run(
+    """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would (``env``: extra variables;
+    started from :mod:`tests.preloaded`'s server)."""
+    proc = preloaded.run(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
         capture_output=True,
@@ -124,10 +126,11 @@ def run_cli(
     return proc
 
 
-def start_command(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_command(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> preloaded.Process:
     """Start ``cmd`` in ``cwd`` with no stdin, as a user would, its output (stdout and stderr together)
-    unbuffered in one text pipe (``env``: extra variables)."""
-    return subprocess.Popen(
+    unbuffered in one text pipe (``env``: extra variables; started from :mod:`tests.preloaded`'s server
+    where it can be)."""
+    return preloaded.popen(
         cmd,
         cwd=cwd,
         stdin=subprocess.DEVNULL,

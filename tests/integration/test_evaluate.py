@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli
 
 
@@ -17,7 +18,7 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     trained = read_metrics(tmp_path / "run")
     best = trained["monitor"]["best_checkpoint"]
     assert "=" not in best.rsplit("/", 1)[1], "checkpoint names pass as ckpt_path=<file> unquoted"
-    proc = subprocess.run(
+    proc = preloaded.run(
         [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={best}", "hydra.run.dir=ev"],
         cwd=tmp_path,
         capture_output=True,
@@ -51,7 +52,7 @@ def test_eval_from_another_folder_finds_a_table_the_run_named_by_a_relative_path
             str(ROOT / "eval.py"),
             f"ckpt_path={trained['monitor']['best_checkpoint']}",
         ]
-        return subprocess.run(
+        return preloaded.run(
             [*command, *more],
             cwd=elsewhere,
             capture_output=True,

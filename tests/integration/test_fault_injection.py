@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import preloaded
 from tests.conftest import ROOT, advise_in_process, run_cli
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,7 @@ def _compare(sweep: Path) -> subprocess.CompletedProcess:
         "--out",
         str(sweep) + "_rep",
     ]
-    return subprocess.run(
+    return preloaded.run(
         cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
 
@@ -94,7 +95,7 @@ def test_a_sweep_killed_at_a_random_moment_continues_to_the_same_results(referen
     seed = time.time_ns() % 10_000
     delay = random.Random(seed).uniform(0.0, 8.0)
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen(
+    proc = preloaded.popen(
         [sys.executable, str(ROOT / "train.py"), "-m", *SWEEP, f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -121,7 +122,7 @@ def test_eval_of_a_cut_checkpoint_is_one_line_naming_it(reference, tmp_path):
     shutil.copytree(reference / "0", tmp_path / "run")
     ckpt = next((tmp_path / "run" / "checkpoints").glob("best_*.ckpt"))
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
-    done = subprocess.run(
+    done = preloaded.run(
         [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={ckpt}"],
         cwd=tmp_path,
         capture_output=True,
@@ -153,7 +154,7 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
         "data=digits",
         "trainer.max_epochs=3",
     ]
-    proc = subprocess.Popen(
+    proc = preloaded.popen(
         cmd, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
@@ -188,7 +189,7 @@ def test_advise_stopped_by_sigterm_says_how_to_continue_and_the_rerun_repeats_no
 def test_eval_names_a_run_dir_it_cannot_write_in_one_line(reference, tmp_path):
     (tmp_path / "afile").write_text("kept")
     best = next((reference / "0" / "checkpoints").glob("best_*.ckpt"))
-    done = subprocess.run(
+    done = preloaded.run(
         [
             sys.executable,
             str(ROOT / "eval.py"),

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli
 
 LONG = ("trainer.max_epochs=30", "optim=sgd", "model.dropout=0.3")  # its best epoch passes early
 
 
-def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
+def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> preloaded.Process:
+    return preloaded.popen(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
@@ -28,12 +29,10 @@ def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        # the run reacts to Ctrl-C as a user's would, whatever this process does with SIGINT
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    )  # the run reacts to Ctrl-C as a user's would: tests.preloaded's child raises KeyboardInterrupt
 
 
-def _wait_for(proc: subprocess.Popen, ready, what: str, timeout: float = 180) -> None:
+def _wait_for(proc: preloaded.Process, ready, what: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, f"the run ended before {what}"

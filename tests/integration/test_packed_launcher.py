@@ -19,6 +19,7 @@ import torch
 from lossbench.cli import main as cli_main
 from lossbench.packed.history import HISTORY_KEY
 from lossbench.packed.launcher import Job, group_jobs
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 SWEEP = (
@@ -199,7 +200,7 @@ def test_packed_sweep_gives_each_job_its_basic_launcher_run(tmp_path):
 
     # a packed replica's best checkpoint tests as its run's: every test metric, recalibration included
     job_dir, record = packed[("mlp", "focal", 1)]
-    evaluated = subprocess.run(
+    evaluated = preloaded.run(
         [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={record['monitor']['best_checkpoint']}"]
         + ["hydra.run.dir=ev"],
         cwd=tmp_path,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,7 @@ JOBS = range(4)
 def kill_after_first_epoch(sweep_dir: Path, cwd: Path) -> int:
     """Start the sweep, SIGKILL it once every job has a ``last.ckpt``; the epoch job 0's holds (the
     replicas' checkpoints may be of two epochs: those form two groups when the sweep continues)."""
-    proc = subprocess.Popen(
+    proc = preloaded.popen(
         [sys.executable, str(ROOT / "train.py"), *SWEEP, f"hydra.sweep.dir={sweep_dir}"],
         cwd=cwd,
         stdin=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lossbench.run import run
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli
 
 RESUMABLE = ("trainer.max_epochs=15", "model.dropout=0.3", "optim=sgd")
@@ -29,7 +30,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(make_cfg, tmp_path):
     killed.mkdir()
     reference = run(make_cfg(*RESUMABLE, "logger=csv", output_dir=full))  # in this process: the same numbers
 
-    proc = subprocess.Popen(
+    proc = preloaded.popen(
         [sys.executable, str(ROOT / "train.py"), *RESUMABLE],
         cwd=killed,
         stdin=subprocess.DEVNULL,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
+from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 FAST = ("trainer.max_epochs=1", "callbacks.rich_progress_bar=null")
@@ -88,7 +88,7 @@ def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
     assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
 
     compare = [sys.executable, str(ROOT / "scripts" / "compare.py"), "seq"]
-    proc = subprocess.run(compare, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = preloaded.run(compare, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = tmp_path / "seq" / "report"
     md = (report / "report.md").read_text()

@@ -18,6 +18,7 @@ import pytest
 from lossbench.cli import main as cli_main
 from lossbench.run import run
 from lossbench.tune.pruning import OptunaPruning
+from tests import preloaded
 from tests.conftest import ROOT, start_command
 
 FAST = ("trainer.max_epochs=2", "logger=csv", "callbacks.rich_progress_bar=null")
@@ -94,7 +95,7 @@ def test_sigkill_after_the_second_trial_then_the_same_command_keeps_every_loss_a
     cmd += ["trainer.max_epochs=2", "logger=none"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "first.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = preloaded.popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
     trials = out / "trials" / "ce"  # trials run one after another: a third starts once two are told
 
@@ -131,7 +132,7 @@ def test_sigkill_during_a_packed_batch_then_the_same_command_trains_that_batch_a
     cmd += ["trainer.max_epochs=4", "logger=none"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "first.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = preloaded.popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
     while not list((out / "trials" / "ce").glob("*/checkpoints/last.ckpt")):
         assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
@@ -276,7 +277,7 @@ def test_a_tune_stopped_in_its_packed_final_runs_continues_them_from_their_check
     said, _ = proc.communicate(timeout=300)
     assert proc.returncode == 143 and "continues from its last epoch" in said, said[-3000:]
     assert not read_record(out / "final" / "focal" / "0").ok, "stopped before the final runs ended"
-    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    again = preloaded.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     log = again.stdout + again.stderr
     assert again.returncode == 0, log[-3000:]
     continued = [line for line in log.splitlines() if " continues from epoch " in line]
