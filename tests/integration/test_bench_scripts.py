@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from lossbench.run import run
+from tests import preloaded
 from tests.conftest import ROOT, script
 
 
@@ -18,7 +19,7 @@ from tests.conftest import ROOT, script
 def test_bench_smoke(tmp_path: Path) -> None:
     """``scripts/bench.py`` end to end on a tiny setting: the table and the JSON are written."""
     out = tmp_path / "results"
-    proc = subprocess.run(
+    proc = preloaded.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--only", "step", "--repeats", "1"]
         + ["--epochs", "2", "--no-lightning", "--out", str(out)],
         capture_output=True,
@@ -61,7 +62,7 @@ def test_bench_resnet_images_per_second_code_runs_on_cpu() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when there is no GPU")
 @pytest.mark.slow
 def test_bench_cuda_without_gpu_fails_clearly(tmp_path: Path) -> None:
-    proc = subprocess.run(
+    proc = preloaded.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--device", "cuda", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
@@ -130,7 +131,7 @@ def test_device_check_plain_loop_and_image_rate_run_on_cpu() -> None:
 
 
 def hand_sweep(*flags: str) -> dict[str, float]:
-    proc = subprocess.run(
+    proc = preloaded.run(
         [sys.executable, str(ROOT / "scripts" / "hand_sweep.py"), "--losses", "ce,focal", "--seeds", "1"]
         + ["--epochs", "2", *flags],
         capture_output=True,
