@@ -57,7 +57,7 @@ def trimmed_mean_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[
     if n == 0:
         return math.nan, math.nan, math.nan
     iqm = float(stats.trim_mean(x, TRIM))
-    if n < 2 or _no_spread(x[None])[0]:
+    if n < 2:
         return iqm, math.nan, math.nan
     g = int(TRIM * n)
     h = n - 2 * g
@@ -65,7 +65,7 @@ def trimmed_mean_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[
         lo, hi = t_interval(x[None], level)
         return iqm, float(lo[0]), float(hi[0])
     winsorized = np.clip(x, x[g], x[n - g - 1])
-    if _no_spread(winsorized[None])[0]:
+    if _no_spread(winsorized[None])[0]:  # also every sample without spread
         return iqm, math.nan, math.nan
     ssd = float(((winsorized - winsorized.mean()) ** 2).sum())
     se = math.sqrt((n + 1) / (n - 1)) * math.sqrt(ssd / (h * (h - 1)))
