@@ -4,34 +4,36 @@ A command-line run spends most of its start importing torch, Lightning, torchmet
 of 9 s on two cores). :func:`popen` and :func:`run` take the arguments of ``subprocess.Popen`` and
 ``subprocess.run`` for the tests' commands (``python SCRIPT ARGS``, ``python -m MODULE ARGS``, or an
 installed entry-point script such as ``.venv/bin/lossbench``) and start the program in a process forked
-from a server (one per test process) that has imported those libraries (and nothing of lossbench) and done
-nothing else. The child then is what a fresh ``python SCRIPT ARGS`` would be:
+from a server (:mod:`tests.preloaded_server`, one per test process) that has imported those libraries (and
+nothing of lossbench) and done nothing else. The child then is what a fresh ``python SCRIPT ARGS`` would
+be:
 
 - its own process, with its own pid (signals, SIGKILL included, reach it alone), working directory,
   environment (``os.environ`` replaced by the one given), stdin/stdout/stderr (pipes, files or
-  ``/dev/null``), ``sys.argv`` and ``sys.path`` (the script's folder, or the working directory for
-  ``-m``, then the ``PYTHONPATH`` given);
-- SIGINT raises ``KeyboardInterrupt`` and SIGTERM ends it, as in a fresh interpreter; NumPy's global
-  generator is seeded afresh (Python's ``random`` reseeds itself after a fork);
+  ``/dev/null``; buffered as Python buffers them, ``PYTHONUNBUFFERED`` included), ``sys.argv`` and
+  ``sys.path`` (the script's folder, or the working directory for ``-m``, then the ``PYTHONPATH`` given);
+- SIGINT raises ``KeyboardInterrupt`` and SIGTERM ends it, as in a fresh interpreter (either stays ignored
+  where this process ignores it); NumPy's global generator is seeded afresh (Python's ``random`` reseeds
+  itself after a fork), and ``tempfile`` finds its folder from the environment given;
 - the script runs as ``__main__`` at the top level of the child's interpreter: an uncaught exception
-  prints its traceback and exits 1, ``sys.exit(n)`` exits ``n``, ``atexit`` handlers run, and the exit
-  status (``-N`` for signal N) is ``returncode`` as ``subprocess`` gives it.
+  prints its traceback (from the script's frame on) and exits 1, ``sys.exit(n)`` exits ``n``, ``atexit``
+  handlers run, and the exit status (``-N`` for signal N) is ``returncode`` as ``subprocess`` gives it.
 
-What differs: the libraries were imported before the script ran, with the server's environment. A command
-whose environment changes a variable read while they load (``PYTHON*`` but ``PYTHONUNBUFFERED`` and
-``PYTHONPATH``, ``OMP_*``, ``MKL_*``, ``LD_*``, ...) is started as a fresh interpreter by ``subprocess``
-itself, as is any command that is not a Python script, and a test about the start itself (imports,
-start-up time) uses ``subprocess`` directly. Every child of one server shares its hash seed. The server's
-stdout is unbuffered (``PYTHONUNBUFFERED=1``), and its threads wait passively
+What differs: the libraries were imported before the script ran, with the server's environment, so the
+start takes no time for them (a test of a budget that counts the start, or of the start itself, uses
+``subprocess``). A command whose environment changes a variable read while they load (:data:`AT_IMPORT`:
+``PYTHON*`` but ``PYTHONUNBUFFERED`` and ``PYTHONPATH``, ``OMP_*``, the ranks Lightning reads, the
+locale, ...) is started as a fresh interpreter by ``subprocess`` itself, as is any command that is not a
+Python script. Every child of one server shares its hash seed. The server's threads wait passively
 (``OMP_WAIT_POLICY=PASSIVE``: lossbench's choice on a busy machine, which a test run is).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -42,99 +44,34 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-#: what the server imports before it forks: what every lossbench run imports, and nothing of lossbench
-PRELOAD = ("numpy", "torch", "torchmetrics", "lightning", "omegaconf", "hydra")
-#: environment variables read while those libraries load (a command that changes one starts afresh)
+from tests.preloaded_server import select_one
+
+SERVER_SCRIPT = Path(__file__).with_name("preloaded_server.py")
+#: environment variables read while the preloaded libraries load: a command that changes one starts afresh
 AT_IMPORT = ("PYTHON", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "LD_", "MALLOC_", "TORCH", "PYTORCH_", "CUDA_")
-SERVER_ENV = {"PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+AT_IMPORT += ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LANG", "LC_", "MPL")
+#: read by the child itself: ``PYTHONPATH`` (its ``sys.path``) and ``PYTHONUNBUFFERED`` (its stdio)
+CHILD_READS = ("PYTHONPATH", "PYTHONUNBUFFERED")
+SERVER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
-# --- the server (this file run as a script) ----------------------------------------------------------------
-def serve(address: str) -> dict[str, Any]:
-    """Import :data:`PRELOAD`, then fork one child per request on ``address``; returns only in a child,
-    with its request (the parent relays each child's exit status on its request's connection)."""
-    for name in PRELOAD:
-        __import__(name)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(address + ".tmp")
-    listener.listen(64)
-    os.rename(address + ".tmp", address)  # ready
-    parent, running = os.getppid(), {}
-    while os.getppid() == parent:  # the test process that started it is alive
-        if select_one(listener, 0.05):
-            conn, _ = listener.accept()
-            message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                for other in running.values():
-                    other.close()
-                conn.close()
-                return become(json.loads(message), fds)
-            for fd in fds:
-                os.close(fd)
-            conn.sendall(f"{pid}".encode())
-            running[pid] = conn
-        while running:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            conn = running.pop(pid)
-            conn.sendall(f"{os.waitstatus_to_exitcode(status)}".encode())
-            conn.close()
-    sys.exit(0)
-
-
-def select_one(sock: socket.socket, timeout: float) -> bool:
-    with selectors.DefaultSelector() as selector:
-        selector.register(sock, selectors.EVENT_READ)
-        return bool(selector.select(timeout))
-
-
-def become(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
-    """In the child: take the request's stdio, directory, environment, signals and arguments."""
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    for fd in set(fds) - {0, 1, 2}:
-        os.close(fd)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import numpy
-
-    numpy.random.seed()
-    # sys.path as a fresh interpreter starts it: the script's folder (``-m``: the working directory), then
-    # the PYTHONPATH entries, then the rest
-    first = Path.cwd() if request["module"] else Path(request["argv"][0]).resolve().parent
-    given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    ours = {p for p in request["server_pythonpath"].split(os.pathsep) if p}
-    sys.path[:] = [str(first), *given, *(p for p in sys.path[1:] if p not in ours)]
-    sys.argv = list(request["argv"])
-    return request
-
-
-# --- the client (the tests) ------------------------------------------------------------------------------
 class Server:
-    """This test process's server, started on first use and stopped when the process exits."""
+    """This test process's server, started on first use (again if it died) and stopped at exit."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.env: dict[str, str] = {}
+        self.started_env: dict[str, str] = {}
         self.address = ""
+        self.log: IO | None = None
 
     def ready(self) -> str:
-        if self.proc is None:
+        if self.proc is None or self.proc.poll() is not None:
             folder = Path(tempfile.mkdtemp(prefix="preloaded-"))
             self.address = str(folder / "socket")
-            self.env = {**os.environ, **SERVER_ENV}
+            self.started_env = self.env
             self.log = open(folder / "server.log", "w")  # noqa: SIM115 - open while the server runs
             self.proc = subprocess.Popen(
-                [sys.executable, __file__, self.address],
+                [sys.executable, str(SERVER_SCRIPT), self.address],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -144,19 +81,24 @@ class Server:
         deadline = time.monotonic() + 300
         while not os.path.exists(self.address):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the preloaded Python server did not start: see {self.log.name}")
+                raise RuntimeError(f"the preloaded Python server did not start: see {self.where()}")
             time.sleep(0.05)
         return self.address
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The server's environment (before it starts: the one it would start with)."""
+        return self.started_env if self.proc is not None else {**os.environ, **SERVER_ENV}
+
+    def where(self) -> str:
+        return self.log.name if self.log is not None else "(not started)"
 
     def takes(self, cmd: list[str], env: dict[str, str]) -> list[str] | None:
         """``cmd`` as ``[script, *args]`` (or ``["-m", module, *args]``) when the server can start it, else
         None."""
-        if not self.env:
-            self.env = {**os.environ, **SERVER_ENV}
-        keys = {k for k in {*env, *self.env} if k.startswith(AT_IMPORT) and k != "PYTHONPATH"}
-        for key in keys:
+        for key in {k for k in {*env, *self.env} if k.startswith(AT_IMPORT) and k not in CHILD_READS}:
             if key in SERVER_ENV:  # the server's choice, or the same one
-                if key in env and env[key] != SERVER_ENV[key] and key != "PYTHONUNBUFFERED":
+                if key in env and env[key] != SERVER_ENV[key]:
                     return None
             elif env.get(key) != self.env.get(key):
                 return None
@@ -164,11 +106,10 @@ class Server:
             return list(cmd[1:])
         if len(cmd) >= 2 and cmd[0] == sys.executable and cmd[1].endswith(".py") and Path(cmd[1]).is_file():
             return list(cmd[1:])
-        shebang = f"#!{sys.executable}"
         path = Path(cmd[0])
         if path.is_file() and path.parent == Path(sys.executable).parent:
             with path.open("rb") as f:
-                if f.readline().decode(errors="replace").strip() == shebang:
+                if f.readline().decode(errors="replace").strip() == f"#!{sys.executable}":
                     return list(cmd)
         return None
 
@@ -183,12 +124,20 @@ class PreloadedProcess:
     def __init__(self, args: list[str], conn: socket.socket, stdout: IO | None, stderr: IO | None) -> None:
         self.args, self.conn, self.stdout, self.stderr = args, conn, stdout, stderr
         self.stdin = None
-        self.pid = int(conn.recv(64))
+        self.pid = self.receive()
         self.returncode: int | None = None
+        self.readers: list[threading.Thread] = []
+        self.output: list[Any] = [None, None]
+
+    def receive(self) -> int:
+        said = self.conn.recv(64)
+        if not said:
+            raise RuntimeError(f"the preloaded Python server died: see {SERVER.where()}")
+        return int(said)
 
     def poll(self) -> int | None:
         if self.returncode is None and select_one(self.conn, 0):
-            self.returncode = int(self.conn.recv(64))
+            self.returncode = self.receive()
             self.conn.close()
         return self.returncode
 
@@ -202,7 +151,8 @@ class PreloadedProcess:
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
-            os.kill(self.pid, sig)
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: ignored, as subprocess does
+                os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -211,36 +161,31 @@ class PreloadedProcess:
         self.send_signal(signal.SIGKILL)
 
     def communicate(self, timeout: float | None = None) -> tuple[Any, Any]:
-        """Read ``stdout`` and ``stderr`` (the pipes of them) to their ends, then wait."""
+        """Read ``stdout`` and ``stderr`` (the pipes of them) to their ends, then wait; after a timeout,
+        a later call goes on reading where this one stopped."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        texts: list[Any] = [None, None]
-
-        def drain(index: int, pipe: IO) -> None:
-            texts[index] = pipe.read()
-
-        readers = [
-            threading.Thread(target=drain, args=(i, pipe), daemon=True)
-            for i, pipe in enumerate((self.stdout, self.stderr))
-            if pipe is not None
-        ]
-        for reader in readers:
-            reader.start()
-        for reader in readers:
+        if not self.readers:
+            for index, pipe in enumerate((self.stdout, self.stderr)):
+                if pipe is not None:
+                    self.readers.append(threading.Thread(target=self.drain, args=(index, pipe), daemon=True))
+                    self.readers[-1].start()
+        for reader in self.readers:
             reader.join(None if deadline is None else max(deadline - time.monotonic(), 0))
             if reader.is_alive():
                 raise subprocess.TimeoutExpired(self.args, timeout)
-        for pipe in (self.stdout, self.stderr):
-            if pipe is not None:
-                pipe.close()
         self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
-        return texts[0], texts[1]
+        return self.output[0], self.output[1]
+
+    def drain(self, index: int, pipe: IO) -> None:
+        self.output[index] = pipe.read()
+        pipe.close()
 
     def __enter__(self) -> PreloadedProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         for pipe in (self.stdout, self.stderr):
-            if pipe is not None:
+            if pipe is not None and not self.readers:
                 pipe.close()
         self.wait()
 
@@ -264,36 +209,37 @@ def popen(
     script = SERVER.takes(list(map(str, cmd)), env)
     if script is None:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
+    if stdin == subprocess.PIPE:
+        raise NotImplementedError("tests.preloaded gives a child no stdin pipe")
     opened: list[int] = []
     ours: list[IO | None] = [None, None]
 
-    def fd_for(spec: Any, index: int, out_fd: int | None = None) -> int:
-        if spec == subprocess.STDOUT:
-            assert out_fd is not None
+    def fd_for(spec: Any, index: int | None = None, out_fd: int | None = None) -> int:
+        if spec == subprocess.STDOUT and out_fd is not None:
             return out_fd
-        if spec == subprocess.PIPE:
+        if spec == subprocess.PIPE and index is not None:
             read, write = os.pipe()
             ours[index] = open(read, "r" if text else "rb")  # noqa: SIM115 - the caller reads it
             opened.append(write)
             return write
-        if spec == subprocess.DEVNULL or (spec is None and index < 0):
-            fd = os.open(os.devnull, os.O_RDWR)
-            opened.append(fd)
-            return fd
+        if spec == subprocess.DEVNULL or (spec is None and index is None):
+            opened.append(os.open(os.devnull, os.O_RDWR))
+            return opened[-1]
         if spec is None:
-            return 1 if index == 0 else 2  # inherit, as subprocess does
+            return 1 if index == 0 else 2  # inherited, as subprocess does
         return spec if isinstance(spec, int) else spec.fileno()
 
-    fds = [fd_for(stdin, -1)]
-    fds.append(fd_for(stdout, 0))
+    fds = [fd_for(stdin), fd_for(stdout, 0)]
     fds.append(fd_for(stderr, 1, fds[1]))
     module = script[0] == "-m"
+    ignored = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is signal.SIG_IGN]
     request = {
         "argv": script[1:] if module else script,
         "module": module,
         "cwd": str(Path(cwd or os.getcwd()).resolve()),
         "env": env,
         "server_pythonpath": SERVER.env.get("PYTHONPATH", ""),
+        "ignored_signals": [int(s) for s in ignored],
     }
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     conn.connect(SERVER.ready())
@@ -321,19 +267,9 @@ def run(
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
-        raise
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(proc.args, timeout, output=out, stderr=err) from None
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check:
         done.check_returncode()
     return done
-
-
-if __name__ == "__main__":
-    import runpy
-
-    job = serve(sys.argv[1])  # returns in a child only
-    if job["module"]:
-        runpy.run_module(job["argv"][0], run_name="__main__", alter_sys=True)
-    else:
-        runpy.run_path(job["argv"][0], run_name="__main__")

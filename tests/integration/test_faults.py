@@ -29,7 +29,7 @@ def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> preloade
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )  # the run reacts to Ctrl-C as a user's would: tests.preloaded's child raises KeyboardInterrupt
+    )  # the run reacts to Ctrl-C as a user's would: pytest leaves SIGINT to Python, so the child's raises
 
 
 def _wait_for(proc: preloaded.Process, ready, what: str, timeout: float = 180) -> None:
