@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,10 +96,15 @@ def test_device_check_cpu_smoke_path_writes_its_table_and_json(tmp_path: Path) -
     """``device_check.sh --device cpu --tiny``: the ResNet-18 run (channels_last; float32, as a CPU may
     emulate bf16) with its DataLoader baseline, the ``limit`` with lossbench's share of it, and 4 packed
     ResNet-32 replicas (16 without ``--tiny``) against one by one (rows chosen with ``--only``: the default
-    run's row times a run as the ResNet-18 row does; no timing is asserted)."""
-    proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "device_check.sh"), "--device", "cpu", "--tiny"]
+    run's row times a run as the ResNet-18 row does; no timing is asserted). The script runs from the
+    preloaded Python in the setting ``device_check.sh`` gives it (the repository's root, W&B offline,
+    unbuffered, ``src`` on the path, 480 s); the wrapper itself runs in the no-GPU test above."""
+    wrapper = {"WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")}
+    proc = preloaded.run(
+        [sys.executable, str(ROOT / "scripts" / "device_check.py"), "--device", "cpu", "--tiny"]
         + ["--only", "resnet18,limit,packed", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, **wrapper},
         capture_output=True,
         text=True,
         timeout=480,
