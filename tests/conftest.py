@@ -108,11 +108,17 @@ def wine_csv(tmp_path: Path) -> Path:
 
 
 def run_cli(
-    *args: str, cwd: Path, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+    *args: str,
+    cwd: Path,
+    timeout: float = 300,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    fresh: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run ``python train.py ARGS`` in ``cwd`` with no stdin, as a user would (``env``: extra variables;
-    started from :mod:`tests.preloaded`'s server)."""
-    proc = preloaded.run(
+    started from :mod:`tests.preloaded`'s server, or with ``fresh`` in a new interpreter: a command that
+    ends before torch loads, where the server's start would cost more than it saves)."""
+    proc = (subprocess.run if fresh else preloaded.run)(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
         capture_output=True,

@@ -52,7 +52,7 @@ def test_a_full_disk_is_named_and_nothing_is_created(tmp_path, monkeypatch):
 
 
 def test_train_refuses_a_task_name_outside_outputs_in_one_line(tmp_path):
-    done = run_cli("task_name=../../escaped", cwd=tmp_path, check=False, timeout=600)
+    done = run_cli("task_name=../../escaped", cwd=tmp_path, check=False, timeout=600, fresh=True)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "task_name='../../escaped'" in lines[0]
@@ -64,7 +64,7 @@ def test_train_names_an_output_dir_it_cannot_write_before_any_work(tmp_path, mod
     (tmp_path / "outputs").write_text("a file where the output root should be")
     (tmp_path / "multirun").write_text("a file where the sweep root should be")
     args = ["-m", "seed=0,1"] if mode == "multirun" else []
-    done = run_cli(*args, cwd=tmp_path, check=False, timeout=600)
+    done = run_cli(*args, cwd=tmp_path, check=False, timeout=600, fresh=True)
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "a file stands where a folder is needed" in lines[0]
