@@ -26,6 +26,7 @@ from lossbench.signals import (
     as_interrupted,
     continue_command,
     exit_while_starting,
+    raise_if_stopped,
     sigterm_raises,
     started,
     stopped_outside_training,
@@ -112,6 +113,7 @@ def main(cfg: DictConfig) -> float | None:
                 started()
             with sigterm_raises():  # a stop before fit, or after it, is one line too
                 summary = run(cfg)
+                raise_if_stopped()  # a stop whose exception Python swallowed (in a GC callback) stops here
     except (Exception, KeyboardInterrupt) as err:
         if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library
             stopped(stop, cfg, multirun)

@@ -358,3 +358,24 @@ def test_a_stop_after_the_run_wrote_its_record_keeps_it(make_cfg, tmp_path):
         stopped(RunInterrupted("SIGTERM", "stopped by SIGTERM outside training"), cfg, multirun=False)
     assert exit_info.value.code == 143
     assert read_record(tmp_path).ok and read_record(tmp_path).test == {"test/acc": 0.9}
+
+
+def test_a_sigterm_python_swallowed_outside_fit_still_stops_the_run(make_cfg, tmp_path, monkeypatch):
+    """The handler raised inside a finalizer (Python drops that exception) while the run was outside fit:
+    the run still ends as stopped by SIGTERM, with its exit status, once ``run`` returns."""
+    from lossbench.train import main
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)
+
+    def run(cfg):
+        Finalized()  # collected at once: the stop is raised inside __del__ and dropped
+        return {"monitor": {"metric": "val/acc", "best": 0.9}, "test": {"test/acc": 0.9}}
+
+    monkeypatch.setattr("lossbench.run.run", run)
+    monkeypatch.setattr("lossbench.train.check_data_files", lambda cfg: None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(make_cfg("logger=none", output_dir=tmp_path))
+    assert exit_info.value.code == 143
