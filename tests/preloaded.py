@@ -50,8 +50,10 @@ SERVER_SCRIPT = Path(__file__).with_name("preloaded_server.py")
 #: environment variables read while the preloaded libraries load: a command that changes one starts afresh
 AT_IMPORT = ("PYTHON", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "LD_", "MALLOC_", "TORCH", "PYTORCH_", "CUDA_")
 AT_IMPORT += ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LANG", "LC_", "MPL")
-#: read by the child itself: ``PYTHONPATH`` (its ``sys.path``) and ``PYTHONUNBUFFERED`` (its stdio)
-CHILD_READS = ("PYTHONPATH", "PYTHONUNBUFFERED")
+#: read by the child itself: ``PYTHONPATH`` (its ``sys.path``), ``PYTHONUNBUFFERED`` (its stdio), and what
+#: torch reads at each ``torch.cuda.is_available()`` (importing Lightning sets it in the test process, and
+#: ``lossbench.run`` unsets it without a GPU)
+CHILD_READS = ("PYTHONPATH", "PYTHONUNBUFFERED", "PYTORCH_NVML_BASED_CUDA_CHECK")
 SERVER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -95,12 +97,16 @@ class Server:
 
     def takes(self, cmd: list[str], env: dict[str, str]) -> list[str] | None:
         """``cmd`` as ``[script, *args]`` (or ``["-m", module, *args]``) when the server can start it, else
-        None."""
-        for key in {k for k in {*env, *self.env} if k.startswith(AT_IMPORT) and k not in CHILD_READS}:
+        None (a Python command started afresh for its environment is noted in the server's log)."""
+        for key in sorted(k for k in {*env, *self.env} if k.startswith(AT_IMPORT) and k not in CHILD_READS):
             if key in SERVER_ENV:  # the server's choice, or the same one
-                if key in env and env[key] != SERVER_ENV[key]:
-                    return None
-            elif env.get(key) != self.env.get(key):
+                differs = key in env and env[key] != SERVER_ENV[key]
+            else:
+                differs = env.get(key) != self.env.get(key)
+            if differs:
+                if self.log is not None:
+                    said = f"afresh: {key}={env.get(key)!r} (the server's {self.env.get(key)!r}):"
+                    print(said, *cmd, file=self.log, flush=True)
                 return None
         if len(cmd) >= 3 and cmd[0] == sys.executable and cmd[1] == "-m":
             return list(cmd[1:])

@@ -104,7 +104,13 @@ def test_a_signal_reaches_the_child_as_it_reaches_a_fresh_interpreter(script, si
     assert isinstance(statuses[0][0], int) and statuses[0] == statuses[1]
 
 
-def test_a_variable_read_while_torch_loads_gets_a_fresh_interpreter(script):
+def test_a_variable_read_while_torch_loads_gets_a_fresh_interpreter(script, monkeypatch):
+    """Only that: a variable the test process's own imports change after the server started (importing
+    Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1``, ``lossbench.run`` then ``0`` without a GPU; torch
+    reads it at each call) still lets the server start its commands."""
+    preloaded.SERVER.ready()
+    flipped = "0" if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" else "1"
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", flipped)
     cmd = [sys.executable, str(script), "0"]
     assert isinstance(
         preloaded.popen(cmd, env={**os.environ}, stdout=subprocess.DEVNULL), preloaded.PreloadedProcess
