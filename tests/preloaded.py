@@ -217,6 +217,7 @@ def popen(
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
     if stdin == subprocess.PIPE:
         raise NotImplementedError("tests.preloaded gives a child no stdin pipe")
+    address = SERVER.ready()  # started (or again) before the request reads its environment
     opened: list[int] = []
     ours: list[IO | None] = [None, None]
 
@@ -248,7 +249,7 @@ def popen(
         "ignored_signals": [int(s) for s in ignored],
     }
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    conn.connect(SERVER.ready())
+    conn.connect(address)
     socket.send_fds(conn, [json.dumps(request).encode()], fds)
     for fd in opened:
         os.close(fd)
