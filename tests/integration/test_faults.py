@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,21 +14,15 @@ import pytest
 import torch
 
 from tests import preloaded
-from tests.conftest import ROOT, read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 LONG = ("trainer.max_epochs=30", "optim=sgd", "model.dropout=0.3")  # its best epoch passes early
 
 
 def _start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> preloaded.Process:
-    return preloaded.popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # the run reacts to Ctrl-C as a user's would: pytest leaves SIGINT to Python, so the child's raises
+    """``python train.py ARGS`` started as a user would (:func:`tests.conftest.start_command`); it reacts to
+    Ctrl-C as a user's run does: pytest leaves SIGINT to Python, so the child's raises."""
+    return start_command([sys.executable, str(ROOT / "train.py"), *args], cwd, env)
 
 
 def _wait_for(proc: preloaded.Process, ready, what: str, timeout: float = 180) -> None:
