@@ -16,7 +16,9 @@ Instead, on either signal, :func:`stop_workers_on_signal` makes the sweep's proc
    130), through the launcher, which then ends its workers.
 
 A second signal while it waits ends the sweep's process at once (the jobs' last checkpoints stay). A signal
-once every job has ended stops nothing: the sweep ends as it would have, with its table.
+once every job has ended stops nothing: the sweep ends as it would have, with its table. Where Python
+swallows the handler's ``SystemExit`` (the signal arrived inside a garbage-collection or weakref callback),
+it is not printed as an ignored error: :func:`sweep_ended` raises it again when the launcher returns.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,9 @@ TIMEOUT_S = 300.0
 SETTLE_S = 5.0
 
 log = logging.getLogger("lossbench")
+#: the exit the stop raised, kept until the sweep ends (Python may have swallowed it) and the hook it replaced
+_RAISED: list[SystemExit] = []
+_PREVIOUS_HOOK: list[Any] = []
 
 
 def runs_jobs_elsewhere(launcher: Any) -> bool:
@@ -107,18 +113,32 @@ def stop_workers_on_signal(sweep_dir: Path) -> None:
             name,
             continue_command(sweep_dir),
         )
-        raise SystemExit(SIGNAL_EXIT[name])  # through the launcher, which ends its workers
+        _RAISED.append(SystemExit(SIGNAL_EXIT[name]))
+        raise _RAISED[-1]  # through the launcher, which ends its workers
 
+    def unraisable(info: Any) -> None:
+        if not any(info.exc_value is raised for raised in _RAISED):
+            _PREVIOUS_HOOK[0](info)
+
+    _RAISED.clear()
     for signum in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's ignored SIGINT stays so
             signal.signal(signum, handler)
+    if not _PREVIOUS_HOOK:
+        _PREVIOUS_HOOK.append(sys.unraisablehook)
+        sys.unraisablehook = unraisable  # a swallowed stop is raised again by sweep_ended, not printed
 
 
 def sweep_ended() -> None:
-    """Every job has ended: a signal no longer stops them (the sweep's table is being written)."""
+    """Every job has ended: a signal no longer stops them (the sweep's table is being written). A stop
+    whose ``SystemExit`` Python swallowed is raised now (its table and continue line are printed)."""
     for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, default)
+    if _PREVIOUS_HOOK:
+        sys.unraisablehook = _PREVIOUS_HOOK.pop()
+    if _RAISED:
+        raise _RAISED.pop()
 
 
 def wait_for_jobs(sweep_dir: Path, timeout_s: float) -> None:

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
+import pytest
 import yaml
 
 from lossbench import sweep_stop
@@ -84,3 +87,37 @@ def test_a_job_in_a_worker_names_the_sweeps_command_to_continue(tmp_path, monkey
         continue_command(tmp_path)
         == f"python train.py -m loss=ce,focal resume=true hydra.sweep.dir={tmp_path}"
     )
+
+
+def test_a_stop_whose_exit_python_swallowed_ends_the_sweep_when_its_launcher_returns(tmp_path, monkeypatch):
+    """The sweep's handler runs inside a finalizer: Python drops its ``SystemExit`` (not printed as an
+    ignored error), and :func:`sweep_ended` raises it when the launcher returns; other errors a finalizer
+    raises are reported as before."""
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)
+
+    class Failing:
+        def __del__(self) -> None:
+            raise ValueError("a finalizer's own error")
+
+    (tmp_path / "0" / ".hydra").mkdir(parents=True)  # a job that has not finished: a stop to continue
+    monkeypatch.setattr(sweep_stop, "wait_for_jobs", lambda sweep_dir, timeout_s: None)
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: reported.append(info.exc_value))
+    before = sys.unraisablehook, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        sweep_stop.stop_workers_on_signal(tmp_path)
+        Finalized()  # collected at once: the handler stops the sweep inside __del__, Python drops its exit
+        Failing()
+        assert (tmp_path / STOP_MARK).read_text() == "SIGTERM"
+        with pytest.raises(SystemExit) as stop:
+            sweep_stop.sweep_ended()
+        assert stop.value.code == 143
+        assert [type(e) for e in reported] == [ValueError] and sys.unraisablehook is before[0]
+        sweep_stop.sweep_ended()  # raised once
+    finally:
+        signal.signal(signal.SIGINT, before[1])
+        signal.signal(signal.SIGTERM, before[2])
