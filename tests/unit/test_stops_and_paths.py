@@ -19,6 +19,7 @@ from lossbench.signals import as_interrupted, raise_if_stopped, sigterm_raises, 
 from lossbench.tune.stored import check_storage
 from lossbench.tune.study import Plan
 from tests.conftest import run_cli
+from tests.finalizers import FailingFinalizer, SignalledInFinalizer
 
 
 @pytest.mark.parametrize("name", ["../../elsewhere", "a/b", "..", ".", "", "x\\y"])
@@ -92,23 +93,14 @@ def test_a_sigterm_whose_exception_python_swallowed_stops_at_the_next_run(monkey
     an error) and the command still stops where it goes from one run to the next; any other exception a
     finalizer raises is reported as before."""
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)
-            signal.sigtimedwait([], 0.01)
-
-    class Failing:
-        def __del__(self) -> None:
-            raise ValueError("a finalizer's own error")
-
     reported: list[BaseException | None] = []
     hook = reported.append  # as Python's default hook, which prints "Exception ignored in ..."
     monkeypatch.setattr(sys, "unraisablehook", lambda info: hook(info.exc_value))
     before = sys.unraisablehook
     with sigterm_raises():
         raise_if_stopped()  # nothing yet
-        Finalized()  # collected at once: the handler raises inside __del__, and Python drops it
-        Failing()
+        SignalledInFinalizer()  # collected at once: the handler raises inside __del__, and Python drops it
+        FailingFinalizer()
         with pytest.raises(RunInterrupted) as err:
             raise_if_stopped()
         assert err.value.signal_name == "SIGTERM"
@@ -365,13 +357,8 @@ def test_a_sigterm_python_swallowed_outside_fit_still_stops_the_run(make_cfg, tm
     the run still ends as stopped by SIGTERM, with its exit status, once ``run`` returns."""
     from lossbench.train import main
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)
-            signal.sigtimedwait([], 0.01)
-
     def run(cfg):
-        Finalized()  # collected at once: the stop is raised inside __del__ and dropped
+        SignalledInFinalizer()  # collected at once: the stop is raised inside __del__ and dropped
         return {"monitor": {"metric": "val/acc", "best": 0.9}, "test": {"test/acc": 0.9}}
 
     monkeypatch.setattr("lossbench.run.run", run)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import yaml
 from lossbench import sweep_stop
 from lossbench.run_dir_claim import run_dir_held
 from lossbench.sweep_stop import STOP_MARK, runs_jobs_elsewhere, stop_signal, wait_for_jobs
+from tests.finalizers import FailingFinalizer, SignalledInFinalizer
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
@@ -94,15 +94,6 @@ def test_a_stop_whose_exit_python_swallowed_ends_the_sweep_when_its_launcher_ret
     ignored error), and :func:`sweep_ended` raises it when the launcher returns; other errors a finalizer
     raises are reported as before."""
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)
-            signal.sigtimedwait([], 0.01)
-
-    class Failing:
-        def __del__(self) -> None:
-            raise ValueError("a finalizer's own error")
-
     (tmp_path / "0" / ".hydra").mkdir(parents=True)  # a job that has not finished: a stop to continue
     monkeypatch.setattr(sweep_stop, "wait_for_jobs", lambda sweep_dir, timeout_s: None)
     reported: list[BaseException | None] = []
@@ -110,8 +101,8 @@ def test_a_stop_whose_exit_python_swallowed_ends_the_sweep_when_its_launcher_ret
     before = sys.unraisablehook, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         sweep_stop.stop_workers_on_signal(tmp_path)
-        Finalized()  # collected at once: the handler stops the sweep inside __del__, Python drops its exit
-        Failing()
+        SignalledInFinalizer()  # the handler stops the sweep inside __del__; Python drops its exit
+        FailingFinalizer()
         assert (tmp_path / STOP_MARK).read_text() == "SIGTERM"
         with pytest.raises(SystemExit) as stop:
             sweep_stop.sweep_ended()
