@@ -204,14 +204,23 @@ def set_aside_later_checkpoints(run_dir: RunDir, checkpoint: Path, state: dict[s
     return [move_aside(p, "earlier") for p in later]
 
 
-def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int) -> int:
-    """Remove rows logged after ``epoch`` (the resumed run logs them again); return how many."""
+def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> int:
+    """Remove the rows logged after the checkpoint of ``epoch`` at global step ``step`` (the resumed run
+    logs them again); return how many. A row without an epoch (a callback logging to the loggers itself,
+    as ``LearningRateMonitor`` does, at the step of the next optimizer step) is kept if its step is before
+    ``step``; ``epoch=-1, step=0`` removes every row."""
     if not metrics_csv.is_file():
         return 0
     with metrics_csv.open(newline="") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames or [], list(reader)
-    keep = [r for r in rows if not r.get("epoch") or float(r["epoch"]) <= epoch]
+
+    def before(row: dict[str, str]) -> bool:
+        if row.get("epoch"):
+            return float(row["epoch"]) <= epoch
+        return bool(row.get("step")) and float(row["step"]) < step
+
+    keep = [r for r in rows if before(r)]
     if len(keep) != len(rows):
         with metrics_csv.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -287,7 +296,7 @@ class Resumption:
             if say:
                 log.info("resuming from %s", checkpoint)
             state = read_checkpoint(checkpoint)  # once, for the rows, the files and a packed replica's CSV
-            drop_csv_rows_after_epoch(run_dir.csv, int(state["epoch"]))
+            drop_csv_rows_after_epoch(run_dir.csv, int(state["epoch"]), int(state["global_step"]))
             for partial in run_dir.checkpoints.glob(".*.ckpt.*.tmp"):  # a write the stop cut off
                 partial.unlink(missing_ok=True)
             set_aside_later_checkpoints(run_dir, checkpoint, state)

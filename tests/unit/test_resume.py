@@ -94,3 +94,19 @@ def test_a_best_checkpoint_written_after_the_last_one_is_set_aside_on_resume(tmp
     moved = set_aside_later_checkpoints(run_dir, last, torch.load(last, weights_only=True))
     assert [p.name for p in moved] == ["best_epoch_002.ckpt.earlier"]
     assert sorted(p.name for p in run_dir.checkpoints.glob("*.ckpt")) == ["best_epoch_001.ckpt", "last.ckpt"]
+
+
+def test_a_resume_drops_the_rows_logged_after_its_checkpoint_those_without_an_epoch_too(tmp_path):
+    """A checkpoint at the end of epoch 1, global step 34 (17 batches an epoch): the rows of epoch 2 go,
+    and so do the learning-rate rows (logged by ``LearningRateMonitor`` without an epoch, at the step of
+    the next optimizer step) from step 34 on; a run trained again from the start drops every row."""
+    from lossbench.resume import drop_csv_rows_after_epoch
+
+    metrics = tmp_path / "metrics.csv"
+    rows = ["epoch,lr-AdamW,step,train/loss,val/acc", ",0.001,0,,", ",0.001,17,,", "0,,16,0.9,", "0,,16,,0.8"]
+    rows += ["1,,33,0.5,", "1,,33,,0.9", ",0.001,34,,", "2,,50,0.4,"]
+    metrics.write_text("\n".join(rows) + "\n")
+    assert drop_csv_rows_after_epoch(metrics, 1, 34) == 2
+    assert metrics.read_text().splitlines() == rows[:-2]
+    assert drop_csv_rows_after_epoch(metrics, -1) == 6
+    assert metrics.read_text().splitlines() == rows[:1]
