@@ -16,6 +16,10 @@ WRONG_TYPES = [
     ("data.standardize=maybe", "data.standardize='maybe' has the wrong type: expected true or false"),
     ("callbacks=early_stopping callbacks.early_stopping.patience=few", "patience='few' has the wrong type"),
 ]
+#: ``optim=sgd`` with ``ReduceLROnPlateau`` as its schedule
+PLATEAU = (
+    "optim=sgd optim.scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau ~optim.scheduler.T_max"
+)
 INVALID = [
     ("loss=focal loss.gamma=-1", "loss.gamma=-1 is out of range: expected a finite value in [0, inf)"),
     ("loss=huber loss.delta=0", "loss.delta=0 is out of range: expected a finite value in (0, inf)"),
@@ -55,6 +59,23 @@ INVALID = [
         "${trainer.max_epochs}: set optim.scheduler.T_max itself)",
     ),
     ("optim=sgd_warmup_multistep optim.scheduler.gamma=0", "optim.scheduler.gamma=0 is out of range"),
+    (
+        "optim=sgd optim.scheduler_interval=step",
+        "optim.scheduler_interval=step steps the schedule after every optimizer step, but optim.scheduler's "
+        "T_max=${trainer.max_epochs} count epochs",
+    ),
+    (
+        "optim=sgd_warmup_multistep optim.scheduler_interval=step",
+        "warmup_epochs=5, milestones=[160, 180] count",
+    ),
+    (
+        PLATEAU + " +trainer.check_val_every_n_epoch=2",
+        "trainer.check_val_every_n_epoch=2 computes every 2 epochs only",
+    ),
+    (
+        PLATEAU + " optim.scheduler_interval=step",
+        "ReduceLROnPlateau follows monitor.metric, a validation metric the first training steps do not have",
+    ),
     ("callbacks=early_stopping callbacks.early_stopping.min_delta=-1", "min_delta=-1 is out of range"),
     ("monitor.mode=maximum", "monitor.mode='maximum' is not valid: choose min, max, or null"),
     ("model.dropout=1.5", "model.dropout=1.5 is out of range: expected a finite value in [0, 1)"),

@@ -18,6 +18,9 @@ SCHEDULE_LENGTHS = ("T_max", "T_0", "step_size", "total_steps")
 #: width keys of lossbench's models: a positive integer, or a list of them (``LIST_WIDTHS``)
 MODEL_WIDTHS = ("hidden_dims", "channels", "hidden", "width")
 LIST_WIDTHS = ("hidden_dims", "channels")
+#: schedules whose own options count epochs (besides any value that follows ``trainer.max_epochs``)
+EPOCH_COUNTS = {"lossbench.schedulers.warmup_multistep": ("warmup_epochs", "milestones")}
+PLATEAU = "torch.optim.lr_scheduler.ReduceLROnPlateau"
 
 
 def problem(check: Callable[[], Any]) -> Iterator[str]:
@@ -61,11 +64,13 @@ def optimizer_problems(cfg: DictConfig) -> Iterator[str]:
 
 
 def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
-    """A schedule length of 0, a decay factor ≤ 0 and a plateau ``factor`` outside (0, 1)."""
+    """A schedule length of 0, a decay factor ≤ 0, a plateau ``factor`` outside (0, 1), and a schedule
+    stepped otherwise than it counts (:func:`interval_problems`)."""
     node = _node(cfg, "optim.scheduler")
     if node is None:
         return
     raw = OmegaConf.to_container(node, resolve=False)
+    yield from interval_problems(cfg, node, raw if isinstance(raw, dict) else {})
     for key in SCHEDULE_LENGTHS:
         value = node.get(key)
         if not is_number(value) or value >= 1:
@@ -87,6 +92,38 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
             lambda: check_range(
                 "optim.scheduler.factor", factor, 0.0, 1.0, low_inclusive=False, high_inclusive=False
             )
+        )
+
+
+def interval_problems(cfg: DictConfig, node: DictConfig, raw: dict[Any, Any]) -> Iterator[str]:
+    """A schedule counted in epochs but stepped after every optimizer step (``optim.scheduler_interval=
+    step``: its whole length passes in the first few batches, then it starts over or stays at its end), and
+    a ``ReduceLROnPlateau`` stepped where its metric is not computed (Lightning stops the run there)."""
+    interval = OmegaConf.select(cfg, "optim.scheduler_interval", default="epoch", throw_on_missing=False)
+    target = str(node.get("_target_", ""))
+    if interval == "step" and target != PLATEAU:
+        in_epochs = [f"{k}={v}" for k, v in raw.items() if isinstance(v, str) and "trainer.max_epochs" in v]
+        in_epochs += [f"{k}={raw[k]}" for k in EPOCH_COUNTS.get(target, ()) if k in raw]
+        if in_epochs:
+            yield (
+                "optim.scheduler_interval=step steps the schedule after every optimizer step, but "
+                f"optim.scheduler's {', '.join(in_epochs)} count epochs: keep "
+                "optim.scheduler_interval=epoch, or give them in optimizer steps"
+            )
+    if target != PLATEAU:
+        return
+    every = OmegaConf.select(cfg, "trainer.check_val_every_n_epoch", default=1, throw_on_missing=False)
+    if interval == "step":
+        yield (
+            "optim.scheduler=ReduceLROnPlateau follows monitor.metric, a validation metric the first "
+            "training steps do not have (the run would stop at its first step): set "
+            "optim.scheduler_interval=epoch"
+        )
+    elif isinstance(every, int) and every > 1:
+        yield (
+            f"optim.scheduler=ReduceLROnPlateau steps at every epoch's end on monitor.metric, which "
+            f"trainer.check_val_every_n_epoch={every} computes every {every} epochs only (the run would stop "
+            "after its first epoch): validate every epoch, or use a schedule that follows no metric"
         )
 
 
