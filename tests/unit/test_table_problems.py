@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +194,7 @@ def test_fix_line_keeps_the_users_lists_and_quotes_odd_values():
     problems.add("b", undrop=["gone"])
     problems.add("c", na_values=["?"], impute="median")
     problems.add("d", impute="median")
-    assert problems.fix_line() == "data.drop=[id,'bill length'] data.na_values=[NA,?] data.impute=median"
+    assert problems.fix_line() == "\"data.drop=[id,'bill length']\" data.na_values=[NA,?] data.impute=median"
     assert [override_value(v) for v in ("1", "true", "x.y", "it's")] == ["'1'", "'true'", "x.y", "'it\\'s'"]
 
 
@@ -214,3 +215,66 @@ def test_a_mistyped_target_column_is_not_checked_as_a_feature(tmp_path):
     with pytest.raises(DataError) as err:
         built(write(frame, tmp_path / "p.csv"), target="specie")
     assert "did you mean 'species'?" in str(err.value) and "missing" not in str(err.value)
+
+
+def test_numbers_with_a_decimal_comma_name_data_decimal_and_read_with_it(tmp_path):
+    """A ``;`` file of European numbers (``3,5``): read as text they would be one-hot classes of a
+    classification target; each such column is named, with ``"data.decimal=','"``, and read with it."""
+    frame = penguins().assign(rating=lambda f: np.round(f.bill_depth_mm / 4, 1))
+    path = write(frame, tmp_path / "eu.csv", sep=";", decimal=",")
+    with pytest.raises(DataError) as err:
+        built(path, target="rating", sep=";")
+    text = str(err.value)
+    assert re.search(r"target column 'rating' holds numbers written with a decimal comma \('\d,\d'\)", text)
+    assert "column 'bill_length_mm' holds numbers written with a decimal comma" in text
+    assert text.endswith("Fix them all with: \"data.decimal=','\"")
+    dm = built(path, target="rating", sep=";", decimal=",")
+    assert dm.task is Task.REGRESSION and dm.input_shape == (9,), "species and island one-hot, 4 numbers"
+    with pytest.raises(ConfigError, match=r"data.decimal=';' is not valid: choose one of"):
+        built(path, target="rating", sep=";", decimal=";")
+
+
+def test_a_target_of_numbers_with_a_missing_marker_is_not_given_a_class_for_it(tmp_path):
+    frame = penguins().assign(y=lambda f: (f.bill_length_mm > 44).astype(int).astype(object))
+    frame.loc[[3, 30, 60], "y"] = "?"
+    path = write(frame, tmp_path / "q.csv")
+    with pytest.raises(DataError) as err:
+        built(path, target="y")
+    assert "target column 'y' holds numbers and the text values ['?']" in str(err.value)
+    assert "data.na_values=[?] and data.drop_missing_target=true" in str(err.value)
+    dm = built(path, target="y", na_values=["?"], drop_missing_target=True)
+    assert dm.num_classes == 2 and dm.missing_target_rows == 3
+    assert built(path, target="y", task="classification").num_classes == 3, "data.task says they are classes"
+
+
+def test_a_file_not_in_utf8_names_data_encoding_and_reads_with_it(tmp_path):
+    frame = penguins().assign(island=lambda f: np.where(f.island == "dream", "Zürich", "Genève"))
+    path = write(frame, tmp_path / "latin.csv", encoding="cp1252")
+    with pytest.raises(DataError, match=r"is not utf-8 text \(byte 0xfc at \d+\): set data.encoding"):
+        built(path, target="species")
+    assert built(path, target="species", encoding="cp1252").input_shape == (6,)
+    with pytest.raises(ConfigError, match=r"data.encoding='klingon' is not a text encoding Python knows"):
+        built(path, target="species", encoding="klingon")
+
+
+def test_an_empty_column_is_dropped_and_an_id_like_integer_column_is_named(tmp_path, caplog):
+    frame = penguins().assign(blank=np.nan)
+    frame.insert(0, "customer", np.random.default_rng(1).choice(10**6, len(frame), replace=False))
+    path = write(frame, tmp_path / "excel.csv")
+    with pytest.raises(DataError, match=r"column 'blank' is empty \(no value in any row\): drop it with "):
+        built(path, target="species", impute="median")
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        dm = built(path, target="species", drop=["blank"])
+        built(path, target="species", drop=["blank"])
+    assert dm.input_shape == (7,), "the id-like column stays a feature: it may be one"
+    said = "column 'customer' holds a distinct integer in every row: if it is an id, drop it with data.drop"
+    assert caplog.text.count(said) == 1, "said once per process, though the table is read twice"
+
+
+def test_several_text_target_columns_name_multilabel(tmp_path):
+    frame = penguins().assign(big=lambda f: np.where(f.body_mass_g > 4200, "yes", "no"))
+    frame["long"] = np.where(frame.bill_length_mm > 44, "yes", "no")
+    with pytest.raises(
+        DataError, match=r"'big' is not numeric.*recode each label column as 0/1 for data.task"
+    ):
+        built(write(frame, tmp_path / "yn.csv"), target=["big", "long"])

@@ -56,6 +56,8 @@ class TableDataModule(InMemoryDataModule):
         drop_missing_target: drop the rows without a target (their number is in :meth:`describe`);
             ``False``: they are an error.
         sep: the field separator of a CSV/TSV file; ``None``: ``,`` for ``.csv``, a tab for ``.tsv``.
+        decimal: the decimal mark of a CSV/TSV file's numbers, ``.`` or ``,`` (``3,5``).
+        encoding: the text encoding of a CSV/TSV file (``utf-8``; ``cp1252``, ``latin-1``, ...).
         **kwargs: :class:`~lossbench.data.base.InMemoryDataModule` arguments (splits, stressors, loader).
     """
 
@@ -70,17 +72,19 @@ class TableDataModule(InMemoryDataModule):
         na_values: Sequence[str] = (),
         drop_missing_target: bool = False,
         sep: str | None = None,
+        decimal: str = ".",
+        encoding: str = "utf-8",
         **kwargs: Any,
     ) -> None:
         self.path = Path(str(path)).expanduser()
         self.name = self.path.name
         options = TableOptions.from_config(
-            target, task, drop, split_column, impute, na_values, drop_missing_target, sep
+            target, task, drop, split_column, impute, na_values, drop_missing_target, sep, decimal, encoding
         )
         self.targets, self.requested_task = list(options.target), options.task
         self.drop, self.split_column, self.impute = list(options.drop), options.split_column, options.impute
         self.na_values, self.drop_missing_target = list(options.na_values), options.drop_missing_target
-        self.sep = options.sep
+        self.sep, self.decimal, self.encoding = options.sep, options.decimal, options.encoding
         self.index_columns: list[str] = []
         self.missing_target_rows = 0
         self.label_names: list[Any] | None = None
@@ -104,6 +108,8 @@ class TableDataModule(InMemoryDataModule):
             na_values=tuple(self.na_values),
             drop_missing_target=self.drop_missing_target,
             sep=self.sep,
+            decimal=self.decimal,
+            encoding=self.encoding,
         )
 
     # --- reading ------------------------------------------------------------------------------------

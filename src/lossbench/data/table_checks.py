@@ -15,6 +15,7 @@ the feature and target columns, the task and the given split (:class:`CheckedTab
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import logging
 from collections.abc import Mapping, Sequence
@@ -27,13 +28,15 @@ import pandas as pd
 
 from lossbench.data.table_features import check_features
 from lossbench.data.table_io import read_table, repeated_columns
-from lossbench.data.table_problems import Problems, listing
-from lossbench.data.table_target import check_target, infer_task, rows_with_target
+from lossbench.data.table_problems import Problems, listing, note
+from lossbench.data.table_target import check_target, infer_task, number_problems, rows_with_target
 from lossbench.errors import ConfigError, check_choice
 from lossbench.task import Task
 
 #: ways to fill missing feature values (``data.impute``)
 IMPUTE = ("none", "median")
+#: the decimal marks of a CSV/TSV file's numbers (``data.decimal``)
+DECIMAL_MARKS = (".", ",")
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ class TableOptions:
     na_values: tuple[str, ...] = ()
     drop_missing_target: bool = False
     sep: str | None = None
+    decimal: str = "."
+    encoding: str = "utf-8"
 
     @classmethod
     def from_config(
@@ -66,6 +71,8 @@ class TableOptions:
         na_values: Sequence[str] | None = (),
         drop_missing_target: bool = False,
         sep: str | None = None,
+        decimal: str | None = ".",
+        encoding: str | None = "utf-8",
     ) -> TableOptions:
         """The options as ``data.*`` gives them, checked (a :class:`ConfigError` names the key)."""
         # data.target=3 (a column named 3) reaches here as an int
@@ -85,6 +92,8 @@ class TableOptions:
             na_values=tuple(str(v) for v in (na_values or ())),
             drop_missing_target=drop_missing_target,
             sep=None if sep is None else "\t" if str(sep) in ("\\t", "tab") else str(sep),
+            decimal=check_choice("data.decimal", "." if decimal is None else str(decimal), DECIMAL_MARKS),
+            encoding=_encoding("utf-8" if encoding is None else str(encoding)),
         )
 
     def as_overrides(self) -> dict[str, Any]:
@@ -99,6 +108,8 @@ class TableOptions:
             "na_values": list(self.na_values),
             "drop_missing_target": self.drop_missing_target,
             "sep": self.sep,
+            "decimal": self.decimal,
+            "encoding": self.encoding,
         }
 
 
@@ -115,6 +126,17 @@ class CheckedTable:
     index_columns: list[str]
     #: rows dropped for a missing target (``drop_missing_target``)
     missing_target_rows: int
+
+
+def _encoding(name: str) -> str:
+    """``data.encoding``: a text encoding Python knows (``utf-8``, ``cp1252``, ``latin-1``, ...)."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ConfigError(
+            f"data.encoding={name!r} is not a text encoding Python knows: e.g. utf-8, cp1252, latin-1"
+        ) from None
+    return name
 
 
 def counts_rows(series: pd.Series) -> bool:
@@ -134,7 +156,7 @@ def is_row_index(name: Any, series: pd.Series, first: bool) -> bool:
 
 def check_table_file(path: Path, options: TableOptions) -> CheckedTable:
     """Read the table file at ``path`` and check it (:func:`check_table`); needs no torch."""
-    frame = read_table(path, options.na_values, options.sep)
+    frame = read_table(path, options.na_values, options.sep, options.decimal, options.encoding)
     return check_table(frame, options, f"table {path}", repeated_columns(path))
 
 
@@ -157,7 +179,9 @@ def check_table(
     first = frame.columns[0]
     index = [c for c in frame.columns if c not in named and is_row_index(c, frame[c], c == first)]
     if index:
-        log.info(
+        note(
+            log,
+            logging.INFO,
             "%s: column(s) %s number the rows, dropped (list them in data.drop to silence this)",
             where,
             listing([repr(c) for c in index]),
@@ -173,7 +197,7 @@ def check_table(
         split = _check_split(frame[options.split_column], options.split_column, problems)
     task = options.task or Task.CLASSIFICATION
     target = frame[[t for t in targets if t in frame.columns]]
-    if has_target and len(frame):
+    if has_target and len(frame) and not number_problems(target, options.task, problems):
         task = options.task or infer_task(target, where)
         check_target(target, task, problems)
     not_features = [*named, *guessed]  # a target column named with a typo is not checked as a feature

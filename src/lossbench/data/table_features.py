@@ -1,18 +1,27 @@
 """Checks of a table's feature columns: every column that cannot be encoded, and every missing value.
 
-A feature column is a problem when it holds dates or times, numbers mixed with a few text values (missing
-markers, fixed by ``data.na_values``), values of mixed types, a distinct text value in every row (an id),
-or consecutive distinct integers (a row number, which leaks the file's order); the fix for each is to drop
-it, or to name its markers. Missing or infinite values in the other columns are a problem unless
-``data.impute=median``.
+A feature column is a problem when it holds dates or times, numbers written with a decimal comma (read
+with ``data.decimal=','``), numbers mixed with a few text values (missing markers, fixed by
+``data.na_values``), values of mixed types, a distinct text value in every row (an id), consecutive
+distinct integers (a row number, which leaks the file's order), or no value at all; the fix for each is to
+drop it, or to name its markers. Missing or infinite values in the other columns are a problem unless
+``data.impute=median``. A distinct integer in every row that does not count the rows (an id?) is used as
+a feature, with a warning naming ``data.drop``.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pandas as pd
 
-from lossbench.data.table_problems import Problems, listing, override_value
+from lossbench.data.table_problems import Problems, listing, note, override_value
+
+log = logging.getLogger(__name__)
+#: a number written with a decimal comma (``3,5``, ``-0,25``)
+COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
 
 #: more columns with missing values than this are named in one problem
 MANY_MISSING = 5
@@ -35,6 +44,24 @@ def numbers_rows(series: pd.Series) -> bool:
     return int(series.max()) - int(series.min()) == len(series) - 1
 
 
+def comma_decimal(present: pd.Series) -> str | None:
+    """An example value when at least 90% of the text values ``present`` are numbers and some are written
+    with a decimal comma (``3,5``); ``None`` otherwise."""
+    text = present.astype(str).str.strip()
+    comma = text.str.fullmatch(COMMA_DECIMAL)
+    number = comma | pd.to_numeric(text, errors="coerce").notna()
+    return str(text[comma].iloc[0]) if len(text) and comma.any() and number.mean() >= 0.9 else None
+
+
+def number_markers(present: pd.Series) -> list[str]:
+    """The text values (at most 5) of a column whose values ``present`` are at least 90% numbers: markers of
+    missing values such as ``?``; empty otherwise."""
+    parsed = pd.to_numeric(present.astype(str), errors="coerce")
+    if not len(present) or parsed.notna().mean() < 0.9:
+        return []
+    return sorted({str(v) for v in present[parsed.isna()]})[:5]
+
+
 def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> None:
     """Record a problem for each feature column that cannot be encoded, then for each with missing values."""
     numeric = set(numeric_columns(features))
@@ -49,6 +76,9 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 drop=[col],
             )
             continue
+        if series.isna().all():
+            problems.add(f"column {col!r} is empty (no value in any row)", f"drop it with {drop}", drop=[col])
+            continue
         if col in numeric:
             if numbers_rows(series):
                 problems.add(
@@ -58,13 +88,27 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                     drop=[col],
                 )
                 continue
+            if pd.api.types.is_integer_dtype(series) and len(series) > 20 and series.is_unique:
+                note(
+                    log,
+                    logging.WARNING,
+                    "column %r holds a distinct integer in every row: if it is an id, drop it with %s (it is "
+                    "a feature now)",
+                    col,
+                    drop,
+                )
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
             missing[col] = int((~np.isfinite(values)).sum())
             continue
         present = series.dropna()
-        parsed = pd.to_numeric(present.astype(str), errors="coerce")
-        if len(present) and parsed.notna().mean() >= 0.9:
-            tokens = sorted({str(v) for v in present[parsed.isna()]})[:5]
+        if example := comma_decimal(present):
+            problems.add(
+                f"column {col!r} holds numbers written with a decimal comma ({example!r})",
+                "read them as numbers with data.decimal=','",
+                decimal=",",
+            )
+            continue
+        if tokens := number_markers(present):
             problems.add(
                 f"column {col!r} holds numbers and the text values {tokens}",
                 f"if they mark missing values set data.na_values={override_value(tokens)} (with "

@@ -39,9 +39,16 @@ def repeated_columns(path: Path) -> dict[str, int]:
     return {n: names.count(n) for n in dict.fromkeys(names) if names.count(n) > 1}
 
 
-def read_table(path: Path, na_values: Sequence[str] = (), sep: str | None = None) -> pd.DataFrame:
-    """The file as a DataFrame, by its extension (``sep``: a CSV/TSV file's field separator, when not
-    ``,`` or a tab); a missing, unreadable or corrupt file is a ``DataError``."""
+def read_table(
+    path: Path,
+    na_values: Sequence[str] = (),
+    sep: str | None = None,
+    decimal: str = ".",
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """The file as a DataFrame, by its extension (a CSV/TSV file's ``sep``: its field separator, when not
+    ``,`` or a tab; ``decimal``: its numbers' decimal mark; ``encoding``: its text encoding); a missing,
+    unreadable or corrupt file is a ``DataError``."""
     kind = file_kind(path)
     if kind is None:
         raise ConfigError(
@@ -53,7 +60,9 @@ def read_table(path: Path, na_values: Sequence[str] = (), sep: str | None = None
     try:
         if kind.startswith((".csv", ".tsv")):
             default = "," if kind.startswith(".csv") else "\t"
-            frame = pd.read_csv(path, sep=sep or default, na_values=list(na_values))
+            frame = pd.read_csv(
+                path, sep=sep or default, na_values=list(na_values), decimal=decimal, encoding=encoding
+            )
             check_separator(frame, path, sep or default)
         elif kind in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -61,6 +70,12 @@ def read_table(path: Path, na_values: Sequence[str] = (), sep: str | None = None
             frame = _npz_frame(path)
     except (DataError, ConfigError):
         raise
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"data.path={path} is not {encoding} text (byte {err.object[err.start]:#04x} at {err.start}): "
+            "set data.encoding to the file's encoding (e.g. data.encoding=cp1252 for a file saved by "
+            "Excel on Windows, latin-1), or save the file as UTF-8"
+        ) from None
     except Exception as err:  # pandas/pyarrow/numpy raise many types for a bad file
         text = " ".join(str(err).split())[:200]
         raise DataError(

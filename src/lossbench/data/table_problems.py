@@ -9,6 +9,7 @@ overrides that fixes all of them, e.g. ``data.drop=[id,name] data.impute=median`
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ from lossbench.errors import ConfigError, DataError
 #: fix keys that add entries to a list option (``undrop`` removes entries from ``data.drop``)
 LIST_KEYS = ("drop", "na_values")
 _PLAIN = re.compile(r"[\w.?/+\-]+")
+#: the notes already said in this process (see :func:`note`)
+_SAID: set[str] = set()
+
+
+def note(logger: logging.Logger, level: int, message: str, *args: Any) -> None:
+    """Log a note about a table once per process: a table is checked before torch loads and again when its
+    data module is set up, and a note said at the first check is not repeated at the second."""
+    text = message % args if args else message
+    if text not in _SAID:
+        _SAID.add(text)
+        logger.log(level, text)
 
 
 def plain(value: Any) -> Any:
@@ -91,7 +103,9 @@ class Problems:
         return len(self.items)
 
     def fix_line(self) -> str:
-        """The overrides that fix every problem that an override can fix, e.g. ``data.drop=[a,b]``."""
+        """The overrides that fix every problem that an override can fix, e.g. ``data.drop=[a,b]``; one
+        with a quoted value in double quotes, so the shell passes its quotes on to Hydra
+        (``"data.decimal=','"``)."""
         lists: dict[str, list[Any]] = {key: list(self.options.get(key) or ()) for key in LIST_KEYS}
         settings: dict[str, Any] = {}
         for problem in self.items:
@@ -112,7 +126,7 @@ class Problems:
             for key, value in settings.items()
             if override_value(value) != override_value(self.options.get(key))
         ]
-        return " ".join(parts)
+        return " ".join(f'"{part}"' if "'" in part and not set('"$`') & set(part) else part for part in parts)
 
     def message(self) -> str:
         """All problems in one message, ending with the one fix line when there are several."""

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lossbench.data.table_problems import Problems, plain
+from lossbench.data.table_features import comma_decimal, number_markers
+from lossbench.data.table_problems import Problems, note, override_value, plain
 from lossbench.task import Task
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ def infer_task(target: pd.DataFrame, where: str) -> Task:
         if all(is_binary(c) for _, c in target.items()):
             return Task.MULTILABEL
         if all(whole_labels(c) and set(c.dropna().unique()) <= {0.0, 1.0} for _, c in target.items()):
-            log.info(
+            note(
+                log,
+                logging.INFO,
                 "%s: target columns %s hold only 0.0 and 1.0 as floats: inferred as multi-target regression "
                 "(set data.task=multilabel if they are labels)",
                 where,
@@ -67,7 +70,9 @@ def infer_task(target: pd.DataFrame, where: str) -> Task:
     column = target.iloc[:, 0]
     if pd.api.types.is_float_dtype(column):
         if whole_labels(column):
-            log.info(
+            note(
+                log,
+                logging.INFO,
                 "%s: target %r holds %d distinct whole numbers as floats (%s): inferred as regression (set "
                 "data.task=classification if they are classes)",
                 where,
@@ -77,7 +82,9 @@ def infer_task(target: pd.DataFrame, where: str) -> Task:
             )
         return Task.REGRESSION
     if pd.api.types.is_integer_dtype(column) and many_values(column):
-        log.info(
+        note(
+            log,
+            logging.INFO,
             "%s: target %r has %d distinct integer values in %d rows: inferred as regression (set "
             "data.task=classification to keep them as classes)",
             where,
@@ -104,7 +111,13 @@ def rows_with_target(
     if not count:
         return frame, 0
     if options.drop_missing_target:
-        log.info("%s: dropped %d row(s) without a target (data.drop_missing_target=true)", where, count)
+        note(
+            log,
+            logging.INFO,
+            "%s: dropped %d row(s) without a target (data.drop_missing_target=true)",
+            where,
+            count,
+        )
     else:
         per_column = {c: int(n) for c, n in target.isna().sum().items() if n}
         text = ", ".join(f"{c!r} has {n}" for c, n in per_column.items())
@@ -120,6 +133,35 @@ def rows_with_target(
         if pd.api.types.is_float_dtype(values) and len(values) and bool((values % 1 == 0).all()):
             kept[col] = values.astype(np.int64)
     return kept, count if options.drop_missing_target else 0
+
+
+def number_problems(target: pd.DataFrame, task: Task | None, problems: Problems) -> bool:
+    """Target columns read as text that hold numbers: written with a decimal comma (``3,5``), or with a
+    few text values marking missing ones (``?``; unless ``data.task=classification``), which would
+    otherwise be classes. Records a problem for each; whether there was one."""
+    found = False
+    for col, values in target.items():
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        present = values.dropna()
+        if example := comma_decimal(present):
+            problems.add(
+                f"target column {col!r} holds numbers written with a decimal comma ({example!r})",
+                "read them as numbers with data.decimal=','",
+                decimal=",",
+            )
+            found = True
+        elif task is not Task.CLASSIFICATION and (tokens := number_markers(present)):
+            problems.add(
+                f"target column {col!r} holds numbers and the text values {tokens}",
+                f"if they mark missing targets set data.na_values={override_value(tokens)} and "
+                "data.drop_missing_target=true, otherwise fix them in the file (or set "
+                "data.task=classification if every value is a class)",
+                na_values=tokens,
+                drop_missing_target=True,
+            )
+            found = True
+    return found
 
 
 def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
@@ -158,9 +200,10 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.isna().any():
             fix = {"task": "classification"} if len(names) == 1 else {}
+            several = "recode each label column as 0/1 for data.task=multilabel, or fix the column"
             problems.add(
                 f"target column {col!r} is not numeric, so it cannot be regressed",
-                "use data.task=classification, or fix the column",
+                "use data.task=classification, or fix the column" if len(names) == 1 else several,
                 **fix,
             )
         elif not np.isfinite(numeric.to_numpy(dtype=np.float64)).all():
