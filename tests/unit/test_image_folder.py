@@ -136,13 +136,20 @@ def test_bad_folders_fail_in_setup_naming_the_problem(make_cfg, tmp_path):
 
     root = write_folder(tmp_path / "images")
     (root / "empty").mkdir()
+    (root / "void").mkdir()
     msg = error(root)
-    assert "empty" in msg and "holds no images" in msg
+    assert f"class folder(s) {root / 'empty'}, {root / 'void'} hold no images" in msg
     (root / "empty").rmdir()
+    (root / "void").rmdir()
 
-    (root / "dog" / "broken.png").write_bytes(b"not a png")
-    assert str(root / "dog" / "broken.png") in error(root)
-    (root / "dog" / "broken.png").unlink()
+    broken = [root / "dog" / f"broken{i}.png" for i in range(7)]
+    for path in broken:
+        path.write_bytes(b"not a png")
+    msg = error(root)
+    assert "7 file(s) are not readable images: " in msg and "and 2 more" in msg
+    assert str(broken[0]) in msg and "UnidentifiedImageError" in msg
+    for path in broken:
+        path.unlink()
 
     small = write_folder(tmp_path / "small", per_class=20, classes=("a", "b"))
     for f in sorted((small / "b").iterdir())[2:]:
@@ -184,3 +191,16 @@ def test_a_resize_below_the_image_size_is_refused(tmp_path):
     """The center crop padded the 4x4 image with black to 8x8: three quarters of each input were zero."""
     with pytest.raises(ConfigError, match=r"data.resize=4 is smaller than data.image_size=\[8, 8\]"):
         ImageFolderDataModule(root=str(tmp_path), image_size=8, resize=4)
+
+
+def test_hidden_files_and_folders_are_not_data(make_cfg, tmp_path):
+    """A folder copied from a Mac (AppleDouble ``._x.png`` files, which are no images) or used in a
+    notebook (``.ipynb_checkpoints``): neither is a class or a sample."""
+    root = write_folder(tmp_path / "images")
+    (root / ".ipynb_checkpoints").mkdir()
+    for path in list((root / "cat").iterdir()):
+        (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 apple double")
+    dm = setup_dm(make_cfg, root)
+    samples = dm.folders["train"].samples
+    assert dm.labels == ["cat", "dog", "fox"] and len(samples) == 3 * 23
+    assert not [path for path, _ in samples if Path(path).name.startswith(".")]

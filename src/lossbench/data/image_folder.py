@@ -22,13 +22,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from lossbench.data.image_batches import FolderBatches, keep_batch, load_image
+from lossbench.data.image_files import VisibleImageFolder, check_images
 from lossbench.data.loader import FolderBatchSampler
 from lossbench.data.splits import Split
 from lossbench.data.stressing import Stressors
@@ -139,7 +139,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             )
         loader = partial(load_image, mode="RGB" if self.channels == 3 else "L")
         try:
-            folder = ImageFolder(str(root), loader=loader, allow_empty=True)
+            folder = VisibleImageFolder(str(root), loader=loader, allow_empty=True)
         except FileNotFoundError:
             raise DataError(
                 f"data.{key}={root} has no class sub-folders: put the images in one sub-folder per class "
@@ -152,21 +152,13 @@ class ImageFolderDataModule(L.LightningDataModule):
             )
         counts = np.bincount(folder.targets, minlength=len(folder.classes))
         if (counts == 0).any():
-            empty = folder.classes[int(np.argmin(counts))]
+            empty = ", ".join(str(root / folder.classes[i]) for i in np.flatnonzero(counts == 0))
             raise DataError(
-                f"data.{key}: class folder {root / empty} holds no images ({', '.join(IMG_EXTENSIONS)}): "
-                "add images or remove the folder"
+                f"data.{key}: class folder(s) {empty} hold no images ({', '.join(IMG_EXTENSIONS)}): add "
+                "images or remove the folder(s)"
             )
         if self.check_files:
-            for path, _ in folder.samples:
-                try:
-                    with Image.open(path) as img:  # reads the header only
-                        img.size  # noqa: B018
-                except Exception as err:
-                    raise DataError(
-                        f"data.{key}: {path} is not a readable image ({type(err).__name__}): fix or delete "
-                        "it (data.check_files=false skips this check)"
-                    ) from None
+            check_images(key, [path for path, _ in folder.samples])
         return folder
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
