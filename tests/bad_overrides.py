@@ -77,6 +77,10 @@ INVALID = [
         "ReduceLROnPlateau follows monitor.metric, a validation metric the first training steps do not have",
     ),
     ("callbacks=early_stopping callbacks.early_stopping.min_delta=-1", "min_delta=-1 is out of range"),
+    (
+        "trainer.precision=16-mixed",
+        "trainer.precision=16-mixed needs a GPU (float16 autocast is not supported",
+    ),
     ("monitor.mode=maximum", "monitor.mode='maximum' is not valid: choose min, max, or null"),
     ("model.dropout=1.5", "model.dropout=1.5 is out of range: expected a finite value in [0, 1)"),
     ("model.hidden_dims=[-5]", "model.hidden_dims=[-5] is not valid: give a list of positive integers"),

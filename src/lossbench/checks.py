@@ -214,8 +214,15 @@ def trainer_problems(cfg: DictConfig) -> Iterator[str]:
 
 
 def accelerator_problems(cfg: DictConfig) -> Iterator[str]:
-    """A GPU asked for where none is visible."""
+    """A GPU asked for where none is visible; float16 mixed precision on a CPU (Lightning trains in
+    bfloat16 instead, while the run's config says float16)."""
     accelerator = str((cfg.get("trainer") or {}).get("accelerator", "cpu"))
+    precision = str((cfg.get("trainer") or {}).get("precision", "32-true"))
+    if accelerator == "cpu" and precision in ("16", "16-mixed"):
+        yield (
+            f"trainer.precision={precision} needs a GPU (float16 autocast is not supported on a CPU): use "
+            "trainer.precision=bf16-mixed or 32-true"
+        )
     if accelerator in ("gpu", "cuda"):
         import torch
 
