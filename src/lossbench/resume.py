@@ -296,7 +296,7 @@ class Resumption:
             if say:
                 log.info("resuming from %s", checkpoint)
             state = read_checkpoint(checkpoint)  # once, for the rows, the files and a packed replica's CSV
-            drop_csv_rows_after_epoch(run_dir.csv, int(state["epoch"]), int(state["global_step"]))
+            drop_csv_rows_after_epoch(run_dir.csv, int(state["epoch"]), int(state.get("global_step", 0)))
             for partial in run_dir.checkpoints.glob(".*.ckpt.*.tmp"):  # a write the stop cut off
                 partial.unlink(missing_ok=True)
             set_aside_later_checkpoints(run_dir, checkpoint, state)
