@@ -1,9 +1,11 @@
-"""The first training batch of a user's DataModule, checked against what the module declares.
+"""The batches of a user's DataModule, checked against what the module declares.
 
 :func:`lossbench.task.check_data_contract` checks the attributes a DataModule declares (task, classes,
 input shape); the batches must agree with them, or the first step fails inside the loss with a shape or
 dtype error that names neither the DataModule nor the fix. :func:`check_first_batch` draws one training
-batch before training and names what disagrees. lossbench's own data modules build their batches from the
+batch before training and names what disagrees; :class:`EvalBatchContract` checks every validation and
+test batch as it comes (a class index out of range there would fail in the metrics, with an index error or
+a GPU's device-side assert, after the training). lossbench's own data modules build their batches from the
 same arrays they declare, so only modules from elsewhere are checked.
 """
 
@@ -12,9 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import Callback
 
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, DataError
 from lossbench.task import Task
+
+
+def is_external(dm: Any) -> bool:
+    """A data module from outside lossbench (whose batches are checked)."""
+    return dm is not None and type(dm).__module__.split(".")[0] != "lossbench"
 
 
 def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, input_shape: Any) -> list[str]:
@@ -50,7 +58,7 @@ def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, i
 def check_first_batch(dm: Any, name: str) -> None:
     """Raise a :class:`ConfigError` naming what the first training batch of ``dm`` (a DataModule from
     outside lossbench, set up for fitting) gets wrong; the batch is drawn from ``train_dataloader()``."""
-    if type(dm).__module__.split(".")[0] == "lossbench":
+    if not is_external(dm):
         return
     import random
 
@@ -78,3 +86,40 @@ def check_first_batch(dm: Any, name: str) -> None:
             f"{where} declares task={task.value}, but its first training batch does not fit it: it needs "
             f"{'; '.join(problems)}. See lossbench.task.BenchDataModule"
         )
+
+
+class EvalBatchContract(Callback):
+    """Each validation and test batch of a DataModule from outside lossbench agrees with what it declares
+    (:func:`batch_problems`), or the run stops at that batch with a ``DataError`` naming the split, the
+    batch and what disagrees. For such modules only: a classification batch costs one read of its labels'
+    range (a device sync on a GPU)."""
+
+    def __init__(self) -> None:
+        self.declared: tuple[Task, Any, Any, tuple[int, ...]] | None = None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        dm = trainer.datamodule
+        self.declared = None
+        if is_external(dm):
+            declared = getattr(dm, "num_classes", None), getattr(dm, "num_targets", None)
+            self.declared = (Task(dm.task), *declared, tuple(dm.input_shape))
+
+    def on_validation_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self.check(trainer, "validation", batch, batch_idx)
+
+    def on_test_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self.check(trainer, "test", batch, batch_idx)
+
+    def check(self, trainer: Any, split: str, batch: Any, batch_idx: int) -> None:
+        problems = batch_problems(batch, *self.declared) if self.declared is not None else []
+        if problems:
+            dm = trainer.datamodule
+            raise DataError(
+                f"{type(dm).__module__}.{type(dm).__qualname__} declares task={self.declared[0].value}, but "
+                f"batch {batch_idx} of its {split} split does not fit it: it needs {'; '.join(problems)}. "
+                "See lossbench.task.BenchDataModule"
+            )

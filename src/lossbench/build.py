@@ -17,7 +17,7 @@ from hydra.utils import get_class, get_object, instantiate
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.batch_contract import check_first_batch
+from lossbench.batch_contract import EvalBatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
@@ -241,18 +241,26 @@ def build_trainer(
     """The Trainer with the configured loggers (W&B gets the resolved ``config`` and ``wandb_id``) and, to
     fit, the configured callbacks, ``extra_callbacks`` and the overrides stamp of every checkpoint.
 
-    A Trainer only to test (``fit=False``) writes no checkpoints and runs no callbacks.
+    A Trainer only to test (``fit=False``) writes no checkpoints and runs none of the configured callbacks
+    (only :class:`~lossbench.batch_contract.EvalBatchContract`, which checks a user's test batches).
     """
     loggers = build_loggers(cfg.get("logger"), config=wandb_config(config, overrides), wandb_id=wandb_id)
     if not fit:
-        return build_lightning("trainer", cfg.trainer, logger=loggers or False, enable_checkpointing=False)
+        return build_lightning(
+            "trainer",
+            cfg.trainer,
+            logger=loggers or False,
+            enable_checkpointing=False,
+            callbacks=[EvalBatchContract()],
+        )
     nodes = (cfg.get("callbacks") or {}).items()
     callbacks = [build_lightning(f"callbacks.{name}", c) for name, c in nodes if c is not None]
     if not cfg.trainer.get("enable_progress_bar", True):  # no bar asked: the configured one is left out
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), *sweep_stop_callbacks()]
+    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), EvalBatchContract()]
+    callbacks += sweep_stop_callbacks()
     trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(
         "Trainer: precision %s, %d device(s), callbacks %s, loggers %s",

@@ -76,3 +76,33 @@ def test_a_first_batch_that_does_not_fit_the_declared_task_is_named_before_train
     dm.batch = (torch.zeros(8, 5), dm.batch[1])
     with pytest.raises(ConfigError, match=r"x of shape \[B, 4\] \(input_shape\), got \[8, 5\]"):
         check_first_batch(dm, "data=mine")
+
+
+def test_a_validation_or_test_batch_that_does_not_fit_stops_the_run_at_that_batch():
+    """A label out of range in a user's test split would fail in the metrics after training; the check
+    names the split and the batch. lossbench's own data modules are not checked."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from lossbench.batch_contract import EvalBatchContract
+    from lossbench.data.sklearn import SklearnDataModule
+    from lossbench.errors import DataError
+
+    dm = _Module()
+    trainer, check = SimpleNamespace(datamodule=dm), EvalBatchContract()
+    check.setup(trainer, None, "fit")
+    good = (torch.zeros(8, 4), torch.tensor([0, 1, 2, 0] * 2))
+    check.on_validation_batch_start(trainer, None, good, 0)
+    check.on_test_batch_start(trainer, None, good, 5)
+    with pytest.raises(
+        DataError, match=r"mypkg.data._Module declares task=classification, but batch 5 of its test"
+    ):
+        check.on_test_batch_start(trainer, None, (good[0], torch.tensor([0, 1, 2, 3] * 2)), 5)
+    with pytest.raises(
+        DataError, match=r"batch 2 of its validation split .* class indices in 0..2, got -1..2"
+    ):
+        check.on_validation_batch_start(trainer, None, (good[0], torch.tensor([0, 1, 2, -1] * 2)), 2)
+    ours = SimpleNamespace(datamodule=SklearnDataModule.__new__(SklearnDataModule))
+    check.setup(ours, None, "test")
+    check.on_test_batch_start(ours, None, (good[0], torch.tensor([7] * 8)), 0)  # not checked: ours
