@@ -101,7 +101,9 @@ def build_loggers(
     cfg: DictConfig | Mapping[str, Any] | None, config: dict[str, Any], wandb_id: str | None = None
 ) -> list[Logger]:
     """Instantiate each configured logger; W&B gets its resolved mode, the run's resolved ``config`` and
-    its run id (the same id when a run is resumed)."""
+    its run id (the same id when a run is resumed); every other logger gets ``config`` as its
+    hyper-parameters (CSV and TensorBoard: ``hparams.yaml``; MLflow: the run's params), as the Trainer
+    leaves that to lossbench (``trainer.enable_autolog_hparams=false``: the module holds no hparams)."""
     loggers: list[Logger] = []
     for name, logger_cfg in (cfg or {}).items():
         if logger_cfg is None:
@@ -121,6 +123,7 @@ def build_loggers(
             log.info("W&B logging %s to %s", mode, logger_cfg["save_dir"])
         else:
             loggers.append(_instantiate_optional(name, logger_cfg))
+            loggers[-1].log_hyperparams(config)
     return loggers
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import yaml
 
 from lossbench.run import run
 from tests.conftest import run_cli
@@ -63,7 +64,10 @@ def test_lr_monitor_logs_the_learning_rate(make_cfg, tmp_path):
 def test_tensorboard_logger_writes_the_epoch_metrics(make_cfg, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run(make_cfg("logger=tensorboard", "trainer.max_epochs=3"))
+    run(make_cfg("logger=[tensorboard,csv]", "trainer.max_epochs=3", "loss=focal"))
+    for hparams in (tmp_path / "tensorboard" / "hparams.yaml", tmp_path / "csv" / "hparams.yaml"):
+        given = yaml.safe_load(hparams.read_text())  # the run's resolved config, as W&B's
+        assert given["loss"]["gamma"] == 2.0 and given["trainer"]["max_epochs"] == 3, hparams
     scalars = set()
     for events in (tmp_path / "tensorboard").glob("events.out.tfevents.*"):
         acc = EventAccumulator(str(events))
@@ -82,3 +86,4 @@ def test_mlflow_logger_records_a_run_with_its_metrics(make_cfg, tmp_path):
     (found,) = client.search_runs([client.get_experiment_by_name("lossbench").experiment_id])
     assert {"val/acc", "train/loss", "test/acc"} <= set(found.data.metrics)
     assert found.data.tags["loss"] == "ce"
+    assert found.data.params["trainer/max_epochs"] == "2" and found.data.params["seed"] == "0"

@@ -39,11 +39,16 @@ def logged_rows(result: dict[str, Any], steps: int) -> list[tuple[int, dict[str,
     return rows
 
 
-def write_csv(run_dir: RunDir, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    """``csv/metrics.csv`` with the ``rows`` (:func:`logged_rows`) its run's CSV logger writes; the history
-    holds every epoch, so a file already there (an interrupted replica's) is written anew."""
+def write_csv(
+    run_dir: RunDir, rows: list[tuple[int, dict[str, Any]]], hparams: dict[str, Any] | None = None
+) -> None:
+    """``csv/metrics.csv`` with the ``rows`` (:func:`logged_rows`) its run's CSV logger writes, and with
+    ``hparams`` its ``hparams.yaml``; the history holds every epoch, so a file already there (an
+    interrupted replica's) is written anew."""
     run_dir.csv.unlink(missing_ok=True)
     writer = CSVMetricsWriter(str(run_dir.csv.parent))
+    if hparams is not None:
+        writer.log_hparams(hparams)
     for step, metrics in rows:
         writer.log_metrics(metrics, step)
     writer.save()

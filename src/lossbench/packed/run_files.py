@@ -86,7 +86,7 @@ def write_replica_files(
         log.error("job failed (%s): %s: %s", " ".join(overrides), type(err).__name__, err)
         record_failure(replica.cfg, err, overrides=overrides)
         if logs_csv(replica.cfg):
-            write_csv(run_dir, rows)
+            write_csv(run_dir, rows, wandb_config(resolved, overrides))
         run_id = replica_run_id(run_dir, continued=module.resumed is not None)
         log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, None, err)
         return None
@@ -100,7 +100,7 @@ def write_replica_files(
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
     if logs_csv(replica.cfg):
-        write_csv(run_dir, rows)
+        write_csv(run_dir, rows, wandb_config(resolved, overrides))
     arrays = replica_predictions(module, k)
     if arrays:
         np.savez_compressed(run_dir.predictions, **arrays)
