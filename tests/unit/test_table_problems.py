@@ -278,3 +278,16 @@ def test_several_text_target_columns_name_multilabel(tmp_path):
         DataError, match=r"'big' is not numeric.*recode each label column as 0/1 for data.task"
     ):
         built(write(frame, tmp_path / "yn.csv"), target=["big", "long"])
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_named(tmp_path, caplog):
+    frame = penguins()
+    frame.loc[:9, "species"] = "Adelie"
+    frame.loc[10:14, "species"] = "adelie "
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        dm = built(write(frame, tmp_path / "case.csv"), target="species")
+    assert dm.num_classes == 5, "each spelling is a class, as the file says"
+    assert (
+        "target 'species' has labels that differ only in case or spaces ('Adelie', 'adelie', 'adelie ')"
+        in (caplog.text)
+    )

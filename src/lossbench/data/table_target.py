@@ -164,6 +164,26 @@ def number_problems(target: pd.DataFrame, task: Task | None, problems: Problems)
     return found
 
 
+def note_near_duplicate_labels(column: str, classes: np.ndarray) -> None:
+    """Warn when text labels differ only in case or surrounding spaces (``yes``, ``Yes``, ``yes ``): each is
+    a class of its own."""
+    spellings: dict[str, list[str]] = {}
+    for label in classes:
+        if isinstance(label, str):
+            spellings.setdefault(label.strip().casefold(), []).append(label)
+    alike = [sorted(group) for group in spellings.values() if len(group) > 1]
+    if alike:
+        shown = "; ".join(", ".join(repr(v) for v in group) for group in alike[:3])
+        note(
+            log,
+            logging.WARNING,
+            "target %r has labels that differ only in case or spaces (%s): each is a class of its own; make "
+            "them one in the file if they are one class",
+            column,
+            shown,
+        )
+
+
 def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
     """The target columns suit the task: two classes or more, 0/1 labels, finite numbers."""
     names = list(target.columns)
@@ -179,6 +199,7 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
                 f"target {names[0]!r} has a single class ({plain(classes[0])!r})",
                 "classification needs at least two; is data.target the right column?",
             )
+        note_near_duplicate_labels(names[0], classes)
         return
     if task is Task.MULTILABEL:
         if len(names) < 2:
