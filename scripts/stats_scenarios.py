@@ -197,7 +197,7 @@ def degenerate_cases() -> dict[str, bool]:
     return {
         "degenerate_two_seeds": np.isnan(two.p_value) and two.verdict == vd.TOO_FEW,
         "degenerate_constant_difference": np.isnan(same.p_value)
-        and same.verdict == vd.IDENTICAL
+        and same.verdict == vd.CONSTANT
         and np.isnan(same.diff_low),
         "degenerate_every_run_wins": wins.prob_improvement == 1.0 and wins.prob_improvement_low < 0.9,
         "crossing_curves": [n for n, _, _ in budget.crossings({"a": a, "b": b}, True)] == [3, 6]

@@ -162,9 +162,9 @@ def test_runs_differing_in_data_seed_are_separate_replicates(tmp_path):
     assert rows[("ce", "test/acc")].n == 4 and rows[("focal", "test/acc")].n_pairs == 4
 
 
-def test_one_test_sample_gained_on_every_seed_is_an_identical_gain_also_in_float32():
+def test_one_test_sample_gained_on_every_seed_is_a_constant_difference_also_in_float32():
     """Accuracies are float32 numbers: their rounding (~1e-8) made a t-test on a constant +1/360 say
-    "better" at p ~ 1e-21, where the same gain in float64 is "identical runs"."""
+    "better" at p ~ 1e-21, where the same gain in float64 is a "constant difference" (no test applies)."""
     from lossbench.record import RunRecord
     from lossbench.report.collect import ReportRun
     from lossbench.report.stats import summarize
@@ -178,7 +178,7 @@ def test_one_test_sample_gained_on_every_seed_is_an_identical_gain_also_in_float
                 r.group, r.variant = "digits", loss
                 runs.append(r)
         (focal,) = (r for r in summarize(runs, baseline="ce") if r.variant == "focal")
-        assert focal.verdict == "identical runs" and math.isnan(focal.p_value), dtype
+        assert focal.verdict == "constant difference" and math.isnan(focal.p_value), dtype
         assert focal.diff_vs_baseline == pytest.approx(1 / 360, rel=1e-4)
 
 
@@ -200,6 +200,15 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert "--group g names a W&B group: add --wandb" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "nan"]) == 2
     assert "a finite number >= 0" in capsys.readouterr().err
+    failed = tmp_path / "failed"  # no run finished: nothing to compare, and no report saying otherwise
+    for job in ("0", "1"):
+        (failed / job).mkdir(parents=True)
+        error = '{"type": "ValueError", "message": "boom"}'
+        (failed / job / "metrics.json").write_text(f'{{"status": "failed", "loss": "ce", "error": {error}}}')
+    assert cli_main(["compare", str(failed), "--no-log-wandb"]) == 1
+    err = capsys.readouterr().err
+    assert f"no run of {failed} finished (2 runs, 0 ok, 2 failed or missing): nothing to compare" in err
+    assert f"failed: {failed / '0'}" in err and not (failed / "report").exists()
 
 
 def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(sweep_dir, capsys):

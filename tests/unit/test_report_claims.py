@@ -54,12 +54,18 @@ def test_two_seeds_with_identical_differences_give_no_p_value_and_no_claim(tmp_p
         assert word not in table
 
 
-def test_constant_differences_from_three_replicates_are_identical_runs():
+def test_constant_differences_from_three_replicates_are_named_as_such_and_zero_ones_identical_runs():
+    """No test applies to either; a constant non-zero difference is not "identical runs", and the headline
+    gives its size."""
     base = [0.90, 0.91, 0.92, 0.93, 0.94]
-    rows = summarize(runs_of({"ce": base, "focal": [x + STEP for x in base]}), baseline="ce")
-    focal = row_of(rows, "focal")
-    assert focal.verdict == vd.IDENTICAL and math.isnan(focal.p_value)
+    rows = summarize(runs_of({"ce": base, "focal": [x + STEP for x in base], "gce": base}), baseline="ce")
+    focal, gce = row_of(rows, "focal"), row_of(rows, "gce")
+    assert focal.verdict == vd.CONSTANT and math.isnan(focal.p_value)
     assert math.isnan(focal.diff_low) and focal.diff_vs_baseline == pytest.approx(STEP)
+    assert gce.verdict == vd.IDENTICAL and math.isnan(gce.p_value)
+    text = setting_summary(focal.group, rows, vd.Settings())
+    assert f"focal against ce on test/acc: a constant difference (Δ = +{STEP:.4g} at every replicate" in text
+    assert "gce against ce on test/acc: identical runs" in text
 
 
 def test_three_varying_pairs_are_the_floor_for_a_p_value():
@@ -363,3 +369,10 @@ def test_the_figure_modules_do_not_import_each_other_back():
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert "lossbench.report.plots" not in imported and "lossbench.report.figure_base" in imported
+
+
+def test_a_setting_with_one_loss_says_there_is_nothing_to_compare_it_with():
+    rows = summarize(runs_of({"ce": [0.90, 0.91, 0.92]}), baseline="ce")
+    assert setting_summary(rows[0].group, rows, vd.Settings()).endswith(
+        ": only ce ran, so there is nothing to compare it with."
+    )

@@ -17,7 +17,9 @@ class LossVerdict:
     """One shortlisted loss against the baseline on the deciding metric."""
 
     loss: str
-    verdict: str  # better | worse | equivalent | undecided[ (too few replicates)] | identical runs | baseline
+    #: better | worse | equivalent | undecided[ (too few replicates)] | identical runs | constant difference |
+    #: baseline
+    verdict: str
     mean: float
     n: int
     diff: float = math.nan  # mean paired difference to the baseline, in the metric's units
@@ -37,7 +39,7 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
     group = mine[0].group
     mine = [r for r in mine if r.group == group]
     # the Holm family more replicates would test, as the report counts it: identical runs are no hypothesis
-    compared = sum(r.variant != r.baseline and r.verdict != vd.IDENTICAL for r in mine)
+    compared = sum(r.variant != r.baseline and r.verdict not in vd.NO_VARIATION for r in mine)
     out = []
     for r in mine:
         if r.variant == r.baseline:
@@ -129,7 +131,9 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str, trad
         elif vd.is_undecided(v.verdict):
             rest.append(f"{v.loss} is {v.verdict}")
         elif v.verdict == vd.IDENTICAL:
-            rest.append(f"{v.loss} gave identical runs (the same difference at every seed: no test applies)")
+            rest.append(f"{v.loss} gave identical runs (the same result at every seed: no test applies)")
+        elif v.verdict == vd.CONSTANT:
+            rest.append(f"{v.loss} gave a constant difference (the same at every seed: no test applies)")
         else:
             rest.append(f"{v.loss} is {v.verdict}" + (" too" if v.verdict == "better" else ""))
     return "; ".join([head, *rest]) + "."

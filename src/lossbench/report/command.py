@@ -96,6 +96,15 @@ def compare(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else roots[0] / "report"
         project, entity, group = _wandb_target(runs)
     variants = sorted({r.variant for r in runs if r.ok})
+    if not variants:
+        print(
+            f"lossbench compare: no run of {source} finished ({render.counts(runs)}): nothing to compare. "
+            "Continue or fix them (a sweep: the same command with resume=true hydra.sweep.dir=<its dir>):",
+            file=sys.stderr,
+        )
+        for r in render.problems(runs):
+            print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}", file=sys.stderr)
+        return 1
     metrics = sorted({m.removesuffix(" (best)") for r in runs if r.ok for m in r.metrics})
     if unknown := [name for name, _ in rope_by_metric if name not in metrics]:
         print(

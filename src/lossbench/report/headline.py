@@ -59,6 +59,9 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
     # the test metrics: the selection metric (val, best) would repeat them
     compared = [r for r in rows if r.group == group and r.verdict and not r.metric.endswith(" (best)")]
     if not compared:
+        variants = sorted({r.variant for r in rows if r.group == group})
+        if len(variants) == 1:
+            return f"{group}: only {variants[0]} ran, so there is nothing to compare it with."
         return f"{group}: no paired replicates against the baseline, so nothing is decided."
     parts = [claim(r) for r in compared if r.verdict in ("better", "worse")]
     equivalent: dict[str, list[str]] = defaultdict(list)
@@ -82,7 +85,13 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
         if identical:
             parts.append(
                 f"{', '.join(identical)} against {base} on {metric}: identical runs (every replicate gives "
-                "the same difference, so no test applies and no p-value is given)"
+                "the same result, so no test applies and no p-value is given)"
+            )
+        for r in (r for r in mine if r.verdict == vd.CONSTANT):
+            parts.append(
+                f"{r.variant} against {base} on {metric}: a constant difference (Δ = "
+                f"{r.diff_vs_baseline:+.4g} at every replicate: the seeds change neither result, so no test "
+                "applies, no p-value is given and more such replicates would not decide it)"
             )
     parts += needs_text(compared, how)
     if not parts:
@@ -96,7 +105,7 @@ def needs_text(compared: list[Row], how: vd.Settings) -> list[str]:
     variance's upper confidence bound (:func:`lossbench.report.seeds.replicates_needed`)."""
     family: dict[str, int] = defaultdict(int)  # the Holm family more replicates would test
     for r in compared:
-        family[r.metric] += r.verdict != vd.IDENTICAL  # identical runs get no p-value however many
+        family[r.metric] += r.verdict not in vd.NO_VARIATION  # no p-value however many replicates
     out = []
     for metric in sorted({r.metric for r in compared if r.verdict == "undecided"}):
         undecided = [r for r in compared if r.metric == metric and r.verdict == "undecided"]

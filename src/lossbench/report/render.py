@@ -76,8 +76,10 @@ LEGEND = (
     "of the difference test, and the verdict (*equivalent* comes from the two one-sided tests, "
     "Holm-adjusted as the difference test: with one comparison, a 90% interval, not the 95% one shown, "
     "within the ROPE; with several, a wider one). A verdict needs at least 3 paired replicates "
-    "(else *undecided (too few replicates)*) whose differences vary (else *identical runs*); neither gets a "
-    "p-value. A value without [low, high] has no interval (fewer than 2 values, or no spread; for the "
+    "(else *undecided (too few replicates)*) whose differences vary (else *identical runs*, or *constant "
+    "difference* when the same non-zero Δ repeats: the seeds changed neither result); none of these gets a "
+    "p-value, and an untestable comparison does not take a variant out of the best group. A value without "
+    "[low, high] has no interval (fewer than 2 values, or no spread; for the "
     "IQM, the values it keeps all tie); — = no value. `test/loss` is left out: its scale "
     "differs per loss; interval coverage and widths are in the calibration figure."
 )

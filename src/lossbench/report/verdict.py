@@ -7,9 +7,12 @@ baseline, signed so that a positive *gain* is an improvement):
 * **too few replicates** — with fewer than :data:`MIN_REPLICATES` (3) pairs no test is run: the verdict is
   ``undecided (too few replicates)``, with no p-value. Two pairs give a t-test one degree of freedom and a
   Wilcoxon test no attainable p below 0.5, and two equal differences would look like certainty;
-* **identical runs** — differences that do not vary across replicates (deterministic runs, or a seed that
-  changes nothing) leave no run-to-run variation to test against: the verdict is ``identical runs``,
-  with no p-value and no interval. Neither kind counts as a hypothesis in the Holm family;
+* **identical runs** / **constant difference** — differences that do not vary across replicates
+  (deterministic runs, or a seed that changes nothing) leave no run-to-run variation to test against: the
+  verdict is ``identical runs`` when every difference is zero, ``constant difference`` otherwise (the
+  same non-zero difference at every replicate, shown as Δ), with no p-value and no interval; more
+  replicates of the same kind would not decide it. Neither kind, nor too few replicates, counts as a
+  hypothesis in the Holm family;
 * **difference test** — two-sided paired t-test (default) or Wilcoxon signed-rank test of ``E[d] = 0``;
   the ``m`` p-values are Holm-adjusted (Holm 1979), so for one setting *and metric* the chance that any
   variant is called ``better`` or ``worse`` when none differs is at most ``alpha`` (each metric is its own
@@ -44,7 +47,10 @@ from lossbench.report.seeds import replicates_needed as replicates_needed
 TESTS = ("t", "wilcoxon")
 TOO_FEW = "undecided (too few replicates)"
 IDENTICAL = "identical runs"
-VERDICTS = ("better", "worse", "equivalent", "undecided", TOO_FEW, IDENTICAL)
+CONSTANT = "constant difference"
+#: the verdicts of differences that do not vary: no test applies, however many replicates
+NO_VARIATION = (IDENTICAL, CONSTANT)
+VERDICTS = ("better", "worse", "equivalent", "undecided", TOO_FEW, IDENTICAL, CONSTANT)
 DEFAULT_ROPE = 0.005
 DEFAULT_ALPHA = 0.05
 
@@ -137,11 +143,14 @@ def location(gains: np.ndarray, test: str = "t") -> float:
 
 
 def degenerate(gains: np.ndarray) -> str | None:
-    """:data:`TOO_FEW` or :data:`IDENTICAL` for differences no test can decide, else None."""
+    """:data:`TOO_FEW`, :data:`IDENTICAL` (every difference zero) or :data:`CONSTANT` (the same non-zero
+    difference at every replicate) for differences no test can decide, else None."""
     g = np.asarray(gains, dtype=float)
     if len(g) < MIN_REPLICATES:
         return TOO_FEW
-    return IDENTICAL if constant(g)[0] else None
+    if not constant(g)[0]:
+        return None
+    return IDENTICAL if np.abs(g).max() <= 1e-12 else CONSTANT
 
 
 def _decide(
