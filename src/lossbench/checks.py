@@ -107,7 +107,7 @@ def type_problems(cfg: DictConfig) -> Iterator[str]:
 
 
 #: values a key takes besides its default's type (Lightning's ``ModelCheckpoint(save_last="link")``)
-ALSO_ACCEPTED: dict[str, tuple[Any, ...]] = {"save_last": ("link",)}
+ALSO_ACCEPTED: dict[str, tuple[Any, ...]] = {"save_last": ("link",), "check_files": ("full",)}
 #: number keys that also take one number per dimension (``data.image_size=[H, W]``)
 PER_DIMENSION = ("image_size",)
 #: config groups whose option files give their keys' types (a number stays a number)

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
+from lossbench.checks import check_run
 from lossbench.data.image_folder import ImageFolderDataModule
 from lossbench.data.loader import BatchSpec, FolderBatchSampler
 from lossbench.data.stressors import long_tail_counts
@@ -172,6 +173,21 @@ def test_undecodable_image_names_the_file(make_cfg, tmp_path):
     path.write_bytes(path.read_bytes()[:40])  # a valid header, truncated pixel data
     with pytest.raises(DataError, match=str(path)):
         ds[BatchSpec([3], 0, None)]
+    cut = path.with_name("cut.png")  # an intact header and the pixel data cut short
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:-2000])
+    path.unlink()
+    setup_dm(make_cfg, root)  # the header check passes it
+    with pytest.raises(
+        DataError, match=r"1 file\(s\) are not readable images: .*cut.png \((OSError|SyntaxE)"
+    ):
+        setup_dm(make_cfg, root, "data.check_files=full")
+    with pytest.raises(ConfigError, match=r"data.check_files='fully' is not valid: choose true .*, full"):
+        ImageFolderDataModule(root=str(root), check_files="fully")
+    with pytest.raises(
+        ConfigError, match=r"data.check_files='fully' has the wrong type: expected true or false"
+    ):
+        check_run(folder_cfg(make_cfg, root, "data.check_files=fully"))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])

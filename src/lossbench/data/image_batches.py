@@ -67,7 +67,8 @@ class FolderBatches(Dataset):
             x = self.transform(self.folder.loader(path))
         except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ...
             raise DataError(
-                f"data: cannot decode image {path} ({type(err).__name__}: {err}): fix or delete it"
+                f"data: cannot decode image {path} ({type(err).__name__}: {err}): fix or delete it "
+                "(data.check_files=full decodes every image in setup, naming all such files before training)"
             ) from err
         if self.padding is not None:  # random crop of the zero-padded image, then a random h-flip
             rng = np.random.default_rng((self.seed, epoch, index))

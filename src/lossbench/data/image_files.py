@@ -41,14 +41,15 @@ class VisibleImageFolder(ImageFolder):
         return classes, {name: i for i, name in enumerate(classes)}
 
 
-def check_images(key: str, paths: Sequence[str]) -> None:
-    """Open every file's header; one ``DataError`` naming the unreadable ones (the first :data:`NAMED`,
-    and how many in all), so that one pass finds them all."""
+def check_images(key: str, paths: Sequence[str], decode: bool = False) -> None:
+    """Open every file's header (``decode``: decode the whole image); one ``DataError`` naming the
+    unreadable ones (the first :data:`NAMED`, and how many in all), so that one pass finds them all."""
     bad: list[str] = []
     for path in paths:
         try:
             with Image.open(path) as img:  # reads the header only
-                img.size  # noqa: B018
+                if decode:
+                    img.load()
         except Exception as err:
             bad.append(f"{path} ({type(err).__name__})")
     if bad:

@@ -58,7 +58,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         channels: 3 (RGB) or 1 (grayscale).
         mean, std: per-channel normalisation; ``None``: ImageNet statistics (their average for grayscale).
         augment: training images: zero-pad by ``augment_padding``, random crop back, random h-flip.
-        check_files: open every file's header in setup (a corrupt file fails there, naming it).
+        check_files: open every file's header in setup (a corrupt file fails there, naming it);
+            ``"full"``: decode every file (a file cut short behind an intact header fails there too).
         batch_size, eval_batch_size, val_fraction, test_fraction, data_seed, seed, imbalance_factor,
             label_noise, noise_type, outlier_fraction: as for
             :class:`~lossbench.data.base.InMemoryDataModule`.
@@ -79,7 +80,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         std: Sequence[float] | None = None,
         augment: bool = False,
         augment_padding: int = 4,
-        check_files: bool = True,
+        check_files: bool | str = True,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         val_fraction: float = 0.1,
@@ -115,7 +116,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.augment_padding = (
             int(check_range("data.augment_padding", augment_padding, 0)) if augment else None
         )
-        self.check_files = bool(check_files)
+        if isinstance(check_files, str) and check_files != "full":
+            raise ConfigError(
+                f"data.check_files={check_files!r} is not valid: choose true (every file's header), full "
+                "(decode every image) or false"
+            )
+        self.check_files = check_files
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
         self.eval_batch_size = int(check_range("data.eval_batch_size", eval_batch_size, 1))
         self.split = Split(val_fraction, test_fraction, int(data_seed), separate_test=test_root is not None)
@@ -158,7 +164,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                 "images or remove the folder(s)"
             )
         if self.check_files:
-            check_images(key, [path for path, _ in folder.samples])
+            check_images(key, [path for path, _ in folder.samples], decode=self.check_files == "full")
         return folder
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
