@@ -220,3 +220,12 @@ def test_hidden_files_and_folders_are_not_data(make_cfg, tmp_path):
     samples = dm.folders["train"].samples
     assert dm.labels == ["cat", "dog", "fox"] and len(samples) == 3 * 23
     assert not [path for path, _ in samples if Path(path).name.startswith(".")]
+
+
+def test_a_symbolic_link_back_into_the_folder_is_refused(make_cfg, tmp_path):
+    """``os.walk`` follows links: a link to its own class folder repeated each image dozens of times, and
+    the copies were split between training and test."""
+    root = write_folder(tmp_path / "images")
+    (root / "cat" / "again").symlink_to(root / "cat", target_is_directory=True)
+    with pytest.raises(DataError, match=r"file\(s\) are reached by more than one path.*cat/again/000.png"):
+        setup_dm(make_cfg, root)

@@ -1,4 +1,5 @@
-"""The files of an image folder: hidden entries left out, and every unreadable file named at once.
+"""The files of an image folder: hidden entries left out, a file reached twice refused, and every unreadable
+file named at once.
 
 A folder copied from a Mac or a notebook holds hidden entries that look like data to torchvision's
 ``ImageFolder``: AppleDouble files (``._cat.jpg``, with an image extension but no image) and folders such
@@ -39,6 +40,26 @@ class VisibleImageFolder(ImageFolder):
         if not classes:
             raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
         return classes, {name: i for i, name in enumerate(classes)}
+
+
+def check_distinct(key: str, paths: Sequence[str]) -> None:
+    """One ``DataError`` when a file is reached by more than one path (a symbolic link back into the
+    folder, or a linked copy): its copies would sit in the training and the test split at once."""
+    seen: dict[str, str] = {}
+    repeated: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            repeated.append(f"{path} (also {seen[real]})")
+        else:
+            seen[real] = path
+    if repeated:
+        more = f" and {len(repeated) - NAMED} more" if len(repeated) > NAMED else ""
+        raise DataError(
+            f"data.{key}: {len(repeated)} file(s) are reached by more than one path, so copies of one image "
+            f"would be in training and test at once: {', '.join(repeated[:NAMED])}{more}: remove the "
+            "symbolic link that leads back into the folder, or the linked copies"
+        )
 
 
 def check_images(key: str, paths: Sequence[str], decode: bool = False) -> None:

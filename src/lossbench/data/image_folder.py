@@ -28,7 +28,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from lossbench.data.image_batches import FolderBatches, keep_batch, load_image
-from lossbench.data.image_files import VisibleImageFolder, check_images
+from lossbench.data.image_files import VisibleImageFolder, check_distinct, check_images
 from lossbench.data.loader import FolderBatchSampler
 from lossbench.data.splits import Split
 from lossbench.data.stressing import Stressors
@@ -163,6 +163,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.{key}: class folder(s) {empty} hold no images ({', '.join(IMG_EXTENSIONS)}): add "
                 "images or remove the folder(s)"
             )
+        check_distinct(key, [path for path, _ in folder.samples])
         if self.check_files:
             check_images(key, [path for path, _ in folder.samples], decode=self.check_files == "full")
         return folder
