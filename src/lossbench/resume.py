@@ -96,10 +96,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def unreadable_checkpoint(path: Path, err: BaseException) -> ConfigError:
-    reason = " ".join(str(err).split())[:200] or type(err).__name__
+    """The error for a checkpoint file torch cannot read: its reason (the first sentence of torch's) and
+    what to do, whether the checkpoint was to be continued (``resume=true``, ``ckpt_path=``) or tested
+    (``lossbench-eval``)."""
+    text = " ".join(str(err).split())
+    reason = (text.split(". ")[0] if ". " in text else text)[:200] or type(err).__name__
     return ConfigError(
-        f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Continue from "
-        "another checkpoint with ckpt_path=<file>, or start the run again without resume=true"
+        f"{path} cannot be read as a checkpoint ({reason}): it was cut off or damaged. Use another "
+        "checkpoint of the run with ckpt_path=<file> (its best_epoch_*.ckpt or last.ckpt), or train the run "
+        "again (without resume=true)"
     )
 
 
