@@ -11,6 +11,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from lossbench.errors import ConfigError, check_range
+from lossbench.value_checks import PLATEAU
 
 
 class WarmupMultiStepFactor:
@@ -74,7 +75,7 @@ def check_plateau_mode(scheduler: Any, metric: str, mode: str) -> None:
     """Warn when a ``ReduceLROnPlateau`` schedule (``optim.scheduler``, which follows ``monitor.metric``)
     ranks the metric against ``monitor.mode``: in ``min`` mode on ``val/acc`` it cuts the rate at every epoch
     that raises the accuracy."""
-    if not scheduler or scheduler.get("_target_") != "torch.optim.lr_scheduler.ReduceLROnPlateau":
+    if not scheduler or scheduler.get("_target_") != PLATEAU:
         return
     own = scheduler.get("mode", "min")
     if own != mode:

@@ -63,9 +63,8 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
         sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
         last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
         err = RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
-    if (
-        rank_zero()
-    ):  # the other ranks of a DDP run stop too; their command lines are Lightning's, not the user's
+    # the other ranks of a DDP run stop too, but their command lines are Lightning's, not the user's
+    if rank_zero():
         log.error("%s", err)
     finished = finished_here(cfg.paths.output_dir)  # a stop after the run's record was written keeps it
     if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):

@@ -163,9 +163,10 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.{key}: class folder(s) {empty} hold no images ({', '.join(IMG_EXTENSIONS)}): add "
                 "images or remove the folder(s)"
             )
-        check_distinct(key, [path for path, _ in folder.samples])
+        paths = [path for path, _ in folder.samples]
+        check_distinct(key, paths)
         if self.check_files:
-            check_images(key, [path for path, _ in folder.samples], decode=self.check_files == "full")
+            check_images(key, paths, decode=self.check_files == "full")
         return folder
 
     def _stress(self, train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

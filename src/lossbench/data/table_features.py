@@ -53,6 +53,20 @@ def comma_decimal(present: pd.Series) -> str | None:
     return str(text[comma].iloc[0]) if len(text) and comma.any() and number.mean() >= 0.9 else None
 
 
+def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> bool:
+    """Record that the column ``what`` (``column 'x'``, ``target column 'y'``) holds numbers written with a
+    decimal comma (:func:`comma_decimal` of its values ``present``), fixed by ``data.decimal=','``;
+    whether it does."""
+    example = comma_decimal(present)
+    if example is not None:
+        problems.add(
+            f"{what} holds numbers written with a decimal comma ({example!r})",
+            "read them as numbers with data.decimal=','",
+            decimal=",",
+        )
+    return example is not None
+
+
 def number_markers(present: pd.Series) -> list[str]:
     """The text values (at most 5) of a column whose values ``present`` are at least 90% numbers: markers of
     missing values such as ``?``; empty otherwise."""
@@ -101,12 +115,7 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
             missing[col] = int((~np.isfinite(values)).sum())
             continue
         present = series.dropna()
-        if example := comma_decimal(present):
-            problems.add(
-                f"column {col!r} holds numbers written with a decimal comma ({example!r})",
-                "read them as numbers with data.decimal=','",
-                decimal=",",
-            )
+        if comma_decimal_problem(f"column {col!r}", present, problems):
             continue
         if tokens := number_markers(present):
             problems.add(

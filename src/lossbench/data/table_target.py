@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lossbench.data.table_features import comma_decimal, number_markers
+from lossbench.data.table_features import comma_decimal_problem, number_markers
 from lossbench.data.table_problems import Problems, note, override_value, plain
 from lossbench.task import Task
 
@@ -144,12 +144,7 @@ def number_problems(target: pd.DataFrame, task: Task | None, problems: Problems)
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
         present = values.dropna()
-        if example := comma_decimal(present):
-            problems.add(
-                f"target column {col!r} holds numbers written with a decimal comma ({example!r})",
-                "read them as numbers with data.decimal=','",
-                decimal=",",
-            )
+        if comma_decimal_problem(f"target column {col!r}", present, problems):
             found = True
         elif task is not Task.CLASSIFICATION and (tokens := number_markers(present)):
             problems.add(

@@ -79,6 +79,7 @@ def write_replica_files(
     replica = module.replicas[k]
     run_dir = RunDir(cfg.paths.output_dir)
     resolved = OmegaConf.to_container(replica.cfg, resolve=True)
+    logged = wandb_config(resolved, overrides)  # its W&B config and its CSV hyper-parameters
     rows = logged_rows(result, steps_per_epoch(data))
     if result["status"] != OK:  # its curves up to the bad step, and its W&B run, as its run leaves them
         last = run_dir.last_checkpoint if run_dir.last_checkpoint.is_file() else None
@@ -86,9 +87,9 @@ def write_replica_files(
         log.error("job failed (%s): %s: %s", " ".join(overrides), type(err).__name__, err)
         record_failure(replica.cfg, err, overrides=overrides)
         if logs_csv(replica.cfg):
-            write_csv(run_dir, rows, wandb_config(resolved, overrides))
+            write_csv(run_dir, rows, logged)
         run_id = replica_run_id(run_dir, continued=module.resumed is not None)
-        log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, None, err)
+        log_replica_run(replica.cfg, run_id, logged, rows, None, err)
         return None
     dm = data.data
     fields = record_fields(replica.cfg, replica.loss, dm, resolved, overrides)
@@ -100,7 +101,7 @@ def write_replica_files(
     record.wall_s = round(wall_s / module.num_replicas, 3)  # its share of the group's time
     record.timings = {"packed_group": round(wall_s, 3), "packed_replicas": float(module.num_replicas)}
     if logs_csv(replica.cfg):
-        write_csv(run_dir, rows, wandb_config(resolved, overrides))
+        write_csv(run_dir, rows, logged)
     arrays = replica_predictions(module, k)
     if arrays:
         np.savez_compressed(run_dir.predictions, **arrays)
@@ -108,7 +109,7 @@ def write_replica_files(
     write_run_files(record, run_dir)
     summary = record.to_dict()
     run_id = replica_run_id(run_dir, continued=module.resumed is not None)
-    log_replica_run(replica.cfg, run_id, wandb_config(resolved, overrides), rows, summary)
+    log_replica_run(replica.cfg, run_id, logged, rows, summary)
     return summary
 
 

@@ -7,7 +7,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from lossbench.record import read_record
 
@@ -47,6 +47,14 @@ def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float]
         else:
             default = rope
     return default, tuple(per_metric)
+
+
+def print_problems(runs: list[ReportRun], file: TextIO) -> None:
+    """One line per run that is not in the statistics: its status, its dir and why."""
+    from lossbench.report import render
+
+    for r in render.problems(runs):
+        print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}", file=file)
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -102,8 +110,7 @@ def compare(args: argparse.Namespace) -> int:
             "Continue or fix them (a sweep: the same command with resume=true hydra.sweep.dir=<its dir>):",
             file=sys.stderr,
         )
-        for r in render.problems(runs):
-            print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}", file=sys.stderr)
+        print_problems(runs, sys.stderr)
         return 1
     metrics = sorted({m.removesuffix(" (best)") for r in runs if r.ok for m in r.metrics})
     if unknown := [name for name, _ in rope_by_metric if name not in metrics]:
@@ -126,8 +133,7 @@ def compare(args: argparse.Namespace) -> int:
         return 2
     rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
     print(f"report: {out / 'report.html'} ({render.counts(runs)})")
-    for r in render.problems(runs):
-        print(f"  {render.status(r)}: {r.run_dir} {r.error or ''}")
+    print_problems(runs, sys.stdout)
     if args.log_wandb and project and group:
         from lossbench.report.wandb_log import log_report
 
