@@ -10,9 +10,11 @@ metrics, ``predictions.npz`` and ``eval.log``. Nothing is logged to W&B unless `
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
@@ -21,6 +23,7 @@ from lossbench.config import as_run, compose_run
 from lossbench.errors import (
     EXIT_USAGE,
     ConfigError,
+    DataError,
     LossbenchError,
     exit_status,
     one_line,
@@ -155,6 +158,37 @@ def main() -> None:
         raise SystemExit(err.exit_status) from None
     tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
     log.info("run dir %s | %s | %s", run_dir.path, summary["evaluated_checkpoint"], tested)
+
+
+def check_same_classes(checkpoint: Path, labels: list[Any] | None) -> None:
+    """Refuse to test ``checkpoint`` on data whose named classes are not those of the run that wrote it.
+
+    The model's output ``i`` is the class the run named ``i`` (its ``labels.json``); data whose classes
+    differ, or come in another order, would be scored by index against other classes, without a word.
+    Data without named classes, or a run dir without ``labels.json``, have nothing to compare.
+    """
+    saved_file = RunDir.of_checkpoint(checkpoint).labels
+    if labels is None or not saved_file.is_file():
+        return
+    try:
+        saved_map = json.loads(saved_file.read_text())
+        saved = [str(saved_map[k]) for k in sorted(saved_map, key=int)]
+    except (ValueError, TypeError, LookupError):
+        raise DataError(f"{saved_file} is not the JSON map of class index -> label a run writes") from None
+    here = [str(label) for label in labels]
+    if here == saved:
+        return
+    shared = min(len(saved), len(here))
+    where = next((i for i in range(shared) if saved[i] != here[i]), shared)
+    if where < shared:
+        at = f"class {where} is {saved[where]!r} there and {here[where]!r} here"
+    else:
+        at = f"{len(saved)} classes there, {len(here)} here"
+    raise DataError(
+        f"the data's classes are not those of the run that wrote ckpt_path ({at}; its classes are in "
+        f"{saved_file}): the model's outputs are that run's class indices, so test on data with the same "
+        "classes (the same class folders or target values), or train a run on this data"
+    )
 
 
 def log_to_console_and(log_file: Path) -> None:

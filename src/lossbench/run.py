@@ -28,6 +28,7 @@ from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
+from lossbench.evaluate import check_same_classes
 from lossbench.failures import note_finished
 from lossbench.interrupt import interrupted_message, stopped_by_signal
 from lossbench.loggers import finishing_wandb, log_wandb_summary
@@ -83,6 +84,8 @@ def run(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with watch("data"):
         dm = build_data(cfg)
+    if not fit:  # the checkpoint's outputs are its run's class indices
+        check_same_classes(resumption.checkpoint, describe_data(dm).get("labels"))
     with watch("model"):
         cfg, loss, module = build_module(cfg, dm)
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -39,7 +39,7 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
 @pytest.mark.slow
 def test_eval_from_another_folder_finds_a_table_the_run_named_by_a_relative_path(tmp_path, wine_csv):
     """``data.path=wine.csv`` was relative to where the run started: eval run elsewhere reads that file; a
-    refused eval leaves no run dir behind."""
+    refused eval leaves no run dir behind; a table whose classes are not the run's is refused."""
     args = ("data=table", "data.path=wine.csv", "data.target=label", "trainer.max_epochs=2", "logger=csv")
     run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
     trained = read_metrics(tmp_path / "run")
@@ -67,3 +67,9 @@ def test_eval_from_another_folder_finds_a_table_the_run_named_by_a_relative_path
     refused = evaluate("data.target=nope")
     assert refused.returncode == 2 and "nope" in refused.stderr, refused.stderr[-2000:]
     assert not list(elsewhere.glob("outputs/eval/*")), "the refused eval's run dir was released"
+    renamed = elsewhere / "renamed.csv"
+    renamed.write_text((tmp_path / "wine.csv").read_text().replace("barbera", "nebbiolo"))
+    other_classes = evaluate("data.path=renamed.csv")
+    assert other_classes.returncode == 2, other_classes.stderr[-2000:]
+    said = other_classes.stderr
+    assert "class 0 is 'barbera' there and 'barolo' here" in said, said[-2000:]

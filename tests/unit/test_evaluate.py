@@ -91,3 +91,28 @@ def test_a_missing_checkpoint_right_under_the_root_is_named():
     """Its run dir (two folders up) was looked up first: IndexError for /nonexist.ckpt."""
     with pytest.raises(ConfigError, match="ckpt_path=/nonexist.ckpt does not exist"):
         run_overrides_of(Path("/nonexist.ckpt"))
+
+
+def test_eval_refuses_data_whose_classes_are_not_the_runs(tmp_path):
+    """The checkpoint's output i is its run's class i (``labels.json``): other classes, or the same in
+    another order, are refused by name; data or runs without named classes pass."""
+    import json
+
+    from lossbench.errors import DataError
+    from lossbench.evaluate import check_same_classes
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    check_same_classes(checkpoint, ["a", "b"])  # no labels.json: nothing to compare
+    labels = tmp_path / "run" / "labels.json"
+    labels.write_text(json.dumps(dict(enumerate(["cat", "dog", "fox"]))))
+    check_same_classes(checkpoint, ["cat", "dog", "fox"])
+    check_same_classes(checkpoint, None)  # regression, or a DataModule that names no classes
+    with pytest.raises(DataError, match=r"class 1 is 'dog' there and 'fox' here.*same classes"):
+        check_same_classes(checkpoint, ["cat", "fox", "dog"])
+    with pytest.raises(DataError, match="3 classes there, 2 here"):
+        check_same_classes(checkpoint, ["cat", "dog"])
+    labels.write_text("[1, 2]")
+    with pytest.raises(DataError, match="not the JSON map of class index"):
+        check_same_classes(checkpoint, ["cat", "dog", "fox"])

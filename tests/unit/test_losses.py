@@ -319,12 +319,21 @@ def test_classification_reductions_and_contract(loss, logits, target):
 
 def test_sigmoid_class_probabilities_hold_at_extreme_logits():
     """Normalised sigmoids in float32 underflowed: logits of -90, -95, -100 gave [0, 0, 0], and one logit
-    of 20 gave class 0 the probability 0 (sigma(-20) = 2.1e-9)."""
+    of 20 gave class 0 the probability 0 (sigma(-20) = 2.1e-9); subtracting a logsumexp of -1e4 in float32
+    lost the digits that tell the classes apart (0.2499 for a quarter, a sum off by 1e-2 at -1e6)."""
     loss = BCEWithLogitsLoss()
-    z = torch.tensor([[-90.0, -95.0, -100.0], [-1e4, -1e4, -1e4], [3.0, -1.0, 0.5]])
+    z = torch.tensor(
+        [
+            [-90.0, -95.0, -100.0],
+            [-1e4, -1e4, -1e4],
+            [-1e6, -1e6, -1e6],
+            [-1e4, -1e4 - 1, -1e4 + 2],
+            [3.0, -1.0, 0.5],
+        ]
+    )
     expected = F.logsigmoid(z.double())
     expected = (expected - expected.logsumexp(-1, keepdim=True)).exp()
-    torch.testing.assert_close(loss.probabilities(z).double(), expected, rtol=1e-3, atol=0)  # float32 at 1e4
+    torch.testing.assert_close(loss.probabilities(z).double(), expected, rtol=1e-6, atol=1e-7)
     one = torch.tensor([[20.0], [-20.0], [0.0]])
     binary = loss.probabilities(one)
     torch.testing.assert_close(binary[:, 0], torch.sigmoid(-one[:, 0]), rtol=1e-6, atol=0)

@@ -303,6 +303,10 @@ def test_mismatched_shapes_are_refused():
         load("gaussian_nll")(torch.randn(4, 3), torch.randn(4, 3))
     with pytest.raises(ValueError, match="do not match"):
         load("laplace_nll")(torch.randn(4, 4), torch.randn(4, 3))
+    for name in ("gaussian_nll", "beta_nll", "crps_gaussian", "laplace_nll", "pinball"):
+        loss = load(name)  # targets [T, N] instead of [N, T]: as many values, paired with other samples
+        with pytest.raises(ValueError, match="do not match"):
+            loss(torch.randn(2, 3 * loss.num_params), torch.randn(3, 2))
 
 
 def test_interval_levels_are_checked():

@@ -196,14 +196,14 @@ class SigmoidOutputs(MultilabelOutputs):
         return super().num_outputs(task, num_classes, num_targets)
 
     def probabilities(self, outputs: Tensor) -> Tensor:
-        """In log space: ``[σ(−z), σ(z)]`` for one logit (``1 − σ(z)`` is 0 in float32 from z ≈ 17), and
-        ``exp(log σ(z) − logsumexp(log σ(z)))`` for C logits, which stays a distribution when every
-        sigmoid underflows (logits of −100 or −1e4)."""
+        """``[σ(−z), σ(z)]`` for one logit (``1 − σ(z)`` is 0 in float32 from z ≈ 17), and
+        ``σ(z_c) / Σ_j σ(z_j)`` for C logits, computed as ``softmax(log σ(z))``: the softmax subtracts the
+        largest term first, so it stays a distribution when every sigmoid underflows (logits of −100 or
+        −1e6)."""
         z = outputs.float()
         if z.shape[-1] == 1:
             return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=-1)
-        log_p = F.logsigmoid(z)
-        return (log_p - log_p.logsumexp(dim=-1, keepdim=True)).exp()
+        return F.logsigmoid(z).softmax(dim=-1)
 
     def predictions(self, outputs: Tensor) -> Tensor:
         if outputs.shape[-1] == 1:

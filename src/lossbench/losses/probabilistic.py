@@ -53,7 +53,8 @@ class _DistributionalLoss(BenchLoss):
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         params = self.split(outputs)
-        if target.numel() != params[:, 0].numel():
+        same_rows = target.ndim > 0 and target.shape[0] == params.shape[0]
+        if target.numel() != params[:, 0].numel() or not same_rows or target.ndim > 2:  # [T, N] misaligns
             raise ValueError(
                 f"outputs of shape {list(outputs.shape)} ({self.num_params} per target) and targets of "
                 f"shape {list(target.shape)} do not match: the model needs {self.num_params} outputs per "
