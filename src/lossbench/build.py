@@ -45,16 +45,21 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
     except InstantiationException as err:
         cause = err.__cause__
         if str(err).startswith("Error locating target"):
-            raise ConfigError(
-                f"{group}._target_={cfg.get('_target_')} cannot be imported ({one_line(cause)}): check the "
-                "spelling, and that its package is installed or on PYTHONPATH"
-            ) from None
+            raise cannot_import(group, cfg.get("_target_"), cause) from None
         if not isinstance(cause, LossbenchError):
             raise
         message = str(cause)
         if re.match(r"^[A-Za-z_]\w*=", message):
             message = f"{group}.{message}"
         raise type(cause)(message) from None
+
+
+def cannot_import(group: str, target: Any, cause: BaseException | None) -> ConfigError:
+    """The error for a ``_target_`` of config group ``group`` that Python cannot import."""
+    return ConfigError(
+        f"{group}._target_={target} cannot be imported ({one_line(cause)}): check the spelling, and that "
+        "its package is installed or on PYTHONPATH"
+    )
 
 
 def build_lightning(key: str, cfg: DictConfig, **kwargs: Any) -> Any:
@@ -114,7 +119,10 @@ def check_options(cfg: DictConfig) -> None:
 
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
-    loss_cls = get_class(cfg.loss._target_)
+    try:
+        loss_cls = get_class(cfg.loss._target_)
+    except (ImportError, ValueError) as err:
+        raise cannot_import("loss", cfg.loss._target_, err) from None
     counts = dm.class_counts if getattr(loss_cls, "needs_class_counts", False) else None
     extra = {"class_counts": counts.tolist()} if counts is not None else {}  # None: a regression task
     loss: BenchLoss = build("loss", cfg.loss, **extra)

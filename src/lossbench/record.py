@@ -53,6 +53,9 @@ STATUSES = (*WRITTEN, MISSING, UNREADABLE)
 #: the key of a run's W&B config that holds the record's ``overrides`` (:func:`lossbench.loggers.wandb_config`
 #: writes it, ``lossbench compare`` reads it)
 WANDB_OVERRIDES_KEY = "overrides"
+#: the W&B job type of the run ``lossbench compare`` logs its table to, in the sweep's group (the training
+#: runs' job type is their loss); ``lossbench compare --wandb`` leaves it out of the group's runs
+REPORT_JOB_TYPE = "report"
 
 
 @dataclass

@@ -79,3 +79,42 @@ def test_a_key_no_target_takes_is_named_before_anything_is_built(make_cfg, overr
 
     with pytest.raises(ConfigError, match=named):
         check_options(make_cfg(*overrides))
+
+
+def documented_option_keys() -> list[tuple[str, str, str, str | None]]:
+    """``(group, option, key, value)`` for each option docs/reference.md names beside a key of its group:
+    a default written ``5.0 (`heteroscedastic`), 0 (`regression_outliers`)``, or a description that
+    starts ``` `blobs_imbalanced`: ``` (then the value is the default column's, if it names no option)."""
+    import re
+    from pathlib import Path
+
+    rows = re.findall(
+        r"^\| `(\w+)\.([\w.]+)` \| (.*?) \| (.*?) \|", Path("docs/reference.md").read_text(), re.M
+    )
+    found = []
+    for group, key, default, description in rows:
+        options = set(group_options(group)) if group in GROUPS else set()
+        for value, named in re.findall(r"([^,()]+?) \(((?:`\w+`(?:, )?)+)\)", default):
+            found += [(group, o, key, value.strip()) for o in re.findall(r"`(\w+)`", named) if o in options]
+        if (first := re.match(r"`(\w+)`: ", description)) and first[1] in options and "(`" not in default:
+            found.append((group, first[1], key, default.strip()))
+    return found
+
+
+def test_every_option_named_in_the_reference_has_its_key_with_that_default(make_cfg):
+    """A key the reference gives a default for under one option (``data.noise_growth``: 0 for
+    ``regression_outliers``) must be in that option's config, so that ``data.noise_growth=1`` works."""
+    documented = documented_option_keys()
+    assert len({(g, o) for g, o, _, _ in documented}) >= 6, documented  # the parsing still finds them
+    for group, option, key, value in documented:
+        node = make_cfg(f"{group}={option}")[group]
+        assert key in node, (
+            f"docs/reference.md gives {group}.{key} for {group}={option}, which has no such key"
+        )
+        shown = value.strip("`")
+        actual = node[key]
+        try:
+            assert float(shown) == float(actual), f"{group}={option}: {key} is {actual}, documented {value}"
+        except (TypeError, ValueError):
+            if value.startswith("`") and not isinstance(actual, (list, dict)) and actual is not None:
+                assert str(actual) == shown, f"{group}={option}: {key} is {actual!r}, documented {value}"

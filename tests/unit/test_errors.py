@@ -43,6 +43,17 @@ def test_bce_pos_weight_must_match_the_outputs(make_cfg):
         run(make_cfg("loss=bce", "data=breast_cancer", "loss.pos_weight=[1.0,2.0]", "logger=none"))
 
 
+def test_an_own_loss_that_cannot_be_imported_is_one_line_naming_it(make_cfg):
+    """The loss class is looked up before it is built (for its class counts): an own loss whose package
+    is not on the path was an ImportError traceback, where an own data or model class was one line."""
+    from lossbench.run import run
+
+    with pytest.raises(
+        ConfigError, match=r"loss._target_=mypkg.losses.MyLoss cannot be imported .*PYTHONPATH"
+    ):
+        run(make_cfg("loss=ce", "loss._target_=mypkg.losses.MyLoss", "logger=none"))
+
+
 def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():
     """torch's worker wrapper puts the worker's traceback into the message: a 2.5 kB error line."""
     from lossbench.errors import DataError, one_line

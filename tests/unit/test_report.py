@@ -107,9 +107,11 @@ def test_collect_wandb_with_a_fake_api():
             calls.append((path, filters))
             return runs
 
+    report = FakeRun("r", "report", None, 0.0, state="finished")  # compare's own table run, in the group
+    runs.append(report)
     records = collect_wandb("me/lossbench", "train_2026-01-01_00-00-00", api=Api())
     assert calls == [("me/lossbench", {"group": "train_2026-01-01_00-00-00"})]
-    assert [r.status for r in records] == ["ok"] * 4 + ["failed"]
+    assert [r.status for r in records] == ["ok"] * 4 + ["failed"], "the report run is not a run of the group"
     assert records[0].metrics == {"test/acc": 0.9, "val/acc (best)": 0.9}
     assert records[0].curves["val/acc"][-1] == (2, 0.7)
     rows = {(r.variant, r.metric): r for r in summarize(records)}
@@ -182,7 +184,7 @@ def test_one_test_sample_gained_on_every_seed_is_a_constant_difference_also_in_f
         assert focal.diff_vs_baseline == pytest.approx(1 / 360, rel=1e-4)
 
 
-def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path, capsys):
+def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path, capsys, monkeypatch):
     (sweep_dir / "0" / "metrics.json").write_text('{"status": "ok", "test": {"test/ac')  # truncated
     (sweep_dir / "1" / "metrics.json").write_text("[1, 2, 3]")  # JSON of another shape
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--no-plots"]) == 0
@@ -200,6 +202,16 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert "--group g names a W&B group: add --wandb" in capsys.readouterr().err
     assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--rope", "nan"]) == 2
     assert "a finite number >= 0" in capsys.readouterr().err
+    import wandb
+
+    def no_key(path, group):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr("lossbench.report.collect.collect_wandb", no_key)
+    assert cli_main(["compare", "--wandb", "me/lossbench", "--group", "g", "--no-log-wandb"]) == 2
+    said = capsys.readouterr().err
+    assert "--wandb me/lossbench could not be read from W&B (UsageError: No API key" in said, said
+    assert "compare the local run dirs" in said and len(said.splitlines()) == 1
     failed = tmp_path / "failed"  # no run finished: nothing to compare, and no report saying otherwise
     for job in ("0", "1"):
         (failed / job).mkdir(parents=True)

@@ -13,7 +13,15 @@ from typing import Any
 
 from lossbench.integrity import damaged, read_curves
 from lossbench.overrides import override_key
-from lossbench.record import MISSING, OK, UNREADABLE, WANDB_OVERRIDES_KEY, RunRecord, read_record
+from lossbench.record import (
+    MISSING,
+    OK,
+    REPORT_JOB_TYPE,
+    UNREADABLE,
+    WANDB_OVERRIDES_KEY,
+    RunRecord,
+    read_record,
+)
 from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
@@ -219,6 +227,8 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
         api = wandb.Api(timeout=30)
     records = []
     for run in api.runs(path, filters={"group": group}):
+        if run.job_type == REPORT_JOB_TYPE:  # a comparison table logged into the group, not a run of it
+            continue
         config = dict(run.config or {})
         summary = dict(run.summary or {})
         tags = list(run.tags or [])

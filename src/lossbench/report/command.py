@@ -58,7 +58,7 @@ def print_problems(runs: list[ReportRun], file: TextIO) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from lossbench.errors import ConfigError
+    from lossbench.errors import ConfigError, one_line
     from lossbench.output_root import check_writable
     from lossbench.report import render
     from lossbench.report.collect import assign_variants, collect_local, collect_wandb
@@ -79,7 +79,21 @@ def compare(args: argparse.Namespace) -> int:
         if not args.group:
             print("lossbench compare: --wandb needs --group G (the sweep's W&B group)", file=sys.stderr)
             return 2
-        runs = collect_wandb(args.wandb, args.group)
+        try:
+            runs = collect_wandb(args.wandb, args.group)
+        except LookupError as err:  # no runs in that group
+            print(f"lossbench compare: {err}", file=sys.stderr)
+            return 2
+        except Exception as err:  # wandb.errors.Error: no API key, no network, no such project
+            if type(err).__module__.split(".")[0] != "wandb":
+                raise
+            print(
+                f"lossbench compare: --wandb {args.wandb} could not be read from W&B ({one_line(err)}): it "
+                "needs `wandb login` and the network; without them, compare the local run dirs "
+                "(lossbench compare multirun/<task_name>/<date>/<time>)",
+                file=sys.stderr,
+            )
+            return 2
         source = f"wandb:{args.wandb} group={args.group}"
         out = Path(args.out or f"report_{args.group}")
         project, entity, group = args.wandb.split("/", 1)[-1], args.wandb.split("/", 1)[0], args.group

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.loggers import resolve_wandb_mode
+from lossbench.record import REPORT_JOB_TYPE
 from lossbench.report.stats import Row
 
 
@@ -32,7 +33,7 @@ def log_report(
         project=project,
         entity=entity,
         group=group,
-        job_type="report",
+        job_type=REPORT_JOB_TYPE,
         name=f"report-{group}"[:120],
         dir=str(save_dir) if save_dir else None,
         mode=resolve_wandb_mode(mode),
