@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lossbench.errors import CheckpointWriteError
@@ -60,6 +60,40 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class RunDirCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint``, whose state read from a checkpoint written in a run dir that has
+    since been moved or copied (the files it names are here, under another folder) names the files here.
+
+    Lightning keeps only ``best_model_path`` of a state saved under another ``dirpath``, and drops
+    ``best_model_score``: a continued run then took its next epoch as its best, whatever its value, and
+    its best path named the old folder. A state of another run (``ckpt_path=`` a checkpoint elsewhere,
+    whose files are not here) is left to Lightning as it is: the new run's best is one of its own epochs.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(moved_here(state_dict, self.dirpath))
+
+
+def moved_here(state: dict[str, Any], dirpath: str | None) -> dict[str, Any]:
+    """A ``ModelCheckpoint`` ``state`` saved under another ``dirpath``, with its paths under ``dirpath``
+    when its best file is there (the run dir was moved or copied); otherwise ``state`` as it is."""
+    saved, best = state.get("dirpath"), state.get("best_model_path")
+    if dirpath is None or saved is None or saved == dirpath or not best:
+        return state
+    if "://" in str(dirpath) or not (Path(dirpath) / Path(str(best)).name).is_file():
+        return state
+
+    def here(path: Any) -> Any:
+        return str(Path(dirpath) / Path(str(path)).name) if path else path
+
+    moved = {**state, "dirpath": dirpath}
+    for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+        if key in moved:
+            moved[key] = here(moved[key])
+    moved["best_k_models"] = {here(p): v for p, v in (state.get("best_k_models") or {}).items()}
+    return moved
 
 
 class OverridesInCheckpoint(Callback):

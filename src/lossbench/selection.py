@@ -14,7 +14,8 @@ import math
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lossbench.checkpointing import RunDirCheckpoint
 
 #: the metric that breaks ties of the monitored one (lower is better)
 TIE_BREAK = "val/nll"
@@ -36,8 +37,9 @@ def replaces(value: float, best: float | None, mode: str, tie: float | None, bes
     return finite and tie < best_tie
 
 
-class TieBreakingCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``save_top_k=1`` choice is :func:`replaces`: an epoch equal to the best on
+class TieBreakingCheckpoint(RunDirCheckpoint):
+    """``ModelCheckpoint`` (read back in a moved run dir as :class:`~lossbench.checkpointing.RunDirCheckpoint`
+    reads it) whose ``save_top_k=1`` choice is :func:`replaces`: an epoch equal to the best on
     the monitored metric replaces it when its ``tie_break`` metric (validation NLL) is lower.
 
     Args:

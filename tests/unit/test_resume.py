@@ -110,3 +110,36 @@ def test_a_resume_drops_the_rows_logged_after_its_checkpoint_those_without_an_ep
     assert metrics.read_text().splitlines() == rows[:-2]
     assert drop_csv_rows_after_epoch(metrics, -1) == 6
     assert metrics.read_text().splitlines() == rows[:1]
+
+
+def test_a_moved_run_dir_continues_with_its_own_best_checkpoint_and_score(make_cfg, tmp_path):
+    """Lightning reads a ``ModelCheckpoint`` state saved under another folder without its best score and
+    with the old folder's best path: a moved run dir continued with resume=true failed on the old path
+    (its files were gone) or took its next epoch as its best. Its checkpoints' states name the files here."""
+    from pathlib import Path
+
+    first = run(make_cfg("trainer.max_epochs=3", "logger=csv", output_dir=tmp_path / "old"))
+    (tmp_path / "old").rename(tmp_path / "new")
+    (tmp_path / "new" / "metrics.json").unlink()  # stopped after its last epoch, before its record
+    again = run(make_cfg("trainer.max_epochs=3", "logger=csv", "resume=true", output_dir=tmp_path / "new"))
+    best_file = Path(first["monitor"]["best_checkpoint"]).name
+    assert Path(again["monitor"]["best_checkpoint"]) == tmp_path / "new" / "checkpoints" / best_file
+    assert again["monitor"]["best"] == first["monitor"]["best"]
+    assert again["test"] == first["test"]
+
+
+def test_a_checkpoint_state_of_another_run_is_left_to_lightning(tmp_path):
+    """``ckpt_path=`` another run's checkpoint: its files are not in this run's folder, so its state stays
+    as saved (Lightning keeps only its best path, and this run's best is one of its own epochs)."""
+    from lossbench.checkpointing import moved_here
+
+    saved = {"dirpath": "/old/checkpoints", "best_model_path": "/old/checkpoints/best_epoch_002.ckpt"}
+    saved |= {"best_model_score": 0.9, "best_k_models": {"/old/checkpoints/best_epoch_002.ckpt": 0.9}}
+    here = tmp_path / "checkpoints"
+    here.mkdir()
+    assert moved_here(saved, str(here)) is saved
+    (here / "best_epoch_002.ckpt").write_bytes(b"")
+    moved = moved_here(saved, str(here))
+    assert moved["best_model_path"] == str(here / "best_epoch_002.ckpt") and moved["dirpath"] == str(here)
+    assert moved["best_k_models"] == {str(here / "best_epoch_002.ckpt"): 0.9}
+    assert moved_here(saved, "/old/checkpoints") is saved

@@ -41,7 +41,7 @@ CHECKPOINT_POLICY: dict[str, tuple[Any, ...]] = {
 CHECKPOINT_SETTINGS: dict[str, tuple[str, dict[str, tuple[Any, ...]]]] = {
     "model_checkpoint": ("lossbench.selection.TieBreakingCheckpoint", CHECKPOINT_POLICY),
     "last_checkpoint": (
-        "lightning.pytorch.callbacks.ModelCheckpoint",
+        "lossbench.checkpointing.RunDirCheckpoint",
         {"monitor": (None,), **CHECKPOINT_POLICY},
     ),
 }
