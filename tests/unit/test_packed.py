@@ -13,6 +13,7 @@ import torch
 
 from lossbench.build import build_data, build_module
 from lossbench.data.loader import EpochSampler, TensorBatchLoader
+from lossbench.errors import RunInterrupted
 from lossbench.packed import PackedMLP, PackedTrainLoader, build_replicas, packing_problems
 from lossbench.packed.checkpoints import AUTOMATIC, MANUAL, automatic_loops, manual_loops
 from lossbench.packed.module import PackedModule
@@ -415,3 +416,18 @@ def test_without_a_best_checkpoint_callback_a_replica_names_its_last_checkpoint(
         assert checkpoints.best_path(0).endswith("checkpoints/last.ckpt")
     finally:
         checkpoints.close()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), RunInterrupted("SIGTERM", "")])
+def test_a_stop_while_a_replicas_run_dir_is_written_goes_to_the_launcher(stop):
+    """A stop there was recorded as the job's failure (SIGTERM raised in the task) or ended the sweep
+    without its table and continue line (Ctrl-C): it joins the group's stops, which the launcher raises
+    once Hydra's ``run_job`` has returned, and nothing is recorded for the job."""
+    from lossbench.packed.run_files import guarded
+
+    def write(cfg):
+        raise stop
+
+    stops: list = []
+    assert math.isnan(guarded(write, stops)(None))
+    assert [s.signal_name for s in stops] == ["SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"]

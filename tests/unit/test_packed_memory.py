@@ -64,13 +64,25 @@ def test_groups_take_their_limit_from_their_first_job(make_cfg):
     assert list(alone) == [4] and "no other job is left" in alone[4]
 
 
-def test_a_replica_that_cannot_be_measured_gives_the_fixed_limit(make_cfg, monkeypatch, caplog):
-    caplog.set_level("INFO", logger="lossbench")
+def test_a_job_whose_replica_cannot_be_measured_runs_alone_and_the_next_job_leads_its_group(
+    make_cfg, monkeypatch
+):
+    """A job whose replica cannot be built (its own problem, which its ordinary run names) gave its group a
+    fixed limit of 16 (the valid jobs of its kind were never measured) and was refused only once the group
+    was built. It runs alone with its error; the next job of the kind is measured and leads the group."""
 
-    def unmeasurable(cfg):
-        raise FileNotFoundError("no such table: my.csv")
+    def measure(cfg):
+        if cfg.seed == 0:
+            raise FileNotFoundError("no such table: my.csv")
+        return 5
 
-    monkeypatch.setattr(memory, "max_pack_for", unmeasurable)
+    monkeypatch.setattr(memory, "max_pack_for", measure)
     limit = memory.memory_limits()
-    assert limit(make_cfg("logger=none")) == memory.FALLBACK_MAX_PACK
-    assert "one replica could not be measured: FileNotFoundError: no such table: my.csv" in caplog.text
+    with pytest.raises(memory.UnmeasuredReplica, match="FileNotFoundError: no such table: my.csv"):
+        limit(make_cfg("logger=none"))
+    overrides = [(f"seed={s}",) for s in range(4)]
+    cfgs = [make_cfg(*o, "logger=none") for o in overrides]
+    jobs = [Job(n, list(o), cfg, cfg) for n, (o, cfg) in enumerate(zip(overrides, cfgs, strict=True))]
+    groups, alone = group_jobs(jobs, lambda job: limit(job.cfg))
+    assert [[job.num for job in group] for group in groups] == [[1, 2, 3]]
+    assert alone == {0: "its replica could not be built (FileNotFoundError: no such table: my.csv)"}

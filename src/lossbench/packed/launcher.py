@@ -30,11 +30,11 @@ from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.logs import only_warnings
 from lossbench.packed.continuation import continuation, group_start
 from lossbench.packed.fit import train_group
-from lossbench.packed.memory import memory_limits
+from lossbench.packed.memory import UnmeasuredReplica, memory_limits
 from lossbench.packed.packable import group_key, packing_problems
 from lossbench.packed.replicas import ReplicaError
 from lossbench.packed.run_files import guarded, recorded_stop, write_replica_run
-from lossbench.signals import continue_command, started
+from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
 from lossbench.sweep import print_sweep_summary, sweep_size_of
 
 log = logging.getLogger("lossbench")
@@ -96,7 +96,12 @@ def group_jobs(
             if keys[first.num] != keys[job.num]:
                 continue
             if first.num not in rooms:
-                rooms[first.num] = most(first)
+                try:
+                    rooms[first.num] = most(first)
+                except UnmeasuredReplica as err:  # it fails alone, naming why; this job leads the group
+                    alone[first.num] = f"its replica could not be built ({err})"
+                    group[0] = job
+                    break
             if len(group) < rooms[first.num]:
                 group.append(job)
                 break
@@ -139,43 +144,11 @@ def launch_packed(
     )
     started()  # the command's start is over: a signal now stops training (lossbench.signals)
     try:
-        jobs = [
-            compose_job(hydra_context, config, overrides, initial_job_idx + i)
-            for i, overrides in enumerate(job_overrides)
-        ]
-        returns: dict[int, JobReturn] = {}
-        resumed: dict[int, dict[str, Any]] = {}
-        for job in jobs:
-            how = continuation(job)
-            if how == "finished":  # the ordinary task keeps its record as it is
-                returns[job.num] = run_one(hydra_context, config, job, task_function)
-            elif how == "ordinary":
-                log.info("%s runs the ordinary way: it continues from an unpacked run's checkpoint", job.name)
-                returns[job.num] = run_one(hydra_context, config, job, task_function)
-            elif isinstance(how, dict):
-                resumed[job.num] = how
-        jobs = [job for job in jobs if job.num not in returns]
-        if max_pack is None:
-            limit = memory_limits()
-
-            def limit_of(job: Job) -> int:  # measured in the job's own Hydra config, as its run builds
-                HydraConfig.instance().set_config(job.sweep_config)
-                return limit(job.cfg)
-
-            groups, alone = group_jobs(jobs, limit_of, resumed)
-        else:
-            groups, alone = group_jobs(jobs, max_pack, resumed)
-        units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
-        said: set[str] = set()
-        for unit in sorted(units, key=lambda u: u[0].num):
-            if unit[0].num in alone:
-                job = unit[0]
-                say_alone(job, jobs, alone, said)
-                returns[job.num] = run_one(hydra_context, config, job, task_function)
-            else:
-                returns.update(run_group(hydra_context, config, unit, task_function, resumed))
-        return [returns[i] for i in sorted(returns)]
-    except RunInterrupted as err:  # a packed group stopped by SIGTERM or Ctrl-C
+        with sigterm_raises():  # outside training too (composing, writing run dirs): one line and the table
+            return run_jobs(hydra_context, task_function, config, job_overrides, initial_job_idx, max_pack)
+    except (Exception, KeyboardInterrupt) as caught:  # a packed group stopped by SIGTERM or Ctrl-C
+        if (err := as_interrupted(caught)) is None:
+            raise
         sweep_dir = Path(str(config.hydra.sweep.dir))
         again = continue_command(sweep_dir)
         print_sweep_summary(sweep_dir, fail=False)
@@ -186,6 +159,54 @@ def launch_packed(
             again,
         )
         raise SystemExit(exit_status(err)) from None
+
+
+def run_jobs(
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    max_pack: int | None,
+) -> list[JobReturn]:
+    """:func:`launch_packed`'s work: compose the jobs, run the finished and unpackable ones the ordinary
+    way and each group packed; their ``JobReturn`` in job order."""
+    jobs = [
+        compose_job(hydra_context, config, overrides, initial_job_idx + i)
+        for i, overrides in enumerate(job_overrides)
+    ]
+    returns: dict[int, JobReturn] = {}
+    resumed: dict[int, dict[str, Any]] = {}
+    for job in jobs:
+        how = continuation(job)
+        if how == "finished":  # the ordinary task keeps its record as it is
+            returns[job.num] = run_one(hydra_context, config, job, task_function)
+        elif how == "ordinary":
+            log.info("%s runs the ordinary way: it continues from an unpacked run's checkpoint", job.name)
+            returns[job.num] = run_one(hydra_context, config, job, task_function)
+        elif isinstance(how, dict):
+            resumed[job.num] = how
+    jobs = [job for job in jobs if job.num not in returns]
+    if max_pack is None:
+        limit = memory_limits()
+
+        def limit_of(job: Job) -> int:  # measured in the job's own Hydra config, as its run builds
+            HydraConfig.instance().set_config(job.sweep_config)
+            return limit(job.cfg)
+
+        groups, alone = group_jobs(jobs, limit_of, resumed)
+    else:
+        groups, alone = group_jobs(jobs, max_pack, resumed)
+    units: list[list[Job]] = [*groups, *([job] for job in jobs if job.num in alone)]
+    said: set[str] = set()
+    for unit in sorted(units, key=lambda u: u[0].num):
+        if unit[0].num in alone:
+            job = unit[0]
+            say_alone(job, jobs, alone, said)
+            returns[job.num] = run_one(hydra_context, config, job, task_function)
+        else:
+            returns.update(run_group(hydra_context, config, unit, task_function, resumed))
+    return [returns[i] for i in sorted(returns)]
 
 
 def say_alone(job: Job, jobs: Sequence[Job], alone: dict[int, str], said: set[str]) -> None:
@@ -229,14 +250,18 @@ def run_group(
     replica writing its run's checkpoints, and write each job's run dir; when the group cannot be built
     or its training raises, its jobs run the ordinary way, each after one line saying why."""
     names = ", ".join(f"#{job.num}" for job in group)
-    log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
+
+    def start(module: Any, checkpoints: Any) -> Any:  # once every replica is built
+        log.info("jobs %s train packed as one model (%d replicas)", names, len(group))
+        return group_start(module, checkpoints, group, resumed)
+
     failure: Exception | None = None
     try:
         with only_warnings():  # Lightning's start-up lines: no job's log file holds the group's Trainer
             trained = train_group(
                 [job.cfg for job in group],
                 [list(job.sweep_config.hydra.overrides.task) for job in group],
-                lambda module, checkpoints: group_start(module, checkpoints, group, resumed),
+                start,
                 [job.sweep_config for job in group],
             )
     except RunInterrupted as err:  # each job's run dir says it was stopped, as an ordinary job's does
@@ -259,7 +284,7 @@ def run_group(
         if len(rest) > 1:
             returns.update(run_group(hydra_context, config, rest, task_function, resumed))
         for job in rest[:1] if len(rest) == 1 else []:
-            log.info("%s runs the ordinary way: no other job is left to pack it with", job.name)
+            log.info("%s runs the ordinary way: the job it was to be packed with was refused", job.name)
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
     if failure is not None:
@@ -269,7 +294,7 @@ def run_group(
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
     sweep_size = sweep_size_of(Path(str(config.hydra.sweep.dir)))
-    returns = {}
+    returns, stops = {}, []
     for k, job in enumerate(group):
 
         def write(cfg: DictConfig, k: int = k) -> float:
@@ -277,5 +302,7 @@ def run_group(
                 cfg, trained.module, trained.data, k, trained.results[k], trained.wall_s, sweep_size
             )
 
-        returns[job.num] = run_one(hydra_context, config, job, guarded(write))
+        returns[job.num] = run_one(hydra_context, config, job, guarded(write, stops))
+        if stops:  # no later job's run dir is written: continuing the sweep writes them
+            raise stops[0]
     return returns

@@ -37,8 +37,6 @@ SHARE = 0.5
 MOST = 64
 #: samples of the probe's forward pass
 PROBE_SAMPLES = 2
-#: the most replicas of a group when one replica's memory cannot be measured
-FALLBACK_MAX_PACK = 16
 
 
 @dataclass(frozen=True)
@@ -128,10 +126,15 @@ def max_pack_for(cfg: DictConfig) -> int:
     return limit
 
 
+class UnmeasuredReplica(Exception):
+    """One replica of a run could not be built to measure it: the run's own problem (its data, model or
+    loss), which its ordinary run names."""
+
+
 def memory_limits() -> Callable[[DictConfig], int]:
     """:func:`max_pack_for` of a run's config, measured once per kind of group (its
-    :func:`~lossbench.packed.replicas.group_key`); :data:`FALLBACK_MAX_PACK` with one line when one
-    replica cannot be measured."""
+    :func:`~lossbench.packed.replicas.group_key`); :class:`UnmeasuredReplica` when the run's replica
+    cannot be built (nothing is kept of it: the next run of that kind is measured)."""
     from lossbench.packed.packable import group_key
 
     limits: dict[str, int] = {}
@@ -142,10 +145,7 @@ def memory_limits() -> Callable[[DictConfig], int]:
             try:
                 limits[key] = max_pack_for(cfg)
             except Exception as err:  # measuring builds the data and a replica: a failure is the run's own
-                limits[key] = FALLBACK_MAX_PACK
-                log.info(
-                    "max_pack: %d (one replica could not be measured: %s)", FALLBACK_MAX_PACK, one_line(err)
-                )
+                raise UnmeasuredReplica(one_line(err)) from err
         return limits[key]
 
     return limit

@@ -33,6 +33,7 @@ from lossbench.packed.wandb_runs import log_replica_run, replica_run_id
 from lossbench.record import RunRecord
 from lossbench.run import record_fields, warn_if_early_best, write_run_files
 from lossbench.run_dir import RunDir
+from lossbench.signals import as_interrupted
 from lossbench.sweep import job_line
 from lossbench.task import spec
 
@@ -133,14 +134,21 @@ def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
     return task
 
 
-def guarded(write: Callable[[DictConfig], float]) -> Callable[[DictConfig], float]:
+def guarded(
+    write: Callable[[DictConfig], float], stops: list[RunInterrupted]
+) -> Callable[[DictConfig], float]:
     """``write`` as a job's task function: an error writing the run dir is recorded as the job's failure
-    (``metrics.json`` with ``status: failed``) and returns NaN, as the ordinary task does in a sweep."""
+    (``metrics.json`` with ``status: failed``) and returns NaN, as the ordinary task does in a sweep. A stop
+    (SIGTERM, Ctrl-C) joins ``stops`` and records nothing: the job's ``last.ckpt`` holds its last epoch,
+    and continuing the sweep writes its run dir."""
 
     def task(cfg: DictConfig) -> float:
         try:
             return write(cfg)
-        except Exception as err:
+        except (Exception, KeyboardInterrupt) as err:
+            if (stop := as_interrupted(err)) is not None:
+                stops.append(stop)
+                return float("nan")
             log.exception("job failed: %s", one_line(err))
             record_failure(cfg, err)
             return float("nan")
