@@ -64,6 +64,8 @@ UNIT_INTERVAL = (
 #: metrics that are never negative (errors and scores of squared or absolute size; not ``nll``, which a
 #: continuous density's likelihood makes negative)
 NON_NEGATIVE = ("mae", "rmse", "crps", "crps_grid", "coverage_error")
+#: metrics that are never above 1 and have no lower bound (R² = 1 − SSE/SST: 1 for a perfect fit)
+AT_MOST_ONE = ("r2",)
 
 
 def value_range(metric: str) -> tuple[float, float]:
@@ -74,4 +76,6 @@ def value_range(metric: str) -> tuple[float, float]:
         return 0.0, 1.0
     if name in NON_NEGATIVE:
         return 0.0, float("inf")
+    if name in AT_MOST_ONE:
+        return float("-inf"), 1.0
     return float("-inf"), float("inf")

@@ -129,9 +129,10 @@ class DistributionMetrics(Metric):
     r"""Scores of a predictive distribution (:class:`~lossbench.losses.base.Predictive`), per element:
 
     ``nll`` (mean negative log-density; only for losses that predict a density), ``crps`` (mean continuous
-    ranked probability score; ``crps_grid`` when the loss approximates it on a quantile grid, so the two
-    are never ranked together), ``coverage_<p>`` (the share of targets inside the central ``p`` interval,
-    for each of :data:`COVERAGE_LEVELS` the loss can give; a calibrated model has ``coverage_90 ≈ 0.9``) and
+    ranked probability score; ``crps_grid`` when the loss scores it on a quantile grid, so the two are
+    never ranked together), ``coverage_<p>`` (the share of targets inside the central ``p`` interval, for
+    each of :data:`COVERAGE_LEVELS` the loss can give; a calibrated model has ``coverage_90 ≈ 0.9``),
+    ``coverage_error`` (the mean ``|coverage − p|`` over all of them, only when the loss gives all) and
     ``width_90`` (the mean width of the central 90% interval). :meth:`compute` returns a dict of those the
     loss provides.
     """
@@ -184,7 +185,7 @@ class DistributionMetrics(Metric):
                 coverage = self.covered[i] / self.covered_count[i]
                 out[f"coverage_{level_name(level)}"] = coverage
                 errors.append((coverage - level).abs())
-        if errors:
+        if len(errors) == len(COVERAGE_LEVELS):  # over the same levels for every loss, or not at all
             out["coverage_error"] = torch.stack(errors).mean()
         if self.width_count > 0:
             out[f"width_{level_name(WIDTH_LEVEL)}"] = self.width / self.width_count

@@ -268,9 +268,9 @@ def resolve_monitor(
             f"use monitor.metric={' or '.join(logged)} instead"
         )
     if val_metrics is not None and metric not in val_metrics:
+        choices = [m for m in val_metrics if not is_descriptive(m)]  # those a monitor can follow
         raise ConfigError(
-            f"monitor.metric={metric} is not a logged validation metric: choose one of "
-            f"{', '.join(val_metrics)}"
+            f"monitor.metric={metric} is not a logged validation metric: choose one of {', '.join(choices)}"
         )
     declared = val_metrics.get(metric) if isinstance(val_metrics, Mapping) else None
     higher = higher_is_better(metric) if declared is None else declared

@@ -148,17 +148,19 @@ def test_pinball_matches_brute_force():
     out = torch.randn(7, 4 * 3, generator=g, dtype=f64)
     y = torch.randn(7, 3, generator=g, dtype=f64)
     o, yy = out.numpy(), y.numpy()
-    weights = [0.2, 0.2, 0.3, 0.3]  # midpoint rule: cells [0, .2], [.2, .4], [.4, .7], [.7, 1]
+    grid = (np.arange(200) + 0.5) / 200  # CRPS: midpoint rule on the interpolated quantile function
     ref, crps = np.zeros(7), np.zeros(7)
     for i in range(7):
         for t in range(3):
-            q = o[i, t]  # cumulative head, by hand
+            q, qs = o[i, t], []  # cumulative head, by hand
             for k, tau in enumerate(levels):
                 if k:
                     q = q + math.log1p(math.exp(o[i, k * 3 + t]))
+                qs.append(q)
                 u = yy[i, t] - q
                 ref[i] += max(tau * u, (tau - 1) * u) / (4 * 3)
-                crps[i] += 2 * weights[k] * max(tau * u, (tau - 1) * u) / 3
+            u = yy[i, t] - np.interp(grid, levels, qs)  # constant beyond the first and last levels
+            crps[i] += 2 * np.maximum(grid * u, (grid - 1) * u).mean() / 3
     loss = load("pinball", quantiles=levels, reduction="none")
     assert np.allclose(loss(out, y).numpy(), ref)
     assert np.allclose(loss.predictive(out).crps(y).mean(dim=1).numpy(), crps)

@@ -178,7 +178,7 @@ def test_the_bounded_metrics_are_metrics_a_run_logs_and_their_intervals_stay_wit
     from omegaconf import OmegaConf
 
     from lossbench.config import CONFIG_DIR
-    from lossbench.directions import NON_NEGATIVE, UNIT_INTERVAL, value_range
+    from lossbench.directions import AT_MOST_ONE, NON_NEGATIVE, UNIT_INTERVAL, value_range
     from lossbench.module import LossBenchModule
     from lossbench.report.intervals import estimates
 
@@ -189,8 +189,13 @@ def test_the_bounded_metrics_are_metrics_a_run_logs_and_their_intervals_stay_wit
         loss = instantiate(OmegaConf.load(CONFIG_DIR / "loss" / f"{loss_cfg}.yaml"))
         module = LossBenchModule(torch.nn.Identity(), loss, torch.optim.SGD, task, classes)
         logged |= {name.split("/", 1)[1] for name in module.metric_directions("test")}
-    assert set(UNIT_INTERVAL + NON_NEGATIVE) <= logged | {"ece_ts"}, logged  # ece_ts: after a fit
+    assert set(UNIT_INTERVAL + NON_NEGATIVE + AT_MOST_ONE) <= logged | {"ece_ts"}, (
+        logged
+    )  # ece_ts: after a fit
     assert value_range("test/acc (best)") == (0.0, 1.0) and value_range("test/nll") == (-math.inf, math.inf)
+    assert value_range("test/r2") == (-math.inf, 1.0)
+    r2 = estimates([0.99, 0.995, 0.97], bounds=value_range("test/r2"))  # the t-interval runs past 1
+    assert r2["ci_high"] == 1.0 and r2["ci_low"] < r2["mean"]
     est = estimates([1.0, 1.0, 0.94], bounds=value_range("test/acc"))
     assert est["ci_high"] == 1.0 and est["ci_low"] < est["mean"] < 1.0
     assert estimates([1.0, 1.0, 0.94])["ci_high"] > 1.0  # the t-interval itself runs past the bound

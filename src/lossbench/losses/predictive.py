@@ -70,6 +70,10 @@ class LaplacePredictive(Predictive):
         return self.point - half, self.point + half
 
 
+#: levels of the midpoint rule that scores a quantile grid's CRPS (:meth:`QuantilePredictive.crps`)
+CRPS_LEVELS = 200
+
+
 def _level_index(levels: Sequence[float], level: float) -> int | None:
     return next((i for i, q in enumerate(levels) if abs(q - level) <= _TOL), None)
 
@@ -89,7 +93,8 @@ class QuantilePredictive(Predictive):
     ``None``).
     """
 
-    #: approximated on the quantile grid (a few percent below the exact CRPS): logged as ``crps_grid``
+    #: the CRPS of the interpolated quantile function, by a midpoint rule: logged as ``crps_grid``, apart
+    #: from the closed-form ``crps`` of the parametric losses
     crps_name = "crps_grid"
 
     def __init__(self, levels: Sequence[float] | Tensor, quantiles: Tensor) -> None:
@@ -103,14 +108,22 @@ class QuantilePredictive(Predictive):
         self.point = quantiles[:, lo] + w * (quantiles[:, hi] - quantiles[:, lo])
 
     def crps(self, target: Tensor) -> Tensor:
-        """Approximation on the quantile grid: ``CRPS = 2∫₀¹ ρ_τ(y - F⁻¹(τ)) dτ`` by the midpoint rule,
-        ``≈ 2 Σ_k w_k ρ_{τ_k}(y - q_k)``, where level ``τ_k`` stands for the levels nearer to it than to
-        its neighbours: ``w_k = b_k - b_{k-1}``, ``b_k = (τ_k + τ_{k+1})/2``, ``b_0 = 0``, ``b_K = 1``
-        (``w_k = 1/K`` on a uniform grid). Exact only in the limit of a dense grid."""
+        """``CRPS = 2∫₀¹ ρ_τ(y - Q(τ)) dτ`` of the distribution whose quantile function ``Q`` interpolates
+        the levels' quantiles linearly and stays at the first (last) below (above) them, by the midpoint
+        rule on :data:`CRPS_LEVELS` levels ``(j + ½)/M``, the same for every grid: a model's score does
+        not depend on how many levels it predicts, only on the distribution they describe (a rule on
+        the levels themselves scored a 3-level grid 13% below the default grid for the same normal).
+        Within 0.1% of the exact CRPS of ``Q``."""
         levels = torch.tensor(self.levels, dtype=self.quantiles.dtype, device=self.quantiles.device)
-        bounds = torch.cat([levels.new_zeros(1), (levels[1:] + levels[:-1]) / 2, levels.new_ones(1)])
-        weights = (bounds[1:] - bounds[:-1]).reshape(1, -1, 1)
-        return 2.0 * (pinball(levels, self.quantiles, target) * weights).sum(dim=1)
+        grid = (torch.arange(CRPS_LEVELS, dtype=levels.dtype, device=levels.device) + 0.5) / CRPS_LEVELS
+        if len(levels) == 1:
+            q = self.quantiles.expand(-1, CRPS_LEVELS, -1)
+        else:
+            hi = torch.searchsorted(levels, grid).clamp(1, len(levels) - 1)
+            lo = hi - 1
+            w = ((grid - levels[lo]) / (levels[hi] - levels[lo])).clamp(0.0, 1.0).reshape(1, -1, 1)
+            q = self.quantiles[:, lo] + w * (self.quantiles[:, hi] - self.quantiles[:, lo])
+        return 2.0 * pinball(grid, q, target).mean(dim=1)
 
     def interval(self, level: float) -> tuple[Tensor, Tensor] | None:
         """``(q_{(1-level)/2}, q_{(1+level)/2})`` when both are levels (within 1e-9), else ``None``."""
