@@ -44,17 +44,16 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
 
 def interrupted_message(
     signal_name: str,
-    epoch: int,
+    epoch: int | None,
     last_checkpoint: Path,
     last_epoch: int | None,
     sweep_dir: Path | None,
     fitting: bool = True,
 ) -> str:
-    """One line: what stopped the run (during ``epoch`` of its fit, or after it: ``fitting`` false), what
-    ``last.ckpt`` holds, and the command that continues it."""
-    stopped = f"stopped by {signal_name} " + (
-        f"during epoch {epoch}" if fitting else "after training, while testing"
-    )
+    """One line: what stopped the run (during ``epoch`` of its fit, after its last epoch: ``epoch`` None,
+    or after it: ``fitting`` false), what ``last.ckpt`` holds, and the command that continues it."""
+    during = f"during epoch {epoch}" if epoch is not None else "after its last epoch"
+    stopped = f"stopped by {signal_name} " + (during if fitting else "after training, while testing")
     if last_epoch is None and sweep_dir is None:
         return f"{stopped}, before any epoch finished: no checkpoint to continue from, run it again"
     again = continue_command(sweep_dir)

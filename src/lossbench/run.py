@@ -187,9 +187,9 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
         sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
         last_epoch = checkpoint_epoch(last) if last.is_file() else None
         fitting = trainer.state.fn == TrainerFn.FITTING
-        message = interrupted_message(
-            err.signal_name, trainer.current_epoch, last, last_epoch, sweep_dir, fitting
-        )
+        epoch = trainer.current_epoch
+        epoch = None if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch else epoch
+        message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir, fitting)
         raise RunInterrupted(err.signal_name, message) from None
 
 

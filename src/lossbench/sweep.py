@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from lossbench.checks import check_ddp_in_multirun, raise_problems
 from lossbench.config import launcher_of
-from lossbench.errors import EXIT_FAILED, ConfigError, exit_status
+from lossbench.errors import EXIT_FAILED, ConfigError, RunInterrupted, exit_status
 from lossbench.overrides import override_key, swept_keys_of
 from lossbench.record import (
     FAILED,
@@ -34,6 +34,7 @@ from lossbench.record import (
     read_record,
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
+from lossbench.signals import continue_command
 from lossbench.slurm import is_slurm_launcher, slurm_problems
 from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
 from lossbench.task import spec
@@ -261,3 +262,16 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
         unfinished = len(summary) - counts["ok"]
         log.error("%d of %d sweep jobs did not finish: exit status 1", unfinished, len(summary))
         raise SystemExit(EXIT_FAILED)
+
+
+def end_stopped_sweep(sweep_dir: Path, err: RunInterrupted) -> NoReturn:
+    """End a sweep stopped by ``err`` outside a job's own task (between jobs, or in a packed group): its
+    table, the command that continues it, and the signal's exit status."""
+    print_sweep_summary(sweep_dir, fail=False)
+    log.error(
+        "stopped by %s: each unfinished job's checkpoints/last.ckpt holds its last finished epoch. "
+        "Continue with: %s",
+        err.signal_name,
+        continue_command(sweep_dir),
+    )
+    raise SystemExit(exit_status(err)) from None

@@ -135,6 +135,9 @@ def test_interrupted_message_names_the_epoch_and_the_command(tmp_path, monkeypat
     )
     tested = interrupted_message("SIGTERM", 40, last, 39, None, fitting=False)  # the fit had ended
     assert tested.startswith(f"stopped by SIGTERM after training, while testing: {last} holds epoch 39")
+    # stopped between the fit's last epoch and its end: a run of 5 epochs (0-4) has no epoch 5
+    ended = interrupted_message("SIGTERM", None, last, 4, None)
+    assert ended.startswith(f"stopped by SIGTERM after its last epoch: {last} holds epoch 4")
 
 
 @pytest.mark.parametrize("value", ["bogus", ""])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -33,7 +34,9 @@ class NoCallbacks:
     def on_job_end(self, **kwargs: Any) -> None: ...
 
 
-def launch_checked(tmp_path: Path, batch: list[list[str]], first: int) -> tuple[list, list, int]:
+def launch_checked(
+    tmp_path: Path, batch: list[list[str]], first: int, callbacks: Any = None
+) -> tuple[list, list, int]:
     """Launch ``batch`` (numbered from ``first``) with the default launcher after checking each job as
     Hydra's sweeper does; the jobs' returns, what each saw (job number, output dir), and how many
     configs were composed."""
@@ -45,7 +48,7 @@ def launch_checked(tmp_path: Path, batch: list[list[str]], first: int) -> tuple[
         )
         assert config.hydra.launcher._target_.endswith("SequentialLauncher"), "the default launcher"
         counting = CountingLoader(loader)
-        context = HydraContext(config_loader=counting, callbacks=NoCallbacks())  # type: ignore[arg-type]
+        context = HydraContext(config_loader=counting, callbacks=callbacks or NoCallbacks())  # type: ignore[arg-type]
         seen = []
 
         def task(cfg: DictConfig) -> int:
@@ -81,3 +84,36 @@ def test_a_job_listed_twice_runs_twice_each_with_its_own_config(tmp_path: Path) 
     returns, seen, _ = launch_checked(tmp_path, [["seed=3"], ["seed=3"]], 0)
     assert [r.return_value for r in returns] == [3, 3]
     assert seen == [(0, str(tmp_path / "0")), (1, str(tmp_path / "1"))]
+
+
+class StopAtJob(NoCallbacks):
+    """Callbacks that stop the sweep as job ``num`` starts, outside its task (Hydra's ``run_job`` calls
+    ``on_job_start`` before the task function): Ctrl-C, or SIGTERM to this process."""
+
+    def __init__(self, num: int, signal_name: str) -> None:
+        self.num, self.signal_name = num, signal_name
+
+    def on_job_start(self, **kwargs: Any) -> None:
+        import signal
+
+        if HydraConfig.get().job.num != self.num:
+            return
+        if self.signal_name == "SIGINT":
+            raise KeyboardInterrupt
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "SIGTERM would end the process"
+        signal.raise_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize(("signal_name", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_between_jobs_ends_the_sweep_with_its_table_and_the_command_that_continues_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signal_name: str, status: int
+) -> None:
+    """Outside a job's task no handler was in place: SIGTERM ended the sweep silently (status -15, no
+    table), Ctrl-C with Hydra's traceback."""
+    with pytest.raises(SystemExit) as ended:
+        launch_checked(tmp_path, [["seed=3"], ["seed=5"]], 0, StopAtJob(1, signal_name))
+    assert ended.value.code == status
+    said = capsys.readouterr()
+    assert f"sweep {tmp_path}: 2 jobs" in said.out
+    assert f"stopped by {signal_name}" in said.out + said.err and "resume=true" in said.out + said.err
+    GlobalHydra.instance().clear()

@@ -6,7 +6,8 @@ its job dir, ``.hydra/`` files, log and callbacks), built on Hydra's public ``La
 difference: the sweep's config loader becomes a
 :class:`~hydra_plugins.lossbench_packed_launcher.config_cache.ReusingConfigLoader`, so the config Hydra's
 sweeper composed to check a job is the one the job runs with, instead of composing it a second time
-(~0.15 s a job, a tenth of a small job's run).
+(~0.15 s a job, a tenth of a small job's run). And a stop between jobs (SIGTERM, Ctrl-C: a job stopped
+in its own task says so itself) ends the sweep with its table and the command that continues it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.lossbench_packed_launcher.config_cache import ReusingConfigLoader
+from lossbench.signals import as_interrupted, sigterm_raises, started
+from lossbench.sweep import end_stopped_sweep
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,18 @@ class SequentialLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info("Launching %d jobs locally", len(job_overrides))
+        started()  # the command's start is over; each job's task guards its own start
+        try:
+            with sigterm_raises():  # between jobs too: the sweep's table and the command that continues it
+                return self.run_jobs(job_overrides, initial_job_idx)
+        except (Exception, KeyboardInterrupt) as caught:
+            if (err := as_interrupted(caught)) is None:
+                raise
+            end_stopped_sweep(Path(str(self.config.hydra.sweep.dir)), err)
+
+    def run_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        """Each job composed (once) and run by ``run_job``, in order; their returns."""
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         runs = []
         for num, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info("\t#%d : %s", num, " ".join(filter_overrides(overrides)))

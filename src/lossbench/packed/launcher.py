@@ -34,8 +34,8 @@ from lossbench.packed.memory import UnmeasuredReplica, memory_limits
 from lossbench.packed.packable import group_key, packing_problems
 from lossbench.packed.replicas import ReplicaError
 from lossbench.packed.run_files import guarded, recorded_stop, write_replica_run
-from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
-from lossbench.sweep import print_sweep_summary, sweep_size_of
+from lossbench.signals import as_interrupted, sigterm_raises, started
+from lossbench.sweep import end_stopped_sweep, sweep_size_of
 
 log = logging.getLogger("lossbench")
 
@@ -149,16 +149,7 @@ def launch_packed(
     except (Exception, KeyboardInterrupt) as caught:  # a packed group stopped by SIGTERM or Ctrl-C
         if (err := as_interrupted(caught)) is None:
             raise
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        again = continue_command(sweep_dir)
-        print_sweep_summary(sweep_dir, fail=False)
-        log.error(
-            "stopped by %s: each unfinished job's checkpoints/last.ckpt holds its last finished epoch. "
-            "Continue with: %s",
-            err.signal_name,
-            again,
-        )
-        raise SystemExit(exit_status(err)) from None
+        end_stopped_sweep(Path(str(config.hydra.sweep.dir)), err)
 
 
 def run_jobs(
