@@ -117,7 +117,7 @@ def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
     t, counts = [0.0], dict.fromkeys(LOSSES[:3], 0)
     monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
     monkeypatch.setattr(rounds.st, "counted", lambda loss: counts[loss])
-    monkeypatch.setattr(rounds.st, "recover_stale", lambda study: 0)
+    monkeypatch.setattr(rounds.st, "recover_stale", lambda plan, loss, study: 0)
     monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
 
     def trial_round(plan, monitor, losses, upto):  # one run of each loss, one after another

@@ -223,6 +223,22 @@ def test_compare_survives_bad_runs_and_refuses_bad_arguments(sweep_dir, tmp_path
     assert f"failed: {failed / '0'}" in err and not (failed / "report").exists()
 
 
+def test_jobs_of_a_sweep_stopped_before_their_run_dirs_were_written_are_counted_missing(sweep_dir):
+    """A packed sweep killed in training leaves its jobs' ``checkpoints/`` only (no ``.hydra/``, no record),
+    and a sweep stopped early never starts its last jobs: compare counted only the dirs it found, and
+    said every run had finished. The sweep's ``multirun.yaml`` says how many jobs it has."""
+    import yaml
+
+    saved = {"hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"}}}
+    saved["hydra"]["overrides"] = {"task": ["loss=ce,focal,mse,bce,huber", "seed=0,1,2"], "hydra": []}
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    (sweep_dir / "11" / "checkpoints").mkdir(parents=True)  # trained packed, killed before its run dir
+    runs = collect_local(sweep_dir)
+    assert len(runs) == 15, "every job of the sweep: 0-10 found, 11 with checkpoints only, 12-14 never"
+    unfinished = [r.run_dir for r in runs if r.status == "missing"]
+    assert unfinished == [str(sweep_dir / str(n)) for n in (10, 11, 12, 13, 14)]
+
+
 def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(sweep_dir, capsys):
     """An infinite NLL broke the plots and Friedman's test, and with one setting ranked as "identical runs";
     a NaN one was dropped without a word."""

@@ -74,6 +74,30 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, monkeypatch):
     assert queued.user_attrs["retry_of"] == failed.number
 
 
+def test_a_stale_trial_whose_run_finished_is_told_its_value_not_trained_again(tmp_path):
+    """A packed batch is told one trial after another: a stop in between left finished trials running,
+    and the next tune marked them failed and trained their parameters again. One whose run dir holds a
+    finished record is told its value; one without is queued again."""
+    import json
+
+    from lossbench.tune import study as st
+
+    plan = st.Plan(losses=["focal"], trials=3, seeds=1, out=tmp_path)
+    study = st.open_study(plan, "focal", "maximize")
+    finished, killed = st.next_trials(plan, study, 2)
+    done = st.trial_dir(plan, "focal", finished.number)
+    done.mkdir(parents=True)
+    record = {"status": "ok", "loss": "focal", "monitor": {"metric": "val/acc", "mode": "max", "best": 0.91}}
+    (done / "metrics.json").write_text(json.dumps(record))
+    study = st.open_study(plan, "focal", "maximize")  # the next process
+    assert st.recover_stale(plan, "focal", study) == 1
+    told = study.trials[finished.number]
+    assert told.state is optuna.trial.TrialState.COMPLETE and told.value == 0.91
+    assert study.trials[killed.number].state is optuna.trial.TrialState.FAIL
+    (queued,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert queued.user_attrs["retry_of"] == killed.number
+
+
 def test_trials_that_never_validated_are_not_called_diverged(tmp_path, monkeypatch):
     """``+trainer.max_steps=5`` ends each trial before its first validation: tune said "every trial
     diverged" and advised a narrower learning-rate range."""

@@ -128,7 +128,7 @@ def tuning_rounds(
     of final runs after it); the first round always runs. Returns the trials every loss holds."""
     losses, workers = plan.losses, plan.workers
     for loss in losses:
-        st.recover_stale(st.open_study(plan, loss, monitor[1]))
+        st.recover_stale(plan, loss, st.open_study(plan, loss, monitor[1]))
         start_at_defaults(plan, loss, monitor[1])
 
     def done() -> list[int]:

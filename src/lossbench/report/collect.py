@@ -22,7 +22,7 @@ from lossbench.record import (
     RunRecord,
     read_record,
 )
-from lossbench.run_dir import RECORD_NAME, RunDir
+from lossbench.run_dir import MULTIRUN_NAME, RECORD_NAME, RunDir
 
 #: overrides that identify a job's seed or loss rather than its setting
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
@@ -167,10 +167,14 @@ def _int(text: str | None) -> int | None:
 
 
 def collect_local(root: Path) -> list[ReportRun]:
-    """Every run under ``root`` (a multirun dir, a parent of several, or one run dir)."""
+    """Every run under ``root`` (a multirun dir, a parent of several, or one run dir); in a sweep dir
+    (its ``multirun.yaml``) every job of the sweep, also one stopped before its run dir was written."""
+    from lossbench.sweep import all_job_dirs
+
     root = Path(root)
     dirs = {p.parent for p in root.rglob(RECORD_NAME)}
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and RunDir(p.parent).has_overrides()}
+    dirs |= {job for saved in root.rglob(MULTIRUN_NAME) for job in all_job_dirs(saved.parent)}
     dirs = {d for d in dirs if "wandb" not in d.relative_to(root).parts}
     if not dirs:
         raise FileNotFoundError(f"no runs under {root}: expected <job>/metrics.json (a multirun directory)")

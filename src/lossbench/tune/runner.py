@@ -137,7 +137,7 @@ def protocol(plan: st.Plan) -> Path:
         "tune: %s on %s (%s), %d trials each", ",".join(plan.losses), monitor[0], monitor[1], plan.trials
     )
     for loss in plan.losses:
-        retried = st.recover_stale(st.open_study(plan, loss, monitor[1]))
+        retried = st.recover_stale(plan, loss, st.open_study(plan, loss, monitor[1]))
         if retried:
             log.info("tune %s: %d trial(s) of a killed run queued again", loss, retried)
     if plan.workers == 1:

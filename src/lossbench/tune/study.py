@@ -33,6 +33,7 @@ from optuna.trial import TrialState
 from lossbench.config import check_losses_serve
 from lossbench.errors import ConfigError, NonFiniteLossError
 from lossbench.overrides import override_key, run_overrides
+from lossbench.record import read_record
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import check_overrides_apply, compose_job, job_line, monitor_and_task, run_job
@@ -102,13 +103,28 @@ def first_counted(study: optuna.Study, upto: int) -> list[optuna.trial.FrozenTri
     return trials[:upto]
 
 
-def recover_stale(study: optuna.Study) -> int:
-    """Trials left running by a killed process: mark them failed and queue their parameters again."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
+def trial_dir(plan: Plan, loss: str, number: int) -> Path:
+    """The run dir of trial ``number`` of ``loss``'s study."""
+    return plan.out / "trials" / loss / str(number)
+
+
+def recover_stale(plan: Plan, loss: str, study: optuna.Study) -> int:
+    """Trials of ``loss``'s ``study`` left running by a stopped or killed process. One whose run dir holds
+    a finished record (trained, stopped before its study was told: a packed batch is told one trial after
+    another) is told its value; the others are marked failed and their parameters queued again. Returns
+    how many are queued again."""
+    queued = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        record = read_record(trial_dir(plan, loss, trial.number))
+        value = record.monitor.get("best") if record.ok and record.monitor else None
+        if value is not None and math.isfinite(value):
+            study.tell(trial.number, float(value))
+            log.info("tune %s: trial %d had finished before the stop: told its value", loss, trial.number)
+            continue
         study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-    return len(stale)
+        queued += 1
+    return queued
 
 
 @contextmanager
@@ -168,7 +184,7 @@ def prepare_trial(
             "tune %s: trial %d repeats trial %d's configuration; asking again", loss, trial.number, earlier
         )
         return None
-    run_dir = plan.out / "trials" / loss / str(trial.number)
+    run_dir = trial_dir(plan, loss, trial.number)
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
     head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
