@@ -26,8 +26,8 @@ sweep: install  ## losses x seeds on digits (src/lossbench/conf/sweep/losses_x_s
 test: install  ## every test: tests/unit and tests/integration (JOBS=1 for one process)
 	$(PY) -m pytest -q -n $(JOBS) $(ARGS)
 
-test-fast: install  ## the inner loop: tests/unit and the one smoke training run (fewer Hypothesis examples)
-	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -q -n $(JOBS) -m "not integration or smoke" $(ARGS)
+test-fast: install  ## the inner loop: tests/unit but its slow tests, and the one smoke run (fewer Hypothesis examples)
+	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -q -n $(JOBS) -m "(not integration or smoke) and not slow" $(ARGS)
 
 bench: install  ## performance benchmark (scripts/bench.py): table + JSON in benchmarks/results/; ARGS="--quick"
 	$(PY) scripts/bench.py $(ARGS)

@@ -31,6 +31,7 @@ def test_profile_of_a_long_tailed_training_split(make_cfg, tmp_path):
     assert "imbalance ratio" in "\n".join(p.lines()) and "confident learning" in p.how["noise_rate"]
 
 
+@pytest.mark.slow  # cross-validated predictions of 1,797 samples: ~10 s
 def test_profile_estimates_thirty_percent_label_noise_within_ten_points(tmp_path):
     x, y = datasets.load_digits(return_X_y=True)
     noisy = noisy_labels(y, 10, 0.3, "symmetric", np.random.default_rng(0))

@@ -18,7 +18,7 @@ def test_every_group_has_options(group):
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
-@pytest.mark.slow  # ~0.3 s per option; every loss option is also built by test_every_loss_option_instantiates
+@pytest.mark.slow  # ~0.3 s per option; each loss option is built by test_every_loss_option_instantiates_...
 def test_every_group_option_composes(make_cfg, group, option):
     cfg = make_cfg(f"{group}={option}")
     assert HydraConfig.get().runtime.choices[group] == option
@@ -26,8 +26,12 @@ def test_every_group_option_composes(make_cfg, group, option):
 
 
 @pytest.mark.parametrize("option", loss_options())
-def test_every_loss_option_instantiates(make_cfg, option):
-    loss = instantiate(make_cfg(f"loss={option}").loss)
+def test_every_loss_option_instantiates_and_sets_only_keys_its_target_takes(make_cfg, option):
+    from lossbench.build import check_options
+
+    cfg = make_cfg(f"loss={option}")
+    check_options(cfg)
+    loss = instantiate(cfg.loss)
     assert loss.reduction == "mean"
 
 
@@ -53,7 +57,7 @@ def test_every_target_names_its_defining_module():
             assert get_object(target).__module__ == module, f"{path.name}: {target} is defined elsewhere"
 
 
-@pytest.mark.parametrize("group", ["loss", "model", "optim"])
+@pytest.mark.parametrize("group", ["model", "optim"])  # each loss: test_every_loss_option_instantiates_...
 def test_every_option_sets_only_keys_its_target_takes(make_cfg, group):
     from lossbench.build import check_options
 

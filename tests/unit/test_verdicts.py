@@ -79,6 +79,7 @@ def test_verdict_rules():
     assert np.all((p_holm >= vd.paired_p_values(gains)) | np.isclose(p_holm, 1.0))
 
 
+@pytest.mark.slow  # 200 simulations of every scenario: ~6 s
 def test_simulated_error_rates_meet_their_targets():
     """``scripts/validate_stats.py`` at a small size (the full 1,000 simulations run in the script)."""
     validate_stats = script("validate_stats")
