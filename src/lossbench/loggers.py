@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -110,6 +111,8 @@ def build_loggers(
             continue
         if name == "wandb":
             mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
+            if wandb_id and mode == "offline" and offline_runs(Path(str(logger_cfg.save_dir)), wandb_id):
+                wandb_id = continued_offline(Path(config["paths"]["output_dir"]), wandb_id)
             tags = [*(logger_cfg.get("tags") or []), *stressor_tags(config)]
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
@@ -125,6 +128,32 @@ def build_loggers(
             loggers.append(_instantiate_optional(name, logger_cfg))
             loggers[-1].log_hyperparams(config)
     return loggers
+
+
+def offline_runs(save_dir: Path, run_id: str) -> list[Path]:
+    """The offline W&B runs of id ``run_id`` under ``save_dir`` (``wandb/offline-run-<time>-<id>``)."""
+    return sorted((save_dir / "wandb").glob(f"offline-run-*-{run_id}"))
+
+
+def continued_offline(output_dir: Path, run_id: str) -> str:
+    """The W&B run id of a run (writing to ``output_dir``) continued offline whose first part is the offline
+    run ``run_id``: a new one, stored in the run dir.
+
+    W&B cannot continue a run offline (``resume`` needs its server): a second offline run of the same id
+    starts its history at step 0 again, and uploading both lets the later overwrite the earlier steps.
+    So the continued run is a new W&B run, of the same name, group and job type; ``lossbench compare
+    --wandb`` counts the stopped part as superseded by it. Online, the same id continues the run.
+    """
+    from lossbench.resume import new_wandb_run_id
+
+    new_id = new_wandb_run_id(output_dir)
+    log.info(
+        "W&B cannot continue run %s offline: the continued run is W&B run %s (same name and group); "
+        "upload both with wandb sync",
+        run_id,
+        new_id,
+    )
+    return new_id
 
 
 #: loggers whose package is an optional extra of lossbench: logger name -> (module, extra)

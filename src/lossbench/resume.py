@@ -66,9 +66,19 @@ def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
     """
     stored = RunDir(ckpt_path.parents[1]).wandb_id if ckpt_path is not None else None
     if stored is not None and stored.is_file():
-        run_id = stored.read_text().strip()
-    else:
-        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        return keep_wandb_run_id(output_dir, stored.read_text().strip())
+    return new_wandb_run_id(output_dir)
+
+
+def new_wandb_run_id(output_dir: Path) -> str:
+    """A new W&B run id for the run writing to ``output_dir``, stored there as ``wandb_run_id``."""
+    return keep_wandb_run_id(
+        output_dir, "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    )
+
+
+def keep_wandb_run_id(output_dir: Path, run_id: str) -> str:
+    """Store ``run_id`` as the W&B run id of the run writing to ``output_dir``; return it."""
     target = RunDir(output_dir).wandb_id
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(run_id + "\n")

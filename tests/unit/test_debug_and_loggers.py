@@ -31,3 +31,25 @@ def test_trainer_enable_progress_bar_false_trains_without_a_bar(make_cfg):
     assert type(lightnings.progress_bar_callback).__module__.startswith("lightning.pytorch.callbacks")
     ours = trainer()
     assert type(ours.progress_bar_callback).__name__ == "SparseRichProgressBar"
+
+
+def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, tmp_path):
+    """W&B cannot continue a run offline: a second ``offline-run-*`` of the same id started its history at
+    step 0 again (uploading both overwrote the stopped part's steps). The continued run gets a new id,
+    kept in the run dir; online, or with no earlier offline part, the id is the stored one."""
+    from omegaconf import OmegaConf
+
+    from lossbench.resume import keep_wandb_run_id
+
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", output_dir=tmp_path)
+    config = {"paths": {"output_dir": str(tmp_path)}}
+    keep_wandb_run_id(tmp_path, "abcd1234")
+    (first,) = build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
+    assert first.version == "abcd1234", "no earlier offline part: the stored id"
+    (tmp_path / "wandb" / "offline-run-20261207_094245-abcd1234").mkdir(parents=True)
+    (continued,) = build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
+    stored = (tmp_path / "wandb_run_id").read_text().strip()
+    assert continued.version == stored != "abcd1234" and len(stored) == 8
+    online = OmegaConf.merge(cfg.logger, {"wandb": {"mode": "disabled"}})  # any mode but offline
+    (kept,) = build_loggers(online, config=config, wandb_id="abcd1234")
+    assert kept.version == "abcd1234"
