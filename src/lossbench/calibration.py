@@ -140,9 +140,9 @@ class Recalibration(torch.nn.Module):
         self.task = Task(task)
         self.state: dict[str, float | list[float]] = {}
         if self.task is Task.CLASSIFICATION:
-            from torchmetrics.classification import MulticlassCalibrationError
+            from lossbench.metrics import ExpectedCalibrationError
 
-            self.nll, self.ece = NegativeLogLikelihood(), MulticlassCalibrationError(num_classes, n_bins=15)
+            self.nll, self.ece = NegativeLogLikelihood(), ExpectedCalibrationError(num_classes, n_bins=15)
         elif self.task is Task.REGRESSION:
             self.coverage = IntervalCoverage()
 

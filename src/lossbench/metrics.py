@@ -61,9 +61,27 @@ def classification_metrics(num_classes: int) -> tuple[MetricCollection, MetricCo
         }
     )
     probs = MetricCollection(
-        {"nll": NegativeLogLikelihood(), "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")}
+        {"nll": NegativeLogLikelihood(), "ece": ExpectedCalibrationError(num_classes, n_bins=15)}
     )
     return labels, probs
+
+
+class ExpectedCalibrationError(MulticlassCalibrationError):
+    """torchmetrics' ECE (``norm="l1"``) over ``n_bins`` equal-width bins of the top-class confidence, the
+    last one closed: ``[1 − 1/n, 1]``.
+
+    torchmetrics bins with ``bucketize(confidence, linspace(0, 1, n + 1), right=True) − 1``, so a
+    confidence of exactly 1.0 (a float32 softmax of a large margin) falls in a bin of its own above the
+    n documented ones; a wrong prediction made with it then weighs as a bin of accuracy 0 and confidence
+    1. Such confidences enter the last bin here, at the largest value below 1 in their dtype.
+    """
+
+    def __init__(self, num_classes: int, n_bins: int = 15) -> None:
+        super().__init__(num_classes, n_bins=n_bins, norm="l1")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        below_one = torch.nextafter(torch.ones((), dtype=preds.dtype), torch.zeros((), dtype=preds.dtype))
+        super().update(preds.clamp(max=below_one) if preds.is_floating_point() else preds, target)
 
 
 class MeanAveragePrecision(MultilabelAveragePrecision):

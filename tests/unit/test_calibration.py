@@ -99,3 +99,23 @@ def test_recalibration_of_a_regressor_gives_conformal_coverage_and_width(loss):
     scores = recal.compute()
     assert 0.8 <= scores["conformal_coverage_90"].item() <= 0.98 and scores["conformal_width_90"].item() > 0
     assert not Recalibration("multilabel", 3).applies
+
+
+def test_ece_puts_a_confidence_of_one_in_the_last_of_its_15_bins():
+    """torchmetrics bins by ``bucketize(conf, linspace(0, 1, 16), right=True) - 1``: a float32 softmax
+    confidence of exactly 1.0 made a 16th bin, and one wrong such prediction moved the ECE by 1/N."""
+    import numpy as np
+    import torch
+
+    from lossbench.metrics import ExpectedCalibrationError
+
+    probs = torch.tensor([[1.0, 0.0, 0.0], [0.97, 0.02, 0.01], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    target = torch.tensor([1, 0, 1, 0])
+    conf, right = probs.max(1).values.double().numpy(), (probs.argmax(1) == target).numpy()
+    bins = np.minimum((conf * 15).astype(int), 14)  # 15 equal-width bins, the last one [14/15, 1]
+    expected = sum(
+        abs(right[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean() for b in np.unique(bins)
+    )
+    ece = ExpectedCalibrationError(3)
+    ece.update(probs, target)
+    assert float(ece.compute()) == pytest.approx(expected, abs=1e-6)
