@@ -3,7 +3,7 @@
 :func:`lossbench.task.check_data_contract` checks the attributes a DataModule declares (task, classes,
 input shape); the batches must agree with them, or the first step fails inside the loss with a shape or
 dtype error that names neither the DataModule nor the fix. :func:`check_first_batch` draws one training
-batch before training and names what disagrees; :class:`EvalBatchContract` checks every validation and
+batch before training and names what disagrees; :class:`BatchContract` checks every training, validation and
 test batch as it comes (a class index out of range there would fail in the metrics, with an index error or
 a GPU's device-side assert, after the training). lossbench's own data modules build their batches from the
 same arrays they declare, so only modules from elsewhere are checked.
@@ -48,6 +48,8 @@ def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, i
     elif task is Task.MULTILABEL:
         if y.ndim != 2 or (num_classes is not None and y.shape[1] != num_classes):
             problems.append(f"y: 0/1 labels [B, {num_classes}], got {list(y.shape)}")
+        elif len(y) and not bool(((y == 0) | (y == 1)).all()):
+            problems.append(f"y: 0/1 labels, got values such as {y[(y != 0) & (y != 1)][0].item()}")
     elif not y.is_floating_point() or not (
         (y.ndim == 2 and y.shape[1] == num_targets) or (y.ndim == 1 and num_targets == 1)
     ):
@@ -88,11 +90,11 @@ def check_first_batch(dm: Any, name: str) -> None:
         )
 
 
-class EvalBatchContract(Callback):
-    """Each validation and test batch of a DataModule from outside lossbench agrees with what it declares
-    (:func:`batch_problems`), or the run stops at that batch with a ``DataError`` naming the split, the
-    batch and what disagrees. For such modules only: a classification batch costs one read of its labels'
-    range (a device sync on a GPU)."""
+class BatchContract(Callback):
+    """Each training, validation and test batch of a DataModule from outside lossbench agrees with what it
+    declares (:func:`batch_problems`), or the run stops at that batch with a ``DataError`` naming the
+    split, the batch and what disagrees. For such modules only: a classification batch costs one read of
+    its labels' range (a device sync on a GPU)."""
 
     def __init__(self) -> None:
         self.declared: tuple[Task, Any, Any, tuple[int, ...]] | None = None
@@ -103,6 +105,9 @@ class EvalBatchContract(Callback):
         if is_external(dm):
             declared = getattr(dm, "num_classes", None), getattr(dm, "num_targets", None)
             self.declared = (Task(dm.task), *declared, tuple(dm.input_shape))
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self.check(trainer, "training", batch, batch_idx)
 
     def on_validation_batch_start(
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0

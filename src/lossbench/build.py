@@ -17,7 +17,7 @@ from hydra.utils import get_class, get_object, instantiate
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.batch_contract import EvalBatchContract, check_first_batch
+from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
@@ -28,6 +28,7 @@ from lossbench.losses.base import BenchLoss
 from lossbench.models import BUILD_OPTIONS, build_model
 from lossbench.module import LossBenchModule
 from lossbench.schedulers import check_plateau_mode
+from lossbench.step_contract import check_first_step
 from lossbench.sweep_stop_watch import sweep_stop_callbacks
 from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
 
@@ -218,6 +219,8 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
     except InstantiationException as err:
         if isinstance(err.__cause__, LossbenchError):  # the model's own message names the fix
             raise err.__cause__ from None
+        if str(err).startswith("Error locating target"):
+            raise cannot_import("model", cfg.model.get("_target_"), err.__cause__) from None
         raise
     module = LossBenchModule(
         model=model,
@@ -229,6 +232,8 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
         num_classes=dm.num_classes,
         nonfinite_every_n_steps=cfg.nonfinite_check.every_n_steps,
     )
+    if not cfg.model.get("compile"):  # a compiled model would compile for the probe's shapes
+        check_first_step(module, dm.task, dm.num_classes, dm.num_targets, dm.input_shape)
     metric, mode = resolve_monitor(
         cfg.monitor.metric, cfg.monitor.mode, dm.task, module.metric_directions(), dm.class_counts
     )
@@ -250,7 +255,7 @@ def build_trainer(
     fit, the configured callbacks, ``extra_callbacks`` and the overrides stamp of every checkpoint.
 
     A Trainer only to test (``fit=False``) writes no checkpoints and runs none of the configured callbacks
-    (only :class:`~lossbench.batch_contract.EvalBatchContract`, which checks a user's test batches).
+    (only :class:`~lossbench.batch_contract.BatchContract`, which checks a user's test batches).
     """
     loggers = build_loggers(cfg.get("logger"), config=wandb_config(config, overrides), wandb_id=wandb_id)
     if not fit:
@@ -259,7 +264,7 @@ def build_trainer(
             cfg.trainer,
             logger=loggers or False,
             enable_checkpointing=False,
-            callbacks=[EvalBatchContract()],
+            callbacks=[BatchContract()],
         )
     nodes = (cfg.get("callbacks") or {}).items()
     callbacks = [build_lightning(f"callbacks.{name}", c) for name, c in nodes if c is not None]
@@ -267,7 +272,7 @@ def build_trainer(
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), EvalBatchContract()]
+    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), BatchContract()]
     callbacks += sweep_stop_callbacks()
     trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(

@@ -77,21 +77,32 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, Integral) and not isinstance(x, bool)
 
 
+def own_hook(dm: Any, hook: str) -> bool:
+    """Whether ``dm``'s class defines ``hook`` itself: a ``LightningDataModule``'s inherited dataloader
+    hooks only raise Lightning's "must be implemented" when fit reaches them."""
+    from lightning.pytorch import LightningDataModule
+
+    inherited = getattr(LightningDataModule, hook, None)
+    return not isinstance(dm, LightningDataModule) or getattr(type(dm), hook, None) is not inherited
+
+
 def _problems(dm: Any) -> list[str]:
     """Everything about ``dm`` that breaks the contract, one phrase each."""
     problems = []
     for hook in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        if not callable(getattr(dm, hook, None)):
+        if not callable(getattr(dm, hook, None)) or not own_hook(dm, hook):
             problems.append(f"a {hook}() method")
     try:
-        task = Task(getattr(dm, "task", None))
+        task: Task | None = Task(getattr(dm, "task", None))
     except ValueError:
         tasks = ", ".join(t.value for t in Task)
         problems.append(f"task (one of {tasks}), got {getattr(dm, 'task', None)!r}")
-        return problems
+        task = None  # the task's own attributes cannot be named; input_shape still can
     shape = getattr(dm, "input_shape", None)
     if not isinstance(shape, Sequence) or len(shape) == 0 or not all(_is_int(s) and s > 0 for s in shape):
         problems.append(f"input_shape (a tuple of positive ints such as (13,) or (3, 32, 32)), got {shape!r}")
+    if task is None:
+        return problems
     if task in (Task.CLASSIFICATION, Task.MULTILABEL):
         c = getattr(dm, "num_classes", None)
         what = "classes" if task is Task.CLASSIFICATION else "labels"

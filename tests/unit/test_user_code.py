@@ -85,12 +85,12 @@ def test_a_validation_or_test_batch_that_does_not_fit_stops_the_run_at_that_batc
 
     import torch
 
-    from lossbench.batch_contract import EvalBatchContract
+    from lossbench.batch_contract import BatchContract
     from lossbench.data.sklearn import SklearnDataModule
     from lossbench.errors import DataError
 
     dm = _Module()
-    trainer, check = SimpleNamespace(datamodule=dm), EvalBatchContract()
+    trainer, check = SimpleNamespace(datamodule=dm), BatchContract()
     check.setup(trainer, None, "fit")
     good = (torch.zeros(8, 4), torch.tensor([0, 1, 2, 0] * 2))
     check.on_validation_batch_start(trainer, None, good, 0)
