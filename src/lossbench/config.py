@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.errors import ConfigError
+from lossbench.overrides import override_key
 from lossbench.task import Task
 
 #: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
@@ -121,10 +122,12 @@ def as_run(cfg: DictConfig, output_dir: str | Path) -> DictConfig:
     that of the config composed last, so a config kept while others are composed (a packed group's
     runs, a sweep's jobs) keeps its own choices."""
     HydraConfig.instance().set_config(cfg)
+    given = {override_key(o) for o in OmegaConf.select(cfg, "hydra.overrides.task", default=None) or []}
     with open_dict(cfg):
         for key in hydra_interpolations(OmegaConf.to_container(cfg, resolve=False)):
             OmegaConf.update(cfg, key, OmegaConf.select(cfg, key), merge=False)
         del cfg.hydra  # as in a Hydra app's task function
-        cfg.paths.root_dir = str(Path.cwd())
-        cfg.paths.output_dir = str(output_dir)
+        if "paths.root_dir" not in given:  # as ${hydra:runtime.cwd} is in a Hydra app
+            cfg.paths.root_dir = str(Path.cwd())
+        cfg.paths.output_dir = str(Path(output_dir).absolute())  # as ${hydra:runtime.output_dir}
     return cfg

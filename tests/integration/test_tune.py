@@ -66,10 +66,12 @@ def test_tune_gives_every_loss_the_same_budget_then_final_runs_and_a_report(tmp_
         m = json.loads((trial_dir / "metrics.json").read_text())
         assert m["test"] == {} and not (trial_dir / "predictions.npz").exists(), "tuning never reads test"
         # the W&B group is the task name (logger/wandb.yaml): one group per tuning run
-        assert m["config"]["task_name"] == "tune_tune" and "trial" in m["config"]["tags"]
+        assert m["config"]["task_name"] == "tune_tune"
+        assert m["config"]["tags"] == [trial_dir.parent.name, "digits", "mlp", "trial"], "a run's tags too"
     for loss in ("ce", "focal"):
         finals = [json.loads((d / "metrics.json").read_text()) for d in (out / "final" / loss).iterdir()]
         assert len(finals) == 2 and all(f["status"] == "ok" and f["test"] for f in finals)
+        assert all(f["config"]["tags"] == [loss, "digits", "mlp", "final"] for f in finals)
         best = json.loads((out / "final" / loss / "0" / "tuned.json").read_text())
         assert finals[0]["config"]["optim"]["optimizer"]["lr"] == pytest.approx(best["optim.optimizer.lr"])
     report = (out / "report" / "report.md").read_text()

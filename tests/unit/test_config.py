@@ -123,3 +123,17 @@ def test_every_option_named_in_the_reference_has_its_key_with_that_default(make_
         except (TypeError, ValueError):
             if value.startswith("`") and not isinstance(actual, (list, dict)) and actual is not None:
                 assert str(actual) == shown, f"{group}={option}: {key} is {actual!r}, documented {value}"
+
+
+def test_a_composed_run_keeps_a_root_dir_it_was_given_and_writes_to_an_absolute_dir(tmp_path, monkeypatch):
+    """``compose_run`` (packed jobs, lossbench-eval, tune) set ``paths.root_dir`` to the working directory
+    even when the run was given one: an eval looked for the run's data in the wrong folder."""
+    from pathlib import Path
+
+    from lossbench.config import compose_run
+
+    monkeypatch.chdir(tmp_path)
+    given = compose_run(["paths.root_dir=/data/me"], output_dir="out/run")
+    assert given.paths.root_dir == "/data/me" and given.paths.data_dir == "/data/me/data"
+    assert given.paths.output_dir == str(tmp_path / "out" / "run")
+    assert compose_run([], output_dir="run").paths.root_dir == str(Path.cwd())

@@ -317,6 +317,8 @@ def test_runs_whose_checkpoints_loggers_or_start_a_replica_does_not_reproduce_ar
     assert problems("logger=csv") == "" and problems("logger=default") == ""
     assert "logger.tensorboard is not written by a packed replica" in problems("logger=tensorboard")
     assert "logger.mlflow" in problems("logger=mlflow")
+    uploads = problems("logger=default", "logger.wandb.log_model=true")  # the checkpoints as W&B artifacts
+    assert "logger.wandb.log_model=True: a packed replica uploads no checkpoints" in uploads
     assert "callbacks.lr_monitor is not packed" in problems("logger=csv", "callbacks=lr_monitor")
     assert "ckpt_path=/x.ckpt continues that checkpoint" in problems("logger=csv", "ckpt_path=/x.ckpt")
     other_metric = problems("logger=csv", "callbacks.model_checkpoint.monitor=val/ece")

@@ -124,6 +124,8 @@ def logger_problems(cfg: DictConfig) -> list[str]:
     if others := [name for name in loggers if name not in PACKED_LOGGERS]:
         packed = ", ".join(PACKED_LOGGERS)
         return [f"logger.{others[0]} is not written by a packed replica (packed: {packed})"]
+    if "wandb" in loggers and (uploads := cfg.logger.wandb.get("log_model", False)):
+        return [f"logger.wandb.log_model={uploads}: a packed replica uploads no checkpoints"]
     return []
 
 

@@ -81,7 +81,8 @@ LEGEND = (
     "p-value, and an untestable comparison does not take a variant out of the best group. A value without "
     "[low, high] has no interval (fewer than 2 values, or no spread; for the "
     "IQM, the values it keeps all tie); — = no value. `test/loss` is left out: its scale "
-    "differs per loss; interval coverage and widths are in the calibration figure."
+    "differs per loss; interval coverage is in the calibration figure, interval widths and the fitted "
+    "temperature in each run's metrics.json."
 )
 
 

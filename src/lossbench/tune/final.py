@@ -27,7 +27,7 @@ from lossbench.record import read_record
 from lossbench.resume import read_checkpoint
 from lossbench.run_dir import RunDir
 from lossbench.tune import space as sp
-from lossbench.tune.jobs import compose_job, job_line, run_job
+from lossbench.tune.jobs import compose_job, job_line, run_job, tags_with
 from lossbench.tune.packed import train_packed_runs
 from lossbench.tune.plan import Plan
 
@@ -106,7 +106,7 @@ def final_job(
         log.info("final %s: seed %d starts from the beginning; the earlier run's files: %s", loss, seed, kept)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
-    overrides = [*given, *sp.overrides(params), "tags=[final]", *(["resume=true"] if again else [])]
+    overrides = [*given, *sp.overrides(params), tags_with("final"), *(["resume=true"] if again else [])]
     return compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), given
 
 

@@ -23,6 +23,12 @@ CHATTY = (*LIGHTNING, "optuna")
 SHOWN: set[tuple[str, type]] = set()
 
 
+def tags_with(kind: str) -> str:
+    """The override that tags a tuning run ``kind`` (``trial``, ``final``) besides its loss, data and model,
+    the tags every run has (``tags`` in ``train.yaml``)."""
+    return f"tags=[${{loss_name}},${{hydra:runtime.choices.data}},${{hydra:runtime.choices.model}},{kind}]"
+
+
 def compose_job(overrides: list[str], run_dir: Path, monitor: tuple[str, str], task_name: str) -> DictConfig:
     """The config of one job writing into ``run_dir``, optimising ``monitor`` = (metric, mode), without a
     progress bar (:func:`without_progress_bar`)."""

@@ -36,7 +36,14 @@ from lossbench.overrides import override_key, run_overrides
 from lossbench.record import read_record
 from lossbench.signals import as_interrupted
 from lossbench.tune import space as sp
-from lossbench.tune.jobs import check_overrides_apply, compose_job, job_line, monitor_and_task, run_job
+from lossbench.tune.jobs import (
+    check_overrides_apply,
+    compose_job,
+    job_line,
+    monitor_and_task,
+    run_job,
+    tags_with,
+)
 from lossbench.tune.plan import Plan
 
 log = logging.getLogger("lossbench")
@@ -185,7 +192,7 @@ def prepare_trial(
         )
         return None
     run_dir = trial_dir(plan, loss, trial.number)
-    overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", "tags=[trial]"]
+    overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", tags_with("trial")]
     cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
     head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
     return TrialJob(loss, trial, params, cfg, head, run_overrides())
