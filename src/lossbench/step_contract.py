@@ -63,6 +63,9 @@ def check_first_step(module: Any, task: Task, num_classes: Any, num_targets: Any
 
 def output_problems(loss: Any, task: Task, outputs: Any, width: int, num_classes: Any) -> list[str]:
     """What of the model's ``outputs`` (for two samples) and the loss's scores of them breaks the contract."""
+    one_column = isinstance(outputs, torch.Tensor) and tuple(outputs.shape) == (2,) and width == 1
+    if task is Task.REGRESSION and one_column:  # [N] is [N, 1] to a regression loss (targets.as_columns)
+        return []
     if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or tuple(outputs.shape) != (2, width):
         shape = list(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
         return [f"the model gives outputs {shape}, the loss needs [B, {width}] (loss.num_outputs)"]

@@ -104,3 +104,16 @@ def test_an_own_model_that_cannot_be_imported_is_one_line_naming_it(make_cfg):
 
     with pytest.raises(ConfigError, match=r"model._target_=mypkg.models.Nope cannot be imported"):
         run(make_cfg("model._target_=mypkg.models.Nope", "logger=none"))
+
+
+def test_an_own_regression_model_may_give_one_column_as_a_vector():
+    """``[N]`` is ``[N, 1]`` to a regression loss (``lossbench.losses.targets.as_columns``)."""
+    from lossbench.losses import MSELoss
+
+    class Vector(nn.Module):
+        def forward(self, x):
+            return x.sum(-1)
+
+    check_first_step(SimpleNamespace(model=Vector(), loss=MSELoss()), Task.REGRESSION, None, 1, (4,))
+    with pytest.raises(ConfigError, match=r"outputs \[2\], the loss needs \[B, 2\]"):
+        check_first_step(SimpleNamespace(model=Vector(), loss=MSELoss()), Task.REGRESSION, None, 2, (4,))
