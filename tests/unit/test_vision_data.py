@@ -28,6 +28,15 @@ def test_mnist_formats_parse_into_uint8_tensors(tmp_path, name, folder):
     assert dm.class_counts.tolist() == [18] * 10
 
 
+def test_a_vision_set_holds_out_any_validation_share_below_one(tmp_path):
+    """Its test split is the official one: a hidden test_fraction of 0.2 counted towards "val + test < 1"
+    and refused val_fraction=0.85, naming a data.test_fraction the vision configs do not have."""
+    write_mnist(tmp_path, "MNIST")
+    dm = TorchvisionDataModule(name="mnist", root=str(tmp_path), val_fraction=0.85)
+    dm.setup()
+    assert len(dm.splits["val"][1]) == 170 and len(dm.splits["train"][1]) == 30
+
+
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_pickles_parse_channel_major(tmp_path, name):
     written = write_cifar(tmp_path, name)

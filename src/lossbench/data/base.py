@@ -74,6 +74,8 @@ class InMemoryDataModule(L.LightningDataModule):
     task: Task = Task.CLASSIFICATION
     #: indices (into the arrays of :meth:`load_arrays`) of an official test set, or ``None``
     fixed_test: np.ndarray | None = None
+    #: whether the test split is always an official one (``fixed_test``): ``test_fraction`` takes nothing
+    official_test: bool = False
     train_transform: BatchTransform | None = None
     eval_transform: BatchTransform | None = None
 
@@ -100,7 +102,7 @@ class InMemoryDataModule(L.LightningDataModule):
         super().__init__()
         self.batch_size = int(check_range("data.batch_size", batch_size, 1))
         self.eval_batch_size = int(check_range("data.eval_batch_size", eval_batch_size, 1))
-        self.split = Split(val_fraction, test_fraction, data_seed)
+        self.split = Split(val_fraction, test_fraction, data_seed, separate_test=self.official_test)
         self.stressors = Stressors(
             imbalance_factor,
             label_noise,

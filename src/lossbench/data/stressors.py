@@ -9,7 +9,7 @@ Conventions (the choices the literature leaves open, fixed here):
 * **Imbalance** — the long-tailed exponential profile of Cui et al. (2019), as in their code and LDAM's:
   ``n_i = floor(n_max · imbalance_factor^(-i/(C-1)))`` for class ``i = 0..C-1`` (class 0 is the head).
   ``n_max`` is the size of the *smallest* class in the split before subsampling, so every class can
-  supply its quota and the profile is exact (for CIFAR-10 without a validation hold-out that is 5,000).
+  supply its quota and the profile is exact (for CIFAR-10 with its default 10% validation hold-out, 4,500).
   Which samples of a class are kept is a seeded random choice.
 * **Label noise** — for each class ``c``, exactly ``round(rate · n_c)`` of its training samples are
   relabelled (so the realised transition matrix is the nominal one up to rounding):

@@ -78,6 +78,7 @@ class TorchvisionDataModule(InMemoryDataModule):
     """
 
     task = Task.CLASSIFICATION
+    official_test = True
 
     def __init__(
         self,
