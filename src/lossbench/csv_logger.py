@@ -59,16 +59,31 @@ class CSVMetricsWriter:
         save_hparams_to_yaml(os.path.join(self.log_dir, self.NAME_HPARAMS_FILE), self.hparams)
 
     def save(self) -> None:
-        """Append the recorded rows to ``metrics.csv``, first widening its header if new keys appeared."""
+        """Append the recorded rows to ``metrics.csv``, first widening its header if new keys appeared.
+
+        The columns are those of the file's own header, read again at each save: another writer of the
+        same file (a process ``ddp_spawn`` started for fitting, while this one only tests) may have
+        widened it since this one last wrote."""
         if not self.metrics:
             return
-        new_keys = set().union(*self.metrics) - set(self.metrics_keys)
-        if new_keys or not self.fs.isfile(self.metrics_file_path):
-            self.metrics_keys = sorted([*self.metrics_keys, *new_keys])
-            self._write_header_and(self._read_rows()[1])
+        header = self._read_header()
+        keys = set().union(*self.metrics)
+        if not header or not keys <= set(header):
+            rows = self._read_rows()[1]
+            self.metrics_keys = sorted({*header, *keys})
+            self._write_header_and(rows)
+        else:
+            self.metrics_keys = header
         with self.fs.open(self.metrics_file_path, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.metrics_keys).writerows(self.metrics)
         self.metrics = []
+
+    def _read_header(self) -> list[str]:
+        """The columns of ``metrics.csv`` (its first line); empty when there is no such file."""
+        if not self.fs.isfile(self.metrics_file_path):
+            return []
+        with self.fs.open(self.metrics_file_path, "r", newline="") as f:
+            return next(csv.reader(f), [])
 
     def _read_rows(self) -> tuple[list[str], list[dict[str, str]]]:
         """The header and rows of ``metrics.csv``; empty when there is no such file."""

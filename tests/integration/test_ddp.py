@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from lossbench.run import run
@@ -26,3 +28,18 @@ def test_two_process_cpu_ddp_matches_one_process(make_cfg, tmp_path):
     assert len(list((tmp_path / "ddp" / "wandb").glob("offline-run-*"))) == 1
     rows = {d: (tmp_path / d / "csv" / "metrics.csv").read_text().splitlines() for d in ("single", "ddp")}
     assert len(rows["ddp"]) == len(rows["single"]) > 3
+
+
+@pytest.mark.slow
+def test_ddp_spawn_keeps_the_fit_rows_beside_the_test_row(tmp_path):
+    """``trainer.strategy=ddp_spawn`` (the strategy the DDP-in-a-sweep refusal names) fits and tests in
+    processes it spawns from this one's logger: the test's writer rewrote the CSV with its own columns and
+    the run failed, its curves gone."""
+    args = ("trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.max_epochs=2", "logger=csv")
+    run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
+    assert read_metrics(tmp_path / "run")["status"] == "ok"
+    with (tmp_path / "run" / "csv" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows if r.get("val/acc")] == ["0", "1"]
+    assert [r["epoch"] for r in rows if r.get("train/loss")] == ["0", "1"]
+    assert len([r for r in rows if r.get("test/acc")]) == 1

@@ -38,6 +38,29 @@ def test_a_new_metric_widens_the_header_and_keeps_earlier_rows(tmp_path):
     ]
 
 
+def test_a_writer_whose_file_another_writer_widened_keeps_every_row_in_its_column(tmp_path):
+    """``trainer.strategy=ddp_spawn``: the fit's rows are written by spawned processes, then the test's by
+    a writer made before them, which knew no columns. It rewrote the file with the test's columns only
+    and failed on the earlier rows (the run failed, its CSV cut to one line); a writer that knew fewer
+    columns than the file would have appended rows under the wrong ones."""
+    tester = AppendingCSVLogger(tmp_path)  # made first, as the parent process's logger is
+    tester.log_metrics({"epoch": 0}, step=0)  # (it created the file with its own columns)
+    fitter = AppendingCSVLogger(tmp_path)
+    fitter.log_metrics({"train/loss": 0.5, "epoch": 1}, step=17)
+    fitter.log_metrics({"val/acc": 0.75, "epoch": 1}, step=17)
+    tester.log_metrics({"test/acc": 0.7, "epoch": 1}, step=34)
+    tester.log_metrics({"val/acc": 0.8, "epoch": 1}, step=34)  # a column only the file knows
+    fields, rows = _rows(tmp_path / "csv" / "metrics.csv")
+    assert fields == ["epoch", "step", "test/acc", "train/loss", "val/acc"]
+    assert [(r["step"], r["train/loss"], r["val/acc"], r["test/acc"]) for r in rows] == [
+        ("0", "", "", ""),
+        ("17", "0.5", "", ""),
+        ("17", "", "0.75", ""),
+        ("34", "", "", "0.7"),
+        ("34", "", "0.8", ""),
+    ]
+
+
 def test_an_existing_file_is_appended_to_not_deleted(tmp_path):
     (tmp_path / "csv").mkdir()
     (tmp_path / "csv" / "metrics.csv").write_text("epoch,step,val/acc\n0,10,0.5\n")
