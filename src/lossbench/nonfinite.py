@@ -33,6 +33,11 @@ def non_finite_message(loss_name: str, value: float, step: int, epoch: int) -> s
     """What a run stopped by its loss ``loss_name`` returning ``value`` at ``step`` (-1: on another
     process) of ``epoch`` says, with the fixes to try."""
     where = f"at step {step}" if step >= 0 else "on another process"
+    if step == 0:  # no update yet: the initial weights and the first batch give it, whatever the lr
+        return (
+            f"{loss_name} returned {value} at step 0 (epoch {epoch}), before any update, so the learning "
+            "rate is not the cause: check the data for NaN/Inf and the loss itself on the first batch"
+        )
     return (
         f"{loss_name} returned {value} {where} (epoch {epoch}): lower the learning rate "
         "(optim.optimizer.lr), check the data for NaN/Inf, or clip gradients (trainer.gradient_clip_val=1.0)"

@@ -45,3 +45,13 @@ def test_the_default_reads_every_step_only_where_a_read_is_free():
     assert default_every_n_steps(torch.device("cpu"), 1) == 1
     assert default_every_n_steps(torch.device("cpu"), 2) == DEFAULT_EVERY_N_STEPS
     assert default_every_n_steps(torch.device("cuda", 0), 1) == DEFAULT_EVERY_N_STEPS
+
+
+def test_a_loss_not_finite_before_any_update_is_not_blamed_on_the_learning_rate():
+    """At step 0 no update has happened: "lower the learning rate" sent a user whose own loss gives NaN on
+    every batch the wrong way."""
+    from lossbench.nonfinite import non_finite_message
+
+    first = non_finite_message("MyLoss", float("nan"), 0, 0)
+    assert "before any update" in first and "learning rate is not the cause" in first
+    assert "lower the learning rate" in non_finite_message("MyLoss", float("nan"), 40, 2)
