@@ -130,6 +130,24 @@ def build_loggers(
     return loggers
 
 
+class BestCheckpointWandbLogger(WandbLogger):
+    """Lightning's :class:`~lightning.pytorch.loggers.WandbLogger`, whose ``log_model`` leaves out the
+    files of lossbench's unmonitored ``last_checkpoint`` (``last.ckpt``, kept for ``resume=true``).
+
+    Lightning gives the artifact's ``best`` alias to each checkpoint callback's own best file, and an
+    unmonitored callback's best is its latest: beside the best epoch's checkpoint the alias ended on
+    ``last.ckpt``. Without ``log_model`` nothing is uploaded either way.
+    """
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        from lossbench.checkpointing import RunDirCheckpoint
+
+        # the callback comes as a weakref.proxy (ModelCheckpoint passes proxy(self)): its __class__ is its own
+        if checkpoint_callback.__class__ is RunDirCheckpoint and checkpoint_callback.monitor is None:
+            return
+        super().after_save_checkpoint(checkpoint_callback)
+
+
 def offline_runs(save_dir: Path, run_id: str) -> list[Path]:
     """The offline W&B runs of id ``run_id`` under ``save_dir`` (``wandb/offline-run-<time>-<id>``)."""
     return sorted((save_dir / "wandb").glob(f"offline-run-*-{run_id}"))

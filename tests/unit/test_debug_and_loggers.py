@@ -53,3 +53,30 @@ def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, t
     online = OmegaConf.merge(cfg.logger, {"wandb": {"mode": "disabled"}})  # any mode but offline
     (kept,) = build_loggers(online, config=config, wandb_id="abcd1234")
     assert kept.version == "abcd1234"
+
+
+def test_log_model_leaves_out_the_last_checkpoint(monkeypatch, tmp_path):
+    """Lightning's WandbLogger gives the ``best`` alias to each checkpoint callback's own best file; the
+    unmonitored last_checkpoint's is its latest, so the alias ended on ``last.ckpt``. Its files are left
+    out; the best epoch's callback (and any other monitored or user callback) goes to Lightning's."""
+    from weakref import proxy
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import WandbLogger
+
+    from lossbench.checkpointing import RunDirCheckpoint
+    from lossbench.loggers import BestCheckpointWandbLogger
+    from lossbench.selection import TieBreakingCheckpoint
+
+    passed = []
+    monkeypatch.setattr(WandbLogger, "after_save_checkpoint", lambda self, cb: passed.append(cb))
+    logger = BestCheckpointWandbLogger(save_dir=str(tmp_path), mode="offline", log_model=True)
+    last = RunDirCheckpoint(dirpath=str(tmp_path), filename="last", monitor=None)
+    best = TieBreakingCheckpoint(dirpath=str(tmp_path), monitor="val/acc", mode="max")
+    users = ModelCheckpoint(dirpath=str(tmp_path))  # Lightning's own, unmonitored: uploaded as before
+    for callback in (last, best, users):
+        logger.after_save_checkpoint(proxy(callback))  # as ModelCheckpoint passes itself
+    assert [(p.__class__, p.monitor) for p in passed] == [
+        (TieBreakingCheckpoint, "val/acc"),
+        (ModelCheckpoint, None),
+    ]
