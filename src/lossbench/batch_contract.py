@@ -20,9 +20,9 @@ from lossbench.errors import ConfigError, DataError
 from lossbench.task import Task
 
 
-def is_external(dm: Any) -> bool:
-    """A data module from outside lossbench (whose batches are checked)."""
-    return dm is not None and type(dm).__module__.split(".")[0] != "lossbench"
+def is_external(obj: Any) -> bool:
+    """A data module, loss or model from outside lossbench (whose batches or first step are checked)."""
+    return obj is not None and type(obj).__module__.split(".")[0] != "lossbench"
 
 
 def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, input_shape: Any) -> list[str]:

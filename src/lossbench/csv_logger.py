@@ -43,7 +43,7 @@ class CSVMetricsWriter:
         self.metrics_file_path = os.path.join(log_dir, self.NAME_METRICS_FILE)
         self.fs = get_filesystem(log_dir)
         self.metrics: list[dict[str, Any]] = []  # logged, not yet written
-        self.metrics_keys: list[str] = self._read_rows()[0]
+        self.metrics_keys: list[str] = self._read_header()  # the columns written last (save reads them again)
         self.hparams: dict[str, Any] = {}
         self.fs.makedirs(log_dir, exist_ok=True)
 

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.checkpointing import RunDirCheckpoint
 from lossbench.errors import (
     ConfigError,
     RunInterrupted,
@@ -140,8 +141,6 @@ class BestCheckpointWandbLogger(WandbLogger):
     """
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        from lossbench.checkpointing import RunDirCheckpoint
-
         # the callback comes as a weakref.proxy (ModelCheckpoint passes proxy(self)): its __class__ is its own
         if checkpoint_callback.__class__ is RunDirCheckpoint and checkpoint_callback.monitor is None:
             return

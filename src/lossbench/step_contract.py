@@ -15,20 +15,16 @@ from typing import Any
 
 import torch
 
+from lossbench.batch_contract import is_external
 from lossbench.errors import ConfigError
 from lossbench.task import Task
-
-
-def is_own(obj: Any) -> bool:
-    """A loss or model whose class comes from outside lossbench."""
-    return type(obj).__module__.split(".")[0] != "lossbench"
 
 
 def check_first_step(module: Any, task: Task, num_classes: Any, num_targets: Any, input_shape: Any) -> None:
     """Raise a :class:`ConfigError` naming what ``module``'s model and loss (one of them from outside
     lossbench) get wrong of the loss's contract, on two all-zero inputs of ``input_shape``."""
     loss, model = module.loss, module.model
-    if not (is_own(loss) or is_own(model)):
+    if not (is_external(loss) or is_external(model)):
         return
     task = Task(task)
     width = loss.num_outputs(task, num_classes, num_targets or 1)
@@ -42,7 +38,7 @@ def check_first_step(module: Any, task: Task, num_classes: Any, num_targets: Any
     try:
         with torch.no_grad():
             outputs = model(x)
-            value = loss(outputs, y) if is_own(loss) else None
+            value = loss(outputs, y) if is_external(loss) else None
             problems = output_problems(loss, task, outputs, width, num_classes)
     except Exception:  # noqa: BLE001 - the first step raises it again, with its own traceback
         return

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +36,7 @@ from lossbench.record import (
     read_record,
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
-from lossbench.signals import continue_command
+from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
 from lossbench.slurm import is_slurm_launcher, slurm_problems
 from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
 from lossbench.task import spec
@@ -262,6 +264,21 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
         unfinished = len(summary) - counts["ok"]
         log.error("%d of %d sweep jobs did not finish: exit status 1", unfinished, len(summary))
         raise SystemExit(EXIT_FAILED)
+
+
+@contextmanager
+def ending_when_stopped(sweep_dir: Path) -> Iterator[None]:
+    """A launcher's jobs, once the command's start is over: SIGTERM raises wherever Lightning's handler is
+    not in place, and a stop that reaches the launcher (between jobs, in a packed group) ends the sweep
+    (:func:`end_stopped_sweep`); a job stopped in its own task says so itself."""
+    started()
+    try:
+        with sigterm_raises():
+            yield
+    except (Exception, KeyboardInterrupt) as caught:
+        if (err := as_interrupted(caught)) is None:
+            raise
+        end_stopped_sweep(sweep_dir, err)
 
 
 def end_stopped_sweep(sweep_dir: Path, err: RunInterrupted) -> NoReturn:

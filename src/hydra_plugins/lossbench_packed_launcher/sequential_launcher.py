@@ -22,8 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hydra_plugins.lossbench_packed_launcher.config_cache import ReusingConfigLoader
-from lossbench.signals import as_interrupted, sigterm_raises, started
-from lossbench.sweep import end_stopped_sweep
+from lossbench.sweep import ending_when_stopped
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,8 @@ class SequentialLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info("Launching %d jobs locally", len(job_overrides))
-        started()  # the command's start is over; each job's task guards its own start
-        try:
-            with sigterm_raises():  # between jobs too: the sweep's table and the command that continues it
-                return self.run_jobs(job_overrides, initial_job_idx)
-        except (Exception, KeyboardInterrupt) as caught:
-            if (err := as_interrupted(caught)) is None:
-                raise
-            end_stopped_sweep(Path(str(self.config.hydra.sweep.dir)), err)
+        with ending_when_stopped(Path(str(self.config.hydra.sweep.dir))):  # between jobs too
+            return self.run_jobs(job_overrides, initial_job_idx)
 
     def run_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         """Each job composed (once) and run by ``run_job``, in order; their returns."""

@@ -34,8 +34,7 @@ from lossbench.packed.memory import UnmeasuredReplica, memory_limits
 from lossbench.packed.packable import group_key, packing_problems
 from lossbench.packed.replicas import ReplicaError
 from lossbench.packed.run_files import guarded, recorded_stop, write_replica_run
-from lossbench.signals import as_interrupted, sigterm_raises, started
-from lossbench.sweep import end_stopped_sweep, sweep_size_of
+from lossbench.sweep import ending_when_stopped, sweep_size_of
 
 log = logging.getLogger("lossbench")
 
@@ -142,14 +141,10 @@ def launch_packed(
         len(job_overrides),
         "from free memory" if max_pack is None else max_pack,
     )
-    started()  # the command's start is over: a signal now stops training (lossbench.signals)
-    try:
-        with sigterm_raises():  # outside training too (composing, writing run dirs): one line and the table
-            return run_jobs(hydra_context, task_function, config, job_overrides, initial_job_idx, max_pack)
-    except (Exception, KeyboardInterrupt) as caught:  # a packed group stopped by SIGTERM or Ctrl-C
-        if (err := as_interrupted(caught)) is None:
-            raise
-        end_stopped_sweep(Path(str(config.hydra.sweep.dir)), err)
+    # the command's start is over: a stop now ends the sweep with its table (composing, training packed,
+    # writing run dirs)
+    with ending_when_stopped(Path(str(config.hydra.sweep.dir))):
+        return run_jobs(hydra_context, task_function, config, job_overrides, initial_job_idx, max_pack)
 
 
 def run_jobs(
