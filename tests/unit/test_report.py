@@ -303,6 +303,21 @@ def test_paths_and_loggers_are_not_conditions_of_a_setting():
     assert not is_condition("paths.root_dir") and not is_condition("logger")
     assert is_condition("data.label_noise") and is_condition("optim.optimizer.lr")
     assert is_condition("paths.data_dir"), "another data folder is another setting"
+    assert is_condition("sweep"), "a +sweep= preset sets epochs (smoke) or data_seed (replicates)"
+
+
+def test_runs_of_another_sweep_preset_are_another_setting():
+    """``+sweep=smoke`` trains 3 epochs: its runs are not replicates of a 20-epoch sweep's."""
+    from lossbench.record import RunRecord
+    from lossbench.report.collect import ReportRun, assign_variants
+
+    def run(name: str, overrides: list[str]) -> ReportRun:
+        record = RunRecord("ok", loss="ce", data="digits", seed=0, data_seed=0, overrides=overrides)
+        return ReportRun(name, record, metrics={"test/acc": 0.9})
+
+    runs = assign_variants([run("a", ["+sweep=smoke", "loss=ce", "seed=0"]), run("b", ["loss=ce", "seed=0"])])
+    assert [r.status for r in runs] == ["ok", "ok"], [r.error for r in runs]
+    assert runs[0].group != runs[1].group
 
 
 def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():
@@ -321,3 +336,5 @@ def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():
     assert [r.status for r in runs] == ["superseded", "ok", "failed"]
     assert runs[0].error.endswith("; b finished it")
     assert counts(runs) == "3 runs, 1 ok, 1 failed or missing, 1 superseded"
+    again = assign_variants(runs)  # compare labels each folder's runs, then all folders' runs together
+    assert again[0].error.count("b finished it") == 1, again[0].error

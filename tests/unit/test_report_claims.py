@@ -19,7 +19,7 @@ from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 from lossbench.report.headline import setting_summary
 from lossbench.report.improvement import paired_win_share, prob_improvement
-from lossbench.report.intervals import estimates, t_interval, trimmed_mean_interval
+from lossbench.report.intervals import estimates, t_interval, trimmed_mean_interval, walsh_interval
 from lossbench.report.stats import Row, setting_label, stands_out, summarize
 
 STEP = 1 / 360  # one test example of 360
@@ -129,6 +129,47 @@ def test_a_claim_whose_paired_differences_hold_an_outlier_names_the_replicate():
     gain[3] = 0.05
     runs = runs_of({"ce": base, "focal": [b + g for b, g in zip(base, gain, strict=True)]})
     assert "robust std" not in headline(summarize(runs, baseline="ce"), runs, vd.Settings())[0]
+
+
+@pytest.mark.parametrize("n", [6, 7, 10, 15, 30, 50, 51, 80])
+def test_the_walsh_interval_is_the_set_of_shifts_the_wilcoxon_test_keeps(n):
+    """Inverting scipy's test: a shift just inside either bound is kept (p > 0.05), just outside rejected;
+    exact up to 50 differences, scipy's normal approximation beyond."""
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        d = rng.standard_t(3, n) + 0.3
+        estimate, lo, hi = walsh_interval(d)
+        i, j = np.triu_indices(n)
+        assert estimate == np.median((d[i] + d[j]) / 2) and lo < estimate < hi
+        for shift, kept in ((lo - 1e-9, False), (lo + 1e-9, True), (hi - 1e-9, True), (hi + 1e-9, False)):
+            assert (stats.wilcoxon(d - shift).pvalue > 0.05) == kept, (n, shift, kept)
+
+
+def test_the_walsh_interval_needs_six_differences_at_95_percent():
+    """With 5 differences the smallest-to-largest interval covers 1 - 2/32 < 95%: no interval."""
+    assert math.isnan(walsh_interval([0.1, 0.2, 0.3, 0.5, 0.4])[1])
+    assert not math.isnan(walsh_interval([0.1, 0.2, 0.3, 0.5, 0.4, 0.6])[1])
+
+
+def test_under_the_wilcoxon_test_the_claim_gives_the_estimate_the_test_is_about():
+    """13 small gains and one large loss: the signed-rank test finds focal better, the mean is negative.
+    The claim gives the Hodges-Lehmann estimate and its signed-rank interval, both on the verdict's side,
+    and the outlier note does not send the reader to a t-test that was not run."""
+    from lossbench.report.headline import headline
+
+    base = [0.70 + 0.01 * i for i in range(14)]
+    gains = [0.01 + 0.001 * i for i in range(13)] + [-0.5]
+    runs = runs_of({"ce": base, "focal": [b + g for b, g in zip(base, gains, strict=True)]})
+    how = vd.Settings(test="wilcoxon")
+    focal = row_of(summarize(runs, baseline="ce", how=how), "focal")
+    assert focal.verdict == "better"
+    assert 0 < focal.diff_low < focal.diff_vs_baseline < focal.diff_high
+    assert focal.diff_vs_baseline == pytest.approx(walsh_interval(np.array(gains))[0], abs=1e-12)
+    (entry, method) = headline(summarize(runs, baseline="ce", how=how), runs, how)
+    assert "focal beats ce on test/acc by +0.0" in entry and "t-test" not in entry
+    assert "signed-rank interval" in method
+    t_row = row_of(summarize(runs, baseline="ce"), "focal")
+    assert t_row.diff_vs_baseline == pytest.approx(np.mean(gains)) and t_row.diff_vs_baseline < 0
 
 
 def test_undecided_wilcoxon_comparisons_with_too_few_pairs_to_reject_say_so():

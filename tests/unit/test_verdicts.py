@@ -170,6 +170,23 @@ def test_compare_without_plots_and_with_options(tmp_path):
     assert cli_main(["compare", str(root), "--no-log-wandb", "--rope", "x=abc"]) == 2
 
 
+def test_a_baseline_missing_from_a_setting_is_said_where_another_takes_its_place(tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "multirun"
+    write_sweep(root, settings=("1", "10"), seeds=range(3))
+    loss = sorted(LOSSES)[-1]
+    for job in list(root.iterdir()):  # that loss has no runs in the second setting
+        record = json.loads((job / "metrics.json").read_text())
+        if record["loss"] == loss and "data.imbalance_factor=10" in (job / ".hydra/overrides.yaml").read_text():
+            shutil.rmtree(job)
+    args = ["compare", str(root), "--no-log-wandb", "--no-plots", "--baseline", loss]
+    assert cli_main(args) == 0
+    said = f"--baseline {loss} has no finished run in digits data.imbalance_factor=10"
+    assert said in capsys.readouterr().err
+    assert said in (root / "report" / "report.md").read_text().replace("`", "")
+
+
 def test_replicates_preset_randomises_the_split_with_the_seed(make_cfg):
     cfg = make_cfg("+sweep=replicates", "seed=3")
     assert cfg.data_seed == 3 and cfg.data.data_seed == 3

@@ -29,8 +29,9 @@ _PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: the status of a failed or stopped run whose setting, loss and seed another run finished
 SUPERSEDED = "superseded"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
+#: (a ``+sweep=`` preset can: it sets epochs or ``data_seed``)
 NOT_CONDITIONS = (
-    *("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep"),
+    *("logger", "hydra", "resume", "ckpt_path", "tags", "task_name"),
     *("paths.root_dir", "paths.output_dir"),  # where a run starts and writes (paths.data_dir is its data)
 )
 
@@ -212,7 +213,8 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
             seen[key] = r.run_dir
     for r in runs:  # a failed or stopped start of a run that then finished (W&B keeps both): not a failure
         key = (r.group, r.variant, r.replicate)
-        if not r.ok and r.status != "duplicate" and r.seed is not None and key in seen:
+        labelled = r.status in ("duplicate", SUPERSEDED)  # by an earlier call on some of these runs
+        if not r.ok and not labelled and r.seed is not None and key in seen:
             r.status, r.error = SUPERSEDED, f"{r.status} ({r.error or 'no error'}); {seen[key]} finished it"
     return runs
 

@@ -145,7 +145,16 @@ def compare(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"lossbench compare: {err} (--out DIR)", file=sys.stderr)
         return 2
-    rows, figures = write_report(runs, out, source, how, args.baseline, with_plots=not args.no_plots)
+    lead = []
+    if args.baseline is not None and (lacking := settings_without(runs, args.baseline)):
+        lead.append(
+            f"`--baseline {args.baseline}` has no finished run in {'; '.join(lacking)}: there the baseline "
+            "is the first of ce, bce, mse compared, else the first loss by name."
+        )
+        print(f"lossbench compare: {lead[-1]}".replace("`", ""), file=sys.stderr)
+    rows, figures = write_report(
+        runs, out, source, how, args.baseline, with_plots=not args.no_plots, lead=lead
+    )
     print(f"report: {out / 'report.html'} ({render.counts(runs)})")
     print_problems(runs, sys.stdout)
     if args.log_wandb and project and group:
@@ -154,3 +163,9 @@ def compare(args: argparse.Namespace) -> int:
         run_id = log_report(rows, figures, project=project, entity=entity, group=group, save_dir=out)
         print(f"W&B: comparison table logged to run {run_id} in group {group}")
     return 0
+
+
+def settings_without(runs: list[ReportRun], variant: str) -> list[str]:
+    """The settings (groups) with finished runs of which none is of ``variant``."""
+    groups = {r.group for r in runs if r.ok}
+    return sorted(g for g in groups if not any(r.ok and r.group == g and r.variant == variant for r in runs))

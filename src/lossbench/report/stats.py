@@ -9,7 +9,8 @@ variants by seed (and data_seed). Each row carries:
 * ``rank`` by mean within the setting and metric (1 = best, ties share the lowest rank) and ``best``:
   the top-ranked variant and every variant not shown worse than it (paired tests Holm-adjusted over every
   pair of variants, :func:`best_group`; an untestable comparison shows nothing);
-* versus the baseline: the mean paired difference with a 95% t-interval, P(improvement) over every pair of
+* versus the baseline: the mean paired difference with a 95% t-interval (under the Wilcoxon test, the
+  Hodges–Lehmann estimate with its signed-rank interval), P(improvement) over every pair of
   runs of different seeds with its 95% score interval and the paired win share
   (:mod:`lossbench.report.improvement`), the raw
   and Holm-adjusted p-values, and the ``verdict`` of :mod:`lossbench.report.verdict`.
@@ -29,7 +30,7 @@ from lossbench.directions import higher_is_better, is_descriptive, value_range
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
 from lossbench.report.improvement import paired_win_share, prob_improvement
-from lossbench.report.intervals import estimates
+from lossbench.report.intervals import estimates, walsh_interval
 from lossbench.task import SPECS
 
 
@@ -201,9 +202,12 @@ def _rows_for_cell(
             row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
             if len(g) == 0:
                 continue
-            row.diff_vs_baseline = float(sign * g.mean())  # in the metric's own direction
-            lo, hi = vd.mean_ci(g[None])
-            row.diff_low, row.diff_high = sorted((float(sign * lo[0]), float(sign * hi[0])))
+            if how.test == "t":  # the mean and its t-interval; in the metric's own direction
+                estimate, (lo, hi) = float(g.mean()), (float(b[0]) for b in vd.mean_ci(g[None]))
+            else:  # what the signed-rank test is about: the Hodges-Lehmann estimate, its interval
+                estimate, lo, hi = walsh_interval(g)
+            row.diff_vs_baseline = float(sign * estimate)
+            row.diff_low, row.diff_high = sorted((float(sign * lo), float(sign * hi)))
             row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
             row.paired_win_share = paired_win_share(g)
     return [rows[v] for v in order]
