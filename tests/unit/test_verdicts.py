@@ -177,8 +177,8 @@ def test_a_baseline_missing_from_a_setting_is_said_where_another_takes_its_place
     write_sweep(root, settings=("1", "10"), seeds=range(3))
     loss = sorted(LOSSES)[-1]
     for job in list(root.iterdir()):  # that loss has no runs in the second setting
-        record = json.loads((job / "metrics.json").read_text())
-        if record["loss"] == loss and "data.imbalance_factor=10" in (job / ".hydra/overrides.yaml").read_text():
+        record, overrides = json.loads((job / "metrics.json").read_text()), job / ".hydra/overrides.yaml"
+        if record["loss"] == loss and "data.imbalance_factor=10" in overrides.read_text():
             shutil.rmtree(job)
     args = ["compare", str(root), "--no-log-wandb", "--no-plots", "--baseline", loss]
     assert cli_main(args) == 0
