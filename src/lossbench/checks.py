@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
+from lossbench.overrides import override_list
 from lossbench.value_checks import is_number, problem, value_problems
 
 #: config keys whose type YAML cannot enforce
@@ -176,7 +177,7 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
         return
     hc = HydraConfig.get()
     known = {*option_defaults(CONFIG_DIR / "train.yaml"), *hc.runtime.choices.keys(), "hydra"}
-    for override in hc.overrides.task:
+    for override in override_list(hc.overrides.task):
         key = str(override).split("=", 1)[0]
         if key.startswith("+") and "." not in key and key.lstrip("+") not in known:
             yield (

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.errors import ConfigError
-from lossbench.overrides import override_key
+from lossbench.overrides import override_key, override_list
 from lossbench.task import Task
 
 #: the shipped configs, ``lossbench/conf/`` inside the package (a user adds their own directories with
@@ -122,7 +122,9 @@ def as_run(cfg: DictConfig, output_dir: str | Path) -> DictConfig:
     that of the config composed last, so a config kept while others are composed (a packed group's
     runs, a sweep's jobs) keeps its own choices."""
     HydraConfig.instance().set_config(cfg)
-    given = {override_key(o) for o in OmegaConf.select(cfg, "hydra.overrides.task", default=None) or []}
+    given = {
+        override_key(o) for o in override_list(OmegaConf.select(cfg, "hydra.overrides.task", default=None))
+    }
     with open_dict(cfg):
         for key in hydra_interpolations(OmegaConf.to_container(cfg, resolve=False)):
             OmegaConf.update(cfg, key, OmegaConf.select(cfg, key), merge=False)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import in_multirun
 from lossbench.errors import message_line, root_error
+from lossbench.overrides import override_list
 from lossbench.record import FAILED, RunRecord, write_record
 
 #: the loss each run dir trains, by its resolved path, noted when its Trainer is built (``loss=auto``
@@ -73,7 +74,9 @@ def record_failure(
         model=choices.get("model", "?"),
         seed=_int_or_none(cfg.get("seed")),  # a seed of the wrong type may be what failed: it is in config
         data_seed=_int_or_none(cfg.get("data_seed")),
-        overrides=list(overrides if overrides is not None else hc.overrides.task if hc is not None else []),
+        overrides=list(overrides)
+        if overrides is not None
+        else override_list(hc.overrides.task if hc is not None else None),
         job_num=hc.job.num if hc is not None and in_multirun() else None,
         config=config,
     )

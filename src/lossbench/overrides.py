@@ -6,6 +6,8 @@ report's variants and reusing a tuning search all compare them with these helper
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def plain_overrides(overrides: list[str]) -> list[str]:
     """The overrides that make a run what it is: sorted, without ``resume`` and the run dir."""
@@ -35,8 +37,21 @@ def swept_keys_of(overrides: list[str]) -> set[str]:
     return {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
+def override_list(node: Any) -> list[str]:
+    """The overrides of a Hydra config's ``overrides.task`` (or ``overrides.hydra``) list as written: one
+    holding an interpolation (``tags=[${loss_name}]``, as ``multirun.yaml`` keeps it) stays text, never
+    resolved against a config it was not written for; none for None."""
+    from omegaconf import OmegaConf
+
+    if node is None:
+        return []
+    return [
+        str(o) for o in (OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node)
+    ]
+
+
 def run_overrides() -> list[str]:
     """The running Hydra job's command-line overrides (none outside Hydra)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return override_list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

@@ -66,9 +66,11 @@ def saved_sweep_command(sweep_dir: Path) -> str | None:
     saved = saved_sweep(sweep_dir)
     if saved is None:
         return None
+    from lossbench.overrides import override_list
+
     given = saved.overrides
-    hydra = [str(o) for o in given.hydra if not str(o).startswith(("hydra.mode=", "hydra.sweep.dir="))]
-    task = [str(o) for o in given.task if not str(o).lstrip("+~").startswith("resume=")]
+    hydra = [o for o in override_list(given.hydra) if not o.startswith(("hydra.mode=", "hydra.sweep.dir="))]
+    task = [o for o in override_list(given.task) if not o.lstrip("+~").startswith("resume=")]
     return " ".join(["python train.py", "-m", *(shlex.quote(o) for o in hydra + task)])
 
 

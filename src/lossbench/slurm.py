@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import launcher_of
-from lossbench.overrides import swept_keys_of
+from lossbench.overrides import override_list, swept_keys_of
 
 #: the launcher's own options that ask for GPUs (an ``additional_parameters`` key naming ``gpu`` or
 #: ``gres`` does too, as sbatch's ``--gpus-per-socket`` or ``--gres``)
@@ -65,7 +65,7 @@ REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.nu
 def swept_trainer(config: DictConfig) -> bool:
     """Whether the sweep varies what its jobs need from Slurm (:data:`REQUEST_KEYS`): one request cannot
     fit them all, and the check is left out."""
-    task = list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    task = override_list(OmegaConf.select(config, "hydra.overrides.task"))
     return bool(swept_keys_of(task) & set(REQUEST_KEYS))
 
 

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from lossbench.checks import check_ddp_in_multirun, raise_problems
 from lossbench.config import launcher_of
 from lossbench.errors import EXIT_FAILED, ConfigError, RunInterrupted, exit_status
-from lossbench.overrides import override_key, swept_keys_of
+from lossbench.overrides import override_key, override_list, swept_keys_of
 from lossbench.record import (
     FAILED,
     INTERRUPTED,
@@ -64,7 +64,7 @@ def sweep_size_of(sweep_dir: Path) -> int | None:
     hydra_node = saved_sweep(sweep_dir)
     if hydra_node is None or "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
         return None
-    given = [str(o) for o in hydra_node.overrides.task]
+    given = override_list(hydra_node.overrides.task)
     keys = {override_key(o) for o in given}
     # a preset's hydra.sweeper.params sweep too, where the command line does not set the same key
     params = [f"{k}={v}" for k, v in (hydra_node.sweeper.get("params") or {}).items() if k not in keys]
@@ -80,7 +80,7 @@ def job_line(summary: dict[str, Any], size: int | None = None) -> str:
     monitor = summary["monitor"]
     first = headline(summary)
     tested = f" | {first[0]}={first[1]:.4f}" if first else ""
-    overrides = " ".join(hc.overrides.task)
+    overrides = " ".join(override_list(hc.overrides.task))
     return f"job #{hc.job.num}{of} ({overrides}): best {monitor['metric']}={monitor['best']:.4f}{tested}"
 
 
@@ -155,9 +155,9 @@ def swept_keys(sweep_dir: Path) -> set[str]:
         return set()
     keys = set((hydra_node.sweeper.get("params") or {}).keys())
     try:
-        return keys | swept_keys_of(list(hydra_node.overrides.task))
+        return keys | swept_keys_of(override_list(hydra_node.overrides.task))
     except Exception:  # an override Hydra's parser no longer reads: every key may vary then
-        return keys | {override_key(str(o)) for o in hydra_node.overrides.task}
+        return keys | {override_key(o) for o in override_list(hydra_node.overrides.task)}
 
 
 def render_table(rows: list[dict[str, Any]], title: str, swept: set[str] = frozenset()) -> Any:
@@ -232,7 +232,7 @@ def check_continued_sweep(config: DictConfig) -> None:
         return
 
     def sweep_overrides(overrides: Any) -> list[str]:
-        return [str(o) for o in overrides if override_key(str(o)) not in ("resume", "hydra.run.dir")]
+        return [o for o in override_list(overrides) if override_key(o) not in ("resume", "hydra.run.dir")]
 
     before = sweep_overrides(saved.overrides.task)
     now = sweep_overrides(config.hydra.overrides.task)
@@ -263,6 +263,8 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     if fail and counts["ok"] < len(summary):
         unfinished = len(summary) - counts["ok"]
         log.error("%d of %d sweep jobs did not finish: exit status 1", unfinished, len(summary))
+        if counts[INTERRUPTED]:  # stopped alone (a Slurm time limit): the sweep ran its other jobs
+            log.error("the interrupted jobs continue with: %s", continue_command(sweep_dir))
         raise SystemExit(EXIT_FAILED)
 
 

@@ -64,6 +64,13 @@ def runs_jobs_elsewhere(launcher: Any) -> bool:
     return True
 
 
+def job_has_own_process(launcher: Any) -> bool:
+    """Whether each job runs in a process of its own whose result the sweep's process waits for: the
+    launchers of :func:`runs_jobs_elsewhere`, and submitit's Slurm launcher (its jobs run on the cluster)."""
+    target = str((launcher or {}).get("_target_", ""))
+    return runs_jobs_elsewhere(launcher) or target.endswith("SlurmLauncher")
+
+
 def sweep_dir_of(hydra: Any) -> Path:
     """A sweep's dir as an absolute path (a job with ``hydra.job.chdir=true`` runs in its own dir)."""
     path = Path(str(hydra.sweep.dir))

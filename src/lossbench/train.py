@@ -32,7 +32,7 @@ from lossbench.signals import (
     stopped_outside_training,
 )
 from lossbench.sweep import job_line, print_sweep_summary
-from lossbench.sweep_stop import runs_jobs_elsewhere, stop_signal, sweep_dir_of
+from lossbench.sweep_stop import job_has_own_process, runs_jobs_elsewhere, stop_signal, sweep_dir_of
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
@@ -58,7 +58,11 @@ def starting_job(multirun: bool) -> str:
 
 def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     """End the run stopped by ``err`` with its one line (a stop outside fit and test says what is kept and
-    how to go on), its record, the sweep's table in a sweep, and the signal's exit status."""
+    how to go on), its record, the sweep's table in a sweep, and the signal's exit status.
+
+    A sweep's job in a process of its own, stopped while its sweep is not stopping (a Slurm time limit or
+    preemption, one worker killed), returns instead: its launcher gets it as an ended job, the sweep's other
+    jobs go on, and the sweep's table lists it ``interrupted`` with the command that continues it."""
     if not str(err):
         sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
         last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
@@ -70,6 +74,8 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):
         record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
     hydra = HydraConfig.get() if multirun else None
+    if hydra is not None and job_has_own_process(hydra.launcher) and stop_signal(sweep_dir_of(hydra)) is None:
+        return  # this job's stop alone
     if hydra is not None and not runs_jobs_elsewhere(hydra.launcher):
         # the sweep stops here: its table, then the signal's exit status (where the jobs run in processes
         # of their own, the sweep's process prints it: lossbench.sweep_stop)
@@ -118,7 +124,8 @@ def main(cfg: DictConfig) -> float | None:
                 raise_if_stopped()  # a stop whose exception Python swallowed (in a GC callback) stops here
     except (Exception, KeyboardInterrupt) as err:
         if (stop := as_interrupted(err)) is not None:  # a signal, or an error it caused in a library
-            stopped(stop, cfg, multirun)
+            stopped(stop, cfg, multirun)  # exits, unless this job alone of its sweep was stopped
+            return float("nan")
         cause = root_error(err)
         if not multirun:
             # a run that started (its Trainer built) keeps the record of its failure; one refused before,

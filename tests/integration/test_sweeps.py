@@ -38,21 +38,41 @@ def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
     assert len(list((tmp_path / "sweep" / "1" / "wandb").glob("offline-run-*"))) == 1
 
 
+SELF_STOP = '''
+import os, signal
+from lightning.pytorch.callbacks import Callback
+
+class StopAfterFirstEpoch(Callback):
+    """SIGTERM to this process alone after epoch 0, as Slurm stops a job at its time limit."""
+    def __init__(self, loss):
+        self.loss = loss
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.loss == "mse" and trainer.current_epoch == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+'''
+
+
 @pytest.mark.slow
 def test_submitit_local_sweep(tmp_path):
-    """The Slurm preset's plugin, run locally: two jobs in their own processes, then the table."""
-    proc = run_cli(
-        "-m",
-        "hydra/launcher=submitit_local",
-        "loss=ce,mse",
-        *FAST,
-        "logger=csv",
-        "hydra.sweep.dir=sl",
-        cwd=tmp_path,
-    )
-    assert "2 jobs, 2 ok, 0 failed" in proc.stdout
-    assert [read_metrics(tmp_path / "sl" / str(i))["loss"] for i in range(2)] == ["ce", "mse"]
+    """The Slurm preset's plugin, run locally: two jobs in their own processes, then the table. A job
+    stopped alone (SIGTERM to its process, as at a Slurm time limit) ends as a job: the sweep's table lists
+    it interrupted with the command that continues it, which finishes it from its last checkpoint."""
+    (tmp_path / "self_stop.py").write_text(SELF_STOP)
+    args = ("-m", "hydra/launcher=submitit_local", "loss=ce,mse", "trainer.max_epochs=2", *FAST[1:])
+    stop = "+callbacks.stop._target_=self_stop.StopAfterFirstEpoch", "+callbacks.stop.loss=${loss_name}"
+    env = {"PYTHONPATH": str(tmp_path)}
+    proc = run_cli(*args, *stop, "logger=csv", "hydra.sweep.dir=sl", cwd=tmp_path, env=env, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "UncompletedJobError" not in out, out[-3000:]
+    assert "2 jobs, 1 ok, 0 failed, 1 interrupted" in proc.stdout
+    assert [read_metrics(tmp_path / "sl" / str(i))["status"] for i in range(2)] == ["ok", "interrupted"]
+    again = out.split("the interrupted jobs continue with: ", 1)[1].split("\n", 1)[0]
+    assert "resume=true" in again and "hydra.sweep.dir=sl" in again
     assert list((tmp_path / "sl" / ".submitit").iterdir())
+    proc = run_cli(*args, *stop, "logger=csv", "hydra.sweep.dir=sl", "resume=true", cwd=tmp_path, env=env)
+    assert "2 jobs, 2 ok, 0 failed" in proc.stdout
+    continued = read_metrics(tmp_path / "sl" / "1")
+    assert continued["loss"] == "mse" and continued["epochs"] == 2
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lossbench.overrides import override_list
 from lossbench.packed.checkpoints import PackedCheckpoints, group_checkpoint, resume_replicas
 from lossbench.packed.history import HISTORY_KEY
 from lossbench.resume import Resumption, finished_run, read_checkpoint, requeued
@@ -28,7 +29,7 @@ log = logging.getLogger("lossbench")
 def continuation(job: Job) -> str | dict[str, Any] | None:
     """How a job of a continued sweep (``resume=true``, or a requeued Slurm job) goes on: as
     :func:`continuation_of` its config and command-line overrides."""
-    return continuation_of(job.cfg, list(job.sweep_config.hydra.overrides.task))
+    return continuation_of(job.cfg, override_list(job.sweep_config.hydra.overrides.task))
 
 
 def continuation_of(cfg: Any, overrides: list[str]) -> str | dict[str, Any] | None:

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lossbench.config import as_run
 from lossbench.errors import ConfigError, RunInterrupted, exit_status, one_line
 from lossbench.logs import only_warnings
+from lossbench.overrides import override_list
 from lossbench.packed.continuation import continuation, group_start
 from lossbench.packed.fit import train_group
 from lossbench.packed.memory import UnmeasuredReplica, memory_limits
@@ -246,7 +247,7 @@ def run_group(
         with only_warnings():  # Lightning's start-up lines: no job's log file holds the group's Trainer
             trained = train_group(
                 [job.cfg for job in group],
-                [list(job.sweep_config.hydra.overrides.task) for job in group],
+                [override_list(job.sweep_config.hydra.overrides.task) for job in group],
                 start,
                 [job.sweep_config for job in group],
             )
