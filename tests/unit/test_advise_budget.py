@@ -76,7 +76,7 @@ def pilot_of(costs: Costs):
     from lossbench.advise.pilot import MARGIN, TRIAL_EXTRA_S, Pilot
 
     run_s, epoch_s = (costs.trial_s - TRIAL_EXTRA_S) / MARGIN, (costs.final_s - costs.trial_s) / MARGIN
-    return Pilot(wall_s=1.0, epoch_s=epoch_s, epochs_done=1, max_epochs=20, run_s=run_s)
+    return Pilot(wall_s=1.0, epoch_s=epoch_s, epochs_done=3, max_epochs=20, run_s=run_s)
 
 
 def test_a_rerun_keeps_the_plan_made_for_its_budget_and_plans_again_for_another():
@@ -217,3 +217,46 @@ def test_a_trial_round_packs_at_most_pack_runs_per_model(monkeypatch, tmp_path):
         plan = Plan(losses, trials=5, seeds=1, out=tmp_path, pack=pack)
         rounds.trial_round(plan, ("val/acc", "max"), losses, upto=1)
         assert [len(chunk) for chunk in chunks] == sizes, pack
+
+
+def test_rounds_faster_than_the_pilot_said_grow_the_trials_of_every_loss(monkeypatch, tmp_path):
+    """A packed round of 3 losses took 2 s where the plan counted 3 x 10 s: the rounds go on to more trials
+    for every loss, keeping the planned replicates' and the report's time."""
+    from lossbench.advise import rounds
+    from lossbench.tune.study import Plan
+
+    t, counts = [0.0], dict.fromkeys(LOSSES[:3], 0)
+    monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
+    monkeypatch.setattr(rounds.st, "counted", lambda loss: counts[loss])
+    monkeypatch.setattr(rounds.st, "recover_stale", lambda plan, loss, study: 0)
+    monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
+
+    def trial_round(plan, monitor, losses, upto):  # one packed model for the round
+        t[0] += 2.0
+        for loss in losses:
+            counts[loss] = upto
+
+    monkeypatch.setattr(rounds, "trial_round", trial_round)
+    plan = Plan(losses=LOSSES[:3], trials=1, seeds=3, out=tmp_path)
+    clock = Clock(150, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
+    done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None)
+    assert set(counts.values()) == {done} and done > 1, counts
+    trials, seeds = bd.split_runs(done + 3)
+    costs = clock.costs()
+    assert clock.left() >= 3 * bd.round_s(costs.final_s, 3, 1) + bd.report_s(3, 3), "replicates' time kept"
+    assert bd.grown_plan(clock, 3, 1, 1, 3, done) >= (done, 3)
+
+
+def test_a_pilot_of_one_epoch_and_part_of_the_next_is_timed_by_the_later_batches():
+    """The first epoch holds the start-up: 0.55 s for an epoch whose batches take 0.08 s."""
+    epoch_s, done = epoch_estimate([0.55], 0.028, 35, 100.0)
+    assert done == pytest.approx(1.35) and epoch_s == pytest.approx(0.08 * 1.25)
+    assert epoch_estimate([0.55], 0.0, 0, 100.0) == (0.55, 1.0), "one epoch alone: that epoch"
+
+
+def test_a_pilot_cut_inside_its_second_epoch_is_measured_again_by_a_rerun():
+    from lossbench.advise.pilot import Pilot
+
+    assert not Pilot(2.0, 0.1, 1.35, 20, 4.0).steady and Pilot(2.0, 0.1, 2.0, 20, 4.0).steady
+    assert Pilot(2.0, 0.1, 1.0, 1, 2.0).steady, "a run of one epoch: that epoch is all there is"
+    assert "its pilot times more epochs" in bd.refusal(60, 10, 3, Costs(10, 12), 1, "o", pilot_kept=False)

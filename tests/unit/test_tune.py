@@ -172,6 +172,10 @@ def test_overrides_a_loss_cannot_take_or_that_the_search_replaces_are_refused(tm
     with pytest.raises(ConfigError, match=r"optim.optimizer.lr=0.1: .* for ce \(spaces/optim.yaml"):
         check_overrides_apply(["trainer.max_epochs=2", "optim.optimizer.lr=0.1"], ["ce"], tmp_path)
     check_overrides_apply(["trainer.max_epochs=2", "data=wine"], ["ce", "focal"], tmp_path)
+    for wrong in ("trainer.nonexistent=1", "experiment=nope"):  # no loss could take them: not a loss's fault
+        with pytest.raises(ConfigError, match=r"^these overrides do not compose: ") as caught:
+            check_overrides_apply(["trainer.max_epochs=2", wrong], ["ce", "focal"], tmp_path)
+        assert "--loss" not in str(caught.value) and wrong.split("=")[0].split(".")[-1] in str(caught.value)
 
 
 def test_losses_that_cannot_train_on_the_data_are_named_together():

@@ -115,6 +115,25 @@ def fit_plan(losses: list[str], costs: Costs, left_s: float, workers: int) -> Bu
     return None
 
 
+def grown_plan(
+    clock: Clock, losses: int, workers: int, trials: int, seeds: int, done: int
+) -> tuple[int, int]:
+    """(trials, seeds) per loss once rounds are measured: the largest plan of :func:`split_runs` whose
+    trial rounds after the ``done`` ones, its final rounds and the report fit the time left at the rounds'
+    measured cost, where it asks for more than ``trials`` and ``seeds`` (a packed round costs little more
+    than one of its runs, which the pilot cannot tell); else ``(trials, seeds)``."""
+    costs, best = clock.costs(), (trials, seeds)
+    for runs in range(trials + seeds + 1, MAX_TRIALS + MAX_SEEDS + 1):
+        more_trials, more_seeds = split_runs(runs)
+        need = max(more_trials - done, 0) * round_s(costs.trial_s, losses, workers)
+        need += more_seeds * round_s(costs.final_s, losses, workers) + report_s(losses, more_seeds)
+        if need > clock.left():
+            break
+        if more_trials >= trials and more_seeds >= seeds:
+            best = (more_trials, more_seeds)
+    return best
+
+
 def smallest_plan_s(losses: int, costs: Costs, workers: int) -> float:
     """Seconds of the smallest plan (the baseline and one loss, one trial and 3 replicates each) and its
     report."""
@@ -130,17 +149,26 @@ def needed_budget_s(spent_s: float, losses: int, costs: Costs, workers: int) -> 
 
 
 def refusal(
-    budget_s: float, spent_s: float, losses: int, costs: Costs, workers: int, out: object = ""
+    budget_s: float,
+    spent_s: float,
+    losses: int,
+    costs: Costs,
+    workers: int,
+    out: object = "",
+    pilot_kept: bool = True,
 ) -> str:
     """Why the budget cannot give a verdict, and the budget that can (a whole minute); ``out``: the
-    command's ``--out``, named (a default one is a new folder each time)."""
+    command's ``--out``, named (a default one is a new folder each time); ``pilot_kept``: whether the rerun
+    reuses the pilot (else it times a longer one)."""
     minutes = math.ceil(needed_budget_s(spent_s, losses, costs, workers) / 60)
     return (
         f"--budget {as_text(budget_s)} leaves {max(budget_s - spent_s, 0):.0f} s after the profile and the "
         f"pilot; the smallest plan (the baseline and one loss, {MIN_TRIALS} trial and {MIN_SEEDS} replicates "
         f"each; a trial takes about {costs.trial_s:.0f} s) needs "
         f"{smallest_plan_s(losses, costs, workers):.0f} s: rerun with --budget {minutes}m and the same --out "
-        f"{out} (the pilot is kept)".replace("--out  (", "--out (")
+        f"{out} ({'the pilot is kept' if pilot_kept else 'its pilot times more epochs'})".replace(
+            "--out  (", "--out ("
+        )
     )
 
 

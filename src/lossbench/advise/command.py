@@ -130,7 +130,9 @@ def make_plan(
         return BudgetPlan(made["losses"], made["trials"], made["seeds"], made.get("dropped", []))
     plan = fit_plan(names, pilot.costs(), clock.left(), workers)
     if plan is None:
-        raise ConfigError(refusal(clock.budget_s, clock.spent(), len(names), pilot.costs(), workers, out))
+        raise ConfigError(
+            refusal(clock.budget_s, clock.spent(), len(names), pilot.costs(), workers, out, pilot.steady)
+        )
     return plan
 
 
@@ -219,7 +221,7 @@ def advise(
     saved = read_plan(record)
     if saved:  # a rerun continues the recorded study
         check_resume(saved, wanted, record)
-    if "pilot" in saved:
+    if "pilot" in saved and Pilot(**saved["pilot"]).steady:
         pilot = Pilot(**saved["pilot"])
     else:
         with quiet():

@@ -29,16 +29,17 @@ def epoch_estimate(
     """(seconds of one epoch, epochs done) from the times of the finished epochs' ends (since fit
     started) and, when stopped inside an epoch, ``batches`` of ``batches_per_epoch`` done in ``partial_s``.
 
-    Two or more epochs: the median of the later ones (the first holds the start-up); one: that one; none:
-    the batches' rate over a whole epoch, plus :data:`VALIDATION_SHARE` for its validation."""
+    Two or more epochs: the median of the later ones (the first holds the start-up); none, or one and part
+    of the next: the unfinished epoch's batch rate over a whole epoch, plus :data:`VALIDATION_SHARE` for its
+    validation (a first epoch's start-up put a fast run at 7x its epochs); one alone: that one."""
     share = batches / batches_per_epoch if batches and batches_per_epoch > 0 else 0.0
     if len(epoch_ends) >= 2:
         steady = [b - a for a, b in zip(epoch_ends[:-1], epoch_ends[1:], strict=True)]
         return statistics.median(steady), len(epoch_ends) + share
-    if epoch_ends:
-        return epoch_ends[0], 1 + share
     if share > 0:
-        return partial_s / share * (1 + VALIDATION_SHARE), share
+        return partial_s / share * (1 + VALIDATION_SHARE), len(epoch_ends) + share
+    if epoch_ends:
+        return epoch_ends[0], 1.0
     return partial_s, 0.0
 
 
@@ -51,6 +52,12 @@ class Pilot:
     epochs_done: float
     max_epochs: int
     run_s: float
+
+    @property
+    def steady(self) -> bool:
+        """Whether it timed epochs after the first (or every epoch of a shorter run): a pilot cut earlier by
+        its share of a small budget is measured again by a command with a larger one."""
+        return self.epochs_done >= min(2, self.max_epochs)
 
     def costs(self) -> Costs:
         trial = MARGIN * self.run_s + TRIAL_EXTRA_S

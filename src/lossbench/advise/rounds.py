@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock
+from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock, grown_plan
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
 from lossbench.tune.final import final_dir, final_run, final_runs, finished
@@ -125,7 +125,9 @@ def tuning_rounds(
     plan: st.Plan, monitor: tuple[str, str], clock: Clock, pool: ProcessPoolExecutor | None
 ) -> int:
     """Rounds of trials up to ``plan.trials`` per loss while one more fits (with :data:`MIN_SEEDS` rounds
-    of final runs after it); the first round always runs. Returns the trials every loss holds."""
+    of final runs after it), more when the measured rounds leave time for a larger plan
+    (:func:`~lossbench.advise.budget.grown_plan`); the first round always runs. Returns the trials every
+    loss holds."""
     losses, workers = plan.losses, plan.workers
     for loss in losses:
         st.recover_stale(plan, loss, st.open_study(plan, loss, monitor[1]))
@@ -135,14 +137,15 @@ def tuning_rounds(
         return [st.counted(st.open_study(plan, loss, monitor[1])) for loss in losses]
 
     counts = done()
-    while min(counts) < plan.trials:
+    target, seeds = plan.trials, plan.seeds
+    while min(counts) < target:
         upto = min(counts) + 1
         if upto > 1 and not clock.trial_round_fits(len(losses), workers, min(plan.seeds, MIN_SEEDS)):
             log.info(
                 "budget: %d of %d trials per loss fit in the time left (%.0f s); tuning stops here for "
                 "every loss",
                 min(counts),
-                plan.trials,
+                target,
                 clock.left(),
             )
             break
@@ -154,6 +157,14 @@ def tuning_rounds(
             run_round(pool, [(trials_upto, (plan, loss, monitor, upto)) for loss in behind])
         clock.observe("trial", clock.now() - started, len(behind), workers)
         counts = done()
+        grown = grown_plan(clock, len(losses), workers, target, seeds, min(counts))
+        if grown[0] > target:
+            log.info(
+                "budget: a round took %.0f s, less than planned: up to %d trials per loss, %d replicates",
+                clock.now() - started,
+                *grown,
+            )
+        target, seeds = grown
     return min(counts)
 
 

@@ -122,6 +122,13 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
     from lossbench.overrides import override_key
     from lossbench.tune import space as sp
 
+    not_of_the_loss = [
+        o for o in overrides if override_key(o) != "loss" and not override_key(o).startswith("loss.")
+    ]
+    try:  # an override no run can take, whatever its loss: named as such, not blamed on a loss
+        compose_run(not_of_the_loss, output_dir=scratch)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"these overrides do not compose: {one_line(err)}") from None
     for loss in losses:
         for override in overrides:
             key = override_key(override)
