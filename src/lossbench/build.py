@@ -143,8 +143,10 @@ def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     return loss
 
 
-def build_data(cfg: DictConfig) -> BenchDataModule:
-    """Instantiate ``cfg.data``, fetch its files (``prepare_data``, once per node) and set it up for fitting.
+def build_data(cfg: DictConfig, fitted: dict[str, Any] | None = None) -> BenchDataModule:
+    """Instantiate ``cfg.data``, fetch its files (``prepare_data``, once per node) and set it up for fitting;
+    ``fitted``: the ``data_info`` of the run whose checkpoint is tested, whose target units and table
+    encoding a built-in data module takes instead of fitting its own (``lossbench-eval``).
 
     ``prepare_data`` runs here because the model's shape comes from the data (see
     :mod:`lossbench.data.prepare`); Lightning calls it again in ``fit`` (a no-op once the files are there).
@@ -163,6 +165,8 @@ def build_data(cfg: DictConfig) -> BenchDataModule:
             f"{chosen('data')} ({err.__cause__}): start from data=datamodule, which holds only _target_ "
             "(python train.py data=datamodule data._target_=mypkg.MyDataModule +data.<arg>=...)"
         ) from None
+    if fitted and isinstance(getattr(dm, "fitted", None), dict):
+        dm.fitted = fitted
     prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
     dm.setup("fit")
     check_data_contract(dm, f"data={chosen('data')}")

@@ -31,6 +31,7 @@ from lossbench.errors import (
 from lossbench.logs import ConsoleFilter, NoAdvertisements
 from lossbench.output_root import writable_run_dir
 from lossbench.overrides import override_key, plain_overrides
+from lossbench.record import read_record
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir
 from lossbench.signals import as_interrupted, exit_while_starting, sigterm_raises, started
@@ -158,6 +159,14 @@ def main() -> None:
         raise SystemExit(err.exit_status) from None
     tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
     log.info("run dir %s | %s | %s", run_dir.path, summary["evaluated_checkpoint"], tested)
+
+
+def tested_data_info(checkpoint: Path) -> dict[str, Any]:
+    """The ``data_info`` the record of the run that wrote ``checkpoint`` holds (none without a record)."""
+    try:
+        return dict(read_record(RunDir.of_checkpoint(checkpoint).path).data_info or {})
+    except (OSError, ValueError):
+        return {}
 
 
 def check_same_classes(checkpoint: Path, labels: list[Any] | None) -> None:

@@ -28,7 +28,7 @@ from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
 from lossbench.errors import RunInterrupted
-from lossbench.evaluate import check_same_classes
+from lossbench.evaluate import check_same_classes, tested_data_info
 from lossbench.failures import note_finished
 from lossbench.interrupt import interrupted_message, stopped_by_signal
 from lossbench.loggers import finishing_wandb, log_wandb_summary
@@ -82,8 +82,8 @@ def run(
     if resumption.checkpoint is not None and fit:  # its checkpoints folder holds the epochs it continues
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    with watch("data"):
-        dm = build_data(cfg)
+    with watch("data"):  # tested: in the units and encoding of the run that wrote the checkpoint
+        dm = build_data(cfg, None if fit else tested_data_info(resumption.checkpoint))
     if not fit:  # the checkpoint's outputs are its run's class indices
         check_same_classes(resumption.checkpoint, describe_data(dm).get("labels"))
     with watch("model"):

@@ -9,7 +9,7 @@ from sklearn.datasets import load_diabetes, load_wine
 
 from lossbench.errors import ConfigError, DataError
 from lossbench.task import Task
-from tests.tables import built, wine_frame
+from tests.tables import built, table, wine_frame
 
 
 def test_npz_two_dimensional_arrays_become_columns(make_cfg, tmp_path):
@@ -206,3 +206,55 @@ def test_a_target_column_named_by_a_number(make_cfg, tmp_path):
     frame.to_csv(tmp_path / "n.csv", index=False)
     dm = built(make_cfg, tmp_path / "n.csv", f"data.target={len(frame.columns) - 1}")
     assert dm.task is Task.CLASSIFICATION and dm.num_classes == 3
+
+
+def built_for_eval(make_cfg, path, fitted, *overrides):
+    """The data module of ``path`` as ``lossbench-eval`` builds it for a run with ``fitted`` data_info."""
+    from hydra.utils import instantiate
+
+    dm = instantiate(table(make_cfg, path, *overrides).data)
+    dm.fitted = fitted
+    dm.setup("fit")
+    return dm
+
+
+def test_the_recorded_encoding_is_the_transformers_and_eval_applies_it_by_column_name(make_cfg, tmp_path):
+    """``lossbench-eval`` on another file of the run's columns: the run's medians, scales and categories,
+    by column name (the file refitted standardised a rescaled column away and fed reordered columns)."""
+    import json
+
+    import torch
+
+    frame = wine_frame()
+    frame.loc[[3, 50, 90], "alcohol"] = np.nan
+    frame.loc[[7, 8], "region"] = None
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    opts = ("data.target=label", "data.drop=[id]", "data.impute=median")
+    run = built(make_cfg, tmp_path / "a.csv", *opts)
+    info = json.loads(json.dumps(run.describe()))  # as metrics.json keeps it
+    assert (
+        info["features"] == info["encoding"]["features"] and "categorical__region_north" in info["features"]
+    )
+    again = built_for_eval(make_cfg, tmp_path / "a.csv", info, *opts)
+    for split in ("train", "val", "test"):  # the recorded encoding is the transformer's, to the bit
+        assert torch.equal(again.splits[split][0], run.splits[split][0])
+    frame[list(reversed(frame.columns))].to_csv(tmp_path / "reordered.csv", index=False)
+    reordered = built_for_eval(make_cfg, tmp_path / "reordered.csv", info, *opts)
+    assert torch.equal(reordered.splits["test"][0], run.splits["test"][0])
+    frame.assign(alcohol=frame["alcohol"] * 100 + 50).to_csv(tmp_path / "scaled.csv", index=False)
+    scaled = built_for_eval(make_cfg, tmp_path / "scaled.csv", info, *opts)
+    column = info["features"].index("numeric__alcohol")
+    assert scaled.splits["test"][0][:, column].median() > 10, "in the run's units, not the file's"
+    frame.drop(columns="hue").to_csv(tmp_path / "fewer.csv", index=False)
+    with pytest.raises(DataError, match=r"no column 'hue', which the tested run's model takes as features"):
+        built_for_eval(make_cfg, tmp_path / "fewer.csv", info, *opts)
+
+
+def test_eval_takes_the_tested_runs_target_units(make_cfg, tmp_path):
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    run = built(make_cfg, tmp_path / "d.csv", "data.target=target")
+    frame.assign(target=frame["target"] * 2 + 500).to_csv(tmp_path / "d2.csv", index=False)
+    shifted = built_for_eval(make_cfg, tmp_path / "d2.csv", run.describe(), "data.target=target")
+    assert shifted.describe()["target_mean"] == run.describe()["target_mean"]
+    assert shifted.splits["test"][1].mean() > 5, "targets in the run's units, far off its mean"

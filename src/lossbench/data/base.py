@@ -116,6 +116,9 @@ class InMemoryDataModule(L.LightningDataModule):
         self.standardize_targets = standardize_targets
         self.target_mean: np.ndarray | None = None
         self.target_std: np.ndarray | None = None
+        #: the ``data_info`` of the run whose model is tested here (``lossbench-eval``): its target units
+        #: (and a table's encoding) are used instead of fitting them on this data's training rows
+        self.fitted: dict[str, Any] = {}
         if num_classes is not None:
             check_range("data.num_classes", num_classes, 1)
         self.declared_num_classes = num_classes
@@ -204,6 +207,9 @@ class InMemoryDataModule(L.LightningDataModule):
         if self.task is Task.REGRESSION and self.standardize_targets:  # in float64: y may be 1e8 + small
             self.target_mean, std = y[train].mean(axis=0), y[train].std(axis=0)
             self.target_std = np.where(std > 0, std, 1.0)
+            if "target_mean" in self.fitted:  # the tested model's units
+                self.target_mean = np.asarray(self.fitted["target_mean"])
+                self.target_std = np.asarray(self.fitted["target_std"])
             y = (y - self.target_mean) / self.target_std
         if self.task is Task.REGRESSION:
             y = y.astype(np.float32)

@@ -34,6 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.table_checks import SPLIT_NAMES, TableOptions, check_table_file
+from lossbench.data.table_encoding import apply_encoding, as_encoded_types, encoding_of
 from lossbench.data.table_features import numeric_columns
 from lossbench.data.table_problems import plain
 from lossbench.errors import DataError
@@ -163,14 +164,13 @@ class TableDataModule(InMemoryDataModule):
             ) from None
 
     def preprocess(self, x: pd.DataFrame, train: np.ndarray) -> np.ndarray:
-        """Encode the features with a ``ColumnTransformer`` fitted on the training rows ``train``."""
+        """Encode the features with a ``ColumnTransformer`` fitted on the training rows ``train``; with a
+        tested run's encoding (:attr:`fitted`, ``lossbench-eval``), with that one, by column name."""
+        if "encoding" in self.fitted:
+            return apply_encoding(self.fitted["encoding"], x, f"data {self.display_name}")
         numeric = numeric_columns(x)
         categorical = [c for c in x.columns if c not in numeric]
-        x = x.copy()
-        if numeric:
-            x[numeric] = x[numeric].astype(np.float64).replace([np.inf, -np.inf], np.nan)
-        for col in categorical:  # one type per column: text, missing values as NaN
-            x[col] = x[col].astype(object).map(lambda v: np.nan if pd.isna(v) else str(v))
+        x = as_encoded_types(x, numeric)  # one type per column: numbers, or text with NaN where missing
         num_steps = [StandardScaler()] if self.standardize else []
         cat_steps: list[Any] = [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
         if self.impute == "median":
@@ -195,5 +195,8 @@ class TableDataModule(InMemoryDataModule):
         if self.label_names is not None:
             info["labels"] = self.label_names
         if self.encoder is not None:
-            info["features"] = [str(f) for f in self.encoder.get_feature_names_out()]
+            info["encoding"] = encoding_of(self.encoder)
+            info["features"] = info["encoding"]["features"]
+        elif "encoding" in self.fitted:
+            info["features"] = self.fitted["encoding"]["features"]
         return info
