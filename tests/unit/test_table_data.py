@@ -142,10 +142,15 @@ def test_features_that_cannot_be_encoded(make_cfg, tmp_path):
     frame = wine_frame()
     frame["name"] = [f"wine-{i}" for i in range(len(frame))]
     frame.to_csv(tmp_path / "ids.csv", index=False)
-    with pytest.raises(
-        DataError, match=r"column 'name' has a distinct text value in every row.*data.drop=\[name\]"
+    with pytest.raises(  # the advice keeps the columns dropped already: following it drops both
+        DataError, match=r"column 'name' has a distinct text value in every row.*data.drop=\[id,name\]"
     ):
         built(make_cfg, tmp_path / "ids.csv", "data.target=label", "data.drop=[id]")
+    frame = wine_frame()
+    frame["sold"] = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(len(frame))]  # repeated
+    frame.to_csv(tmp_path / "text_dates.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'sold' holds dates/times as text.*data.drop=\[id,sold\]"):
+        built(make_cfg, tmp_path / "text_dates.csv", "data.target=label", "data.drop=[id]")
     frame = wine_frame()
     frame["when"] = pd.Timestamp("2024-01-01")
     frame.to_parquet(tmp_path / "dates.parquet")
@@ -258,3 +263,18 @@ def test_eval_takes_the_tested_runs_target_units(make_cfg, tmp_path):
     shifted = built_for_eval(make_cfg, tmp_path / "d2.csv", run.describe(), "data.target=target")
     assert shifted.describe()["target_mean"] == run.describe()["target_mean"]
     assert shifted.splits["test"][1].mean() > 5, "targets in the run's units, far off its mean"
+
+
+def test_many_integer_classes_that_are_not_class_numbers_name_data_task(make_cfg, tmp_path, caplog):
+    """Prices in steps of 50,000 are 17 integers: classes unless data.task=regression, which the log names."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "price": 600_000 + 50_000 * rng.integers(0, 17, 400)})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    with caplog.at_level("INFO", logger="lossbench"):
+        dm = built(make_cfg, tmp_path / "p.csv", "data.target=price")
+    assert dm.task is Task.CLASSIFICATION and "set data.task=regression if it is a quantity" in caplog.text
+    caplog.clear()
+    frame.assign(price=frame["price"] // 50_000 - 12).to_csv(tmp_path / "c.csv", index=False)
+    with caplog.at_level("INFO", logger="lossbench"):
+        built(make_cfg, tmp_path / "c.csv", "data.target=price")  # class numbers 0..16: nothing to say
+    assert "data.task=regression" not in caplog.text

@@ -1,12 +1,12 @@
 """Checks of a table's feature columns: every column that cannot be encoded, and every missing value.
 
-A feature column is a problem when it holds dates or times, numbers written with a decimal comma (read
-with ``data.decimal=','``), numbers mixed with a few text values (missing markers, fixed by
-``data.na_values``), values of mixed types, a distinct text value in every row (an id), consecutive
-distinct integers (a row number, which leaks the file's order), or no value at all; the fix for each is to
-drop it, or to name its markers. Missing or infinite values in the other columns are a problem unless
-``data.impute=median``. A distinct integer in every row that does not count the rows (an id?) is used as
-a feature, with a warning naming ``data.drop``.
+A feature column is a problem when it holds dates or times (typed, or as date text), numbers written
+with a decimal comma (read with ``data.decimal=','``), numbers mixed with a few text values (missing
+markers, fixed by ``data.na_values``), values of mixed types, a distinct text value in every row (an id),
+consecutive distinct integers (a row number, which leaks the file's order), or no value at all; the fix for
+each is to drop it (the advice keeps the ``data.drop`` entries given), or to name its markers. Missing or
+infinite values in the other columns are a problem unless ``data.impute=median``. A distinct integer in
+every row that does not count the rows (an id?) is used as a feature, with a warning naming ``data.drop``.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
     """Record a problem for each feature column that cannot be encoded, then for each with missing values."""
     numeric = set(numeric_columns(features))
     missing: dict[str, int] = {}
+    given = list(problems.options.get("drop") or ())  # the advice keeps them: a fix must not undo another
     for col in features.columns:
         series = features[col]
-        drop = f"data.drop=[{override_value(col)}]"
+        drop = f"data.drop={override_value([*given, col])}"
         if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
             problems.add(
                 f"column {col!r} holds dates/times, which cannot be encoded",
@@ -134,6 +135,13 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 drop=[col],
             )
             continue
+        if text_dates(present):
+            problems.add(
+                f"column {col!r} holds dates/times as text, which one-hot encoding cannot generalise from",
+                f"convert it to numbers in the file, or drop it with {drop}",
+                drop=[col],
+            )
+            continue
         if series.nunique() == len(series) and len(series) > 20:
             problems.add(
                 f"column {col!r} has a distinct text value in every row (an id?), which one-hot encoding "
@@ -158,7 +166,19 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
         what = "missing or infinite" if col in numeric else "missing"
         problems.add(
             f"feature column {col!r} has {count} {what} values",
-            f"fill them in the file, drop the column (data.drop=[{override_value(col)}]), or set "
+            f"fill them in the file, drop the column (data.drop={override_value([*given, col])}), or set "
             "data.impute=median",
             impute="median",
         )
+
+
+#: a date, optionally with a time: 2024-03-01, 2024/3/1, 1.3.2024, 03/01/24, 2024-03-01T12:30:00
+_DATE = re.compile(
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def text_dates(present: pd.Series, share: float = 0.9, sample: int = 200) -> bool:
+    """Whether at least ``share`` of (a sample of) the text values are dates or date-times."""
+    values = [str(v).strip() for v in present.head(sample)]
+    return bool(values) and sum(bool(_DATE.fullmatch(v)) for v in values) >= share * len(values)

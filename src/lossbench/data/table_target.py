@@ -93,6 +93,21 @@ def infer_task(target: pd.DataFrame, where: str) -> Task:
             len(column),
         )
         return Task.REGRESSION
+    if pd.api.types.is_integer_dtype(column) and column.nunique() > 10:
+        values = sorted(column.dropna().unique())
+        if values[0] < 0 or values[-1] >= 2 * len(values):  # not class numbers 0..C-1 (or 1..C)
+            note(
+                log,
+                logging.INFO,
+                "%s: target %r holds %d distinct integers from %d to %d: inferred as %d classes (set "
+                "data.task=regression if it is a quantity)",
+                where,
+                column.name,
+                len(values),
+                values[0],
+                values[-1],
+                len(values),
+            )
     return Task.CLASSIFICATION
 
 
