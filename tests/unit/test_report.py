@@ -338,3 +338,22 @@ def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():
     assert counts(runs) == "3 runs, 1 ok, 1 failed or missing, 1 superseded"
     again = assign_variants(runs)  # compare labels each folder's runs, then all folders' runs together
     assert again[0].error.count("b finished it") == 1, again[0].error
+
+
+def test_tuning_trials_are_counted_apart_and_not_compared(sweep_dir, capsys):
+    """``lossbench compare <tune --out>``: each trial (its own lr, test=false) became a setting of one run."""
+    import json
+
+    for job in (0, 1):
+        record = json.loads((sweep_dir / str(job) / "metrics.json").read_text())
+        record["config"] = {**(record.get("config") or {}), "tags": ["ce", "digits", "mlp", "trial"]}
+        (sweep_dir / str(job) / "metrics.json").write_text(json.dumps(record))
+        with (sweep_dir / str(job) / ".hydra" / "overrides.yaml").open("a") as saved:
+            saved.write(f"- optim.optimizer.lr=0.00{job + 1}\n")
+    runs = collect_local(sweep_dir)
+    assert [r.status for r in runs].count("trial") == 2
+    assert cli_main(["compare", str(sweep_dir), "--no-log-wandb", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "2 tuning trials (not compared" in out and "trial:" not in out
+    md = (sweep_dir / "report" / "report.md").read_text()
+    assert "optim.optimizer.lr" not in md.split("## Runs")[0], "no setting of a trial's own"

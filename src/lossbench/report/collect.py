@@ -28,6 +28,8 @@ from lossbench.run_dir import MULTIRUN_NAME, RECORD_NAME, RunDir
 _PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: the status of a failed or stopped run whose setting, loss and seed another run finished
 SUPERSEDED = "superseded"
+#: the status (and the tag) of a ``lossbench tune`` trial: a search step, not a replicate of its loss
+TRIAL = "trial"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
 #: (a ``+sweep=`` preset can: it sets epochs or ``data_seed``)
 NOT_CONDITIONS = (
@@ -151,6 +153,9 @@ def _read_run(run_dir: Path) -> ReportRun:
     if record.overrides is None:  # a record written without them: Hydra's saved ones
         record.overrides = files.overrides()
     run = ReportRun(str(run_dir), record)
+    if TRIAL in ((record.config or {}).get("tags") or []):  # its loss's tuned runs are under <out>/final
+        run.status, run.error = TRIAL, "a tuning trial, not compared (its loss's final runs are)"
+        return run
     if not record.ok:
         return run
     run.take_metrics(metric_table({"test": record.test, "monitor": run.monitor}))

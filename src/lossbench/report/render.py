@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from lossbench.report import markdown
-from lossbench.report.collect import SUPERSEDED, ReportRun
+from lossbench.report.collect import SUPERSEDED, TRIAL, ReportRun
 from lossbench.report.stats import Row, setting_label, stands_out
 
 
@@ -124,17 +124,19 @@ def _table_rows(rows: list[Row], group: str) -> list[tuple[bool, list[str]]]:
 
 
 def problems(runs: list[ReportRun]) -> list[ReportRun]:
-    """The runs left out of the statistics, and those with a metric left out of them."""
-    return [r for r in runs if not r.ok or r.partly_counted]
+    """The runs left out of the statistics, and those with a metric left out of them (not the tuning
+    trials, which :func:`counts` counts)."""
+    return [r for r in runs if (not r.ok or r.partly_counted) and r.status != TRIAL]
 
 
 def counts(runs: list[ReportRun]) -> str:
     """``12 runs, 6 ok, 1 failed or missing, 5 duplicates`` (duplicates named apart: they did finish; so are
     failed or stopped starts that another run finished, ``superseded``)."""
     ok, duplicates = sum(r.ok for r in runs), sum(r.status == "duplicate" for r in runs)
-    superseded = sum(r.status == SUPERSEDED for r in runs)
-    text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates - superseded} failed or missing"
+    superseded, trials = sum(r.status == SUPERSEDED for r in runs), sum(r.status == TRIAL for r in runs)
+    text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates - superseded - trials} failed or missing"
     text += f", {duplicates} duplicates" if duplicates else ""
+    text += f", {trials} tuning trials (not compared: each loss's final runs are)" if trials else ""
     return text + (f", {superseded} superseded" if superseded else "")
 
 
