@@ -38,37 +38,18 @@ from lossbench.record import (
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
 from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
 from lossbench.slurm import is_slurm_launcher, slurm_problems
+from lossbench.sweep_jobs import planned_jobs
 from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
 
 
-def sweep_size(task_overrides: list[str]) -> int | None:
-    """How many jobs the basic sweeper makes of these overrides (the product of the swept values' counts)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    size = 1
-    try:
-        for override in OverridesParser.create().parse_overrides(task_overrides):
-            if override.is_sweep_override():
-                size *= len(list(override.sweep_string_iterator()))
-    except Exception:  # a sweep the basic sweeper does not enumerate (e.g. an interval): no count
-        return None
-    return size
-
-
 def sweep_size_of(sweep_dir: Path) -> int | None:
     """How many jobs the running sweep has, from the ``multirun.yaml`` Hydra wrote in its dir (None for a
     sweeper other than the basic one, or without that file)."""
-    hydra_node = saved_sweep(sweep_dir)
-    if hydra_node is None or "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
-        return None
-    given = override_list(hydra_node.overrides.task)
-    keys = {override_key(o) for o in given}
-    # a preset's hydra.sweeper.params sweep too, where the command line does not set the same key
-    params = [f"{k}={v}" for k, v in (hydra_node.sweeper.get("params") or {}).items() if k not in keys]
-    return sweep_size([*given, *params])
+    jobs = planned_jobs(sweep_dir)
+    return None if jobs is None else len(jobs)
 
 
 def job_line(summary: dict[str, Any], size: int | None = None) -> str:
@@ -108,18 +89,19 @@ def all_job_dirs(sweep_dir: Path) -> list[Path]:
     """:func:`job_dirs`, and the dirs of the jobs a basic sweep has that never started (an interrupted
     sweep), so that its table covers every job."""
     found = job_dirs(sweep_dir)
-    size = sweep_size_of(sweep_dir) if sweep_dir.is_dir() else None
+    size = sweep_size_of(sweep_dir) if sweep_dir.is_dir() else None  # ~0.01 s
     names = {d.name for d in found}
     never = [sweep_dir / str(n) for n in range(size or 0) if str(n) not in names]
     return sorted([*found, *never], key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
-def read_job(job_dir: Path) -> dict[str, Any]:
-    """One job's status row: ok / failed or interrupted (its error) / missing or unreadable (the reason)."""
+def read_job(job_dir: Path, planned: list[str] | None = None) -> dict[str, Any]:
+    """One job's status row: ok / failed or interrupted (its error) / missing or unreadable (the reason);
+    ``planned``: the job's overrides as its sweep enumerates them, for a job that never saved its own."""
     try:
-        overrides = RunDir(job_dir).overrides()
+        overrides = RunDir(job_dir).overrides() or list(planned or [])
     except ValueError:
-        overrides = []
+        overrides = list(planned or [])
     record = read_record(job_dir)
     row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": overrides}
     row.update(status=record.status, loss=record.loss, seed=record.seed)
@@ -250,7 +232,10 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     finish."""
     from rich.console import Console
 
-    summary = [read_job(d) for d in all_job_dirs(sweep_dir)]
+    planned = dict(enumerate(planned_jobs(sweep_dir) or []))
+    summary = [
+        read_job(d, planned.get(int(d.name)) if d.name.isdigit() else None) for d in all_job_dirs(sweep_dir)
+    ]
     counts = {s: sum(r["status"] == s for r in summary) for s in STATUSES}
     title = f"sweep {sweep_dir}: {len(summary)} jobs, " + ", ".join(
         f"{n} {s}" for s, n in counts.items() if n or s in (OK, FAILED, MISSING)

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from lossbench.run_dir import RunDir
+from lossbench.sweep_jobs import planned_jobs
 from tests import preloaded
 from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
@@ -106,6 +108,8 @@ def test_parallel_launcher_gives_the_sequential_metrics(tmp_path):
         seq, par = read_metrics(tmp_path / "seq" / str(job)), read_metrics(tmp_path / "par" / str(job))
         assert par["test"] == seq["test"] and (par["loss"], par["seed"]) == (seq["loss"], seq["seed"])
     assert json.loads((tmp_path / "par" / "sweep_summary.json").read_text())[3]["status"] == "ok"
+    planned = planned_jobs(tmp_path / "seq")  # Hydra's own jobs, as the enumeration names them
+    assert planned == [RunDir(tmp_path / "seq" / str(job)).overrides() for job in range(4)]
 
     compare = [sys.executable, str(ROOT / "scripts" / "compare.py"), "seq"]
     proc = preloaded.run(compare, cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,6 +238,13 @@ def test_jobs_of_a_sweep_stopped_before_their_run_dirs_were_written_are_counted_
     assert len(runs) == 15, "every job of the sweep: 0-10 found, 11 with checkpoints only, 12-14 never"
     unfinished = [r.run_dir for r in runs if r.status == "missing"]
     assert unfinished == [str(sweep_dir / str(n)) for n in (10, 11, 12, 13, 14)]
+    never = {int(Path(r.run_dir).name): r for r in runs if int(Path(r.run_dir).name) >= 11}
+    assert [(r.loss, r.seed) for r in never.values()] == [
+        ("bce", 2),
+        ("huber", 0),
+        ("huber", 1),
+        ("huber", 2),
+    ]
 
 
 def test_a_metric_that_is_not_finite_is_left_out_of_its_statistics_and_named(sweep_dir, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import math
 import re
 from pathlib import Path
@@ -223,7 +224,7 @@ def test_a_damaged_record_trains_again_from_the_start_and_a_finished_one_is_kept
 
 
 def test_the_sweep_table_covers_the_jobs_that_never_started(tmp_path):
-    from lossbench.sweep import all_job_dirs, read_job
+    from lossbench.sweep import all_job_dirs, print_sweep_summary, read_job
 
     sweep = tmp_path / "sweep"
     (sweep / "0" / ".hydra").mkdir(parents=True)
@@ -240,6 +241,9 @@ def test_the_sweep_table_covers_the_jobs_that_never_started(tmp_path):
     rows = [read_job(d) for d in all_job_dirs(sweep)]
     assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["error"] for r in rows[1:]] == ["the job did not start"] * 3
+    print_sweep_summary(sweep, fail=False)
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert summary[3]["overrides"] == ["loss=focal", "seed=1"], "named by the sweep's enumeration"
 
 
 def test_imbalanced_classes_monitor_and_headline_balanced_accuracy():

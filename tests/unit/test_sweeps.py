@@ -137,12 +137,26 @@ def test_job_gpu_resolver_pins_a_job_to_one_device():
     assert list(cfg.trainer.devices) == [0]
 
 
-def test_sweep_size_counts_the_basic_sweepers_jobs():
-    from lossbench.sweep import sweep_size
+def basic_sweep(task: list[str], params: dict | None = None):
+    sweeper = {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": params}
+    return OmegaConf.create({"sweeper": sweeper, "overrides": {"task": task}})
 
-    assert sweep_size(["loss=ce,focal,mse", "seed=range(3)", "trainer.max_epochs=3"]) == 9
-    assert sweep_size(["loss=ce"]) == 1
-    assert sweep_size(["optim.optimizer.lr=interval(0.001,0.1)"]) is None  # not enumerable
+
+def test_the_basic_sweepers_jobs_are_enumerated_in_its_order():
+    from lossbench.sweep_jobs import basic_sweep_jobs
+
+    jobs = basic_sweep_jobs(basic_sweep(["loss=ce,focal,mse", "seed=range(3)", "trainer.max_epochs=3"]))
+    assert len(jobs) == 9 and jobs[1] == ["loss=ce", "seed=1", "trainer.max_epochs=3"]
+    assert jobs[8] == ["loss=mse", "seed=2", "trainer.max_epochs=3"]
+    assert basic_sweep_jobs(basic_sweep(["loss=ce"])) == [["loss=ce"]]
+    assert basic_sweep_jobs(basic_sweep(["optim.optimizer.lr=interval(0.001,0.1)"])) is None  # not enumerable
+    # a preset's params first; the command line's value of the same key takes their place
+    preset = basic_sweep(["+sweep=smoke", "seed=0,1,2"], params={"loss": "ce,focal", "seed": "0,1"})
+    assert basic_sweep_jobs(preset)[:2] == [
+        ["loss=ce", "seed=0", "+sweep=smoke"],
+        ["loss=ce", "seed=1", "+sweep=smoke"],
+    ]
+    assert len(basic_sweep_jobs(preset)) == 6
 
 
 def test_a_sweep_continued_with_its_overrides_in_another_order_is_refused_before_any_job(tmp_path):

@@ -131,21 +131,22 @@ def metric_table(metrics: dict[str, Any]) -> dict[str, float]:
     return values
 
 
-def read_run(run_dir: Path) -> ReportRun:
+def read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
     """The run in ``run_dir``; a ``metrics.json`` or overrides file of another shape makes it ``unreadable``
-    (listed in the report) instead of stopping the report."""
+    (listed in the report) instead of stopping the report. ``planned``: the job's overrides as its sweep
+    enumerates them, naming a job that never saved its own."""
     try:
-        return _read_run(run_dir)
+        return _read_run(run_dir, planned)
     except (ValueError, TypeError, AttributeError, KeyError, OSError) as err:
         reason = f"unreadable run files: {type(err).__name__}: {err}"
         return ReportRun(str(run_dir), RunRecord(UNREADABLE, error={"type": UNREADABLE, "message": reason}))
 
 
-def _read_run(run_dir: Path) -> ReportRun:
+def _read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
     files = RunDir(run_dir)
     record = read_record(run_dir)
     if record.status in (MISSING, UNREADABLE):  # what the job was, from the overrides Hydra saved
-        overrides, chosen = files.overrides(), files.choices()  # a default data set is only a choice
+        overrides, chosen = files.overrides() or list(planned or []), files.choices()  # a default data set
         given = {**chosen, **dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)}
         record.loss, record.data, record.overrides = given.get("loss", "?"), given.get("data", "?"), overrides
         record.seed, record.data_seed = _int(given.get("seed")), _int(given.get("data_seed"))
@@ -176,11 +177,15 @@ def collect_local(root: Path) -> list[ReportRun]:
     """Every run under ``root`` (a multirun dir, a parent of several, or one run dir); in a sweep dir
     (its ``multirun.yaml``) every job of the sweep, also one stopped before its run dir was written."""
     from lossbench.sweep import all_job_dirs
+    from lossbench.sweep_jobs import planned_jobs
 
     root = Path(root)
     dirs = {p.parent for p in root.rglob(RECORD_NAME)}
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and RunDir(p.parent).has_overrides()}
-    dirs |= {job for saved in root.rglob(MULTIRUN_NAME) for job in all_job_dirs(saved.parent)}
+    planned: dict[Path, list[str]] = {}
+    for saved in root.rglob(MULTIRUN_NAME):
+        dirs |= set(all_job_dirs(saved.parent))
+        planned |= {saved.parent / str(n): job for n, job in enumerate(planned_jobs(saved.parent) or [])}
     dirs = {d for d in dirs if "wandb" not in d.relative_to(root).parts}
     if not dirs:
         raise FileNotFoundError(f"no runs under {root}: expected <job>/metrics.json (a multirun directory)")
@@ -188,7 +193,7 @@ def collect_local(root: Path) -> list[ReportRun]:
     def order(p: Path) -> tuple:
         return tuple((0, int(x)) if x.isdigit() else (1, x) for x in p.relative_to(root).parts)
 
-    return assign_variants([read_run(d) for d in sorted(dirs, key=order)])
+    return assign_variants([read_run(d, planned.get(d)) for d in sorted(dirs, key=order)])
 
 
 def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
