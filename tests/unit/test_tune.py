@@ -329,3 +329,13 @@ def test_the_same_overrides_in_another_order_are_the_same_search(tmp_path):
     check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, overrides=["data=wine", "logger=csv"]))
     check_plan(st.Plan(losses=["ce"], trials=2, seeds=1, out=tmp_path, overrides=["logger=csv", "data=wine"]))
     assert not same_overrides(["seed=1", "seed=2"], ["seed=2", "seed=1"]), "a key set twice: the last wins"
+
+
+def test_a_trials_wandb_run_is_named_by_its_number(tmp_path):
+    """Every trial of a loss has seed 0: named ``ce seed=0`` each, W&B's run table could not tell them apart."""
+    from lossbench.tune.jobs import compose_job
+
+    cfg = compose_job(["loss=ce"], tmp_path / "t", ("val/acc", "max"), "tune_x", name="ce trial 4")
+    assert cfg.logger.wandb.name == "ce trial 4"
+    csv_only = compose_job(["loss=ce", "logger=csv"], tmp_path / "c", ("val/acc", "max"), "tune_x", name="n")
+    assert "wandb" not in csv_only.logger

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import compose_run
 from lossbench.logs import LIGHTNING, only_warnings
@@ -29,12 +29,19 @@ def tags_with(kind: str) -> str:
     return f"tags=[${{loss_name}},${{hydra:runtime.choices.data}},${{hydra:runtime.choices.model}},{kind}]"
 
 
-def compose_job(overrides: list[str], run_dir: Path, monitor: tuple[str, str], task_name: str) -> DictConfig:
+def compose_job(
+    overrides: list[str], run_dir: Path, monitor: tuple[str, str], task_name: str, name: str | None = None
+) -> DictConfig:
     """The config of one job writing into ``run_dir``, optimising ``monitor`` = (metric, mode), without a
-    progress bar (:func:`without_progress_bar`)."""
+    progress bar (:func:`without_progress_bar`); ``name``: its W&B run's name, where it logs to W&B (a
+    trial's: its number, where every trial of a loss has the same seed)."""
     metric, mode = monitor
     given = [f"task_name={task_name}", *overrides, f"monitor.metric={metric}", f"monitor.mode={mode}"]
-    return without_progress_bar(compose_run(given, output_dir=run_dir))
+    cfg = without_progress_bar(compose_run(given, output_dir=run_dir))
+    if name is not None and OmegaConf.select(cfg, "logger.wandb") is not None:
+        with open_dict(cfg):
+            cfg.logger.wandb.name = name
+    return cfg
 
 
 def without_progress_bar(cfg: DictConfig) -> DictConfig:

@@ -193,7 +193,9 @@ def prepare_trial(
         return None
     run_dir = trial_dir(plan, loss, trial.number)
     overrides = [*plan.overrides, f"loss={loss}", *sp.overrides(params), "test=false", tags_with("trial")]
-    cfg = compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}")
+    cfg = compose_job(
+        overrides, run_dir, monitor, f"tune_{plan.out.name}", name=f"{loss} trial {trial.number}"
+    )
     head = f"tune {loss}: trial {trial.number} ({' '.join(sp.overrides(short(params)))})"
     return TrialJob(loss, trial, params, cfg, head, run_overrides())
 
