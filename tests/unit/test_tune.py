@@ -332,7 +332,7 @@ def test_the_same_overrides_in_another_order_are_the_same_search(tmp_path):
 
 
 def test_a_trials_wandb_run_is_named_by_its_number(tmp_path):
-    """Every trial of a loss has seed 0: each named ``ce seed=0``, W&B's run table could not tell them apart."""
+    """Every trial of a loss has seed 0: each named ``ce seed=0``, W&B's run table did not tell them apart."""
     from lossbench.tune.jobs import compose_job
 
     cfg = compose_job(["loss=ce"], tmp_path / "t", ("val/acc", "max"), "tune_x", name="ce trial 4")
