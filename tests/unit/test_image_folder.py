@@ -216,10 +216,68 @@ def test_hidden_files_and_folders_are_not_data(make_cfg, tmp_path):
     (root / ".ipynb_checkpoints").mkdir()
     for path in list((root / "cat").iterdir()):
         (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 apple double")
+    (root / "dog" / ".@__thumb").mkdir()  # a NAS's thumbnails: near-copies of the photos
+    Image.new("RGB", (8, 8)).save(root / "dog" / ".@__thumb" / "000.png")
     dm = setup_dm(make_cfg, root)
     samples = dm.folders["train"].samples
     assert dm.labels == ["cat", "dog", "fox"] and len(samples) == 3 * 23
-    assert not [path for path, _ in samples if Path(path).name.startswith(".")]
+    assert not [path for path, _ in samples if "/." in path[len(str(root)) :]]
+
+
+def test_a_root_of_split_folders_is_refused_naming_the_split_to_use(make_cfg, tmp_path):
+    """train/<class>/ and test/<class>/: torchvision's ImageFolder learned "train" against "test"."""
+    write_folder(tmp_path / "data" / "train")
+    write_folder(tmp_path / "data" / "test", per_class=5, seed=1)
+    data = tmp_path / "data"
+    with pytest.raises(DataError, match=rf"holds split folders \(test, train\).*data.root={data / 'train'} "):
+        setup_dm(make_cfg, data)
+
+
+def test_a_test_folder_holding_training_images_is_refused(make_cfg, tmp_path):
+    root = write_folder(tmp_path / "images")
+    with pytest.raises(DataError, match=r"data.test_root=.* holds 69 file\(s\) of data.root"):
+        setup_dm(make_cfg, root, f"data.test_root={root}/")
+
+
+def test_images_imagefolder_does_not_read_are_counted_in_a_warning(make_cfg, tmp_path, caplog):
+    root = write_folder(tmp_path / "images")
+    for name in ("cat", "dog"):
+        Image.new("RGB", (8, 8)).save(root / name / "extra.gif")
+    Image.new("RGB", (8, 8)).save(root / "stray.png")
+    (root / "cat" / "notes.txt").write_text("not an image")
+    with caplog.at_level("WARNING", logger="lossbench"):
+        dm = setup_dm(make_cfg, root)
+    assert len(dm.folders["train"].samples) == 3 * 23
+    assert "3 image file(s) are not used (2 .gif, 1 beside the class folders)" in caplog.text
+
+
+def test_a_test_folder_spelling_a_class_otherwise_or_lacking_one_names_it(make_cfg, tmp_path):
+    """macOS writes é as e + a combining accent: the same class, and its test images keep their labels."""
+    import unicodedata
+
+    classes = ("cat", unicodedata.normalize("NFC", "étoile"), "fox")
+    root = write_folder(tmp_path / "train", classes=classes)
+    nfd = ("cat", unicodedata.normalize("NFD", "étoile"), "fox")
+    dm = setup_dm(make_cfg, root, f"data.test_root={write_folder(tmp_path / 'test', 5, nfd, seed=1)}")
+    assert dm.labels == ["cat", "fox", classes[1]], "sorted as data.root spells them: é after f"
+    assert np.array_equal(dm.split_index["test"][1], np.repeat([0, 2, 1], 5)), "cat, étoile, fox there"
+    lacking = write_folder(tmp_path / "lacking", 5, ("cat", "fox", "owl"), seed=2)
+    with pytest.raises(DataError, match=r"lacks class folder\(s\) 'étoile' and has class folder\(s\) 'owl'"):
+        setup_dm(make_cfg, root, f"data.test_root={lacking}")
+
+
+def test_float_or_wide_integer_pixels_are_refused_not_clipped(make_cfg, tmp_path):
+    from lossbench.data.image_batches import load_image
+
+    Image.fromarray(np.full((8, 8), 300, dtype=np.int32)).save(tmp_path / "wide.tif")
+    with pytest.raises(DataError, match=r"wide.tif: 32-bit pixels \(Pillow mode I\)"):
+        load_image(str(tmp_path / "wide.tif"), "L")
+    Image.fromarray(np.full((8, 8), 200, dtype=np.int32)).save(tmp_path / "narrow.tif")
+    assert np.asarray(load_image(str(tmp_path / "narrow.tif"), "L")).max() == 200, "0..255: as it is"
+    root = write_folder(tmp_path / "images")
+    Image.fromarray(np.random.default_rng(0).random((8, 8)).astype(np.float32)).save(root / "cat" / "f.tif")
+    with pytest.raises(DataError, match=r"1 image\(s\) hold float pixels \(Pillow mode F\).*cat/f.tif"):
+        setup_dm(make_cfg, root)
 
 
 def test_a_symbolic_link_back_into_the_folder_is_refused(make_cfg, tmp_path):

@@ -28,7 +28,16 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from lossbench.data.image_batches import FolderBatches, keep_batch, load_image
-from lossbench.data.image_files import VisibleImageFolder, check_distinct, check_images
+from lossbench.data.image_files import (
+    VisibleImageFolder,
+    check_distinct,
+    check_images,
+    check_not_splits,
+    check_same_class_folders,
+    check_separate,
+    same_name,
+    unused_images,
+)
 from lossbench.data.loader import FolderBatchSampler
 from lossbench.data.splits import Split
 from lossbench.data.stressing import Stressors
@@ -163,6 +172,8 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.{key}: class folder(s) {empty} hold no images ({', '.join(IMG_EXTENSIONS)}): add "
                 "images or remove the folder(s)"
             )
+        check_not_splits(key, root, folder)
+        unused_images(key, root, folder)
         paths = [path for path, _ in folder.samples]
         check_distinct(key, paths)
         if self.check_files:
@@ -192,11 +203,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.folders = {"train": folder, "val": folder, "test": folder}
         if self.test_root is not None:
             test_folder = self._folder("test_root", self.test_root)
-            if test_folder.classes != self.labels:
-                raise DataError(
-                    f"data.test_root={self.test_root} has classes {test_folder.classes} but data.root has "
-                    f"{self.labels}: both need the same class sub-folders"
-                )
+            check_same_class_folders(self.labels, test_folder.classes, self.test_root)
+            check_separate(folder, test_folder)
             self.folders["test"] = test_folder
         train, val, test = self.split.indices(
             y,
@@ -206,9 +214,13 @@ class ImageFolderDataModule(L.LightningDataModule):
             where=f"data.root={self.root}",
         )
         train, y_train = self._stress(train, y)
-        if self.test_root is not None:
+        if self.test_root is not None:  # its class indices as data.root's (by normalised name)
             test = np.arange(len(self.folders["test"].targets))
-            y_test = np.asarray(self.folders["test"].targets, dtype=np.int64)
+            classes = self.folders["test"].classes
+            index = [next(i for i, c in enumerate(self.labels) if same_name(c, t)) for t in classes]
+            y_test = np.asarray(index, dtype=np.int64)[
+                np.asarray(self.folders["test"].targets, dtype=np.int64)
+            ]
         else:
             y_test = y[test]
         self.split_index = {"train": (train, y_train), "val": (val, y[val]), "test": (test, y_test)}
