@@ -37,6 +37,12 @@ FLOAT_MODE = "F"
 log = logging.getLogger("lossbench")
 
 
+def named(items: Sequence[str]) -> str:
+    """The first :data:`NAMED` of ``items``, and how many more."""
+    more = f" and {len(items) - NAMED} more" if len(items) > NAMED else ""
+    return ", ".join(items[:NAMED]) + more
+
+
 def is_hidden(path: str, root: str) -> bool:
     """Whether a part of ``path`` below ``root`` starts with a dot (the root itself may be under one)."""
     return any(part.startswith(".") for part in Path(os.path.relpath(path, root)).parts)
@@ -79,10 +85,9 @@ def check_distinct(key: str, paths: Sequence[str]) -> None:
         else:
             seen[real] = path
     if repeated:
-        more = f" and {len(repeated) - NAMED} more" if len(repeated) > NAMED else ""
         raise DataError(
             f"data.{key}: {len(repeated)} file(s) are reached by more than one path, so copies of one image "
-            f"would be in training and test at once: {', '.join(repeated[:NAMED])}{more}: remove the "
+            f"would be in training and test at once: {named(repeated)}: remove the "
             "symbolic link that leads back into the folder, or the linked copies"
         )
 
@@ -103,16 +108,14 @@ def check_images(key: str, paths: Sequence[str], decode: bool = False) -> None:
         except Exception as err:
             bad.append(f"{path} ({type(err).__name__})")
     if wide:
-        more = f" and {len(wide) - NAMED} more" if len(wide) > NAMED else ""
         raise DataError(
             f"data.{key}: {len(wide)} image(s) hold float pixels (Pillow mode F), which no 8-bit conversion "
-            f"maps (0..1 values would turn black): {', '.join(wide[:NAMED])}{more}: save them as 8- or "
+            f"maps (0..1 values would turn black): {named(wide)}: save them as 8- or "
             "16-bit images"
         )
     if bad:
-        more = f" and {len(bad) - NAMED} more" if len(bad) > NAMED else ""
         raise DataError(
-            f"data.{key}: {len(bad)} file(s) are not readable images: {', '.join(bad[:NAMED])}{more}: fix or "
+            f"data.{key}: {len(bad)} file(s) are not readable images: {named(bad)}: fix or "
             "delete them (data.check_files=false skips this check)"
         )
 
@@ -139,10 +142,9 @@ def check_separate(train: ImageFolder, test: ImageFolder) -> None:
     trained = {os.path.realpath(path) for path, _ in train.samples}
     shared = [path for path, _ in test.samples if os.path.realpath(path) in trained]
     if shared:
-        more = f" and {len(shared) - NAMED} more" if len(shared) > NAMED else ""
         raise DataError(
             f"data.test_root={test.root} holds {len(shared)} file(s) of data.root={train.root}, so the test "
-            f"split would be training images: {', '.join(shared[:NAMED])}{more}: give a test folder of other "
+            f"split would be training images: {named(shared)}: give a test folder of other "
             "images (or leave data.test_root=null to hold out a share of data.root)"
         )
 
