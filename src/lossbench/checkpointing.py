@@ -127,20 +127,28 @@ def restore_rng_states(states: dict[str, Any] | None) -> None:
 
 
 def fitting_checkpoint(path: str, module: torch.nn.Module) -> str:
-    """``path``, a checkpoint to test on ``module`` (built for the data of this run), once each of its
-    weights has the module's shape: a model trained on other classes or features is named in one line
-    instead of Lightning's state-dict size mismatch."""
+    """``path``, a checkpoint to test on ``module`` (built for the data of this run), once it holds the
+    module's weights (Lightning loads them strictly), each of its shape: a model of another architecture,
+    or one trained on other classes or features, is named in one line instead of Lightning's state-dict
+    mismatch."""
     from lossbench.config import chosen
     from lossbench.errors import ConfigError
     from lossbench.resume import read_checkpoint
 
-    data = f"data={chosen('data')}"
-    own = module.state_dict()
-    for name, value in read_checkpoint(Path(path)).get("state_dict", {}).items():
-        if name in own and tuple(value.shape) != tuple(own[name].shape):
+    what = f"data={chosen('data')} model={chosen('model')}"
+    own, saved = module.state_dict(), read_checkpoint(Path(path)).get("state_dict", {})
+    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    if missing or extra:
+        differs = f"it lacks {missing[0]}" if missing else f"it holds {extra[0]}, which {what} has not"
+        raise ConfigError(
+            f"ckpt_path={path} holds another architecture than {what} builds ({differs}): evaluate it with "
+            "the model of the run that wrote it (leave out the model overrides)"
+        )
+    for name, value in own.items():
+        if tuple(saved[name].shape) != tuple(value.shape):
             raise ConfigError(
-                f"ckpt_path={path} holds a model for other data: its {name} has shape {list(value.shape)}, "
-                f"the model for {data} needs {list(own[name].shape)}; evaluate it on data with the classes "
-                "and features it was trained on"
+                f"ckpt_path={path} holds a model of another shape: its {name} has shape "
+                f"{list(saved[name].shape)}, {what} needs {list(value.shape)}; evaluate it on data with the "
+                "classes and features it was trained on, with the model options of its run"
             )
     return path

@@ -58,6 +58,11 @@ lossbench compare reads it like any run."""
 
 def run_overrides_of(checkpoint: Path) -> list[str]:
     """The overrides (and ``hydra.searchpath``) of the run whose ``checkpoints/`` holds ``checkpoint``."""
+    if checkpoint.is_dir():  # a run dir, or its checkpoints/
+        folder = checkpoint / "checkpoints" if (checkpoint / "checkpoints").is_dir() else checkpoint
+        files = sorted(folder.glob("*.ckpt"), key=lambda p: (not p.name.startswith("best"), p.name))
+        example = f", e.g. ckpt_path={files[0]}" if files else ""
+        raise ConfigError(f"ckpt_path={checkpoint} is a folder: pass one checkpoint file{example}")
     if not checkpoint.is_file():
         raise ConfigError(
             f"ckpt_path={checkpoint} does not exist (relative paths start at {Path.cwd()}): pass a "
@@ -107,8 +112,16 @@ def quoted(path: Path) -> str:
 
 
 def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
-    """The run's own overrides, then ``task_name=eval logger=none`` unless given, then the command line's."""
+    """The run's own overrides, then ``task_name=eval logger=none`` unless given, then the command line's;
+    a :class:`ConfigError` for a ``loss`` override (the checkpoint is its run's loss's model: scored as
+    another's, its record and ``compare`` would count its weights as that loss's)."""
     given_keys = {override_key(a) for a in given}
+    if lossy := sorted(k for k in given_keys if k == "loss" or k.startswith("loss.")):
+        trained = next((o for o in run_overrides_of(checkpoint) if override_key(o) == "loss"), "its loss")
+        raise ConfigError(
+            f"{lossy[0]}=...: ckpt_path is tested with the loss its run trained ({trained}), whose outputs "
+            "its model learned; leave the loss overrides out"
+        )
     first = [
         o
         for o in [*run_overrides_of(checkpoint), "task_name=eval", "logger=none"]

@@ -56,6 +56,9 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
 # lossbench logs per epoch: a small table's few batches per epoch miss nothing of its curves
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the")
+# trainer.overfit_batches: lossbench's loaders take the same first batches in order themselves (their
+# samplers are not Lightning's SequentialSampler, so Lightning says it turns a shuffling off that is off)
+warnings.filterwarnings("ignore", message=r"You requested to overfit but enabled \w+ dataloader shuffling")
 
 
 def run(

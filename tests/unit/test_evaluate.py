@@ -81,10 +81,13 @@ def test_a_checkpoint_of_a_model_for_other_classes_is_named_before_testing(tmp_p
     module = torch.nn.Sequential(torch.nn.Linear(4, 2))
     path = tmp_path / "best.ckpt"
     torch.save({"epoch": 3, "state_dict": {"0.weight": torch.zeros(3, 4), "0.bias": torch.zeros(3)}}, path)
-    with pytest.raises(ConfigError, match=r"holds a model for other data: its 0.weight has shape \[3, 4\]"):
+    with pytest.raises(ConfigError, match=r"holds a model of another shape: its 0.weight has shape \[3, 4\]"):
         fitting_checkpoint(str(path), module)
     torch.save({"epoch": 3, "state_dict": module.state_dict()}, path)
     assert fitting_checkpoint(str(path), module) == str(path)
+    other = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with pytest.raises(ConfigError, match=r"holds another architecture than .* \(it lacks 2.bias\)"):
+        fitting_checkpoint(str(path), other)  # model=cnn for an mlp's checkpoint: Lightning's traceback
 
 
 def test_a_missing_checkpoint_right_under_the_root_is_named():
@@ -116,3 +119,32 @@ def test_eval_refuses_data_whose_classes_are_not_the_runs(tmp_path):
     labels.write_text("[1, 2]")
     with pytest.raises(DataError, match="not the JSON map of class index"):
         check_same_classes(checkpoint, ["cat", "dog", "fox"])
+
+
+def test_a_loss_override_is_refused_naming_the_runs_loss(tmp_path):
+    """``lossbench-eval ckpt_path=<focal run> loss=mse`` recorded the focal model as an mse run."""
+    from lossbench.evaluate import eval_overrides
+
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- loss=focal\n- seed=1\n")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"")
+    assert "loss=focal" in eval_overrides(ckpt, ["data.batch_size=8"])
+    for given in ("loss=mse", "loss.gamma=1"):
+        with pytest.raises(ConfigError, match=r"tested with the loss its run trained \(loss=focal\)"):
+            eval_overrides(ckpt, [given])
+
+
+def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
+    from lossbench.evaluate import run_overrides_of
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    for name in ("last.ckpt", "best_epoch_003.ckpt"):
+        (tmp_path / "run" / "checkpoints" / name).write_bytes(b"")
+    best = tmp_path / "run" / "checkpoints" / "best_epoch_003.ckpt"
+    for given in (tmp_path / "run", tmp_path / "run" / "checkpoints"):
+        with pytest.raises(
+            ConfigError, match=rf"is a folder: pass one checkpoint file, e.g. ckpt_path={best}$"
+        ):
+            run_overrides_of(given)

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 
-from hydra_plugins.lossbench_packed_launcher.sequential_launcher import SequentialLauncher
+from hydra_plugins.lossbench_packed_launcher import sequential_launcher
 
 
-class PackedLauncher(SequentialLauncher):
+# the module, not its class: a class imported by name is found in this module too by Hydra's plugin scan
+class PackedLauncher(sequential_launcher.SequentialLauncher):
     """Trains the jobs of a sweep that can share one packed model together, up to ``max_pack`` per model,
     and every other job one after another as Hydra's basic launcher does; each job composed once, as the
     sequential launcher composes it (its :meth:`setup`).
