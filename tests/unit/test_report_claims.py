@@ -172,6 +172,27 @@ def test_under_the_wilcoxon_test_the_claim_gives_the_estimate_the_test_is_about(
     assert t_row.diff_vs_baseline == pytest.approx(np.mean(gains)) and t_row.diff_vs_baseline < 0
 
 
+def test_with_zero_and_tied_differences_the_wilcoxon_claim_stays_consistent():
+    """An accuracy moves in steps of one test sample: zero differences (which the test leaves out) no
+    longer pull Δ's interval to 0, and where ties leave the approximate interval at 0 while the exact test
+    rejects, the claim says so."""
+    from lossbench.report.headline import claim
+
+    how = vd.Settings(test="wilcoxon")
+    base = [0.70 + 0.01 * i for i in range(11)]
+
+    def focal(steps: list[int]) -> Row:
+        runs = runs_of({"ce": base, "focal": [b + STEP * s for b, s in zip(base, steps, strict=True)]})
+        return row_of(summarize(runs, baseline="ce", how=how), "focal")
+
+    zeros = focal([0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6])
+    assert zeros.verdict == "better" and zeros.diff_low > 0, (zeros.diff_low, zeros.diff_high)
+    assert "reaches 0" not in claim(zeros)
+    tied = focal([3, 6, -3, 1, 5, 4, 1, 1, 1, 2, -1])
+    assert tied.verdict == "better" and tied.diff_low <= 0 < tied.diff_high
+    assert "signed-rank interval, approximate with tied differences, reaches 0" in claim(tied)
+
+
 def test_undecided_wilcoxon_comparisons_with_too_few_pairs_to_reject_say_so():
     from lossbench.report.headline import needs_text
 

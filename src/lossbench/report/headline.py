@@ -29,6 +29,8 @@ def claim(row: Row) -> str:
         f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] (P(improvement) "
         f"{row.prob_improvement:.2f}, Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
     )
+    if row.diff_low <= 0 <= row.diff_high:  # tied differences: the interval approximate, the test exact
+        text += ", though Δ's signed-rank interval, approximate with tied differences, reaches 0"
     if row.rope > 0 and max(abs(row.diff_low), abs(row.diff_high)) < row.rope:  # real, but below the ROPE
         text += f", a difference within the ROPE (±{row.rope:g}): too small to matter at that ROPE"
     return text

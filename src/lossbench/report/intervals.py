@@ -9,7 +9,10 @@ only the spread the sample shows and covers about 85% at a nominal 95%.
   that inverts the test (Hollander & Wolfe, *Nonparametric Statistical Methods*, §3.3):
   ``[W_(k), W_(M+1−k)]`` of the sorted Walsh averages, ``k`` the largest with ``P(T⁺ ≤ k − 1) ≤ α / 2``
   under the signed-rank statistic's null distribution (exact up to 50 differences, normal beyond, as
-  ``scipy.stats.wilcoxon`` tests). Exact for continuous differences; ties make it approximate;
+  ``scipy.stats.wilcoxon`` tests). Zero differences are left out, as the test leaves them out
+  (``zero_method="wilcox"``); with tied differences ``k`` comes from the tie-corrected normal variance.
+  Exact for continuous differences; with ties (an accuracy moves in steps of one test sample) it is
+  approximate, and can reach 0 where the test, exact over the tied ranks, just rejects;
 * **IQM** (interquartile mean, the 25%-trimmed mean ``scipy.stats.trim_mean(x, 0.25)`` of rliable,
   Agarwal et al. 2021) — the Tukey–McLaughlin / Yuen (1974) interval for a trimmed mean: with
   ``g = ⌊0.25 n⌋`` values trimmed at each end and ``h = n − 2g`` kept,
@@ -119,6 +122,7 @@ def walsh_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[float, 
     docs); NaN bounds for fewer than 2 values, no spread, or too few values for ``level`` (up to 5 at 95%:
     even the widest interval, the smallest to the largest value, covers only ``1 − 2⁻ⁿ⁺¹``)."""
     x = np.asarray(values, dtype=float)
+    x = x[x != 0] if (x != 0).any() else x  # as the test: zero differences carry no sign
     n = len(x)
     if n == 0:
         return math.nan, math.nan, math.nan
@@ -128,11 +132,12 @@ def walsh_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[float, 
     if n < 2 or _no_spread(x[None])[0]:
         return estimate, math.nan, math.nan
     m, tail = len(walsh), (1 - level) / 2
-    if n <= EXACT_SIGNED_RANK:
+    _, ties = np.unique(np.abs(x), return_counts=True)
+    if n <= EXACT_SIGNED_RANK and (ties == 1).all():
         k = int(np.searchsorted(signed_rank_cdf(n), tail, side="right"))  # P(T+ <= k - 1) <= tail
-    else:
-        sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
-        k = math.floor(m / 2 - float(stats.norm.ppf(1 - tail)) * sd) + 1  # scipy's test: no continuity term
+    else:  # scipy's normal approximation: tie-corrected variance, no continuity term
+        sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - float((ties**3 - ties).sum()) / 48)
+        k = math.floor(m / 2 - float(stats.norm.ppf(1 - tail)) * sd) + 1
     if k < 1:
         return estimate, math.nan, math.nan
     return estimate, float(walsh[k - 1]), float(walsh[m - k])

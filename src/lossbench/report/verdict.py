@@ -39,7 +39,7 @@ from scipy import stats
 
 from lossbench.report.improvement import prob_improvement as prob_improvement
 from lossbench.report.intervals import estimates as estimates
-from lossbench.report.intervals import t_interval
+from lossbench.report.intervals import t_interval, walsh_interval
 from lossbench.report.seeds import MAX_REPLICATES as MAX_REPLICATES
 from lossbench.report.seeds import MIN_REPLICATES as MIN_REPLICATES
 from lossbench.report.seeds import replicates_needed as replicates_needed
@@ -132,14 +132,14 @@ def mean_ci(gains: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndar
 
 def location(gains: np.ndarray, test: str = "t") -> float:
     """The gain's estimate that the difference test is about: the mean (t-test), or the Hodges–Lehmann
-    estimate, the median of the Walsh averages ``(d_i + d_j) / 2, i <= j`` (Wilcoxon signed-rank test)."""
+    estimate, the median of the Walsh averages ``(d_i + d_j) / 2, i <= j`` of the non-zero differences
+    (Wilcoxon signed-rank test, which leaves zero differences out)."""
     g = np.asarray(gains, dtype=float)
     if len(g) == 0:
         return math.nan
     if test == "t":
         return float(g.mean())
-    i, j = np.triu_indices(len(g))
-    return float(np.median((g[i] + g[j]) / 2))
+    return walsh_interval(g)[0]  # of the non-zero differences, as the test
 
 
 def degenerate(gains: np.ndarray) -> str | None:
