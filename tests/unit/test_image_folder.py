@@ -276,7 +276,11 @@ def test_float_or_wide_integer_pixels_are_refused_not_clipped(make_cfg, tmp_path
     assert np.asarray(load_image(str(tmp_path / "narrow.tif"), "L")).max() == 200, "0..255: as it is"
     root = write_folder(tmp_path / "images")
     Image.fromarray(np.random.default_rng(0).random((8, 8)).astype(np.float32)).save(root / "cat" / "f.tif")
-    with pytest.raises(DataError, match=r"1 image\(s\) hold float pixels \(Pillow mode F\).*cat/f.tif"):
+    with pytest.raises(DataError, match=r"1 image\(s\) hold float pixels, or 32-bit .*cat/f.tif \(F\)"):
+        setup_dm(make_cfg, root)
+    (root / "cat" / "f.tif").unlink()  # a 32-bit integer image beyond 0..255: refused before training too
+    Image.fromarray(np.full((8, 8), 1000, dtype=np.int32)).save(root / "dog" / "i.tif")
+    with pytest.raises(DataError, match=r"dog/i.tif \(I\)"):
         setup_dm(make_cfg, root)
 
 

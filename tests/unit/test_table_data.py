@@ -151,6 +151,10 @@ def test_features_that_cannot_be_encoded(make_cfg, tmp_path):
     frame.to_csv(tmp_path / "text_dates.csv", index=False)
     with pytest.raises(DataError, match=r"column 'sold' holds dates/times as text.*data.drop=\[id,sold\]"):
         built(make_cfg, tmp_path / "text_dates.csv", "data.target=label", "data.drop=[id]")
+    frame["sold"] = [f"{1 + i % 3}.{i % 11}.{i % 4}" for i in range(len(frame))]  # versions: categories
+    frame.to_csv(tmp_path / "versions.csv", index=False)
+    dm = built(make_cfg, tmp_path / "versions.csv", "data.target=label", "data.drop=[id]")
+    assert any(f.startswith("categorical__sold_") for f in dm.describe()["features"])
     frame = wine_frame()
     frame["when"] = pd.Timestamp("2024-01-01")
     frame.to_parquet(tmp_path / "dates.parquet")

@@ -13,14 +13,13 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
-from lossbench.data.image_files import FLOAT_MODE
+from lossbench.data.image_files import clipped
 from lossbench.data.loader import BatchSpec
 from lossbench.errors import DataError
 
 #: Pillow's modes of 16-bit grey images (a 16-bit PNG opens as one of them); a 32-bit ``I`` image (a TIFF
 #: of 0..255 values, say) is left to ``convert``, unless its values leave 0..255
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
-WIDE_INTEGER_MODES = ("I", "I;32", "I;32B", "I;32L", "I;32S")
 
 
 def load_image(path: str, mode: str) -> Image.Image:
@@ -32,13 +31,11 @@ def load_image(path: str, mode: str) -> Image.Image:
     integer one of 0..255 values (a float one, or one of wider values, would be clipped).
     """
     with open(path, "rb") as f, Image.open(f) as img:
-        if img.mode in (FLOAT_MODE, *WIDE_INTEGER_MODES):  # a 0..255 one converts as it is
-            values = np.asarray(img)
-            if img.mode == FLOAT_MODE or values.min() < 0 or values.max() > 255:
-                raise DataError(
-                    f"{path}: 32-bit pixels (Pillow mode {img.mode}) that an 8-bit conversion would clip "
-                    "to black or white: save it as an 8- or 16-bit image"
-                )
+        if clipped(img):  # checked in setup unless data.check_files=false
+            raise DataError(
+                f"{path}: 32-bit pixels (Pillow mode {img.mode}) that an 8-bit conversion would clip to "
+                "black or white: save it as an 8- or 16-bit image"
+            )
         if img.mode in SIXTEEN_BIT_MODES:
             values = np.asarray(img, dtype=np.float64) / 257.0
             return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert(mode)

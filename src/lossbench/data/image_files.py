@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
@@ -33,6 +34,20 @@ SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "dev", "test
 #: Pillow's mode of float pixels, which no 8-bit conversion maps (``convert`` rounds and clips them: an
 #: image of 0..1 values turns black)
 FLOAT_MODE = "F"
+#: Pillow's modes of 32-bit integer pixels: ``convert`` keeps 0..255 values and clips wider ones
+WIDE_INTEGER_MODES = ("I", "I;32", "I;32B", "I;32L", "I;32S")
+
+
+def clipped(img: Image.Image) -> bool:
+    """Whether an 8-bit conversion of ``img`` would clip it: float pixels, or integer ones beyond 0..255
+    (the latter decoded to tell)."""
+    if img.mode == FLOAT_MODE:
+        return True
+    if img.mode not in WIDE_INTEGER_MODES:
+        return False
+    values = np.asarray(img)
+    return bool(values.min() < 0 or values.max() > 255)
+
 
 log = logging.getLogger("lossbench")
 
@@ -95,23 +110,23 @@ def check_distinct(key: str, paths: Sequence[str]) -> None:
 def check_images(key: str, paths: Sequence[str], decode: bool = False) -> None:
     """Open every file's header (``decode``: decode the whole image); one ``DataError`` naming the
     unreadable ones (the first :data:`NAMED`, and how many in all), so that one pass finds them all, or
-    those of float pixels (:data:`FLOAT_MODE`)."""
+    those an 8-bit conversion would clip (:func:`clipped`)."""
     bad: list[str] = []
     wide: list[str] = []
     for path in paths:
         try:
             with Image.open(path) as img:  # reads the header only
-                if img.mode == FLOAT_MODE:
-                    wide.append(path)
+                if clipped(img):
+                    wide.append(f"{path} ({img.mode})")
                 if decode:
                     img.load()
         except Exception as err:
             bad.append(f"{path} ({type(err).__name__})")
     if wide:
         raise DataError(
-            f"data.{key}: {len(wide)} image(s) hold float pixels (Pillow mode F), which no 8-bit conversion "
-            f"maps (0..1 values would turn black): {named(wide)}: save them as 8- or "
-            "16-bit images"
+            f"data.{key}: {len(wide)} image(s) hold float pixels, or 32-bit ones beyond 0..255, which an "
+            f"8-bit conversion clips (0..1 floats turn black): {named(wide)}: save them as 8- or 16-bit "
+            "images"
         )
     if bad:
         raise DataError(

@@ -172,13 +172,24 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
         )
 
 
-#: a date, optionally with a time: 2024-03-01, 2024/3/1, 1.3.2024, 03/01/24, 2024-03-01T12:30:00
-_DATE = re.compile(
-    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
-)
+#: a date with a four-digit year first (2024-03-01, 2024/3/1) or last (1.3.2024, 03/01/2024), optionally with
+#: a time (2024-03-01T12:30:00); version numbers (1.2.3) and sizes (10-20-30) are not dates
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+_YEAR_FIRST = re.compile(r"(?:19|20)\d{2}[-/.](\d{1,2})[-/.](\d{1,2})" + _TIME)
+_YEAR_LAST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](?:19|20)\d{2}" + _TIME)
+
+
+def is_date(text: str) -> bool:
+    """Whether ``text`` is a calendar date (month 1-12, day 1-31, in either order when the year is last)."""
+    if first := _YEAR_FIRST.fullmatch(text):
+        return 1 <= int(first[1]) <= 12 and 1 <= int(first[2]) <= 31
+    if last := _YEAR_LAST.fullmatch(text):
+        a, b = int(last[1]), int(last[2])
+        return 1 <= min(a, b) <= 12 and max(a, b) <= 31
+    return False
 
 
 def text_dates(present: pd.Series, share: float = 0.9, sample: int = 200) -> bool:
     """Whether at least ``share`` of (a sample of) the text values are dates or date-times."""
     values = [str(v).strip() for v in present.head(sample)]
-    return bool(values) and sum(bool(_DATE.fullmatch(v)) for v in values) >= share * len(values)
+    return bool(values) and sum(is_date(v) for v in values) >= share * len(values)
