@@ -311,7 +311,7 @@ def test_paths_and_loggers_are_not_conditions_of_a_setting():
     assert not is_condition("paths.root_dir") and not is_condition("logger")
     assert is_condition("data.label_noise") and is_condition("optim.optimizer.lr")
     assert is_condition("paths.data_dir"), "another data folder is another setting"
-    assert is_condition("sweep"), "a +sweep= preset sets epochs (smoke) or data_seed (replicates)"
+    assert not is_condition("sweep"), "a preset's own settings (epochs) split settings through the configs"
 
 
 def test_runs_of_another_sweep_preset_are_another_setting():
@@ -319,13 +319,21 @@ def test_runs_of_another_sweep_preset_are_another_setting():
     from lossbench.record import RunRecord
     from lossbench.report.collect import ReportRun, assign_variants
 
-    def run(name: str, overrides: list[str]) -> ReportRun:
-        record = RunRecord("ok", loss="ce", data="digits", seed=0, data_seed=0, overrides=overrides)
+    def run(name: str, overrides: list[str], epochs: int, seed: int = 0) -> ReportRun:
+        config = {"trainer": {"max_epochs": epochs}}
+        record = RunRecord("ok", loss="ce", data="digits", seed=seed, data_seed=0, overrides=overrides)
+        record.config = config
         return ReportRun(name, record, metrics={"test/acc": 0.9})
 
-    runs = assign_variants([run("a", ["+sweep=smoke", "loss=ce", "seed=0"]), run("b", ["loss=ce", "seed=0"])])
+    smoke = run("a", ["+sweep=smoke", "loss=ce", "seed=0"], 3)
+    runs = assign_variants([smoke, run("b", ["loss=ce", "seed=0"], 20)])
     assert [r.status for r in runs] == ["ok", "ok"], [r.error for r in runs]
-    assert runs[0].group != runs[1].group
+    assert runs[0].group == "digits trainer.max_epochs=3" and runs[1].group == "digits trainer.max_epochs=20"
+    # a preset that changes nothing measured (losses_x_seeds): its runs pair with later seeds of a plain sweep
+    same = assign_variants(
+        [run("c", ["+sweep=losses_x_seeds", "loss=ce", "seed=0"], 20), run("d", ["loss=ce", "seed=3"], 20)]
+    )
+    assert same[0].group == same[1].group == "digits"
 
 
 def test_a_failed_start_that_another_run_finished_is_superseded_not_a_failure():

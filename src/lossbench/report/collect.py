@@ -31,9 +31,9 @@ SUPERSEDED = "superseded"
 #: the status (and the tag) of a ``lossbench tune`` trial: a search step, not a replicate of its loss
 TRIAL = "trial"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
-#: (a ``+sweep=`` preset can: it sets epochs or ``data_seed``)
+#: (a ``+sweep=`` preset's epochs do: :func:`assign_variants` reads them from the runs' configs)
 NOT_CONDITIONS = (
-    *("logger", "hydra", "resume", "ckpt_path", "tags", "task_name"),
+    *("logger", "hydra", "resume", "ckpt_path", "tags", "task_name", "sweep"),
     *("paths.root_dir", "paths.output_dir"),  # where a run starts and writes (paths.data_dir is its data)
 )
 
@@ -202,6 +202,8 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
     the runs of one variant are its seeds."""
     all_lists = [r.overrides for r in runs if r.overrides]
     common = set(all_lists[0]).intersection(*map(set, all_lists[1:])) if all_lists else set()
+    epochs = {id(r): ((r.record.config or {}).get("trainer") or {}).get("max_epochs") for r in runs}
+    epochs_vary = len({e for e in epochs.values() if e is not None}) > 1  # a preset (+sweep=smoke) sets them
     for r in runs:
         varying = [
             o
@@ -210,6 +212,12 @@ def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
         ]
         loss_opts = [o for o in varying if override_key(o).startswith("loss.")]
         setting = [o for o in varying if not override_key(o).startswith("loss.")]
+        if (
+            epochs_vary
+            and epochs[id(r)] is not None
+            and "trainer.max_epochs" not in map(override_key, setting)
+        ):
+            setting.append(f"trainer.max_epochs={epochs[id(r)]}")
         r.variant = " ".join([r.loss, *loss_opts])
         r.group = " ".join([r.data, *setting])
     seen: dict[tuple[str, str, Any], str] = {}
