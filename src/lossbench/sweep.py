@@ -38,7 +38,7 @@ from lossbench.record import (
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
 from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
 from lossbench.slurm import is_slurm_launcher, slurm_problems
-from lossbench.sweep_jobs import planned_jobs
+from lossbench.sweep_jobs import planned_jobs, planned_size
 from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
 from lossbench.task import spec
 
@@ -48,8 +48,7 @@ log = logging.getLogger("lossbench")
 def sweep_size_of(sweep_dir: Path) -> int | None:
     """How many jobs the running sweep has, from the ``multirun.yaml`` Hydra wrote in its dir (None for a
     sweeper other than the basic one, or without that file)."""
-    jobs = planned_jobs(sweep_dir)
-    return None if jobs is None else len(jobs)
+    return planned_size(sweep_dir)
 
 
 def job_line(summary: dict[str, Any], size: int | None = None) -> str:
@@ -85,14 +84,21 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
-def all_job_dirs(sweep_dir: Path) -> list[Path]:
+def all_jobs(sweep_dir: Path) -> list[tuple[Path, list[str] | None]]:
     """:func:`job_dirs`, and the dirs of the jobs a basic sweep has that never started (an interrupted
-    sweep), so that its table covers every job."""
+    sweep), so that its table covers every job; each with its overrides as the sweep enumerates them
+    (:func:`~lossbench.sweep_jobs.planned_jobs`; None where it cannot)."""
     found = job_dirs(sweep_dir)
-    size = sweep_size_of(sweep_dir) if sweep_dir.is_dir() else None  # ~0.01 s
+    planned = dict(enumerate((planned_jobs(sweep_dir) if sweep_dir.is_dir() else None) or []))
     names = {d.name for d in found}
-    never = [sweep_dir / str(n) for n in range(size or 0) if str(n) not in names]
-    return sorted([*found, *never], key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
+    never = [sweep_dir / str(n) for n in planned if str(n) not in names]
+    dirs = sorted([*found, *never], key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
+    return [(d, planned.get(int(d.name)) if d.name.isdigit() else None) for d in dirs]
+
+
+def all_job_dirs(sweep_dir: Path) -> list[Path]:
+    """The dirs of :func:`all_jobs`."""
+    return [d for d, _ in all_jobs(sweep_dir)]
 
 
 def read_job(job_dir: Path, planned: list[str] | None = None) -> dict[str, Any]:
@@ -232,10 +238,7 @@ def print_sweep_summary(sweep_dir: Path, fail: bool = True) -> None:
     finish."""
     from rich.console import Console
 
-    planned = dict(enumerate(planned_jobs(sweep_dir) or []))
-    summary = [
-        read_job(d, planned.get(int(d.name)) if d.name.isdigit() else None) for d in all_job_dirs(sweep_dir)
-    ]
+    summary = [read_job(d, planned) for d, planned in all_jobs(sweep_dir)]
     counts = {s: sum(r["status"] == s for r in summary) for s in STATUSES}
     title = f"sweep {sweep_dir}: {len(summary)} jobs, " + ", ".join(
         f"{n} {s}" for s, n in counts.items() if n or s in (OK, FAILED, MISSING)

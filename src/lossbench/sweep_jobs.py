@@ -11,6 +11,7 @@ last key varying fastest (``itertools.product``). Job ``n`` is the ``n``-th comb
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from lossbench.overrides import override_list
 from lossbench.run_dir import saved_sweep
 
 
-def basic_sweep_jobs(hydra_node: Any) -> list[list[str]] | None:
-    """Every job's overrides, in job order, of the sweep whose ``hydra`` node (of ``multirun.yaml``) is
-    ``hydra_node``; None for another sweeper, or a sweep the basic sweeper cannot enumerate (an interval,
-    a glob of config options)."""
+def basic_sweep_values(hydra_node: Any) -> list[list[str]] | None:
+    """Per key, in the basic sweeper's order, the overrides its jobs take (``["loss=ce", "loss=focal"]``)
+    of the sweep whose ``hydra`` node (of ``multirun.yaml``) is ``hydra_node``; None for another sweeper,
+    or a sweep the basic sweeper cannot enumerate (an interval, a glob of config options)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     if hydra_node is None or "BasicSweeper" not in str(hydra_node.sweeper.get("_target_", "")):
@@ -41,9 +42,21 @@ def basic_sweep_jobs(hydra_node: Any) -> list[list[str]] | None:
                 return None
     except Exception:  # an override the parser cannot read without the sweep's config loader
         return None
-    return [list(job) for job in itertools.product(*values.values())]
+    return list(values.values())
+
+
+def basic_sweep_jobs(hydra_node: Any) -> list[list[str]] | None:
+    """Every job's overrides, in job order (:func:`basic_sweep_values`, combined)."""
+    values = basic_sweep_values(hydra_node)
+    return None if values is None else [list(job) for job in itertools.product(*values)]
 
 
 def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
     """:func:`basic_sweep_jobs` of the sweep in ``sweep_dir`` (None without its ``multirun.yaml``)."""
     return basic_sweep_jobs(saved_sweep(sweep_dir))
+
+
+def planned_size(sweep_dir: Path) -> int | None:
+    """How many jobs :func:`planned_jobs` holds, counted without listing them (every job's line asks)."""
+    values = basic_sweep_values(saved_sweep(sweep_dir))
+    return None if values is None else math.prod(len(v) for v in values)

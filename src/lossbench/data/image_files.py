@@ -37,6 +37,8 @@ FLOAT_MODE = "F"
 #: Pillow's modes of 32-bit integer pixels: ``convert`` keeps 0..255 values and clips wider ones
 WIDE_INTEGER_MODES = ("I", "I;32", "I;32B", "I;32L", "I;32S")
 
+log = logging.getLogger("lossbench")
+
 
 def clipped(img: Image.Image) -> bool:
     """Whether an 8-bit conversion of ``img`` would clip it: float pixels, or integer ones beyond 0..255
@@ -47,9 +49,6 @@ def clipped(img: Image.Image) -> bool:
         return False
     values = np.asarray(img)
     return bool(values.min() < 0 or values.max() > 255)
-
-
-log = logging.getLogger("lossbench")
 
 
 def named(items: Sequence[str]) -> str:
@@ -63,10 +62,9 @@ def is_hidden(path: str, root: str) -> bool:
     return any(part.startswith(".") for part in Path(os.path.relpath(path, root)).parts)
 
 
-def is_visible_image(path: str, root: str = "") -> bool:
+def is_visible_image(path: str, root: str) -> bool:
     """A file with an image extension, no part of whose path below ``root`` starts with a dot."""
-    hidden = is_hidden(path, root) if root else os.path.basename(path).startswith(".")
-    return not hidden and has_file_allowed_extension(path, IMG_EXTENSIONS)
+    return not is_hidden(path, root) and has_file_allowed_extension(path, IMG_EXTENSIONS)
 
 
 def same_name(a: str, b: str) -> bool:
@@ -167,7 +165,7 @@ def check_separate(train: ImageFolder, test: ImageFolder) -> None:
 def unused_images(key: str, root: Path, folder: ImageFolder) -> None:
     """Warn once of the visible files Pillow reads that ``ImageFolder`` leaves out: other image formats
     (``.gif``, ``.jfif``) in the class folders, and images beside them, each counted by extension."""
-    readable = {ext for ext, _ in Image.registered_extensions().items()} - {".txt", ".pdf", ".ps", ".eps"}
+    readable = set(Image.registered_extensions()) - {".txt", ".pdf", ".ps", ".eps"}
     used = {path for path, _ in folder.samples}
     skipped: Counter[str] = Counter()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):

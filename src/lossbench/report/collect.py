@@ -176,16 +176,15 @@ def _int(text: str | None) -> int | None:
 def collect_local(root: Path) -> list[ReportRun]:
     """Every run under ``root`` (a multirun dir, a parent of several, or one run dir); in a sweep dir
     (its ``multirun.yaml``) every job of the sweep, also one stopped before its run dir was written."""
-    from lossbench.sweep import all_job_dirs
-    from lossbench.sweep_jobs import planned_jobs
+    from lossbench.sweep import all_jobs
 
     root = Path(root)
     dirs = {p.parent for p in root.rglob(RECORD_NAME)}
     dirs |= {p.parent for p in root.rglob(".hydra") if p.is_dir() and RunDir(p.parent).has_overrides()}
-    planned: dict[Path, list[str]] = {}
+    planned: dict[Path, list[str] | None] = {}
     for saved in root.rglob(MULTIRUN_NAME):
-        dirs |= set(all_job_dirs(saved.parent))
-        planned |= {saved.parent / str(n): job for n, job in enumerate(planned_jobs(saved.parent) or [])}
+        planned |= dict(all_jobs(saved.parent))
+    dirs |= set(planned)
     dirs = {d for d in dirs if "wandb" not in d.relative_to(root).parts}
     if not dirs:
         raise FileNotFoundError(f"no runs under {root}: expected <job>/metrics.json (a multirun directory)")

@@ -117,17 +117,29 @@ def signed_rank_cdf(n: int) -> np.ndarray:
     return np.cumsum(counts) / 2.0**n
 
 
+def nonzero_walsh_averages(values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero differences of ``values`` (all of them when every one is zero: the test leaves zero
+    differences out, as they carry no sign) and their sorted Walsh averages ``(d_i + d_j) / 2, i <= j``."""
+    x = np.asarray(values, dtype=float)
+    x = x[x != 0] if (x != 0).any() else x
+    i, j = np.triu_indices(len(x))
+    return x, np.sort((x[i] + x[j]) / 2)
+
+
+def hodges_lehmann(values: npt.ArrayLike) -> float:
+    """The median of :func:`nonzero_walsh_averages` (NaN for no values)."""
+    walsh = nonzero_walsh_averages(values)[1]
+    return float(np.median(walsh)) if len(walsh) else math.nan
+
+
 def walsh_interval(values: npt.ArrayLike, level: float = LEVEL) -> tuple[float, float, float]:
     """The Hodges–Lehmann estimate of paired differences ``values`` and its signed-rank interval (module
     docs); NaN bounds for fewer than 2 values, no spread, or too few values for ``level`` (up to 5 at 95%:
     even the widest interval, the smallest to the largest value, covers only ``1 − 2⁻ⁿ⁺¹``)."""
-    x = np.asarray(values, dtype=float)
-    x = x[x != 0] if (x != 0).any() else x  # as the test: zero differences carry no sign
+    x, walsh = nonzero_walsh_averages(values)
     n = len(x)
     if n == 0:
         return math.nan, math.nan, math.nan
-    i, j = np.triu_indices(n)
-    walsh = np.sort((x[i] + x[j]) / 2)
     estimate = float(np.median(walsh))
     if n < 2 or _no_spread(x[None])[0]:
         return estimate, math.nan, math.nan

@@ -39,7 +39,7 @@ from scipy import stats
 
 from lossbench.report.improvement import prob_improvement as prob_improvement
 from lossbench.report.intervals import estimates as estimates
-from lossbench.report.intervals import t_interval, walsh_interval
+from lossbench.report.intervals import hodges_lehmann, t_interval
 from lossbench.report.seeds import MAX_REPLICATES as MAX_REPLICATES
 from lossbench.report.seeds import MIN_REPLICATES as MIN_REPLICATES
 from lossbench.report.seeds import replicates_needed as replicates_needed
@@ -139,7 +139,7 @@ def location(gains: np.ndarray, test: str = "t") -> float:
         return math.nan
     if test == "t":
         return float(g.mean())
-    return walsh_interval(g)[0]  # of the non-zero differences, as the test
+    return hodges_lehmann(g)
 
 
 def degenerate(gains: np.ndarray) -> str | None:
