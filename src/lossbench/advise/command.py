@@ -221,9 +221,8 @@ def advise(
     saved = read_plan(record)
     if saved:  # a rerun continues the recorded study
         check_resume(saved, wanted, record)
-    if "pilot" in saved and Pilot(**saved["pilot"]).steady:
-        pilot = Pilot(**saved["pilot"])
-    else:
+    pilot = Pilot(**saved["pilot"]) if "pilot" in saved else None
+    if pilot is None or not pilot.steady:  # none yet, or one cut short by a smaller budget's share
         with quiet():
             pilot = measure_pilot(
                 [*run_overrides, f"loss={names[0]}", "test=false"], out, monitor, start, budget_s

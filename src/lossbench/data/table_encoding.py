@@ -28,10 +28,10 @@ from lossbench.errors import DataError
 def as_encoded_types(x: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
     """``x`` with its ``numeric`` columns as float64 (infinities missing) and the others as text (missing
     values NaN): the types the encoder is fitted and applied on."""
-    x = x.copy()
-    if len(numeric):
-        x[list(numeric)] = x[list(numeric)].astype(np.float64).replace([np.inf, -np.inf], np.nan)
-    for col in (c for c in x.columns if c not in set(numeric)):
+    x, numeric = x.copy(), list(numeric)
+    if numeric:
+        x[numeric] = x[numeric].astype(np.float64).replace([np.inf, -np.inf], np.nan)
+    for col in x.columns.difference(numeric, sort=False):
         x[col] = x[col].astype(object).map(lambda v: np.nan if pd.isna(v) else str(v))
     return x
 
