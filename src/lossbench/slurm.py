@@ -25,7 +25,12 @@ GPU_OPTIONS = ("gpus_per_node", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu")
 
 def is_slurm_launcher(config: DictConfig) -> bool:
     """Whether the multirun's launcher is hydra-submitit-launcher's ``SlurmLauncher``."""
-    return str(launcher_of(config).get("_target_", "")).endswith("SlurmLauncher")
+    return is_slurm(launcher_of(config))
+
+
+def is_slurm(launcher: Any) -> bool:
+    """Whether a launcher config (``hydra.launcher``) is hydra-submitit-launcher's ``SlurmLauncher``."""
+    return str((launcher or {}).get("_target_", "")).endswith("SlurmLauncher")
 
 
 def gpu_request(launcher: Any) -> tuple[str, str] | None:

@@ -34,6 +34,7 @@ from typing import Any
 from lossbench.errors import SIGNAL_EXIT
 from lossbench.run_dir_claim import run_dir_held
 from lossbench.signals import continue_command
+from lossbench.slurm import is_slurm
 
 #: the file in the sweep dir that says the sweep is stopping (removed when a sweep starts or continues)
 STOP_MARK = ".stopping"
@@ -67,8 +68,7 @@ def runs_jobs_elsewhere(launcher: Any) -> bool:
 def job_has_own_process(launcher: Any) -> bool:
     """Whether each job runs in a process of its own whose result the sweep's process waits for: the
     launchers of :func:`runs_jobs_elsewhere`, and submitit's Slurm launcher (its jobs run on the cluster)."""
-    target = str((launcher or {}).get("_target_", ""))
-    return runs_jobs_elsewhere(launcher) or target.endswith("SlurmLauncher")
+    return runs_jobs_elsewhere(launcher) or is_slurm(launcher)
 
 
 def sweep_dir_of(hydra: Any) -> Path:
