@@ -30,7 +30,7 @@ from lossbench.errors import (
 )
 from lossbench.logs import ConsoleFilter, NoAdvertisements
 from lossbench.output_root import writable_run_dir
-from lossbench.overrides import override_key, plain_overrides
+from lossbench.overrides import override_key, plain_overrides, sets_in
 from lossbench.record import read_record
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir
@@ -116,7 +116,7 @@ def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
     a :class:`ConfigError` for a ``loss`` override (the checkpoint is its run's loss's model: scored as
     another's, its record and ``compare`` would count its weights as that loss's)."""
     given_keys = {override_key(a) for a in given}
-    if lossy := sorted(k for k in given_keys if k == "loss" or k.startswith("loss.")):
+    if lossy := sorted(k for k in given_keys if sets_in(k, "loss")):
         trained = next((o for o in run_overrides_of(checkpoint) if override_key(o) == "loss"), "its loss")
         raise ConfigError(
             f"{lossy[0]}=...: ckpt_path is tested with the loss its run trained ({trained}), whose outputs "

@@ -28,6 +28,11 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def sets_in(key: str, node: str) -> bool:
+    """Whether an override of ``key`` sets ``node`` or a key under it (``loss.gamma``, ``loss``: ``loss``)."""
+    return key == node or key.startswith(node + ".")
+
+
 def swept_keys_of(overrides: list[str]) -> set[str]:
     """The keys (or config groups) that sweep syntax gives several values (``loss=ce,focal``: ``loss``);
     Hydra's parser raises on an override it cannot read."""

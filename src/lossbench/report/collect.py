@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.integrity import damaged, read_curves
-from lossbench.overrides import override_key
+from lossbench.overrides import override_key, sets_in
 from lossbench.record import (
     MISSING,
     OK,
@@ -40,7 +40,7 @@ NOT_CONDITIONS = (
 
 def is_condition(key: str) -> bool:
     """Whether an override key can change what is measured (``logger=csv`` cannot; ``data.*`` can)."""
-    return not any(key == k or key.startswith(k + ".") for k in NOT_CONDITIONS)
+    return not any(sets_in(key, k) for k in NOT_CONDITIONS)
 
 
 @dataclass

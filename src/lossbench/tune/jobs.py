@@ -126,12 +126,10 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
 
     from lossbench.build import check_options
     from lossbench.errors import ConfigError, one_line
-    from lossbench.overrides import override_key
+    from lossbench.overrides import override_key, sets_in
     from lossbench.tune import space as sp
 
-    not_of_the_loss = [
-        o for o in overrides if override_key(o) != "loss" and not override_key(o).startswith("loss.")
-    ]
+    not_of_the_loss = [o for o in overrides if not sets_in(override_key(o), "loss")]
     try:  # an override no run can take, whatever its loss: named as such, not blamed on a loss
         compose_run(not_of_the_loss, output_dir=scratch)
     except (HydraException, OmegaConfBaseException) as err:
