@@ -19,7 +19,7 @@ Rows (each lossbench run is ``python train.py`` in a subprocess with its own tim
 6. ``limit``: what the device does with the same network and no framework: lossbench's
    ``resnet18_cifar`` (built by :func:`lossbench.models.build_model`), one AdamW step per batch on
    device-resident tensors, bf16 autocast and channels_last, no loader and no Lightning, at batch 128 and
-   512 (``--tiny``: 16 and 32); row 2's images/s (and row 3's) as a share of it at row 2's batch size.
+   512 (``--tiny``: 8 and 16); row 2's images/s (and row 3's) as a share of it at row 2's batch size.
 7. ``packed``: 16 ResNet-32 replicas (4 losses × 4 seeds; ``--tiny``: 4) trained as one packed model
    against the same runs one by one, in runs/hour, and the packed fit's images/s against its own
    device-resident limit, peak memory beside each (``scripts/device_packed.py``).
@@ -109,10 +109,10 @@ def compile_seconds(result: dict[str, Any]) -> float:
     return times[0] - bench.median(times[1:]) if len(times) > 1 else float("nan")
 
 
-def fake_cifar(root: Path, per_batch: int) -> None:
+def fake_cifar(root: Path, per_batch: int, n_test: int) -> None:
     from tests.fake_vision import write_cifar
 
-    write_cifar(root, "cifar10", per_batch=per_batch, n_test=max(100, per_batch // 5))
+    write_cifar(root, "cifar10", per_batch=per_batch, n_test=n_test)
 
 
 def plain_loop(device: str, n: int, batch: int, steps: int, workers: int, bf16: bool = True) -> float:
@@ -170,7 +170,8 @@ def main() -> None:
         print(table(rows, "no CUDA GPU"))
         return
     dev = args.device
-    per_batch, epochs, batch = (24, 2, 16) if args.tiny else (9000, 3, 128)
+    # --tiny: 100 training images (5 batches of 20) and 30 test images, about the fewest the splits take
+    per_batch, n_test, epochs, batch = (20, 30, 2, 8) if args.tiny else (9000, 1800, 3, 128)
     # a CPU without bf16 instructions emulates bf16 (a ResNet-18 step ~40x slower than float32): on a CPU,
     # --tiny runs the ResNet rows' code paths in float32
     bf16 = not (args.tiny and dev == "cpu")
@@ -184,7 +185,7 @@ def main() -> None:
     precision = [f"trainer.precision={'bf16-mixed' if bf16 else '32-true'}", "model.channels_last=true"]
     with tempfile.TemporaryDirectory(prefix="lossbench-device-") as tmp:
         work = Path(tmp)
-        fake_cifar(work / "data", per_batch)
+        fake_cifar(work / "data", per_batch, n_test)
         resnet.append(f"paths.data_dir={work / 'data'}")
         results: dict[str, Any] = {}
         figures: dict[str, Any] = {}  # the numbers behind the table, for device_check.json

@@ -108,7 +108,7 @@ def packed_row(
     from lossbench.packed import fit_packed
     from lossbench.run import run
 
-    epochs, batch, sequential = (2, 16, 1) if tiny else (3, 128, 2)
+    epochs, batch, sequential = (2, 8, 1) if tiny else (3, 128, 2)
     losses, seeds = (LOSSES[:2], 2) if tiny else (LOSSES, SEEDS)  # tiny: 4 replicas, the same code paths
     cfgs = configs(work / "packed", data_dir, device, epochs, batch, losses, seeds)
     reset, read = peak_memory(device)
