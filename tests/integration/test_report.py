@@ -92,3 +92,4 @@ def test_compare_a_real_multilabel_or_distributional_sweep(tmp_path, overrides, 
     md = (report / "report.md").read_text()
     assert f"| {ranked} " in md, "the deciding score is ranked"
     assert "test/coverage_90" not in md and "test/width_90" not in md
+    assert ("in standardised units" in md) is (ranked == "test/crps"), "regression errors say their units"

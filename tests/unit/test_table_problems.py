@@ -234,6 +234,63 @@ def test_numbers_with_a_decimal_comma_name_data_decimal_and_read_with_it(tmp_pat
         built(path, target="rating", sep=";", decimal=";")
 
 
+def test_a_few_decimal_commas_among_points_are_cells_to_fix_not_a_decimal_setting(tmp_path):
+    """One ``12,5`` among numbers written ``115.17``: ``data.decimal=','`` would leave every other number as
+    text, so the cells are named instead; set anyway, the columns it leaves as text say to leave it out."""
+    frame = penguins().assign(y=lambda f: f.bill_length_mm.round(2).astype(str))
+    frame.loc[7, "y"] = "12,5"
+    path = write(frame, tmp_path / "stray.csv")
+    with pytest.raises(DataError) as err:
+        built(path, target="y")
+    text = str(err.value)
+    said = r"target column 'y' holds numbers written with a decimal point \('[\d.]+'\) and 1 with a decimal "
+    assert re.search(said + r"comma \('12,5'\): write those with a decimal point in the file", text)
+    assert "data.decimal" not in text
+    with pytest.raises(DataError) as err:
+        built(path, target="y", decimal=",")
+    text = str(err.value)
+    assert "and 1 with a decimal comma ('12,5')" in text and "data.decimal=','\"" not in text
+    said = r"column 'bill_depth_mm' holds numbers written with a decimal point \('[\d.]+'\), which "
+    assert re.search(said + r"data.decimal=',' leaves as text", text) and text.endswith("data.decimal=.")
+    frame.loc[7, "y"] = "12.5"
+    assert built(write(frame, tmp_path / "fixed.csv"), target="y").task is Task.REGRESSION
+
+
+def test_a_target_column_with_one_value_is_refused_before_training(tmp_path):
+    frame = penguins().assign(y=lambda f: f.body_mass_g, y2=3.0)
+    path = write(frame, tmp_path / "c.csv")
+    said = r"target column 'y2' holds one value \(3.0\) in every row: there is nothing to regress and its "
+    with pytest.raises(DataError, match=said + r"R² is undefined: leave it out of data.target"):
+        built(path, target=["y", "y2"])
+    with pytest.raises(DataError, match=r"'y2' holds one value \(3.0\).*is data.target the right column\?"):
+        built(path, target="y2", task="regression")
+    assert built(path, target=["y"]).task is Task.REGRESSION
+
+
+def test_labels_with_a_stray_value_or_a_label_that_never_changes_are_named(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = penguins(200).assign(**{f"lab{k}": (rng.random(200) < 0.3).astype(int) for k in range(4)})
+    frame.loc[:5, "lab2"] = 2
+    labels = ["lab0", "lab1", "lab2", "lab3"]
+    with pytest.raises(DataError) as err:
+        built(write(frame, tmp_path / "stray.csv"), target=labels, drop=["species"])
+    text = str(err.value)
+    assert "target columns ['lab0', 'lab1', 'lab3'] hold only 0 and 1, but 'lab2' holds [2] in 6 rows" in text
+    assert "data.task=multilabel" in text and "set data.task=regression" in text
+    assert (
+        built(tmp_path / "stray.csv", target=labels, drop=["species"], task="regression").task
+        is Task.REGRESSION
+    )
+    with pytest.raises(DataError, match=r"multi-label target column 'lab2' holds \['2'\]"):
+        built(tmp_path / "stray.csv", target=labels, drop=["species"], task="multilabel")
+    frame["lab2"] = frame.lab2.clip(0, 1)
+    frame["lab3"] = 0
+    said = r"label column 'lab3' is 0 in every row: no loss can learn a label that never changes, and its AP "
+    with pytest.raises(DataError, match=said + r"is undefined: leave it out of data.target"):
+        built(write(frame, tmp_path / "zero.csv"), target=labels, drop=["species"])
+    assert built(tmp_path / "zero.csv", target=labels[:3], drop=["species"]).task is Task.MULTILABEL
+
+
 def test_a_target_of_numbers_with_a_missing_marker_is_not_given_a_class_for_it(tmp_path):
     frame = penguins().assign(y=lambda f: (f.bill_length_mm > 44).astype(int).astype(object))
     frame.loc[[3, 30, 60], "y"] = "?"

@@ -29,7 +29,13 @@ import pandas as pd
 from lossbench.data.table_features import check_features
 from lossbench.data.table_io import read_table, repeated_columns
 from lossbench.data.table_problems import Problems, listing, note
-from lossbench.data.table_target import check_target, infer_task, number_problems, rows_with_target
+from lossbench.data.table_target import (
+    check_inferred_labels,
+    check_target,
+    infer_task,
+    number_problems,
+    rows_with_target,
+)
 from lossbench.errors import ConfigError, check_choice
 from lossbench.task import Task
 
@@ -200,6 +206,8 @@ def check_table(
     if has_target and len(frame) and not number_problems(target, options.task, problems):
         task = options.task or infer_task(target, where)
         check_target(target, task, problems)
+        if options.task is None:
+            check_inferred_labels(target, problems)
     not_features = [*named, *guessed]  # a target column named with a typo is not checked as a feature
     features = frame.drop(columns=[c for c in dict.fromkeys(not_features) if c in frame.columns])
     if features.shape[1] == 0:

@@ -22,6 +22,8 @@ from lossbench.data.table_problems import Problems, listing, note, override_valu
 log = logging.getLogger(__name__)
 #: a number written with a decimal comma (``3,5``, ``-0,25``)
 COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
+#: a number written with a decimal point (``3.5``, ``-.25``, ``1.5e3``)
+POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 #: more columns with missing values than this are named in one problem
 MANY_MISSING = 5
@@ -44,27 +46,43 @@ def numbers_rows(series: pd.Series) -> bool:
     return int(series.max()) - int(series.min()) == len(series) - 1
 
 
-def comma_decimal(present: pd.Series) -> str | None:
-    """An example value when at least 90% of the text values ``present`` are numbers and some are written
-    with a decimal comma (``3,5``); ``None`` otherwise."""
+def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> bool:
+    """Record a problem when the column ``what`` (``column 'x'``, ``target column 'y'``) is text whose values
+    ``present`` are at least 90% numbers and mix decimal marks; whether it is. Numbers with a decimal comma
+    (``3,5``) and none with a point are read by ``data.decimal=','``; a few commas among points are cells
+    to fix in the file; points in a file read with ``data.decimal=','`` are left as text by it."""
     text = present.astype(str).str.strip()
     comma = text.str.fullmatch(COMMA_DECIMAL)
-    number = comma | pd.to_numeric(text, errors="coerce").notna()
-    return str(text[comma].iloc[0]) if len(text) and comma.any() and number.mean() >= 0.9 else None
-
-
-def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> bool:
-    """Record that the column ``what`` (``column 'x'``, ``target column 'y'``) holds numbers written with a
-    decimal comma (:func:`comma_decimal` of its values ``present``), fixed by ``data.decimal=','``;
-    whether it does."""
-    example = comma_decimal(present)
-    if example is not None:
+    point = text.str.fullmatch(POINT_DECIMAL)
+    numbers = comma | point | pd.to_numeric(text, errors="coerce").notna()
+    if not len(text) or numbers.mean() < 0.9 or not (comma.any() or point.any()):
+        return False
+    commas = list(dict.fromkeys(text[comma]))
+    read_with_comma = problems.options.get("decimal") == ","
+    if not point.any():
+        if read_with_comma:
+            return False
         problems.add(
-            f"{what} holds numbers written with a decimal comma ({example!r})",
+            f"{what} holds numbers written with a decimal comma ({commas[0]!r})",
             "read them as numbers with data.decimal=','",
             decimal=",",
         )
-    return example is not None
+    elif commas:
+        problems.add(
+            f"{what} holds numbers written with a decimal point ({text[point].iloc[0]!r}) and "
+            f"{int(comma.sum())} with a decimal comma ({', '.join(repr(c) for c in commas[:3])})",
+            "write those with a decimal point in the file",
+        )
+    elif read_with_comma:
+        problems.add(
+            f"{what} holds numbers written with a decimal point ({text[point].iloc[0]!r}), which "
+            "data.decimal=',' leaves as text",
+            "leave data.decimal out (its default is '.')",
+            decimal=".",
+        )
+    else:
+        return False
+    return True
 
 
 def number_markers(present: pd.Series) -> list[str]:

@@ -226,6 +226,12 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
                     f"multi-label target column {col!r} holds {bad}",
                     "each label column must be 0/1 (or true/false)",
                 )
+            elif numeric.nunique() == 1:
+                problems.add(
+                    f"label column {col!r} is {int(numeric.iloc[0])} in every row",
+                    "no loss can learn a label that never changes, and its AP is undefined: leave it out of "
+                    "data.target",
+                )
         return
     for col, values in target.items():
         numeric = pd.to_numeric(values, errors="coerce")
@@ -239,3 +245,31 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
             )
         elif not np.isfinite(numeric.to_numpy(dtype=np.float64)).all():
             problems.add(f"target column {col!r} has infinite values", "fix or drop those rows in the file")
+        elif numeric.nunique() == 1:
+            problems.add(
+                f"target column {col!r} holds one value ({plain(numeric.iloc[0])!r}) in every row",
+                "there is nothing to regress and its R² is undefined: "
+                + ("leave it out of data.target" if len(names) > 1 else "is data.target the right column?"),
+            )
+
+
+def check_inferred_labels(target: pd.DataFrame, problems: Problems) -> None:
+    """Several target columns of which some hold only 0 and 1 and others whole numbers nearly all 0 or 1
+    (a stray ``2``): labels with a few wrong cells, which the inferred task (regression) would train as
+    numbers. Records a problem naming the cells and both tasks."""
+    binary = [str(c) for c, values in target.items() if is_binary(values)]
+    if target.shape[1] < 2 or not binary or len(binary) == target.shape[1]:
+        return
+    for col, values in target.items():
+        numeric = pd.to_numeric(values, errors="coerce").dropna()
+        if str(col) in binary or not len(numeric) or not bool(np.all(np.mod(numeric, 1.0) == 0.0)):
+            continue
+        stray = ~numeric.isin((0, 1))
+        if stray.mean() <= 0.1:
+            bad = sorted({plain(v) for v in numeric[stray]})[:5]
+            problems.add(
+                f"target columns {binary} hold only 0 and 1, but {col!r} holds {bad} in {int(stray.sum())} "
+                "rows, so the targets were taken for numbers to regress",
+                "if they are labels fix those cells (data.task=multilabel names each); to regress every "
+                "column set data.task=regression",
+            )

@@ -90,15 +90,18 @@ def bars_by_item(
     order: Sequence[int],
     labels: tuple[str, str, str],
     path: Path,
+    names: Sequence[str] | None = None,
 ) -> Path:
     """One group of bars per item (class or label) in ``order``, a bar per variant of ``table``
-    (``{variant: value per item}``), each item's tick showing its ``support``; ``labels`` are the x label,
-    the y label (values in [0, 1]) and the title. The legend sits outside the axes."""
+    (``{variant: value per item}``), each item's tick showing its name (``names``, else its index) and its
+    ``support``; ``labels`` are the x label, the y label (values in [0, 1]) and the title. The legend sits
+    outside the axes."""
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(order) + 2) + 1.6, 3.6))
     width = 0.8 / len(table)
     for i, (variant, values) in enumerate(table.items()):
         ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, values[order], width, label=variant)
-    ax.set_xticks(np.arange(len(order)), [f"{c}\n(n={support[c]})" for c in order], fontsize=7)
+    ticks = [f"{names[c] if names is not None else c}\n(n={support[c]})" for c in order]
+    ax.set_xticks(np.arange(len(order)), ticks, fontsize=7)
     xlabel, ylabel, title = labels
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -106,3 +109,14 @@ def bars_by_item(
     legend_outside(ax)
     ax.set_title(title)
     return save_figure(fig, path)
+
+
+def item_names(runs: list[ReportRun], group: str, count: int) -> list[str] | None:
+    """The names of a setting's ``count`` classes or labels as its runs recorded them (``data_info.labels``:
+    a table's class labels or label columns, an image folder's class folders); ``None`` where none did."""
+    for rs in by_variant(runs, group).values():
+        for r in rs:
+            names = (r.record.data_info or {}).get("labels")
+            if names is not None and len(names) == count:
+                return [str(n) for n in names]
+    return None

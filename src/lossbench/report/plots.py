@@ -16,6 +16,7 @@ from lossbench.report.collect import ReportRun
 from lossbench.report.figure_base import (
     bars_by_item,
     by_variant,
+    item_names,
     legend_outside,
     load_arrays,
     mark_cut_axis,
@@ -170,6 +171,7 @@ def per_class_recall(runs: list[ReportRun], group: str, out_dir: Path) -> Path |
         order,
         ("class (test support), rarest first", "recall", f"per-class recall ({group}), mean over seeds"),
         out_dir / f"per_class_recall_{slug(group)}.png",
+        item_names(runs, group, len(support)),
     )
 
 

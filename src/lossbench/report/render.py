@@ -140,6 +140,25 @@ def counts(runs: list[ReportRun]) -> str:
     return text + (f", {superseded} superseded" if superseded else "")
 
 
+def units(runs: list[ReportRun], group: str) -> str:
+    """For a setting whose targets were standardised (regression): the line saying its errors are in units of
+    the training targets' standard deviation, with that std; ``""`` otherwise."""
+    stds = {
+        tuple(round(s, 6) for s in r.record.data_info["target_std"])
+        for r in runs
+        if r.group == group and r.record.data_info and r.record.data_info.get("target_std")
+    }
+    if not stds:
+        return ""
+    shown = " or ".join(", ".join(f"{s:.4g}" for s in std) for std in sorted(stds))
+    return (
+        "Errors (MAE, RMSE, CRPS, interval widths), and a ROPE on them, are in standardised units: one unit "
+        f"is the training targets' standard deviation ({shown}; `data_info.target_mean`/`target_std` in each "
+        "run's metrics.json give y = mean + std · z). The NLL is that of the standardised targets (in the "
+        "targets' own units it is larger by the log of that std)."
+    )
+
+
 def status(run: ReportRun) -> str:
     return "partly counted" if run.partly_counted else run.status
 
@@ -172,6 +191,8 @@ def write_markdown(
             if highlight:
                 cells = [f"**{c}**" if i in (0, 2) else c for i, c in enumerate(cells)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        if note := units(runs, group):
+            lines += ["", note]
         for png in plots.get(group, []):
             lines += ["", f"![{png.stem}]({png.name})"]
     if across:
@@ -251,6 +272,8 @@ def write_html(
             cls = ' class="best"' if highlight else ""
             parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
+        if note := units(runs, group):
+            parts.append(f"<p>{markdown.inline(note)}</p>")
         parts += [embed(png) for png in plots.get(group, [])]
     parts += across_html or []
     parts.append("<h2>Runs not in the statistics</h2>")

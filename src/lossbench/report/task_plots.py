@@ -11,6 +11,7 @@ from lossbench.report.collect import ReportRun
 from lossbench.report.figure_base import (
     bars_by_item,
     by_variant,
+    item_names,
     legend_outside,
     load_arrays,
     plt,
@@ -63,6 +64,7 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
             f"per-label AP ({group}), mean over seeds",
         ),
         out_dir / f"per_label_ap_{slug(group)}.png",
+        item_names(runs, group, len(support)),
     )
 
 
