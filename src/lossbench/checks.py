@@ -50,6 +50,7 @@ def check_run(cfg: DictConfig) -> None:
         *value_problems(cfg),
         *added_key_problems(cfg),
         *accelerator_problems(cfg),
+        *logger_needed_problems(cfg),
     ]
     if in_multirun():
         problems += ddp_in_multirun_problems(cfg.get("trainer"))
@@ -85,6 +86,21 @@ def raise_problems(problems: list[str]) -> None:
     if problems:
         numbered = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
         raise ConfigError(f"{len(problems)} problems: {numbered}")
+
+
+def logger_needed_problems(cfg: DictConfig) -> Iterator[str]:
+    """A callback that writes only to the loggers (Lightning's ``LearningRateMonitor``) with no logger, which
+    Lightning refuses once training starts."""
+    loggers = [v for v in (cfg.get("logger") or {}).values() if v is not None]
+    callbacks = cfg.get("callbacks") or {}
+    for name, node in callbacks.items():
+        target = str(node.get("_target_", "")) if isinstance(node, DictConfig) else ""
+        if target.endswith(".LearningRateMonitor") and not loggers:
+            yield (
+                f"callbacks.{name} logs the learning rate to the loggers, and this run has none "
+                "(logger=none, as in the debug presets): add one, e.g. logger=csv, or leave the callback "
+                "out (callbacks=default)"
+            )
 
 
 def required_problems(cfg: DictConfig) -> Iterator[str]:

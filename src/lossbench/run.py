@@ -11,15 +11,11 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.build import build_data, build_module, build_trainer, describe_data
@@ -27,10 +23,9 @@ from lossbench.checkpointing import fitting_checkpoint
 from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
-from lossbench.errors import RunInterrupted
 from lossbench.evaluate import check_same_classes, tested_data_info
 from lossbench.failures import note_finished
-from lossbench.interrupt import interrupted_message, stopped_by_signal
+from lossbench.interrupt import stopped_by
 from lossbench.loggers import finishing_wandb, log_wandb_summary
 from lossbench.logs import route_lightning_to_root
 from lossbench.overrides import run_overrides
@@ -114,7 +109,7 @@ def run(
                 test = metrics_on_test_split(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
-            record = fit_fields(record, trainer, cfg, val, tested, time.perf_counter() - start, watch.times)
+            record = fit_fields(record, trainer, cfg, val, tested, run_dir, start, watch.times)
         else:
             record.evaluated_checkpoint = str(Path(tested).resolve())
         if trainer.is_global_zero:
@@ -179,33 +174,18 @@ def record_fields(
     }
 
 
-@contextmanager
-def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
-    """A SIGTERM or Ctrl-C during fit/test becomes :class:`RunInterrupted` saying how to continue."""
-    try:
-        with stopped_by_signal(trainer):
-            yield
-    except RunInterrupted as err:
-        last = run_dir.last_checkpoint
-        sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
-        last_epoch = checkpoint_epoch(last) if last.is_file() else None
-        fitting = trainer.state.fn == TrainerFn.FITTING
-        epoch = trainer.current_epoch
-        epoch = None if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch else epoch
-        message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir, fitting)
-        raise RunInterrupted(err.signal_name, message) from None
-
-
 def say_why_fit_stopped(trainer: Any) -> None:
     """One line when early stopping ended the fit: when, and on which metric's lack of progress."""
     stopper = trainer.early_stopping_callback
     if stopper is None or not stopper.stopped_epoch or trainer.current_epoch >= (trainer.max_epochs or 0):
         return
+    if not trainer.is_global_zero:
+        return
     best = stopper.best_score.item() if stopper.best_score is not None else float("nan")
     log.info(
         "early stopping ended training after epoch %d of %s: %s did not improve by more than %g for %d "
         "validation epochs (best %.4f); callbacks.early_stopping.patience sets how many",
-        stopper.stopped_epoch,
+        stopper.stopped_epoch + 1,  # Lightning's epoch index, counted from 0
         trainer.max_epochs,
         stopper.monitor,
         abs(stopper.min_delta),
@@ -226,13 +206,23 @@ def fit_fields(
     cfg: DictConfig,
     val: dict[str, float],
     best_path: str,
-    wall_s: float,
+    run_dir: RunDir,
+    start: float,
     timings: dict[str, float],
 ) -> RunRecord:
     """``record`` with what fitting adds: the monitored metric's best value, the last validation metrics,
-    the epochs, the wall time and the phases' times."""
+    the epochs, the wall time since ``start`` (``time.perf_counter()``) and the phases' times.
+
+    A fit in processes the strategy spawned (``ddp_spawn``) hands back to this process only the best
+    checkpoint's path and the last metrics: the best value is then read from the best checkpoint
+    (``best_path``) and the epochs trained from the run's last one."""
+    last_path, wall_s = run_dir.last_checkpoint, time.perf_counter() - start
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_score if checkpoint is not None else None
+    epochs = trainer.current_epoch
+    if best is None and best_path:  # fitted in spawned processes
+        best = checkpoint_val(Path(best_path)).get(cfg.monitor.metric)
+        epochs = max(epochs, checkpoint_epoch(last_path) + 1) if last_path.is_file() else epochs
     record.val = val
     record.monitor = {
         "metric": cfg.monitor.metric,
@@ -240,7 +230,7 @@ def fit_fields(
         "best": float(best) if best is not None else record.val.get(cfg.monitor.metric),
         "best_checkpoint": best_path,
     }
-    record.epochs, record.wall_s, record.timings = trainer.current_epoch, round(wall_s, 3), timings
+    record.epochs, record.wall_s, record.timings = epochs, round(wall_s, 3), timings
     warn_if_early_best(record)
     return record
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import signal
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from lossbench.resume import checkpoint_epoch, checkpoint_val
 from lossbench.run import run
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import ROOT, read_metrics, run_cli, start_command
 
 
 @pytest.mark.slow
@@ -31,15 +36,36 @@ def test_two_process_cpu_ddp_matches_one_process(make_cfg, tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_spawn_keeps_the_fit_rows_beside_the_test_row(tmp_path):
+def test_ddp_spawn_stops_on_sigterm_continues_and_records_its_best_and_epochs(tmp_path):
     """``trainer.strategy=ddp_spawn`` (the strategy the DDP-in-a-sweep refusal names) fits and tests in
-    processes it spawns from this one's logger: the test's writer rewrote the CSV with its own columns and
-    the run failed, its curves gone."""
-    args = ("trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.max_epochs=2", "logger=csv")
-    run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
-    assert read_metrics(tmp_path / "run")["status"] == "ok"
-    with (tmp_path / "run" / "csv" / "metrics.csv").open() as f:
+    processes it spawns, which a SIGTERM to the run does not reach: they are ended with it (they trained on
+    to max_epochs), the stop names the epoch they were in, and the continued run records its best value
+    and epochs from its checkpoints (this process's trainer has neither) and keeps the fit's CSV rows
+    beside the test's."""
+    args = ("trainer=ddp_cpu", "trainer.strategy=ddp_spawn", "trainer.max_epochs=25", "logger=csv")
+    args += ("hydra.run.dir=run",)
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    proc = start_command([sys.executable, str(ROOT / "train.py"), *args], tmp_path)
+    deadline = time.monotonic() + 180
+    while not (last.is_file() and checkpoint_epoch(last) >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, "no second epoch was saved"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    held = checkpoint_epoch(last)
+    assert proc.returncode == 143, out[-2000:]
+    assert f"during epoch {held + 1}: {last} holds epoch {held}, the last one finished" in out, out[-2000:]
+    assert held < 20 and read_metrics(run_dir)["status"] == "interrupted", "its workers trained no further"
+
+    run_cli(*args, "resume=true", cwd=tmp_path)
+    record = read_metrics(run_dir)
+    assert record["status"] == "ok" and record["epochs"] == 25
+    with (run_dir / "csv" / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows if r.get("val/acc")] == ["0", "1"]
-    assert [r["epoch"] for r in rows if r.get("train/loss")] == ["0", "1"]
+    val = [float(r["val/acc"]) for r in rows if r.get("val/acc")]
+    assert [r["epoch"] for r in rows if r.get("val/acc")] == [str(e) for e in range(25)], "each epoch once"
+    assert [r["epoch"] for r in rows if r.get("train/loss")] == [str(e) for e in range(25)]
     assert len([r for r in rows if r.get("test/acc")]) == 1
+    best = Path(record["monitor"]["best_checkpoint"])
+    assert record["monitor"]["best"] == checkpoint_val(best)["val/acc"] == max(val)

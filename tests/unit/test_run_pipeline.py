@@ -46,6 +46,15 @@ def test_wrong_types_and_ranges_are_named_together(make_cfg):
         check_run(make_cfg("seed=abc", "trainer.accumulate_grad_batches=0"))
 
 
+def test_a_learning_rate_monitor_without_a_logger_is_refused_before_training(make_cfg):
+    """Lightning refuses ``LearningRateMonitor`` without a logger once training starts, in a traceback."""
+    said = r"callbacks.lr_monitor logs the learning rate to the loggers, and this run has none.*logger=csv"
+    for overrides in (("logger=none",), ("debug=fdr",)):
+        with pytest.raises(ConfigError, match=said):
+            check_run(make_cfg("callbacks=lr_monitor", *overrides))
+    check_run(make_cfg("callbacks=lr_monitor", "logger=csv"))
+
+
 def test_the_run_dir_names_every_file_and_reads_the_overrides(tmp_path):
     files = RunDir(tmp_path)
     assert files.record.name == "metrics.json" and files.labels.name == "labels.json"
