@@ -90,7 +90,11 @@ INVALID = [
     ("callbacks.rich_progress_bar.every_n_batches=0", "callbacks.rich_progress_bar.every_n_batches=0 is out"),
     (
         "+trainer.max_epoch=3",
-        "trainer cannot be built: TypeError: Trainer.__init__() got an unexpected keyword",
+        "trainer.max_epoch is not an argument of lightning.pytorch.Trainer: did you mean trainer.max_epochs?",
     ),
-    ("callbacks=early_stopping +callbacks.early_stopping.wait=2", "callbacks.early_stopping cannot be built"),
+    (
+        "callbacks=early_stopping +callbacks.early_stopping.wait=2",
+        "callbacks.early_stopping.wait is not an argument of lightning.pytorch.callbacks.EarlyStopping: "
+        "remove it (~callbacks.early_stopping.wait)",
+    ),
 ]

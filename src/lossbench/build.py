@@ -13,10 +13,11 @@ import re
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, get_object, instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lossbench.argument_checks import accepted_arguments
 from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
@@ -92,24 +93,16 @@ OPTION_NODES = {
 def check_options(cfg: DictConfig) -> None:
     """Name a key of the loss, model, optimizer or schedule config that its ``_target_`` does not take
     (``+loss.foo=1``), before anything is built: the optimizer's would otherwise fail only in ``fit``."""
-    import inspect
-
     for group, given in OPTION_NODES.items():
         node = OmegaConf.select(cfg, group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
-        try:
-            params = inspect.signature(get_object(node._target_)).parameters
-        except Exception:  # noqa: BLE001 - an unimportable target is named when it is built
-            continue
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = accepted_arguments(str(node._target_))
+        if accepted is None:
             continue
         for key in map(str, node):
-            if not key.startswith("_") and key not in params and key not in given:
-                named = [
-                    p.name for p in params.values() if p.kind not in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY)
-                ]
-                options = ", ".join(n for n in named if n not in given) or "nothing"
+            if not key.startswith("_") and key not in accepted and key not in given:
+                options = ", ".join(n for n in accepted if n not in given) or "nothing"
                 choice = group.split(".")[0]
                 raise ConfigError(
                     f"{group}.{key} is not an option of {choice}={chosen(choice)} ({node._target_} takes "

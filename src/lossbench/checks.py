@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench.argument_checks import unknown_argument_problems
 from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.overrides import override_list
@@ -51,6 +52,7 @@ def check_run(cfg: DictConfig) -> None:
         *added_key_problems(cfg),
         *accelerator_problems(cfg),
         *logger_needed_problems(cfg),
+        *unknown_argument_problems(cfg),
     ]
     if in_multirun():
         problems += ddp_in_multirun_problems(cfg.get("trainer"))
