@@ -1,6 +1,7 @@
-"""The keys of an instantiated node are arguments of its ``_target_``: ``+trainer.max_epoch=2`` is named,
-with the argument it was likely meant to be, before anything is built (the Trainer would refuse it with a
-``TypeError`` only once the data and the model are built and the loggers started)."""
+"""The keys of an instantiated node are arguments of its ``_target_``, named before anything is built:
+``+trainer.max_epoch=2`` with the argument it was likely meant to be (the Trainer would refuse it with a
+``TypeError`` only once the data and the model are built and the loggers started), ``+loss.foo=1`` with the
+options the loss takes (the optimizer's would otherwise fail only in ``fit``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from hydra.utils import get_object
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.config import chosen
+from lossbench.errors import ConfigError
 
 #: keys of a node that Hydra's ``instantiate`` reads itself
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -44,3 +48,37 @@ def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean {where}.{close[0]}?" if close else f"remove it (~{where}.{key})"
             yield f"{where}.{key} is not an argument of {node._target_}: {hint}"
+
+
+#: the config nodes whose keys are keyword arguments of their ``_target_``, each with the arguments that
+#: lossbench passes itself (or consumes, as a model's :data:`~lossbench.models.BUILD_OPTIONS`)
+OPTION_NODES = {
+    "loss": ("class_counts",),
+    "model": ("input_shape", "num_outputs"),
+    "optim.optimizer": ("params",),
+    "optim.scheduler": ("optimizer",),
+}
+
+
+def check_options(cfg: DictConfig) -> None:
+    """Name a key of the loss, model, optimizer or schedule config that its ``_target_`` does not take
+    (``+loss.foo=1``), with the options it does take."""
+    from lossbench.models import BUILD_OPTIONS  # loads torch: the config checks stay light without it
+
+    for group, given in OPTION_NODES.items():
+        node = OmegaConf.select(cfg, group)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        accepted = accepted_arguments(str(node._target_))
+        if accepted is None:
+            continue
+        given = (*given, *BUILD_OPTIONS) if group == "model" else given
+        for key in map(str, node):
+            if not key.startswith("_") and key not in accepted and key not in given:
+                options = ", ".join(n for n in accepted if n not in given) or "nothing"
+                choice = group.split(".")[0]
+                raise ConfigError(
+                    f"{group}.{key} is not an option of {choice}={chosen(choice)} ({node._target_} takes "
+                    f"{options}): drop the override that sets {group}.{key}, or choose a {choice}=... whose "
+                    "target takes it"
+                )

@@ -57,9 +57,10 @@ def batch_problems(batch: Any, task: Task, num_classes: Any, num_targets: Any, i
     return problems
 
 
-def check_first_batch(dm: Any, name: str) -> None:
+def check_first_batch(dm: Any, name: str, precision: Any = "32-true") -> None:
     """Raise a :class:`ConfigError` naming what the first training batch of ``dm`` (a DataModule from
-    outside lossbench, set up for fitting) gets wrong; the batch is drawn from ``train_dataloader()``."""
+    outside lossbench, set up for fitting) gets wrong; the batch is drawn from ``train_dataloader()``.
+    Under a ``precision`` other than 64-bit, float64 inputs (NumPy's default) would meet float32 weights."""
     if not is_external(dm):
         return
     import random
@@ -82,6 +83,12 @@ def check_first_batch(dm: Any, name: str) -> None:
     task = Task(dm.task)
     declared = getattr(dm, "num_classes", None), getattr(dm, "num_targets", None), tuple(dm.input_shape)
     problems = batch_problems(batch, task, *declared)
+    x = batch[0] if isinstance(batch, list | tuple) and batch else None
+    if isinstance(x, torch.Tensor) and x.dtype == torch.float64 and not str(precision).startswith("64"):
+        problems.append(
+            f"x as float32 to train in trainer.precision={precision}, got float64 (NumPy's default): give "
+            "x.float(), or train in float64 with trainer.precision=64-true"
+        )
     if problems:
         where = f"{name} ({type(dm).__module__}.{type(dm).__qualname__})"
         raise ConfigError(

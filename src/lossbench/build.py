@@ -17,16 +17,17 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.argument_checks import accepted_arguments
+from lossbench.argument_checks import check_options
 from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
+from lossbench.data.seeding import seeded_by
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
 from lossbench.failures import note_trained_loss
 from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
 from lossbench.losses.base import BenchLoss
-from lossbench.models import BUILD_OPTIONS, build_model
+from lossbench.models import build_model
 from lossbench.module import LossBenchModule
 from lossbench.schedulers import check_plateau_mode
 from lossbench.step_contract import check_first_step
@@ -80,43 +81,17 @@ def build_lightning(key: str, cfg: DictConfig, **kwargs: Any) -> Any:
         ) from None
 
 
-#: the config nodes whose keys are keyword arguments of their ``_target_``, each with the arguments that
-#: lossbench passes itself (or consumes, as a model's :data:`~lossbench.models.BUILD_OPTIONS`)
-OPTION_NODES = {
-    "loss": ("class_counts",),
-    "model": ("input_shape", "num_outputs", *BUILD_OPTIONS),
-    "optim.optimizer": ("params",),
-    "optim.scheduler": ("optimizer",),
-}
-
-
-def check_options(cfg: DictConfig) -> None:
-    """Name a key of the loss, model, optimizer or schedule config that its ``_target_`` does not take
-    (``+loss.foo=1``), before anything is built: the optimizer's would otherwise fail only in ``fit``."""
-    for group, given in OPTION_NODES.items():
-        node = OmegaConf.select(cfg, group)
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        accepted = accepted_arguments(str(node._target_))
-        if accepted is None:
-            continue
-        for key in map(str, node):
-            if not key.startswith("_") and key not in accepted and key not in given:
-                options = ", ".join(n for n in accepted if n not in given) or "nothing"
-                choice = group.split(".")[0]
-                raise ConfigError(
-                    f"{group}.{key} is not an option of {choice}={chosen(choice)} ({node._target_} takes "
-                    f"{options}): drop the override that sets {group}.{key}, or choose a {choice}=... whose "
-                    "target takes it"
-                )
-
-
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     try:
         loss_cls = get_class(cfg.loss._target_)
     except (ImportError, ValueError) as err:
         raise cannot_import("loss", cfg.loss._target_, err) from None
+    if not issubclass(loss_cls, BenchLoss):
+        raise ConfigError(
+            f"loss._target_={cfg.loss._target_} is not a lossbench.losses.base.BenchLoss: subclass it, so "
+            "the loss declares the tasks it serves and how its outputs become predictions (docs/extending.md)"
+        )
     counts = dm.class_counts if getattr(loss_cls, "needs_class_counts", False) else None
     extra = {"class_counts": counts.tolist()} if counts is not None else {}  # None: a regression task
     loss: BenchLoss = build("loss", cfg.loss, **extra)
@@ -144,6 +119,16 @@ def build_data(cfg: DictConfig, fitted: dict[str, Any] | None = None) -> BenchDa
     ``prepare_data`` runs here because the model's shape comes from the data (see
     :mod:`lossbench.data.prepare`); Lightning calls it again in ``fit`` (a no-op once the files are there).
     """
+    with seeded_by(cfg.data_seed, cfg.seed):  # a user's module may draw its split from the global ones
+        dm = _instantiated_data(cfg, fitted)
+    check_data_contract(dm, f"data={chosen('data')}")
+    check_first_batch(dm, f"data={chosen('data')}", cfg.trainer.get("precision"))
+    log.debug("data=%s: %s", chosen("data"), describe_data(dm))
+    return dm
+
+
+def _instantiated_data(cfg: DictConfig, fitted: dict[str, Any] | None) -> BenchDataModule:
+    """``cfg.data`` instantiated, its files fetched and set up for fitting (see :func:`build_data`)."""
     try:
         dm = build("data", cfg.data)
     except InstantiationException as err:
@@ -162,24 +147,24 @@ def build_data(cfg: DictConfig, fitted: dict[str, Any] | None = None) -> BenchDa
         dm.fitted = fitted
     prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
     dm.setup("fit")
-    check_data_contract(dm, f"data={chosen('data')}")
-    check_first_batch(dm, f"data={chosen('data')}")
-    log.debug("data=%s: %s", chosen("data"), describe_data(dm))
     return dm
 
 
 def describe_data(dm: BenchDataModule) -> dict[str, Any]:
-    """The data module's own ``describe()`` for ``metrics.json``, or the contract's fields."""
-    if callable(getattr(dm, "describe", None)):
-        return dm.describe()
+    """The contract's fields for ``metrics.json``, with what the data module's own ``describe()`` adds or
+    says of them (a field of the contract it leaves out, or gives as ``None``, is the contract's)."""
     counts = dm.class_counts
-    return {
+    contract = {
         "task": str(dm.task),
         "num_classes": dm.num_classes,
         "num_targets": dm.num_targets,
         "input_shape": list(dm.input_shape),
         "class_counts": [int(c) for c in counts] if counts is not None else None,
     }
+    if not callable(getattr(dm, "describe", None)):
+        return contract
+    described = dm.describe()
+    return {**described, **{k: v for k, v in contract.items() if described.get(k) is None and v is not None}}
 
 
 def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
@@ -219,6 +204,11 @@ def build_module(cfg: DictConfig, dm: BenchDataModule) -> tuple[DictConfig, Benc
         if str(err).startswith("Error locating target"):
             raise cannot_import("model", cfg.model.get("_target_"), err.__cause__) from None
         raise
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(
+            f"model={chosen('model')} ({cfg.model.get('_target_')}) has no parameters to train: the "
+            "optimizer would get none"
+        )
     module = LossBenchModule(
         model=model,
         loss=loss,

@@ -27,7 +27,7 @@ def test_every_group_option_composes(make_cfg, group, option):
 
 @pytest.mark.parametrize("option", loss_options())
 def test_every_loss_option_instantiates_and_sets_only_keys_its_target_takes(make_cfg, option):
-    from lossbench.build import check_options
+    from lossbench.argument_checks import check_options
 
     cfg = make_cfg(f"loss={option}")
     check_options(cfg)
@@ -59,7 +59,7 @@ def test_every_target_names_its_defining_module():
 
 @pytest.mark.parametrize("group", ["model", "optim"])  # each loss: test_every_loss_option_instantiates_...
 def test_every_option_sets_only_keys_its_target_takes(make_cfg, group):
-    from lossbench.build import check_options
+    from lossbench.argument_checks import check_options
 
     for option in group_options(group):
         check_options(make_cfg(f"{group}={option}"))
@@ -78,7 +78,7 @@ def test_every_option_sets_only_keys_its_target_takes(make_cfg, group):
     ],
 )
 def test_a_key_no_target_takes_is_named_before_anything_is_built(make_cfg, overrides, named):
-    from lossbench.build import check_options
+    from lossbench.argument_checks import check_options
     from lossbench.errors import ConfigError
 
     with pytest.raises(ConfigError, match=named):

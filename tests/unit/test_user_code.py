@@ -106,3 +106,73 @@ def test_a_validation_or_test_batch_that_does_not_fit_stops_the_run_at_that_batc
     ours = SimpleNamespace(datamodule=SklearnDataModule.__new__(SklearnDataModule))
     check.setup(ours, None, "test")
     check.on_test_batch_start(ours, None, (good[0], torch.tensor([7] * 8)), 0)  # not checked: ours
+
+
+class RandomSplit:
+    """A user's data module that draws its split from the global generator (``torch.randperm``)."""
+
+    task, num_classes, num_targets, input_shape = "classification", 2, 1, (3,)
+
+    def __init__(self) -> None:
+        self.parts: dict = {}
+
+    def prepare_data(self) -> None:
+        pass
+
+    def setup(self, stage=None) -> None:
+        import torch
+
+        order = torch.randperm(60)
+        x, y = torch.randn(60, 3), torch.arange(60) % 2
+        parts = zip(("train", "val", "test"), order.split([40, 10, 10]), strict=True)
+        self.parts = {k: (x[i], y[i]) for k, i in parts}
+        self.class_counts = torch.bincount(self.parts["train"][1], minlength=2)
+
+    def train_dataloader(self):
+        return [self.parts["train"]]
+
+    def val_dataloader(self):
+        return [self.parts["val"]]
+
+    def test_dataloader(self):
+        return [self.parts["test"]]
+
+
+def test_a_user_modules_split_follows_data_seed_and_leaves_the_model_to_seed(make_cfg):
+    """Built while the global generators are seeded by ``data_seed``: the split is the same for every
+    ``seed``, and what is drawn next (the model's initialisation) follows ``seed`` alone."""
+    import lightning as L
+    import torch
+
+    from lossbench.build import build_data
+
+    def built(seed: int, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = make_cfg("data=datamodule", f"data._target_={__name__}.RandomSplit", f"seed={seed}",
+                       f"data_seed={data_seed}")  # fmt: skip
+        L.seed_everything(seed, verbose=False)
+        dm = build_data(cfg)
+        return dm.parts["train"][0], torch.rand(3)
+
+    (split_0, next_0), (split_1, next_1), (split_d, _) = built(0, 0), built(1, 0), built(0, 1)
+    assert torch.equal(split_0, split_1), "every seed trains on the same split"
+    assert not torch.equal(split_0, split_d), "another data_seed, another split"
+    L.seed_everything(1, verbose=False)
+    assert torch.equal(next_1, torch.rand(3)) and not torch.equal(next_0, next_1)
+
+
+def test_a_modules_own_description_keeps_the_contracts_fields():
+    """A user's ``describe()`` adds to ``metrics.json``'s ``data_info``; the fields the report reads (the
+    class counts pick the headline metric) stay, from the contract where it leaves them out or ``None``."""
+    import torch
+
+    from lossbench.build import describe_data
+
+    class Described(RandomSplit):
+        def describe(self):
+            return {"source": "lab", "num_classes": None}
+
+    dm = Described()
+    dm.setup()
+    info = describe_data(dm)
+    assert info["source"] == "lab" and info["num_classes"] == 2 and info["input_shape"] == [3]
+    assert info["class_counts"] == torch.bincount(dm.parts["train"][1]).tolist()

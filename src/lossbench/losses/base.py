@@ -69,16 +69,29 @@ class BenchLoss(nn.Module):
 
     # --- the loss -----------------------------------------------------------------------------------
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement per_sample(outputs, target), the unreduced loss [N]"
+        )
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         self.check_target(target)
+        if Task.REGRESSION in self.tasks and target.ndim == 1 and target.is_floating_point():
+            target = target.unsqueeze(1)  # one target column, as [N, T]: a [N] target would broadcast
         return self.reduce(self.per_sample(upcast(outputs), target))
 
     def check_target(self, target: Tensor) -> None:
-        """A classification-only loss refuses float targets (which indexing would silently truncate) and,
-        unless it serves multi-label, multi-hot ``[N, L]`` targets."""
+        """A ``[N, L]`` target of a loss serving multi-label must hold only 0 and 1, and a multi-label-only
+        loss refuses any other target; a classification-only loss refuses float targets (which indexing
+        would silently truncate) and multi-hot ``[N, L]`` targets."""
         served = self.tasks
+        if Task.MULTILABEL in served and is_multi_hot(target):
+            check_multi_hot(type(self).__name__, target)
+            return
+        if Task.MULTILABEL in served and Task.CLASSIFICATION not in served and Task.REGRESSION not in served:
+            raise TypeError(
+                f"{type(self).__name__} serves multi-label tasks only and expects multi-hot 0/1 targets "
+                f"[N, L], got a target of shape {list(target.shape)}: pass the labels as a multi-hot matrix"
+            )
         if Task.REGRESSION not in served and Task.MULTILABEL not in served and is_multi_hot(target):
             raise TypeError(
                 f"{type(self).__name__} expects class indices [N] as targets, got a target of shape "
@@ -114,8 +127,9 @@ class BenchLoss(nn.Module):
             )
 
     def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
-        """How many raw outputs the model must produce for this loss."""
-        return num_classes if Task(task) is Task.CLASSIFICATION else num_targets
+        """How many raw outputs the model must produce for this loss: one per class (classification) or
+        label (multi-label), one per target (regression)."""
+        return num_targets if Task(task) is Task.REGRESSION else num_classes
 
     def probabilities(self, outputs: Tensor) -> Tensor:
         """Class probabilities ``[N, C]`` from raw outputs (classification only). Default: softmax."""
@@ -152,11 +166,6 @@ class MultilabelOutputs:
     ``1`` where that probability exceeds 0.5, i.e. where the logit is positive.
     """
 
-    def num_outputs(self, task: Task, num_classes: int | None, num_targets: int = 1) -> int:
-        if Task(task) is Task.MULTILABEL:
-            return num_classes
-        return super().num_outputs(task, num_classes, num_targets)
-
     def label_probabilities(self, outputs: Tensor) -> Tensor:
         """Per-label probabilities ``σ(z)`` ``[N, L]`` (float32, as :meth:`BenchLoss.probabilities`)."""
         return outputs.float().sigmoid()
@@ -164,19 +173,6 @@ class MultilabelOutputs:
     def label_predictions(self, outputs: Tensor) -> Tensor:
         """Per-label 0/1 predictions ``[N, L]`` (``long``): 1 where ``σ(z) > 0.5``, i.e. ``z > 0``."""
         return (outputs > 0).long()
-
-    def check_target(self, target: Tensor) -> None:
-        """A ``[N, L]`` target of a loss serving multi-label must hold only 0 and 1; a multi-label-only loss
-        refuses any other target."""
-        if Task.MULTILABEL in self.tasks and is_multi_hot(target):
-            check_multi_hot(type(self).__name__, target)
-        elif Task.MULTILABEL in self.tasks and Task.CLASSIFICATION not in self.tasks:
-            raise TypeError(
-                f"{type(self).__name__} serves multi-label tasks only and expects multi-hot 0/1 targets "
-                f"[N, L], got a target of shape {list(target.shape)}: pass the labels as a multi-hot matrix"
-            )
-        else:
-            super().check_target(target)
 
 
 class SigmoidOutputs(MultilabelOutputs):

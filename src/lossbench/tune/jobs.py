@@ -124,7 +124,7 @@ def check_overrides_apply(overrides: list[str], losses: list[str], scratch: Path
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from lossbench.build import check_options
+    from lossbench.argument_checks import check_options
     from lossbench.errors import ConfigError, one_line
     from lossbench.overrides import override_key, sets_in
     from lossbench.tune import space as sp
