@@ -65,19 +65,43 @@ def test_missing_data_names_path_and_flag(tmp_path, name):
     assert str(expected_files(name, tmp_path / "nowhere")[0]) in msg
 
 
-def test_truncated_mnist_file_is_a_clear_error(tmp_path):
+def test_a_truncated_or_foreign_idx_file_is_named_with_what_is_wrong(tmp_path):
     write_mnist(tmp_path)
     images = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])
-    with pytest.raises(DataError, match=r"corrupt or unreadable files in .*MNIST/raw.*data.download=true"):
+    said = r"MNIST/raw/train-images-idx3-ubyte cannot be read: its header says \[\d+, 28, 28\] elements "
+    with pytest.raises(
+        DataError, match=said + r"\(\d+ bytes\), but it has 5000 bytes: cut off.*download=true"
+    ):
+        TorchvisionDataModule(name="mnist", root=str(tmp_path)).setup()
+    write_mnist(tmp_path)
+    labels = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(b"\x12\x34" + labels.read_bytes()[2:])  # torchvision's parser asserts, saying nothing
+    with pytest.raises(
+        DataError, match=r"t10k-labels-idx1-ubyte cannot be read: not an idx file \(its first "
+    ):
         TorchvisionDataModule(name="mnist", root=str(tmp_path)).setup()
 
 
-def test_garbage_cifar_file_is_a_clear_error(tmp_path):
+def test_a_damaged_cifar_batch_is_named(tmp_path):
     write_cifar(tmp_path, "cifar10")
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle at all")
-    with pytest.raises(DataError, match=r"corrupt or unreadable files in .*cifar-10-batches-py"):
+    said = (
+        r"corrupt or unreadable files in .*cifar-10-batches-py: .*data_batch_3 cannot be read: it does not "
+    )
+    with pytest.raises(DataError, match=said + "unpickle"):
         TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False).setup()
+
+
+def test_compressed_idx_files_are_named_with_the_command_that_extracts_them(tmp_path):
+    import gzip
+
+    write_mnist(tmp_path, name="FashionMNIST")
+    for f in (tmp_path / "FashionMNIST" / "raw").iterdir():
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is there: extract the .gz files where "):
+        TorchvisionDataModule(name="fashion_mnist", root=str(tmp_path)).setup()
 
 
 def test_labels_outside_range_are_rejected(tmp_path):
@@ -168,3 +192,17 @@ def test_other_local_ranks_wait_for_local_rank_zero_to_prepare(tmp_path, monkeyp
     monkeypatch.setenv("LOCAL_RANK", "1")
     prepare.prepare_once(Data(), wait_s=0.0)  # the marker is there: no wait, no second prepare
     assert calls == [1]
+
+
+def test_a_validation_share_too_small_beside_a_given_test_split_names_only_val_fraction():
+    """CIFAR-100's test split is the official one: only the training samples are split, by val_fraction."""
+    from lossbench.data.splits import split_indices
+
+    y = np.tile(np.arange(100), 5)  # 500 samples of 100 classes: 300 training ones, 200 given for the test
+    given = np.arange(300, 500)
+    with pytest.raises(DataError) as info:
+        split_indices(y, 0.1, 0.2, 0, True, fixed_test=given, where="data cifar100")
+    said = str(info.value)
+    assert "cannot draw data.val_fraction=0.1 of the 300 training samples (the test split is given)" in said
+    assert "raise data.val_fraction (to about 0.34 or more)" in said and "test_fraction" not in said
+    split_indices(y, 0.34, 0.2, 0, True, fixed_test=given)

@@ -144,8 +144,12 @@ class InMemoryDataModule(L.LightningDataModule):
 
     @property
     def display_name(self) -> str:
-        """The data set's name in messages."""
-        return str(getattr(self, "name", type(self).__name__))
+        """The data set's name in messages: for lossbench's own modules the ``data=`` option chosen (one
+        module serves several, ``regression_outliers`` and ``heteroscedastic``), else its ``name``."""
+        from lossbench.config import chosen
+
+        name = str(getattr(self, "name", type(self).__name__))
+        return chosen("data", name) if type(self).__module__.startswith("lossbench.") else name
 
     # --- shape information the model and loss need --------------------------------------------------
     @property

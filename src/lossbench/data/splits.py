@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,14 @@ def split_indices(
             random_state=data_seed,
         )
     except ValueError as err:  # scikit-learn: a split too small for the number of classes
+        if fixed_test is not None:  # the test split is given: only the validation share is drawn
+            classes = len(np.unique(labels[rest])) if labels is not None else 1
+            least = min(0.5, math.ceil(100 * classes / max(len(rest), 1)) / 100)  # one per class, rounded up
+            raise DataError(
+                f"{where}: cannot draw data.val_fraction={val_fraction:g} of the {len(rest)} training "
+                f"samples (the test split is given) ({err}): raise data.val_fraction (to about {least:g} "
+                "or more) or add samples"
+            ) from None
         raise DataError(
             f"{where}: cannot split {len(y)} samples by data.val_fraction={val_fraction:g} / "
             f"data.test_fraction={test_fraction:g} ({err}): raise the fractions or add samples"

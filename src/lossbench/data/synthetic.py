@@ -71,7 +71,10 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         target: ``linear`` (``make_regression``: y = X·w + ε) or ``nonlinear`` (Friedman #1:
             10 sin(π x₁x₂) + 20 (x₃ − ½)² + 10 x₄ + 5 x₅ + ε, further features are irrelevant).
         n_samples, n_features: size of the data set.
-        noise: standard deviation of the Gaussian noise ε (before any outliers).
+        noise: standard deviation of the Gaussian noise ε (before any outliers): for ``linear``, in units
+            of the signal X·w's standard deviation (which is scaled to 1, so ``noise`` is 1/SNR and losses'
+            scale parameters mean the same for every ``data_seed``); for ``nonlinear``, in Friedman #1's
+            own units (its signal's standard deviation is about 5).
         noise_growth: heteroscedastic noise: ε's standard deviation grows linearly along the first
             feature, from ``noise`` at its smallest value to ``noise · (1 + noise_growth)`` at its largest
             (``u`` = the feature's rank in ``[0, 1]``: ``sd = noise · (1 + noise_growth · u)``); 0: constant.
@@ -99,14 +102,16 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         noise = 0.0 if self.noise_growth > 0 else self.noise  # heteroscedastic noise is added below
-        if self.target == "linear":
+        if self.target == "linear":  # the signal X·w at unit standard deviation, then the noise
             x, y = datasets.make_regression(
                 n_samples=self.n_samples,
                 n_features=self.n_features,
                 n_informative=self.n_features,
-                noise=noise,
                 random_state=self.data_seed,
             )
+            y = y / np.std(y)
+            if noise > 0:
+                y = y + noise * np.random.default_rng([int(self.data_seed), 4]).standard_normal(len(y))
         else:
             x, y = datasets.make_friedman1(
                 n_samples=self.n_samples, n_features=self.n_features, noise=noise, random_state=self.data_seed
@@ -115,8 +120,6 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
             u = np.argsort(np.argsort(x[:, 0])) / max(len(x) - 1, 1)
             rng = np.random.default_rng([int(self.data_seed), 5])
             y = y + rng.standard_normal(len(y)) * self.noise * (1.0 + self.noise_growth * u)
-        if self.target == "linear":
-            y = y / np.std(y)  # unit scale, so losses' hyper-parameters (δ) mean the same across seeds
         return x, y
 
 

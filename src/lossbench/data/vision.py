@@ -28,6 +28,7 @@ from torchvision import datasets as tvd
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.transforms import Normalize, PadCropFlip
+from lossbench.data.vision_files import first_unreadable
 from lossbench.errors import DataError, check_choice
 from lossbench.task import Task
 
@@ -127,6 +128,12 @@ class TorchvisionDataModule(InMemoryDataModule):
                 if self.download
                 else "Download it with data.download=true, or point paths.data_dir at a directory holding it"
             )
+            packed = [f for f in missing if f.with_name(f.name + ".gz").is_file()]
+            if packed:
+                fix = (
+                    f"{packed[0].name}.gz is there: extract the .gz files where they are (gunzip "
+                    f"{packed[0].parent}/*.gz), as torchvision's download does"
+                )
             raise DataError(
                 f"data={self.name} not found: {missing[0]} is missing ({len(missing)} of {len(files)} files) "
                 f"under data dir {self.root}. {fix}"
@@ -142,9 +149,12 @@ class TorchvisionDataModule(InMemoryDataModule):
                 if "corrupted" in str(err) and self.verify_checksums
                 else ""
             )
+            bad = None if hint else first_unreadable(files)
+            reason = f"{type(err).__name__}: {str(err) or repr(err)}"
+            what = f"{bad[0]} cannot be read: {bad[1]}" if bad else reason
             raise DataError(
-                f"data={self.name}: corrupt or unreadable files in {folder}: {type(err).__name__}: {err}"
-                f"{hint}. Delete {folder} and re-run with data.download=true"
+                f"data={self.name}: corrupt or unreadable files in {folder}: {what}{hint}. Replace the file "
+                f"with the official one, or delete {folder} and re-run with data.download=true"
             ) from None
         xs, ys = [], []
         for ds in parts:
