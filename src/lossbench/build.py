@@ -138,6 +138,13 @@ def _instantiated_data(cfg: DictConfig, fitted: dict[str, Any] | None) -> BenchD
         )
         if not about_arguments:
             raise
+        if chosen("data") == "datamodule":  # the keys are the user's own +data.<arg>=...
+            raise ConfigError(
+                f"data._target_={cfg.data.get('_target_')} could not be built with its +data.<arg> keys "
+                f"({err.__cause__}): give only the arguments it takes (lossbench's stressors, such as "
+                "data.imbalance_factor, are arguments of modules built on "
+                "lossbench.data.base.InMemoryDataModule)"
+            ) from None
         raise ConfigError(
             f"data._target_={cfg.data.get('_target_')} could not be built with the keys of data="
             f"{chosen('data')} ({err.__cause__}): start from data=datamodule, which holds only _target_ "

@@ -89,3 +89,12 @@ def test_float64_inputs_are_named_before_training_unless_the_run_trains_in_float
     with pytest.raises(ConfigError, match=r"x as float32 to train in trainer.precision=32-true, got float64"):
         check_first_batch(Float64(), "data=mine", "32-true")
     check_first_batch(Float64(), "data=mine", "64-true")
+
+
+def test_a_stressor_given_to_a_users_own_module_names_what_takes_it(make_cfg):
+    cfg = make_cfg(
+        "data=datamodule", "data._target_=tests.unit.test_user_code.RandomSplit", "+data.imbalance_factor=10"
+    )
+    said = r"could not be built with its \+data.<arg> keys .*imbalance_factor.*built on lossbench.data.base."
+    with pytest.raises(ConfigError, match=said + "InMemoryDataModule"):
+        build_data(cfg)
