@@ -350,3 +350,21 @@ def test_labels_that_differ_only_in_case_or_spaces_are_named(tmp_path, caplog):
         "target 'species' has labels that differ only in case or spaces ('Adelie', 'adelie', 'adelie ')"
         in (caplog.text)
     )
+
+
+def test_a_label_without_a_training_positive_is_named(tmp_path, caplog):
+    """A label whose positives all fall outside the training split (here by data.split_column)."""
+    rng = np.random.default_rng(1)
+    frame = penguins(200).assign(**{f"lab{k}": (rng.random(200) < 0.3).astype(int) for k in range(3)})
+    frame["part"] = np.where(np.arange(200) < 140, "train", np.where(np.arange(200) < 170, "val", "test"))
+    frame.loc[:139, "lab1"] = 0
+    frame.loc[150, "lab1"] = 1
+    path = write(frame, tmp_path / "rare.csv")
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        dm = built(path, target=["lab0", "lab1", "lab2"], drop=["species"], split_column="part")
+    assert dm.class_counts.tolist()[1] == 0
+    assert "label(s) 'lab1' have no positive in the training split: no loss can learn them" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        built(path, target=["lab0", "lab2"], drop=["species", "lab1"], split_column="part")
+    assert "no positive in the training split" not in caplog.text

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
-from lossbench.data.splits import Split
+from lossbench.data.splits import Split, warn_of_labels_never_positive
 from lossbench.data.stressing import Stressors
 from lossbench.data.targets import checked_targets
 from lossbench.errors import DataError, check_choice, check_range
@@ -226,6 +226,9 @@ class InMemoryDataModule(L.LightningDataModule):
             name: (x_t[torch.as_tensor(i)], torch.as_tensor(np.ascontiguousarray(targets[name]), dtype=dtype))
             for name, i in (("train", train), ("val", val), ("test", test))
         }
+        if self.task is Task.MULTILABEL:
+            names = getattr(self, "label_names", None)
+            warn_of_labels_never_positive(self.class_counts, names, self.display_name)
 
     def _loader(self, split: str, train: bool) -> TensorBatchLoader | DataLoader:
         batch_size = self.batch_size if train else self.eval_batch_size

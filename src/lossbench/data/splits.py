@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from lossbench.errors import ConfigError, DataError, check_range
+
+log = logging.getLogger(__name__)
 
 
 def split_indices(
@@ -114,4 +118,19 @@ class Split:
         """Sorted train/val/test indices into ``y`` (see :func:`split_indices`)."""
         return split_indices(
             y, self.val_fraction, self.test_fraction, self.data_seed, stratify, fixed_test, class_names, where
+        )
+
+
+def warn_of_labels_never_positive(counts: Any, names: Sequence | None, data: str) -> None:
+    """Multi-label: name the labels with no positive in the training split (``counts``, after the
+    stressors), which no loss can learn and a class-balanced loss weighs as its rarest."""
+    never = [int(i) for i in np.flatnonzero(np.asarray(counts) == 0)]
+    if never:
+        shown = [repr(names[i]) if names is not None else str(i) for i in never[:5]]
+        log.warning(
+            "data %s: label(s) %s have no positive in the training split: no loss can learn them (a "
+            "class-balanced loss weighs them as labels seen once); add rows with them, or leave them out "
+            "of the targets",
+            data,
+            ", ".join(shown) + (f" and {len(never) - 5} more" if len(never) > 5 else ""),
         )
