@@ -1,7 +1,8 @@
 """The keys of an instantiated node are arguments of its ``_target_``, named before anything is built:
 ``+trainer.max_epoch=2`` with the argument it was likely meant to be (the Trainer would refuse it with a
 ``TypeError`` only once the data and the model are built and the loggers started), ``+loss.foo=1`` with the
-options the loss takes (the optimizer's would otherwise fail only in ``fit``)."""
+options the loss takes (the optimizer's would otherwise fail only in ``fit``); and a callback that needs
+an argument the Trainer gets elsewhere (``LearningRateMonitor``, a logger) without it."""
 
 from __future__ import annotations
 
@@ -22,16 +23,26 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 def accepted_arguments(target: str) -> list[str] | None:
     """The keyword arguments ``target`` (a class or function by its import path) takes, in its signature's
-    order; ``None`` when it cannot be imported (named when it is built), or takes any (``**kwargs``)."""
+    order; ``None`` when it cannot be imported (named when it is built), or takes any (``**kwargs``). A
+    class whose ``__init__`` passes ``**kwargs`` on to its bases takes theirs too (lossbench's checkpoint
+    and progress bar, subclasses of Lightning's), up to a base that takes no ``**kwargs``."""
     try:
         obj: Any = get_object(target)
-        parameters = inspect.signature(obj).parameters.values()
     except Exception:  # noqa: BLE001 - whatever importing the target raised
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
     keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in parameters if p.kind in keyword]
+    names: list[str] = []
+    for owner in obj.__mro__ if inspect.isclass(obj) else (obj,):
+        if inspect.isclass(owner) and "__init__" not in vars(owner):
+            continue  # its __init__ is a base's, read at that base
+        try:
+            parameters = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner).parameters
+        except (TypeError, ValueError):
+            return None
+        names += [n for n, p in parameters.items() if p.kind in keyword and n != "self" and n not in names]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return names
+    return None
 
 
 def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
@@ -48,6 +59,21 @@ def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean {where}.{close[0]}?" if close else f"remove it (~{where}.{key})"
             yield f"{where}.{key} is not an argument of {node._target_}: {hint}"
+
+
+def logger_needed_problems(cfg: DictConfig) -> Iterator[str]:
+    """A callback that writes only to the loggers (Lightning's ``LearningRateMonitor``) with no logger, which
+    Lightning refuses once training starts."""
+    loggers = [v for v in (cfg.get("logger") or {}).values() if v is not None]
+    callbacks = cfg.get("callbacks") or {}
+    for name, node in callbacks.items():
+        target = str(node.get("_target_", "")) if isinstance(node, DictConfig) else ""
+        if target.endswith(".LearningRateMonitor") and not loggers:
+            yield (
+                f"callbacks.{name} logs the learning rate to the loggers, and this run has none "
+                "(logger=none, as in the debug presets): add one, e.g. logger=csv, or leave the callback "
+                "out (callbacks=default)"
+            )
 
 
 #: the config nodes whose keys are keyword arguments of their ``_target_``, each with the arguments that

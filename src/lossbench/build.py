@@ -30,6 +30,7 @@ from lossbench.losses.base import BenchLoss
 from lossbench.models import build_model
 from lossbench.module import LossBenchModule
 from lossbench.schedulers import check_plateau_mode
+from lossbench.spawned import EpochsTrained
 from lossbench.step_contract import check_first_step
 from lossbench.sweep_stop_watch import sweep_stop_callbacks
 from lossbench.task import BenchDataModule, Task, check_data_contract, resolve_monitor, spec
@@ -267,7 +268,7 @@ def build_trainer(
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), BatchContract()]
-    callbacks += sweep_stop_callbacks()
+    callbacks += [EpochsTrained(), *sweep_stop_callbacks()]
     trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(
         "Trainer: precision %s, %d device(s), callbacks %s, loggers %s",

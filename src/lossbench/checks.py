@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.argument_checks import unknown_argument_problems
+from lossbench.argument_checks import logger_needed_problems, unknown_argument_problems
 from lossbench.config import CONFIG_DIR, chosen, in_multirun
 from lossbench.errors import ConfigError, check_choice, check_range
 from lossbench.overrides import override_list
@@ -88,21 +88,6 @@ def raise_problems(problems: list[str]) -> None:
     if problems:
         numbered = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
         raise ConfigError(f"{len(problems)} problems: {numbered}")
-
-
-def logger_needed_problems(cfg: DictConfig) -> Iterator[str]:
-    """A callback that writes only to the loggers (Lightning's ``LearningRateMonitor``) with no logger, which
-    Lightning refuses once training starts."""
-    loggers = [v for v in (cfg.get("logger") or {}).values() if v is not None]
-    callbacks = cfg.get("callbacks") or {}
-    for name, node in callbacks.items():
-        target = str(node.get("_target_", "")) if isinstance(node, DictConfig) else ""
-        if target.endswith(".LearningRateMonitor") and not loggers:
-            yield (
-                f"callbacks.{name} logs the learning rate to the loggers, and this run has none "
-                "(logger=none, as in the debug presets): add one, e.g. logger=csv, or leave the callback "
-                "out (callbacks=default)"
-            )
 
 
 def required_problems(cfg: DictConfig) -> Iterator[str]:

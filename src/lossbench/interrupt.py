@@ -16,14 +16,11 @@ Outside fit and test, :mod:`lossbench.signals` gives a stop its one line.
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -33,6 +30,7 @@ from lossbench.errors import RunInterrupted
 from lossbench.resume import checkpoint_epoch
 from lossbench.run_dir import RunDir
 from lossbench.signals import command_line, continue_command
+from lossbench.spawned import end_spawned_processes
 
 __all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by", "stopped_by_signal"]
 
@@ -56,23 +54,6 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
         epoch = None if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch else epoch
         message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir, fitting)
         raise RunInterrupted(err.signal_name, message) from None
-
-
-def end_spawned_processes(trainer: Any) -> None:
-    """End the processes a strategy spawned to fit or test in (``ddp_spawn``), which a stop of this process
-    does not reach: they would train on to ``max_epochs``, and this process would wait for them at exit.
-
-    Lightning's handler for SIGTERM runs in those processes only, and there it broadcasts across ranks from
-    inside the handler, which can leave ranks waiting on each other; so they are killed, as Lightning's
-    launcher does with the processes of a stopped ``ddp`` run. Their checkpoints are whole (written
-    atomically): ``last.ckpt`` holds the last epoch they finished. A fit in this process (one device,
-    ``ddp``, whose process group this process joined) has nothing to end."""
-    launcher = trainer.strategy.launcher
-    if launcher is None or (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return
-    launcher.kill(getattr(signal, "SIGKILL", signal.SIGTERM))
-    for child in multiprocessing.active_children():
-        child.join(timeout=30)
 
 
 @contextmanager

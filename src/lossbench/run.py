@@ -33,6 +33,7 @@ from lossbench.perf import Stopwatch
 from lossbench.record import OK, RunRecord, write_record
 from lossbench.resume import Resumption, checkpoint_epoch, checkpoint_val
 from lossbench.run_dir import RunDir
+from lossbench.spawned import epochs_trained
 
 log = logging.getLogger("lossbench")
 
@@ -109,7 +110,7 @@ def run(
                 test = metrics_on_test_split(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
-            record = fit_fields(record, trainer, cfg, val, tested, run_dir, start, watch.times)
+            record = fit_fields(record, trainer, cfg, val, tested, start, watch.times)
         else:
             record.evaluated_checkpoint = str(Path(tested).resolve())
         if trainer.is_global_zero:
@@ -206,23 +207,17 @@ def fit_fields(
     cfg: DictConfig,
     val: dict[str, float],
     best_path: str,
-    run_dir: RunDir,
     start: float,
     timings: dict[str, float],
 ) -> RunRecord:
     """``record`` with what fitting adds: the monitored metric's best value, the last validation metrics,
-    the epochs, the wall time since ``start`` (``time.perf_counter()``) and the phases' times.
-
-    A fit in processes the strategy spawned (``ddp_spawn``) hands back to this process only the best
-    checkpoint's path and the last metrics: the best value is then read from the best checkpoint
-    (``best_path``) and the epochs trained from the run's last one."""
-    last_path, wall_s = run_dir.last_checkpoint, time.perf_counter() - start
+    the epochs, the wall time since ``start`` (``time.perf_counter()``) and the phases' times. Of a fit in
+    spawned processes (:mod:`lossbench.spawned`) the best value is read from the best checkpoint."""
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_score if checkpoint is not None else None
-    epochs = trainer.current_epoch
     if best is None and best_path:  # fitted in spawned processes
         best = checkpoint_val(Path(best_path)).get(cfg.monitor.metric)
-        epochs = max(epochs, checkpoint_epoch(last_path) + 1) if last_path.is_file() else epochs
+    epochs, wall_s = epochs_trained(trainer), time.perf_counter() - start
     record.val = val
     record.monitor = {
         "metric": cfg.monitor.metric,

@@ -351,3 +351,20 @@ def test_a_plateau_schedule_ranking_the_metric_against_the_monitor_is_named(capl
     assert len(caplog.records) == 1
     assert "mode=min) follows val/acc, which monitor.mode=max ranks" in caplog.text
     assert "set optim.scheduler.mode=max" in caplog.text
+
+
+def test_the_epochs_a_spawned_fit_trained_come_back_among_the_callback_metrics(make_cfg):
+    """Under ddp_spawn this process's trainer stays at epoch 0; the epochs come back as a callback metric
+    (logged to no logger), also when validation, and so last.ckpt, skips epochs."""
+    from types import SimpleNamespace
+
+    from lossbench.run import run
+    from lossbench.spawned import EPOCHS_KEY, epochs_trained
+
+    spawned = SimpleNamespace(current_epoch=0, callback_metrics={EPOCHS_KEY: torch.tensor(3.0)})
+    assert epochs_trained(spawned) == 3
+    assert epochs_trained(SimpleNamespace(current_epoch=2, callback_metrics={})) == 2
+    record = run(make_cfg("trainer.max_epochs=3", "+trainer.check_val_every_n_epoch=2", "logger=csv"))
+    assert record["epochs"] == 3
+    with open(Path(make_cfg().paths.output_dir) / "csv" / "metrics.csv") as f:
+        assert EPOCHS_KEY not in f.readline(), "in no logger"

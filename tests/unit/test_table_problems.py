@@ -283,6 +283,9 @@ def test_labels_with_a_stray_value_or_a_label_that_never_changes_are_named(tmp_p
     )
     with pytest.raises(DataError, match=r"multi-label target column 'lab2' holds \['2'\]"):
         built(tmp_path / "stray.csv", target=labels, drop=["species"], task="multilabel")
+    floats = frame.assign(lab2=frame.lab2.clip(0, 1).astype(float))  # 0.0/1.0 labels: no stray cell
+    dm = built(write(floats, tmp_path / "floats.csv"), target=labels, drop=["species"])
+    assert dm.task is Task.REGRESSION, "as the INFO line on 0/1 targets some of which are floats says"
     frame["lab2"] = frame.lab2.clip(0, 1)
     frame["lab3"] = 0
     said = r"label column 'lab3' is 0 in every row: no loss can learn a label that never changes, and its AP "

@@ -206,3 +206,8 @@ def test_a_validation_share_too_small_beside_a_given_test_split_names_only_val_f
     assert "cannot draw data.val_fraction=0.1 of the 300 training samples (the test split is given)" in said
     assert "raise data.val_fraction (to about 0.34 or more)" in said and "test_fraction" not in said
     split_indices(y, 0.34, 0.2, 0, True, fixed_test=given)
+    with pytest.raises(DataError, match=r"lower data.val_fraction \(to about 0.66 or less\)"):
+        split_indices(y, 0.9, 0.2, 0, True, fixed_test=given)
+    one_left = np.setdiff1d(given, [7])  # class 7 has one training sample: no stratified validation share
+    with pytest.raises(DataError, match=r"class 7 has only 1 sample\(s\) beside the given test split"):
+        split_indices(y, 0.34, 0.2, 0, True, fixed_test=np.r_[one_left, [107, 207]])

@@ -36,26 +36,28 @@ def split_indices(
     """
     idx = np.arange(len(y))
     labels = y if stratify else None
+    test = None if fixed_test is None else np.asarray(fixed_test, dtype=np.int64)
+    rest = idx if test is None else np.setdiff1d(idx, test)  # the samples the splits are drawn from
     if labels is not None:
-        counts = np.bincount(labels)
-        need = 2 if fixed_test is not None else 3  # one sample in each split it is drawn into
+        counts = np.bincount(labels[rest])
+        need = 2 if test is not None else 3  # one sample in each split it is drawn into
         small = [c for c in range(len(counts)) if 0 < counts[c] < need]
         if small:
             name = repr(class_names[small[0]]) if class_names is not None else str(small[0])
+            given = " beside the given test split" if test is not None else ""
             raise DataError(
-                f"{where}: class {name} has only {counts[small[0]]} sample(s), too few for a stratified "
-                f"train/val{'' if fixed_test is not None else '/test'} split (needs {need}): drop or merge "
-                "that class, or add samples"
+                f"{where}: class {name} has only {counts[small[0]]} sample(s){given}, too few for a "
+                f"stratified train/val{'' if test is not None else '/test'} split (needs {need}): drop or "
+                "merge that class, or add samples"
             )
     try:
-        if fixed_test is not None:
-            test = np.asarray(fixed_test, dtype=np.int64)
-            rest, val_share = np.setdiff1d(idx, test), val_fraction
-        else:
+        if test is None:
             rest, test = train_test_split(
                 idx, test_size=test_fraction, stratify=labels, random_state=data_seed
             )
             val_share = val_fraction / (1.0 - test_fraction)
+        else:
+            val_share = val_fraction
         train, val = train_test_split(
             rest,
             test_size=val_share,
@@ -64,12 +66,9 @@ def split_indices(
         )
     except ValueError as err:  # scikit-learn: a split too small for the number of classes
         if fixed_test is not None:  # the test split is given: only the validation share is drawn
-            classes = len(np.unique(labels[rest])) if labels is not None else 1
-            least = min(0.5, math.ceil(100 * classes / max(len(rest), 1)) / 100)  # one per class, rounded up
             raise DataError(
                 f"{where}: cannot draw data.val_fraction={val_fraction:g} of the {len(rest)} training "
-                f"samples (the test split is given) ({err}): raise data.val_fraction (to about {least:g} "
-                "or more) or add samples"
+                f"samples (the test split is given) ({err}): {val_share_fix(labels, rest, val_fraction)}"
             ) from None
         raise DataError(
             f"{where}: cannot split {len(y)} samples by data.val_fraction={val_fraction:g} / "
@@ -119,6 +118,18 @@ class Split:
         return split_indices(
             y, self.val_fraction, self.test_fraction, self.data_seed, stratify, fixed_test, class_names, where
         )
+
+
+def val_share_fix(labels: np.ndarray | None, rest: np.ndarray, val_fraction: float) -> str:
+    """What fixes a validation share of the samples ``rest`` that scikit-learn could not draw: each split
+    needs a sample of every class, so the share lies between ``C/n`` and ``1 - C/n`` (rounded inwards)."""
+    classes = len(np.unique(labels[rest])) if labels is not None else 1
+    least = math.ceil(100 * classes / max(len(rest), 1)) / 100
+    if least > 0.5:
+        return f"{len(rest)} samples are too few for {classes} classes in both splits: add samples"
+    if val_fraction < least:
+        return f"raise data.val_fraction (to about {least:g} or more) or add samples"
+    return f"lower data.val_fraction (to about {1 - least:g} or less) or add samples"
 
 
 def warn_of_labels_never_positive(counts: Any, names: Sequence | None, data: str) -> None:

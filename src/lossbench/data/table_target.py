@@ -35,6 +35,17 @@ def is_binary(column: pd.Series) -> bool:
     return (types.is_integer_dtype(column) or types.is_bool_dtype(column)) and set(column.unique()) <= {0, 1}
 
 
+def as_numbers(column: pd.Series) -> pd.Series:
+    """The column's present values as numbers (booleans as 0/1); a value that is not one as NaN."""
+    return pd.to_numeric(column.dropna().astype(object).replace({True: 1, False: 0}), errors="coerce")
+
+
+def only_zero_one(column: pd.Series) -> bool:
+    """Every present value is 0 or 1, whatever its type (integer, boolean, float): a label column."""
+    values = as_numbers(column)
+    return bool(len(values)) and bool(values.isin((0, 1)).all())
+
+
 def many_values(column: pd.Series) -> bool:
     """An integer column with too many distinct values to be classes (see the module docstring)."""
     distinct = column.nunique()
@@ -57,12 +68,12 @@ def infer_task(target: pd.DataFrame, where: str) -> Task:
     if target.shape[1] > 1:
         if all(is_binary(c) for _, c in target.items()):
             return Task.MULTILABEL
-        if all(whole_labels(c) and set(c.dropna().unique()) <= {0.0, 1.0} for _, c in target.items()):
+        if all(only_zero_one(c) for _, c in target.items()):
             note(
                 log,
                 logging.INFO,
-                "%s: target columns %s hold only 0.0 and 1.0 as floats: inferred as multi-target regression "
-                "(set data.task=multilabel if they are labels)",
+                "%s: target columns %s hold only 0 and 1, some as floats: inferred as multi-target "
+                "regression (set data.task=multilabel if they are labels)",
                 where,
                 list(target.columns),
             )
@@ -254,19 +265,19 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
 
 
 def check_inferred_labels(target: pd.DataFrame, problems: Problems) -> None:
-    """Several target columns of which some hold only 0 and 1 and others whole numbers nearly all 0 or 1
-    (a stray ``2``): labels with a few wrong cells, which the inferred task (regression) would train as
-    numbers. Records a problem naming the cells and both tasks."""
-    binary = [str(c) for c, values in target.items() if is_binary(values)]
+    """Several target columns of which some hold only 0 and 1 (as integers, booleans or floats) and others
+    whole numbers nearly all 0 or 1 (a stray ``2``): labels with a few wrong cells, which the inferred task
+    (regression) would train as numbers. Records a problem naming the cells and both tasks."""
+    binary = [str(c) for c, values in target.items() if only_zero_one(values)]
     if target.shape[1] < 2 or not binary or len(binary) == target.shape[1]:
         return
-    for col, values in target.items():
-        numeric = pd.to_numeric(values, errors="coerce").dropna()
-        if str(col) in binary or not len(numeric) or not bool(np.all(np.mod(numeric, 1.0) == 0.0)):
+    for col, column in target.items():
+        values = as_numbers(column)
+        if str(col) in binary or not len(values) or values.isna().any() or not (values % 1 == 0).all():
             continue
-        stray = ~numeric.isin((0, 1))
-        if stray.mean() <= 0.1:
-            bad = sorted({plain(v) for v in numeric[stray]})[:5]
+        stray = ~values.isin((0, 1))
+        if stray.any() and stray.mean() <= 0.1:
+            bad = sorted({plain(v) for v in values[stray]})[:5]
             problems.add(
                 f"target columns {binary} hold only 0 and 1, but {col!r} holds {bad} in {int(stray.sum())} "
                 "rows, so the targets were taken for numbers to regress",

@@ -4,9 +4,9 @@ An unpacked run (:func:`lossbench.run.run`) seeds everything with its ``seed``, 
 (:func:`lossbench.build.build_data`), then its loss, model and module (:func:`lossbench.build.build_module`),
 and starts training. :func:`build_replicas` does exactly that for each replica, so each replica's
 initial weights are its run's, and keeps the global CPU generator's state at the end (where its run's
-dropout masks start, see :mod:`lossbench.packed.dropout`). Building the data is replayed for each
-replica unless building it the first time left every random generator (torch, NumPy, Python) as it was,
-in which case the first replica's data module serves them all.
+dropout masks start, see :mod:`lossbench.packed.dropout`). The group's runs share ``data_seed``, which their
+data follows (:mod:`lossbench.data.seeding`), and building it leaves the generators seeded by the run's
+``seed``: the first replica's data module serves them all.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -55,18 +54,6 @@ class Replica:
         return [*self.model.parameters(), *self.loss.parameters()]
 
 
-def random_states() -> tuple[Any, ...]:
-    """The torch, NumPy and Python generators' states."""
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()
-
-
-def same_states(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Whether two :func:`random_states` are the same."""
-    np_a, np_b = a[1], b[1]
-    same_numpy = np_a[0] == np_b[0] and np.array_equal(np_a[1], np_b[1]) and np_a[2:] == np_b[2:]
-    return bool(torch.equal(a[0], b[0])) and same_numpy and a[2] == b[2]
-
-
 class ReplicaError(ConfigError):
     """Replica ``index``'s run refuses its config or data (``error``, as its run would raise it): that run
     alone fails, and the others can be packed without it."""
@@ -87,7 +74,6 @@ def build_replicas(
     if problems:
         raise ConfigError("these runs cannot be packed together: " + "; ".join(problems))
     dm: BenchDataModule | None = None
-    data_is_random = True
     replicas = []
     for k, cfg in enumerate(cfgs):
         if hydra_configs is not None:
@@ -95,10 +81,8 @@ def build_replicas(
         try:
             check_run(cfg)
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-            if dm is None or data_is_random:
-                before = random_states()
+            if dm is None:  # the same for the group: its runs share data_seed, which the data follows
                 dm = build_data(cfg)
-                data_is_random = not same_states(before, random_states())
             replicas.append(build_replica(cfg, dm))
         except LossbenchError as err:
             raise ReplicaError(k, err) from err
