@@ -226,3 +226,48 @@ def test_replicates_to_settle_count_the_holm_family_as_the_report_does():
     (focal,) = [v for v in rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings()) if v.loss == "focal"]
     alone = seeds.replicates_needed(0.0088, 0.005, 1, pilot=10)
     assert focal.more_replicates == alone - 10
+
+
+def test_replicates_to_settle_are_sized_on_the_difference_observed_when_it_exceeds_the_rope():
+    """An undecided +0.09 is not sized as if the difference were one ROPE (0.005: "> 1000 replicates")."""
+    from lossbench.report import seeds
+
+    rows = [
+        row("ce"),
+        row("focal", "undecided", 0.002, n=10, sd=0.0088),
+        row("asl", "undecided", 0.09, n=10, sd=0.1),
+    ]
+    verdicts = rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings())
+    by_loss = {v.loss: v for v in verdicts}
+    assert by_loss["asl"].more_replicates == seeds.replicates_needed(0.1, 0.09, 2, pilot=10) - 10
+    assert by_loss["focal"].settle_on_rope and not by_loss["asl"].settle_on_rope
+    text = rc.sentence(verdicts, by_loss["ce"], "test/bal_acc")
+    assert "would settle it, if the true difference is 0.09 as observed" in text
+    assert "would settle it, if the true difference is one ROPE (0.005)" in text
+
+
+def test_a_metric_the_task_does_not_log_is_refused_naming_the_ones_it_does():
+    from lossbench.advise.command import check_metric_logged
+    from lossbench.errors import ConfigError
+    from lossbench.task import Task
+
+    with pytest.raises(ConfigError, match=r"--metric mae: classification data logs no mae: choose one of"):
+        check_metric_logged("mae", "mae", Task.CLASSIFICATION, 3)
+    check_metric_logged("test/bal_acc", "bal_acc", Task.CLASSIFICATION, 3)
+    check_metric_logged("crps", "crps", Task.REGRESSION, None)  # a distributional loss's
+    with pytest.raises(ConfigError, match=r"regression data logs no map: choose one of mae, r2, rmse \(and"):
+        check_metric_logged("map", "map", Task.REGRESSION, None)
+
+
+def test_console_lines_keep_a_choice_of_0_9999_and_a_short_runs_tenths():
+    from lossbench.advise.pilot import Pilot
+    from lossbench.tune.study import short
+
+    assert short({"loss.beta": 0.9999, "optim.optimizer.lr": 0.00212345, "k": 3}) == {
+        "loss.beta": 0.9999,
+        "optim.optimizer.lr": 0.002123,
+        "k": 3,
+    }
+    fields = {f: 1.0 for f in Pilot.__dataclass_fields__}
+    line = Pilot(**{**fields, "run_s": 0.4, "max_epochs": 2}).line()
+    assert line.endswith("a run of 2 epochs takes about 0.4 s")

@@ -110,15 +110,36 @@ def test_measured_trials_rescale_the_final_runs_estimate():
     assert clock.costs().trial_s == pytest.approx((20.0 + 64.0) / 2)
 
 
+def studies_counting(monkeypatch, counts: dict[str, int]) -> None:
+    """The advise rounds' studies replaced by ``counts``: each loss's trials done, as the rounds set them."""
+    from lossbench.advise import rounds
+
+    monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
+    monkeypatch.setattr(rounds.st, "counted", lambda loss: counts[loss])
+    monkeypatch.setattr(rounds.st, "recover_stale", lambda plan, loss, study: 0)
+    monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
+
+
+def packed_rounds(monkeypatch, counts: dict[str, int], t: list[float], round_s: float) -> None:
+    """:func:`studies_counting`, with each round of trials one packed model taking ``round_s`` of ``t``."""
+    from lossbench.advise import rounds
+
+    studies_counting(monkeypatch, counts)
+
+    def trial_round(plan, monitor, losses, upto):
+        t[0] += round_s
+        for loss in losses:
+            counts[loss] = upto
+
+    monkeypatch.setattr(rounds, "trial_round", trial_round)
+
+
 def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
     from lossbench.advise import rounds
     from lossbench.tune.study import Plan
 
     t, counts = [0.0], dict.fromkeys(LOSSES[:3], 0)
-    monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
-    monkeypatch.setattr(rounds.st, "counted", lambda loss: counts[loss])
-    monkeypatch.setattr(rounds.st, "recover_stale", lambda plan, loss, study: 0)
-    monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
+    studies_counting(monkeypatch, counts)
 
     def trial_round(plan, monitor, losses, upto):  # one run of each loss, one after another
         for loss in losses:
@@ -226,17 +247,7 @@ def test_rounds_faster_than_the_pilot_said_grow_the_trials_of_every_loss(monkeyp
     from lossbench.tune.study import Plan
 
     t, counts = [0.0], dict.fromkeys(LOSSES[:3], 0)
-    monkeypatch.setattr(rounds.st, "open_study", lambda plan, loss, direction: loss)
-    monkeypatch.setattr(rounds.st, "counted", lambda loss: counts[loss])
-    monkeypatch.setattr(rounds.st, "recover_stale", lambda plan, loss, study: 0)
-    monkeypatch.setattr(rounds, "start_at_defaults", lambda *a: None)
-
-    def trial_round(plan, monitor, losses, upto):  # one packed model for the round
-        t[0] += 2.0
-        for loss in losses:
-            counts[loss] = upto
-
-    monkeypatch.setattr(rounds, "trial_round", trial_round)
+    packed_rounds(monkeypatch, counts, t, 2.0)
     plan = Plan(losses=LOSSES[:3], trials=1, seeds=3, out=tmp_path)
     clock = Clock(150, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
     done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None)
@@ -260,3 +271,16 @@ def test_a_pilot_cut_inside_its_second_epoch_is_measured_again_by_a_rerun():
     assert not Pilot(2.0, 0.1, 1.35, 20, 4.0).steady and Pilot(2.0, 0.1, 2.0, 20, 4.0).steady
     assert Pilot(2.0, 0.1, 1.0, 1, 2.0).steady, "a run of one epoch: that epoch is all there is"
     assert "its pilot times more epochs" in bd.refusal(60, 10, 3, Costs(10, 12), 1, "o", pilot_kept=False)
+
+
+def test_a_continued_advise_tunes_on_past_its_recorded_plan_when_time_is_left(monkeypatch, tmp_path):
+    """The plan recorded before a stop says 2 trials, and 4 are done (its rounds had grown it): the same
+    command again, with a fresh budget, grows it again rather than spend it all on replicates."""
+    from lossbench.advise import rounds
+    from lossbench.tune.study import Plan
+
+    t, counts = [0.0], dict.fromkeys(LOSSES[:3], 4)
+    packed_rounds(monkeypatch, counts, t, 3.0)
+    plan = Plan(losses=LOSSES[:3], trials=2, seeds=3, out=tmp_path)
+    clock = Clock(200, Costs(1.0, 1.2), start=0.0, now=lambda: t[0])
+    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None) > 4

@@ -120,6 +120,26 @@ def measure_pilot(
     return run_pilot(overrides, out / "pilot", monitor, deadline)
 
 
+#: the scores a distributional loss logs besides the regression metrics (checked once its loss is built)
+DISTRIBUTIONAL_SCORES = ("nll", "crps", "crps_grid", "coverage_error")
+
+
+def check_metric_logged(given: str, name: str, task: Task, num_classes: int | None) -> None:
+    """Refuse ``--metric`` (``name`` without its ``test/``) when the task's runs do not log it, before any
+    training, naming the ones they do."""
+    logged = [n for c in spec(task).metric_collections(num_classes) for n in c.keys(keep_base=False)]
+    if name in logged or (task is Task.REGRESSION and name in DISTRIBUTIONAL_SCORES):
+        return
+    more = (
+        f" (and a distributional loss's {', '.join(DISTRIBUTIONAL_SCORES)})"
+        if task is Task.REGRESSION
+        else ""
+    )
+    raise ConfigError(
+        f"--metric {given}: {task.value} data logs no {name}: choose one of {', '.join(logged)}{more}"
+    )
+
+
 def make_plan(
     saved: dict[str, Any], names: list[str], pilot: Pilot, clock: Clock, workers: int, out: Path
 ) -> BudgetPlan:
@@ -208,6 +228,8 @@ def advise(
         log.info("shortlist: %s — %s", c.loss, c.reason)
     decide = deciding_metric(prof, metric)
     name = decide.split("/", 1)[1]
+    if metric is not None:
+        check_metric_logged(metric, name, task, prof.num_classes)
     try:
         monitor = resolve_monitor(f"val/{name}", None)
     except ConfigError as err:  # the check names monitor.metric, which advise sets from --metric

@@ -67,9 +67,10 @@ class Pilot:
         return asdict(self)
 
     def line(self) -> str:
+        run = f"{self.run_s:.1f}" if self.run_s < 10 else f"{self.run_s:.0f}"
         return (
             f"pilot: {self.epochs_done:.3g} epoch(s) of the baseline in {self.wall_s:.1f} s, about "
-            f"{self.epoch_s:.2f} s an epoch: a run of {self.max_epochs} epochs takes about {self.run_s:.0f} s"
+            f"{self.epoch_s:.2f} s an epoch: a run of {self.max_epochs} epochs takes about {run} s"
         )
 
 

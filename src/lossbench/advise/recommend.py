@@ -29,6 +29,9 @@ class LossVerdict:
     p_holm: float = math.nan
     more_replicates: int | None = None  # about how many more would settle an undecided verdict
     beyond_cap: bool = False  # settling it would take more than seeds.MAX_REPLICATES replicates
+    #: the difference those replicates are sized to detect: the observed one, or one ROPE when smaller
+    settle_effect: float = math.nan
+    settle_on_rope: bool = False
 
 
 def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVerdict]:
@@ -45,11 +48,15 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
         if r.variant == r.baseline:
             out.append(LossVerdict(r.variant, "baseline", r.mean, r.n))
             continue
-        more, beyond = None, False
+        more, beyond, effect, on_rope = None, False, math.nan, False
         if vd.is_undecided(r.verdict or "undecided"):
+            # sized on the difference as observed (a verdict needs it told from 0), or on one ROPE when the
+            # observed one is smaller (telling it from the ROPE settles "equivalent")
             rope = how.rope_for(metric)
+            observed = abs(r.diff_vs_baseline) if math.isfinite(r.diff_vs_baseline) else 0.0
+            effect, on_rope = max(observed, rope), observed <= rope
             needed = seeds.replicates_needed(
-                r.diff_sd, rope, compared, how.alpha, test=how.test, pilot=r.n_pairs
+                r.diff_sd, effect, compared, how.alpha, test=how.test, pilot=r.n_pairs
             )
             beyond = needed is not None and math.isinf(needed)
             more = None if needed is None or beyond else max(int(needed) - r.n_pairs, 1)
@@ -66,6 +73,8 @@ def loss_verdicts(rows: list[Row], metric: str, how: vd.Settings) -> list[LossVe
                 r.p_holm,
                 more,
                 beyond,
+                effect,
+                on_rope,
             )
         )
     return sorted(out, key=lambda v: v.verdict != "baseline")
@@ -121,13 +130,19 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str, trad
     for v in verdicts:
         if v is chosen or v.verdict == "baseline":
             continue
+        effect = v.settle_effect
+        sized = f"one ROPE ({effect:g})" if v.settle_on_rope else f"{effect:.3g} as observed"
         if vd.is_undecided(v.verdict) and v.more_replicates:
             rest.append(
                 f"{v.loss} is {v.verdict} — about {v.more_replicates} more "
-                f"replicate{'s' if v.more_replicates != 1 else ''} would settle it"
+                f"replicate{'s' if v.more_replicates != 1 else ''} would settle it, if the true difference "
+                f"is {sized}"
             )
         elif vd.is_undecided(v.verdict) and v.beyond_cap:
-            rest.append(f"{v.loss} is {v.verdict} — > {seeds.MAX_REPLICATES} replicates would settle it")
+            rest.append(
+                f"{v.loss} is {v.verdict} — settling it, if the true difference is {sized}, would take > "
+                f"{seeds.MAX_REPLICATES} replicates"
+            )
         elif vd.is_undecided(v.verdict):
             rest.append(f"{v.loss} is {v.verdict}")
         elif v.verdict == vd.IDENTICAL:

@@ -138,6 +138,10 @@ def tuning_rounds(
 
     counts = done()
     target, seeds = plan.trials, plan.seeds
+    if min(counts) >= target:  # continued after a stop: the plan recorded may have grown before it
+        target, seeds = grown_plan(clock, len(losses), workers, target, seeds, min(counts))
+        if target > min(counts):
+            log.info("budget: %d trials per loss are done; up to %d with the time left", min(counts), target)
     while min(counts) < target:
         upto = min(counts) + 1
         if upto > 1 and not clock.trial_round_fits(len(losses), workers, min(plan.seeds, MIN_SEEDS)):

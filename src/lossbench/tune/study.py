@@ -258,8 +258,9 @@ def abandon_trial(trial: optuna.Trial, err: BaseException) -> None:
 
 
 def short(params: dict[str, Any]) -> dict[str, Any]:
-    """Sampled floats to 3 significant digits, for the console line."""
-    return {k: float(f"{v:.3g}") if isinstance(v, float) else v for k, v in params.items()}
+    """Sampled floats to 4 significant digits, for the console line (3 would print class-balanced β's
+    choice 0.9999 as 1.0)."""
+    return {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
 
 
 def pruning_callback(trial: optuna.Trial, metric: str) -> Any:
