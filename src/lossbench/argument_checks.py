@@ -33,6 +33,8 @@ def accepted_arguments(target: str) -> list[str] | None:
     keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     names: list[str] = []
     for owner in obj.__mro__ if inspect.isclass(obj) else (obj,):
+        if owner is object:  # every class's last base: its (*args, **kwargs) take nothing
+            return names
         if inspect.isclass(owner) and "__init__" not in vars(owner):
             continue  # its __init__ is a base's, read at that base
         try:

@@ -257,6 +257,8 @@ def test_a_metric_the_task_does_not_log_is_refused_naming_the_ones_it_does():
     check_metric_logged("crps", "crps", Task.REGRESSION, None)  # a distributional loss's
     with pytest.raises(ConfigError, match=r"regression data logs no map: choose one of mae, r2, rmse \(and"):
         check_metric_logged("map", "map", Task.REGRESSION, None)
+    with pytest.raises(ConfigError, match=r"--metric loss: each loss's value is on its own scale"):
+        check_metric_logged("loss", "loss", Task.REGRESSION, None)
 
 
 def test_console_lines_keep_a_choice_of_0_9999_and_a_short_runs_tenths():

@@ -284,3 +284,6 @@ def test_a_continued_advise_tunes_on_past_its_recorded_plan_when_time_is_left(mo
     plan = Plan(losses=LOSSES[:3], trials=2, seeds=3, out=tmp_path)
     clock = Clock(200, Costs(1.0, 1.2), start=0.0, now=lambda: t[0])
     assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None) > 4
+    counts.update(dict.fromkeys(LOSSES[:3], 2))  # stopped in its final runs: it goes on with them
+    (tmp_path / "final" / LOSSES[0] / "0").mkdir(parents=True)  # its first final run's dir
+    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None) == 2

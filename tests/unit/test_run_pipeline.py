@@ -368,3 +368,20 @@ def test_the_epochs_a_spawned_fit_trained_come_back_among_the_callback_metrics(m
     assert record["epochs"] == 3
     with open(Path(make_cfg().paths.output_dir) / "csv" / "metrics.csv") as f:
         assert EPOCHS_KEY not in f.readline(), "in no logger"
+
+
+def test_keys_of_a_class_without_an_init_of_its_own_are_refused():
+    """A user's callback that only overrides hooks takes no argument (``object``'s ``**kwargs`` do not
+    count), and a key given to it is named before anything is built."""
+    from omegaconf import OmegaConf
+
+    from lossbench.argument_checks import accepted_arguments, unknown_argument_problems
+
+    assert accepted_arguments("lightning.pytorch.callbacks.Callback") == []
+    cfg = OmegaConf.create(
+        {"callbacks": {"mine": {"_target_": "lightning.pytorch.callbacks.Callback", "foo": 1}}}
+    )
+    assert list(unknown_argument_problems(cfg)) == [
+        "callbacks.mine.foo is not an argument of lightning.pytorch.callbacks.Callback: remove it "
+        "(~callbacks.mine.foo)"
+    ]

@@ -120,18 +120,18 @@ def measure_pilot(
     return run_pilot(overrides, out / "pilot", monitor, deadline)
 
 
-#: the scores a distributional loss logs besides the regression metrics (checked once its loss is built)
-DISTRIBUTIONAL_SCORES = ("nll", "crps", "crps_grid", "coverage_error")
-
-
 def check_metric_logged(given: str, name: str, task: Task, num_classes: int | None) -> None:
     """Refuse ``--metric`` (``name`` without its ``test/``) when the task's runs do not log it, before any
     training, naming the ones they do."""
+    from lossbench.metrics import DistributionMetrics  # torchmetrics: loaded once advise runs
+
+    if name == "loss":
+        raise ConfigError(f"--metric {given}: each loss's value is on its own scale: it compares no losses")
     logged = [n for c in spec(task).metric_collections(num_classes) for n in c.keys(keep_base=False)]
-    if name in logged or (task is Task.REGRESSION and name in DISTRIBUTIONAL_SCORES):
+    if name in logged or (task is Task.REGRESSION and name in DistributionMetrics.LOWER_IS_BETTER):
         return
     more = (
-        f" (and a distributional loss's {', '.join(DISTRIBUTIONAL_SCORES)})"
+        f" (and a distributional loss's {', '.join(DistributionMetrics.LOWER_IS_BETTER)})"
         if task is Task.REGRESSION
         else ""
     )

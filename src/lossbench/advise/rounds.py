@@ -138,7 +138,8 @@ def tuning_rounds(
 
     counts = done()
     target, seeds = plan.trials, plan.seeds
-    if min(counts) >= target:  # continued after a stop: the plan recorded may have grown before it
+    finals_started = any(final_dir(plan, loss, 0).exists() for loss in losses)
+    if min(counts) >= target and not finals_started:  # stopped while tuning: the plan may have grown
         target, seeds = grown_plan(clock, len(losses), workers, target, seeds, min(counts))
         if target > min(counts):
             log.info("budget: %d trials per loss are done; up to %d with the time left", min(counts), target)
