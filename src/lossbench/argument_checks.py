@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,11 @@ def accepted_arguments(target: str) -> list[str] | None:
 
 
 def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
-    """A key of ``trainer`` or of a callback that its class does not take, with the closest one it does."""
+    """A key of ``trainer`` or of a callback that its class does not take, with the closest one it does.
+    Reading a class's arguments imports it (Lightning, torch): the first, light check of a command, before
+    torch loads, leaves this to the check :func:`lossbench.run.run` makes once torch is loaded."""
+    if "torch" not in sys.modules:
+        return
     nodes = [("trainer", cfg.get("trainer"))]
     nodes += [(f"callbacks.{name}", node) for name, node in (cfg.get("callbacks") or {}).items()]
     for where, node in nodes:
