@@ -110,7 +110,7 @@ def run(
                 test = metrics_on_test_split(trainer, module, dm, tested)
         record = RunRecord(OK, **record_fields(cfg, loss, dm, resolved, overrides), test=test)
         if fit:
-            record = fit_fields(record, trainer, cfg, val, tested, start, watch.times)
+            record = fit_fields(record, trainer, cfg, val, tested, time.perf_counter() - start, watch.times)
         else:
             record.evaluated_checkpoint = str(Path(tested).resolve())
         if trainer.is_global_zero:
@@ -207,17 +207,16 @@ def fit_fields(
     cfg: DictConfig,
     val: dict[str, float],
     best_path: str,
-    start: float,
+    wall_s: float,
     timings: dict[str, float],
 ) -> RunRecord:
     """``record`` with what fitting adds: the monitored metric's best value, the last validation metrics,
-    the epochs, the wall time since ``start`` (``time.perf_counter()``) and the phases' times. Of a fit in
-    spawned processes (:mod:`lossbench.spawned`) the best value is read from the best checkpoint."""
+    the epochs, the wall time and the phases' times. Of a fit in spawned processes
+    (:mod:`lossbench.spawned`) the best value is read from the best checkpoint."""
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_score if checkpoint is not None else None
     if best is None and best_path:  # fitted in spawned processes
         best = checkpoint_val(Path(best_path)).get(cfg.monitor.metric)
-    epochs, wall_s = epochs_trained(trainer), time.perf_counter() - start
     record.val = val
     record.monitor = {
         "metric": cfg.monitor.metric,
@@ -225,7 +224,7 @@ def fit_fields(
         "best": float(best) if best is not None else record.val.get(cfg.monitor.metric),
         "best_checkpoint": best_path,
     }
-    record.epochs, record.wall_s, record.timings = epochs, round(wall_s, 3), timings
+    record.epochs, record.wall_s, record.timings = epochs_trained(trainer), round(wall_s, 3), timings
     warn_if_early_best(record)
     return record
 

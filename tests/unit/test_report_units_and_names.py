@@ -27,6 +27,8 @@ def test_a_regression_setting_says_its_errors_are_in_units_of_the_target_std():
     assert units(runs, "h") == "", "a classification setting has no target std"
     runs.append(run("huber", {"target_std": [2.0, 3.0]}))
     assert "(2, 3 or 40.46;" in units(runs, "g"), "runs of another std (another table) are each named"
+    labelled = [run("mse", {"target_std": [2.0]}, group="diabetes data=diabetes lr=0.1")]
+    assert "(2;" in units(labelled, "diabetes lr=0.1"), "found by the setting's label, as the tables name it"
 
 
 @pytest.fixture

@@ -36,13 +36,13 @@ def is_binary(column: pd.Series) -> bool:
 
 
 def as_numbers(column: pd.Series) -> pd.Series:
-    """The column's present values as numbers (booleans as 0/1); a value that is not one as NaN."""
-    return pd.to_numeric(column.dropna().astype(object).replace({True: 1, False: 0}), errors="coerce")
+    """The column's values as numbers (booleans as 0/1); a value that is not one, or is missing, as NaN."""
+    return pd.to_numeric(column.astype(object).replace({True: 1, False: 0}), errors="coerce")
 
 
 def only_zero_one(column: pd.Series) -> bool:
     """Every present value is 0 or 1, whatever its type (integer, boolean, float): a label column."""
-    values = as_numbers(column)
+    values = as_numbers(column.dropna())
     return bool(len(values)) and bool(values.isin((0, 1)).all())
 
 
@@ -230,7 +230,7 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
                 config=True,
             )
         for col, values in target.items():
-            numeric = pd.to_numeric(values.astype(object).replace({True: 1, False: 0}), errors="coerce")
+            numeric = as_numbers(values)
             if not numeric.isin((0, 1)).all():
                 bad = sorted({str(plain(v)) for v in values[~numeric.isin((0, 1))]})[:5]
                 problems.add(
@@ -272,7 +272,7 @@ def check_inferred_labels(target: pd.DataFrame, problems: Problems) -> None:
     if target.shape[1] < 2 or not binary or len(binary) == target.shape[1]:
         return
     for col, column in target.items():
-        values = as_numbers(column)
+        values = as_numbers(column.dropna())
         if str(col) in binary or not len(values) or values.isna().any() or not (values % 1 == 0).all():
             continue
         stray = ~values.isin((0, 1))

@@ -146,7 +146,7 @@ def units(runs: list[ReportRun], group: str) -> str:
     stds = {
         tuple(round(s, 6) for s in r.record.data_info["target_std"])
         for r in runs
-        if r.group == group and r.record.data_info and r.record.data_info.get("target_std")
+        if setting_label(r.group) == group and r.record.data_info and r.record.data_info.get("target_std")
     }
     if not stds:
         return ""
