@@ -45,17 +45,11 @@ from lossbench.task import spec
 log = logging.getLogger("lossbench")
 
 
-def sweep_size_of(sweep_dir: Path) -> int | None:
-    """How many jobs the running sweep has, from the ``multirun.yaml`` Hydra wrote in its dir (None for a
-    sweeper other than the basic one, or without that file)."""
-    return planned_size(sweep_dir)
-
-
 def job_line(summary: dict[str, Any], size: int | None = None) -> str:
     """``job #4 of 12 (loss=focal seed=1): best val/acc=0.9500 | test/acc=0.9417`` for a finished job;
-    ``size``: the sweep's jobs (:func:`sweep_size_of` its dir when not given)."""
+    ``size``: the sweep's jobs (:func:`~lossbench.sweep_jobs.planned_size` of its dir when not given)."""
     hc = HydraConfig.get()
-    size = sweep_size_of(Path(hc.sweep.dir)) if size is None else size
+    size = planned_size(Path(hc.sweep.dir)) if size is None else size
     of = f" of {size}" if size else ""
     monitor = summary["monitor"]
     first = headline(summary)

@@ -177,7 +177,7 @@ def test_a_sweep_continued_with_its_overrides_in_another_order_is_refused_before
 
 def test_a_presets_sweeper_params_count_in_the_sweeps_size(tmp_path):
     """`+sweep=smoke` printed `job #3 of 1`: its hydra.sweeper.params were not counted."""
-    from lossbench.sweep import sweep_size_of
+    from lossbench.sweep_jobs import planned_size
 
     saved = {
         "hydra": {
@@ -189,14 +189,15 @@ def test_a_presets_sweeper_params_count_in_the_sweeps_size(tmp_path):
         }
     }
     OmegaConf.save(OmegaConf.create(saved), tmp_path / "multirun.yaml")
-    assert sweep_size_of(tmp_path) == 6  # the command line's seeds replace the preset's
+    assert planned_size(tmp_path) == 6  # the command line's seeds replace the preset's
 
 
 def test_an_override_holding_an_interpolation_is_read_as_written(tmp_path):
     """``tags=[${loss_name}]`` on the command line: ``multirun.yaml`` keeps it unescaped, and reading it
     resolved failed outside a job (no table at the sweep's end, the continue command lost)."""
     from lossbench.signals import saved_sweep_command
-    from lossbench.sweep import check_continued_sweep, sweep_size_of, swept_keys
+    from lossbench.sweep import check_continued_sweep, swept_keys
+    from lossbench.sweep_jobs import planned_size
 
     task = ["loss=ce,mse", "tags=[${loss_name}]"]
     saved = {
@@ -208,7 +209,7 @@ def test_an_override_holding_an_interpolation_is_read_as_written(tmp_path):
         "loss_name": "${hydra:runtime.choices.loss}",
     }
     OmegaConf.save(OmegaConf.create(saved), tmp_path / "multirun.yaml")
-    assert sweep_size_of(tmp_path) == 2 and swept_keys(tmp_path) == {"loss"}
+    assert planned_size(tmp_path) == 2 and swept_keys(tmp_path) == {"loss"}
     assert saved_sweep_command(tmp_path).endswith("-m loss=ce,mse 'tags=[${loss_name}]'")
     continued = OmegaConf.create({**saved, "resume": True})
     continued.hydra.overrides.task = [*task, "resume=true"]

@@ -35,7 +35,8 @@ from lossbench.packed.memory import UnmeasuredReplica, memory_limits
 from lossbench.packed.packable import group_key, packing_problems
 from lossbench.packed.replicas import ReplicaError
 from lossbench.packed.run_files import guarded, recorded_stop, write_replica_run
-from lossbench.sweep import ending_when_stopped, sweep_size_of
+from lossbench.sweep import ending_when_stopped
+from lossbench.sweep_jobs import planned_size
 
 log = logging.getLogger("lossbench")
 
@@ -280,7 +281,7 @@ def run_group(
             log.info("%s runs the ordinary way: packed training failed: %s", job.name, one_line(failure))
             returns[job.num] = run_one(hydra_context, config, job, task_function)
         return returns
-    sweep_size = sweep_size_of(Path(str(config.hydra.sweep.dir)))
+    sweep_size = planned_size(Path(str(config.hydra.sweep.dir)))
     returns, stops = {}, []
     for k, job in enumerate(group):
 
