@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
 from lossbench.checks import check_run
@@ -239,7 +240,7 @@ def test_a_test_folder_holding_training_images_is_refused(make_cfg, tmp_path):
         setup_dm(make_cfg, root, f"data.test_root={root}/")
 
 
-def test_images_imagefolder_does_not_read_are_counted_in_a_warning(make_cfg, tmp_path, caplog):
+def test_images_imagefolder_does_not_read_are_counted_in_a_warning(make_cfg, tmp_path, caplog, monkeypatch):
     root = write_folder(tmp_path / "images")
     for name in ("cat", "dog"):
         Image.new("RGB", (8, 8)).save(root / name / "extra.gif")
@@ -249,6 +250,11 @@ def test_images_imagefolder_does_not_read_are_counted_in_a_warning(make_cfg, tmp
         dm = setup_dm(make_cfg, root)
     assert len(dm.folders["train"].samples) == 3 * 23
     assert "3 image file(s) are not used (2 .gif, 1 beside the class folders)" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(rank_zero_only, "rank", 1)  # another DDP process: rank 0 says it
+    with caplog.at_level("WARNING", logger="lossbench"):
+        setup_dm(make_cfg, root)
+    assert "not used" not in caplog.text
 
 
 def test_a_test_folder_spelling_a_class_otherwise_or_lacking_one_names_it(make_cfg, tmp_path):

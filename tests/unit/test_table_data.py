@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from lightning.pytorch.utilities import rank_zero_only
 from sklearn.datasets import load_diabetes, load_wine
 
 from lossbench.errors import ConfigError, DataError
@@ -60,7 +61,7 @@ def test_split_column_gives_the_split(make_cfg, tmp_path):
     )
 
 
-def test_a_class_without_a_training_row_in_the_given_split_is_named(make_cfg, tmp_path, caplog):
+def test_a_class_without_a_training_row_in_the_given_split_is_named(make_cfg, tmp_path, caplog, monkeypatch):
     frame = wine_frame()
     frame["split"] = np.where(frame["id"] % 5 == 0, "test", np.where(frame["id"] % 5 == 1, "val", "train"))
     frame.loc[(frame["label"] == "barbera") & (frame["split"] == "train"), "split"] = "val"
@@ -73,6 +74,11 @@ def test_a_class_without_a_training_row_in_the_given_split_is_named(make_cfg, tm
         dm.num_classes == 3
         and "class(es) 'barbera' have no training row in data.split_column=split" in caplog.text
     )
+    caplog.clear()
+    monkeypatch.setattr(rank_zero_only, "rank", 1)  # another DDP process: rank 0 says it
+    with caplog.at_level("WARNING", logger="lossbench"):
+        built(make_cfg, tmp_path / "s.csv", "data.target=label", "data.drop=[id]", "data.split_column=split")
+    assert "no training row" not in caplog.text
 
 
 def test_stressors_apply_to_tables(make_cfg, wine_csv, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lightning.pytorch.utilities import rank_zero_only
 
 from lossbench.data.table import TableDataModule
 from lossbench.data.table_problems import Problems, override_value
@@ -355,7 +356,7 @@ def test_labels_that_differ_only_in_case_or_spaces_are_named(tmp_path, caplog):
     )
 
 
-def test_a_label_without_a_training_positive_is_named(tmp_path, caplog):
+def test_a_label_without_a_training_positive_is_named(tmp_path, caplog, monkeypatch):
     """A label whose positives all fall outside the training split (here by data.split_column)."""
     rng = np.random.default_rng(1)
     frame = penguins(200).assign(**{f"lab{k}": (rng.random(200) < 0.3).astype(int) for k in range(3)})
@@ -370,4 +371,8 @@ def test_a_label_without_a_training_positive_is_named(tmp_path, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lossbench"):
         built(path, target=["lab0", "lab2"], drop=["species", "lab1"], split_column="part")
+    assert "no positive in the training split" not in caplog.text
+    monkeypatch.setattr(rank_zero_only, "rank", 1)  # another DDP process: rank 0 says it
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        built(path, target=["lab0", "lab1", "lab2"], drop=["species"], split_column="part")
     assert "no positive in the training split" not in caplog.text

@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
@@ -226,7 +227,7 @@ class InMemoryDataModule(L.LightningDataModule):
             name: (x_t[torch.as_tensor(i)], torch.as_tensor(np.ascontiguousarray(targets[name]), dtype=dtype))
             for name, i in (("train", train), ("val", val), ("test", test))
         }
-        if self.task is Task.MULTILABEL:
+        if self.task is Task.MULTILABEL and rank_zero_only.rank == 0:  # once, not once per DDP process
             names = getattr(self, "label_names", None)
             warn_of_labels_never_positive(self.class_counts, names, self.display_name)
 

@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -173,7 +174,8 @@ class ImageFolderDataModule(L.LightningDataModule):
                 "images or remove the folder(s)"
             )
         check_not_splits(key, root, folder)
-        unused_images(key, root, folder)
+        if rank_zero_only.rank == 0:  # once, not once per DDP process
+            unused_images(key, root, folder)
         paths = [path for path, _ in folder.samples]
         check_distinct(key, paths)
         if self.check_files:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from lightning.pytorch.utilities import rank_zero_only
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -141,7 +142,7 @@ class TableDataModule(InMemoryDataModule):
             train, val, test = (np.flatnonzero(self._given_split == name) for name in SPLIT_NAMES)
             if self.task is Task.CLASSIFICATION and self.label_names is not None:
                 absent = sorted(set(range(len(self.label_names))) - set(np.unique(y[train]).tolist()))
-                if absent:
+                if absent and rank_zero_only.rank == 0:  # once, not once per DDP process
                     log.warning(
                         "%s: class(es) %s have no training row in data.split_column=%s: the model never "
                         "learns them, and losses built on class counts see a count of 0",
