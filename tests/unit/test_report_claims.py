@@ -193,6 +193,23 @@ def test_with_zero_and_tied_differences_the_wilcoxon_claim_stays_consistent():
     assert "signed-rank interval, approximate with tied differences, reaches 0" in claim(tied)
 
 
+def test_a_claim_at_alpha_above_five_percent_says_why_its_95_percent_interval_reaches_0():
+    """--alpha=0.1: the t-test rejects (p 0.068) where the 95% t-interval still reaches 0; the claim names
+    the level, not the signed-rank interval's ties (there are none, and no signed-rank test ran)."""
+    from lossbench.report.headline import claim
+
+    base = [0.90, 0.91, 0.92, 0.89, 0.905]
+    gains = [0.02, 0.0, 0.015, 0.01, 0.002]
+    runs = runs_of({"ce": base, "a": [b + g for b, g in zip(base, gains, strict=True)]})
+    how = vd.Settings(alpha=0.1)
+    a = row_of(summarize(runs, baseline="ce", how=how), "a")
+    assert a.p_holm == pytest.approx(stats.ttest_1samp(gains, 0).pvalue) and a.verdict == "better"
+    assert a.diff_low < 0 < a.diff_high
+    said = setting_summary("toy", summarize(runs, baseline="ce", how=how), how)
+    assert "though Δ's 95% interval reaches 0 (the test ran at --alpha=0.1)" in said
+    assert "signed-rank" not in said and "signed-rank" not in claim(a, 0.1)
+
+
 def test_undecided_wilcoxon_comparisons_with_too_few_pairs_to_reject_say_so():
     from lossbench.report.headline import needs_text
 

@@ -10,6 +10,7 @@ import numpy as np
 from lossbench.report import seeds
 from lossbench.report import verdict as vd
 from lossbench.report.collect import ReportRun
+from lossbench.report.intervals import LEVEL
 from lossbench.report.stats import Row, paired, setting_label, unscaled_settings
 
 
@@ -21,16 +22,22 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 1e-3 else f"= {p:.4f}"  # as the table: 0.0496 is not "0.050"
 
 
-def claim(row: Row) -> str:
-    """``"logit_adjusted beats ce on test/bal_acc by +0.021 [0.012, 0.030] (P(improvement) 0.93, ...)"``."""
+def claim(row: Row, alpha: float = vd.DEFAULT_ALPHA) -> str:
+    """``"logit_adjusted beats ce on test/bal_acc by +0.021 [0.012, 0.030] (P(improvement) 0.93, ...)"``;
+    ``alpha``: the level the difference test ran at (``--alpha``)."""
     verb = "beats" if row.verdict == "better" else "is worse than"
     text = (
         f"{row.variant} {verb} {row.baseline} on {row.metric} by {_num(row.diff_vs_baseline, True)} "
         f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] (P(improvement) "
         f"{row.prob_improvement:.2f}, Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
     )
-    if row.diff_low <= 0 <= row.diff_high:  # tied differences: the interval approximate, the test exact
-        text += ", though Δ's signed-rank interval, approximate with tied differences, reaches 0"
+    if row.diff_low <= 0 <= row.diff_high:
+        if alpha > 1 - LEVEL:  # a test at alpha = 0.1 rejects where the 95% interval still reaches 0
+            text += f", though Δ's 95% interval reaches 0 (the test ran at --alpha={alpha:g})"
+        elif row.test == "wilcoxon":  # tied differences: the interval approximate, the test exact
+            text += ", though Δ's signed-rank interval, approximate with tied differences, reaches 0"
+        else:
+            text += ", though Δ's 95% interval reaches 0"
     if row.rope > 0 and max(abs(row.diff_low), abs(row.diff_high)) < row.rope:  # real, but below the ROPE
         text += f", a difference within the ROPE (±{row.rope:g}): too small to matter at that ROPE"
     return text
@@ -65,7 +72,7 @@ def setting_summary(group: str, rows: list[Row], how: vd.Settings) -> str:
         if len(variants) == 1:
             return f"{group}: only {variants[0]} ran, so there is nothing to compare it with."
         return f"{group}: no paired replicates against the baseline, so nothing is decided."
-    parts = [claim(r) for r in compared if r.verdict in ("better", "worse")]
+    parts = [claim(r, how.alpha) for r in compared if r.verdict in ("better", "worse")]
     equivalent: dict[str, list[str]] = defaultdict(list)
     for r in compared:
         if r.verdict == "equivalent":
