@@ -29,7 +29,7 @@ from lossbench.config import in_multirun
 from lossbench.errors import RunInterrupted
 from lossbench.resume import checkpoint_epoch
 from lossbench.run_dir import RunDir
-from lossbench.signals import command_line, continue_command
+from lossbench.signals import command_line, continue_command, raise_if_stopped
 from lossbench.spawned import end_spawned_processes
 
 __all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by", "stopped_by_signal"]
@@ -58,8 +58,11 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
 
 @contextmanager
 def stopped_by_signal(trainer: Any) -> Iterator[None]:
-    """Re-raise Lightning's exits on SIGTERM and Ctrl-C as :class:`RunInterrupted` (message filled later)."""
+    """Re-raise Lightning's exits on SIGTERM and Ctrl-C as :class:`RunInterrupted` (message filled later);
+    a SIGTERM a library swallowed before (an ``except Exception`` in ``wandb.init``, a data library's) stops
+    the run here, before it trains or tests."""
     try:
+        raise_if_stopped()
         yield
     except SIGTERMException:
         raise RunInterrupted("SIGTERM", "") from None

@@ -29,6 +29,7 @@ from lossbench.errors import (
     root_error,
 )
 from lossbench.record import WANDB_OVERRIDES_KEY
+from lossbench.signals import raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +228,12 @@ def log_wandb_summary(summary: dict[str, Any]) -> None:
 
 def init_wandb_run(loggers: list[Logger]) -> None:
     """Start the W&B run of a W&B logger now rather than lazily at the start of ``fit`` (same process,
-    same run); lets the run's setup time be measured apart from training."""
+    same run); lets the run's setup time be measured apart from training. A SIGTERM that ``wandb.init``
+    swallowed (it catches ``Exception`` in places, :class:`RunInterrupted` too) is raised again here."""
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment  # noqa: B018 - the property calls wandb.init once
+    raise_if_stopped()
 
 
 def finish_wandb(failure: BaseException | None = None) -> None:

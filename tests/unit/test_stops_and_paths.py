@@ -108,6 +108,27 @@ def test_a_sigterm_whose_exception_python_swallowed_stops_at_the_next_run(monkey
     raise_if_stopped()  # a command that ended forgets it
 
 
+def test_a_sigterm_a_library_swallowed_stops_the_run_once_its_w_and_b_run_started_and_before_fit():
+    """``wandb.init`` (and other libraries) catch ``Exception`` in places: a SIGTERM that arrives there is
+    swallowed, and the run must not train on to its end before it stops."""
+    from lossbench.interrupt import stopped_by_signal
+    from lossbench.loggers import init_wandb_run
+
+    with sigterm_raises():
+        init_wandb_run([])  # nothing stopped: nothing raised
+        try:  # as a library's broad except around a call the signal interrupts
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)
+        except Exception:
+            pass
+        with pytest.raises(RunInterrupted):
+            init_wandb_run([])
+        trained = []
+        with pytest.raises(RunInterrupted), stopped_by_signal(trainer=None):
+            trained.append(1)
+        assert trained == [], "the fit did not start"
+
+
 def test_a_typo_in_tune_loss_or_a_checkpoint_to_start_from_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="--loss focall: no such loss; choose from .*focal"):
         Plan(losses=["ce", "focall"], trials=2, seeds=1, out=tmp_path)

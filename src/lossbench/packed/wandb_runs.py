@@ -43,12 +43,14 @@ def log_replica_run(
         return False
     # the node stays in its config, so its interpolations (${tags}, the group) resolve
     loggers = build_loggers({"wandb": node}, config, run_id)
-    init_wandb_run(loggers)  # as its run starts it: a replica that failed before logging has one too
     try:
+        init_wandb_run(loggers)  # as its run starts it: a replica that failed before logging has one too
         for step, metrics in rows:
             loggers[0].log_metrics(metrics, step=step)
         if summary is not None:
             log_wandb_summary(summary)
-    finally:
-        finish_wandb(failure)
+    except BaseException as err:  # a stop while it logs: its W&B run ends interrupted, not finished
+        finish_wandb(err)
+        raise
+    finish_wandb(failure)
     return True
