@@ -126,29 +126,40 @@ def restore_rng_states(states: dict[str, Any] | None) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def fitting_checkpoint(path: str, module: torch.nn.Module) -> str:
+def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | None = None) -> str:
     """``path``, a checkpoint to test on ``module`` (built for the data of this run), once it holds the
     module's weights (Lightning loads them strictly), each of its shape: a model of another architecture,
     or one trained on other classes or features, is named in one line instead of Lightning's state-dict
-    mismatch."""
+    mismatch. ``continued_by``: what makes a fit continue from it (``resume=true``, ``ckpt_path=``, a
+    requeue), named instead of the evaluation."""
     from lossbench.config import chosen
     from lossbench.errors import ConfigError
     from lossbench.resume import read_checkpoint
 
     what = f"data={chosen('data')} model={chosen('model')}"
+    source = f"ckpt_path={path}" if continued_by in (None, "ckpt_path=") else f"{continued_by}: {path}"
     own, saved = module.state_dict(), read_checkpoint(Path(path)).get("state_dict", {})
     missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
     if missing or extra:
         differs = f"it lacks {missing[0]}" if missing else f"it holds {extra[0]}, which {what} has not"
-        raise ConfigError(
-            f"ckpt_path={path} holds another architecture than {what} builds ({differs}): evaluate it with "
-            "the model of the run that wrote it (leave out the model overrides)"
+        fix = (
+            "evaluate it with the model of the run that wrote it (leave out the model overrides)"
+            if continued_by is None
+            else f"continue it with the model options of the run that wrote it, or leave out {continued_by}"
         )
+        raise ConfigError(f"{source} holds another architecture than {what} builds ({differs}): {fix}")
     for name, value in own.items():
         if tuple(saved[name].shape) != tuple(value.shape):
+            fix = (
+                "evaluate it on data with the classes and features it was trained on, with the model options "
+                "of its run"
+                if continued_by is None
+                else "the data's classes or features, or the model options, differ from those it was trained "
+                f"with: continue it on the same data with the same options, or leave out {continued_by} to "
+                "train anew"
+            )
             raise ConfigError(
-                f"ckpt_path={path} holds a model of another shape: its {name} has shape "
-                f"{list(saved[name].shape)}, {what} needs {list(value.shape)}; evaluate it on data with the "
-                "classes and features it was trained on, with the model options of its run"
+                f"{source} holds a model of another shape: its {name} has shape {list(saved[name].shape)}, "
+                f"{what} needs {list(value.shape)}; {fix}"
             )
     return path

@@ -87,6 +87,9 @@ def run(
         check_same_classes(resumption.checkpoint, describe_data(dm).get("labels"))
     with watch("model"):
         cfg, loss, module = build_module(cfg, dm)
+    if fit and resumption.checkpoint is not None:  # its weights fit this model, or one line says why not
+        by = "ckpt_path=" if cfg.get("ckpt_path") else "resume=true"  # a requeue continues as resume=true
+        fitting_checkpoint(str(resumption.checkpoint), module, by)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with finishing_wandb():  # finished, or failed with the error that ended the run
         with watch("trainer"):

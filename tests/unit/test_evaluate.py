@@ -88,6 +88,12 @@ def test_a_checkpoint_of_a_model_for_other_classes_is_named_before_testing(tmp_p
     other = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     with pytest.raises(ConfigError, match=r"holds another architecture than .* \(it lacks 2.bias\)"):
         fitting_checkpoint(str(path), other)  # model=cnn for an mlp's checkpoint: Lightning's traceback
+    # continuing a fit (resume=true after the table lost a column): the same check, named as a resume
+    with pytest.raises(ConfigError, match=r"resume=true: .* another architecture .* leave out resume=true"):
+        fitting_checkpoint(str(path), other, "resume=true")
+    torch.save({"epoch": 3, "state_dict": {"0.weight": torch.zeros(2, 5), "0.bias": torch.zeros(2)}}, path)
+    with pytest.raises(ConfigError, match=r"^ckpt_path=.* classes or features.* leave out ckpt_path= to train"):
+        fitting_checkpoint(str(path), module, "ckpt_path=")
 
 
 def test_a_missing_checkpoint_right_under_the_root_is_named():
