@@ -111,22 +111,36 @@ def quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "\\'") + "'"
 
 
+#: overrides that choose which rows of the run's data form the test split
+SPLIT_KEYS = ("data_seed", "data.val_fraction", "data.test_fraction", "data.split_column")
+#: overrides that test on other data, which the run's split does not reach
+OTHER_DATA_KEYS = ("data", "data.path", "data.root", "data.test_root")
+
+
 def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
     """The run's own overrides, then ``task_name=eval logger=none`` unless given, then the command line's;
     a :class:`ConfigError` for a ``loss`` override (the checkpoint is its run's loss's model: scored as
-    another's, its record and ``compare`` would count its weights as that loss's)."""
+    another's, its record and ``compare`` would count its weights as that loss's), and for an override
+    that splits the run's own data otherwise (its test split would hold rows the run trained on)."""
     given_keys = {override_key(a) for a in given}
+    own = run_overrides_of(checkpoint)
     if lossy := sorted(k for k in given_keys if sets_in(k, "loss")):
-        trained = next((o for o in run_overrides_of(checkpoint) if override_key(o) == "loss"), "its loss")
+        trained = next((o for o in own if override_key(o) == "loss"), "its loss")
         raise ConfigError(
             f"{lossy[0]}=...: ckpt_path is tested with the loss its run trained ({trained}), whose outputs "
             "its model learned; leave the loss overrides out"
         )
-    first = [
-        o
-        for o in [*run_overrides_of(checkpoint), "task_name=eval", "logger=none"]
-        if override_key(o) not in given_keys
-    ]
+    ran_with = {o.lstrip("+~") for o in own}
+    resplit = [o for o in given if override_key(o) in SPLIT_KEYS and o.lstrip("+~") not in ran_with]
+    if resplit and not given_keys & set(OTHER_DATA_KEYS):
+        key = override_key(resplit[0])
+        ran = next((o for o in own if override_key(o) == key), f"{key} as configured")
+        raise ConfigError(
+            f"{resplit[0]}: the run's test split comes from its own {ran}; another split of the same data "
+            "would test on rows the run trained or validated on. Leave it out, or test on other data "
+            "(data.path=, data.test_root=)"
+        )
+    first = [o for o in [*own, "task_name=eval", "logger=none"] if override_key(o) not in given_keys]
     # a quoted value, so that a file name holding "=" (older runs' best-epoch=019.ckpt) parses as one path
     return [*first, *given, f"ckpt_path='{checkpoint}'"]
 

@@ -142,6 +142,27 @@ def test_a_loss_override_is_refused_naming_the_runs_loss(tmp_path):
             eval_overrides(ckpt, [given])
 
 
+def test_an_override_that_splits_the_runs_own_data_otherwise_is_refused(tmp_path):
+    """``data_seed=7`` for a ``data_seed=3`` run tested on rows it trained on (a lower, wrong test loss);
+    the run's own values, and other data (where the run's split does not reach), stay allowed."""
+    from lossbench.evaluate import eval_overrides
+
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- data=table\n- data_seed=3\n")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"")
+    for given in ("data_seed=7", "data.test_fraction=0.5", "+data.val_fraction=0.3"):
+        with pytest.raises(ConfigError, match=r"another split of the same data would test on rows the run"):
+            eval_overrides(ckpt, [given])
+    with pytest.raises(
+        ConfigError, match=r"^data_seed=7: the run's test split comes from its own data_seed=3"
+    ):
+        eval_overrides(ckpt, ["data_seed=7"])
+    assert "data_seed=3" in eval_overrides(ckpt, ["data_seed=3"])
+    assert "data.test_fraction=1.0" in eval_overrides(ckpt, ["data.path=new.csv", "data.test_fraction=1.0"])
+
+
 def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
     from lossbench.evaluate import run_overrides_of
 
