@@ -10,6 +10,7 @@ write leaves the previous one as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import tempfile
@@ -21,7 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lossbench.errors import CheckpointWriteError
-from lossbench.resume import OVERRIDES_KEY
+from lossbench.resume import DATA_INFO_KEY, OVERRIDES_KEY
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -97,13 +98,18 @@ def moved_here(state: dict[str, Any], dirpath: str | None) -> dict[str, Any]:
 
 
 class OverridesInCheckpoint(Callback):
-    """Store the run's command-line overrides in every checkpoint it writes (see :mod:`lossbench.resume`)."""
+    """Store the run's command-line overrides in every checkpoint it writes (see :mod:`lossbench.resume`),
+    and its ``data_info`` as JSON, so a checkpoint of a run stopped before its record was complete is
+    tested in its run's target units and table encoding (``lossbench-eval``)."""
 
-    def __init__(self, overrides: list[str]) -> None:
+    def __init__(self, overrides: list[str], data_info: dict[str, Any] | None = None) -> None:
         self.overrides = list(overrides)
+        self.data_info = None if data_info is None else json.dumps(data_info, default=str)  # as metrics.json
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         checkpoint[OVERRIDES_KEY] = self.overrides
+        if self.data_info is not None:
+            checkpoint[DATA_INFO_KEY] = self.data_info
 
 
 def rng_states() -> dict[str, Any]:

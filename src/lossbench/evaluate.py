@@ -189,11 +189,18 @@ def main() -> None:
 
 
 def tested_data_info(checkpoint: Path) -> dict[str, Any]:
-    """The ``data_info`` the record of the run that wrote ``checkpoint`` holds (none without a record)."""
+    """The ``data_info`` the record of the run that wrote ``checkpoint`` holds, else (a run stopped before
+    its record had it) the one ``checkpoint`` holds; none without either."""
     try:
-        return dict(read_record(RunDir.of_checkpoint(checkpoint).path).data_info or {})
+        info = read_record(RunDir.of_checkpoint(checkpoint).path).data_info
     except (OSError, ValueError):
-        return {}
+        info = None
+    if not info:
+        from lossbench.resume import DATA_INFO_KEY, read_checkpoint
+
+        stamped = read_checkpoint(checkpoint).get(DATA_INFO_KEY)
+        info = json.loads(stamped) if isinstance(stamped, str) else None
+    return dict(info or {})
 
 
 def check_same_classes(checkpoint: Path, labels: list[Any] | None) -> None:

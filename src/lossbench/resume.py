@@ -35,6 +35,8 @@ log = logging.getLogger("lossbench")
 
 #: the checkpoint entry holding the overrides of the run that wrote it
 OVERRIDES_KEY = "lossbench_overrides"
+#: the run's ``data_info`` (as its record holds it, JSON) in each checkpoint: a stopped run's data units
+DATA_INFO_KEY = "lossbench_data_info"
 #: the checkpoint entry holding the validation metrics of the epoch it ends
 VAL_KEY = "lossbench_val"
 

@@ -94,8 +94,9 @@ def run(
     with finishing_wandb():  # finished, or failed with the error that ended the run
         with watch("trainer"):
             trainer = build_trainer(
-                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks
-            )
+                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks,
+                data_info=data_info_of(dm),
+            )  # fmt: skip
         if resumption.checkpoint is not None:  # its weights load in the Trainer's dtype (64-true: float64)
             module = trainer.precision_plugin.convert_module(module)
         if fit:
@@ -173,9 +174,14 @@ def record_fields(
         "seed": cfg.seed,
         "data_seed": cfg.data_seed,
         "overrides": overrides,
-        "data_info": {"task": str(dm.task), **describe_data(dm)},  # the task, whatever describe() gives
+        "data_info": data_info_of(dm),
         "config": {k: v for k, v in resolved.items() if k != "hydra"},
     }
+
+
+def data_info_of(dm: Any) -> dict[str, Any]:
+    """The record's ``data_info``: the data module's description, with its task whatever it describes."""
+    return {"task": str(dm.task), **describe_data(dm)}
 
 
 def say_why_fit_stopped(trainer: Any) -> None:

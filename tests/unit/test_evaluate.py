@@ -163,6 +163,32 @@ def test_an_override_that_splits_the_runs_own_data_otherwise_is_refused(tmp_path
     assert "data.test_fraction=1.0" in eval_overrides(ckpt, ["data.path=new.csv", "data.test_fraction=1.0"])
 
 
+def test_a_stopped_runs_checkpoint_is_tested_in_the_units_its_checkpoint_holds(tmp_path):
+    """A run stopped by SIGTERM has a record without ``data_info``: its checkpoint's stamp gives the target
+    units and encoding (without either, another table's own would be fitted, without a word)."""
+    import torch
+
+    from lossbench.checkpointing import OverridesInCheckpoint
+    from lossbench.evaluate import tested_data_info
+    from lossbench.record import RunRecord, write_record
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    info = {"task": "regression", "target_mean": [147.92], "target_std": [77.0]}
+    checkpoint = {"epoch": 5, "state_dict": {}}
+    OverridesInCheckpoint(["data=table"], info).on_save_checkpoint(None, None, checkpoint)
+    torch.save(checkpoint, ckpt)
+    write_record(RunRecord("interrupted", loss="mse", data="table", seed=0, data_seed=0), tmp_path / "run")
+    assert tested_data_info(ckpt) == info
+    write_record(
+        RunRecord("ok", loss="mse", data="table", seed=0, data_seed=0, data_info={"n": 1}), ckpt.parents[1]
+    )
+    assert tested_data_info(ckpt) == {"n": 1}, "a finished run's record comes first"
+    torch.save({"epoch": 5, "state_dict": {}}, ckpt)
+    (tmp_path / "run" / "metrics.json").unlink()
+    assert tested_data_info(ckpt) == {}
+
+
 def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
     from lossbench.evaluate import run_overrides_of
 
