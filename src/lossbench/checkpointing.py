@@ -169,3 +169,30 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
                 f"{what} needs {list(value.shape)}; {fix}"
             )
     return path
+
+
+def check_same_data(path: str, data_info: dict[str, Any]) -> None:
+    """Refuse to continue the run whose checkpoint ``path`` holds (``resume=true``, a requeue) on data that
+    differ from those it started with (its checkpoint's ``data_info`` stamp against this run's): a table
+    with rows added or dropped, an edited column, an image folder with images moved. Its later epochs
+    would train on another split of other data. A checkpoint without a stamp has nothing to compare."""
+    from lossbench.errors import ConfigError
+    from lossbench.resume import read_checkpoint
+
+    stamped = read_checkpoint(Path(path)).get(DATA_INFO_KEY)
+    if not isinstance(stamped, str):
+        return
+    then, now = json.loads(stamped), json.loads(json.dumps(data_info, default=str))
+    differs = [k for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
+    if differs:
+        key = differs[0]
+
+        def shown(value: Any) -> str:
+            text = json.dumps(value, default=str)
+            return text if len(text) <= 60 else text[:57] + "..."
+
+        raise ConfigError(
+            f"resume=true: the data differ from those {path} was trained on ({key}: {shown(then.get(key))} "
+            f"then, {shown(now.get(key))} now): its later epochs would train on other data. Put the data "
+            "back as they were, or train a new run (leave out resume=true)"
+        )

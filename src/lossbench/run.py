@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.build import build_data, build_module, build_trainer, describe_data
-from lossbench.checkpointing import fitting_checkpoint
+from lossbench.checkpointing import check_same_data, fitting_checkpoint
 from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
@@ -89,6 +89,8 @@ def run(
         cfg, loss, module = build_module(cfg, dm)
     if fit and resumption.checkpoint is not None:  # its weights fit this model, or one line says why not
         by = "ckpt_path=" if cfg.get("ckpt_path") else "resume=true"  # a requeue continues as resume=true
+        if by == "resume=true":  # ckpt_path= may start from a run's weights on other data
+            check_same_data(str(resumption.checkpoint), data_info_of(dm))
         fitting_checkpoint(str(resumption.checkpoint), module, by)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with finishing_wandb():  # finished, or failed with the error that ended the run

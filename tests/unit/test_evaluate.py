@@ -189,6 +189,27 @@ def test_a_stopped_runs_checkpoint_is_tested_in_the_units_its_checkpoint_holds(t
     assert tested_data_info(ckpt) == {}
 
 
+def test_a_run_continued_on_data_other_than_those_it_started_with_is_refused(tmp_path):
+    """Half the table's rows dropped between the stop and ``resume=true``: its later epochs trained on
+    another split of other data. The same data (its description through JSON, as stamped) continue."""
+    import torch
+
+    from lossbench.checkpointing import OverridesInCheckpoint, check_same_data
+
+    ckpt = tmp_path / "last.ckpt"
+    info = {"task": "classification", "n_train": 106, "n_val": 36, "class_counts": [35, 43, 28]}
+    checkpoint = {"epoch": 5, "state_dict": {}}
+    OverridesInCheckpoint(["data=table"], info).on_save_checkpoint(None, None, checkpoint)
+    torch.save(checkpoint, ckpt)
+    check_same_data(str(ckpt), dict(info))
+    with pytest.raises(
+        ConfigError, match=r"^resume=true: the data differ .* \(class_counts: \[35, 43, 28\] then"
+    ):
+        check_same_data(str(ckpt), {**info, "n_train": 53, "class_counts": [17, 21, 15]})
+    torch.save({"epoch": 5, "state_dict": {}}, ckpt)  # an older checkpoint without the stamp
+    check_same_data(str(ckpt), {**info, "n_train": 53})
+
+
 def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
     from lossbench.evaluate import run_overrides_of
 
