@@ -7,7 +7,7 @@ on Lightning's public :class:`~lightning.pytorch.loggers.Logger` interface, writ
 ``<save_dir>/<name>/<version>/metrics.csv`` (a ``step`` column and one column per metric, sorted, the
 header rewritten when a new metric appears) and ``hparams.yaml`` next to it. The resume code drops the
 rows of the epochs trained again before the logger starts
-(:func:`lossbench.resume.drop_csv_rows_after_epoch`).
+(:func:`lossbench.resume_files.drop_csv_rows_after_epoch`).
 
 One difference from Lightning's class: ``Trainer.log_dir`` special-cases Lightning's own CSV and
 TensorBoard loggers; with this one first in the list it is the ``save_dir`` (the run dir), as for W&B.

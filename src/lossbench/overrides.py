@@ -14,6 +14,14 @@ def plain_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
 
 
+def override_difference(given: list[str], other: list[str]) -> str:
+    """How ``other`` differs from ``given`` (:func:`plain_overrides` of each), e.g. ``with loss=ce,
+    without loss=focal``."""
+    a, b = set(plain_overrides(given)), set(plain_overrides(other))
+    parts = [f"{word} {' '.join(sorted(x))}" for word, x in (("with", b - a), ("without", a - b)) if x]
+    return ", ".join(parts) or "with the same overrides"
+
+
 def same_overrides(a: list[str], b: list[str]) -> bool:
     """Whether two override lists set the same: in any order when each key is set once (Hydra applies
     overrides of different keys alike in any order), else in the same order."""

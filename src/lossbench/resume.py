@@ -14,12 +14,12 @@ continues another job's checkpoint.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import pickle
 import secrets
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ from typing import Any
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
 from lossbench.integrity import logs_csv, move_aside, set_aside
-from lossbench.overrides import plain_overrides
+from lossbench.overrides import override_difference, plain_overrides
 from lossbench.record import FAILED, UNREADABLE, RunRecord, read_record
+from lossbench.resume_files import drop_csv_rows_after_epoch, set_aside_later_checkpoints
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
 
 log = logging.getLogger("lossbench")
@@ -46,18 +47,23 @@ def requeued() -> bool:
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
 
 
+def resumable_runs(base: Path) -> Iterator[tuple[RunDir, list[str]]]:
+    """The ``base/<date>/<time>`` run dirs with a ``last.ckpt``, newest first, each with its overrides
+    (one whose overrides file is missing or damaged is left out)."""
+    for ckpt in sorted(base.glob(f"*/*/{LAST_CHECKPOINT}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        run_dir = RunDir(ckpt.parents[1])
+        try:
+            overrides = run_dir.overrides() if run_dir.has_overrides() else None
+        except ValueError:  # a damaged overrides file: not the run asked for
+            continue
+        if overrides is not None:
+            yield run_dir, overrides
+
+
 def find_resumable_run(base: Path, overrides: list[str]) -> Path | None:
     """The newest ``base/<date>/<time>`` dir with ``last.ckpt`` that was started with ``overrides``."""
     wanted = plain_overrides(overrides)
-    candidates = sorted(base.glob(f"*/*/{LAST_CHECKPOINT}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for ckpt in candidates:
-        run_dir = RunDir(ckpt.parents[1])
-        try:
-            if run_dir.has_overrides() and plain_overrides(run_dir.overrides()) == wanted:
-                return run_dir.path
-        except ValueError:  # a damaged overrides file: not the run asked for
-            continue
-    return None
+    return next((run.path for run, given in resumable_runs(base) if plain_overrides(given) == wanted), None)
 
 
 def wandb_run_id(output_dir: Path, ckpt_path: Path | None) -> str:
@@ -185,6 +191,15 @@ def resume_checkpoint(
         )
     found = earlier.csv.is_file() or earlier.checkpoints.is_dir() or earlier.record.is_file()
     where = str(output_dir) if found else "the outputs folder"
+    nearest = None if found else next(resumable_runs(output_dir.parents[1]), None)
+    if nearest is not None:  # a new dir under outputs/<task_name>/: say how the newest run there differs
+        raise ConfigError(
+            f"resume=true found no earlier run with these overrides and a {LAST_CHECKPOINT} under "
+            f"{output_dir.parents[1]}: the newest one there, {nearest[0].path}, was started "
+            f"{override_difference(overrides, nearest[1])} (resume=true needs the overrides it was "
+            "started with, a default spelled out or not as then): continue it with those, run without "
+            "resume=true, or pass ckpt_path=<file>"
+        )
     raise ConfigError(
         f"resume=true found no earlier run with the same overrides and a {LAST_CHECKPOINT} in {where} (a run "
         "stopped before its first epoch ended has none): run without resume=true, or pass ckpt_path=<file>"
@@ -202,48 +217,6 @@ def _finished(record: RunRecord, output_dir: Path, overrides: list[str]) -> dict
         return None
     _check_same_run(str(RunDir(output_dir).record), record.overrides, overrides)
     return record.to_dict()
-
-
-def set_aside_later_checkpoints(run_dir: RunDir, checkpoint: Path, state: dict[str, Any]) -> list[Path]:
-    """Rename (``*.earlier``) the checkpoint files of ``run_dir`` that the ``checkpoint`` a run continues
-    from (its loaded ``state``) does not know: a best checkpoint written after it, by a stop between the
-    best and the last writes. Kept there, it would stay beside the run's real best, and a new best of its
-    epoch would be named ``-v1``."""
-    states = state.get("callbacks") or {}
-    known = {Path(checkpoint).name}
-    for state in states.values():
-        if isinstance(state, dict):
-            known |= {Path(str(p)).name for p in (state.get("best_k_models") or {})}
-            known |= {
-                Path(str(state[k])).name for k in ("best_model_path", "last_model_path") if state.get(k)
-            }
-    later = [p for p in run_dir.checkpoints.glob("*.ckpt") if p.name not in known]
-    return [move_aside(p, "earlier") for p in later]
-
-
-def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> int:
-    """Remove the rows logged after the checkpoint of ``epoch`` at global step ``step`` (the resumed run
-    logs them again); return how many. A row without an epoch (a callback logging to the loggers itself,
-    as ``LearningRateMonitor`` does, at the step of the next optimizer step) is kept if its step is before
-    ``step``; ``epoch=-1, step=0`` removes every row."""
-    if not metrics_csv.is_file():
-        return 0
-    with metrics_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames or [], list(reader)
-
-    def before(row: dict[str, str]) -> bool:
-        if row.get("epoch"):
-            return float(row["epoch"]) <= epoch
-        return bool(row.get("step")) and float(row["step"]) < step
-
-    keep = [r for r in rows if before(r)]
-    if len(keep) != len(rows):
-        with metrics_csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(keep)
-    return len(rows) - len(keep)
 
 
 @dataclass(frozen=True)

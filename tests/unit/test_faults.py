@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,6 +93,26 @@ def test_resume_checkpoint_in_a_sweep(tmp_path):
     assert found == tmp_path / "checkpoints" / "last.ckpt"
     with pytest.raises(ConfigError, match=r"belongs to a run with other overrides \(loss=ce seed=1\)"):
         resume_checkpoint(cfg, tmp_path, ["loss=focal", "seed=1"], sweep_job=True)
+
+
+def test_resume_without_a_matching_run_names_how_the_newest_run_differs(tmp_path):
+    """``resume=true loss=focal data=digits`` beside a run started as ``loss=ce``: the newest run with a
+    ``last.ckpt`` and how its overrides differ, a default spelled out included."""
+    cfg = OmegaConf.create({"resume": True})
+    base = tmp_path / "outputs" / "train"
+    for stamp, loss in (("10-00-00", "ce"), ("11-00-00", "mse")):
+        run_dir = base / "2026-12-07" / stamp
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text(f"- loss={loss}\n- seed=1\n")
+        torch.save({"epoch": 4}, run_dir / "checkpoints" / "last.ckpt")
+    os.utime(base / "2026-12-07" / "10-00-00" / "checkpoints" / "last.ckpt", (1, 1))  # the older one
+    new = base / "2026-12-07" / "12-00-00"
+    new.mkdir()
+    with pytest.raises(ConfigError) as err:
+        resume_checkpoint(cfg, new, ["loss=focal", "seed=1", "data=digits", "resume=true"])
+    assert f"the newest one there, {base / '2026-12-07' / '11-00-00'}, was started with loss=mse, without "
+    assert "was started with loss=mse, without data=digits loss=focal (resume=true needs" in str(err.value)
 
 
 def test_finished_run_keeps_only_ok_jobs_with_the_same_overrides(tmp_path):

@@ -76,7 +76,7 @@ def test_a_best_checkpoint_written_after_the_last_one_is_set_aside_on_resume(tmp
     """A stop between the best and the last writes left best_epoch_002 beside the run's real best."""
     import torch
 
-    from lossbench.resume import set_aside_later_checkpoints
+    from lossbench.resume_files import set_aside_later_checkpoints
     from lossbench.run_dir import RunDir
 
     run_dir = RunDir(tmp_path)
@@ -100,7 +100,7 @@ def test_a_resume_drops_the_rows_logged_after_its_checkpoint_those_without_an_ep
     """A checkpoint at the end of epoch 1, global step 34 (17 batches an epoch): the rows of epoch 2 go,
     and so do the learning-rate rows (logged by ``LearningRateMonitor`` without an epoch, at the step of
     the next optimizer step) from step 34 on; a run trained again from the start drops every row."""
-    from lossbench.resume import drop_csv_rows_after_epoch
+    from lossbench.resume_files import drop_csv_rows_after_epoch
 
     metrics = tmp_path / "metrics.csv"
     rows = ["epoch,lr-AdamW,step,train/loss,val/acc", ",0.001,0,,", ",0.001,17,,", "0,,16,0.9,", "0,,16,,0.8"]
