@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import netrc
-import os
-import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger  # (imports wandb only when used)
@@ -23,74 +19,15 @@ from lossbench.errors import (
     ConfigError,
     RunInterrupted,
     cause_of,
-    check_choice,
     exit_status,
     message_line,
     root_error,
 )
 from lossbench.record import WANDB_OVERRIDES_KEY
 from lossbench.signals import raise_if_stopped
+from lossbench.wandb_mode import resolve_wandb_mode
 
 log = logging.getLogger(__name__)
-
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-
-
-def wandb_credentials_present() -> bool:
-    """True when an API key is in the environment or ``~/.netrc`` has an entry for the W&B host."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
-    try:
-        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
-
-
-def _wandb_host() -> tuple[str, int]:
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
-
-
-def wandb_reachable(timeout: float = 3.0) -> bool:
-    """True when a TCP connection to the W&B server opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection(_wandb_host(), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def resolve_wandb_mode(requested: str) -> str:
-    """Choose the W&B mode before ``wandb.init`` so that it never prompts or waits for a login.
-
-    ``WANDB_MODE`` in the environment overrides the config. ``auto`` means online when credentials exist
-    and the server answers within seconds, else offline; ``online`` without credentials or without a
-    reachable server falls back to offline with a warning, so no metric is lost.
-    """
-    from_env = os.environ.get("WANDB_MODE") or None  # an empty WANDB_MODE= means unset, as in W&B
-    requested = from_env or requested
-    if requested == "dryrun":
-        requested = "offline"
-    if from_env is not None and requested not in WANDB_MODES:
-        raise ConfigError(
-            f"WANDB_MODE={from_env} in the environment is not a W&B mode: unset it or set one of "
-            f"{', '.join(WANDB_MODES)}"
-        )
-    check_choice("logger.wandb.mode", requested, WANDB_MODES)
-    if requested in ("offline", "disabled"):
-        return requested
-    if not wandb_credentials_present():
-        if requested == "online":
-            log.warning("W&B online mode was asked for but no credentials were found: logging offline")
-        return "offline"
-    if not wandb_reachable():
-        host, port = _wandb_host()
-        log.warning(
-            "W&B server %s:%d is unreachable: logging offline (upload later with `wandb sync`)", host, port
-        )
-        return "offline"
-    return "online"
 
 
 def wandb_config(resolved: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

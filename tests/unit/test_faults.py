@@ -17,8 +17,8 @@ from omegaconf import OmegaConf
 from lossbench.checkpointing import AtomicCheckpointIO
 from lossbench.errors import CheckpointWriteError, ConfigError
 from lossbench.interrupt import RunInterrupted, interrupted_message, stopped_by_signal
-from lossbench.loggers import resolve_wandb_mode
 from lossbench.resume import OVERRIDES_KEY, finished_run, read_checkpoint, resume_checkpoint
+from lossbench.wandb_mode import resolve_wandb_mode
 
 
 # --- the pieces, without a subprocess -----------------------------------------------------------------

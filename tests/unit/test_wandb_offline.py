@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from lossbench.loggers import resolve_wandb_mode
+from lossbench.wandb_mode import resolve_wandb_mode
 
 
 def test_wandb_without_a_reachable_server_goes_offline_fast(monkeypatch):

@@ -6,9 +6,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from lossbench.loggers import resolve_wandb_mode
 from lossbench.record import REPORT_JOB_TYPE
 from lossbench.report.stats import Row
+from lossbench.wandb_mode import resolve_wandb_mode
 
 
 def log_report(
