@@ -3,10 +3,12 @@ wait for an unreachable server): online only with credentials and a server that 
 
 from __future__ import annotations
 
+import http.client
 import logging
 import netrc
 import os
-import socket
+import urllib.error
+import urllib.request
 from urllib.parse import urlparse
 
 from lossbench.errors import ConfigError, check_choice
@@ -27,17 +29,29 @@ def wandb_credentials_present() -> bool:
         return False
 
 
+def _wandb_url() -> str:
+    return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+
+
 def _wandb_host() -> tuple[str, int]:
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    url = urlparse(_wandb_url())
     return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
 
 
 def wandb_reachable(timeout: float = 3.0) -> bool:
-    """True when a TCP connection to the W&B server opens within ``timeout`` seconds."""
+    """True when the W&B server at ``WANDB_BASE_URL`` answers an HTTP request within ``timeout`` seconds.
+
+    Any HTTP response counts, an error status (401, 404, 5xx) too: the server answers. A refused or silent
+    connection (a server or proxy that accepts TCP and never answers), a TLS failure or anything that is
+    not HTTP does not.
+    """
+    request = urllib.request.Request(_wandb_url(), method="HEAD")
     try:
-        with socket.create_connection(_wandb_host(), timeout=timeout):
+        with urllib.request.urlopen(request, timeout=timeout):
             return True
-    except OSError:
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, http.client.HTTPException, ValueError):  # URLError and TimeoutError are OSErrors
         return False
 
 

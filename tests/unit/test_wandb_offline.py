@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from lossbench.wandb_mode import resolve_wandb_mode
+from lossbench.wandb_mode import resolve_wandb_mode, wandb_reachable
 
 
 def test_wandb_without_a_reachable_server_goes_offline_fast(monkeypatch):
@@ -23,3 +28,76 @@ def test_wandb_mode_without_credentials(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert resolve_wandb_mode("online") == "offline", "WANDB_MODE in the environment wins"
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A port on which connections are accepted and nothing is ever sent back."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        accepted: list[socket.socket] = []
+        stop = threading.Event()
+
+        def accept() -> None:
+            server.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    accepted.append(server.accept()[0])
+                except OSError:
+                    continue
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield server.getsockname()[1]
+        finally:
+            stop.set()
+            thread.join()
+            for conn in accepted:
+                conn.close()
+
+
+class Unauthorized(BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server calls
+        self.send_response(401)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_server() -> Iterator[int]:
+    """A port on which an HTTP server answers every request with 401."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_server_that_accepts_tcp_but_never_answers_is_unreachable(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    with silent_server() as port:
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        start = time.monotonic()
+        assert not wandb_reachable(timeout=0.5)
+        assert time.monotonic() - start < 5
+        start = time.monotonic()
+        assert resolve_wandb_mode("auto") == "offline"
+        assert time.monotonic() - start < 10  # the probe's 3 s, not wandb.init's minutes
+
+
+def test_a_server_that_answers_with_an_error_status_is_reachable(monkeypatch):
+    with http_server() as port:
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        start = time.monotonic()
+        assert wandb_reachable()
+        assert time.monotonic() - start < 2
+        monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+        assert resolve_wandb_mode("auto") == "online"
