@@ -3,12 +3,14 @@ wait for an unreachable server): online only with credentials and a server that 
 
 from __future__ import annotations
 
+import configparser
 import http.client
 import logging
 import netrc
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlparse
 
 from lossbench.errors import ConfigError, check_choice
@@ -55,12 +57,38 @@ def wandb_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def wandb_settings_files() -> list[Path]:
+    """W&B's settings files, in the order W&B lets them win: the working directory's ``wandb/settings``
+    (``.wandb/settings`` where ``.wandb`` exists), then the global ``$WANDB_CONFIG_DIR/settings``
+    (``~/.config/wandb/settings``). ``wandb offline``, ``wandb disabled`` and ``wandb online`` write them."""
+    local = Path(".wandb" if Path(".wandb").is_dir() else "wandb", "settings")
+    config_dir = os.environ.get("WANDB_CONFIG_DIR")
+    global_dir = Path(config_dir).expanduser() if config_dir else Path.home() / ".config" / "wandb"
+    return [local.absolute(), global_dir / "settings"]
+
+
+def wandb_settings_mode() -> tuple[str, Path] | None:
+    """The ``mode`` under ``[default]`` of the first of :func:`wandb_settings_files` that sets one, and that
+    file; None when none does. A file that cannot be read or parsed sets nothing, as in W&B."""
+    for path in wandb_settings_files():
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")  # a missing file reads as empty
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        if mode := parser.get("default", "mode", fallback="").strip():
+            return mode, path
+    return None
+
+
 def resolve_wandb_mode(requested: str) -> str:
     """Choose the W&B mode before ``wandb.init`` so that it never prompts or waits for a login.
 
-    ``WANDB_MODE`` in the environment overrides the config. ``auto`` means online when credentials exist
-    and the server answers within seconds, else offline; ``online`` without credentials or without a
-    reachable server falls back to offline with a warning, so no metric is lost.
+    ``WANDB_MODE`` in the environment overrides the config. ``auto`` takes ``offline`` or ``disabled`` from
+    W&B's settings files (:func:`wandb_settings_mode`: ``wandb offline``, ``wandb disabled``); otherwise it
+    means online when credentials exist and the server answers within seconds, else offline. ``online``
+    without credentials or without a reachable server falls back to offline with a warning, so no metric
+    is lost.
     """
     from_env = os.environ.get("WANDB_MODE") or None  # an empty WANDB_MODE= means unset, as in W&B
     requested = from_env or requested
@@ -72,6 +100,12 @@ def resolve_wandb_mode(requested: str) -> str:
             f"{', '.join(WANDB_MODES)}"
         )
     check_choice("logger.wandb.mode", requested, WANDB_MODES)
+    if requested == "auto" and from_env is None and (settings := wandb_settings_mode()):
+        mode, path = settings
+        mode = "offline" if mode == "dryrun" else mode
+        if mode in ("offline", "disabled"):
+            log.info("W&B mode %s, as set in %s (logger.wandb.mode=auto follows it)", mode, path)
+            return mode
     if requested in ("offline", "disabled"):
         return requested
     if not wandb_credentials_present():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from lossbench.wandb_mode import resolve_wandb_mode, wandb_reachable
 
@@ -101,3 +104,43 @@ def test_a_server_that_answers_with_an_error_status_is_reachable(monkeypatch):
         assert time.monotonic() - start < 2
         monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
         assert resolve_wandb_mode("auto") == "online"
+
+
+def write_settings(folder: Path, mode: str) -> Path:
+    """A settings file as ``wandb <mode>`` writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings").write_text(f"[default]\nmode = {mode}\n\n")
+    return folder / "settings"
+
+
+def test_auto_follows_wandb_offline_and_wandb_disabled(monkeypatch, tmp_path, caplog):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    with http_server() as port:  # credentials and a server: auto would be online
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        assert resolve_wandb_mode("auto") == "online"
+        global_file = write_settings(Path(os.environ["WANDB_CONFIG_DIR"]), "offline")
+        with caplog.at_level(logging.INFO, logger="lossbench.wandb_mode"):
+            assert resolve_wandb_mode("auto") == "offline"
+        assert f"W&B mode offline, as set in {global_file}" in caplog.text
+        local_file = write_settings(tmp_path / "wandb", "disabled")  # the working directory's file first
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="lossbench.wandb_mode"):
+            assert resolve_wandb_mode("auto") == "disabled"
+        assert f"W&B mode disabled, as set in {local_file}" in caplog.text
+        write_settings(tmp_path / "wandb", "online")  # the local file's mode wins over the global one
+        assert resolve_wandb_mode("auto") == "online"
+        write_settings(tmp_path / "wandb", "disabled")
+        assert resolve_wandb_mode("online") == "online", "an explicit mode in the config wins"
+        monkeypatch.setenv("WANDB_MODE", "online")
+        assert resolve_wandb_mode("auto") == "online", "WANDB_MODE in the environment wins"
+
+
+def test_an_unreadable_settings_file_sets_no_mode(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / "wandb" / "settings").write_text("mode = disabled\n")  # no [default] section
+    write_settings(Path(os.environ["WANDB_CONFIG_DIR"]), "disabled")
+    assert resolve_wandb_mode("auto") == "disabled", "the global file is read past the broken local one"
+    (Path(os.environ["WANDB_CONFIG_DIR"]) / "settings").unlink()
+    assert resolve_wandb_mode("auto") == "offline"
