@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -373,3 +374,33 @@ def test_tuning_trials_are_counted_apart_and_not_compared(sweep_dir, capsys):
     assert "2 tuning trials (not compared" in out and "trial:" not in out
     md = (sweep_dir / "report" / "report.md").read_text()
     assert "optim.optimizer.lr" not in md.split("## Runs")[0], "no setting of a trial's own"
+
+
+def with_wandb_logger(sweep_dir: Path, folder: str | None) -> None:
+    """Give the sweep's runs a ``logger.wandb`` in their record and, unless ``folder`` is None (W&B
+    disabled writes nothing), the W&B run folder ``<run dir>/wandb/<folder>`` a run leaves."""
+    for record in sweep_dir.glob("*/metrics.json"):
+        metrics = json.loads(record.read_text())
+        if metrics.get("status") != "ok":
+            continue
+        metrics["config"]["logger"]["wandb"] = {"project": "lossbench", "group": "g", "mode": "auto"}
+        record.write_text(json.dumps(metrics))
+        if folder is not None:
+            (record.parent / "wandb" / folder).mkdir(parents=True)
+
+
+def test_compare_logs_no_table_to_wandb_when_the_runs_did_not_log_to_it(sweep_dir, capsys):
+    with_wandb_logger(sweep_dir, None)  # e.g. run with WANDB_MODE=disabled
+    assert cli_main(["compare", str(sweep_dir), "--no-plots"]) == 0
+    assert "W&B:" not in capsys.readouterr().out
+    assert not (sweep_dir / "report" / "wandb").exists()
+
+
+@pytest.mark.parametrize(
+    ("folder", "mode"), [("offline-run-20260101_000000-abc", "offline"), ("run-20260101_000000-abc", "auto")]
+)
+def test_the_report_run_logs_in_the_runs_own_w_and_b_mode(sweep_dir, folder, mode):
+    from lossbench.report.command import _wandb_target
+
+    with_wandb_logger(sweep_dir, folder)
+    assert _wandb_target(collect_local(sweep_dir)) == ("lossbench", None, "g", mode)

@@ -15,16 +15,34 @@ if TYPE_CHECKING:
     from lossbench.report.collect import ReportRun
 
 
-def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | None]:
-    """(project, entity, group) of the W&B logger the local runs used, or Nones when they used none."""
+def wandb_mode_used(run_dir: Path) -> str | None:
+    """How a run logged to W&B, from the W&B files in its run dir (the logger's ``save_dir``):
+    ``online`` with a ``wandb/run-*`` folder, else ``offline`` with a ``wandb/offline-run-*`` one, else
+    None (no W&B logger, or ``disabled``, which writes nothing)."""
+    folder = run_dir / "wandb"
+    if any(p.is_dir() for p in folder.glob("run-*")):
+        return "online"
+    if any(p.is_dir() for p in folder.glob("offline-run-*")):
+        return "offline"
+    return None
+
+
+def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | None, str]:
+    """(project, entity, group) of the W&B logger the local runs logged to, and the mode of the report's
+    W&B run: ``auto`` (resolved as the runs' was) when any run logged online, ``offline`` when they all
+    logged offline; Nones when no finished run logged to W&B (:func:`wandb_mode_used`)."""
+    target, modes = None, set()
     for r in runs:
-        if not r.ok:
+        if not r.ok or (used := wandb_mode_used(Path(r.run_dir))) is None:
             continue
         logger = (read_record(Path(r.run_dir)).config or {}).get("logger")
         wb = logger.get("wandb") if isinstance(logger, dict) else None
-        if isinstance(wb, dict) and wb.get("mode", "auto") != "disabled":
-            return wb.get("project"), wb.get("entity"), wb.get("group")
-    return None, None, None
+        if isinstance(wb, dict):
+            target = target or (wb.get("project"), wb.get("entity"), wb.get("group"))
+            modes.add(used)
+    if target is None:
+        return None, None, None, "auto"
+    return (*target, "auto" if "online" in modes else "offline")
 
 
 def parse_rope(values: list[str] | None) -> tuple[float, tuple[tuple[str, float], ...]]:
@@ -97,6 +115,7 @@ def compare(args: argparse.Namespace) -> int:
         source = f"wandb:{args.wandb} group={args.group}"
         out = Path(args.out or f"report_{args.group}")
         project, entity, group = args.wandb.split("/", 1)[-1], args.wandb.split("/", 1)[0], args.group
+        mode = "auto"
     else:
         if not args.runs:
             print("lossbench compare: give a multirun directory or --wandb entity/project", file=sys.stderr)
@@ -116,7 +135,7 @@ def compare(args: argparse.Namespace) -> int:
             return 2
         source = ", ".join(str(r) for r in roots)
         out = Path(args.out) if args.out else roots[0] / "report"
-        project, entity, group = _wandb_target(runs)
+        project, entity, group, mode = _wandb_target(runs)
     variants = sorted({r.variant for r in runs if r.ok})
     if not variants:
         print(
@@ -160,7 +179,9 @@ def compare(args: argparse.Namespace) -> int:
     if args.log_wandb and project and group:
         from lossbench.report.wandb_log import log_report
 
-        run_id = log_report(rows, figures, project=project, entity=entity, group=group, save_dir=out)
+        run_id = log_report(
+            rows, figures, project=project, entity=entity, group=group, save_dir=out, mode=mode
+        )
         print(f"W&B: comparison table logged to run {run_id} in group {group}")
     return 0
 
