@@ -25,7 +25,7 @@ from lossbench.errors import (
 )
 from lossbench.record import WANDB_OVERRIDES_KEY
 from lossbench.signals import raise_if_stopped
-from lossbench.wandb_mode import resolve_wandb_mode
+from lossbench.wandb_mode import offline_run_glob, resolve_wandb_mode
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ def build_loggers(
         if logger_cfg is None:
             continue
         if name == "wandb":
-            mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
-            if wandb_id and mode == "offline" and offline_runs(Path(str(logger_cfg.save_dir)), wandb_id):
-                wandb_id = continued_offline(Path(config["paths"]["output_dir"]), wandb_id)
+            save_dir = Path(str(logger_cfg.save_dir))
+            mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"), save_dir)
+            if wandb_id and mode == "offline" and offline_runs(save_dir, wandb_id):
+                wandb_id = continued_offline(Path(config["paths"]["output_dir"]), wandb_id, save_dir)
             tags = [*(logger_cfg.get("tags") or []), *stressor_tags(config)]
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
@@ -62,7 +63,10 @@ def build_loggers(
                 extra["settings"] = wandb.Settings(quiet=True)
             factory = instantiate(logger_cfg, mode=mode, tags=tags, _partial_=True, **extra)
             loggers.append(factory(config=config))
-            log.info("W&B logging %s to %s", mode, logger_cfg["save_dir"])
+            if mode == "disabled":
+                log.info("W&B logging disabled")
+            else:
+                log.info("W&B logging %s to %s", mode, save_dir)
         else:
             loggers.append(_instantiate_optional(name, logger_cfg))
             loggers[-1].log_hyperparams(config)
@@ -90,9 +94,9 @@ def offline_runs(save_dir: Path, run_id: str) -> list[Path]:
     return sorted((save_dir / "wandb").glob(f"offline-run-*-{run_id}"))
 
 
-def continued_offline(output_dir: Path, run_id: str) -> str:
+def continued_offline(output_dir: Path, run_id: str, save_dir: Path) -> str:
     """The W&B run id of a run (writing to ``output_dir``) continued offline whose first part is the offline
-    run ``run_id``: a new one, stored in the run dir.
+    run ``run_id`` (under ``save_dir``, W&B's ``dir``): a new one, stored in the run dir.
 
     W&B cannot continue a run offline (``resume`` needs its server): a second offline run of the same id
     starts its history at step 0 again, and uploading both lets the later overwrite the earlier steps.
@@ -104,9 +108,10 @@ def continued_offline(output_dir: Path, run_id: str) -> str:
     new_id = new_wandb_run_id(output_dir)
     log.info(
         "W&B cannot continue run %s offline: the continued run is W&B run %s (same name and group); "
-        "upload both with wandb sync",
+        "upload both with `wandb sync %s`",
         run_id,
         new_id,
+        offline_run_glob(save_dir),
     )
     return new_id
 

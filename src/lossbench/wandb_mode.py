@@ -81,14 +81,20 @@ def wandb_settings_mode() -> tuple[str, Path] | None:
     return None
 
 
-def resolve_wandb_mode(requested: str) -> str:
+def offline_run_glob(save_dir: str | Path | None) -> str:
+    """The offline W&B runs under ``save_dir`` (W&B's ``dir``; None: the working directory) as ``wandb sync``
+    takes them: ``<save_dir>/wandb/offline-run-*``."""
+    return str(Path(save_dir or ".") / "wandb" / "offline-run-*")
+
+
+def resolve_wandb_mode(requested: str, save_dir: str | Path | None = None) -> str:
     """Choose the W&B mode before ``wandb.init`` so that it never prompts or waits for a login.
 
     ``WANDB_MODE`` in the environment overrides the config. ``auto`` takes ``offline`` or ``disabled`` from
     W&B's settings files (:func:`wandb_settings_mode`: ``wandb offline``, ``wandb disabled``); otherwise it
     means online when credentials exist and the server answers within seconds, else offline. ``online``
     without credentials or without a reachable server falls back to offline with a warning, so no metric
-    is lost.
+    is lost; the warning names the offline runs under ``save_dir`` (W&B's ``dir``) to upload.
     """
     from_env = os.environ.get("WANDB_MODE") or None  # an empty WANDB_MODE= means unset, as in W&B
     requested = from_env or requested
@@ -115,7 +121,10 @@ def resolve_wandb_mode(requested: str) -> str:
     if not wandb_reachable():
         host, port = _wandb_host()
         log.warning(
-            "W&B server %s:%d is unreachable: logging offline (upload later with `wandb sync`)", host, port
+            "W&B server %s:%d is unreachable: logging offline (upload later with `wandb sync %s`)",
+            host,
+            port,
+            offline_run_glob(save_dir),
         )
         return "offline"
     return "online"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from lossbench.errors import ConfigError
@@ -33,7 +35,7 @@ def test_trainer_enable_progress_bar_false_trains_without_a_bar(make_cfg):
     assert type(ours.progress_bar_callback).__name__ == "SparseRichProgressBar"
 
 
-def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, tmp_path):
+def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, tmp_path, caplog):
     """W&B cannot continue a run offline: a second ``offline-run-*`` of the same id started its history at
     step 0 again (uploading both overwrote the stopped part's steps). The continued run gets a new id,
     kept in the run dir; online, or with no earlier offline part, the id is the stored one."""
@@ -47,9 +49,11 @@ def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, t
     (first,) = build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
     assert first.version == "abcd1234", "no earlier offline part: the stored id"
     (tmp_path / "wandb" / "offline-run-20261207_094245-abcd1234").mkdir(parents=True)
-    (continued,) = build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
+    with caplog.at_level(logging.INFO, logger="lossbench.loggers"):
+        (continued,) = build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
     stored = (tmp_path / "wandb_run_id").read_text().strip()
     assert continued.version == stored != "abcd1234" and len(stored) == 8
+    assert f"upload both with `wandb sync {tmp_path}/wandb/offline-run-*`" in caplog.text
     online = OmegaConf.merge(cfg.logger, {"wandb": {"mode": "disabled"}})  # any mode but offline
     (kept,) = build_loggers(online, config=config, wandb_id="abcd1234")
     assert kept.version == "abcd1234"
@@ -80,3 +84,10 @@ def test_log_model_leaves_out_the_last_checkpoint(monkeypatch, tmp_path):
         (TieBreakingCheckpoint, "val/acc"),
         (ModelCheckpoint, None),
     ]
+
+
+def test_the_log_line_of_disabled_wandb_names_no_folder(make_cfg, tmp_path, caplog):
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=disabled", output_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="lossbench.loggers"):
+        build_loggers(cfg.logger, config={"paths": {"output_dir": str(tmp_path)}})
+    assert "W&B logging disabled" in caplog.text and str(tmp_path) not in caplog.text

@@ -15,11 +15,13 @@ from pathlib import Path
 from lossbench.wandb_mode import resolve_wandb_mode, wandb_reachable
 
 
-def test_wandb_without_a_reachable_server_goes_offline_fast(monkeypatch):
+def test_wandb_without_a_reachable_server_goes_offline_fast(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     start = time.monotonic()
-    assert resolve_wandb_mode("auto") == "offline"
+    with caplog.at_level(logging.WARNING, logger="lossbench.wandb_mode"):
+        assert resolve_wandb_mode("auto", tmp_path) == "offline"
+    assert f"upload later with `wandb sync {tmp_path}/wandb/offline-run-*`" in caplog.text
     assert resolve_wandb_mode("online") == "offline"
     assert time.monotonic() - start < 10
 

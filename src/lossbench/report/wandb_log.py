@@ -36,7 +36,7 @@ def log_report(
         job_type=REPORT_JOB_TYPE,
         name=f"report-{group}"[:120],
         dir=str(save_dir) if save_dir else None,
-        mode=resolve_wandb_mode(mode),
+        mode=resolve_wandb_mode(mode, save_dir),
         reinit="finish_previous",
     )
     try:
