@@ -141,8 +141,30 @@ def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
             "(data.path=, data.test_root=)"
         )
     first = [o for o in [*own, "task_name=eval", "logger=none"] if override_key(o) not in given_keys]
+    check_carried_paths(checkpoint, first)
     # a quoted value, so that a file name holding "=" (older runs' best-epoch=019.ckpt) parses as one path
     return [*first, *given, f"ckpt_path='{checkpoint}'"]
+
+
+def check_carried_paths(checkpoint: Path, carried: list[str]) -> None:
+    """A :class:`ConfigError` for a file or folder the run named (:data:`PATH_KEYS`, made absolute from
+    the folder the run started in) that is not there now, naming both and the override that fixes it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if "data.download=true" in carried:  # a data set's folder, filled again by its download
+        return
+    for override in carried:
+        key = override_key(override)
+        if key not in PATH_KEYS:
+            continue
+        value = OverridesParser.create().parse_override(override).value()
+        if isinstance(value, str) and "${" not in value and not Path(value).exists():
+            started = RunDir.of_checkpoint(checkpoint).started_in()
+            where = f", read from the folder it started in ({started})" if started is not None else ""
+            raise ConfigError(
+                f"the run's {key} ({value}{where}) is not there now: pass {key}=<file or folder> to test on "
+                "it where it is"
+            )
 
 
 def main() -> None:

@@ -210,6 +210,31 @@ def test_a_run_continued_on_data_other_than_those_it_started_with_is_refused(tmp
     check_same_data(str(ckpt), {**info, "n_train": 53})
 
 
+def test_a_table_the_run_named_that_is_not_there_now_is_named_with_the_folder_it_was_read_from(tmp_path):
+    """A run dir moved away from the folder it started in: its relative ``data.path=w.csv`` is read from
+    that folder, which the message says, with the override that tests on the table where it is now."""
+    from lossbench.evaluate import eval_overrides
+
+    hydra = tmp_path / "run" / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "overrides.yaml").write_text("- data=table\n- data.path=w.csv\n")
+    (hydra / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    cwd: {tmp_path / 'a'}\n")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"")
+    started = tmp_path / "a"
+    with pytest.raises(ConfigError) as err:
+        eval_overrides(ckpt, [])
+    assert str(err.value) == (
+        f"the run's data.path ({started / 'w.csv'}, read from the folder it started in ({started})) is not "
+        "there now: pass data.path=<file or folder> to test on it where it is"
+    )
+    assert "data.path=here.csv" in eval_overrides(ckpt, ["data.path=here.csv"])
+    started.mkdir()
+    (started / "w.csv").write_text("x,y\n")
+    assert f"data.path='{started / 'w.csv'}'" in eval_overrides(ckpt, [])
+
+
 def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
     from lossbench.evaluate import run_overrides_of
 

@@ -263,6 +263,9 @@ def test_the_recorded_encoding_is_the_transformers_and_eval_applies_it_by_column
     frame.drop(columns="hue").to_csv(tmp_path / "fewer.csv", index=False)
     with pytest.raises(DataError, match=r"no column 'hue', which the tested run's model takes as features"):
         built_for_eval(make_cfg, tmp_path / "fewer.csv", info, *opts)
+    frame.assign(hue=np.where(frame["hue"] > 1, "high", "low")).to_csv(tmp_path / "texts.csv", index=False)
+    with pytest.raises(DataError, match=r"column\(s\) 'hue' the tested run read as numbers hold\(s\) text"):
+        built_for_eval(make_cfg, tmp_path / "texts.csv", info, *opts)
 
 
 def test_eval_takes_the_tested_runs_target_units(make_cfg, tmp_path):

@@ -68,8 +68,10 @@ def apply_encoding(encoding: dict[str, Any], x: pd.DataFrame, where: str) -> np.
     try:
         x = as_encoded_types(x[wanted], numeric)
     except (TypeError, ValueError) as err:
+        texts = [c for c in numeric if pd.to_numeric(x[c], errors="coerce").isna().gt(x[c].isna()).any()]
+        named = f"column(s) {', '.join(repr(c) for c in texts)}" if texts else "a column"
         raise DataError(
-            f"{where}: a column the tested run read as numbers holds text here ({err}): test on a table "
+            f"{where}: {named} the tested run read as numbers hold(s) text here ({err}): test on a table "
             "whose columns hold what the run's did"
         ) from None
     blocks = []
