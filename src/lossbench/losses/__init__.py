@@ -10,6 +10,13 @@ from lossbench.losses.long_tail import BalancedSoftmaxLoss, LDAMLoss, LogitAdjus
 from lossbench.losses.multilabel import ZLPRLoss
 from lossbench.losses.noisy import GCELoss, SCELoss
 from lossbench.losses.poly import Poly1Loss
+from lossbench.losses.probabilistic import (
+    BetaNLLLoss,
+    GaussianCRPSLoss,
+    GaussianNLLLoss,
+    LaplaceNLLLoss,
+    PinballLoss,
+)
 from lossbench.losses.regression import (
     BarronLoss,
     CauchyLoss,
@@ -27,18 +34,23 @@ __all__ = [
     "BalancedSoftmaxLoss",
     "BarronLoss",
     "BenchLoss",
+    "BetaNLLLoss",
     "BrierLoss",
     "CauchyLoss",
     "ClassBalancedLoss",
     "CrossEntropyLoss",
     "FocalLoss",
     "GCELoss",
+    "GaussianCRPSLoss",
+    "GaussianNLLLoss",
     "HuberLoss",
     "L1Loss",
     "LDAMLoss",
+    "LaplaceNLLLoss",
     "LogCoshLoss",
     "LogitAdjustedLoss",
     "MSELoss",
+    "PinballLoss",
     "Poly1Loss",
     "QuantileLoss",
     "SCELoss",
