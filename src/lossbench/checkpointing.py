@@ -183,16 +183,28 @@ def check_same_data(path: str, data_info: dict[str, Any]) -> None:
     if not isinstance(stamped, str):
         return
     then, now = json.loads(stamped), json.loads(json.dumps(data_info, default=str))
-    differs = [k for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
+
+    def shown(value: Any) -> str:  # JSON text: NaN equals NaN, key order does not count
+        return json.dumps(value, default=str, sort_keys=True)
+
+    differs = [
+        k
+        for k in sorted(set(then) | set(now))
+        if not is_location(k) and shown(then.get(k)) != shown(now.get(k))
+    ]
     if differs:
         key = differs[0]
-
-        def shown(value: Any) -> str:
-            text = json.dumps(value, default=str)
-            return text if len(text) <= 60 else text[:57] + "..."
-
-        raise ConfigError(
-            f"resume=true: the data differ from those {path} was trained on ({key}: {shown(then.get(key))} "
-            f"then, {shown(now.get(key))} now): its later epochs would train on other data. Put the data "
-            "back as they were, or train a new run (leave out resume=true)"
+        was, is_now = (
+            text if len(text := shown(v)) <= 60 else text[:57] + "..." for v in (then.get(key), now.get(key))
         )
+        raise ConfigError(
+            f"resume=true: the data differ from those {path} was trained on ({key}: {was} then, {is_now} "
+            "now): its later epochs would train on other data. Put the data back as they were, or train a "
+            "new run (leave out resume=true)"
+        )
+
+
+def is_location(key: str) -> bool:
+    """Whether a ``data_info`` key names where the data are (``path``, ``root``, ``test_root``, ``*_dir``):
+    a moved project, or data staged to another folder, holds the same data."""
+    return key in ("path", "root", "test_root") or key.endswith(("_dir", "_path", "_root"))

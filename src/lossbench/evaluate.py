@@ -130,20 +130,41 @@ def eval_overrides(checkpoint: Path, given: list[str]) -> list[str]:
             f"{lossy[0]}=...: ckpt_path is tested with the loss its run trained ({trained}), whose outputs "
             "its model learned; leave the loss overrides out"
         )
-    ran_with = {o.lstrip("+~") for o in own}
-    resplit = [o for o in given if override_key(o) in SPLIT_KEYS and o.lstrip("+~") not in ran_with]
+    own_values = {o.lstrip("+~") for o in own}
+    resplit = [
+        o
+        for o in given
+        if override_key(o) in SPLIT_KEYS and o.lstrip("+~") not in own_values and not ran_with(checkpoint, o)
+    ]
     if resplit and not given_keys & set(OTHER_DATA_KEYS):
         key = override_key(resplit[0])
         ran = next((o for o in own if override_key(o) == key), f"{key} as configured")
         raise ConfigError(
-            f"{resplit[0]}: the run's test split comes from its own {ran}; another split of the same data "
-            "would test on rows the run trained or validated on. Leave it out, or test on other data "
+            f"{resplit[0]}: the run's splits come from its own {ran}; another split of the same data would "
+            "test, or fit its calibration, on rows the run trained on. Leave it out, or test on other data "
             "(data.path=, data.test_root=)"
         )
     first = [o for o in [*own, "task_name=eval", "logger=none"] if override_key(o) not in given_keys]
     check_carried_paths(checkpoint, first)
     # a quoted value, so that a file name holding "=" (older runs' best-epoch=019.ckpt) parses as one path
     return [*first, *given, f"ckpt_path='{checkpoint}'"]
+
+
+def ran_with(checkpoint: Path, override: str) -> bool:
+    """Whether the run that wrote ``checkpoint`` had the value ``override`` sets (its saved config's value
+    of that key: a default restated, ``data_seed=0``, is the run's own)."""
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = RunDir.of_checkpoint(checkpoint).hydra / "config.yaml"
+    try:
+        config = yaml.safe_load(saved.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    value: Any = config
+    for part in override_key(override).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value is not None and value == OverridesParser.create().parse_override(override).value()
 
 
 def check_carried_paths(checkpoint: Path, carried: list[str]) -> None:

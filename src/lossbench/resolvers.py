@@ -3,8 +3,8 @@
 * ``${lossbench.wandb_group:${task_name}}``: the W&B group. A single run: ``<task_name>``; every job of a
   Hydra multirun: ``<task_name>_<sweep dir, last two parts>`` (e.g. ``train_2026-11-25_06-30-00``);
   a run started by ``wandb agent``: ``<task_name>_wandb-sweep-<sweep id>``.
-* ``${lossbench.loss_variant:${loss_name}}``: the W&B job type and name, the loss and its ``loss.*``
-  overrides (``focal loss.gamma=1``).
+* ``${lossbench.loss_variant:${loss_name},${hydra:overrides.task}}``: the W&B job type and name, the loss
+  and its ``loss.*`` overrides (``focal loss.gamma=1``).
 * ``${lossbench_run_dir:outputs/<task_name>,<stamp>}``: ``hydra.run.dir``; with ``resume=true`` the run to
   continue (:func:`lossbench.run_dir_claim.run_dir_resolver`).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -33,17 +34,13 @@ def wandb_group(task_name: str) -> str:
     return str(task_name)
 
 
-def loss_variant(loss_name: str, limit: int | None = None) -> str:
+def loss_variant(loss_name: str, overrides: Any, limit: int | None = None) -> str:
     """``<loss> <its loss.* overrides>`` (``focal loss.gamma=1``), as ``lossbench compare`` labels a variant:
     the W&B job type and name of runs that differ in a loss hyper-parameter differ too (grouped by job
-    type, W&B would average ``gamma=1`` and ``gamma=3`` as seeds of one loss). ``limit``: cut to that many
-    characters (W&B takes job types of up to 64)."""
-    task = (
-        OmegaConf.select(HydraConfig.get(), "overrides.task", default=None)
-        if HydraConfig.initialized()
-        else None
-    )
-    options = sorted(str(o).lstrip("+") for o in task or [] if override_key(str(o)).startswith("loss."))
+    type, W&B would average ``gamma=1`` and ``gamma=3`` as seeds of one loss). ``overrides``: the run's
+    (``${hydra:overrides.task}``, so a config composed beside others keeps its own); ``limit``: cut to that
+    many characters (W&B takes job types of up to 64)."""
+    options = sorted(str(o).lstrip("+") for o in overrides or [] if override_key(str(o)).startswith("loss."))
     text = " ".join([str(loss_name), *options])
     return text[:limit] if limit else text
 

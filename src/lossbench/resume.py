@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import secrets
 import string
 from collections.abc import Iterator
@@ -191,8 +192,10 @@ def resume_checkpoint(
         )
     found = earlier.csv.is_file() or earlier.checkpoints.is_dir() or earlier.record.is_file()
     where = str(output_dir) if found else "the outputs folder"
-    nearest = None if found else next(resumable_runs(output_dir.parents[1]), None)
-    if nearest is not None:  # a new dir under outputs/<task_name>/: say how the newest run there differs
+    stamped = re.fullmatch(r"\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}(_\d+)?", "/".join(output_dir.parts[-2:]))
+    # a new dir outputs/<task_name>/<date>/<time> (not a hydra.run.dir given): the runs beside it
+    nearest = None if found or not stamped else next(resumable_runs(output_dir.parents[1]), None)
+    if nearest is not None:  # say how the newest run there differs
         raise ConfigError(
             f"resume=true found no earlier run with these overrides and a {LAST_CHECKPOINT} under "
             f"{output_dir.parents[1]}: the newest one there, {nearest[0].path}, was started "

@@ -93,17 +93,18 @@ def test_the_log_line_of_disabled_wandb_names_no_folder(make_cfg, tmp_path, capl
     assert "W&B logging disabled" in caplog.text and str(tmp_path) not in caplog.text
 
 
-def test_wandb_job_type_and_name_carry_the_loss_overrides_as_compare_labels_variants(make_cfg, tmp_path):
-    """Runs of ``loss=focal loss.gamma=1,3`` grouped by job type: two variants, not one averaged over both."""
-    from hydra.core.hydra_config import HydraConfig
-
+def test_wandb_job_type_and_name_carry_the_loss_overrides_as_compare_labels_variants(tmp_path):
+    """Runs of ``loss=focal loss.gamma=1,3`` grouped by job type: two variants, not one averaged over both;
+    a config composed before another (tune's batch of trials, a packed group) keeps its own."""
     from lossbench.config import compose_run
     from lossbench.resolvers import loss_variant
 
-    cfg = compose_run(["loss=focal", "loss.gamma=3", "+loss.alpha=0.25", "seed=2", "logger=wandb"])
-    HydraConfig.instance().set_config(cfg)
-    assert cfg.logger.wandb.job_type == "focal loss.alpha=0.25 loss.gamma=3"
-    assert cfg.logger.wandb.name == "focal loss.alpha=0.25 loss.gamma=3 seed=2"
-    assert loss_variant("focal", 8) == "focal lo"
-    HydraConfig.instance().set_config(compose_run(["loss=focal", "logger=wandb"]))
-    assert loss_variant("focal") == "focal"
+    first = compose_run(
+        ["loss=focal", "loss.gamma=3", "+loss.alpha=0.25", "seed=2", "logger=wandb"], tmp_path
+    )
+    second = compose_run(["loss=ce", "loss.label_smoothing=0.1", "logger=wandb"], tmp_path / "b")
+    assert first.logger.wandb.job_type == "focal loss.alpha=0.25 loss.gamma=3"
+    assert first.logger.wandb.name == "focal loss.alpha=0.25 loss.gamma=3 seed=2"
+    assert second.logger.wandb.job_type == "ce loss.label_smoothing=0.1"
+    assert loss_variant("focal", ["loss.gamma=1", "seed=0"], 8) == "focal lo"
+    assert loss_variant("focal", []) == "focal"

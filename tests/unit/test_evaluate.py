@@ -153,14 +153,18 @@ def test_an_override_that_splits_the_runs_own_data_otherwise_is_refused(tmp_path
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(b"")
     for given in ("data_seed=7", "data.test_fraction=0.5", "+data.val_fraction=0.3"):
-        with pytest.raises(ConfigError, match=r"another split of the same data would test on rows the run"):
+        with pytest.raises(ConfigError, match=r"another split of the same data would test, or fit its calib"):
             eval_overrides(ckpt, [given])
-    with pytest.raises(
-        ConfigError, match=r"^data_seed=7: the run's test split comes from its own data_seed=3"
-    ):
+    with pytest.raises(ConfigError, match=r"^data_seed=7: the run's splits come from its own data_seed=3"):
         eval_overrides(ckpt, ["data_seed=7"])
     assert "data_seed=3" in eval_overrides(ckpt, ["data_seed=3"])
     assert "data.test_fraction=1.0" in eval_overrides(ckpt, ["data.path=new.csv", "data.test_fraction=1.0"])
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text("data_seed: 3\ndata:\n  test_fraction: 0.2\n")
+    assert "data.test_fraction=0.2" in eval_overrides(ckpt, ["data.test_fraction=0.2"]), (
+        "its default, restated"
+    )
+    with pytest.raises(ConfigError, match="another split of the same data"):
+        eval_overrides(ckpt, ["data.test_fraction=0.3"])
 
 
 def test_a_stopped_runs_checkpoint_is_tested_in_the_units_its_checkpoint_holds(tmp_path):
@@ -206,6 +210,14 @@ def test_a_run_continued_on_data_other_than_those_it_started_with_is_refused(tmp
         ConfigError, match=r"^resume=true: the data differ .* \(class_counts: \[35, 43, 28\] then"
     ):
         check_same_data(str(ckpt), {**info, "n_train": 53, "class_counts": [17, 21, 15]})
+    moved = {"path": "/elsewhere/t.csv", "data_dir": "/scratch/job7", "skew": float("nan")}
+    OverridesInCheckpoint(["data=table"], {**info, "path": "t.csv", "skew": float("nan")}).on_save_checkpoint(
+        None, None, checkpoint
+    )
+    torch.save(checkpoint, ckpt)
+    check_same_data(str(ckpt), {**info, **moved})  # the same data elsewhere; NaN as NaN
+    with pytest.raises(ConfigError, match=r"\(n_val: 36 then, null now\)"):
+        check_same_data(str(ckpt), {k: v for k, v in {**info, **moved}.items() if k != "n_val"})
     torch.save({"epoch": 5, "state_dict": {}}, ckpt)  # an older checkpoint without the stamp
     check_same_data(str(ckpt), {**info, "n_train": 53})
 

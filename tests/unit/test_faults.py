@@ -111,8 +111,12 @@ def test_resume_without_a_matching_run_names_how_the_newest_run_differs(tmp_path
     new.mkdir()
     with pytest.raises(ConfigError) as err:
         resume_checkpoint(cfg, new, ["loss=focal", "seed=1", "data=digits", "resume=true"])
-    assert f"the newest one there, {base / '2026-12-07' / '11-00-00'}, was started with loss=mse, without "
+    assert f"the newest one there, {base / '2026-12-07' / '11-00-00'}, was started with" in str(err.value)
     assert "was started with loss=mse, without data=digits loss=focal (resume=true needs" in str(err.value)
+    given = tmp_path / "mine"  # hydra.run.dir=mine: no run beside it is this one's
+    given.mkdir()
+    with pytest.raises(ConfigError, match=r"found no earlier run with the same overrides .* in the outputs"):
+        resume_checkpoint(cfg, given, ["loss=focal", "seed=1"])
 
 
 def test_finished_run_keeps_only_ok_jobs_with_the_same_overrides(tmp_path):

@@ -404,3 +404,23 @@ def test_the_report_run_logs_in_the_runs_own_w_and_b_mode(sweep_dir, folder, mod
 
     with_wandb_logger(sweep_dir, folder)
     assert _wandb_target(collect_local(sweep_dir)) == ("lossbench", None, "g", mode)
+
+
+def test_runs_whose_w_and_b_logger_saved_elsewhere_are_found_there_by_their_own_ids(sweep_dir, tmp_path):
+    """``logger.wandb.save_dir=/shared``: the runs' W&B folders are under it, each named by its run's id."""
+    from lossbench.report.command import _wandb_target
+
+    shared = tmp_path / "shared"
+    with_wandb_logger(sweep_dir, None)
+    for n, record in enumerate(sorted(sweep_dir.glob("*/metrics.json"))):
+        metrics = json.loads(record.read_text())
+        if metrics.get("status") != "ok":
+            continue
+        metrics["config"]["logger"]["wandb"]["save_dir"] = str(shared)
+        record.write_text(json.dumps(metrics))
+        (record.parent / "wandb_run_id").write_text(f"id{n:06d}\n")
+    assert _wandb_target(collect_local(sweep_dir))[0] is None, "no W&B folder of theirs under it yet"
+    (shared / "wandb" / "offline-run-20260101_000000-other").mkdir(parents=True)
+    assert _wandb_target(collect_local(sweep_dir))[0] is None, "another run's folder is not theirs"
+    (shared / "wandb" / "offline-run-20260101_000000-id000000").mkdir()
+    assert _wandb_target(collect_local(sweep_dir)) == ("lossbench", None, "g", "offline")

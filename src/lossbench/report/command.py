@@ -10,19 +10,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from lossbench.record import read_record
+from lossbench.run_dir import RunDir
 
 if TYPE_CHECKING:
     from lossbench.report.collect import ReportRun
 
 
-def wandb_mode_used(run_dir: Path) -> str | None:
-    """How a run logged to W&B, from the W&B files in its run dir (the logger's ``save_dir``):
-    ``online`` with a ``wandb/run-*`` folder, else ``offline`` with a ``wandb/offline-run-*`` one, else
-    None (no W&B logger, or ``disabled``, which writes nothing)."""
-    folder = run_dir / "wandb"
-    if any(p.is_dir() for p in folder.glob("run-*")):
+def wandb_mode_used(run_dir: Path, save_dir: str | None = None) -> str | None:
+    """How a run logged to W&B, from the W&B files under its logger's ``save_dir`` (by default its run
+    dir): ``online`` with a ``wandb/run-*`` folder, else ``offline`` with a ``wandb/offline-run-*`` one,
+    else None (no W&B logger, or ``disabled``, which writes nothing). A ``save_dir`` several runs share
+    counts the folders of the run's own W&B id (``wandb_run_id``)."""
+    folder, id_file = Path(save_dir or run_dir) / "wandb", RunDir(run_dir).wandb_id
+    tail = f"-{id_file.read_text().strip()}" if save_dir and id_file.is_file() else ""
+    if any(p.is_dir() for p in folder.glob(f"run-*{tail}")):
         return "online"
-    if any(p.is_dir() for p in folder.glob("offline-run-*")):
+    if any(p.is_dir() for p in folder.glob(f"offline-run-*{tail}")):
         return "offline"
     return None
 
@@ -33,11 +36,15 @@ def _wandb_target(runs: list[ReportRun]) -> tuple[str | None, str | None, str | 
     logged offline; Nones when no finished run logged to W&B (:func:`wandb_mode_used`)."""
     target, modes = None, set()
     for r in runs:
-        if not r.ok or (used := wandb_mode_used(Path(r.run_dir))) is None:
+        if not r.ok:
             continue
         logger = (read_record(Path(r.run_dir)).config or {}).get("logger")
         wb = logger.get("wandb") if isinstance(logger, dict) else None
-        if isinstance(wb, dict):
+        if not isinstance(wb, dict):
+            continue
+        save_dir = wb.get("save_dir")
+        own = save_dir is None or Path(str(save_dir)).resolve() == Path(r.run_dir).resolve()
+        if (used := wandb_mode_used(Path(r.run_dir), None if own else str(save_dir))) is not None:
             target = target or (wb.get("project"), wb.get("entity"), wb.get("group"))
             modes.add(used)
     if target is None:
