@@ -175,6 +175,12 @@ def describe_data(dm: BenchDataModule) -> dict[str, Any]:
     return {**described, **{k: v for k, v in contract.items() if described.get(k) is None and v is not None}}
 
 
+def data_info_of(dm: BenchDataModule) -> dict[str, Any]:
+    """A run's ``data_info`` (its record's, its checkpoints'): :func:`describe_data`, with the task whatever
+    the module describes."""
+    return {"task": str(dm.task), **describe_data(dm)}
+
+
 def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
     """``cfg`` with ``loss=auto`` replaced by the task's baseline loss config (``ce``, ``bce``, ``mse``);
     keys added to it (``+loss.label_smoothing=0.1``) carry over to that loss."""

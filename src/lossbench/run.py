@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.build import build_data, build_module, build_trainer, describe_data
+from lossbench.build import build_data, build_module, build_trainer, data_info_of, describe_data
 from lossbench.checkpointing import check_same_data, fitting_checkpoint
 from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
@@ -179,11 +179,6 @@ def record_fields(
         "data_info": data_info_of(dm),
         "config": {k: v for k, v in resolved.items() if k != "hydra"},
     }
-
-
-def data_info_of(dm: Any) -> dict[str, Any]:
-    """The record's ``data_info``: the data module's description, with its task whatever it describes."""
-    return {"task": str(dm.task), **describe_data(dm)}
 
 
 def say_why_fit_stopped(trainer: Any) -> None:

@@ -16,6 +16,7 @@ the disk; :meth:`PackedCheckpoints.close` waits for the last one.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from omegaconf import DictConfig
 
 from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
-from lossbench.resume import OVERRIDES_KEY, VAL_KEY
+from lossbench.resume import DATA_INFO_KEY, OVERRIDES_KEY, VAL_KEY
 from lossbench.schedulers import PLATEAU_DUE_KEY, is_plateau
 
 AUTOMATIC = "epoch_loop.automatic_optimization.optim_progress"
@@ -133,11 +134,18 @@ class PackedCheckpoints:
     Args:
         cfgs: the replicas' run configs (``paths.output_dir`` their run dirs).
         overrides: per replica, its run's overrides (stored in its checkpoints).
+        data_info: the group's data's ``data_info``, stored in each checkpoint as its run stores it.
     """
 
-    def __init__(self, cfgs: Sequence[DictConfig], overrides: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self,
+        cfgs: Sequence[DictConfig],
+        overrides: Sequence[Sequence[str]],
+        data_info: dict[str, Any] | None = None,
+    ) -> None:
         self.callbacks = [ReplicaCallbacks(cfg) for cfg in cfgs]
         self.overrides = [list(o) for o in overrides]
+        self.data_info = None if data_info is None else json.dumps(data_info, default=str)
         self.writer = CheckpointWriter()
         #: the group Trainer's checkpoint plugin (``trainer.plugins``), whose dump gives the loop progress
         self.capture = CapturingCheckpointIO()
@@ -163,6 +171,7 @@ class PackedCheckpoints:
             PLATEAU_DUE_KEY: True,  # written at the epoch's end, before its plateau step, as its run's
             "rng_states": replica_rng_states(module, k),
             HISTORY_KEY: copy.deepcopy(module.history[k]),
+            **({} if self.data_info is None else {DATA_INFO_KEY: self.data_info}),
         }
 
     def epoch_end(self, module: Any) -> None:
@@ -204,7 +213,7 @@ def as_saved(checkpoint: dict[str, Any], callbacks: ReplicaCallbacks, callback: 
     and no entries the callbacks add, such as the run's overrides)."""
     if not callback.save_weights_only:
         return {**checkpoint, "callbacks": callbacks.state()}
-    dropped = ("optimizer_states", "lr_schedulers", OVERRIDES_KEY)
+    dropped = ("optimizer_states", "lr_schedulers", OVERRIDES_KEY, DATA_INFO_KEY)
     return {key: value for key, value in checkpoint.items() if key not in dropped}
 
 

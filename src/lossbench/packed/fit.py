@@ -14,6 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lossbench.build import data_info_of
 from lossbench.interrupt import stopped_by_signal
 from lossbench.packed.batches import PackedDataModule
 from lossbench.packed.checkpoints import PackedCheckpoints
@@ -80,7 +81,7 @@ def train_group(
     ``hydra_configs``: each run's job config, as :func:`build_packed` takes them."""
     began = time.perf_counter()
     module, data = build_packed(cfgs, hydra_configs)
-    checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides)
+    checkpoints = PackedCheckpoints([r.cfg for r in module.replicas], overrides, data_info_of(data.data))
     trainer = packed_trainer(cfgs[0], plugins=[checkpoints.capture])
     # in the Trainer's dtype before a continued group's weights load (64-true: not rounded to float32)
     trainer.precision_plugin.convert_module(module)
