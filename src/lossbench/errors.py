@@ -19,7 +19,7 @@ import math
 #: exit statuses (see the module docstring)
 EXIT_FAILED, EXIT_USAGE = 1, 2
 #: the exit status a shell reports for a process ended by the signal (128 + its number)
-SIGNAL_EXIT = {"SIGTERM": 143, "SIGINT": 130}
+SIGNAL_EXIT = {"SIGTERM": 143, "SIGINT": 130, "SIGUSR2": 140}  # SIGUSR2: submitit's time limit
 
 
 class LossbenchError(Exception):

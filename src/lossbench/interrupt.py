@@ -11,11 +11,17 @@ requeues the job on the requeue signal (SIGUSR1: ``sbatch --signal=USR1@90``). T
 (``SLURM_RESTART_COUNT`` ≥ 1) continues from ``last.ckpt`` as with ``resume=true``
 (:func:`lossbench.resume.requeued`).
 
+Jobs that hydra-submitit-launcher submits get SIGUSR2 before their time limit or when preempted, which
+submitit handles itself: it requeues the job and exits, or, with no requeue left, raises
+``UncompletedJobError``. Either is the run stopped by SIGUSR2 (exit status 140), its ``last.ckpt`` kept.
+
 Outside fit and test, :mod:`lossbench.signals` gives a stop its one line.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +32,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lossbench.config import in_multirun
-from lossbench.errors import RunInterrupted
+from lossbench.errors import RunInterrupted, cause_of
 from lossbench.resume import checkpoint_epoch
 from lossbench.run_dir import RunDir
 from lossbench.signals import command_line, continue_command, raise_if_stopped
@@ -66,10 +72,27 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
         yield
     except SIGTERMException:
         raise RunInterrupted("SIGTERM", "") from None
-    except SystemExit:
+    except SystemExit as err:
         if not trainer.interrupted:  # someone else's exit: not Lightning's Ctrl-C handling
             raise
+        if cause_of(err, KeyboardInterrupt) is None and os.environ.get("SUBMITIT_EXECUTOR"):
+            raise RunInterrupted(SUBMITIT_SIGNAL, "") from None  # submitit requeued the job, then exited
         raise RunInterrupted("SIGINT", "") from None
+    except Exception as err:
+        if not submitit_gave_up(err):
+            raise
+        raise RunInterrupted(SUBMITIT_SIGNAL, "") from None
+
+
+#: the signal submitit's jobs get before their time limit or on preemption (``--signal=USR2@...``)
+SUBMITIT_SIGNAL = "SIGUSR2"
+
+
+def submitit_gave_up(err: BaseException) -> bool:
+    """Whether ``err`` is submitit's ``UncompletedJobError``, raised by its handler of
+    :data:`SUBMITIT_SIGNAL` in a job it does not requeue (``max_num_timeout`` spent: the time limit)."""
+    utils = sys.modules.get("submitit.core.utils")
+    return utils is not None and isinstance(err, utils.UncompletedJobError)
 
 
 def interrupted_message(

@@ -129,6 +129,38 @@ def test_a_sigterm_a_library_swallowed_stops_the_run_once_its_w_and_b_run_starte
         assert trained == [], "the fit did not start"
 
 
+def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failures_or_ctrl_c(monkeypatch):
+    """A job of hydra/launcher=slurm gets SIGUSR2 before its time limit: submitit's handler raises
+    ``UncompletedJobError`` (no requeue left, the preset's ``max_num_timeout: 0``), recorded as a failure;
+    on a preemption it requeues the job and exits, which read as Ctrl-C. Both are the run stopped by SIGUSR2."""
+    from types import SimpleNamespace
+
+    from submitit.core.utils import UncompletedJobError
+
+    from lossbench.interrupt import stopped_by_signal
+
+    trainer = SimpleNamespace(interrupted=True)  # Lightning's state after any exception in fit
+    with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+        raise UncompletedJobError("Job not requeued because: timed-out too many times.")
+    assert stop.value.signal_name == "SIGUSR2" and stop.value.exit_status == 140
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+        raise SystemExit(-1)
+    assert stop.value.signal_name == "SIGINT", "outside a submitit job, as before"
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+        raise SystemExit(-1)  # submitit's exit after it requeued the job
+    assert stop.value.signal_name == "SIGUSR2"
+    with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemExit(1) from None  # Lightning's Ctrl-C handling, in a submitit job too
+    assert stop.value.signal_name == "SIGINT"
+    with pytest.raises(ValueError), stopped_by_signal(trainer):
+        raise ValueError("any other error stays itself")
+
+
 def test_a_typo_in_tune_loss_or_a_checkpoint_to_start_from_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="--loss focall: no such loss; choose from .*focal"):
         Plan(losses=["ce", "focall"], trials=2, seeds=1, out=tmp_path)
