@@ -132,7 +132,7 @@ def test_a_sigterm_a_library_swallowed_stops_the_run_once_its_w_and_b_run_starte
 def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failures_or_ctrl_c(monkeypatch):
     """A job of hydra/launcher=slurm gets SIGUSR2 before its time limit: submitit's handler raises
     ``UncompletedJobError`` (no requeue left, the preset's ``max_num_timeout: 0``), recorded as a failure;
-    on a preemption it requeues the job and exits, which read as Ctrl-C. Both are the run stopped by SIGUSR2."""
+    on a preemption it requeues the job and exits, which read as Ctrl-C. Both are a stop by SIGUSR2."""
     from types import SimpleNamespace
 
     from submitit.core.utils import UncompletedJobError
