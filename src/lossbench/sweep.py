@@ -39,7 +39,13 @@ from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_swe
 from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
 from lossbench.slurm import is_slurm_launcher, slurm_problems
 from lossbench.sweep_jobs import planned_jobs, planned_size
-from lossbench.sweep_stop import clear_stop, runs_jobs_elsewhere, stop_workers_on_signal, sweep_ended
+from lossbench.sweep_stop import (
+    clear_stop,
+    runs_jobs_elsewhere,
+    say_jobs_go_on_on_signal,
+    stop_workers_on_signal,
+    sweep_ended,
+)
 from lossbench.task import spec
 
 log = logging.getLogger("lossbench")
@@ -196,6 +202,8 @@ class SweepSummary(Callback):
             clear_stop(Path(config.hydra.sweep.dir))
             if runs_jobs_elsewhere(launcher_of(config)):
                 stop_workers_on_signal(Path(config.hydra.sweep.dir))
+            elif is_slurm_launcher(config):
+                say_jobs_go_on_on_signal(Path(config.hydra.sweep.dir))
         except ConfigError as err:
             log.error("%s: %s", type(err).__name__, err)
             raise SystemExit(exit_status(err)) from None

@@ -136,6 +136,28 @@ def stop_workers_on_signal(sweep_dir: Path) -> None:
         sys.unraisablehook = unraisable  # a swallowed stop is raised again by sweep_ended, not printed
 
 
+def say_jobs_go_on_on_signal(sweep_dir: Path) -> None:
+    """In the process that submitted a sweep's jobs to Slurm, which waits for them: SIGTERM and SIGINT end it
+    with one line saying that the jobs go on on the cluster and how to follow, report and continue them
+    (signalling the submitter neither reaches nor cancels them)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        log.error(
+            "stopped by %s: the jobs submitted to Slurm go on running on the cluster (`squeue --me` lists "
+            "them, `scancel` stops them); `lossbench compare %s` reports them once they end, and %s "
+            "continues any that did not finish",
+            name,
+            sweep_dir,
+            continue_command(sweep_dir),
+        )
+        os._exit(SIGNAL_EXIT[name])  # as a stop while starting: submitit's wait holds nothing to keep
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
+
+
 def sweep_ended() -> None:
     """Every job has ended: a signal no longer stops them (the sweep's table is being written). A stop
     whose ``SystemExit`` Python swallowed is raised now (its table and continue line are printed)."""

@@ -44,6 +44,37 @@ def test_slurm_launcher_preset():
     )
 
 
+def test_a_stop_to_the_process_that_submitted_a_slurm_sweep_says_the_jobs_go_on(
+    monkeypatch, tmp_path, caplog
+):
+    """SIGTERM to the submitting process after the array job was submitted: its jobs go on running on the
+    cluster, which the one line says with how to follow them, not "nothing was run"."""
+    import logging
+    import os
+    import signal
+
+    from lossbench.sweep_stop import say_jobs_go_on_on_signal
+
+    exits: list[int] = []
+
+    def no_exit(status: int) -> None:
+        exits.append(status)
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(os, "_exit", no_exit)
+    try:
+        say_jobs_go_on_on_signal(tmp_path / "sweep")
+        with caplog.at_level(logging.ERROR, logger="lossbench"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.01)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    assert exits == [143]
+    assert "stopped by SIGTERM: the jobs submitted to Slurm go on running on the cluster" in caplog.text
+    assert f"resume=true hydra.sweep.dir={tmp_path / 'sweep'}" in caplog.text
+
+
 def test_ddp_guard_cases(monkeypatch):
     def trainer(**kw):
         return OmegaConf.create({"accelerator": "cpu", "devices": 1, "strategy": "auto", **kw})
