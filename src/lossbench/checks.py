@@ -231,8 +231,9 @@ def accelerator_problems(cfg: DictConfig) -> Iterator[str]:
         import torch
 
         if not torch.cuda.is_available():
+            name = OmegaConf.select(cfg, "hydra.runtime.choices.trainer", default=None) or chosen("trainer")
             yield (
-                f"trainer={chosen('trainer')} needs a CUDA GPU (trainer.accelerator={accelerator}) but none "
+                f"trainer={name} needs a CUDA GPU (trainer.accelerator={accelerator}) but none "
                 "is visible: use trainer=cpu, or trainer=ddp_cpu for the DDP code path on CPU"
             )
 

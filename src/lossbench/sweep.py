@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from lossbench.checks import check_ddp_in_multirun, raise_problems
+from lossbench.checks import accelerator_problems, check_ddp_in_multirun, raise_problems
 from lossbench.config import launcher_of
 from lossbench.errors import EXIT_FAILED, ConfigError, RunInterrupted, exit_status
 from lossbench.overrides import override_key, override_list, swept_keys_of
@@ -37,7 +37,7 @@ from lossbench.record import (
 )
 from lossbench.run_dir import RECORD_NAME, SWEEP_SUMMARY_NAME, RunDir, saved_sweep
 from lossbench.signals import as_interrupted, continue_command, sigterm_raises, started
-from lossbench.slurm import is_slurm_launcher, slurm_problems
+from lossbench.slurm import is_slurm_launcher, slurm_problems, swept_trainer
 from lossbench.sweep_jobs import planned_jobs, planned_size
 from lossbench.sweep_stop import (
     clear_stop,
@@ -199,6 +199,8 @@ class SweepSummary(Callback):
                 raise_problems(slurm_problems(config))
             elif self.ddp_guard:
                 check_ddp_in_multirun(config.get("trainer"))
+                if not swept_trainer(config):  # one trainer for every job: a GPU none of them would find
+                    raise_problems(list(accelerator_problems(config)))
             clear_stop(Path(config.hydra.sweep.dir))
             if runs_jobs_elsewhere(launcher_of(config)):
                 stop_workers_on_signal(Path(config.hydra.sweep.dir))

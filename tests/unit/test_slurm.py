@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from omegaconf import OmegaConf, open_dict
 
 from lossbench.config import compose_run
@@ -88,3 +89,18 @@ def test_the_sweep_refuses_a_mismatch_before_submitting_and_lets_srun_start_ddp(
             [SLURM, "trainer=ddp_cpu", "hydra.launcher.tasks_per_node=2", "hydra.launcher.gpus_per_node=0"]
         )
     )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU trainer that finds no GPU")
+def test_a_sweep_whose_one_trainer_needs_a_gpu_none_has_is_refused_before_its_first_job(caplog, tmp_path):
+    """``-m trainer=ddp loss=ce,focal`` on a machine without a GPU: one refusal (exit 2) before any job,
+    not each job failing alone; a sweep over the trainer is left to its jobs."""
+    cfg = compose_run(["trainer=ddp", f"hydra.sweep.dir={tmp_path}"])
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["trainer=ddp", "loss=ce,focal"]
+    with pytest.raises(SystemExit) as stop:
+        SweepSummary().on_multirun_start(cfg)
+    assert stop.value.code == 2 and "trainer=ddp needs a CUDA GPU" in caplog.text
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["trainer=ddp,cpu", "loss=ce"]
+    SweepSummary().on_multirun_start(cfg)
