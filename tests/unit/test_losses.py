@@ -292,6 +292,21 @@ def test_barron_is_continuous_in_alpha(regression):
     close(BarronLoss(alpha=-1e8)(out, t), BarronLoss(alpha=-math.inf)(out, t), atol=1e-6)
 
 
+@pytest.mark.parametrize(("alpha", "slope"), [(1.0, 1.0), (0.0, 0.0), (1.5, None), (-2.0, 0.0)])
+def test_barron_at_residuals_whose_square_overflows_float32(alpha, slope):
+    """|r| = 1e20: r² overflows float32; the loss stays finite where its value is (alpha <= 1 grows no faster
+    than |r|) and the gradient keeps its sign and size (1 at alpha = 1, a vanishing 2/r at alpha = 0)."""
+    out = torch.tensor([[1e20], [-1e20], [3.0]], requires_grad=True)
+    value = BarronLoss(alpha=alpha, reduction="sum")(out, torch.zeros(3, 1))
+    value.backward()
+    reference = BarronLoss(alpha=alpha, reduction="sum")(out[2:].double().detach(), torch.zeros(1, 1))
+    assert torch.isfinite(value) and torch.isfinite(out.grad).all()
+    assert out.grad[0, 0] >= 0 >= out.grad[1, 0]
+    if slope is not None:
+        torch.testing.assert_close(out.grad[:2, 0], torch.tensor([slope, -slope]), atol=1e-6, rtol=1e-5)
+    assert value >= reference.float()
+
+
 # --- reductions and the task contract ----------------------------------------------------------------
 CLASSIFICATION = [
     FocalLoss(), SigmoidFocalLoss(), ClassBalancedLoss(class_counts=COUNTS), LDAMLoss(class_counts=COUNTS),

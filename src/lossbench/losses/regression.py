@@ -217,6 +217,13 @@ class CauchyLoss(_FusedRegressionLoss):
         return f"scale={self.scale}, {super().extra_repr()}"
 
 
+def _log1p_square(x: Tensor, b: float) -> Tensor:
+    """:math:`\\log(1 + x^2 / b)` without forming :math:`x^2`, which overflows float32 beyond
+    :math:`|x| \\approx 1.8 \\cdot 10^{19}` (the loss then read inf and its gradient 0): the softplus of
+    :math:`2 \\log|x| - \\log b`."""
+    return F.softplus(x.abs().log_().mul_(2.0).sub_(math.log(b)))
+
+
 class BarronLoss(_FusedRegressionLoss):
     r"""Barron's general and adaptive robust loss, with fixed shape ``α`` and scale ``c``.
 
@@ -247,15 +254,15 @@ class BarronLoss(_FusedRegressionLoss):
 
     def rho_(self, r: Tensor) -> Tensor:
         a = self.alpha
-        sq = r.div_(self.scale).square_()
+        x = r.div_(self.scale)
         if a == 2.0:
-            return sq.mul_(0.5)
+            return x.square_().mul_(0.5)
         if a == 0.0:
-            return sq.mul_(0.5).log1p_()
+            return _log1p_square(x, 2.0)
         if a == -math.inf:
-            return sq.mul_(-0.5).expm1_().neg_()
+            return x.square_().mul_(-0.5).expm1_().neg_()
         b = abs(a - 2.0)
-        return sq.div_(b).log1p_().mul_(0.5 * a).expm1_().mul_(b / a)
+        return _log1p_square(x, b).mul_(0.5 * a).expm1_().mul_(b / a)
 
     def drho_(self, r: Tensor) -> Tensor:  # (x / c) (x²/|α-2| + 1)^{α/2 - 1}, x = r / c
         a, c = self.alpha, self.scale
@@ -264,11 +271,11 @@ class BarronLoss(_FusedRegressionLoss):
             return x.div_(c)
         t = x.square()
         if a == 0.0:
-            t.mul_(0.5).add_(1.0).reciprocal_()
+            t = _log1p_square(x, 2.0).neg_().exp_()
         elif a == -math.inf:
             t.mul_(-0.5).exp_()
         else:
-            t.div_(abs(a - 2.0)).log1p_().mul_(0.5 * a - 1.0).exp_()
+            t = _log1p_square(x, abs(a - 2.0)).mul_(0.5 * a - 1.0).exp_()
         return x.mul_(t).div_(c)
 
     def extra_repr(self) -> str:
