@@ -83,11 +83,13 @@ def check_choice(name: str, value: str, choices: tuple[str, ...] | list[str]) ->
 
 
 class RunInterrupted(Exception):
-    """A run was stopped by a signal; ``last.ckpt`` (if any) holds the last finished epoch."""
+    """A run was stopped by a signal; ``last.ckpt`` (if any) holds the last finished epoch. ``requeued``:
+    the exit status of submitit's exit after it requeued the job (the process must end with it)."""
 
-    def __init__(self, signal_name: str, message: str) -> None:
+    def __init__(self, signal_name: str, message: str, *, requeued: int | None = None) -> None:
         super().__init__(message)
         self.signal_name = signal_name
+        self.requeued = requeued
 
     @property
     def exit_status(self) -> int:

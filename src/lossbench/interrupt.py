@@ -13,15 +13,15 @@ requeues the job on the requeue signal (SIGUSR1: ``sbatch --signal=USR1@90``). T
 
 Jobs that hydra-submitit-launcher submits get SIGUSR2 before their time limit or when preempted, which
 submitit handles itself: it requeues the job and exits, or, with no requeue left, raises
-``UncompletedJobError``. Either is the run stopped by SIGUSR2 (exit status 140), its ``last.ckpt`` kept.
+``UncompletedJobError``. Either is the run stopped by SIGUSR2, its ``last.ckpt`` kept
+(:func:`lossbench.signals.submitit_stop`): exit status 140, or under Slurm, once the job is requeued,
+submitit's own exit.
 
 Outside fit and test, :mod:`lossbench.signals` gives a stop its one line.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,10 +32,10 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lossbench.config import in_multirun
-from lossbench.errors import RunInterrupted, cause_of
+from lossbench.errors import RunInterrupted
 from lossbench.resume import checkpoint_epoch
 from lossbench.run_dir import RunDir
-from lossbench.signals import command_line, continue_command, raise_if_stopped
+from lossbench.signals import command_line, continue_command, raise_if_stopped, submitit_stop
 from lossbench.spawned import end_spawned_processes
 
 __all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by", "stopped_by_signal"]
@@ -59,7 +59,7 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
         epoch = max(trainer.current_epoch, last_epoch + 1 if last_epoch is not None else 0)
         epoch = None if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch else epoch
         message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir, fitting)
-        raise RunInterrupted(err.signal_name, message) from None
+        raise RunInterrupted(err.signal_name, message, requeued=err.requeued) from None
 
 
 @contextmanager
@@ -75,24 +75,11 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
     except SystemExit as err:
         if not trainer.interrupted:  # someone else's exit: not Lightning's Ctrl-C handling
             raise
-        if cause_of(err, KeyboardInterrupt) is None and os.environ.get("SUBMITIT_EXECUTOR"):
-            raise RunInterrupted(SUBMITIT_SIGNAL, "") from None  # submitit requeued the job, then exited
-        raise RunInterrupted("SIGINT", "") from None
+        raise (submitit_stop(err) or RunInterrupted("SIGINT", "")) from None
     except Exception as err:
-        if not submitit_gave_up(err):
+        if (stop := submitit_stop(err)) is None:
             raise
-        raise RunInterrupted(SUBMITIT_SIGNAL, "") from None
-
-
-#: the signal submitit's jobs get before their time limit or on preemption (``--signal=USR2@...``)
-SUBMITIT_SIGNAL = "SIGUSR2"
-
-
-def submitit_gave_up(err: BaseException) -> bool:
-    """Whether ``err`` is submitit's ``UncompletedJobError``, raised by its handler of
-    :data:`SUBMITIT_SIGNAL` in a job it does not requeue (``max_num_timeout`` spent: the time limit)."""
-    utils = sys.modules.get("submitit.core.utils")
-    return utils is not None and isinstance(err, utils.UncompletedJobError)
+        raise stop from None
 
 
 def interrupted_message(

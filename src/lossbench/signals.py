@@ -123,7 +123,34 @@ def as_interrupted(err: BaseException) -> RunInterrupted | None:
     stop = cause_of(err, RunInterrupted)
     if isinstance(stop, RunInterrupted):
         return stop
+    if (submitit := submitit_stop(err)) is not None:
+        return submitit
     return RunInterrupted("SIGINT", "") if cause_of(err, KeyboardInterrupt) is not None else None
+
+
+#: the signal submitit's jobs get before their time limit or on preemption (``--signal=USR2@...``)
+SUBMITIT_SIGNAL = "SIGUSR2"
+
+
+def submitit_stop(err: BaseException) -> RunInterrupted | None:
+    """The stop behind ``err`` when submitit's handler of :data:`SUBMITIT_SIGNAL` raised it in this job,
+    also wrapped by a library (``torch.save`` turns it into a ``RuntimeError``): its ``UncompletedJobError``
+    (no requeue left: the time limit), or its ``SystemExit`` after it requeued the job. Under Slurm,
+    ``requeued`` is that exit's status: Slurm restarts the job with ``SLURM_RESTART_COUNT`` set, which
+    continues from ``last.ckpt``, and the exit keeps submitit from recording a result meanwhile. Its local
+    executor would start the job afresh, so there the job ends as stopped (``requeued`` None) and the sweep
+    says how to continue it. None for anything else, Lightning's exit on Ctrl-C included."""
+    utils = sys.modules.get("submitit.core.utils")
+    if utils is not None and cause_of(err, utils.UncompletedJobError) is not None:
+        return RunInterrupted(SUBMITIT_SIGNAL, "")
+    if not os.environ.get("SUBMITIT_EXECUTOR") or cause_of(err, KeyboardInterrupt) is not None:
+        return None
+    exit_ = cause_of(err, SystemExit)
+    if not isinstance(exit_, SystemExit):
+        return None
+    on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    code = exit_.code if isinstance(exit_.code, int) else 1
+    return RunInterrupted(SUBMITIT_SIGNAL, "", requeued=code if on_slurm else None)
 
 
 def stopped_outside_training(signal_name: str, last_checkpoint: Path, sweep_dir: Path | None) -> str:

@@ -66,13 +66,17 @@ def stopped(err: RunInterrupted, cfg: DictConfig, multirun: bool) -> None:
     if not str(err):
         sweep_dir = Path(HydraConfig.get().sweep.dir) if multirun else None
         last = RunDir(Path(cfg.paths.output_dir)).last_checkpoint
-        err = RunInterrupted(err.signal_name, stopped_outside_training(err.signal_name, last, sweep_dir))
+        message = stopped_outside_training(err.signal_name, last, sweep_dir)
+        err = RunInterrupted(err.signal_name, message, requeued=err.requeued)
     # the other ranks of a DDP run stop too, but their command lines are Lightning's, not the user's
     if rank_zero():
         log.error("%s", err)
     finished = finished_here(cfg.paths.output_dir)  # a stop after the run's record was written keeps it
     if rank_zero() and not finished and not release_run_dir(Path(cfg.paths.output_dir)):
         record_failure(cfg, err, status="interrupted")  # metrics.json says so until resume=true finishes
+    if err.requeued is not None:  # submitit requeued the job; its exit tells submitit to write no result
+        log.error("submitit requeued this job: it continues from its last.ckpt when it starts again")
+        raise SystemExit(err.requeued)
     hydra = HydraConfig.get() if multirun else None
     if hydra is not None and job_has_own_process(hydra.launcher) and stop_signal(sweep_dir_of(hydra)) is None:
         return  # this job's stop alone

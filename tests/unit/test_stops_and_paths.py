@@ -150,7 +150,20 @@ def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failure
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
         raise SystemExit(-1)  # submitit's exit after it requeued the job
-    assert stop.value.signal_name == "SIGUSR2"
+    assert stop.value.signal_name == "SIGUSR2" and stop.value.requeued == -1, "the exit submitit needs"
+    for submitits in (SystemExit(144), UncompletedJobError("timed-out too many times")):
+        with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+            try:
+                raise submitits  # inside torch.save, which turns it into a RuntimeError
+            except BaseException:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
+        assert stop.value.signal_name == "SIGUSR2"
+        assert stop.value.requeued == (144 if isinstance(submitits, SystemExit) else None)
+        assert as_interrupted(RuntimeError("wrapped")) is None
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")  # which would start a requeued job afresh
+    with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
+        raise SystemExit(144)
+    assert stop.value.signal_name == "SIGUSR2" and stop.value.requeued is None, "it ends as stopped"
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
         try:
             raise KeyboardInterrupt
