@@ -251,11 +251,10 @@ def build_trainer(
     *,
     fit: bool = True,
     extra_callbacks: list[Any] | None = None,
-    data_info: dict[str, Any] | None = None,
 ) -> Any:
     """The Trainer with the configured loggers (W&B gets the resolved ``config`` and ``wandb_id``) and, to
     fit, the configured callbacks, ``extra_callbacks`` and the stamp of every checkpoint (the overrides and
-    ``data_info``).
+    the data's ``data_info``).
 
     A Trainer only to test (``fit=False``) writes no checkpoints and runs none of the configured callbacks
     (only :class:`~lossbench.batch_contract.BatchContract`, which checks a user's test batches).
@@ -275,7 +274,7 @@ def build_trainer(
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides, data_info), BatchContract()]
+    callbacks += [*(extra_callbacks or []), OverridesInCheckpoint(overrides), BatchContract()]
     callbacks += [EpochsTrained(), *sweep_stop_callbacks()]
     trainer = build_lightning("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log.debug(

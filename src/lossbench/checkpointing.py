@@ -99,8 +99,9 @@ def moved_here(state: dict[str, Any], dirpath: str | None) -> dict[str, Any]:
 
 class OverridesInCheckpoint(Callback):
     """Store the run's command-line overrides in every checkpoint it writes (see :mod:`lossbench.resume`),
-    and its ``data_info`` as JSON, so a checkpoint of a run stopped before its record was complete is
-    tested in its run's target units and table encoding (``lossbench-eval``)."""
+    and its ``data_info`` as JSON (given, or the fit's data module's), so a checkpoint of a run stopped
+    before its record was complete is tested in its run's target units and table encoding
+    (``lossbench-eval``), and a continued run is refused on other data (:func:`check_same_data`)."""
 
     def __init__(self, overrides: list[str], data_info: dict[str, Any] | None = None) -> None:
         self.overrides = list(overrides)
@@ -108,6 +109,10 @@ class OverridesInCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         checkpoint[OVERRIDES_KEY] = self.overrides
+        if self.data_info is None and getattr(trainer, "datamodule", None) is not None:  # the fit's data
+            from lossbench.build import data_info_of
+
+            self.data_info = json.dumps(data_info_of(trainer.datamodule), default=str)
         if self.data_info is not None:
             checkpoint[DATA_INFO_KEY] = self.data_info
 
@@ -169,6 +174,23 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
                 f"{what} needs {list(value.shape)}; {fix}"
             )
     return path
+
+
+def check_checkpoint(cfg: Any, checkpoint: Path, module: torch.nn.Module, dm: Any, fit: bool) -> None:
+    """Before a run uses ``checkpoint``: tested (``fit`` false), its classes are the data's; continued by
+    ``resume=true`` or a requeue, its data are those it started with (:func:`check_same_data`); continued
+    (``ckpt_path=`` too, which may start from a run's weights on other data), its weights fit ``module``
+    (:func:`fitting_checkpoint`)."""
+    from lossbench.build import data_info_of, describe_data
+    from lossbench.evaluate import check_same_classes
+
+    if not fit:  # the checkpoint's outputs are its run's class indices
+        check_same_classes(checkpoint, describe_data(dm).get("labels"))
+        return
+    by = "ckpt_path=" if cfg.get("ckpt_path") else "resume=true"  # a requeue continues as resume=true
+    if by == "resume=true":
+        check_same_data(str(checkpoint), data_info_of(dm))
+    fitting_checkpoint(str(checkpoint), module, by)
 
 
 def check_same_data(path: str, data_info: dict[str, Any]) -> None:

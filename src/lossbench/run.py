@@ -18,12 +18,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.build import build_data, build_module, build_trainer, data_info_of, describe_data
-from lossbench.checkpointing import check_same_data, fitting_checkpoint
+from lossbench.build import build_data, build_module, build_trainer, data_info_of
+from lossbench.checkpointing import check_checkpoint, fitting_checkpoint
 from lossbench.checks import check_run
 from lossbench.config import chosen, in_multirun
 from lossbench.data.base import InMemoryDataModule
-from lossbench.evaluate import check_same_classes, tested_data_info
+from lossbench.evaluate import tested_data_info
 from lossbench.failures import note_finished
 from lossbench.interrupt import stopped_by
 from lossbench.loggers import finishing_wandb, log_wandb_summary
@@ -83,22 +83,16 @@ def run(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with watch("data"):  # tested: in the units and encoding of the run that wrote the checkpoint
         dm = build_data(cfg, None if fit else tested_data_info(resumption.checkpoint))
-    if not fit:  # the checkpoint's outputs are its run's class indices
-        check_same_classes(resumption.checkpoint, describe_data(dm).get("labels"))
     with watch("model"):
         cfg, loss, module = build_module(cfg, dm)
-    if fit and resumption.checkpoint is not None:  # its weights fit this model, or one line says why not
-        by = "ckpt_path=" if cfg.get("ckpt_path") else "resume=true"  # a requeue continues as resume=true
-        if by == "resume=true":  # ckpt_path= may start from a run's weights on other data
-            check_same_data(str(resumption.checkpoint), data_info_of(dm))
-        fitting_checkpoint(str(resumption.checkpoint), module, by)
+    if resumption.checkpoint is not None:  # its classes, data and model are this run's, or one line says
+        check_checkpoint(cfg, resumption.checkpoint, module, dm, fit)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with finishing_wandb():  # finished, or failed with the error that ended the run
         with watch("trainer"):
             trainer = build_trainer(
-                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks,
-                data_info=data_info_of(dm),
-            )  # fmt: skip
+                cfg, resolved, overrides, resumption.wandb_id, fit=fit, extra_callbacks=extra_callbacks
+            )
         if resumption.checkpoint is not None:  # its weights load in the Trainer's dtype (64-true: float64)
             module = trainer.precision_plugin.convert_module(module)
         if fit:
@@ -107,9 +101,8 @@ def run(
             say_why_fit_stopped(trainer)
         tested = best_checkpoint(trainer) if fit else fitting_checkpoint(str(resumption.checkpoint), module)
         val = last_val(trainer, resumption.checkpoint if fit else None)  # before testing replaces them
-        testing = bool(cfg.get("test", True))
         test: dict[str, float] = {}
-        if testing:
+        if cfg.get("test", True):
             module.predictions_path = predictions_path(trainer, dm, run_dir)
             with watch("test"), stopped_by(trainer, run_dir):
                 calibrate(trainer, module, dm, tested)

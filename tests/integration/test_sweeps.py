@@ -33,9 +33,11 @@ def test_failing_job_is_recorded_and_the_sweep_finishes(tmp_path):
     assert "2 jobs, 1 ok, 1 failed" in out and "ConfigError: loss.gamma=-1" in out
     summary = json.loads((tmp_path / "sweep" / "sweep_summary.json").read_text())
     assert [r["status"] for r in summary] == ["failed", "ok"]
-    # W&B conventions: every job of the sweep shares one group (the sweep's), job_type = loss
+    # W&B conventions: every job of the sweep shares one group (the sweep's), job_type = the loss and its
+    # loss.* overrides (the variant compare names)
     wandb_cfg = ok["config"]["logger"]["wandb"]
-    assert wandb_cfg["group"] == "train_sweep" and wandb_cfg["job_type"] == "focal"
+    assert wandb_cfg["group"] == "train_sweep" and wandb_cfg["job_type"] == "focal loss.gamma=2"
+    assert wandb_cfg["name"] == "focal loss.gamma=2 seed=0"
     assert failed["config"]["logger"]["wandb"]["group"] == "train_sweep"
     assert len(list((tmp_path / "sweep" / "1" / "wandb").glob("offline-run-*"))) == 1
 
