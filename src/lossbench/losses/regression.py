@@ -219,9 +219,14 @@ class CauchyLoss(_FusedRegressionLoss):
 
 def _log1p_square(x: Tensor, b: float) -> Tensor:
     """:math:`\\log(1 + x^2 / b)` without forming :math:`x^2`, which overflows float32 beyond
-    :math:`|x| \\approx 1.8 \\cdot 10^{19}` (the loss then read inf and its gradient 0): the softplus of
-    :math:`2 \\log|x| - \\log b`."""
-    return F.softplus(x.abs().log_().mul_(2.0).sub_(math.log(b)))
+    :math:`|x| \\approx 1.8 \\cdot 10^{19}` (the loss then read inf and its gradient 0): with
+    :math:`t = |x| / \\sqrt{b}`, :math:`\\log(1 + t^2)` where :math:`t \\le 1` and
+    :math:`2 \\log t + \\log(1 + t^{-2})` beyond, each exact to rounding and finite."""
+    t = x.abs() / math.sqrt(b)
+    near = t <= 1.0
+    inner = torch.log1p(t.where(near, 0.0).square())
+    far = t.where(~near, 1.0)  # 1 where unused: no log(0), no 1/0 (nor their gradients)
+    return torch.where(near, inner, 2.0 * far.log() + torch.log1p(far.reciprocal().square()))
 
 
 class BarronLoss(_FusedRegressionLoss):
