@@ -128,6 +128,15 @@ def as_interrupted(err: BaseException) -> RunInterrupted | None:
     return RunInterrupted("SIGINT", "") if cause_of(err, KeyboardInterrupt) is not None else None
 
 
+def raised_in_submitit(err: BaseException) -> bool:
+    """Whether ``err`` was raised in submitit's own code (its ``sys.exit`` once it requeued a job), not by
+    another ``sys.exit`` whose exit a later error carries as its context."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}submitit{os.sep}" in tb.tb_frame.f_code.co_filename
+
+
 #: the signal submitit's jobs get before their time limit or on preemption (``--signal=USR2@...``)
 SUBMITIT_SIGNAL = "SIGUSR2"
 
@@ -146,7 +155,7 @@ def submitit_stop(err: BaseException) -> RunInterrupted | None:
     if not os.environ.get("SUBMITIT_EXECUTOR") or cause_of(err, KeyboardInterrupt) is not None:
         return None
     exit_ = cause_of(err, SystemExit)
-    if not isinstance(exit_, SystemExit):
+    if not isinstance(exit_, SystemExit) or not raised_in_submitit(exit_):
         return None
     on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
     code = exit_.code if isinstance(exit_.code, int) else 1

@@ -68,10 +68,13 @@ REQUEST_KEYS = ("trainer", "trainer.accelerator", "trainer.devices", "trainer.nu
 
 
 def swept_trainer(config: DictConfig) -> bool:
-    """Whether the sweep varies what its jobs need from Slurm (:data:`REQUEST_KEYS`): one request cannot
-    fit them all, and the check is left out."""
+    """Whether the sweep varies what its jobs need from Slurm (:data:`REQUEST_KEYS`), on the command line
+    or in ``hydra.sweeper.params`` (a ``+sweep=`` preset's): one request cannot fit them all, and the
+    check is left out."""
     task = override_list(OmegaConf.select(config, "hydra.overrides.task"))
-    return bool(swept_keys_of(task) & set(REQUEST_KEYS))
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    swept = swept_keys_of([*(f"{k}={v}" for k, v in params.items()), *task])
+    return bool(swept & set(REQUEST_KEYS))
 
 
 def slurm_problems(config: DictConfig) -> list[str]:

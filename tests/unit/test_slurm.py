@@ -104,3 +104,7 @@ def test_a_sweep_whose_one_trainer_needs_a_gpu_none_has_is_refused_before_its_fi
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["trainer=ddp,cpu", "loss=ce"]
     SweepSummary().on_multirun_start(cfg)
+    with open_dict(cfg):  # a +sweep preset's own sweep of the accelerator
+        cfg.hydra.overrides.task = ["trainer=ddp"]
+        cfg.hydra.sweeper.params = {"trainer.accelerator": "cpu,gpu", "loss": "ce"}
+    SweepSummary().on_multirun_start(cfg)

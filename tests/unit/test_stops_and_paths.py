@@ -132,12 +132,18 @@ def test_a_sigterm_a_library_swallowed_stops_the_run_once_its_w_and_b_run_starte
 def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failures_or_ctrl_c(monkeypatch):
     """A job of hydra/launcher=slurm gets SIGUSR2 before its time limit: submitit's handler raises
     ``UncompletedJobError`` (no requeue left, the preset's ``max_num_timeout: 0``), recorded as a failure;
-    on a preemption it requeues the job and exits, which read as Ctrl-C. Both are a stop by SIGUSR2."""
+    on a preemption it requeues the job and exits, which read as Ctrl-C. Both are a stop by SIGUSR2; an
+    exit raised elsewhere is not."""
     from types import SimpleNamespace
 
+    from submitit.core.job_environment import SignalHandler
     from submitit.core.utils import UncompletedJobError
 
     from lossbench.interrupt import stopped_by_signal
+
+    def submitits_exit() -> None:  # submitit's own sys.exit(-1), as after it requeued the job
+        handler = SignalHandler(SimpleNamespace(global_rank=0), None, SimpleNamespace(function=print))
+        handler.checkpoint_and_exit(signal.SIGUSR2)
 
     trainer = SimpleNamespace(interrupted=True)  # Lightning's state after any exception in fit
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
@@ -145,24 +151,35 @@ def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failure
     assert stop.value.signal_name == "SIGUSR2" and stop.value.exit_status == 140
     monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
-        raise SystemExit(-1)
+        submitits_exit()
     assert stop.value.signal_name == "SIGINT", "outside a submitit job, as before"
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
-        raise SystemExit(-1)  # submitit's exit after it requeued the job
+        submitits_exit()
     assert stop.value.signal_name == "SIGUSR2" and stop.value.requeued == -1, "the exit submitit needs"
-    for submitits in (SystemExit(144), UncompletedJobError("timed-out too many times")):
+
+    def submitit_gives_up() -> None:
+        raise UncompletedJobError("timed-out too many times")
+
+    for submitits, requeued in ((submitits_exit, -1), (submitit_gives_up, None)):
         with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
-            try:
-                raise submitits  # inside torch.save, which turns it into a RuntimeError
+            try:  # inside torch.save, which turns it into a RuntimeError
+                submitits()
             except BaseException:
                 raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
-        assert stop.value.signal_name == "SIGUSR2"
-        assert stop.value.requeued == (144 if isinstance(submitits, SystemExit) else None)
-        assert as_interrupted(RuntimeError("wrapped")) is None
+        assert stop.value.signal_name == "SIGUSR2" and stop.value.requeued == requeued
+    try:  # a real error raised while handling the job's own sys.exit(2): no stop, no requeue
+        try:
+            sys.exit(2)
+        except SystemExit:
+            raise ValueError("bad option") from None
+    except ValueError as err:
+        assert as_interrupted(err) is None
+    with pytest.raises(ValueError), stopped_by_signal(trainer):
+        raise ValueError("any other error stays itself")
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")  # which would start a requeued job afresh
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
-        raise SystemExit(144)
+        submitits_exit()
     assert stop.value.signal_name == "SIGUSR2" and stop.value.requeued is None, "it ends as stopped"
     with pytest.raises(RunInterrupted) as stop, stopped_by_signal(trainer):
         try:
@@ -170,8 +187,6 @@ def test_submitits_time_limit_and_requeue_exits_are_stops_by_sigusr2_not_failure
         except KeyboardInterrupt:
             raise SystemExit(1) from None  # Lightning's Ctrl-C handling, in a submitit job too
     assert stop.value.signal_name == "SIGINT"
-    with pytest.raises(ValueError), stopped_by_signal(trainer):
-        raise ValueError("any other error stays itself")
 
 
 def test_a_typo_in_tune_loss_or_a_checkpoint_to_start_from_is_refused_before_anything_runs(tmp_path):
