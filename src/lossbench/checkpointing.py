@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lossbench.errors import CheckpointWriteError
-from lossbench.resume import DATA_INFO_KEY, OVERRIDES_KEY
+from lossbench.resume import DATA_INFO_KEY, OVERRIDES_KEY, read_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -105,16 +105,28 @@ class OverridesInCheckpoint(Callback):
 
     def __init__(self, overrides: list[str], data_info: dict[str, Any] | None = None) -> None:
         self.overrides = list(overrides)
-        self.data_info = None if data_info is None else json.dumps(data_info, default=str)  # as metrics.json
+        self.data_info = None if data_info is None else data_info_stamp(data_info)
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         checkpoint[OVERRIDES_KEY] = self.overrides
         if self.data_info is None and getattr(trainer, "datamodule", None) is not None:  # the fit's data
             from lossbench.build import data_info_of
 
-            self.data_info = json.dumps(data_info_of(trainer.datamodule), default=str)
+            self.data_info = data_info_stamp(data_info_of(trainer.datamodule))
         if self.data_info is not None:
             checkpoint[DATA_INFO_KEY] = self.data_info
+
+
+def data_info_stamp(data_info: dict[str, Any]) -> str:
+    """A run's ``data_info`` as its checkpoints hold it (under ``DATA_INFO_KEY``): JSON, as ``metrics.json``
+    writes it."""
+    return json.dumps(data_info, default=str)
+
+
+def stamped_data_info(path: Path) -> dict[str, Any] | None:
+    """The ``data_info`` the checkpoint ``path`` holds (None: one written without the stamp)."""
+    stamped = read_checkpoint(path).get(DATA_INFO_KEY)
+    return json.loads(stamped) if isinstance(stamped, str) else None
 
 
 def rng_states() -> dict[str, Any]:
@@ -145,7 +157,6 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
     requeue), named instead of the evaluation."""
     from lossbench.config import chosen
     from lossbench.errors import ConfigError
-    from lossbench.resume import read_checkpoint
 
     what = f"data={chosen('data')} model={chosen('model')}"
     source = f"ckpt_path={path}" if continued_by in (None, "ckpt_path=") else f"{continued_by}: {path}"
@@ -199,12 +210,11 @@ def check_same_data(path: str, data_info: dict[str, Any]) -> None:
     with rows added or dropped, an edited column, an image folder with images moved. Its later epochs
     would train on another split of other data. A checkpoint without a stamp has nothing to compare."""
     from lossbench.errors import ConfigError
-    from lossbench.resume import read_checkpoint
 
-    stamped = read_checkpoint(Path(path)).get(DATA_INFO_KEY)
-    if not isinstance(stamped, str):
+    then = stamped_data_info(Path(path))
+    if then is None:
         return
-    then, now = json.loads(stamped), json.loads(json.dumps(data_info, default=str))
+    now = json.loads(data_info_stamp(data_info))
 
     def shown(value: Any) -> str:  # JSON text: NaN equals NaN, key order does not count
         return json.dumps(value, default=str, sort_keys=True)

@@ -156,12 +156,10 @@ def ran_with(checkpoint: Path, override: str) -> bool:
     import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    saved = RunDir.of_checkpoint(checkpoint).hydra / "config.yaml"
     try:
-        config = yaml.safe_load(saved.read_text()) or {}
+        value: Any = RunDir.of_checkpoint(checkpoint).saved_config()
     except (OSError, yaml.YAMLError):
         return False
-    value: Any = config
     for part in override_key(override).split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value is not None and value == OverridesParser.create().parse_override(override).value()
@@ -239,10 +237,9 @@ def tested_data_info(checkpoint: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         info = None
     if not info:
-        from lossbench.resume import DATA_INFO_KEY, read_checkpoint
+        from lossbench.checkpointing import stamped_data_info
 
-        stamped = read_checkpoint(checkpoint).get(DATA_INFO_KEY)
-        info = json.loads(stamped) if isinstance(stamped, str) else None
+        info = stamped_data_info(checkpoint)
     return dict(info or {})
 
 

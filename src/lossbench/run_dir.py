@@ -124,6 +124,14 @@ class RunDir:
             return {}
         return (yaml.safe_load(saved.read_text()) or {}).get("hydra") or {}
 
+    def saved_config(self) -> dict[str, Any]:
+        """The run's config as Hydra saved it in ``.hydra/config.yaml`` ({} without one); a file that is
+        not YAML raises ``yaml.YAMLError``."""
+        saved = self.hydra / "config.yaml"
+        if not saved.is_file():
+            return {}
+        return yaml.safe_load(saved.read_text()) or {}
+
     def started_in(self) -> Path | None:
         """The directory the run was started in (Hydra's ``runtime.cwd``, from ``.hydra/hydra.yaml``)."""
         runtime = self.hydra_node().get("runtime") or {}

@@ -16,7 +16,6 @@ the disk; :meth:`PackedCheckpoints.close` waits for the last one.
 from __future__ import annotations
 
 import copy
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lossbench.checkpointing import data_info_stamp
 from lossbench.packed.checkpoint_io import CapturingCheckpointIO, CheckpointWriter
 from lossbench.packed.history import HISTORY_KEY
 from lossbench.resume import DATA_INFO_KEY, OVERRIDES_KEY, VAL_KEY
@@ -145,7 +145,7 @@ class PackedCheckpoints:
     ) -> None:
         self.callbacks = [ReplicaCallbacks(cfg) for cfg in cfgs]
         self.overrides = [list(o) for o in overrides]
-        self.data_info = None if data_info is None else json.dumps(data_info, default=str)
+        self.data_info = None if data_info is None else data_info_stamp(data_info)
         self.writer = CheckpointWriter()
         #: the group Trainer's checkpoint plugin (``trainer.plugins``), whose dump gives the loop progress
         self.capture = CapturingCheckpointIO()
