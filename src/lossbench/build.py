@@ -22,7 +22,7 @@ from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
-from lossbench.data.seeding import seeded_by
+from lossbench.data.seeding import SeededSetup, seeded_by
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
 from lossbench.failures import note_trained_loss
 from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
@@ -122,6 +122,7 @@ def build_data(cfg: DictConfig, fitted: dict[str, Any] | None = None) -> BenchDa
     """
     with seeded_by(cfg.data_seed, cfg.seed):  # a user's module may draw its split from the global ones
         dm = _instantiated_data(cfg, fitted)
+    dm.setup = SeededSetup(dm, cfg.data_seed)  # Lightning's own setup calls draw that split again
     check_data_contract(dm, f"data={chosen('data')}")
     check_first_batch(dm, f"data={chosen('data')}", cfg.trainer.get("precision"))
     log.debug("data=%s: %s", chosen("data"), describe_data(dm))

@@ -160,6 +160,34 @@ def test_a_user_modules_split_follows_data_seed_and_leaves_the_model_to_seed(mak
     assert torch.equal(next_1, torch.rand(3)) and not torch.equal(next_0, next_1)
 
 
+def test_lightnings_later_setup_calls_draw_the_same_split_and_leave_the_training_stream(make_cfg):
+    """Lightning calls ``setup`` again in fit, validate and test, when the global generators follow
+    ``seed``: each call draws the split the run was built with (a split drawn anew would differ per seed and
+    overlap the test split with the training one), and leaves the generators as they were. The module,
+    pickled for ``ddp_spawn``, keeps that."""
+    import pickle
+    import random
+
+    import lightning as L
+    import numpy as np
+    import torch
+
+    from lossbench.build import build_data
+
+    cfg = make_cfg("data=datamodule", f"data._target_={__name__}.RandomSplit", "seed=3", "data_seed=5")
+    dm = build_data(cfg)
+    built = {k: i[0].clone() for k, i in dm.parts.items()}
+    for module in (dm, pickle.loads(pickle.dumps(dm))):
+        for stage in ("fit", "validate", "test"):
+            L.seed_everything(11, verbose=False)
+            torch.rand(7), np.random.rand(2), random.random()  # the training has drawn since
+            states = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+            module.setup(stage=stage)
+            assert all(torch.equal(module.parts[k][0], x) for k, x in built.items()), stage
+            assert torch.equal(torch.get_rng_state(), states[0]), "torch's stream is left as it was"
+            assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
+
+
 def test_a_modules_own_description_keeps_the_contracts_fields():
     """A user's ``describe()`` adds to ``metrics.json``'s ``data_info``; the fields the report reads (the
     class counts pick the headline metric) stay, from the contract where it leaves them out or ``None``."""

@@ -4,7 +4,9 @@ lossbench's own data modules draw their splits and stressors from generators see
 user's module may draw from the global generators instead (``torch.randperm`` for its split, NumPy for
 synthetic data); built while they are seeded by ``data_seed``, its split is the same for every loss and
 ``seed``, as the report says it is. The generators are seeded by ``seed`` again afterwards, so the model's
-initialisation follows ``seed`` alone, whatever the module drew.
+initialisation follows ``seed`` alone, whatever the module drew. Lightning calls the module's ``setup`` again
+in ``fit``, ``validate`` and ``test``: :class:`SeededSetup` draws each of those calls from ``data_seed`` too
+and leaves the training's generators as they were.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -30,3 +33,31 @@ def seeded_by(data_seed: int, seed: int) -> Iterator[None]:
         yield
     finally:
         L.seed_everything(seed, workers=True, verbose=False)
+
+
+class SeededSetup:
+    """The ``setup`` of ``module`` run while Python's, NumPy's and torch's (CPU) global generators are seeded
+    by ``data_seed``, their states put back afterwards.
+
+    Set as the module's ``setup`` once it is built (:func:`lossbench.build.build_data`), it gives the calls
+    Lightning makes in ``fit``, ``validate`` and ``test`` the random state of the module's first ``setup``: a
+    split drawn from the global generators is the one the run was built with (not one drawn anew, overlapping
+    the test split with the training one), and what the call draws leaves the training's random stream
+    unchanged. A module class, pickled with its instance for ``ddp_spawn``."""
+
+    def __init__(self, module: Any, data_seed: int) -> None:
+        self.module = module
+        self.data_seed = data_seed
+        self.setup = type(module).setup  # the class's own: the instance's attribute is this object
+
+    def __call__(self, stage: str | None = None) -> None:
+        python, numpy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            random.seed(self.data_seed)
+            np.random.seed(self.data_seed % 2**32)
+            torch.random.default_generator.manual_seed(self.data_seed)
+            try:
+                self.setup(self.module, stage)
+            finally:
+                random.setstate(python)
+                np.random.set_state(numpy)
