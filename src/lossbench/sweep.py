@@ -280,8 +280,8 @@ def end_stopped_sweep(sweep_dir: Path, err: RunInterrupted) -> NoReturn:
     table, the command that continues it, and the signal's exit status."""
     print_sweep_summary(sweep_dir, fail=False)
     log.error(
-        "stopped by %s: each unfinished job's checkpoints/last.ckpt holds its last finished epoch. "
-        "Continue with: %s",
+        "stopped by %s: each unfinished job continues from the last epoch its checkpoints/last.ckpt "
+        "holds (one stopped in its first epoch starts again). Continue with: %s",
         err.signal_name,
         continue_command(sweep_dir),
     )

@@ -247,6 +247,7 @@ def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its
             assert (b'"failed"' in data and b"returned nan" in data) == diverged, (folder, job)
     failed, ordinary = read_metrics(tmp_path / "packed" / "1"), read_metrics(tmp_path / "basic" / "1")
     assert failed["status"] == ordinary["status"] == "failed"
+    assert failed["config"]["monitor"] == ordinary["config"]["monitor"]  # the job's config, not the built one
     message = failed["error"]["message"].replace(str((tmp_path / "packed").resolve()), "<sweep>")
     assert message == ordinary["error"]["message"].replace(str((tmp_path / "basic").resolve()), "<sweep>")
     assert message.endswith("; the last good checkpoint is <sweep>/1/checkpoints/last.ckpt"), message
@@ -267,7 +268,7 @@ def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 143, out[-3000:]
-    said = [line for line in out.splitlines() if "Continue with:" in line]
+    said = [line for line in out.splitlines() if "Continue with:" in line and "│" not in line]
     assert len(said) == 1 and "resume=true" in said[0] and "while starting" not in out
     assert "Traceback" not in out
     for job in ("0", "1"):  # each job's run dir says so, as an ordinary sweep job's does
@@ -276,6 +277,8 @@ def test_a_packed_sweep_stopped_by_sigterm_says_how_to_continue(tmp_path):
         assert (tmp_path / "sw" / job / ".hydra" / "overrides.yaml").is_file()
         # and its curves up to the epoch its last.ckpt holds, as a stopped run's CSV has them
         last = torch.load(tmp_path / "sw" / job / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+        assert f"during epoch {last + 1}: " in record["error"]["message"]
+        assert f"last.ckpt holds epoch {last}, the last one finished" in record["error"]["message"]
         with (tmp_path / "sw" / job / "csv" / "metrics.csv").open() as f:
             epochs = sorted({int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("val/acc")})
         assert epochs == list(range(last + 1)), (epochs, last)

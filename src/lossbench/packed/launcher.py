@@ -252,13 +252,9 @@ def run_group(
                 start,
                 [job.sweep_config for job in group],
             )
-    except RunInterrupted as err:  # each job's run dir says it was stopped, as an ordinary job's does
-        said = str(err) or (  # the sweep's one line after it gives the command that continues them
-            f"stopped by {err.signal_name} while training packed: checkpoints/last.ckpt holds the last "
-            "finished epoch; continue the sweep with resume=true"
-        )
+    except RunInterrupted as err:  # each job's run dir says where it was stopped, as an ordinary job's does
         for job in group:
-            run_one(hydra_context, config, job, recorded_stop(RunInterrupted(err.signal_name, said)))
+            run_one(hydra_context, config, job, recorded_stop(err))
         raise
     except Exception as err:
         if not isinstance(err, ConfigError):

@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.errors import NonFiniteLossError, RunInterrupted, one_line
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
+from lossbench.interrupt import interrupted_message
 from lossbench.loggers import wandb_config
 from lossbench.nonfinite import with_last_checkpoint
 from lossbench.overrides import run_overrides
@@ -86,7 +88,7 @@ def write_replica_files(
         last = run_dir.last_checkpoint if run_dir.last_checkpoint.is_file() else None
         err = NonFiniteLossError(with_last_checkpoint(result.get("error") or "the replica stopped", last))
         log.error("job failed (%s): %s: %s", " ".join(overrides), type(err).__name__, err)
-        record_failure(replica.cfg, err, overrides=overrides)
+        record_failure(cfg, err, overrides=overrides)  # the job's config, as its run records it
         if logs_csv(replica.cfg):
             write_csv(run_dir, rows, logged)
         run_id = replica_run_id(run_dir, continued=module.resumed is not None)
@@ -116,12 +118,16 @@ def write_replica_files(
 
 def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
     """A job's task function that records the stop ``err`` (``metrics.json`` with ``status:
-    interrupted``, its ``.hydra/`` written by the job) and returns NaN. A replica stopped after its first
-    ``last.ckpt`` gets the CSV rows of the epochs that checkpoint holds, as a stopped run has them."""
+    interrupted``, its ``.hydra/`` written by the job) and returns NaN; a stop without a message says, as
+    an ordinary run's does, the epoch it stopped and what the job's ``last.ckpt`` holds, if it has one. A
+    replica stopped after its first ``last.ckpt`` gets the CSV rows of the epochs that checkpoint holds, as
+    a stopped run has them."""
 
     def task(cfg: DictConfig) -> float:
-        record_failure(cfg, err, status="interrupted")
         run_dir = RunDir(Path(cfg.paths.output_dir))
+        sweep_dir = Path(HydraConfig.get().sweep.dir)
+        said = err if str(err) else stopped_replica(err, cfg, run_dir, sweep_dir)
+        record_failure(cfg, said, status="interrupted")
         if logs_csv(cfg) and run_dir.last_checkpoint.is_file() and not run_dir.csv.is_file():
             from lossbench.resume import read_checkpoint
 
@@ -132,6 +138,22 @@ def recorded_stop(err: RunInterrupted) -> Callable[[DictConfig], float]:
         return float("nan")
 
     return task
+
+
+def stopped_replica(err: RunInterrupted, cfg: DictConfig, run_dir: RunDir, sweep_dir: Path) -> RunInterrupted:
+    """``err`` for the replica of ``cfg`` in ``run_dir``, a job of the sweep in ``sweep_dir``: the epoch
+    after the one its ``last.ckpt`` holds was stopped (the group's replicas train their epochs together),
+    or its first without one."""
+    from lossbench.resume import checkpoint_epoch
+
+    last = run_dir.last_checkpoint
+    last_epoch = checkpoint_epoch(last) if last.is_file() else None
+    epoch: int | None = last_epoch + 1 if last_epoch is not None else 0
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and 0 <= max_epochs <= epoch:
+        epoch = None  # stopped after its last epoch
+    message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir)
+    return RunInterrupted(err.signal_name, message, requeued=err.requeued)
 
 
 def guarded(
