@@ -7,12 +7,12 @@ an argument the Trainer gets elsewhere (``LearningRateMonitor``, a logger) witho
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config import chosen
@@ -22,13 +22,39 @@ from lossbench.errors import ConfigError
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
+def located(path: str) -> Any:
+    """The object at the import path ``path`` (``pkg.module.Name``, ``pkg.module.Outer.Inner``), as a
+    ``_target_`` names it; an ``ImportError`` naming the part that is missing. (Hydra's ``get_object`` finds
+    it too, but logs its failure at ERROR level before raising it: a command given a bad ``_target_`` says
+    so once, in its own error.) A module that exists but fails to import raises its own error."""
+    parts = path.split(".")
+    if not all(parts):
+        raise ImportError(f"{path!r} is not an import path (package.module.Name)")
+    for cut in range(len(parts), 0, -1):
+        name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(name)
+            break
+        except ModuleNotFoundError as err:
+            if err.name is None or not (name == err.name or name.startswith(f"{err.name}.")):
+                raise  # the module is there; something it imports is not
+    else:
+        raise ImportError(f"there is no module named {parts[0]!r}")
+    for attr in parts[cut:]:
+        if not hasattr(found, attr):
+            raise ImportError(f"{'.'.join(parts[:cut])} has no attribute {attr!r}")
+        found = getattr(found, attr)
+        cut += 1
+    return found
+
+
 def accepted_arguments(target: str) -> list[str] | None:
     """The keyword arguments ``target`` (a class or function by its import path) takes, in its signature's
     order; ``None`` when it cannot be imported (named when it is built), or takes any (``**kwargs``). A
     class whose ``__init__`` passes ``**kwargs`` on to its bases takes theirs too (lossbench's checkpoint
     and progress bar, subclasses of Lightning's), up to a base that takes no ``**kwargs``."""
     try:
-        obj: Any = get_object(target)
+        obj: Any = located(target)
     except Exception:  # noqa: BLE001 - whatever importing the target raised
         return None
     keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

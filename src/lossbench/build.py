@@ -13,11 +13,11 @@ import re
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.argument_checks import check_options
+from lossbench.argument_checks import check_options, located
 from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
@@ -59,7 +59,12 @@ def build(group: str, cfg: DictConfig, **kwargs: Any) -> Any:
 
 
 def cannot_import(group: str, target: Any, cause: BaseException | None) -> ConfigError:
-    """The error for a ``_target_`` of config group ``group`` that Python cannot import."""
+    """The error for a ``_target_`` of config group ``group`` that Python cannot import (``cause``: what
+    Hydra said; what :func:`~lossbench.argument_checks.located` says of it, when it is an import path)."""
+    try:
+        located(str(target))
+    except Exception as err:  # noqa: BLE001 - whatever importing it raises is what the user must fix
+        cause = err
     return ConfigError(
         f"{group}._target_={target} cannot be imported ({one_line(cause)}): check the spelling, and that "
         "its package is installed or on PYTHONPATH"
@@ -85,10 +90,10 @@ def build_lightning(key: str, cfg: DictConfig, **kwargs: Any) -> Any:
 def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     try:
-        loss_cls = get_class(cfg.loss._target_)
-    except (ImportError, ValueError) as err:
+        loss_cls = located(str(cfg.loss._target_))
+    except ImportError as err:
         raise cannot_import("loss", cfg.loss._target_, err) from None
-    if not issubclass(loss_cls, BenchLoss):
+    if not (isinstance(loss_cls, type) and issubclass(loss_cls, BenchLoss)):
         raise ConfigError(
             f"loss._target_={cfg.loss._target_} is not a lossbench.losses.base.BenchLoss: subclass it, so "
             "the loss declares the tasks it serves and how its outputs become predictions (docs/extending.md)"

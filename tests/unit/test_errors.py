@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from lossbench.config import group_options
@@ -43,15 +45,38 @@ def test_bce_pos_weight_must_match_the_outputs(make_cfg):
         run(make_cfg("loss=bce", "data=breast_cancer", "loss.pos_weight=[1.0,2.0]", "logger=none"))
 
 
-def test_an_own_loss_that_cannot_be_imported_is_one_line_naming_it(make_cfg):
+def test_an_own_loss_or_model_that_cannot_be_imported_is_one_line_naming_it(make_cfg, caplog):
     """The loss class is looked up before it is built (for its class counts): an own loss whose package
-    is not on the path was an ImportError traceback, where an own data or model class was one line."""
+    is not on the path was an ImportError traceback, where an own data or model class was one line. The
+    error says which part is missing, and is the only thing said: Hydra's lookup logged its own ERROR
+    lines first."""
     from lossbench.run import run
 
     with pytest.raises(
-        ConfigError, match=r"loss._target_=mypkg.losses.MyLoss cannot be imported .*PYTHONPATH"
+        ConfigError,
+        match=r"loss._target_=mypkg.losses.MyLoss cannot be imported \(ImportError: there is no module "
+        r"named 'mypkg'\): .*PYTHONPATH",
     ):
         run(make_cfg("loss=ce", "loss._target_=mypkg.losses.MyLoss", "logger=none"))
+    with pytest.raises(
+        ConfigError,
+        match=r"model._target_=lossbench.models.mlp.MLPx cannot be imported \(ImportError: "
+        r"lossbench.models.mlp has no attribute 'MLPx'\)",
+    ):
+        run(make_cfg("model._target_=lossbench.models.mlp.MLPx", "logger=none"))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_located_finds_nested_objects_and_keeps_a_modules_own_import_error(tmp_path, monkeypatch):
+    from lossbench.argument_checks import located
+    from lossbench.losses.base import BenchLoss, Task
+
+    assert located("lossbench.losses.base.BenchLoss") is BenchLoss
+    assert located("lossbench.losses.base.Task.REGRESSION") is Task.REGRESSION
+    (tmp_path / "broken_pkg.py").write_text("import not_installed_dependency\nclass Loss: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="not_installed_dependency"):  # not "no module broken_pkg"
+        located("broken_pkg.Loss")
 
 
 def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from hydra.utils import get_object
 from torch import Tensor, nn
+
+from lossbench.argument_checks import located
 
 #: the attribute of a compiled network holding its :class:`CompileOptions`
 OPTIONS_ATTR = "lossbench_compile"
@@ -39,7 +40,7 @@ class CompileOptions:
     backend: str = "inductor"
 
     def compile(self, fn: Any) -> Any:
-        backend = get_object(self.backend) if "." in self.backend else self.backend
+        backend = located(self.backend) if "." in self.backend else self.backend
         return torch.compile(fn, dynamic=False, mode=self.mode, backend=backend)
 
 
