@@ -10,6 +10,7 @@ import difflib
 import importlib
 import inspect
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,27 +25,33 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 def located(path: str) -> Any:
     """The object at the import path ``path`` (``pkg.module.Name``, ``pkg.module.Outer.Inner``), as a
-    ``_target_`` names it; an ``ImportError`` naming the part that is missing. (Hydra's ``get_object`` finds
-    it too, but logs its failure at ERROR level before raising it: a command given a bad ``_target_`` says
-    so once, in its own error.) A module that exists but fails to import raises its own error."""
+    ``_target_`` names it, found as Hydra finds it: from the first module, each part an attribute where
+    there is one (a class a package imports from its module of the same name), else a submodule to import;
+    an ``ImportError`` naming the part that is missing. (Hydra's ``get_object`` logs its failure at ERROR
+    level before raising it: a command given a bad ``_target_`` says so once, in its own error.) A module
+    that exists but fails to import raises its own error."""
     parts = path.split(".")
     if not all(parts):
         raise ImportError(f"{path!r} is not an import path (package.module.Name)")
-    for cut in range(len(parts), 0, -1):
-        name = ".".join(parts[:cut])
-        try:
-            found: Any = importlib.import_module(name)
-            break
-        except ModuleNotFoundError as err:
-            if err.name is None or not (name == err.name or name.startswith(f"{err.name}.")):
-                raise  # the module is there; something it imports is not
-    else:
-        raise ImportError(f"there is no module named {parts[0]!r}")
-    for attr in parts[cut:]:
-        if not hasattr(found, attr):
-            raise ImportError(f"{'.'.join(parts[:cut])} has no attribute {attr!r}")
-        found = getattr(found, attr)
-        cut += 1
+    try:
+        found: Any = importlib.import_module(parts[0])
+    except ModuleNotFoundError as err:
+        if err.name != parts[0]:
+            raise  # the module is there; something it imports is not
+        raise ImportError(f"there is no module named {parts[0]!r}") from None
+    for i, attr in enumerate(parts[1:], start=1):
+        if hasattr(found, attr):
+            found = getattr(found, attr)
+            continue
+        name = ".".join(parts[: i + 1])
+        if isinstance(found, types.ModuleType):
+            try:
+                found = importlib.import_module(name)
+                continue
+            except ModuleNotFoundError as err:
+                if err.name != name:
+                    raise
+        raise ImportError(f"{'.'.join(parts[:i])} has no attribute {attr!r}")
     return found
 
 

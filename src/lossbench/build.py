@@ -22,7 +22,7 @@ from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
 from lossbench.data.prepare import prepare_once
-from lossbench.data.seeding import SeededSetup, seeded_by
+from lossbench.data.seeding import seed_setup, seeded_by
 from lossbench.errors import ConfigError, LossbenchError, LossTaskMismatchError, one_line
 from lossbench.failures import note_trained_loss
 from lossbench.loggers import build_loggers, init_wandb_run, wandb_config
@@ -127,7 +127,6 @@ def build_data(cfg: DictConfig, fitted: dict[str, Any] | None = None) -> BenchDa
     """
     with seeded_by(cfg.data_seed, cfg.seed):  # a user's module may draw its split from the global ones
         dm = _instantiated_data(cfg, fitted)
-    dm.setup = SeededSetup(dm, cfg.data_seed)  # Lightning's own setup calls draw that split again
     check_data_contract(dm, f"data={chosen('data')}")
     check_first_batch(dm, f"data={chosen('data')}", cfg.trainer.get("precision"))
     log.debug("data=%s: %s", chosen("data"), describe_data(dm))
@@ -160,6 +159,7 @@ def _instantiated_data(cfg: DictConfig, fitted: dict[str, Any] | None) -> BenchD
     if fitted and isinstance(getattr(dm, "fitted", None), dict):
         dm.fitted = fitted
     prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
+    seed_setup(dm, cfg.data_seed)  # this call and Lightning's later ones draw one split from data_seed
     dm.setup("fit")
     return dm
 

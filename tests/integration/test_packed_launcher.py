@@ -248,6 +248,7 @@ def test_each_packed_replica_has_its_own_wandb_run_and_a_diverged_one_leaves_its
     failed, ordinary = read_metrics(tmp_path / "packed" / "1"), read_metrics(tmp_path / "basic" / "1")
     assert failed["status"] == ordinary["status"] == "failed"
     assert failed["config"]["monitor"] == ordinary["config"]["monitor"]  # the job's config, not the built one
+    assert failed["loss"] == ordinary["loss"] == "ce", "loss=auto: the loss it trained"
     message = failed["error"]["message"].replace(str((tmp_path / "packed").resolve()), "<sweep>")
     assert message == ordinary["error"]["message"].replace(str((tmp_path / "basic").resolve()), "<sweep>")
     assert message.endswith("; the last good checkpoint is <sweep>/1/checkpoints/last.ckpt"), message

@@ -73,10 +73,15 @@ def test_located_finds_nested_objects_and_keeps_a_modules_own_import_error(tmp_p
 
     assert located("lossbench.losses.base.BenchLoss") is BenchLoss
     assert located("lossbench.losses.base.Task.REGRESSION") is Task.REGRESSION
+    package = tmp_path / "reexporting"  # a class its package imports from the module of the same name
+    package.mkdir()
+    (package / "__init__.py").write_text("from .Thing import Thing\n")
+    (package / "Thing.py").write_text("class Thing: ...\n")
     (tmp_path / "broken_pkg.py").write_text("import not_installed_dependency\nclass Loss: ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="not_installed_dependency"):  # not "no module broken_pkg"
         located("broken_pkg.Loss")
+    assert isinstance(located("reexporting.Thing"), type), "the class, as Hydra finds it, not its module"
 
 
 def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():

@@ -188,6 +188,40 @@ def test_lightnings_later_setup_calls_draw_the_same_split_and_leave_the_training
             assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
 
 
+class DrawsFirst(RandomSplit):
+    """Draws from the global generators in ``__init__`` and ``prepare_data``, before its first ``setup``;
+    its ``setup`` is an attribute of the instance."""
+
+    def __init__(self) -> None:
+        import torch
+
+        super().__init__()
+        torch.randn(5)
+        self.calls: list = []
+        self.setup = self.own_setup
+
+    def prepare_data(self) -> None:
+        import torch
+
+        torch.rand(1)
+
+    def own_setup(self, stage=None) -> None:
+        self.calls.append(stage)
+        RandomSplit.setup(self, stage)
+
+
+def test_the_first_setup_draws_what_the_later_ones_draw_and_an_instances_own_setup_is_called(make_cfg):
+    import torch
+
+    from lossbench.build import build_data
+
+    dm = build_data(make_cfg("data=datamodule", f"data._target_={__name__}.DrawsFirst", "data_seed=2"))
+    built, counts = dm.parts["train"][0].clone(), dm.class_counts.tolist()
+    dm.setup(stage="fit")
+    assert torch.equal(dm.parts["train"][0], built) and dm.class_counts.tolist() == counts
+    assert dm.calls == ["fit", "fit"]
+
+
 def test_a_modules_own_description_keeps_the_contracts_fields():
     """A user's ``describe()`` adds to ``metrics.json``'s ``data_info``; the fields the report reads (the
     class counts pick the headline metric) stay, from the contract where it leaves them out or ``None``."""

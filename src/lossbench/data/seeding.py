@@ -39,16 +39,17 @@ class SeededSetup:
     """The ``setup`` of ``module`` run while Python's, NumPy's and torch's (CPU) global generators are seeded
     by ``data_seed``, their states put back afterwards.
 
-    Set as the module's ``setup`` once it is built (:func:`lossbench.build.build_data`), it gives the calls
-    Lightning makes in ``fit``, ``validate`` and ``test`` the random state of the module's first ``setup``: a
-    split drawn from the global generators is the one the run was built with (not one drawn anew, overlapping
-    the test split with the training one), and what the call draws leaves the training's random stream
-    unchanged. A module class, pickled with its instance for ``ddp_spawn``."""
+    Set as the module's ``setup`` before its first call (:func:`lossbench.build.build_data`), it gives that
+    call and the ones Lightning makes in ``fit``, ``validate`` and ``test`` the same random state, whatever
+    the module drew before (in ``__init__``, in ``prepare_data``): a split drawn from the global generators is
+    the one the run was built with (not one drawn anew, overlapping the test split with the training one),
+    and what the call draws leaves the training's random stream unchanged. A module-level class, pickled
+    with its module for ``ddp_spawn``; a ``setup`` the module set on itself is the one called."""
 
     def __init__(self, module: Any, data_seed: int) -> None:
         self.module = module
         self.data_seed = data_seed
-        self.setup = type(module).setup  # the class's own: the instance's attribute is this object
+        self.own = vars(module).get("setup")  # a setup the instance holds, else its class's is called
 
     def __call__(self, stage: str | None = None) -> None:
         python, numpy = random.getstate(), np.random.get_state()
@@ -57,7 +58,16 @@ class SeededSetup:
             np.random.seed(self.data_seed % 2**32)
             torch.random.default_generator.manual_seed(self.data_seed)
             try:
-                self.setup(self.module, stage)
+                if self.own is not None:
+                    self.own(stage)
+                else:
+                    type(self.module).setup(self.module, stage)
             finally:
                 random.setstate(python)
                 np.random.set_state(numpy)
+
+
+def seed_setup(module: Any, data_seed: int) -> None:
+    """Make every ``setup`` call of ``module`` a :class:`SeededSetup` call (once)."""
+    if not isinstance(vars(module).get("setup"), SeededSetup):
+        module.setup = SeededSetup(module, data_seed)

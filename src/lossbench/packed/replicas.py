@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from lossbench.build import build_data, build_module
 from lossbench.checks import check_run
 from lossbench.errors import ConfigError, LossbenchError
+from lossbench.failures import note_trained_loss
 from lossbench.losses.base import BenchLoss
 from lossbench.packed.packable import callback_names, packing_problems
 from lossbench.task import BenchDataModule
@@ -93,6 +94,7 @@ def build_replicas(
 def build_replica(cfg: DictConfig, dm: BenchDataModule) -> Replica:
     """The replica of the run ``cfg`` on the data ``dm``, its model built now (the generators seeded)."""
     cfg, loss, module = build_module(cfg, dm)
+    note_trained_loss(cfg.paths.output_dir, str(cfg.loss_name))  # a failure names it, as its run's does
     clip_algorithm = cfg.trainer.get("gradient_clip_algorithm") or "norm"
     if clip_algorithm not in ("norm", "value"):
         raise ConfigError(f"trainer.gradient_clip_algorithm={clip_algorithm}: choose norm or value")
