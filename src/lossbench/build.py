@@ -91,7 +91,7 @@ def build_loss(cfg: DictConfig, dm: BenchDataModule) -> BenchLoss:
     """Instantiate the loss and check it can serve the data set's task (before any training)."""
     try:
         loss_cls = located(str(cfg.loss._target_))
-    except ImportError as err:
+    except Exception as err:  # noqa: BLE001 - its module's own error too (a SyntaxError names its line)
         raise cannot_import("loss", cfg.loss._target_, err) from None
     if not (isinstance(loss_cls, type) and issubclass(loss_cls, BenchLoss)):
         raise ConfigError(

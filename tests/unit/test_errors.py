@@ -84,6 +84,17 @@ def test_located_finds_nested_objects_and_keeps_a_modules_own_import_error(tmp_p
     assert isinstance(located("reexporting.Thing"), type), "the class, as Hydra finds it, not its module"
 
 
+def test_an_own_loss_whose_module_does_not_compile_is_one_line_naming_its_line(
+    make_cfg, tmp_path, monkeypatch
+):
+    from lossbench.run import run
+
+    (tmp_path / "typo_losses.py").write_text("class MyLoss(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"loss._target_=typo_losses.MyLoss cannot be imported .*line 1"):
+        run(make_cfg("loss=ce", "loss._target_=typo_losses.MyLoss", "logger=none"))
+
+
 def test_an_error_from_a_loader_worker_is_one_line_of_its_own_message():
     """torch's worker wrapper puts the worker's traceback into the message: a 2.5 kB error line."""
     from lossbench.errors import DataError, one_line
