@@ -31,9 +31,9 @@ class Plan:
 
     def __post_init__(self) -> None:
         if not self.losses:
-            raise ConfigError("lossbench tune --loss: name at least one loss, e.g. --loss ce,focal")
+            raise ConfigError("--loss: name at least one loss, e.g. --loss ce,focal")
         if min(self.trials, self.seeds, self.workers, self.pack) < 1:
-            raise ConfigError("lossbench tune: --trials, --seeds, --workers and --pack must be >= 1")
+            raise ConfigError("--trials, --seeds, --workers and --pack must be >= 1")
         for loss in self.losses:  # each names folders (trials/<loss>/, final/<loss>/) inside --out
             check_plain_name(loss, "--loss")
         check_known_losses(self.losses)

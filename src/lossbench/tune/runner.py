@@ -108,7 +108,7 @@ def check_plan(plan: st.Plan) -> None:
         ]
         if "data" in changed and before.get("data") is not None:
             raise st.ConfigError(
-                f"lossbench tune: {plan.out} holds a search on other data (the files data.path or data.root "
+                f"{plan.out} holds a search on other data (the files data.path or data.root "
                 "name have changed since): rerun it on the data it ran on, or use another --out"
             )
         changed = [k for k in changed if k != "data"]  # a plan.json written before it held the data's
@@ -116,7 +116,7 @@ def check_plan(plan: st.Plan) -> None:
             changed.remove("overrides")  # the same overrides in another order
         if changed:
             raise st.ConfigError(
-                f"lossbench tune: {plan.out} holds a search with other {', '.join(changed)} "
+                f"{plan.out} holds a search with other {', '.join(changed)} "
                 f"({', '.join(f'{k}={before.get(k)}' for k in changed)}): rerun it as it was, or use "
                 "another --out"
             )

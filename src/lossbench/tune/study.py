@@ -288,7 +288,7 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
     pruned = [t for t in budget if t.state is TrialState.PRUNED]
     if not complete and pruned and all(t.user_attrs.get(UNVALIDATED) for t in pruned):
         raise ConfigError(
-            f"lossbench tune: no trial of {loss} was validated: each stopped before its first epoch ended "
+            f"no trial of {loss} was validated: each stopped before its first epoch ended "
             "(trainer.max_steps or trainer.max_time among the overrides?); let every trial train at least "
             "one epoch"
         )
@@ -302,8 +302,7 @@ def best_params(plan: Plan, loss: str, direction: str) -> dict[str, Any]:
         what = "was pruned or diverged" if plan.prune else "diverged"
         fix = f"narrow its search space ({spaces}, e.g. a lower learning-rate range)"
         raise ConfigError(
-            f"lossbench tune: every trial of {loss} {what}: {fix}"
-            + (", or leave out --prune" if plan.prune else "")
+            f"every trial of {loss} {what}: {fix}" + (", or leave out --prune" if plan.prune else "")
         )
     sign = -1.0 if direction in ("max", "maximize") else 1.0
     return min(complete, key=lambda t: (sign * float(t.value), t.number)).params
