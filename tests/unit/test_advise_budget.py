@@ -161,7 +161,7 @@ def test_final_rounds_use_the_time_left_for_more_replicates_of_every_loss(monkey
 
     t, done = [0.0], set()
     monkeypatch.setattr(rounds.st, "best_params", lambda plan, loss, direction: {})
-    monkeypatch.setattr(rounds, "finished", lambda path, params: (path.parent.name, path.name) in done)
+    monkeypatch.setattr(rounds, "finished", lambda path, params, given: (path.parent.name, path.name) in done)
 
     def final_round(plan, monitor, losses, seed, params):
         for loss in losses:

@@ -236,14 +236,15 @@ def test_a_finished_final_run_of_other_tuned_parameters_is_not_kept(tmp_path):
 
     from lossbench.tune.final import finished
 
+    given = ["loss=ce", "seed=0"]
     (tmp_path / "metrics.json").write_text(
-        json.dumps({"status": "ok", "loss": "ce", "test": {"test/acc": 0.9}})
+        json.dumps({"status": "ok", "loss": "ce", "overrides": given, "test": {"test/acc": 0.9}})
     )
     (tmp_path / "tuned.json").write_text(json.dumps({"optim.optimizer.lr": 0.001}))
-    assert finished(tmp_path, {"optim.optimizer.lr": 0.001})
-    assert not finished(tmp_path, {"optim.optimizer.lr": 0.00249}), "trained with an earlier search's best"
+    assert finished(tmp_path, {"optim.optimizer.lr": 0.001}, given)
+    assert not finished(tmp_path, {"optim.optimizer.lr": 0.00249}, given), "trained with an earlier best"
     (tmp_path / "tuned.json").write_text('{"optim.optim')  # cut off by a kill
-    assert not finished(tmp_path, {"optim.optimizer.lr": 0.001})
+    assert not finished(tmp_path, {"optim.optimizer.lr": 0.001}, given)
 
 
 def test_the_report_compares_the_planned_losses_and_seeds_only(tmp_path):

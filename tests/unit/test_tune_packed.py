@@ -202,24 +202,28 @@ def test_final_runs_that_continue_are_packed_with_those_of_the_same_epoch_and_th
     assert len(done) == 6
 
 
+#: the overrides of a final run
+GIVEN = ["loss=focal", "seed=0"]
+
+
 def test_a_final_run_continues_from_its_checkpoint_only_with_the_same_tuned_parameters(tmp_path, caplog):
     import torch
 
     run_dir = tmp_path / "final" / "focal" / "0"
     (run_dir / "checkpoints").mkdir(parents=True)
     params = {"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}
-    assert not fin.continues(run_dir, params), "no checkpoint"
+    assert not fin.continues(run_dir, params, GIVEN), "no checkpoint"
     torch.save({"epoch": 3, "state_dict": {}}, run_dir / "checkpoints" / "last.ckpt")
-    assert not fin.continues(run_dir, params), "no tuned.json: of which parameters is unknown"
+    assert not fin.continues(run_dir, params, GIVEN), "no tuned.json: of which parameters is unknown"
     (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}')
-    assert fin.continues(run_dir, params)
-    assert not fin.continues(run_dir, {**params, "loss.gamma": 2.0}), "other tuned parameters start again"
+    assert fin.continues(run_dir, params, GIVEN)
+    assert not fin.continues(run_dir, {**params, "loss.gamma": 2.0}, GIVEN), "other tuned parameters"
     (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.0')
-    assert not fin.continues(run_dir, params), "a tuned.json cut off by a kill"
+    assert not fin.continues(run_dir, params, GIVEN), "a tuned.json cut off by a kill"
     (run_dir / "tuned.json").write_text('{"optim.optimizer.lr": 0.003, "loss.gamma": 1.5}')
     last = run_dir / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:100])
-    assert not fin.continues(run_dir, params) and "last.ckpt" in caplog.text, "a cut-off checkpoint"
+    assert not fin.continues(run_dir, params, GIVEN) and "last.ckpt" in caplog.text, "a cut-off checkpoint"
 
 
 def test_an_earlier_final_runs_files_are_set_aside_before_another_starts_and_none_is_deleted(tmp_path):

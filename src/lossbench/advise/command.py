@@ -206,6 +206,7 @@ def advise(
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import check_overrides_apply, quiet
+    from lossbench.tune.out_dir import check_advise_out
     from lossbench.tune.plan import data_fingerprint
     from lossbench.tune.study import Plan
 
@@ -213,6 +214,7 @@ def advise(
     budget_s = parse_budget(budget)
     check_metric(metric)
     out = Path(out or default_out()).resolve()
+    check_advise_out(out)
     out.mkdir(parents=True, exist_ok=True)
     if not any(override_key(o) == "logger" for o in overrides):
         overrides = ["logger=csv", *overrides]  # the runs' curves for the report; logger=... to change

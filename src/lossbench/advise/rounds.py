@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock, grown_plan
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
-from lossbench.tune.final import final_dir, final_run, final_runs, finished
+from lossbench.tune.final import final_dir, final_overrides, final_run, final_runs, finished
 from lossbench.tune.jobs import quiet
 
 log = logging.getLogger("lossbench")
@@ -183,7 +183,11 @@ def final_rounds(
     params = {loss: st.best_params(plan, loss, monitor[1]) for loss in losses}
     most = max(plan.seeds, MAX_SEEDS)
     for seed in range(most):
-        missing = [loss for loss in losses if not finished(final_dir(plan, loss, seed), params[loss])]
+        missing = [
+            loss
+            for loss in losses
+            if not finished(final_dir(plan, loss, seed), params[loss], final_overrides(plan, loss, seed))
+        ]
         if not missing:
             continue
         if seed > 0 and not clock.final_round_fits(len(losses), workers, seed + 1):

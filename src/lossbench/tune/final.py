@@ -1,8 +1,9 @@
 """The final runs of a tuned loss: its best trial's parameters trained again for each seed and tested,
 in ``DIR/final/<loss>/<seed>``.
 
-A final run that finished with the current tuned parameters (its ``tuned.json``) is kept. One that a
-stopped command left unfinished, with its ``checkpoints/last.ckpt`` and the same tuned parameters,
+A final run that finished with the current tuned parameters (its ``tuned.json``) and the plan's overrides
+(those its record names) is kept. One that a stopped command left unfinished, with its
+``checkpoints/last.ckpt``, the same tuned parameters and the same overrides (those the checkpoint names),
 continues from that checkpoint (``resume=true``, :class:`lossbench.resume.Resumption`): nothing it
 trained is trained again.
 What any other earlier run left in the run dir is set aside (renamed, not deleted) before the run starts.
@@ -23,8 +24,9 @@ from omegaconf import DictConfig
 
 from lossbench.errors import ConfigError, NonFiniteLossError, one_line
 from lossbench.integrity import move_aside
+from lossbench.overrides import plain_overrides
 from lossbench.record import read_record
-from lossbench.resume import read_checkpoint
+from lossbench.resume import OVERRIDES_KEY, read_checkpoint
 from lossbench.run_dir import RunDir
 from lossbench.tune import space as sp
 from lossbench.tune.jobs import compose_job, job_line, run_job, tags_with
@@ -57,23 +59,38 @@ def same_params(run_dir: Path, params: dict[str, Any]) -> bool:
         return False
 
 
-def finished(run_dir: Path, params: dict[str, Any]) -> bool:
-    """A final run to keep: finished, with the tuned ``params`` (another tuned configuration's, left by an
-    earlier search in the same ``--out``, is set aside and trained again)."""
-    return read_record(run_dir).ok and same_params(run_dir, params)
+def final_overrides(plan: Plan, loss: str, seed: int) -> list[str]:
+    """The overrides the final run of ``loss`` with ``seed`` is given (its record and checkpoints name
+    them)."""
+    return [*plan.overrides, f"loss={loss}", f"seed={seed}"]
 
 
-def continues(run_dir: Path, params: dict[str, Any]) -> bool:
+def same_overrides_as(stored: list[str] | None, overrides: list[str]) -> bool:
+    """Whether a run's ``stored`` overrides (its record's or checkpoint's; None: not recorded) are
+    ``overrides``, as resuming compares them (:func:`~lossbench.overrides.plain_overrides`)."""
+    return stored is None or plain_overrides(list(stored)) == plain_overrides(overrides)
+
+
+def finished(run_dir: Path, params: dict[str, Any], overrides: list[str]) -> bool:
+    """A final run to keep: finished, with the tuned ``params`` and the ``overrides`` it is given (another
+    tuned configuration's, or one of other overrides, left by an earlier command in the same ``--out``, is
+    set aside and trained again)."""
+    record = read_record(run_dir)
+    return record.ok and same_params(run_dir, params) and same_overrides_as(record.overrides, overrides)
+
+
+def continues(run_dir: Path, params: dict[str, Any], overrides: list[str]) -> bool:
     """Whether the final run in ``run_dir`` continues from its ``last.ckpt``: one left unfinished by a
-    stopped command, trained with the same tuned ``params`` (its ``tuned.json``), its checkpoint readable."""
+    stopped command, trained with the same tuned ``params`` (its ``tuned.json``) and ``overrides`` (those
+    the checkpoint names), its checkpoint readable."""
     if not (RunDir(run_dir).last_checkpoint.is_file() and same_params(run_dir, params)):
         return False
     try:
-        read_checkpoint(RunDir(run_dir).last_checkpoint)
+        checkpoint = read_checkpoint(RunDir(run_dir).last_checkpoint)
     except ConfigError as err:
         log.warning("%s: it trains again from the start", one_line(err))
         return False
-    return True
+    return same_overrides_as(checkpoint.get(OVERRIDES_KEY), overrides)
 
 
 #: what a final run writes in its run dir; an earlier run's are set aside before another one starts there
@@ -99,8 +116,8 @@ def final_job(
     it; ``resume=true`` when it continues, :func:`continues`) and the overrides its record names: the
     report groups runs by them, and the tuned values are the loss's, not a setting."""
     run_dir = final_dir(plan, loss, seed)
-    given = [*plan.overrides, f"loss={loss}", f"seed={seed}"]
-    again = continues(run_dir, params)
+    given = final_overrides(plan, loss, seed)
+    again = continues(run_dir, params, given)
     if not again and (moved := set_aside_earlier(run_dir)):
         kept = ", ".join(p.name for p in moved)
         log.info("final %s: seed %d starts from the beginning; the earlier run's files: %s", loss, seed, kept)
@@ -114,7 +131,7 @@ def final_run(plan: Plan, loss: str, seed: int, params: dict[str, Any], monitor:
     """Train and test the tuned configuration of ``loss`` with ``seed`` (kept when already finished;
     continued from its ``last.ckpt`` when a stopped command left it unfinished)."""
     run_dir = final_dir(plan, loss, seed)
-    if finished(run_dir, params):
+    if finished(run_dir, params, final_overrides(plan, loss, seed)):
         return run_dir
     cfg, given = final_job(plan, loss, seed, params, monitor)
     summary = run_job(cfg, [], overrides=given)
@@ -142,7 +159,7 @@ def packed_final_runs(
         (loss, seed)
         for seed in seeds
         for loss in params
-        if not finished(final_dir(plan, loss, seed), params[loss])
+        if not finished(final_dir(plan, loss, seed), params[loss], final_overrides(plan, loss, seed))
     ]
     if plan.pack < 2 or len(pending) < 2:
         return set()

@@ -18,6 +18,7 @@ from lossbench.overrides import same_overrides
 from lossbench.tune import study as st
 from lossbench.tune.final import final_run, final_runs
 from lossbench.tune.jobs import quiet
+from lossbench.tune.out_dir import check_tune_out
 from lossbench.tune.plan import data_fingerprint
 
 log = logging.getLogger("lossbench")
@@ -131,6 +132,7 @@ def tune(plan: st.Plan) -> Path:
 
 
 def protocol(plan: st.Plan) -> Path:
+    check_tune_out(plan.out)  # another command's search is none of this one's, whatever it holds
     monitor = st.resolve_monitor(plan)  # what it refuses leaves no plan.json to block the corrected rerun
     check_plan(plan)
     log.info(
