@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from multiprocessing import get_context
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -66,20 +65,12 @@ def executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     if workers <= 1:
         yield None
         return
-    import torch
+    from lossbench.tune.runner import worker_pool
 
-    from lossbench.tune.runner import init_worker
-
-    ctx = get_context("spawn")
-    with ctx.Manager() as manager:
-        slots = manager.Queue()
-        for i in range(workers):
-            slots.put(i)
-        args = (slots, workers, torch.cuda.device_count())
-        with ProcessPoolExecutor(workers, ctx, initializer=init_worker, initargs=args) as pool:
-            for future in [pool.submit(warm_up) for _ in range(workers)]:
-                future.result()  # the workers' start-up is not counted as the first round's time
-            yield pool
+    with worker_pool(workers) as pool:
+        for future in [pool.submit(warm_up) for _ in range(workers)]:
+            future.result()  # the workers' start-up is not counted as the first round's time
+        yield pool
 
 
 def warm_up() -> None:

@@ -67,16 +67,18 @@ def final_task(plan: st.Plan, loss: str, seed: int, params: dict, monitor: tuple
         return str(final_run(plan, loss, seed, params, monitor))
 
 
-def _pool(plan: st.Plan) -> ProcessPoolExecutor:
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned processes, each given its slot (:func:`init_worker`) from a plain queue handed
+    to it as it starts: no manager process that a SIGKILLed parent would leave behind."""
     ctx = get_context("spawn")
-    slots = ctx.Manager().Queue()
-    for i in range(plan.workers):
+    slots = ctx.Queue()
+    for i in range(workers):
         slots.put(i)
     import torch
 
     gpus = torch.cuda.device_count()
     return ProcessPoolExecutor(
-        plan.workers, mp_context=ctx, initializer=init_worker, initargs=(slots, plan.workers, gpus)
+        workers, mp_context=ctx, initializer=init_worker, initargs=(slots, workers, gpus)
     )
 
 
@@ -145,7 +147,7 @@ def protocol(plan: st.Plan) -> Path:
     if plan.workers == 1:
         tune_all(plan, monitor)
     else:
-        with _pool(plan) as pool:
+        with worker_pool(plan.workers) as pool:
             for future in [pool.submit(tune_all, plan, monitor) for _ in range(plan.workers)]:
                 future.result()
     params = {loss: st.best_params(plan, loss, monitor[1]) for loss in plan.losses}
@@ -154,7 +156,7 @@ def protocol(plan: st.Plan) -> Path:
     else:
         tasks = [(loss, seed) for loss in plan.losses for seed in range(plan.seeds)]
         log.info("final runs: %d workers train them one run each at a time (not packed)", plan.workers)
-        with _pool(plan) as pool:
+        with worker_pool(plan.workers) as pool:
             futures = [
                 pool.submit(final_task, plan, loss, seed, params[loss], monitor) for loss, seed in tasks
             ]
