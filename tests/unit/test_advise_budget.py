@@ -149,7 +149,7 @@ def test_rounds_cut_every_loss_alike(monkeypatch, tmp_path):
     monkeypatch.setattr(rounds, "trial_round", trial_round)
     plan = Plan(losses=LOSSES[:3], trials=30, seeds=3, out=tmp_path)
     clock = Clock(400, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
-    done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None)
+    done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None).trials
     assert set(counts.values()) == {done} and 1 <= done < 30, counts
     assert clock.left() >= 3 * 3 * 12.0, "the final runs' time is kept"
 
@@ -250,7 +250,7 @@ def test_rounds_faster_than_the_pilot_said_grow_the_trials_of_every_loss(monkeyp
     packed_rounds(monkeypatch, counts, t, 2.0)
     plan = Plan(losses=LOSSES[:3], trials=1, seeds=3, out=tmp_path)
     clock = Clock(150, Costs(10.0, 12.0), start=0.0, now=lambda: t[0])
-    done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None)
+    done = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None).trials
     assert set(counts.values()) == {done} and done > 1, counts
     trials, seeds = bd.split_runs(done + 3)
     costs = clock.costs()
@@ -283,7 +283,7 @@ def test_a_continued_advise_tunes_on_past_its_recorded_plan_when_time_is_left(mo
     packed_rounds(monkeypatch, counts, t, 3.0)
     plan = Plan(losses=LOSSES[:3], trials=2, seeds=3, out=tmp_path)
     clock = Clock(200, Costs(1.0, 1.2), start=0.0, now=lambda: t[0])
-    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None) > 4
+    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None).trials > 4
     counts.update(dict.fromkeys(LOSSES[:3], 2))  # stopped in its final runs: it goes on with them
     (tmp_path / "final" / LOSSES[0] / "0").mkdir(parents=True)  # its first final run's dir
-    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None) == 2
+    assert rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None).trials == 2

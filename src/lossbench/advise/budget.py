@@ -134,6 +134,23 @@ def grown_plan(
     return best
 
 
+def readmitted(
+    clock: Clock, kept: int, dropped: int, workers: int, trials: int, seeds: int, done: int
+) -> int:
+    """How many of the ``dropped`` losses (the first ones) a plan of ``kept`` losses takes back once rounds
+    are measured: the most for which the kept losses' trials after the ``done`` ones, the taken ones' first
+    ``done`` trials (rounds of those alone), every loss's ``seeds`` final rounds and the report fit the time
+    left at the rounds' measured cost, for ``trials`` per loss; 0 when not even one fits."""
+    costs = clock.costs()
+    for more in range(dropped, 0, -1):
+        need = max(trials - done, 0) * round_s(costs.trial_s, kept + more, workers)
+        need += min(done, trials) * round_s(costs.trial_s, more, workers)
+        need += seeds * round_s(costs.final_s, kept + more, workers) + report_s(kept + more, seeds)
+        if need <= clock.left():
+            return more
+    return 0
+
+
 def smallest_plan_s(losses: int, costs: Costs, workers: int) -> float:
     """Seconds of the smallest plan (the baseline and one loss, one trial and 3 replicates each) and its
     report."""

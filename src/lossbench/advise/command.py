@@ -4,10 +4,11 @@
 The budget is spent as follows (:mod:`.budget`): after the profile, a pilot of the baseline (its default
 configuration for a few epochs, at most a tenth of the budget: :mod:`.pilot`) gives the time of a run;
 the plan is the most trials and replicates per loss that the rest allows with ``--workers`` running at
-once, the same for every loss (fewer losses when even 4 runs per loss do not fit, the baseline kept); the
-runs go in rounds of one per loss while a round fits the time left (:mod:`.rounds`). ``DIR/advise.json``
-keeps the pilot and the plan, so running the same command again continues where a stopped one ended, and
-a rerun with another ``--budget`` plans again from the same pilot."""
+once, the same for every loss (fewer losses when even 4 runs per loss do not fit, the baseline kept; taken
+back when the measured rounds leave time for them); the runs go in rounds of one per loss while a round
+fits the time left (:mod:`.rounds`). ``DIR/advise.json`` keeps the pilot and the plan, so running the same
+command again continues where a stopped one ended, and a rerun with another ``--budget`` plans again from
+the same pilot."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ from lossbench.advise.budget import (
 )
 from lossbench.advise.pilot import Pilot, run_pilot
 from lossbench.advise.profile import profile
+from lossbench.advise.record import check_resume, read_plan, write_plan
 from lossbench.advise.shortlist import Candidate, deciding_metric, shortlist
 from lossbench.config import check_known_losses, check_losses_serve
 from lossbench.directions import higher_is_better, is_descriptive
-from lossbench.errors import ConfigError, damaged_file
-from lossbench.overrides import override_key, same_overrides
+from lossbench.errors import ConfigError
+from lossbench.overrides import override_key
 from lossbench.task import Task, resolve_monitor, spec
 
 if TYPE_CHECKING:
@@ -65,42 +67,6 @@ def check_metric(metric: str | None) -> None:
         raise ConfigError(
             f"--metric {metric} cannot decide between losses ({why}): choose a task metric such as acc, "
             "bal_acc, f1, nll, map, mae, rmse or coverage_error"
-        )
-
-
-def read_plan(record: Path) -> dict[str, Any]:
-    """``advise.json`` as stored (empty when absent), or a one-line error naming it when it is damaged."""
-    if not record.is_file():
-        return {}
-    try:
-        saved = json.loads(record.read_text())
-    except ValueError as err:
-        saved = err
-    if not isinstance(saved, dict):
-        raise damaged_file(
-            record,
-            f"not the plan's JSON: {saved}",
-            "it records the study and its pilot; delete it to plan the study again in this --out "
-            "(finished trials and final runs are kept)",
-        )
-    return saved
-
-
-def check_resume(saved: dict[str, Any], wanted: dict[str, Any], record: Path) -> None:
-    """A rerun in the same ``--out`` must ask for the same study as ``advise.json`` records."""
-    flags = {"overrides": "the overrides", "losses": "--loss", "metric": "--metric"}
-    if saved.get("data") is not None and saved.get("data") != wanted.get("data"):
-        raise ConfigError(
-            f"{record} records a study on other data (the files data.path or data.root name have changed "
-            "since): rerun it on the data it ran on, or give another --out"
-        )
-    changed = [k for k in flags if saved.get(k) != wanted[k]]
-    if "overrides" in changed and same_overrides(saved.get("overrides") or [], wanted["overrides"]):
-        changed.remove("overrides")  # the same overrides in another order
-    if changed:
-        was = "; ".join(f"{flags[k]}: {saved.get(k)}" for k in changed)
-        raise ConfigError(
-            f"{record} records another study ({was}): rerun with those to continue it, or give another --out"
         )
 
 
@@ -255,9 +221,7 @@ def advise(
         record.write_text(json.dumps(saved, indent=2))
     log.info("%s", pilot.line())
     clock = Clock(budget_s, pilot.costs(), start=start)
-    chosen_plan = make_plan(saved, names, pilot, clock, workers, out)
-    saved["plan"] = {**asdict(chosen_plan), "budget_s": budget_s}
-    record.write_text(json.dumps(saved, indent=2))
+    chosen_plan = write_plan(record, saved, make_plan(saved, names, pilot, clock, workers, out), budget_s)
     log.info("plan: %s", chosen_plan.line(pilot.costs()))
     plan = Plan(
         losses=chosen_plan.losses,
@@ -268,12 +232,21 @@ def advise(
         workers=workers,
         pack=pack,
     )
+
+    def admitted(losses: list[str]) -> None:  # a rerun continues with the dropped losses taken back
+        nonlocal chosen_plan
+        dropped = [loss for loss in chosen_plan.dropped if loss not in losses]
+        chosen_plan = write_plan(
+            record, saved, replace(chosen_plan, losses=losses, dropped=dropped), budget_s
+        )
+
     with quiet():
         with executor(workers) as pool:
-            trials = tuning_rounds(plan, monitor, clock, pool)
+            tuned = tuning_rounds(plan, monitor, clock, pool, chosen_plan.dropped, admitted)
             # every loss's best from the trials all of them have (a stop may leave one a trial ahead)
-            seeds = final_rounds(replace(plan, trials=max(trials, 1)), monitor, clock, pool)
-        done = replace(plan, trials=max(trials, 1), seeds=max(seeds, 1))
+            plan = replace(plan, losses=tuned.losses, trials=max(tuned.trials, 1), seeds=tuned.seeds)
+            seeds = final_rounds(plan, monitor, clock, pool)
+        done = replace(plan, seeds=max(seeds, 1))
         dropped = chosen_plan.dropped
         verdicts, chosen, text, report = conclude(done, monitor, task, decide, candidates, dropped)
     result = {
@@ -286,7 +259,7 @@ def advise(
         "verdicts": rc.as_json(verdicts),
         "plan": {
             **asdict(chosen_plan),
-            "trials_done": trials,
+            "trials_done": tuned.trials,
             "seeds_done": seeds,
             "pilot": pilot.as_dict(),
             "workers": workers,

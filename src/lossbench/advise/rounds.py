@@ -7,15 +7,15 @@ final runs are kept: the same command continues where a stopped one ended."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock, grown_plan
+from lossbench.advise.budget import MAX_SEEDS, MIN_SEEDS, Clock, grown_plan, readmitted
 from lossbench.tune import space as sp
 from lossbench.tune import study as st
 from lossbench.tune.final import final_dir, final_overrides, final_run, final_runs, finished
@@ -112,31 +112,70 @@ def run_round(pool: ProcessPoolExecutor | None, calls: list[tuple[Callable[..., 
         future.result()
 
 
-def tuning_rounds(
-    plan: st.Plan, monitor: tuple[str, str], clock: Clock, pool: ProcessPoolExecutor | None
-) -> int:
-    """Rounds of trials up to ``plan.trials`` per loss while one more fits (with :data:`MIN_SEEDS` rounds
-    of final runs after it), more when the measured rounds leave time for a larger plan
-    (:func:`~lossbench.advise.budget.grown_plan`); the first round always runs. Returns the trials every
-    loss holds."""
-    losses, workers = plan.losses, plan.workers
+@dataclass(frozen=True)
+class Tuned:
+    """What the rounds of trials left: the trials every loss holds, the replicates the plan now promises,
+    and the losses tuned (the plan's, then the dropped ones taken back)."""
+
+    trials: int
+    seeds: int
+    losses: list[str]
+
+
+def start_studies(plan: st.Plan, losses: list[str], monitor: tuple[str, str]) -> None:
+    """Queue again the trials of ``losses`` a killed command left running, and each one's default first."""
     for loss in losses:
         st.recover_stale(plan, loss, st.open_study(plan, loss, monitor[1]))
         start_at_defaults(plan, loss, monitor[1])
 
+
+def tuning_rounds(
+    plan: st.Plan,
+    monitor: tuple[str, str],
+    clock: Clock,
+    pool: ProcessPoolExecutor | None,
+    dropped: Sequence[str] = (),
+    admitted: Callable[[list[str]], None] | None = None,
+) -> Tuned:
+    """Rounds of trials up to ``plan.trials`` per loss while one more fits (with :data:`MIN_SEEDS` rounds
+    of final runs after it; with all the replicates promised, for trials beyond ``plan.trials``), more
+    when the measured rounds leave time for a larger plan (:func:`~lossbench.advise.budget.grown_plan`);
+    the first round always runs. The ``dropped`` losses (left out of the plan for lack of budget) are taken
+    back first, in their order, where the measured rounds leave time for their trials, final runs and the
+    report (:func:`~lossbench.advise.budget.readmitted`); ``admitted`` is told the losses then tuned."""
+    losses, waiting, workers = list(plan.losses), list(dropped), plan.workers
+    start_studies(plan, losses, monitor)
+
     def done() -> list[int]:
         return [st.counted(st.open_study(plan, loss, monitor[1])) for loss in losses]
+
+    def take_back(target: int, seeds: int) -> None:
+        nonlocal losses, waiting, plan
+        more = readmitted(clock, len(losses), len(waiting), workers, target, seeds, min(done()))
+        if not more:
+            return
+        log.info(
+            "budget: the rounds leave time for %s too: tuned as every other loss", ", ".join(waiting[:more])
+        )
+        start_studies(plan, waiting[:more], monitor)
+        losses, waiting = losses + waiting[:more], waiting[more:]
+        plan = replace(plan, losses=losses)
+        if admitted is not None:
+            admitted(losses)
 
     counts = done()
     target, seeds = plan.trials, plan.seeds
     finals_started = any(final_dir(plan, loss, 0).exists() for loss in losses)
     if min(counts) >= target and not finals_started:  # stopped while tuning: the plan may have grown
+        take_back(target, seeds)
+        counts = done()
         target, seeds = grown_plan(clock, len(losses), workers, target, seeds, min(counts))
         if target > min(counts):
             log.info("budget: %d trials per loss are done; up to %d with the time left", min(counts), target)
     while min(counts) < target:
         upto = min(counts) + 1
-        if upto > 1 and not clock.trial_round_fits(len(losses), workers, min(plan.seeds, MIN_SEEDS)):
+        kept = min(plan.seeds, MIN_SEEDS) if upto <= plan.trials else seeds  # a grown plan's promise
+        if upto > 1 and not clock.trial_round_fits(len(losses), workers, kept):
             log.info(
                 "budget: %d of %d trials per loss fit in the time left (%.0f s); tuning stops here for "
                 "every loss",
@@ -152,6 +191,8 @@ def tuning_rounds(
         else:
             run_round(pool, [(trials_upto, (plan, loss, monitor, upto)) for loss in behind])
         clock.observe("trial", clock.now() - started, len(behind), workers)
+        if waiting:
+            take_back(target, seeds)
         counts = done()
         grown = grown_plan(clock, len(losses), workers, target, seeds, min(counts))
         if grown[0] > target:
@@ -161,7 +202,7 @@ def tuning_rounds(
                 *grown,
             )
         target, seeds = grown
-    return min(counts)
+    return Tuned(min(counts), seeds, losses)
 
 
 def final_rounds(
