@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -193,7 +194,8 @@ def with_task_loss(cfg: DictConfig, task: Task) -> DictConfig:
     if not cfg.loss.get("auto"):
         return cfg
     name = spec(task).baseline
-    log.info("loss=auto: %s, the baseline loss of %s data (choose another with loss=<name>)", name, task)
+    if rank_zero_only.rank == 0:  # once, not once per DDP process
+        log.info("loss=auto: %s, the baseline loss of %s data (choose another with loss=<name>)", name, task)
     added = {k: v for k, v in cfg.loss.items() if k != "auto"}
     cfg = cfg.copy()
     with open_dict(cfg):

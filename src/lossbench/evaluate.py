@@ -28,7 +28,7 @@ from lossbench.errors import (
     exit_status,
     one_line,
 )
-from lossbench.logs import ConsoleFilter, NoAdvertisements
+from lossbench.logs import ConsoleFilter, NoAdvertisements, process_rank, rank_zero
 from lossbench.output_root import writable_run_dir
 from lossbench.overrides import override_key, plain_overrides, sets_in
 from lossbench.record import read_record
@@ -206,7 +206,8 @@ def main() -> None:
             except (HydraException, OmegaConfBaseException) as err:  # nosuch=1, loss=bogus: one line
                 raise ConfigError(one_line(err)) from None
             run_dir = RunDir(writable_run_dir(cfg))  # a new dir under outputs/eval/ (or hydra.run.dir=...)
-            log_to_console_and(run_dir.path / "eval.log")
+            rank = process_rank()  # a DDP process above 0 logs beside it, as a training run's does
+            log_to_console_and(run_dir.path / ("eval.log" if rank == 0 else f"eval_ddp_process_{rank}.log"))
             from lossbench.run import run  # torch and Lightning load here
         finally:
             started()
@@ -226,7 +227,8 @@ def main() -> None:
         )
         raise SystemExit(err.exit_status) from None
     tested = " ".join(f"{k}={v:.4f}" for k, v in summary["test"].items())
-    log.info("run dir %s | %s | %s", run_dir.path, summary["evaluated_checkpoint"], tested)
+    if rank_zero():  # once, not once per DDP process
+        log.info("run dir %s | %s | %s", run_dir.path, summary["evaluated_checkpoint"], tested)
 
 
 def tested_data_info(checkpoint: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ in each job's log file.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -99,3 +100,17 @@ def print_config_tree(cfg: Any) -> None:
             text = OmegaConf.to_yaml(node) if OmegaConf.is_config(node) else f"{node}\n"
         tree.add(str(key)).add(Syntax(text, "yaml", background_color="default"))
     rich_print(tree)
+
+
+def process_rank() -> int:
+    """This process's rank, from the first of the launchers' rank variables that is set (the ones
+    Lightning's ``rank_zero_only`` reads), before Lightning is loaded; 0 without any."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def rank_zero() -> bool:
+    """Whether this is the rank 0 process (:func:`process_rank`)."""
+    return process_rank() == 0

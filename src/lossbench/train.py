@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 import hydra
@@ -19,7 +18,7 @@ from lossbench.checks import check_data_files, check_run
 from lossbench.config import CONFIG_DIR, in_multirun
 from lossbench.errors import LossbenchError, RunInterrupted, exit_status, one_line, root_error
 from lossbench.failures import finished_here, record_failure, trained_loss
-from lossbench.logs import print_config_tree
+from lossbench.logs import print_config_tree, rank_zero
 from lossbench.run_dir import RunDir
 from lossbench.run_dir_claim import release_run_dir, run_dir_lock
 from lossbench.signals import (
@@ -36,15 +35,6 @@ from lossbench.sweep_stop import job_has_own_process, runs_jobs_elsewhere, stop_
 from lossbench.threads import choose_wait_policy
 
 log = logging.getLogger("lossbench")
-
-
-def rank_zero() -> bool:
-    """Whether this is the rank 0 process, from the first of the launchers' rank variables that is set (the
-    ones Lightning's ``rank_zero_only`` reads), before Lightning is loaded."""
-    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
-        if key in os.environ:
-            return int(os.environ[key]) == 0
-    return True
 
 
 def starting_job(multirun: bool) -> str:

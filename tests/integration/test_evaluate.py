@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,16 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     assert (tmp_path / "ev" / "predictions.npz").is_file()
     said = proc.stdout + proc.stderr
     assert "callbacks used to create the checkpoint" not in said and "Tip:" not in said
+    assert "run dir" in said and (tmp_path / "ev" / "eval.log").is_file()
+
+    # a DDP process above rank 0 (its rank variable) logs to its own file and leaves the summary to rank 0
+    cmd = [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={best}", "hydra.run.dir=ev1"]
+    env = {**os.environ, "LOCAL_RANK": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = sorted(p.name for p in (tmp_path / "ev1").glob("*.log"))
+    assert logs == ["eval_ddp_process_1.log"], logs
+    assert "run dir" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

@@ -112,3 +112,20 @@ def test_float_labels_that_are_integers_are_accepted():
     dm = _Labels([0.0, 1.0, 2.0] * 10)
     dm.setup()
     assert dm.num_classes == 3 and dm.splits["train"][1].dtype == torch.long
+
+
+@pytest.mark.parametrize("loader", ["tensor", "torch"])
+def test_an_evaluation_split_smaller_than_the_ddp_processes_is_refused_when_fit_asks_for_its_loader(loader):
+    """Each DDP process evaluates its own share of the validation and test splits: one left without a batch
+    failed Lightning's loader check, the test split's only after training, while the others waited."""
+    from types import SimpleNamespace
+
+    dm = _Labels([0, 1] * 20, loader=loader)  # 24 / 8 / 8
+    dm.setup()
+    cpu = SimpleNamespace(root_device=torch.device("cpu"))
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=9, overfit_batches=0, strategy=cpu)
+    with pytest.raises(DataError, match=r"the val split has 8 sample\(s\), the test split has 8 sample\(s\), "
+                       r"fewer than the 9 DDP processes.*trainer.devices"):  # fmt: skip
+        dm.val_dataloader()
+    dm.trainer.world_size = 8
+    assert dm.val_dataloader() is not None

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler
+from lossbench.data.loader import EpochSampler, TensorBatchLoader, TorchEpochSampler, check_eval_shares
 from lossbench.data.splits import Split, warn_of_labels_never_positive
 from lossbench.data.stressing import Stressors
 from lossbench.data.targets import checked_targets
@@ -235,6 +235,7 @@ class InMemoryDataModule(L.LightningDataModule):
         batch_size = self.batch_size if train else self.eval_batch_size
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        check_eval_shares({k: len(v[1]) for k, v in self.splits.items()}, world, f"data {self.display_name}")
         # trainer.overfit_batches: the same first batches every epoch (Lightning turns a DataLoader's
         # shuffling off for it, which it cannot do for the tensor loader)
         overfit = train and trainer is not None and bool(getattr(trainer, "overfit_batches", 0))

@@ -39,7 +39,7 @@ from lossbench.data.image_files import (
     same_name,
     unused_images,
 )
-from lossbench.data.loader import FolderBatchSampler
+from lossbench.data.loader import FolderBatchSampler, check_eval_shares
 from lossbench.data.splits import Split
 from lossbench.data.stressing import Stressors
 from lossbench.errors import ConfigError, DataError, check_choice, check_range
@@ -249,6 +249,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         train = split == "train"
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sizes = {name: len(index[0]) for name, index in self.split_index.items()}
+        check_eval_shares(sizes, world, f"data.root={self.root}")
         size = len(self.split_index[split][0])
         batch_size = self.batch_size if train else self.eval_batch_size
         return DataLoader(

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
+from lossbench.errors import DataError
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """A generator seed for ``(seed, epoch)``: distinct pairs give unrelated orders (``seed + epoch`` would
@@ -206,3 +208,17 @@ class FolderBatchSampler(TorchEpochSampler):
             order, self.batch_size, len(self), self.train, self.rank, self.world_size
         ):
             yield BatchSpec(local.tolist(), epoch, scale)
+
+
+def check_eval_shares(sizes: dict[str, int], world_size: int, where: str) -> None:
+    """Refuse validation or test splits (``sizes``: samples per split) with fewer samples than the
+    ``world_size`` DDP processes, each of which evaluates its own share of them: a process left without a
+    batch fails Lightning's loader check (the test split's only after training) while the others wait."""
+    small = {split: n for split, n in sizes.items() if split != "train" and n < world_size}
+    if world_size > 1 and small:
+        said = ", ".join(f"the {split} split has {n} sample(s)" for split, n in small.items())
+        raise DataError(
+            f"{where}: {said}, fewer than the {world_size} DDP processes that each evaluate a share of "
+            "it: train on fewer processes (trainer.devices, trainer.num_nodes) or give that split more "
+            "samples"
+        )
