@@ -163,7 +163,8 @@ def is_row_index(name: Any, series: pd.Series, first: bool) -> bool:
 def check_table_file(path: Path, options: TableOptions) -> CheckedTable:
     """Read the table file at ``path`` and check it (:func:`check_table`); needs no torch."""
     frame = read_table(path, options.na_values, options.sep, options.decimal, options.encoding)
-    return check_table(frame, options, f"table {path}", repeated_columns(path))
+    duplicates = repeated_columns(path, options.sep, options.encoding)
+    return check_table(frame, options, f"table {path}", duplicates)
 
 
 def check_table(

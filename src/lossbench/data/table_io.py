@@ -24,17 +24,22 @@ def file_kind(path: Path) -> str | None:
     return next((f for f in FORMATS if name.endswith(f)), None)
 
 
-def repeated_columns(path: Path) -> dict[str, int]:
-    """Column names a CSV/TSV header holds more than once, with their counts (other formats: none)."""
+def repeated_columns(path: Path, sep: str | None = None, encoding: str = "utf-8") -> dict[str, int]:
+    """Column names a CSV/TSV header holds more than once, with their counts (other formats: none); the
+    header is read with the file's ``sep`` and ``encoding`` as :func:`read_table` reads it, and a header
+    that cannot be read is a ``DataError``."""
     kind = file_kind(path)
     if kind is None or not kind.startswith((".csv", ".tsv")):
         return {}
+    default = "\t" if kind.startswith(".tsv") else ","
     try:
-        header = pd.read_csv(
-            path, sep="\t" if kind.startswith(".tsv") else ",", header=None, nrows=1, dtype=str
-        )
-    except Exception:  # read_table names an unreadable file
-        return {}
+        header = pd.read_csv(path, sep=sep or default, header=None, nrows=1, dtype=str, encoding=encoding)
+    except Exception as err:  # pandas raises many types for a bad file
+        text = " ".join(str(err).split())[:200]
+        raise DataError(
+            f"data.path={path}: its header could not be read: {type(err).__name__}: {text}. Check the file "
+            "and data.sep/data.encoding"
+        ) from None
     names = [str(n) for n in header.iloc[0].tolist() if isinstance(n, str)]
     return {n: names.count(n) for n in dict.fromkeys(names) if names.count(n) > 1}
 
