@@ -72,7 +72,7 @@ def check_data_files(cfg: DictConfig) -> None:
     from lossbench.data.table_checks import TableOptions, check_table_file
 
     keys = ("target", "task", "drop", "split_column", "impute", "na_values", "drop_missing_target", "sep")
-    keys += ("decimal", "encoding")
+    keys += ("decimal", "encoding", "thousands")
     given = {
         k: OmegaConf.to_object(data[k]) if OmegaConf.is_config(data[k]) else data[k]
         for k in keys

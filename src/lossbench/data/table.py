@@ -60,6 +60,7 @@ class TableDataModule(InMemoryDataModule):
         sep: the field separator of a CSV/TSV file; ``None``: ``,`` for ``.csv``, a tab for ``.tsv``.
         decimal: the decimal mark of a CSV/TSV file's numbers, ``.`` or ``,`` (``3,5``).
         encoding: the text encoding of a CSV/TSV file (``utf-8``; ``cp1252``, ``latin-1``, ...).
+        thousands: the thousands separator of a CSV/TSV file's numbers (``,`` in ``73,073``); ``None``: none.
         **kwargs: :class:`~lossbench.data.base.InMemoryDataModule` arguments (splits, stressors, loader).
     """
 
@@ -76,17 +77,29 @@ class TableDataModule(InMemoryDataModule):
         sep: str | None = None,
         decimal: str = ".",
         encoding: str = "utf-8",
+        thousands: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.path = Path(str(path)).expanduser()
         self.name = self.path.name
         options = TableOptions.from_config(
-            target, task, drop, split_column, impute, na_values, drop_missing_target, sep, decimal, encoding
+            target,
+            task,
+            drop,
+            split_column,
+            impute,
+            na_values,
+            drop_missing_target,
+            sep,
+            decimal,
+            encoding,
+            thousands,
         )
         self.targets, self.requested_task = list(options.target), options.task
         self.drop, self.split_column, self.impute = list(options.drop), options.split_column, options.impute
         self.na_values, self.drop_missing_target = list(options.na_values), options.drop_missing_target
         self.sep, self.decimal, self.encoding = options.sep, options.decimal, options.encoding
+        self.thousands = options.thousands
         self.index_columns: list[str] = []
         self.missing_target_rows = 0
         self.label_names: list[Any] | None = None
@@ -112,6 +125,7 @@ class TableDataModule(InMemoryDataModule):
             sep=self.sep,
             decimal=self.decimal,
             encoding=self.encoding,
+            thousands=self.thousands,
         )
 
     # --- reading ------------------------------------------------------------------------------------

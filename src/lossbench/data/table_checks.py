@@ -15,10 +15,9 @@ the feature and target columns, the task and the given split (:class:`CheckedTab
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 
 from lossbench.data.table_features import check_features
 from lossbench.data.table_io import read_table, repeated_columns
+from lossbench.data.table_options import TableOptions
 from lossbench.data.table_problems import Problems, listing, note
 from lossbench.data.table_target import (
     check_inferred_labels,
@@ -36,87 +36,13 @@ from lossbench.data.table_target import (
     number_problems,
     rows_with_target,
 )
-from lossbench.errors import ConfigError, check_choice
 from lossbench.task import Task
-
-#: ways to fill missing feature values (``data.impute``)
-IMPUTE = ("none", "median")
-#: the decimal marks of a CSV/TSV file's numbers (``data.decimal``)
-DECIMAL_MARKS = (".", ",")
 
 log = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "val", "test")
 #: names of columns that hold a row number when their values are exactly 0..n-1 or 1..n
 INDEX_NAMES = frozenset({"index", "rownames", "row.names", "rowname", "row", "rowid", "row_id", "id", "idx"})
-
-
-@dataclass(frozen=True)
-class TableOptions:
-    """The ``data.*`` options that decide how a table is read (see ``TableDataModule``)."""
-
-    target: tuple[str, ...]
-    task: Task | None = None
-    drop: tuple[str, ...] = ()
-    split_column: str | None = None
-    impute: str = "none"
-    na_values: tuple[str, ...] = ()
-    drop_missing_target: bool = False
-    sep: str | None = None
-    decimal: str = "."
-    encoding: str = "utf-8"
-
-    @classmethod
-    def from_config(
-        cls,
-        target: str | Sequence[str],
-        task: str | None = None,
-        drop: Sequence[str] | None = (),
-        split_column: str | None = None,
-        impute: str | None = "none",
-        na_values: Sequence[str] | None = (),
-        drop_missing_target: bool = False,
-        sep: str | None = None,
-        decimal: str | None = ".",
-        encoding: str | None = "utf-8",
-    ) -> TableOptions:
-        """The options as ``data.*`` gives them, checked (a :class:`ConfigError` names the key)."""
-        # data.target=3 (a column named 3) reaches here as an int
-        targets = (str(target),) if isinstance(target, str | int | float) else tuple(str(t) for t in target)
-        if not targets:
-            raise ConfigError("data.target is empty: name the target column (data.target=label)")
-        if not isinstance(drop_missing_target, bool):
-            raise ConfigError(
-                f"data.drop_missing_target={drop_missing_target!r} has the wrong type: use true or false"
-            )
-        return cls(
-            target=targets,
-            task=None if task is None else Task(check_choice("data.task", task, [t.value for t in Task])),
-            drop=tuple(str(c) for c in (drop or ())),
-            split_column=split_column,
-            impute=check_choice("data.impute", "none" if impute is None else str(impute), IMPUTE),
-            na_values=tuple(str(v) for v in (na_values or ())),
-            drop_missing_target=drop_missing_target,
-            sep=None if sep is None else "\t" if str(sep) in ("\\t", "tab") else str(sep),
-            decimal=check_choice("data.decimal", "." if decimal is None else str(decimal), DECIMAL_MARKS),
-            encoding=_encoding("utf-8" if encoding is None else str(encoding)),
-        )
-
-    def as_overrides(self) -> dict[str, Any]:
-        """The options by their ``data.*`` names and override values."""
-        target = self.target[0] if len(self.target) == 1 else list(self.target)
-        return {
-            "target": target,
-            "task": None if self.task is None else self.task.value,
-            "drop": list(self.drop),
-            "split_column": self.split_column,
-            "impute": self.impute,
-            "na_values": list(self.na_values),
-            "drop_missing_target": self.drop_missing_target,
-            "sep": self.sep,
-            "decimal": self.decimal,
-            "encoding": self.encoding,
-        }
 
 
 @dataclass
@@ -132,17 +58,6 @@ class CheckedTable:
     index_columns: list[str]
     #: rows dropped for a missing target (``drop_missing_target``)
     missing_target_rows: int
-
-
-def _encoding(name: str) -> str:
-    """``data.encoding``: a text encoding Python knows (``utf-8``, ``cp1252``, ``latin-1``, ...)."""
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        raise ConfigError(
-            f"data.encoding={name!r} is not a text encoding Python knows: e.g. utf-8, cp1252, latin-1"
-        ) from None
-    return name
 
 
 def counts_rows(series: pd.Series) -> bool:
@@ -162,7 +77,9 @@ def is_row_index(name: Any, series: pd.Series, first: bool) -> bool:
 
 def check_table_file(path: Path, options: TableOptions) -> CheckedTable:
     """Read the table file at ``path`` and check it (:func:`check_table`); needs no torch."""
-    frame = read_table(path, options.na_values, options.sep, options.decimal, options.encoding)
+    frame = read_table(
+        path, options.na_values, options.sep, options.decimal, options.encoding, options.thousands
+    )
     duplicates = repeated_columns(path, options.sep, options.encoding)
     return check_table(frame, options, f"table {path}", duplicates)
 

@@ -1,12 +1,13 @@
 """Checks of a table's feature columns: every column that cannot be encoded, and every missing value.
 
 A feature column is a problem when it holds dates or times (typed, or as date text), numbers written
-with a decimal comma (read with ``data.decimal=','``), numbers mixed with a few text values (missing
-markers, fixed by ``data.na_values``), values of mixed types, a distinct text value in every row (an id),
-consecutive distinct integers (a row number, which leaks the file's order), or no value at all; the fix for
-each is to drop it (the advice keeps the ``data.drop`` entries given), or to name its markers. Missing or
-infinite values in the other columns are a problem unless ``data.impute=median``. A distinct integer in
-every row that does not count the rows (an id?) is used as a feature, with a warning naming ``data.drop``.
+with a decimal comma (read with ``data.decimal=','``) or with thousands separators (``data.thousands=','``),
+numbers mixed with a few text values (missing markers, fixed by ``data.na_values``), values of mixed types,
+a distinct text value in every row (an id), consecutive distinct integers (a row number, which leaks the
+file's order), or no value at all; the fix for each is to drop it (the advice keeps the ``data.drop``
+entries given), or to name its markers. Missing or infinite values in the other columns are a problem
+unless ``data.impute=median``. A distinct integer in every row that does not count the rows (an id?) is
+used as a feature, with a warning naming ``data.drop``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from lossbench.data.table_problems import Problems, listing, note, override_valu
 log = logging.getLogger(__name__)
 #: a number written with a decimal comma (``3,5``, ``-0,25``)
 COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
+#: a number with a comma between each three digits (``73,073``, ``-1,234,567.5``): thousands separators
+THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 #: a number written with a decimal point (``3.5``, ``-.25``, ``1.5e3``)
 POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
@@ -48,15 +51,26 @@ def numbers_rows(series: pd.Series) -> bool:
 
 def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> bool:
     """Record a problem when the column ``what`` (``column 'x'``, ``target column 'y'``) is text whose values
-    ``present`` are at least 90% numbers and mix decimal marks; whether it is. Numbers with a decimal comma
-    (``3,5``) and none with a point are read by ``data.decimal=','``; a few commas among points are cells
-    to fix in the file; points in a file read with ``data.decimal=','`` are left as text by it."""
+    ``present`` are at least 90% numbers and mix decimal marks or hold thousands separators; whether it is.
+    Numbers whose commas all separate thousands (``73,073``, ``1,234.5``) are read by
+    ``data.thousands=','``; numbers with a decimal comma (``3,5``) and none with a point are read by
+    ``data.decimal=','``; a few commas among points are cells to fix in the file; points in a file read with
+    ``data.decimal=','`` are left as text by it."""
     text = present.astype(str).str.strip()
+    thousands = text.str.fullmatch(THOUSANDS)
     comma = text.str.fullmatch(COMMA_DECIMAL)
     point = text.str.fullmatch(POINT_DECIMAL)
-    numbers = comma | point | pd.to_numeric(text, errors="coerce").notna()
-    if not len(text) or numbers.mean() < 0.9 or not (comma.any() or point.any()):
+    numbers = thousands | comma | point | pd.to_numeric(text, errors="coerce").notna()
+    if not len(text) or numbers.mean() < 0.9 or not (thousands.any() or comma.any() or point.any()):
         return False
+    if thousands.any() and not (comma & ~thousands).any():
+        shown = list(dict.fromkeys(text[thousands]))[:3]
+        problems.add(
+            f"{what} holds numbers written with thousands separators ({', '.join(map(repr, shown))})",
+            "read them as numbers with \"data.thousands=','\"",
+            thousands=",",
+        )
+        return True
     commas = list(dict.fromkeys(text[comma]))
     read_with_comma = problems.options.get("decimal") == ","
     if not point.any():

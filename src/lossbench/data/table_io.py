@@ -50,10 +50,11 @@ def read_table(
     sep: str | None = None,
     decimal: str = ".",
     encoding: str = "utf-8",
+    thousands: str | None = None,
 ) -> pd.DataFrame:
     """The file as a DataFrame, by its extension (a CSV/TSV file's ``sep``: its field separator, when not
-    ``,`` or a tab; ``decimal``: its numbers' decimal mark; ``encoding``: its text encoding); a missing,
-    unreadable or corrupt file is a ``DataError``."""
+    ``,`` or a tab; ``decimal``: its numbers' decimal mark; ``encoding``: its text encoding; ``thousands``:
+    its numbers' thousands separator, if any); a missing, unreadable or corrupt file is a ``DataError``."""
     kind = file_kind(path)
     if kind is None:
         raise ConfigError(
@@ -66,7 +67,12 @@ def read_table(
         if kind.startswith((".csv", ".tsv")):
             default = "," if kind.startswith(".csv") else "\t"
             frame = pd.read_csv(
-                path, sep=sep or default, na_values=list(na_values), decimal=decimal, encoding=encoding
+                path,
+                sep=sep or default,
+                na_values=list(na_values),
+                decimal=decimal,
+                encoding=encoding,
+                thousands=thousands,
             )
             check_separator(frame, path, sep or default)
         elif kind in (".parquet", ".pq"):
