@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,41 @@ def test_thousands_separators_name_data_thousands_not_a_decimal_comma(tmp_path):
     assert "data.decimal" not in str(err.value) and "\"data.thousands=','\"" in str(err.value)
     with pytest.raises(ConfigError, match=r"data.thousands=',' is data.decimal too"):
         built(path, target="price", thousands=",", decimal=",")
+
+
+def test_values_beyond_float32_are_an_error_and_far_placeholders_a_warning(tmp_path, caplog):
+    """``1e300`` passes a finite check but is infinite as a float32 (a NaN loss at step 0); ``1e30``
+    placeholders among values near 0 are named in a warning; heavy tails are not."""
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n), "y": rng.normal(size=n)})
+    frame.loc[3, "x"], frame.loc[5, "y"] = 1e300, -1e300
+    path = tmp_path / "huge.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as err:
+        built(path, target="y")
+    text = str(err.value)
+    assert "column 'x' holds 1 value(s) beyond float32's range of ±3.4e38 (1e300)" in text
+    assert "target column 'y' holds 1 value(s) beyond float32's range of ±3.4e38 (-1e300)" in text
+    assert text.endswith(
+        "Fix them all with: \"data.na_values=['-1e300','1e300']\" data.drop_missing_target=true "
+        "data.impute=median"
+    )
+    dm = built(path, target="y", na_values=["1e300", "-1e300"], drop_missing_target=True, impute="median")
+    assert dm.missing_target_rows == 1
+    frame.loc[3, "x"], frame.loc[5, "y"] = 1e30, 0.5
+    frame.loc[[7, 8], "y"] = 1e30
+    frame["tail"] = rng.lognormal(0, 2, n) * 1e4
+    frame["counts"] = np.where(rng.random(n) < 0.7, 0, rng.integers(1, 10**6, n))
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        built(path, target="y")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "column 'x' holds 1 value(s) many orders of magnitude beyond the rest (1e30;" in m
+        and "data.na_values=[1e30] (with data.impute=median), or drop the column with data.drop=[x]" in m
+        for m in said
+    ), said
+    target = "target column 'y' holds 2 value(s)"
+    assert any(target in m and "data.drop_missing_target=true" in m for m in said), said
+    assert not any("'tail'" in m or "'counts'" in m or "'z'" in m for m in said), said

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.data.table_problems import Problems, listing, note, override_value
+from lossbench.data.table_values import note_far_values, too_large_problem
 
 log = logging.getLogger(__name__)
 #: a number written with a decimal comma (``3,5``, ``-0,25``)
@@ -145,6 +146,9 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                     drop,
                 )
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            if too_large_problem(f"column {col!r}", str(col), values, problems, target=False):
+                continue
+            note_far_values(f"column {col!r}", str(col), values, False, given)
             missing[col] = int((~np.isfinite(values)).sum())
             continue
         present = series.dropna()

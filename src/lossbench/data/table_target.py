@@ -18,6 +18,7 @@ import pandas as pd
 
 from lossbench.data.table_features import comma_decimal_problem, number_markers
 from lossbench.data.table_problems import Problems, note, override_value, plain
+from lossbench.data.table_values import note_far_values, too_large_problem
 from lossbench.task import Task
 
 if TYPE_CHECKING:
@@ -256,12 +257,18 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
             )
         elif not np.isfinite(numeric.to_numpy(dtype=np.float64)).all():
             problems.add(f"target column {col!r} has infinite values", "fix or drop those rows in the file")
+        elif too_large_problem(
+            f"target column {col!r}", str(col), numeric.to_numpy(np.float64), problems, True
+        ):
+            continue
         elif numeric.nunique() == 1:
             problems.add(
                 f"target column {col!r} holds one value ({plain(numeric.iloc[0])!r}) in every row",
                 "there is nothing to regress and its R² is undefined: "
                 + ("leave it out of data.target" if len(names) > 1 else "is data.target the right column?"),
             )
+        else:
+            note_far_values(f"target column {col!r}", str(col), numeric.to_numpy(np.float64), True, [])
 
 
 def check_inferred_labels(target: pd.DataFrame, problems: Problems) -> None:

@@ -1,0 +1,90 @@
+"""Checks of a numeric column's magnitudes: values a float32 cannot hold, a few values far beyond the rest.
+
+Training casts features and targets to float32, whose largest value is about 3.4e38: a larger finite value
+(``1e300``) becomes infinite there and the loss NaN, so it is a problem naming the column. A few values many
+orders of magnitude beyond the others (``1e30`` placeholders among values near 1) are likely missing-value
+markers: a warning names the column and how many there are. "Far" is robust — farther from the median than
+:data:`FAR` times the median absolute deviation — so an ordinary heavy tail is not named.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from lossbench.data.table_problems import Problems, note, override_value
+
+log = logging.getLogger(__name__)
+
+#: the largest value a float32 holds
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: a value farther from the median than this many median absolute deviations is far beyond the rest
+FAR = 1e6
+
+
+def as_written(value: float) -> str:
+    """A number as a ``data.na_values`` entry, e.g. ``1e30``, ``-999``."""
+    return f"{value:g}".replace("e+", "e")
+
+
+def markers_fix(column: str, values: list[float], target: bool, drop: list[str]) -> str:
+    """The words fixing values that may mark missing ones in ``column``."""
+    markers = f"data.na_values=[{','.join(as_written(v) for v in values)}]"
+    if target:
+        return f"if they mark missing targets set {markers} and data.drop_missing_target=true, else fix them"
+    return (
+        f"if they mark missing values set {markers} (with data.impute=median), or drop the column with "
+        f"data.drop={override_value([*drop, column])}"
+    )
+
+
+def too_large_problem(what: str, column: str, values: np.ndarray, problems: Problems, target: bool) -> bool:
+    """Record a problem when the column ``what`` holds finite values beyond float32's range; whether it does.
+    The fix marks them missing (:func:`markers_fix`) when they are at most half the column's values."""
+    finite = values[np.isfinite(values)]
+    huge = finite[np.abs(finite) > FLOAT32_MAX]
+    if not len(huge):
+        return False
+    shown = sorted(set(huge.tolist()))[:5]
+    drop = list(problems.options.get("drop") or ())
+    few = 2 * len(huge) <= len(finite)
+    if target:
+        fix = {"na_values": [as_written(v) for v in shown], "drop_missing_target": True} if few else {}
+    else:
+        fix = {"na_values": [as_written(v) for v in shown], "impute": "median"} if few else {"drop": [column]}
+    how = markers_fix(column, shown, target, drop) if few else "rescale the column in the file"
+    if not few and not target:
+        how += f", or drop it with data.drop={override_value([*drop, column])}"
+    problems.add(
+        f"{what} holds {len(huge)} value(s) beyond float32's range of ±3.4e38 ({as_written(shown[0])}), "
+        "which training would turn into infinities and a NaN loss",
+        how,
+        **fix,
+    )
+    return True
+
+
+def note_far_values(what: str, column: str, values: np.ndarray, target: bool, drop: list[str]) -> None:
+    """Warn when a few of the column's values lie far beyond the rest (see the module docstring)."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < 10:
+        return
+    median = float(np.median(finite))
+    mad = float(np.median(np.abs(finite - median)))
+    if mad <= 0:
+        return
+    far = np.abs(finite - median) > FAR * mad
+    if not far.any() or 2 * int(far.sum()) > len(finite):
+        return
+    shown = sorted(set(finite[far].tolist()))[:3]
+    note(
+        log,
+        logging.WARNING,
+        "%s holds %d value(s) many orders of magnitude beyond the rest (%s; median %.3g): %s",
+        what,
+        int(far.sum()),
+        ", ".join(as_written(v) for v in shown),
+        median,
+        markers_fix(column, shown, target, drop),
+    )
