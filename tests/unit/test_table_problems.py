@@ -163,7 +163,7 @@ def test_repeated_column_names_are_an_error_naming_them(tmp_path):
     path.write_text("a,a,b,b,b,y\n" + "".join(f"{i},{i + 1},{i},{i},{i},{i % 2}\n" for i in range(30)))
     with pytest.raises(DataError, match=r"repeats the column name\(s\) 'a' \(2 times\), 'b' \(3 times\)"):
         built(path, target="y")
-    (tmp_path / "d.tsv").write_text("a\ta\ty\n1\t2\t0\n3\t4\t1\n")
+    (tmp_path / "d.tsv").write_text("a\ta\ty\n" + "1\t2\t0\n3\t4\t1\n" * 3)
     with pytest.raises(DataError, match=r"2 problems.*'a' \(2 times\).*data.drop: column 'z'"):
         built(tmp_path / "d.tsv", target="y", drop=["z"])
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from lossbench.data.splits import split_indices
 from lossbench.data.table import TableDataModule
+from lossbench.data.table_checks import check_table_file
 from lossbench.data.table_io import read_table, repeated_columns
+from lossbench.data.table_options import TableOptions
 from lossbench.errors import ConfigError, DataError
 from lossbench.task import Task
 
@@ -106,3 +110,22 @@ def test_values_beyond_float32_are_an_error_and_far_placeholders_a_warning(tmp_p
     target = "target column 'y' holds 2 value(s)"
     assert any(target in m and "data.drop_missing_target=true" in m for m in said), said
     assert not any("'tail'" in m or "'counts'" in m or "'z'" in m for m in said), said
+
+
+def test_every_class_too_small_to_split_is_named_with_its_count_before_training(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(64.0), "y": ["a"] * 30 + ["b"] * 30 + ["c", "d", "d", "e"]})
+    path = tmp_path / "rare.csv"
+    frame.to_csv(path, index=False)
+    options = TableOptions.from_config(target="y")
+    with pytest.raises(DataError) as err:
+        check_table_file(path, options)  # the check before torch loads
+    text = str(err.value)
+    named = "3 classes have fewer than 3 samples: 'c' (1), 'd' (2), 'e' (1)"
+    assert f"target 'y': {named}, too few for a " in text
+    assert "data.task=regression" not in text
+    given = frame.assign(split=["train", "val", "test", "train"] * 16)
+    given.to_csv(path, index=False)
+    given_split = TableOptions.from_config(target="y", split_column="split")
+    assert check_table_file(path, given_split).split is not None, "a given split is not stratified"
+    with pytest.raises(DataError, match=re.escape(named)):
+        split_indices(pd.factorize(frame.y, sort=True)[0], 0.2, 0.2, 0, True, class_names=list("abcde"))

@@ -43,12 +43,18 @@ def split_indices(
         need = 2 if test is not None else 3  # one sample in each split it is drawn into
         small = [c for c in range(len(counts)) if 0 < counts[c] < need]
         if small:
-            name = repr(class_names[small[0]]) if class_names is not None else str(small[0])
+            names = [repr(class_names[c]) if class_names is not None else str(c) for c in small]
             given = " beside the given test split" if test is not None else ""
+            what = (
+                f"class {names[0]} has only {counts[small[0]]} sample(s)"
+                if len(small) == 1
+                else f"{len(small)} classes have fewer than {need} samples: "
+                + ", ".join(f"{name} ({counts[c]})" for name, c in zip(names, small, strict=True))
+            )
             raise DataError(
-                f"{where}: class {name} has only {counts[small[0]]} sample(s){given}, too few for a "
-                f"stratified train/val{'' if test is not None else '/test'} split (needs {need}): drop or "
-                "merge that class, or add samples"
+                f"{where}: {what}{given}, too few for a stratified train/val"
+                f"{'' if test is not None else '/test'} split (needs {need}): drop or merge "
+                f"{'that class' if len(small) == 1 else 'those classes'}, or add samples"
             )
     try:
         if test is None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from lossbench.data.table_classes import note_near_duplicate_labels, small_classes_problem
 from lossbench.data.table_features import comma_decimal_problem, number_markers
 from lossbench.data.table_problems import Problems, note, override_value, plain
 from lossbench.data.table_values import note_far_values, too_large_problem
@@ -186,26 +187,6 @@ def number_problems(target: pd.DataFrame, task: Task | None, problems: Problems)
     return found
 
 
-def note_near_duplicate_labels(column: str, classes: np.ndarray) -> None:
-    """Warn when text labels differ only in case or surrounding spaces (``yes``, ``Yes``, ``yes ``): each is
-    a class of its own."""
-    spellings: dict[str, list[str]] = {}
-    for label in classes:
-        if isinstance(label, str):
-            spellings.setdefault(label.strip().casefold(), []).append(label)
-    alike = [sorted(group) for group in spellings.values() if len(group) > 1]
-    if alike:
-        shown = "; ".join(", ".join(repr(v) for v in group) for group in alike[:3])
-        note(
-            log,
-            logging.WARNING,
-            "target %r has labels that differ only in case or spaces (%s): each is a class of its own; make "
-            "them one in the file if they are one class",
-            column,
-            shown,
-        )
-
-
 def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
     """The target columns suit the task: two classes or more, 0/1 labels, finite numbers."""
     names = list(target.columns)
@@ -222,6 +203,8 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
                 "classification needs at least two; is data.target the right column?",
             )
         note_near_duplicate_labels(names[0], classes)
+        if not problems.options.get("split_column"):  # a given split is not stratified
+            small_classes_problem(names[0], target.iloc[:, 0], problems)
         return
     if task is Task.MULTILABEL:
         if len(names) < 2:
