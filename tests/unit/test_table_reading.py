@@ -129,3 +129,29 @@ def test_every_class_too_small_to_split_is_named_with_its_count_before_training(
     assert check_table_file(path, given_split).split is not None, "a given split is not stratified"
     with pytest.raises(DataError, match=re.escape(named)):
         split_indices(pd.factorize(frame.y, sort=True)[0], 0.2, 0.2, 0, True, class_names=list("abcde"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_file_names_data_encoding_utf16_and_reads_with_it(tmp_path, encoding):
+    """Excel's "Unicode text" starts with a byte order mark: cp1252 or latin-1 would read it garbled."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "city": ["Zürich", "Genève"] * 20, "y": [0, 1] * 20})
+    path = tmp_path / "unicode.csv"
+    text = frame.to_csv(index=False)
+    path.write_bytes(("\ufeff" + text).encode(encoding) if encoding.endswith("be") else text.encode(encoding))
+    with pytest.raises(DataError, match=r"is UTF-16 text .*: set data.encoding=utf-16, or save") as err:
+        built(path, target="y")
+    assert "cp1252" not in str(err.value)
+    assert built(path, target="y", encoding="utf-16").input_shape == (3,)
+
+
+def test_a_decimal_comma_is_suggested_as_the_shell_passes_it(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40).round(2), "y": [0, 1] * 20})
+    path = tmp_path / "eu.csv"
+    frame.to_csv(path, index=False, sep=";", decimal=",")
+    with pytest.raises(DataError) as err:
+        built(path, target="y", sep=";")
+    assert str(err.value).endswith(
+        "read them as numbers with \"data.decimal=','\" (quoted as shown, for the shell)"
+    )

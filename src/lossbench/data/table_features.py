@@ -68,7 +68,7 @@ def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> 
         shown = list(dict.fromkeys(text[thousands]))[:3]
         problems.add(
             f"{what} holds numbers written with thousands separators ({', '.join(map(repr, shown))})",
-            "read them as numbers with \"data.thousands=','\"",
+            "read them as numbers with \"data.thousands=','\" (quoted as shown, for the shell)",
             thousands=",",
         )
         return True
@@ -79,7 +79,7 @@ def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> 
             return False
         problems.add(
             f"{what} holds numbers written with a decimal comma ({commas[0]!r})",
-            "read them as numbers with data.decimal=','",
+            "read them as numbers with \"data.decimal=','\" (quoted as shown, for the shell)",
             decimal=",",
         )
     elif commas:

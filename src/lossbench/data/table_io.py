@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def read_table(
     except (DataError, ConfigError):
         raise
     except UnicodeDecodeError as err:
+        if utf16_bom(path) and not encoding.lower().replace("_", "-").startswith("utf-16"):
+            raise DataError(
+                f"data.path={path} is UTF-16 text (it starts with a UTF-16 byte order mark), not {encoding}: "
+                "set data.encoding=utf-16, or save the file as UTF-8"
+            ) from None
         raise DataError(
             f"data.path={path} is not {encoding} text (byte {err.object[err.start]:#04x} at {err.start}): "
             "set data.encoding to the file's encoding (e.g. data.encoding=cp1252 for a file saved by "
@@ -102,6 +108,13 @@ def read_table(
             if parsed.notna().sum() == frame[col].notna().sum():
                 frame[col] = parsed
     return frame
+
+
+def utf16_bom(path: Path) -> bool:
+    """The file starts with a UTF-16 byte order mark (``FF FE`` or ``FE FF``), as Excel's "Unicode text"
+    and PowerShell's files do."""
+    with open(path, "rb") as file:
+        return file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 #: field separators a one-column CSV/TSV header is searched for
