@@ -155,3 +155,38 @@ def test_a_decimal_comma_is_suggested_as_the_shell_passes_it(tmp_path):
     assert str(err.value).endswith(
         "read them as numbers with \"data.decimal=','\" (quoted as shown, for the shell)"
     )
+
+
+def test_text_columns_of_mostly_numbers_or_of_many_values_are_named(tmp_path, caplog):
+    """A column 67% numbers and 33% ``low`` would make each number a category; a patient id repeated twice
+    per patient would add a feature column per patient."""
+    rng = np.random.default_rng(0)
+    n = 180
+    level = rng.integers(10, 500, n).astype(str)
+    level[::3] = "low"
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "level": level,
+            "patient": [f"P{i // 2:03d}" for i in range(n)],
+            "island": rng.choice(["biscoe", "dream", "torgersen"], n),
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    path = tmp_path / "mixed.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as err:
+        built(path, target="y")
+    text = str(err.value)
+    assert "column 'level' holds numbers in 67% of its rows and the text values ['low']" in text
+    assert "data.na_values=[low] (with data.impute=median)" in text and "data.drop=[level]" in text
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        dm = built(path, target="y", drop=["level"])
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "column 'patient' has 90 distinct text values in 180 rows, so one-hot encoding adds up to 90 feature "
+        "columns for it: if it is an id or free text, drop it with data.drop=[level,patient]" in m
+        for m in said
+    ), said
+    assert not any("'island'" in m for m in said), said
+    assert dm.input_shape[0] > 80

@@ -7,7 +7,9 @@ a distinct text value in every row (an id), consecutive distinct integers (a row
 file's order), or no value at all; the fix for each is to drop it (the advice keeps the ``data.drop``
 entries given), or to name its markers. Missing or infinite values in the other columns are a problem
 unless ``data.impute=median``. A distinct integer in every row that does not count the rows (an id?) is
-used as a feature, with a warning naming ``data.drop``.
+used as a feature, with a warning naming ``data.drop``; so is a text column of many distinct values with
+few rows each (a repeated id), whose values would each be a one-hot column. A text column of at least half
+numbers is a problem naming its text values.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 #: more columns with missing values than this are named in one problem
 MANY_MISSING = 5
+#: a text column whose values are at least this share numbers is numbers with a few text values
+MOSTLY = 0.5
+#: a text column with more distinct values than this, and fewer rows than ROWS_PER_CATEGORY per value on
+#: average, is named in a warning: one-hot encoding makes each value a feature column
+MANY_CATEGORIES = 20
+ROWS_PER_CATEGORY = 5
 
 
 def numeric_columns(features: pd.DataFrame) -> list[str]:
@@ -100,13 +108,49 @@ def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> 
     return True
 
 
-def number_markers(present: pd.Series) -> list[str]:
-    """The text values (at most 5) of a column whose values ``present`` are at least 90% numbers: markers of
-    missing values such as ``?``; empty otherwise."""
+def number_markers(present: pd.Series, share: float = 0.9) -> list[str]:
+    """The text values (at most 5) of a column whose values ``present`` are at least ``share`` numbers:
+    markers of missing values such as ``?``; empty otherwise."""
     parsed = pd.to_numeric(present.astype(str), errors="coerce")
-    if not len(present) or parsed.notna().mean() < 0.9:
+    if not len(present) or parsed.notna().mean() < share:
         return []
     return sorted({str(v) for v in present[parsed.isna()]})[:5]
+
+
+def mostly_numbers_problem(col: str, present: pd.Series, drop: str, problems: Problems) -> bool:
+    """Record a problem when at least :data:`MOSTLY` of the text column's values ``present`` are numbers:
+    one-hot encoded, each number would be a category of its own. Names the text values; whether it did."""
+    tokens = number_markers(present, MOSTLY)
+    if not tokens:
+        return False
+    share = pd.to_numeric(present.astype(str), errors="coerce").notna().mean()
+    problems.add(
+        f"column {col!r} holds numbers in {share:.0%} of its rows and the text values {tokens}, so each "
+        "number would be a category of its own",
+        f"if the text values mark missing ones set data.na_values={override_value(tokens)} (with "
+        f"data.impute=median), otherwise make them numbers in the file, or drop it with {drop}",
+        drop=[col],
+    )
+    return True
+
+
+def note_many_categories(col: str, series: pd.Series, drop: str) -> None:
+    """Warn when a text column has more than :data:`MANY_CATEGORIES` distinct values and fewer than
+    :data:`ROWS_PER_CATEGORY` rows per value on average (a repeated id?): each value is a one-hot column."""
+    distinct = int(series.nunique())
+    if distinct <= MANY_CATEGORIES or ROWS_PER_CATEGORY * distinct <= series.count():
+        return
+    note(
+        log,
+        logging.WARNING,
+        "column %r has %d distinct text values in %d rows, so one-hot encoding adds up to %d feature columns "
+        "for it: if it is an id or free text, drop it with %s",
+        col,
+        distinct,
+        int(series.count()),
+        distinct,
+        drop,
+    )
 
 
 def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> None:
@@ -163,6 +207,8 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 impute="median",
             )
             continue
+        if mostly_numbers_problem(col, present, drop, problems):
+            continue
         kinds = {type(v) for v in present}
         if kinds - {str} and len(kinds) > 1:
             problems.add(
@@ -186,6 +232,7 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 drop=[col],
             )
             continue
+        note_many_categories(col, series, drop)
         missing[col] = int(series.isna().sum())
     missing = {col: count for col, count in missing.items() if count}
     if impute != "none" or not missing:
