@@ -103,6 +103,10 @@ def read_table(
         raise DataError(f"data.path={path} holds no rows or no columns")
     if na_values and not kind.startswith((".csv", ".tsv")):  # pandas' CSV reader did this already
         frame = frame.replace(list(na_values), np.nan)
+        numbers = [float(v) for v in na_values if _number(v) is not None]
+        for col in frame.select_dtypes(include="number").columns:  # "1e30" marks the number 1e30
+            if numbers and frame[col].isin(numbers).any():
+                frame[col] = frame[col].mask(frame[col].isin(numbers))
         for col in frame.select_dtypes(include=object).columns:
             parsed = pd.to_numeric(frame[col], errors="coerce")
             if parsed.notna().sum() == frame[col].notna().sum():
@@ -115,6 +119,14 @@ def utf16_bom(path: Path) -> bool:
     and PowerShell's files do."""
     with open(path, "rb") as file:
         return file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a number, or ``None``."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 #: field separators a one-column CSV/TSV header is searched for
