@@ -59,3 +59,29 @@ def test_trials_beyond_the_plan_keep_the_replicates_the_grown_plan_promised(monk
     assert tuned.seeds > 3 and 1 < tuned.trials < 30
     costs = clock.costs()
     assert clock.left() >= tuned.seeds * bd.round_s(costs.final_s, 3, 1) + bd.report_s(3, tuned.seeds)
+
+
+def test_a_loss_taken_back_after_the_planned_rounds_catches_up_to_the_others(monkeypatch, tmp_path):
+    """Taken back once the kept losses have their trials, its catch-up rounds are rounds of it alone: the
+    loop judged each as a round of every loss, stopped it part way, and every loss's best then came from
+    the fewer trials of the loss taken back."""
+    from lossbench.advise import rounds
+    from lossbench.tune.study import Plan
+    from tests.unit.test_advise_budget import studies_counting
+
+    t, counts, calls = [0.0], dict.fromkeys(LOSSES[:3], 0), [0]
+    studies_counting(monkeypatch, counts)
+
+    def trial_round(plan, monitor, losses, upto):  # one after another; the first round is the slow one
+        per = 20.0 if calls[0] == 0 else 10.0
+        calls[0] += 1
+        for loss in losses:
+            t[0] += per
+            counts[loss] = upto
+
+    monkeypatch.setattr(rounds, "trial_round", trial_round)
+    plan = Plan(losses=LOSSES[:2], trials=2, seeds=3, out=tmp_path)
+    clock = Clock(235, Costs(20.0, 20.0), start=0.0, now=lambda: t[0])
+    tuned = rounds.tuning_rounds(plan, ("val/acc", "max"), clock, None, LOSSES[2:3])
+    assert tuned.losses == LOSSES[:3] and {counts[loss] for loss in tuned.losses} == {tuned.trials}, counts
+    assert tuned.trials >= plan.trials

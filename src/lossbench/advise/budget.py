@@ -228,10 +228,12 @@ class Clock:
         scale = trial / self.estimate.trial_s if trial else 1.0
         return Costs(trial or self.estimate.trial_s, final or self.estimate.final_s * scale)
 
-    def trial_round_fits(self, losses: int, workers: int, seeds: int) -> bool:
-        """Whether one more round of trials fits, with ``seeds`` rounds of final runs and the report after."""
+    def trial_round_fits(self, losses: int, workers: int, seeds: int, tuned: int | None = None) -> bool:
+        """Whether one more round of trials fits (of ``tuned`` of the ``losses``: those behind; all by
+        default), with ``seeds`` rounds of final runs of every loss and the report after."""
         c = self.costs()
-        need = round_s(c.trial_s, losses, workers) + seeds * round_s(c.final_s, losses, workers)
+        need = round_s(c.trial_s, losses if tuned is None else tuned, workers)
+        need += seeds * round_s(c.final_s, losses, workers)
         return need + report_s(losses, seeds) <= self.left()
 
     def final_round_fits(self, losses: int, workers: int, seeds: int) -> bool:

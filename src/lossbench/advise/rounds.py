@@ -175,7 +175,8 @@ def tuning_rounds(
     while min(counts) < target:
         upto = min(counts) + 1
         kept = min(plan.seeds, MIN_SEEDS) if upto <= plan.trials else seeds  # a grown plan's promise
-        if upto > 1 and not clock.trial_round_fits(len(losses), workers, kept):
+        behind = [loss for loss, n in zip(losses, counts, strict=True) if n < upto]  # a loss taken back
+        if upto > 1 and not clock.trial_round_fits(len(losses), workers, kept, tuned=len(behind)):
             log.info(
                 "budget: %d of %d trials per loss fit in the time left (%.0f s); tuning stops here for "
                 "every loss",
@@ -184,7 +185,6 @@ def tuning_rounds(
                 clock.left(),
             )
             break
-        behind = [loss for loss, n in zip(losses, counts, strict=True) if n < upto]
         started = clock.now()
         if pool is None:
             trial_round(plan, monitor, behind, upto)
