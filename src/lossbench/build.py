@@ -159,6 +159,8 @@ def _instantiated_data(cfg: DictConfig, fitted: dict[str, Any] | None) -> BenchD
         ) from None
     if fitted and isinstance(getattr(dm, "fitted", None), dict):
         dm.fitted = fitted
+    if isinstance(getattr(dm, "tested", None), bool):  # lossbench's own modules check the splits it reads
+        dm.tested = bool(cfg.get("test", True))
     prepare_once(dm)  # on local rank 0; the other local ranks wait for it when all start at once
     seed_setup(dm, cfg.data_seed)  # this call and Lightning's later ones draw one split from data_seed
     dm.setup("fit")

@@ -129,3 +129,16 @@ def test_an_evaluation_split_smaller_than_the_ddp_processes_is_refused_when_fit_
         dm.val_dataloader()
     dm.trainer.world_size = 8
     assert dm.val_dataloader() is not None
+    dm = _Labels([0, 1] * 100, test_fraction=0.01, loader=loader)  # 157 / 41 / 2
+    dm.setup()
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=4, overfit_batches=0, strategy=cpu)
+    with pytest.raises(DataError, match=r"the test split has 2 sample\(s\), .*with test=false"):
+        dm.train_dataloader()
+    dm.tested = False  # test=false: the test split is never read
+    assert dm.train_dataloader() is not None and dm.val_dataloader() is not None
+
+
+def test_a_run_that_does_not_test_tells_its_data_module_so(make_cfg):
+    from lossbench.build import build_data
+
+    assert build_data(make_cfg()).tested and not build_data(make_cfg("test=false")).tested

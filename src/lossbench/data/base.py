@@ -120,6 +120,7 @@ class InMemoryDataModule(L.LightningDataModule):
         #: the ``data_info`` of the run whose model is tested here (``lossbench-eval``): its target units
         #: (and a table's encoding) are used instead of fitting them on this data's training rows
         self.fitted: dict[str, Any] = {}
+        self.tested = True  #: whether the run reads the test split (``test``), set by ``build_data``
         if num_classes is not None:
             check_range("data.num_classes", num_classes, 1)
         self.declared_num_classes = num_classes
@@ -235,7 +236,8 @@ class InMemoryDataModule(L.LightningDataModule):
         batch_size = self.batch_size if train else self.eval_batch_size
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        check_eval_shares({k: len(v[1]) for k, v in self.splits.items()}, world, f"data {self.display_name}")
+        sizes = {k: len(v[1]) for k, v in self.splits.items()}
+        check_eval_shares(sizes, self.tested, world, f"data {self.display_name}")
         # trainer.overfit_batches: the same first batches every epoch (Lightning turns a DataLoader's
         # shuffling off for it, which it cannot do for the tensor loader)
         overfit = train and trainer is not None and bool(getattr(trainer, "overfit_batches", 0))

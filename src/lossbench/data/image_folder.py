@@ -104,6 +104,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        self.tested = True  #: whether the run reads the test split (``test``), set by ``build_data``
         self.root, self.test_root = Path(str(root)), None if test_root is None else Path(str(test_root))
         self.image_size = _size("data.image_size", image_size)
         self.resize = None if resize is None else int(check_range("data.resize", resize, 1))
@@ -250,7 +251,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sizes = {name: len(index[0]) for name, index in self.split_index.items()}
-        check_eval_shares(sizes, world, f"data.root={self.root}")
+        check_eval_shares(sizes, self.tested, world, f"data.root={self.root}")
         size = len(self.split_index[split][0])
         batch_size = self.batch_size if train else self.eval_batch_size
         return DataLoader(

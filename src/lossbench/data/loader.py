@@ -210,15 +210,17 @@ class FolderBatchSampler(TorchEpochSampler):
             yield BatchSpec(local.tolist(), epoch, scale)
 
 
-def check_eval_shares(sizes: dict[str, int], world_size: int, where: str) -> None:
-    """Refuse validation or test splits (``sizes``: samples per split) with fewer samples than the
-    ``world_size`` DDP processes, each of which evaluates its own share of them: a process left without a
-    batch fails Lightning's loader check (the test split's only after training) while the others wait."""
-    small = {split: n for split, n in sizes.items() if split != "train" and n < world_size}
+def check_eval_shares(sizes: dict[str, int], tested: bool, world_size: int, where: str) -> None:
+    """Refuse the validation split, and the test split when the run tests (``tested``), with fewer samples
+    (``sizes``: samples per split) than the ``world_size`` DDP processes, each of which evaluates its own
+    share of them: a process left without a batch fails Lightning's loader check (the test split's only
+    after training) while the others wait. Called when fit (or test) asks for a loader, before training."""
+    read = ("val", "test") if tested else ("val",)
+    small = {split: n for split, n in sizes.items() if split in read and n < world_size}
     if world_size > 1 and small:
         said = ", ".join(f"the {split} split has {n} sample(s)" for split, n in small.items())
         raise DataError(
             f"{where}: {said}, fewer than the {world_size} DDP processes that each evaluate a share of "
             "it: train on fewer processes (trainer.devices, trainer.num_nodes) or give that split more "
-            "samples"
+            "samples" + ("; with test=false a run does not read its test split" if "test" in small else "")
         )
