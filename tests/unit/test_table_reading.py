@@ -205,3 +205,31 @@ def test_numeric_na_values_mark_numbers_missing_in_parquet_and_npz(tmp_path, kin
     read = read_table(path, na_values=["1e+30", "-999"])
     assert read["x"].isna().tolist() == [False, True, False, False]
     assert read["n"].isna().tolist() == [False, True, False, False] and read["y"].notna().all()
+
+
+def test_suggested_na_values_read_back_by_hydra_mark_the_same_numbers(tmp_path, caplog):
+    """``99999999`` and ``1.7976931348623157e308`` are suggested as written in full: Hydra reads the
+    suggestion back as the same numbers, which then mark those cells missing and the check passes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    def read_back(text: str) -> list:
+        override = re.findall(r"data\.na_values=\[[^\]]*\]", text)[-1].replace("'", "")
+        return OverridesParser.create().parse_overrides([override])[0].value()
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+    frame.loc[[2, 9], "x"] = 99999999
+    frame.loc[4, "y"] = np.finfo(np.float64).max
+    path = tmp_path / "placeholders.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="lossbench"), pytest.raises(DataError) as err:
+        built(path, target="y")
+    said = [r.getMessage() for r in caplog.records if "'x' holds 2 value(s)" in r.getMessage()]
+    assert said and "data.na_values=[99999999]" in said[0], said
+    assert "data.na_values=[1.7976931348623157e308]" in str(err.value)
+    na_values = read_back(said[0]) + read_back(str(err.value))
+    assert na_values == [99999999, np.finfo(np.float64).max]
+    read = read_table(path, na_values=[str(v) for v in na_values])
+    assert read["x"].isna().sum() == 2 and read["y"].isna().sum() == 1
+    dm = built(path, target="y", na_values=na_values, impute="median", drop_missing_target=True)
+    assert dm.missing_target_rows == 1

@@ -24,8 +24,11 @@ FAR = 1e6
 
 
 def as_written(value: float) -> str:
-    """A number as a ``data.na_values`` entry, e.g. ``1e30``, ``-999``."""
-    return f"{value:g}".replace("e+", "e")
+    """A number as a ``data.na_values`` entry that Hydra reads back as the same number, e.g. ``1e30``,
+    ``-999``, ``99999999``, ``1.7976931348623157e308``: the shortest text that round-trips, without the
+    ``.0`` of an integral value (Hydra reads ``-999`` as the integer, equal to it)."""
+    text = repr(float(value)).replace("e+", "e")
+    return text.removesuffix(".0")
 
 
 def markers_fix(column: str, values: list[float], target: bool, drop: list[str]) -> str:
