@@ -158,8 +158,8 @@ def test_a_decimal_comma_is_suggested_as_the_shell_passes_it(tmp_path):
 
 
 def test_text_columns_of_mostly_numbers_or_of_many_values_are_named(tmp_path, caplog):
-    """A column 67% numbers and 33% ``low`` would make each number a category; a patient id repeated twice
-    per patient would add a feature column per patient."""
+    """A column 67% numbers and 33% ``low`` makes each number a category: a warning names its text values; a
+    patient id repeated twice per patient would add a feature column per patient."""
     rng = np.random.default_rng(0)
     n = 180
     level = rng.integers(10, 500, n).astype(str)
@@ -175,21 +175,52 @@ def test_text_columns_of_mostly_numbers_or_of_many_values_are_named(tmp_path, ca
     )
     path = tmp_path / "mixed.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError) as err:
-        built(path, target="y")
-    text = str(err.value)
-    assert "column 'level' holds numbers in 67% of its rows and the text values ['low']" in text
-    assert "data.na_values=[low] (with data.impute=median)" in text and "data.drop=[level]" in text
     with caplog.at_level(logging.WARNING, logger="lossbench"):
-        dm = built(path, target="y", drop=["level"])
+        dm = built(path, target="y")
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    level_said = [m for m in said if "column 'level' holds numbers in 67% of its rows" in m]
+    assert level_said and "the text values ['low'], so each number is a category" in level_said[0], said
+    assert "data.na_values=[low] (with data.impute=median)" in level_said[0], said
+    assert "drop it with data.drop=[level]" in level_said[0], said
     assert any(
         "column 'patient' has 90 distinct text values in 180 rows, so one-hot encoding adds up to 90 feature "
-        "columns for it: if it is an id or free text, drop it with data.drop=[level,patient]" in m
+        "columns for it: if it is an id or free text, drop it with data.drop=[patient]" in m
         for m in said
     ), said
     assert not any("'island'" in m for m in said), said
     assert dm.input_shape[0] > 80
+
+
+def test_categories_written_as_numbers_are_kept_with_a_warning(tmp_path, caplog):
+    """Rooms ``1, 2, 3, 4+`` and ZIP codes, 30% of them ZIP+4, are categories: kept, each named in a
+    warning; a column 95% numbers with a ``?`` stays a problem naming data.na_values."""
+    rng = np.random.default_rng(2)
+    n = 400
+    zips = rng.choice(["02134", "10001", "94103", "60601", "73301"], n).astype(object)
+    plus4 = rng.random(n) < 0.3
+    zips[plus4] = [f"{z}-{rng.integers(1000, 9999)}" for z in zips[plus4]]
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "rooms": rng.choice(["1", "2", "3", "4+"], n),
+            "zip": zips,
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    path = tmp_path / "homes.csv"
+    frame.to_csv(path, index=False, quoting=1)
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        dm = built(path, target="y")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    rooms = [m for m in said if "column 'rooms' holds numbers in" in m]
+    assert rooms and "the text values ['4+']" in rooms[0] and "data.drop=[rooms]" in rooms[0], said
+    zip_said = [m for m in said if "column 'zip' holds numbers in" in m]
+    assert zip_said and "distinct)" in zip_said[0] and "data.na_values=[" in zip_said[0], said
+    assert dm.input_shape[0] > 4
+    marked = frame.assign(rooms=np.where(np.arange(n) % 20 == 0, "?", rng.integers(1, 5, n).astype(str)))
+    marked.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"column 'rooms' holds numbers and the text values \['\?'\]"):
+        built(path, target="y")
 
 
 @pytest.mark.parametrize("kind", ["parquet", "npz"])

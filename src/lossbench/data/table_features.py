@@ -8,8 +8,8 @@ file's order), or no value at all; the fix for each is to drop it (the advice ke
 entries given), or to name its markers. Missing or infinite values in the other columns are a problem
 unless ``data.impute=median``. A distinct integer in every row that does not count the rows (an id?) is
 used as a feature, with a warning naming ``data.drop``; so is a text column of many distinct values with
-few rows each (a repeated id), whose values would each be a one-hot column. A text column of at least half
-numbers is a problem naming its text values.
+few rows each (a repeated id), whose values would each be a one-hot column, and a text column of at least
+half numbers (``1, 2, 3, 4+``), with a warning naming its text values.
 """
 
 from __future__ import annotations
@@ -108,28 +108,41 @@ def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> 
     return True
 
 
-def number_markers(present: pd.Series, share: float = 0.9) -> list[str]:
-    """The text values (at most 5) of a column whose values ``present`` are at least ``share`` numbers:
-    markers of missing values such as ``?``; empty otherwise."""
-    parsed = pd.to_numeric(present.astype(str), errors="coerce")
+def numbers_in(present: pd.Series) -> pd.Series:
+    """The text values ``present`` read as numbers (``NaN`` where one is not a number)."""
+    return pd.to_numeric(present.astype(str), errors="coerce")
+
+
+def number_markers(present: pd.Series, share: float = 0.9, parsed: pd.Series | None = None) -> list[str]:
+    """The text values (at most 5) of a column whose values ``present`` (read as numbers: ``parsed``) are at
+    least ``share`` numbers: markers of missing values such as ``?``; empty otherwise."""
+    parsed = numbers_in(present) if parsed is None else parsed
     if not len(present) or parsed.notna().mean() < share:
         return []
     return sorted({str(v) for v in present[parsed.isna()]})[:5]
 
 
-def mostly_numbers_problem(col: str, present: pd.Series, drop: str, problems: Problems) -> bool:
-    """Record a problem when at least :data:`MOSTLY` of the text column's values ``present`` are numbers:
-    one-hot encoded, each number would be a category of its own. Names the text values; whether it did."""
-    tokens = number_markers(present, MOSTLY)
+def note_mostly_numbers(col: str, present: pd.Series, parsed: pd.Series, drop: str) -> bool:
+    """Warn when at least :data:`MOSTLY` of the text column's values ``present`` (read as numbers:
+    ``parsed``) are numbers: one-hot encoded, each number is a category of its own, which suits categories
+    such as ``1, 2, 3, 4+`` but not numbers with text markers. Names the text values; whether it warned."""
+    tokens = number_markers(present, MOSTLY, parsed)
     if not tokens:
         return False
-    share = pd.to_numeric(present.astype(str), errors="coerce").notna().mean()
-    problems.add(
-        f"column {col!r} holds numbers in {share:.0%} of its rows and the text values {tokens}, so each "
-        "number would be a category of its own",
-        f"if the text values mark missing ones set data.na_values={override_value(tokens)} (with "
-        f"data.impute=median), otherwise make them numbers in the file, or drop it with {drop}",
-        drop=[col],
+    distinct = int(present[parsed.isna()].astype(str).nunique())
+    more = f" ({distinct} distinct)" if distinct > len(tokens) else ""
+    note(
+        log,
+        logging.WARNING,
+        "column %r holds numbers in %.0f%% of its rows and the text values %s%s, so each number is a "
+        "category of its own: if the text values mark missing ones set data.na_values=%s (with "
+        "data.impute=median), if they are not categories drop it with %s",
+        col,
+        100 * parsed.notna().mean(),
+        tokens,
+        more,
+        override_value(tokens),
+        drop,
     )
     return True
 
@@ -198,7 +211,8 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
         present = series.dropna()
         if comma_decimal_problem(f"column {col!r}", present, problems):
             continue
-        if tokens := number_markers(present):
+        parsed = numbers_in(present)
+        if tokens := number_markers(present, parsed=parsed):
             problems.add(
                 f"column {col!r} holds numbers and the text values {tokens}",
                 f"if they mark missing values set data.na_values={override_value(tokens)} (with "
@@ -206,8 +220,6 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 na_values=tokens,
                 impute="median",
             )
-            continue
-        if mostly_numbers_problem(col, present, drop, problems):
             continue
         kinds = {type(v) for v in present}
         if kinds - {str} and len(kinds) > 1:
@@ -232,7 +244,8 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                 drop=[col],
             )
             continue
-        note_many_categories(col, series, drop)
+        if not note_mostly_numbers(col, present, parsed, drop):
+            note_many_categories(col, series, drop)
         missing[col] = int(series.isna().sum())
     missing = {col: count for col, count in missing.items() if count}
     if impute != "none" or not missing:
