@@ -264,3 +264,26 @@ def test_suggested_na_values_read_back_by_hydra_mark_the_same_numbers(tmp_path, 
     assert read["x"].isna().sum() == 2 and read["y"].isna().sum() == 1
     dm = built(path, target="y", na_values=na_values, impute="median", drop_missing_target=True)
     assert dm.missing_target_rows == 1
+
+
+def test_heavy_tails_at_scale_are_not_named_and_placeholders_are(caplog):
+    """200,000 follower counts (rounded lognormal(5, 3.5)) or Pareto(0.8) values reach far beyond 10⁶ MADs,
+    in many values with no gap: no warning; a repeated ``1e30`` or three ``1e30``-scale values past a gap
+    among N(0, 1) values are placeholders."""
+    from lossbench.data.table_values import note_far_values
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=200_000)
+    columns = {
+        "followers": np.round(rng.lognormal(5, 3.5, 200_000)),
+        "pareto": rng.pareto(0.8, 200_000),
+        "once": np.where(np.arange(200_000) % 1000 == 0, 1e30, normal),
+        "spread": np.concatenate([normal[:-3], [1e30, 2e30, 3e30]]),
+    }
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        for name, values in columns.items():
+            note_far_values(f"column {name!r}", name, values, False, [])
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert not any("'followers'" in m or "'pareto'" in m for m in said), said
+    assert any("column 'once' holds 200 value(s) many orders of magnitude" in m for m in said), said
+    assert any("column 'spread' holds 3 value(s)" in m and "[1e30,2e30,3e30]" in m for m in said), said

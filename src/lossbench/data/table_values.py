@@ -4,7 +4,10 @@ Training casts features and targets to float32, whose largest value is about 3.4
 (``1e300``) becomes infinite there and the loss NaN, so it is a problem naming the column. A few values many
 orders of magnitude beyond the others (``1e30`` placeholders among values near 1) are likely missing-value
 markers: a warning names the column and how many there are. "Far" is robust — farther from the median than
-:data:`FAR` times the median absolute deviation — so an ordinary heavy tail is not named.
+:data:`FAR` times the median absolute deviation — and placeholders repeat or sit past a gap: the far values
+are named when they take at most :data:`FEW_FAR` distinct values, or when the nearest of them is more than
+:data:`GAP` times as far from the median as the farthest of the rest, so a heavy tail (follower counts, a
+Pareto column) whose far values are many and spread out is not named.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ log = logging.getLogger(__name__)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: a value farther from the median than this many median absolute deviations is far beyond the rest
 FAR = 1e6
+#: far values taking at most this many distinct values are placeholders
+FEW_FAR = 2
+#: far values this many times farther from the median than every other value are placeholders
+GAP = 1e3
 
 
 def as_written(value: float) -> str:
@@ -77,10 +84,14 @@ def note_far_values(what: str, column: str, values: np.ndarray, target: bool, dr
     mad = float(np.median(np.abs(finite - median)))
     if mad <= 0:
         return
-    far = np.abs(finite - median) > FAR * mad
+    distance = np.abs(finite - median)
+    far = distance > FAR * mad
     if not far.any() or 2 * int(far.sum()) > len(finite):
         return
-    shown = sorted(set(finite[far].tolist()))[:3]
+    distinct = sorted(set(finite[far].tolist()))
+    if len(distinct) > FEW_FAR and distance[far].min() <= GAP * distance[~far].max():
+        return
+    shown = distinct[:3]
     note(
         log,
         logging.WARNING,
