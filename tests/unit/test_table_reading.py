@@ -132,7 +132,8 @@ def test_every_class_too_small_to_split_is_named_with_its_count_before_training(
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
-def test_a_utf16_file_names_data_encoding_utf16_and_reads_with_it(tmp_path, encoding):
+@pytest.mark.parametrize("given", ["utf-8", "cp1252", "latin-1"])
+def test_a_utf16_file_names_data_encoding_utf16_and_reads_with_it(tmp_path, encoding, given):
     """Excel's "Unicode text" starts with a byte order mark: cp1252 or latin-1 would read it garbled."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "city": ["Zürich", "Genève"] * 20, "y": [0, 1] * 20})
@@ -140,8 +141,8 @@ def test_a_utf16_file_names_data_encoding_utf16_and_reads_with_it(tmp_path, enco
     text = frame.to_csv(index=False)
     path.write_bytes(("\ufeff" + text).encode(encoding) if encoding.endswith("be") else text.encode(encoding))
     with pytest.raises(DataError, match=r"is UTF-16 text .*: set data.encoding=utf-16, or save") as err:
-        built(path, target="y")
-    assert "cp1252" not in str(err.value)
+        built(path, target="y", encoding=given)
+    assert f"not {given}:" in str(err.value) and "data.encoding=cp1252" not in str(err.value)
     assert built(path, target="y", encoding="utf-16").input_shape == (3,)
 
 

@@ -64,6 +64,11 @@ def read_table(
         )
     if not path.is_file():
         raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
+    if kind.startswith((".csv", ".tsv")) and not unicode_wide(encoding) and utf16_bom(path):
+        raise DataError(
+            f"data.path={path} is UTF-16 text (it starts with a UTF-16 byte order mark), not {encoding}: "
+            "set data.encoding=utf-16, or save the file as UTF-8"
+        )
     try:
         if kind.startswith((".csv", ".tsv")):
             default = "," if kind.startswith(".csv") else "\t"
@@ -83,11 +88,6 @@ def read_table(
     except (DataError, ConfigError):
         raise
     except UnicodeDecodeError as err:
-        if utf16_bom(path) and not encoding.lower().replace("_", "-").startswith("utf-16"):
-            raise DataError(
-                f"data.path={path} is UTF-16 text (it starts with a UTF-16 byte order mark), not {encoding}: "
-                "set data.encoding=utf-16, or save the file as UTF-8"
-            ) from None
         raise DataError(
             f"data.path={path} is not {encoding} text (byte {err.object[err.start]:#04x} at {err.start}): "
             "set data.encoding to the file's encoding (e.g. data.encoding=cp1252 for a file saved by "
@@ -119,6 +119,15 @@ def utf16_bom(path: Path) -> bool:
     and PowerShell's files do."""
     with open(path, "rb") as file:
         return file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def unicode_wide(encoding: str) -> bool:
+    """Whether ``encoding`` is UTF-16 or UTF-32 (whose byte order marks start like UTF-16's)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name.startswith(("utf-16", "utf-32"))
 
 
 def _number(text: str) -> float | None:
