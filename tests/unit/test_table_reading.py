@@ -288,3 +288,31 @@ def test_heavy_tails_at_scale_are_not_named_and_placeholders_are(caplog):
     assert not any("'followers'" in m or "'pareto'" in m for m in said), said
     assert any("column 'once' holds 200 value(s) many orders of magnitude" in m for m in said), said
     assert any("column 'spread' holds 3 value(s)" in m and "[1e30,2e30,3e30]" in m for m in said), said
+
+
+def test_points_separating_thousands_with_a_decimal_comma_name_data_thousands(tmp_path):
+    """``1.234,5`` in a file read with ``data.sep=';'`` and ``data.decimal=','`` is text: named as thousands
+    separators with ``data.thousands=.``, and read as 1234.5 with it."""
+    rng = np.random.default_rng(3)
+    n = 300
+
+    def european(value: float) -> str:
+        return f"{value:,.1f}".translate(str.maketrans(",.", ".,"))
+
+    price = rng.choice(rng.uniform(0, 100_000, 100), n)
+    price[:3] = [5.5, 999.9, 1234.5]
+    rows = "".join(
+        f"{european(x)};{european(p)};{i % 2}\n"
+        for i, (x, p) in enumerate(zip(rng.normal(size=n), price, strict=True))
+    )
+    path = tmp_path / "eu.csv"
+    path.write_text("x;price;y\n" + rows)
+    with pytest.raises(DataError) as err:
+        built(path, target="y", sep=";", decimal=",")
+    text = str(err.value)
+    assert "column 'price' holds numbers written with thousands separators ('1.234,5'" in text, text
+    assert text.endswith("data.thousands=."), text
+    dm = built(path, target="y", sep=";", decimal=",", thousands=".")
+    assert dm.input_shape == (2,)
+    read = read_table(path, sep=";", decimal=",", thousands=".")
+    assert read["price"].iloc[2] == 1234.5 and read["price"].iloc[1] == 999.9

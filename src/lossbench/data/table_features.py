@@ -20,17 +20,11 @@ import re
 import numpy as np
 import pandas as pd
 
+from lossbench.data.table_numbers import comma_decimal_problem
 from lossbench.data.table_problems import Problems, listing, note, override_value
 from lossbench.data.table_values import note_far_values, too_large_problem
 
 log = logging.getLogger(__name__)
-#: a number written with a decimal comma (``3,5``, ``-0,25``)
-COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
-#: a number with a comma between each three digits (``73,073``, ``-1,234,567.5``): thousands separators
-THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
-#: a number written with a decimal point (``3.5``, ``-.25``, ``1.5e3``)
-POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
-
 #: more columns with missing values than this are named in one problem
 MANY_MISSING = 5
 #: a text column whose values are at least this share numbers is numbers with a few text values
@@ -56,56 +50,6 @@ def numbers_rows(series: pd.Series) -> bool:
     if not pd.api.types.is_integer_dtype(series) or len(series) <= 20 or not series.is_unique:
         return False
     return int(series.max()) - int(series.min()) == len(series) - 1
-
-
-def comma_decimal_problem(what: str, present: pd.Series, problems: Problems) -> bool:
-    """Record a problem when the column ``what`` (``column 'x'``, ``target column 'y'``) is text whose values
-    ``present`` are at least 90% numbers and mix decimal marks or hold thousands separators; whether it is.
-    Numbers whose commas all separate thousands (``73,073``, ``1,234.5``) are read by
-    ``data.thousands=','``; numbers with a decimal comma (``3,5``) and none with a point are read by
-    ``data.decimal=','``; a few commas among points are cells to fix in the file; points in a file read with
-    ``data.decimal=','`` are left as text by it."""
-    text = present.astype(str).str.strip()
-    thousands = text.str.fullmatch(THOUSANDS)
-    comma = text.str.fullmatch(COMMA_DECIMAL)
-    point = text.str.fullmatch(POINT_DECIMAL)
-    numbers = thousands | comma | point | pd.to_numeric(text, errors="coerce").notna()
-    if not len(text) or numbers.mean() < 0.9 or not (thousands.any() or comma.any() or point.any()):
-        return False
-    if thousands.any() and not (comma & ~thousands).any():
-        shown = list(dict.fromkeys(text[thousands]))[:3]
-        problems.add(
-            f"{what} holds numbers written with thousands separators ({', '.join(map(repr, shown))})",
-            "read them as numbers with \"data.thousands=','\" (quoted as shown, for the shell)",
-            thousands=",",
-        )
-        return True
-    commas = list(dict.fromkeys(text[comma]))
-    read_with_comma = problems.options.get("decimal") == ","
-    if not point.any():
-        if read_with_comma:
-            return False
-        problems.add(
-            f"{what} holds numbers written with a decimal comma ({commas[0]!r})",
-            "read them as numbers with \"data.decimal=','\" (quoted as shown, for the shell)",
-            decimal=",",
-        )
-    elif commas:
-        problems.add(
-            f"{what} holds numbers written with a decimal point ({text[point].iloc[0]!r}) and "
-            f"{int(comma.sum())} with a decimal comma ({', '.join(repr(c) for c in commas[:3])})",
-            "write those with a decimal point in the file",
-        )
-    elif read_with_comma:
-        problems.add(
-            f"{what} holds numbers written with a decimal point ({text[point].iloc[0]!r}), which "
-            "data.decimal=',' leaves as text",
-            "leave data.decimal out (its default is '.')",
-            decimal=".",
-        )
-    else:
-        return False
-    return True
 
 
 def numbers_in(present: pd.Series) -> pd.Series:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from lossbench.data.table_classes import note_near_duplicate_labels, small_classes_problem
-from lossbench.data.table_features import comma_decimal_problem, number_markers
+from lossbench.data.table_features import number_markers
+from lossbench.data.table_numbers import comma_decimal_problem
 from lossbench.data.table_problems import Problems, note, override_value, plain
 from lossbench.data.table_values import note_far_values, too_large_problem
 from lossbench.task import Task
