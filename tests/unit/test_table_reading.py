@@ -239,57 +239,6 @@ def test_numeric_na_values_mark_numbers_missing_in_parquet_and_npz(tmp_path, kin
     assert read["n"].isna().tolist() == [False, True, False, False] and read["y"].notna().all()
 
 
-def test_suggested_na_values_read_back_by_hydra_mark_the_same_numbers(tmp_path, caplog):
-    """``99999999`` and ``1.7976931348623157e308`` are suggested as written in full: Hydra reads the
-    suggestion back as the same numbers, which then mark those cells missing and the check passes."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    def read_back(text: str) -> list:
-        override = re.findall(r"data\.na_values=\[[^\]]*\]", text)[-1].replace("'", "")
-        return OverridesParser.create().parse_overrides([override])[0].value()
-
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
-    frame.loc[[2, 9], "x"] = 99999999
-    frame.loc[4, "y"] = np.finfo(np.float64).max
-    path = tmp_path / "placeholders.csv"
-    frame.to_csv(path, index=False)
-    with caplog.at_level(logging.WARNING, logger="lossbench"), pytest.raises(DataError) as err:
-        built(path, target="y")
-    said = [r.getMessage() for r in caplog.records if "'x' holds 2 value(s)" in r.getMessage()]
-    assert said and "data.na_values=[99999999]" in said[0], said
-    assert "data.na_values=[1.7976931348623157e308]" in str(err.value)
-    na_values = read_back(said[0]) + read_back(str(err.value))
-    assert na_values == [99999999, np.finfo(np.float64).max]
-    read = read_table(path, na_values=[str(v) for v in na_values])
-    assert read["x"].isna().sum() == 2 and read["y"].isna().sum() == 1
-    dm = built(path, target="y", na_values=na_values, impute="median", drop_missing_target=True)
-    assert dm.missing_target_rows == 1
-
-
-def test_heavy_tails_at_scale_are_not_named_and_placeholders_are(caplog):
-    """200,000 follower counts (rounded lognormal(5, 3.5)) or Pareto(0.8) values reach far beyond 10⁶ MADs,
-    in many values with no gap: no warning; a repeated ``1e30`` or three ``1e30``-scale values past a gap
-    among N(0, 1) values are placeholders."""
-    from lossbench.data.table_values import note_far_values
-
-    rng = np.random.default_rng(0)
-    normal = rng.normal(size=200_000)
-    columns = {
-        "followers": np.round(rng.lognormal(5, 3.5, 200_000)),
-        "pareto": rng.pareto(0.8, 200_000),
-        "once": np.where(np.arange(200_000) % 1000 == 0, 1e30, normal),
-        "spread": np.concatenate([normal[:-3], [1e30, 2e30, 3e30]]),
-    }
-    with caplog.at_level(logging.WARNING, logger="lossbench"):
-        for name, values in columns.items():
-            note_far_values(f"column {name!r}", name, values, False, [])
-    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert not any("'followers'" in m or "'pareto'" in m for m in said), said
-    assert any("column 'once' holds 200 value(s) many orders of magnitude" in m for m in said), said
-    assert any("column 'spread' holds 3 value(s)" in m and "[1e30,2e30,3e30]" in m for m in said), said
-
-
 def test_points_separating_thousands_with_a_decimal_comma_name_data_thousands(tmp_path):
     """``1.234,5`` in a file read with ``data.sep=';'`` and ``data.decimal=','`` is text: named as thousands
     separators with ``data.thousands=.``, and read as 1234.5 with it."""
