@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 from pathlib import Path
@@ -146,6 +147,18 @@ def test_a_utf16_file_names_data_encoding_utf16_and_reads_with_it(tmp_path, enco
     assert built(path, target="y", encoding="utf-16").input_shape == (3,)
 
 
+def test_a_utf32_file_and_a_gzipped_utf16_file_name_their_encoding(tmp_path):
+    frame = pd.DataFrame({"x": [0.5, 1.5] * 20, "y": [0, 1] * 20})
+    wide, packed = tmp_path / "wide.csv", tmp_path / "packed.csv.gz"
+    wide.write_bytes(frame.to_csv(index=False).encode("utf-32"))
+    packed.write_bytes(gzip.compress(frame.to_csv(index=False).encode("utf-16")))
+    with pytest.raises(DataError, match=r"is UTF-32 text .*: set data.encoding=utf-32,"):
+        built(wide, target="y", encoding="utf-8")
+    with pytest.raises(DataError, match=r"is UTF-16 text .*: set data.encoding=utf-16,"):
+        built(packed, target="y", encoding="cp1252")
+    assert built(wide, target="y", encoding="utf-32").input_shape == (1,)
+
+
 def test_a_decimal_comma_is_suggested_as_the_shell_passes_it(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40).round(2), "y": [0, 1] * 20})
@@ -265,3 +278,15 @@ def test_points_separating_thousands_with_a_decimal_comma_name_data_thousands(tm
     assert dm.input_shape == (2,)
     read = read_table(path, sep=";", decimal=",", thousands=".")
     assert read["price"].iloc[2] == 1234.5 and read["price"].iloc[1] == 999.9
+
+
+def test_decimal_points_read_with_a_decimal_comma_are_not_taken_for_thousands(tmp_path):
+    """``3.185`` could be 3185 written with a point between thousands; beside ``1.5`` and ``0.083`` it is
+    a decimal point, and ``data.thousands=.`` would read it as 3185: the fix is to leave data.decimal out."""
+    rng = np.random.default_rng(4)
+    price = [f"{v:.3f}" for v in rng.uniform(1, 10, 60)] + ["1.5", "0.25", "0.083"]
+    path = tmp_path / "points.csv"
+    path.write_text("price;y\n" + "".join(f"{p};{i % 2}\n" for i, p in enumerate(price)))
+    with pytest.raises(DataError) as err:
+        built(path, target="y", sep=";", decimal=",")
+    assert "data.thousands" not in str(err.value) and "leave data.decimal out" in str(err.value), err.value

@@ -51,6 +51,18 @@ def test_suggested_na_values_read_back_by_hydra_mark_the_same_numbers(tmp_path, 
     assert dm.missing_target_rows == 1
 
 
+def test_an_integer_placeholder_beyond_2_53_is_suggested_as_the_file_writes_it(tmp_path, caplog):
+    """pandas matches an integer column's ``na_values`` as text: 9007199254740993 as a float is ...992."""
+    frame = pd.DataFrame({"x": [50 + i % 7 for i in range(60)], "y": [0, 1] * 30})
+    frame.loc[[3, 8], "x"] = 9007199254740993
+    path = tmp_path / "ints.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        built(path, target="y")
+    assert "data.na_values=[9007199254740993]" in caplog.text, caplog.text
+    assert read_table(path, na_values=["9007199254740993"])["x"].isna().sum() == 2
+
+
 def test_heavy_tails_at_scale_are_not_named_and_placeholders_are(caplog):
     """200,000 follower counts (rounded lognormal(5, 3.5)) or Pareto(0.8) values reach far beyond 10⁶ MADs,
     in many values with no gap: no warning; a repeated ``1e30`` or three ``1e30``-scale values past a gap

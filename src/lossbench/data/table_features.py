@@ -22,7 +22,7 @@ import pandas as pd
 
 from lossbench.data.table_numbers import comma_decimal_problem
 from lossbench.data.table_problems import Problems, listing, note, override_value
-from lossbench.data.table_values import note_far_values, too_large_problem
+from lossbench.data.table_values import exact_numbers, note_far_values, too_large_problem
 
 log = logging.getLogger(__name__)
 #: more columns with missing values than this are named in one problem
@@ -146,7 +146,7 @@ def check_features(features: pd.DataFrame, impute: str, problems: Problems) -> N
                     col,
                     drop,
                 )
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            values = exact_numbers(series)
             if too_large_problem(f"column {col!r}", str(col), values, problems, target=False):
                 continue
             note_far_values(f"column {col!r}", str(col), values, False, given)

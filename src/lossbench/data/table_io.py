@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import codecs
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,10 +65,10 @@ def read_table(
         )
     if not path.is_file():
         raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
-    if kind.startswith((".csv", ".tsv")) and not unicode_wide(encoding) and utf16_bom(path):
+    if kind.startswith((".csv", ".tsv")) and not unicode_wide(encoding) and (wide := wide_bom(path)):
         raise DataError(
-            f"data.path={path} is UTF-16 text (it starts with a UTF-16 byte order mark), not {encoding}: "
-            "set data.encoding=utf-16, or save the file as UTF-8"
+            f"data.path={path} is {wide.upper()} text (it starts with a {wide.upper()} byte order mark), not "
+            f"{encoding}: set data.encoding={wide}, or save the file as UTF-8"
         )
     try:
         if kind.startswith((".csv", ".tsv")):
@@ -114,11 +115,15 @@ def read_table(
     return frame
 
 
-def utf16_bom(path: Path) -> bool:
-    """The file starts with a UTF-16 byte order mark (``FF FE`` or ``FE FF``), as Excel's "Unicode text"
-    and PowerShell's files do."""
-    with open(path, "rb") as file:
-        return file.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+def wide_bom(path: Path) -> str | None:
+    """``utf-32`` or ``utf-16`` when the file (read through gzip for ``.gz``) starts with that encoding's
+    byte order mark (UTF-16's, ``FF FE`` or ``FE FF``, as Excel's "Unicode text" and PowerShell's files
+    do; UTF-32's little-endian one starts like it), else None."""
+    with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as file:
+        start = file.read(4)
+    if start in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        return "utf-32"
+    return "utf-16" if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
 
 
 def unicode_wide(encoding: str) -> bool:

@@ -19,16 +19,21 @@ COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
 THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 #: a number with a point between each three digits and a decimal comma (``1.234,5``, ``-73.073``): thousands
 #: separators where ``data.decimal=','``
-POINT_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
+POINT_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?")
+#: such a number that a decimal point cannot have written: a decimal comma, or more than one point
+POINT_THOUSANDS_ONLY = re.compile(r"[+-]?[1-9]\d{0,2}(?:(?:\.\d{3})+,\d+|(?:\.\d{3}){2,})")
 #: a number written with a decimal point (``3.5``, ``-.25``, ``1.5e3``)
 POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 
 def point_thousands_problem(what: str, text: pd.Series, problems: Problems) -> bool:
     """Record a problem when the column ``what``, read with ``data.decimal=','``, is text ``text`` at least
-    90% numbers, some with points between each three digits (``1.234,5``); whether it is."""
+    90% numbers, some with points between each three digits (``1.234,5``); whether it is. Values a decimal
+    point could have written (``3.185``) count only beside one it could not (``1.234,5``, ``1.234.567``) and
+    none it writes otherwise (``0.25``)."""
     points = text.str.fullmatch(POINT_THOUSANDS)
-    if not points.any():
+    decimal_points = text.str.fullmatch(POINT_DECIMAL) & ~points
+    if not text.str.fullmatch(POINT_THOUSANDS_ONLY).any() or decimal_points.any():
         return False
     numbers = points | text.str.fullmatch(COMMA_DECIMAL) | pd.to_numeric(text, errors="coerce").notna()
     if numbers.mean() < 0.9:

@@ -20,7 +20,7 @@ from lossbench.data.table_classes import note_near_duplicate_labels, small_class
 from lossbench.data.table_features import number_markers
 from lossbench.data.table_numbers import comma_decimal_problem
 from lossbench.data.table_problems import Problems, note, override_value, plain
-from lossbench.data.table_values import note_far_values, too_large_problem
+from lossbench.data.table_values import exact_numbers, note_far_values, too_large_problem
 from lossbench.task import Task
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def check_target(target: pd.DataFrame, task: Task, problems: Problems) -> None:
                 + ("leave it out of data.target" if len(names) > 1 else "is data.target the right column?"),
             )
         else:
-            note_far_values(f"target column {col!r}", str(col), numeric.to_numpy(np.float64), True, [])
+            note_far_values(f"target column {col!r}", str(col), exact_numbers(numeric), True, [])
 
 
 def check_inferred_labels(target: pd.DataFrame, problems: Problems) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 
 from lossbench.data.table_problems import Problems, note, override_value
 
@@ -33,9 +34,20 @@ GAP = 1e3
 def as_written(value: float) -> str:
     """A number as a ``data.na_values`` entry that Hydra reads back as the same number, e.g. ``1e30``,
     ``-999``, ``99999999``, ``1.7976931348623157e308``: the shortest text that round-trips, without the
-    ``.0`` of an integral value (Hydra reads ``-999`` as the integer, equal to it)."""
+    ``.0`` of an integral value (Hydra reads ``-999`` as the integer, equal to it); an integer is written
+    whole (pandas matches an integer column's ``na_values`` as text, and ``float`` rounds beyond 2**53)."""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
     text = repr(float(value)).replace("e+", "e")
     return text.removesuffix(".0")
+
+
+def exact_numbers(series: pd.Series) -> np.ndarray:
+    """A numeric column's values, NaN where missing; a column of integers (none missing) as integers, so a
+    placeholder beyond 2**53 is named as the file writes it."""
+    if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
+        return series.to_numpy(dtype=np.int64)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def markers_fix(column: str, values: list[float], target: bool, drop: list[str]) -> str:
