@@ -290,3 +290,28 @@ def test_decimal_points_read_with_a_decimal_comma_are_not_taken_for_thousands(tm
     with pytest.raises(DataError) as err:
         built(path, target="y", sep=";", decimal=",")
     assert "data.thousands" not in str(err.value) and "leave data.decimal out" in str(err.value), err.value
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (["1.234,5", "12.345,67", "999,5", "0,5"] * 8 + ["0.5"], "and 1 with a decimal point ('0.5')"),
+        (["1.234", "12.345", "999", "5", "123.456"] * 7, "if the points separate thousands set"),
+    ],
+)
+def test_thousands_points_beside_a_decimal_point_or_alone_are_named_without_guessing(tmp_path, values, named):
+    path = tmp_path / "eu.csv"
+    path.write_text("x;y\n" + "".join(f"{v};{i % 2}\n" for i, v in enumerate(values)))
+    with pytest.raises(DataError, match=re.escape(named)) as err:
+        built(path, target="y", sep=";", decimal=",")
+    assert "data.thousands=." in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_gz_file_that_is_not_gzip_is_named_and_an_upper_case_gz_is_read_for_its_mark(tmp_path):
+    frame = pd.DataFrame({"x": [0.5, 1.5] * 20, "y": [0, 1] * 20})
+    (tmp_path / "plain.csv.gz").write_text(frame.to_csv(index=False))
+    with pytest.raises(DataError, match=r"could not be read as csv.gz"):
+        built(tmp_path / "plain.csv.gz", target="y")
+    (tmp_path / "WIDE.CSV.GZ").write_bytes(gzip.compress(frame.to_csv(index=False).encode("utf-16")))
+    with pytest.raises(DataError, match=r"set data.encoding=utf-16"):
+        built(tmp_path / "WIDE.CSV.GZ", target="y")

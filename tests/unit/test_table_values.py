@@ -82,3 +82,11 @@ def test_heavy_tails_at_scale_are_not_named_and_placeholders_are(caplog):
     assert not any("'followers'" in m or "'pareto'" in m for m in said), said
     assert any("column 'once' holds 200 value(s) many orders of magnitude" in m for m in said), said
     assert any("column 'spread' holds 3 value(s)" in m and "[1e30,2e30,3e30]" in m for m in said), said
+
+
+def test_an_unsigned_placeholder_beyond_int64_is_still_named(tmp_path, caplog):
+    path = tmp_path / "unsigned.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(1, 40)) + "18446744073709551615,0\n")
+    with caplog.at_level(logging.WARNING, logger="lossbench"):
+        built(path, target="y", task="classification")
+    assert "many orders of magnitude beyond the rest (1.8446744073709552e19" in caplog.text, caplog.text

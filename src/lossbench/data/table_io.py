@@ -118,9 +118,12 @@ def read_table(
 def wide_bom(path: Path) -> str | None:
     """``utf-32`` or ``utf-16`` when the file (read through gzip for ``.gz``) starts with that encoding's
     byte order mark (UTF-16's, ``FF FE`` or ``FE FF``, as Excel's "Unicode text" and PowerShell's files
-    do; UTF-32's little-endian one starts like it), else None."""
-    with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as file:
-        start = file.read(4)
+    do; UTF-32's little-endian one starts like it), else None (also for a file that cannot be read so)."""
+    try:
+        with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as file:
+            start = file.read(4)
+    except (OSError, EOFError):  # not gzip, or cut short: reading it says so
+        return None
     if start in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
         return "utf-32"
     return "utf-16" if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None

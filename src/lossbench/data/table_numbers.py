@@ -28,19 +28,38 @@ POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 def point_thousands_problem(what: str, text: pd.Series, problems: Problems) -> bool:
     """Record a problem when the column ``what``, read with ``data.decimal=','``, is text ``text`` at least
-    90% numbers, some with points between each three digits (``1.234,5``); whether it is. Values a decimal
-    point could have written (``3.185``) count only beside one it could not (``1.234,5``, ``1.234.567``) and
-    none it writes otherwise (``0.25``)."""
+    90% numbers, some with points between each three digits; whether it is. Such points separate thousands
+    when some value could not hold a decimal point (``1.234,5``, ``1.234.567``): ``data.thousands=.``, or
+    the file to fix where others hold one (``0.5``). Values a decimal point may have written (``3.185``)
+    are decimal points beside ordinary ones (``1.5``: left to :func:`comma_decimal_problem`), and either
+    alone (``1.234``, ``12.345``, ``999``)."""
     points = text.str.fullmatch(POINT_THOUSANDS)
+    if not points.any():
+        return False
     decimal_points = text.str.fullmatch(POINT_DECIMAL) & ~points
-    if not text.str.fullmatch(POINT_THOUSANDS_ONLY).any() or decimal_points.any():
+    numbers = points | decimal_points | text.str.fullmatch(COMMA_DECIMAL)
+    if (numbers | pd.to_numeric(text, errors="coerce").notna()).mean() < 0.9:
         return False
-    numbers = points | text.str.fullmatch(COMMA_DECIMAL) | pd.to_numeric(text, errors="coerce").notna()
-    if numbers.mean() < 0.9:
-        return False
-    shown = list(dict.fromkeys(text[points]))[:3]
+    shown = ", ".join(map(repr, list(dict.fromkeys(text[points]))[:3]))
+    if not text.str.fullmatch(POINT_THOUSANDS_ONLY).any():
+        if decimal_points.any():
+            return False
+        problems.add(
+            f"{what} holds numbers written with a point between each three digits ({shown})",
+            "if the points separate thousands set data.thousands=., if they are decimal points leave "
+            "data.decimal out",
+        )
+        return True
+    if decimal_points.any():
+        stray = ", ".join(map(repr, list(dict.fromkeys(text[decimal_points]))[:3]))
+        problems.add(
+            f"{what} holds numbers written with thousands separators ({shown}) and "
+            f"{int(decimal_points.sum())} with a decimal point ({stray})",
+            "write those with a decimal comma in the file, then read the column with data.thousands=.",
+        )
+        return True
     problems.add(
-        f"{what} holds numbers written with thousands separators ({', '.join(map(repr, shown))})",
+        f"{what} holds numbers written with thousands separators ({shown})",
         "read them as numbers with data.thousands=.",
         thousands=".",
     )

@@ -45,7 +45,10 @@ def as_written(value: float) -> str:
 def exact_numbers(series: pd.Series) -> np.ndarray:
     """A numeric column's values, NaN where missing; a column of integers (none missing) as integers, so a
     placeholder beyond 2**53 is named as the file writes it."""
-    if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
+    integers = pd.api.types.is_signed_integer_dtype(series.dtype) or (
+        pd.api.types.is_unsigned_integer_dtype(series.dtype) and series.max() <= np.iinfo(np.int64).max
+    )
+    if integers and not series.isna().any():
         return series.to_numpy(dtype=np.int64)
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
