@@ -152,8 +152,9 @@ def test_a_utf32_file_and_a_gzipped_utf16_file_name_their_encoding(tmp_path):
     wide, packed = tmp_path / "wide.csv", tmp_path / "packed.csv.gz"
     wide.write_bytes(frame.to_csv(index=False).encode("utf-32"))
     packed.write_bytes(gzip.compress(frame.to_csv(index=False).encode("utf-16")))
-    with pytest.raises(DataError, match=r"is UTF-32 text .*: set data.encoding=utf-32,"):
-        built(wide, target="y", encoding="utf-8")
+    for given in ("utf-8", "utf-16"):  # UTF-32's little-endian mark starts as UTF-16's does
+        with pytest.raises(DataError, match=rf"is UTF-32 text .*, not {given}: set data.encoding=utf-32,"):
+            built(wide, target="y", encoding=given)
     with pytest.raises(DataError, match=r"is UTF-16 text .*: set data.encoding=utf-16,"):
         built(packed, target="y", encoding="cp1252")
     assert built(wide, target="y", encoding="utf-32").input_shape == (1,)

@@ -65,7 +65,7 @@ def read_table(
         )
     if not path.is_file():
         raise DataError(f"data.path={path} does not exist (relative paths start at {Path.cwd()})")
-    if kind.startswith((".csv", ".tsv")) and not unicode_wide(encoding) and (wide := wide_bom(path)):
+    if kind.startswith((".csv", ".tsv")) and (wide := wide_bom(path)) and not unicode_of(encoding, wide):
         raise DataError(
             f"data.path={path} is {wide.upper()} text (it starts with a {wide.upper()} byte order mark), not "
             f"{encoding}: set data.encoding={wide}, or save the file as UTF-8"
@@ -129,13 +129,12 @@ def wide_bom(path: Path) -> str | None:
     return "utf-16" if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
 
 
-def unicode_wide(encoding: str) -> bool:
-    """Whether ``encoding`` is UTF-16 or UTF-32 (whose byte order marks start like UTF-16's)."""
+def unicode_of(encoding: str, wide: str) -> bool:
+    """Whether ``encoding`` is one of the ``wide`` encodings (``utf-16``: UTF-16, little- or big-endian)."""
     try:
-        name = codecs.lookup(encoding).name
+        return codecs.lookup(encoding).name.startswith(wide)
     except LookupError:
         return False
-    return name.startswith(("utf-16", "utf-32"))
 
 
 def _number(text: str) -> float | None:
