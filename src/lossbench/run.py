@@ -244,10 +244,11 @@ def warn_if_early_best(record: RunRecord) -> None:
             ", or monitor.metric=val/nll," if "val/nll" in (record.val or {}) and metric != "val/nll" else ""
         )
         log.warning(
-            "%s seed %s: the best %s was at epoch %d of %d, picked on %d validation samples: that choice may "
-            "be noise (a larger data.val_fraction%s picks more steadily)",
+            "%s seed %s (%s): the best %s was at epoch %d of %d, picked on %d validation samples: that "
+            "choice may be noise (a larger data.val_fraction%s picks more steadily)",
             record.loss,
             record.seed,
+            RunDir.of_checkpoint(Path(best_path)).path,  # which run: a tuning trial's, a final run's
             metric,
             best_epoch,
             epochs,

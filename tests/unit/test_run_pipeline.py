@@ -268,7 +268,8 @@ def test_imbalanced_classes_monitor_and_headline_balanced_accuracy():
 def test_an_early_best_epoch_on_a_small_validation_split_is_warned(tmp_path, caplog):
     from lossbench.run import warn_if_early_best
 
-    best = tmp_path / "best.ckpt"
+    best = tmp_path / "trials" / "focal" / "3" / "checkpoints" / "best.ckpt"
+    best.parent.mkdir(parents=True)
     torch.save({"epoch": 1}, best)
 
     def record(
@@ -281,6 +282,7 @@ def test_an_early_best_epoch_on_a_small_validation_split_is_warned(tmp_path, cap
     with caplog.at_level("WARNING", logger="lossbench"):
         warn_if_early_best(record(n_val=36, epochs=40))
         assert "the best val/acc was at epoch 1 of 40, picked on 36 validation samples" in caplog.text
+        assert f"({(tmp_path / 'trials' / 'focal' / '3').resolve()}): " in caplog.text, "which run"
         assert "monitor.metric=val/nll" in caplog.text
         caplog.clear()
         warn_if_early_best(record(n_val=36, epochs=40, metric="val/rmse", val=("val/rmse", "val/mae")))
