@@ -38,7 +38,14 @@ from lossbench.run_dir import RunDir
 from lossbench.signals import command_line, continue_command, raise_if_stopped, submitit_stop
 from lossbench.spawned import end_spawned_processes
 
-__all__ = ["RunInterrupted", "command_line", "interrupted_message", "stopped_by", "stopped_by_signal"]
+__all__ = [
+    "RunInterrupted",
+    "command_line",
+    "interrupted_message",
+    "stop_message",
+    "stopped_by",
+    "stopped_by_signal",
+]
 
 
 @contextmanager
@@ -50,15 +57,16 @@ def stopped_by(trainer: Any, run_dir: RunDir) -> Iterator[None]:
             yield
     except RunInterrupted as err:
         end_spawned_processes(trainer)
-        last = run_dir.last_checkpoint
         sweep_dir = Path(HydraConfig.get().sweep.dir) if in_multirun() else None
-        last_epoch = checkpoint_epoch(last) if last.is_file() else None
         fitting = trainer.state.fn == TrainerFn.FITTING
-        # a fit in spawned processes leaves this process's trainer at epoch 0: the epoch after the last one
-        # saved is the one that was stopped
-        epoch = max(trainer.current_epoch, last_epoch + 1 if last_epoch is not None else 0)
-        epoch = None if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch else epoch
-        message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir, fitting)
+        message = stop_message(
+            err.signal_name,
+            run_dir.last_checkpoint,
+            trainer.current_epoch,
+            trainer.max_epochs,
+            sweep_dir,
+            fitting,
+        )
         raise RunInterrupted(err.signal_name, message, requeued=err.requeued) from None
 
 
@@ -80,6 +88,24 @@ def stopped_by_signal(trainer: Any) -> Iterator[None]:
         if (stop := submitit_stop(err)) is None:
             raise
         raise stop from None
+
+
+def stop_message(
+    signal_name: str,
+    last_checkpoint: Path,
+    current_epoch: int,
+    max_epochs: int | None,
+    sweep_dir: Path | None,
+    fitting: bool = True,
+) -> str:
+    """:func:`interrupted_message` for a run whose ``last.ckpt`` is ``last_checkpoint``: the epoch stopped
+    is the later of ``current_epoch`` and the one after the epoch that checkpoint holds (a fit in spawned
+    processes, or a packed replica's, leaves no epoch of its own here), none once ``max_epochs`` were done."""
+    last_epoch = checkpoint_epoch(last_checkpoint) if last_checkpoint.is_file() else None
+    epoch: int | None = max(current_epoch, last_epoch + 1 if last_epoch is not None else 0)
+    if max_epochs is not None and 0 <= max_epochs <= epoch:
+        epoch = None
+    return interrupted_message(signal_name, epoch, last_checkpoint, last_epoch, sweep_dir, fitting)
 
 
 def interrupted_message(

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.errors import NonFiniteLossError, RunInterrupted, one_line
 from lossbench.failures import record_failure
 from lossbench.integrity import logs_csv
-from lossbench.interrupt import interrupted_message
+from lossbench.interrupt import stop_message
 from lossbench.loggers import wandb_config
 from lossbench.nonfinite import with_last_checkpoint
 from lossbench.overrides import run_overrides
@@ -144,15 +144,8 @@ def stopped_replica(err: RunInterrupted, cfg: DictConfig, run_dir: RunDir, sweep
     """``err`` for the replica of ``cfg`` in ``run_dir``, a job of the sweep in ``sweep_dir``: the epoch
     after the one its ``last.ckpt`` holds was stopped (the group's replicas train their epochs together),
     or its first without one."""
-    from lossbench.resume import checkpoint_epoch
-
-    last = run_dir.last_checkpoint
-    last_epoch = checkpoint_epoch(last) if last.is_file() else None
-    epoch: int | None = last_epoch + 1 if last_epoch is not None else 0
     max_epochs = cfg.trainer.get("max_epochs")
-    if max_epochs is not None and 0 <= max_epochs <= epoch:
-        epoch = None  # stopped after its last epoch
-    message = interrupted_message(err.signal_name, epoch, last, last_epoch, sweep_dir)
+    message = stop_message(err.signal_name, run_dir.last_checkpoint, 0, max_epochs, sweep_dir)
     return RunInterrupted(err.signal_name, message, requeued=err.requeued)
 
 
