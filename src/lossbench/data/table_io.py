@@ -33,9 +33,10 @@ def repeated_columns(path: Path, sep: str | None = None, encoding: str = "utf-8"
     kind = file_kind(path)
     if kind is None or not kind.startswith((".csv", ".tsv")):
         return {}
-    default = "\t" if kind.startswith(".tsv") else ","
     try:
-        header = pd.read_csv(path, sep=sep or default, header=None, nrows=1, dtype=str, encoding=encoding)
+        header = pd.read_csv(
+            path, sep=sep or default_sep(kind), header=None, nrows=1, dtype=str, encoding=encoding
+        )
     except Exception as err:  # pandas raises many types for a bad file
         text = " ".join(str(err).split())[:200]
         raise DataError(
@@ -72,16 +73,15 @@ def read_table(
         )
     try:
         if kind.startswith((".csv", ".tsv")):
-            default = "," if kind.startswith(".csv") else "\t"
             frame = pd.read_csv(
                 path,
-                sep=sep or default,
+                sep=sep or default_sep(kind),
                 na_values=list(na_values),
                 decimal=decimal,
                 encoding=encoding,
                 thousands=thousands,
             )
-            check_separator(frame, path, sep or default)
+            check_separator(frame, path, sep or default_sep(kind))
         elif kind in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
@@ -105,14 +105,20 @@ def read_table(
     if na_values and not kind.startswith((".csv", ".tsv")):  # pandas' CSV reader did this already
         frame = frame.replace(list(na_values), np.nan)
         numbers = [float(v) for v in na_values if _number(v) is not None]
-        for col in frame.select_dtypes(include="number").columns:  # "1e30" marks the number 1e30
-            if numbers and frame[col].isin(numbers).any():
-                frame[col] = frame[col].mask(frame[col].isin(numbers))
+        for col in frame.select_dtypes(include="number").columns if numbers else ():  # "1e30": 1e30
+            marked = frame[col].isin(numbers)
+            if marked.any():
+                frame[col] = frame[col].mask(marked)
         for col in frame.select_dtypes(include=object).columns:
             parsed = pd.to_numeric(frame[col], errors="coerce")
             if parsed.notna().sum() == frame[col].notna().sum():
                 frame[col] = parsed
     return frame
+
+
+def default_sep(kind: str) -> str:
+    """The field separator of a file of ``kind`` (:data:`FORMATS`) when ``data.sep`` names none."""
+    return "\t" if kind.startswith(".tsv") else ","
 
 
 def wide_bom(path: Path) -> str | None:
