@@ -26,6 +26,13 @@ def built(path: Path, **options) -> TableDataModule:
     return dm
 
 
+def refusal(path: Path, **options) -> str:
+    """The one-line ``DataError`` that building the table module of ``path`` with ``options`` raises."""
+    with pytest.raises(DataError) as err:
+        built(path, **options)
+    return str(err.value)
+
+
 def test_a_repeated_column_is_named_whatever_the_separator_and_encoding(tmp_path):
     """``x;label;label`` read with ``data.sep=';'``: the copy ``label.1`` would be a feature leaking the
     target."""
@@ -55,9 +62,7 @@ def test_thousands_separators_name_data_thousands_not_a_decimal_comma(tmp_path):
     frame.loc[0, "area"], frame.loc[1, "price"] = "980", "1,234.5"
     path = tmp_path / "houses.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError) as err:
-        built(path, target="price")
-    text = str(err.value)
+    text = refusal(path, target="price")
     assert "target column 'price' holds numbers written with thousands separators" in text
     assert "column 'area' holds numbers written with thousands separators" in text
     assert "data.decimal" not in text and text.endswith("Fix them all with: \"data.thousands=','\"")
@@ -68,9 +73,8 @@ def test_thousands_separators_name_data_thousands_not_a_decimal_comma(tmp_path):
     assert read["price"].iloc[1] == 1234.5 and read["area"].iloc[0] == 980
     assert read["price"].iloc[2] == price[2] and pd.api.types.is_numeric_dtype(read["area"])
     frame.assign(rating=rng.normal(3, 1, 60).round(2)).to_csv(path, index=False)
-    with pytest.raises(DataError) as err:
-        built(path, target="rating")
-    assert "data.decimal" not in str(err.value) and "\"data.thousands=','\"" in str(err.value)
+    text = refusal(path, target="rating")
+    assert "data.decimal" not in text and "\"data.thousands=','\"" in text
     with pytest.raises(ConfigError, match=r"data.thousands=',' is data.decimal too"):
         built(path, target="price", thousands=",", decimal=",")
 
@@ -84,9 +88,7 @@ def test_values_beyond_float32_are_an_error_and_far_placeholders_a_warning(tmp_p
     frame.loc[3, "x"], frame.loc[5, "y"] = 1e300, -1e300
     path = tmp_path / "huge.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError) as err:
-        built(path, target="y")
-    text = str(err.value)
+    text = refusal(path, target="y")
     assert "column 'x' holds 1 value(s) beyond float32's range of ±3.4e38 (1e300)" in text
     assert "target column 'y' holds 1 value(s) beyond float32's range of ±3.4e38 (-1e300)" in text
     assert text.endswith(
@@ -270,9 +272,7 @@ def test_points_separating_thousands_with_a_decimal_comma_name_data_thousands(tm
     )
     path = tmp_path / "eu.csv"
     path.write_text("x;price;y\n" + rows)
-    with pytest.raises(DataError) as err:
-        built(path, target="y", sep=";", decimal=",")
-    text = str(err.value)
+    text = refusal(path, target="y", sep=";", decimal=",")
     assert "column 'price' holds numbers written with thousands separators ('1.234,5'" in text, text
     assert text.endswith("data.thousands=."), text
     dm = built(path, target="y", sep=";", decimal=",", thousands=".")
@@ -288,9 +288,8 @@ def test_decimal_points_read_with_a_decimal_comma_are_not_taken_for_thousands(tm
     price = [f"{v:.3f}" for v in rng.uniform(1, 10, 60)] + ["1.5", "0.25", "0.083"]
     path = tmp_path / "points.csv"
     path.write_text("price;y\n" + "".join(f"{p};{i % 2}\n" for i, p in enumerate(price)))
-    with pytest.raises(DataError) as err:
-        built(path, target="y", sep=";", decimal=",")
-    assert "data.thousands" not in str(err.value) and "leave data.decimal out" in str(err.value), err.value
+    text = refusal(path, target="y", sep=";", decimal=",")
+    assert "data.thousands" not in text and "leave data.decimal out" in text, text
 
 
 @pytest.mark.parametrize(
