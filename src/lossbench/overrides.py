@@ -14,6 +14,12 @@ def plain_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra.run.dir=")))
 
 
+def same_run_overrides(stored: list[str] | None, overrides: list[str]) -> bool:
+    """Whether a run's ``stored`` overrides (its record's or checkpoint's; None: not recorded) are
+    ``overrides``, as :func:`plain_overrides` reads them."""
+    return stored is None or plain_overrides(list(stored)) == plain_overrides(overrides)
+
+
 def override_difference(given: list[str], other: list[str]) -> str:
     """How ``other`` differs from ``given`` (:func:`plain_overrides` of each), e.g. ``with loss=ce,
     without loss=focal``."""

@@ -28,7 +28,7 @@ from typing import Any
 from lossbench.errors import ConfigError
 from lossbench.integrity import damaged as damaged_file
 from lossbench.integrity import logs_csv, move_aside, set_aside
-from lossbench.overrides import override_difference, plain_overrides
+from lossbench.overrides import override_difference, plain_overrides, same_run_overrides
 from lossbench.record import FAILED, UNREADABLE, RunRecord, read_record
 from lossbench.resume_files import drop_csv_rows_after_epoch, set_aside_later_checkpoints
 from lossbench.run_dir import LAST_CHECKPOINT, RunDir
@@ -144,7 +144,7 @@ def checkpoint_epoch(path: Path) -> int:
 
 
 def _check_same_run(what: str, stored: list[str] | None, overrides: list[str]) -> None:
-    if stored is not None and plain_overrides(list(stored)) != plain_overrides(overrides):
+    if not same_run_overrides(stored, overrides):
         raise ConfigError(
             f"{what} belongs to a run with other overrides ({' '.join(plain_overrides(list(stored)))}): "
             "continue it with exactly the overrides it was started with, or start a new run dir (without "

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from lossbench.errors import ConfigError, NonFiniteLossError, one_line
 from lossbench.integrity import move_aside
-from lossbench.overrides import plain_overrides
+from lossbench.overrides import same_run_overrides
 from lossbench.record import read_record
 from lossbench.resume import OVERRIDES_KEY, read_checkpoint
 from lossbench.run_dir import RunDir
@@ -65,18 +65,12 @@ def final_overrides(plan: Plan, loss: str, seed: int) -> list[str]:
     return [*plan.overrides, f"loss={loss}", f"seed={seed}"]
 
 
-def same_overrides_as(stored: list[str] | None, overrides: list[str]) -> bool:
-    """Whether a run's ``stored`` overrides (its record's or checkpoint's; None: not recorded) are
-    ``overrides``, as resuming compares them (:func:`~lossbench.overrides.plain_overrides`)."""
-    return stored is None or plain_overrides(list(stored)) == plain_overrides(overrides)
-
-
 def finished(run_dir: Path, params: dict[str, Any], overrides: list[str]) -> bool:
     """A final run to keep: finished, with the tuned ``params`` and the ``overrides`` it is given (another
     tuned configuration's, or one of other overrides, left by an earlier command in the same ``--out``, is
     set aside and trained again)."""
     record = read_record(run_dir)
-    return record.ok and same_params(run_dir, params) and same_overrides_as(record.overrides, overrides)
+    return record.ok and same_params(run_dir, params) and same_run_overrides(record.overrides, overrides)
 
 
 def continues(run_dir: Path, params: dict[str, Any], overrides: list[str]) -> bool:
@@ -90,7 +84,7 @@ def continues(run_dir: Path, params: dict[str, Any], overrides: list[str]) -> bo
     except ConfigError as err:
         log.warning("%s: it trains again from the start", one_line(err))
         return False
-    return same_overrides_as(checkpoint.get(OVERRIDES_KEY), overrides)
+    return same_run_overrides(checkpoint.get(OVERRIDES_KEY), overrides)
 
 
 #: what a final run writes in its run dir; an earlier run's are set aside before another one starts there
