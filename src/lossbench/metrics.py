@@ -126,7 +126,9 @@ def multilabel_metrics(num_labels: int) -> tuple[MetricCollection, MetricCollect
 
 
 def regression_metrics() -> MetricCollection:
-    """MAE, RMSE and R² (averaged over targets) of the point predictions."""
+    """MAE, RMSE and R² of the point predictions; with several targets, MAE and RMSE are over every target
+    value (the square root of the mean squared error of all of them; on standardised targets each target
+    weighs alike) and R² is the mean of the targets' R²."""
     return MetricCollection(
         {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
     )

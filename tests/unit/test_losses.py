@@ -307,6 +307,21 @@ def test_barron_at_residuals_whose_square_overflows_float32(alpha, slope):
     assert value >= reference.float()
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_cauchy_at_residuals_whose_square_overflows_float32(scale):
+    """(r/c)² overflows float32 beyond |r/c| ≈ 1.8e19: the loss and its gradient c²r / (c² + r²) stay
+    equal to their float64 closed forms."""
+    r = torch.tensor([[3e19], [-2e17], [1e30], [0.5]], dtype=torch.float64)
+    out = r.float().requires_grad_()
+    CauchyLoss(scale=scale, reduction="sum")(out, torch.zeros(4, 1)).backward()
+    value = CauchyLoss(scale=scale, reduction="none")(out.detach(), torch.zeros(4, 1))
+    c = scale
+    torch.testing.assert_close(
+        value.double(), (0.5 * c * c * torch.log1p((r / c) ** 2))[:, 0], rtol=1e-5, atol=0
+    )
+    torch.testing.assert_close(out.grad.double(), c * c * r / (c * c + r * r), rtol=1e-5, atol=0)
+
+
 # --- reductions and the task contract ----------------------------------------------------------------
 CLASSIFICATION = [
     FocalLoss(), SigmoidFocalLoss(), ClassBalancedLoss(class_counts=COUNTS), LDAMLoss(class_counts=COUNTS),

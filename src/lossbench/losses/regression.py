@@ -208,10 +208,15 @@ class CauchyLoss(_FusedRegressionLoss):
 
     def rho_(self, r: Tensor) -> Tensor:
         c = self.scale
-        return r.div_(c).square_().log1p_().mul_(0.5 * c * c)
+        return _log1p_square(r.div_(c), 1.0).mul_(0.5 * c * c)
 
-    def drho_(self, r: Tensor) -> Tensor:  # r / (1 + (r/c)²)
-        return r.div_(r.div(self.scale).square_().add_(1.0))
+    def drho_(self, r: Tensor) -> Tensor:  # r / (1 + (r/c)²) = c / (u + 1/u) with u = r/c, for |u| > 1
+        c = self.scale
+        u = r.div_(c)
+        near = u.abs() <= 1.0
+        far = u.where(~near, 1.0)  # 1 where unused: no 1/0
+        inner = u / (1.0 + u.where(near, 0.0).square())
+        return torch.where(near, inner, far.add(far.reciprocal()).reciprocal()).mul_(c)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, {super().extra_repr()}"
