@@ -9,6 +9,7 @@ A run dir (``outputs/<task_name>/<date>/<time>`` for one run, ``multirun/.../<jo
 ``checkpoints/``           ``last.ckpt`` (resume) and the best checkpoint(s) by the monitored metric
 ``csv/metrics.csv``        the curves, one row per logged step (the CSV logger)
 ``wandb_run_id``           the W&B run id, kept so that a resumed run continues the same W&B run
+``tuned.json``             a ``lossbench tune`` final run's tuned parameters (its loss's best trial's)
 ``.hydra/``                Hydra's ``config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (written by Hydra)
 =========================  ==========================================================================
 
@@ -63,6 +64,10 @@ class RunDir:
     @property
     def labels(self) -> Path:
         return self.path / "labels.json"
+
+    @property
+    def tuned(self) -> Path:
+        return self.path / "tuned.json"
 
     @property
     def predictions(self) -> Path:

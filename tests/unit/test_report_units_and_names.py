@@ -9,7 +9,7 @@ import pytest
 from lossbench.record import RunRecord
 from lossbench.report import figure_base, plots, task_plots
 from lossbench.report.collect import ReportRun
-from lossbench.report.render import units
+from lossbench.report.notes import units
 
 
 def run(name: str, data_info: dict, predictions: str | None = None, group: str = "g") -> ReportRun:

@@ -6,13 +6,14 @@ the report lists them instead of silently dropping them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lossbench.integrity import damaged, read_curves
-from lossbench.overrides import override_key, sets_in
+from lossbench.overrides import sets_in
 from lossbench.record import (
     MISSING,
     OK,
@@ -24,8 +25,6 @@ from lossbench.record import (
 )
 from lossbench.run_dir import MULTIRUN_NAME, RECORD_NAME, RunDir
 
-#: overrides that identify a job's seed or loss rather than its setting
-_PER_RUN_KEYS = ("seed", "data_seed", "loss")
 #: the status of a failed or stopped run whose setting, loss and seed another run finished
 SUPERSEDED = "superseded"
 #: the status (and the tag) of a ``lossbench tune`` trial: a search step, not a replicate of its loss
@@ -61,7 +60,10 @@ class ReportRun:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # val metric -> (epoch, value)
     predictions: str | None = None
     source: str = "local"
-    #: filled by :func:`assign_variants`: the setting shared by runs compared together, and the variant label
+    #: a ``lossbench tune`` final run's tuned parameters (its ``tuned.json``, as JSON); None for other runs
+    tuned: str | None = None
+    #: filled by :func:`~lossbench.report.variants.assign_variants`: the setting shared by runs compared
+    #: together, and the variant label
     group: str = ""
     variant: str = ""
 
@@ -100,7 +102,7 @@ class ReportRun:
         when that is not 0 (runs differing in either are separate replicates, paired across variants)."""
         if self.seed is None:
             return self.run_dir
-        return self.seed if not self.data_seed else f"{self.seed}/data_seed={self.data_seed}"
+        return self.seed if not self.data_seed else f"{self.seed}{SPLIT_MARK}{self.data_seed}"
 
     @property
     def ok(self) -> bool:
@@ -153,7 +155,7 @@ def _read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
         return ReportRun(str(run_dir), record)
     if record.overrides is None:  # a record written without them: Hydra's saved ones
         record.overrides = files.overrides()
-    run = ReportRun(str(run_dir), record)
+    run = ReportRun(str(run_dir), record, tuned=tuned_params(files))
     if TRIAL in ((record.config or {}).get("tags") or []):  # its loss's tuned runs are under <out>/final
         run.status, run.error = TRIAL, "a tuning trial, not compared (its loss's final runs are)"
         return run
@@ -169,8 +171,35 @@ def _read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
     return run
 
 
+def tuned_params(files: RunDir) -> str | None:
+    """The tuned parameters a ``lossbench tune`` final run was trained with (its ``tuned.json``, written
+    again as sorted JSON), or None."""
+    try:
+        text = files.tuned.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except ValueError:  # cut off by a kill: a configuration of its own
+        return text
+
+
 def _int(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+#: what joins a replicate's seed and data_seed in its key (:attr:`ReportRun.replicate`)
+SPLIT_MARK = "/data_seed="
+
+
+def replicate_parts(key: Any) -> tuple[Any, int]:
+    """``(seed, data_seed)`` of a replicate key: ``3`` -> ``(3, 0)``, ``"3/data_seed=1"`` -> ``(3, 1)``;
+    a key without a seed (a run dir) stands for itself, on split 0."""
+    if isinstance(key, str):
+        seed, mark, split = key.partition(SPLIT_MARK)
+        if mark and _int(seed) is not None and _int(split) is not None:
+            return int(seed), int(split)
+    return key, 0
 
 
 def collect_local(root: Path) -> list[ReportRun]:
@@ -192,48 +221,9 @@ def collect_local(root: Path) -> list[ReportRun]:
     def order(p: Path) -> tuple:
         return tuple((0, int(x)) if x.isdigit() else (1, x) for x in p.relative_to(root).parts)
 
+    from lossbench.report.variants import assign_variants
+
     return assign_variants([read_run(d, planned.get(d)) for d in sorted(dirs, key=order)])
-
-
-def assign_variants(runs: list[ReportRun]) -> list[ReportRun]:
-    """Label each run: ``group`` = data + the overrides that vary across runs and are not about the loss
-    or the seed; ``variant`` = loss name + its varying ``loss.*`` overrides. Runs of one group are compared;
-    the runs of one variant are its seeds."""
-    all_lists = [r.overrides for r in runs if r.overrides]
-    common = set(all_lists[0]).intersection(*map(set, all_lists[1:])) if all_lists else set()
-    epochs = {id(r): ((r.record.config or {}).get("trainer") or {}).get("max_epochs") for r in runs}
-    epochs_vary = len({e for e in epochs.values() if e is not None}) > 1  # a preset (+sweep=smoke) sets them
-    for r in runs:
-        varying = [
-            o
-            for o in r.overrides or []
-            if o not in common and override_key(o) not in _PER_RUN_KEYS and is_condition(override_key(o))
-        ]
-        loss_opts = [o for o in varying if override_key(o).startswith("loss.")]
-        setting = [o for o in varying if not override_key(o).startswith("loss.")]
-        if (
-            epochs_vary
-            and epochs[id(r)] is not None
-            and "trainer.max_epochs" not in map(override_key, setting)
-        ):
-            setting.append(f"trainer.max_epochs={epochs[id(r)]}")
-        r.variant = " ".join([r.loss, *loss_opts])
-        r.group = " ".join([r.data, *setting])
-    seen: dict[tuple[str, str, Any], str] = {}
-    for r in runs:  # two runs of one setting, variant and replicate: the first counts, the other is listed
-        if not r.ok:
-            continue
-        key = (r.group, r.variant, r.replicate)
-        if key in seen:
-            r.status, r.error = "duplicate", f"same setting, loss and seed as {seen[key]}: not counted twice"
-        else:
-            seen[key] = r.run_dir
-    for r in runs:  # a failed or stopped start of a run that then finished (W&B keeps both): not a failure
-        key = (r.group, r.variant, r.replicate)
-        labelled = r.status in ("duplicate", SUPERSEDED)  # by an earlier call on some of these runs
-        if not r.ok and not labelled and r.seed is not None and key in seen:
-            r.status, r.error = SUPERSEDED, f"{r.status} ({r.error or 'no error'}); {seen[key]} finished it"
-    return runs
 
 
 # --- W&B ------------------------------------------------------------------------------------------------
@@ -286,4 +276,6 @@ def collect_wandb(path: str, group: str, api: Any | None = None) -> list[ReportR
         records.append(record)
     if not records:
         raise LookupError(f"no W&B runs in {path} with group {group!r}")
+    from lossbench.report.variants import assign_variants
+
     return assign_variants(records)

@@ -86,7 +86,8 @@ def compare(args: argparse.Namespace) -> int:
     from lossbench.errors import ConfigError, one_line
     from lossbench.output_root import check_writable
     from lossbench.report import render
-    from lossbench.report.collect import assign_variants, collect_local, collect_wandb
+    from lossbench.report.collect import collect_local, collect_wandb
+    from lossbench.report.variants import assign_variants
     from lossbench.report.verdict import Settings
     from lossbench.report.write import write_report
 
@@ -141,7 +142,7 @@ def compare(args: argparse.Namespace) -> int:
             print(f"lossbench compare: {err}", file=sys.stderr)
             return 2
         source = ", ".join(str(r) for r in roots)
-        out = Path(args.out) if args.out else roots[0] / "report"
+        out = Path(args.out) if args.out else default_out(roots[0])
         project, entity, group, mode = _wandb_target(runs)
     variants = sorted({r.variant for r in runs if r.ok})
     if not variants:
@@ -193,7 +194,19 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_out(root: Path) -> Path:
+    """Where the report of runs under ``root`` goes without ``--out``: ``root/report``; ``root/compare`` when
+    ``root`` is a ``lossbench tune`` or ``advise`` ``--out``, whose ``report/`` holds that command's own
+    report (with its tuning-budget section)."""
+    from lossbench.tune.out_dir import SEARCH_FILES, present
+
+    return root / ("compare" if present(root, SEARCH_FILES) else "report")
+
+
 def settings_without(runs: list[ReportRun], variant: str) -> list[str]:
     """The settings (groups) with finished runs of which none is of ``variant``."""
+    from lossbench.report.stats import setting_label
+
     groups = {r.group for r in runs if r.ok}
-    return sorted(g for g in groups if not any(r.ok and r.group == g and r.variant == variant for r in runs))
+    lacking = (g for g in groups if not any(r.ok and r.group == g and r.variant == variant for r in runs))
+    return sorted(setting_label(g) for g in lacking)

@@ -5,6 +5,7 @@ multi-label and distributional ones."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def _panels(n: int):
 
 
 def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
-    """Validation curves per variant: mean over seeds with a ±1 std band (min..max when n = 2)."""
+    """Validation curves per variant: mean over seeds with a ±1 sample-std band."""
     variants = by_variant(runs, group)
     keys = sorted({k for rs in variants.values() for r in rs for k in r.curves if k != "val/loss"})
     if not keys:
@@ -55,9 +56,10 @@ def curves(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
             mean = np.nanmean(mat, axis=0)
             ax.plot(epochs, mean, marker="." if len(epochs) < 30 else None, color=colors[variant])
             if len(series) > 1:
-                spread = np.nanstd(mat, axis=0, ddof=1) if len(series) > 2 else None
-                lo, hi = (mean - spread, mean + spread) if spread is not None else (mat.min(0), mat.max(0))
-                ax.fill_between(epochs, lo, hi, color=colors[variant], alpha=0.2)
+                with warnings.catch_warnings():  # an epoch only one run reached has no std: no band there
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    spread = np.nanstd(mat, axis=0, ddof=1)
+                ax.fill_between(epochs, mean - spread, mean + spread, color=colors[variant], alpha=0.2)
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lossbench.report import markdown
 from lossbench.report.collect import SUPERSEDED, TRIAL, ReportRun
+from lossbench.report.notes import setting_notes
 from lossbench.report.stats import Row, setting_label, stands_out
 
 
@@ -63,29 +64,35 @@ HEADER = (
     "verdict",
 )
 
-#: what each number is, said once above the tables
+#: what each number is, said once above the tables (``{tost}``: the interval TOST's verdict reads at one
+#: comparison, :func:`legend`)
 LEGEND = (
     "Per variant × metric: mean ± sample std over replicates with the 95% t-interval of the mean; IQM = "
     "interquartile mean with its 95% trimmed-mean (Yuen) interval; n replicates; rank by mean (1 = best, "
-    "ties share a rank; ↑ higher / ↓ lower is better); **bold** = the best group: the top-ranked variant "
-    "and every variant not shown worse than it by paired tests Holm-adjusted over every pair of variants, "
-    "shown only when it leaves some variant out. Against the baseline: Δ = variant − baseline over the "
-    "paired replicates, their mean with its 95% t-interval (`--test wilcoxon`: their Hodges–Lehmann "
-    "estimate, the median of the Walsh averages, with the 95% interval of the signed-rank test); "
-    "P(improvement) = the chance that a run of the variant beats a run of the baseline, every run against "
-    "every run of another seed, ties ½ (Agarwal et al. 2021), with its 95% score interval (the paired win "
-    "share is in report.csv); the Holm-adjusted p-value "
-    "of the difference test, and the verdict (*equivalent* comes from the two one-sided tests, "
-    "Holm-adjusted as the difference test: with one comparison, a 90% interval, not the 95% one shown, "
-    "within the ROPE; with several, a wider one). A verdict needs at least 3 paired replicates "
-    "(else *undecided (too few replicates)*) whose differences vary (else *identical runs*, or *constant "
-    "difference* when the same non-zero Δ repeats: the seeds changed neither result); none of these gets a "
-    "p-value, and an untestable comparison does not take a variant out of the best group. A value without "
-    "[low, high] has no interval (fewer than 2 values, or no spread; for the "
-    "IQM, the values it keeps all tie); — = no value. `test/loss` is left out: its scale "
-    "differs per loss; interval coverage is in the calibration figure, interval widths and the fitted "
-    "temperature in each run's metrics.json."
+    "ties share a rank; ↑ higher / ↓ lower is better); **bold** = the best group: the top-ranked variant and "
+    "every variant not shown worse than it by paired tests Holm-adjusted over every pair of variants (nor by "
+    "the verdicts against the baseline), shown only when it leaves some variant out. Against the baseline: Δ "
+    "= variant − baseline over the paired replicates, their mean with its 95% t-interval (`--test wilcoxon`: "
+    "their Hodges–Lehmann estimate, the median of the Walsh averages, with the 95% interval of the "
+    "signed-rank test); P(improvement) = the chance that a run of the variant beats a run of the baseline, "
+    "every run against every run of another seed on the same data split, ties ½ (Agarwal et al. 2021), with "
+    "its 95% score interval (the paired win share is in report.csv); the Holm-adjusted p-value of the "
+    "difference test, and the verdict (*equivalent* comes from the two one-sided tests, Holm-adjusted as the "
+    "difference test: with one comparison, a {tost} interval, not the 95% one shown, within the ROPE; with "
+    "several, a wider one). A verdict needs at least 3 paired replicates (else *undecided (too few "
+    "replicates)*) whose differences vary (else *identical runs*, or *constant difference* when the same "
+    "non-zero Δ repeats: the seeds changed neither result); none of these gets a p-value, and an untestable "
+    "comparison does not take a variant out of the best group. A value without [low, high] has no interval "
+    "(fewer than 2 values, or no spread; for the IQM, the values it keeps all tie); — = no value. "
+    "`test/loss` is left out: its scale differs per loss; interval coverage is in the calibration figure, "
+    "interval widths and the fitted temperature in each run's metrics.json."
 )
+
+
+def legend(alpha: float) -> str:
+    """:data:`LEGEND` at significance level ``alpha``: two one-sided tests at ``alpha`` each find
+    equivalence when the ``1 − 2·alpha`` interval of Δ lies within the ROPE."""
+    return LEGEND.format(tost=f"{100 * (1 - 2 * alpha):.4g}%")
 
 
 def _table_rows(rows: list[Row], group: str) -> list[tuple[bool, list[str]]]:
@@ -140,25 +147,6 @@ def counts(runs: list[ReportRun]) -> str:
     return text + (f", {superseded} superseded" if superseded else "")
 
 
-def units(runs: list[ReportRun], group: str) -> str:
-    """For a setting whose targets were standardised (regression): the line saying its errors are in units of
-    the training targets' standard deviation, with that std; ``""`` otherwise."""
-    stds = {
-        tuple(round(s, 6) for s in r.record.data_info["target_std"])
-        for r in runs
-        if setting_label(r.group) == group and r.record.data_info and r.record.data_info.get("target_std")
-    }
-    if not stds:
-        return ""
-    shown = " or ".join(", ".join(f"{s:.4g}" for s in std) for std in sorted(stds))
-    return (
-        "Errors (MAE, RMSE, CRPS, interval widths), and a ROPE on them, are in standardised units: one unit "
-        f"is the training targets' standard deviation ({shown}; `data_info.target_mean`/`target_std` in each "
-        "run's metrics.json give y = mean + std · z). The NLL is that of the standardised targets (in the "
-        "targets' own units it is larger by the log of that std)."
-    )
-
-
 def status(run: ReportRun) -> str:
     return "partly counted" if run.partly_counted else run.status
 
@@ -172,6 +160,7 @@ def write_markdown(
     verdict: list[str] | None = None,
     across: list[str] | None = None,
     lead: list[str] | None = None,
+    alpha: float = 0.05,
 ) -> Path:
     lines = [
         "# lossbench comparison report",
@@ -182,7 +171,7 @@ def write_markdown(
     ]
     if verdict:
         lines += ["", "## Verdict", "", *[f"- {v}" for v in verdict[:-1]], "", verdict[-1]]
-    lines += ["", LEGEND]
+    lines += ["", legend(alpha)]
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
         lines += ["", f"## {group} (baseline: {base})", "", "| " + " | ".join(HEADER) + " |"]
@@ -191,7 +180,7 @@ def write_markdown(
             if highlight:
                 cells = [f"**{c}**" if i in (0, 2) else c for i, c in enumerate(cells)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        if note := units(runs, group):
+        for note in setting_notes(runs, group):
             lines += ["", note]
         for png in plots.get(group, []):
             lines += ["", f"![{png.stem}]({png.name})"]
@@ -248,6 +237,7 @@ def write_html(
     verdict: list[str] | None = None,
     across_html: list[str] | None = None,
     lead: list[str] | None = None,
+    alpha: float = 0.05,
 ) -> Path:
     esc = html.escape
     parts = [
@@ -262,7 +252,7 @@ def write_html(
         parts.append('<h2>Verdict</h2><ul class="verdict">')
         parts += [f"<li>{markdown.inline(v)}</li>" for v in verdict[:-1]]
         parts.append(f"</ul><p>{markdown.inline(verdict[-1])}</p>")
-    parts.append(f"<p>{markdown.inline(LEGEND)}</p>")
+    parts.append(f"<p>{markdown.inline(legend(alpha))}</p>")
     for group in sorted({r.group for r in rows}):
         base = next(r.baseline for r in rows if r.group == group)
         parts.append(f"<h2>{esc(group)} <small>(baseline: {esc(base)})</small></h2>")
@@ -272,8 +262,7 @@ def write_html(
             cls = ' class="best"' if highlight else ""
             parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
-        if note := units(runs, group):
-            parts.append(f"<p>{markdown.inline(note)}</p>")
+        parts += [f"<p>{markdown.inline(note)}</p>" for note in setting_notes(runs, group)]
         parts += [embed(png) for png in plots.get(group, [])]
     parts += across_html or []
     parts.append("<h2>Runs not in the statistics</h2>")

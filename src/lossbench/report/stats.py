@@ -28,7 +28,7 @@ from scipy import stats
 
 from lossbench.directions import higher_is_better, is_descriptive, value_range
 from lossbench.report import verdict as vd
-from lossbench.report.collect import ReportRun
+from lossbench.report.collect import ReportRun, replicate_parts
 from lossbench.report.improvement import paired_win_share, prob_improvement
 from lossbench.report.intervals import estimates, walsh_interval
 from lossbench.task import SPECS
@@ -102,6 +102,14 @@ def paired(a: dict[Any, float], b: dict[Any, float]) -> np.ndarray:
     return gains
 
 
+def not_independent(a: Any, b: Any) -> bool:
+    """Whether runs of the replicates ``a`` and ``b`` (:attr:`ReportRun.replicate` keys) are left out of
+    P(improvement)'s every-run-against-every-run count: runs of one seed (paired, not independent) or of
+    different data splits (scored on different test sets)."""
+    (seed_a, split_a), (seed_b, split_b) = replicate_parts(a), replicate_parts(b)
+    return seed_a == seed_b or split_a != split_b
+
+
 def setting_label(group: str) -> str:
     """A setting's name without a ``data=<name>`` condition that repeats its first word (the data set):
     ``"wine data=wine lr=0.1"`` reads ``"wine lr=0.1"``."""
@@ -155,7 +163,9 @@ def best_group(
 def _rows_for_cell(
     group: str, metric: str, hib: bool, cells: dict[str, dict[Any, float]], base: str, how: vd.Settings
 ) -> list[Row]:
-    """The rows of one setting × metric: estimates, ranks, best set and the verdicts vs ``base``."""
+    """The rows of one setting × metric: estimates, ranks, best set and the verdicts vs ``base``. A variant
+    the verdicts read worse than the baseline (or the baseline, when one reads better than it) leaves the
+    best set, unless it is the top."""
     sign = 1.0 if hib else -1.0
     rows: dict[str, Row] = {}
     for variant, values in cells.items():
@@ -196,9 +206,9 @@ def _rows_for_cell(
             row.n_pairs, row.test, row.rope = len(g), how.test, rope
             row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)  # no pair: too few
             ours, theirs = cells[variant], cells[base]  # P(improvement) needs no pairs: runs of other seeds
-            same_seed = np.array([[a == b for b in theirs] for a in ours], dtype=bool).reshape(len(ours), -1)
+            skip = np.array([[not_independent(a, b) for b in theirs] for a in ours], dtype=bool)
             x = sign * np.array(list(ours.values()), dtype=float)
-            pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=same_seed)
+            pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=skip)
             row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi
             if len(g) == 0:
                 continue
@@ -210,6 +220,11 @@ def _rows_for_cell(
             row.diff_low, row.diff_high = sorted((float(sign * lo), float(sign * hi)))
             row.diff_sd = float(g.std(ddof=1)) if len(g) > 1 else math.nan
             row.paired_win_share = paired_win_share(g)
+        shown_worse = {v for v in compared if rows[v].verdict == "worse"}
+        shown_worse |= {base} if any(rows[v].verdict == "better" for v in compared) else set()
+        top = min(order, key=lambda v: (rows[v].rank, v))
+        for variant in shown_worse - {top}:  # the table never reads one row both bold and worse
+            rows[variant].best = False
     return [rows[v] for v in order]
 
 

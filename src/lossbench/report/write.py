@@ -33,7 +33,7 @@ def write_report(
     verdict = headline(rows, runs, how)
     render.write_csv(rows, out / "report.csv")
     md = [*across.markdown(over_settings), *(extra_md or [])]
-    render.write_markdown(rows, runs, figures, out / "report.md", source, verdict, md, lead)
+    render.write_markdown(rows, runs, figures, out / "report.md", source, verdict, md, lead, how.alpha)
     html = [*across.html_parts(over_settings, render.embed), *(extra_html or [])]
-    render.write_html(rows, runs, figures, out / "report.html", source, verdict, html, lead)
+    render.write_html(rows, runs, figures, out / "report.html", source, verdict, html, lead, how.alpha)
     return rows, figures

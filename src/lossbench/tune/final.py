@@ -46,15 +46,17 @@ def planned_runs(plan: Plan) -> list[Any]:
     of its losses and its first ``plan.seeds`` seeds, not the others an earlier command in the same
     ``--out`` left under ``final/``."""
     from lossbench.report.collect import collect_local
+    from lossbench.report.variants import assign_variants
 
     wanted = {final_dir(plan, loss, seed).resolve() for loss in plan.losses for seed in range(plan.seeds)}
-    return [r for r in collect_local(plan.out / "final") if Path(r.run_dir).resolve() in wanted]
+    runs = [r for r in collect_local(plan.out / "final") if Path(r.run_dir).resolve() in wanted]
+    return assign_variants(runs)  # labelled among themselves: the others may hold other tuned parameters
 
 
 def same_params(run_dir: Path, params: dict[str, Any]) -> bool:
     """Whether the final run in ``run_dir`` was trained with the tuned ``params`` (its ``tuned.json``)."""
     try:
-        return json.loads((run_dir / "tuned.json").read_text()) == json.loads(json.dumps(params))
+        return json.loads(RunDir(run_dir).tuned.read_text()) == json.loads(json.dumps(params))
     except (OSError, ValueError):  # none, or one cut off by a kill
         return False
 
@@ -99,7 +101,7 @@ def set_aside_earlier(run_dir: Path) -> list[Path]:
     paths (none when it left nothing but ``tuned.json``)."""
     if not any((run_dir / name).exists() for name in RUN_FILES):
         return []
-    paths = [run_dir / name for name in (*RUN_FILES, "tuned.json")]
+    paths = [*(run_dir / name for name in RUN_FILES), RunDir(run_dir).tuned]
     return [move_aside(path, "earlier") for path in paths if path.exists()]
 
 
@@ -116,7 +118,7 @@ def final_job(
         kept = ", ".join(p.name for p in moved)
         log.info("final %s: seed %d starts from the beginning; the earlier run's files: %s", loss, seed, kept)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "tuned.json").write_text(json.dumps(params, indent=2))
+    RunDir(run_dir).tuned.write_text(json.dumps(params, indent=2))
     overrides = [*given, *sp.overrides(params), tags_with("final"), *(["resume=true"] if again else [])]
     return compose_job(overrides, run_dir, monitor, task_name=f"tune_{plan.out.name}"), given
 
