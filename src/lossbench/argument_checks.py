@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -99,6 +100,24 @@ def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean {where}.{close[0]}?" if close else f"remove it (~{where}.{key})"
             yield f"{where}.{key} is not an argument of {node._target_}: {hint}"
+
+
+def added_data_key(node: DictConfig, option: str, cause: BaseException) -> str | None:
+    """For a data module of the option ``data=<option>`` refusing a keyword argument (``cause``) that the
+    option's file does not hold (added on the command line: ``+data.batchsize=32``), the problem, with the
+    argument it was likely meant to be; None for a key of the option's own (its ``_target_`` was changed)."""
+    from lossbench.checks import option_defaults
+    from lossbench.config import CONFIG_DIR
+
+    found = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+    path = CONFIG_DIR / "data" / f"{option}.yaml"
+    if found is None or not path.is_file() or found[1] in option_defaults(path):
+        return None
+    key, target = found[1], str(node.get("_target_"))
+    accepted = accepted_arguments(target) or [str(k) for k in node if not str(k).startswith("_")]
+    close = difflib.get_close_matches(key, accepted, n=1)
+    hint = f"did you mean data.{close[0]}?" if close else f"remove it (~data.{key})"
+    return f"data.{key} is not an argument of {target} (data={option}): {hint}"
 
 
 def logger_needed_problems(cfg: DictConfig) -> Iterator[str]:

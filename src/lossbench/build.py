@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.argument_checks import check_options, located
+from lossbench.argument_checks import added_data_key, check_options, located
 from lossbench.batch_contract import BatchContract, check_first_batch
 from lossbench.checkpointing import OverridesInCheckpoint
 from lossbench.config import CONFIG_DIR, chosen, losses_for_task
@@ -152,6 +152,8 @@ def _instantiated_data(cfg: DictConfig, fitted: dict[str, Any] | None) -> BenchD
                 "data.imbalance_factor, are arguments of modules built on "
                 "lossbench.data.base.InMemoryDataModule)"
             ) from None
+        if (added := added_data_key(cfg.data, chosen("data"), cause)) is not None:
+            raise ConfigError(added) from None
         raise ConfigError(
             f"data._target_={cfg.data.get('_target_')} could not be built with the keys of data="
             f"{chosen('data')} ({err.__cause__}): start from data=datamodule, which holds only _target_ "

@@ -8,6 +8,7 @@ built (:mod:`lossbench.build`, :meth:`lossbench.task.TaskSpec.monitor`).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Iterator
@@ -171,9 +172,14 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
             yield f"{name}={value!r} has the wrong type: expected a number"
 
 
+#: nodes lossbench reads key by key (no ``_target_`` takes their keys as arguments)
+READ_BY_KEY = ("optim", "monitor", "nonfinite_check", "extras")
+
+
 def added_key_problems(cfg: DictConfig) -> Iterator[str]:
-    """A top-level key added on the command line (``+foo=1``) that is neither a key of ``train.yaml`` nor a
-    chosen config group: nothing reads it (a misspelt or misplaced key)."""
+    """A key added on the command line (``+foo=1``) that nothing reads (a misspelt or misplaced key): at the
+    top level, neither a key of ``train.yaml`` nor a chosen config group; directly under a node read key by
+    key (:data:`READ_BY_KEY`: ``+optim.lr=0.1``), any, named with the key it was likely meant to be."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
@@ -187,6 +193,21 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
                 f"{override}: {key.lstrip('+')} is not a config key, and nothing would read it; a group's "
                 "key goes under its group (e.g. trainer.max_epochs=5, +loss.label_smoothing=0.1)"
             )
+        top, _, leaf = key.lstrip("+").partition(".")
+        if key.startswith("+") and not key.startswith("++") and top in READ_BY_KEY and "." not in leaf:
+            node = OmegaConf.to_container(cfg[top], resolve=False) if top in cfg else {}
+            keys = [k for k in leaf_keys(node, top) if k != f"{top}.{leaf}"]
+            close = difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in keys], n=1)
+            meant = next((k for k in keys if close and k.rsplit(".", 1)[-1] == close[0]), None)
+            hint = f"did you mean {meant}?" if meant else f"its keys are {', '.join(keys)}"
+            yield f"{override}: {top} has no key {leaf}, and nothing would read it: {hint}"
+
+
+def leaf_keys(node: Any, prefix: str) -> list[str]:
+    """The dotted paths of the values in ``node`` (a container: ``optim.optimizer.lr``, ...)."""
+    if not isinstance(node, dict):
+        return [prefix]
+    return [path for key, value in node.items() for path in leaf_keys(value, f"{prefix}.{key}")]
 
 
 def trainer_problems(cfg: DictConfig) -> Iterator[str]:

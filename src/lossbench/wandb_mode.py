@@ -96,6 +96,8 @@ def resolve_wandb_mode(requested: str, save_dir: str | Path | None = None) -> st
     without credentials or without a reachable server falls back to offline with a warning, so no metric
     is lost; the warning names the offline runs under ``save_dir`` (W&B's ``dir``) to upload.
     """
+    own = "offline" if requested == "dryrun" else requested  # W&B's old name of offline
+    check_choice("logger.wandb.mode", own, WANDB_MODES)  # checked also where WANDB_MODE overrides it
     from_env = os.environ.get("WANDB_MODE") or None  # an empty WANDB_MODE= means unset, as in W&B
     requested = from_env or requested
     if requested == "dryrun":
@@ -105,7 +107,6 @@ def resolve_wandb_mode(requested: str, save_dir: str | Path | None = None) -> st
             f"WANDB_MODE={from_env} in the environment is not a W&B mode: unset it or set one of "
             f"{', '.join(WANDB_MODES)}"
         )
-    check_choice("logger.wandb.mode", requested, WANDB_MODES)
     if requested == "auto" and from_env is None and (settings := wandb_settings_mode()):
         mode, path = settings
         mode = "offline" if mode == "dryrun" else mode

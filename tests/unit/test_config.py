@@ -85,6 +85,26 @@ def test_a_key_no_target_takes_is_named_before_anything_is_built(make_cfg, overr
         check_options(make_cfg(*overrides))
 
 
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("+optim.lr=0.1", "+optim.lr=0.1: optim has no key lr, and nothing would read it: did you mean "
+         "optim.optimizer.lr?"),
+        ("+monitor.metrc=val/nll", "did you mean monitor.metric?"),
+        ("+extras.print_cfg=true", "did you mean extras.print_config?"),
+    ],
+)  # fmt: skip
+def test_a_key_added_under_a_node_read_key_by_key_is_named_with_the_key_meant(make_cfg, override, named):
+    """``optim``, ``monitor``, ``extras`` are read key by key: a key added under one is read by nothing
+    (Hydra's own error for ``optim.lr=0.1`` advises ``+optim.lr=0.1``)."""
+    from lossbench.checks import added_key_problems
+
+    (problem,) = added_key_problems(make_cfg(override))
+    assert named in problem
+    assert not list(added_key_problems(make_cfg("+optim.optimizer.betas=[0.9,0.99]"))), "an argument"
+    assert not list(added_key_problems(make_cfg("++optim.scheduler_interval=step"))), "a key it has"
+
+
 def documented_option_keys() -> list[tuple[str, str, str, str | None]]:
     """``(group, option, key, value)`` for each option docs/reference.md names beside a key of its group:
     a default written ``5.0 (`heteroscedastic`), 0 (`regression_outliers`)``, or a description that

@@ -143,3 +143,13 @@ def test_values_of_another_type_that_an_option_accepts_pass(make_cfg):
     assert list(default_type_problems(cfg)) == [
         "data.image_size=[16, 'big'] has the wrong type: expected numbers"
     ]
+
+
+def test_a_misspelt_key_added_to_a_built_in_data_set_is_named_with_the_key_meant(make_cfg):
+    """``+data.batchsize=32``: the data module refuses the argument; the error names it and the argument it
+    was likely meant to be, not the advice for a changed ``data._target_``."""
+    from lossbench.build import build_data
+
+    with pytest.raises(ConfigError, match=r"data.batchsize is not an argument of .*SklearnDataModule \(data="
+                       r"digits\): did you mean data.batch_size\?"):  # fmt: skip
+        build_data(make_cfg("+data.batchsize=32"))

@@ -173,3 +173,12 @@ def test_wandb_mode_from_the_environment(monkeypatch, value):
             resolve_wandb_mode("offline")
     else:  # empty means unset: the config's mode
         assert resolve_wandb_mode("disabled") == "disabled"
+
+
+def test_a_wrong_configured_wandb_mode_is_named_also_where_wandb_mode_overrides_it(monkeypatch):
+    """A typo in logger.wandb.mode hidden by WANDB_MODE=offline here would surface on a machine without
+    it (a cluster): it is named either way."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    with pytest.raises(ConfigError, match="logger.wandb.mode='foo' is not valid"):
+        resolve_wandb_mode("foo")
+    assert resolve_wandb_mode("dryrun") == "offline" and resolve_wandb_mode("online") == "offline"

@@ -234,6 +234,24 @@ def test_a_root_of_split_folders_is_refused_naming_the_split_to_use(make_cfg, tm
         setup_dm(make_cfg, data)
 
 
+@pytest.mark.parametrize("beside", ["unlabeled", "annotations", "stray"])
+def test_a_root_of_split_folders_is_refused_whatever_else_it_holds(make_cfg, tmp_path, beside):
+    """STL-10's unlabeled/ images, a folder of no images (which the empty-class check named first), or one
+    image at the top of a split folder: the splits would still be the classes."""
+    data = tmp_path / "data"
+    write_folder(data / "train")
+    write_folder(data / "test", per_class=5, seed=1)
+    if beside == "unlabeled":
+        write_folder(data / "unlabeled", per_class=3, seed=2)
+    elif beside == "annotations":
+        (data / "annotations").mkdir()
+        (data / "annotations" / "labels.csv").write_text("file,label\n")
+    else:
+        Image.new("RGB", (8, 8)).save(data / "train" / "preview.png")
+    with pytest.raises(DataError, match=rf"holds split folders \(test, train\).*data.root={data / 'train'} "):
+        setup_dm(make_cfg, data)
+
+
 def test_a_test_folder_holding_training_images_is_refused(make_cfg, tmp_path):
     root = write_folder(tmp_path / "images")
     with pytest.raises(DataError, match=r"data.test_root=.* holds 69 file\(s\) of data.root"):

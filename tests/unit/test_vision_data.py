@@ -51,9 +51,12 @@ def test_cifar_pickles_parse_channel_major(tmp_path, name):
 def test_cifar_checksums_are_verified_by_default(tmp_path):
     """Self-written files are not the official release: torchvision's MD5 check rejects them."""
     write_cifar(tmp_path, "cifar10")
-    with pytest.raises(DataError, match="MD5 mismatch.*data.verify_checksums=false") as info:
+    with pytest.raises(
+        DataError, match="data_batch_1 is not the official file .its MD5 sum differs."
+    ) as info:
         TorchvisionDataModule(name="cifar10", root=str(tmp_path)).setup()
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "data.verify_checksums=false skips" in str(info.value)
+    assert "download=True" not in str(info.value), "torchvision's Python advice is not an override"
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
@@ -91,6 +94,44 @@ def test_a_damaged_cifar_batch_is_named(tmp_path):
     )
     with pytest.raises(DataError, match=said + "unpickle"):
         TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False).setup()
+
+
+def test_a_file_holding_another_files_array_is_named(tmp_path):
+    """The labels written over the images: the sizes agree with the header, torchvision's parser said
+    ``x should have 3 dimension instead of 1`` of no file."""
+    write_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    (raw / "train-images-idx3-ubyte").write_bytes((raw / "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte cannot be read: it holds an array of shape "
+                       r"\[200\], not images"):  # fmt: skip
+        TorchvisionDataModule(name="mnist", root=str(tmp_path)).setup()
+
+
+def test_a_cifar_batch_of_another_shape_is_named(tmp_path):
+    import pickle
+
+    write_cifar(tmp_path, "cifar10")
+    batch = {"data": np.zeros((240, 3000), np.uint8), "labels": [0] * 240}
+    (tmp_path / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps(batch))
+    with pytest.raises(
+        DataError, match=r"data_batch_2 cannot be read: its data has shape \[240, 3000\], not "
+    ):
+        TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False).setup()
+    batch = {"data": np.zeros((240, 3072), np.uint8), "labels": [0] * 239}
+    (tmp_path / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps(batch))
+    with pytest.raises(
+        DataError,
+        match=r"1200 images but 1199 labels .*data_batch_2 cannot be read: it holds 240 images but 239 lab",
+    ):
+        TorchvisionDataModule(name="cifar10", root=str(tmp_path), verify_checksums=False).setup()
+
+
+def test_a_cifar_archive_not_extracted_is_named_with_the_command_that_extracts_it(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"")
+    with pytest.raises(
+        DataError, match=rf"cifar-10-python.tar.gz is there: .*tar xzf {tmp_path}/cifar-10-py"
+    ):
+        TorchvisionDataModule(name="cifar10", root=str(tmp_path)).setup()
 
 
 def test_compressed_idx_files_are_named_with_the_command_that_extracts_them(tmp_path):

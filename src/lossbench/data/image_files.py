@@ -134,18 +134,21 @@ def check_images(key: str, paths: Sequence[str], decode: bool = False) -> None:
 
 
 def check_not_splits(key: str, root: Path, folder: ImageFolder) -> None:
-    """One ``DataError`` when the class folders are split folders (``train/``, ``test/``) holding class
-    folders of their own: ``ImageFolder`` would learn to tell the splits apart."""
-    names = [c.lower() for c in folder.classes]
-    nested = all(Path(path).parent.parent != root for path, _ in folder.samples)
-    if not folder.samples or not nested or not set(names) <= set(SPLIT_FOLDERS):
+    """One ``DataError`` when two or more class folders are split folders (``train/``, ``test/``) holding
+    most of their images in class folders of their own, whatever else the root holds (``unlabeled/``,
+    ``annotations/``, a stray image): ``ImageFolder`` would learn to tell the splits apart."""
+    direct, deeper = np.zeros(len(folder.classes)), np.zeros(len(folder.classes))
+    for path, target in folder.samples:
+        (direct if Path(path).parent.parent == root else deeper)[target] += 1
+    splits = [c for i, c in enumerate(folder.classes) if c.lower() in SPLIT_FOLDERS and deeper[i] > direct[i]]
+    if len(splits) < 2:
         return
-    train = next((c for c in folder.classes if c.lower().startswith("train")), folder.classes[0])
-    test = next((c for c in folder.classes if c.lower().startswith("test")), None)
+    train = next((c for c in splits if c.lower().startswith("train")), splits[0])
+    test = next((c for c in splits if c.lower().startswith("test")), None)
     fix = f"data.root={root / train}" + (f" data.test_root={root / test}" if test else "")
     raise DataError(
-        f"data.{key}={root} holds split folders ({', '.join(folder.classes)}), each of class folders, not "
-        f"class folders: its classes would be the splits. Point it at one split: {fix}"
+        f"data.{key}={root} holds split folders ({', '.join(splits)}), each of class folders, not class "
+        f"folders: its classes would be the splits. Point it at one split: {fix}"
     )
 
 

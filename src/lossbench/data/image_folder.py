@@ -167,6 +167,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.root={root} has {len(folder.classes)} class ({', '.join(folder.classes)}): a model "
                 "needs at least 2 classes, so put each class in its own sub-folder (<root>/<class>/<image>)"
             )
+        check_not_splits(key, root, folder)  # before the empty folders: a split root's other folders
         counts = np.bincount(folder.targets, minlength=len(folder.classes))
         if (counts == 0).any():
             empty = ", ".join(str(root / folder.classes[i]) for i in np.flatnonzero(counts == 0))
@@ -174,7 +175,6 @@ class ImageFolderDataModule(L.LightningDataModule):
                 f"data.{key}: class folder(s) {empty} hold no images ({', '.join(IMG_EXTENSIONS)}): add "
                 "images or remove the folder(s)"
             )
-        check_not_splits(key, root, folder)
         if rank_zero_only.rank == 0:  # once, not once per DDP process
             unused_images(key, root, folder)
         paths = [path for path, _ in folder.samples]

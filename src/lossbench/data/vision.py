@@ -28,7 +28,7 @@ from torchvision import datasets as tvd
 
 from lossbench.data.base import InMemoryDataModule
 from lossbench.data.transforms import Normalize, PadCropFlip
-from lossbench.data.vision_files import first_unreadable
+from lossbench.data.vision_files import first_unreadable, md5_mismatch
 from lossbench.errors import DataError, check_choice
 from lossbench.task import Task
 
@@ -129,7 +129,10 @@ class TorchvisionDataModule(InMemoryDataModule):
                 else "Download it with data.download=true, or point paths.data_dir at a directory holding it"
             )
             packed = [f for f in missing if f.with_name(f.name + ".gz").is_file()]
-            if packed:
+            archive = Path(self.root) / getattr(VISION_DATASETS[self.name][0], "filename", "")
+            if archive.suffix == ".gz" and archive.is_file():  # CIFAR's archive, not extracted
+                fix = f"{archive.name} is there: extract it where it is (tar xzf {archive} -C {self.root})"
+            elif packed:
                 fix = (
                     f"{packed[0].name}.gz is there: extract the .gz files where they are (gunzip "
                     f"{packed[0].parent}/*.gz), as torchvision's download does"
@@ -143,15 +146,19 @@ class TorchvisionDataModule(InMemoryDataModule):
         try:
             parts = [cls(self.root, train=train, download=False) for train in (True, False)]
         except Exception as err:  # torchvision raises RuntimeError, AssertionError, pickle errors, ...
-            hint = (
-                " (MD5 mismatch with the official release; data.verify_checksums=false skips the check for "
-                "valid re-packed files)"
-                if "corrupted" in str(err) and self.verify_checksums
-                else ""
+            checksum = "corrupted" in str(err) and self.verify_checksums
+            bad = first_unreadable(files)
+            mismatch = (
+                md5_mismatch(VISION_DATASETS[self.name][0], self.root) if checksum and not bad else None
             )
-            bad = None if hint else first_unreadable(files)
-            reason = f"{type(err).__name__}: {str(err) or repr(err)}"
-            what = f"{bad[0]} cannot be read: {bad[1]}" if bad else reason
+            what = f"{type(err).__name__}: {str(err) or repr(err)}"  # torchvision's, when no file is named
+            if bad:
+                what = f"{bad[0]} cannot be read: {bad[1]}"
+            elif mismatch:
+                what = f"{mismatch} is not the official file (its MD5 sum differs)"
+            hint = (
+                " (data.verify_checksums=false skips the check for valid re-packed files)" if checksum else ""
+            )
             raise DataError(
                 f"data={self.name}: corrupt or unreadable files in {folder}: {what}{hint}. Replace the file "
                 f"with the official one, or delete {folder} and re-run with data.download=true"
@@ -162,9 +169,11 @@ class TorchvisionDataModule(InMemoryDataModule):
             x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # MNIST [N,H,W]; CIFAR [N,H,W,C]
             y = np.asarray(ds.targets)
             if len(x) != len(y):
+                bad = first_unreadable(files)
+                which = f": {bad[0]} cannot be read: {bad[1]}" if bad else ""
                 raise DataError(
-                    f"data={self.name}: {len(x)} images but {len(y)} labels in {folder}: the files are "
-                    f"corrupt or mismatched. Delete {folder} and re-run with data.download=true"
+                    f"data={self.name}: {len(x)} images but {len(y)} labels in {folder}{which}: the files "
+                    f"are corrupt or mismatched. Delete {folder} and re-run with data.download=true"
                 )
             xs.append(np.ascontiguousarray(x, dtype=np.uint8))
             ys.append(y)
