@@ -65,6 +65,9 @@ def assert_same_checkpoint(packed: Path, ordinary: Path, what: str, replica: boo
     assert mine["callbacks"].keys() == theirs["callbacks"].keys(), what
     for key, state in theirs["callbacks"].items():
         for name, value in state.items():
+            if isinstance(value, float):  # the tie-break's validation loss: float32 sums in another order
+                assert abs(mine["callbacks"][key][name] - value) <= ATOL, f"{what}: {key} {name}"
+                continue
             value = str(value).replace(str(ordinary.parents[1]), str(packed.parents[1].resolve()))
             assert str(mine["callbacks"][key][name]) == value, f"{what}: {key} {name}"
     assert mine["state_dict"].keys() == theirs["state_dict"].keys(), what

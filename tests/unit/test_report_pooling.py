@@ -1,6 +1,6 @@
 """What the report pools and pairs: tuned and untuned runs of one loss stay apart, P(improvement) counts
-runs of one data split only, and the labels say what the numbers are (the TOST interval at --alpha, the
-curves' band, the settings named as the tables name them)."""
+runs of one data split where the variants' splits differ, and the labels say what the numbers are (the
+TOST interval at --alpha, the curves' band, the settings named as the tables name them)."""
 
 from __future__ import annotations
 
@@ -56,11 +56,29 @@ def test_tunes_of_other_parameters_are_apart_and_of_the_same_parameters_duplicat
 
 
 def test_a_tune_alone_keeps_its_losses_names():
+    """Its trials (no tuned.json, listed apart) are not another configuration of their loss."""
+    from lossbench.report.collect import TRIAL
+
     lr = {"optim.optimizer.lr": 0.002}
-    runs = assign_variants(
-        [run("t/final/ce/0", "ce", 0, 0.9, lr), run("t/final/focal/0", "focal", 0, 0.9, lr)]
-    )
-    assert [r.variant for r in runs] == ["ce", "focal"]
+    trial = run("t/trials/ce/0", "ce", 0, 0.8)
+    trial.status = TRIAL
+    finals = [run("t/final/ce/0", "ce", 0, 0.9, lr), run("t/final/focal/0", "focal", 0, 0.9, lr)]
+    assert [r.variant for r in assign_variants([*finals, trial])] == ["ce", "focal", "ce"]
+
+
+def test_a_tuned_configuration_is_named_apart_only_in_the_setting_where_its_loss_has_another():
+    lr = {"optim.optimizer.lr": 0.002}
+    wine = run("w/0", "ce", 0, 0.9)
+    wine.record.data = "wine"
+    runs = assign_variants([run("t/final/ce/0", "ce", 0, 0.9, lr), wine])
+    assert [(r.group, r.variant) for r in runs] == [("digits", "ce"), ("wine", "ce")]
+
+
+def test_a_tune_given_by_a_relative_path_is_named_by_its_folder(tmp_path, monkeypatch):
+    lr = {"optim.optimizer.lr": 0.002}
+    monkeypatch.chdir(tmp_path)
+    runs = assign_variants([run("final/ce/0", "ce", 0, 0.9, lr), run("s/0", "ce", 0, 0.9)])
+    assert runs[0].variant == f"ce tuned={tmp_path.name}"
 
 
 def test_p_improvement_counts_runs_of_one_data_split_only():
@@ -81,11 +99,24 @@ def test_p_improvement_counts_runs_of_one_data_split_only():
     assert splits(runs[:3] + runs[6:], "digits") == "", "the same splits: nothing to say"
 
 
+def test_p_improvement_counts_runs_of_other_splits_where_each_replicate_draws_its_own():
+    """``+sweep=replicates`` (data_seed=${seed}): the variants ran on the same splits, one per seed, and a
+    replicate's split is part of its draw; pairs of the same split are pairs of the same seed."""
+    from lossbench.report.stats import summarize
+
+    runs = [run(f"ce{s}", "ce", s, 0.90 + 0.01 * s, data_seed=s) for s in range(4)]
+    runs += [run(f"focal{s}", "focal", s, 0.905 + 0.01 * s, data_seed=s) for s in range(4)]
+    rows = {(r.variant, r.metric): r for r in summarize(assign_variants(runs), baseline="ce")}
+    focal = rows[("focal", "test/acc")]
+    wins = sum(0.905 + 0.01 * a > 0.90 + 0.01 * b for a in range(4) for b in range(4) if a != b)
+    assert focal.prob_improvement == wins / 12 and focal.n_pairs == 4
+
+
 def test_the_tost_interval_in_the_legend_follows_alpha():
     from lossbench.report.render import legend
 
-    assert "a 90% interval" in legend(0.05) and "a 80% interval" in legend(0.1)
-    assert "a 98% interval" in legend(0.01) and "{" not in legend(0.05)
+    assert "the 90% interval" in legend(0.05) and "the 80% interval" in legend(0.1)
+    assert "the 98% interval" in legend(0.01) and "{" not in legend(0.05)
 
 
 def test_a_baseline_missing_from_a_setting_is_named_as_the_tables_name_it():
@@ -120,3 +151,22 @@ def test_the_curves_band_is_one_sample_std_also_for_two_runs(monkeypatch, tmp_pa
     low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
     std = float(np.std([1.0, 2.0], ddof=1))
     assert math.isclose(low, 1.5 - std) and math.isclose(high, 1.5 + std)
+
+
+def test_a_claim_without_a_p_improvement_leaves_it_out():
+    """Every pair of runs skipped (each seed's only run on its own split, the splits apart): no "nan"."""
+    from lossbench.report.headline import claim
+    from lossbench.report.stats import Row
+
+    row = Row("digits", "focal", "test/acc", True, 3, 0.9, 0.01, 0.88, 0.92, baseline="ce", n_pairs=3)
+    row.diff_vs_baseline, row.diff_low, row.diff_high, row.p_holm, row.verdict = (
+        0.01,
+        0.005,
+        0.015,
+        0.01,
+        "better",
+    )
+    text = claim(row)
+    assert "nan" not in text and "P(improvement)" not in text and "Holm p = 0.0100, 3 replicates" in text
+    row.prob_improvement = 0.8
+    assert "(P(improvement) 0.80, Holm p" in claim(row)

@@ -28,8 +28,9 @@ def claim(row: Row, alpha: float = vd.DEFAULT_ALPHA) -> str:
     verb = "beats" if row.verdict == "better" else "is worse than"
     text = (
         f"{row.variant} {verb} {row.baseline} on {row.metric} by {_num(row.diff_vs_baseline, True)} "
-        f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] (P(improvement) "
-        f"{row.prob_improvement:.2f}, Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
+        f"[{_num(row.diff_low, True)}, {_num(row.diff_high, True)}] ("
+        + (f"P(improvement) {row.prob_improvement:.2f}, " if math.isfinite(row.prob_improvement) else "")
+        + f"Holm p {_p(row.p_holm)}, {row.n_pairs} replicates)"
     )
     if row.diff_low <= 0 <= row.diff_high:
         if alpha > 1 - LEVEL:  # a test at alpha = 0.1 rejects where the 95% interval still reaches 0
@@ -213,7 +214,8 @@ def headline(rows: list[Row], runs: list[ReportRun], how: vd.Settings) -> list[s
         + (" and Δ" if how.test == "t" else ", for Δ (the Hodges–Lehmann estimate) the signed-rank interval")
         + ", Yuen's trimmed-mean interval for the IQM, the "
         "Hanley–McNeil score interval for P(improvement) (every run of a loss against every run of the "
-        "baseline of another seed, ties ½). A verdict needs at least "
+        "baseline of another seed, of the same data split where the two ran on different splits, ties ½). "
+        "A verdict needs at least "
         f"{vd.MIN_REPLICATES} paired replicates whose differences vary; otherwise no p-value is given."
     )
     if 0 < n_min < vd.MIN_REPLICATES:

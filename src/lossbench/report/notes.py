@@ -46,6 +46,7 @@ def splits(runs: list[ReportRun], group: str) -> str:
     listed = "; ".join(f"{v}: {', '.join(map(str, sorted(s)))}" for v, s in sorted(ran.items()))
     return (
         f"The variants ran on different data splits (data_seed: {listed}). Their means, ranks and the best "
-        "group are over different test sets; Δ, the verdicts and P(improvement) compare runs of the same "
-        "split only. Run every variant on the same splits for means that compare."
+        "group are over different test sets; Δ and the verdicts pair runs of the same seed and split, and "
+        "P(improvement) counts runs of the same split where a variant's splits are not the baseline's. Run "
+        "every variant on the same splits for means that compare."
     )

@@ -102,12 +102,14 @@ def paired(a: dict[Any, float], b: dict[Any, float]) -> np.ndarray:
     return gains
 
 
-def not_independent(a: Any, b: Any) -> bool:
+def not_independent(a: Any, b: Any, apart: bool) -> bool:
     """Whether runs of the replicates ``a`` and ``b`` (:attr:`ReportRun.replicate` keys) are left out of
-    P(improvement)'s every-run-against-every-run count: runs of one seed (paired, not independent) or of
-    different data splits (scored on different test sets)."""
+    P(improvement)'s every-run-against-every-run count: runs of one seed (paired, not independent), and,
+    where the two variants ran on different sets of data splits (``apart``), runs of different splits
+    (scored on test sets the other variant's runs did not all face). Where both ran on the same splits, a
+    replicate's split is part of its draw (``data_seed=${seed}``), and runs of other splits count."""
     (seed_a, split_a), (seed_b, split_b) = replicate_parts(a), replicate_parts(b)
-    return seed_a == seed_b or split_a != split_b
+    return seed_a == seed_b or (apart and split_a != split_b)
 
 
 def setting_label(group: str) -> str:
@@ -206,7 +208,8 @@ def _rows_for_cell(
             row.n_pairs, row.test, row.rope = len(g), how.test, rope
             row.p_value, row.p_holm, row.verdict = float(pv), float(ph), str(verdict)  # no pair: too few
             ours, theirs = cells[variant], cells[base]  # P(improvement) needs no pairs: runs of other seeds
-            skip = np.array([[not_independent(a, b) for b in theirs] for a in ours], dtype=bool)
+            apart = {replicate_parts(k)[1] for k in ours} != {replicate_parts(k)[1] for k in theirs}
+            skip = np.array([[not_independent(a, b, apart) for b in theirs] for a in ours], dtype=bool)
             x = sign * np.array(list(ours.values()), dtype=float)
             pi = prob_improvement(x, sign * np.array(list(theirs.values()), dtype=float), skip=skip)
             row.prob_improvement, row.prob_improvement_low, row.prob_improvement_high = pi

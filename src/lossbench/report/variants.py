@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.overrides import override_key
-from lossbench.report.collect import SUPERSEDED, ReportRun, is_condition
+from lossbench.report.collect import SUPERSEDED, TRIAL, ReportRun, is_condition
 
 #: overrides that identify a job's seed or loss rather than its setting
 PER_RUN_KEYS = ("seed", "data_seed", "loss")
@@ -62,22 +62,23 @@ def label_tuned(runs: list[ReportRun]) -> None:
     overrides, not the tuned values), each tuned configuration's runs get a variant of their own, named by
     the tune's folder: ``focal tuned=<out>`` (``#2``, ... when two folders share a name), so runs of
     different parameters are neither pooled nor taken for duplicates."""
-    configs: dict[str, set[str | None]] = defaultdict(set)
-    for r in runs:
-        configs[r.variant].add(r.tuned)
-    names: dict[tuple[str, str], str] = {}
-    for r in runs:
-        if r.tuned is None or len(configs[r.variant]) < 2:
+    compared = [r for r in runs if r.status != TRIAL]  # a tune's trials are its search, not a configuration
+    configs: dict[tuple[str, str], set[str | None]] = defaultdict(set)
+    for r in compared:
+        configs[(r.group, r.variant)].add(r.tuned)
+    names: dict[tuple[str, str, str], str] = {}
+    for r in compared:
+        if r.tuned is None or len(configs[(r.group, r.variant)]) < 2:
             continue
-        key = (r.variant, r.tuned)
+        key = (r.group, r.variant, r.tuned)
         if key not in names:
             label = f"{r.variant} tuned={tune_folder(r.run_dir)}"
-            taken = sum(name.split("#")[0] == label for name in names.values())
-            names[key] = label if not taken else f"{label}#{taken + 1}"
+            taken = {n for (g, _, _), n in names.items() if g == r.group and n.split("#")[0] == label}
+            names[key] = label if not taken else f"{label}#{len(taken) + 1}"
         r.variant = names[key]
 
 
 def tune_folder(run_dir: str) -> str:
     """The ``--out`` folder's name of a tune's final run (``<out>/final/<loss>/<seed>``)."""
-    parents = Path(run_dir).parents
+    parents = Path(run_dir).resolve().parents  # final/ce/0 given from inside the tune's folder
     return parents[2].name if len(parents) > 2 else Path(run_dir).name
