@@ -59,6 +59,10 @@ INVALID = [
         "${trainer.max_epochs}: set optim.scheduler.T_max itself)",
     ),
     ("optim=sgd_warmup_multistep optim.scheduler.gamma=0", "optim.scheduler.gamma=0 is out of range"),
+    (  # the preset's schedule keys on top of another optim's null schedule
+        "experiment=calibration_cifar10 optim=adam trainer=cpu",
+        "optim.scheduler holds warmup_epochs, milestones but no _target_",
+    ),
     (
         "optim=sgd optim.scheduler_interval=step",
         "optim.scheduler_interval=step steps the schedule after every optimizer step, but optim.scheduler's "

@@ -172,14 +172,19 @@ def _against(node: DictConfig, defaults: dict[str, Any], prefix: str) -> Iterato
             yield f"{name}={value!r} has the wrong type: expected a number"
 
 
-#: nodes lossbench reads key by key (no ``_target_`` takes their keys as arguments)
-READ_BY_KEY = ("optim", "monitor", "nonfinite_check", "extras")
+#: nodes lossbench reads key by key (no ``_target_`` takes their keys as arguments), with the keys it reads
+READ_BY_KEY = {
+    "optim": ("optimizer", "scheduler", "scheduler_interval"),
+    "monitor": ("metric", "mode"),
+    "nonfinite_check": ("every_n_steps",),
+    "extras": ("print_config",),
+}
 
 
 def added_key_problems(cfg: DictConfig) -> Iterator[str]:
     """A key added on the command line (``+foo=1``) that nothing reads (a misspelt or misplaced key): at the
     top level, neither a key of ``train.yaml`` nor a chosen config group; directly under a node read key by
-    key (:data:`READ_BY_KEY`: ``+optim.lr=0.1``), any, named with the key it was likely meant to be."""
+    key (:data:`READ_BY_KEY`: ``+optim.lr=0.1``), a key it does not read, named with the one likely meant."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
@@ -194,13 +199,14 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
                 "key goes under its group (e.g. trainer.max_epochs=5, +loss.label_smoothing=0.1)"
             )
         top, _, leaf = key.lstrip("+").partition(".")
-        if key.startswith("+") and not key.startswith("++") and top in READ_BY_KEY and "." not in leaf:
+        if key.startswith("+") and leaf and "." not in leaf and leaf not in READ_BY_KEY.get(top, (leaf,)):
+            read = [f"{top}.{k}" for k in READ_BY_KEY[top]]
             node = OmegaConf.to_container(cfg[top], resolve=False) if top in cfg else {}
-            keys = [k for k in leaf_keys(node, top) if k != f"{top}.{leaf}"]
+            keys = [*read, *(k for k in leaf_keys(node, top) if k not in read and k != f"{top}.{leaf}")]
             close = difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in keys], n=1)
             meant = next((k for k in keys if close and k.rsplit(".", 1)[-1] == close[0]), None)
-            hint = f"did you mean {meant}?" if meant else f"its keys are {', '.join(keys)}"
-            yield f"{override}: {top} has no key {leaf}, and nothing would read it: {hint}"
+            hint = f"did you mean {meant}?" if meant else f"lossbench reads {', '.join(read)}"
+            yield f"{override}: nothing reads {top}.{leaf}: {hint}"
 
 
 def leaf_keys(node: Any, prefix: str) -> list[str]:

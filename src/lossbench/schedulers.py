@@ -41,7 +41,7 @@ def warmup_multistep(
 
     With the defaults: lr·1/5 … lr·5/5 over epochs 0–4, lr until epoch 159, lr·0.1 from 160 and
     lr·0.01 from 180 — the CIFAR-LT recipe of Cui et al. (2019) / Cao et al. (2019) up to their decay
-    factor (they decay by 0.01 at each milestone: ``gamma=0.01``, as ``experiment=cifar10_lt`` sets).
+    factor (they decay by 0.01 at each milestone: ``gamma=0.01``, as ``optim=sgd_warmup_multistep_lt`` sets).
     """
     check_range("optim.scheduler.warmup_epochs", warmup_epochs, 0)
     check_range("optim.scheduler.gamma", gamma, 0.0, 1.0, low_inclusive=False)

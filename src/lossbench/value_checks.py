@@ -70,6 +70,14 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
     if node is None:
         return
     raw = OmegaConf.to_container(node, resolve=False)
+    if "_target_" not in node:  # keys a preset sets for the optim option it chose, on top of another one's
+        keys = ", ".join(str(k) for k in node)
+        yield (
+            f"optim.scheduler holds {keys} but no _target_: nothing builds a schedule of them; choose the "
+            "optim=... they were written for (an experiment= preset names it), or set "
+            "optim.scheduler._target_"
+        )
+        return
     yield from interval_problems(cfg, node, raw if isinstance(raw, dict) else {})
     for key in SCHEDULE_LENGTHS:
         value = node.get(key)

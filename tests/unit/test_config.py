@@ -88,8 +88,7 @@ def test_a_key_no_target_takes_is_named_before_anything_is_built(make_cfg, overr
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ("+optim.lr=0.1", "+optim.lr=0.1: optim has no key lr, and nothing would read it: did you mean "
-         "optim.optimizer.lr?"),
+        ("+optim.lr=0.1", "+optim.lr=0.1: nothing reads optim.lr: did you mean optim.optimizer.lr?"),
         ("+monitor.metrc=val/nll", "did you mean monitor.metric?"),
         ("+extras.print_cfg=true", "did you mean extras.print_config?"),
     ],
@@ -103,6 +102,15 @@ def test_a_key_added_under_a_node_read_key_by_key_is_named_with_the_key_meant(ma
     assert named in problem
     assert not list(added_key_problems(make_cfg("+optim.optimizer.betas=[0.9,0.99]"))), "an argument"
     assert not list(added_key_problems(make_cfg("++optim.scheduler_interval=step"))), "a key it has"
+    # keys lossbench reads, null in train.yaml or optim=adam (where Hydra takes + to set them)
+    plateau = "+optim.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:1}"
+    for read in (
+        plateau,
+        "+monitor.metric=val/loss",
+        "+monitor.mode=min",
+        "+nonfinite_check.every_n_steps=5",
+    ):
+        assert not list(added_key_problems(make_cfg(read))), read
 
 
 def documented_option_keys() -> list[tuple[str, str, str, str | None]]:

@@ -234,6 +234,14 @@ def test_a_root_of_split_folders_is_refused_naming_the_split_to_use(make_cfg, tm
         setup_dm(make_cfg, data)
 
 
+def test_a_root_of_validation_and_test_folders_names_the_validation_one_to_train_on(make_cfg, tmp_path):
+    data = tmp_path / "data"
+    write_folder(data / "val")
+    write_folder(data / "test", per_class=5, seed=1)
+    with pytest.raises(DataError, match=rf"data.root={data / 'val'} data.test_root={data / 'test'}$"):
+        setup_dm(make_cfg, data)
+
+
 @pytest.mark.parametrize("beside", ["unlabeled", "annotations", "stray"])
 def test_a_root_of_split_folders_is_refused_whatever_else_it_holds(make_cfg, tmp_path, beside):
     """STL-10's unlabeled/ images, a folder of no images (which the empty-class check named first), or one

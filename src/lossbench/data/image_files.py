@@ -143,8 +143,13 @@ def check_not_splits(key: str, root: Path, folder: ImageFolder) -> None:
     splits = [c for i, c in enumerate(folder.classes) if c.lower() in SPLIT_FOLDERS and deeper[i] > direct[i]]
     if len(splits) < 2:
         return
-    train = next((c for c in splits if c.lower().startswith("train")), splits[0])
-    test = next((c for c in splits if c.lower().startswith("test")), None)
+    kinds = (("train",), ("val", "dev"), ("test", "eval"))  # to train on: the first kind there
+
+    def kind(name: str) -> int:
+        return next((i for i, k in enumerate(kinds) if name.lower().startswith(k)), len(kinds))
+
+    train = min(splits, key=kind)
+    test = next((c for c in splits if kind(c) == 2 and c != train), None)
     fix = f"data.root={root / train}" + (f" data.test_root={root / test}" if test else "")
     raise DataError(
         f"data.{key}={root} holds split folders ({', '.join(splits)}), each of class folders, not class "
