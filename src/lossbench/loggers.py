@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import sys
@@ -24,6 +25,7 @@ from lossbench.errors import (
     root_error,
 )
 from lossbench.record import WANDB_OVERRIDES_KEY
+from lossbench.run_dir import RunDir
 from lossbench.signals import raise_if_stopped
 from lossbench.wandb_mode import offline_run_glob, resolve_wandb_mode
 
@@ -51,8 +53,9 @@ def build_loggers(
         if name == "wandb":
             save_dir = Path(str(logger_cfg.save_dir))
             mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"), save_dir)
-            if wandb_id and mode == "offline" and offline_runs(save_dir, wandb_id):
-                wandb_id = continued_offline(Path(config["paths"]["output_dir"]), wandb_id, save_dir)
+            output_dir = Path(config["paths"]["output_dir"])
+            continued = bool(wandb_id and mode == "offline" and offline_runs(save_dir, wandb_id))
+            wandb_id = continued_offline(output_dir, str(wandb_id), save_dir) if continued else wandb_id
             tags = [*(logger_cfg.get("tags") or []), *stressor_tags(config)]
             # `config` is also the name of instantiate()'s first parameter: pass it to the partial
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
@@ -63,6 +66,8 @@ def build_loggers(
                 extra["settings"] = wandb.Settings(quiet=True)
             factory = instantiate(logger_cfg, mode=mode, tags=tags, _partial_=True, **extra)
             loggers.append(factory(config=config))
+            if continued:  # the epochs trained before the stop, in the continued run's history too
+                replay_rows(loggers[-1], RunDir(output_dir).csv)
             if mode == "disabled":
                 log.info("W&B logging disabled")
             else:
@@ -87,6 +92,24 @@ class BestCheckpointWandbLogger(WandbLogger):
         if checkpoint_callback.__class__ is RunDirCheckpoint and checkpoint_callback.monitor is None:
             return
         super().after_save_checkpoint(checkpoint_callback)
+
+
+def replay_rows(logger: Logger, metrics_csv: Path) -> int:
+    """Log the rows of a run's ``csv/metrics.csv`` (the epochs it trained before it stopped; the resume
+    dropped those of the epochs it trains again) to ``logger`` at their steps; how many.
+
+    A run stopped by SIGKILL leaves an offline W&B run of none of them (W&B writes its file in blocks of
+    32 KiB, and a kill loses the block not yet written): its continued run starts from these rows, so it
+    holds the run's whole history, whatever the stopped one kept."""
+    if not metrics_csv.is_file():
+        return 0
+    with metrics_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        step = int(float(row.pop("step")))
+        values = {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v}
+        logger.log_metrics(values, step=step)  # the epoch an int, as Lightning logs it
+    return len(rows)
 
 
 def offline_runs(save_dir: Path, run_id: str) -> list[Path]:

@@ -59,6 +59,35 @@ def test_a_run_continued_offline_is_a_new_wandb_run_of_the_same_name(make_cfg, t
     assert kept.version == "abcd1234"
 
 
+def test_a_run_continued_offline_logs_the_epochs_it_trained_before_the_stop(make_cfg, tmp_path, monkeypatch):
+    """A SIGKILL leaves an offline W&B run of no rows (W&B writes its file in 32 KiB blocks): the continued
+    run logs the run's CSV rows (those the resume kept) at their steps before it trains on."""
+    from lossbench.loggers import BestCheckpointWandbLogger
+    from lossbench.resume import keep_wandb_run_id
+
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", output_dir=tmp_path)
+    config = {"paths": {"output_dir": str(tmp_path)}}
+    keep_wandb_run_id(tmp_path, "abcd1234")
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/acc\n0,9,1.5,\n0,9,,0.75\n1,19,0.5,\n1,19,,0.875\n"
+    )
+    logged = []
+    monkeypatch.setattr(
+        BestCheckpointWandbLogger, "log_metrics", lambda self, m, step: logged.append((step, m))
+    )
+    build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
+    assert logged == [], "no earlier offline part: the same run continues, its rows are in it"
+    (tmp_path / "wandb" / "offline-run-20261207_094245-abcd1234").mkdir(parents=True)
+    build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
+    assert logged == [
+        (9, {"epoch": 0.0, "train/loss": 1.5}),
+        (9, {"epoch": 0.0, "val/acc": 0.75}),
+        (19, {"epoch": 1.0, "train/loss": 0.5}),
+        (19, {"epoch": 1.0, "val/acc": 0.875}),
+    ]
+
+
 def test_log_model_leaves_out_the_last_checkpoint(monkeypatch, tmp_path):
     """Lightning's WandbLogger gives the ``best`` alias to each checkpoint callback's own best file; the
     unmonitored last_checkpoint's is its latest, so the alias ended on ``last.ckpt``. Its files are left
@@ -108,3 +137,12 @@ def test_wandb_job_type_and_name_carry_the_loss_overrides_as_compare_labels_vari
     assert second.logger.wandb.job_type == "ce loss.label_smoothing=0.1"
     assert loss_variant("focal", ["loss.gamma=1", "seed=0"], 8) == "focal lo"
     assert loss_variant("focal", []) == "focal"
+
+
+def test_wandb_project_from_the_environment_where_the_config_gives_none(make_cfg, monkeypatch):
+    """Lightning's WandbLogger falls back to ``WANDB_PROJECT``; a project in the config still wins."""
+    monkeypatch.setenv("WANDB_PROJECT", "myproj")
+    assert make_cfg("logger=wandb").logger.wandb.project == "myproj"
+    assert make_cfg("logger=wandb", "logger.wandb.project=mine").logger.wandb.project == "mine"
+    monkeypatch.delenv("WANDB_PROJECT")
+    assert make_cfg("logger=wandb").logger.wandb.project == "lossbench"

@@ -81,6 +81,28 @@ def test_cross_entropy_matches_torch_with_weights_smoothing_ignore_index(logits,
     close(loss(logits, y), ref)
 
 
+def test_cross_entropy_with_a_class_weighing_zero_matches_torch_and_a_batch_of_it_gives_zero(logits, target):
+    """A class weight may be 0; a batch of only that class has no weight for torch's mean to divide by
+    (0/0: NaN, which stopped the run as a divergence)."""
+    w = [0.0, 1.0, 2.0, 1.5, 0.25]
+    y = target.clone()
+    y[3] = -1
+    loss = CrossEntropyLoss(weight=w, label_smoothing=0.1, ignore_index=-1)
+    out = logits.clone().requires_grad_()
+    value = loss(out, y)
+    ref_out = logits.clone().requires_grad_()
+    ref = F.cross_entropy(ref_out, y, weight=torch.tensor(w, dtype=torch.float64), label_smoothing=0.1,
+                          ignore_index=-1)  # fmt: skip
+    close(value, ref)
+    value.backward()
+    ref.backward()
+    close(out.grad, ref_out.grad)
+    only_zero = logits[:4].clone().requires_grad_()
+    value = loss(only_zero, torch.zeros(4, dtype=torch.long))
+    value.backward()
+    assert value.item() == 0.0 and torch.equal(only_zero.grad, torch.zeros_like(only_zero))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_bce_matches_torch_one_vs_rest_and_binary(logits, target, reduction):
     pw = [1.0, 2.0, 0.5, 3.0, 1.0]

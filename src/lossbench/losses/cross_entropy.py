@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -23,7 +24,8 @@ class CrossEntropyLoss(BenchLoss):
     Interpretation of Feedforward Classification Network Outputs, with Relationships to Statistical
     Pattern Recognition", Neurocomputing (NATO ASI Series F 68), Springer 1990. With class weights, ``mean``
     divides by the summed weights of the targets, exactly as :func:`torch.nn.functional.cross_entropy`
-    does. Label smoothing: Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
+    does; a batch whose targets all weigh 0 (a class weight may be 0) contributes 0, where torch's mean
+    reads 0/0. Label smoothing: Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
     CVPR 2016.
 
     Args:
@@ -44,6 +46,8 @@ class CrossEntropyLoss(BenchLoss):
         self.label_smoothing = check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.ignore_index = ignore_index
         self.register_buffer("weight", checked_weights("weight", weight))
+        #: a class weighs 0: a batch of only that class has no weight to divide by (:meth:`forward`)
+        self.weightless_batches = self.weight is not None and bool((self.weight == 0).any())
 
     def _cross_entropy(self, outputs: Tensor, target: Tensor, reduction: str) -> Tensor:
         outputs = upcast(outputs)
@@ -60,7 +64,13 @@ class CrossEntropyLoss(BenchLoss):
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         # torch's own reduction: ``mean`` divides by the targets' summed weights, ignored targets excluded
         self.check_target(target)  # a float one-hot target would be read as soft labels
-        return self._cross_entropy(outputs, target, self.reduction)
+        if self.reduction != "mean" or not self.weightless_batches:
+            return self._cross_entropy(outputs, target, self.reduction)
+        total = self._cross_entropy(outputs, target, "sum")
+        kept = target[target != self.ignore_index]
+        weight = self.weight.to(total.dtype)[kept].sum()
+        weighed = weight > 0
+        return torch.where(weighed, total / torch.where(weighed, weight, 1.0), total * 0.0)
 
     def per_sample(self, outputs: Tensor, target: Tensor) -> Tensor:
         return self._cross_entropy(outputs, target, "none")
