@@ -245,6 +245,20 @@ def test_ldam_margins_and_drw_schedule(logits, target):
     close(LDAMLoss(max_m=0.0, s=1.0, class_counts=COUNTS)(logits, target), F.cross_entropy(logits, target))
 
 
+def test_ldam_keeps_its_re_weighting_in_its_checkpoint(logits, target):
+    """A checkpoint tested later (lossbench-eval) weighs its loss as its epoch did; one written without the
+    state loads with re-weighting off."""
+    trained = LDAMLoss(drw_epoch=2, class_counts=COUNTS)
+    trained.on_train_epoch_start(3, 10)
+    tested = LDAMLoss(drw_epoch=2, class_counts=COUNTS)
+    tested.load_state_dict(trained.state_dict())
+    close(tested(logits, target), trained(logits, target))
+    assert tested.drw_active
+    before = {k: v for k, v in trained.state_dict().items() if k != "drw_state"}
+    tested.load_state_dict(before)
+    assert not tested.drw_active
+
+
 def test_asl_reduces_to_bce_and_matches_the_authors_form(logits, target):
     plain = AsymmetricLoss(gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
     close(plain(logits, target), BCEWithLogitsLoss()(logits, target))

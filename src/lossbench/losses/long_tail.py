@@ -9,10 +9,11 @@ and each loss falls back to its balanced special case. The class-balanced loss o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from lossbench.errors import ConfigError, check_range
 from lossbench.losses.base import BenchLoss, Task, upcast
@@ -109,10 +110,16 @@ class LDAMLoss(_ClassCountLoss):
             drw = effective_number_weights(self.class_counts, self.drw_beta)
         self.register_buffer("margins", margins)
         self.register_buffer("drw_weight", drw)
+        # whether the deferred re-weighting is on: a bool read each step, and a buffer in the checkpoint,
+        # so a checkpoint tested later (lossbench-eval) weighs its test loss as its epoch did
         self.drw_active = False
+        self.register_buffer("drw_state", torch.tensor(False))
+        self.register_load_state_dict_pre_hook(_default_drw_state)
+        self.register_load_state_dict_post_hook(_read_drw_state)
 
     def on_train_epoch_start(self, epoch: int, max_epochs: int | None) -> None:
         self.drw_active = self.drw_epoch is not None and epoch >= self.drw_epoch
+        self.drw_state.fill_(self.drw_active)
 
     def _weight(self, outputs: Tensor) -> Tensor | None:
         if not self.drw_active:
@@ -145,6 +152,16 @@ class LDAMLoss(_ClassCountLoss):
 
     def extra_repr(self) -> str:
         return f"max_m={self.max_m}, s={self.s}, drw_epoch={self.drw_epoch}, {super().extra_repr()}"
+
+
+def _default_drw_state(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """A checkpoint written before :class:`LDAMLoss` kept ``drw_state`` loads with re-weighting off."""
+    state_dict.setdefault(f"{prefix}drw_state", torch.tensor(False))
+
+
+def _read_drw_state(module: nn.Module, incompatible: Any) -> None:
+    """After a checkpoint loads, the step's bool follows its buffer (one read, not one per step)."""
+    module.drw_active = bool(module.drw_state)
 
 
 class LogitAdjustedLoss(_ClassCountLoss):
