@@ -165,7 +165,8 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
     if missing or extra:
         differs = f"it lacks {missing[0]}" if missing else f"it holds {extra[0]}, which {what} has not"
         fix = (
-            "evaluate it with the model of the run that wrote it (leave out the model overrides)"
+            "evaluate it with the model of the run that wrote it (leave out any model overrides); a "
+            "checkpoint of another lossbench version, or not of a lossbench run, cannot be tested here"
             if continued_by is None
             else f"continue it with the model options of the run that wrote it, or leave out {continued_by}"
         )
@@ -195,8 +196,9 @@ def check_checkpoint(cfg: Any, checkpoint: Path, module: torch.nn.Module, dm: An
     from lossbench.build import data_info_of, describe_data
     from lossbench.evaluate import check_same_classes
 
-    if not fit:  # the checkpoint's outputs are its run's class indices
+    if not fit:  # the checkpoint's outputs are its run's class indices; its test split, its run's data's
         check_same_classes(checkpoint, describe_data(dm).get("labels"))
+        check_same_data(str(checkpoint), data_info_of(dm), evaluating=True)
         return
     by = "ckpt_path=" if cfg.get("ckpt_path") else "resume=true"  # a requeue continues as resume=true
     if by == "resume=true":
@@ -204,11 +206,16 @@ def check_checkpoint(cfg: Any, checkpoint: Path, module: torch.nn.Module, dm: An
     fitting_checkpoint(str(checkpoint), module, by)
 
 
-def check_same_data(path: str, data_info: dict[str, Any]) -> None:
+def check_same_data(path: str, data_info: dict[str, Any], evaluating: bool = False) -> None:
     """Refuse to continue the run whose checkpoint ``path`` holds (``resume=true``, a requeue) on data that
     differ from those it started with (its checkpoint's ``data_info`` stamp against this run's): a table
     with rows added or dropped, an edited column, an image folder with images moved. Its later epochs
-    would train on another split of other data. A checkpoint without a stamp has nothing to compare."""
+    would train on another split of other data. A checkpoint without a stamp has nothing to compare.
+
+    ``evaluating`` (``lossbench-eval``): the same for data read from where the run read them (its split
+    would no longer be the run's: rows it trained on could be tested, a stressor override refits the
+    inputs' scaling); data from elsewhere (``data.path=``, ``data.root=``, ``data.test_root=``) are
+    other data, tested as such."""
     from lossbench.errors import ConfigError
 
     then = stamped_data_info(Path(path))
@@ -219,11 +226,18 @@ def check_same_data(path: str, data_info: dict[str, Any]) -> None:
     def shown(value: Any) -> str:  # JSON text: NaN equals NaN, key order does not count
         return json.dumps(value, default=str, sort_keys=True)
 
-    differs = [
-        k
-        for k in sorted(set(then) | set(now))
-        if not is_location(k) and shown(then.get(k)) != shown(now.get(k))
-    ]
+    keys = sorted(set(then) | set(now))
+    if evaluating and any(is_location(k) and shown(then.get(k)) != shown(now.get(k)) for k in keys):
+        return
+    differs = [k for k in keys if not is_location(k) and shown(then.get(k)) != shown(now.get(k))]
+    if differs and evaluating:
+        key, was, is_now = differs[0], shown(then.get(differs[0]))[:60], shown(now.get(differs[0]))[:60]
+        raise ConfigError(
+            f"the data differ from those {path} was trained on ({key}: {was} then, {is_now} now): its test "
+            "split would not be the run's (it could hold rows the run trained on). Put the data back as they "
+            "were, leave out data overrides such as stressors, or test on other data (data.path=, "
+            "data.root=, data.test_root=)"
+        )
     if differs:
         key = differs[0]
         was, is_now = (

@@ -37,6 +37,20 @@ def test_eval_of_the_best_checkpoint_reproduces_the_runs_test_metrics(tmp_path):
     assert "callbacks used to create the checkpoint" not in said and "Tip:" not in said
     assert "run dir" in said and (tmp_path / "ev" / "eval.log").is_file()
 
+    def refused(*more: str) -> str:
+        command = [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={best}", *more]
+        proc = preloaded.run(command, cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        return proc.stderr
+
+    record = (tmp_path / "run" / "metrics.json").read_text()
+    assert "hydra.run.dir=" in refused("hydra.run.dir=run") and "holds a run (metrics.json" in refused(
+        "hydra.run.dir=run"
+    )
+    assert (tmp_path / "run" / "metrics.json").read_text() == record, "the run's own record is kept"
+    # a stressor refits the inputs' scaling on other training rows: not the run's test split any more
+    assert "the data differ from those" in refused("data.imbalance_factor=5", "hydra.run.dir=ev2")
+
     # a DDP process above rank 0 (its rank variable) logs to its own file and leaves the summary to rank 0
     cmd = [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={best}", "hydra.run.dir=ev1"]
     env = {**os.environ, "LOCAL_RANK": "1"}

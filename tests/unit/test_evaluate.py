@@ -9,7 +9,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from lossbench.errors import ConfigError
-from lossbench.evaluate import run_overrides_of
+from lossbench.eval_overrides import run_overrides_of
 
 
 def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
@@ -48,7 +48,7 @@ def test_eval_carries_what_was_trained_and_refuses_other_files(tmp_path):
 
 
 def test_a_relative_data_path_is_made_absolute_quoted_or_not():
-    from lossbench.evaluate import relative_to
+    from lossbench.eval_overrides import relative_to
 
     start = Path("/runs/started here")
     assert relative_to("data.path=t.csv", start) == "data.path='/runs/started here/t.csv'"
@@ -64,7 +64,7 @@ def test_a_relative_data_path_is_made_absolute_quoted_or_not():
 
 
 def test_an_own_data_modules_relative_file_is_taken_from_where_the_run_started(tmp_path):
-    from lossbench.evaluate import relative_to
+    from lossbench.eval_overrides import relative_to
 
     (tmp_path / "basic.csv").write_text("a,b\n")
     (tmp_path / "train").mkdir()
@@ -129,7 +129,7 @@ def test_eval_refuses_data_whose_classes_are_not_the_runs(tmp_path):
 
 def test_a_loss_override_is_refused_naming_the_runs_loss(tmp_path):
     """``lossbench-eval ckpt_path=<focal run> loss=mse`` recorded the focal model as an mse run."""
-    from lossbench.evaluate import eval_overrides
+    from lossbench.eval_overrides import eval_overrides
 
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- loss=focal\n- seed=1\n")
@@ -145,7 +145,7 @@ def test_a_loss_override_is_refused_naming_the_runs_loss(tmp_path):
 def test_an_override_that_splits_the_runs_own_data_otherwise_is_refused(tmp_path):
     """``data_seed=7`` for a ``data_seed=3`` run tested on rows it trained on (a lower, wrong test loss);
     the run's own values, and other data (where the run's split does not reach), stay allowed."""
-    from lossbench.evaluate import eval_overrides
+    from lossbench.eval_overrides import eval_overrides
 
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- data=table\n- data_seed=3\n")
@@ -225,7 +225,7 @@ def test_a_run_continued_on_data_other_than_those_it_started_with_is_refused(tmp
 def test_a_table_the_run_named_that_is_not_there_now_is_named_with_the_folder_it_was_read_from(tmp_path):
     """A run dir moved away from the folder it started in: its relative ``data.path=w.csv`` is read from
     that folder, which the message says, with the override that tests on the table where it is now."""
-    from lossbench.evaluate import eval_overrides
+    from lossbench.eval_overrides import eval_overrides
 
     hydra = tmp_path / "run" / ".hydra"
     hydra.mkdir(parents=True)
@@ -248,7 +248,7 @@ def test_a_table_the_run_named_that_is_not_there_now_is_named_with_the_folder_it
 
 
 def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
-    from lossbench.evaluate import run_overrides_of
+    from lossbench.eval_overrides import run_overrides_of
 
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     for name in ("last.ckpt", "best_epoch_003.ckpt"):
@@ -259,3 +259,27 @@ def test_a_folder_as_ckpt_path_names_a_checkpoint_in_it(tmp_path):
             ConfigError, match=rf"is a folder: pass one checkpoint file, e.g. ckpt_path={best}$"
         ):
             run_overrides_of(given)
+
+
+def test_a_tune_run_is_tested_with_its_records_overrides_and_tuned_parameters(tmp_path):
+    """``lossbench tune`` composes its runs without Hydra's app (no ``.hydra/``); a final run's record names
+    the tune's overrides, its tuned values are in ``tuned.json``."""
+    import json
+
+    from lossbench.record import RunRecord
+
+    run_dir = tmp_path / "tuned" / "final" / "focal" / "0"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    record = RunRecord("ok", loss="focal", seed=0, overrides=["data.path=t.csv", "loss=focal", "seed=0"])
+    record.config = {"paths": {"root_dir": "/data/me"}}
+    (run_dir / "metrics.json").write_text(json.dumps(record.to_dict()))
+    (run_dir / "tuned.json").write_text(json.dumps({"loss.gamma": 0.9, "optim.optimizer.lr": 0.002}))
+    assert sorted(run_overrides_of(run_dir / "checkpoints" / "last.ckpt")) == [
+        "data.path='/data/me/t.csv'",  # relative to where the tune started
+        "loss.gamma=0.9",
+        "loss=focal",
+        "optim.optimizer.lr=0.002",
+        "paths.root_dir='/data/me'",
+        "seed=0",
+    ]
