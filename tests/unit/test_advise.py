@@ -236,13 +236,15 @@ def test_replicates_to_settle_are_sized_on_the_difference_observed_when_it_excee
         row("ce"),
         row("focal", "undecided", 0.002, n=10, sd=0.0088),
         row("asl", "undecided", 0.09, n=10, sd=0.1),
+        row("poly1", "undecided", -0.09, n=10, sd=0.1),
     ]
     verdicts = rc.loss_verdicts(rows, "test/bal_acc", rc.vd.Settings())
     by_loss = {v.loss: v for v in verdicts}
-    assert by_loss["asl"].more_replicates == seeds.replicates_needed(0.1, 0.09, 2, pilot=10) - 10
+    assert by_loss["asl"].more_replicates == seeds.replicates_needed(0.1, 0.09, 3, pilot=10) - 10
     assert by_loss["focal"].settle_on_rope and not by_loss["asl"].settle_on_rope
     text = rc.sentence(verdicts, by_loss["ce"], "test/bal_acc")
-    assert "would settle it, if the true difference is 0.09 as observed" in text
+    assert "asl is undecided — about" in text and "if the true difference is +0.09 as observed" in text
+    assert "if the true difference is -0.09 as observed" in text, "a loss below the baseline reads so"
     assert "would settle it, if the true difference is one ROPE (0.005)" in text
 
 

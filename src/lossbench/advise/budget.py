@@ -176,16 +176,20 @@ def refusal(
 ) -> str:
     """Why the budget cannot give a verdict, and the budget that can (a whole minute); ``out``: the
     command's ``--out``, named (a default one is a new folder each time); ``pilot_kept``: whether the rerun
-    reuses the pilot (else it times a longer one)."""
+    reuses the pilot (else it times a longer one, and the budget named is at most what it needs: a pilot
+    cut inside its first epoch counts the run's start-up in its epoch time)."""
     minutes = math.ceil(needed_budget_s(spent_s, losses, costs, workers) / 60)
+    kept = (
+        "the pilot is kept"
+        if pilot_kept
+        else "at most: its pilot times more epochs, without this one's start-up"
+    )
     return (
         f"--budget {as_text(budget_s)} leaves {max(budget_s - spent_s, 0):.0f} s after the profile and the "
         f"pilot; the smallest plan (the baseline and one loss, {MIN_TRIALS} trial and {MIN_SEEDS} replicates "
         f"each; a trial takes about {costs.trial_s:.0f} s) needs "
         f"{smallest_plan_s(losses, costs, workers):.0f} s: rerun with --budget {minutes}m and the same --out "
-        f"{out} ({'the pilot is kept' if pilot_kept else 'its pilot times more epochs'})".replace(
-            "--out  (", "--out ("
-        )
+        f"{out} ({kept})".replace("--out  (", "--out (")
     )
 
 

@@ -131,7 +131,8 @@ def sentence(verdicts: list[LossVerdict], chosen: LossVerdict, metric: str, trad
         if v is chosen or v.verdict == "baseline":
             continue
         effect = v.settle_effect
-        sized = f"one ROPE ({effect:g})" if v.settle_on_rope else f"{effect:.3g} as observed"
+        signed = v.diff if math.isfinite(v.diff) else effect  # its direction: the line reads which way
+        sized = f"one ROPE ({effect:g})" if v.settle_on_rope else f"{signed:+.3g} as observed"
         if vd.is_undecided(v.verdict) and v.more_replicates:
             rest.append(
                 f"{v.loss} is {v.verdict} — about {v.more_replicates} more "
