@@ -161,7 +161,8 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
     what = f"data={chosen('data')} model={chosen('model')}"
     source = f"ckpt_path={path}" if continued_by in (None, "ckpt_path=") else f"{continued_by}: {path}"
     own, saved = module.state_dict(), read_checkpoint(Path(path)).get("state_dict", {})
-    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    optional = {f"loss.{name}" for name in getattr(getattr(module, "loss", None), "optional_state", ())}
+    missing, extra = sorted(set(own) - set(saved) - optional), sorted(set(saved) - set(own))
     if missing or extra:
         differs = f"it lacks {missing[0]}" if missing else f"it holds {extra[0]}, which {what} has not"
         fix = (
@@ -172,7 +173,7 @@ def fitting_checkpoint(path: str, module: torch.nn.Module, continued_by: str | N
         )
         raise ConfigError(f"{source} holds another architecture than {what} builds ({differs}): {fix}")
     for name, value in own.items():
-        if tuple(saved[name].shape) != tuple(value.shape):
+        if name in saved and tuple(saved[name].shape) != tuple(value.shape):
             fix = (
                 "evaluate it on data with the classes and features it was trained on, with the model options "
                 "of its run"

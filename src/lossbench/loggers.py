@@ -40,12 +40,17 @@ def wandb_config(resolved: dict[str, Any], overrides: list[str]) -> dict[str, An
 
 
 def build_loggers(
-    cfg: DictConfig | Mapping[str, Any] | None, config: dict[str, Any], wandb_id: str | None = None
+    cfg: DictConfig | Mapping[str, Any] | None,
+    config: dict[str, Any],
+    wandb_id: str | None = None,
+    replay: bool = True,
 ) -> list[Logger]:
     """Instantiate each configured logger; W&B gets its resolved mode, the run's resolved ``config`` and
     its run id (the same id when a run is resumed); every other logger gets ``config`` as its
     hyper-parameters (CSV and TensorBoard: ``hparams.yaml``; MLflow: the run's params), as the Trainer
-    leaves that to lossbench (``trainer.enable_autolog_hparams=false``: the module holds no hparams)."""
+    leaves that to lossbench (``trainer.enable_autolog_hparams=false``: the module holds no hparams).
+    ``replay``: a W&B run continued offline logs the run's CSV rows first (:func:`replay_rows`); off for a
+    caller that logs the whole history itself."""
     loggers: list[Logger] = []
     for name, logger_cfg in (cfg or {}).items():
         if logger_cfg is None:
@@ -66,7 +71,7 @@ def build_loggers(
                 extra["settings"] = wandb.Settings(quiet=True)
             factory = instantiate(logger_cfg, mode=mode, tags=tags, _partial_=True, **extra)
             loggers.append(factory(config=config))
-            if continued:  # the epochs trained before the stop, in the continued run's history too
+            if continued and replay:  # the epochs trained before the stop, in the continued run's history
                 replay_rows(loggers[-1], RunDir(output_dir).csv)
             if mode == "disabled":
                 log.info("W&B logging disabled")

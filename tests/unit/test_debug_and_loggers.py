@@ -79,6 +79,8 @@ def test_a_run_continued_offline_logs_the_epochs_it_trained_before_the_stop(make
     build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
     assert logged == [], "no earlier offline part: the same run continues, its rows are in it"
     (tmp_path / "wandb" / "offline-run-20261207_094245-abcd1234").mkdir(parents=True)
+    build_loggers(cfg.logger, config=config, wandb_id="abcd1234", replay=False)
+    assert logged == [], "a packed replica logs its whole history itself"
     build_loggers(cfg.logger, config=config, wandb_id="abcd1234")
     assert logged == [
         (9, {"epoch": 0.0, "train/loss": 1.5}),

@@ -259,6 +259,19 @@ def test_ldam_keeps_its_re_weighting_in_its_checkpoint(logits, target):
     assert not tested.drw_active
 
 
+def test_an_ldam_checkpoint_without_its_re_weighting_state_fits_the_model(tmp_path):
+    """Written before LDAM kept ``drw_state``: lossbench-eval and resume=true take it (re-weighting off)."""
+    from lossbench.checkpointing import fitting_checkpoint
+
+    module = torch.nn.Module()
+    module.model, module.loss = torch.nn.Linear(3, 5), LDAMLoss(drw_epoch=1, class_counts=COUNTS)
+    state = {k: v for k, v in module.state_dict().items() if k != "loss.drw_state"}
+    torch.save({"state_dict": state, "epoch": 1, "global_step": 10}, tmp_path / "old.ckpt")
+    assert fitting_checkpoint(str(tmp_path / "old.ckpt"), module) == str(tmp_path / "old.ckpt")
+    module.load_state_dict(state)
+    assert not module.loss.drw_active
+
+
 def test_asl_reduces_to_bce_and_matches_the_authors_form(logits, target):
     plain = AsymmetricLoss(gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
     close(plain(logits, target), BCEWithLogitsLoss()(logits, target))

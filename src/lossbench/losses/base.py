@@ -62,6 +62,8 @@ class BenchLoss(nn.Module):
     tasks: frozenset[Task] = frozenset({Task.CLASSIFICATION})
     #: when True, the trainer passes ``class_counts`` (training-split samples per class) to ``__init__``
     needs_class_counts: ClassVar[bool] = False
+    #: buffers a checkpoint written before the loss kept them may lack (the loss's load hook fills them)
+    optional_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()

@@ -87,6 +87,8 @@ class LDAMLoss(_ClassCountLoss):
         reduction: ``mean``, ``sum`` or ``none``.
     """
 
+    optional_state = ("drw_state",)
+
     def __init__(
         self,
         max_m: float = 0.5,

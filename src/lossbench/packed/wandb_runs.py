@@ -42,7 +42,7 @@ def log_replica_run(
     if node is None:
         return False
     # the node stays in its config, so its interpolations (${tags}, the group) resolve
-    loggers = build_loggers({"wandb": node}, config, run_id)
+    loggers = build_loggers({"wandb": node}, config, run_id, replay=False)  # its rows are logged below
     try:
         init_wandb_run(loggers)  # as its run starts it: a replica that failed before logging has one too
         for step, metrics in rows:
