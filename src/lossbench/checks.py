@@ -199,7 +199,8 @@ def added_key_problems(cfg: DictConfig) -> Iterator[str]:
                 "key goes under its group (e.g. trainer.max_epochs=5, +loss.label_smoothing=0.1)"
             )
         top, _, leaf = key.lstrip("+").partition(".")
-        if key.startswith("+") and leaf and "." not in leaf and leaf not in READ_BY_KEY.get(top, (leaf,)):
+        added = key.startswith("+") and not key.startswith("++")  # ++ may set a key the node has (and reads)
+        if added and leaf and "." not in leaf and leaf not in READ_BY_KEY.get(top, (leaf,)):
             read = [f"{top}.{k}" for k in READ_BY_KEY[top]]
             node = OmegaConf.to_container(cfg[top], resolve=False) if top in cfg else {}
             keys = [*read, *(k for k in leaf_keys(node, top) if k not in read and k != f"{top}.{leaf}")]

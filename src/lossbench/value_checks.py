@@ -67,7 +67,7 @@ def scheduler_problems(cfg: DictConfig) -> Iterator[str]:
     """A schedule length of 0, a decay factor ≤ 0, a plateau ``factor`` outside (0, 1), and a schedule
     stepped otherwise than it counts (:func:`interval_problems`)."""
     node = _node(cfg, "optim.scheduler")
-    if node is None:
+    if node is None or len(node) == 0:  # {}: no schedule, as the Trainer's build reads it
         return
     raw = OmegaConf.to_container(node, resolve=False)
     if "_target_" not in node:  # keys a preset sets for the optim option it chose, on top of another one's

@@ -102,6 +102,7 @@ def test_a_key_added_under_a_node_read_key_by_key_is_named_with_the_key_meant(ma
     assert named in problem
     assert not list(added_key_problems(make_cfg("+optim.optimizer.betas=[0.9,0.99]"))), "an argument"
     assert not list(added_key_problems(make_cfg("++optim.scheduler_interval=step"))), "a key it has"
+    assert not list(added_key_problems(make_cfg("++optim.base_lr=0.2"))), "++: a key an own optim may read"
     # keys lossbench reads, null in train.yaml or optim=adam (where Hydra takes + to set them)
     plateau = "+optim.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:1}"
     for read in (
@@ -111,6 +112,13 @@ def test_a_key_added_under_a_node_read_key_by_key_is_named_with_the_key_meant(ma
         "+nonfinite_check.every_n_steps=5",
     ):
         assert not list(added_key_problems(make_cfg(read))), read
+
+
+def test_an_empty_schedule_node_is_no_schedule(make_cfg):
+    """``optim.scheduler={}`` trains without a schedule (the build reads an empty node so)."""
+    from lossbench.value_checks import scheduler_problems
+
+    assert not list(scheduler_problems(make_cfg("optim.scheduler={}")))
 
 
 def documented_option_keys() -> list[tuple[str, str, str, str | None]]:
