@@ -57,3 +57,20 @@ def test_per_label_and_per_class_figures_name_the_recorded_labels(tmp_path, tick
     np.savez(tmp_path / "c.npz", targets=t, preds=t, probs=np.eye(3)[t])
     plots.per_class_recall([run("ce", {"labels": ["a", "b", "c"]}, str(tmp_path / "c.npz"))], "g", tmp_path)
     assert [t.split("\n")[0] for t in ticks[-1]] == ["a", "b", "c"]
+
+
+def test_per_label_ap_keeps_a_label_the_last_runs_split_has_no_positive_of(tmp_path, ticks):
+    """Runs of other data splits (data_seed): the rarest label, with test positives in the first run's split
+    only, keeps its bar, and the count is the mean over the runs, whichever run is read last."""
+    rng = np.random.default_rng(0)
+    first = (rng.random((40, 3)) < [0.5, 0.3, 0.05]).astype(np.float32)
+    first[:2, 2] = 1  # 2 positives of label 2
+    last = first.copy()
+    last[:, 2] = 0  # none in the last run's test split
+    runs = []
+    for name, y in (("a", first), ("b", last)):
+        np.savez(tmp_path / f"{name}.npz", targets=y, probs=rng.random((40, 3)), preds=y)
+        runs.append(run("bce", {}, str(tmp_path / f"{name}.npz")))
+    task_plots.per_label_ap(runs, "g", tmp_path)
+    shown = dict(t.split("\n") for t in ticks[-1])
+    assert shown["2"] == f"(n={round((first[:, 2].sum() + 0) / 2)})" and list(shown)[0] == "2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,11 @@ def _multilabel(p: dict[str, np.ndarray]) -> bool:
 
 
 def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | None:
-    """Test average precision per label and variant (mean over seeds); labels by test positives, rarest
-    first. Labels without a test positive have no AP and are left out."""
+    """Test average precision per label and variant (mean over the runs whose test split has a positive of
+    it); labels by test positives (the mean over runs: a split per data_seed holds its own), rarest first.
+    A label without a test positive in any run has no AP and is left out."""
     table: dict[str, np.ndarray] = {}
-    support = None
+    positives: list[np.ndarray] = []
     for variant, rs in by_variant(runs, group).items():
         per_run = []
         for r in rs:
@@ -42,24 +44,28 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
             if not _multilabel(p):
                 continue
             y, probs = p["targets"] > 0, p["probs"]
-            support = y.sum(axis=0)
+            positives.append(y.sum(axis=0))
             per_run.append(
                 [
-                    average_precision_score(y[:, j], probs[:, j]) if support[j] else np.nan
+                    average_precision_score(y[:, j], probs[:, j]) if positives[-1][j] else np.nan
                     for j in range(y.shape[1])
                 ]
             )
         if per_run:
-            table[variant] = np.nanmean(np.asarray(per_run, dtype=float), axis=0)
-    if not table or support is None:
+            with warnings.catch_warnings():  # a label no run's test split has a positive of: NaN, left out
+                warnings.simplefilter("ignore", RuntimeWarning)
+                table[variant] = np.nanmean(np.asarray(per_run, dtype=float), axis=0)
+    if not table:
         return None
-    order = [j for j in np.argsort(support, kind="stable") if support[j] > 0]
+    support = np.round(np.mean(positives, axis=0)).astype(int)
+    scored = np.isfinite(np.vstack(list(table.values()))).any(axis=0)
+    order = [j for j in np.argsort(np.mean(positives, axis=0), kind="stable") if scored[j]]
     return bars_by_item(
         table,
         support,
         order,
         (
-            "label (test positives), rarest first",
+            "label (test positives, mean per run), rarest first",
             "average precision",
             f"per-label AP ({group}), mean over seeds",
         ),
