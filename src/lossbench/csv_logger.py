@@ -16,8 +16,10 @@ TensorBoard loggers; with this one first in the list it is the ``save_dir`` (the
 from __future__ import annotations
 
 import csv
+import io
 import os
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 from lightning.fabric.utilities.cloud_io import get_filesystem
@@ -26,6 +28,8 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
+
+from lossbench.atomic_files import write_text_atomically
 
 
 class CSVMetricsWriter:
@@ -95,11 +99,17 @@ class CSVMetricsWriter:
             return list(reader.fieldnames or []), rows
 
     def _write_header_and(self, rows: list[dict[str, str]]) -> None:
-        """Rewrite ``metrics.csv`` as the current header followed by ``rows``."""
-        with self.fs.open(self.metrics_file_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        """Rewrite ``metrics.csv`` as the current header followed by ``rows``: locally, whole or not at all
+        (a kill while the test row widens the header left an empty file of a finished run's curves)."""
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        if "://" in self.metrics_file_path:  # remote storage: fsspec writes the file as it does
+            with self.fs.open(self.metrics_file_path, "w", newline="") as f:
+                f.write(text.getvalue())
+            return
+        write_text_atomically(Path(self.metrics_file_path), text.getvalue())
 
 
 class AppendingCSVLogger(Logger):

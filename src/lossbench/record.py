@@ -28,17 +28,15 @@ Keys this schema does not know are ignored when read.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
-import os
-import secrets
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from lossbench.atomic_files import write_text_atomically
 from lossbench.run_dir import RECORD_NAME, RunDir
 
 #: the schema version :func:`write_record` writes and :func:`read_record` reads
@@ -156,21 +154,8 @@ def write_record(record: RunRecord, run_dir: Path) -> Path:
     a crash or a failing write leaves the previous record as it was and no temporary file behind. Values
     JSON cannot hold (a path in a raw config) are written as their ``str``.
     """
-    path = RunDir(run_dir).record
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_dict(), indent=2, default=str)
-    tmp = path.parent / f".{RECORD_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "x") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomically(RunDir(run_dir).record, text)
 
 
 def read_record(run_dir: Path) -> RunRecord:

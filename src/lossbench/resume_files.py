@@ -5,9 +5,11 @@ does not know (written after it) are set aside."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
+from lossbench.atomic_files import write_text_atomically
 from lossbench.integrity import move_aside
 from lossbench.run_dir import RunDir
 
@@ -46,9 +48,10 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> i
         return bool(row.get("step")) and float(row["step"]) < step
 
     keep = [r for r in rows if before(r)]
-    if len(keep) != len(rows):
-        with metrics_csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(keep)
+    if len(keep) != len(rows):  # whole or not at all: a kill now leaves the rows as they were
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(keep)
+        write_text_atomically(metrics_csv, text.getvalue())
     return len(rows) - len(keep)

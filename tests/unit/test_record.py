@@ -111,7 +111,9 @@ def test_a_failing_write_leaves_the_previous_record(tmp_path, monkeypatch):
     def broken_replace(src, dst):  # e.g. a full disk: the temporary file never becomes the record
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rec.os, "replace", broken_replace)
+    import lossbench.atomic_files
+
+    monkeypatch.setattr(lossbench.atomic_files.os, "replace", broken_replace)
     with pytest.raises(OSError):
         write_record(RunRecord("failed"), tmp_path)
     monkeypatch.undo()

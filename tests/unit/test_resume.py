@@ -143,3 +143,28 @@ def test_a_checkpoint_state_of_another_run_is_left_to_lightning(tmp_path):
     assert moved["best_model_path"] == str(here / "best_epoch_002.ckpt") and moved["dirpath"] == str(here)
     assert moved["best_k_models"] == {str(here / "best_epoch_002.ckpt"): 0.9}
     assert moved_here(saved, "/old/checkpoints") is saved
+
+
+def test_the_csv_rewritten_with_a_wider_header_is_whole_or_as_it_was(tmp_path, monkeypatch):
+    """The test row widens the header at a run's end and the file is written again: a kill then left an
+    empty metrics.csv of a finished run's curves. The rewrite replaces the file whole, or not at all."""
+    import lossbench.atomic_files
+    from lossbench.csv_logger import CSVMetricsWriter
+
+    writer = CSVMetricsWriter(str(tmp_path))
+    writer.log_metrics({"epoch": 0, "val/acc": 0.5}, step=9)
+    writer.save()
+    before = (tmp_path / "metrics.csv").read_text()
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # stopped between the write and the rename
+
+    monkeypatch.setattr(lossbench.atomic_files.os, "replace", killed)
+    writer.log_metrics({"epoch": 1, "test/acc": 0.75}, step=19)
+    with pytest.raises(KeyboardInterrupt):
+        writer.save()
+    assert (tmp_path / "metrics.csv").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"], "no temporary file left"
+    monkeypatch.undo()
+    writer.save()
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[1:] == ["0,9,,0.5", "1,19,0.75,"]
