@@ -35,12 +35,16 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> i
     """Remove the rows logged after the checkpoint of ``epoch`` at global step ``step`` (the resumed run
     logs them again); return how many. A row without an epoch (a callback logging to the loggers itself,
     as ``LearningRateMonitor`` does, at the step of the next optimizer step) is kept if its step is before
-    ``step``; ``epoch=-1, step=0`` removes every row."""
+    ``step``; ``epoch=-1, step=0`` removes every row. A last line without its line end (an append a kill
+    cut off, whose epoch may read as another) is removed too."""
     if not metrics_csv.is_file():
         return 0
     with metrics_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames or [], list(reader)
+        text = f.read()
+    cut = bool(text) and not text.endswith("\n")
+    lines = text.splitlines(keepends=True)[: -1 if cut else None]
+    reader = csv.DictReader(io.StringIO("".join(lines), newline=""))
+    fields, rows = reader.fieldnames or [], list(reader)
 
     def before(row: dict[str, str]) -> bool:
         if row.get("epoch"):
@@ -48,10 +52,10 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> i
         return bool(row.get("step")) and float(row["step"]) < step
 
     keep = [r for r in rows if before(r)]
-    if len(keep) != len(rows):  # whole or not at all: a kill now leaves the rows as they were
+    if len(keep) != len(rows) or cut:  # whole or not at all: a kill now leaves the rows as they were
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=fields)
         writer.writeheader()
         writer.writerows(keep)
-        write_text_atomically(metrics_csv, text.getvalue())
-    return len(rows) - len(keep)
+        write_text_atomically(metrics_csv, text.getvalue() if fields else "")  # a header cut off: none
+    return len(rows) - len(keep) + cut

@@ -110,6 +110,10 @@ def test_a_resume_drops_the_rows_logged_after_its_checkpoint_those_without_an_ep
     assert metrics.read_text().splitlines() == rows[:-2]
     assert drop_csv_rows_after_epoch(metrics, -1) == 6
     assert metrics.read_text().splitlines() == rows[:1]
+    # an append a kill cut off: "12,,210,0.3," cut to "1" would read as epoch 1
+    metrics.write_text("\n".join(rows[:6]) + "\n1")
+    assert drop_csv_rows_after_epoch(metrics, 1, 34) == 1
+    assert metrics.read_text().splitlines() == rows[:6]
 
 
 def test_a_moved_run_dir_continues_with_its_own_best_checkpoint_and_score(make_cfg, tmp_path):
