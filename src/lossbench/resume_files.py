@@ -41,7 +41,7 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> i
         return 0
     with metrics_csv.open(newline="") as f:
         text = f.read()
-    cut = bool(text) and not text.endswith("\n")
+    cut = bool(text) and not text.endswith("\n") and "\r\n" in text  # the csv module ends lines so
     lines = text.splitlines(keepends=True)[: -1 if cut else None]
     reader = csv.DictReader(io.StringIO("".join(lines), newline=""))
     fields, rows = reader.fieldnames or [], list(reader)

@@ -64,6 +64,7 @@ def test_per_label_ap_keeps_a_label_the_last_runs_split_has_no_positive_of(tmp_p
     only, keeps its bar, and the count is the mean over the runs, whichever run is read last."""
     rng = np.random.default_rng(0)
     first = (rng.random((40, 3)) < [0.5, 0.3, 0.05]).astype(np.float32)
+    first[:, 2] = 0
     first[:2, 2] = 1  # 2 positives of label 2
     last = first.copy()
     last[:, 2] = 0  # none in the last run's test split
@@ -73,4 +74,14 @@ def test_per_label_ap_keeps_a_label_the_last_runs_split_has_no_positive_of(tmp_p
         runs.append(run("bce", {}, str(tmp_path / f"{name}.npz")))
     task_plots.per_label_ap(runs, "g", tmp_path)
     shown = dict(t.split("\n") for t in ticks[-1])
-    assert shown["2"] == f"(n={round((first[:, 2].sum() + 0) / 2)})" and list(shown)[0] == "2"
+    assert shown["2"] == "(n=1)" and list(shown)[0] == "2"  # (2 + 0) / 2
+    third = first.copy()
+    third[:, 2] = 0
+    np.savez(tmp_path / "c.npz", targets=third, probs=rng.random((40, 3)), preds=third)
+    np.savez(tmp_path / "d.npz", targets=first[:, :2], probs=rng.random((40, 2)), preds=first[:, :2])
+    task_plots.per_label_ap(
+        [*runs, run("bce", {}, str(tmp_path / "c.npz")), run("bce", {}, str(tmp_path / "d.npz"))],
+        "g",
+        tmp_path,
+    )
+    assert dict(t.split("\n") for t in ticks[-1])["2"] == "(n=0.7)", "2 of 3 runs: a mean, not rounded to 0"

@@ -111,7 +111,7 @@ def test_a_resume_drops_the_rows_logged_after_its_checkpoint_those_without_an_ep
     assert drop_csv_rows_after_epoch(metrics, -1) == 6
     assert metrics.read_text().splitlines() == rows[:1]
     # an append a kill cut off: "12,,210,0.3," cut to "1" would read as epoch 1
-    metrics.write_text("\n".join(rows[:6]) + "\n1")
+    metrics.write_bytes(("\r\n".join(rows[:6]) + "\r\n1").encode())  # as the csv module writes it
     assert drop_csv_rows_after_epoch(metrics, 1, 34) == 1
     assert metrics.read_text().splitlines() == rows[:6]
 

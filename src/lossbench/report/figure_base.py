@@ -100,7 +100,7 @@ def bars_by_item(
     width = 0.8 / len(table)
     for i, (variant, values) in enumerate(table.items()):
         ax.bar(np.arange(len(order)) + i * width - 0.4 + width / 2, values[order], width, label=variant)
-    ticks = [f"{names[c] if names is not None else c}\n(n={support[c]})" for c in order]
+    ticks = [f"{names[c] if names is not None else c}\n(n={support[c]:g})" for c in order]
     ax.set_xticks(np.arange(len(order)), ticks, fontsize=7)
     xlabel, ylabel, title = labels
     ax.set_xlabel(xlabel)

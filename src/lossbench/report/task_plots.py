@@ -44,6 +44,8 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
             if not _multilabel(p):
                 continue
             y, probs = p["targets"] > 0, p["probs"]
+            if positives and y.shape[1] != len(positives[0]):  # another label set: not this figure's
+                continue
             positives.append(y.sum(axis=0))
             per_run.append(
                 [
@@ -57,7 +59,7 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
                 table[variant] = np.nanmean(np.asarray(per_run, dtype=float), axis=0)
     if not table:
         return None
-    support = np.round(np.mean(positives, axis=0)).astype(int)
+    support = np.round(np.mean(positives, axis=0), 1)  # a rare label's 0.3 is not 0
     scored = np.isfinite(np.vstack(list(table.values()))).any(axis=0)
     order = [j for j in np.argsort(np.mean(positives, axis=0), kind="stable") if scored[j]]
     return bars_by_item(
