@@ -171,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         help="multirun directories (multirun/<task_name>/<date>/<time>) or any parents of runs",
     )
-    cmp.add_argument("-o", "--out", help="output directory (default: <runs>/report)")
+    cmp.add_argument(
+        "-o",
+        "--out",
+        help="output directory (default: <runs>/report; <runs>/compare for a tune/advise --out)",
+    )
     cmp.add_argument(
         "--baseline", help="variant for the paired tests (default: ce, bce or mse, else the first by name)"
     )

@@ -170,3 +170,20 @@ def test_a_claim_without_a_p_improvement_leaves_it_out():
     assert "nan" not in text and "P(improvement)" not in text and "Holm p = 0.0100, 3 replicates" in text
     row.prob_improvement = 0.8
     assert "(P(improvement) 0.80, Holm p" in claim(row)
+
+
+def test_advises_pilot_is_listed_not_compared(tmp_path):
+    """An ``advise --out`` holds ``pilot/``, an ok run of the baseline with ``test=false``: not a setting."""
+    from lossbench.record import RunRecord, write_record
+    from lossbench.report.collect import TRIAL, read_run
+    from lossbench.report.render import counts
+
+    (tmp_path / "advise.json").write_text("{}")
+    write_record(
+        RunRecord("ok", loss="ce", data="digits", seed=0, overrides=["loss=ce", "test=false"]),
+        tmp_path / "pilot",
+    )
+    pilot = read_run(tmp_path / "pilot")
+    assert pilot.status == TRIAL and "pilot" in pilot.error
+    said = counts([pilot])
+    assert said.startswith("1 runs, 0 ok, 0 failed or missing, 0 tuning trials and advise's pilot (not")

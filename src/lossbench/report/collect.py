@@ -29,6 +29,8 @@ from lossbench.run_dir import MULTIRUN_NAME, RECORD_NAME, RunDir
 SUPERSEDED = "superseded"
 #: the status (and the tag) of a ``lossbench tune`` trial: a search step, not a replicate of its loss
 TRIAL = "trial"
+#: why ``lossbench advise``'s pilot run (``<out>/pilot``, status :data:`TRIAL`) is not compared
+PILOT_NOTE = "lossbench advise's pilot (it timed the baseline), not compared"
 #: override keys (and their sub-keys) that do not change the experiment: never split runs into settings
 #: (a ``+sweep=`` preset's epochs do: :func:`assign_variants` reads them from the runs' configs)
 NOT_CONDITIONS = (
@@ -158,6 +160,9 @@ def _read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
     run = ReportRun(str(run_dir), record, tuned=tuned_params(files))
     if TRIAL in ((record.config or {}).get("tags") or []):  # its loss's tuned runs are under <out>/final
         run.status, run.error = TRIAL, "a tuning trial, not compared (its loss's final runs are)"
+        return run
+    if Path(run_dir).name == "pilot" and (Path(run_dir).parent / "advise.json").is_file():
+        run.status, run.error = TRIAL, PILOT_NOTE
         return run
     if not record.ok:
         return run

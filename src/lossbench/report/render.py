@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from lossbench.report import markdown
-from lossbench.report.collect import SUPERSEDED, TRIAL, ReportRun
+from lossbench.report.collect import PILOT_NOTE, SUPERSEDED, TRIAL, ReportRun
 from lossbench.report.notes import setting_notes
 from lossbench.report.stats import Row, setting_label, stands_out
 
@@ -144,7 +144,9 @@ def counts(runs: list[ReportRun]) -> str:
     superseded, trials = sum(r.status == SUPERSEDED for r in runs), sum(r.status == TRIAL for r in runs)
     text = f"{len(runs)} runs, {ok} ok, {len(runs) - ok - duplicates - superseded - trials} failed or missing"
     text += f", {duplicates} duplicates" if duplicates else ""
-    text += f", {trials} tuning trials (not compared: each loss's final runs are)" if trials else ""
+    pilots = sum(r.status == TRIAL and r.error == PILOT_NOTE for r in runs)
+    searched = f"{trials - pilots} tuning trials" + (" and advise's pilot" if pilots else "")
+    text += f", {searched} (not compared: each loss's final runs are)" if trials else ""
     return text + (f", {superseded} superseded" if superseded else "")
 
 
