@@ -97,9 +97,15 @@ def unknown_argument_problems(cfg: DictConfig) -> Iterator[str]:
         if accepted is None:
             continue
         for key in sorted(str(k) for k in node if str(k) not in HYDRA_KEYS.union(accepted)):
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {where}.{close[0]}?" if close else f"remove it (~{where}.{key})"
+            hint = argument_hint(where, key, accepted)
             yield f"{where}.{key} is not an argument of {node._target_}: {hint}"
+
+
+def argument_hint(where: str, key: str, accepted: list[str]) -> str:
+    """The fix for ``where.key``, which its class does not take: the closest of ``accepted``, or its
+    removal."""
+    close = difflib.get_close_matches(key, accepted, n=1)
+    return f"did you mean {where}.{close[0]}?" if close else f"remove it (~{where}.{key})"
 
 
 def added_data_key(node: DictConfig, option: str, cause: BaseException) -> str | None:
@@ -115,9 +121,9 @@ def added_data_key(node: DictConfig, option: str, cause: BaseException) -> str |
         return None
     key, target = found[1], str(node.get("_target_"))
     accepted = accepted_arguments(target) or [str(k) for k in node if not str(k).startswith("_")]
-    close = difflib.get_close_matches(key, accepted, n=1)
-    hint = f"did you mean data.{close[0]}?" if close else f"remove it (~data.{key})"
-    return f"data.{key} is not an argument of {target} (data={option}): {hint}"
+    return (
+        f"data.{key} is not an argument of {target} (data={option}): {argument_hint('data', key, accepted)}"
+    )
 
 
 def logger_needed_problems(cfg: DictConfig) -> Iterator[str]:

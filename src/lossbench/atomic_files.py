@@ -5,9 +5,13 @@ sees half of one); a kill can leave the temporary file, a dot-file named after t
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 def write_text_atomically(path: Path, text: str) -> Path:
@@ -26,3 +30,14 @@ def write_text_atomically(path: Path, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_csv_atomically(path: Path, fields: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write a CSV file of the header ``fields`` and ``rows`` (as :class:`csv.DictWriter` writes them) whole
+    or not at all; no header at all when there are no ``fields``."""
+    text = io.StringIO(newline="")
+    if fields:
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return write_text_atomically(path, text.getvalue())

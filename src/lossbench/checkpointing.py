@@ -231,24 +231,24 @@ def check_same_data(path: str, data_info: dict[str, Any], evaluating: bool = Fal
     if evaluating and any(is_location(k) and shown(then.get(k)) != shown(now.get(k)) for k in keys):
         return
     differs = [k for k in keys if not is_location(k) and shown(then.get(k)) != shown(now.get(k))]
-    if differs and evaluating:
-        key, was, is_now = differs[0], shown(then.get(differs[0]))[:60], shown(now.get(differs[0]))[:60]
+    if not differs:
+        return
+    key = differs[0]
+    was, is_now = (
+        text if len(text := shown(v)) <= 60 else text[:57] + "..." for v in (then.get(key), now.get(key))
+    )
+    if evaluating:
         raise ConfigError(
             f"the data differ from those {path} was trained on ({key}: {was} then, {is_now} now): its test "
             "split would not be the run's (it could hold rows the run trained on). Put the data back as they "
             "were, leave out data overrides such as stressors, or test on other data (data.path=, "
             "data.root=, data.test_root=)"
         )
-    if differs:
-        key = differs[0]
-        was, is_now = (
-            text if len(text := shown(v)) <= 60 else text[:57] + "..." for v in (then.get(key), now.get(key))
-        )
-        raise ConfigError(
-            f"resume=true: the data differ from those {path} was trained on ({key}: {was} then, {is_now} "
-            "now): its later epochs would train on other data. Put the data back as they were, or train a "
-            "new run (leave out resume=true)"
-        )
+    raise ConfigError(
+        f"resume=true: the data differ from those {path} was trained on ({key}: {was} then, {is_now} "
+        "now): its later epochs would train on other data. Put the data back as they were, or train a "
+        "new run (leave out resume=true)"
+    )
 
 
 def is_location(key: str) -> bool:

@@ -16,7 +16,6 @@ TensorBoard loggers; with this one first in the list it is the ``save_dir`` (the
 from __future__ import annotations
 
 import csv
-import io
 import os
 from argparse import Namespace
 from pathlib import Path
@@ -29,7 +28,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 
-from lossbench.atomic_files import write_text_atomically
+from lossbench.atomic_files import write_csv_atomically
 
 
 class CSVMetricsWriter:
@@ -101,15 +100,13 @@ class CSVMetricsWriter:
     def _write_header_and(self, rows: list[dict[str, str]]) -> None:
         """Rewrite ``metrics.csv`` as the current header followed by ``rows``: locally, whole or not at all
         (a kill while the test row widens the header left an empty file of a finished run's curves)."""
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
-        writer.writeheader()
-        writer.writerows(rows)
-        if "://" in self.metrics_file_path:  # remote storage: fsspec writes the file as it does
-            with self.fs.open(self.metrics_file_path, "w", newline="") as f:
-                f.write(text.getvalue())
+        if "://" not in self.metrics_file_path:
+            write_csv_atomically(Path(self.metrics_file_path), self.metrics_keys, rows)
             return
-        write_text_atomically(Path(self.metrics_file_path), text.getvalue())
+        with self.fs.open(self.metrics_file_path, "w", newline="") as f:  # remote: fsspec's own write
+            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 class AppendingCSVLogger(Logger):

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from lossbench.atomic_files import write_text_atomically
+from lossbench.atomic_files import write_csv_atomically
 from lossbench.integrity import move_aside
 from lossbench.run_dir import RunDir
 
@@ -53,9 +53,5 @@ def drop_csv_rows_after_epoch(metrics_csv: Path, epoch: int, step: int = 0) -> i
 
     keep = [r for r in rows if before(r)]
     if len(keep) != len(rows) or cut:  # whole or not at all: a kill now leaves the rows as they were
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(keep)
-        write_text_atomically(metrics_csv, text.getvalue() if fields else "")  # a header cut off: none
+        write_csv_atomically(metrics_csv, fields, keep)  # a header cut off: no header
     return len(rows) - len(keep) + cut

@@ -37,6 +37,7 @@ from lossbench.directions import higher_is_better, is_descriptive
 from lossbench.errors import ConfigError
 from lossbench.overrides import override_key
 from lossbench.task import Task, resolve_monitor, spec
+from lossbench.tune.out_dir import ADVISE_RECORD, PILOT_DIR, check_advise_out
 
 if TYPE_CHECKING:
     from lossbench.advise import recommend as rc
@@ -83,7 +84,7 @@ def measure_pilot(
     at least (a few batches are a poor estimate)."""
     now = time.monotonic()
     deadline = max(min(now + PILOT_SHARE * budget_s, start + 0.14 * budget_s) - 1.0, now + 0.03 * budget_s)
-    return run_pilot(overrides, out / "pilot", monitor, deadline)
+    return run_pilot(overrides, out / PILOT_DIR, monitor, deadline)
 
 
 def check_metric_logged(given: str, name: str, task: Task, num_classes: int | None) -> None:
@@ -172,7 +173,6 @@ def advise(
     from lossbench.advise import recommend as rc
     from lossbench.advise.rounds import executor, final_rounds, tuning_rounds
     from lossbench.tune.jobs import check_overrides_apply, quiet
-    from lossbench.tune.out_dir import check_advise_out
     from lossbench.tune.plan import data_fingerprint
     from lossbench.tune.study import Plan
 
@@ -205,7 +205,7 @@ def advise(
             raise
         raise ConfigError(f"--metric {metric}: {err}") from None
     run_overrides = [*overrides, f"monitor.metric={monitor[0]}", f"monitor.mode={monitor[1]}"]
-    record = out / "advise.json"
+    record = out / ADVISE_RECORD
     names = [c.loss for c in candidates]
     wanted = {"overrides": overrides, "losses": names, "metric": decide, "data": data_fingerprint(overrides)}
     saved = read_plan(record)

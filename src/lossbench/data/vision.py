@@ -153,7 +153,7 @@ class TorchvisionDataModule(InMemoryDataModule):
             )
             what = f"{type(err).__name__}: {str(err) or repr(err)}"  # torchvision's, when no file is named
             if bad:
-                what = f"{bad[0]} cannot be read: {bad[1]}"
+                what = bad
             elif mismatch:
                 what = f"{mismatch} is not the official file (its MD5 sum differs)"
             hint = (
@@ -170,7 +170,7 @@ class TorchvisionDataModule(InMemoryDataModule):
             y = np.asarray(ds.targets)
             if len(x) != len(y):
                 bad = first_unreadable(files)
-                which = f": {bad[0]} cannot be read: {bad[1]}" if bad else ""
+                which = f": {bad}" if bad else ""
                 raise DataError(
                     f"data={self.name}: {len(x)} images but {len(y)} labels in {folder}{which}: the files "
                     f"are corrupt or mismatched. Delete {folder} and re-run with data.download=true"

@@ -69,10 +69,11 @@ def md5_mismatch(cls: type, root: Path) -> Path | None:
     return None
 
 
-def first_unreadable(files: list[Path]) -> tuple[Path, str] | None:
-    """The first of a data set's ``files`` that cannot be read, with why; ``None`` when each reads."""
+def first_unreadable(files: list[Path]) -> str | None:
+    """``<file> cannot be read: <why>`` of the first of a data set's ``files`` that cannot be read;
+    ``None`` when each reads."""
     for path in files:
         problem = idx_problem(path) if "idx" in path.name else pickle_problem(path)
         if problem is not None:
-            return path, problem
+            return f"{path} cannot be read: {problem}"
     return None

@@ -24,6 +24,7 @@ from lossbench.record import (
     read_record,
 )
 from lossbench.run_dir import MULTIRUN_NAME, RECORD_NAME, RunDir
+from lossbench.tune.out_dir import ADVISE_RECORD, PILOT_DIR
 
 #: the status of a failed or stopped run whose setting, loss and seed another run finished
 SUPERSEDED = "superseded"
@@ -161,7 +162,7 @@ def _read_run(run_dir: Path, planned: list[str] | None = None) -> ReportRun:
     if TRIAL in ((record.config or {}).get("tags") or []):  # its loss's tuned runs are under <out>/final
         run.status, run.error = TRIAL, "a tuning trial, not compared (its loss's final runs are)"
         return run
-    if Path(run_dir).name == "pilot" and (Path(run_dir).parent / "advise.json").is_file():
+    if Path(run_dir).name == PILOT_DIR and (Path(run_dir).parent / ADVISE_RECORD).is_file():
         run.status, run.error = TRIAL, PILOT_NOTE
         return run
     if not record.ok:

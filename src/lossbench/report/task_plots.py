@@ -59,9 +59,10 @@ def per_label_ap(runs: list[ReportRun], group: str, out_dir: Path) -> Path | Non
                 table[variant] = np.nanmean(np.asarray(per_run, dtype=float), axis=0)
     if not table:
         return None
-    support = np.round(np.mean(positives, axis=0), 1)  # a rare label's 0.3 is not 0
+    mean_positives = np.mean(positives, axis=0)
+    support = np.round(mean_positives, 1)  # a rare label's 0.3 is not 0
     scored = np.isfinite(np.vstack(list(table.values()))).any(axis=0)
-    order = [j for j in np.argsort(np.mean(positives, axis=0), kind="stable") if scored[j]]
+    order = [j for j in np.argsort(mean_positives, kind="stable") if scored[j]]
     return bars_by_item(
         table,
         support,

@@ -11,8 +11,12 @@ from lossbench.errors import ConfigError
 
 #: what ``lossbench tune`` records its search in
 TUNE_RECORD = "plan.json"
+#: ``lossbench advise``'s record of its study
+ADVISE_RECORD = "advise.json"
+#: the run dir of ``lossbench advise``'s pilot (a timing run of the baseline)
+PILOT_DIR = "pilot"
 #: what ``lossbench advise`` writes before any trial: its record and its pilot's run dir
-ADVISE_MARKS = ("advise.json", "pilot")
+ADVISE_MARKS = (ADVISE_RECORD, PILOT_DIR)
 #: the studies and runs either command writes
 SEARCH_FILES = ("study.db", "trials", "final")
 
